@@ -1,0 +1,91 @@
+/**
+ * The one shape every source turns its payload into (DESIGN.md, "Normalized events").
+ * Pure types and helpers: nothing here knows a provider.
+ */
+
+/** Event types the default model knows; a model may score any other string too. */
+export const knownEventTypes = [
+  'form_submitted',
+  'demo_requested',
+  'trial_started',
+  'webinar_registered',
+  'webinar_attended',
+  'content_downloaded',
+  'page_viewed',
+  'email_delivered',
+  'email_opened',
+  'email_clicked',
+  'email_replied',
+  'email_unsubscribed',
+  'email_bounced',
+  'email_spam_reported',
+  'profile_updated',
+  'mql_accepted',
+  'mql_rejected',
+  'sql',
+  'won',
+  'lost',
+] as const;
+export type KnownEventType = (typeof knownEventTypes)[number];
+
+/** What we know about the person behind a lead. Every field optional: sources fill what they have. */
+export interface Profile {
+  email?: string;
+  firstName?: string;
+  lastName?: string;
+  phone?: string;
+  company?: string;
+  jobTitle?: string;
+  /** Employees, as a number or a range such as "501-1000" or "1000+". */
+  companySize?: number | string;
+  /** Annual revenue in the company's currency units, as a number or a range such as "50M-100M". */
+  annualRevenue?: number | string;
+  industry?: string;
+  country?: string;
+  /** Anything else the source told us, kept as given. */
+  custom?: Record<string, string | number | boolean | null>;
+}
+
+export type PropertyValue = string | number | boolean | null;
+
+export interface NormalizedEvent {
+  /** Normalized e-mail (see {@link normalizeEmail}); the lead's id. */
+  leadKey: string;
+  /** snake_case event type, e.g. `webinar_attended`. */
+  type: string;
+  /** ISO 8601 UTC, from the provider's payload (never the receipt time, so redeliveries map to the same key). */
+  occurredAt: string;
+  /** Provider name, e.g. `segment`, `sendgrid`, `facebook`. */
+  source: string;
+  /** The provider's own id for this event: the deduplication key within the source. */
+  sourceEventId: string;
+  properties: Record<string, PropertyValue>;
+  /** Profile fields this event tells us (identify traits, form answers). */
+  profile?: Profile;
+  /** The provider's raw event, kept for audit and replay with a retention TTL. */
+  raw?: unknown;
+}
+
+/** The lead id for an e-mail address: trimmed and lower-cased; undefined when it is not an address. */
+export function normalizeEmail(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const email = value.trim().toLowerCase();
+  // One @, something on both sides, a dot in the domain, no whitespace: what every provider enforces.
+  if (email.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return undefined;
+  return email;
+}
+
+/** "Webinar Attended" -> "webinar_attended"; "trialStarted" -> "trial_started". */
+export function toSnakeCase(name: string): string {
+  return name
+    .trim()
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/[^A-Za-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '')
+    .toLowerCase();
+}
+
+/** The domain part of a normalized e-mail. */
+export function emailDomain(email: string): string {
+  return email.slice(email.lastIndexOf('@') + 1);
+}

@@ -1,0 +1,47 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { badRequest, payloadTooLarge, unsupportedMediaType } from './errors.ts';
+
+/** Largest webhook body we accept (issue 2: 1 MiB); API Gateway itself allows 10 MB. */
+export const maxBodyBytes = 1024 * 1024;
+
+/** The exact bytes the sender signed: API Gateway base64-encodes non-text bodies. */
+export function rawBody(event: APIGatewayProxyEventV2): Buffer {
+  if (event.body === undefined || event.body === null) return Buffer.alloc(0);
+  const body = event.isBase64Encoded ? Buffer.from(event.body, 'base64') : Buffer.from(event.body, 'utf8');
+  if (body.length > maxBodyBytes) throw payloadTooLarge(`body is ${body.length} bytes; the limit is ${maxBodyBytes}`);
+  return body;
+}
+
+/** Header lookup that does not depend on the case API Gateway (v1) or a client used. */
+export function header(event: APIGatewayProxyEventV2, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === wanted) return value;
+  }
+  return undefined;
+}
+
+/** Refuses a body whose declared media type is not the one the provider sends. */
+export function requireContentType(event: APIGatewayProxyEventV2, mediaType: string): void {
+  const declared = header(event, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+  if (declared !== mediaType) {
+    throw unsupportedMediaType(`expected ${mediaType}, got ${declared ?? 'no content-type'}`);
+  }
+}
+
+/** JSON.parse that turns a syntax error into a 400 the sender can read. */
+export function parseJson(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw badRequest(`body is not valid JSON: ${(error as Error).message}`, error);
+  }
+}
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  };
+}

@@ -1,0 +1,42 @@
+import type { NormalizedEvent } from '../core/events.ts';
+import type { Secrets } from '../config.ts';
+import type { SecretKey } from '../topology.ts';
+
+/** A webhook request as a source sees it: the exact bytes received and case-insensitive headers. */
+export interface WebhookRequest {
+  readonly method: string;
+  /** The raw body, exactly as signed by the sender (already base64-decoded when API Gateway encoded it). */
+  readonly body: Buffer;
+  /** Header value by name, case-insensitive. */
+  header(name: string): string | undefined;
+  readonly query: Readonly<Record<string, string | undefined>>;
+  readonly pathParameters: Readonly<Record<string, string | undefined>>;
+}
+
+/** An event of an authentic delivery that cannot be scored (no e-mail, unknown shape); counted, not stored. */
+export interface IgnoredEvent {
+  readonly sourceEventId?: string;
+  readonly reason: string;
+}
+
+export interface Normalized {
+  readonly events: NormalizedEvent[];
+  readonly ignored: IgnoredEvent[];
+}
+
+/**
+ * One provider: how its deliveries are authenticated and turned into normalized events.
+ * A provider's quirks stay in its own module; nothing else knows them.
+ */
+export interface WebhookSource {
+  readonly name: string;
+  /** Secrets the route needs; while any is unset the route answers 404 (nothing accepted unauthenticated). */
+  readonly requiredSecrets: readonly SecretKey[];
+  /**
+   * Checks authenticity over the raw bytes in constant time, before any parsing.
+   * Throws an {@link HttpError} (401) when the request is not authentic.
+   */
+  verify(request: WebhookRequest, secrets: Secrets, now: Date): void;
+  /** Parses the verified body. Throws an HttpError (400) when it is not the provider's shape. */
+  normalize(request: WebhookRequest): Normalized;
+}

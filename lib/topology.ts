@@ -1,0 +1,164 @@
+/**
+ * The one description of what runs where: every HTTP route, queue and schedule, and the
+ * Lambda handler that serves it. `cdk/` builds the AWS stack from this file and `lib/local/`
+ * builds the embedded local stack from it, so a route added here exists in both.
+ *
+ * Handler names map to `lambdas/<name>.ts`, each exporting `handler`.
+ */
+
+/** A Lambda function of the pipeline. */
+export interface FunctionSpec {
+  /** File under `lambdas/` (without extension) that exports `handler`. */
+  readonly entry: string;
+  readonly description: string;
+  readonly timeoutSeconds: number;
+  readonly memoryMb: number;
+  /** Which secret keys (DESIGN.md operator contract) the function reads. */
+  readonly secrets: readonly SecretKey[];
+  /** Queues the function sends to (by queue name in {@link queues}). */
+  readonly sendsTo: readonly QueueName[];
+  /** Whether the function writes the table (else read-only access). */
+  readonly writesTable: boolean;
+}
+
+export type HttpMethod = 'GET' | 'POST';
+
+export interface RouteSpec {
+  readonly method: HttpMethod;
+  /** API Gateway HTTP API path, with `{param}` placeholders. */
+  readonly path: string;
+  readonly handler: HandlerName;
+  /** `iam`: signed AWS requests only (operators); `none`: public, the handler authenticates the sender. */
+  readonly auth: 'none' | 'iam';
+}
+
+export interface QueueSpec {
+  readonly name: QueueName;
+  /** Lambda that consumes the queue through an SQS event-source mapping. */
+  readonly consumer: HandlerName;
+  readonly batchSize: number;
+  /** Messages received this many times without success move to the dead-letter queue. */
+  readonly maxReceiveCount: number;
+  /** At least six times the consumer's timeout, as AWS recommends for event-source mappings. */
+  readonly visibilityTimeoutSeconds: number;
+  /** How long failed messages are kept in the dead-letter queue. */
+  readonly dlqRetentionDays: number;
+}
+
+export interface ScheduleSpec {
+  readonly name: string;
+  readonly handler: HandlerName;
+  readonly everyMinutes: number;
+}
+
+/** Secret keys of the operator contract; in AWS they are keys of one Secrets Manager secret. */
+export const secretKeys = [
+  'FACEBOOK_APP_SECRET',
+  'FACEBOOK_VERIFY_TOKEN',
+  'FACEBOOK_ACCESS_TOKEN',
+  'SENDGRID_WEBHOOK_PUBLIC_KEY',
+  'MAILGUN_WEBHOOK_SIGNING_KEY',
+  'MAILCHIMP_WEBHOOK_SECRET',
+  'POSTMARK_WEBHOOK_USER',
+  'POSTMARK_WEBHOOK_PASSWORD',
+  'CUSTOMERIO_WEBHOOK_SIGNING_KEY',
+  'EVENTS_WEBHOOK_SECRET',
+  'CRM_FEEDBACK_SECRET',
+  'CRM_WEBHOOK_SECRET',
+  'HUBSPOT_ACCESS_TOKEN',
+] as const;
+export type SecretKey = (typeof secretKeys)[number];
+
+export const functions = {
+  health: {
+    entry: 'health',
+    description: 'Liveness probe',
+    timeoutSeconds: 3,
+    memoryMb: 256,
+    secrets: [],
+    sendsTo: [],
+    writesTable: false,
+  },
+  'ingest-events': {
+    entry: 'ingest-events',
+    description: 'Website and product events (Segment track/identify/page, Standard Webhooks signed)',
+    timeoutSeconds: 20,
+    memoryMb: 1024,
+    secrets: ['EVENTS_WEBHOOK_SECRET'],
+    sendsTo: ['handoff'],
+    writesTable: true,
+  },
+  'get-lead': {
+    entry: 'get-lead',
+    description: 'A lead as JSON: profile, score, reasons, status',
+    timeoutSeconds: 10,
+    memoryMb: 512,
+    secrets: [],
+    sendsTo: [],
+    writesTable: false,
+  },
+  handoff: {
+    entry: 'handoff',
+    description: 'Delivers lifecycle transitions (MQL, recycled, disqualified) to the CRM',
+    timeoutSeconds: 30,
+    memoryMb: 512,
+    secrets: ['CRM_WEBHOOK_SECRET', 'HUBSPOT_ACCESS_TOKEN'],
+    sendsTo: [],
+    writesTable: true,
+  },
+  decay: {
+    entry: 'decay',
+    description: 'Recomputes leads whose score changes by time alone (the sparse due index)',
+    timeoutSeconds: 300,
+    memoryMb: 1024,
+    secrets: [],
+    sendsTo: ['handoff'],
+    writesTable: true,
+  },
+} as const satisfies Record<string, FunctionSpec>;
+export type HandlerName = keyof typeof functions;
+
+export const queues = [
+  {
+    name: 'handoff',
+    consumer: 'handoff',
+    batchSize: 10,
+    maxReceiveCount: 5,
+    visibilityTimeoutSeconds: 180,
+    dlqRetentionDays: 14,
+  },
+] as const satisfies readonly QueueSpec[];
+export type QueueName = 'handoff';
+
+export const routes = [
+  { method: 'GET', path: '/health', handler: 'health', auth: 'none' },
+  { method: 'POST', path: '/webhooks/events', handler: 'ingest-events', auth: 'none' },
+  { method: 'GET', path: '/leads/{email}', handler: 'get-lead', auth: 'iam' },
+] as const satisfies readonly RouteSpec[];
+
+export const schedules = [
+  { name: 'decay', handler: 'decay', everyMinutes: 15 },
+] as const satisfies readonly ScheduleSpec[];
+
+/**
+ * Environment variable through which a function learns a queue's URL, the same name in
+ * Lambda (set by CDK) and locally (set by the local stack).
+ */
+export function queueUrlEnv(queue: QueueName): string {
+  return `${queue.toUpperCase().replaceAll('-', '_')}_QUEUE_URL`;
+}
+
+/** Environment variable holding the table name, in Lambda and locally. */
+export const tableNameEnv = 'TABLE_NAME';
+
+/** The single table's key schema and its sparse index (DESIGN.md data model). */
+export const table = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  ttlAttribute: 'expiresAt',
+  dueIndex: { name: 'due', partitionKey: 'dueShard', sortKey: 'dueAt' },
+  /** Leads are spread over this many due shards so the decay job's query has no hot key. */
+  dueShards: 8,
+} as const;
+
+export const topology = { functions, queues, routes, schedules, table } as const;
