@@ -1,0 +1,8 @@
+/** The pure scoring domain: no AWS, no I/O, time always a parameter. */
+export * from './events.ts';
+export * from './model.ts';
+export * from './decay.ts';
+export * from './fit.ts';
+export * from './lead.ts';
+export * from './handoff.ts';
+export { defaultModel } from './default-model.ts';

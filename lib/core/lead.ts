@@ -1,0 +1,334 @@
+import { createHash } from 'node:crypto';
+import type { RuleState } from './decay.ts';
+import { addPoints, applyCap, msPerDay, valueAt } from './decay.ts';
+import type { NormalizedEvent, Profile, PropertyValue } from './events.ts';
+import { profileMatches, scoreFit } from './fit.ts';
+import type { HandoffRecord, HandoffType, Reason, RecentEvent } from './handoff.ts';
+import type { BehaviorRule, PropertyCondition, ScoringModel } from './model.ts';
+
+/**
+ * A lead's lifecycle and scoring state, and the pure functions that move it forward:
+ * `applyEvents` at ingest, `evaluateLead` in the decay job. Time is always a parameter.
+ */
+
+export const leadStatuses = ['new', 'engaged', 'mql', 'recycled', 'disqualified', 'sql', 'won', 'lost'] as const;
+export type LeadStatus = (typeof leadStatuses)[number];
+
+/** Sales outcomes that take the lead out of marketing's hands (issue 5 deepens the feedback loop). */
+const outcomeStatus: Record<string, LeadStatus> = {
+  mql_accepted: 'sql',
+  sql: 'sql',
+  won: 'won',
+  lost: 'lost',
+  mql_rejected: 'recycled',
+};
+
+/** How many recent events a lead keeps for the handoff record. */
+export const recentEventLimit = 20;
+
+export interface Lead {
+  leadId: string;
+  profile: Profile;
+  /** When each profile field was last set (ISO, from the event), so a late, older event never overwrites a newer value. */
+  profileAsOf: Record<string, string>;
+  status: LeadStatus;
+  /** Behavior points per rule id. */
+  behavior: Record<string, RuleState>;
+  disqualifiedBy?: { rule: string; at: string };
+  /** The latest sales outcome, which decides the status while present. */
+  outcome?: { type: string; at: string; reason?: string };
+  firstSeenAt: string;
+  lastEventAt: string;
+  eventCount: number;
+  statusChangedAt: string;
+  mqlAt?: string;
+  /** Ever been an MQL: then a disqualification is news for sales. */
+  wasMql: boolean;
+  /** Transitions so far: numbers each transition so its id is stable across retries. */
+  transitionCount: number;
+  recentEvents: RecentEvent[];
+  modelVersion: string;
+  /** Handoffs decided but not yet confirmed on the handoff queue, by id (the transactional outbox). */
+  outbox: Record<string, HandoffRecord>;
+}
+
+/** A score at one instant, in whole points, with its reasons. */
+export interface Breakdown {
+  fit: number;
+  behavior: number;
+  total: number;
+  reasons: Reason[];
+}
+
+const round2 = (value: number) => Math.round(value * 100) / 100;
+
+function halfLifeOf(rule: BehaviorRule, model: ScoringModel): number | null {
+  return rule.halfLifeDays === undefined ? model.behavior.halfLifeDays : rule.halfLifeDays;
+}
+
+function propertyMatches(properties: Record<string, PropertyValue>, condition: PropertyCondition): boolean {
+  const value = Object.hasOwn(properties, condition.property) ? properties[condition.property] : undefined;
+  if (value === undefined || value === null) return false;
+  const text = String(value).toLowerCase();
+  if ('equals' in condition) return text === String(condition.equals).toLowerCase();
+  if ('contains' in condition) return text.includes(condition.contains.toLowerCase());
+  return condition.oneOf.some((option) => String(option).toLowerCase() === text);
+}
+
+/** Whether an event is of the rule's type(s) and satisfies every `where` condition. */
+export function eventMatches(event: Pick<NormalizedEvent, 'type' | 'properties'>, rule: { type: string | string[]; where: PropertyCondition[] }): boolean {
+  const types = Array.isArray(rule.type) ? rule.type : [rule.type];
+  return types.includes(event.type) && rule.where.every((condition) => propertyMatches(event.properties, condition));
+}
+
+/** The behavior rule an event scores under: the first that matches. */
+export function behaviorRuleFor(event: Pick<NormalizedEvent, 'type' | 'properties'>, model: ScoringModel): BehaviorRule | undefined {
+  return model.behavior.rules.find((rule) => eventMatches(event, rule));
+}
+
+/** The score of a lead at `now`: fit from the profile, behavior decayed to `now` and capped. */
+export function scoreLead(lead: Pick<Lead, 'profile' | 'behavior' | 'disqualifiedBy'>, model: ScoringModel, now: Date): Breakdown {
+  const at = now.getTime();
+  const reasons: Reason[] = [];
+  let fitSum = 0;
+  for (const match of scoreFit(lead.profile, model)) {
+    fitSum += match.points;
+    reasons.push({ rule: match.rule, kind: 'fit', description: match.description, pointsNow: match.points, rawPoints: match.points, count: 1 });
+  }
+  let behaviorSum = 0;
+  for (const rule of model.behavior.rules) {
+    const state = lead.behavior[rule.id];
+    if (!state) continue;
+    const pointsNow = applyCap(valueAt(state, halfLifeOf(rule, model), at), rule.cap);
+    behaviorSum += pointsNow;
+    reasons.push({
+      rule: rule.id,
+      kind: 'behavior',
+      description: rule.description,
+      pointsNow: round2(pointsNow),
+      rawPoints: round2(state.rawPoints),
+      count: state.count,
+      lastSeen: state.lastSeen,
+    });
+  }
+  if (lead.disqualifiedBy) {
+    const rule = model.disqualify.find((candidate) => candidate.id === lead.disqualifiedBy?.rule);
+    reasons.push({
+      rule: lead.disqualifiedBy.rule,
+      kind: 'disqualify',
+      description: rule?.description ?? lead.disqualifiedBy.rule,
+      pointsNow: 0,
+      rawPoints: 0,
+      count: 1,
+      lastSeen: lead.disqualifiedBy.at,
+    });
+  }
+  reasons.sort((a, b) => Math.abs(b.pointsNow) - Math.abs(a.pointsNow) || a.rule.localeCompare(b.rule));
+  // Whole points: events seconds apart must not miss a threshold by a hair's breadth of decay.
+  const fit = Math.round(fitSum);
+  const behavior = Math.round(behaviorSum);
+  return { fit, behavior, total: fit + behavior, reasons };
+}
+
+function qualifies(score: Breakdown, model: ScoringModel): boolean {
+  const { mql, minFit, minBehavior } = model.thresholds;
+  return score.total >= mql && score.fit >= minFit && score.behavior >= minBehavior;
+}
+
+/** The status a lead should have now, given the one it has. Pure hysteresis: MQL at `mql`, back only below `recycleBelow`. */
+function nextStatus(lead: Lead, score: Breakdown, model: ScoringModel, fastTracked: boolean): LeadStatus {
+  if (lead.disqualifiedBy) return 'disqualified';
+  if (lead.outcome) {
+    const decided = outcomeStatus[lead.outcome.type];
+    // A rejected MQL is nurtured again and may re-qualify on new engagement.
+    if (decided && decided !== 'recycled') return decided;
+    if (decided === 'recycled' && lead.status === 'mql') return 'recycled';
+  }
+  if (lead.status === 'mql') return score.total < model.thresholds.recycleBelow ? 'recycled' : 'mql';
+  if (qualifies(score, model) || (fastTracked && score.fit >= model.thresholds.minFit)) return 'mql';
+  if (lead.status === 'new' && score.behavior > 0) return 'engaged';
+  return lead.status;
+}
+
+/**
+ * Whether sales hears of a change of status: every MQL, an MQL's recycling by decay, a disqualification
+ * of a former MQL. A recycling that sales caused (it rejected the MQL) is not sent back to it.
+ */
+function handoffTypeFor(from: LeadStatus, to: LeadStatus, lead: Lead): HandoffType | undefined {
+  if (from === to) return undefined;
+  if (to === 'mql') return 'lead.mql';
+  if (to === 'recycled' && from === 'mql' && lead.outcome?.type !== 'mql_rejected') return 'lead.recycled';
+  if (to === 'disqualified' && lead.wasMql) return 'lead.disqualified';
+  return undefined;
+}
+
+/** Deterministic id for the n-th transition of a lead: the same on every retry of its delivery. */
+export function transitionId(leadId: string, sequence: number): string {
+  return `msg_${createHash('sha256').update(`${leadId}#${sequence}`).digest('base64url').slice(0, 27)}`;
+}
+
+export function newLead(leadId: string, now: Date, model: ScoringModel): Lead {
+  const at = now.toISOString();
+  return {
+    leadId,
+    profile: { email: leadId },
+    profileAsOf: {},
+    status: 'new',
+    behavior: {},
+    firstSeenAt: at,
+    lastEventAt: at,
+    eventCount: 0,
+    statusChangedAt: at,
+    wasMql: false,
+    transitionCount: 0,
+    recentEvents: [],
+    modelVersion: model.version,
+    outbox: {},
+  };
+}
+
+function mergeProfile(lead: Lead, profile: Profile, occurredAt: string): void {
+  const when = Date.parse(occurredAt);
+  const newer = (key: string) => {
+    const asOf = lead.profileAsOf[key];
+    return asOf === undefined || Date.parse(asOf) <= when;
+  };
+  for (const [field, value] of Object.entries(profile)) {
+    if (field === 'email' || field === 'custom' || value === undefined || value === null || value === '') continue;
+    if (!newer(field)) continue;
+    (lead.profile as Record<string, unknown>)[field] = value;
+    lead.profileAsOf[field] = occurredAt;
+  }
+  for (const [key, value] of Object.entries(profile.custom ?? {})) {
+    const asOfKey = `custom.${key}`;
+    if (value === undefined || !newer(asOfKey)) continue;
+    lead.profile.custom = { ...lead.profile.custom, [key]: value };
+    lead.profileAsOf[asOfKey] = occurredAt;
+  }
+}
+
+function recentEvent(event: NormalizedEvent): RecentEvent {
+  return { type: event.type, occurredAt: event.occurredAt, source: event.source, properties: event.properties };
+}
+
+function byTimeThenId(a: { occurredAt: string; source: string; sourceEventId?: string }, b: typeof a): number {
+  return a.occurredAt.localeCompare(b.occurredAt) || a.source.localeCompare(b.source) || (a.sourceEventId ?? '').localeCompare(b.sourceEventId ?? '');
+}
+
+export interface Evaluation {
+  lead: Lead;
+  score: Breakdown;
+  /** Handoffs this change decided (already in `lead.outbox`). */
+  handoffs: HandoffRecord[];
+}
+
+/**
+ * Applies new events (none already applied: the store filters redeliveries) and re-evaluates at `now`.
+ * The result is the same whatever order the events arrive in, across calls as within one.
+ */
+export function applyEvents(previous: Lead | undefined, events: readonly NormalizedEvent[], model: ScoringModel, now: Date): Evaluation {
+  const first = events[0];
+  if (!previous && !first) throw new Error('applyEvents needs a lead or at least one event');
+  const lead: Lead = structuredClone(previous ?? newLead(first!.leadKey, now, model));
+  let fastTracked = false;
+  const nowMs = now.getTime();
+  for (const event of [...events].sort(byTimeThenId)) {
+    if (event.leadKey !== lead.leadId) throw new Error(`event ${event.sourceEventId} belongs to ${event.leadKey}, not ${lead.leadId}`);
+    if (event.profile) mergeProfile(lead, event.profile, event.occurredAt);
+    const rule = behaviorRuleFor(event, model);
+    if (rule) lead.behavior[rule.id] = addPoints(lead.behavior[rule.id], rule.points, event.occurredAt, halfLifeOf(rule, model));
+    const disqualifier = model.disqualify.find((candidate) => 'type' in candidate && eventMatches(event, candidate));
+    if (disqualifier && !lead.disqualifiedBy) lead.disqualifiedBy = { rule: disqualifier.id, at: event.occurredAt };
+    const fastTrack = model.fastTrack.find((candidate) => eventMatches(event, candidate));
+    if (fastTrack && nowMs - Date.parse(event.occurredAt) <= fastTrack.withinDays * msPerDay) fastTracked = true;
+    if (event.type in outcomeStatus && (!lead.outcome || lead.outcome.at <= event.occurredAt)) {
+      const reason = event.properties.reason;
+      lead.outcome = { type: event.type, at: event.occurredAt, ...(typeof reason === 'string' ? { reason } : {}) };
+    }
+    if (event.occurredAt < lead.firstSeenAt || lead.eventCount === 0) lead.firstSeenAt = event.occurredAt;
+    if (event.occurredAt > lead.lastEventAt || lead.eventCount === 0) lead.lastEventAt = event.occurredAt;
+    lead.eventCount += 1;
+  }
+  lead.recentEvents = [...lead.recentEvents, ...events.map(recentEvent)]
+    .sort((a, b) => byTimeThenId(b, a))
+    .slice(0, recentEventLimit);
+  return settle(lead, model, now, fastTracked);
+}
+
+/** Re-evaluates a lead at `now` with no new events: the decay job's step. */
+export function evaluateLead(previous: Lead, model: ScoringModel, now: Date): Evaluation {
+  return settle(structuredClone(previous), model, now, false);
+}
+
+function settle(lead: Lead, model: ScoringModel, now: Date, fastTracked: boolean): Evaluation {
+  if (!lead.disqualifiedBy) {
+    const profileDisqualifier = model.disqualify.find((rule) => 'when' in rule && profileMatches(lead.profile, rule.when, model.domains));
+    if (profileDisqualifier) lead.disqualifiedBy = { rule: profileDisqualifier.id, at: now.toISOString() };
+  }
+  const score = scoreLead(lead, model, now);
+  const from = lead.status;
+  const to = nextStatus(lead, score, model, fastTracked);
+  const handoffs: HandoffRecord[] = [];
+  lead.modelVersion = model.version;
+  if (to !== from) {
+    const at = now.toISOString();
+    const type = handoffTypeFor(from, to, lead);
+    lead.status = to;
+    lead.statusChangedAt = at;
+    if (to === 'mql') {
+      lead.mqlAt = at;
+      lead.wasMql = true;
+    }
+    if (type) {
+      lead.transitionCount += 1;
+      const record = handoffRecord(lead, score, model, type, transitionId(lead.leadId, lead.transitionCount), at);
+      lead.outbox[record.id] = record;
+      handoffs.push(record);
+    }
+  }
+  return { lead, score, handoffs };
+}
+
+/** The record sales receives (DESIGN.md "Outbound MQL record"). */
+export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel, type: HandoffType, id: string, occurredAt: string): HandoffRecord {
+  return {
+    type,
+    id,
+    occurredAt,
+    lead: { ...lead.profile, email: lead.leadId },
+    score: { total: score.total, fit: score.fit, behavior: score.behavior, threshold: model.thresholds.mql, modelVersion: model.version },
+    reasons: score.reasons,
+    recentEvents: lead.recentEvents.slice(0, 10),
+  };
+}
+
+/**
+ * When time alone will next change the lead: for an MQL, the first minute its total falls below
+ * `recycleBelow`; for a lead with handoffs still in its outbox, now (so the decay job re-queues them).
+ * Undefined when nothing will happen by time alone. Assumes decaying points are positive, so the
+ * total only falls with time; a model with decaying negative rules may be seen late, never early.
+ */
+export function dueAt(lead: Lead, model: ScoringModel, now: Date): string | undefined {
+  if (Object.keys(lead.outbox).length > 0) return now.toISOString();
+  if (lead.status !== 'mql') return undefined;
+  const below = (at: number) => scoreLead(lead, model, new Date(at)).total < model.thresholds.recycleBelow;
+  const start = now.getTime();
+  if (below(start)) return now.toISOString();
+  const horizon = start + 20 * 365 * msPerDay;
+  let step = 60 * 60 * 1000;
+  let low = start;
+  let high = start + step;
+  while (!below(high)) {
+    if (high >= horizon) return undefined;
+    low = high;
+    step *= 2;
+    high = Math.min(horizon, high + step);
+  }
+  const minute = 60 * 1000;
+  while (high - low > minute) {
+    const middle = Math.floor((low + high) / 2);
+    if (below(middle)) high = middle;
+    else low = middle;
+  }
+  return new Date(high).toISOString();
+}
