@@ -21,9 +21,9 @@ export function header(event: APIGatewayProxyEventV2, name: string): string | un
   return undefined;
 }
 
-/** Refuses a body whose declared media type is not the one the provider sends. */
-export function requireContentType(event: APIGatewayProxyEventV2, mediaType: string): void {
-  const declared = header(event, 'content-type')?.split(';')[0]?.trim().toLowerCase();
+/** Refuses a body whose declared media type (the Content-Type header's value) is not the one the provider sends. */
+export function requireContentType(contentType: string | undefined, mediaType: string): void {
+  const declared = contentType?.split(';')[0]?.trim().toLowerCase();
   if (declared !== mediaType) {
     throw unsupportedMediaType(`expected ${mediaType}, got ${declared ?? 'no content-type'}`);
   }

@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+/**
+ * `mql`: operator commands against the running local stack (default) or AWS (`--aws`).
+ * It runs the same library code as the Lambdas, pointed at the stack's table and queues.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { normalizeEmail } from '../lib/core/events.ts';
+import type { LeadView } from '../lib/lead-view.ts';
+import { queueUrlEnv, tableNameEnv } from '../lib/topology.ts';
+
+const usage = `usage: mql <command> [options]
+
+commands:
+  decay [--now ISO]     run the decay job once (recycles MQLs whose score fell below recycleBelow)
+  explain <email>       print a lead's score and every reason behind it  [--json] [--now ISO]
+
+options:
+  --aws                 work on the AWS stack: needs ${tableNameEnv} and ${queueUrlEnv('handoff')} (the stack's outputs) and AWS credentials
+  --data-dir DIR        where the local stack keeps its state (default MQL_DATA_DIR or .mql/)
+  -h, --help            this text`;
+
+interface LocalStackInfo {
+  baseUrl: string;
+  dynamoEndpoint: string;
+  sqsEndpoint: string;
+  tableName: string;
+  queueUrls: Record<string, string>;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`mql: ${message}\n`);
+  process.exit(1);
+}
+
+/** Points the SDK and the pipeline at the running local stack, as the local stack does for its Lambdas. */
+function useLocalStack(dataDir: string): void {
+  const file = resolve(dataDir, 'stack.json');
+  if (!existsSync(file)) fail(`no local stack is running (no ${file}); start one with \`npm start\`, or pass --aws`);
+  const stack = JSON.parse(readFileSync(file, 'utf8')) as LocalStackInfo;
+  process.env[tableNameEnv] = stack.tableName;
+  for (const [queue, url] of Object.entries(stack.queueUrls)) process.env[queueUrlEnv(queue as 'handoff')] = url;
+  process.env.AWS_ENDPOINT_URL_DYNAMODB = stack.dynamoEndpoint;
+  process.env.AWS_ENDPOINT_URL_SQS = stack.sqsEndpoint;
+  process.env.AWS_REGION ??= 'us-east-1';
+  process.env.AWS_ACCESS_KEY_ID ??= 'local';
+  process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
+}
+
+function parseNow(value: string | undefined): Date {
+  const now = value ? new Date(value) : new Date();
+  if (Number.isNaN(now.getTime())) fail(`--now must be an ISO time, e.g. 2027-01-01T00:00:00Z (got ${value})`);
+  return now;
+}
+
+/** A lead's explanation as a readable table. */
+export function formatExplanation(view: LeadView): string {
+  const { score } = view;
+  const lines = [
+    `${view.lead.email}  status ${view.status}${view.mqlAt ? ` (MQL since ${view.mqlAt})` : ''}`,
+    `score ${score.total} = fit ${score.fit} + behavior ${score.behavior}   threshold ${score.threshold}   model ${score.modelVersion}   as of ${view.scoredAt}`,
+  ];
+  if (view.dueAt) lines.push(`recycles at ${view.dueAt} unless it engages again`);
+  lines.push('');
+  const header = ['rule', 'kind', 'points now', 'raw', 'count', 'last seen'];
+  const rows = view.reasons.map((reason) => [
+    reason.rule,
+    reason.kind,
+    reason.pointsNow.toFixed(2),
+    String(reason.rawPoints),
+    String(reason.count),
+    reason.lastSeen ?? '',
+  ]);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const render = (row: string[]) => row.map((cell, column) => (column >= 2 && column <= 4 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+  lines.push(render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render));
+  if (rows.length === 0) lines.push('(no reasons: nothing scored yet)');
+  if (view.handoffs.length > 0) {
+    lines.push('', 'handoffs:');
+    for (const handoff of view.handoffs) {
+      lines.push(`  ${handoff.occurredAt}  ${handoff.type}  ${handoff.status}  attempts ${handoff.attempts}${handoff.crmStatus ? `  crm ${handoff.crmStatus}` : ''}${handoff.lastError && handoff.status !== 'delivered' ? `  last error: ${handoff.lastError}` : ''}`);
+    }
+  }
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      now: { type: 'string' },
+      aws: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      'data-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    process.stdout.write(`${usage}\n`);
+    return;
+  }
+  if (!values.aws) useLocalStack(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql');
+  else if (!process.env[tableNameEnv]) fail(`--aws needs ${tableNameEnv} (the stack's TableName output)`);
+
+  switch (command) {
+    case 'decay': {
+      const { handler } = await import('../lambdas/decay.ts');
+      const summary = await handler({ now: parseNow(values.now).toISOString() });
+      const changed = Object.entries(summary.changed).map(([status, count]) => `${count} ${status}`).join(', ') || 'none';
+      process.stdout.write(`decay as of ${summary.now}: ${summary.due} lead(s) due; now ${changed}; ${summary.handoffs} handoff(s) queued\n`);
+      return;
+    }
+    case 'explain': {
+      const email = normalizeEmail(rest[0]);
+      if (!email) fail('explain needs an e-mail address: mql explain dana@example.com');
+      const { pipelineFromEnv } = await import('../lib/runtime.ts');
+      const { leadView } = await import('../lib/lead-view.ts');
+      const { store, model } = pipelineFromEnv();
+      const lead = await store.getLead(email);
+      if (!lead) fail(`no lead ${email}`);
+      const view = leadView(lead, await store.listHandoffs(email), model, parseNow(values.now));
+      process.stdout.write(values.json ? `${JSON.stringify(view, null, 2)}\n` : `${formatExplanation(view)}\n`);
+      return;
+    }
+    default:
+      fail(`unknown command "${command}"\n${usage}`);
+  }
+}
+
+if (import.meta.main) {
+  main(process.argv.slice(2)).then(
+    () => process.exit(0),
+    (error: unknown) => fail(error instanceof Error ? error.message : String(error)),
+  );
+}

@@ -1,0 +1,19 @@
+import { logger } from '../lib/observability.ts';
+import { runDecay } from '../lib/pipeline.ts';
+import { pipelineFromEnv } from '../lib/runtime.ts';
+
+/** What the schedule (or `mql decay --now`) passes in. */
+export interface DecayInput {
+  schedule?: string;
+  /** Evaluate as of this ISO instant instead of the clock (what-if runs, tests). */
+  now?: string;
+}
+
+/** Every 15 minutes: recompute only the leads the sparse due index lists, recycle, hand off. */
+export async function handler(input: DecayInput = {}) {
+  const now = input.now ? new Date(input.now) : new Date();
+  if (Number.isNaN(now.getTime())) throw new Error(`not an ISO time: ${input.now}`);
+  const summary = await runDecay(pipelineFromEnv(), now);
+  logger.info('decay run', { now: now.toISOString(), ...summary });
+  return { now: now.toISOString(), ...summary };
+}

@@ -1,0 +1,49 @@
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import type { HandoffRecord } from './core/handoff.ts';
+import type { CrmAdapter } from './crm/adapter.ts';
+import { CrmDeliveryError } from './crm/adapter.ts';
+import { logger } from './observability.ts';
+import type { LeadStore } from './store/lead-store.ts';
+
+/**
+ * Delivers handoff messages to the CRM. Each delivery attempt is recorded on the lead; a failed one is
+ * reported back as a batch item failure, so SQS retries it and finally moves it to the dead-letter queue.
+ * A handoff already delivered (SQS delivers at least once) is acknowledged without a second send.
+ */
+export async function deliverHandoffs(event: SQSEvent, deps: { store: LeadStore; adapter: () => Promise<CrmAdapter>; clock?: () => Date }): Promise<SQSBatchResponse> {
+  const clock = deps.clock ?? (() => new Date());
+  const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+  for (const message of event.Records) {
+    let record: HandoffRecord;
+    try {
+      record = JSON.parse(message.body) as HandoffRecord;
+      if (!record.id || !record.lead?.email || !record.type) throw new Error('not a handoff record');
+    } catch (error) {
+      // A message we cannot read will not become readable: let it go to the DLQ for a person to look at.
+      logger.error('unreadable handoff message', { messageId: message.messageId, error: error as Error });
+      batchItemFailures.push({ itemIdentifier: message.messageId });
+      continue;
+    }
+    const seen = await deps.store.getHandoff(record);
+    if (seen?.status === 'delivered') {
+      logger.info('handoff already delivered', { id: record.id, type: record.type });
+      continue;
+    }
+    let adapter: CrmAdapter | undefined;
+    try {
+      adapter = await deps.adapter();
+      const receipt = await adapter.deliver(record, clock());
+      await deps.store.recordHandoffAttempt(record, { at: clock(), adapter: adapter.name, outcome: 'delivered', crmStatus: receipt.status });
+      logger.info('handoff delivered', { id: record.id, type: record.type, adapter: adapter.name, crmStatus: receipt.status });
+    } catch (error) {
+      const status = error instanceof CrmDeliveryError ? error.status : undefined;
+      const message_ = error instanceof Error ? error.message : String(error);
+      logger.warn('handoff delivery failed', { id: record.id, type: record.type, status, receiveCount: message.attributes?.ApproximateReceiveCount, error: message_ });
+      await deps.store
+        .recordHandoffAttempt(record, { at: clock(), adapter: adapter?.name ?? 'unconfigured', outcome: 'failed', ...(status === undefined ? {} : { crmStatus: status }), error: message_ })
+        .catch((recordError: unknown) => logger.error('could not record the failed attempt', { id: record.id, error: recordError as Error }));
+      batchItemFailures.push({ itemIdentifier: message.messageId });
+    }
+  }
+  return { batchItemFailures };
+}

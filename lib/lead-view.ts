@@ -1,0 +1,38 @@
+import type { HandoffRecord } from './core/handoff.ts';
+import type { Lead } from './core/lead.ts';
+import { scoreLead } from './core/lead.ts';
+import type { ScoringModel } from './core/model.ts';
+import type { HandoffAttempt, StoredLead } from './store/lead-store.ts';
+
+/** A lead as operators read it: the outbound record's shape, scored now, plus its status and history. */
+export interface LeadView extends Omit<HandoffRecord, 'type' | 'id' | 'occurredAt'> {
+  status: Lead['status'];
+  scoredAt: string;
+  firstSeenAt: string;
+  lastEventAt: string;
+  eventCount: number;
+  mqlAt?: string;
+  statusChangedAt: string;
+  /** When time alone will next change the lead (recycling), if ever. */
+  dueAt?: string;
+  handoffs: HandoffAttempt[];
+}
+
+export function leadView(lead: StoredLead, handoffs: HandoffAttempt[], model: ScoringModel, now: Date): LeadView {
+  const score = scoreLead(lead, model, now);
+  return {
+    lead: { ...lead.profile, email: lead.leadId },
+    status: lead.status,
+    score: { total: score.total, fit: score.fit, behavior: score.behavior, threshold: model.thresholds.mql, modelVersion: model.version },
+    reasons: score.reasons,
+    recentEvents: lead.recentEvents,
+    scoredAt: now.toISOString(),
+    firstSeenAt: lead.firstSeenAt,
+    lastEventAt: lead.lastEventAt,
+    eventCount: lead.eventCount,
+    statusChangedAt: lead.statusChangedAt,
+    ...(lead.mqlAt ? { mqlAt: lead.mqlAt } : {}),
+    ...(lead.dueAt ? { dueAt: lead.dueAt } : {}),
+    handoffs,
+  };
+}

@@ -1,0 +1,379 @@
+/**
+ * Website and product events in Segment's message shape (`track`, `identify`, `page`, `screen`),
+ * one message or Segment's `{"batch": [...]}`, signed per Standard Webhooks with EVENTS_WEBHOOK_SECRET.
+ *
+ * Mapping (DESIGN.md, "Normalized events"):
+ * - `track` "Webinar Attended" -> type `webinar_attended`; properties flattened to scalars.
+ * - `page` / `screen` -> `page_viewed` with `url` and `path`.
+ * - `identify` -> `profile_updated`; traits become profile fields, the rest of the scalars `custom`.
+ * - `context.traits` on any message carries profile fields too.
+ */
+import { z } from 'zod';
+import { normalizeEmail, toSnakeCase } from '../core/events.ts';
+import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
+import { badRequest, notFound } from '../http/errors.ts';
+import { parseJson, requireContentType } from '../http/request.ts';
+import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';
+import { verifyStandardWebhook } from './standard-webhooks.ts';
+
+/** Most messages one delivery may carry; Segment's own batch API stops at 500 KB, ours at 500 messages. */
+export const maxSegmentMessages = 500;
+
+/**
+ * Longest string value kept in properties and profile fields. Longer ones are cut (not refused):
+ * scoring reads short fields, and an event item must stay far below DynamoDB's 400 KB item limit.
+ */
+export const maxStoredStringLength = 2000;
+
+/** Most properties (and most `custom` profile fields) kept per event, for the same item-size reason. */
+export const maxFieldsPerEvent = 100;
+
+/** Keys longer than this are dropped: they are never a rule's property name. */
+const maxKeyLength = 200;
+
+/** Keys that could reach an object's prototype if ever assigned; never copied anywhere. */
+const unsafeKeys = new Set(['__proto__', 'constructor', 'prototype']);
+
+const scoredTypes = ['track', 'identify', 'page', 'screen'] as const;
+/** Valid Segment calls that say nothing about a person's intent: acknowledged, not stored. */
+const unscoredTypes = new Set(['group', 'alias']);
+
+type JsonObject = Record<string, unknown>;
+
+function isObject(value: unknown): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** An own property only: `traits.constructor` must not find Object's constructor through the prototype. */
+function own(source: unknown, key: string): unknown {
+  return isObject(source) && Object.hasOwn(source, key) ? source[key] : undefined;
+}
+
+// z.custom keeps the parsed object itself (no copy through zod), so the mapping below reads the
+// sender's own keys and nothing else.
+const jsonObject = z.custom<JsonObject>(isObject, { error: 'must be a JSON object' });
+const isoString = z.string({ error: 'must be an ISO 8601 string' }).nullish();
+
+const messageSchema = z.object({
+  type: z.enum(scoredTypes, {
+    error: (issue) =>
+      issue.input === undefined ? `is required (one of ${scoredTypes.join(', ')})` : `must be one of ${scoredTypes.join(', ')}, got ${JSON.stringify(issue.input)}`,
+  }),
+  // The deduplication key (DynamoDB sort key part), hence the length bound.
+  messageId: z
+    .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
+    .min(1, { error: 'must not be empty' })
+    .max(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` }),
+  event: z.string({ error: 'must be a string' }).optional(),
+  name: z.string({ error: 'must be a string' }).nullish(),
+  properties: jsonObject.nullish(),
+  traits: jsonObject.nullish(),
+  context: jsonObject.nullish(),
+  timestamp: isoString,
+  originalTimestamp: isoString,
+  sentAt: isoString,
+});
+type SegmentMessage = z.infer<typeof messageSchema>;
+
+/** Cuts a string to {@link maxStoredStringLength} without splitting a surrogate pair. */
+function truncate(value: string): string {
+  if (value.length <= maxStoredStringLength) return value;
+  const end = /[\uD800-\uDBFF]/.test(value.charAt(maxStoredStringLength - 1)) ? maxStoredStringLength - 1 : maxStoredStringLength;
+  return value.slice(0, end);
+}
+
+/** First non-blank string among the candidates, trimmed and truncated. */
+function text(...candidates: unknown[]): string | undefined {
+  for (const candidate of candidates) {
+    if (typeof candidate === 'string' && candidate.trim() !== '') return truncate(candidate.trim());
+  }
+  return undefined;
+}
+
+/** A company size or revenue: a number, or a range string; "250" becomes 250 so bands can compare it. */
+function amount(...candidates: unknown[]): number | string | undefined {
+  for (const candidate of candidates) {
+    if (typeof candidate === 'number' && Number.isFinite(candidate) && candidate >= 0) return candidate;
+    const value = text(candidate);
+    if (value !== undefined) return /^\d{1,15}$/.test(value) ? Number(value) : value;
+  }
+  return undefined;
+}
+
+/** A property value as stored: scalars kept, nested objects and arrays as their JSON text. */
+function toPropertyValue(value: unknown): PropertyValue | undefined {
+  if (value === null || typeof value === 'boolean') return value;
+  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
+  if (typeof value === 'string') return truncate(value);
+  if (typeof value === 'object') return truncate(JSON.stringify(value));
+  return undefined;
+}
+
+function isKeptKey(key: string): boolean {
+  return !unsafeKeys.has(key) && key.length <= maxKeyLength;
+}
+
+/** Snake-case spellings of the property names the model's rules read. */
+const propertyAliases: Readonly<Record<string, string>> = { content_type: 'contentType', form_id: 'formId' };
+
+/** Properties flattened to scalar values, keys kept as given, plus the model's camelCase names. */
+function flattenProperties(source: JsonObject | null | undefined): Record<string, PropertyValue> {
+  const properties: Record<string, PropertyValue> = {};
+  if (!source) return properties;
+  let count = 0;
+  for (const key of Object.keys(source)) {
+    if (count >= maxFieldsPerEvent) break;
+    if (!isKeptKey(key)) continue;
+    const value = toPropertyValue(source[key]);
+    if (value === undefined) continue;
+    properties[key] = value;
+    count += 1;
+  }
+  for (const [given, canonical] of Object.entries(propertyAliases)) {
+    const value = properties[given];
+    if (value !== undefined && !Object.hasOwn(properties, canonical)) properties[canonical] = value;
+  }
+  return properties;
+}
+
+/** The object without its undefined fields, so a stored profile holds only what the sender said. */
+function definedOnly<T extends object>(fields: { [K in keyof T]: T[K] | undefined }): T {
+  return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as T;
+}
+
+/** Trait names that map onto a {@link Profile} field and so stay out of `custom`. */
+const profileTraitKeys = new Set([
+  'email',
+  'firstName',
+  'first_name',
+  'lastName',
+  'last_name',
+  'title',
+  'jobTitle',
+  'job_title',
+  'industry',
+  'phone',
+  'country',
+  'address',
+  'company',
+  'employees',
+  'companySize',
+  'company_size',
+  'annualRevenue',
+  'annual_revenue',
+]);
+
+/** Profile fields from Segment traits (reserved traits per Segment's spec plus common spellings). */
+function profileFromTraits(traits: unknown): Profile {
+  if (!isObject(traits)) return {};
+  const company = own(traits, 'company');
+  const address = own(traits, 'address');
+  const phone = own(traits, 'phone');
+  const profile = definedOnly<Profile>({
+    email: normalizeEmail(own(traits, 'email')),
+    firstName: text(own(traits, 'firstName'), own(traits, 'first_name')),
+    lastName: text(own(traits, 'lastName'), own(traits, 'last_name')),
+    jobTitle: text(own(traits, 'title'), own(traits, 'jobTitle'), own(traits, 'job_title')),
+    industry: text(own(traits, 'industry'), own(company, 'industry')),
+    phone: typeof phone === 'number' && Number.isFinite(phone) ? String(phone) : text(phone),
+    country: text(own(traits, 'country'), own(address, 'country')),
+    company: text(company, own(company, 'name')),
+    companySize: amount(
+      own(company, 'employee_count'),
+      own(company, 'employees'),
+      own(traits, 'employees'),
+      own(traits, 'companySize'),
+      own(traits, 'company_size'),
+    ),
+    annualRevenue: amount(own(company, 'annual_revenue'), own(company, 'annualRevenue'), own(traits, 'annualRevenue'), own(traits, 'annual_revenue')),
+  });
+
+  const custom: Record<string, PropertyValue> = {};
+  let count = 0;
+  for (const key of Object.keys(traits)) {
+    if (count >= maxFieldsPerEvent) break;
+    if (profileTraitKeys.has(key) || !isKeptKey(key)) continue;
+    const value = traits[key];
+    // Only scalars: nested trait objects are kept whole in `raw`, not flattened into the profile.
+    if (value !== null && typeof value === 'object') continue;
+    const stored = toPropertyValue(value);
+    if (stored === undefined) continue;
+    custom[key] = stored;
+    count += 1;
+  }
+
+  if (count > 0) profile.custom = custom;
+  return profile;
+}
+
+/** `base` overlaid with `over`, `custom` merged key by key. */
+function mergeProfiles(base: Profile, over: Profile): Profile {
+  const merged: Profile = { ...base, ...over };
+  if (base.custom || over.custom) merged.custom = { ...base.custom, ...over.custom };
+  return merged;
+}
+
+const isoTimePattern = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
+/** Milliseconds of a strict ISO 8601 date or date-time; undefined when it is not one or not a real day. */
+function parseIsoTime(value: string): number | undefined {
+  const match = isoTimePattern.exec(value);
+  if (!match) return undefined;
+  const [, year, month, day, hour, , , zone] = match;
+  const calendarDay = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  if (calendarDay.getUTCMonth() !== Number(month) - 1 || calendarDay.getUTCDate() !== Number(day)) return undefined;
+  const ms = Date.parse(value.replace(' ', 'T') + (hour !== undefined && zone === undefined ? 'Z' : ''));
+  return Number.isNaN(ms) ? undefined : ms;
+}
+
+/**
+ * The provider's time of a message as ISO UTC. Strict ISO 8601 only, because `Date.parse` accepts
+ * "1" (as the year 2001) and rolls "02-30" into March; a time without zone is read as UTC so the
+ * same message maps to the same key on every machine.
+ */
+function occurredAt(message: SegmentMessage, where: string): string {
+  const candidates = [
+    ['timestamp', message.timestamp],
+    ['originalTimestamp', message.originalTimestamp],
+    ['sentAt', message.sentAt],
+  ] as const;
+  const found = candidates.find(([, value]) => value !== undefined && value !== null);
+  if (!found) throw badRequest(`${where}: needs timestamp, originalTimestamp or sentAt (the event's own time)`);
+  const [field, value] = found;
+  const ms = parseIsoTime(value ?? '');
+  if (ms === undefined) throw badRequest(`${where}.${field}: ${JSON.stringify(value)} is not an ISO 8601 date-time`);
+  return new Date(ms).toISOString();
+}
+
+/** The lead's e-mail: who the message is about. An identify names its subject in its own traits first. */
+function leadEmail(message: SegmentMessage): string | undefined {
+  const fromContext = own(message.context, 'traits');
+  const candidates =
+    message.type === 'identify'
+      ? [own(message.traits, 'email'), own(fromContext, 'email'), own(message.properties, 'email')]
+      : [own(fromContext, 'email'), own(message.properties, 'email'), own(message.traits, 'email')];
+  for (const candidate of candidates) {
+    const email = normalizeEmail(candidate);
+    if (email) return email;
+  }
+  return undefined;
+}
+
+function pathOf(url: string | undefined): string | undefined {
+  if (!url || !URL.canParse(url)) return undefined;
+  return new URL(url).pathname;
+}
+
+/** The event type and properties of a message (the profile is shared by every type). */
+function typeAndProperties(message: SegmentMessage, where: string): { type: string; properties: Record<string, PropertyValue> } {
+  const properties = flattenProperties(message.properties);
+  switch (message.type) {
+    case 'track': {
+      if (message.event === undefined || message.event.trim() === '') throw badRequest(`${where}.event: a track call needs the event name`);
+      const type = toSnakeCase(message.event);
+      if (type === '') throw badRequest(`${where}.event: ${JSON.stringify(message.event)} has no letters or digits (A-Z, 0-9) to name an event type`);
+      return { type, properties };
+    }
+    case 'page':
+    case 'screen': {
+      const page = own(message.context, 'page');
+      const url = text(own(message.properties, 'url'), own(page, 'url'));
+      const path = text(own(message.properties, 'path'), own(page, 'path')) ?? pathOf(url);
+      if (url !== undefined) properties.url = url;
+      if (path !== undefined) properties.path = path;
+      const name = text(message.name);
+      if (name !== undefined && !Object.hasOwn(properties, 'name')) properties.name = name;
+      return { type: 'page_viewed', properties };
+    }
+    case 'identify':
+      return { type: 'profile_updated', properties };
+  }
+}
+
+function toEvent(message: SegmentMessage, raw: JsonObject, where: string): NormalizedEvent | IgnoredEvent {
+  const { type, properties } = typeAndProperties(message, where);
+  const time = occurredAt(message, where);
+  const leadKey = leadEmail(message);
+  if (!leadKey) return { sourceEventId: message.messageId, reason: 'no_email' };
+
+  const contextProfile = profileFromTraits(own(message.context, 'traits'));
+  // An identify call is about this person: the profile it yields always names them.
+  const profile =
+    message.type === 'identify' ? { email: leadKey, ...mergeProfiles(contextProfile, profileFromTraits(message.traits)) } : contextProfile;
+
+  const event: NormalizedEvent = {
+    leadKey,
+    type,
+    occurredAt: time,
+    source: 'segment',
+    sourceEventId: message.messageId,
+    properties,
+    raw,
+  };
+  if (Object.keys(profile).length > 0) event.profile = profile;
+  return event;
+}
+
+/** The messages of a delivery: one message, or Segment's batch envelope. */
+function messagesOf(body: unknown): { messages: unknown[]; batch: boolean } {
+  if (!isObject(body)) throw badRequest('body must be a JSON object: one Segment message or {"batch": [messages]}');
+  if (!Object.hasOwn(body, 'batch')) return { messages: [body], batch: false };
+  const batch = body.batch;
+  if (!Array.isArray(batch)) throw badRequest('batch must be an array of Segment messages');
+  if (batch.length === 0) throw badRequest('batch holds no messages');
+  if (batch.length > maxSegmentMessages) throw badRequest(`batch holds ${batch.length} messages; the limit is ${maxSegmentMessages} per delivery`);
+  return { messages: batch, batch: true };
+}
+
+/**
+ * Turns a verified delivery into normalized events. All or nothing: one malformed message refuses
+ * the whole delivery (400), so nothing is stored partially and the sender sees which one.
+ */
+export function normalizeSegment(request: WebhookRequest): Normalized {
+  requireContentType(request.header('content-type'), 'application/json');
+  const { messages, batch } = messagesOf(parseJson(request.body));
+
+  const events: NormalizedEvent[] = [];
+  const ignored: IgnoredEvent[] = [];
+  const seen = new Set<string>();
+  messages.forEach((raw, index) => {
+    const where = batch ? `batch[${index}]` : 'message';
+    if (!isObject(raw)) throw badRequest(`${where}: must be a JSON object`);
+    const rawType = own(raw, 'type');
+    if (typeof rawType === 'string' && unscoredTypes.has(rawType)) {
+      const id = own(raw, 'messageId');
+      ignored.push({ ...(typeof id === 'string' ? { sourceEventId: id } : {}), reason: `unsupported_type:${rawType}` });
+      return;
+    }
+    const parsed = messageSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const path = issue?.path.length ? `.${issue.path.join('.')}` : '';
+      throw badRequest(`${where}${path}: ${issue?.message ?? 'is not a Segment message'}`);
+    }
+    const message = parsed.data;
+    const result = toEvent(message, raw, where);
+    // A batch may repeat a message (client retry merged into the next flush); it is one event.
+    if (seen.has(message.messageId)) {
+      ignored.push({ sourceEventId: message.messageId, reason: 'duplicate_in_delivery' });
+      return;
+    }
+    seen.add(message.messageId);
+    if ('leadKey' in result) events.push(result);
+    else ignored.push(result);
+  });
+  return { events, ignored };
+}
+
+/** `POST /webhooks/events`: Segment-shaped events signed per Standard Webhooks. */
+export const segment: WebhookSource = {
+  name: 'segment',
+  requiredSecrets: ['EVENTS_WEBHOOK_SECRET'],
+  verify(request, secrets, now) {
+    const secret = secrets.EVENTS_WEBHOOK_SECRET;
+    // The route should not have been served at all; refuse the same way it would have.
+    if (!secret) throw notFound('the events webhook is not configured (EVENTS_WEBHOOK_SECRET)');
+    verifyStandardWebhook({ secret, headers: (name) => request.header(name), body: request.body, now });
+  },
+  normalize: normalizeSegment,
+};

@@ -1,0 +1,21 @@
+import { createHash } from 'node:crypto';
+import type { NormalizedEvent } from '../core/events.ts';
+import { table } from '../topology.ts';
+
+/** Key layout of the single table (DESIGN.md data model). Nothing outside lib/store builds a key. */
+
+export const leadPk = (leadId: string) => `LEAD#${leadId}`;
+export const profileSk = 'PROFILE';
+export const eventSk = (event: Pick<NormalizedEvent, 'occurredAt' | 'source' | 'sourceEventId'>) =>
+  `EVT#${event.occurredAt}#${event.source}#${event.sourceEventId}`;
+export const rawSk = (event: Pick<NormalizedEvent, 'source' | 'sourceEventId'>) => `RAW#${event.source}#${event.sourceEventId}`;
+export const handoffSk = (occurredAt: string, id: string) => `HANDOFF#${occurredAt}#${id}`;
+export const seenPk = (source: string, eventId: string) => `SEEN#${source}#${eventId}`;
+
+/** Leads are spread over a few shards of the sparse due index, so the decay job's query has no hot partition. */
+export function dueShardOf(leadId: string): string {
+  const bucket = createHash('sha256').update(leadId).digest().readUInt32BE(0) % table.dueShards;
+  return `DUE#${bucket}`;
+}
+
+export const allDueShards = () => Array.from({ length: table.dueShards }, (_, index) => `DUE#${index}`);

@@ -1,0 +1,154 @@
+import { randomUUID } from 'node:crypto';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import type { NormalizedEvent } from '../../lib/core/index.ts';
+import { defaultModel, scoreLead } from '../../lib/core/index.ts';
+import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
+import { LeadStore } from '../../lib/store/lead-store.ts';
+
+const day = 24 * 60 * 60 * 1000;
+const t0 = new Date('2026-06-01T09:00:00.000Z');
+const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
+
+let store: LeadStore;
+let documents: DynamoDBDocumentClient;
+let tableName: string;
+
+beforeAll(async () => {
+  const client = dynamoClient(inject('dynamoEndpoint'));
+  tableName = `store-${randomUUID()}`;
+  await createTable(client, tableName);
+  documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+  store = new LeadStore({ client: documents, tableName });
+});
+
+function event(leadKey: string, id: string, type: string, occurredAt: Date, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile']): NormalizedEvent {
+  return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: id, properties, ...(profile ? { profile } : {}), raw: { id } };
+}
+
+function workedExample(email: string): NormalizedEvent[] {
+  return [
+    event(email, 'identify-1', 'profile_updated', t0, {}, { jobTitle: 'CEO', industry: 'Financial Services', firstName: 'Dana' }),
+    event(email, 'case-study-1', 'content_downloaded', at(5_000), { contentType: 'case_study' }),
+    event(email, 'webinar-1', 'webinar_attended', at(10_000)),
+  ];
+}
+
+async function countItems(leadId: string, prefix: string): Promise<number> {
+  const answer = await documents.send(
+    new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)', ExpressionAttributeValues: { ':pk': `LEAD#${leadId}`, ':prefix': prefix } }),
+  );
+  return answer.Count ?? 0;
+}
+
+describe('LeadStore on DynamoDB Local', () => {
+  it('the same delivery three times is stored and counted once', async () => {
+    const email = `${randomUUID()}@acme.com`;
+    const delivery = workedExample(email);
+
+    const first = await store.apply(delivery, defaultModel, at(10_000));
+    const second = await store.apply(delivery, defaultModel, at(20_000));
+    const third = await store.apply(delivery, defaultModel, at(30_000));
+
+    expect([first.applied, second.applied, third.applied]).toEqual([3, 0, 0]);
+    expect([first.duplicates, second.duplicates, third.duplicates]).toEqual([0, 3, 3]);
+    const lead = await store.getLead(email);
+    expect(lead).toMatchObject({ status: 'mql', eventCount: 3, version: 1, transitionCount: 1 });
+    expect(lead!.score).toMatchObject({ total: 60, fit: 25, behavior: 35 });
+    expect(await countItems(email, 'EVT#')).toBe(3);
+    expect(await countItems(email, 'RAW#')).toBe(3);
+    // The MQL decided by the first delivery is handed back by each redelivery until it is confirmed on the queue.
+    expect(third.leads[0]!.outbox.map((record) => record.type)).toEqual(['lead.mql']);
+    expect(third.leads[0]!.outbox[0]!.id).toBe(first.leads[0]!.outbox[0]!.id);
+  });
+
+  it('a duplicate inside one delivery counts once', async () => {
+    const email = `${randomUUID()}@acme.com`;
+    const one = event(email, 'dup', 'webinar_attended', t0);
+    const result = await store.apply([one, { ...one }], defaultModel, at(1_000));
+    expect(result).toMatchObject({ applied: 1, duplicates: 1 });
+    expect((await store.getLead(email))!.eventCount).toBe(1);
+  });
+
+  it('50 concurrent deliveries to one lead give the exact score', async () => {
+    const email = `${randomUUID()}@acme.com`;
+    const deliveries = Array.from({ length: 50 }, (_, index) => [event(email, `download-${index}`, 'content_downloaded', t0, { contentType: 'guide' })]);
+
+    const results = await Promise.all(deliveries.map((delivery) => store.apply(delivery, defaultModel, t0)));
+
+    expect(results.every((result) => result.failed.length === 0)).toBe(true);
+    expect(results.reduce((sum, result) => sum + result.applied, 0)).toBe(50);
+    const lead = await store.getLead(email);
+    expect(lead!.eventCount).toBe(50);
+    expect(lead!.behavior.content_downloaded).toMatchObject({ count: 50, rawPoints: 500 });
+    expect(scoreLead(lead!, defaultModel, t0).behavior).toBe(500);
+    expect(await countItems(email, 'EVT#')).toBe(50);
+  });
+
+  it('concurrent redeliveries of the same events race safely: each event stored once', async () => {
+    const email = `${randomUUID()}@acme.com`;
+    const delivery = workedExample(email);
+    const results = await Promise.all(Array.from({ length: 8 }, () => store.apply(delivery, defaultModel, at(10_000))));
+    expect(results.reduce((sum, result) => sum + result.applied, 0)).toBe(3);
+    expect(results.reduce((sum, result) => sum + result.duplicates, 0)).toBe(21);
+    const lead = await store.getLead(email);
+    expect(lead).toMatchObject({ eventCount: 3, transitionCount: 1, status: 'mql' });
+  });
+
+  it('events in shuffled order give the same final state as in order', async () => {
+    const inOrder = `${randomUUID()}@acme.com`;
+    const shuffled = `${randomUUID()}@acme.com`;
+    const timeline = (email: string) => [
+      ...workedExample(email),
+      event(email, 'open-1', 'email_opened', at(day)),
+      event(email, 'click-1', 'email_clicked', at(2 * day), { url: 'https://x.example/pricing' }),
+      event(email, 'pricing-1', 'page_viewed', at(3 * day), { url: 'https://x.example/pricing' }),
+      event(email, 'identify-2', 'profile_updated', at(4 * day), {}, { jobTitle: 'VP Finance', companySize: 800 }),
+      event(email, 'bounce-soft', 'email_bounced', at(5 * day), { bounce: 'soft' }),
+    ];
+    const now = at(6 * day);
+    for (const one of timeline(inOrder)) await store.apply([one], defaultModel, now);
+    const reordered = timeline(shuffled);
+    for (const index of [6, 2, 7, 0, 4, 1, 5, 3]) await store.apply([reordered[index]!], defaultModel, now);
+
+    const a = (await store.getLead(inOrder))!;
+    const b = (await store.getLead(shuffled))!;
+    expect(b.status).toBe(a.status);
+    expect(b.profile).toEqual({ ...a.profile, email: shuffled });
+    expect(b.eventCount).toBe(a.eventCount);
+    expect(scoreLead(b, defaultModel, now)).toEqual(scoreLead(a, defaultModel, now));
+    expect(b.recentEvents).toEqual(a.recentEvents);
+  });
+
+  it('more events for one lead than fit in one transaction are all stored', async () => {
+    const email = `${randomUUID()}@acme.com`;
+    const events = Array.from({ length: 120 }, (_, index) => event(email, `open-${index}`, 'email_opened', at(index * 1_000)));
+    const result = await store.apply(events, defaultModel, at(200_000));
+    expect(result.applied).toBe(120);
+    expect((await store.getLead(email))!.eventCount).toBe(120);
+    expect(await countItems(email, 'EVT#')).toBe(120);
+  });
+
+  it('confirming a queued handoff empties the outbox and the lead leaves the due index until its recycle time', async () => {
+    const email = `${randomUUID()}@acme.com`;
+    const { leads } = await store.apply(workedExample(email), defaultModel, at(10_000));
+    const [mql] = leads[0]!.outbox;
+    const dueNow = async (until: Date) => {
+      const due: string[] = [];
+      for await (const leadId of store.dueLeads(until)) due.push(leadId);
+      return due.includes(email);
+    };
+    expect(await dueNow(at(10_000))).toBe(true); // waiting in the outbox
+
+    await store.confirmQueued(email, [mql!.id]);
+    const outcome = await store.reevaluate(email, defaultModel, at(20_000));
+
+    expect(outcome.outbox).toEqual([]);
+    const lead = (await store.getLead(email))!;
+    expect(lead.outbox).toEqual({});
+    expect(lead.dueAt).toBeDefined();
+    expect(await dueNow(at(day))).toBe(false);
+    expect(await dueNow(new Date(lead.dueAt!))).toBe(true);
+  });
+});
