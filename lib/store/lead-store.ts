@@ -66,6 +66,17 @@ export interface LeadStoreOptions {
 /** At most 100 items per transaction: 49 events with their raw payloads, plus the lead. */
 const eventsPerTransaction = 49;
 
+/**
+ * Raw payloads above this many characters are kept cut (and marked): one item may not exceed 400 KB,
+ * and a transaction 4 MB, while a single authentic delivery may be up to 1 MiB.
+ */
+const maxRawChars = 64 * 1024;
+
+function rawText(raw: unknown): { raw: string; rawTruncated?: true } {
+  const text = JSON.stringify(raw ?? null) ?? 'null';
+  return text.length <= maxRawChars ? { raw: text } : { raw: text.slice(0, maxRawChars), rawTruncated: true };
+}
+
 /** Write capacity consumed, summed, for the benchmark's units-per-event figure. */
 export interface StoreStats {
   transactions: number;
@@ -133,7 +144,7 @@ export class LeadStore {
     let attempt = 0;
     for (;;) {
       const current = await this.getLead(leadId);
-      const chunk = pending.slice(0, eventsPerTransaction);
+      const chunk = nextChunk(pending);
       if (!current && chunk.length === 0) return { leadId, applied, duplicates, status: undefined, outbox: [] };
       if (current && chunk.length === 0 && events.length > 0) {
         // Everything was a redelivery: nothing to write, but hand back what is still in the outbox.
@@ -197,7 +208,7 @@ export class LeadStore {
         {
           Put: {
             TableName: this.tableName,
-            Item: { pk, sk: rawSk(event), kind: 'raw', source: event.source, sourceEventId: event.sourceEventId, raw: JSON.stringify(raw ?? null), [table.ttlAttribute]: expiresAt },
+            Item: { pk, sk: rawSk(event), kind: 'raw', source: event.source, sourceEventId: event.sourceEventId, ...rawText(raw), [table.ttlAttribute]: expiresAt },
           },
         },
       ];
@@ -343,6 +354,24 @@ export class LeadStore {
     );
     return (answer.Items ?? []).map(({ pk: _pk, sk: _sk, kind: _kind, ...attempt }) => attempt as HandoffAttempt);
   }
+}
+
+/** Transaction budget for event and raw items, under DynamoDB's 4 MB per transaction with room for the lead. */
+const maxTransactionChars = 3 * 1024 * 1024;
+
+/** The next events to write in one transaction: at most 49, and at most ~3 MB of them. */
+function nextChunk(pending: readonly NormalizedEvent[]): NormalizedEvent[] {
+  const chunk: NormalizedEvent[] = [];
+  let size = 0;
+  for (const event of pending) {
+    if (chunk.length === eventsPerTransaction) break;
+    const { raw, ...normalized } = event;
+    const eventSize = JSON.stringify(normalized).length + Math.min(maxRawChars, JSON.stringify(raw ?? null)?.length ?? 0);
+    if (chunk.length > 0 && size + eventSize > maxTransactionChars) break;
+    chunk.push(event);
+    size += eventSize;
+  }
+  return chunk;
 }
 
 /** Whether a re-evaluation changed anything worth a write (status, outbox, due time, shown score). */
