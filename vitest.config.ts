@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // One in-memory DynamoDB Local for the whole run; tests read its endpoint with inject('dynamoEndpoint').
+    globalSetup: ['test/setup/dynamodb.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});
