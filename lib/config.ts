@@ -4,38 +4,43 @@ import { secretKeys } from './topology.ts';
 
 export type Secrets = Partial<Record<SecretKey, string>>;
 
-/** How long a Lambda keeps the secret before reading it again, so a rotation lands within minutes. */
+/** How long a Lambda keeps the stored secret before reading it again, so a rotation lands within minutes. */
 const secretMaxAgeMs = 5 * 60 * 1000;
-let cached: { at: number; secrets: Secrets } | undefined;
+let cached: { at: number; arn: string; stored: Secrets } | undefined;
 let secretsManager: SecretsManagerClient | undefined;
 
 /**
  * The operator contract's secrets. In AWS they are the keys of one Secrets Manager secret
- * (`MQL_SECRET_ARN`, set by CDK); locally they come from the environment or `.env`.
+ * (`MQL_SECRET_ARN`, set by CDK; re-read every 5 minutes); locally they come from the environment or
+ * `.env`, read on every call.
  * An empty value counts as not configured, so its route answers 404.
  */
 export async function getSecrets(now = Date.now()): Promise<Secrets> {
-  if (cached && now - cached.at < secretMaxAgeMs) return cached.secrets;
   const secrets: Secrets = {};
   for (const key of secretKeys) {
     const value = process.env[key];
     if (value) secrets[key] = value;
   }
   const arn = process.env.MQL_SECRET_ARN;
-  if (arn) {
-    secretsManager ??= new SecretsManagerClient({});
-    const answer = await secretsManager.send(new GetSecretValueCommand({ SecretId: arn }));
-    const stored = JSON.parse(answer.SecretString ?? '{}') as Record<string, unknown>;
-    for (const key of secretKeys) {
-      const value = stored[key];
-      if (typeof value === 'string' && value !== '') secrets[key] = value;
-    }
-  }
-  cached = { at: now, secrets };
+  if (arn) Object.assign(secrets, await storedSecrets(arn, now));
   return secrets;
 }
 
-/** Forgets cached secrets; the local stack calls it when `.env` changes, tests between cases. */
+async function storedSecrets(arn: string, now: number): Promise<Secrets> {
+  if (cached && cached.arn === arn && now - cached.at < secretMaxAgeMs) return cached.stored;
+  secretsManager ??= new SecretsManagerClient({});
+  const answer = await secretsManager.send(new GetSecretValueCommand({ SecretId: arn }));
+  const parsed = JSON.parse(answer.SecretString ?? '{}') as Record<string, unknown>;
+  const stored: Secrets = {};
+  for (const key of secretKeys) {
+    const value = parsed[key];
+    if (typeof value === 'string' && value !== '') stored[key] = value;
+  }
+  cached = { at: now, arn, stored };
+  return stored;
+}
+
+/** Forgets the cached Secrets Manager values (tests). */
 export function resetSecretsCache(): void {
   cached = undefined;
 }

@@ -1,0 +1,75 @@
+/**
+ * A CRM webhook endpoint on 127.0.0.1 that speaks the receiving side of Standard Webhooks: it verifies
+ * every signature, records what it accepted, and answers with scripted statuses (outages, throttling).
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { HandoffRecord } from '../../lib/core/handoff.ts';
+import { HttpError } from '../../lib/http/errors.ts';
+import { verifyStandardWebhook } from '../../lib/sources/standard-webhooks.ts';
+
+export interface ReceivedHandoff {
+  webhookId: string;
+  timestamp: number;
+  record: HandoffRecord;
+  receivedAt: number;
+}
+
+export interface CrmReceiver {
+  url: string;
+  /** Records accepted with a 2xx, in arrival order. */
+  received: ReceivedHandoff[];
+  /** Every request, whatever was answered. */
+  attempts: { webhookId: string | undefined; status: number }[];
+  /** Statuses to answer before accepting again, e.g. [503, 503] for a short outage. */
+  failNext(statuses: number[], headers?: Record<string, string>): void;
+  /** Resolves once `count` records were accepted. */
+  waitFor(count: number, timeoutMs?: number): Promise<ReceivedHandoff[]>;
+  close(): Promise<void>;
+}
+
+export async function startCrmReceiver(secret: string): Promise<CrmReceiver> {
+  const received: ReceivedHandoff[] = [];
+  const attempts: CrmReceiver['attempts'] = [];
+  let script: { status: number; headers: Record<string, string> }[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const webhookId = request.headers['webhook-id'] as string | undefined;
+      const answer = (status: number, headers: Record<string, string> = {}) => {
+        attempts.push({ webhookId, status });
+        response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify({ status }));
+      };
+      try {
+        const verified = verifyStandardWebhook({ secret, headers: (name) => request.headers[name.toLowerCase()] as string | undefined, body, now: new Date() });
+        const scripted = script.shift();
+        if (scripted) return answer(scripted.status, scripted.headers);
+        received.push({ webhookId: verified.id, timestamp: verified.timestamp, record: JSON.parse(body.toString('utf8')) as HandoffRecord, receivedAt: Date.now() });
+        return answer(200);
+      } catch (error) {
+        return answer(error instanceof HttpError ? error.status : 400);
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/crm/leads`,
+    received,
+    attempts,
+    failNext(statuses, headers = {}) {
+      script = statuses.map((status) => ({ status, headers }));
+    },
+    async waitFor(count, timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (received.length < count) {
+        if (Date.now() > deadline) throw new Error(`CRM received ${received.length} of ${count} handoffs in ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return received;
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

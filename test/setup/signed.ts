@@ -1,0 +1,88 @@
+/** Signed deliveries as a Standard Webhooks sender makes them, and a look at what the table holds. */
+import { randomUUID } from 'node:crypto';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { signStandardWebhook } from '../../lib/sources/standard-webhooks.ts';
+
+export const eventsSecret = 'whsec_dGVzdC1vbmx5LWV2ZW50cy13ZWJob29rLXNlY3JldC0wMQ==';
+export const crmSecret = 'whsec_dGVzdC1vbmx5LWNybS13ZWJob29rLXNlY3JldC0wMDAwMQ==';
+
+export interface SignedDelivery {
+  id: string;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/** A delivery signed now (or at `timestamp`), with a fresh webhook-id unless one is given (a retry keeps it). */
+export function signedDelivery(payload: unknown, options: { id?: string; timestamp?: number; secret?: string; contentType?: string } = {}): SignedDelivery {
+  const id = options.id ?? `msg_${randomUUID()}`;
+  const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+  const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const signature = signStandardWebhook({ secret: options.secret ?? eventsSecret, id, timestamp, body });
+  return {
+    id,
+    body,
+    headers: {
+      'content-type': options.contentType ?? 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signature,
+    },
+  };
+}
+
+export async function post(url: string, delivery: { body: string | Buffer; headers: Record<string, string> }): Promise<{ status: number; body: any }> {
+  const response = await fetch(url, { method: 'POST', headers: delivery.headers, body: delivery.body });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, body };
+}
+
+/** Every item in the table: "nothing was stored" means this count did not move. */
+export async function countItems(client: DynamoDBClient, tableName: string): Promise<number> {
+  let count = 0;
+  let cursor: Record<string, any> | undefined;
+  do {
+    const page = await client.send(new ScanCommand({ TableName: tableName, Select: 'COUNT', ExclusiveStartKey: cursor, ConsistentRead: true }));
+    count += page.Count ?? 0;
+    cursor = page.LastEvaluatedKey;
+  } while (cursor);
+  return count;
+}
+
+/** Segment messages for the seeds' worked example: C-level + target industry, a case study, a webinar. */
+export function workedExample(email: string, start = new Date()): object[] {
+  const at = (seconds: number) => new Date(start.getTime() + seconds * 1000).toISOString();
+  return [
+    {
+      type: 'identify',
+      messageId: `identify-${randomUUID()}`,
+      timestamp: at(0),
+      userId: `user-${email}`,
+      traits: { email, firstName: 'Dana', lastName: 'Whitfield', title: 'CEO', industry: 'Software', company: { name: 'Acme Logistics', employee_count: 120 } },
+    },
+    {
+      type: 'track',
+      event: 'Content Downloaded',
+      messageId: `download-${randomUUID()}`,
+      timestamp: at(5),
+      userId: `user-${email}`,
+      context: { traits: { email } },
+      properties: { contentType: 'case_study', title: 'How Acme cut churn' },
+    },
+    {
+      type: 'track',
+      event: 'Webinar Attended',
+      messageId: `webinar-${randomUUID()}`,
+      timestamp: at(10),
+      userId: `user-${email}`,
+      context: { traits: { email } },
+      properties: { webinar: 'Scoring that explains itself' },
+    },
+  ];
+}
