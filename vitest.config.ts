@@ -6,6 +6,8 @@ export default defineConfig({
     // One in-memory DynamoDB Local for the whole run; tests read its endpoint with inject('dynamoEndpoint').
     globalSetup: ['test/setup/dynamodb.ts'],
     testTimeout: 30_000,
+    // Handlers log JSON lines; the tests assert on behaviour, so keep the output readable.
+    env: { LOG_LEVEL: 'SILENT' },
     hookTimeout: 60_000,
   },
 });
