@@ -1,0 +1,444 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type CfnElement, Validations } from 'aws-cdk-lib';
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import { Queue } from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SettingsError, settingsFromContext } from '../../cdk/config.ts';
+import { pascal } from '../../cdk/constructs/mql-engine.ts';
+import type { MqlEngineStack } from '../../cdk/stack.ts';
+import {
+  type FunctionSpec,
+  functions,
+  type HandlerName,
+  queues,
+  queueUrlEnv,
+  routes,
+  schedules,
+  secretKeys,
+  table,
+} from '../../lib/topology.ts';
+import { buildStack, synth } from './synth.ts';
+
+const { stack, template } = synth();
+const defaultModelPath = fileURLToPath(new URL('../../lib/core/default-model.json', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'mql-cdk-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const functionEntries = Object.entries(functions) as [HandlerName, FunctionSpec][];
+
+type Resource = { Type: string; Properties: Record<string, any>; DeletionPolicy?: string; UpdateReplacePolicy?: string };
+
+function logicalId(s: MqlEngineStack, construct: { node: { defaultChild?: unknown } }): string {
+  return s.getLogicalId(construct.node.defaultChild as CfnElement);
+}
+
+function resource(id: string): Resource {
+  const found = template.toJSON().Resources[id] as Resource | undefined;
+  if (!found) throw new Error(`no resource ${id}`);
+  return found;
+}
+
+function functionResource(name: HandlerName): Resource {
+  return resource(logicalId(stack, stack.engine.functions[name].function));
+}
+
+/** Every IAM statement attached to a function's role. */
+function statementsOf(name: HandlerName): { Action: string | string[]; Resource: unknown }[] {
+  const role = logicalId(stack, stack.engine.functions[name].role);
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')) as Resource[];
+  return policies
+    .filter((policy) => (policy.Properties.Roles as unknown[]).some((ref) => JSON.stringify(ref) === JSON.stringify({ Ref: role })))
+    .flatMap((policy) => policy.Properties.PolicyDocument.Statement);
+}
+
+function actionsOf(name: HandlerName): string[] {
+  return statementsOf(name).flatMap((statement) => [statement.Action].flat());
+}
+
+describe('table', () => {
+  it('is on-demand with PITR, TTL, AWS-managed encryption, deletion protection, retained', () => {
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    const t = resource(logicalId(stack, stack.engine.table));
+    expect(t.DeletionPolicy).toBe('Retain');
+    expect(t.UpdateReplacePolicy).toBe('Retain');
+    expect(t.Properties).toMatchObject({
+      BillingMode: 'PAY_PER_REQUEST',
+      KeySchema: [
+        { AttributeName: table.partitionKey, KeyType: 'HASH' },
+        { AttributeName: table.sortKey, KeyType: 'RANGE' },
+      ],
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      TimeToLiveSpecification: { AttributeName: table.ttlAttribute, Enabled: true },
+      // SSEEnabled without a key: KMS with the AWS managed key aws/dynamodb.
+      SSESpecification: { SSEEnabled: true },
+      DeletionProtectionEnabled: true,
+    });
+    expect(t.Properties.SSESpecification.KMSMasterKeyId).toBeUndefined();
+    expect(t.Properties.ProvisionedThroughput).toBeUndefined();
+  });
+
+  it('has the sparse due index: dueShard/dueAt strings, all attributes projected', () => {
+    const t = resource(logicalId(stack, stack.engine.table));
+    expect(t.Properties.GlobalSecondaryIndexes).toEqual([
+      {
+        IndexName: table.dueIndex.name,
+        KeySchema: [
+          { AttributeName: table.dueIndex.partitionKey, KeyType: 'HASH' },
+          { AttributeName: table.dueIndex.sortKey, KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ]);
+    expect(t.Properties.AttributeDefinitions).toEqual(
+      expect.arrayContaining([
+        { AttributeName: table.dueIndex.partitionKey, AttributeType: 'S' },
+        { AttributeName: table.dueIndex.sortKey, AttributeType: 'S' },
+      ]),
+    );
+  });
+});
+
+describe('queues', () => {
+  it('has one queue and one DLQ per topology queue', () => {
+    template.resourceCountIs('AWS::SQS::Queue', queues.length * 2);
+  });
+
+  for (const spec of queues) {
+    it(`${spec.name}: visibility, redrive and DLQ retention from topology; SSE; SSL enforced`, () => {
+      const pair = stack.engine.queues[spec.name];
+      const queueId = logicalId(stack, pair.queue);
+      const dlqId = logicalId(stack, pair.deadLetterQueue);
+      expect(resource(queueId).Properties).toMatchObject({
+        VisibilityTimeout: spec.visibilityTimeoutSeconds,
+        SqsManagedSseEnabled: true,
+        RedrivePolicy: {
+          deadLetterTargetArn: { 'Fn::GetAtt': [dlqId, 'Arn'] },
+          maxReceiveCount: spec.maxReceiveCount,
+        },
+      });
+      expect(resource(dlqId).Properties).toMatchObject({
+        MessageRetentionPeriod: spec.dlqRetentionDays * 86_400,
+        SqsManagedSseEnabled: true,
+      });
+      for (const id of [queueId, dlqId]) {
+        template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+          Queues: [{ Ref: id }],
+          PolicyDocument: {
+            Statement: Match.arrayWith([
+              Match.objectLike({
+                Effect: 'Deny',
+                Action: 'sqs:*',
+                Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+              }),
+            ]),
+          },
+        });
+      }
+    });
+
+    it(`${spec.name}: consumed by ${spec.consumer} with batch size ${spec.batchSize} and partial batch failures`, () => {
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [logicalId(stack, stack.engine.queues[spec.name].queue), 'Arn'] },
+        FunctionName: { Ref: logicalId(stack, stack.engine.functions[spec.consumer].function) },
+        BatchSize: spec.batchSize,
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+      });
+    });
+  }
+});
+
+describe('functions', () => {
+  it('one per topology function', () => {
+    template.resourceCountIs('AWS::Lambda::Function', functionEntries.length);
+  });
+
+  for (const [name, spec] of functionEntries) {
+    it(`${name}: nodejs24.x, arm64, ESM handler, X-Ray, timeout and memory from topology, source maps`, () => {
+      const fn = functionResource(name);
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        Timeout: spec.timeoutSeconds,
+        MemorySize: spec.memoryMb,
+        TracingConfig: { Mode: 'Active' },
+        LoggingConfig: { LogGroup: { Ref: logicalId(stack, stack.engine.functions[name].logGroup) } },
+      });
+      expect(fn.Properties.Environment.Variables.NODE_OPTIONS).toBe('--enable-source-maps');
+    });
+
+    it(`${name}: environment`, () => {
+      const variables = functionResource(name).Properties.Environment.Variables as Record<string, unknown>;
+      expect(variables).toMatchObject({
+        TABLE_NAME: { Ref: logicalId(stack, stack.engine.table) },
+        CRM_ADAPTER: 'none',
+        CRM_WEBHOOK_URL: '',
+        FACEBOOK_GRAPH_URL: 'https://graph.facebook.com/v21.0',
+        HUBSPOT_BASE_URL: 'https://api.hubapi.com',
+        RAW_RETENTION_DAYS: '30',
+        LOG_LEVEL: 'INFO',
+      });
+      for (const queue of queues) {
+        const expected = (spec.sendsTo as readonly string[]).includes(queue.name)
+          ? { Ref: logicalId(stack, stack.engine.queues[queue.name].queue) }
+          : undefined;
+        expect(variables[queueUrlEnv(queue.name)]).toEqual(expected);
+      }
+      expect(variables.MQL_SECRET_ARN).toEqual(spec.secrets.length > 0 ? { Ref: logicalId(stack, stack.engine.secret) } : undefined);
+    });
+
+    it(`${name}: least privilege (table ${spec.writesTable ? 'read/write' : 'read'}, sends to [${spec.sendsTo.join(', ')}], secret ${spec.secrets.length > 0 ? 'read' : 'none'})`, () => {
+      const actions = actionsOf(name);
+      expect(actions).toContain('dynamodb:Query');
+      expect(actions.includes('dynamodb:PutItem')).toBe(spec.writesTable);
+      expect(actions.includes('dynamodb:UpdateItem')).toBe(spec.writesTable);
+      expect(actions.includes('sqs:SendMessage')).toBe(spec.sendsTo.length > 0);
+      expect(actions.includes('secretsmanager:GetSecretValue')).toBe(spec.secrets.length > 0);
+      expect(actions.some((action) => action.endsWith(':*') || action === '*')).toBe(false);
+      // The role carries no AWS managed policy (AWSLambdaBasicExecutionRole would allow every log group).
+      expect(resource(logicalId(stack, stack.engine.functions[name].role)).Properties.ManagedPolicyArns).toBeUndefined();
+    });
+  }
+
+  it('uses Resource "*" only for X-Ray, which has no resource-level permissions', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as Resource[];
+    const wildcard = policies
+      .flatMap((policy) => policy.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: unknown }[])
+      .filter((statement) => [statement.Resource].flat().includes('*'));
+    expect(wildcard.length).toBeGreaterThan(0);
+    for (const statement of wildcard) {
+      expect([statement.Action].flat().sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+    }
+  });
+
+  it('every function has a log group with a retention', () => {
+    for (const [name] of functionEntries) {
+      expect(resource(logicalId(stack, stack.engine.functions[name].logGroup)).Properties.RetentionInDays).toBe(30);
+    }
+  });
+});
+
+describe('HTTP API', () => {
+  it('has exactly the topology routes, IAM-authorized where the topology says iam', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Route', routes.length);
+    for (const route of routes) {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: `${route.method} ${route.path}`,
+        AuthorizationType: route.auth === 'iam' ? 'AWS_IAM' : 'NONE',
+      });
+    }
+  });
+
+  it('integrates each route with its handler by Lambda proxy, payload format 2.0', () => {
+    for (const route of routes) {
+      const routeResource = (Object.values(template.findResources('AWS::ApiGatewayV2::Route')) as Resource[]).find(
+        (r) => r.Properties.RouteKey === `${route.method} ${route.path}`,
+      );
+      const integrationId = JSON.stringify(routeResource?.Properties.Target).match(/"Ref":"([^"]+)"/)?.[1];
+      expect(integrationId).toBeDefined();
+      expect(resource(integrationId as string).Properties).toMatchObject({
+        IntegrationType: 'AWS_PROXY',
+        PayloadFormatVersion: '2.0',
+        IntegrationUri: { 'Fn::GetAtt': [logicalId(stack, stack.engine.functions[route.handler].function), 'Arn'] },
+      });
+    }
+  });
+
+  it('has a throttled $default stage with JSON access logs', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Stage', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingBurstLimit: 200, ThrottlingRateLimit: 100 },
+      AccessLogSettings: {
+        DestinationArn: Match.anyValue(),
+        Format: Match.serializedJson(Match.objectLike({ requestId: '$context.requestId', status: '$context.status' })),
+      },
+    });
+  });
+});
+
+describe('schedules', () => {
+  it('invokes each schedule handler through EventBridge Scheduler with {"schedule": name}', () => {
+    template.resourceCountIs('AWS::Scheduler::Schedule', schedules.length);
+    for (const spec of schedules) {
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: `rate(${spec.everyMinutes} minutes)`,
+        State: 'ENABLED',
+        Target: {
+          Arn: { 'Fn::GetAtt': [logicalId(stack, stack.engine.functions[spec.handler].function), 'Arn'] },
+          Input: JSON.stringify({ schedule: spec.name }),
+        },
+      });
+    }
+  });
+});
+
+describe('secret', () => {
+  it('is ONE secret, created from a template that no release changes, so a deploy never resets the operator\'s values', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    const secret = resource(logicalId(stack, stack.engine.secret));
+    expect(secret.Properties.SecretString).toBeUndefined();
+    expect(secret.Properties.GenerateSecretString).toMatchObject({ SecretStringTemplate: '{}', GenerateStringKey: 'createdBy' });
+    expect(JSON.stringify(secret.Properties)).not.toMatch(new RegExp(secretKeys.join('|')));
+  });
+});
+
+describe('alarms and dashboard', () => {
+  for (const spec of queues) {
+    it(`alarms when the ${spec.name} DLQ holds a message`, () => {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [
+          { Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack, stack.engine.queues[spec.name].deadLetterQueue), 'QueueName'] } },
+        ],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+      });
+    });
+  }
+
+  it('alarms on errors of every function within 5 minutes', () => {
+    for (const [name] of functionEntries) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/Lambda',
+        MetricName: 'Errors',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(stack, stack.engine.functions[name].function) } }],
+        Period: 300,
+        Statistic: 'Sum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    }
+  });
+
+  it('has a dashboard, and no alarm topic unless an alarm e-mail is given', () => {
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    template.resourceCountIs('AWS::SNS::Topic', 0);
+  });
+
+  it('notifies alarmEmail through an SSL-only SNS topic', () => {
+    const withEmail = synth({ engine: { alarmEmail: 'ops@example.com' } });
+    withEmail.template.resourceCountIs('AWS::SNS::Topic', 1);
+    withEmail.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+    const topicId = logicalId(withEmail.stack, withEmail.stack.engine.alarmTopic as never);
+    const alarms = Object.values(withEmail.template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
+    expect(alarms.length).toBe(queues.length + functionEntries.length);
+    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+  });
+});
+
+describe('outputs', () => {
+  it('has the API URL, table, queue and DLQ URLs, and the secret ARN', () => {
+    const outputs = Object.keys(template.toJSON().Outputs as object);
+    const expected = ['ApiUrl', 'TableName', 'SecretArn', ...queues.flatMap((q) => [`${pascal(q.name)}QueueUrl`, `${pascal(q.name)}DlqUrl`])];
+    expect(outputs).toEqual(expect.arrayContaining(expected));
+  });
+
+  it('is environment-agnostic (synth needs no account or region)', () => {
+    expect(stack.environment).toBe('aws://unknown-account/unknown-region');
+  });
+});
+
+describe('settings', () => {
+  it('passes context settings to every function', () => {
+    const dir = scratch;
+    const { template: t } = synth({
+      engine: {
+        crmAdapter: 'webhook',
+        crmWebhookUrl: 'https://crm.example.com/mql',
+        facebookGraphUrl: 'https://graph.facebook.com/v22.0/',
+        hubspotBaseUrl: 'https://api.hubapi.example',
+        rawRetentionDays: 7,
+        logLevel: 'DEBUG',
+        baseDir: dir,
+      },
+    });
+    const fns = Object.values(t.findResources('AWS::Lambda::Function')) as Resource[];
+    for (const fn of fns) {
+      expect(fn.Properties.Environment.Variables).toMatchObject({
+        CRM_ADAPTER: 'webhook',
+        CRM_WEBHOOK_URL: 'https://crm.example.com/mql',
+        FACEBOOK_GRAPH_URL: 'https://graph.facebook.com/v22.0',
+        HUBSPOT_BASE_URL: 'https://api.hubapi.example',
+        RAW_RETENTION_DAYS: '7',
+        LOG_LEVEL: 'DEBUG',
+      });
+    }
+  });
+
+  it('reads context first, then the operator-contract environment variables', () => {
+    const context: Record<string, unknown> = { crmAdapter: 'hubspot', rawRetentionDays: '14' };
+    const node = { tryGetContext: (key: string) => context[key] };
+    const env = { CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'https://crm.example.com', LOG_LEVEL: 'warn', ALARM_EMAIL: '', MQL_MODEL_PATH: 'm.json' };
+    expect(settingsFromContext(node, env)).toEqual({
+      crmAdapter: 'hubspot',
+      crmWebhookUrl: 'https://crm.example.com',
+      rawRetentionDays: 14,
+      logLevel: 'warn',
+      modelPath: 'm.json',
+    });
+  });
+
+  it('reports the version of the model it deploys', () => {
+    const { template: t } = synth({ engine: { modelPath: defaultModelPath } });
+    expect(t.toJSON().Outputs.ModelVersion.Value).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  it('fails synth on settings that would only fail in Lambda', () => {
+    expect(() => buildStack({ engine: { crmAdapter: 'webhook' } })).toThrow(SettingsError);
+    expect(() => buildStack({ engine: { crmAdapter: 'pipedrive' as never } })).toThrow(/crmAdapter/);
+    expect(() => buildStack({ engine: { crmAdapter: 'webhook', crmWebhookUrl: 'http://crm.example.com' } })).toThrow(/https/);
+    expect(() => buildStack({ engine: { rawRetentionDays: 0 } })).toThrow(/rawRetentionDays/);
+    expect(() => buildStack({ engine: { rawRetentionDays: Number('thirty') } })).toThrow(/rawRetentionDays/);
+  });
+
+  it('validates a model file at synth', () => {
+    const dir = scratch;
+    writeFileSync(join(dir, 'not-json.json'), '{ nope');
+    writeFileSync(join(dir, 'bad-model.json'), JSON.stringify({ thresholds: 'high' }));
+    expect(() => buildStack({ engine: { modelPath: join(dir, 'missing.json') } })).toThrow(/cannot read/);
+    expect(() => buildStack({ engine: { modelPath: join(dir, 'not-json.json') } })).toThrow(/not JSON/);
+    expect(() => buildStack({ engine: { modelPath: 'bad-model.json', baseDir: dir } })).toThrow(/not a valid scoring model/);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('reports no unacknowledged finding', () => {
+    const { app } = buildStack();
+    const report = new AwsSolutionsChecks().validateScope(app);
+    expect(report.violations.map((v) => `${v.ruleName} at ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it('is clean with every optional resource too (alarm topic, model file)', () => {
+    const { app } = buildStack({ engine: { alarmEmail: 'ops@example.com', crmAdapter: 'hubspot', modelPath: defaultModelPath } });
+    expect(new AwsSolutionsChecks().validateScope(app).violations).toEqual([]);
+  });
+
+  it('synthesizes with the plugin registered as in cdk/app.ts, with no AwsSolutions error annotation', () => {
+    const { app, stack: s } = buildStack({ nag: true });
+    expect(() => app.synth()).not.toThrow();
+    expect(Annotations.fromStack(s).findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))).toEqual([]);
+  });
+
+  it('fails synth on an unacknowledged finding', () => {
+    const { app, stack: s } = buildStack({ nag: true });
+    // No DLQ, no SSL enforcement: AwsSolutions-SQS3 and -SQS4.
+    new Queue(s, 'Careless');
+    expect(() => app.synth()).toThrow(/AwsSolutions-SQS/);
+  });
+
+  it('an acknowledgment needs the exact finding id (no blanket IAM5)', () => {
+    const { app, stack: s } = buildStack();
+    const careless = new Queue(s, 'Careless');
+    Validations.of(careless).acknowledge({ id: 'AwsSolutions-SQS3', reason: 'test' });
+    const rules = new AwsSolutionsChecks().validateScope(app).violations.map((v) => v.ruleName);
+    expect(rules).toEqual(['AwsSolutions-SQS4']);
+  });
+});
