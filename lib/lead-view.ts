@@ -13,8 +13,8 @@ export interface LeadView extends Omit<HandoffRecord, 'type' | 'id' | 'occurredA
   eventCount: number;
   mqlAt?: string;
   statusChangedAt: string;
-  /** When time alone will next change the lead (recycling), if ever. */
-  dueAt?: string;
+  /** When decay alone will recycle this MQL, unless it engages again. */
+  recyclesAt?: string;
   handoffs: HandoffAttempt[];
 }
 
@@ -32,7 +32,7 @@ export function leadView(lead: StoredLead, handoffs: HandoffAttempt[], model: Sc
     eventCount: lead.eventCount,
     statusChangedAt: lead.statusChangedAt,
     ...(lead.mqlAt ? { mqlAt: lead.mqlAt } : {}),
-    ...(lead.dueAt ? { dueAt: lead.dueAt } : {}),
+    ...(lead.status === 'mql' && lead.recycleAt ? { recyclesAt: lead.recycleAt } : {}),
     handoffs,
   };
 }

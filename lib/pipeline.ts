@@ -67,12 +67,12 @@ export async function ingest(events: readonly NormalizedEvent[], pipeline: Pipel
  * handoff later (the handoff consumer skips what was delivered); a failed send leaves it in the outbox,
  * where the decay job's due index finds it.
  */
-export async function flushOutboxes(leads: readonly Pick<LeadOutcome, 'leadId' | 'outbox'>[], pipeline: Pipeline): Promise<number> {
+export async function flushOutboxes(leads: readonly Pick<LeadOutcome, 'leadId' | 'outbox' | 'recycleAt'>[], pipeline: Pipeline): Promise<number> {
   const waiting = leads.filter((lead) => lead.outbox.length > 0);
   const sent = await mapWithConcurrency(waiting, 8, async (lead) => {
     try {
       await pipeline.handoffQueue.send(lead.outbox);
-      await pipeline.store.confirmQueued(lead.leadId, lead.outbox.map((record) => record.id));
+      await pipeline.store.confirmQueued(lead.leadId, lead.outbox.map((record) => record.id), lead.recycleAt);
       return lead.outbox.length;
     } catch (error) {
       logger.warn('handoff left in the outbox for the next run', { leadId: lead.leadId, error: error as Error });

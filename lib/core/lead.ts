@@ -321,13 +321,11 @@ export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel,
 }
 
 /**
- * When time alone will next change the lead: for an MQL, the first minute its total falls below
- * `recycleBelow`; for a lead with handoffs still in its outbox, now (so the decay job re-queues them).
- * Undefined when nothing will happen by time alone. Assumes decaying points are positive, so the
+ * When time alone will recycle an MQL: the first second its total falls below `recycleBelow`.
+ * Undefined for other statuses, or when it never will. Assumes decaying points are positive, so the
  * total only falls with time; a model with decaying negative rules may be seen late, never early.
  */
-export function dueAt(lead: Lead, model: ScoringModel, now: Date): string | undefined {
-  if (Object.keys(lead.outbox).length > 0) return now.toISOString();
+export function recycleAt(lead: Lead, model: ScoringModel, now: Date): string | undefined {
   if (lead.status !== 'mql') return undefined;
   const below = (at: number) => scoreLead(lead, model, new Date(at)).total < model.thresholds.recycleBelow;
   const start = now.getTime();
@@ -342,11 +340,21 @@ export function dueAt(lead: Lead, model: ScoringModel, now: Date): string | unde
     step *= 2;
     high = Math.min(horizon, high + step);
   }
-  const minute = 60 * 1000;
-  while (high - low > minute) {
+  // To the millisecond, then up to the whole second: evaluations at different instants agree on it,
+  // so a re-evaluation that changes nothing writes nothing.
+  while (high - low > 1) {
     const middle = Math.floor((low + high) / 2);
     if (below(middle)) high = middle;
     else low = middle;
   }
-  return new Date(high).toISOString();
+  return new Date(Math.ceil(high / 1000) * 1000).toISOString();
+}
+
+/**
+ * When the decay job should next look at the lead: now while handoffs wait in its outbox (so a failed
+ * enqueue is retried), else its recycle time. Undefined when nothing will happen by time alone.
+ */
+export function dueAt(lead: Lead, model: ScoringModel, now: Date): string | undefined {
+  if (Object.keys(lead.outbox).length > 0) return now.toISOString();
+  return recycleAt(lead, model, now);
 }

@@ -1,11 +1,11 @@
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
-import { applyEvents, dueAt, evaluateLead } from '../core/lead.ts';
+import { applyEvents, evaluateLead, recycleAt } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { table } from '../topology.ts';
 import { allDueShards, dueShardOf, eventSk, handoffSk, leadPk, profileSk, rawSk } from './keys.ts';
@@ -16,7 +16,10 @@ export interface StoredLead extends Lead {
   version: number;
   /** The score when the lead was last written. */
   score: Omit<Breakdown, 'reasons'> & { at: string };
+  /** When the decay job next looks at the lead (the sparse due index). */
   dueAt?: string;
+  /** When decay alone will recycle the lead: its due time once the outbox is empty. */
+  recycleAt?: string;
 }
 
 /** What the CRM side recorded of one handoff. */
@@ -42,6 +45,8 @@ export interface LeadOutcome {
   status: Lead['status'] | undefined;
   /** Handoffs decided and not yet confirmed on the queue: the caller enqueues them, then confirms. */
   outbox: HandoffRecord[];
+  /** The lead's due time once its outbox is confirmed. */
+  recycleAt?: string;
 }
 
 export interface ApplyResult {
@@ -148,18 +153,16 @@ export class LeadStore {
       if (!current && chunk.length === 0) return { leadId, applied, duplicates, status: undefined, outbox: [] };
       if (current && chunk.length === 0 && events.length > 0) {
         // Everything was a redelivery: nothing to write, but hand back what is still in the outbox.
-        return { leadId, applied, duplicates, status: current.status, outbox: Object.values(current.outbox) };
+        return outcomeOf(current, applied, duplicates);
       }
       const evaluation = chunk.length > 0 ? applyEvents(current, chunk, model, now) : evaluateLead(current!, model, now);
       const next = this.toStored(evaluation.lead, evaluation.score, current?.version ?? 0, model, now);
-      if (current && chunk.length === 0 && !changed(current, next)) {
-        return { leadId, applied, duplicates, status: current.status, outbox: Object.values(current.outbox) };
-      }
+      if (current && chunk.length === 0 && !changed(current, next)) return outcomeOf(current, applied, duplicates);
       try {
         await this.transact(chunk, next, current?.version, now);
         applied += chunk.length;
         pending = pending.slice(chunk.length);
-        if (pending.length === 0) return { leadId, applied, duplicates, status: next.status, outbox: Object.values(next.outbox) };
+        if (pending.length === 0) return outcomeOf(next, applied, duplicates);
         continue;
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
@@ -182,12 +185,15 @@ export class LeadStore {
   }
 
   private toStored(lead: Lead, score: Breakdown, previousVersion: number, model: ScoringModel, now: Date): StoredLead {
-    const due = dueAt(lead, model, now);
+    const recycle = recycleAt(lead, model, now);
+    // While handoffs wait in the outbox the lead is due now, so a failed enqueue is retried by the next decay run.
+    const due = Object.keys(lead.outbox).length > 0 ? now.toISOString() : recycle;
     return {
       ...lead,
       version: previousVersion + 1,
       score: { fit: score.fit, behavior: score.behavior, total: score.total, at: now.toISOString() },
       ...(due ? { dueAt: due } : {}),
+      ...(recycle ? { recycleAt: recycle } : {}),
     };
   }
 
@@ -264,20 +270,42 @@ export class LeadStore {
     return events;
   }
 
-  /** Takes handoffs off the lead's outbox once they are safely on the queue. Bumps the version so no stale writer resurrects them. */
-  async confirmQueued(leadId: string, handoffIds: readonly string[]): Promise<void> {
+  /**
+   * Takes handoffs off the lead's outbox once they are safely on the queue, bumping the version so no
+   * stale writer resurrects them. When that empties the outbox, the lead's due time becomes its recycle
+   * time (or it leaves the due index); if other handoffs arrived meanwhile, it stays due now.
+   */
+  async confirmQueued(leadId: string, handoffIds: readonly string[], recycleAt?: string): Promise<void> {
     if (handoffIds.length === 0) return;
     const names = Object.fromEntries(handoffIds.map((id, index) => [`#h${index}`, id]));
-    await this.client.send(
-      new UpdateCommand({
-        TableName: this.tableName,
-        Key: { pk: leadPk(leadId), sk: profileSk },
-        UpdateExpression: `REMOVE ${handoffIds.map((_, index) => `outbox.#h${index}`).join(', ')} SET version = version + :one`,
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeNames: names,
-        ExpressionAttributeValues: { ':one': 1 },
-      }),
-    );
+    const removeOutbox = handoffIds.map((_, index) => `outbox.#h${index}`).join(', ');
+    const key = { pk: leadPk(leadId), sk: profileSk };
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: recycleAt
+            ? `REMOVE ${removeOutbox} SET version = version + :one, dueAt = :due, dueShard = :shard`
+            : `REMOVE ${removeOutbox}, dueAt, dueShard SET version = version + :one`,
+          ConditionExpression: 'attribute_exists(pk) AND size(outbox) = :count',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ':one': 1, ':count': handoffIds.length, ...(recycleAt ? { ':due': recycleAt, ':shard': dueShardOf(leadId) } : {}) },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: `REMOVE ${removeOutbox} SET version = version + :one`,
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: { ':one': 1 },
+        }),
+      );
+    }
   }
 
   /** Leads whose state changes by time alone by `until`, from the sparse due index, shard by shard. */
@@ -372,6 +400,17 @@ function nextChunk(pending: readonly NormalizedEvent[]): NormalizedEvent[] {
     size += eventSize;
   }
   return chunk;
+}
+
+function outcomeOf(lead: StoredLead, applied: number, duplicates: number): LeadOutcome {
+  return {
+    leadId: lead.leadId,
+    applied,
+    duplicates,
+    status: lead.status,
+    outbox: Object.values(lead.outbox),
+    ...(lead.recycleAt ? { recycleAt: lead.recycleAt } : {}),
+  };
 }
 
 /** Whether a re-evaluation changed anything worth a write (status, outbox, due time, shown score). */

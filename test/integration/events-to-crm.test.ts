@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crmSecret, countItems, eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
-import type { CrmReceiver } from '../setup/crm-receiver.ts';
-import { startCrmReceiver } from '../setup/crm-receiver.ts';
+import type { CrmReceiver } from '../../lib/local/crm-receiver.ts';
+import { startCrmReceiver } from '../../lib/local/crm-receiver.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { startTestStack } from '../setup/stack.ts';
 
@@ -67,7 +67,7 @@ describe('website events to the CRM', () => {
     const view = (await response.json()) as any;
     expect(view).toMatchObject({ status: 'mql', lead: { email }, score: { total: 60 }, eventCount: 3 });
     expect(view.handoffs).toEqual([expect.objectContaining({ type: 'lead.mql', status: 'delivered', attempts: 1, crmStatus: 200 })]);
-    expect(view.dueAt).toBeDefined();
+    expect(Date.parse(view.recyclesAt) - Date.now()).toBeGreaterThan(100 * 24 * 3600 * 1000);
   });
 
   it('a redelivery of the qualifying event (same webhook-id, new timestamp) changes nothing and sends nothing', async () => {

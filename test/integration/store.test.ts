@@ -141,14 +141,30 @@ describe('LeadStore on DynamoDB Local', () => {
     };
     expect(await dueNow(at(10_000))).toBe(true); // waiting in the outbox
 
-    await store.confirmQueued(email, [mql!.id]);
-    const outcome = await store.reevaluate(email, defaultModel, at(20_000));
+    await store.confirmQueued(email, [mql!.id], leads[0]!.recycleAt);
 
-    expect(outcome.outbox).toEqual([]);
     const lead = (await store.getLead(email))!;
     expect(lead.outbox).toEqual({});
-    expect(lead.dueAt).toBeDefined();
+    expect(lead.dueAt).toBe(leads[0]!.recycleAt);
+    expect((Date.parse(lead.dueAt!) - t0.getTime()) / day).toBeCloseTo(114.4, 1);
     expect(await dueNow(at(day))).toBe(false);
     expect(await dueNow(new Date(lead.dueAt!))).toBe(true);
+    // Nothing changed for a re-evaluation to write.
+    const outcome = await store.reevaluate(email, defaultModel, at(20_000));
+    expect(outcome.outbox).toEqual([]);
+    expect((await store.getLead(email))!.version).toBe(lead.version);
+  });
+
+  it('a handoff that arrives while another is being confirmed keeps the lead due now', async () => {
+    const email = `${randomUUID()}@acme.com`;
+    const first = await store.apply(workedExample(email), defaultModel, at(10_000));
+    // A spam complaint after qualifying: a second handoff joins the outbox before the first is confirmed.
+    await store.apply([event(email, 'spam-1', 'email_spam_reported', at(20_000))], defaultModel, at(20_000));
+
+    await store.confirmQueued(email, first.leads[0]!.outbox.map((record) => record.id), first.leads[0]!.recycleAt);
+
+    const lead = (await store.getLead(email))!;
+    expect(Object.values(lead.outbox).map((record) => record.type)).toEqual(['lead.disqualified']);
+    expect(lead.dueAt).toBe(at(20_000).toISOString());
   });
 });
