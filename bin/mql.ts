@@ -3,6 +3,7 @@
  * `mql`: operator commands against the running local stack (default) or AWS (`--aws`).
  * It runs the same library code as the Lambdas, pointed at the stack's table and queues.
  */
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -15,6 +16,8 @@ const usage = `usage: mql <command> [options]
 commands:
   decay [--now ISO]     run the decay job once (recycles MQLs whose score fell below recycleBelow)
   explain <email>       print a lead's score and every reason behind it  [--json] [--now ISO]
+  send <file.json|->    sign Segment message(s) with EVENTS_WEBHOOK_SECRET and POST them to the local stack
+  receive [--port N]    a local CRM webhook receiver (default port 4000): verifies CRM_WEBHOOK_SECRET, prints each handoff
 
 options:
   --aws                 work on the AWS stack: needs ${tableNameEnv} and ${queueUrlEnv('handoff')} (the stack's outputs) and AWS credentials
@@ -61,7 +64,7 @@ export function formatExplanation(view: LeadView): string {
     `${view.lead.email}  status ${view.status}${view.mqlAt ? ` (MQL since ${view.mqlAt})` : ''}`,
     `score ${score.total} = fit ${score.fit} + behavior ${score.behavior}   threshold ${score.threshold}   model ${score.modelVersion}   as of ${view.scoredAt}`,
   ];
-  if (view.dueAt) lines.push(`recycles at ${view.dueAt} unless it engages again`);
+  if (view.recyclesAt) lines.push(`recycles at ${view.recyclesAt} unless it engages again`);
   lines.push('');
   const header = ['rule', 'kind', 'points now', 'raw', 'count', 'last seen'];
   const rows = view.reasons.map((reason) => [
@@ -85,6 +88,25 @@ export function formatExplanation(view: LeadView): string {
   return lines.join('\n');
 }
 
+/** Runs a verifying CRM webhook receiver until Ctrl-C, printing each handoff with its reasons. */
+async function receive(port: number): Promise<void> {
+  const secret = process.env.CRM_WEBHOOK_SECRET;
+  if (!secret) fail('receive needs CRM_WEBHOOK_SECRET (in .env or the environment), the secret the pipeline signs with');
+  const { startCrmReceiver } = await import('../lib/local/crm-receiver.ts');
+  const receiver = await startCrmReceiver(secret, {
+    port,
+    onReceive: ({ webhookId, record }) => {
+      const reasons = record.reasons.map((reason) => `${reason.rule} ${reason.pointsNow}`).join(', ');
+      process.stdout.write(
+        `${record.occurredAt}  ${record.type}  ${record.lead.email}  score ${record.score.total} (fit ${record.score.fit} + behavior ${record.score.behavior}, threshold ${record.score.threshold})  webhook-id ${webhookId}\n    reasons: ${reasons}\n`,
+      );
+    },
+  });
+  process.stdout.write(`CRM receiver on ${receiver.url} (set CRM_ADAPTER=webhook and CRM_WEBHOOK_URL=${receiver.url}); Ctrl-C stops it\n`);
+  await new Promise<void>((resolveStop) => process.once('SIGINT', () => resolveStop()));
+  await receiver.close();
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -94,6 +116,7 @@ async function main(argv: string[]): Promise<void> {
       aws: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'data-dir': { type: 'string' },
+      port: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -102,6 +125,8 @@ async function main(argv: string[]): Promise<void> {
     process.stdout.write(`${usage}\n`);
     return;
   }
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  if (command === 'receive') return receive(Number(values.port ?? 4000));
   if (!values.aws) useLocalStack(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql');
   else if (!process.env[tableNameEnv]) fail(`--aws needs ${tableNameEnv} (the stack's TableName output)`);
 
@@ -123,6 +148,30 @@ async function main(argv: string[]): Promise<void> {
       if (!lead) fail(`no lead ${email}`);
       const view = leadView(lead, await store.listHandoffs(email), model, parseNow(values.now));
       process.stdout.write(values.json ? `${JSON.stringify(view, null, 2)}\n` : `${formatExplanation(view)}\n`);
+      return;
+    }
+    case 'send': {
+      const stack = JSON.parse(readFileSync(resolve(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql', 'stack.json'), 'utf8')) as LocalStackInfo;
+      const secret = process.env.EVENTS_WEBHOOK_SECRET;
+      if (!secret) fail('send needs EVENTS_WEBHOOK_SECRET (in .env or the environment)');
+      const source = rest[0];
+      if (!source) fail('send needs a JSON file of one Segment message, an array of them, or {"batch": [...]}; - reads standard input');
+      const payload = JSON.parse(readFileSync(source === '-' ? 0 : source, 'utf8')) as unknown;
+      const messages = Array.isArray(payload) ? payload : [payload];
+      const { signStandardWebhook } = await import('../lib/sources/standard-webhooks.ts');
+      for (const message of messages as Record<string, unknown>[]) {
+        // Example files carry no time or id: stamp them now, as an SDK would, so they score as fresh events.
+        const body = JSON.stringify({ messageId: `cli-${randomUUID()}`, timestamp: new Date().toISOString(), ...message });
+        const id = `msg_${randomUUID()}`;
+        const timestamp = Math.floor(Date.now() / 1000);
+        const response = await fetch(`${stack.baseUrl}/webhooks/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandardWebhook({ secret, id, timestamp, body }) },
+          body,
+        });
+        process.stdout.write(`${response.status} ${await response.text()}\n`);
+        if (!response.ok) process.exitCode = 1;
+      }
       return;
     }
     default:

@@ -4,9 +4,9 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { HandoffRecord } from '../../lib/core/handoff.ts';
-import { HttpError } from '../../lib/http/errors.ts';
-import { verifyStandardWebhook } from '../../lib/sources/standard-webhooks.ts';
+import type { HandoffRecord } from '../core/handoff.ts';
+import { HttpError } from '../http/errors.ts';
+import { verifyStandardWebhook } from '../sources/standard-webhooks.ts';
 
 export interface ReceivedHandoff {
   webhookId: string;
@@ -28,7 +28,8 @@ export interface CrmReceiver {
   close(): Promise<void>;
 }
 
-export async function startCrmReceiver(secret: string): Promise<CrmReceiver> {
+/** Starts the receiver on 127.0.0.1 (`port` 0: any free port); `onReceive` sees each accepted record. */
+export async function startCrmReceiver(secret: string, options: { port?: number; onReceive?: (handoff: ReceivedHandoff) => void } = {}): Promise<CrmReceiver> {
   const received: ReceivedHandoff[] = [];
   const attempts: CrmReceiver['attempts'] = [];
   let script: { status: number; headers: Record<string, string> }[] = [];
@@ -46,14 +47,19 @@ export async function startCrmReceiver(secret: string): Promise<CrmReceiver> {
         const verified = verifyStandardWebhook({ secret, headers: (name) => request.headers[name.toLowerCase()] as string | undefined, body, now: new Date() });
         const scripted = script.shift();
         if (scripted) return answer(scripted.status, scripted.headers);
-        received.push({ webhookId: verified.id, timestamp: verified.timestamp, record: JSON.parse(body.toString('utf8')) as HandoffRecord, receivedAt: Date.now() });
+        const handoff = { webhookId: verified.id, timestamp: verified.timestamp, record: JSON.parse(body.toString('utf8')) as HandoffRecord, receivedAt: Date.now() };
+        received.push(handoff);
+        options.onReceive?.(handoff);
         return answer(200);
       } catch (error) {
         return answer(error instanceof HttpError ? error.status : 400);
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/crm/leads`,
