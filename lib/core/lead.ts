@@ -28,6 +28,8 @@ export const recentEventLimit = 20;
 
 export interface Lead {
   leadId: string;
+  /** When this lead record was created; with the transition count it makes handoff ids unique to this record. */
+  createdAt: string;
   profile: Profile;
   /** When each profile field was last set (ISO, from the event), so a late, older event never overwrites a newer value. */
   profileAsOf: Record<string, string>;
@@ -162,15 +164,19 @@ function handoffTypeFor(from: LeadStatus, to: LeadStatus, lead: Lead): HandoffTy
   return undefined;
 }
 
-/** Deterministic id for the n-th transition of a lead: the same on every retry of its delivery. */
-export function transitionId(leadId: string, sequence: number): string {
-  return `msg_${createHash('sha256').update(`${leadId}#${sequence}`).digest('base64url').slice(0, 27)}`;
+/**
+ * Id of the n-th transition of a lead record: decided once, kept in the outbox, so it is the same on every
+ * retry of its delivery; never reused by another record of the same e-mail (it includes the creation time).
+ */
+export function transitionId(lead: Pick<Lead, 'leadId' | 'createdAt'>, sequence: number): string {
+  return `msg_${createHash('sha256').update(`${lead.leadId}#${lead.createdAt}#${sequence}`).digest('base64url').slice(0, 27)}`;
 }
 
 export function newLead(leadId: string, now: Date, model: ScoringModel): Lead {
   const at = now.toISOString();
   return {
     leadId,
+    createdAt: at,
     profile: { email: leadId },
     profileAsOf: {},
     status: 'new',
@@ -299,7 +305,7 @@ function settle(lead: Lead, model: ScoringModel, now: Date, fastTracked: boolean
     }
     if (type) {
       lead.transitionCount += 1;
-      const record = handoffRecord(lead, score, model, type, transitionId(lead.leadId, lead.transitionCount), at);
+      const record = handoffRecord(lead, score, model, type, transitionId(lead, lead.transitionCount), at);
       lead.outbox[record.id] = record;
       handoffs.push(record);
     }
