@@ -1,0 +1,202 @@
+/**
+ * Read-only SDK middleware the benchmark adds to the clients the pipeline and the stack already use:
+ * per-command latencies, the marshalled size of every TransactWriteItems the store sends (for the
+ * capacity estimate), whether DynamoDB Local reports ConsumedCapacity, and when each handoff record
+ * was enqueued and received by the local SQS poller. Nothing here changes a request or a response.
+ */
+import { performance } from 'node:perf_hooks';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { itemSize, standardWcu, transactionalWcu } from './support.ts';
+
+/** Anything with the SDK's middleware stack (DynamoDBClient, DynamoDBDocumentClient, SQSClient). */
+interface WithMiddleware {
+  middlewareStack: object;
+}
+interface LooseStack {
+  add(middleware: unknown, options: { step: string; name: string; priority?: string }): void;
+}
+/** The SDK's overloads per step are precise; these middlewares only observe, so a loose signature is enough. */
+const stackOf = (client: WithMiddleware) => client.middlewareStack as LooseStack;
+
+type Next = (args: { input: unknown }) => Promise<{ output: unknown }>;
+type Context = { commandName?: string };
+
+/** Durations (ms) of every command sent through the client, by command name. */
+export class CommandTimer {
+  readonly durations = new Map<string, number[]>();
+  readonly failures = new Map<string, number>();
+
+  constructor(client: WithMiddleware, name: string) {
+    stackOf(client).add(
+      (next: Next, context: Context) => async (args: { input: unknown }) => {
+        const started = performance.now();
+        const command = (context.commandName ?? 'unknown').replace(/Command$/, '');
+        try {
+          return await next(args);
+        } catch (error) {
+          this.failures.set(command, (this.failures.get(command) ?? 0) + 1);
+          throw error;
+        } finally {
+          const list = this.durations.get(command) ?? [];
+          list.push(performance.now() - started);
+          this.durations.set(command, list);
+        }
+      },
+      { step: 'initialize', name, priority: 'high' },
+    );
+  }
+
+  reset(): void {
+    this.durations.clear();
+    this.failures.clear();
+  }
+}
+
+export interface TransactionSizes {
+  /** Committed transactions seen on the wire. */
+  committed: number;
+  cancelled: number;
+  /** Sum of item bytes per role, committed transactions only. */
+  bytes: { event: number; raw: number; lead: number; other: number };
+  items: { event: number; raw: number; lead: number; other: number };
+  /** 2 WCU per KB of each item of a committed transaction. */
+  estimatedWcu: number;
+  /** What the cancelled attempts would have cost by the same rule (not in estimatedWcu). */
+  cancelledWcu: number;
+  /** Lead items that carry the sparse `due` index keys: the GSI is written too (1 WCU per KB, estimated). */
+  gsiWrites: number;
+  gsiEstimatedWcu: number;
+  /** Responses that carried ConsumedCapacity, and what they said. */
+  consumedCapacityResponses: number;
+  consumedCapacityUnits: number;
+  sample?: { event?: number; raw?: number; lead?: number };
+}
+
+function roleOf(item: Record<string, AttributeValue>): 'event' | 'raw' | 'lead' | 'other' {
+  const kind = item.kind?.S;
+  if (kind === 'event' || kind === 'raw' || kind === 'lead') return kind;
+  return 'other';
+}
+
+/** Sizes every TransactWriteItems the store sends, after the document client marshalled it. */
+export class TransactionSizer {
+  stats: TransactionSizes = TransactionSizer.empty();
+
+  static empty(): TransactionSizes {
+    return {
+      committed: 0,
+      cancelled: 0,
+      bytes: { event: 0, raw: 0, lead: 0, other: 0 },
+      items: { event: 0, raw: 0, lead: 0, other: 0 },
+      estimatedWcu: 0,
+      cancelledWcu: 0,
+      gsiWrites: 0,
+      gsiEstimatedWcu: 0,
+      consumedCapacityResponses: 0,
+      consumedCapacityUnits: 0,
+    };
+  }
+
+  constructor(client: WithMiddleware) {
+    stackOf(client).add(
+      (next: Next, context: Context) => async (args: { input: unknown }) => {
+        if (context.commandName !== 'TransactWriteItemsCommand') return next(args);
+        // The build step runs after the document client's marshalling: AttributeValue maps here.
+        const input = args.input as { TransactItems?: { Put?: { Item?: Record<string, AttributeValue> } }[] };
+        const puts = (input.TransactItems ?? []).flatMap((entry) => (entry.Put?.Item ? [entry.Put.Item] : []));
+        const sized = puts.map((item) => ({ role: roleOf(item), bytes: itemSize(item), due: item.dueShard !== undefined && item.dueAt !== undefined }));
+        const wcu = sized.reduce((sum, item) => sum + transactionalWcu(item.bytes), 0);
+        let result: { output: unknown };
+        try {
+          result = await next(args);
+        } catch (error) {
+          if ((error as Error).name === 'TransactionCanceledException') {
+            this.stats.cancelled += 1;
+            this.stats.cancelledWcu += wcu;
+          }
+          throw error;
+        }
+        const stats = this.stats;
+        stats.committed += 1;
+        stats.estimatedWcu += wcu;
+        for (const item of sized) {
+          stats.bytes[item.role] += item.bytes;
+          stats.items[item.role] += 1;
+          if (item.role === 'lead' && item.due) {
+            stats.gsiWrites += 1;
+            stats.gsiEstimatedWcu += standardWcu(item.bytes);
+          }
+        }
+        stats.sample ??= Object.fromEntries(sized.map((item) => [item.role, item.bytes]));
+        const consumed = (result.output as { ConsumedCapacity?: { CapacityUnits?: number; WriteCapacityUnits?: number }[] }).ConsumedCapacity;
+        if (consumed && consumed.length > 0) {
+          stats.consumedCapacityResponses += 1;
+          for (const entry of consumed) stats.consumedCapacityUnits += entry.WriteCapacityUnits ?? entry.CapacityUnits ?? 0;
+        }
+        return result;
+      },
+      { step: 'build', name: 'benchTransactionSizer' },
+    );
+  }
+
+  reset(): void {
+    this.stats = TransactionSizer.empty();
+  }
+}
+
+/** Handoff records by lead e-mail: when the pipeline's SendMessageBatch for them returned. */
+export class EnqueueClock {
+  readonly enqueuedAt = new Map<string, number>();
+  constructor(client: WithMiddleware) {
+    stackOf(client).add(
+      (next: Next, context: Context) => async (args: { input: unknown }) => {
+        const result = await next(args);
+        if (context.commandName === 'SendMessageBatchCommand') {
+          const at = performance.now();
+          const entries = (args.input as { Entries?: { MessageBody?: string }[] }).Entries ?? [];
+          for (const entry of entries) {
+            const email = emailOf(entry.MessageBody);
+            if (email && !this.enqueuedAt.has(email)) this.enqueuedAt.set(email, at);
+          }
+        }
+        return result;
+      },
+      { step: 'initialize', name: 'benchEnqueueClock' },
+    );
+  }
+}
+
+/** What the local event-source poller received: when, and in batches of what size. */
+export class ReceiveClock {
+  readonly receivedAt = new Map<string, { at: number; batch: number; waitedMs: number }>();
+  readonly batchSizes: number[] = [];
+  constructor(client: WithMiddleware) {
+    stackOf(client).add(
+      (next: Next, context: Context) => async (args: { input: unknown }) => {
+        const started = performance.now();
+        const result = await next(args);
+        if (context.commandName === 'ReceiveMessageCommand') {
+          const at = performance.now();
+          const messages = (result.output as { Messages?: { Body?: string }[] }).Messages ?? [];
+          if (messages.length > 0) this.batchSizes.push(messages.length);
+          for (const message of messages) {
+            const email = emailOf(message.Body);
+            if (email && !this.receivedAt.has(email)) this.receivedAt.set(email, { at, batch: messages.length, waitedMs: at - started });
+          }
+        }
+        return result;
+      },
+      { step: 'initialize', name: 'benchReceiveClock' },
+    );
+  }
+}
+
+function emailOf(body: string | undefined): string | undefined {
+  if (!body) return undefined;
+  try {
+    const record = JSON.parse(body) as { type?: string; lead?: { email?: string } };
+    return record.type === 'lead.mql' ? record.lead?.email : undefined;
+  } catch {
+    return undefined;
+  }
+}
