@@ -29,8 +29,18 @@ export function webhookHandler(source: WebhookSource, pipeline: () => Pipeline, 
     const secrets = await getSecrets(now.getTime());
     if (source.requiredSecrets.some((key) => !secrets[key])) throw notFound(`the ${source.name} webhook is not configured`);
     const request = webhookRequest(event);
+    if (request.method === 'GET') {
+      if (!source.handshake) throw notFound(`the ${source.name} webhook has no GET`);
+      const answer = source.handshake(request, secrets);
+      return { statusCode: answer.status, headers: { 'content-type': answer.contentType }, body: answer.body };
+    }
     source.verify(request, secrets, now);
-    const { events, ignored } = source.normalize(request);
+    const guard = source.replayGuard?.(request, now);
+    if (guard) {
+      const claim = await pipeline().store.claimReplayToken(source.name, guard.token, guard.fingerprint, guard.expiresAt);
+      if (claim === 'replayed') throw guard.refusal();
+    }
+    const { events, ignored } = source.normalize(request, now);
     const result = await ingest(events, pipeline(), now);
     if (ignored.length > 0) logger.info('events ignored', { source: source.name, ignored: ignored.length, reasons: [...new Set(ignored.map((one) => one.reason))] });
     return json(200, {

@@ -1,5 +1,6 @@
 import type { NormalizedEvent } from '../core/events.ts';
 import type { Secrets } from '../config.ts';
+import type { HttpError } from '../http/errors.ts';
 import type { SecretKey } from '../topology.ts';
 
 /** A webhook request as a source sees it: the exact bytes received and case-insensitive headers. */
@@ -37,6 +38,39 @@ export interface WebhookSource {
    * Throws an {@link HttpError} (401) when the request is not authentic.
    */
   verify(request: WebhookRequest, secrets: Secrets, now: Date): void;
-  /** Parses the verified body. Throws an HttpError (400) when it is not the provider's shape. */
-  normalize(request: WebhookRequest): Normalized;
+  /**
+   * Parses the verified body. Throws an HttpError (400) when it is not the provider's shape.
+   * `now` is the receipt time (the handler always passes it), for providers whose payload carries
+   * no event time at all.
+   */
+  normalize(request: WebhookRequest, now?: Date): Normalized;
+  /**
+   * Answers a GET on the route: a subscription handshake (Meta's `hub.challenge`, Mailchimp's URL
+   * validation). Called after the 404-while-unconfigured check, before anything else. A source
+   * without it has no GET route.
+   */
+  handshake?(request: WebhookRequest, secrets: Secrets): HandshakeAnswer;
+  /**
+   * For senders that sign a one-time value instead of the body (Mailgun signs timestamp + token):
+   * the token the delivery carries. The first delivery binds the token to the body's fingerprint;
+   * the same token with another body is a replay and is refused with `refusal()`. A retry of the
+   * same delivery (same token, same bytes) passes, and event deduplication makes it a no-op.
+   */
+  replayGuard?(request: WebhookRequest, now: Date): ReplayGuard | undefined;
+}
+
+export interface HandshakeAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+export interface ReplayGuard {
+  readonly token: string;
+  /** Hash of what the token vouches for (the raw body). */
+  readonly fingerprint: string;
+  /** When the token may be forgotten: after the sender's own timestamp tolerance has passed. */
+  readonly expiresAt: Date;
+  /** The error to answer a replay with (Mailgun: 406, which stops its retries). */
+  refusal(): HttpError;
 }

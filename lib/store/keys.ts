@@ -11,6 +11,10 @@ export const eventSk = (event: Pick<NormalizedEvent, 'occurredAt' | 'source' | '
 export const rawSk = (event: Pick<NormalizedEvent, 'source' | 'sourceEventId'>) => `RAW#${event.source}#${event.sourceEventId}`;
 export const handoffSk = (occurredAt: string, id: string) => `HANDOFF#${occurredAt}#${id}`;
 export const seenPk = (source: string, eventId: string) => `SEEN#${source}#${eventId}`;
+export const seenSk = 'SEEN';
+/** A sender's one-time signing token (Mailgun), bound to the body it first came with. */
+export const replayPk = (source: string, token: string) => `REPLAY#${source}#${token}`;
+export const replaySk = 'REPLAY';
 
 /** Leads are spread over a few shards of the sparse due index, so the decay job's query has no hot partition. */
 export function dueShardOf(leadId: string): string {

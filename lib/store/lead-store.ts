@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
@@ -8,7 +8,7 @@ import type { Breakdown, Lead } from '../core/lead.ts';
 import { applyEvents, evaluateLead, recycleAt } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { table } from '../topology.ts';
-import { allDueShards, dueShardOf, eventSk, handoffSk, leadPk, profileSk, rawSk } from './keys.ts';
+import { allDueShards, dueShardOf, eventSk, handoffSk, leadPk, profileSk, rawSk, replayPk, replaySk } from './keys.ts';
 
 /** A lead as stored: the core's state plus what the store owns. */
 export interface StoredLead extends Lead {
@@ -306,6 +306,29 @@ export class LeadStore {
         }),
       );
     }
+  }
+
+  /**
+   * Binds a sender's one-time token to the fingerprint of the body it came with: `first` the first
+   * time, `same` for a retry of the same body, `replayed` when the token comes back with another body.
+   * The item expires (TTL) once the token is too old to be accepted anyway.
+   */
+  async claimReplayToken(source: string, token: string, fingerprint: string, expiresAt: Date): Promise<'first' | 'same' | 'replayed'> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: replayPk(source, token), sk: replaySk, fingerprint, [table.ttlAttribute]: Math.ceil(expiresAt.getTime() / 1000) },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      this.stats.writeCapacityUnits += 1;
+      return 'first';
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    const seen = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: replayPk(source, token), sk: replaySk }, ConsistentRead: true }));
+    return seen.Item?.fingerprint === fingerprint ? 'same' : 'replayed';
   }
 
   /** Leads whose state changes by time alone by `until`, from the sparse due index, shard by shard. */

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/events.ts';
 import { HttpError } from '../../lib/http/errors.ts';
-import { maxSegmentMessages, maxStoredStringLength, segment } from '../../lib/sources/segment.ts';
+import { maxStoredStringLength } from '../../lib/sources/fields.ts';
+import { maxSegmentMessages, segment } from '../../lib/sources/segment.ts';
 import type { WebhookRequest } from '../../lib/sources/source.ts';
 import { signStandardWebhook } from '../../lib/sources/standard-webhooks.ts';
 
