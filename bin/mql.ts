@@ -126,6 +126,8 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (existsSync('.env')) process.loadEnvFile('.env');
+  // The commands print their own summary; the library's JSON log lines only when asked (LOG_LEVEL=INFO).
+  process.env.LOG_LEVEL ??= 'WARN';
   if (command === 'receive') return receive(Number(values.port ?? 4000));
   if (!values.aws) useLocalStack(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql');
   else if (!process.env[tableNameEnv]) fail(`--aws needs ${tableNameEnv} (the stack's TableName output)`);
