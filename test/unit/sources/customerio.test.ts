@@ -357,6 +357,10 @@ describe("customerio source: the lead's e-mail", () => {
     expect(onlyEvent(event({}, { recipient: 'Old.Address@Example.com', identifiers: { email: 'new@example.com' } })).leadKey).toBe('old.address@example.com');
   });
 
+  it('is the recipient before email_address', () => {
+    expect(onlyEvent(event({}, { recipient: 'sent-to@example.com', email_address: 'profile@example.com' })).leadKey).toBe('sent-to@example.com');
+  });
+
   it('is email_address when there is no recipient, then identifiers.email', () => {
     expect(onlyEvent(event({}, { recipient: undefined, email_address: 'ea@example.com', identifiers: { email: 'id@example.com' } })).leadKey).toBe('ea@example.com');
     expect(onlyEvent(event({}, { recipient: undefined, identifiers: { email: 'id@example.com' } })).leadKey).toBe('id@example.com');
