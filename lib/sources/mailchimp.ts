@@ -206,7 +206,7 @@ function profileFromMerges(email: string, merges: unknown): Profile {
   for (const key of Object.keys(merges)) {
     const value = merges[key];
     const tag = key.toUpperCase();
-    const field = profileMergeTags[tag];
+    const field = Object.hasOwn(profileMergeTags, tag) ? profileMergeTags[tag] : undefined;
     if (field !== undefined) {
       const given = field === 'companySize' || field === 'annualRevenue' ? amount(value) : text(value);
       if (given !== undefined && profile[field] === undefined) (profile as Record<string, unknown>)[field] = given;
