@@ -49,7 +49,10 @@ export interface Profile {
 export type PropertyValue = string | number | boolean | null;
 
 export interface NormalizedEvent {
-  /** Normalized e-mail (see {@link normalizeEmail}); the lead's id. */
+  /**
+   * The lead's id: the normalized e-mail (see {@link normalizeEmail}), or a provider key (see
+   * {@link leadIdOf}) for a lead that arrived without one.
+   */
   leadKey: string;
   /** snake_case event type, e.g. `webinar_attended`. */
   type: string;
@@ -73,6 +76,21 @@ export function normalizeEmail(value: unknown): string | undefined {
   // One @, something on both sides, a dot in the domain, no whitespace: what every provider enforces.
   if (email.length > 254 || !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) return undefined;
   return email;
+}
+
+/**
+ * A lead known only by a provider key, `<kind>:<id>`, until an e-mail is known: a phone-only Facebook
+ * lead is `phone:+14155550123` (or `facebook:<leadgen id>` with no phone either). Never an e-mail (no `@`).
+ */
+const providerLeadIdPattern = /^[a-z][a-z0-9_-]{0,30}:[A-Za-z0-9+._-]{1,128}$/;
+
+/** The lead id a caller names: a normalized e-mail, or a provider key as is; undefined when it is neither. */
+export function leadIdOf(value: unknown): string | undefined {
+  const email = normalizeEmail(value);
+  if (email) return email;
+  if (typeof value !== 'string') return undefined;
+  const key = value.trim();
+  return providerLeadIdPattern.test(key) ? key : undefined;
 }
 
 /** "Webinar Attended" -> "webinar_attended"; "trialStarted" -> "trial_started". */

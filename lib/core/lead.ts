@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { RuleState } from './decay.ts';
 import { addPoints, applyCap, msPerDay, valueAt } from './decay.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from './events.ts';
+import { normalizeEmail } from './events.ts';
 import { profileMatches, scoreFit } from './fit.ts';
 import type { HandoffRecord, HandoffType, Reason, RecentEvent } from './handoff.ts';
 import type { BehaviorRule, PropertyCondition, ScoringModel } from './model.ts';
@@ -81,6 +82,18 @@ function propertyMatches(properties: Record<string, PropertyValue>, condition: P
 export function eventMatches(event: Pick<NormalizedEvent, 'type' | 'properties'>, rule: { type: string | string[]; where: PropertyCondition[] }): boolean {
   const types = Array.isArray(rule.type) ? rule.type : [rule.type];
   return types.includes(event.type) && rule.where.every((condition) => propertyMatches(event.properties, condition));
+}
+
+/**
+ * The type an event is scored as: a `form_submitted` event of a form the model maps (`forms`) counts as
+ * the mapped type; every other event as its own. Applied when scoring, never at ingest.
+ */
+export function scoredType(event: Pick<NormalizedEvent, 'type' | 'properties'>, model: Pick<ScoringModel, 'forms'>): string {
+  if (event.type !== 'form_submitted' || !model.forms) return event.type;
+  const formId = Object.hasOwn(event.properties, 'formId') ? event.properties.formId : undefined;
+  if (formId === undefined || formId === null) return event.type;
+  const key = String(formId);
+  return Object.hasOwn(model.forms, key) ? model.forms[key]!.type : event.type;
 }
 
 /** The behavior rule an event scores under: the first that matches. */
@@ -177,7 +190,9 @@ export function newLead(leadId: string, now: Date, model: ScoringModel): Lead {
   return {
     leadId,
     createdAt: at,
-    profile: { email: leadId },
+    // A lead known by a provider key (`phone:+1415...`, a phone-only form) has no e-mail yet: its key is
+    // not an address, and fit rules on the e-mail domain must not read it as one.
+    profile: normalizeEmail(leadId) === leadId ? { email: leadId } : {},
     profileAsOf: {},
     status: 'new',
     behavior: {},
@@ -259,15 +274,16 @@ export function applyEvents(previous: Lead | undefined, events: readonly Normali
   for (const event of [...events].sort(byTimeThenId)) {
     if (event.leadKey !== lead.leadId) throw new Error(`event ${event.sourceEventId} belongs to ${event.leadKey}, not ${lead.leadId}`);
     if (event.profile) mergeProfile(lead, event.profile, event.occurredAt);
-    const rule = behaviorRuleFor(event, model);
+    const scored = { type: scoredType(event, model), properties: event.properties };
+    const rule = behaviorRuleFor(scored, model);
     if (rule) lead.behavior[rule.id] = addPoints(lead.behavior[rule.id], rule.points, event.occurredAt, halfLifeOf(rule, model));
-    const disqualifier = model.disqualify.find((candidate) => 'type' in candidate && eventMatches(event, candidate));
+    const disqualifier = model.disqualify.find((candidate) => 'type' in candidate && eventMatches(scored, candidate));
     if (disqualifier && !lead.disqualifiedBy) lead.disqualifiedBy = { rule: disqualifier.id, at: event.occurredAt };
-    const fastTrack = model.fastTrack.find((candidate) => eventMatches(event, candidate));
+    const fastTrack = model.fastTrack.find((candidate) => eventMatches(scored, candidate));
     if (fastTrack && nowMs - Date.parse(event.occurredAt) <= fastTrack.withinDays * msPerDay) fastTracked = true;
-    if (event.type in outcomeStatus && (!lead.outcome || lead.outcome.at <= event.occurredAt)) {
+    if (scored.type in outcomeStatus && (!lead.outcome || lead.outcome.at <= event.occurredAt)) {
       const reason = event.properties.reason;
-      lead.outcome = { type: event.type, at: event.occurredAt, ...(typeof reason === 'string' ? { reason } : {}) };
+      lead.outcome = { type: scored.type, at: event.occurredAt, ...(typeof reason === 'string' ? { reason } : {}) };
     }
     if (event.occurredAt < lead.firstSeenAt || lead.eventCount === 0) lead.firstSeenAt = event.occurredAt;
     if (event.occurredAt > lead.lastEventAt || lead.eventCount === 0) lead.lastEventAt = event.occurredAt;

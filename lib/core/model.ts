@@ -103,9 +103,23 @@ export const fastTrackRule = z.strictObject({
 });
 export type FastTrackRule = z.infer<typeof fastTrackRule>;
 
+/**
+ * What a lead form counts as, by form id: `"forms": {"1192837465019283": {"type": "demo_requested"}}` scores
+ * a `form_submitted` event of that form (property `formId`) as a demo request, under the rules, fast tracks
+ * and disqualifiers of that type. The stored event keeps its own type, so a rescore under another
+ * model maps it afresh.
+ */
+export const formMapping = z.strictObject({
+  type: z.string().regex(/^[a-z0-9][a-z0-9_]*$/, 'a snake_case event type, e.g. demo_requested'),
+  description: z.string().optional(),
+});
+export type FormMapping = z.infer<typeof formMapping>;
+
 export const scoringModelSchema = z
   .strictObject({
     name: z.string(),
+    /** Optional and absent from the default model, so models without it keep their version. */
+    forms: z.record(z.string().regex(/^\S{1,200}$/, 'a form id without spaces'), formMapping).optional(),
     domains: z.strictObject({
       /** Free-mail providers. */
       personal: z.array(z.string()).default([]),
