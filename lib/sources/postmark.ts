@@ -115,7 +115,7 @@ const common = {
 /** Client, OS, Geo and the rest that Open and Click share. */
 const tracking = {
   ...common,
-  Recipient: z.unknown(),
+  Recipient: z.unknown().optional(),
   ReceivedAt: requiredTime,
   Platform: optionalText,
   UserAgent: optionalText,
@@ -124,7 +124,7 @@ const tracking = {
   Geo: jsonObject.nullish(),
 };
 
-const deliverySchema = z.object({ ...common, Recipient: z.unknown(), DeliveredAt: requiredTime, Details: optionalText });
+const deliverySchema = z.object({ ...common, Recipient: z.unknown().optional(), DeliveredAt: requiredTime, Details: optionalText });
 const openSchema = z.object({ ...tracking, FirstOpen: optionalFlag, ReadSeconds: optionalNumber });
 const clickSchema = z.object({ ...tracking, OriginalLink: optionalText, ClickLocation: optionalText });
 /** Bounce and SpamComplaint have the same shape. */
@@ -134,7 +134,7 @@ const bounceSchema = z.object({
   Type: optionalText,
   TypeCode: optionalNumber,
   Name: optionalText,
-  Email: z.unknown(),
+  Email: z.unknown().optional(),
   BouncedAt: requiredTime,
   Description: optionalText,
   Details: optionalText,
@@ -144,7 +144,7 @@ const bounceSchema = z.object({
 });
 const subscriptionChangeSchema = z.object({
   ...common,
-  Recipient: z.unknown(),
+  Recipient: z.unknown().optional(),
   ChangedAt: requiredTime,
   SuppressSending: z.boolean({ error: (issue) => (issue.input === undefined ? 'is required (true: suppressed, false: reactivated)' : 'must be true or false') }),
   SuppressionReason: optionalText,
