@@ -16,12 +16,13 @@ export function httpHandler(fn: HttpFunction) {
     .use({
       onError: async (request) => {
         const error = request.error;
+        // The route key (`POST /webhooks/mailchimp/{secret}`), never the path: Mailchimp's secret is in the path.
         if (error instanceof HttpError) {
-          logger.info('request refused', { status: error.status, error: error.code, detail: error.detail, path: request.event.rawPath });
+          logger.info('request refused', { status: error.status, error: error.code, detail: error.detail, route: request.event.routeKey });
           request.response = json(error.status, { error: error.code, detail: error.detail });
           return;
         }
-        logger.error('request failed', { error: error as Error, path: request.event.rawPath });
+        logger.error('request failed', { error: error as Error, route: request.event.routeKey });
         request.response = json(503, { error: 'temporarily_unavailable', detail: 'the event was not stored; retry later' });
       },
     })
