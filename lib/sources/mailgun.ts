@@ -12,7 +12,8 @@
  * - 400: not a Mailgun JSON delivery at all (content type, JSON syntax, not an object, nesting
  *   deeper than {@link maxNestingDepth}), or an authentic delivery whose event-data lacks what we
  *   need (`event`, `id`, `timestamp`). Deliberately not 406: if Mailgun changed its format, its
- *   retries give an operator hours to deploy a fix instead of losing the event at once.
+ *   retries give an operator hours to deploy a fix instead of losing the event at once. Both are
+ *   decided in `verify`, so a refused delivery leaves nothing stored (not even its replay token).
  * - 406: a delivery that can never become acceptable, so Mailgun should stop retrying it: no
  *   signature, a bad signature, a signature older than {@link mailgunTimestampToleranceSeconds}
  *   (a retry would only be older), a token replayed with other content. Mailgun's docs recommend
@@ -462,6 +463,9 @@ export const mailgun: WebhookSource = {
     // The route should not have been served at all; refuse the same way it would have.
     if (!key) throw notFound('the mailgun webhook is not configured (MAILGUN_WEBHOOK_SIGNING_KEY)');
     verifyMailgunSignature({ delivery: deliveryOf(request), key, now });
+    // The shape check (400) runs here too, before the handler claims the replay token: a refused
+    // delivery must leave nothing behind, not even its token. Normalizing one event is pure and cheap.
+    normalizeMailgun(request);
   },
   replayGuard: (request) => mailgunReplayGuard(request),
   normalize: normalizeMailgun,

@@ -129,9 +129,9 @@ describe('mailgun source: verification', () => {
   });
 
   it('accepts the hex signature in upper case and the timestamp as a JSON number', () => {
-    const { signature } = delivered.body;
-    const upper = JSON.stringify({ signature: { ...signature, signature: signature.signature.toUpperCase() }, 'event-data': {} });
-    const numeric = JSON.stringify({ signature: { ...signature, timestamp: 1715678466 }, 'event-data': {} });
+    const { signature, 'event-data': data } = delivered.body;
+    const upper = JSON.stringify({ signature: { ...signature, signature: signature.signature.toUpperCase() }, 'event-data': data });
+    const numeric = JSON.stringify({ signature: { ...signature, timestamp: 1715678466 }, 'event-data': data });
     expect(() => mailgun.verify(request(upper), secrets, at)).not.toThrow();
     expect(() => mailgun.verify(request(numeric), secrets, at)).not.toThrow();
   });
@@ -470,6 +470,8 @@ describe('mailgun source: timestamps', () => {
     ];
     for (const overrides of cases) {
       expect(refusal(() => mailgun.normalize(request(signed(eventData(overrides))))), JSON.stringify(overrides)).toMatchObject({ status: 400, code: 'bad_request' });
+      // verify says so too, before the handler claims the replay token: a refused delivery leaves nothing.
+      expect(refusal(() => mailgun.verify(request(signed(eventData(overrides))), secrets, new Date(1715678466_000))).status).toBe(400);
     }
   });
 
