@@ -17,6 +17,13 @@ export interface FunctionSpec {
   readonly secrets: readonly SecretKey[];
   /** Queues the function sends to (by queue name in {@link queues}). */
   readonly sendsTo: readonly QueueName[];
+  /**
+   * Queues whose messages the function, as their consumer, settles itself: it holds a message back
+   * (ChangeMessageVisibility, for a growing retry delay) and moves one that no retry can fix straight
+   * to the queue's dead-letter queue. It learns both URLs ({@link queueUrlEnv}, {@link dlqUrlEnv}) and
+   * may send to that DLQ.
+   */
+  readonly deadLettersTo?: readonly QueueName[];
   /** Whether the function writes the table (else read-only access). */
   readonly writesTable: boolean;
 }
@@ -88,6 +95,27 @@ export const functions = {
     sendsTo: ['handoff'],
     writesTable: true,
   },
+  'ingest-facebook': {
+    entry: 'ingest-facebook',
+    description: 'Facebook Lead Ads leadgen notifications: verified, deduplicated by leadgen id, queued for the Graph fetch',
+    timeoutSeconds: 10,
+    memoryMb: 512,
+    secrets: ['FACEBOOK_APP_SECRET', 'FACEBOOK_VERIFY_TOKEN'],
+    sendsTo: ['facebook-leads'],
+    writesTable: true,
+  },
+  'fetch-facebook-lead': {
+    entry: 'fetch-facebook-lead',
+    description: 'Fetches a Facebook lead from the Graph API and scores it',
+    timeoutSeconds: 30,
+    memoryMb: 512,
+    secrets: ['FACEBOOK_APP_SECRET', 'FACEBOOK_ACCESS_TOKEN'],
+    sendsTo: ['handoff'],
+    // Graph rate limits back off through the message's visibility; an invalid token or a lead that does
+    // not exist goes to the DLQ at once (its alarm fires) instead of burning the remaining receives.
+    deadLettersTo: ['facebook-leads'],
+    writesTable: true,
+  },
   'get-lead': {
     entry: 'get-lead',
     description: 'A lead as JSON: profile, score, reasons, status',
@@ -120,6 +148,15 @@ export type HandlerName = keyof typeof functions;
 
 export const queues = [
   {
+    name: 'facebook-leads',
+    consumer: 'fetch-facebook-lead',
+    batchSize: 10,
+    // Graph rate limits clear within minutes to an hour; the fetch stretches the visibility on each retry.
+    maxReceiveCount: 8,
+    visibilityTimeoutSeconds: 180,
+    dlqRetentionDays: 14,
+  },
+  {
     name: 'handoff',
     consumer: 'handoff',
     batchSize: 10,
@@ -128,10 +165,12 @@ export const queues = [
     dlqRetentionDays: 14,
   },
 ] as const satisfies readonly QueueSpec[];
-export type QueueName = 'handoff';
+export type QueueName = 'handoff' | 'facebook-leads';
 
 export const routes = [
   { method: 'GET', path: '/health', handler: 'health', auth: 'none' },
+  { method: 'GET', path: '/webhooks/facebook', handler: 'ingest-facebook', auth: 'none' },
+  { method: 'POST', path: '/webhooks/facebook', handler: 'ingest-facebook', auth: 'none' },
   { method: 'POST', path: '/webhooks/events', handler: 'ingest-events', auth: 'none' },
   { method: 'GET', path: '/leads/{email}', handler: 'get-lead', auth: 'iam' },
 ] as const satisfies readonly RouteSpec[];
@@ -146,6 +185,11 @@ export const schedules = [
  */
 export function queueUrlEnv(queue: QueueName): string {
   return `${queue.toUpperCase().replaceAll('-', '_')}_QUEUE_URL`;
+}
+
+/** Environment variable through which a consumer learns its queue's dead-letter queue URL ({@link FunctionSpec.deadLettersTo}). */
+export function dlqUrlEnv(queue: QueueName): string {
+  return `${queue.toUpperCase().replaceAll('-', '_')}_DLQ_URL`;
 }
 
 /** Environment variable holding the table name, in Lambda and locally. */

@@ -43,6 +43,7 @@ import {
   type ScheduleSpec,
   functions as functionSpecs,
   queues as queueSpecs,
+  dlqUrlEnv,
   queueUrlEnv,
   routes as routeSpecs,
   schedules as scheduleSpecs,
@@ -203,6 +204,11 @@ export class MqlEngine extends Construct {
         LOG_LEVEL: settings.logLevel,
       };
       for (const queueName of spec.sendsTo) environment[queueUrlEnv(queueName)] = this.queues[queueName].queue.queueUrl;
+      // A consumer that settles its own messages: visibility changes on its queue, unfixable ones to the DLQ.
+      for (const queueName of spec.deadLettersTo ?? []) {
+        environment[queueUrlEnv(queueName)] = this.queues[queueName].queue.queueUrl;
+        environment[dlqUrlEnv(queueName)] = this.queues[queueName].deadLetterQueue.queueUrl;
+      }
       // Only a function allowed to read the secret learns where it is: without the ARN,
       // lib/config.ts reports every secret as unset instead of failing on AccessDenied.
       if (spec.secrets.length > 0) environment.MQL_SECRET_ARN = this.secret.secretArn;
@@ -222,6 +228,8 @@ export class MqlEngine extends Construct {
       if (spec.writesTable) this.table.grantReadWriteData(fn.function);
       else this.table.grantReadData(fn.function);
       for (const queueName of spec.sendsTo) this.queues[queueName].queue.grantSendMessages(fn.function);
+      // ChangeMessageVisibility on the queue itself comes with the event source's consume grant.
+      for (const queueName of spec.deadLettersTo ?? []) this.queues[queueName].deadLetterQueue.grantSendMessages(fn.function);
       if (spec.secrets.length > 0) this.secret.grantRead(fn.function);
 
       Validations.of(fn.role).acknowledge({
@@ -332,7 +340,9 @@ export class MqlEngine extends Construct {
       const { deadLetterQueue } = this.queues[spec.name];
       this.alarms.push(
         new Alarm(this, `${pascal(spec.name)}DlqNotEmpty`, {
-          alarmDescription: `mql-engine: messages in the ${spec.name} dead-letter queue (${spec.consumer} failed ${spec.maxReceiveCount} times); inspect, then \`mql redrive\``,
+          alarmDescription:
+            `mql-engine: messages in the ${spec.name} dead-letter queue (${spec.consumer} failed ${spec.maxReceiveCount} times` +
+            `${(functionSpecs[spec.consumer] as FunctionSpec).deadLettersTo?.includes(spec.name) ? ', or found an error no retry fixes, e.g. an invalid token: see its error log' : ''}); inspect, then \`mql redrive\``,
           metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
             period: Duration.minutes(5),
             statistic: Stats.MAXIMUM,
@@ -466,6 +476,13 @@ function checkTopology(): void {
       );
     }
     if (spec.dlqRetentionDays > 14) throw new Error(`topology: queue ${spec.name}: SQS keeps messages at most 14 days`);
+  }
+  for (const [name, spec] of Object.entries(functionSpecs) as [HandlerName, FunctionSpec][]) {
+    for (const queueName of spec.deadLettersTo ?? []) {
+      // Only the consumer holds receipt handles, and only it gets ChangeMessageVisibility through the event source.
+      const consumer = (queueSpecs as readonly QueueSpec[]).find((queue) => queue.name === queueName)?.consumer;
+      if (consumer !== name) throw new Error(`topology: ${name} dead-letters ${queueName}, whose consumer is ${consumer ?? 'nobody'}`);
+    }
   }
 }
 

@@ -17,7 +17,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, SQSEvent } from 'aws-lambda';
 import type { HandlerName, QueueName, RouteSpec } from '../topology.ts';
-import { queueUrlEnv, routes as topologyRoutes, schedules as topologySchedules, tableNameEnv } from '../topology.ts';
+import { dlqUrlEnv, queueUrlEnv, routes as topologyRoutes, schedules as topologySchedules, tableNameEnv } from '../topology.ts';
 import { createTable, type DynamoDbLocal, dynamoClient, localCredentials, startDynamoDbLocal } from './dynamodb.ts';
 import { LocalStackError } from './errors.ts';
 import { startHttpServer, type LocalHttpServer } from './http.ts';
@@ -177,7 +177,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
       AWS_ENDPOINT_URL_SQS: sqsServer.endpoint,
     };
-    for (const queue of sqsServer.queues) env[queueUrlEnv(queue.name)] = queue.url;
+    for (const queue of sqsServer.queues) {
+      env[queueUrlEnv(queue.name)] = queue.url;
+      env[dlqUrlEnv(queue.name)] = queue.dlqUrl;
+    }
     // Never real AWS from a local stack: no session token of the operator's, endpoints always honoured,
     // and secrets from the environment (.env), not from Secrets Manager.
     const unset = new Set(['AWS_SESSION_TOKEN', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', 'MQL_SECRET_ARN', 'AWS_PROFILE']);

@@ -14,6 +14,7 @@ import {
   type FunctionSpec,
   functions,
   type HandlerName,
+  dlqUrlEnv,
   queues,
   queueUrlEnv,
   routes,
@@ -181,11 +182,15 @@ describe('functions', () => {
         RAW_RETENTION_DAYS: '30',
         LOG_LEVEL: 'INFO',
       });
+      const deadLettersTo: readonly string[] = (spec as FunctionSpec).deadLettersTo ?? [];
       for (const queue of queues) {
-        const expected = (spec.sendsTo as readonly string[]).includes(queue.name)
+        const expected = (spec.sendsTo as readonly string[]).includes(queue.name) || deadLettersTo.includes(queue.name)
           ? { Ref: logicalId(stack, stack.engine.queues[queue.name].queue) }
           : undefined;
         expect(variables[queueUrlEnv(queue.name)]).toEqual(expected);
+        expect(variables[dlqUrlEnv(queue.name)]).toEqual(
+          deadLettersTo.includes(queue.name) ? { Ref: logicalId(stack, stack.engine.queues[queue.name].deadLetterQueue) } : undefined,
+        );
       }
       expect(variables.MQL_SECRET_ARN).toEqual(spec.secrets.length > 0 ? { Ref: logicalId(stack, stack.engine.secret) } : undefined);
     });
@@ -202,6 +207,17 @@ describe('functions', () => {
       expect(resource(logicalId(stack, stack.engine.functions[name].role)).Properties.ManagedPolicyArns).toBeUndefined();
     });
   }
+
+  it('fetch-facebook-lead changes the visibility of its own queue and sends to its DLQ, no other DLQ', () => {
+    const statements = statementsOf('fetch-facebook-lead');
+    const on = (queue: Queue) => JSON.stringify({ 'Fn::GetAtt': [logicalId(stack, queue), 'Arn'] });
+    const actionsOn = (queue: Queue) =>
+      statements.filter((statement) => [statement.Resource].flat().some((target) => JSON.stringify(target) === on(queue))).flatMap((statement) => [statement.Action].flat());
+    expect(actionsOn(stack.engine.queues['facebook-leads'].queue)).toContain('sqs:ChangeMessageVisibility');
+    expect(actionsOn(stack.engine.queues['facebook-leads'].deadLetterQueue)).toContain('sqs:SendMessage');
+    expect(actionsOn(stack.engine.queues.handoff.deadLetterQueue)).toEqual([]);
+    expect(actionsOf('ingest-facebook')).not.toContain('sqs:ChangeMessageVisibility');
+  });
 
   it('uses Resource "*" only for X-Ray, which has no resource-level permissions', () => {
     const policies = Object.values(template.findResources('AWS::IAM::Policy')) as Resource[];

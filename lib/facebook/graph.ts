@@ -1,0 +1,157 @@
+/**
+ * The Graph API call that turns a leadgen id into the lead's answers (formats README §1.4), and the
+ * classification of its errors (§1.5): on `error.code` / `error_subcode`, never on the HTTP status alone.
+ */
+import { createHmac } from 'node:crypto';
+import type { GraphLead } from '../sources/facebook.ts';
+import { graphLeadFields, isGraphLead, parseMetaJson } from '../sources/facebook.ts';
+import { isObject, own } from '../sources/fields.ts';
+
+/**
+ * What to do about a failed fetch:
+ * - `rate_limited`: back off, then retry (codes 4, 17, 32, 341, 613, 80000-80014).
+ * - `transient`: retry (codes 1, 2, `is_transient`, 5xx, network failure, unknown codes).
+ * - `invalid_token`: never retried; the token must be replaced (190, 102, or no token configured).
+ * - `not_found`: never retried; the lead does not exist or is not accessible (100/33, 33).
+ * - `permanent`: never retried; a request or permission problem (10, 200-299, other 100s, an answer that is not a lead).
+ */
+export type GraphErrorKind = 'rate_limited' | 'transient' | 'invalid_token' | 'not_found' | 'permanent';
+
+export class GraphError extends Error {
+  readonly kind: GraphErrorKind;
+  readonly httpStatus: number | undefined;
+  readonly code: number | undefined;
+  readonly subcode: number | undefined;
+  readonly fbtraceId: string | undefined;
+  /** How long Meta says access is blocked (X-Business-Use-Case-Usage, Retry-After), when it says so. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(
+    kind: GraphErrorKind,
+    message: string,
+    details: { httpStatus?: number; code?: number; subcode?: number; fbtraceId?: string; retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'GraphError';
+    this.kind = kind;
+    this.httpStatus = details.httpStatus;
+    this.code = details.code;
+    this.subcode = details.subcode;
+    this.fbtraceId = details.fbtraceId;
+    this.retryAfterSeconds = details.retryAfterSeconds;
+  }
+
+  /** Whether a later attempt can succeed without anyone changing anything. */
+  get retryable(): boolean {
+    return this.kind === 'rate_limited' || this.kind === 'transient';
+  }
+}
+
+/** Throttling codes (§1.5): app 4, user 17, page 32, application 341, custom 613, business use case 80000-80014. */
+const rateLimitCodes = new Set([4, 17, 32, 341, 613]);
+const isBusinessUseCaseLimit = (code: number) => code >= 80000 && code <= 80014;
+
+/** hex(HMAC-SHA256(key = app secret, message = access token)): Graph's `appsecret_proof`. */
+export function appsecretProof(appSecret: string, accessToken: string): string {
+  return createHmac('sha256', appSecret).update(accessToken).digest('hex');
+}
+
+/** The request URL of a lead, with its fields named and the proof attached. */
+export function graphLeadUrl(graphUrl: string, leadgenId: string, accessToken: string, appSecret: string): string {
+  const url = new URL(`${graphUrl.replace(/\/+$/, '')}/${encodeURIComponent(leadgenId)}`);
+  url.searchParams.set('fields', graphLeadFields.join(','));
+  url.searchParams.set('access_token', accessToken);
+  url.searchParams.set('appsecret_proof', appsecretProof(appSecret, accessToken));
+  return url.toString();
+}
+
+/**
+ * Longest wait Meta announces: X-Business-Use-Case-Usage's `estimated_time_to_regain_access` (minutes,
+ * per business id and type) or a Retry-After header (seconds). Undefined when neither says anything.
+ */
+export function announcedWaitSeconds(headers: { get(name: string): string | null }): number | undefined {
+  let seconds: number | undefined;
+  const usage = headers.get('x-business-use-case-usage');
+  if (usage) {
+    try {
+      const parsed = JSON.parse(usage) as unknown;
+      for (const entries of isObject(parsed) ? Object.values(parsed) : []) {
+        for (const entry of Array.isArray(entries) ? entries : []) {
+          const minutes = own(entry, 'estimated_time_to_regain_access');
+          if (typeof minutes === 'number' && Number.isFinite(minutes) && minutes > 0) seconds = Math.max(seconds ?? 0, minutes * 60);
+        }
+      }
+    } catch {
+      // An unreadable usage header says nothing.
+    }
+  }
+  const retryAfter = Number(headers.get('retry-after'));
+  if (Number.isFinite(retryAfter) && retryAfter > 0) seconds = Math.max(seconds ?? 0, retryAfter);
+  return seconds;
+}
+
+/** Classifies a Graph error answer by its `error.code` and `error_subcode`, the HTTP status only as a fallback. */
+export function classifyGraphError(httpStatus: number, body: unknown, retryAfterSeconds?: number): GraphError {
+  const error = own(body, 'error');
+  const code = typeof own(error, 'code') === 'number' ? (own(error, 'code') as number) : undefined;
+  const subcode = typeof own(error, 'error_subcode') === 'number' ? (own(error, 'error_subcode') as number) : undefined;
+  const message = typeof own(error, 'message') === 'string' ? (own(error, 'message') as string) : `HTTP ${httpStatus}`;
+  const fbtraceId = typeof own(error, 'fbtrace_id') === 'string' ? (own(error, 'fbtrace_id') as string) : undefined;
+  const details = {
+    httpStatus,
+    ...(code === undefined ? {} : { code }),
+    ...(subcode === undefined ? {} : { subcode }),
+    ...(fbtraceId === undefined ? {} : { fbtraceId }),
+    ...(retryAfterSeconds === undefined ? {} : { retryAfterSeconds }),
+  };
+  const describe = `Graph error ${code ?? '-'}${subcode === undefined ? '' : `/${subcode}`} (HTTP ${httpStatus}): ${message}`;
+  if (code === undefined) {
+    // No Graph error body (a proxy's page, an empty 5xx): nothing says the request itself is wrong.
+    return new GraphError('transient', describe, details);
+  }
+  if (code === 190 || code === 102) return new GraphError('invalid_token', describe, details);
+  if (code === 33 || (code === 100 && subcode === 33)) return new GraphError('not_found', describe, details);
+  if (rateLimitCodes.has(code) || isBusinessUseCaseLimit(code)) return new GraphError('rate_limited', describe, details);
+  if (code === 1 || code === 2 || own(error, 'is_transient') === true) return new GraphError('transient', describe, details);
+  if (code === 10 || (code >= 200 && code <= 299) || code === 100) return new GraphError('permanent', describe, details);
+  // A code this table does not know: retried, and the queue's redrive policy ends in the DLQ if it persists.
+  return new GraphError('transient', describe, details);
+}
+
+export interface GraphClientOptions {
+  /** Graph API base with its version, e.g. https://graph.facebook.com/v21.0 (FACEBOOK_GRAPH_URL). */
+  graphUrl: string;
+  accessToken: string;
+  appSecret: string;
+  /** Per call; a slower answer counts as a network failure (retried). Default 8 s. */
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+}
+
+/** Fetches one lead. Throws a {@link GraphError} saying whether a retry can help. */
+export async function fetchGraphLead(leadgenId: string, options: GraphClientOptions): Promise<GraphLead> {
+  const fetchFn = options.fetch ?? fetch;
+  let response: Response;
+  let text: string;
+  try {
+    response = await fetchFn(graphLeadUrl(options.graphUrl, leadgenId, options.accessToken, options.appSecret), {
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(options.timeoutMs ?? 8000),
+    });
+    text = await response.text();
+  } catch (error) {
+    throw new GraphError('transient', `Graph API unreachable: ${(error as Error).message}`, { cause: error });
+  }
+  let body: unknown;
+  try {
+    body = parseMetaJson(text);
+  } catch (error) {
+    if (response.ok) throw new GraphError('transient', `Graph answered ${response.status} with a body that is not JSON`, { httpStatus: response.status, cause: error });
+    body = undefined;
+  }
+  if (!response.ok || own(body, 'error') !== undefined) throw classifyGraphError(response.status, body, announcedWaitSeconds(response.headers));
+  if (!isGraphLead(body)) {
+    throw new GraphError('permanent', `Graph answered ${response.status} with something that is not a lead (no id or field_data)`, { httpStatus: response.status });
+  }
+  return body;
+}
