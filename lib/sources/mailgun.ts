@@ -61,8 +61,11 @@ const replayMemoryMarginSeconds = 60 * 60;
 /** Mailgun's payloads nest about five levels; deeper input is refused before anything serializes it (JSON.stringify overflows the stack). */
 export const maxNestingDepth = 32;
 
-/** Mailgun's tokens are 50 characters; the bound keeps a forged one from bloating the replay key. */
-const maxTokenLength = 512;
+/**
+ * Mailgun's tokens are 50 hex characters. Printable ASCII up to this length is accepted, which keeps
+ * the replay item's key far below DynamoDB's 2048-byte limit (a longer key would fail as a 5xx).
+ */
+const maxTokenLength = 256;
 
 /** Most user variables kept as `v:<name>` properties (the rest stay in `raw`). */
 export const maxUserVariables = 50;
@@ -115,7 +118,9 @@ function signatureOf(delivery: JsonObject): MailgunSignature {
   if (!isObject(block)) throw notAcceptable('missing signature: the body has no "signature" object');
   const token = own(block, 'token');
   if (typeof token !== 'string' || token === '') throw notAcceptable('missing signature.token');
-  if (token.length > maxTokenLength) throw notAcceptable(`signature.token is longer than ${maxTokenLength} characters`);
+  if (!/^[\x21-\x7e]+$/.test(token) || token.length > maxTokenLength) {
+    throw notAcceptable(`signature.token must be at most ${maxTokenLength} printable ASCII characters`);
+  }
   const rawTimestamp = own(block, 'timestamp');
   // Mailgun sends a string of digits (its docs' table says int): accept both, nothing looser, since
   // the digits are part of what was signed.

@@ -114,6 +114,9 @@ describe('mailgun source: verification', () => {
       JSON.stringify({ signature: { ...signature, signature: undefined }, 'event-data': data }),
       JSON.stringify({ signature: { ...signature, signature: 12345 }, 'event-data': data }),
       JSON.stringify({ signature: { ...signature, token: '' }, 'event-data': data }),
+      // Correctly signed, yet refused: printable ASCII only, bounded, as the token becomes part of a DynamoDB key.
+      signed(data, { token: 'ü'.repeat(50) }),
+      signed(data, { token: 'a'.repeat(257) }),
     ];
     for (const body of bodies) {
       expect(refusal(() => mailgun.verify(request(body), secrets, at)), body.slice(0, 80)).toMatchObject({ status: 406 });
