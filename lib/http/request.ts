@@ -29,13 +29,40 @@ export function requireContentType(contentType: string | undefined, mediaType: s
   }
 }
 
-/** JSON.parse that turns a syntax error into a 400 the sender can read. */
+/**
+ * Deepest nesting of arrays and objects accepted. Real deliveries nest a handful of levels; a body
+ * nested thousands deep would overflow the stack of every recursive walk after it (JSON.stringify
+ * of the raw payload), turning a sender's malformed body into our 5xx and an endless retry.
+ */
+export const maxJsonDepth = 64;
+
+/** JSON.parse that turns a syntax error, or nesting deeper than {@link maxJsonDepth}, into a 400 the sender can read. */
 export function parseJson(body: Buffer): unknown {
+  let value: unknown;
   try {
-    return JSON.parse(body.toString('utf8'));
+    value = JSON.parse(body.toString('utf8'));
   } catch (error) {
     throw badRequest(`body is not valid JSON: ${(error as Error).message}`, error);
   }
+  if (depthOf(value) > maxJsonDepth) throw badRequest(`body nests deeper than ${maxJsonDepth} levels`);
+  return value;
+}
+
+/** Nesting depth of a parsed JSON value, without recursion (so it cannot overflow itself). */
+function depthOf(root: unknown): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[root, 0]];
+  while (pending.length > 0) {
+    const [value, depth] = pending.pop()!;
+    if (value === null || typeof value !== 'object') continue;
+    const level = depth + 1;
+    if (level > deepest) deepest = level;
+    if (level > maxJsonDepth) return level;
+    for (const child of Array.isArray(value) ? value : Object.values(value)) {
+      if (child !== null && typeof child === 'object') pending.push([child, level]);
+    }
+  }
+  return deepest;
 }
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyStructuredResultV2 {

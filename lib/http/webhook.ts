@@ -35,12 +35,13 @@ export function webhookHandler(source: WebhookSource, pipeline: () => Pipeline, 
       return { statusCode: answer.status, headers: { 'content-type': answer.contentType }, body: answer.body };
     }
     source.verify(request, secrets, now);
+    const { events, ignored } = source.normalize(request, now);
+    // After normalize, so a delivery refused as malformed leaves no token behind.
     const guard = source.replayGuard?.(request, now);
     if (guard) {
       const claim = await pipeline().store.claimReplayToken(source.name, guard.token, guard.fingerprint, guard.expiresAt);
       if (claim === 'replayed') throw guard.refusal();
     }
-    const { events, ignored } = source.normalize(request, now);
     const result = await ingest(events, pipeline(), now);
     if (ignored.length > 0) logger.info('events ignored', { source: source.name, ignored: ignored.length, reasons: [...new Set(ignored.map((one) => one.reason))] });
     return json(200, {

@@ -67,7 +67,7 @@ export interface HandshakeAnswer {
 
 export interface ReplayGuard {
   readonly token: string;
-  /** Hash of what the token vouches for (the raw body). */
+  /** Hash of what the token vouches for: the body's content (a sender may re-serialize it on a retry). */
   readonly fingerprint: string;
   /** When the token may be forgotten: after the sender's own timestamp tolerance has passed. */
   readonly expiresAt: Date;
