@@ -1,0 +1,6 @@
+import { webhookHandler } from '../lib/http/webhook.ts';
+import { pipelineFromEnv } from '../lib/runtime.ts';
+import { customerio } from '../lib/sources/customerio.ts';
+
+/** POST /webhooks/customerio: Customer.io webhook deliveries, verified over the raw bytes, stored and scored. */
+export const handler = webhookHandler(customerio, pipelineFromEnv);

@@ -1,0 +1,6 @@
+import { webhookHandler } from '../lib/http/webhook.ts';
+import { pipelineFromEnv } from '../lib/runtime.ts';
+import { mailgun } from '../lib/sources/mailgun.ts';
+
+/** POST /webhooks/mailgun: Mailgun webhook deliveries, verified over the raw bytes, stored and scored. */
+export const handler = webhookHandler(mailgun, pipelineFromEnv);

@@ -1,0 +1,6 @@
+import { webhookHandler } from '../lib/http/webhook.ts';
+import { pipelineFromEnv } from '../lib/runtime.ts';
+import { postmark } from '../lib/sources/postmark.ts';
+
+/** POST /webhooks/postmark: Postmark webhook deliveries, verified over the raw bytes, stored and scored. */
+export const handler = webhookHandler(postmark, pipelineFromEnv);
