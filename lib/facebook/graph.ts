@@ -58,11 +58,9 @@ export function appsecretProof(appSecret: string, accessToken: string): string {
 
 /** The request URL of a lead, with its fields named and the proof attached. */
 export function graphLeadUrl(graphUrl: string, leadgenId: string, accessToken: string, appSecret: string): string {
-  const url = new URL(`${graphUrl.replace(/\/+$/, '')}/${encodeURIComponent(leadgenId)}`);
-  url.searchParams.set('fields', graphLeadFields.join(','));
-  url.searchParams.set('access_token', accessToken);
-  url.searchParams.set('appsecret_proof', appsecretProof(appSecret, accessToken));
-  return url.toString();
+  // Built by hand, not with URLSearchParams, so the field list keeps its commas as in Meta's examples.
+  const query = `fields=${graphLeadFields.join(',')}&access_token=${encodeURIComponent(accessToken)}&appsecret_proof=${appsecretProof(appSecret, accessToken)}`;
+  return `${graphUrl.replace(/\/+$/, '')}/${encodeURIComponent(leadgenId)}?${query}`;
 }
 
 /**
