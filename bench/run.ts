@@ -7,13 +7,15 @@
  *   2. the raw ceiling: TransactWriteItems/s of a single-event delivery's shape on the same DynamoDB Local
  *   3. events/s through POST /webhooks/events, one signed Segment `track` per delivery
  *   4. write capacity units and optimistic-lock conflicts per event (store stats)
+ *  3b. a SendGrid Event Webhook batch (1,000 events over hundreds of fresh leads, one signed POST
+ *      /webhooks/sendgrid): time to accept it, events/s, and a batch delivered again
  *   5. handoff latency: the qualifying delivery's response to the CRM's lead.mql, exactly once per lead
  *   6. the table, the ratios, a clean stop (no Java left)
  *
  * Parameters can be changed through BENCH_* variables (see `params`). Exit code 1 on any error
  * (a lost, duplicated or unexpected handoff, a failed delivery, Java left behind, the time budget).
  */
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { arch, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -39,6 +41,7 @@ import {
   processCpuSeconds,
   prng,
   round,
+  sendgridBatch,
   signed,
   summarize,
   type Summary,
@@ -73,15 +76,22 @@ const params = {
   handoffLeads: envInt('BENCH_HANDOFF_LEADS', 40),
   handoffBurstConcurrency: envInt('BENCH_HANDOFF_BURST_CONCURRENCY', 8),
   handoffTimeoutSeconds: envInt('BENCH_HANDOFF_TIMEOUT_SECONDS', 30),
+  /** SendGrid batches (step 3b), each of fresh leads, after `sendgridWarmupBatches`; the first `sendgridRedeliveries` are then delivered again. */
+  sendgridBatches: envInt('BENCH_SENDGRID_BATCHES', 5),
+  sendgridRedeliveries: envInt('BENCH_SENDGRID_REDELIVERIES', 2),
+  sendgridWarmupBatches: envInt('BENCH_SENDGRID_WARMUP_BATCHES', 1),
+  sendgridBatchEvents: envInt('BENCH_SENDGRID_BATCH_EVENTS', 1000),
+  sendgridBatchLeads: envInt('BENCH_SENDGRID_BATCH_LEADS', 300),
   seed: envInt('BENCH_SEED', 20240514),
-  /** Phases stop taking work after this; the run is then reported as failed. */
-  timeBudgetSeconds: envInt('BENCH_TIME_BUDGET_SECONDS', 170),
+  /** Phases stop taking work after this; the run is then reported as failed (about 2.5× a run on an idle 2-core machine). */
+  timeBudgetSeconds: envInt('BENCH_TIME_BUDGET_SECONDS', 240),
   logLevel: process.env.BENCH_LOG_LEVEL ?? 'ERROR',
 };
 
 // Fake secrets, for this process only.
 const eventsSecret = `whsec_${Buffer.from('mql-bench-events-webhook-secret-0001').toString('base64')}`;
 const crmSecret = `whsec_${Buffer.from('mql-bench-crm-webhook-secret-00000001').toString('base64')}`;
+const sendgridKeys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
 const runId = randomUUID().slice(0, 8);
 const errors: string[] = [];
 const overBudget = () => (performance.now() - runStarted) / 1000 > params.timeBudgetSeconds;
@@ -150,6 +160,7 @@ try {
     schedules: false,
     env: {
       EVENTS_WEBHOOK_SECRET: eventsSecret,
+      SENDGRID_WEBHOOK_PUBLIC_KEY: sendgridKeys.publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
       CRM_ADAPTER: 'webhook',
       CRM_WEBHOOK_URL: crm.url,
       CRM_WEBHOOK_SECRET: crmSecret,
@@ -170,6 +181,8 @@ javaPid = dynamoDbLocalChildren()[0];
 // The handlers run in this process: the pipeline they build from the environment is this one.
 const { pipelineFromEnv } = await import('../lib/runtime.ts');
 const { dynamo, sqs, resetClients } = await import('../lib/aws.ts');
+// Imported here, not at the top: it loads the shared logger, which must see LOG_LEVEL set above.
+const { sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } = await import('../lib/sources/sendgrid.ts');
 const pipeline = pipelineFromEnv();
 if ((pipeline.store as unknown as { client: unknown }).client !== dynamo()) {
   errors.push('the store does not use lib/aws.ts dynamo(): the capacity sizes below do not cover it');
@@ -377,6 +390,103 @@ const capacity = {
 };
 if (sizes.committed !== delta.transactions) errors.push(`step 4: the store counted ${delta.transactions} transactions, the SDK sent ${sizes.committed} committed ones`);
 
+// --- 3b. SendGrid batches through HTTP --------------------------------------------------------------------
+
+/**
+ * SendGrid posts up to 768 KB of events at once: one delivery, one Lambda, events grouped by lead into
+ * one transaction each (16 leads at a time). One batch at a time, so the figure is the time a single
+ * delivery takes to be answered; the first ones are then delivered again (what SendGrid does after any
+ * non-2xx), which costs the store a read and a cancelled transaction per lead.
+ */
+const sendgridUrl = stack.urls['POST /webhooks/sendgrid'];
+if (!sendgridUrl) throw new Error('the topology has no POST /webhooks/sendgrid route');
+const sendgridPoster = httpPoster(sendgridUrl, 1);
+
+interface BatchRun {
+  ms: number[];
+  events: number;
+  stored: number;
+  duplicates: number;
+  statuses: Record<string, number>;
+  bodyBytes: number[];
+}
+const emptyRun = (): BatchRun => ({ ms: [], events: 0, stored: 0, duplicates: 0, statuses: {}, bodyBytes: [] });
+
+/** A delivery as SendGrid posts it, signed now with the benchmark's key. */
+function sendgridSigned(events: readonly object[]): { body: string; headers: Record<string, string> } {
+  const body = sendgridBody(events);
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  return {
+    body,
+    headers: {
+      'content-type': 'application/json',
+      'user-agent': 'SendGrid Event API',
+      [sendgridTimestampHeader]: timestamp,
+      [sendgridSignatureHeader]: signSendgridDelivery({ privateKey: sendgridKeys.privateKey, timestamp, body }),
+    },
+  };
+}
+
+async function postSendgrid(run: BatchRun, events: readonly object[], expectStored: number, label: string): Promise<void> {
+  const delivery = sendgridSigned(events);
+  run.bodyBytes.push(Buffer.byteLength(delivery.body));
+  try {
+    const answer = await sendgridPoster.post(delivery.body, delivery.headers);
+    run.statuses[answer.status] = (run.statuses[answer.status] ?? 0) + 1;
+    if (answer.status !== 200) {
+      errors.push(`step 3b: ${label} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
+      return;
+    }
+    const body = JSON.parse(answer.text) as { stored?: number; duplicates?: number };
+    run.ms.push(answer.ms);
+    run.events += events.length;
+    run.stored += body.stored ?? 0;
+    run.duplicates += body.duplicates ?? 0;
+    if (body.stored !== expectStored) errors.push(`step 3b: ${label} stored ${body.stored} of ${events.length} events (expected ${expectStored}), ${body.duplicates} duplicates`);
+  } catch (error) {
+    run.statuses.network = (run.statuses.network ?? 0) + 1;
+    errors.push(`step 3b: ${label} failed: ${(error as Error).message}`);
+  }
+}
+
+const sendgridLeadEmails = (batch: string) => Array.from({ length: params.sendgridBatchLeads }, (_, index) => leadEmail(`sg-${batch}`, index));
+for (let index = 0; index < params.sendgridWarmupBatches && !overBudget(); index++) {
+  await postSendgrid(emptyRun(), sendgridBatch(sendgridLeadEmails(`warm${index}`), params.sendgridBatchEvents), params.sendgridBatchEvents, `warm-up batch ${index + 1}`);
+}
+const sendgridFresh = emptyRun();
+const sendgridAgain = emptyRun();
+const sendgridStatsBefore = { ...pipeline.store.stats };
+const sendgridEnqueuedBefore = enqueueClock.enqueuedAt.size;
+storeTimer.reset();
+let sendgridFreshCpu: CpuUse | undefined;
+let sendgridAgainCpu: CpuUse | undefined;
+{
+  const batches = Array.from({ length: params.sendgridBatches }, (_, index) => sendgridBatch(sendgridLeadEmails(`b${index}`), params.sendgridBatchEvents));
+  let mark = cpuMark();
+  for (const [index, events] of batches.entries()) {
+    if (overBudget()) break;
+    await postSendgrid(sendgridFresh, events, events.length, `batch ${index + 1}`);
+  }
+  sendgridFreshCpu = cpuSince(mark);
+  mark = cpuMark();
+  for (const [index, events] of batches.slice(0, params.sendgridRedeliveries).entries()) {
+    if (overBudget()) break;
+    await postSendgrid(sendgridAgain, events, 0, `redelivery of batch ${index + 1}`);
+  }
+  sendgridAgainCpu = cpuSince(mark);
+}
+sendgridPoster.close();
+const sendgridStats = {
+  transactions: pipeline.store.stats.transactions - sendgridStatsBefore.transactions,
+  conflicts: pipeline.store.stats.conflicts - sendgridStatsBefore.conflicts,
+};
+const sendgridCalls = timerSummary(storeTimer, Math.max(1, sendgridFresh.events + sendgridAgain.events));
+/** Events per second of accepting batches one after another: events over the summed response times. */
+const batchRate = (run: BatchRun) => run.events / (run.ms.reduce((sum, ms) => sum + ms, 0) / 1000);
+const sendgridEventsPerSecond = batchRate(sendgridFresh);
+if (sendgridFresh.ms.length < params.sendgridBatches) errors.push(`step 3b: ${sendgridFresh.ms.length} of ${params.sendgridBatches} batches accepted`);
+if (enqueueClock.enqueuedAt.size !== sendgridEnqueuedBefore) errors.push('step 3b: SendGrid opens and clicks alone enqueued a handoff');
+
 // --- 5. handoff latency ------------------------------------------------------------------------------
 
 interface HandoffPhase {
@@ -531,6 +641,7 @@ if (javaLeft.length > 0) errors.push(`DynamoDB Local still running after stop: p
 
 const ratio = round(eventsPerSecond / ceiling.perSecond, 3);
 const ratioWithGet = round(eventsPerSecond / ceilingWithGet.perSecond, 3);
+const sendgridRatio = round(sendgridEventsPerSecond / ceiling.perSecond, 3);
 const cpuInfo = cpus();
 const results = {
   date: new Date().toISOString(),
@@ -566,6 +677,31 @@ const results = {
     sdkCalls: ingestTimings,
   },
   capacity,
+  sendgrid: {
+    shape: `${params.sendgridBatchEvents} SendGrid events (processed, delivered, open, click) over ${params.sendgridBatchLeads} fresh leads in one signed POST /webhooks/sendgrid, batches one at a time; then the first ${params.sendgridRedeliveries} delivered again`,
+    batches: sendgridFresh.ms.length,
+    eventsPerBatch: params.sendgridBatchEvents,
+    leadsPerBatch: params.sendgridBatchLeads,
+    bodyBytes: summarize(sendgridFresh.bodyBytes),
+    statuses: sendgridFresh.statuses,
+    stored: sendgridFresh.stored,
+    acceptMs: summarize(sendgridFresh.ms),
+    eventsPerSecond: round(sendgridEventsPerSecond, 1),
+    ratioToRawTransactions: sendgridRatio,
+    transactionsPerSecond: round(sendgridStats.transactions / (sendgridFresh.ms.reduce((sum, ms) => sum + ms, 0) / 1000), 1),
+    storeStats: sendgridStats,
+    cpu: sendgridFreshCpu,
+    redelivery: {
+      batches: sendgridAgain.ms.length,
+      statuses: sendgridAgain.statuses,
+      stored: sendgridAgain.stored,
+      duplicates: sendgridAgain.duplicates,
+      acceptMs: summarize(sendgridAgain.ms),
+      eventsPerSecond: round(batchRate(sendgridAgain), 1),
+      cpu: sendgridAgainCpu,
+    },
+    sdkCallsBothPasses: sendgridCalls,
+  },
   handoff: { sequential: handoffSequential, burst: handoffBurst },
   verification,
   shutdown: { seconds: round(stopSeconds, 2), javaPidsBefore: javaBefore, javaLeft },
@@ -596,12 +732,16 @@ const lines = [
   row('   GetItem + TransactWriteItems (raw)', ceilingWithGet.transactions, ceilingWithGet.seconds, ceilingWithGet.perSecond, ceilingWithGet.latencyMs),
   row('   TransactWriteItems one at a time (raw)', ceilingSerial.transactions, ceilingSerial.seconds, ceilingSerial.perSecond, ceilingSerial.latencyMs),
   row('3. POST /webhooks/events, 1 event each', ok, ingestCpu.seconds, eventsPerSecond, results.ingest.latencyMs),
+  row(`3b. POST /webhooks/sendgrid, ${params.sendgridBatchEvents} events`, sendgridFresh.ms.length, sendgridFreshCpu?.seconds, sendgridEventsPerSecond, results.sendgrid.acceptMs),
+  row('    the same batch delivered again', sendgridAgain.ms.length, sendgridAgainCpu?.seconds, batchRate(sendgridAgain), results.sendgrid.redelivery.acceptMs),
   row('5. handoff: 3rd response -> CRM lead.mql', handoffSequential.latencyMs.count, undefined, undefined, handoffSequential.latencyMs),
   row(`   same, ${params.handoffBurstConcurrency} leads at a time`, handoffBurst.latencyMs.count, undefined, undefined, handoffBurst.latencyMs),
   '',
   'ratios',
   `  events/s ÷ raw TransactWriteItems/s            ${fmt(ratio, 3)}`,
   `  events/s ÷ raw GetItem+TransactWriteItems/s    ${fmt(ratioWithGet, 3)}`,
+  `  SendGrid batch events/s ÷ raw TransactWriteItems/s  ${fmt(sendgridRatio, 3)} (${fmt(sendgridEventsPerSecond)} events/s in ${fmt(results.sendgrid.transactionsPerSecond)} lead transactions/s, ${fmt(params.sendgridBatchEvents / params.sendgridBatchLeads, 2)} events per lead; raw ${fmt(ceiling.perSecond)} TransactWriteItems/s)`,
+  `  SendGrid batches: ${params.sendgridBatchEvents} events over ${params.sendgridBatchLeads} leads, ${fmt(results.sendgrid.bodyBytes.p50 / 1024, 0)} KiB; accepted p50 ${fmt(results.sendgrid.acceptMs.p50, 0)} ms, p95 ${fmt(results.sendgrid.acceptMs.p95, 0)} ms; redelivered p50 ${fmt(results.sendgrid.redelivery.acceptMs.p50, 0)} ms (${sendgridAgain.duplicates} duplicates, ${sendgridAgain.stored} stored); ${sendgridStats.conflicts} lock conflicts`,
   `  deliveries: ${Object.entries(statuses).map(([status, count]) => `${count} × ${status}`).join(', ')}; stored ${stored}, duplicates ${duplicates}`,
   '',
   '4. capacity and contention per event',
@@ -625,6 +765,7 @@ const lines = [
   `cpu (${cpuInfo.length} cores shared by node and java)`,
   `  ceiling   ${cores(ceiling.cpu)}; concurrency ${params.concurrency} gives ${fmt(ceiling.perSecond / ceilingSerial.perSecond, 2)}× the one-at-a-time rate`,
   `  ingest    ${cores(ingestCpu)}`,
+  ...(sendgridFreshCpu ? [`  sendgrid  ${cores(sendgridFreshCpu)}`] : []),
   '',
   `verification: ${verification.receivedLeadMql}/${verification.expected} leads got lead.mql; duplicates ${verification.duplicates.length}, misses ${verification.misses.length}, unexpected ${verification.unexpected.length}, refused ${verification.rejectedByReceiver.length}; queues ${Object.entries(verification.queues).map(([q, s]) => `${q}: ${s}`).join('; ')}`,
   `stopped in ${fmt(stopSeconds, 2)} s; DynamoDB Local pid ${javaBefore.join(', ') || '?'} ${javaLeft.length === 0 ? 'gone' : `STILL RUNNING (${javaLeft.join(', ')})`}; ${stackMessages.length} stack log line(s)`,

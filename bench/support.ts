@@ -205,6 +205,39 @@ export function workedExample(email: string): [object, object, object] {
   ];
 }
 
+// --- SendGrid batches ---------------------------------------------------------------------------
+
+/**
+ * One SendGrid Event Webhook delivery: `count` events spread round-robin over `emails`, in the shape
+ * of test/fixtures/sendgrid (processed, delivered, open, click with SendGrid's ids, two categories and
+ * two custom args), times a second apart ending now. Opens and clicks score (1 and 3 points, capped at
+ * 5 and 15) but never qualify a lead, so the phase measures ingest, not handoffs.
+ */
+export function sendgridBatch(emails: readonly string[], count: number): object[] {
+  const kinds = ['processed', 'delivered', 'open', 'click'] as const;
+  const end = Math.floor(Date.now() / 1000);
+  return Array.from({ length: count }, (_, index) => {
+    const lead = index % emails.length;
+    const event = kinds[Math.floor(index / emails.length) % kinds.length]!;
+    const messageId = `bench${lead.toString(36)}.filterdrecv-5645d9c87f-6r2ch-1-6650B7D4-${lead}.0`;
+    return {
+      email: emails[lead],
+      timestamp: end - count + index,
+      'smtp-id': `<${messageId.split('.')[0]}@geopod-ismtpd-2>`,
+      event,
+      category: ['nurture', 'q2-webinar'],
+      sg_event_id: `${event.slice(0, 4)}-${randomUUID()}`,
+      sg_message_id: messageId,
+      ...(event === 'processed' ? { send_at: 0 } : {}),
+      ...(event === 'delivered' ? { response: '250 2.0.0 OK  1716565971 a1-20020a05620a0c0100b0078a8a4a6a2esi1234567qkb.112 - gsmtp', ip: '149.72.123.24', tls: 1 } : {}),
+      ...(event === 'open' ? { sg_machine_open: false, useragent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)', ip: '203.0.113.10' } : {}),
+      ...(event === 'click' ? { url: 'https://www.example.com/blog/lead-scoring?utm_source=sendgrid', url_offset: { index: 2, type: 'html' }, useragent: 'Mozilla/5.0', ip: '203.0.113.10' } : {}),
+      lead_id: `crm-${lead}`,
+      journey: 'spring-nurture',
+    };
+  });
+}
+
 // --- DynamoDB item size and the capacity rule ---------------------------------------------------
 
 const utf8 = (text: string) => Buffer.byteLength(text, 'utf8');
