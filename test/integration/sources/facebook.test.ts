@@ -411,6 +411,20 @@ describe('Graph failures', () => {
     expect(await depth(stack.dlqUrls['facebook-leads'])).toBe(0);
   });
 
+  it('a message that is not a leadgen notification goes to the DLQ at once, without a Graph call', async () => {
+    const dlqBefore = await depth(stack.dlqUrls['facebook-leads']);
+    const calls = graph.calls.length;
+
+    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls['facebook-leads'], MessageBody: '{"leadgenId":"not a number"}' }));
+    await stack.drain();
+    await waitForDlq(dlqBefore + 1);
+
+    expect(graph.calls.length).toBe(calls);
+    const { Messages = [] } = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls['facebook-leads'], MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }));
+    for (const message of Messages) await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.dlqUrls['facebook-leads'], ReceiptHandle: message.ReceiptHandle! }));
+    expect(Messages.map((message) => message.MessageAttributes?.error?.StringValue)).toContain('unreadable: the message is not a leadgen notification');
+  });
+
   it('a rate-limit window over a batch: the batch waits, every lead stored exactly once', async () => {
     const leads = Array.from({ length: 4 }, () => graphLead(newLeadgenId(), someone()));
     for (const lead of leads) graph.addLead(lead);
