@@ -163,6 +163,8 @@ export function parseLeadgenDelivery(request: WebhookRequest): LeadgenDelivery {
   try {
     body = parseMetaJson(request.body.toString('utf8'));
   } catch (error) {
+    // The reviver walks the parsed value recursively: thousands of nested arrays overflow it.
+    if (error instanceof RangeError) throw badRequest('body nests too deeply to be a leadgen delivery', error);
     throw badRequest(`body is not valid JSON: ${(error as Error).message}`, error);
   }
   if (!isObject(body)) throw badRequest('body must be a JSON object: {"object": "page", "entry": [...]}');

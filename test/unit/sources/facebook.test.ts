@@ -249,6 +249,11 @@ describe('leadgen deliveries', () => {
     expect(() => parseLeadgenDelivery(signed(rawBody, { 'content-type': 'application/json; charset=utf-8' }))).not.toThrow();
   });
 
+  it('refuses a body nested thousands deep with 400, not a crash', () => {
+    const rawBody = `{"object":"page","entry":[{"id":"1","changes":[{"field":"leadgen","value":{"leadgen_id":"1","x":${'['.repeat(200_000)}${']'.repeat(200_000)}}}]}]}`;
+    expect(refusal(() => parseLeadgenDelivery(signed(rawBody))).detail).toMatch(/too deeply/);
+  });
+
   it('keeps __proto__ and constructor keys inert', () => {
     const rawBody = '{"object":"page","__proto__":{"polluted":1},"entry":[{"id":"1","constructor":{"x":1},"changes":[{"field":"leadgen","value":{"leadgen_id":"1005","__proto__":{"leadgen_id":"666"},"created_time":1715678466}}]}]}';
     const parsed = parseLeadgenDelivery(signed(rawBody));
