@@ -18,6 +18,7 @@ commands:
   explain <email>       print a lead's score and every reason behind it  [--json] [--now ISO]
   send <file.json|->    sign Segment message(s) with EVENTS_WEBHOOK_SECRET and POST them to the local stack
   receive [--port N]    a local CRM webhook receiver (default port 4000): verifies CRM_WEBHOOK_SECRET, prints each handoff
+  demo                  against the running npm start: a Facebook lead (Graph API stand-in) and a SendGrid batch make an MQL
 
 options:
   --aws                 work on the AWS stack: needs ${tableNameEnv} and ${queueUrlEnv('handoff')} (the stack's outputs) and AWS credentials
@@ -38,7 +39,7 @@ function fail(message: string): never {
 }
 
 /** Points the SDK and the pipeline at the running local stack, as the local stack does for its Lambdas. */
-function useLocalStack(dataDir: string): void {
+function useLocalStack(dataDir: string): LocalStackInfo {
   const file = resolve(dataDir, 'stack.json');
   if (!existsSync(file)) fail(`no local stack is running (no ${file}); start one with \`npm start\`, or pass --aws`);
   const stack = JSON.parse(readFileSync(file, 'utf8')) as LocalStackInfo;
@@ -49,6 +50,7 @@ function useLocalStack(dataDir: string): void {
   process.env.AWS_REGION ??= 'us-east-1';
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
+  return stack;
 }
 
 function parseNow(value: string | undefined): Date {
@@ -129,8 +131,8 @@ async function main(argv: string[]): Promise<void> {
   // The commands print their own summary; the library's JSON log lines only when asked (LOG_LEVEL=INFO).
   process.env.LOG_LEVEL ??= 'WARN';
   if (command === 'receive') return receive(Number(values.port ?? 4000));
-  if (!values.aws) useLocalStack(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql');
-  else if (!process.env[tableNameEnv]) fail(`--aws needs ${tableNameEnv} (the stack's TableName output)`);
+  const local = values.aws ? undefined : useLocalStack(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql');
+  if (values.aws && !process.env[tableNameEnv]) fail(`--aws needs ${tableNameEnv} (the stack's TableName output)`);
 
   switch (command) {
     case 'decay': {
@@ -153,7 +155,7 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'send': {
-      const stack = JSON.parse(readFileSync(resolve(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql', 'stack.json'), 'utf8')) as LocalStackInfo;
+      const stack = local ?? fail(`${command} works on the local stack only`);
       const secret = process.env.EVENTS_WEBHOOK_SECRET;
       if (!secret) fail('send needs EVENTS_WEBHOOK_SECRET (in .env or the environment)');
       const source = rest[0];
@@ -173,6 +175,17 @@ async function main(argv: string[]): Promise<void> {
         });
         process.stdout.write(`${response.status} ${await response.text()}\n`);
         if (!response.ok) process.exitCode = 1;
+      }
+      return;
+    }
+    case 'demo': {
+      const stack = local ?? fail(`${command} works on the local stack only`);
+      const { runDemo, DemoError } = await import('../lib/local/demo.ts');
+      try {
+        await runDemo({ baseUrl: stack.baseUrl, env: process.env, print: (line) => process.stdout.write(`${line}\n`) });
+      } catch (error) {
+        if (error instanceof DemoError) fail(error.message);
+        throw error;
       }
       return;
     }
