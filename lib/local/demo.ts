@@ -108,6 +108,24 @@ function reasonLine(lead: LeadView): string {
   return lead.reasons.map((reason) => `${reason.rule} ${reason.pointsNow}`).join(', ');
 }
 
+/** The record as JSON, one line per reason and per recent event, so it fits a terminal. */
+function compactRecord(record: HandoffRecord): string[] {
+  const list = (items: readonly unknown[]) => items.map((item, index) => `    ${JSON.stringify(item)}${index < items.length - 1 ? ',' : ''}`);
+  return [
+    '{',
+    `  "type": ${JSON.stringify(record.type)}, "id": ${JSON.stringify(record.id)}, "occurredAt": ${JSON.stringify(record.occurredAt)},`,
+    `  "lead": ${JSON.stringify(record.lead)},`,
+    `  "score": ${JSON.stringify(record.score)},`,
+    '  "reasons": [',
+    ...list(record.reasons),
+    '  ],',
+    '  "recentEvents": [',
+    ...list(record.recentEvents),
+    '  ]',
+    '}',
+  ];
+}
+
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { env, print, baseUrl } = options;
   const stepTimeoutMs = options.stepTimeoutMs ?? 30_000;
@@ -139,11 +157,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const email = `avery.chen.${run}@northwind-analytics.com`;
     const leadgenId = `${Date.now()}${String(Math.floor(Math.random() * 1000)).padStart(3, '0')}`;
     const now = new Date();
+    // The story took the last ten minutes: the form first, then the e-mail's events, all before now.
+    const formAt = new Date(now.getTime() - 10 * 60_000);
 
     // 1. The Facebook lead form.
     const lead: GraphLead = {
       id: leadgenId,
-      created_time: metaTime(now),
+      created_time: metaTime(formAt),
       ad_id: '120211234567890123',
       ad_name: 'Q4 pipeline report',
       adset_id: '120211234567890456',
@@ -168,11 +188,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       entry: [
         {
           id: '108273958312345',
-          time: Math.floor(now.getTime() / 1000),
+          time: Math.floor(formAt.getTime() / 1000) + 2,
           changes: [
             {
               field: 'leadgen',
-              value: { leadgen_id: leadgenId, page_id: '108273958312345', form_id: lead.form_id, ad_id: lead.ad_id, adgroup_id: lead.ad_id, created_time: Math.floor(now.getTime() / 1000) },
+              value: { leadgen_id: leadgenId, page_id: '108273958312345', form_id: lead.form_id, ad_id: lead.ad_id, adgroup_id: lead.ad_id, created_time: Math.floor(formAt.getTime() / 1000) },
             },
           ],
         },
@@ -192,7 +212,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     print(`   reasons: ${reasonLine(fetched)}`);
 
     // 2. The nurture e-mail's events, as SendGrid batches them (other recipients included).
-    const seconds = Math.floor(now.getTime() / 1000);
+    const seconds = Math.floor(formAt.getTime() / 1000) + 60;
     const event = (recipient: string, type: string, offset: number, extra: Record<string, unknown> = {}) => ({
       email: recipient,
       timestamp: seconds + offset,
@@ -215,7 +235,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       ...colleagues.flatMap((colleague, index) => [event(colleague, 'delivered', 3 + index), event(colleague, 'open', 120 + index)]),
     ];
     const body = sendgridBody(events);
-    const timestamp = seconds + 100;
+    const timestamp = Math.floor(now.getTime() / 1000);
     print(`2. SendGrid: the nurture e-mail's events, ${events.length} in one signed batch (opens and 4 clicks for ${email.split('@')[0]})`);
     const sendgridResponse = await fetch(`${baseUrl}/webhooks/sendgrid`, {
       method: 'POST',
@@ -244,12 +264,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
       );
       record = received.record;
       print(`3. The CRM (${env.CRM_WEBHOOK_URL}) received ${record.type}, webhook-id ${received.webhookId}:`);
-      print(
-        JSON.stringify({ ...record, recentEvents: record.recentEvents.slice(0, 3), '…': `${record.recentEvents.length} recent events in all` }, null, 2)
-          .split('\n')
-          .map((line) => `   ${line}`)
-          .join('\n'),
-      );
+      for (const line of compactRecord(record)) print(`   ${line}`);
     } else {
       const delivered = await waitFor('the handoff to be delivered', stepTimeoutMs, async () => {
         const current = await getLead(baseUrl, email);
