@@ -10,7 +10,7 @@
  *
  * Answers (Mailgun: 200 is done, 406 stops its retries, anything else is retried for about 8 h):
  * - 400: not a Mailgun JSON delivery at all (content type, JSON syntax, not an object, nesting
- *   deeper than {@link maxNestingDepth}), or an authentic delivery whose event-data lacks what we
+ *   deeper than {@link maxJsonDepth}), or an authentic delivery whose event-data lacks what we
  *   need (`event`, `id`, `timestamp`). Deliberately not 406: if Mailgun changed its format, its
  *   retries give an operator hours to deploy a fix instead of losing the event at once. Both are
  *   decided in `verify`, so a refused delivery leaves nothing stored (not even its replay token).
@@ -34,7 +34,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { normalizeEmail } from '../core/events.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { badRequest, HttpError, notFound } from '../http/errors.ts';
-import { parseJson, requireContentType } from '../http/request.ts';
+import { maxJsonDepth, parseJson, requireContentType } from '../http/request.ts';
 import type { JsonObject } from './fields.ts';
 import { isKeptKey, isObject, maxKeyLength, own, text, toPropertyValue } from './fields.ts';
 import type { IgnoredEvent, Normalized, ReplayGuard, WebhookRequest, WebhookSource } from './source.ts';
@@ -57,9 +57,6 @@ export const mailgunFutureToleranceSeconds = 15 * 60;
  * a request racing the window's edge).
  */
 const replayMemoryMarginSeconds = 60 * 60;
-
-/** Mailgun's payloads nest about five levels; deeper input is refused before anything serializes it (JSON.stringify overflows the stack). */
-export const maxNestingDepth = 32;
 
 /**
  * Mailgun's tokens are 50 hex characters. Printable ASCII up to this length is accepted, which keeps
@@ -88,18 +85,6 @@ interface MailgunSignature {
 /** Parsed bodies by their bytes: verify, the replay guard and normalize each need the body, parsed once. */
 const parsedBodies = new WeakMap<Buffer, JsonObject>();
 
-/** True when no value in the tree nests deeper than `limit` (iterative: the input may be 1 MiB of brackets). */
-function nestsWithin(root: unknown, limit: number): boolean {
-  const pending: [unknown, number][] = [[root, 1]];
-  while (pending.length > 0) {
-    const [value, depth] = pending.pop()!;
-    if (value === null || typeof value !== 'object') continue;
-    if (depth > limit) return false;
-    for (const child of Object.values(value)) pending.push([child, depth + 1]);
-  }
-  return true;
-}
-
 /** The delivery as a JSON object; 400 when the request cannot be a Mailgun JSON webhook at all. */
 function deliveryOf(request: WebhookRequest): JsonObject {
   requireContentType(request.header('content-type'), 'application/json');
@@ -107,7 +92,6 @@ function deliveryOf(request: WebhookRequest): JsonObject {
   if (cached) return cached;
   const body = parseJson(request.body);
   if (!isObject(body)) throw badRequest('body must be a JSON object: {"signature": {...}, "event-data": {...}}');
-  if (!nestsWithin(body, maxNestingDepth)) throw badRequest(`body nests deeper than ${maxNestingDepth} levels; Mailgun's payloads do not`);
   parsedBodies.set(request.body, body);
   return body;
 }
@@ -184,7 +168,7 @@ export function verifyMailgunSignature(input: { delivery: JsonObject; key: strin
 
 /**
  * JSON with keys sorted at every level: the same content gives the same text however it was
- * serialized. Only called on bodies {@link nestsWithin} accepted, so the recursion is bounded.
+ * serialized. parseJson refuses nesting deeper than {@link maxJsonDepth}, so the recursion is bounded.
  */
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;

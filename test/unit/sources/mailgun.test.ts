@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { maxJsonDepth } from '../../../lib/http/request.ts';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
 import { HttpError } from '../../../lib/http/errors.ts';
@@ -8,7 +9,6 @@ import {
   mailgunEventTime,
   mailgunFutureToleranceSeconds,
   mailgunTimestampToleranceSeconds,
-  maxNestingDepth,
   maxUserVariables,
   signMailgun,
 } from '../../../lib/sources/mailgun.ts';
@@ -206,7 +206,7 @@ describe('mailgun source: verification', () => {
     expect(refusal(() => mailgun.verify(request('[1, 2]'), secrets, at))).toMatchObject({ status: 400 });
     expect(refusal(() => mailgun.verify(request('"text"'), secrets, at))).toMatchObject({ status: 400 });
     const deep = `{"signature": {}, "event-data": {"user-variables": {"x": ${'['.repeat(200_000)}${']'.repeat(200_000)}}}}`;
-    expect(refusal(() => mailgun.verify(request(deep), secrets, at))).toMatchObject({ status: 400, detail: expect.stringContaining(`${maxNestingDepth}`) });
+    expect(refusal(() => mailgun.verify(request(deep), secrets, at))).toMatchObject({ status: 400, detail: expect.stringContaining(`${maxJsonDepth}`) });
   });
 
   it('accepts application/json with a charset parameter', () => {
