@@ -5,4 +5,5 @@ export * from './decay.ts';
 export * from './fit.ts';
 export * from './lead.ts';
 export * from './handoff.ts';
+export * from './identity.ts';
 export { defaultModel } from './default-model.ts';

@@ -13,12 +13,16 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
 import { normalizeEmail } from '../core/events.ts';
+import { phoneLeadId } from '../core/identity.ts';
 import type { Secrets } from '../config.ts';
 import { badRequest, forbidden, notFound, unauthorized } from '../http/errors.ts';
 import { requireContentType } from '../http/request.ts';
 import type { JsonObject } from './fields.ts';
 import { amount, definedOnly, isKeptKey, isObject, maxFieldsPerEvent, own, parseIsoTime, text, truncate } from './fields.ts';
 import type { HandshakeAnswer, IgnoredEvent, WebhookRequest, WebhookSource } from './source.ts';
+
+/** Kept here too: the phone key is named in lib/core/identity.ts, the same for every source. */
+export { normalizePhone } from '../core/identity.ts';
 
 export const facebookSourceName = 'facebook';
 
@@ -333,26 +337,14 @@ function answerOf(values: readonly unknown[]): string | undefined {
 }
 
 /**
- * The phone number as a lead key part: digits, with the leading `+` of an E.164 number kept.
- * Undefined when it does not look like a phone number (fewer than 6 or more than 15 digits).
- */
-export function normalizePhone(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  const trimmed = value.trim();
-  const digits = trimmed.replace(/\D/g, '');
-  if (digits.length < 6 || digits.length > 15) return undefined;
-  return trimmed.startsWith('+') || trimmed.startsWith('00') ? `+${trimmed.startsWith('00') ? digits.slice(2) : digits}` : digits;
-}
-
-/**
  * The lead id of a Facebook lead: its e-mail (`email`, else `work_email`) when it has one; otherwise
  * `phone:<number>` (digits, `+` kept), so a phone-only lead is stored, visible and collects every form
  * the same number sends; with neither, `facebook:<leadgen_id>`. Nothing is ever dropped for lack of an e-mail.
  */
 export function facebookLeadKey(profile: Pick<Profile, 'email' | 'phone'>, leadgenId: string): string {
   if (profile.email) return profile.email;
-  const phone = normalizePhone(profile.phone);
-  if (phone) return `phone:${phone}`;
+  const phone = phoneLeadId(profile.phone);
+  if (phone) return phone;
   return `facebook:${leadgenId}`;
 }
 
