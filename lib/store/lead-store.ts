@@ -188,8 +188,11 @@ export class LeadStore {
     const recycle = recycleAt(lead, model, now);
     // While handoffs wait in the outbox the lead is due now, so a failed enqueue is retried by the next decay run.
     const due = Object.keys(lead.outbox).length > 0 ? now.toISOString() : recycle;
+    // The core clones the stored lead it was given: what the store derives is derived again here, never
+    // carried over (a due time kept from before would leave the lead in the due index for good).
+    const { version: _version, score: _score, dueAt: _dueAt, recycleAt: _recycleAt, ...state } = lead as Partial<StoredLead> & Lead;
     return {
-      ...lead,
+      ...state,
       version: previousVersion + 1,
       score: { fit: score.fit, behavior: score.behavior, total: score.total, at: now.toISOString() },
       ...(due ? { dueAt: due } : {}),

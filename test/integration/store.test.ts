@@ -155,6 +155,23 @@ describe('LeadStore on DynamoDB Local', () => {
     expect((await store.getLead(email))!.version).toBe(lead.version);
   });
 
+  it('a lead that stops changing by time alone leaves the due index (sales accepted the MQL)', async () => {
+    const email = `${randomUUID()}@acme.com`;
+    const { leads } = await store.apply(workedExample(email), defaultModel, at(10_000));
+    await store.confirmQueued(email, leads[0]!.outbox.map((record) => record.id), leads[0]!.recycleAt);
+    expect((await store.getLead(email))!.dueAt).toBe(leads[0]!.recycleAt);
+
+    await store.apply([event(email, 'accepted-1', 'mql_accepted', at(20_000))], defaultModel, at(20_000));
+
+    const lead = (await store.getLead(email))!;
+    expect(lead.status).toBe('sql');
+    expect(lead.dueAt).toBeUndefined();
+    expect(lead.recycleAt).toBeUndefined();
+    const due: string[] = [];
+    for await (const leadId of store.dueLeads(at(1000 * day))) due.push(leadId);
+    expect(due).not.toContain(email);
+  });
+
   it('a handoff that arrives while another is being confirmed keeps the lead due now', async () => {
     const email = `${randomUUID()}@acme.com`;
     const first = await store.apply(workedExample(email), defaultModel, at(10_000));
