@@ -1,5 +1,6 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { HandoffRecord } from './core/handoff.ts';
+import { handoffLeadId } from './core/handoff.ts';
 import type { CrmAdapter } from './crm/adapter.ts';
 import { CrmDeliveryError } from './crm/adapter.ts';
 import { logger } from './observability.ts';
@@ -22,18 +23,21 @@ export async function deliverHandoffs(event: SQSEvent, deps: { store: LeadStore;
   const byLead = new Map<string, { message: SQSRecord; record: HandoffRecord }[]>();
   for (const message of event.Records) {
     let record: HandoffRecord;
+    let leadId: string | undefined;
     try {
       record = JSON.parse(message.body) as HandoffRecord;
-      if (!record.id || !record.lead?.email || !record.type) throw new Error('not a handoff record');
+      // `leadId`, or `lead.email` for messages queued before records carried one.
+      leadId = record && typeof record === 'object' ? handoffLeadId(record) : undefined;
+      if (!leadId || !record.id || !record.type) throw new Error('not a handoff record');
     } catch (error) {
       // A message we cannot read will not become readable: let it go to the DLQ for a person to look at.
       logger.error('unreadable handoff message', { messageId: message.messageId, error: error as Error });
       batchItemFailures.push({ itemIdentifier: message.messageId });
       continue;
     }
-    const queue = byLead.get(record.lead.email) ?? [];
+    const queue = byLead.get(leadId) ?? [];
     queue.push({ message, record });
-    byLead.set(record.lead.email, queue);
+    byLead.set(leadId, queue);
   }
   await mapWithConcurrency([...byLead.values()], leadsInParallel, async (leadRecords) => {
     for (const { message, record } of leadRecords) {

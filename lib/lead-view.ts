@@ -1,10 +1,13 @@
 import type { HandoffRecord } from './core/handoff.ts';
 import type { Lead } from './core/lead.ts';
-import { scoreLead } from './core/lead.ts';
+import { recordProfile, scoreLead } from './core/lead.ts';
 import type { ScoringModel } from './core/model.ts';
 import type { HandoffAttempt, StoredLead } from './store/lead-store.ts';
 
-/** A lead as operators read it: the outbound record's shape, scored now, plus its status and history. */
+/**
+ * A lead as operators read it: the outbound record's shape (`leadId`, `mergedFrom` when it absorbed
+ * provider-key leads, `lead` with `email` only when it has one), scored now, plus its status and history.
+ */
 export interface LeadView extends Omit<HandoffRecord, 'type' | 'id' | 'occurredAt'> {
   status: Lead['status'];
   scoredAt: string;
@@ -21,7 +24,9 @@ export interface LeadView extends Omit<HandoffRecord, 'type' | 'id' | 'occurredA
 export function leadView(lead: StoredLead, handoffs: HandoffAttempt[], model: ScoringModel, now: Date): LeadView {
   const score = scoreLead(lead, model, now);
   return {
-    lead: { ...lead.profile, email: lead.leadId },
+    leadId: lead.leadId,
+    ...(lead.mergedFrom?.length ? { mergedFrom: [...lead.mergedFrom] } : {}),
+    lead: recordProfile(lead),
     status: lead.status,
     score: { total: score.total, fit: score.fit, behavior: score.behavior, threshold: model.thresholds.mql, modelVersion: model.version },
     reasons: score.reasons,

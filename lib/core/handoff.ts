@@ -34,9 +34,26 @@ export interface HandoffRecord {
   type: HandoffType;
   id: string;
   occurredAt: string;
-  lead: Profile & { email: string };
+  /**
+   * The lead's id, the CRM's key for the person: the normalized e-mail, or a provider key such as
+   * `phone:+14155550123` for a lead known without one. Absent only from records queued before it existed.
+   */
+  leadId: string;
+  /**
+   * Provider-key leads this lead absorbed (a phone-only form sent before the e-mail was known); a CRM
+   * that received records under those ids can join them to this one. Absent when there are none.
+   */
+  mergedFrom?: string[];
+  /** The profile; `email` only when the lead has one, `phone` as the person gave it. */
+  lead: Profile;
   score: { total: number; fit: number; behavior: number; threshold: number; modelVersion: string };
   reasons: Reason[];
   recentEvents: RecentEvent[];
 }
 
+/** The lead a record belongs to: `leadId`, or for records queued before it existed, `lead.email`. */
+export function handoffLeadId(record: { leadId?: unknown; lead?: { email?: unknown } | null }): string | undefined {
+  if (typeof record.leadId === 'string' && record.leadId !== '') return record.leadId;
+  const email = record.lead?.email;
+  return typeof email === 'string' && email !== '' ? email : undefined;
+}

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import type { RuleState } from './decay.ts';
 import { addPoints, applyCap, msPerDay, valueAt } from './decay.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from './events.ts';
-import { normalizeEmail } from './events.ts';
 import { profileMatches, scoreFit } from './fit.ts';
+import { isEmailLeadId } from './identity.ts';
 import type { HandoffRecord, HandoffType, Reason, RecentEvent } from './handoff.ts';
 import type { BehaviorRule, PropertyCondition, ScoringModel } from './model.ts';
 
@@ -53,6 +53,11 @@ export interface Lead {
   modelVersion: string;
   /** Handoffs decided but not yet confirmed on the handoff queue, by id (the transactional outbox). */
   outbox: Record<string, HandoffRecord>;
+  /**
+   * Provider-key leads (`phone:...`) whose events this lead absorbed once its e-mail was known.
+   * Set by the store when it merges; the core only carries it into the handoff record.
+   */
+  mergedFrom?: string[];
 }
 
 /** A score at one instant, in whole points, with its reasons. */
@@ -192,7 +197,7 @@ export function newLead(leadId: string, now: Date, model: ScoringModel): Lead {
     createdAt: at,
     // A lead known by a provider key (`phone:+1415...`, a phone-only form) has no e-mail yet: its key is
     // not an address, and fit rules on the e-mail domain must not read it as one.
-    profile: normalizeEmail(leadId) === leadId ? { email: leadId } : {},
+    profile: isEmailLeadId(leadId) ? { email: leadId } : {},
     profileAsOf: {},
     status: 'new',
     behavior: {},
@@ -329,13 +334,24 @@ function settle(lead: Lead, model: ScoringModel, now: Date, fastTracked: boolean
   return { lead, score, handoffs };
 }
 
+/**
+ * The profile as sales receives it: `email` is the lead's id when that is an e-mail, and absent for a
+ * lead known by a provider key (a phone-only lead's `phone:+1...` is no address for a CRM to write to).
+ */
+export function recordProfile(lead: Pick<Lead, 'leadId' | 'profile'>): Profile {
+  const { email: _email, ...profile } = lead.profile;
+  return isEmailLeadId(lead.leadId) ? { ...profile, email: lead.leadId } : profile;
+}
+
 /** The record sales receives (DESIGN.md "Outbound MQL record"). */
 export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel, type: HandoffType, id: string, occurredAt: string): HandoffRecord {
   return {
     type,
     id,
     occurredAt,
-    lead: { ...lead.profile, email: lead.leadId },
+    leadId: lead.leadId,
+    ...(lead.mergedFrom?.length ? { mergedFrom: [...lead.mergedFrom] } : {}),
+    lead: recordProfile(lead),
     score: { total: score.total, fit: score.fit, behavior: score.behavior, threshold: model.thresholds.mql, modelVersion: model.version },
     reasons: score.reasons,
     recentEvents: lead.recentEvents.slice(0, 10),

@@ -1,16 +1,20 @@
 /**
  * A CRM webhook endpoint on 127.0.0.1 that speaks the receiving side of Standard Webhooks: it verifies
  * every signature, records what it accepted, and answers with scripted statuses (outages, throttling).
+ * A signed body that is not a handoff record (no type, id, lead, or no lead id) is answered 422.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { HandoffRecord } from '../core/handoff.ts';
+import { handoffLeadId } from '../core/handoff.ts';
 import { HttpError } from '../http/errors.ts';
 import { verifyStandardWebhook } from '../sources/standard-webhooks.ts';
 
 export interface ReceivedHandoff {
   webhookId: string;
   timestamp: number;
+  /** The record's `leadId` (`lead.email` from a sender older than it): an e-mail, or `phone:+...` for a lead without one. */
+  leadId: string;
   record: HandoffRecord;
   receivedAt: number;
 }
@@ -26,6 +30,12 @@ export interface CrmReceiver {
   /** Resolves once `count` records were accepted. */
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedHandoff[]>;
   close(): Promise<void>;
+}
+
+function isRecord(value: unknown): value is HandoffRecord {
+  if (typeof value !== 'object' || value === null) return false;
+  const { type, id, lead } = value as Record<string, unknown>;
+  return typeof type === 'string' && typeof id === 'string' && typeof lead === 'object' && lead !== null;
 }
 
 /** Starts the receiver on 127.0.0.1 (`port` 0: any free port); `onReceive` sees each accepted record. */
@@ -47,7 +57,11 @@ export async function startCrmReceiver(secret: string, options: { port?: number;
         const verified = verifyStandardWebhook({ secret, headers: (name) => request.headers[name.toLowerCase()] as string | undefined, body, now: new Date() });
         const scripted = script.shift();
         if (scripted) return answer(scripted.status, scripted.headers);
-        const handoff = { webhookId: verified.id, timestamp: verified.timestamp, record: JSON.parse(body.toString('utf8')) as HandoffRecord, receivedAt: Date.now() };
+        const record = JSON.parse(body.toString('utf8')) as unknown;
+        // What a CRM needs to file the record: a lead to file it under. An e-mail is not required (phone-only leads).
+        const leadId = isRecord(record) ? handoffLeadId(record) : undefined;
+        if (!isRecord(record) || !leadId) return answer(422);
+        const handoff = { webhookId: verified.id, timestamp: verified.timestamp, leadId, record, receivedAt: Date.now() };
         received.push(handoff);
         options.onReceive?.(handoff);
         return answer(200);

@@ -7,6 +7,7 @@ import { CrmDeliveryError } from '../../lib/crm/adapter.ts';
 import { CrmConfigurationError, crmAdapterFromEnv, noneAdapter } from '../../lib/crm/index.ts';
 import { retryAfterSeconds, webhookAdapter } from '../../lib/crm/webhook.ts';
 import { HttpError } from '../../lib/http/errors.ts';
+import { startCrmReceiver } from '../../lib/local/crm-receiver.ts';
 import { verifyStandardWebhook } from '../../lib/sources/standard-webhooks.ts';
 
 const secret = 'whsec_dGVzdC1vbmx5LWNybS13ZWJob29rLXNpZ25pbmctc2VjcmV0';
@@ -15,6 +16,7 @@ const record: HandoffRecord = {
   type: 'lead.mql',
   id: 'handoff_dana.whitfield@example.com_2024-05-14T16:05:12.000Z',
   occurredAt: '2024-05-14T16:05:12.000Z',
+  leadId: 'dana.whitfield@example.com',
   lead: { email: 'dana.whitfield@example.com', firstName: 'Dana', lastName: 'Whitfield', company: 'Acme Logistics', jobTitle: 'VP of Engineering' },
   score: { total: 60, fit: 25, behavior: 35, threshold: 60, modelVersion: 'sha256:0f1e2d' },
   reasons: [
@@ -101,6 +103,18 @@ describe('webhook CRM adapter against a real HTTP receiver', () => {
     expect(JSON.parse(delivery!.body.toString('utf8'))).toEqual(record);
   });
 
+  it('delivers the record of a lead known only by its phone: leadId and phone, no e-mail', async () => {
+    const { email: _email, ...profile } = record.lead;
+    const phoneOnly: HandoffRecord = { ...record, id: 'msg_phone_only', leadId: 'phone:+14155550123', lead: { ...profile, phone: '+1 415 555 0123' } };
+
+    await webhookAdapter({ url: endpoint, secret }).deliver(phoneOnly, new Date());
+
+    const body = JSON.parse(received[0]!.body.toString('utf8'));
+    expect(received[0]?.verification).toEqual({ id: 'msg_phone_only', timestamp: expect.any(Number) });
+    expect(body).toEqual(phoneOnly);
+    expect(body.lead).not.toHaveProperty('email');
+  });
+
   it('keeps webhook-id across two attempts of the same record and signs each with its own time', async () => {
     const adapter = webhookAdapter({ url: endpoint, secret });
     const first = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
@@ -181,6 +195,47 @@ describe('webhook CRM adapter against a real HTTP receiver', () => {
     const error = await failedDelivery(webhookAdapter({ url: `http://127.0.0.1:${port}/`, secret }));
     expect(error).toMatchObject({ status: undefined, retryable: true });
     expect(error.message).toMatch(/request failed/);
+  });
+});
+
+describe('the local CRM receiver (npm start, mql receive)', () => {
+  it('files a record under its leadId, with or without an e-mail, and one from an older sender under lead.email', async () => {
+    const receiver = await startCrmReceiver(secret);
+    try {
+      const adapter = webhookAdapter({ url: receiver.url, secret });
+      const { email: _email, ...profile } = record.lead;
+      const { leadId: _leadId, ...older } = record;
+      await adapter.deliver({ ...record, id: 'msg_phone', leadId: 'phone:+14155550123', lead: { ...profile, phone: '+14155550123' } }, new Date());
+      await adapter.deliver(record, new Date());
+      await adapter.deliver({ ...older, id: 'msg_older' } as HandoffRecord, new Date());
+
+      expect(receiver.received.map((handoff) => [handoff.webhookId, handoff.leadId, handoff.record.lead.email])).toEqual([
+        ['msg_phone', 'phone:+14155550123', undefined],
+        [record.id, 'dana.whitfield@example.com', 'dana.whitfield@example.com'],
+        ['msg_older', 'dana.whitfield@example.com', 'dana.whitfield@example.com'],
+      ]);
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('answers 422 to a signed record that names no lead at all, and keeps nothing', async () => {
+    const receiver = await startCrmReceiver(secret);
+    try {
+      const { leadId: _leadId, ...older } = record;
+      const { email: _email, ...profile } = record.lead;
+      const error = await webhookAdapter({ url: receiver.url, secret })
+        .deliver({ ...older, id: 'msg_nobody', lead: profile } as HandoffRecord, new Date())
+        .then(
+          () => undefined,
+          (reason: unknown) => reason,
+        );
+      expect(error).toMatchObject({ status: 422, retryable: false });
+      expect(receiver.received).toEqual([]);
+      expect(receiver.attempts).toEqual([{ webhookId: 'msg_nobody', status: 422 }]);
+    } finally {
+      await receiver.close();
+    }
   });
 });
 
