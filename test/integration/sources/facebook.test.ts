@@ -248,6 +248,40 @@ describe('a lead from webhook to score', () => {
   });
 });
 
+describe('whatever a lead form holds', () => {
+  it('unicode, very long answers and prototype-named questions are stored cleanly, never a crash', async () => {
+    const leadgenId = newLeadgenId();
+    const email = someone();
+    graph.addLead(
+      graphLead(leadgenId, email, {
+        field_data: [
+          { name: 'email', values: [email] },
+          { name: 'full_name', values: ['Zoë Ångström-Nakamura 中村 🚀'] },
+          { name: 'job_title', values: ['Directora de Tecnología'] },
+          { name: 'what_are_your_goals?', values: ['x'.repeat(50_000)] },
+          { name: '__proto__', values: ['polluted'] },
+          { name: 'constructor', values: ['polluted'] },
+          { name: 'favourite_colours', values: ['rot', 'grün', 'blau'] },
+        ],
+      }),
+    );
+
+    const answer = await post(stack.urls['POST /webhooks/facebook']!, notification([leadgenId]));
+    await stack.drain();
+
+    expect(answer.status).toBe(200);
+    const { status, body } = await viewOf(email);
+    expect(status).toBe(200);
+    expect(body.lead).toMatchObject({ firstName: 'Zoë', lastName: 'Ångström-Nakamura 中村 🚀', jobTitle: 'Directora de Tecnología' });
+    expect(body.lead.custom.favourite_colours).toBe('rot, grün, blau');
+    expect(String(body.lead.custom['what_are_your_goals?']).length).toBeLessThanOrEqual(2000);
+    expect(Object.hasOwn(body.lead.custom, '__proto__')).toBe(false);
+    expect(Object.hasOwn(body.lead.custom, 'constructor')).toBe(false);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(await store.listEvents(email)).toHaveLength(1);
+  });
+});
+
 describe('at least once, counted once', () => {
   it('the same delivery three times: one queued, two duplicates, one Graph call, one event', async () => {
     const leadgenId = newLeadgenId();
