@@ -7,13 +7,18 @@ import { pipelineFromEnv } from '../lib/runtime.ts';
 
 /**
  * GET /leads/{email}: the lead scored now, with its reasons and handoffs; 404 when unknown. A lead that
- * arrived without an e-mail is found by its provider key, e.g. /leads/phone:+14155550123.
+ * arrived without an e-mail is found by its provider key, e.g. /leads/phone:+14155550123. Once such a
+ * lead was merged into an e-mail lead, its key answers with that lead (its `leadId` says which, its
+ * `mergedFrom` names the key asked for), handoffs sent under the old key included.
  */
 export const handler = httpHandler(async (event) => {
-  const leadId = leadIdOf(event.pathParameters?.email);
-  if (!leadId) throw badRequest('the path must end with an e-mail address, e.g. /leads/dana%40example.com, or a lead key such as phone:+14155550123');
+  const asked = leadIdOf(event.pathParameters?.email);
+  if (!asked) throw badRequest('the path must end with an e-mail address, e.g. /leads/dana%40example.com, or a lead key such as phone:+14155550123');
   const { store, model } = pipelineFromEnv();
-  const lead = await store.getLead(leadId);
-  if (!lead) throw notFound(`no lead ${leadId}`);
-  return json(200, leadView(lead, await store.listHandoffs(leadId), model, new Date()));
+  let lead = await store.getLead(asked);
+  if (lead?.mergedInto) lead = await store.getLead(lead.mergedInto);
+  if (!lead) throw notFound(`no lead ${asked}`);
+  const handoffs = (await Promise.all([lead.leadId, ...(lead.mergedFrom ?? [])].map((leadId) => store.listHandoffs(leadId)))).flat();
+  handoffs.sort((a, b) => a.occurredAt.localeCompare(b.occurredAt) || a.id.localeCompare(b.id));
+  return json(200, leadView(lead, handoffs, model, new Date()));
 });

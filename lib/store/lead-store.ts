@@ -4,8 +4,10 @@ import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateComma
 import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
+import { handoffLeadId } from '../core/handoff.ts';
+import { isEmailLeadId, phoneLeadId } from '../core/identity.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
-import { applyEvents, evaluateLead, recycleAt } from '../core/lead.ts';
+import { applyEvents, evaluateLead, newLead, recycleAt } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { table } from '../topology.ts';
 import { allDueShards, dueShardOf, eventSk, handoffSk, leadPk, profileSk, rawSk, replayPk, replaySk } from './keys.ts';
@@ -20,6 +22,17 @@ export interface StoredLead extends Lead {
   dueAt?: string;
   /** When decay alone will recycle the lead: its due time once the outbox is empty. */
   recycleAt?: string;
+  /**
+   * On a provider-key lead (`phone:...`): the e-mail lead that absorbed it, set for good by the merge's
+   * claim. Such a lead is never scored again; its events go to that lead. Also on an alias item, the
+   * key an e-mail lead took before any lead of that key existed.
+   */
+  mergedInto?: string;
+  mergedAt?: string;
+  /** On an e-mail lead: every provider key that leads to it (absorbed leads and aliases it took). */
+  aliases?: string[];
+  /** On an e-mail lead: the lead it is absorbing while the copies of its events take more than one transaction. */
+  mergingFrom?: string;
 }
 
 /** What the CRM side recorded of one handoff. */
@@ -42,6 +55,8 @@ export interface LeadOutcome {
   applied: number;
   /** Events already stored before (redeliveries), left untouched. */
   duplicates: number;
+  /** Events copied from a lead this one absorbed (not counted in `applied`: they were stored before). */
+  merged: number;
   status: Lead['status'] | undefined;
   /** Handoffs decided and not yet confirmed on the queue: the caller enqueues them, then confirms. */
   outbox: HandoffRecord[];
@@ -68,8 +83,26 @@ export interface LeadStoreOptions {
   maxAttempts?: number;
 }
 
-/** At most 100 items per transaction: 49 events with their raw payloads, plus the lead. */
-const eventsPerTransaction = 49;
+/** DynamoDB's limit of items per transaction: e.g. 49 events with their raw payloads, plus the lead. */
+const maxItemsPerTransaction = 100;
+
+type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
+
+/** A provider key the lead written takes (see `writeLead`). */
+interface MergePlan {
+  /** The key, e.g. `phone:+14155550123`. */
+  from: string;
+  /**
+   * How the key is taken, in the first transaction: `absorb` the lead of that key, conditioned on the
+   * version whose events were read (`idle`: its outbox was empty, so it also leaves the due index);
+   * `alias` a key no lead holds yet. Undefined once taken (a merge being completed).
+   */
+  claim: { kind: 'absorb'; version: number; idle: boolean } | { kind: 'alias' } | undefined;
+  /** Whether the key had a lead with events of its own: it is then listed in `mergedFrom`. */
+  absorbs: boolean;
+  /** Its events, re-keyed to the absorbing lead, not yet written there. */
+  copies: NormalizedEvent[];
+}
 
 /**
  * Raw payloads above this many characters are kept cut (and marked): one item may not exceed 400 KB,
@@ -110,10 +143,18 @@ export class LeadStore {
     this.maxAttempts = options.maxAttempts ?? 40;
   }
 
-  /** Stores and scores events: grouped by lead, one transaction per lead, leads in parallel (bounded). */
+  /**
+   * Stores and scores events: grouped by lead, one transaction per lead, leads in parallel (bounded).
+   * Events for a provider-key lead that was merged into an e-mail lead (`mergedInto`) are resolved to
+   * that lead first, so they group with its other events; the read this takes is the one the write of
+   * the provider-key lead would make anyway, and is handed to it.
+   */
   async apply(events: readonly NormalizedEvent[], model: ScoringModel, now: Date): Promise<ApplyResult> {
+    const resolved = await this.resolveMerged(events);
     const byLead = new Map<string, NormalizedEvent[]>();
-    for (const event of events) {
+    for (const original of events) {
+      const target = resolved.into.get(original.leadKey);
+      const event = target ? { ...original, leadKey: target } : original;
       const list = byLead.get(event.leadKey) ?? [];
       // The same event twice in one delivery counts once.
       if (!list.some((other) => other.source === event.source && other.sourceEventId === event.sourceEventId)) list.push(event);
@@ -121,7 +162,7 @@ export class LeadStore {
     }
     // One lead's failure must not cost the others: every lead is attempted, failures are reported.
     const settled = await mapWithConcurrency([...byLead], this.concurrency, ([leadId, leadEvents]) =>
-      this.writeLead(leadId, leadEvents, model, now).then(
+      this.writeLead(leadId, leadEvents, model, now, resolved.read.has(leadId) ? { lead: resolved.read.get(leadId) } : undefined).then(
         (outcome) => ({ ok: true as const, outcome }),
         (error: unknown) => ({ ok: false as const, leadId, error }),
       ),
@@ -137,45 +178,127 @@ export class LeadStore {
     };
   }
 
+  /**
+   * Reads every provider-key lead the events name (never an e-mail lead: those are never merged away):
+   * `into` maps the merged ones to their e-mail lead, `read` keeps the others as read.
+   */
+  private async resolveMerged(events: readonly NormalizedEvent[]): Promise<{ into: Map<string, string>; read: Map<string, StoredLead | undefined> }> {
+    const into = new Map<string, string>();
+    const read = new Map<string, StoredLead | undefined>();
+    const providerKeys = [...new Set(events.map((event) => event.leadKey).filter((leadKey) => !isEmailLeadId(leadKey)))];
+    if (providerKeys.length === 0) return { into, read };
+    await mapWithConcurrency(providerKeys, this.concurrency, async (leadKey) => {
+      const lead = await this.getLead(leadKey);
+      if (lead?.mergedInto) into.set(leadKey, lead.mergedInto);
+      else read.set(leadKey, lead);
+    });
+    return { into, read };
+  }
+
   /** Re-evaluates a stored lead at `now` (decay job): same transaction path, no events. */
   async reevaluate(leadId: string, model: ScoringModel, now: Date): Promise<LeadOutcome> {
     return this.writeLead(leadId, [], model, now);
   }
 
-  private async writeLead(leadId: string, events: NormalizedEvent[], model: ScoringModel, now: Date): Promise<LeadOutcome> {
+  /**
+   * Writes a lead's events, chunk by chunk, each chunk one transaction with the lead's new state.
+   *
+   * Merging. When an e-mail lead E receives an event whose profile carries a phone P (normalized) that E
+   * does not hold yet (`aliases`), E takes the key `phone:P`:
+   * - No lead has it: E writes an alias item there (`mergedInto: E`, conditioned on the key being free)
+   *   in the same transaction, so a phone-only lead of that number arriving later goes to E. Whichever
+   *   order the e-mail and the phone-only form come in, the events end on E.
+   * - The lead `phone:P` exists and is not merged: E absorbs it. Its stored events are copied under E's
+   *   partition with their own keys (`EVT#<occurredAt>#<source>#<sourceEventId>`, `attribute_not_exists`,
+   *   so a copy is never stored twice) and applied to E's state with E's own events. The first
+   *   transaction with copies also claims P (`mergedInto: E`, conditioned on the version whose events
+   *   were read and on P not being merged): two writers cannot both absorb P, and once claimed P takes no
+   *   events of its own (every write to it is redirected to E). When the copies need more than one
+   *   transaction, E carries `mergingFrom: P` until the last one and is due now meanwhile: a crash
+   *   half-way is completed by E's next write or by the decay job, copies already stored being skipped.
+   * - Another e-mail lead holds it (a shared number): the first one keeps it, nothing is merged.
+   * P's own EVT and RAW items stay where they were received (audit; raw payloads expire by TTL as every
+   * raw does). P is never scored again, so they are never counted twice.
+   */
+  private async writeLead(leadId: string, events: NormalizedEvent[], model: ScoringModel, now: Date, prefetched?: { lead: StoredLead | undefined }, depth = 0): Promise<LeadOutcome> {
     let pending = events;
     let applied = 0;
     let duplicates = 0;
+    let merged = 0;
     let attempt = 0;
+    let merge: MergePlan | undefined;
+    let planned = false;
+    let firstRead = prefetched;
+    /** Phone keys this call found held by another e-mail lead: not read again on a retry. */
+    const heldElsewhere = new Set<string>();
     for (;;) {
-      const current = await this.getLead(leadId);
-      const chunk = nextChunk(pending);
-      if (!current && chunk.length === 0) return { leadId, applied, duplicates, status: undefined, outbox: [] };
-      if (current && chunk.length === 0 && events.length > 0) {
-        // Everything was a redelivery: nothing to write, but hand back what is still in the outbox.
-        return outcomeOf(current, applied, duplicates);
+      const current = firstRead ? firstRead.lead : await this.getLead(leadId);
+      firstRead = undefined;
+      if (current?.mergedInto) {
+        // Absorbed since it was resolved (or the decay job found it): its events belong to the other lead.
+        if (pending.length === 0) return this.retireMerged(current, applied, duplicates, merged);
+        if (depth > 0) throw new Error(`lead ${leadId} is merged into ${current.mergedInto}, itself merged: a chain of merges`);
+        const target = current.mergedInto;
+        const outcome = await this.writeLead(target, pending.map((event) => ({ ...event, leadKey: target })), model, now, undefined, depth + 1);
+        return { ...outcome, applied: outcome.applied + applied, duplicates: outcome.duplicates + duplicates, merged: outcome.merged + merged };
       }
-      const evaluation = chunk.length > 0 ? applyEvents(current, chunk, model, now) : evaluateLead(current!, model, now);
-      const next = this.toStored(evaluation.lead, evaluation.score, current?.version ?? 0, model, now);
-      if (current && chunk.length === 0 && !changed(current, next)) return outcomeOf(current, applied, duplicates);
+      if (!planned) {
+        merge = await this.planMerge(leadId, current, events, heldElsewhere);
+        planned = true;
+        if (merge) {
+          // A redelivery of the absorbed lead's event (resolved here) is the copy itself: stored once, as the
+          // copy (one transaction may not name the same item twice).
+          const copyKeys = new Set(merge.copies.map((copy) => eventSk(copy)));
+          const same = pending.filter((event) => copyKeys.has(eventSk(event)));
+          duplicates += same.length;
+          pending = pending.filter((event) => !same.includes(event));
+        }
+      }
+      const copies = new Set(merge?.copies ?? []);
+      const taking = merge?.claim ? merge : undefined;
+      const chunk = nextChunk([...copies, ...pending], copies, taking ? 1 : 0);
+      if (!current && chunk.length === 0) return { leadId, applied, duplicates, merged, status: undefined, outbox: [] };
+      if (current && chunk.length === 0 && events.length > 0 && !merge) {
+        // Everything was a redelivery: nothing to write, but hand back what is still in the outbox.
+        return outcomeOf(current, applied, duplicates, merged);
+      }
+      // The key is held from the transaction that takes it on, so a handoff decided there already names it.
+      const base: Lead & Partial<StoredLead> = current ?? newLead(leadId, now, model);
+      const holding = taking ? { ...base, aliases: union(base.aliases, taking.from), ...(taking.absorbs ? { mergedFrom: union(base.mergedFrom, taking.from) } : {}) } : base;
+      const evaluation = chunk.length > 0 ? applyEvents(holding, chunk, model, now) : evaluateLead(holding, model, now);
+      const completesMerge = merge !== undefined && [...copies].every((copy) => chunk.includes(copy));
+      const next = this.toStored(evaluation.lead, evaluation.score, current?.version ?? 0, model, now, merge && !completesMerge ? merge.from : merge ? undefined : current?.mergingFrom);
+      if (current && chunk.length === 0 && !merge && !changed(current, next)) return outcomeOf(current, applied, duplicates, merged);
+      const transaction = this.transactionItems(chunk, copies, merge?.from, next, current?.version, now, taking);
       try {
-        await this.transact(chunk, next, current?.version, now);
-        applied += chunk.length;
-        pending = pending.slice(chunk.length);
-        if (pending.length === 0) return outcomeOf(next, applied, duplicates);
+        await this.send(transaction.items);
+        const written = chunk.filter((event) => !copies.has(event));
+        applied += written.length;
+        merged += chunk.length - written.length;
+        pending = pending.filter((event) => !chunk.includes(event));
+        if (merge) {
+          merge = completesMerge ? undefined : { ...merge, claim: undefined, copies: merge.copies.filter((copy) => !chunk.includes(copy)) };
+          // Another phone of the same delivery may name another lead to absorb.
+          if (completesMerge) planned = false;
+        }
+        if (pending.length === 0 && !merge && (planned || !mayAbsorbMore(next, events, heldElsewhere))) return outcomeOf(next, applied, duplicates, merged);
         continue;
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
         const reasons = error.CancellationReasons ?? [];
-        // Items are [event, raw] per event, then the lead: an event whose put failed is already stored.
+        // An event whose put failed is already stored: a redelivery, or a copy another writer made.
         const stored = new Set<NormalizedEvent>();
         chunk.forEach((event, index) => {
-          if (reasons[index * 2]?.Code === 'ConditionalCheckFailed') stored.add(event);
+          if (reasons[transaction.eventIndex[index]!]?.Code === 'ConditionalCheckFailed') stored.add(event);
         });
-        duplicates += stored.size;
+        duplicates += [...stored].filter((event) => !copies.has(event)).length;
         pending = pending.filter((event) => !stored.has(event));
-        const leadConflict = reasons[chunk.length * 2]?.Code === 'ConditionalCheckFailed' || reasons.some((reason) => reason.Code === 'TransactionConflict');
-        if (!leadConflict && stored.size > 0) continue;
+        if (merge) merge = { ...merge, copies: merge.copies.filter((copy) => !stored.has(copy)) };
+        const claimLost = transaction.claimIndex !== undefined && reasons[transaction.claimIndex]?.Code === 'ConditionalCheckFailed';
+        const leadConflict = reasons[transaction.leadIndex]?.Code === 'ConditionalCheckFailed' || reasons.some((reason) => reason.Code === 'TransactionConflict');
+        if (!leadConflict && !claimLost && stored.size > 0) continue;
+        // Someone else wrote the lead, or the lead to absorb changed or was absorbed: decide again from what is stored now.
+        planned = false;
         this.stats.conflicts += 1;
         attempt += 1;
         if (attempt >= this.maxAttempts) throw new Error(`lead ${leadId}: gave up after ${attempt} conflicting writes`, { cause: error });
@@ -184,15 +307,82 @@ export class LeadStore {
     }
   }
 
-  private toStored(lead: Lead, score: Breakdown, previousVersion: number, model: ScoringModel, now: Date): StoredLead {
-    const recycle = recycleAt(lead, model, now);
-    // While handoffs wait in the outbox the lead is due now, so a failed enqueue is retried by the next decay run.
-    const due = Object.keys(lead.outbox).length > 0 ? now.toISOString() : recycle;
+  /**
+   * What, if anything, this write takes: a merge E left half-done (`mergingFrom`), else the first phone
+   * of the call's events whose key E does not hold yet: the lead of that key if it exists and is free
+   * (absorbed), the bare key if no lead has it (an alias: a phone-only lead of that number arriving later
+   * goes straight to E). Costs nothing for events without a phone, or with a phone E already holds; one
+   * consistent GetItem once per new phone; a Query of the phone lead's events only when there is one.
+   */
+  private async planMerge(leadId: string, current: StoredLead | undefined, events: readonly NormalizedEvent[], heldElsewhere: Set<string>): Promise<MergePlan | undefined> {
+    if (!isEmailLeadId(leadId)) return undefined;
+    const rekey = (event: NormalizedEvent) => ({ ...event, leadKey: leadId });
+    if (current?.mergingFrom) {
+      // Already claimed by this lead: copy again; what is stored already is skipped as a duplicate.
+      return { from: current.mergingFrom, claim: undefined, absorbs: true, copies: (await this.listEvents(current.mergingFrom, { consistent: true })).map(rekey) };
+    }
+    const held = new Set(current?.aliases ?? []);
+    for (const event of events) {
+      const phoneLead = phoneLeadId(event.profile?.phone);
+      if (!phoneLead || held.has(phoneLead) || heldElsewhere.has(phoneLead)) continue;
+      const candidate = await this.getLead(phoneLead);
+      if (!candidate) return { from: phoneLead, claim: { kind: 'alias' }, absorbs: false, copies: [] };
+      if (candidate.mergedInto) {
+        // Another e-mail lead holds the number (a shared phone): the first one keeps it.
+        heldElsewhere.add(phoneLead);
+        continue;
+      }
+      // Read after the lead, consistently: every event of the version read is in the answer (more only
+      // if the lead moved on, and then the claim, conditioned on that version, fails and this runs again).
+      const copies = (await this.listEvents(phoneLead, { consistent: true })).map(rekey);
+      return { from: phoneLead, claim: { kind: 'absorb', version: candidate.version, idle: Object.keys(candidate.outbox ?? {}).length === 0 }, absorbs: true, copies };
+    }
+    return undefined;
+  }
+
+  /**
+   * A merged lead met by the decay job: nothing of its own to score. Hands back handoffs still in its
+   * outbox (decided before the merge) so they are sent; with none left, takes it out of the due index.
+   */
+  private async retireMerged(lead: StoredLead, applied: number, duplicates: number, merged: number): Promise<LeadOutcome> {
+    const outbox = Object.values(lead.outbox ?? {});
+    if (outbox.length === 0 && lead.dueAt !== undefined) {
+      await this.client
+        .send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: leadPk(lead.leadId), sk: profileSk },
+            UpdateExpression: 'REMOVE dueAt, dueShard SET version = version + :one',
+            ConditionExpression: 'version = :version',
+            ExpressionAttributeValues: { ':one': 1, ':version': lead.version },
+          }),
+        )
+        .catch((error: unknown) => {
+          // Changed meanwhile (its outbox confirmed): the next decay run looks again.
+          if (!(error instanceof ConditionalCheckFailedException)) throw error;
+        });
+    }
+    return { leadId: lead.leadId, applied, duplicates, merged, status: lead.status, outbox };
+  }
+
+  private toStored(
+    lead: Lead,
+    score: Breakdown,
+    previousVersion: number,
+    model: ScoringModel,
+    now: Date,
+    mergingFrom?: string,
+  ): StoredLead {
     // The core clones the stored lead it was given: what the store derives is derived again here, never
     // carried over (a due time kept from before would leave the lead in the due index for good).
-    const { version: _version, score: _score, dueAt: _dueAt, recycleAt: _recycleAt, ...state } = lead as Partial<StoredLead> & Lead;
+    const { version: _version, score: _score, dueAt: _dueAt, recycleAt: _recycleAt, mergingFrom: _mergingFrom, ...state } = lead as Partial<StoredLead> & Lead;
+    const recycle = recycleAt(lead, model, now);
+    // While handoffs wait in the outbox the lead is due now, so a failed enqueue is retried by the next decay
+    // run; so is a merge left half-done, so the decay job completes it.
+    const due = Object.keys(lead.outbox).length > 0 || mergingFrom ? now.toISOString() : recycle;
     return {
       ...state,
+      ...(mergingFrom ? { mergingFrom } : {}),
       version: previousVersion + 1,
       score: { fit: score.fit, behavior: score.behavior, total: score.total, at: now.toISOString() },
       ...(due ? { dueAt: due } : {}),
@@ -200,45 +390,85 @@ export class LeadStore {
     };
   }
 
-  private async transact(events: NormalizedEvent[], lead: StoredLead, expectedVersion: number | undefined, now: Date): Promise<void> {
+  /**
+   * The items of one lead transaction: per new event its EVT put (conditional) and its RAW put; per copy
+   * of an absorbed lead's event its EVT put only (its raw payload stays with the lead it came to); the
+   * lead (guarded by its version); and the claim on the lead being absorbed. With each event's index,
+   * to read DynamoDB's CancellationReasons.
+   */
+  private transactionItems(
+    events: readonly NormalizedEvent[],
+    copies: ReadonlySet<NormalizedEvent>,
+    copiedFrom: string | undefined,
+    lead: StoredLead,
+    expectedVersion: number | undefined,
+    now: Date,
+    taking: MergePlan | undefined,
+  ): { items: TransactItems; eventIndex: number[]; leadIndex: number; claimIndex?: number } {
     const appliedAt = now.toISOString();
     const expiresAt = Math.floor(now.getTime() / 1000) + this.rawRetentionDays * 24 * 60 * 60;
     const pk = leadPk(lead.leadId);
-    const items: NonNullable<TransactWriteCommandInput['TransactItems']> = events.flatMap((event) => {
+    const items: TransactItems = [];
+    const eventIndex: number[] = [];
+    for (const event of events) {
       const { raw, ...normalized } = event;
-      return [
-        {
-          Put: {
-            TableName: this.tableName,
-            Item: { pk, sk: eventSk(event), kind: 'event', ...normalized, appliedAt, modelVersion: lead.modelVersion },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
+      const copied = copies.has(event);
+      eventIndex.push(items.length);
+      items.push({
+        Put: {
+          TableName: this.tableName,
+          Item: { pk, sk: eventSk(event), kind: 'event', ...normalized, appliedAt, modelVersion: lead.modelVersion, ...(copied && copiedFrom ? { mergedFrom: copiedFrom } : {}) },
+          ConditionExpression: 'attribute_not_exists(pk)',
         },
-        {
-          Put: {
-            TableName: this.tableName,
-            Item: { pk, sk: rawSk(event), kind: 'raw', source: event.source, sourceEventId: event.sourceEventId, ...rawText(raw), [table.ttlAttribute]: expiresAt },
-          },
+      });
+      if (copied) continue;
+      items.push({
+        Put: {
+          TableName: this.tableName,
+          Item: { pk, sk: rawSk(event), kind: 'raw', source: event.source, sourceEventId: event.sourceEventId, ...rawText(raw), [table.ttlAttribute]: expiresAt },
         },
-      ];
-    });
+      });
+    }
     const { dueAt: due, ...rest } = lead;
-    const leadItem = {
-      pk,
-      sk: profileSk,
-      kind: 'lead',
-      ...rest,
-      ...(due ? { dueAt: due, dueShard: dueShardOf(lead.leadId) } : {}),
-    };
+    const leadIndex = items.length;
     items.push({
       Put: {
         TableName: this.tableName,
-        Item: leadItem,
+        Item: { pk, sk: profileSk, kind: 'lead', ...rest, ...(due ? { dueAt: due, dueShard: dueShardOf(lead.leadId) } : {}) },
         ...(expectedVersion === undefined
           ? { ConditionExpression: 'attribute_not_exists(pk)' }
           : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }),
       },
     });
+    const claim = taking?.claim;
+    if (!taking || !claim) return { items, eventIndex, leadIndex };
+    const claimIndex = items.length;
+    const key = { pk: leadPk(taking.from), sk: profileSk };
+    if (claim.kind === 'alias') {
+      // Taken before anyone: a lead of this key created meanwhile makes this fail, and the merge is planned again.
+      items.push({
+        Put: {
+          TableName: this.tableName,
+          Item: { ...key, kind: 'alias', leadId: taking.from, mergedInto: lead.leadId, mergedAt: appliedAt, version: 1 },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      });
+      return { items, eventIndex, leadIndex, claimIndex };
+    }
+    items.push({
+      Update: {
+        TableName: this.tableName,
+        Key: key,
+        // An absorbed lead with handoffs still in its outbox stays due, so the decay job sends them.
+        UpdateExpression: `SET mergedInto = :into, mergedAt = :at, version = version + :one${claim.idle ? ' REMOVE dueAt, dueShard' : ''}`,
+        ConditionExpression: 'version = :version AND attribute_not_exists(mergedInto)',
+        ExpressionAttributeValues: { ':into': lead.leadId, ':at': appliedAt, ':one': 1, ':version': claim.version },
+      },
+    });
+    return { items, eventIndex, leadIndex, claimIndex };
+  }
+
+  private async send(items: TransactItems): Promise<void> {
     const answer = await this.client.send(new TransactWriteCommand({ TransactItems: items, ReturnConsumedCapacity: 'TOTAL' }));
     this.stats.transactions += 1;
     for (const consumed of answer.ConsumedCapacity ?? []) this.stats.writeCapacityUnits += consumed.WriteCapacityUnits ?? consumed.CapacityUnits ?? 0;
@@ -251,8 +481,11 @@ export class LeadStore {
     return lead as StoredLead;
   }
 
-  /** The lead's stored events, oldest first (what a rescore or backtest replays). */
-  async listEvents(leadId: string): Promise<NormalizedEvent[]> {
+  /**
+   * The lead's stored events, oldest first (what a rescore or backtest replays), including those copied
+   * from leads it absorbed. `consistent` reads every event of the last write (the merge needs it).
+   */
+  async listEvents(leadId: string, options: { consistent?: boolean } = {}): Promise<NormalizedEvent[]> {
     const events: NormalizedEvent[] = [];
     let cursor: Record<string, unknown> | undefined;
     do {
@@ -262,10 +495,11 @@ export class LeadStore {
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :evt)',
           ExpressionAttributeValues: { ':pk': leadPk(leadId), ':evt': 'EVT#' },
           ExclusiveStartKey: cursor,
+          ...(options.consistent ? { ConsistentRead: true } : {}),
         }),
       );
       for (const item of page.Items ?? []) {
-        const { pk: _pk, sk: _sk, kind: _kind, appliedAt: _appliedAt, modelVersion: _modelVersion, ...event } = item;
+        const { pk: _pk, sk: _sk, kind: _kind, appliedAt: _appliedAt, modelVersion: _modelVersion, mergedFrom: _mergedFrom, ...event } = item;
         events.push(event as NormalizedEvent);
       }
       cursor = page.LastEvaluatedKey;
@@ -365,7 +599,7 @@ export class LeadStore {
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
-        Key: { pk: leadPk(record.lead.email), sk: handoffSk(record.occurredAt, record.id) },
+        Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) },
         UpdateExpression: [
           'SET kind = :kind, id = :id, #type = :type, occurredAt = :occurredAt, adapter = :adapter, lastAttemptAt = :at',
           // A late failure report of a duplicate delivery never overwrites "delivered".
@@ -391,9 +625,9 @@ export class LeadStore {
     );
   }
 
-  async getHandoff(record: Pick<HandoffRecord, 'id' | 'occurredAt' | 'lead'>): Promise<HandoffAttempt | undefined> {
+  async getHandoff(record: Pick<HandoffRecord, 'id' | 'occurredAt' | 'lead'> & { leadId?: string }): Promise<HandoffAttempt | undefined> {
     const answer = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: leadPk(record.lead.email), sk: handoffSk(record.occurredAt, record.id) }, ConsistentRead: true }),
+      new GetCommand({ TableName: this.tableName, Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) }, ConsistentRead: true }),
     );
     return answer.Item as HandoffAttempt | undefined;
   }
@@ -413,26 +647,49 @@ export class LeadStore {
 /** Transaction budget for event and raw items, under DynamoDB's 4 MB per transaction with room for the lead. */
 const maxTransactionChars = 3 * 1024 * 1024;
 
-/** The next events to write in one transaction: at most 49, and at most ~3 MB of them. */
-function nextChunk(pending: readonly NormalizedEvent[]): NormalizedEvent[] {
+/**
+ * The next events to write in one transaction: as many as DynamoDB's 100 items allow (a new event
+ * takes two, its EVT and RAW items; a copy from an absorbed lead one; the lead one; `extraItems` the
+ * rest), and at most ~3 MB of them.
+ */
+function nextChunk(queue: readonly NormalizedEvent[], copies: ReadonlySet<NormalizedEvent>, extraItems: number): NormalizedEvent[] {
   const chunk: NormalizedEvent[] = [];
   let size = 0;
-  for (const event of pending) {
-    if (chunk.length === eventsPerTransaction) break;
+  let items = 1 + extraItems;
+  for (const event of queue) {
+    const eventItems = copies.has(event) ? 1 : 2;
+    if (items + eventItems > maxItemsPerTransaction) break;
     const { raw, ...normalized } = event;
-    const eventSize = JSON.stringify(normalized).length + Math.min(maxRawChars, JSON.stringify(raw ?? null)?.length ?? 0);
+    const eventSize = JSON.stringify(normalized).length + (copies.has(event) ? 0 : Math.min(maxRawChars, JSON.stringify(raw ?? null)?.length ?? 0));
     if (chunk.length > 0 && size + eventSize > maxTransactionChars) break;
     chunk.push(event);
     size += eventSize;
+    items += eventItems;
   }
   return chunk;
 }
 
-function outcomeOf(lead: StoredLead, applied: number, duplicates: number): LeadOutcome {
+/** Whether the call's events name a phone key the lead does not hold yet, nor another lead (several phones in one delivery). */
+function mayAbsorbMore(lead: StoredLead, events: readonly NormalizedEvent[], heldElsewhere: ReadonlySet<string>): boolean {
+  if (!isEmailLeadId(lead.leadId)) return false;
+  const held = new Set(lead.aliases ?? []);
+  return events.some((event) => {
+    const phoneLead = phoneLeadId(event.profile?.phone);
+    return phoneLead !== undefined && !held.has(phoneLead) && !heldElsewhere.has(phoneLead);
+  });
+}
+
+/** A list of keys with one more, each once. */
+function union(list: readonly string[] | undefined, key: string): string[] {
+  return [...new Set([...(list ?? []), key])];
+}
+
+function outcomeOf(lead: StoredLead, applied: number, duplicates: number, merged: number): LeadOutcome {
   return {
     leadId: lead.leadId,
     applied,
     duplicates,
+    merged,
     status: lead.status,
     outbox: Object.values(lead.outbox),
     ...(lead.recycleAt ? { recycleAt: lead.recycleAt } : {}),
@@ -448,6 +705,13 @@ function changed(before: StoredLead, after: StoredLead): boolean {
     Object.keys(before.outbox).length !== Object.keys(after.outbox).length ||
     before.score.total !== after.score.total
   );
+}
+
+/** The partition a handoff record's attempts are kept in. */
+function recordLeadId(record: { leadId?: string; lead?: { email?: string } }): string {
+  const leadId = handoffLeadId(record);
+  if (!leadId) throw new Error('a handoff record names no lead (neither leadId nor lead.email)');
+  return leadId;
 }
 
 /** Full-jitter exponential backoff, capped: contending writers spread out instead of colliding again. */
