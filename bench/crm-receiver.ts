@@ -40,8 +40,8 @@ export async function startCrmReceiver(secret: string): Promise<CrmReceiver> {
       try {
         const { id } = verifyStandardWebhook({ secret, headers: (name) => req.headers[name.toLowerCase()] as string | undefined, body, now: new Date() });
         const record = JSON.parse(body.toString('utf8')) as HandoffRecord;
-        arrivals.push({ webhookId: id, type: record.type, email: record.lead.email, total: record.score.total, at });
-        if (record.type === 'lead.mql') mql.add(record.lead.email);
+        arrivals.push({ webhookId: id, type: record.type, email: record.leadId ?? record.lead.email, total: record.score.total, at });
+        if (record.type === 'lead.mql') mql.add(record.leadId ?? record.lead.email);
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
       } catch (error) {
         const status = (error as { status?: number }).status ?? 400;

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { normalizeEmail } from '../lib/core/events.ts';
+import { leadIdOf } from '../lib/core/events.ts';
 import type { LeadView } from '../lib/lead-view.ts';
 import { queueUrlEnv, tableNameEnv } from '../lib/topology.ts';
 
@@ -63,7 +63,7 @@ function parseNow(value: string | undefined): Date {
 export function formatExplanation(view: LeadView): string {
   const { score } = view;
   const lines = [
-    `${view.lead.email}  status ${view.status}${view.mqlAt ? ` (MQL since ${view.mqlAt})` : ''}`,
+    `${view.leadId}  status ${view.status}${view.mqlAt ? ` (MQL since ${view.mqlAt})` : ''}`,
     `score ${score.total} = fit ${score.fit} + behavior ${score.behavior}   threshold ${score.threshold}   model ${score.modelVersion}   as of ${view.scoredAt}`,
   ];
   if (view.recyclesAt) lines.push(`recycles at ${view.recyclesAt} unless it engages again`);
@@ -100,7 +100,7 @@ async function receive(port: number): Promise<void> {
     onReceive: ({ webhookId, record }) => {
       const reasons = record.reasons.map((reason) => `${reason.rule} ${reason.pointsNow}`).join(', ');
       process.stdout.write(
-        `${record.occurredAt}  ${record.type}  ${record.lead.email}  score ${record.score.total} (fit ${record.score.fit} + behavior ${record.score.behavior}, threshold ${record.score.threshold})  webhook-id ${webhookId}\n    reasons: ${reasons}\n`,
+        `${record.occurredAt}  ${record.type}  ${record.lead.email ?? record.leadId}  score ${record.score.total} (fit ${record.score.fit} + behavior ${record.score.behavior}, threshold ${record.score.threshold})  webhook-id ${webhookId}\n    reasons: ${reasons}\n`,
       );
     },
   });
@@ -143,14 +143,13 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'explain': {
-      const email = normalizeEmail(rest[0]);
-      if (!email) fail('explain needs an e-mail address: mql explain dana@example.com');
+      const asked = leadIdOf(rest[0]);
+      if (!asked) fail('explain needs an e-mail address (or a lead key such as phone:+14155550123): mql explain dana@example.com');
       const { pipelineFromEnv } = await import('../lib/runtime.ts');
-      const { leadView } = await import('../lib/lead-view.ts');
+      const { findLeadView } = await import('../lib/lead-view.ts');
       const { store, model } = pipelineFromEnv();
-      const lead = await store.getLead(email);
-      if (!lead) fail(`no lead ${email}`);
-      const view = leadView(lead, await store.listHandoffs(email), model, parseNow(values.now));
+      const view = await findLeadView(store, model, asked, parseNow(values.now));
+      if (!view) fail(`no lead ${asked}`);
       process.stdout.write(values.json ? `${JSON.stringify(view, null, 2)}\n` : `${formatExplanation(view)}\n`);
       return;
     }

@@ -2,7 +2,7 @@ import { leadIdOf } from '../lib/core/events.ts';
 import { badRequest, notFound } from '../lib/http/errors.ts';
 import { httpHandler } from '../lib/http/handler.ts';
 import { json } from '../lib/http/request.ts';
-import { leadView } from '../lib/lead-view.ts';
+import { findLeadView } from '../lib/lead-view.ts';
 import { pipelineFromEnv } from '../lib/runtime.ts';
 
 /**
@@ -15,10 +15,7 @@ export const handler = httpHandler(async (event) => {
   const asked = leadIdOf(event.pathParameters?.email);
   if (!asked) throw badRequest('the path must end with an e-mail address, e.g. /leads/dana%40example.com, or a lead key such as phone:+14155550123');
   const { store, model } = pipelineFromEnv();
-  let lead = await store.getLead(asked);
-  if (lead?.mergedInto) lead = await store.getLead(lead.mergedInto);
-  if (!lead) throw notFound(`no lead ${asked}`);
-  const handoffs = (await Promise.all([lead.leadId, ...(lead.mergedFrom ?? [])].map((leadId) => store.listHandoffs(leadId)))).flat();
-  handoffs.sort((a, b) => a.occurredAt.localeCompare(b.occurredAt) || a.id.localeCompare(b.id));
-  return json(200, leadView(lead, handoffs, model, new Date()));
+  const view = await findLeadView(store, model, asked, new Date());
+  if (!view) throw notFound(`no lead ${asked}`);
+  return json(200, view);
 });

@@ -2,7 +2,7 @@ import type { HandoffRecord } from './core/handoff.ts';
 import type { Lead } from './core/lead.ts';
 import { recordProfile, scoreLead } from './core/lead.ts';
 import type { ScoringModel } from './core/model.ts';
-import type { HandoffAttempt, StoredLead } from './store/lead-store.ts';
+import type { HandoffAttempt, LeadStore, StoredLead } from './store/lead-store.ts';
 
 /**
  * A lead as operators read it: the outbound record's shape (`leadId`, `mergedFrom` when it absorbed
@@ -40,4 +40,18 @@ export function leadView(lead: StoredLead, handoffs: HandoffAttempt[], model: Sc
     ...(lead.status === 'mql' && lead.recycleAt ? { recyclesAt: lead.recycleAt } : {}),
     handoffs,
   };
+}
+
+/**
+ * The view of the lead a key names, now: an e-mail or a provider key (phone:+14155550123). A provider
+ * key merged into an e-mail lead answers with that lead, handoffs sent under the old key included.
+ * Undefined when no lead has that key.
+ */
+export async function findLeadView(store: LeadStore, model: ScoringModel, asked: string, now: Date): Promise<LeadView | undefined> {
+  let lead = await store.getLead(asked);
+  if (lead?.mergedInto) lead = await store.getLead(lead.mergedInto);
+  if (!lead) return undefined;
+  const handoffs = (await Promise.all([lead.leadId, ...(lead.mergedFrom ?? [])].map((leadId) => store.listHandoffs(leadId)))).flat();
+  handoffs.sort((a, b) => a.occurredAt.localeCompare(b.occurredAt) || a.id.localeCompare(b.id));
+  return leadView(lead, handoffs, model, now);
 }
