@@ -1,6 +1,6 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
@@ -160,22 +160,98 @@ export class LeadStore {
       if (!list.some((other) => other.source === event.source && other.sourceEventId === event.sourceEventId)) list.push(event);
       byLead.set(event.leadKey, list);
     }
+    const duplicatesWithinDelivery = events.length - [...byLead.values()].reduce((sum, list) => sum + list.length, 0);
+    // A delivery of several leads reads them in batches of 100 rather than one GetItem each; a delivery of
+    // many events that turns out to be a redelivery (SendGrid resends a whole batch after a 5xx) has its
+    // events looked up first, so it costs reads, not a cancelled transaction per lead. What was read may be
+    // stale by the time of the write: the version condition and the events' own conditions still decide.
+    const readAhead = byLead.size > 1 ? await this.readLeads([...byLead.keys()].filter((leadId) => !resolved.read.has(leadId))) : new Map<string, StoredLead>();
+    const stored = events.length >= minEventsToLookUp ? await this.storedEventKeysOfRedelivery([...byLead.values()].flat()) : new Set<string>();
     // One lead's failure must not cost the others: every lead is attempted, failures are reported.
-    const settled = await mapWithConcurrency([...byLead], this.concurrency, ([leadId, leadEvents]) =>
-      this.writeLead(leadId, leadEvents, model, now, resolved.read.has(leadId) ? { lead: resolved.read.get(leadId) } : undefined).then(
+    const settled = await mapWithConcurrency([...byLead], this.concurrency, ([leadId, leadEvents]) => {
+      const prefetched = resolved.read.has(leadId) ? { lead: resolved.read.get(leadId) } : byLead.size > 1 ? { lead: readAhead.get(leadId) } : undefined;
+      const fresh = leadEvents.filter((event) => !stored.has(storedEventKey(event)));
+      const current = prefetched?.lead;
+      let write: Promise<LeadOutcome>;
+      if (fresh.length > 0) {
+        const known = leadEvents.length - fresh.length;
+        write = this.writeLead(leadId, fresh, model, now, prefetched).then((outcome) => ({ ...outcome, duplicates: outcome.duplicates + known }));
+      } else if (current && !current.mergedInto && !current.mergingFrom) {
+        // Every event already stored: nothing to write; hand back what is still in the outbox.
+        write = Promise.resolve(outcomeOf(current, 0, leadEvents.length, 0));
+      } else {
+        write = this.writeLead(leadId, leadEvents, model, now, prefetched);
+      }
+      return write.then(
         (outcome) => ({ ok: true as const, outcome }),
         (error: unknown) => ({ ok: false as const, leadId, error }),
-      ),
-    );
+      );
+    });
     const leads = settled.flatMap((result) => (result.ok ? [result.outcome] : []));
     const failed = settled.flatMap((result) => (result.ok ? [] : [{ leadId: result.leadId, error: result.error }]));
-    const duplicatesWithinDelivery = events.length - [...byLead.values()].reduce((sum, list) => sum + list.length, 0);
     return {
       failed,
       applied: leads.reduce((sum, lead) => sum + lead.applied, 0),
       duplicates: leads.reduce((sum, lead) => sum + lead.duplicates, 0) + duplicatesWithinDelivery,
       leads,
     };
+  }
+
+  /** The leads' PROFILE items, 100 keys a BatchGetItem (strongly consistent), unprocessed keys retried. */
+  private async readLeads(leadIds: readonly string[]): Promise<Map<string, StoredLead>> {
+    const leads = new Map<string, StoredLead>();
+    for (const item of await this.batchGet(leadIds.map((leadId) => ({ pk: leadPk(leadId), sk: profileSk })))) {
+      const { pk: _pk, sk: _sk, kind: _kind, dueShard: _shard, ...rest } = item;
+      const lead = rest as unknown as StoredLead;
+      leads.set(lead.leadId, lead);
+    }
+    return leads;
+  }
+
+  /**
+   * For a delivery that looks like a redelivery (its first event is already stored), which of its events
+   * are stored; for a first delivery one GetItem says so and nothing more is read.
+   */
+  private async storedEventKeysOfRedelivery(events: readonly NormalizedEvent[]): Promise<Set<string>> {
+    const first = events[0];
+    if (!first) return new Set();
+    const probe = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: leadPk(first.leadKey), sk: eventSk(first) }, ProjectionExpression: 'pk', ConsistentRead: true }),
+    );
+    return probe.Item ? this.storedEventKeys(events) : new Set();
+  }
+
+  /** Which of these events are already stored, as {@link storedEventKey}s. */
+  private async storedEventKeys(events: readonly NormalizedEvent[]): Promise<Set<string>> {
+    const items = await this.batchGet(
+      events.map((event) => ({ pk: leadPk(event.leadKey), sk: eventSk(event) })),
+      'pk, sk',
+    );
+    return new Set(items.map((item) => `${item.pk as string}|${item.sk as string}`));
+  }
+
+  private async batchGet(keys: readonly Record<string, string>[], projection?: string): Promise<Record<string, unknown>[]> {
+    const unique = [...new Map(keys.map((key) => [`${key.pk}|${key.sk}`, key])).values()];
+    const chunks = Array.from({ length: Math.ceil(unique.length / 100) }, (_, index) => unique.slice(index * 100, index * 100 + 100));
+    const pages = await mapWithConcurrency(chunks, 4, async (chunk) => {
+      const found: Record<string, unknown>[] = [];
+      let pending: Record<string, unknown>[] = chunk;
+      for (let attempt = 1; pending.length > 0; attempt += 1) {
+        const answer = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true, ...(projection ? { ProjectionExpression: projection } : {}) } },
+          }),
+        );
+        found.push(...(answer.Responses?.[this.tableName] ?? []));
+        pending = answer.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+        if (pending.length > 0) {
+          if (attempt >= this.maxAttempts) throw new Error(`BatchGetItem left ${pending.length} key(s) unprocessed after ${attempt} attempts`);
+          await sleep(backoffMs(attempt));
+        }
+      }
+      return found;
+    });
+    return pages.flat();
   }
 
   /**
@@ -722,6 +798,14 @@ function backoffMs(attempt: number): number {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs `work` over `items`, at most `limit` at once, keeping the input order in the results. */
+/** Deliveries with at least this many events are checked for being redeliveries before writing (see apply). */
+const minEventsToLookUp = 10;
+
+/** An event's table key as one string: the partition of its lead and its sort key. */
+function storedEventKey(event: NormalizedEvent): string {
+  return `${leadPk(event.leadKey)}|${eventSk(event)}`;
+}
+
 export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
