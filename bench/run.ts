@@ -24,7 +24,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { QueryCommand, TransactWriteItemsCommand, GetItemCommand, type AttributeValue, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { createTable, dynamoClient } from '../lib/local/dynamodb.ts';
+import { createTable, defaultJavaToolOptions, dynamoClient } from '../lib/local/dynamodb.ts';
 import { startLocalStack, type LocalStack } from '../lib/local/stack.ts';
 import { leadPk, profileSk } from '../lib/store/keys.ts';
 import { startCrmReceiver } from './crm-receiver.ts';
@@ -647,7 +647,7 @@ const results = {
   date: new Date().toISOString(),
   node: process.version,
   java: javaVersion(),
-  javaToolOptions: process.env.JAVA_TOOL_OPTIONS ?? '-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -XX:-UsePerfData (lib/local/dynamodb.ts default)',
+  javaToolOptions: process.env.JAVA_TOOL_OPTIONS ?? `${defaultJavaToolOptions} (lib/local/dynamodb.ts default)`,
   machine: { platform: platform(), release: release(), arch: arch(), cpus: cpuInfo.length, cpuModel: cpuInfo[0]?.model?.trim() ?? 'unknown', memoryGiB: round(totalmem() / 2 ** 30, 1) },
   machineLoad,
   parameters: params,
