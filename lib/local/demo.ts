@@ -114,6 +114,7 @@ function compactRecord(record: HandoffRecord): string[] {
   return [
     '{',
     `  "type": ${JSON.stringify(record.type)}, "id": ${JSON.stringify(record.id)}, "occurredAt": ${JSON.stringify(record.occurredAt)},`,
+    `  "leadId": ${JSON.stringify(record.leadId)},${record.mergedFrom ? ` "mergedFrom": ${JSON.stringify(record.mergedFrom)},` : ''}`,
     `  "lead": ${JSON.stringify(record.lead)},`,
     `  "score": ${JSON.stringify(record.score)},`,
     '  "reasons": [',
