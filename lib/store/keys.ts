@@ -8,6 +8,7 @@ export const leadPk = (leadId: string) => `LEAD#${leadId}`;
 export const profileSk = 'PROFILE';
 export const eventSk = (event: Pick<NormalizedEvent, 'occurredAt' | 'source' | 'sourceEventId'>) =>
   `EVT#${event.occurredAt}#${event.source}#${event.sourceEventId}`;
+/** The raw item keyed by the first event of a write; it holds the raw payloads of that write's events (`events[]`). */
 export const rawSk = (event: Pick<NormalizedEvent, 'source' | 'sourceEventId'>) => `RAW#${event.source}#${event.sourceEventId}`;
 export const handoffSk = (occurredAt: string, id: string) => `HANDOFF#${occurredAt}#${id}`;
 export const seenPk = (source: string, eventId: string) => `SEEN#${source}#${eventId}`;

@@ -57,7 +57,17 @@ describe('LeadStore on DynamoDB Local', () => {
     expect(lead).toMatchObject({ status: 'mql', eventCount: 3, version: 1, transitionCount: 1 });
     expect(lead!.score).toMatchObject({ total: 60, fit: 25, behavior: 35 });
     expect(await countItems(email, 'EVT#')).toBe(3);
-    expect(await countItems(email, 'RAW#')).toBe(3);
+    // The raw payloads of one write share an item, keyed by its first event.
+    expect(await countItems(email, 'RAW#')).toBe(1);
+    const raws = await documents.send(
+      new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :raw)', ExpressionAttributeValues: { ':pk': `LEAD#${email}`, ':raw': 'RAW#' } }),
+    );
+    expect(raws.Items?.[0]).toMatchObject({ sk: 'RAW#test#identify-1', kind: 'raw', expiresAt: expect.any(Number) });
+    expect(raws.Items?.[0]?.events.map((one: { sourceEventId: string; raw: string }) => [one.sourceEventId, JSON.parse(one.raw)])).toEqual([
+      ['identify-1', { id: 'identify-1' }],
+      ['case-study-1', { id: 'case-study-1' }],
+      ['webinar-1', { id: 'webinar-1' }],
+    ]);
     // The MQL decided by the first delivery is handed back by each redelivery until it is confirmed on the queue.
     expect(third.leads[0]!.outbox.map((record) => record.type)).toEqual(['lead.mql']);
     expect(third.leads[0]!.outbox[0]!.id).toBe(first.leads[0]!.outbox[0]!.id);
@@ -82,6 +92,21 @@ describe('LeadStore on DynamoDB Local', () => {
     expect(store.stats.transactions).toBe(before + 1);
     expect(await store.getLead(emails[2]!)).toMatchObject({ eventCount: 4 });
     for (const email of emails) expect(await countItems(email, 'EVT#')).toBe(email === emails[2] ? 4 : 3);
+  });
+
+  it('raw payloads too large to share one item are split over several, none lost', async () => {
+    const email = `${randomUUID()}@acme.com`;
+    const big = Array.from({ length: 8 }, (_, n) => ({ ...event(email, `big-${n}`, 'email_opened', at(n * 1000)), raw: { id: `big-${n}`, body: 'é'.repeat(30_000) } }));
+    const result = await store.apply(big, defaultModel, at(10_000));
+    expect(result).toMatchObject({ applied: 8, failed: [] });
+    const raws = await documents.send(
+      new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :raw)', ExpressionAttributeValues: { ':pk': `LEAD#${email}`, ':raw': 'RAW#' } }),
+    );
+    // 60 KB of UTF-8 each: five fit under an item's 300 KB share, the other three go to a second item.
+    expect(raws.Items?.length).toBe(2);
+    const kept = (raws.Items ?? []).flatMap((item) => item.events as { sourceEventId: string; raw: string }[]);
+    expect(kept.map((one) => one.sourceEventId).sort()).toEqual(big.map((one) => one.sourceEventId).sort());
+    expect(kept.every((one) => JSON.parse(one.raw).body.length === 30_000)).toBe(true);
   });
 
   it('a duplicate inside one delivery counts once', async () => {
