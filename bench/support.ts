@@ -9,6 +9,7 @@ import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { signStandardWebhook } from '../lib/sources/standard-webhooks.ts';
+import { workedExample as workedExampleFrom } from '../test/setup/signed.ts';
 
 // --- statistics ---------------------------------------------------------------------------------
 
@@ -169,40 +170,12 @@ export function pageViewTrack(email: string, sequence: number): object {
 }
 
 /**
- * The seeds' worked example (as test/setup/signed.ts): identify as CEO in Software (fit 25), a case
- * study download (15), then a webinar (20): the third message makes the lead an MQL at 60.
- * Event times are a little in the past so no decay rounding pushes the total under 60.
+ * The seeds' worked example of test/setup/signed.ts: identify as CEO in Software (fit 25), a case study
+ * download (15), then a webinar (20): the third message makes the lead an MQL at 60. Event times are a
+ * little in the past so no decay rounding pushes the total under 60.
  */
-export function workedExample(email: string): [object, object, object] {
-  const start = Date.now() - 30_000;
-  const at = (seconds: number) => new Date(start + seconds * 1000).toISOString();
-  return [
-    {
-      type: 'identify',
-      messageId: `identify-${randomUUID()}`,
-      timestamp: at(0),
-      userId: `user-${email}`,
-      traits: { email, firstName: 'Dana', lastName: 'Whitfield', title: 'CEO', industry: 'Software', company: { name: 'Acme Logistics', employee_count: 120 } },
-    },
-    {
-      type: 'track',
-      event: 'Content Downloaded',
-      messageId: `download-${randomUUID()}`,
-      timestamp: at(5),
-      userId: `user-${email}`,
-      context: { traits: { email } },
-      properties: { contentType: 'case_study', title: 'How Acme cut churn' },
-    },
-    {
-      type: 'track',
-      event: 'Webinar Attended',
-      messageId: `webinar-${randomUUID()}`,
-      timestamp: at(10),
-      userId: `user-${email}`,
-      context: { traits: { email } },
-      properties: { webinar: 'Scoring that explains itself' },
-    },
-  ];
+export function workedExample(email: string): object[] {
+  return workedExampleFrom(email, new Date(Date.now() - 30_000));
 }
 
 // --- SendGrid batches ---------------------------------------------------------------------------
