@@ -139,7 +139,11 @@ async function main(argv: string[]): Promise<void> {
       const { handler } = await import('../lambdas/decay.ts');
       const summary = await handler({ now: parseNow(values.now).toISOString() });
       const changed = Object.entries(summary.changed).map(([status, count]) => `${count} ${status}`).join(', ') || 'none';
-      process.stdout.write(`decay as of ${summary.now}: ${summary.due} lead(s) due; now ${changed}; ${summary.handoffs} handoff(s) queued\n`);
+      const failed = summary.failed > 0 ? `; ${summary.failed} failed (still due)` : '';
+      const end = summary.resumable ? `stopped early, ${summary.due - summary.processed} left due for the next run` : 'complete';
+      process.stdout.write(
+        `decay as of ${summary.now}: ${summary.due} lead(s) due, ${summary.processed} re-evaluated; now ${changed}; ${summary.handoffs} handoff(s) queued${failed}; ${end}\n`,
+      );
       return;
     }
     case 'explain': {

@@ -9,11 +9,19 @@ export interface DecayInput {
   now?: string;
 }
 
-/** Every 15 minutes: recompute only the leads the sparse due index lists, recycle, hand off. */
-export async function handler(input: DecayInput = {}) {
+/** The part of the Lambda context the run needs: its time budget. */
+export interface DecayContext {
+  getRemainingTimeInMillis(): number;
+}
+
+/**
+ * Every 15 minutes: recompute only the leads the sparse due index lists, recycle, hand off. Stops taking
+ * leads 30 s before the function's timeout; what is left stays due and the next run takes it.
+ */
+export async function handler(input: DecayInput = {}, context?: DecayContext) {
   const now = input.now ? new Date(input.now) : new Date();
   if (Number.isNaN(now.getTime())) throw new Error(`not an ISO time: ${input.now}`);
-  const summary = await runDecay(pipelineFromEnv(), now);
+  const summary = await runDecay(pipelineFromEnv(), now, context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {});
   logger.info('decay run', { now: now.toISOString(), ...summary });
   return { now: now.toISOString(), ...summary };
 }

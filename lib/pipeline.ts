@@ -4,7 +4,7 @@ import type { NormalizedEvent } from './core/events.ts';
 import type { HandoffRecord } from './core/handoff.ts';
 import type { ScoringModel } from './core/model.ts';
 import { logger } from './observability.ts';
-import type { LeadOutcome, LeadStore } from './store/lead-store.ts';
+import type { LeadOutcome, LeadStore, StoredLead } from './store/lead-store.ts';
 import { mapWithConcurrency } from './store/lead-store.ts';
 
 /** Where decided handoffs go: the handoff queue. */
@@ -82,13 +82,76 @@ export async function flushOutboxes(leads: readonly Pick<LeadOutcome, 'leadId' |
   return sent.reduce((sum, count) => sum + count, 0);
 }
 
-/** The decay job: re-evaluates every lead the due index lists up to `now`, then enqueues what changed. */
-export async function runDecay(pipeline: Pipeline, now: Date): Promise<{ due: number; changed: Record<string, number>; handoffs: number }> {
-  const due: string[] = [];
-  for await (const leadId of pipeline.store.dueLeads(now)) due.push(leadId);
-  const outcomes = await mapWithConcurrency(due, 16, (leadId) => pipeline.store.reevaluate(leadId, pipeline.model, now));
-  const changed: Record<string, number> = {};
-  for (const outcome of outcomes) if (outcome.status) changed[outcome.status] = (changed[outcome.status] ?? 0) + 1;
-  const handoffs = await flushOutboxes(outcomes, pipeline);
-  return { due: due.length, changed, handoffs };
+/** What one decay run did. */
+export interface DecaySummary {
+  /** Due leads taken from the due index. */
+  due: number;
+  /** Due leads re-evaluated (fewer than `due` only when the run stopped early). */
+  processed: number;
+  /** Leads whose status the run changed, by their new status. */
+  changed: Record<string, number>;
+  /** Handoffs put on the queue (transitions of this run, and any left in an outbox before). */
+  handoffs: number;
+  /** Leads whose re-evaluation failed (logged): still due, so the next run tries again. */
+  failed: number;
+  /** Whether the run stopped early for lack of time, leaving due leads to the next run. */
+  resumable: boolean;
+}
+
+export interface DecayOptions {
+  /** Milliseconds the run has left (the Lambda's `context.getRemainingTimeInMillis`); unlimited without it. */
+  remainingMs?: () => number;
+  /** No new lead is taken once fewer than this many milliseconds remain, so the ones under way finish. */
+  marginMs?: number;
+  /** Leads re-evaluated at once. */
+  concurrency?: number;
+}
+
+/**
+ * The decay job: re-evaluates the leads the due index lists up to `now`, reading them page by page as it
+ * goes (never the whole list), at most `concurrency` at once, and moves each one's handoffs to the queue
+ * as soon as it is written. When time runs short it stops taking leads and says so (`resumable`). No
+ * cursor is kept between runs: a lead leaves the due index (or moves to its next due time) only when it
+ * is re-evaluated, so whatever this run left is still due, and the next run's query finds it again.
+ */
+export async function runDecay(pipeline: Pipeline, now: Date, options: DecayOptions = {}): Promise<DecaySummary> {
+  const { remainingMs, marginMs = 30_000, concurrency = 16 } = options;
+  const summary: DecaySummary = { due: 0, processed: 0, changed: {}, handoffs: 0, failed: 0, resumable: false };
+  const leads = dueLeadsOneByOne(pipeline.store, now);
+  let stopped = false;
+  const worker = async () => {
+    while (!stopped) {
+      // Async generators queue concurrent next() calls: each worker gets its own lead.
+      const next = await leads.next();
+      if (next.done) return;
+      summary.due += 1;
+      if (remainingMs && remainingMs() < marginMs) {
+        stopped = true;
+        summary.resumable = true;
+        return;
+      }
+      const lead = next.value;
+      try {
+        const outcome = await pipeline.store.reevaluate(lead.leadId, pipeline.model, now, lead);
+        summary.processed += 1;
+        if (outcome.status && outcome.status !== lead.status) summary.changed[outcome.status] = (summary.changed[outcome.status] ?? 0) + 1;
+        // Awaited first: `summary.handoffs += await ...` would read the sum before other workers add to it.
+        const sent = await flushOutboxes([outcome], pipeline);
+        summary.handoffs += sent;
+      } catch (error) {
+        summary.failed += 1;
+        logger.error('decay: lead not re-evaluated; still due for the next run', { leadId: lead.leadId, error: error as Error });
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: concurrency }, worker));
+  } finally {
+    await leads.return(undefined);
+  }
+  return summary;
+}
+
+async function* dueLeadsOneByOne(store: LeadStore, now: Date): AsyncGenerator<StoredLead> {
+  for await (const page of store.duePages(now)) yield* page;
 }

@@ -359,40 +359,95 @@ export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel,
 }
 
 /**
- * When time alone will recycle an MQL: the first second its total falls below `recycleBelow`.
- * Undefined for other statuses, or when it never will. Assumes decaying points are positive, so the
- * total only falls with time; a model with decaying negative rules may be seen late, never early.
+ * The status time alone gives the lead at `at`: the decay job's evaluation without its side effects.
+ * Only the score moves with time, so this is `nextStatus` at the score of that instant.
  */
-export function recycleAt(lead: Lead, model: ScoringModel, now: Date): string | undefined {
-  if (lead.status !== 'mql') return undefined;
-  const below = (at: number) => scoreLead(lead, model, new Date(at)).total < model.thresholds.recycleBelow;
+export function statusAt(lead: Lead, model: ScoringModel, at: Date): LeadStatus {
+  return nextStatus(lead, scoreLead(lead, model, at), model, false);
+}
+
+/**
+ * Below this many points a rule's decaying value counts as gone: "behavior reaches zero for practical
+ * purposes". A hundredth of a point cannot move a score kept in whole points unless it sits on a half.
+ */
+const negligiblePoints = 0.01;
+
+/** The furthest a due time is looked for: past it, a lead is re-read only when it changes. */
+const horizonMs = 20 * 365 * msPerDay;
+
+/**
+ * When every decaying behavior rule of the lead is worth less than `negligiblePoints` (bounded by the
+ * horizon): past it the score no longer moves. Undefined when nothing of the lead decays.
+ */
+function settledAt(lead: Pick<Lead, 'behavior'>, model: ScoringModel, from: number): { at: number; mixedSigns: boolean } | undefined {
+  let latest: number | undefined;
+  let positive = false;
+  let negative = false;
+  for (const rule of model.behavior.rules) {
+    const state = lead.behavior[rule.id];
+    const halfLife = halfLifeOf(rule, model);
+    if (!state || halfLife === null || Math.abs(state.sum) < negligiblePoints) continue;
+    if (state.sum > 0) positive = true;
+    else negative = true;
+    const gone = Date.parse(state.asOf) + halfLife * msPerDay * Math.log2(Math.abs(state.sum) / negligiblePoints);
+    latest = Math.max(latest ?? gone, gone);
+  }
+  if (latest === undefined || latest <= from) return undefined;
+  return { at: Math.min(latest, from + horizonMs), mixedSigns: positive && negative };
+}
+
+/**
+ * When time alone first changes the lead's status, to the whole second; undefined when it never will.
+ * Derived from the lifecycle itself (`statusAt`), so whatever transition the score's decay can cause is
+ * found: with the default model, an MQL recycled when its total falls below `recycleBelow` (a new or
+ * engaged lead only loses points with time, and no status of theirs changes for that, so it is never
+ * due, even when its behavior decays to nothing). A model with negative decaying points can also lift a
+ * lead into MQL by time alone; that is found too.
+ *
+ * When the decaying points all have one sign the score moves one way, the status changes at most once,
+ * and the moment is exact. With points of both signs the score can rise and fall again: it is sampled
+ * at doubling steps from an hour on, so a change shorter than its step may be missed (the lead's next
+ * event re-evaluates it), never reported early.
+ */
+export function statusChangeAt(lead: Lead, model: ScoringModel, now: Date): string | undefined {
+  const from = lead.status;
+  const changes = (at: number) => statusAt(lead, model, new Date(at)) !== from;
   const start = now.getTime();
-  if (below(start)) return now.toISOString();
-  const horizon = start + 20 * 365 * msPerDay;
+  if (changes(start)) return now.toISOString();
+  const settled = settledAt(lead, model, start);
+  if (!settled) return undefined;
+  // One way only: unchanged once settled means unchanged all along (one evaluation for most leads).
+  if (!settled.mixedSigns && !changes(settled.at)) return undefined;
   let step = 60 * 60 * 1000;
   let low = start;
-  let high = start + step;
-  while (!below(high)) {
-    if (high >= horizon) return undefined;
+  let high = Math.min(settled.at, start + step);
+  while (!changes(high)) {
+    if (high >= settled.at) return undefined;
     low = high;
     step *= 2;
-    high = Math.min(horizon, high + step);
+    high = Math.min(settled.at, high + step);
   }
   // To the millisecond, then up to the whole second: evaluations at different instants agree on it,
   // so a re-evaluation that changes nothing writes nothing.
   while (high - low > 1) {
     const middle = Math.floor((low + high) / 2);
-    if (below(middle)) high = middle;
+    if (changes(middle)) high = middle;
     else low = middle;
   }
   return new Date(Math.ceil(high / 1000) * 1000).toISOString();
 }
 
+/** When time alone will recycle an MQL (see `statusChangeAt`); undefined for other statuses. */
+export function recycleAt(lead: Lead, model: ScoringModel, now: Date): string | undefined {
+  return lead.status === 'mql' ? statusChangeAt(lead, model, now) : undefined;
+}
+
 /**
  * When the decay job should next look at the lead: now while handoffs wait in its outbox (so a failed
- * enqueue is retried), else its recycle time. Undefined when nothing will happen by time alone.
+ * enqueue is retried), else when time alone changes its status. Undefined when nothing will happen by
+ * time alone: the lead is then kept out of the due index.
  */
 export function dueAt(lead: Lead, model: ScoringModel, now: Date): string | undefined {
   if (Object.keys(lead.outbox).length > 0) return now.toISOString();
-  return recycleAt(lead, model, now);
+  return statusChangeAt(lead, model, now);
 }

@@ -7,7 +7,7 @@ import type { HandoffRecord } from '../core/handoff.ts';
 import { handoffLeadId } from '../core/handoff.ts';
 import { isEmailLeadId, phoneLeadId } from '../core/identity.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
-import { applyEvents, evaluateLead, newLead, recycleAt } from '../core/lead.ts';
+import { applyEvents, evaluateLead, newLead, statusChangeAt } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { table } from '../topology.ts';
 import { allDueShards, dueShardOf, eventSk, handoffSk, leadPk, profileSk, rawSk, replayPk, replaySk } from './keys.ts';
@@ -20,7 +20,10 @@ export interface StoredLead extends Lead {
   score: Omit<Breakdown, 'reasons'> & { at: string };
   /** When the decay job next looks at the lead (the sparse due index). */
   dueAt?: string;
-  /** When decay alone will recycle the lead: its due time once the outbox is empty. */
+  /**
+   * When time alone next changes the lead's status (for an MQL: its recycling): its due time once the
+   * outbox is empty. Absent when nothing changes by time alone.
+   */
   recycleAt?: string;
   /**
    * On a provider-key lead (`phone:...`): the e-mail lead that absorbed it, set for good by the merge's
@@ -293,8 +296,13 @@ export class LeadStore {
   }
 
   /** Re-evaluates a stored lead at `now` (decay job): same transaction path, no events. */
-  async reevaluate(leadId: string, model: ScoringModel, now: Date): Promise<LeadOutcome> {
-    return this.writeLead(leadId, [], model, now);
+  /**
+   * Re-evaluates a lead at `now` with no new events (the decay job). `read` is the lead as the due index
+   * gave it, to spare a second read: the write is conditioned on its version, so a stale copy only costs
+   * a retry from a consistent read.
+   */
+  async reevaluate(leadId: string, model: ScoringModel, now: Date, read?: StoredLead): Promise<LeadOutcome> {
+    return this.writeLead(leadId, [], model, now, read ? { lead: read } : undefined);
   }
 
   /**
@@ -473,7 +481,7 @@ export class LeadStore {
     // The core clones the stored lead it was given: what the store derives is derived again here, never
     // carried over (a due time kept from before would leave the lead in the due index for good).
     const { version: _version, score: _score, dueAt: _dueAt, recycleAt: _recycleAt, mergingFrom: _mergingFrom, ...state } = lead as Partial<StoredLead> & Lead;
-    const recycle = recycleAt(lead, model, now);
+    const recycle = statusChangeAt(lead, model, now);
     // While handoffs wait in the outbox the lead is due now, so a failed enqueue is retried by the next decay
     // run; so is a merge left half-done, so the decay job completes it.
     const due = Object.keys(lead.outbox).length > 0 || mergingFrom ? now.toISOString() : recycle;
@@ -694,6 +702,31 @@ export class LeadStore {
           }),
         );
         for (const item of page.Items ?? []) yield item.leadId as string;
+        cursor = page.LastEvaluatedKey;
+      } while (cursor);
+    }
+  }
+
+  /**
+   * Leads due by `until`, whole, page by page from the sparse due index (projection ALL), shard by shard:
+   * the decay job holds one page at a time and reads nothing that is not due.
+   */
+  async *duePages(until: Date, pageSize = 100): AsyncGenerator<StoredLead[]> {
+    for (const shard of allDueShards()) {
+      let cursor: Record<string, unknown> | undefined;
+      do {
+        const page = await this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: table.dueIndex.name,
+            KeyConditionExpression: 'dueShard = :shard AND dueAt <= :until',
+            ExpressionAttributeValues: { ':shard': shard, ':until': until.toISOString() },
+            Limit: pageSize,
+            ExclusiveStartKey: cursor,
+          }),
+        );
+        const leads = (page.Items ?? []).map(({ pk: _pk, sk: _sk, kind: _kind, dueShard: _shard, ...lead }) => lead as StoredLead);
+        if (leads.length > 0) yield leads;
         cursor = page.LastEvaluatedKey;
       } while (cursor);
     }
