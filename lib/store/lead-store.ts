@@ -1,14 +1,15 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import { handoffLeadId } from '../core/handoff.ts';
 import { isEmailLeadId, phoneLeadId } from '../core/identity.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
-import { applyEvents, evaluateLead, newLead, statusChangeAt } from '../core/lead.ts';
+import { applyEvents, evaluateLead, newLead, scoreLead, statusChangeAt } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
+import { replayLead } from '../core/replay.ts';
 import { table } from '../topology.ts';
 import { allDueShards, dueShardOf, eventSk, handoffSk, leadPk, profileSk, rawSk, replayPk, replaySk } from './keys.ts';
 
@@ -600,6 +601,64 @@ export class LeadStore {
   }
 
   /**
+   * One page of a Scan of the table's leads (PROFILE items of kind `lead`; merged provider-key leads and
+   * aliases left out: their events live on the e-mail lead too), from `cursor` (the previous page's
+   * LastEvaluatedKey). A Scan reads every item: for operator batch jobs (rescore, backtest), never a request
+   * path. `limit` bounds the items a page evaluates (DynamoDB's Limit), not the leads it returns.
+   * `firstSeenSince` keeps only leads first seen at or after that instant.
+   */
+  async scanLeads(options: { cursor?: Record<string, unknown>; limit?: number; firstSeenSince?: Date } = {}): Promise<{ leadIds: string[]; cursor?: Record<string, unknown>; scanned: number }> {
+    const since = options.firstSeenSince?.toISOString();
+    const page = await this.client.send(
+      new ScanCommand({
+        TableName: this.tableName,
+        FilterExpression: `sk = :profile AND #kind = :lead AND attribute_not_exists(mergedInto)${since ? ' AND firstSeenAt >= :since' : ''}`,
+        ExpressionAttributeNames: { '#kind': 'kind' },
+        ExpressionAttributeValues: { ':profile': profileSk, ':lead': 'lead', ...(since ? { ':since': since } : {}) },
+        ProjectionExpression: 'leadId',
+        ...(options.cursor ? { ExclusiveStartKey: options.cursor } : {}),
+        ...(options.limit ? { Limit: options.limit } : {}),
+      }),
+    );
+    return {
+      leadIds: (page.Items ?? []).map((item) => item.leadId as string),
+      ...(page.LastEvaluatedKey ? { cursor: page.LastEvaluatedKey } : {}),
+      scanned: page.ScannedCount ?? 0,
+    };
+  }
+
+  /**
+   * Rebuilds a lead from its stored events under `model` at `now` (rescore) and writes it only when its
+   * state changes (status, score, recycle time, outbox: see replacesState), through the same version-guarded
+   * transaction as every write, retried on conflict. A transition it causes is in the returned outbox, for
+   * the caller to enqueue like any other; so is a handoff still waiting there from before.
+   * A merged or unknown lead is skipped; a merge left half-done is completed first.
+   */
+  async replaceState(leadId: string, model: ScoringModel, now: Date): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; outcome?: LeadOutcome }> {
+    for (let attempt = 1; ; attempt += 1) {
+      const current = await this.getLead(leadId);
+      if (!current || current.mergedInto) return { written: false };
+      if (current.mergingFrom) {
+        await this.writeLead(leadId, [], model, now);
+        continue;
+      }
+      const events = await this.listEvents(leadId, { consistent: true });
+      const evaluation = replayLead(current, events, model, now);
+      const next = this.toStored(evaluation.lead, evaluation.score, current.version, model, now);
+      if (!replacesState(current, next, model, now)) return { before: current.status, after: current.status, written: false, outcome: outcomeOf(current, 0, 0, 0) };
+      try {
+        await this.send(this.transactionItems([], new Set(), undefined, next, current.version, now, undefined).items);
+        return { before: current.status, after: next.status, written: true, outcome: outcomeOf(next, 0, 0, 0) };
+      } catch (error) {
+        if (!(error instanceof TransactionCanceledException)) throw error;
+        this.stats.conflicts += 1;
+        if (attempt >= this.maxAttempts) throw new Error(`lead ${leadId}: gave up after ${attempt} conflicting writes`, { cause: error });
+        await sleep(backoffMs(attempt));
+      }
+    }
+  }
+
+  /**
    * The lead's stored events, oldest first (what a rescore or backtest replays), including those copied
    * from leads it absorbed. `consistent` reads every event of the last write (the merge needs it).
    */
@@ -847,6 +906,28 @@ function changed(before: StoredLead, after: StoredLead): boolean {
     before.modelVersion !== after.modelVersion ||
     Object.keys(before.outbox).length !== Object.keys(after.outbox).length ||
     before.score.total !== after.score.total
+  );
+}
+
+/**
+ * Whether a rebuilt lead differs from the stored one in what a rescore writes for: status, outbox, recycle
+ * time, the facts replayed (events counted, disqualifier, outcome), or the score, both taken at `now` under
+ * the rescoring model (the stored snapshot is from its last write: decay since then alone is no change).
+ * A new model version alone is not: a model change that moves no lead costs reads, not a write per lead;
+ * a lead written carries the version that wrote it.
+ */
+function replacesState(before: StoredLead, after: StoredLead, model: ScoringModel, now: Date): boolean {
+  const stored = scoreLead(before, model, now);
+  return (
+    before.status !== after.status ||
+    before.recycleAt !== after.recycleAt ||
+    Object.keys(before.outbox).sort().join() !== Object.keys(after.outbox).sort().join() ||
+    before.eventCount !== after.eventCount ||
+    before.disqualifiedBy?.rule !== after.disqualifiedBy?.rule ||
+    before.outcome?.type !== after.outcome?.type ||
+    stored.total !== after.score.total ||
+    stored.fit !== after.score.fit ||
+    stored.behavior !== after.score.behavior
   );
 }
 
