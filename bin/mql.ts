@@ -19,6 +19,12 @@ commands:
   send <file.json|->    sign Segment message(s) with EVENTS_WEBHOOK_SECRET and POST them to the local stack
   receive [--port N]    a local CRM webhook receiver (default port 4000): verifies CRM_WEBHOOK_SECRET, prints each handoff
   demo                  against the running npm start: a Facebook lead (Graph API stand-in) and a SendGrid batch make an MQL
+  rescore [--model FILE] [--resume] [--now ISO]
+                        rebuild every lead from its stored events under the model (default: MQL_MODEL_PATH or the default
+                        model), write only leads whose state changes, hand off the transitions; the cursor is kept in
+                        <data dir>/rescore-cursor.json after every page: --resume continues an interrupted run
+  backtest --model FILE [--since DATE] [--json] [--now ISO]
+                        replay the stored events under FILE and the current model without writing anything: MQLs,
 
 options:
   --aws                 work on the AWS stack: needs ${tableNameEnv} and ${queueUrlEnv('handoff')} (the stack's outputs) and AWS credentials
@@ -57,6 +63,16 @@ function parseNow(value: string | undefined): Date {
   const now = value ? new Date(value) : new Date();
   if (Number.isNaN(now.getTime())) fail(`--now must be an ISO time, e.g. 2027-01-01T00:00:00Z (got ${value})`);
   return now;
+}
+
+/** A model file, validated as MQL_MODEL_PATH is; a bad one stops the command with the path and what is wrong. */
+async function modelFile(path: string) {
+  const { loadModel } = await import('../lib/model-config.ts');
+  try {
+    return loadModel({ MQL_MODEL_PATH: resolve(path) });
+  } catch (error) {
+    fail(`--model ${path}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** A lead's explanation as a readable table. */
@@ -119,6 +135,9 @@ async function main(argv: string[]): Promise<void> {
       json: { type: 'boolean', default: false },
       'data-dir': { type: 'string' },
       port: { type: 'string' },
+      model: { type: 'string' },
+      since: { type: 'string' },
+      resume: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -190,6 +209,45 @@ async function main(argv: string[]): Promise<void> {
         if (error instanceof DemoError) fail(error.message);
         throw error;
       }
+      return;
+    }
+    case 'rescore': {
+      const { pipelineFromEnv } = await import('../lib/runtime.ts');
+      const { countLeads, formatRescoreSummary, progressLine, runRescore } = await import('../lib/rescore.ts');
+      const pipeline = pipelineFromEnv();
+      const model = values.model ? await modelFile(values.model) : pipeline.model;
+      const cursorFile = resolve(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql', 'rescore-cursor.json');
+      const tty = process.stderr.isTTY === true;
+      const total = tty ? await countLeads(pipeline.store) : undefined;
+      const controller = new AbortController();
+      // Ctrl-C stops after the page in hand, the cursor saved, instead of half-way through it.
+      process.once('SIGINT', () => controller.abort());
+      const result = await runRescore(pipeline, {
+        model,
+        now: parseNow(values.now),
+        cursorFile,
+        resume: values.resume,
+        signal: controller.signal,
+        ...(tty ? { onProgress: (progress) => process.stderr.write(`\r${progressLine(progress, total)}\x1b[K`) } : {}),
+      });
+      if (tty) process.stderr.write('\n');
+      process.stderr.write(`${formatRescoreSummary(result)}${result.complete ? '' : ` (cursor in ${cursorFile})`}\n`);
+      if (!result.complete) process.exitCode = 130;
+      return;
+    }
+    case 'backtest': {
+      if (!values.model) fail('backtest needs --model FILE, the candidate model to compare with the current one');
+      const { pipelineFromEnv } = await import('../lib/runtime.ts');
+      const { formatBacktest, runBacktest } = await import('../lib/backtest.ts');
+      const { store, model: current } = pipelineFromEnv();
+      const candidate = await modelFile(values.model);
+      let since: Date | undefined;
+      if (values.since) {
+        since = new Date(values.since);
+        if (Number.isNaN(since.getTime())) fail(`--since must be a date or ISO time, e.g. 2026-09-01 (got ${values.since})`);
+      }
+      const report = await runBacktest(store, { current, candidate, now: parseNow(values.now), ...(since ? { since } : {}) });
+      process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBacktest(report)}\n`);
       return;
     }
     default:
