@@ -1,6 +1,8 @@
 import type { HandoffRecord } from './core/handoff.ts';
 import type { Lead } from './core/lead.ts';
-import { recordProfile, scoreLead } from './core/lead.ts';
+import type { Thresholds } from './core/explain.ts';
+import { verdict } from './core/explain.ts';
+import { explainedReasons, recordProfile, scoreLead } from './core/lead.ts';
 import type { ScoringModel } from './core/model.ts';
 import type { HandoffAttempt, LeadStore, StoredLead } from './store/lead-store.ts';
 
@@ -18,18 +20,26 @@ export interface LeadView extends Omit<HandoffRecord, 'type' | 'id' | 'occurredA
   statusChangedAt: string;
   /** When decay alone will recycle this MQL, unless it engages again. */
   recyclesAt?: string;
+  /** The model's thresholds the score is compared with. */
+  thresholds: Thresholds;
+  /** Whether the score alone meets every threshold. */
+  meetsThresholds: boolean;
+  /** What the score means, in words: "needs 12 more behavior points", "fit 5 is below minFit 10", ... */
+  summary: string[];
   handoffs: HandoffAttempt[];
 }
 
 export function leadView(lead: StoredLead, handoffs: HandoffAttempt[], model: ScoringModel, now: Date): LeadView {
   const score = scoreLead(lead, model, now);
+  const recyclesAt = lead.status === 'mql' ? lead.recycleAt : undefined;
+  const { thresholds, meetsThresholds, summary } = verdict(lead, score, model, recyclesAt);
   return {
     leadId: lead.leadId,
     ...(lead.mergedFrom?.length ? { mergedFrom: [...lead.mergedFrom] } : {}),
     lead: recordProfile(lead),
     status: lead.status,
     score: { total: score.total, fit: score.fit, behavior: score.behavior, threshold: model.thresholds.mql, modelVersion: model.version },
-    reasons: score.reasons,
+    reasons: explainedReasons(lead, score, model),
     recentEvents: lead.recentEvents,
     scoredAt: now.toISOString(),
     firstSeenAt: lead.firstSeenAt,
@@ -37,7 +47,10 @@ export function leadView(lead: StoredLead, handoffs: HandoffAttempt[], model: Sc
     eventCount: lead.eventCount,
     statusChangedAt: lead.statusChangedAt,
     ...(lead.mqlAt ? { mqlAt: lead.mqlAt } : {}),
-    ...(lead.status === 'mql' && lead.recycleAt ? { recyclesAt: lead.recycleAt } : {}),
+    ...(recyclesAt ? { recyclesAt } : {}),
+    thresholds,
+    meetsThresholds,
+    summary,
     handoffs,
   };
 }

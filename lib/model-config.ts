@@ -1,20 +1,34 @@
 import { readFileSync } from 'node:fs';
 import { defaultModel } from './core/default-model.ts';
 import type { ScoringModel } from './core/model.ts';
-import { parseModel } from './core/model.ts';
+import { ModelError, parseModelText } from './core/model.ts';
 
 let cached: { key: string; model: ScoringModel } | undefined;
 
 /**
  * The scoring model in force: `MQL_MODEL_JSON` (inlined into the Lambda bundle by CDK from the
  * operator's model file), else the file at `MQL_MODEL_PATH`, else the default model.
+ * A model that cannot be used throws a {@link ModelError} naming every problem, never a bare stack trace.
  */
 export function loadModel(env: NodeJS.ProcessEnv = process.env): ScoringModel {
   const key = `${env.MQL_MODEL_JSON ? 'json' : ''}|${env.MQL_MODEL_PATH ?? ''}`;
   if (cached?.key === key) return cached.model;
   let model = defaultModel;
-  if (env.MQL_MODEL_JSON) model = parseModel(JSON.parse(env.MQL_MODEL_JSON));
-  else if (env.MQL_MODEL_PATH) model = parseModel(JSON.parse(readFileSync(env.MQL_MODEL_PATH, 'utf8')));
+  if (env.MQL_MODEL_JSON) model = parseModelText(env.MQL_MODEL_JSON, 'MQL_MODEL_JSON');
+  else if (env.MQL_MODEL_PATH) model = readModelFile(env.MQL_MODEL_PATH);
   cached = { key, model };
   return model;
+}
+
+/** A model file (MQL_MODEL_PATH, `--model FILE`): a missing or unreadable file is a {@link ModelError} too. */
+export function readModelFile(path: string): ScoringModel {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, not a file' : code === 'EACCES' ? 'permission denied' : (error as Error).message;
+    throw new ModelError(path, [`${path}: cannot read the model file: ${why}`]);
+  }
+  return parseModelText(text, path);
 }

@@ -1,5 +1,6 @@
 import { dynamo, sqs } from './aws.ts';
 import { requireEnv } from './config.ts';
+import { ModelError } from './core/model.ts';
 import { loadModel } from './model-config.ts';
 import type { Pipeline } from './pipeline.ts';
 import { sqsHandoffQueue } from './pipeline.ts';
@@ -7,6 +8,15 @@ import { LeadStore } from './store/lead-store.ts';
 import { queueUrlEnv, tableNameEnv } from './topology.ts';
 
 let cached: { key: string; pipeline: Pipeline } | undefined;
+
+// Cold start: a model that does not validate stops the function before it takes traffic, its problems
+// printed as one plain block (the runtime's own error line escapes the newlines), with no stack trace.
+try {
+  loadModel();
+} catch (error) {
+  if (error instanceof ModelError) console.error(error.message);
+  throw error;
+}
 
 /**
  * The pipeline a Lambda works with, built once per container from its environment

@@ -1,4 +1,5 @@
 import type { Profile } from './events.ts';
+import { parseBand, valueMatches } from './conditions.ts';
 import { emailDomain } from './events.ts';
 import type { DomainKind, FitCondition, ScoringModel } from './model.ts';
 
@@ -6,7 +7,13 @@ import type { DomainKind, FitCondition, ScoringModel } from './model.ts';
 export interface FitMatch {
   rule: string;
   description: string;
+  /** What the rule gives, after its group's bounds. */
   points: number;
+  /** What the rule says, before its group's bounds. */
+  rulePoints: number;
+  group?: string;
+  /** The group bound that cut the rule's points, when one did. */
+  groupLimit?: number;
 }
 
 /** Which kind of address an e-mail is: competitor, education, personal, or (the rest) work. */
@@ -23,37 +30,19 @@ export function classifyEmailDomain(email: string | undefined, domains: ScoringM
   return 'work';
 }
 
-const magnitude: Record<string, number> = { k: 1e3, m: 1e6, mm: 1e6, b: 1e9, bn: 1e9 };
-
 /**
- * A company size or revenue as a number: `750`, `"501-1000"` (lower bound: the company has at least
- * that many), `"1,000+"`, `"$50M-$100M"`, `"1.2B"`. Undefined when it is not a quantity.
+ * A company size or revenue as a number: its lower bound (`"501-1000"` is 501, `"1,000+"` 1000,
+ * `"$50M-$100M"` 5e7). Undefined when it is not a quantity. See {@link parseBand} for the whole band.
  */
 export function parseQuantity(value: number | string | undefined): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) ? value : undefined;
-  if (typeof value !== 'string') return undefined;
-  const match = /^\s*[$€£]?\s*([\d][\d,]*(?:\.\d+)?)\s*(k|mm|m|bn|b)?\b/i.exec(value);
-  if (!match?.[1]) return undefined;
-  const number = Number(match[1].replaceAll(',', ''));
-  const unit = match[2]?.toLowerCase();
-  return unit ? number * (magnitude[unit] ?? 1) : number;
+  return parseBand(value)?.low;
 }
 
 /** Whether a profile satisfies a fit condition (text compared without regard to case). */
 export function profileMatches(profile: Profile, condition: FitCondition, domains: ScoringModel['domains']): boolean {
-  if ('emailDomain' in condition) return classifyEmailDomain(profile.email, domains) === condition.emailDomain;
-  const value = profile[condition.field];
-  if (value === undefined || value === null || value === '') return false;
-  if ('matches' in condition) return new RegExp(condition.matches, 'i').test(String(value));
-  if ('oneOf' in condition) {
-    const text = String(value).trim().toLowerCase();
-    return condition.oneOf.some((option) => option.trim().toLowerCase() === text);
-  }
-  const quantity = parseQuantity(value as number | string);
-  if (quantity === undefined) return false;
-  if (condition.atLeast !== undefined && quantity < condition.atLeast) return false;
-  if (condition.below !== undefined && quantity >= condition.below) return false;
-  return true;
+  if (condition.emailDomain !== undefined) return classifyEmailDomain(profile.email, domains) === condition.emailDomain;
+  if (condition.field === undefined) return false;
+  return valueMatches(profile[condition.field], condition);
 }
 
 /**
@@ -65,15 +54,17 @@ export function scoreFit(profile: Profile, model: ScoringModel): FitMatch[] {
   const groupTotals = new Map<string, number>();
   for (const rule of model.fit.rules) {
     if (!profileMatches(profile, rule.when, model.domains)) continue;
-    let points = rule.points;
+    const match: FitMatch = { rule: rule.id, description: rule.description, points: rule.points, rulePoints: rule.points };
     if (rule.group) {
       const bounds = model.fit.groups[rule.group] ?? {};
       const before = groupTotals.get(rule.group) ?? 0;
-      const after = Math.min(bounds.max ?? Infinity, Math.max(bounds.min ?? -Infinity, before + points));
-      points = after - before;
+      const after = Math.min(bounds.max ?? Infinity, Math.max(bounds.min ?? -Infinity, before + rule.points));
+      match.points = after - before;
+      match.group = rule.group;
+      if (match.points !== rule.points) match.groupLimit = after === bounds.max ? bounds.max : bounds.min!;
       groupTotals.set(rule.group, after);
     }
-    matches.push({ rule: rule.id, description: rule.description, points });
+    matches.push(match);
   }
   return matches;
 }

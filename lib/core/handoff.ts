@@ -17,6 +17,40 @@ export interface Reason {
   count: number;
   /** ISO time of the latest matching event; undefined for profile facts. */
   lastSeen?: string;
+  /**
+   * Whole points this reason adds to the total: the reasons' `points` add up to `score.total` exactly
+   * (each kind's exact values rounded as a whole, the rounding handed to the largest remainders).
+   */
+  points?: number;
+  /** Behavior: the value after decay, before any cap (2 decimals). */
+  decayedPoints?: number;
+  /** Behavior: the half-life the rule decays with, in days; `null` never decays. */
+  halfLifeDays?: number | null;
+  /** The rule's group (`fit.groups`, `behavior.groups`). */
+  group?: string;
+  /** Caps that cut the rule's points: its own (`rule`) or its group's. */
+  caps?: CapApplied[];
+  /** The latest matching events the lead still keeps (its recent events), newest first. */
+  events?: ReasonEvent[];
+}
+
+/** A cap that cut a reason's points: "cap 15 reached" cut `cut` points off. */
+export interface CapApplied {
+  by: 'rule' | 'group';
+  /** The rule id or the group name. */
+  name: string;
+  /** The bound: a rule's `cap` (±), a group's `max` or `min`. */
+  limit: number;
+  /** Points the cap took off (2 decimals; positive for a cut of positive points). */
+  cut: number;
+}
+
+/** An event behind a behavior reason: when, what, and the properties the rule reads or that say what it was. */
+export interface ReasonEvent {
+  type: string;
+  occurredAt: string;
+  source: string;
+  properties: Record<string, PropertyValue>;
 }
 
 export interface RecentEvent {

@@ -7,3 +7,6 @@ export * from './lead.ts';
 export * from './handoff.ts';
 export * from './identity.ts';
 export { defaultModel } from './default-model.ts';
+export * from './conditions.ts';
+export * from './score.ts';
+export * from './explain.ts';

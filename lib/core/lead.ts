@@ -1,6 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { RuleState } from './decay.ts';
-import { addPoints, applyCap, msPerDay, valueAt } from './decay.ts';
+import { valueMatches } from './conditions.ts';
+import { addPoints, msPerDay } from './decay.ts';
+import { withReasonEvents } from './explain.ts';
+import type { Breakdown } from './score.ts';
+import { halfLifeOf, scoreBreakdown } from './score.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from './events.ts';
 import { profileMatches, scoreFit } from './fit.ts';
 import { isEmailLeadId } from './identity.ts';
@@ -60,27 +64,10 @@ export interface Lead {
   mergedFrom?: string[];
 }
 
-/** A score at one instant, in whole points, with its reasons. */
-export interface Breakdown {
-  fit: number;
-  behavior: number;
-  total: number;
-  reasons: Reason[];
-}
-
-const round2 = (value: number) => Math.round(value * 100) / 100;
-
-function halfLifeOf(rule: BehaviorRule, model: ScoringModel): number | null {
-  return rule.halfLifeDays === undefined ? model.behavior.halfLifeDays : rule.halfLifeDays;
-}
+export type { Breakdown } from './score.ts';
 
 function propertyMatches(properties: Record<string, PropertyValue>, condition: PropertyCondition): boolean {
-  const value = Object.hasOwn(properties, condition.property) ? properties[condition.property] : undefined;
-  if (value === undefined || value === null) return false;
-  const text = String(value).toLowerCase();
-  if ('equals' in condition) return text === String(condition.equals).toLowerCase();
-  if ('contains' in condition) return text.includes(condition.contains.toLowerCase());
-  return condition.oneOf.some((option) => String(option).toLowerCase() === text);
+  return valueMatches(Object.hasOwn(properties, condition.property) ? properties[condition.property] : undefined, condition);
 }
 
 /** Whether an event is of the rule's type(s) and satisfies every `where` condition. */
@@ -106,48 +93,9 @@ export function behaviorRuleFor(event: Pick<NormalizedEvent, 'type' | 'propertie
   return model.behavior.rules.find((rule) => eventMatches(event, rule));
 }
 
-/** The score of a lead at `now`: fit from the profile, behavior decayed to `now` and capped. */
+/** The score of a lead at `now`: fit from the profile, behavior decayed to `now` and capped (lib/core/score.ts). */
 export function scoreLead(lead: Pick<Lead, 'profile' | 'behavior' | 'disqualifiedBy'>, model: ScoringModel, now: Date): Breakdown {
-  const at = now.getTime();
-  const reasons: Reason[] = [];
-  let fitSum = 0;
-  for (const match of scoreFit(lead.profile, model)) {
-    fitSum += match.points;
-    reasons.push({ rule: match.rule, kind: 'fit', description: match.description, pointsNow: match.points, rawPoints: match.points, count: 1 });
-  }
-  let behaviorSum = 0;
-  for (const rule of model.behavior.rules) {
-    const state = lead.behavior[rule.id];
-    if (!state) continue;
-    const pointsNow = applyCap(valueAt(state, halfLifeOf(rule, model), at), rule.cap);
-    behaviorSum += pointsNow;
-    reasons.push({
-      rule: rule.id,
-      kind: 'behavior',
-      description: rule.description,
-      pointsNow: round2(pointsNow),
-      rawPoints: round2(state.rawPoints),
-      count: state.count,
-      lastSeen: state.lastSeen,
-    });
-  }
-  if (lead.disqualifiedBy) {
-    const rule = model.disqualify.find((candidate) => candidate.id === lead.disqualifiedBy?.rule);
-    reasons.push({
-      rule: lead.disqualifiedBy.rule,
-      kind: 'disqualify',
-      description: rule?.description ?? lead.disqualifiedBy.rule,
-      pointsNow: 0,
-      rawPoints: 0,
-      count: 1,
-      lastSeen: lead.disqualifiedBy.at,
-    });
-  }
-  reasons.sort((a, b) => Math.abs(b.pointsNow) - Math.abs(a.pointsNow) || a.rule.localeCompare(b.rule));
-  // Whole points: events seconds apart must not miss a threshold by a hair's breadth of decay.
-  const fit = Math.round(fitSum);
-  const behavior = Math.round(behaviorSum);
-  return { fit, behavior, total: fit + behavior, reasons };
+  return scoreBreakdown(lead, model, now);
 }
 
 function qualifies(score: Breakdown, model: ScoringModel): boolean {
@@ -343,6 +291,11 @@ export function recordProfile(lead: Pick<Lead, 'leadId' | 'profile'>): Profile {
   return isEmailLeadId(lead.leadId) ? { ...profile, email: lead.leadId } : profile;
 }
 
+/** The score's reasons with the latest events behind each behavior rule (from the lead's recent events). */
+export function explainedReasons(lead: Pick<Lead, 'recentEvents'>, score: Breakdown, model: ScoringModel): Reason[] {
+  return withReasonEvents(score.reasons, lead.recentEvents, model, (event) => behaviorRuleFor({ type: scoredType(event, model), properties: event.properties }, model)?.id);
+}
+
 /** The record sales receives (DESIGN.md "Outbound MQL record"). */
 export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel, type: HandoffType, id: string, occurredAt: string): HandoffRecord {
   return {
@@ -353,7 +306,7 @@ export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel,
     ...(lead.mergedFrom?.length ? { mergedFrom: [...lead.mergedFrom] } : {}),
     lead: recordProfile(lead),
     score: { total: score.total, fit: score.fit, behavior: score.behavior, threshold: model.thresholds.mql, modelVersion: model.version },
-    reasons: score.reasons,
+    reasons: explainedReasons(lead, score, model),
     recentEvents: lead.recentEvents.slice(0, 10),
   };
 }

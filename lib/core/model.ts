@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { operatorNames } from './conditions.ts';
 
 /**
  * The scoring model: configuration as code, validated by zod (DESIGN.md "Scoring model").
@@ -30,34 +31,64 @@ const validRegex = z.string().refine(
       return false;
     }
   },
-  { message: 'not a valid regular expression' },
+  { message: 'expected a valid regular expression' },
 );
 
 export const domainKinds = ['work', 'personal', 'education', 'competitor'] as const;
 export type DomainKind = (typeof domainKinds)[number];
 
-/** A condition on the lead's profile. Text comparisons ignore case. */
-export const fitCondition = z.union([
-  z.strictObject({ field: profileField, matches: validRegex }),
-  z.strictObject({ field: profileField, oneOf: z.array(z.string()).min(1) }),
-  z.strictObject({
-    field: z.enum(['companySize', 'annualRevenue']),
-    atLeast: z.number().optional(),
-    below: z.number().optional(),
-  }),
-  z.strictObject({ emailDomain: z.enum(domainKinds) }),
-]);
+const scalar = z.union([z.string(), z.number(), z.boolean()]);
+
+/** The operators of {@link ConditionOperators}: every one given must hold. */
+const operators = {
+  equals: scalar.optional(),
+  notEquals: scalar.optional(),
+  contains: z.string().optional(),
+  notContains: z.string().optional(),
+  matches: validRegex.optional(),
+  notMatches: validRegex.optional(),
+  oneOf: z.array(scalar).min(1).optional(),
+  notOneOf: z.array(scalar).min(1).optional(),
+  atLeast: z.number().optional(),
+  above: z.number().optional(),
+  below: z.number().optional(),
+  atMost: z.number().optional(),
+  exists: z.boolean().optional(),
+};
+
+function requireOperator(condition: Record<string, unknown>, ctx: z.RefinementCtx, subject: string): void {
+  if (operatorNames.some((name) => condition[name] !== undefined)) return;
+  ctx.addIssue({ code: 'custom', path: [], message: `expected an operator on the ${subject} (one or more of ${operatorNames.join(', ')})` });
+}
+
+/**
+ * A condition on the lead's profile: a field with operators, or the kind of its e-mail domain.
+ * One object rather than a union, so a typo is named as an unknown key instead of "no variant matched".
+ */
+export const fitCondition = z
+  .strictObject({ field: profileField.optional(), emailDomain: z.enum(domainKinds).optional(), ...operators })
+  .superRefine((condition, ctx) => {
+    if (condition.emailDomain !== undefined) {
+      if (condition.field !== undefined || operatorNames.some((name) => condition[name] !== undefined)) {
+        ctx.addIssue({ code: 'custom', path: [], message: 'expected either emailDomain alone or a field with operators, not both' });
+      }
+      return;
+    }
+    if (condition.field === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['field'], message: `expected a profile field (${profileField.options.join(', ')}) or emailDomain (${domainKinds.join(', ')})` });
+      return;
+    }
+    requireOperator(condition, ctx, 'field');
+  });
 export type FitCondition = z.infer<typeof fitCondition>;
 
-/** A condition on an event's properties. Text comparisons ignore case. */
-export const propertyCondition = z.union([
-  z.strictObject({ property: z.string(), equals: z.union([z.string(), z.number(), z.boolean()]) }),
-  z.strictObject({ property: z.string(), contains: z.string() }),
-  z.strictObject({ property: z.string(), oneOf: z.array(z.union([z.string(), z.number()])).min(1) }),
-]);
+/** A condition on an event's properties. */
+export const propertyCondition = z
+  .strictObject({ property: z.string().min(1), ...operators })
+  .superRefine((condition, ctx) => requireOperator(condition, ctx, 'property'));
 export type PropertyCondition = z.infer<typeof propertyCondition>;
 
-const ruleId = z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'lower-case letters, digits, _ . -');
+const ruleId = z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected lower-case letters, digits, _ . - (starting with a letter or digit)');
 
 const eventMatch = {
   /** Event type(s) the rule applies to. */
@@ -85,13 +116,43 @@ export const behaviorRule = z.strictObject({
   cap: z.number().positive().optional(),
   /** Overrides the model's half-life; `null` means the points never decay. */
   halfLifeDays: z.number().positive().nullable().optional(),
+  /** Rules of one group share the group's bounds (`behavior.groups`), after their own caps. */
+  group: z.string().optional(),
 });
 export type BehaviorRule = z.infer<typeof behaviorRule>;
 
-export const disqualifyRule = z.union([
-  z.strictObject({ id: ruleId, description: z.string(), ...eventMatch }),
-  z.strictObject({ id: ruleId, description: z.string(), when: fitCondition }),
-]);
+export const disqualifyRule = z
+  .strictObject({
+    id: ruleId,
+    description: z.string(),
+    /** An event disqualifies: its type(s) and `where` conditions, as in behavior rules. */
+    type: eventMatch.type.optional(),
+    where: z.array(propertyCondition).optional(),
+    /** Or the profile does. */
+    when: fitCondition.optional(),
+  })
+  .superRefine((rule, ctx) => {
+    if ((rule.type === undefined) === (rule.when === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'expected either "type" (an event disqualifies) or "when" (the profile does), exactly one' });
+    }
+    if (rule.when !== undefined && rule.where !== undefined) ctx.addIssue({ code: 'custom', path: ['where'], message: '"where" applies to "type" rules only' });
+  })
+  .transform((rule): EventDisqualifier | ProfileDisqualifier =>
+    rule.type !== undefined
+      ? { id: rule.id, description: rule.description, type: rule.type, where: rule.where ?? [] }
+      : { id: rule.id, description: rule.description, when: rule.when! },
+  );
+export interface EventDisqualifier {
+  id: string;
+  description: string;
+  type: string | string[];
+  where: PropertyCondition[];
+}
+export interface ProfileDisqualifier {
+  id: string;
+  description: string;
+  when: FitCondition;
+}
 export type DisqualifyRule = z.infer<typeof disqualifyRule>;
 
 export const fastTrackRule = z.strictObject({
@@ -136,6 +197,8 @@ export const scoringModelSchema = z
       halfLifeDays: z.number().positive(),
       /** An event scores under the FIRST rule that matches it: put specific rules before general ones. */
       rules: z.array(behaviorRule),
+      /** Bounds shared by the rules that name the group (absent from the default model, so its version stays). */
+      groups: z.record(z.string(), z.strictObject({ min: z.number().optional(), max: z.number().optional() })).optional(),
     }),
     disqualify: z.array(disqualifyRule).default([]),
     fastTrack: z.array(fastTrackRule).default([]),
@@ -152,33 +215,134 @@ export const scoringModelSchema = z
   })
   .superRefine((model, ctx) => {
     if (model.thresholds.recycleBelow > model.thresholds.mql) {
-      ctx.addIssue({ code: 'custom', path: ['thresholds', 'recycleBelow'], message: 'must not be above thresholds.mql' });
+      ctx.addIssue({ code: 'custom', path: ['thresholds', 'recycleBelow'], message: `expected at most thresholds.mql (${model.thresholds.mql}), got ${model.thresholds.recycleBelow}` });
     }
     const seen = new Set<string>();
     const all = [...model.fit.rules, ...model.behavior.rules, ...model.disqualify, ...model.fastTrack];
     for (const rule of all) {
-      if (seen.has(rule.id)) ctx.addIssue({ code: 'custom', path: ['rules'], message: `rule id "${rule.id}" is used twice` });
+      if (seen.has(rule.id)) ctx.addIssue({ code: 'custom', path: [], message: `rule id "${rule.id}" is used twice (ids are unique across fit, behavior, disqualify and fastTrack)` });
       seen.add(rule.id);
     }
-    for (const rule of model.fit.rules) {
-      if (rule.group && !(rule.group in model.fit.groups)) {
-        ctx.addIssue({ code: 'custom', path: ['fit', 'rules'], message: `rule "${rule.id}" names unknown group "${rule.group}"` });
+    model.fit.rules.forEach((rule, index) => {
+      if (rule.group && !Object.hasOwn(model.fit.groups, rule.group)) {
+        ctx.addIssue({ code: 'custom', path: ['fit', 'rules', index, 'group'], message: `expected a group of fit.groups (${Object.keys(model.fit.groups).join(', ') || 'none defined'}), got "${rule.group}"` });
       }
-    }
+    });
+    const behaviorGroups = model.behavior.groups ?? {};
+    model.behavior.rules.forEach((rule, index) => {
+      if (rule.group && !Object.hasOwn(behaviorGroups, rule.group)) {
+        ctx.addIssue({ code: 'custom', path: ['behavior', 'rules', index, 'group'], message: `expected a group of behavior.groups (${Object.keys(behaviorGroups).join(', ') || 'none defined'}), got "${rule.group}"` });
+      }
+    });
   });
 
 export type ScoringModelInput = z.input<typeof scoringModelSchema>;
 export type ScoringModel = z.output<typeof scoringModelSchema> & { readonly version: string };
 
-/** Validates a model and stamps it with its version. Throws a readable error listing every problem. */
-export function parseModel(input: unknown): ScoringModel {
+/**
+ * A model that cannot be used, with every problem as `<source>: <path.to.field>: <what was expected>`.
+ * It carries no stack frames: where in our code the check ran is no help to the operator reading it.
+ */
+export class ModelError extends Error {
+  readonly source: string;
+  readonly problems: readonly string[];
+  constructor(source: string, problems: readonly string[]) {
+    super(`invalid scoring model ${source} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((problem) => `  ${problem}`).join('\n')}`);
+    this.name = 'ModelError';
+    this.source = source;
+    this.problems = problems;
+    this.stack = `${this.name}: ${this.message}`;
+  }
+}
+
+/** `behavior.rules[3].points`; the model itself is `(top level)`. */
+function pathText(path: readonly PropertyKey[]): string {
+  let text = '';
+  for (const key of path) text += typeof key === 'number' ? `[${key}]` : `${text ? '.' : ''}${String(key)}`;
+  return text || '(top level)';
+}
+
+const article = (type: string) => (/^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`);
+
+function shown(input: unknown): string {
+  if (input === undefined) return 'nothing (missing)';
+  if (input === null) return 'null';
+  if (Array.isArray(input)) return 'a list';
+  if (typeof input === 'object') return 'an object';
+  const text = JSON.stringify(input);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+/** One zod issue as `path: expected ..., got ...`; a union's issues are those of the variant that came closest. */
+function describeIssue(issue: z.core.$ZodIssue, base: readonly PropertyKey[]): string[] {
+  const path = [...base, ...issue.path];
+  const input = (issue as { input?: unknown }).input;
+  switch (issue.code) {
+    case 'invalid_type': {
+      const expected = issue.expected === 'array' ? 'list' : issue.expected;
+      return [`${pathText(path)}: ${input === undefined ? `missing: expected ${article(expected)}` : `expected ${article(expected)}, got ${shown(input)}`}`];
+    }
+    case 'unrecognized_keys':
+      return issue.keys.map((key) => `${pathText([...path, key])}: unknown key (a typo? unknown keys are refused so they cannot be silently ignored)`);
+    case 'invalid_value':
+      return [`${pathText(path)}: expected one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}, got ${shown(input)}`];
+    case 'too_small':
+      return [`${pathText(path)}: expected ${issue.origin === 'array' ? `at least ${issue.minimum} item(s)` : issue.origin === 'string' ? `at least ${issue.minimum} character(s)` : `a number ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`}, got ${shown(input)}`];
+    case 'too_big':
+      return [`${pathText(path)}: expected ${issue.origin === 'array' ? `at most ${issue.maximum} item(s)` : `a number ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`}, got ${shown(input)}`];
+    case 'invalid_union': {
+      const closest = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
+      const problems = closest.flatMap((inner) => describeIssue(inner, path));
+      return problems.length > 0 ? problems : [`${pathText(path)}: expected ${issue.message}, got ${shown(input)}`];
+    }
+    case 'invalid_format':
+      return [`${pathText(path)}: ${issue.message.startsWith('expected') ? issue.message : issue.message.startsWith('Invalid') ? `expected ${issue.format === 'regex' ? `text matching ${issue.pattern}` : issue.format}` : `expected ${issue.message}`}, got ${shown(input)}`];
+    default:
+      return [`${pathText(path)}: ${issue.message.startsWith('expected') || issue.message.startsWith('missing') ? issue.message : issue.message.replace(/^Invalid input: /, '')}${issue.code === 'custom' && input !== undefined && typeof input !== 'object' && !issue.message.includes(', got ') ? `, got ${shown(input)}` : ''}`];
+  }
+}
+
+/**
+ * Validates a model and stamps it with its version. Throws a {@link ModelError} listing every problem,
+ * each prefixed with `source` (the file name, or `MQL_MODEL_JSON`).
+ */
+export function parseModel(input: unknown, source = 'model'): ScoringModel {
   // `version` is derived from the content, never declared: a stale one in a file is dropped, not trusted.
   const { version: _declared, ...content } = (input && typeof input === 'object' ? input : {}) as Record<string, unknown>;
-  const parsed = scoringModelSchema.safeParse(input && typeof input === 'object' ? content : input);
+  const parsed = scoringModelSchema.safeParse(input && typeof input === 'object' && !Array.isArray(input) ? content : input, { reportInput: true });
   if (!parsed.success) {
-    throw new Error(`invalid scoring model:\n${z.prettifyError(parsed.error)}`);
+    const problems = [...new Set(parsed.error.issues.flatMap((issue) => describeIssue(issue, [])))];
+    throw new ModelError(source, problems.map((problem) => `${source}: ${problem}`));
   }
   return { ...parsed.data, version: modelVersion(parsed.data) };
+}
+
+/**
+ * A model from the text of its file: JSON syntax errors are named with line and column, schema
+ * problems with their path. Pure: the caller reads the file.
+ */
+export function parseModelText(text: string, source: string): ScoringModel {
+  let input: unknown;
+  try {
+    input = JSON.parse(text);
+  } catch (error) {
+    throw new ModelError(source, [`${source}: ${jsonSyntaxProblem(text, (error as Error).message)}`]);
+  }
+  return parseModel(input, source);
+}
+
+/** "line 3 column 6: not valid JSON: Expected ':' after property name". */
+function jsonSyntaxProblem(text: string, message: string): string {
+  const located = /^(.*?)(?: in JSON)? at position (\d+)(?: \(line (\d+) column (\d+)\))?/s.exec(message);
+  if (!located) return `not valid JSON: ${message}`;
+  let line = Number(located[3]);
+  let column = Number(located[4]);
+  if (!located[3]) {
+    const before = text.slice(0, Number(located[2]));
+    line = before.split('\n').length;
+    column = before.length - before.lastIndexOf('\n');
+  }
+  return `line ${line} column ${column}: not valid JSON: ${located[1]}`;
 }
 
 /** First 12 hex digits of the SHA-256 of the model's canonical JSON (keys sorted). */

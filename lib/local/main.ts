@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { functions, routes, schedules, type SecretKey } from '../topology.ts';
+import { ModelError } from '../core/model.ts';
 import { LocalStackError } from './errors.ts';
 import { repoRoot } from './runtime.ts';
 import { type LocalStack, startLocalStack } from './stack.ts';
@@ -21,7 +22,7 @@ const port = process.env.PORT ? Number(process.env.PORT) : 3000;
 const everySeconds = process.env.MQL_SCHEDULE_EVERY_SECONDS ? Number(process.env.MQL_SCHEDULE_EVERY_SECONDS) : undefined;
 
 function fail(error: unknown): never {
-  if (error instanceof LocalStackError) console.error(`mql: ${error.message}`);
+  if (error instanceof LocalStackError || error instanceof ModelError) console.error(`mql: ${error.message}`);
   else console.error('mql: the local stack failed to start:', error);
   process.exit(1);
 }
@@ -29,6 +30,14 @@ function fail(error: unknown): never {
 if (!Number.isInteger(port) || port < 0 || port > 65_535) fail(new LocalStackError(`PORT=${process.env.PORT} is not a port number`));
 if (everySeconds !== undefined && !(everySeconds > 0)) {
   fail(new LocalStackError(`MQL_SCHEDULE_EVERY_SECONDS=${process.env.MQL_SCHEDULE_EVERY_SECONDS} is not a positive number`));
+}
+
+// The model first: a broken MQL_MODEL_PATH is named with every problem before anything starts.
+try {
+  const { loadModel } = await import('../model-config.ts');
+  loadModel();
+} catch (error) {
+  fail(error);
 }
 
 console.log('mql-engine: starting the local stack (DynamoDB Local takes a few seconds)...');
