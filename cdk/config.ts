@@ -174,7 +174,7 @@ function readModel(path: string): { json: string; version: string } {
   }
   let version: string;
   try {
-    version = parseModel(parsed).version;
+    version = parseModel(parsed, path).version;
   } catch (error) {
     throw new SettingsError(`modelPath: ${path} is not a valid scoring model: ${(error as Error).message}`);
   }
