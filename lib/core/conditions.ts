@@ -76,6 +76,18 @@ export function parseBand(value: unknown): { low: number; high: number } | undef
   return { low, high: low };
 }
 
+/** Compiled patterns by source: a model has few, and scoring runs them for every lead at every evaluation. */
+const compiled = new Map<string, RegExp>();
+function pattern(source: string): RegExp {
+  let regex = compiled.get(source);
+  if (!regex) {
+    if (compiled.size > 10_000) compiled.clear();
+    regex = new RegExp(source, 'i');
+    compiled.set(source, regex);
+  }
+  return regex;
+}
+
 const isMissing = (value: unknown) => value === undefined || value === null || value === '';
 const text = (value: unknown) => String(value).trim().toLowerCase();
 const same = (a: unknown, b: ScalarValue) => text(a) === text(b);
@@ -93,7 +105,7 @@ export function valueMatches(value: unknown, condition: ConditionOperators): boo
   if (condition.notEquals !== undefined && !missing && same(value, condition.notEquals)) return false;
   if (condition.notOneOf !== undefined && !missing && condition.notOneOf.some((option) => same(value, option))) return false;
   if (condition.notContains !== undefined && !missing && text(value).includes(text(condition.notContains))) return false;
-  if (condition.notMatches !== undefined && !missing && new RegExp(condition.notMatches, 'i').test(String(value))) return false;
+  if (condition.notMatches !== undefined && !missing && pattern(condition.notMatches).test(String(value))) return false;
   const positive =
     condition.equals !== undefined ||
     condition.contains !== undefined ||
@@ -107,7 +119,7 @@ export function valueMatches(value: unknown, condition: ConditionOperators): boo
   if (missing) return false;
   if (condition.equals !== undefined && !same(value, condition.equals)) return false;
   if (condition.contains !== undefined && !text(value).includes(text(condition.contains))) return false;
-  if (condition.matches !== undefined && !new RegExp(condition.matches, 'i').test(String(value))) return false;
+  if (condition.matches !== undefined && !pattern(condition.matches).test(String(value))) return false;
   if (condition.oneOf !== undefined && !condition.oneOf.some((option) => same(value, option))) return false;
   const numeric = condition.atLeast !== undefined || condition.above !== undefined || condition.below !== undefined || condition.atMost !== undefined;
   if (!numeric) return true;
