@@ -262,7 +262,8 @@ async function main(argv: string[]): Promise<void> {
       });
       if (tty) process.stderr.write('\n');
       process.stderr.write(`${formatRescoreSummary(result)}${result.complete ? '' : ` (cursor in ${cursorFile})`}\n`);
-      if (!result.complete) process.exitCode = 130;
+      // Interrupted: not a success for a script that runs it (130, as for Ctrl-C).
+      if (!result.complete) process.exit(130);
       return;
     }
     case 'backtest': {
