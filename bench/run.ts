@@ -11,6 +11,8 @@
  *      /webhooks/sendgrid): time to accept it, events/s, and a batch delivered again
  *   5. handoff latency: the qualifying delivery's response to the CRM's lead.mql, exactly once per lead
  *   6. the table, the ratios, a clean stop (no Java left)
+ *   7. with BENCH_DECAY_LEADS set: decay without scans over that many leads, 1% due (bench/decay.ts; on its
+ *      own: `node bench/decay.ts`); a run without it keeps the previous `decay` figures of bench/results.json
  *
  * Parameters can be changed through BENCH_* variables (see `params`). Exit code 1 on any error
  * (a lost, duplicated or unexpected handoff, a failed delivery, Java left behind, the time budget).
@@ -28,6 +30,7 @@ import { createTable, defaultJavaToolOptions, dynamoClient } from '../lib/local/
 import { startLocalStack, type LocalStack } from '../lib/local/stack.ts';
 import { leadPk, profileSk } from '../lib/store/keys.ts';
 import { startCrmReceiver } from './crm-receiver.ts';
+import { decayBench, decayErrors, decayLines, decayParams, previousDecayResult } from './decay.ts';
 import { CommandTimer, EnqueueClock, ReceiveClock, TransactionSizer } from './instrument.ts';
 import {
   dynamoDbLocalChildren,
@@ -622,6 +625,29 @@ if (verification.scoresBelowThreshold > 0) errors.push(`${verification.scoresBel
 if (verification.rejectedByReceiver.length > 0) errors.push(`the CRM receiver refused ${verification.rejectedByReceiver.length} request(s): ${verification.rejectedByReceiver[0]?.reason}`);
 if (overBudget()) errors.push(`the run exceeded its ${params.timeBudgetSeconds} s budget: some phases were cut short`);
 
+// --- 7. decay without scans (optional: seeding 100,000 leads takes minutes; outside the time budget) ---
+
+const decayEnabled = (process.env.BENCH_DECAY_LEADS ?? '') !== '';
+let decay: unknown = previousDecayResult(join(benchDir, 'results.json'));
+let decayPrintout: string[] = [];
+if (decayEnabled) {
+  const decayParameters = decayParams(process.env, 100_000);
+  clearTimeout(watchdog);
+  // Its own last resort: about 10 ms per lead seeded and scanned, plus two minutes.
+  setTimeout(() => {
+    console.error('bench: the decay phase is still running; giving up');
+    process.exit(2);
+  }, 120_000 + decayParameters.leads * 10).unref();
+  try {
+    const result = await decayBench(stack.dynamoEndpoint, decayParameters);
+    errors.push(...decayErrors(result));
+    decay = result;
+    decayPrintout = ['', ...decayLines(result)];
+  } catch (error) {
+    errors.push(`decay: ${(error as Error).message}`);
+  }
+}
+
 // --- 6. stop, report ---------------------------------------------------------------------------------
 
 machineLoad.loadAverageAtEnd = loadavg().map((value) => round(value, 2));
@@ -704,6 +730,7 @@ const results = {
   },
   handoff: { sequential: handoffSequential, burst: handoffBurst },
   verification,
+  decay: decay ?? null,
   shutdown: { seconds: round(stopSeconds, 2), javaPidsBefore: javaBefore, javaLeft },
   stackMessages: { count: stackMessages.length, first: stackMessages.slice(0, 5) },
   errors,
@@ -766,6 +793,7 @@ const lines = [
   `  ceiling   ${cores(ceiling.cpu)}; concurrency ${params.concurrency} gives ${fmt(ceiling.perSecond / ceilingSerial.perSecond, 2)}× the one-at-a-time rate`,
   `  ingest    ${cores(ingestCpu)}`,
   ...(sendgridFreshCpu ? [`  sendgrid  ${cores(sendgridFreshCpu)}`] : []),
+  ...decayPrintout,
   '',
   `verification: ${verification.receivedLeadMql}/${verification.expected} leads got lead.mql; duplicates ${verification.duplicates.length}, misses ${verification.misses.length}, unexpected ${verification.unexpected.length}, refused ${verification.rejectedByReceiver.length}; queues ${Object.entries(verification.queues).map(([q, s]) => `${q}: ${s}`).join('; ')}`,
   `stopped in ${fmt(stopSeconds, 2)} s; DynamoDB Local pid ${javaBefore.join(', ') || '?'} ${javaLeft.length === 0 ? 'gone' : `STILL RUNNING (${javaLeft.join(', ')})`}; ${stackMessages.length} stack log line(s)`,
