@@ -37,6 +37,8 @@ export interface DecayBenchParams {
   /** BatchWriteItem calls in flight while seeding. */
   seedConcurrency: number;
   seed: number;
+  /** Whether to Scan the table for comparison (DynamoDB Local pages a Scan slowly: 100,000 leads took 11 minutes). */
+  scan: boolean;
 }
 
 export interface DecayBenchResult {
@@ -62,9 +64,9 @@ export interface DecayBenchResult {
     leadsPerSecond: number;
   };
   secondRun: { seconds: number; itemsRead: number; due: number };
-  scan: { seconds: number; itemsRead: number; requests: number; itemsPerDueLead: number };
+  scan: { seconds: number; itemsRead: number; requests: number; itemsPerDueLead: number } | null;
   /** The decay run's items read ÷ the Scan's. */
-  readShareOfScan: number;
+  readShareOfScan: number | null;
   /** Other work on the machine skews the times (not the items read). */
   machine: { cpus: number; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
 }
@@ -201,6 +203,7 @@ export async function decayBench(endpoint: string, params: DecayBenchParams): Pr
   let cursor: Record<string, unknown> | undefined;
   const scanStarted = performance.now();
   do {
+    if (!params.scan) break;
     const page = await documents.send(new ScanCommand({ TableName: tableName, ExclusiveStartKey: cursor }));
     scanned += page.ScannedCount ?? 0;
     scanRequests += 1;
@@ -233,8 +236,8 @@ export async function decayBench(endpoint: string, params: DecayBenchParams): Pr
       leadsPerSecond: round(summary.processed / runSeconds, 1),
     },
     secondRun,
-    scan: { seconds: round(scanSeconds, 3), itemsRead: scanned, requests: scanRequests, itemsPerDueLead: round(scanned / Math.max(1, dueByNow), 1) },
-    readShareOfScan: round(run.itemsRead / Math.max(1, scanned), 5),
+    scan: params.scan ? { seconds: round(scanSeconds, 3), itemsRead: scanned, requests: scanRequests, itemsPerDueLead: round(scanned / Math.max(1, dueByNow), 1) } : null,
+    readShareOfScan: params.scan ? round(run.itemsRead / Math.max(1, scanned), 5) : null,
     machine: { cpus: cpus().length, loadAverageAtStart, loadAverageAtEnd: loadavg().map((value) => round(value, 2)) },
   };
 }
@@ -258,7 +261,9 @@ export function decayLines(result: DecayBenchResult): string[] {
     `7. decay without scans: ${result.parameters.leads} leads, ${result.indexed} in the due index, ${result.dueByNow} due (DynamoDB Local)`,
     `  decay run     ${run.itemsRead} items read in ${run.readRequests} requests, ${fmt(run.seconds, 2)} s (${fmt(run.leadsPerSecond)} leads/s); items read ÷ leads due ${fmt(run.itemsReadPerDueLead, 3)} (goal <= 1.2); now ${Object.entries(run.changed).map(([status, count]) => `${count} ${status}`).join(', ') || 'none'}; ${run.handoffs} handoffs; ${run.resumable ? 'stopped early' : 'complete'}`,
     `  second run    ${result.secondRun.itemsRead} items read, ${result.secondRun.due} due, ${fmt(result.secondRun.seconds, 3)} s`,
-    `  full Scan     ${scan.itemsRead} items read in ${scan.requests} requests, ${fmt(scan.seconds, 2)} s: ${fmt(scan.itemsRead / Math.max(1, run.itemsRead), 0)}× the decay run's reads`,
+    scan
+      ? `  full Scan     ${scan.itemsRead} items read in ${scan.requests} requests, ${fmt(scan.seconds, 2)} s: ${fmt(scan.itemsRead / Math.max(1, run.itemsRead), 0)}× the decay run's reads`
+      : `  full Scan     skipped (BENCH_DECAY_SCAN=0); it reads every item: ${result.parameters.leads} here`,
     `  seeded        ${seeding.items} lead items in ${fmt(seeding.seconds, 1)} s (${fmt(seeding.itemsPerSecond, 0)}/s, ${seeding.batchWrites} BatchWriteItem calls, ${result.parameters.seedConcurrency} at a time)`,
     `  load average  ${result.machine.loadAverageAtStart.join('/')} at start, ${result.machine.loadAverageAtEnd.join('/')} at end on ${result.machine.cpus} cores (times are skewed by other work; items read are not)`,
   ];
@@ -273,7 +278,7 @@ export function decayParams(env: NodeJS.ProcessEnv, fallbackLeads: number): Deca
     return parsed;
   };
   const leads = int('BENCH_DECAY_LEADS', fallbackLeads);
-  return { leads, due: int('BENCH_DECAY_DUE', Math.max(1, Math.round(leads / 100))), seedConcurrency: int('BENCH_DECAY_SEED_CONCURRENCY', 16), seed: int('BENCH_SEED', 20240514) };
+  return { leads, due: int('BENCH_DECAY_DUE', Math.max(1, Math.round(leads / 100))), seedConcurrency: int('BENCH_DECAY_SEED_CONCURRENCY', 16), seed: int('BENCH_SEED', 20240514), scan: env.BENCH_DECAY_SCAN !== '0' };
 }
 
 /** The `decay` entry of bench/results.json, kept by runs of the bench that skip the phase. */

@@ -4,7 +4,7 @@ import type { NormalizedEvent } from './core/events.ts';
 import type { HandoffRecord } from './core/handoff.ts';
 import type { ScoringModel } from './core/model.ts';
 import { logger } from './observability.ts';
-import type { LeadOutcome, LeadStore, StoredLead } from './store/lead-store.ts';
+import type { LeadOutcome, LeadStore } from './store/lead-store.ts';
 import { mapWithConcurrency } from './store/lead-store.ts';
 
 /** Where decided handoffs go: the handoff queue. */
@@ -105,6 +105,8 @@ export interface DecayOptions {
   marginMs?: number;
   /** Leads re-evaluated at once. */
   concurrency?: number;
+  /** Leads read from the due index at a time. */
+  pageSize?: number;
 }
 
 /**
@@ -115,43 +117,38 @@ export interface DecayOptions {
  * is re-evaluated, so whatever this run left is still due, and the next run's query finds it again.
  */
 export async function runDecay(pipeline: Pipeline, now: Date, options: DecayOptions = {}): Promise<DecaySummary> {
-  const { remainingMs, marginMs = 30_000, concurrency = 16 } = options;
+  const { remainingMs, marginMs = 30_000, concurrency = 16, pageSize = 100 } = options;
   const summary: DecaySummary = { due: 0, processed: 0, changed: {}, handoffs: 0, failed: 0, resumable: false };
-  const leads = dueLeadsOneByOne(pipeline.store, now);
   let stopped = false;
-  const worker = async () => {
-    while (!stopped) {
-      // Async generators queue concurrent next() calls: each worker gets its own lead.
-      const next = await leads.next();
-      if (next.done) return;
-      summary.due += 1;
-      if (remainingMs && remainingMs() < marginMs) {
-        stopped = true;
-        summary.resumable = true;
-        return;
+  // Page by page, each finished (handoffs confirmed) before the next is read: a lead this run wrote with a
+  // handoff waiting is due `now` until the handoff is confirmed, and a later page of its shard would list
+  // it again.
+  for await (const page of pipeline.store.duePages(now, pageSize)) {
+    let next = 0;
+    const worker = async () => {
+      while (!stopped && next < page.length) {
+        const lead = page[next++]!;
+        summary.due += 1;
+        if (remainingMs && remainingMs() < marginMs) {
+          stopped = true;
+          summary.resumable = true;
+          return;
+        }
+        try {
+          const outcome = await pipeline.store.reevaluate(lead.leadId, pipeline.model, now, lead);
+          summary.processed += 1;
+          if (outcome.status && outcome.status !== lead.status) summary.changed[outcome.status] = (summary.changed[outcome.status] ?? 0) + 1;
+          // Awaited first: `summary.handoffs += await ...` would read the sum before other workers add to it.
+          const sent = await flushOutboxes([outcome], pipeline);
+          summary.handoffs += sent;
+        } catch (error) {
+          summary.failed += 1;
+          logger.error('decay: lead not re-evaluated; still due for the next run', { leadId: lead.leadId, error: error as Error });
+        }
       }
-      const lead = next.value;
-      try {
-        const outcome = await pipeline.store.reevaluate(lead.leadId, pipeline.model, now, lead);
-        summary.processed += 1;
-        if (outcome.status && outcome.status !== lead.status) summary.changed[outcome.status] = (summary.changed[outcome.status] ?? 0) + 1;
-        // Awaited first: `summary.handoffs += await ...` would read the sum before other workers add to it.
-        const sent = await flushOutboxes([outcome], pipeline);
-        summary.handoffs += sent;
-      } catch (error) {
-        summary.failed += 1;
-        logger.error('decay: lead not re-evaluated; still due for the next run', { leadId: lead.leadId, error: error as Error });
-      }
-    }
-  };
-  try {
-    await Promise.all(Array.from({ length: concurrency }, worker));
-  } finally {
-    await leads.return(undefined);
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, page.length) }, worker));
+    if (stopped) break;
   }
   return summary;
-}
-
-async function* dueLeadsOneByOne(store: LeadStore, now: Date): AsyncGenerator<StoredLead> {
-  for await (const page of store.duePages(now)) yield* page;
 }
