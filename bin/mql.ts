@@ -25,6 +25,7 @@ commands:
                         <data dir>/rescore-cursor.json after every page: --resume continues an interrupted run
   backtest --model FILE [--since DATE] [--json] [--now ISO]
                         replay the stored events under FILE and the current model without writing anything: MQLs,
+                        leads newly / no longer qualifying, MQL -> SQL and MQL -> won rates; --since: leads first seen since DATE
 
 options:
   --aws                 work on the AWS stack: needs ${tableNameEnv} and ${queueUrlEnv('handoff')} (the stack's outputs) and AWS credentials
