@@ -247,6 +247,12 @@ async function main(argv: string[]): Promise<void> {
       const { countLeads, formatRescoreSummary, progressLine, runRescore } = await import('../lib/rescore.ts');
       const pipeline = pipelineFromEnv();
       const model = values.model ? await modelFile(values.model) : pipeline.model;
+      if (model.version !== pipeline.model.version) {
+        // The leads written now carry this model's due times and scores; the stack keeps scoring with its own.
+        process.stderr.write(
+          `mql: note: rescoring under ${values.model} (model ${model.version}) while the stack scores with model ${pipeline.model.version}; set MQL_MODEL_PATH to it (locally) or deploy it, or the next events and decay runs score with the old model again\n`,
+        );
+      }
       const cursorFile = resolve(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql', 'rescore-cursor.json');
       const tty = process.stderr.isTTY === true;
       const total = tty ? await countLeads(pipeline.store) : undefined;
