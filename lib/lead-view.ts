@@ -1,4 +1,5 @@
 import type { HandoffRecord } from './core/handoff.ts';
+import { canonicalLeadId } from './core/identity.ts';
 import type { Lead } from './core/lead.ts';
 import type { Thresholds } from './core/explain.ts';
 import { verdict } from './core/explain.ts';
@@ -61,7 +62,7 @@ export function leadView(lead: StoredLead, handoffs: HandoffAttempt[], model: Sc
  * Undefined when no lead has that key.
  */
 export async function findLeadView(store: LeadStore, model: ScoringModel, asked: string, now: Date): Promise<LeadView | undefined> {
-  let lead = await store.getLead(asked);
+  let lead = await store.getLead(canonicalLeadId(asked, model));
   if (lead?.mergedInto) lead = await store.getLead(lead.mergedInto);
   if (!lead) return undefined;
   const handoffs = (await Promise.all([lead.leadId, ...(lead.mergedFrom ?? [])].map((leadId) => store.listHandoffs(leadId)))).flat();

@@ -181,6 +181,19 @@ export const scoringModelSchema = z
     name: z.string(),
     /** Optional and absent from the default model, so models without it keep their version. */
     forms: z.record(z.string().regex(/^\S{1,200}$/, 'a form id without spaces'), formMapping).optional(),
+    /**
+     * How e-mail addresses name leads beyond trimming and lower case. Off unless turned on (optional and
+     * absent from the default model, which keeps its version): `dana+news@acme.com` and `dana@acme.com`
+     * are two leads until `stripPlusTags` is set; Gmail's dots only with `gmailDots`.
+     */
+    identity: z
+      .strictObject({
+        /** `dana+news@acme.com` is the lead `dana@acme.com` (sub-addressing, honoured by most providers). */
+        stripPlusTags: z.boolean().default(false),
+        /** Gmail ignores dots in the local part, and googlemail.com is gmail.com: `d.whit@gmail.com` is `dwhit@gmail.com`. */
+        gmailDots: z.boolean().default(false),
+      })
+      .optional(),
     domains: z.strictObject({
       /** Free-mail providers. */
       personal: z.array(z.string()).default([]),

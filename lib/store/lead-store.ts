@@ -5,7 +5,7 @@ import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import { handoffLeadId } from '../core/handoff.ts';
-import { isEmailLeadId, phoneLeadId } from '../core/identity.ts';
+import { canonicalLeadId, isEmailLeadId, phoneLeadId } from '../core/identity.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
 import { applyEvents, evaluateLead, newLead, scoreLead, statusChangeAt } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
@@ -174,7 +174,9 @@ export class LeadStore {
    * that lead first, so they group with its other events; the read this takes is the one the write of
    * the provider-key lead would make anyway, and is handed to it.
    */
-  async apply(events: readonly NormalizedEvent[], model: ScoringModel, now: Date): Promise<ApplyResult> {
+  async apply(given: readonly NormalizedEvent[], model: ScoringModel, now: Date): Promise<ApplyResult> {
+    // The model may fold addresses (plus tags, Gmail dots): every event is filed under the lead it names.
+    const events = model.identity ? given.map((event) => ({ ...event, leadKey: canonicalLeadId(event.leadKey, model) })) : given;
     const resolved = await this.resolveMerged(events);
     const byLead = new Map<string, NormalizedEvent[]>();
     for (const original of events) {

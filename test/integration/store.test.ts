@@ -4,6 +4,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { defaultModel, scoreLead } from '../../lib/core/index.ts';
+import { parseModel } from '../../lib/core/model.ts';
 import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 
@@ -107,6 +108,24 @@ describe('LeadStore on DynamoDB Local', () => {
     const kept = (raws.Items ?? []).flatMap((item) => item.events as { sourceEventId: string; raw: string }[]);
     expect(kept.map((one) => one.sourceEventId).sort()).toEqual(big.map((one) => one.sourceEventId).sort());
     expect(kept.every((one) => JSON.parse(one.raw).body.length === 30_000)).toBe(true);
+  });
+
+  it('a model that folds addresses files plus-tagged and dotted Gmail addresses under one lead', async () => {
+    const { version: _version, ...content } = defaultModel;
+    const folding = parseModel({ ...content, identity: { stripPlusTags: true, gmailDots: true } });
+    const local = `dana${randomUUID().slice(0, 8)}`;
+    const events = [
+      event(`${local}+webinars@gmail.com`, 'fold-1', 'webinar_attended', t0),
+      event(`${local.slice(0, 2)}.${local.slice(2)}@googlemail.com`, 'fold-2', 'email_clicked', at(1000)),
+      event(`${local}@gmail.com`, 'fold-3', 'email_opened', at(2000)),
+    ];
+    const result = await store.apply(events, folding, at(3000));
+    expect(result).toMatchObject({ applied: 3, failed: [] });
+    expect(result.leads.map((lead) => lead.leadId)).toEqual([`${local}@gmail.com`]);
+    expect(await store.getLead(`${local}@gmail.com`)).toMatchObject({ eventCount: 3 });
+    // Under the default model the same addresses stay three leads.
+    const apart = await store.apply(events.map((one) => ({ ...one, sourceEventId: `${one.sourceEventId}-apart` })), defaultModel, at(4000));
+    expect(apart.leads).toHaveLength(3);
   });
 
   it('a duplicate inside one delivery counts once', async () => {
