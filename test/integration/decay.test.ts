@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, inject, it } from 'vitest';
 import type { HandoffRecord, NormalizedEvent, ScoringModel } from '../../lib/core/index.ts';
-import { defaultModel, parseModel, statusChangeAt } from '../../lib/core/index.ts';
+import { defaultModel, parseModel, scoreLead, statusChangeAt } from '../../lib/core/index.ts';
 import defaultModelJson from '../../lib/core/default-model.json' with { type: 'json' };
 import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
 import { ingest, runDecay } from '../../lib/pipeline.ts';
@@ -135,6 +135,28 @@ describe('the decay run on DynamoDB Local', () => {
 
     expect(second).toMatchObject({ due: 3, processed: 3, changed: { recycled: 3 }, resumable: false });
     expect(bench.queued.map((record) => record.leadId).sort()).toEqual([...due].sort());
+  });
+
+  it('an MQL is recycled by the first run at or after its computed moment, not before, and told once', async () => {
+    const bench = await freshTable();
+    const email = 'on-time@acme.com';
+    await seed(bench, qualifying(email, t0), t0);
+    bench.queued.length = 0;
+    const due = Date.parse((await leadItem(bench, email)).dueAt as string);
+    // The score one second before and at the moment: it falls below recycleBelow exactly then.
+    const lead = (await bench.pipeline.store.getLead(email))!;
+    expect(scoreLead(lead, defaultModel, new Date(due - 1000)).total).toBeGreaterThanOrEqual(defaultModel.thresholds.recycleBelow);
+    expect(scoreLead(lead, defaultModel, new Date(due)).total).toBeLessThan(defaultModel.thresholds.recycleBelow);
+
+    const early = await runDecay(bench.pipeline, new Date(due - 1000));
+    expect(early).toMatchObject({ due: 0, processed: 0, handoffs: 0 });
+    expect((await leadItem(bench, email)).status).toBe('mql');
+
+    const onTime = await runDecay(bench.pipeline, new Date(due));
+    expect(onTime).toMatchObject({ due: 1, changed: { recycled: 1 }, handoffs: 1 });
+    const later = await runDecay(bench.pipeline, new Date(due + 15 * 60 * 1000));
+    expect(later).toMatchObject({ due: 0, handoffs: 0 });
+    expect(bench.queued.map((record) => [record.type, record.leadId])).toEqual([['lead.recycled', email]]);
   });
 
   it('a due MQL that a changed model keeps qualified moves to its next due time instead of being recycled', async () => {
