@@ -140,6 +140,15 @@ export const functions = {
     sendsTo: ['handoff'],
     writesTable: true,
   },
+  'ingest-crm-feedback': {
+    entry: 'ingest-crm-feedback',
+    description: 'Sales outcomes from the CRM (accepted, rejected with a reason, sql, won, lost; Standard Webhooks signed)',
+    timeoutSeconds: 20,
+    memoryMb: 512,
+    secrets: ['CRM_FEEDBACK_SECRET'],
+    sendsTo: ['handoff'],
+    writesTable: true,
+  },
   'ingest-facebook': {
     entry: 'ingest-facebook',
     description: 'Facebook Lead Ads leadgen notifications: verified, deduplicated by leadgen id, queued for the Graph fetch',
@@ -223,6 +232,7 @@ export const routes = [
   { method: 'POST', path: '/webhooks/postmark', handler: 'ingest-postmark', auth: 'none' },
   { method: 'POST', path: '/webhooks/customerio', handler: 'ingest-customerio', auth: 'none' },
   { method: 'POST', path: '/webhooks/events', handler: 'ingest-events', auth: 'none' },
+  { method: 'POST', path: '/webhooks/crm', handler: 'ingest-crm-feedback', auth: 'none' },
   { method: 'GET', path: '/leads/{email}', handler: 'get-lead', auth: 'iam' },
 ] as const satisfies readonly RouteSpec[];
 
