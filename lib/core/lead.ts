@@ -108,14 +108,23 @@ function nextStatus(lead: Lead, score: Breakdown, model: ScoringModel, fastTrack
   if (lead.disqualifiedBy) return 'disqualified';
   if (lead.outcome) {
     const decided = outcomeStatus[lead.outcome.type];
-    // A rejected MQL is nurtured again and may re-qualify on new engagement.
     if (decided && decided !== 'recycled') return decided;
-    if (decided === 'recycled' && lead.status === 'mql') return 'recycled';
+    if (decided === 'recycled') {
+      if (lead.status === 'mql') return 'recycled';
+      // A rejected MQL is nurtured again and may re-qualify, but only on engagement after the rejection:
+      // the score sales has just turned down must not come straight back to it.
+      if (!engagedSince(lead, model, lead.outcome.at)) return lead.status;
+    }
   }
   if (lead.status === 'mql') return score.total < model.thresholds.recycleBelow ? 'recycled' : 'mql';
   if (qualifies(score, model) || (fastTracked && score.fit >= model.thresholds.minFit)) return 'mql';
   if (lead.status === 'new' && score.behavior > 0) return 'engaged';
   return lead.status;
+}
+
+/** Whether a rule that adds points saw an event after `at` (ISO times compare as strings). */
+function engagedSince(lead: Lead, model: ScoringModel, at: string): boolean {
+  return model.behavior.rules.some((rule) => rule.points > 0 && (lead.behavior[rule.id]?.lastSeen ?? '') > at);
 }
 
 /**

@@ -9,6 +9,7 @@ import {
   parseModel,
   parseQuantity,
   scoreLead,
+  statusChangeAt,
 } from '../../lib/core/index.ts';
 
 const day = 24 * 60 * 60 * 1000;
@@ -284,5 +285,31 @@ describe('the scoring model', () => {
     const model = parseModel({ ...structuredClone(defaultModel), domains: { ...defaultModel.domains, competitors: ['rival.io'] } });
     const { lead } = applyEvents(undefined, workedExample('spy@rival.io', t0), model, at(10_000));
     expect(lead.status).toBe('disqualified');
+  });
+});
+
+describe('sales rejects an MQL', () => {
+  it('the rejected lead stays recycled until it engages again; then it qualifies once more and sales hears of it', () => {
+    const email = 'rejected@acme-logistics.com';
+    const qualified = applyEvents(undefined, workedExample(email, t0), defaultModel, at(10_000));
+    expect(qualified.lead.status).toBe('mql');
+
+    const rejected = applyEvents(qualified.lead, [event(email, 'mql_rejected', at(60_000), { reason: 'wrong_timing' })], defaultModel, at(60_000));
+    expect(rejected.lead.status).toBe('recycled');
+    expect(rejected.handoffs).toEqual([]);
+
+    // A minute later, and a week later, the same score does not send it back to sales.
+    for (const later of [at(120_000), at(7 * day)]) {
+      const evaluated = evaluateLead(rejected.lead, defaultModel, later);
+      expect(evaluated.lead.status).toBe('recycled');
+      expect(evaluated.handoffs).toEqual([]);
+    }
+    // Time alone changes nothing for it (its outbox aside, which still holds the first lead.mql).
+    expect(statusChangeAt(rejected.lead, defaultModel, at(60_000))).toBeUndefined();
+
+    // New engagement after the rejection: it qualifies again, one lead.mql.
+    const engaged = applyEvents(rejected.lead, [event(email, 'webinar_attended', at(8 * day))], defaultModel, at(8 * day));
+    expect(engaged.lead.status).toBe('mql');
+    expect(engaged.handoffs.map((handoff) => handoff.type)).toEqual(['lead.mql']);
   });
 });
