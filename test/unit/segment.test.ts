@@ -1,27 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/events.ts';
-import { HttpError } from '../../lib/http/errors.ts';
 import { maxStoredStringLength } from '../../lib/sources/fields.ts';
 import { maxSegmentMessages, segment } from '../../lib/sources/segment.ts';
-import type { WebhookRequest } from '../../lib/sources/source.ts';
 import { signStandardWebhook } from '../../lib/sources/standard-webhooks.ts';
+import { refusal, webhookRequest as request } from '../setup/webhook-request.ts';
 
 const secret = 'whsec_dGVzdC1vbmx5LXNlZ21lbnQtZXZlbnRzLXNlY3JldA==';
 
 function fixture(name: string): string {
   return readFileSync(new URL(`../fixtures/segment/${name}.json`, import.meta.url), 'utf8');
-}
-
-function request(body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }): WebhookRequest {
-  const lowerCased = new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
-  return {
-    method: 'POST',
-    body: Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'),
-    header: (name) => lowerCased.get(name.toLowerCase()),
-    query: {},
-    pathParameters: {},
-  };
 }
 
 /** The single event a delivery yields, failing when it yields anything else. */
@@ -30,16 +18,6 @@ function onlyEvent(body: string): NormalizedEvent {
   expect(ignored).toEqual([]);
   expect(events).toHaveLength(1);
   return events[0]!;
-}
-
-function refusal(act: () => unknown): HttpError {
-  try {
-    act();
-  } catch (error) {
-    expect(error).toBeInstanceOf(HttpError);
-    return error as HttpError;
-  }
-  throw new Error('expected a refusal');
 }
 
 function message(overrides: Record<string, unknown>): string {

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { HttpError } from '../../lib/http/errors.ts';
 import { header } from '../../lib/http/request.ts';
 import { signStandardWebhook, verifyStandardWebhook } from '../../lib/sources/standard-webhooks.ts';
+import { refusal } from '../setup/webhook-request.ts';
 
 interface Vectors {
   official_vector: { secret: string; 'webhook-id': string; 'webhook-timestamp': string; rawBody: string; expectedSignature: string };
@@ -29,17 +30,6 @@ function officialHeaders(overrides: Record<string, string | undefined> = {}) {
 
 function atSeconds(seconds: number): Date {
   return new Date(seconds * 1000);
-}
-
-/** Runs `act` and returns the HttpError it threw, failing when it did not throw one. */
-function refusal(act: () => unknown): HttpError {
-  try {
-    act();
-  } catch (error) {
-    expect(error).toBeInstanceOf(HttpError);
-    return error as HttpError;
-  }
-  throw new Error('expected a refusal');
 }
 
 describe('signStandardWebhook', () => {

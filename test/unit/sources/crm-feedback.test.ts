@@ -1,33 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { applyEvents } from '../../../lib/core/lead.ts';
 import { defaultModel } from '../../../lib/core/default-model.ts';
-import { HttpError } from '../../../lib/http/errors.ts';
 import { crmFeedback, crmOutcomeTypes, maxCrmOutcomes, rejectionReasons } from '../../../lib/sources/crm-feedback.ts';
-import type { WebhookRequest } from '../../../lib/sources/source.ts';
 import { signStandardWebhook } from '../../../lib/sources/standard-webhooks.ts';
+import { refusal, webhookRequest as request } from '../../setup/webhook-request.ts';
 
 const secret = 'whsec_dGVzdC1vbmx5LWNybS1mZWVkYmFjay1zZWNyZXQtMDAwMDE=';
-
-function request(body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }): WebhookRequest {
-  const lowerCased = new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
-  return {
-    method: 'POST',
-    body: Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'),
-    header: (name) => lowerCased.get(name.toLowerCase()),
-    query: {},
-    pathParameters: {},
-  };
-}
-
-function refusal(act: () => unknown): HttpError {
-  try {
-    act();
-  } catch (error) {
-    expect(error).toBeInstanceOf(HttpError);
-    return error as HttpError;
-  }
-  throw new Error('expected a refusal');
-}
 
 const outcome = (overrides: Record<string, unknown> = {}) => ({
   id: 'evt-1',

@@ -1,7 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
-import { HttpError } from '../../../lib/http/errors.ts';
 import {
   bounceOf,
   customerio,
@@ -11,6 +10,7 @@ import {
 } from '../../../lib/sources/customerio.ts';
 import { maxStoredStringLength } from '../../../lib/sources/fields.ts';
 import type { WebhookRequest } from '../../../lib/sources/source.ts';
+import { refusal, webhookRequest as request } from '../../setup/webhook-request.ts';
 
 interface FixtureDelivery {
   headers: Record<string, string>;
@@ -29,17 +29,6 @@ const key = fixture.webhookSigningKey;
 const secrets = { CUSTOMERIO_WEBHOOK_SIGNING_KEY: key };
 const delivery = (name: string): FixtureDelivery => fixture.deliveries[name]!;
 
-function request(body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }): WebhookRequest {
-  const lowerCased = new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
-  return {
-    method: 'POST',
-    body: Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'),
-    header: (name) => lowerCased.get(name.toLowerCase()),
-    query: {},
-    pathParameters: {},
-  };
-}
-
 /** A delivery signed with the fixture's key at `timestamp` (unix seconds). */
 function signed(body: string, timestamp: number | string, signingKey = key): WebhookRequest {
   return request(body, {
@@ -47,16 +36,6 @@ function signed(body: string, timestamp: number | string, signingKey = key): Web
     'X-CIO-Timestamp': String(timestamp),
     'X-CIO-Signature': signCustomerio({ key: signingKey, timestamp, body }),
   });
-}
-
-function refusal(act: () => unknown): HttpError {
-  try {
-    act();
-  } catch (error) {
-    expect(error).toBeInstanceOf(HttpError);
-    return error as HttpError;
-  }
-  throw new Error('expected a refusal');
 }
 
 /** An email event in Customer.io's shape, with `data` overrides (undefined removes a field). */

@@ -7,7 +7,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { HttpError } from '../../../lib/http/errors.ts';
 import type { GraphLead, LeadgenNotification } from '../../../lib/sources/facebook.ts';
 import {
   dashboardTestLeadgenId,
@@ -25,6 +24,7 @@ import {
 } from '../../../lib/sources/facebook.ts';
 import { maxFieldsPerEvent } from '../../../lib/sources/fields.ts';
 import type { WebhookRequest } from '../../../lib/sources/source.ts';
+import { refusal } from '../../setup/webhook-request.ts';
 
 interface WebhookFixture {
   appSecret: string;
@@ -45,16 +45,6 @@ function request(rawBody: string | Buffer, headers: Record<string, string> = {},
 /** A delivery signed the way Meta signs it: over the exact bytes. */
 function signed(rawBody: string, headers: Record<string, string> = {}): WebhookRequest {
   return request(rawBody, { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${facebookSignature(appSecret, rawBody)}`, ...headers });
-}
-
-function refusal(act: () => unknown): HttpError {
-  try {
-    act();
-  } catch (error) {
-    expect(error).toBeInstanceOf(HttpError);
-    return error as HttpError;
-  }
-  throw new Error('expected a refusal');
 }
 
 function leadgenBody(changes: object[], options: { object?: string; entryId?: string } = {}): string {

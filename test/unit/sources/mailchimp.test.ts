@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
-import { HttpError } from '../../../lib/http/errors.ts';
 import { maxFieldsPerEvent, maxStoredStringLength } from '../../../lib/sources/fields.ts';
 import { mailchimp, parseForm } from '../../../lib/sources/mailchimp.ts';
 import type { WebhookRequest } from '../../../lib/sources/source.ts';
+import { refusal } from '../../setup/webhook-request.ts';
 
 /** The fake secret of shared/formats/mailchimp_webhooks.json (copied to test/fixtures/mailchimp/). */
 const fixtures = JSON.parse(readFileSync(new URL('../../fixtures/mailchimp/mailchimp_webhooks.json', import.meta.url), 'utf8'));
@@ -44,16 +44,6 @@ function encodeRawBrackets(pairs: Record<string, string>): string {
 
 function decodedOf(type: (typeof types)[number]): Record<string, string> {
   return fixtures.deliveries[type].decoded;
-}
-
-function refusal(act: () => unknown): HttpError {
-  try {
-    act();
-  } catch (error) {
-    expect(error).toBeInstanceOf(HttpError);
-    return error as HttpError;
-  }
-  throw new Error('expected a refusal');
 }
 
 function onlyEvent(body: string): NormalizedEvent {

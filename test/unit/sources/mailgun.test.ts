@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { maxJsonDepth } from '../../../lib/http/request.ts';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
-import { HttpError } from '../../../lib/http/errors.ts';
 import { maxStoredStringLength } from '../../../lib/sources/fields.ts';
 import {
   mailgun,
@@ -13,6 +12,7 @@ import {
   signMailgun,
 } from '../../../lib/sources/mailgun.ts';
 import type { IgnoredEvent, WebhookRequest } from '../../../lib/sources/source.ts';
+import { refusal } from '../../setup/webhook-request.ts';
 
 interface FixtureDelivery {
   rawBody: string;
@@ -50,16 +50,6 @@ function signed(eventData: unknown, options: { timestamp?: number; token?: strin
   const token = options.token ?? 'f'.repeat(50);
   const signature = signMailgun({ key: options.signingKey ?? key, timestamp, token });
   return JSON.stringify({ signature: { token, timestamp, signature, ...options.extra }, 'event-data': eventData });
-}
-
-function refusal(act: () => unknown): HttpError {
-  try {
-    act();
-  } catch (error) {
-    expect(error).toBeInstanceOf(HttpError);
-    return error as HttpError;
-  }
-  throw new Error('expected a refusal');
 }
 
 function onlyEvent(body: string): NormalizedEvent {

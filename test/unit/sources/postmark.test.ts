@@ -6,10 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
-import { HttpError } from '../../../lib/http/errors.ts';
 import { maxFieldsPerEvent, maxStoredStringLength } from '../../../lib/sources/fields.ts';
 import { bounceTypes, postmark } from '../../../lib/sources/postmark.ts';
 import type { Normalized, WebhookRequest } from '../../../lib/sources/source.ts';
+import { refusal } from '../../setup/webhook-request.ts';
 
 interface Fixture {
   basicAuth: { username: string; password: string };
@@ -27,16 +27,6 @@ function request(body: unknown, headers: Record<string, string> = {}): WebhookRe
   const lowerCased = new Map(Object.entries({ 'content-type': 'application/json', ...headers }).map(([name, value]) => [name.toLowerCase(), value]));
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
   return { method: 'POST', body: Buffer.from(raw, 'utf8'), header: (name) => lowerCased.get(name.toLowerCase()), query: {}, pathParameters: {} };
-}
-
-function refusal(act: () => unknown): HttpError {
-  try {
-    act();
-  } catch (error) {
-    expect(error).toBeInstanceOf(HttpError);
-    return error as HttpError;
-  }
-  throw new Error('expected a refusal');
 }
 
 const normalize = (body: unknown, headers?: Record<string, string>): Normalized => postmark.normalize(request(body, headers), now);

@@ -2,7 +2,6 @@ import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
-import { HttpError } from '../../../lib/http/errors.ts';
 import { maxFieldsPerEvent, maxStoredStringLength } from '../../../lib/sources/fields.ts';
 import {
   sendgrid,
@@ -14,6 +13,7 @@ import {
   signSendgridDelivery,
 } from '../../../lib/sources/sendgrid.ts';
 import type { WebhookRequest } from '../../../lib/sources/source.ts';
+import { refusal, webhookRequest as request } from '../../setup/webhook-request.ts';
 
 function fixture(name: string): any {
   return JSON.parse(readFileSync(new URL(`../../fixtures/sendgrid/${name}.json`, import.meta.url), 'utf8'));
@@ -24,17 +24,6 @@ const official = webhook.official_vectors_from_sendgrid_nodejs.single;
 const officialMore = fixture('official_vectors');
 const examples: Record<string, unknown>[] = fixture('every_event_type').events;
 const testKey = { publicKey: webhook.test_keypair.publicKeyBase64Der as string, privateKey: createPrivateKey(webhook.test_keypair.privateKeyPkcs8Pem) };
-
-function request(body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }): WebhookRequest {
-  const lowerCased = new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
-  return {
-    method: 'POST',
-    body: Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'),
-    header: (name) => lowerCased.get(name.toLowerCase()),
-    query: {},
-    pathParameters: {},
-  };
-}
 
 /** A delivery as SendGrid sends it: headers spelled as SendGrid spells them. */
 function delivery(body: string, timestamp: string, signature: string, contentType = 'application/json'): WebhookRequest {
@@ -47,16 +36,6 @@ function signed(body: string, timestamp: number | string): WebhookRequest {
 }
 
 const atSeconds = (seconds: number | string) => new Date(Number(seconds) * 1000);
-
-function refusal(act: () => unknown): HttpError {
-  try {
-    act();
-  } catch (error) {
-    expect(error).toBeInstanceOf(HttpError);
-    return error as HttpError;
-  }
-  throw new Error('expected a refusal');
-}
 
 const verifyWith = (key: string, req: WebhookRequest, now: Date) => sendgrid.verify(req, { SENDGRID_WEBHOOK_PUBLIC_KEY: key }, now);
 
