@@ -15,6 +15,7 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { GraphLead } from '../sources/facebook.ts';
+import { graphLeadFields } from '../sources/facebook.ts';
 
 /** Failures Graph answers (§1.5), named after the README's cases. */
 export const graphFailureKinds = [
@@ -249,20 +250,9 @@ export async function startGraphStandIn(options: GraphStandInOptions): Promise<G
 }
 
 /** The Lead node's fields (the README's list and the SDK's), for Graph's "nonexisting field" error. */
-const knownFields = new Set([
-  'id',
-  'created_time',
-  'ad_id',
-  'ad_name',
-  'adset_id',
-  'adset_name',
-  'campaign_id',
-  'campaign_name',
-  'form_id',
-  'is_organic',
-  'platform',
-  'field_data',
-  'custom_disclaimer_responses',
+const knownFields = new Set<string>([
+  ...graphLeadFields,
+  // Fields of the node the fetch does not ask for.
   'partner_name',
   'post',
   'home_listing',
