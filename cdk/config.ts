@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultModel } from '../lib/core/default-model.ts';
 import { parseModel } from '../lib/core/model.ts';
+import { defaultFacebookGraphUrl } from '../lib/sources/facebook.ts';
 
 /** CRM adapters of the operator contract (`CRM_ADAPTER`). */
 export const crmAdapters = ['webhook', 'hubspot', 'salesforce', 'none'] as const;
@@ -19,7 +20,7 @@ export type CrmAdapter = (typeof crmAdapters)[number];
 export const logLevels = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
 export type LogLevel = (typeof logLevels)[number];
 
-export const defaultFacebookGraphUrl = 'https://graph.facebook.com/v21.0';
+export { defaultFacebookGraphUrl };
 export const defaultHubspotBaseUrl = 'https://api.hubapi.com';
 export const defaultRawRetentionDays = 30;
 

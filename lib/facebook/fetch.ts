@@ -23,15 +23,13 @@ import type { Pipeline } from '../pipeline.ts';
 import { ingest } from '../pipeline.ts';
 import { pipelineFromEnv } from '../runtime.ts';
 import type { GraphLead, LeadgenNotification } from '../sources/facebook.ts';
-import { facebookSourceName, normalizeGraphLead } from '../sources/facebook.ts';
+import { defaultFacebookGraphUrl, facebookSourceName, normalizeGraphLead } from '../sources/facebook.ts';
 import { isObject, own } from '../sources/fields.ts';
 import { mapWithConcurrency } from '../store/lead-store.ts';
 import { SeenStore } from '../store/seen-store.ts';
 import { dlqUrlEnv, queueUrlEnv, tableNameEnv } from '../topology.ts';
 import { fetchGraphLead, GraphError } from './graph.ts';
 
-/** The Graph API version the code was tested against, when FACEBOOK_GRAPH_URL is not set. */
-export const defaultGraphUrl = 'https://graph.facebook.com/v21.0';
 
 /** What the consumer does to its own queue's messages besides acknowledging them. */
 export interface LeadgenMessages {
@@ -248,7 +246,7 @@ export function retryPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): RetryP
 export async function facebookFetchFromEnv(): Promise<FetchDeps> {
   const secrets = await getSecrets();
   const tableName = requireEnv(tableNameEnv);
-  const graphUrl = process.env.FACEBOOK_GRAPH_URL || defaultGraphUrl;
+  const graphUrl = process.env.FACEBOOK_GRAPH_URL || defaultFacebookGraphUrl;
   const { FACEBOOK_ACCESS_TOKEN: accessToken, FACEBOOK_APP_SECRET: appSecret } = secrets;
   return {
     pipeline: pipelineFromEnv(),

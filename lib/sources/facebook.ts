@@ -29,6 +29,9 @@ export const facebookSourceName = 'facebook';
 /** The lead id the App Dashboard's "Test" button sends; fetching it fails (100/33), so it is acknowledged and skipped. */
 export const dashboardTestLeadgenId = '444444444444';
 
+/** Graph API base when FACEBOOK_GRAPH_URL is not set (the Lambdas and the CDK stack's default). */
+export const defaultFacebookGraphUrl = 'https://graph.facebook.com/v21.0';
+
 /** One lead announced by a leadgen webhook: ids as exact decimal strings. */
 export interface LeadgenNotification {
   readonly leadgenId: string;
