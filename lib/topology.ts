@@ -73,6 +73,7 @@ export const secretKeys = [
   'CRM_FEEDBACK_SECRET',
   'CRM_WEBHOOK_SECRET',
   'HUBSPOT_ACCESS_TOKEN',
+  'SALESFORCE_CLIENT_SECRET',
 ] as const;
 export type SecretKey = (typeof secretKeys)[number];
 
