@@ -1,6 +1,6 @@
 import type { HandoffRecord } from './core/handoff.ts';
 import { canonicalLeadId } from './core/identity.ts';
-import type { Lead } from './core/lead.ts';
+import type { Lead, LeadOutcomeState } from './core/lead.ts';
 import type { Thresholds } from './core/explain.ts';
 import { verdict } from './core/explain.ts';
 import { explainedReasons, recordProfile, scoreLead } from './core/lead.ts';
@@ -27,6 +27,11 @@ export interface LeadView extends Omit<HandoffRecord, 'type' | 'id' | 'occurredA
   meetsThresholds: boolean;
   /** What the score means, in words: "needs 12 more behavior points", "fit 5 is below minFit 10", ... */
   summary: string[];
+  /**
+   * What sales decided last (POST /webhooks/crm or HubSpot's webhook): the outcome type, when, a
+   * rejection's reason, a won deal's amount and currency, and the source that reported it.
+   */
+  outcome?: LeadOutcomeState;
   handoffs: HandoffAttempt[];
 }
 
@@ -52,6 +57,7 @@ export function leadView(lead: StoredLead, handoffs: HandoffAttempt[], model: Sc
     thresholds,
     meetsThresholds,
     summary,
+    ...(lead.outcome ? { outcome: { ...lead.outcome } } : {}),
     handoffs,
   };
 }
@@ -68,4 +74,14 @@ export async function findLeadView(store: LeadStore, model: ScoringModel, asked:
   const handoffs = (await Promise.all([lead.leadId, ...(lead.mergedFrom ?? [])].map((leadId) => store.listHandoffs(leadId)))).flat();
   handoffs.sort((a, b) => a.occurredAt.localeCompare(b.occurredAt) || a.id.localeCompare(b.id));
   return leadView(lead, handoffs, model, now);
+}
+
+/** The sales outcome in one line, as `mql explain` prints it: "sales outcome: won 24,000 USD at ... (via crm)". */
+export function outcomeLine(outcome: LeadOutcomeState): string {
+  const what = outcome.type === 'won' && outcome.amount !== undefined
+    ? `won ${outcome.amount.toLocaleString('en-US')}${outcome.currency ? ` ${outcome.currency}` : ''}`
+    : outcome.reason !== undefined
+      ? `${outcome.type} (${outcome.reason})`
+      : outcome.type;
+  return `sales outcome: ${what} at ${outcome.at}${outcome.source ? ` via ${outcome.source}` : ''}`;
 }

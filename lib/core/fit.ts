@@ -38,8 +38,21 @@ export function parseQuantity(value: number | string | undefined): number | unde
   return parseBand(value)?.low;
 }
 
+/** What fit conditions read: the profile, plus what sales said of the lead ({@link fitSubject}). */
+export type FitSubject = Profile & { salesRejection?: string };
+
+/**
+ * The profile as fit rules see it: with `salesRejection`, the reason of the lead's latest sales outcome
+ * when that outcome is a rejection (`other` when sales gave none, so `exists: true` means "rejected").
+ * A later accepted, sql, won or lost outcome replaces it: sales changed its mind, the rejection no longer counts.
+ */
+export function fitSubject(lead: { profile: Profile; outcome?: { type: string; reason?: string } }): FitSubject {
+  if (lead.outcome?.type !== 'mql_rejected') return lead.profile;
+  return { ...lead.profile, salesRejection: lead.outcome.reason ?? 'other' };
+}
+
 /** Whether a profile satisfies a fit condition (text compared without regard to case). */
-export function profileMatches(profile: Profile, condition: FitCondition, domains: ScoringModel['domains']): boolean {
+export function profileMatches(profile: FitSubject, condition: FitCondition, domains: ScoringModel['domains']): boolean {
   if (condition.emailDomain !== undefined) return classifyEmailDomain(profile.email, domains) === condition.emailDomain;
   if (condition.field === undefined) return false;
   return valueMatches(profile[condition.field], condition);
@@ -49,7 +62,7 @@ export function profileMatches(profile: Profile, condition: FitCondition, domain
  * The fit rules a profile matches. Rules of one group share its bounds: the group's points are
  * clamped to [min, max] and the clamp is taken off the group's later rules, so reasons still add up.
  */
-export function scoreFit(profile: Profile, model: ScoringModel): FitMatch[] {
+export function scoreFit(profile: FitSubject, model: ScoringModel): FitMatch[] {
   const matches: FitMatch[] = [];
   const groupTotals = new Map<string, number>();
   for (const rule of model.fit.rules) {

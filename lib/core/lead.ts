@@ -6,7 +6,7 @@ import { withReasonEvents } from './explain.ts';
 import type { Breakdown } from './score.ts';
 import { halfLifeOf, scoreBreakdown } from './score.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from './events.ts';
-import { profileMatches, scoreFit } from './fit.ts';
+import { fitSubject, profileMatches, scoreFit } from './fit.ts';
 import { isEmailLeadId } from './identity.ts';
 import type { HandoffRecord, HandoffType, Reason, RecentEvent } from './handoff.ts';
 import type { BehaviorRule, PropertyCondition, ScoringModel } from './model.ts';
@@ -42,8 +42,11 @@ export interface Lead {
   /** Behavior points per rule id. */
   behavior: Record<string, RuleState>;
   disqualifiedBy?: { rule: string; at: string };
-  /** The latest sales outcome, which decides the status while present. */
-  outcome?: { type: string; at: string; reason?: string };
+  /**
+   * The latest sales outcome, which decides the status while present: its type, when, a rejection's
+   * reason (what fit rules read as `salesRejection`), a won deal's amount and currency, and where it came from.
+   */
+  outcome?: LeadOutcomeState;
   firstSeenAt: string;
   lastEventAt: string;
   eventCount: number;
@@ -65,6 +68,30 @@ export interface Lead {
 }
 
 export type { Breakdown } from './score.ts';
+
+/** What {@link Lead.outcome} keeps of a sales outcome event. */
+export interface LeadOutcomeState {
+  type: string;
+  at: string;
+  reason?: string;
+  amount?: number;
+  currency?: string;
+  /** The source that reported it: `crm` (POST /webhooks/crm) or `hubspot` (HubSpot's own webhook). */
+  source?: string;
+}
+
+/** The outcome state of an outcome event: the properties that matter to fit rules and to operators. */
+function outcomeOf(type: string, event: Pick<NormalizedEvent, 'occurredAt' | 'properties' | 'source'>): LeadOutcomeState {
+  const { reason, amount, currency } = event.properties;
+  return {
+    type,
+    at: event.occurredAt,
+    ...(typeof reason === 'string' ? { reason } : {}),
+    ...(typeof amount === 'number' ? { amount } : {}),
+    ...(typeof currency === 'string' ? { currency } : {}),
+    source: event.source,
+  };
+}
 
 function propertyMatches(properties: Record<string, PropertyValue>, condition: PropertyCondition): boolean {
   return valueMatches(Object.hasOwn(properties, condition.property) ? properties[condition.property] : undefined, condition);
@@ -94,7 +121,7 @@ export function behaviorRuleFor(event: Pick<NormalizedEvent, 'type' | 'propertie
 }
 
 /** The score of a lead at `now`: fit from the profile, behavior decayed to `now` and capped (lib/core/score.ts). */
-export function scoreLead(lead: Pick<Lead, 'profile' | 'behavior' | 'disqualifiedBy'>, model: ScoringModel, now: Date): Breakdown {
+export function scoreLead(lead: Pick<Lead, 'profile' | 'behavior' | 'disqualifiedBy' | 'outcome'>, model: ScoringModel, now: Date): Breakdown {
   return scoreBreakdown(lead, model, now);
 }
 
@@ -244,8 +271,7 @@ export function applyEvents(previous: Lead | undefined, events: readonly Normali
     const fastTrack = model.fastTrack.find((candidate) => eventMatches(scored, candidate));
     if (fastTrack && nowMs - Date.parse(event.occurredAt) <= fastTrack.withinDays * msPerDay) fastTracked = true;
     if (scored.type in outcomeStatus && (!lead.outcome || lead.outcome.at <= event.occurredAt)) {
-      const reason = event.properties.reason;
-      lead.outcome = { type: scored.type, at: event.occurredAt, ...(typeof reason === 'string' ? { reason } : {}) };
+      lead.outcome = outcomeOf(scored.type, event);
     }
     if (event.occurredAt < lead.firstSeenAt || lead.eventCount === 0) lead.firstSeenAt = event.occurredAt;
     if (event.occurredAt > lead.lastEventAt || lead.eventCount === 0) lead.lastEventAt = event.occurredAt;
@@ -264,7 +290,7 @@ export function evaluateLead(previous: Lead, model: ScoringModel, now: Date): Ev
 
 function settle(lead: Lead, model: ScoringModel, now: Date, fastTracked: boolean): Evaluation {
   if (!lead.disqualifiedBy) {
-    const profileDisqualifier = model.disqualify.find((rule) => 'when' in rule && profileMatches(lead.profile, rule.when, model.domains));
+    const profileDisqualifier = model.disqualify.find((rule) => 'when' in rule && profileMatches(fitSubject(lead), rule.when, model.domains));
     if (profileDisqualifier) lead.disqualifiedBy = { rule: profileDisqualifier.id, at: now.toISOString() };
   }
   const score = scoreLead(lead, model, now);

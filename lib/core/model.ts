@@ -22,6 +22,16 @@ const profileField = z.enum([
 ]);
 export type ProfileField = z.infer<typeof profileField>;
 
+/**
+ * What a fit condition can read: the profile's fields, and `salesRejection`, the reason sales gave
+ * when it last rejected the lead as an MQL (`outside_icp`, `wrong_timing`, `existing_customer`,
+ * `bad_data`, `other`; lib/sources/crm-feedback.ts), present only while that rejection is the lead's
+ * latest sales outcome. It lets the model learn from sales: `{"field": "salesRejection", "oneOf":
+ * ["existing_customer"]}` with negative points keeps an existing customer from re-qualifying.
+ */
+const fitField = z.enum([...profileField.options, 'salesRejection']);
+export type FitField = z.infer<typeof fitField>;
+
 const validRegex = z.string().refine(
   (pattern) => {
     try {
@@ -66,7 +76,7 @@ function requireOperator(condition: Record<string, unknown>, ctx: z.RefinementCt
  * One object rather than a union, so a typo is named as an unknown key instead of "no variant matched".
  */
 export const fitCondition = z
-  .strictObject({ field: profileField.optional(), emailDomain: z.enum(domainKinds).optional(), ...operators })
+  .strictObject({ field: fitField.optional(), emailDomain: z.enum(domainKinds).optional(), ...operators })
   .superRefine((condition, ctx) => {
     if (condition.emailDomain !== undefined) {
       if (condition.field !== undefined || operatorNames.some((name) => condition[name] !== undefined)) {
@@ -75,7 +85,7 @@ export const fitCondition = z
       return;
     }
     if (condition.field === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['field'], message: `expected a profile field (${profileField.options.join(', ')}) or emailDomain (${domainKinds.join(', ')})` });
+      ctx.addIssue({ code: 'custom', path: ['field'], message: `expected a profile field (${fitField.options.join(', ')}) or emailDomain (${domainKinds.join(', ')})` });
       return;
     }
     requireOperator(condition, ctx, 'field');

@@ -1,7 +1,7 @@
 import type { RuleState } from './decay.ts';
 import { applyCap, valueAt } from './decay.ts';
 import type { Profile } from './events.ts';
-import { scoreFit } from './fit.ts';
+import { fitSubject, scoreFit } from './fit.ts';
 import type { CapApplied, Reason } from './handoff.ts';
 import type { BehaviorRule, ScoringModel } from './model.ts';
 
@@ -55,6 +55,8 @@ interface Lead {
   profile: Profile;
   behavior: Record<string, RuleState>;
   disqualifiedBy?: { rule: string; at: string };
+  /** The latest sales outcome: a rejection's reason is what fit rules read as `salesRejection`. */
+  outcome?: { type: string; reason?: string };
 }
 
 /** The score of a lead at `now`: fit from the profile, behavior decayed to `now` and capped. */
@@ -62,7 +64,7 @@ export function scoreBreakdown(lead: Lead, model: ScoringModel, now: Date): Brea
   const at = now.getTime();
   const fitReasons: Reason[] = [];
   const fitExact: number[] = [];
-  for (const match of scoreFit(lead.profile, model)) {
+  for (const match of scoreFit(fitSubject(lead), model)) {
     fitExact.push(match.points);
     fitReasons.push({
       rule: match.rule,
