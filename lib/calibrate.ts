@@ -1,0 +1,99 @@
+import { writeFileSync } from 'node:fs';
+import type { CalibrationReport } from './core/calibrate.ts';
+import { calibrate } from './core/calibrate.ts';
+import type { NormalizedEvent } from './core/events.ts';
+import type { ScoringModel } from './core/model.ts';
+import { outcomeTypes } from './core/replay.ts';
+import type { LeadStore } from './store/lead-store.ts';
+import { mapWithConcurrency } from './store/lead-store.ts';
+
+/**
+ * `mql calibrate`: reads every lead (a Scan) and the events of each (a Query), keeps the histories of the
+ * leads with a sales outcome, and hands them to the pure calibration (lib/core/calibrate.ts). Reads only.
+ * Memory holds the events of the judged leads alone: those sales has seen, a small share of the table.
+ */
+export async function runCalibration(
+  store: Pick<LeadStore, 'scanLeads' | 'listEvents'>,
+  options: { model: ScoringModel; since?: Date; concurrency?: number; pageSize?: number; lambda?: number },
+): Promise<CalibrationReport> {
+  const histories: { leadId: string; events: NormalizedEvent[] }[] = [];
+  let cursor: Record<string, unknown> | undefined;
+  do {
+    const page = await store.scanLeads({ ...(cursor ? { cursor } : {}), ...(options.pageSize ? { limit: options.pageSize } : {}) });
+    const loaded = await mapWithConcurrency(page.leadIds, options.concurrency ?? 8, async (leadId) => ({ leadId, events: await store.listEvents(leadId) }));
+    for (const history of loaded) {
+      if (history.events.some((event) => (outcomeTypes as readonly string[]).includes(event.type))) histories.push(history);
+    }
+    cursor = page.cursor;
+  } while (cursor);
+  return calibrate(histories, options.model, {
+    ...(options.since ? { since: options.since } : {}),
+    ...(options.lambda !== undefined ? { lambda: options.lambda } : {}),
+  });
+}
+
+/** Writes the proposed model as a model file (`mql backtest --model`, MQL_MODEL_PATH); its version is derived, not stored. */
+export function writeProposedModel(report: CalibrationReport, path: string): void {
+  if (!report.proposedModel) throw new Error(report.refused ?? 'no proposed model');
+  const { version: _version, ...content } = report.proposedModel;
+  writeFileSync(path, `${JSON.stringify(content, null, 2)}\n`);
+}
+
+const percent = (rate: number | null) => (rate === null ? 'n/a' : `${(rate * 100).toFixed(1)}%`);
+const signed = (value: number | null, digits: number) => (value === null ? 'n/a' : `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`);
+
+function table(header: string[], rows: string[][], numeric: ReadonlySet<number>): string[] {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const render = (row: string[]) => row.map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+  return [render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render)];
+}
+
+/** The report as text: the rules' coefficients next to their points, then precision and recall at thresholds. */
+export function formatCalibration(report: CalibrationReport, outFile?: string): string {
+  const lines = [
+    `calibrate: ${report.leads} lead(s) judged by sales${report.since ? ` since ${report.since}` : ''} (${report.judgedFrom?.slice(0, 10)} .. ${report.judgedTo?.slice(0, 10)}), ` +
+      `${report.reachedSql} reached SQL (${percent(report.reachedSql / report.leads)})${report.skipped ? `; ${report.skipped} skipped (no scored event before their outcome)` : ''}`,
+    `model ${report.model.version} "${report.model.name}"; L2 logistic regression, lambda ${report.lambda} on standardised contributions, ` +
+      `${report.fit.iterations} Newton step(s)${report.fit.converged ? '' : ' (NOT converged)'}; a point is worth ${report.scale === null ? 'n/a' : report.scale.toFixed(4)} log-odds on average`,
+    '',
+  ];
+  const rows = [...report.rules]
+    // Estimated rules first, strongest first; then the rules kept for want of evidence, most fired first.
+    .sort((a, b) => Number(a.standardized === null) - Number(b.standardized === null) || Math.abs(b.standardized ?? 0) - Math.abs(a.standardized ?? 0) || b.fired - a.fired || a.rule.localeCompare(b.rule))
+    .map((rule) => [
+      rule.rule,
+      rule.kind,
+      String(rule.points),
+      String(rule.fired),
+      rule.fired > 0 ? percent(rule.firedReachedSql / rule.fired) : '',
+      signed(rule.coefficient, 4),
+      signed(rule.standardized, 2),
+      String(rule.proposedPoints),
+      rule.note ?? '',
+    ]);
+  lines.push(...table(['rule', 'kind', 'points', 'fired', 'SQL if fired', 'coef/point', 'coef/sd', 'proposed', 'notes'], rows, new Set([2, 3, 4, 5, 6, 7])));
+  lines.push('', `precision and recall of "score >= threshold" for reaching SQL, scored as sales judged them (MQL threshold ${report.mqlThreshold}):`);
+  const quality = report.current.map((current, index) => {
+    const proposed = report.proposed?.[index];
+    return [
+      `${current.threshold}${current.threshold === report.mqlThreshold ? ' (mql)' : ''}`,
+      String(current.selected),
+      percent(current.precision),
+      percent(current.recall),
+      ...(proposed ? [String(proposed.selected), percent(proposed.precision), percent(proposed.recall)] : []),
+    ];
+  });
+  const header = ['threshold', 'at or above', 'precision', 'recall', ...(report.proposed ? ['proposed: at or above', 'precision', 'recall'] : [])];
+  lines.push(...table(header, quality, new Set([0, 1, 2, 3, 4, 5, 6])));
+  if (report.proposed) lines.push('(the proposed model\'s figures are measured on the leads it was fitted to: expect less on new leads)');
+  lines.push('');
+  if (report.refused) lines.push(`no model proposed: ${report.refused}`);
+  else if (report.proposedModel) {
+    lines.push(
+      `proposed model ${report.proposedModel.version}${outFile ? ` written to ${outFile}` : ''}: compare it on the whole history with` +
+        ` \`npx mql backtest --model ${outFile ?? 'FILE'}\`, then use it with MQL_MODEL_PATH (or rescore with \`npx mql rescore --model ${outFile ?? 'FILE'}\`)`,
+    );
+  }
+  lines.push('', 'definitions:', ...Object.entries(report.definitions).map(([name, text]) => `  ${name}: ${text}`));
+  return lines.join('\n');
+}
