@@ -27,6 +27,11 @@ commands:
   backtest --model FILE [--since DATE] [--json] [--now ISO]
                         replay the stored events under FILE and the current model without writing anything: MQLs,
                         leads newly / no longer qualifying, MQL -> SQL and MQL -> won rates; --since: leads first seen since DATE
+  calibrate [--out FILE] [--since DATE] [--json]
+                        fit a logistic regression of reaching SQL on each rule's points as sales judged the leads: each
+                        rule's coefficient next to its points, precision / recall at thresholds, and a proposed model with
+                        points rescaled from the coefficients written to FILE (default proposed-model.json) for backtest;
+                        --since: outcomes judged since DATE. Needs 30 judged leads, 10 reaching SQL and 10 not
 
 options:
   --aws                 work on the AWS stack: needs ${tableNameEnv} and ${queueUrlEnv('handoff')} (the stack's outputs) and AWS credentials
@@ -171,6 +176,7 @@ async function main(argv: string[]): Promise<void> {
       model: { type: 'string' },
       since: { type: 'string' },
       resume: { type: 'boolean', default: false },
+      out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -288,6 +294,26 @@ async function main(argv: string[]): Promise<void> {
       }
       const report = await runBacktest(store, { current, candidate, now: parseNow(values.now), ...(since ? { since } : {}) });
       process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBacktest(report)}\n`);
+      return;
+    }
+    case 'calibrate': {
+      const { pipelineFromEnv } = await import('../lib/runtime.ts');
+      const { formatCalibration, runCalibration, writeProposedModel } = await import('../lib/calibrate.ts');
+      const { NotEnoughOutcomes } = await import('../lib/core/calibrate.ts');
+      const { store, model } = pipelineFromEnv();
+      let since: Date | undefined;
+      if (values.since) {
+        since = new Date(values.since);
+        if (Number.isNaN(since.getTime())) fail(`--since must be a date or ISO time, e.g. 2026-09-01 (got ${values.since})`);
+      }
+      const out = values.out ?? 'proposed-model.json';
+      const report = await runCalibration(store, { model, ...(since ? { since } : {}) }).catch((error: unknown) => {
+        if (error instanceof NotEnoughOutcomes) fail(error.message);
+        throw error;
+      });
+      if (report.proposedModel) writeProposedModel(report, out);
+      process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatCalibration(report, report.proposedModel ? out : undefined)}\n`);
+      if (report.refused) fail(`no model written to ${out}: ${report.refused}`);
       return;
     }
     default:
