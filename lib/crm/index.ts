@@ -5,6 +5,8 @@ import type { Secrets } from '../config.ts';
 import type { CrmAdapter } from './adapter.ts';
 import { signStandardWebhook } from '../sources/standard-webhooks.ts';
 import { webhookAdapter } from './webhook.ts';
+import type { SalesforceSettings } from './salesforce.ts';
+import { salesforceAdapter, salesforceSettingsFromEnv } from './salesforce.ts';
 
 export { webhookAdapter } from './webhook.ts';
 export type { WebhookAdapterOptions } from './webhook.ts';
@@ -59,8 +61,16 @@ export function crmAdapterFromEnv(env: Readonly<Record<string, string | undefine
       return webhookAdapter({ url, secret });
     }
     case 'hubspot':
-    case 'salesforce':
       throw new CrmConfigurationError(`CRM_ADAPTER=${name} is not implemented yet (issue 5); use webhook or none`);
+    case 'salesforce': {
+      let settings: SalesforceSettings;
+      try {
+        settings = salesforceSettingsFromEnv(env, secrets.SALESFORCE_CLIENT_SECRET);
+      } catch (error) {
+        throw new CrmConfigurationError((error as Error).message);
+      }
+      return salesforceAdapter(settings);
+    }
     default:
       throw new CrmConfigurationError(`CRM_ADAPTER=${JSON.stringify(env.CRM_ADAPTER)} is not one of ${adapterNames.join(', ')}`);
   }

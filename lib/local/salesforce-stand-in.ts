@@ -1,0 +1,312 @@
+/**
+ * A local stand-in for the part of Salesforce the Salesforce adapter speaks (formats README §9), for
+ * tests and local runs: the OAuth 2.0 client-credentials token endpoint and the REST upsert of a Lead
+ * by external id, with Salesforce's statuses, error arrays and `Sforce-Limit-Info` header.
+ *
+ *   POST  /services/oauth2/token                                   (form: grant_type=client_credentials, client_id, client_secret)
+ *   PATCH /services/data/v<N>/sobjects/Lead/<ExternalIdField>/<url-encoded value>   (Bearer token, JSON body)
+ *
+ * What it enforces, as Salesforce does: the Bearer token (401 INVALID_SESSION_ID once expired), the
+ * external id field (404 NOT_FOUND for another one), known fields only (400 INVALID_FIELD), LastName and
+ * Company on create (400 REQUIRED_FIELD_MISSING), the restricted Lead Status picklist (400
+ * INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST), a valid Email (400 INVALID_EMAIL_ADDRESS), converted leads
+ * being read-only (400 CANNOT_UPDATE_CONVERTED_LEAD), the org's daily request limit (403
+ * REQUEST_LIMIT_EXCEEDED). Updates answer 200 `{created:false}` from v46.0 on and 204 before.
+ *
+ *   const sf = await startSalesforceStandIn({ clientId, clientSecret, externalIdField: 'MQL_External_Id__c' });
+ *   // SALESFORCE_INSTANCE_URL = sf.url
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A Lead as the stand-in keeps it. */
+export interface StandInLead {
+  /** The 18-character Salesforce id (`00Q...`). */
+  Id: string;
+  fields: Record<string, unknown>;
+  /** True once {@link SalesforceStandIn.convert} was called: Salesforce refuses every later write. */
+  IsConverted: boolean;
+}
+
+export interface SalesforceCall {
+  method: string;
+  /** The path with its query, as sent. */
+  path: string;
+  status: number;
+  /** Epoch milliseconds. */
+  at: number;
+  /** The parsed JSON body of a PATCH, when it was JSON. */
+  body?: unknown;
+}
+
+/** Lead Status values of a fresh org, plus the custom MQL status the adapter defaults to. */
+export const standInLeadStatuses = ['Open - Not Contacted', 'Working - Contacted', 'Closed - Converted', 'Closed - Not Converted', 'Marketing Qualified'] as const;
+
+/** Standard Lead fields an API user can write (a subset: the ones an MQL record can carry). */
+const standardLeadFields = ['FirstName', 'LastName', 'Company', 'Email', 'Title', 'Phone', 'MobilePhone', 'City', 'Country', 'Industry', 'LeadSource', 'NumberOfEmployees', 'Status', 'Description', 'Website'];
+
+/** The custom fields the adapter writes by default (see lib/crm/salesforce.ts). */
+export const standInCustomFields = ['Lead_Score__c', 'Fit_Score__c', 'Behavior_Score__c', 'MQL_Reasons__c', 'MQL_Model_Version__c', 'MQL_Date__c'];
+
+export interface SalesforceStandInOptions {
+  clientId: string;
+  clientSecret: string;
+  /** The Lead's External ID field, e.g. `MQL_External_Id__c`. */
+  externalIdField: string;
+  /** 0 (default) picks a free port. */
+  port?: number;
+  /** Active values of the Lead Status picklist (default {@link standInLeadStatuses}). */
+  statuses?: readonly string[];
+  /** Custom Lead fields the org has, besides the external id (default {@link standInCustomFields}). */
+  customFields?: readonly string[];
+  /** The org's rolling 24-hour API request limit (default 15000), reported in `Sforce-Limit-Info`. */
+  dailyLimit?: number;
+}
+
+export interface SalesforceStandIn {
+  /** The My Domain URL, the value for SALESFORCE_INSTANCE_URL, e.g. http://127.0.0.1:40123 */
+  readonly url: string;
+  /** Leads by external id value. */
+  leads(): Map<string, StandInLead>;
+  /** Every request, in arrival order. */
+  readonly calls: SalesforceCall[];
+  /** API requests counted against the daily limit (token requests are not, as in Salesforce). */
+  apiUsage(): number;
+  /** Every access token issued so far stops working (401 INVALID_SESSION_ID), as after a session timeout. */
+  expireTokens(): void;
+  /** Answers every request 503 for the next `ms` milliseconds. */
+  outage(ms: number): void;
+  /** While on, every API request answers 403 REQUEST_LIMIT_EXCEEDED. */
+  limitExceeded(on: boolean): void;
+  /** The next `n` upserts answer 400 UNABLE_TO_LOCK_ROW. */
+  lockRowsNext(n: number): void;
+  /** A second Lead with this external id appears (as after a data load with the field not Unique): upserts answer 300. */
+  duplicate(extId: string): void;
+  /** Sales converts the lead: it stays, read-only. */
+  convert(extId: string): void;
+  /** The next `n` API requests answer this status and body (a JSON value, sent as JSON). */
+  failNext(n: number, status: number, body: unknown): void;
+  /** Stops the server; a second call does nothing. */
+  close(): Promise<void>;
+}
+
+type Answer = { status: number; body?: unknown; headers?: Record<string, string> };
+
+const sfError = (status: number, errorCode: string, message: string, fields?: string[]): Answer => ({
+  status,
+  body: [{ message, errorCode, ...(fields === undefined ? {} : { fields }) }],
+});
+
+const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+function sameText(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** A plausible 18-character Lead id, unique within the stand-in. */
+function leadIdFor(sequence: number): string {
+  return `00Q5e0000${sequence.toString(36).toUpperCase().padStart(6, '0')}EAZ`;
+}
+
+/** Starts the stand-in on 127.0.0.1. */
+export async function startSalesforceStandIn(options: SalesforceStandInOptions): Promise<SalesforceStandIn> {
+  const statuses = new Set(options.statuses ?? standInLeadStatuses);
+  const writable = new Set([...standardLeadFields, ...(options.customFields ?? standInCustomFields)]);
+  const dailyLimit = options.dailyLimit ?? 15_000;
+  const leads = new Map<string, StandInLead>();
+  const duplicates = new Map<string, string>();
+  const calls: SalesforceCall[] = [];
+  const tokens = new Set<string>();
+  let used = 0;
+  let sequence = 0;
+  let outageUntil = 0;
+  let overLimit = false;
+  let locksLeft = 0;
+  let scripted: { left: number; status: number; body: unknown } | undefined;
+  let url = '';
+
+  function token(request: IncomingMessage, form: URLSearchParams): Answer {
+    const basic = /^Basic\s+(.+)$/i.exec(request.headers.authorization ?? '');
+    let clientId = form.get('client_id') ?? '';
+    let clientSecret = form.get('client_secret') ?? '';
+    if (basic) {
+      const decoded = Buffer.from(basic[1] ?? '', 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      clientId = decodeURIComponent(decoded.slice(0, colon));
+      clientSecret = decodeURIComponent(decoded.slice(colon + 1));
+    }
+    if (form.get('grant_type') !== 'client_credentials') {
+      return { status: 400, body: { error: 'unsupported_grant_type', error_description: 'grant type not supported' } };
+    }
+    if (!sameText(clientId, options.clientId) || !sameText(clientSecret, options.clientSecret)) {
+      return { status: 400, body: { error: 'invalid_client', error_description: 'invalid client credentials' } };
+    }
+    const accessToken = `00D5e000000STAND!${randomBytes(24).toString('base64url')}`;
+    tokens.add(accessToken);
+    return {
+      status: 200,
+      body: {
+        access_token: accessToken,
+        signature: randomBytes(32).toString('base64'),
+        scope: 'api',
+        instance_url: url,
+        id: `${url}/id/00D5e000000STAND/0055e000001STAND`,
+        token_type: 'Bearer',
+        issued_at: String(Date.now()),
+      },
+    };
+  }
+
+  function upsert(request: IncomingMessage, version: number, field: string, extId: string, raw: string): Answer {
+    const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
+    if (!bearer || !tokens.has(bearer[1] ?? '')) {
+      return { ...sfError(401, 'INVALID_SESSION_ID', 'Session expired or invalid'), headers: { 'www-authenticate': 'Token' } };
+    }
+    used += 1;
+    if (overLimit || used > dailyLimit) return sfError(403, 'REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.');
+    if (scripted && scripted.left > 0) {
+      scripted.left -= 1;
+      return { status: scripted.status, body: scripted.body };
+    }
+    if (field !== options.externalIdField) return sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
+    if (!(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
+      return sfError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content Type not supported');
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return sfError(400, 'JSON_PARSER_ERROR', 'Unexpected character: was expecting a JSON value');
+    }
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return sfError(400, 'JSON_PARSER_ERROR', 'Can not deserialize SObject out of a non-object token');
+    }
+    const fields = body as Record<string, unknown>;
+    for (const name of Object.keys(fields)) {
+      if (name === options.externalIdField) continue;
+      if (!writable.has(name)) return sfError(400, 'INVALID_FIELD', `No such column '${name}' on sobject of type Lead`);
+    }
+    if (locksLeft > 0) {
+      locksLeft -= 1;
+      return sfError(400, 'UNABLE_TO_LOCK_ROW', `unable to obtain exclusive access to this record or 1 records: ${leads.get(extId)?.Id ?? leadIdFor(sequence + 1)}`, []);
+    }
+    const existing = leads.get(extId);
+    const twin = duplicates.get(extId);
+    if (existing && twin) {
+      return { status: 300, body: [`/services/data/v${version.toFixed(1)}/sobjects/Lead/${existing.Id}`, `/services/data/v${version.toFixed(1)}/sobjects/Lead/${twin}`] };
+    }
+    if (existing?.IsConverted) return sfError(400, 'CANNOT_UPDATE_CONVERTED_LEAD', 'cannot reference converted lead', []);
+    if ('Status' in fields && (typeof fields.Status !== 'string' || !statuses.has(fields.Status))) {
+      return sfError(400, 'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST', `Lead Status: bad value for restricted picklist field: ${String(fields.Status)}`, ['Status']);
+    }
+    if ('Email' in fields && fields.Email !== null && (typeof fields.Email !== 'string' || !emailPattern.test(fields.Email))) {
+      return sfError(400, 'INVALID_EMAIL_ADDRESS', `Email: invalid email address: ${String(fields.Email)}`, ['Email']);
+    }
+    const merged = { ...existing?.fields, ...fields, [options.externalIdField]: extId };
+    const missing = ['LastName', 'Company'].filter((name) => typeof merged[name] !== 'string' || merged[name] === '');
+    if (missing.length > 0) return sfError(400, 'REQUIRED_FIELD_MISSING', `Required fields are missing: [${missing.join(', ')}]`, missing);
+    if (existing) {
+      existing.fields = merged;
+      if (version < 46) return { status: 204 };
+      return { status: 200, body: { id: existing.Id, success: true, errors: [], created: false } };
+    }
+    sequence += 1;
+    const lead: StandInLead = { Id: leadIdFor(sequence), fields: { Status: 'Open - Not Contacted', ...merged }, IsConverted: false };
+    leads.set(extId, lead);
+    return { status: 201, body: { id: lead.Id, success: true, errors: [], ...(version >= 46 ? { created: true } : {}) } };
+  }
+
+  function route(request: IncomingMessage, raw: string): Answer {
+    const target = new URL(request.url ?? '/', 'http://stand-in');
+    if (Date.now() < outageUntil) return sfError(503, 'SERVER_UNAVAILABLE', 'Service temporarily unavailable, please try again later');
+    if (target.pathname === '/services/oauth2/token') {
+      if (request.method !== 'POST') return { status: 405, body: { error: 'invalid_request', error_description: 'must use HTTP POST' } };
+      if (!(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/x-www-form-urlencoded')) {
+        return { status: 400, body: { error: 'invalid_request', error_description: 'content type must be application/x-www-form-urlencoded' } };
+      }
+      return token(request, new URLSearchParams(raw));
+    }
+    const match = /^\/services\/data\/v(\d+\.\d)\/sobjects\/Lead\/([^/]+)\/([^/]+)$/.exec(target.pathname);
+    if (!match) return sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
+    if (request.method !== 'PATCH') return sfError(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${request.method}' not allowed. Allowed are PATCH`);
+    let extId: string;
+    try {
+      extId = decodeURIComponent(match[3] ?? '');
+    } catch {
+      return sfError(400, 'MALFORMED_ID', 'Malformed external id');
+    }
+    return upsert(request, Number(match[1]), match[2] ?? '', extId, raw);
+  }
+
+  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const raw = Buffer.concat(chunks).toString('utf8');
+      const answer = route(request, raw);
+      let body: unknown;
+      if (request.method === 'PATCH') {
+        try {
+          body = JSON.parse(raw);
+        } catch {
+          body = undefined;
+        }
+      }
+      calls.push({ method: request.method ?? '', path: request.url ?? '', status: answer.status, at: Date.now(), ...(body === undefined ? {} : { body }) });
+      const headers: Record<string, string> = { ...answer.headers };
+      if (!(request.url ?? '').startsWith('/services/oauth2/')) headers['sforce-limit-info'] = `api-usage=${used}/${dailyLimit}`;
+      if (answer.body === undefined) {
+        response.writeHead(answer.status, headers).end();
+      } else {
+        response.writeHead(answer.status, { 'content-type': 'application/json;charset=UTF-8', ...headers }).end(JSON.stringify(answer.body));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  return {
+    url,
+    leads: () => leads,
+    calls,
+    apiUsage: () => used,
+    expireTokens: () => tokens.clear(),
+    outage: (ms) => {
+      outageUntil = Date.now() + ms;
+    },
+    limitExceeded: (on) => {
+      overLimit = on;
+    },
+    lockRowsNext: (n) => {
+      locksLeft = n;
+    },
+    duplicate: (extId) => {
+      sequence += 1;
+      duplicates.set(extId, leadIdFor(sequence));
+      if (!leads.has(extId)) {
+        sequence += 1;
+        leads.set(extId, { Id: leadIdFor(sequence), fields: { LastName: 'Imported', Company: 'Imported', Status: 'Open - Not Contacted' }, IsConverted: false });
+      }
+    },
+    convert: (extId) => {
+      const lead = leads.get(extId);
+      if (!lead) throw new Error(`no lead ${extId} to convert`);
+      lead.IsConverted = true;
+      lead.fields.Status = 'Closed - Converted';
+    },
+    failNext: (n, status, body) => {
+      scripted = { left: n, status, body };
+    },
+    // Idempotent: a test may close a stand-in it is about to replace.
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        if (!server.listening) return resolve();
+        server.closeAllConnections();
+        server.close((error) => (error ? reject(error) : resolve()));
+      }),
+  };
+}
