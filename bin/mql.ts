@@ -4,7 +4,7 @@
  * It runs the same library code as the Lambdas, pointed at the stack's table and queues.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { leadIdOf } from '../lib/core/events.ts';
@@ -20,6 +20,12 @@ commands:
   send <file.json|->    sign Segment message(s) with EVENTS_WEBHOOK_SECRET and POST them to the local stack
   receive [--port N]    a local CRM webhook receiver (default port 4000): verifies CRM_WEBHOOK_SECRET, prints each handoff
   demo                  against the running npm start: a Facebook lead (Graph API stand-in) and a SendGrid batch make an MQL
+  demo --with-outcomes [--leads N] [--seed N]
+                        a seeded population (default 300 leads over ~6 months) through POST /webhooks/events, then sales
+                        outcomes for its MQLs through POST /webhooks/crm; the same seed posts the same events again (idempotent)
+  report [--out FILE] [--since DATE] [--json] [--now ISO]
+                        funnel, MQL -> SQL by source and month, score at MQL vs rejected, rejection reasons, time to MQL,
+                        as text; --out also writes them as a self-contained HTML page with charts
   rescore [--model FILE] [--resume] [--now ISO]
                         rebuild every lead from its stored events under the model (default: MQL_MODEL_PATH or the default
                         model), write only leads whose state changes, hand off the transitions; the cursor is kept in
@@ -144,6 +150,34 @@ export function formatExplanation(view: LeadView): string {
   return lines.join('\n');
 }
 
+/** `mql demo --with-outcomes`: the seeded population and its sales outcomes, for report and calibrate. */
+async function populationDemo(baseUrl: string, leads: string | undefined, seed: string | undefined): Promise<void> {
+  const whole = (value: string | undefined, name: string) => {
+    if (value === undefined) return undefined;
+    if (!/^\d+$/.test(value)) fail(`--${name} must be a whole number, got ${value}`);
+    return Number(value);
+  };
+  const { pipelineFromEnv } = await import('../lib/runtime.ts');
+  const { runPopulationDemo, PopulationDemoError } = await import('../lib/local/demo-population.ts');
+  const { store, model } = pipelineFromEnv();
+  const count = whole(leads, 'leads');
+  const seedNumber = whole(seed, 'seed');
+  try {
+    await runPopulationDemo({
+      baseUrl,
+      env: process.env,
+      store,
+      model,
+      print: (line) => process.stdout.write(`${line}\n`),
+      ...(count !== undefined ? { leads: count } : {}),
+      ...(seedNumber !== undefined ? { seed: seedNumber } : {}),
+    });
+  } catch (error) {
+    if (error instanceof PopulationDemoError) fail(error.message);
+    throw error;
+  }
+}
+
 /** Runs a verifying CRM webhook receiver until Ctrl-C, printing each handoff with its reasons. */
 async function receive(port: number): Promise<void> {
   const secret = process.env.CRM_WEBHOOK_SECRET;
@@ -176,6 +210,9 @@ async function main(argv: string[]): Promise<void> {
       model: { type: 'string' },
       since: { type: 'string' },
       resume: { type: 'boolean', default: false },
+      'with-outcomes': { type: 'boolean', default: false },
+      leads: { type: 'string' },
+      seed: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -241,6 +278,7 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'demo': {
       const stack = local ?? fail(`${command} works on the local stack only`);
+      if (values['with-outcomes']) return populationDemo(stack.baseUrl, values.leads, values.seed);
       const { runDemo, DemoError } = await import('../lib/local/demo.ts');
       try {
         await runDemo({ baseUrl: stack.baseUrl, env: process.env, print: (line) => process.stdout.write(`${line}\n`) });
@@ -314,6 +352,25 @@ async function main(argv: string[]): Promise<void> {
       if (report.proposedModel) writeProposedModel(report, out);
       process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatCalibration(report, report.proposedModel ? out : undefined)}\n`);
       if (report.refused) fail(`no model written to ${out}: ${report.refused}`);
+      return;
+    }
+    case 'report': {
+      const { pipelineFromEnv } = await import('../lib/runtime.ts');
+      const { buildReport } = await import('../lib/report/load.ts');
+      const { formatReport } = await import('../lib/report/text.ts');
+      const { store, model } = pipelineFromEnv();
+      let since: Date | undefined;
+      if (values.since) {
+        since = new Date(values.since);
+        if (Number.isNaN(since.getTime())) fail(`--since must be a date or ISO time, e.g. 2026-09-01 (got ${values.since})`);
+      }
+      const figures = await buildReport(store, { model, now: parseNow(values.now), ...(since ? { since } : {}) });
+      process.stdout.write(values.json ? `${JSON.stringify(figures, null, 2)}\n` : `${formatReport(figures)}\n`);
+      if (values.out) {
+        const { renderReportHtml } = await import('../lib/report/html.ts');
+        writeFileSync(values.out, renderReportHtml(figures));
+        process.stderr.write(`mql: wrote ${resolve(values.out)}\n`);
+      }
       return;
     }
     default:

@@ -1,0 +1,352 @@
+/**
+ * `mql demo --with-outcomes`: a realistic population for `mql report` and `mql calibrate` on a fresh
+ * clone. Against the running `npm start` (the .env.example settings):
+ *
+ *   1. A few hundred leads first seen over the last ~6 months, with varied titles, company sizes and
+ *      industries, work, personal and student e-mails, and acquisition channels (the `leadSource` trait),
+ *      each with an `identify` and a run of website/product events (pages, pricing, content, webinars,
+ *      trials, demo requests) at their own past times, posted as Segment batches to POST /webhooks/events
+ *      signed with EVENTS_WEBHOOK_SECRET.
+ *   2. For each lead the model made an MQL (replayed from the stored events, as the report does), what
+ *      sales decided, posted to POST /webhooks/crm signed with CRM_FEEDBACK_SECRET: accepted then sql, then
+ *      won with an amount or lost; or rejected with a reason. The odds follow the lead's fit at the moment
+ *      it qualified (a strong fit is taken far more often), so the data carries the signal a report or a
+ *      calibration should find. Recent MQLs are not judged yet.
+ *
+ * Deterministic: one seed gives the same leads, events, ids and times. The times hang from an anchor
+ * (today's UTC midnight on the first run); a second run reads the anchor back from the first lead it
+ * stored, so it posts the very same events and outcomes and the stack stores nothing new.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ScoringModel } from '../core/model.ts';
+import type { RejectionReason } from '../sources/crm-feedback.ts';
+import { signStandardWebhook } from '../sources/standard-webhooks.ts';
+import type { LeadStore } from '../store/lead-store.ts';
+import { mapWithConcurrency } from '../store/lead-store.ts';
+import type { ReportLead } from '../report/lead-facts.ts';
+import { reportLeadOf } from '../report/lead-facts.ts';
+
+export interface PopulationOptions {
+  readonly baseUrl: string;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The stack's table, read back to see which leads qualified (the same replay as the report). */
+  readonly store: Pick<LeadStore, 'getLead' | 'listEvents'>;
+  /** The model the stack scores with. */
+  readonly model: ScoringModel;
+  readonly print: (line: string) => void;
+  /** How many leads (default 300). */
+  readonly leads?: number;
+  /** The population's seed (default 5): another seed, another population with other ids. */
+  readonly seed?: number;
+  /** The real time (default the clock); the population ends before it. */
+  readonly now?: Date;
+}
+
+export interface PopulationResult {
+  readonly anchor: string;
+  readonly leads: number;
+  readonly events: { sent: number; stored: number; duplicates: number };
+  readonly outcomes: { sent: number; stored: number; duplicates: number; byType: Record<string, number> };
+  readonly mqls: number;
+}
+
+export class PopulationDemoError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PopulationDemoError';
+  }
+}
+
+const msPerDay = 86_400_000;
+/** How far back the population starts. */
+export const populationDays = 180;
+
+/** mulberry32: a small, fast, seedable PRNG; the same seed gives the same sequence on every machine. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A stream of its own per lead and purpose, so one lead's draws never depend on another's. */
+const streamOf = (seed: number, index: number, purpose: number) => seededRandom(Math.imul(seed, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b) ^ Math.imul(purpose, 0xc2b2ae35));
+
+type Random = () => number;
+const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+function weighted<T>(random: Random, items: readonly (readonly [T, number])[]): T {
+  const total = items.reduce((sum, [, weight]) => sum + weight, 0);
+  let roll = random() * total;
+  for (const [item, weight] of items) {
+    roll -= weight;
+    if (roll < 0) return item;
+  }
+  return items.at(-1)![0];
+}
+
+const companies: readonly { name: string; domain: string; industry: string; employees: number }[] = [
+  { name: 'Northwind Analytics', domain: 'northwind-analytics.com', industry: 'Software', employees: 2400 },
+  { name: 'Brightline SaaS', domain: 'brightline.io', industry: 'SaaS', employees: 340 },
+  { name: 'Ledgerly', domain: 'ledgerly.com', industry: 'Financial Services', employees: 5200 },
+  { name: 'Cobalt Pay', domain: 'cobaltpay.com', industry: 'Fintech', employees: 780 },
+  { name: 'Stackwise', domain: 'stackwise.dev', industry: 'Software', employees: 45 },
+  { name: 'Helio Systems', domain: 'heliosystems.com', industry: 'Information Technology', employees: 1500 },
+  { name: 'Quarry Cloud', domain: 'quarrycloud.com', industry: 'SaaS', employees: 120 },
+  { name: 'Fernhill Bank', domain: 'fernhillbank.com', industry: 'Financial Services', employees: 12000 },
+  { name: 'Tidewater IT Services', domain: 'tidewater-it.com', industry: 'IT Services', employees: 650 },
+  { name: 'Papertrail Labs', domain: 'papertrail-labs.com', industry: 'Software', employees: 18 },
+  { name: 'Acme Manufacturing', domain: 'acme-mfg.com', industry: 'Manufacturing', employees: 3100 },
+  { name: 'Greenleaf Grocers', domain: 'greenleafgrocers.com', industry: 'Retail', employees: 900 },
+  { name: 'Harbor Health', domain: 'harborhealth.org', industry: 'Healthcare', employees: 4200 },
+  { name: 'Kestrel Logistics', domain: 'kestrel-logistics.com', industry: 'Logistics', employees: 260 },
+  { name: 'Bluebird Bakery', domain: 'bluebirdbakery.com', industry: 'Food & Beverage', employees: 12 },
+  { name: 'Summit Realty', domain: 'summitrealty.com', industry: 'Real Estate', employees: 75 },
+  { name: 'Orbit Media', domain: 'orbitmedia.co', industry: 'Media', employees: 150 },
+  { name: 'Vantage Insurance', domain: 'vantage-ins.com', industry: 'Insurance', employees: 2200 },
+];
+
+const titles: readonly (readonly [string, number])[] = [
+  ['CEO', 3], ['Chief Revenue Officer', 2], ['CTO', 2], ['VP of Sales', 4], ['VP Marketing', 4], ['Founder', 2],
+  ['Director of Marketing', 6], ['Head of Growth', 4], ['Director of Sales Operations', 4], ['Head of RevOps', 3],
+  ['Marketing Manager', 8], ['Sales Manager', 6], ['Product Manager', 5],
+  ['Software Engineer', 6], ['Data Analyst', 5], ['Marketing Coordinator', 6], ['Account Executive', 5], ['Consultant', 3],
+  ['Student', 3], ['Marketing Intern', 2], ['Open to work', 2],
+];
+
+const firstNames = ['Avery', 'Jordan', 'Sam', 'Riley', 'Morgan', 'Casey', 'Taylor', 'Jamie', 'Alex', 'Drew', 'Priya', 'Wei', 'Lena', 'Mateo', 'Noah', 'Zoe', 'Omar', 'Ines', 'Kenji', 'Sofia', 'Liam', 'Maya', 'Ravi', 'Hana'];
+const lastNames = ['Chen', 'Ortiz', 'Park', 'Nguyen', 'Smith', 'Garcia', 'Kowalski', 'Okafor', 'Rossi', 'Schmidt', 'Tanaka', 'Dubois', 'Silva', 'Khan', 'Novak', 'Brennan', 'Haddad', 'Larsen', 'Moreau', 'Iyer'];
+const personalDomains = ['gmail.com', 'yahoo.com', 'outlook.com', 'hotmail.com', 'icloud.com', 'proton.me'];
+const universities = ['stateu.edu', 'techinstitute.edu', 'cambridge.ac.uk'];
+const countries = ['US', 'US', 'US', 'GB', 'DE', 'CA', 'FR', 'AU', 'NL', 'IN'];
+
+/** Acquisition channels with their share of leads and how engaged their leads tend to be. */
+const channels: readonly (readonly [{ name: string; intent: number }, number])[] = [
+  [{ name: 'paid_search', intent: 1.0 }, 22],
+  [{ name: 'linkedin_ads', intent: 1.1 }, 16],
+  [{ name: 'facebook_ads', intent: 0.7 }, 14],
+  [{ name: 'webinar', intent: 1.3 }, 14],
+  [{ name: 'organic', intent: 0.9 }, 18],
+  [{ name: 'referral', intent: 1.6 }, 8],
+  [{ name: 'events', intent: 1.2 }, 8],
+];
+
+interface Message {
+  type: 'identify' | 'track' | 'page';
+  messageId: string;
+  timestamp: string;
+  [key: string]: unknown;
+}
+
+interface PlannedLead {
+  index: number;
+  email: string;
+  personal: boolean;
+  employees: number;
+  messages: Message[];
+}
+
+/** One lead of the population: who they are and what they did, at offsets from the anchor. */
+function planLead(seed: number, index: number, anchor: number): PlannedLead {
+  const random = streamOf(seed, index, 1);
+  const company = pick(random, companies);
+  const title = weighted(random, titles);
+  const first = pick(random, firstNames);
+  const last = pick(random, lastNames);
+  const student = /student|intern/i.test(title);
+  const kind = student && random() < 0.6 ? 'education' : random() < 0.18 ? 'personal' : 'work';
+  const local = `${first}.${last}.${index}`.toLowerCase();
+  const email = kind === 'work' ? `${local}@${company.domain}` : kind === 'personal' ? `${local}@${pick(random, personalDomains)}` : `${local}@${pick(random, universities)}`;
+  const channel = weighted(random, channels);
+  // The first lead starts exactly populationDays before the anchor: a second run finds the anchor from it.
+  const firstSeen = index === 0 ? anchor - populationDays * msPerDay : anchor - populationDays * msPerDay + Math.floor(random() * (populationDays - 2) * msPerDay);
+  const senior = /ceo|chief|cto|vp|founder|director|head of/i.test(title);
+  // Engagement: the channel's intent, a little more for senior people at larger companies, a lot of chance.
+  const intent = channel.intent * (senior ? 1.2 : 1) * (company.employees > 500 ? 1.1 : 1) * (student ? 0.6 : 1) * (0.3 + random() * 1.4);
+  const messages: Message[] = [];
+  let step = 0;
+  const id = () => `demo-pop-${seed}-${index}-${step++}`;
+  const at = (offsetMs: number) => new Date(Math.min(anchor - 60_000, firstSeen + offsetMs)).toISOString();
+  const context = { traits: { email } };
+  // A work address names its company; someone on a personal address tells it half the time.
+  const withCompany = kind === 'work' || random() < 0.5;
+  messages.push({
+    type: 'identify',
+    messageId: id(),
+    timestamp: at(0),
+    traits: {
+      email,
+      firstName: first,
+      lastName: last,
+      title,
+      ...(withCompany ? { company: company.name, employees: company.employees, industry: company.industry } : {}),
+      country: pick(random, countries),
+      leadSource: channel.name,
+    },
+  });
+  let clock = 5 * 60_000;
+  const later = (maxDays: number) => {
+    clock += Math.floor(random() * maxDays * msPerDay) + 60_000;
+    return at(clock);
+  };
+  const pages = 1 + Math.floor(random() * 5 * intent);
+  for (let page = 0; page < pages; page += 1) {
+    const url = random() < 0.3 * intent ? 'https://example.com/pricing' : pick(random, ['https://example.com/', 'https://example.com/product', 'https://example.com/blog/lead-scoring', 'https://example.com/integrations']);
+    messages.push({ type: 'page', messageId: id(), timestamp: later(6), context, properties: { url } });
+  }
+  const track = (event: string, properties: Record<string, unknown> = {}, maxDays = 10) =>
+    messages.push({ type: 'track', messageId: id(), timestamp: later(maxDays), event, context, properties });
+  if (random() < 0.45 * intent) track('Content Downloaded', { contentType: pick(random, ['guide', 'whitepaper', 'ebook']) });
+  if (random() < 0.3 * intent) track('Content Downloaded', { contentType: 'case_study' });
+  if (channel.name === 'webinar' || random() < 0.25 * intent) {
+    track('Webinar Registered', { webinar: 'Pipeline math for RevOps' });
+    if (random() < 0.65) track('Webinar Attended', { webinar: 'Pipeline math for RevOps' }, 3);
+  }
+  if (random() < 0.18 * intent) track('Trial Started', { plan: 'team' });
+  if (random() < 0.14 * intent) track('Demo Requested', { form: 'contact-sales' }, 20);
+  return { index, email, personal: kind !== 'work', employees: withCompany ? company.employees : 0, messages };
+}
+
+interface Outcome {
+  id: string;
+  email: string;
+  outcome: 'mql_accepted' | 'mql_rejected' | 'sql' | 'won' | 'lost';
+  occurredAt: string;
+  reason?: RejectionReason;
+  amount?: number;
+  currency?: string;
+  note?: string;
+}
+
+/**
+ * What sales decides about an MQL, by its fit at the moment it qualified: about 20% of weak fits are
+ * taken, 75% of strong ones. Decisions come days after the MQL; none after the anchor.
+ */
+export function salesOutcomes(seed: number, planned: Pick<PlannedLead, 'index' | 'email' | 'personal' | 'employees'>, lead: ReportLead, anchor: number): Outcome[] {
+  if (!lead.qualifiedAt || lead.fitAtMql === undefined) return [];
+  const random = streamOf(seed, planned.index, 2);
+  const qualified = Date.parse(lead.qualifiedAt);
+  const outcomes: Outcome[] = [];
+  const id = (type: string) => `demo-pop-${seed}-${planned.index}-${type}`;
+  const decidedAt = qualified + (1 + random() * 5) * msPerDay;
+  if (decidedAt > anchor) return [];
+  const takeChance = Math.min(0.8, Math.max(0.12, 0.2 + lead.fitAtMql * 0.014));
+  if (random() >= takeChance) {
+    const reason: RejectionReason =
+      planned.personal && random() < 0.6
+        ? 'bad_data'
+        : lead.fitAtMql < 15 && random() < 0.6
+          ? 'outside_icp'
+          : weighted(random, [['wrong_timing', 5], ['existing_customer', 2], ['other', 2], ['outside_icp', 2]] as const);
+    outcomes.push({ id: id('mql_rejected'), email: planned.email, outcome: 'mql_rejected', occurredAt: new Date(decidedAt).toISOString(), reason });
+    return outcomes;
+  }
+  outcomes.push({ id: id('mql_accepted'), email: planned.email, outcome: 'mql_accepted', occurredAt: new Date(decidedAt).toISOString() });
+  const sqlAt = decidedAt + (2 + random() * 8) * msPerDay;
+  if (sqlAt > anchor) return outcomes;
+  outcomes.push({ id: id('sql'), email: planned.email, outcome: 'sql', occurredAt: new Date(sqlAt).toISOString() });
+  const closedAt = sqlAt + (20 + random() * 50) * msPerDay;
+  if (closedAt > anchor) return outcomes;
+  const winChance = 0.25 + (planned.employees > 500 ? 0.15 : 0) + Math.min(0.2, Math.max(0, lead.fitAtMql) * 0.005);
+  const roll = random();
+  if (roll < winChance) {
+    const seats = 5 + Math.floor(random() * (planned.employees > 500 ? 60 : 15));
+    outcomes.push({ id: id('won'), email: planned.email, outcome: 'won', occurredAt: new Date(closedAt).toISOString(), amount: seats * 1200, currency: 'USD' });
+  } else if (roll < winChance + 0.4) {
+    outcomes.push({ id: id('lost'), email: planned.email, outcome: 'lost', occurredAt: new Date(closedAt).toISOString(), note: pick(random, ['chose a competitor', 'no budget this year', 'went dark']) });
+  }
+  return outcomes;
+}
+
+/** The anchor a previous run used (read back from its first lead), or today's UTC midnight. */
+async function anchorOf(store: PopulationOptions['store'], firstEmail: (anchor: number) => string, now: Date): Promise<number> {
+  const today = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate());
+  // The first lead's e-mail does not depend on the anchor (only its times do).
+  const previous = await store.getLead(firstEmail(today));
+  if (!previous) return today;
+  return Date.parse(previous.firstSeenAt) + populationDays * msPerDay;
+}
+
+interface PostAnswer {
+  stored: number;
+  duplicates: number;
+}
+
+async function postSigned(url: string, secret: string, payload: unknown, now: () => Date): Promise<PostAnswer> {
+  const body = JSON.stringify(payload);
+  const id = `msg_${randomUUID()}`;
+  const timestamp = Math.floor(now().getTime() / 1000);
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandardWebhook({ secret, id, timestamp, body }) },
+    body,
+  });
+  const text = await response.text();
+  if (!response.ok) throw new PopulationDemoError(`POST ${new URL(url).pathname} answered ${response.status}: ${text.slice(0, 500)}`);
+  const answer = JSON.parse(text) as PostAnswer;
+  return { stored: answer.stored ?? 0, duplicates: answer.duplicates ?? 0 };
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let start = 0; start < items.length; start += size) out.push(items.slice(start, start + size));
+  return out;
+}
+
+export async function runPopulationDemo(options: PopulationOptions): Promise<PopulationResult> {
+  const { env, print, baseUrl, store, model } = options;
+  const seed = options.seed ?? 5;
+  const count = options.leads ?? 300;
+  if (!Number.isInteger(count) || count < 1 || count > 5000) throw new PopulationDemoError(`the population size must be a whole number from 1 to 5000, got ${count}`);
+  const eventsSecret = env.EVENTS_WEBHOOK_SECRET;
+  const feedbackSecret = env.CRM_FEEDBACK_SECRET;
+  if (!eventsSecret) throw new PopulationDemoError('EVENTS_WEBHOOK_SECRET is not set: the demo posts the leads\' events to POST /webhooks/events signed with it (copy .env.example to .env and restart npm start)');
+  if (!feedbackSecret) throw new PopulationDemoError('CRM_FEEDBACK_SECRET is not set: the demo posts sales outcomes to POST /webhooks/crm signed with it (copy .env.example to .env and restart npm start)');
+  const clock = () => options.now ?? new Date();
+  const health = await fetch(`${baseUrl}/health`).catch(() => undefined);
+  if (!health?.ok) throw new PopulationDemoError(`no local stack answers at ${baseUrl}; start it with npm start`);
+
+  const anchor = await anchorOf(store, (at) => planLead(seed, 0, at).email, clock());
+  const planned = Array.from({ length: count }, (_, index) => planLead(seed, index, anchor));
+  const messages = planned.flatMap((lead) => lead.messages);
+  print(`1. ${count} leads (seed ${seed}) first seen from ${new Date(anchor - populationDays * msPerDay).toISOString().slice(0, 10)} to ${new Date(anchor).toISOString().slice(0, 10)}: ${messages.length} Segment messages to POST /webhooks/events`);
+  const events = { sent: messages.length, stored: 0, duplicates: 0 };
+  // Whole leads per delivery, at most ~400 messages (the route takes 500).
+  const deliveries: Message[][] = [];
+  let current: Message[] = [];
+  for (const lead of planned) {
+    if (current.length + lead.messages.length > 400) {
+      deliveries.push(current);
+      current = [];
+    }
+    current.push(...lead.messages);
+  }
+  if (current.length > 0) deliveries.push(current);
+  for (const batch of deliveries) {
+    const answer = await postSigned(`${baseUrl}/webhooks/events`, eventsSecret, { batch }, clock);
+    events.stored += answer.stored;
+    events.duplicates += answer.duplicates;
+  }
+  print(`   stored ${events.stored} event(s), ${events.duplicates} already there`);
+
+  // Which leads the model made an MQL, and when: the same replay as mql report.
+  const now = clock();
+  const facts = await mapWithConcurrency(planned, 8, async (lead) => reportLeadOf(lead.email, await store.listEvents(lead.email), model, now));
+  const mqls = facts.filter((lead) => lead.qualifiedAt !== undefined).length;
+  const outcomes = planned.flatMap((lead, index) => salesOutcomes(seed, lead, facts[index]!, anchor));
+  const byType: Record<string, number> = {};
+  for (const outcome of outcomes) byType[outcome.outcome] = (byType[outcome.outcome] ?? 0) + 1;
+  print(`2. ${mqls} of them became MQLs; sales decided on ${new Set(outcomes.map((one) => one.email)).size}: ${Object.entries(byType).map(([type, n]) => `${n} ${type}`).join(', ') || 'none'} -> POST /webhooks/crm`);
+  const posted = { sent: outcomes.length, stored: 0, duplicates: 0, byType };
+  for (const batch of chunks(outcomes, 500)) {
+    const answer = await postSigned(`${baseUrl}/webhooks/crm`, feedbackSecret, { outcomes: batch }, clock);
+    posted.stored += answer.stored;
+    posted.duplicates += answer.duplicates;
+  }
+  print(`   stored ${posted.stored} outcome(s), ${posted.duplicates} already there`);
+  print('See the figures: npx mql report --out report.html');
+  return { anchor: new Date(anchor).toISOString(), leads: count, events, outcomes: posted, mqls };
+}

@@ -1,0 +1,225 @@
+import { describe, expect, it } from 'vitest';
+import type { NormalizedEvent } from '../../lib/core/index.ts';
+import { defaultModel } from '../../lib/core/index.ts';
+import { computeFigures, percentile } from '../../lib/report/figures.ts';
+import type { ReportFigures } from '../../lib/report/figures.ts';
+import { renderReportHtml } from '../../lib/report/html.ts';
+import type { ReportLead, ReportOutcome } from '../../lib/report/lead-facts.ts';
+import { leadSourceOf, reportLeadOf } from '../../lib/report/lead-facts.ts';
+import { formatReport } from '../../lib/report/text.ts';
+import { salesOutcomes, seededRandom } from '../../lib/local/demo-population.ts';
+
+const day = 86_400_000;
+const t0 = Date.parse('2026-05-10T09:00:00.000Z');
+const iso = (offsetDays: number) => new Date(t0 + offsetDays * day).toISOString();
+const now = new Date('2026-11-01T00:00:00.000Z');
+
+function event(leadKey: string, id: string, type: string, offsetDays: number, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile'], source = 'segment'): NormalizedEvent {
+  return { leadKey, type, occurredAt: iso(offsetDays), source, sourceEventId: id, properties, ...(profile ? { profile } : {}) };
+}
+
+/** A lead of the built population: its facts given directly. */
+function lead(leadId: string, source: string, firstSeenDay: number, mql?: { day: number; score: number; fit?: number }, outcomes: [string, number, Partial<ReportOutcome>?][] = []): ReportLead {
+  return {
+    leadId,
+    source,
+    firstSeenAt: iso(firstSeenDay),
+    ...(mql ? { qualifiedAt: iso(mql.day), scoreAtMql: mql.score, fitAtMql: mql.fit ?? 10 } : {}),
+    outcomes: outcomes.map(([type, offset, extra]) => ({ type, at: iso(offset), ...extra })),
+  };
+}
+
+/**
+ * Ten leads with known answers:
+ * - webinar: 4 leads, 3 MQLs (May, May, June); one taken and won (5,000 USD + 1,000 USD on a second won? no: one won),
+ *   one rejected outside_icp, one not judged.
+ * - paid_search: 4 leads, 2 MQLs (June, July): one accepted then sql then lost, one rejected wrong_timing.
+ * - organic: 2 leads, no MQL, one of them with an outcome all the same (sales worked it).
+ */
+const population: ReportLead[] = [
+  lead('a@w.com', 'webinar', 0, { day: 0.5, score: 72, fit: 35 }, [['mql_accepted', 2], ['sql', 5], ['won', 40, { amount: 5000, currency: 'USD' }]]),
+  lead('b@w.com', 'webinar', 1, { day: 11, score: 61, fit: 0 }, [['mql_rejected', 13, { reason: 'outside_icp' }]]),
+  lead('c@w.com', 'webinar', 20, { day: 40, score: 64 }),
+  lead('d@w.com', 'webinar', 3),
+  lead('e@p.com', 'paid_search', 25, { day: 35, score: 88, fit: 40 }, [['mql_accepted', 36], ['sql', 38], ['lost', 70]]),
+  lead('f@p.com', 'paid_search', 50, { day: 150, score: 60, fit: -10 }, [['mql_rejected', 52 + 100, { reason: 'wrong_timing' }]]),
+  lead('g@p.com', 'paid_search', 60),
+  lead('h@p.com', 'paid_search', 61),
+  lead('i@o.com', 'organic', 70),
+  lead('j@o.com', 'organic', 71, undefined, [['sql', 80]]),
+];
+
+describe('report figures on a built population', () => {
+  const figures = computeFigures(population, { now, modelVersion: 'm1', threshold: 60 });
+
+  it('counts the funnel: leads -> MQL -> SQL -> won, with the won amounts and the decisions', () => {
+    expect(figures.funnel).toEqual({
+      leads: 10,
+      mqls: 5,
+      sqls: 2,
+      won: 1,
+      judged: 4,
+      rejected: 2,
+      lost: 1,
+      wonAmounts: [{ currency: 'USD', amount: 5000 }],
+      outcomesWithoutMql: 1,
+    });
+  });
+
+  it('gives the MQL -> SQL rate by source, biggest source first, and null for a source without MQLs', () => {
+    expect(figures.bySource).toEqual([
+      { key: 'paid_search', leads: 4, mqls: 2, sqls: 1, rejected: 1, rate: 0.5 },
+      { key: 'webinar', leads: 4, mqls: 3, sqls: 1, rejected: 1, rate: 1 / 3 },
+      { key: 'organic', leads: 2, mqls: 0, sqls: 0, rejected: 0, rate: null },
+    ]);
+  });
+
+  it('gives the rate by the month the lead became an MQL', () => {
+    // MQL days 0.5 and 11 -> May; 35 and 40 -> June; 150 -> October.
+    expect(figures.byMonth.map(({ key, mqls, sqls, rejected, rate }) => ({ key, mqls, sqls, rejected, rate }))).toEqual([
+      { key: '2026-05', mqls: 2, sqls: 1, rejected: 1, rate: 0.5 },
+      { key: '2026-06', mqls: 2, sqls: 1, rejected: 0, rate: 0.5 },
+      { key: '2026-10', mqls: 1, sqls: 0, rejected: 1, rate: 0 },
+    ]);
+  });
+
+  it('bins the score at MQL in tens, MQLs against rejected and SQL, with medians', () => {
+    expect(figures.scores.bins).toEqual([
+      { from: 60, to: 70, mqls: 3, sqls: 0, rejected: 2 },
+      { from: 70, to: 80, mqls: 1, sqls: 1, rejected: 0 },
+      { from: 80, to: 90, mqls: 1, sqls: 1, rejected: 0 },
+    ]);
+    expect(figures.scores.median).toEqual({ mqls: 64, sqls: 72, rejected: 60 });
+  });
+
+  it('counts rejection reasons with their shares', () => {
+    expect(figures.rejectionReasons).toEqual([
+      { reason: 'outside_icp', count: 1, share: 0.5 },
+      { reason: 'wrong_timing', count: 1, share: 0.5 },
+    ]);
+  });
+
+  it('measures the time from the first event to MQL', () => {
+    // 0.5, 10, 20, 10, 100 days -> sorted 0.5, 10, 10, 20, 100.
+    expect(figures.timeToMql.count).toBe(5);
+    expect(figures.timeToMql.medianDays).toBe(10);
+    expect(figures.timeToMql.p90Days).toBe(100);
+    expect(figures.timeToMql.bins.map((bin) => bin.count)).toEqual([1, 0, 3, 0, 1]);
+  });
+
+  it('has nothing to divide by on an empty table, and says so rather than inventing rates', () => {
+    const empty = computeFigures([], { now, modelVersion: 'm1', threshold: 60 });
+    expect(empty.funnel.mqls).toBe(0);
+    expect(empty.scores.bins).toEqual([]);
+    expect(empty.timeToMql.medianDays).toBeNull();
+    const text = formatReport(empty);
+    expect(text).toContain('(no MQLs)');
+    expect(text).toContain('(no rejections)');
+    expect(renderReportHtml(empty)).toContain('No MQLs.');
+  });
+
+  it('percentile is nearest-rank', () => {
+    expect(percentile([], 50)).toBeNull();
+    expect(percentile([1, 2, 3, 4], 50)).toBe(2);
+    expect(percentile([1, 2, 3, 4], 90)).toBe(4);
+    expect(percentile([7], 90)).toBe(7);
+  });
+});
+
+describe('a lead replayed for the report', () => {
+  const email = 'dana@acme.com';
+  const worked = [
+    event(email, 'i', 'profile_updated', 0, {}, { email, jobTitle: 'CEO', industry: 'Software', custom: { leadSource: 'Webinar' } }),
+    event(email, 'w', 'webinar_attended', 3),
+    event(email, 'c', 'content_downloaded', 9, { contentType: 'case_study' }),
+    event(email, 'r', 'mql_rejected', 12, { reason: 'wrong_timing' }, undefined, 'crm'),
+    event(email, 'p', 'page_viewed', 1, { url: 'https://example.com/' }),
+  ];
+
+  it('qualifies at the event that took it to the threshold, with the score of that moment, not at receipt', () => {
+    const facts = reportLeadOf(email, worked, defaultModel, now);
+    // The seeds' worked example: fit 25 + webinar 20 + case study 15 (a page view adds 1, decayed a little) -> MQL at day 9.
+    expect(facts.qualifiedAt).toBe(iso(9));
+    expect(facts.fitAtMql).toBe(25);
+    expect(facts.scoreAtMql).toBeGreaterThanOrEqual(60);
+    expect(facts.firstSeenAt).toBe(iso(0));
+    expect(facts.source).toBe('webinar');
+    expect(facts.outcomes).toEqual([{ type: 'mql_rejected', at: iso(12), reason: 'wrong_timing' }]);
+  });
+
+  it('leaves outcomes out of the replay: a lead sales accepted is no MQL by that alone', () => {
+    const facts = reportLeadOf(email, [worked[0]!, event(email, 's', 'sql', 2, {}, undefined, 'crm')], defaultModel, now);
+    expect(facts.qualifiedAt).toBeUndefined();
+    expect(facts.outcomes.map((one) => one.type)).toEqual(['sql']);
+  });
+
+  it('ignores events after now (a report as of an earlier date)', () => {
+    const facts = reportLeadOf(email, worked, defaultModel, new Date(iso(5)));
+    expect(facts.qualifiedAt).toBeUndefined();
+    expect(facts.outcomes).toEqual([]);
+  });
+
+  it('finds the source in the leadSource trait, else utm_source, else the first provider', () => {
+    expect(leadSourceOf(worked)).toBe('webinar');
+    expect(leadSourceOf([event(email, '1', 'page_viewed', 0, { utm_source: 'LinkedIn' }), event(email, '2', 'page_viewed', 1, { utm_source: 'google' })])).toBe('linkedin');
+    expect(leadSourceOf([event(email, '1', 'form_submitted', 2, {}, undefined, 'facebook'), event(email, '2', 'email_opened', 1, {}, undefined, 'sendgrid')])).toBe('sendgrid');
+    expect(leadSourceOf([event(email, '1', 'sql', 1, {}, undefined, 'crm')])).toBe('unknown');
+  });
+});
+
+describe('the report as text and as HTML', () => {
+  const figures: ReportFigures = computeFigures(population, { now, modelVersion: 'm1', threshold: 60 });
+
+  it('prints every section with the same figures', () => {
+    const text = formatReport(figures);
+    expect(text).toMatch(/MQL\s+5\s+50\.0%/);
+    expect(text).toMatch(/SQL\s+2\s+40\.0%/);
+    expect(text).toMatch(/won\s+1\s+50\.0%/);
+    expect(text).toMatch(/paid_search\s+4\s+2\s+1\s+1\s+50\.0%/);
+    expect(text).toMatch(/2026-10\s+1\s+0\s+1\s+0\.0%/);
+    expect(text).toMatch(/outside_icp\s+1\s+50\.0%/);
+    expect(text).toContain('median 10 d, p90 100 d over 5 MQLs');
+    expect(text).toContain('won 5,000 USD');
+  });
+
+  it('is one self-contained page: no script, no external URL, text escaped', () => {
+    const hostile = computeFigures([lead('x@y.com', '<script>alert(1)</script>', 0, { day: 1, score: 70 })], { now, modelVersion: 'm"1', threshold: 60 });
+    const html = renderReportHtml(hostile);
+    expect(html).not.toMatch(/<script/i);
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    const page = renderReportHtml(figures);
+    expect(page).not.toMatch(/https?:\/\/|src=|<link|@import|url\(/i);
+    expect(page).toContain('<svg');
+    expect(page).toContain('data-figure="mqls">5<');
+    expect(page).toContain('data-figure="won-amount">5,000 USD<');
+  });
+});
+
+describe('the demo population', () => {
+  it('draws the same numbers from the same seed', () => {
+    const a = seededRandom(42);
+    const b = seededRandom(42);
+    const first = Array.from({ length: 5 }, a);
+    expect(Array.from({ length: 5 }, b)).toEqual(first);
+    expect(Array.from({ length: 5 }, seededRandom(43))).not.toEqual(first);
+    expect(first.every((value) => value >= 0 && value < 1)).toBe(true);
+  });
+
+  it('decides on MQLs only, never after the anchor, and takes strong fits far more often than weak ones', () => {
+    const anchor = t0 + 200 * day;
+    const taken = (fit: number) => {
+      let count = 0;
+      for (let index = 0; index < 400; index += 1) {
+        const outcomes = salesOutcomes(7, { index, email: `l${index}@x.com`, personal: false, employees: 100 }, lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }), anchor);
+        for (const outcome of outcomes) expect(Date.parse(outcome.occurredAt)).toBeLessThanOrEqual(anchor);
+        if (outcomes.some((outcome) => outcome.outcome === 'mql_accepted')) count += 1;
+        else expect(outcomes.map((outcome) => outcome.outcome)).toEqual(['mql_rejected']);
+      }
+      return count / 400;
+    };
+    expect(taken(40)).toBeGreaterThan(taken(0) + 0.3);
+    expect(salesOutcomes(7, { index: 1, email: 'n@x.com', personal: false, employees: 100 }, lead('n@x.com', 's', 0), anchor)).toEqual([]);
+    // An MQL of the last day: sales has not decided yet.
+    expect(salesOutcomes(7, { index: 1, email: 'n@x.com', personal: false, employees: 100 }, lead('n@x.com', 's', 0, { day: 199.9, score: 70, fit: 40 }), anchor)).toEqual([]);
+  });
+});
