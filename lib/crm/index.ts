@@ -5,6 +5,8 @@ import type { Secrets } from '../config.ts';
 import type { CrmAdapter } from './adapter.ts';
 import { signStandardWebhook } from '../sources/standard-webhooks.ts';
 import { webhookAdapter } from './webhook.ts';
+import type { HubSpotAdapterOptions } from './hubspot.ts';
+import { hubSpotAdapter, hubSpotSettingsFromEnv } from './hubspot.ts';
 import type { SalesforceSettings } from './salesforce.ts';
 import { salesforceAdapter, salesforceSettingsFromEnv } from './salesforce.ts';
 
@@ -60,8 +62,15 @@ export function crmAdapterFromEnv(env: Readonly<Record<string, string | undefine
       }
       return webhookAdapter({ url, secret });
     }
-    case 'hubspot':
-      throw new CrmConfigurationError(`CRM_ADAPTER=${name} is not implemented yet (issue 5); use webhook or none`);
+    case 'hubspot': {
+      let settings: HubSpotAdapterOptions;
+      try {
+        settings = hubSpotSettingsFromEnv(env, secrets.HUBSPOT_ACCESS_TOKEN);
+      } catch (error) {
+        throw new CrmConfigurationError((error as Error).message);
+      }
+      return hubSpotAdapter(settings);
+    }
     case 'salesforce': {
       let settings: SalesforceSettings;
       try {

@@ -98,8 +98,11 @@ export interface HubSpotStandIn {
    * 429 TEN_SECONDLY_ROLLING (refused requests do not count). `undefined` lifts it.
    */
   rateLimit(limit: { perTenSeconds: number } | undefined): void;
-  /** Answers the next `count` requests with `status` and `body` (default: HubSpot's body for that status). */
-  failNext(count: number, status: number, body?: unknown): void;
+  /**
+   * Answers the next `count` requests with `status` and `body` (default: HubSpot's body for that
+   * status), plus `headers` (e.g. `Retry-After`) over the rate-limit headers.
+   */
+  failNext(count: number, status: number, body?: unknown, headers?: Record<string, string>): void;
   /** Serves `token` from now on (the operator fixed or rotated it). */
   setToken(token: string): void;
   close(): Promise<void>;
@@ -236,7 +239,7 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
     ['contactinformation', { name: 'contactinformation', label: 'Contact information', displayOrder: 0, archived: false }],
     ['sales_properties', { name: 'sales_properties', label: 'Sales properties', displayOrder: 1, archived: false }],
   ]);
-  const scripted: { status: number; body: unknown }[] = [];
+  const scripted: { status: number; body: unknown; headers?: Record<string, string> }[] = [];
   let outageUntil = 0;
   let limit: { perTenSeconds: number } | undefined;
   /** Times of the requests counted against the burst window. */
@@ -513,7 +516,7 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
 
     const answer = ((): Answer => {
       const failure = scripted.shift();
-      if (failure) return { status: failure.status, body: failure.body, headers: rateHeaders(now) };
+      if (failure) return { status: failure.status, body: failure.body, headers: { ...rateHeaders(now), ...failure.headers } };
       if (now < outageUntil) return { status: 503, body: unavailableBody() };
       const authorization = request.headers.authorization ?? '';
       const given = /^Bearer (.+)$/i.exec(authorization)?.[1]?.trim();
@@ -572,8 +575,8 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
       limit = next;
       window = [];
     },
-    failNext(count, status, body) {
-      for (let index = 0; index < count; index += 1) scripted.push({ status, body: body ?? defaultFailure(status) });
+    failNext(count, status, body, headers) {
+      for (let index = 0; index < count; index += 1) scripted.push({ status, body: body ?? defaultFailure(status), ...(headers ? { headers } : {}) });
     },
     setToken(next) {
       token = next;
