@@ -1,0 +1,314 @@
+/**
+ * HubSpot's own webhook (`POST /webhooks/hubspot`): what sales did to a contact in HubSpot, its
+ * lifecycle stage or lead status, comes back as a sales outcome on the lead, the same event types
+ * POST /webhooks/crm produces (lib/sources/crm-feedback.ts).
+ *
+ * Authenticity: `X-HubSpot-Signature-v3`, the base64 HMAC-SHA256, keyed with the app's client secret
+ * (HUBSPOT_APP_SECRET), of method + full request URI + raw body + `X-HubSpot-Request-Timestamp`
+ * (milliseconds). HubSpot's rules: refuse a timestamp older than 5 minutes; decode the URI's
+ * percent-encoded characters of a fixed list (`%3A` -> `:`, ...) before signing; compare in constant time.
+ *
+ * A delivery is a JSON array of up to 100 events. `contact.propertyChange` of `lifecyclestage` or
+ * `hs_lead_status` (and the new platform's `object.propertyChange` of a contact, objectTypeId `0-1`) maps
+ * to an outcome through {@link defaultHubSpotOutcomeMap} or HUBSPOT_OUTCOME_MAP; anything else is
+ * acknowledged and ignored with a reason (a deleted contact says nothing about the sale). HubSpot names
+ * the contact by its record id only: the lead is found through the CRM link the handoff wrote when it
+ * delivered the lead (`CRM#hubspot#<id>`), else by asking HubSpot for the contact's e-mail.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
+import { normalizeEmail } from '../core/events.ts';
+import { badRequest, unauthorized } from '../http/errors.ts';
+import { parseJson, requireContentType } from '../http/request.ts';
+import type { JsonObject } from './fields.ts';
+import { isObject } from './fields.ts';
+import type { CrmOutcomeType, RejectionReason } from './crm-feedback.ts';
+import { crmOutcomeTypes, rejectionReasons } from './crm-feedback.ts';
+import type { IgnoredEvent } from './source.ts';
+
+/** HubSpot refuses nothing older; we refuse a delivery whose timestamp is further than this from now, either way. */
+export const hubspotSignatureToleranceMs = 5 * 60 * 1000;
+
+/** HubSpot sends at most 100 events per request; this leaves room and still bounds the work of one delivery. */
+export const maxHubSpotEvents = 500;
+
+/**
+ * The percent-encodings HubSpot decodes in the URI before signing (its "validate the v3 request
+ * signature" table); every other encoding stays as sent.
+ */
+const decodedInSignature: Record<string, string> = {
+  '%3A': ':',
+  '%2F': '/',
+  '%3F': '?',
+  '%40': '@',
+  '%21': '!',
+  '%24': '$',
+  '%27': "'",
+  '%28': '(',
+  '%29': ')',
+  '%2A': '*',
+  '%2C': ',',
+  '%3B': ';',
+};
+
+/** The URI as HubSpot signs it: the listed percent-encodings decoded, the rest as sent. */
+export function signatureUri(uri: string): string {
+  return uri.replace(/%(3A|2F|3F|40|21|24|27|28|29|2A|2C|3B)/gi, (encoded) => decodedInSignature[encoded.toUpperCase()]!);
+}
+
+/** The v3 signature of a request: base64 HMAC-SHA256 of method + URI + body + timestamp. */
+export function hubspotSignatureV3(input: { secret: string; method: string; uri: string; body: Buffer | string; timestamp: string }): string {
+  return createHmac('sha256', input.secret)
+    .update(`${input.method.toUpperCase()}${signatureUri(input.uri)}`, 'utf8')
+    .update(typeof input.body === 'string' ? Buffer.from(input.body, 'utf8') : input.body)
+    .update(input.timestamp, 'utf8')
+    .digest('base64');
+}
+
+/**
+ * Verifies `X-HubSpot-Signature-v3` over the raw bytes, before anything is parsed. Throws a 401 naming
+ * what is wrong (never the expected value). `uri` is the full URL HubSpot called, scheme and query included.
+ */
+export function verifyHubSpotSignature(input: {
+  secret: string;
+  method: string;
+  uri: string;
+  body: Buffer;
+  header: (name: string) => string | undefined;
+  now: Date;
+}): void {
+  const signature = input.header('x-hubspot-signature-v3');
+  const timestamp = input.header('x-hubspot-request-timestamp');
+  if (!signature) throw unauthorized('missing X-HubSpot-Signature-v3 (only v3-signed deliveries are accepted)');
+  if (!timestamp) throw unauthorized('missing X-HubSpot-Request-Timestamp');
+  if (!/^\d{1,16}$/.test(timestamp)) throw unauthorized('X-HubSpot-Request-Timestamp is not a time in milliseconds');
+  const skew = input.now.getTime() - Number(timestamp);
+  if (Math.abs(skew) > hubspotSignatureToleranceMs) {
+    throw unauthorized(`X-HubSpot-Request-Timestamp is ${Math.round(Math.abs(skew) / 1000)} s ${skew > 0 ? 'old' : 'in the future'}; the limit is 300 s`);
+  }
+  const expected = Buffer.from(hubspotSignatureV3({ secret: input.secret, method: input.method, uri: input.uri, body: input.body, timestamp }), 'utf8');
+  const given = Buffer.from(signature.trim(), 'utf8');
+  // Lengths are public (a SHA-256 in base64 is always 44 characters); the comparison of the bytes is constant-time.
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw unauthorized('X-HubSpot-Signature-v3 does not match the request');
+}
+
+/**
+ * The full URL of a request as HubSpot called it. HUBSPOT_WEBHOOK_URL (the target URL configured in
+ * the HubSpot app) wins when set: behind a proxy or a custom domain the Host the function sees may not
+ * be the one HubSpot signed. Otherwise scheme from X-Forwarded-Proto (API Gateway sets https), Host,
+ * path and query as received.
+ */
+export function requestUri(input: { configured?: string; proto?: string; host?: string; rawPath: string; rawQueryString?: string }): string {
+  const query = input.rawQueryString ? `?${input.rawQueryString}` : '';
+  if (input.configured) return `${input.configured.replace(/\?.*$/, '')}${query}`;
+  const proto = (input.proto ?? 'https').split(',')[0]!.trim() || 'https';
+  return `${proto}://${input.host ?? ''}${input.rawPath}${query}`;
+}
+
+/** What an outcome map entry says: the outcome, and for a rejection its reason. */
+export interface MappedOutcome {
+  outcome: CrmOutcomeType;
+  reason?: RejectionReason;
+}
+
+/** Property -> value (HubSpot's internal value, compared without regard to case) -> outcome. */
+export type HubSpotOutcomeMap = Record<string, Record<string, MappedOutcome>>;
+
+/**
+ * The default mapping, from HubSpot's default lifecycle stages and lead statuses:
+ * - lifecyclestage `salesqualifiedlead` and `opportunity` -> sql, `customer` -> won (a contact has no
+ *   deal amount; send won with an amount through POST /webhooks/crm when it matters);
+ * - hs_lead_status `IN_PROGRESS` and `CONNECTED` -> mql_accepted (sales is working it), `OPEN_DEAL` -> sql,
+ *   `UNQUALIFIED` -> mql_rejected (reason other: HubSpot does not say why), `BAD_TIMING` -> mql_rejected
+ *   (wrong_timing).
+ * `subscriber`, `lead`, `marketingqualifiedlead`, `NEW`, `OPEN` and `ATTEMPTED_TO_CONTACT` say nothing
+ * sales decided and are ignored, as is any value the map does not name.
+ */
+export const defaultHubSpotOutcomeMap: HubSpotOutcomeMap = {
+  lifecyclestage: {
+    salesqualifiedlead: { outcome: 'sql' },
+    opportunity: { outcome: 'sql' },
+    customer: { outcome: 'won' },
+  },
+  hs_lead_status: {
+    in_progress: { outcome: 'mql_accepted' },
+    connected: { outcome: 'mql_accepted' },
+    open_deal: { outcome: 'sql' },
+    unqualified: { outcome: 'mql_rejected', reason: 'other' },
+    bad_timing: { outcome: 'mql_rejected', reason: 'wrong_timing' },
+  },
+};
+
+const mappedOutcome = z.union([
+  z.enum(crmOutcomeTypes),
+  z.strictObject({ outcome: z.enum(crmOutcomeTypes), reason: z.enum(rejectionReasons).optional() }),
+]);
+const outcomeMapSchema = z.record(z.string().min(1), z.record(z.string().min(1), mappedOutcome.nullable()));
+
+/** A HUBSPOT_OUTCOME_MAP that cannot be used: the message says what to fix. */
+export class HubSpotOutcomeMapError extends Error {}
+
+/**
+ * The outcome map: the defaults, with HUBSPOT_OUTCOME_MAP merged over them per property and value.
+ * The variable is JSON: `{"hs_lead_status": {"UNQUALIFIED": {"outcome": "mql_rejected", "reason":
+ * "outside_icp"}, "NEW": "mql_accepted", "BAD_TIMING": null}}`; a value is an outcome type, an object
+ * with a rejection reason, or null to drop a default. Throws {@link HubSpotOutcomeMapError} naming the problem.
+ */
+export function hubspotOutcomeMap(json: string | undefined): HubSpotOutcomeMap {
+  const map: HubSpotOutcomeMap = structuredClone(defaultHubSpotOutcomeMap);
+  if (json === undefined || json.trim() === '') return map;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (error) {
+    throw new HubSpotOutcomeMapError(`HUBSPOT_OUTCOME_MAP is not JSON: ${(error as Error).message}`);
+  }
+  const checked = outcomeMapSchema.safeParse(parsed);
+  if (!checked.success) {
+    const issue = checked.error.issues[0]!;
+    throw new HubSpotOutcomeMapError(
+      `HUBSPOT_OUTCOME_MAP${issue.path.map((part) => `.${String(part)}`).join('')}: ${issue.message} ` +
+        `(expected {"<property>": {"<value>": "<${crmOutcomeTypes.join('|')}>" or {"outcome", "reason": "<${rejectionReasons.join('|')}>"} or null}})`,
+    );
+  }
+  for (const [property, values] of Object.entries(checked.data)) {
+    const into = (map[property] ??= {});
+    for (const [value, entry] of Object.entries(values)) {
+      const key = value.toLowerCase();
+      if (entry === null) {
+        delete into[key];
+        continue;
+      }
+      const mapped: MappedOutcome = typeof entry === 'string' ? { outcome: entry } : { outcome: entry.outcome, ...(entry.reason ? { reason: entry.reason } : {}) };
+      if (mapped.reason !== undefined && mapped.outcome !== 'mql_rejected') {
+        throw new HubSpotOutcomeMapError(`HUBSPOT_OUTCOME_MAP.${property}.${value}: only mql_rejected carries a reason`);
+      }
+      into[key] = mapped;
+    }
+  }
+  return map;
+}
+
+/** One property change HubSpot reported that the map turns into an outcome, before its lead is known. */
+export interface HubSpotOutcomeChange {
+  eventId: string;
+  objectId: string;
+  occurredAt: string;
+  property: string;
+  value: string;
+  mapped: MappedOutcome;
+  changeSource?: string;
+  raw: JsonObject;
+}
+
+const eventSchema = z.looseObject({
+  eventId: z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,30}$/)], { error: 'must be the event id HubSpot sends (a whole number)' }),
+  subscriptionType: z.string({ error: 'must be a string such as contact.propertyChange' }),
+  objectId: z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,30}$/)], { error: 'must be the record id (a whole number)' }),
+  occurredAt: z.number({ error: 'must be a time in milliseconds' }).int().positive({ error: 'must be a time in milliseconds' }),
+  propertyName: z.string().optional(),
+  propertyValue: z.union([z.string(), z.number(), z.boolean(), z.null()]).optional(),
+  objectTypeId: z.string().optional(),
+  changeSource: z.string().optional(),
+});
+
+/** Whether an event is a property change of a contact (the legacy and the new platform's names). */
+function isContactPropertyChange(event: z.infer<typeof eventSchema>): boolean {
+  return event.subscriptionType === 'contact.propertyChange' || (event.subscriptionType === 'object.propertyChange' && event.objectTypeId === '0-1');
+}
+
+/**
+ * Parses a verified delivery: the changes that are outcomes, and the rest ignored with a reason. All or
+ * nothing: a body that is not HubSpot's shape (not an array, an event without id or time) is refused
+ * with a 400 naming it, and nothing is stored.
+ */
+export function parseHubSpotDelivery(
+  body: Buffer,
+  contentType: string | undefined,
+  map: HubSpotOutcomeMap,
+): { changes: HubSpotOutcomeChange[]; ignored: IgnoredEvent[]; received: number } {
+  requireContentType(contentType, 'application/json');
+  const parsed = parseJson(body);
+  if (!Array.isArray(parsed)) throw badRequest('body must be a JSON array of HubSpot webhook events');
+  if (parsed.length === 0) throw badRequest('the delivery holds no event');
+  if (parsed.length > maxHubSpotEvents) throw badRequest(`the delivery holds ${parsed.length} events; the limit is ${maxHubSpotEvents}`);
+
+  const changes: HubSpotOutcomeChange[] = [];
+  const ignored: IgnoredEvent[] = [];
+  const seen = new Set<string>();
+  parsed.forEach((raw, index) => {
+    if (!isObject(raw)) throw badRequest(`[${index}]: must be a JSON object`);
+    const checked = eventSchema.safeParse(raw);
+    if (!checked.success) {
+      const issue = checked.error.issues[0];
+      throw badRequest(`[${index}]${issue?.path.length ? `.${issue.path.join('.')}` : ''}: ${issue?.message ?? 'is not a HubSpot event'}`);
+    }
+    const event = checked.data;
+    const eventId = String(event.eventId);
+    if (seen.has(eventId)) return ignored.push({ sourceEventId: eventId, reason: 'duplicate_in_delivery' });
+    seen.add(eventId);
+    if (event.subscriptionType === 'contact.deletion' || (event.subscriptionType === 'object.deletion' && event.objectTypeId === '0-1')) {
+      // Deleting the CRM record says nothing about the sale; the lead and its history stay as they are.
+      return ignored.push({ sourceEventId: eventId, reason: 'contact_deleted' });
+    }
+    if (!isContactPropertyChange(event)) return ignored.push({ sourceEventId: eventId, reason: 'unsupported_subscription' });
+    const property = event.propertyName;
+    if (!property) throw badRequest(`[${index}].propertyName: a property change must name its property`);
+    const values = Object.hasOwn(map, property) ? map[property]! : undefined;
+    if (!values) return ignored.push({ sourceEventId: eventId, reason: 'unmapped_property' });
+    const value = event.propertyValue === undefined || event.propertyValue === null ? '' : String(event.propertyValue);
+    const mapped = Object.hasOwn(values, value.toLowerCase()) ? values[value.toLowerCase()] : undefined;
+    if (!mapped) return ignored.push({ sourceEventId: eventId, reason: 'not_an_outcome' });
+    changes.push({
+      eventId,
+      objectId: String(event.objectId),
+      occurredAt: new Date(event.occurredAt).toISOString(),
+      property,
+      value,
+      mapped,
+      ...(event.changeSource ? { changeSource: event.changeSource } : {}),
+      raw: raw as JsonObject,
+    });
+  });
+  return { changes, ignored, received: parsed.length };
+}
+
+/** The outcome event of a change, once its lead is known. */
+export function outcomeEvent(change: HubSpotOutcomeChange, leadKey: string): NormalizedEvent {
+  const properties: Record<string, PropertyValue> = {
+    crmId: change.objectId,
+    hubspotProperty: change.property,
+    hubspotValue: change.value,
+  };
+  if (change.mapped.reason) properties.reason = change.mapped.reason;
+  if (change.changeSource) properties.changeSource = change.changeSource;
+  return { leadKey, type: change.mapped.outcome, occurredAt: change.occurredAt, source: 'hubspot', sourceEventId: change.eventId, properties, raw: change.raw };
+}
+
+/** Why a contact's e-mail could not be learnt from HubSpot, so the delivery is answered 503 and retried. */
+export class HubSpotLookupError extends Error {}
+
+/**
+ * The e-mail of a HubSpot contact (GET /crm/v3/objects/contacts/<id>?properties=email), for a contact
+ * the handoff never linked (delivered before the link existed, or created in HubSpot by hand).
+ * Undefined when HubSpot does not know the contact or it has no e-mail. Throws {@link HubSpotLookupError}
+ * when HubSpot cannot answer now (rate limit, outage, bad token): the delivery is retried by HubSpot.
+ */
+export async function contactEmail(objectId: string, options: { token: string; baseUrl: string; fetch?: typeof fetch }): Promise<string | undefined> {
+  const url = `${options.baseUrl.replace(/\/+$/, '')}/crm/v3/objects/contacts/${encodeURIComponent(objectId)}?properties=email`;
+  let response: Response;
+  try {
+    response = await (options.fetch ?? fetch)(url, { headers: { authorization: `Bearer ${options.token}`, accept: 'application/json' }, signal: AbortSignal.timeout(5000) });
+  } catch (error) {
+    throw new HubSpotLookupError(`HubSpot did not answer the contact lookup: ${(error as Error).message}`, { cause: error });
+  }
+  if (response.status === 404) return undefined;
+  if (response.status === 401 || response.status === 403) {
+    throw new HubSpotLookupError(`HubSpot refused the contact lookup (${response.status}): check HUBSPOT_ACCESS_TOKEN and its crm.objects.contacts.read scope`);
+  }
+  if (!response.ok) throw new HubSpotLookupError(`HubSpot answered the contact lookup with ${response.status}`);
+  const body = (await response.json().catch(() => undefined)) as { properties?: { email?: unknown } } | undefined;
+  const email = body?.properties?.email;
+  return typeof email === 'string' ? normalizeEmail(email) : undefined;
+}
