@@ -169,7 +169,12 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
   const messages: Message[] = [];
   let step = 0;
   const id = () => `demo-pop-${seed}-${index}-${step++}`;
-  const at = (offsetMs: number) => new Date(Math.min(anchor - 60_000, firstSeen + offsetMs)).toISOString();
+  const at = (offsetMs: number) => new Date(firstSeen + offsetMs).toISOString();
+  // What would happen after the anchor has not happened yet: left out (its id stays reserved, so the
+  // other events keep theirs).
+  const push = (message: Message) => {
+    if (Date.parse(message.timestamp) < anchor) messages.push(message);
+  };
   const context = { traits: { email } };
   // A work address names its company; someone on a personal address tells it half the time.
   const withCompany = kind === 'work' || random() < 0.5;
@@ -195,10 +200,10 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
   const pages = 1 + Math.floor(random() * 5 * intent);
   for (let page = 0; page < pages; page += 1) {
     const url = random() < 0.3 * intent ? 'https://example.com/pricing' : pick(random, ['https://example.com/', 'https://example.com/product', 'https://example.com/blog/lead-scoring', 'https://example.com/integrations']);
-    messages.push({ type: 'page', messageId: id(), timestamp: later(6), context, properties: { url } });
+    push({ type: 'page', messageId: id(), timestamp: later(6), context, properties: { url } });
   }
-  const track = (event: string, properties: Record<string, unknown> = {}, maxDays = 10) =>
-    messages.push({ type: 'track', messageId: id(), timestamp: later(maxDays), event, context, properties });
+  const track = (event: string, properties: Record<string, unknown> = {}, maxDays = 10, timestamp = later(maxDays)) =>
+    push({ type: 'track', messageId: id(), timestamp, event, context, properties });
   if (random() < 0.45 * intent) track('Content Downloaded', { contentType: pick(random, ['guide', 'whitepaper', 'ebook']) });
   if (random() < 0.3 * intent) track('Content Downloaded', { contentType: 'case_study' });
   if (channel.name === 'webinar' || random() < 0.25 * intent) {
@@ -206,7 +211,10 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
     if (random() < 0.65) track('Webinar Attended', { webinar: 'Pipeline math for RevOps' }, 3);
   }
   if (random() < 0.18 * intent) track('Trial Started', { plan: 'team' });
-  if (random() < 0.14 * intent) track('Demo Requested', { form: 'contact-sales' }, 20);
+  if (random() < 0.14 * intent) {
+    // A third of demo requests come on the first visit (a referral who knows what they want), the rest after a while.
+    track('Demo Requested', { form: 'contact-sales' }, 20, random() < 0.35 ? at(10 * 60_000 + Math.floor(random() * 6 * 3_600_000)) : later(20));
+  }
   return { index, email, personal: kind !== 'work', employees: withCompany ? company.employees : 0, messages };
 }
 
@@ -222,8 +230,9 @@ interface Outcome {
 }
 
 /**
- * What sales decides about an MQL, by its fit at the moment it qualified: about 20% of weak fits are
- * taken, 75% of strong ones. Decisions come days after the MQL; none after the anchor.
+ * What sales decides about an MQL, by its fit at the moment it qualified: one in ten with no fit
+ * points is taken, six in ten at fit 25 (a VP in a target industry), nine in ten from fit 40.
+ * Decisions come days after the MQL; none after the anchor.
  */
 export function salesOutcomes(seed: number, planned: Pick<PlannedLead, 'index' | 'email' | 'personal' | 'employees'>, lead: ReportLead, anchor: number): Outcome[] {
   if (!lead.qualifiedAt || lead.fitAtMql === undefined) return [];
@@ -233,7 +242,7 @@ export function salesOutcomes(seed: number, planned: Pick<PlannedLead, 'index' |
   const id = (type: string) => `demo-pop-${seed}-${planned.index}-${type}`;
   const decidedAt = qualified + (1 + random() * 5) * msPerDay;
   if (decidedAt > anchor) return [];
-  const takeChance = Math.min(0.8, Math.max(0.12, 0.2 + lead.fitAtMql * 0.014));
+  const takeChance = Math.min(0.9, Math.max(0.05, 0.1 + lead.fitAtMql * 0.02));
   if (random() >= takeChance) {
     const reason: RejectionReason =
       planned.personal && random() < 0.6
