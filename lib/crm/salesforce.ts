@@ -3,12 +3,13 @@
  * (formats README §9), `PATCH /services/data/<v>/sobjects/Lead/<field>/<leadId>`, logged in with the
  * OAuth 2.0 client-credentials flow of a connected (or external client) app.
  *
- * One record, one call: no `deliverBatch`. sObject Collections cannot answer 300 (several Leads share
- * the external id) per row the way the single upsert does, and the handoff's bounded concurrency is
- * enough for Salesforce's limits (a daily request count, not a short window).
+ * Batches go through sObject Collections (`PATCH /composite/sobjects/Lead/<field>`, up to 200 records,
+ * allOrNone=false, one result per row); the rows only the single-record resource handles well (several
+ * matching Leads, which it answers 300 with their URLs; a create missing a required field) are sent
+ * again through it.
  */
 import { logger } from '../observability.ts';
-import type { CrmAdapter, DeliveryReceipt, HandoffRecord, HandoffType } from './adapter.ts';
+import type { CrmAdapter, DeliveryReceipt, DeliveryResult, HandoffRecord, HandoffType } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';
 import { handoffLeadId } from '../core/handoff.ts';
 import { retryAfterSeconds } from './webhook.ts';
@@ -126,18 +127,26 @@ const maxQuoted = 300;
 /** Share of the daily API limit above which each delivery logs a warning. */
 const usageWarningShare = 0.9;
 
+/** Most records one sObject Collections request takes. */
+const collectionLimit = 200;
+
 /** What fills LastName or Company on a create when the lead did not say: Salesforce requires both. */
 const placeholder = '[not provided]';
 
 interface SalesforceErrorItem {
   message?: string;
   errorCode?: string;
+  /** sObject Collections' row errors name the code `statusCode`. */
+  statusCode?: string;
   fields?: string[];
   duplicateResult?: { matchResults?: { matchRecords?: { record?: { Id?: string } }[] }[] };
 }
 
 function errorItems(body: unknown): SalesforceErrorItem[] {
-  return Array.isArray(body) ? body.filter((item): item is SalesforceErrorItem => item !== null && typeof item === 'object') : [];
+  if (!Array.isArray(body)) return [];
+  return body
+    .filter((item): item is SalesforceErrorItem => item !== null && typeof item === 'object')
+    .map((item) => (item.errorCode === undefined && typeof item.statusCode === 'string' ? { ...item, errorCode: item.statusCode } : item));
 }
 
 function quote(text: string): string {
@@ -286,7 +295,7 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
   }
 
   /** One PATCH with a valid session: logs in when needed, and once more after 401 INVALID_SESSION_ID. */
-  async function patch(path: string, fields: Record<string, string | number>, tally: { calls: number }): Promise<Answer> {
+  async function patch(path: string, payload: unknown, tally: { calls: number }): Promise<Answer> {
     for (let attempt = 1; ; attempt += 1) {
       const current = await session();
       if (current.fresh) tally.calls += 1;
@@ -296,7 +305,7 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
         response = await send(`${current.session.instanceUrl}${path}`, {
           method: 'PATCH',
           headers: { authorization: `Bearer ${current.session.accessToken}`, 'content-type': 'application/json', accept: 'application/json' },
-          body: JSON.stringify(fields),
+          body: JSON.stringify(payload),
           redirect: 'manual',
           signal: AbortSignal.timeout(timeoutMs),
         });
@@ -323,9 +332,12 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
     }
   }
 
-  function failure(answer: Answer, record: HandoffRecord, now: Date): CrmDeliveryError | DeliveryReceipt {
-    const { response, body, text } = answer;
-    const { status } = response;
+  /**
+   * What an answer other than 200/201/204 means for the record: a failure of the kind the retry policy
+   * needs, or (a converted Lead) a receipt. Also reads a Collections row's errors, given as status 400.
+   */
+  function failure(answer: { status: number; body: unknown; text: string; headers?: Headers }, record: HandoffRecord, now: Date): CrmDeliveryError | DeliveryReceipt {
+    const { status, body, text } = answer;
     const items = errorItems(body);
     const codes = items.map((item) => item.errorCode ?? '');
     const said = items.length > 0 ? items.map((item) => `${item.errorCode ?? '?'}: ${item.message ?? ''}`).join('; ') : quote(text);
@@ -338,6 +350,10 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       );
     }
     if (codes.includes('UNABLE_TO_LOCK_ROW')) return new CrmDeliveryError(`${at} (${said}); will retry`, { status, retryable: true, kind: 'unavailable' });
+    if (items.some((item) => item.errorCode === 'DUPLICATE_VALUE' && (item.message ?? '').includes(settings.externalIdField))) {
+      // Two upserts of a new Lead at once: the second finds the first's insert under way. A retry updates it.
+      return new CrmDeliveryError(`${at} (${said}): a concurrent upsert created this Lead; will retry`, { status, retryable: true, kind: 'unavailable' });
+    }
     if (codes.includes('CANNOT_UPDATE_CONVERTED_LEAD')) {
       // Salesforce refuses every write to a converted Lead, now and on any retry or redrive: the person
       // is sales's Contact (and maybe Opportunity) already, which is what the handoff was for. So the
@@ -368,7 +384,7 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       );
     }
     if (status === 429 || status >= 500) {
-      const retryAfter = retryAfterSeconds(response.headers.get('retry-after'), now);
+      const retryAfter = retryAfterSeconds(answer.headers?.get('retry-after') ?? null, now);
       return new CrmDeliveryError(`${at} (${said}); will retry`, { status, retryable: true, kind: status === 429 ? 'rate_limited' : 'unavailable', ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter }) });
     }
     const hints: string[] = [];
@@ -378,7 +394,9 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       }
       if (item.errorCode === 'INVALID_FIELD') {
         const named = [...fieldEnv].filter(([name]) => (item.message ?? '').includes(`'${name}'`));
-        hints.push(named.length > 0 ? named.map(([name, env]) => `create the Lead field ${name} or set ${env}= (empty) to stop sending it`).join('; ') : 'check the SALESFORCE_*_FIELD settings');
+        if (named.length > 0) hints.push(named.map(([name, env]) => `create the Lead field ${name} or set ${env}= (empty) to stop sending it`).join('; '));
+        else if ((item.message ?? '').includes(settings.externalIdField)) hints.push('check SALESFORCE_EXTERNAL_ID_FIELD (an External ID Text field on Lead, visible to the Run As user)');
+        else hints.push('check the SALESFORCE_*_FIELD settings');
       }
       if (item.errorCode === 'DUPLICATES_DETECTED') {
         const ids = (item.duplicateResult?.matchResults ?? []).flatMap((match) => (match.matchRecords ?? []).map((matched) => matched.record?.Id)).filter(Boolean);
@@ -388,40 +406,101 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
     return new CrmDeliveryError(`${at} (${said})${hints.length > 0 ? `: ${hints.join('; ')}` : ''}`, { status, retryable: false, kind: 'rejected' });
   }
 
-  return {
-    name: 'salesforce',
-    /**
-     * Upserts the record's Lead. On REQUIRED_FIELD_MISSING (a create without LastName or Company the
-     * lead never gave) it retries once with "[not provided]" in those fields: only a create can miss
-     * them, so a real value is never overwritten with the placeholder.
-     */
-    async deliver(record: HandoffRecord, now: Date): Promise<DeliveryReceipt> {
+  /**
+   * Upserts one record's Lead. On REQUIRED_FIELD_MISSING (a create without LastName or Company the
+   * lead never gave) it retries once with "[not provided]" in those fields: only a create can miss
+   * them, so a real value is never overwritten with the placeholder.
+   */
+  async function deliver(record: HandoffRecord, now: Date): Promise<DeliveryReceipt> {
+    const leadId = handoffLeadId(record);
+    if (!leadId) throw new CrmDeliveryError('handoff record has no lead id to upsert by', { retryable: false, kind: 'rejected' });
+    const path = `/services/data/${settings.apiVersion}/sobjects/Lead/${encodeURIComponent(settings.externalIdField)}/${encodeURIComponent(leadId)}`;
+    const fields = salesforceLeadFields(record, settings);
+    const tally = { calls: 0 };
+    let answer = await patch(path, fields, tally);
+    const missing = errorItems(answer.body)
+      .filter((item) => item.errorCode === 'REQUIRED_FIELD_MISSING')
+      .flatMap((item) => item.fields ?? [])
+      .filter((field) => (field === 'LastName' || field === 'Company') && !(field in fields));
+    let filled: string[] = [];
+    if (answer.response.status === 400 && missing.length > 0) {
+      filled = [...new Set(missing)];
+      answer = await patch(path, { ...fields, ...Object.fromEntries(filled.map((field) => [field, placeholder])) }, tally);
+    }
+    const { response, body } = answer;
+    if (response.status === 200 || response.status === 201 || response.status === 204) {
+      const result = (body ?? {}) as { id?: unknown; created?: unknown };
+      const receipt: DeliveryReceipt = { status: response.status, created: response.status === 201 || result.created === true, calls: tally.calls };
+      if (typeof result.id === 'string') receipt.externalId = result.id;
+      if (filled.length > 0) receipt.note = `${filled.join(' and ')} not known: created with "${placeholder}"`;
+      return receipt;
+    }
+    const outcome = failure({ status: response.status, body, text: answer.text, headers: response.headers }, { ...record, leadId }, now);
+    if (outcome instanceof CrmDeliveryError) throw outcome;
+    return { ...outcome, calls: tally.calls };
+  }
+
+  /**
+   * Up to {@link collectionLimit} records in one sObject Collections upsert (allOrNone=false), one
+   * result per record in order. A row that needs what only the single-record resource does goes
+   * through {@link deliver}: several Leads matching (DUPLICATE_EXTERNAL_ID; the single upsert answers
+   * 300 with their URLs) and a create missing LastName or Company (the placeholder retry).
+   */
+  async function deliverBatch(records: readonly HandoffRecord[], now: Date): Promise<DeliveryResult[]> {
+    const results: (DeliveryResult | undefined)[] = records.map(() => undefined);
+    const sent: { index: number; record: HandoffRecord; leadId: string }[] = [];
+    records.forEach((record, index) => {
       const leadId = handoffLeadId(record);
-      if (!leadId) throw new CrmDeliveryError('handoff record has no lead id to upsert by', { retryable: false, kind: 'rejected' });
-      const path = `/services/data/${settings.apiVersion}/sobjects/Lead/${encodeURIComponent(settings.externalIdField)}/${encodeURIComponent(leadId)}`;
-      const fields = salesforceLeadFields(record, settings);
+      if (leadId) sent.push({ index, record, leadId });
+      else results[index] = { ok: false, error: new CrmDeliveryError('handoff record has no lead id to upsert by', { retryable: false, kind: 'rejected' }) };
+    });
+    if (sent.length > 0) {
       const tally = { calls: 0 };
-      let answer = await patch(path, fields, tally);
-      const missing = errorItems(answer.body)
-        .filter((item) => item.errorCode === 'REQUIRED_FIELD_MISSING')
-        .flatMap((item) => item.fields ?? [])
-        .filter((field) => (field === 'LastName' || field === 'Company') && !(field in fields));
-      let filled: string[] = [];
-      if (answer.response.status === 400 && missing.length > 0) {
-        filled = [...new Set(missing)];
-        answer = await patch(path, { ...fields, ...Object.fromEntries(filled.map((field) => [field, placeholder])) }, tally);
-      }
+      const payload = {
+        allOrNone: false,
+        records: sent.map(({ record, leadId }) => ({ attributes: { type: 'Lead' }, [settings.externalIdField]: leadId, ...salesforceLeadFields(record, settings) })),
+      };
+      const answer = await patch(`/services/data/${settings.apiVersion}/composite/sobjects/Lead/${encodeURIComponent(settings.externalIdField)}`, payload, tally);
       const { response, body } = answer;
-      if (response.status === 200 || response.status === 201 || response.status === 204) {
-        const result = (body ?? {}) as { id?: unknown; created?: unknown };
-        const receipt: DeliveryReceipt = { status: response.status, created: response.status === 201 || result.created === true, calls: tally.calls };
-        if (typeof result.id === 'string') receipt.externalId = result.id;
-        if (filled.length > 0) receipt.note = `${filled.join(' and ')} not known: created with "${placeholder}"`;
-        return receipt;
+      if (response.status !== 200) {
+        const outcome = failure({ status: response.status, body, text: answer.text, headers: response.headers }, sent[0]!.record, now);
+        if (outcome instanceof CrmDeliveryError) throw outcome;
+        throw new CrmDeliveryError(`Salesforce answered the collection ${response.status}; will retry`, { status: response.status, retryable: true, kind: 'unavailable' });
       }
-      const outcome = failure(answer, { ...record, leadId }, now);
-      if (outcome instanceof CrmDeliveryError) throw outcome;
-      return { ...outcome, calls: tally.calls };
-    },
-  };
+      if (!Array.isArray(body) || body.length !== sent.length) {
+        throw new CrmDeliveryError(`Salesforce answered the collection of ${sent.length} with ${Array.isArray(body) ? body.length : 'no'} results; will retry`, { status: 200, retryable: true, kind: 'unavailable' });
+      }
+      const share = Math.round((tally.calls / sent.length) * 1000) / 1000;
+      await Promise.all(
+        sent.map(async ({ index, record, leadId }, row) => {
+          const result = (body[row] ?? {}) as { id?: unknown; success?: unknown; created?: unknown; errors?: unknown };
+          if (result.success === true) {
+            const receipt: DeliveryReceipt = { status: result.created === true ? 201 : 200, created: result.created === true, calls: share };
+            if (typeof result.id === 'string') receipt.externalId = result.id;
+            results[index] = { ok: true, receipt };
+            return;
+          }
+          const items = errorItems(result.errors);
+          const codes = new Set(items.map((item) => item.errorCode));
+          if (codes.has('DUPLICATE_EXTERNAL_ID') || codes.has('REQUIRED_FIELD_MISSING')) {
+            try {
+              const receipt = await deliver(record, now);
+              results[index] = { ok: true, receipt: { ...receipt, calls: share + (receipt.calls ?? 0) } };
+            } catch (error) {
+              if (!(error instanceof CrmDeliveryError)) throw error;
+              results[index] = { ok: false, error };
+            }
+            return;
+          }
+          const outcome = failure({ status: 400, body: items, text: '' }, { ...record, leadId }, now);
+          results[index] = outcome instanceof CrmDeliveryError ? { ok: false, error: outcome } : { ok: true, receipt: { ...outcome, calls: share } };
+        }),
+      );
+    }
+    return results.map((result) => result!);
+  }
+
+  // sObject Collections upsert exists from v46.0 on; before, one record per call.
+  const collections = Number(settings.apiVersion.slice(1)) >= 46;
+  return { name: 'salesforce', deliver, ...(collections ? { maxBatch: collectionLimit, deliverBatch } : {}) };
 }

@@ -5,6 +5,7 @@
  *
  *   POST  /services/oauth2/token                                   (form: grant_type=client_credentials, client_id, client_secret)
  *   PATCH /services/data/v<N>/sobjects/Lead/<ExternalIdField>/<url-encoded value>   (Bearer token, JSON body)
+ *   PATCH /services/data/v<N>/composite/sobjects/Lead/<ExternalIdField>          (sObject Collections, v46.0+, <= 200 records)
  *
  * What it enforces, as Salesforce does: the Bearer token (401 INVALID_SESSION_ID once expired), the
  * external id field (404 NOT_FOUND for another one), known fields only (400 INVALID_FIELD), LastName and
@@ -161,7 +162,8 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
     };
   }
 
-  function upsert(request: IncomingMessage, version: number, field: string, extId: string, raw: string): Answer {
+  /** What every API request passes first: the session, the daily limit, a scripted failure, the content type. */
+  function gate(request: IncomingMessage): Answer | undefined {
     const bearer = /^Bearer\s+(.+)$/i.exec(request.headers.authorization ?? '');
     if (!bearer || !tokens.has(bearer[1] ?? '')) {
       return { ...sfError(401, 'INVALID_SESSION_ID', 'Session expired or invalid'), headers: { 'www-authenticate': 'Token' } };
@@ -172,20 +174,22 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
       scripted.left -= 1;
       return { status: scripted.status, body: scripted.body };
     }
-    if (field !== options.externalIdField) return sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
     if (!(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
       return sfError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content Type not supported');
     }
-    let body: unknown;
+    return undefined;
+  }
+
+  function parseObject(raw: string): Answer | { value: unknown } {
     try {
-      body = JSON.parse(raw);
+      return { value: JSON.parse(raw) };
     } catch {
       return sfError(400, 'JSON_PARSER_ERROR', 'Unexpected character: was expecting a JSON value');
     }
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-      return sfError(400, 'JSON_PARSER_ERROR', 'Can not deserialize SObject out of a non-object token');
-    }
-    const fields = body as Record<string, unknown>;
+  }
+
+  /** One Lead's upsert, answered as the single-record resource answers it. */
+  function writeLead(version: number, extId: string, fields: Record<string, unknown>): Answer {
     for (const name of Object.keys(fields)) {
       if (name === options.externalIdField) continue;
       if (!writable.has(name)) return sfError(400, 'INVALID_FIELD', `No such column '${name}' on sobject of type Lead`);
@@ -220,6 +224,64 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
     return { status: 201, body: { id: lead.Id, success: true, errors: [], ...(version >= 46 ? { created: true } : {}) } };
   }
 
+  /** PATCH /sobjects/Lead/<field>/<value>. */
+  function upsert(request: IncomingMessage, version: number, field: string, extId: string, raw: string): Answer {
+    const refused = gate(request);
+    if (refused) return refused;
+    if (field !== options.externalIdField) return sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
+    const parsed = parseObject(raw);
+    if (!('value' in parsed)) return parsed;
+    const body = parsed.value;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      return sfError(400, 'JSON_PARSER_ERROR', 'Can not deserialize SObject out of a non-object token');
+    }
+    return writeLead(version, extId, body as Record<string, unknown>);
+  }
+
+  /**
+   * PATCH /composite/sobjects/Lead/<field> (sObject Collections, v46.0+): up to 200 records, each with
+   * `attributes.type` and the external id in the body; 200 with one UpsertResult per record, in order,
+   * errors as `{statusCode, message, fields}`; several matching Leads is a row error DUPLICATE_EXTERNAL_ID.
+   */
+  function upsertCollection(request: IncomingMessage, version: number, field: string, raw: string): Answer {
+    const refused = gate(request);
+    if (refused) return refused;
+    if (version < 46) return sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
+    const parsed = parseObject(raw);
+    if (!('value' in parsed)) return parsed;
+    const body = parsed.value as { allOrNone?: unknown; records?: unknown } | null;
+    if (body === null || typeof body !== 'object' || !Array.isArray(body.records)) return sfError(400, 'JSON_PARSER_ERROR', 'records: a JSON array is required');
+    if (body.records.length > 200) return sfError(400, 'EXCEEDED_ID_LIMIT', 'record limit reached. cannot submit more than 200 records into this call');
+    if (body.allOrNone === true) return sfError(400, 'INVALID_INPUT', 'the stand-in answers allOrNone=false only');
+    if (!writable.has(field) && field !== options.externalIdField) return sfError(400, 'INVALID_FIELD', `Provided external ID field does not exist or is not accessible: ${field}`);
+    const counts = new Map<string, number>();
+    for (const record of body.records as Record<string, unknown>[]) {
+      const value = record?.[field];
+      if (typeof value === 'string') counts.set(value, (counts.get(value) ?? 0) + 1);
+    }
+    const rowError = (statusCode: string, message: string, fields: string[] = []) => ({ id: null, success: false, errors: [{ statusCode, message, fields }] });
+    const results = (body.records as unknown[]).map((item) => {
+      if (item === null || typeof item !== 'object' || Array.isArray(item)) return rowError('JSON_PARSER_ERROR', 'a record must be an object');
+      const { attributes, ...fields } = item as Record<string, unknown>;
+      if ((attributes as { type?: unknown } | undefined)?.type !== 'Lead') return rowError('INVALID_TYPE', 'attributes.type must be Lead');
+      const extId = fields[field];
+      if (typeof extId !== 'string' || extId === '') return rowError('MISSING_ARGUMENT', `${field} not specified`, [field]);
+      if ((counts.get(extId) ?? 0) > 1) return rowError('DUPLICATE_VALUE', `Duplicate external id specified: ${extId}`, [field]);
+      const answer = writeLead(version, extId, fields);
+      if (answer.status === 300) {
+        const ids = (answer.body as string[]).map((url) => url.split('/').at(-1));
+        return rowError('DUPLICATE_EXTERNAL_ID', `${field}: more than one record found for external id field: [${ids.join(', ')}]`, [field]);
+      }
+      if (answer.status >= 400) {
+        const [error] = answer.body as { errorCode: string; message: string; fields?: string[] }[];
+        return rowError(error?.errorCode ?? 'UNKNOWN_EXCEPTION', error?.message ?? '', error?.fields ?? []);
+      }
+      const result = answer.body as { id: string; created?: boolean };
+      return { id: result.id, success: true, errors: [], created: answer.status === 201 };
+    });
+    return { status: 200, body: results };
+  }
+
   function route(request: IncomingMessage, raw: string): Answer {
     const target = new URL(request.url ?? '/', 'http://stand-in');
     if (Date.now() < outageUntil) return sfError(503, 'SERVER_UNAVAILABLE', 'Service temporarily unavailable, please try again later');
@@ -229,6 +291,11 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
         return { status: 400, body: { error: 'invalid_request', error_description: 'content type must be application/x-www-form-urlencoded' } };
       }
       return token(request, new URLSearchParams(raw));
+    }
+    const collection = /^\/services\/data\/v(\d+\.\d)\/composite\/sobjects\/Lead\/([^/]+)$/.exec(target.pathname);
+    if (collection) {
+      if (request.method !== 'PATCH') return sfError(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${request.method}' not allowed. Allowed are PATCH`);
+      return upsertCollection(request, Number(collection[1]), collection[2] ?? '', raw);
     }
     const match = /^\/services\/data\/v(\d+\.\d)\/sobjects\/Lead\/([^/]+)\/([^/]+)$/.exec(target.pathname);
     if (!match) return sfError(404, 'NOT_FOUND', 'The requested resource does not exist');

@@ -371,6 +371,109 @@ describe('Salesforce adapter: failures by kind', () => {
   });
 });
 
+describe('Salesforce adapter: batches through sObject Collections', () => {
+  const lead = (n: number, extra: Partial<HandoffRecord['lead']> = {}): HandoffRecord => ({
+    ...mql,
+    id: `handoff_${n}`,
+    leadId: `lead${n}@example.com`,
+    lead: { email: `lead${n}@example.com`, lastName: `Person${n}`, company: `Company ${n}`, ...extra },
+  });
+  const collectionCalls = () => standIn.calls.filter((call) => call.path.includes('/composite/sobjects/'));
+
+  it('several records go in one call, external id in each body, one result per record in order', async () => {
+    const adapter = adapterFor(standIn);
+    await adapter.deliver(lead(2), now);
+    const results = await adapter.deliverBatch!([lead(1), lead(2), lead(3)], now);
+
+    expect(adapter.maxBatch).toBe(200);
+    expect(results.map((result) => (result.ok ? [result.receipt.status, result.receipt.created] : result.error.kind))).toEqual([
+      [201, true],
+      [200, false],
+      [201, true],
+    ]);
+    expect(results.map((result) => (result.ok ? result.receipt.externalId : undefined))).toEqual([1, 2, 3].map((n) => standIn.leads().get(`lead${n}@example.com`)?.Id));
+    expect(results.map((result) => (result.ok ? result.receipt.calls : undefined))).toEqual([0.333, 0.333, 0.333]);
+    const [call] = collectionCalls();
+    expect(call?.path).toBe('/services/data/v62.0/composite/sobjects/Lead/MQL_External_Id__c');
+    expect(call?.body).toMatchObject({ allOrNone: false, records: [{ attributes: { type: 'Lead' }, MQL_External_Id__c: 'lead1@example.com', Status: 'Marketing Qualified', Lead_Score__c: 87 }, {}, {}] });
+    expect(standIn.leads().get('lead3@example.com')?.fields).toMatchObject({ LastName: 'Person3', Company: 'Company 3', MQL_External_Id__c: 'lead3@example.com' });
+  });
+
+  it('failed rows fail alone, each with its kind; a converted Lead is delivered with its note', async () => {
+    const adapter = adapterFor(standIn);
+    await adapter.deliver(lead(4), now);
+    standIn.convert('lead4@example.com');
+    const results = await adapter.deliverBatch!([lead(1), lead(2, { email: 'not-an-email' }), lead(4), { ...lead(5), leadId: '', lead: {} }], now, );
+
+    expect(results.map((result) => (result.ok ? `ok ${result.receipt.status}` : `${result.error.kind} ${result.error.message}`))).toEqual([
+      'ok 201',
+      expect.stringMatching(/^rejected Salesforce answered 400 \(INVALID_EMAIL_ADDRESS/),
+      'ok 400',
+      'rejected handoff record has no lead id to upsert by',
+    ]);
+    expect(results[2]).toMatchObject({ ok: true, receipt: { note: expect.stringContaining('already converted') } });
+    expect(collectionCalls()).toHaveLength(1);
+    expect((collectionCalls()[0]?.body as { records: unknown[] }).records).toHaveLength(3);
+  });
+
+  it('a locked row is retryable on its own', async () => {
+    standIn.lockRowsNext(1);
+    const results = await adapterFor(standIn).deliverBatch!([lead(1), lead(2)], now);
+
+    expect(results[0]).toMatchObject({ ok: false, error: { kind: 'unavailable', retryable: true } });
+    expect(results[1]).toMatchObject({ ok: true, receipt: { status: 201 } });
+  });
+
+  it('rows the single resource handles better go through it: several matches (300 with the URLs), a create missing LastName', async () => {
+    const adapter = adapterFor(standIn);
+    await adapter.deliver(lead(1), now);
+    standIn.duplicate('lead1@example.com');
+    const phoneOnly: HandoffRecord = { ...mql, id: 'handoff_p', leadId: 'phone:+14155550199', lead: { phone: '+14155550199' } };
+    const results = await adapter.deliverBatch!([lead(1), phoneOnly, lead(3)], now);
+
+    expect(results[0]).toMatchObject({ ok: false, error: { status: 300, kind: 'rejected' } });
+    expect(results[0]?.ok === false && results[0].error.message).toMatch(/2 Leads have MQL_External_Id__c = "lead1@example.com" \(\/services\/data\/v62\.0\/sobjects\/Lead\//);
+    expect(results[1]).toMatchObject({ ok: true, receipt: { status: 201, created: true, note: 'LastName and Company not known: created with "[not provided]"', calls: 2.333 } });
+    expect(results[2]).toMatchObject({ ok: true, receipt: { status: 201 } });
+    expect(standIn.calls.slice(2).map((call) => `${call.method} ${call.path.replace('/services/data/v62.0/', '')} ${call.status}`)).toEqual([
+      'PATCH composite/sobjects/Lead/MQL_External_Id__c 200',
+      'PATCH sobjects/Lead/MQL_External_Id__c/lead1%40example.com 300',
+      'PATCH sobjects/Lead/MQL_External_Id__c/phone%3A%2B14155550199 400',
+      'PATCH sobjects/Lead/MQL_External_Id__c/phone%3A%2B14155550199 201',
+    ]);
+  });
+
+  it('whole-call failures throw for every record: quota, outage; an expired session is refreshed', async () => {
+    const adapter = adapterFor(standIn);
+    await adapter.deliver(lead(9), now);
+    standIn.expireTokens();
+    expect((await adapter.deliverBatch!([lead(1)], now)).every((result) => result.ok)).toBe(true);
+
+    standIn.limitExceeded(true);
+    expect(await failureOf(adapter.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({ status: 403, kind: 'quota_exhausted' });
+    standIn.limitExceeded(false);
+    standIn.outage(60_000);
+    expect(await failureOf(adapter.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({ status: 503, kind: 'unavailable' });
+    standIn.outage(0);
+    standIn.failNext(1, 200, [{ id: 'x', success: true, created: true }]);
+    expect(await failureOf(adapter.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({ kind: 'unavailable', message: expect.stringContaining('collection of 2 with 1 results') });
+    expect(standIn.leads().has('lead2@example.com')).toBe(false);
+  });
+
+  it('before v46.0 there is no collection resource: no deliverBatch', () => {
+    const adapter = adapterFor(standIn, { SALESFORCE_API_VERSION: 'v45.0' });
+
+    expect(adapter.deliverBatch).toBeUndefined();
+    expect(adapter.maxBatch).toBeUndefined();
+  });
+
+  it('two upserts of a new Lead at once (DUPLICATE_VALUE on the external id) is retried, not rejected', async () => {
+    standIn.failNext(1, 400, [{ message: 'duplicate value found: MQL_External_Id__c duplicates value on record with id: 00Q5e00000AbCdEEAZ', errorCode: 'DUPLICATE_VALUE', fields: [] }]);
+
+    expect(await failureOf(adapterFor(standIn).deliver(mql, now))).toMatchObject({ kind: 'unavailable', retryable: true });
+  });
+});
+
 describe('Salesforce adapter: configuration', () => {
   const base = { CRM_ADAPTER: 'salesforce', SALESFORCE_INSTANCE_URL: 'https://acme.my.salesforce.com', SALESFORCE_CLIENT_ID: clientId, SALESFORCE_EXTERNAL_ID_FIELD: externalIdField };
   const secrets = { SALESFORCE_CLIENT_SECRET: clientSecret };
