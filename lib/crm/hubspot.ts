@@ -94,6 +94,11 @@ export interface HubSpotAdapterOptions {
   /** HUBSPOT_BASE_URL; https://api.hubapi.com by default, the stand-in's URL locally. */
   baseUrl?: string;
   leadStatuses?: Partial<HubSpotLeadStatuses>;
+  /**
+   * The HubSpot account's time zone (IANA name, HUBSPOT_TIME_ZONE; default UTC): its DAILY API limit
+   * resets at midnight there.
+   */
+  timeZone?: string;
   /** Injected in tests; the platform's fetch otherwise. */
   fetch?: typeof globalThis.fetch;
   /** Give up on one call after this long. */
@@ -113,7 +118,13 @@ export function hubSpotSettingsFromEnv(env: Readonly<Record<string, string | und
   if (!URL.canParse(baseUrl) || !['http:', 'https:'].includes(new URL(baseUrl).protocol)) {
     throw new Error(`HUBSPOT_BASE_URL must be an http(s) URL such as ${hubSpotDefaultBaseUrl}, got ${JSON.stringify(baseUrl)}`);
   }
-  return { token: token.trim(), baseUrl, leadStatuses: hubSpotLeadStatusesFromEnv(env) };
+  const timeZone = env.HUBSPOT_TIME_ZONE?.trim() || 'UTC';
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone });
+  } catch {
+    throw new Error(`HUBSPOT_TIME_ZONE must be an IANA time zone such as America/New_York (the HubSpot account's, where its daily limit resets), got ${JSON.stringify(timeZone)}`);
+  }
+  return { token: token.trim(), baseUrl, timeZone, leadStatuses: hubSpotLeadStatusesFromEnv(env) };
 }
 
 /** Most characters of HubSpot's answer quoted in an error message (it ends up in logs). */
@@ -157,10 +168,34 @@ function retryAfter(headers: Headers, now: Date): number | undefined {
   return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now.getTime()) / 1000));
 }
 
-/** Seconds until the next midnight UTC: when a DAILY limit is assumed to reset unless HubSpot says otherwise. */
+/** Seconds until the next midnight UTC. */
 export function secondsToMidnightUtc(now: Date): number {
-  const midnight = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + 1);
-  return Math.max(1, Math.ceil((midnight - now.getTime()) / 1000));
+  return secondsToMidnight(now, 'UTC');
+}
+
+/** How far the wall clock of `timeZone` is ahead of UTC at `at`, in milliseconds. */
+function zoneOffsetMs(at: number, timeZone: string): number {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })
+      .formatToParts(at)
+      .map((part) => [part.type, Number(part.value)]),
+  ) as Record<string, number>;
+  const wall = Date.UTC(parts.year!, parts.month! - 1, parts.day!, parts.hour!, parts.minute!, parts.second!);
+  return wall - Math.floor(at / 1000) * 1000;
+}
+
+/**
+ * Seconds until the next midnight in `timeZone` (IANA name): when HubSpot's DAILY limit resets, "midnight
+ * in the account's time zone" (HUBSPOT_TIME_ZONE, default UTC).
+ */
+export function secondsToMidnight(now: Date, timeZone: string): number {
+  const at = now.getTime();
+  const offset = zoneOffsetMs(at, timeZone);
+  const local = new Date(at + offset);
+  const wallMidnight = Date.UTC(local.getUTCFullYear(), local.getUTCMonth(), local.getUTCDate() + 1);
+  // The offset at midnight itself, in case a daylight-saving change falls in between.
+  const midnight = wallMidnight - zoneOffsetMs(wallMidnight - offset, timeZone);
+  return Math.max(1, Math.ceil((midnight - at) / 1000));
 }
 
 /** The per-property errors inside HubSpot's "Property values were not valid: [...]" message. */
@@ -189,14 +224,14 @@ function missingProperties(body: HubSpotErrorBody): string[] {
  * What a whole-call failure means for the retry policy (see DeliveryFailureKind in adapter.ts), with a
  * message that names the fix. Never quotes the request, so the token never reaches a log.
  */
-export function hubSpotFailure(answer: { status: number; headers: Headers; text: string; json: unknown }, now: Date, action: string): CrmDeliveryError {
+export function hubSpotFailure(answer: { status: number; headers: Headers; text: string; json: unknown }, now: Date, action: string, timeZone = 'UTC'): CrmDeliveryError {
   const { status, headers } = answer;
   const body = asErrorBody(answer.json);
   const at = `HubSpot ${action} answered ${status}${body.category ? ` ${body.category}` : ''}`;
   if (status === 429) {
     if (body.policyName === 'DAILY') {
-      const wait = retryAfter(headers, now) ?? secondsToMidnightUtc(now);
-      return new CrmDeliveryError(`${at}: the account's DAILY API limit is used up; deliveries resume after the reset (assumed midnight UTC, in ${wait} s)`, {
+      const wait = retryAfter(headers, now) ?? secondsToMidnight(now, timeZone);
+      return new CrmDeliveryError(`${at}: the account's DAILY API limit is used up; deliveries resume after the reset (midnight ${timeZone}, HUBSPOT_TIME_ZONE; in ${wait} s)`, {
         status,
         retryable: true,
         kind: 'quota_exhausted',
@@ -380,6 +415,7 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
   const send = options.fetch ?? globalThis.fetch;
   const timeoutMs = options.timeoutMs ?? 15_000;
   const statuses: HubSpotLeadStatuses = { ...hubSpotDefaultLeadStatuses, ...options.leadStatuses };
+  const timeZone = options.timeZone ?? 'UTC';
 
   async function call(path: string, body: unknown, action: string, now: Date): Promise<HubSpotAnswer> {
     let response: Response;
@@ -397,7 +433,7 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
     }
     const { text, json } = await readJson(response);
     const answer = { status: response.status, headers: response.headers, text, json };
-    if (response.status !== 200 && response.status !== 207 && response.status !== 400) throw hubSpotFailure(answer, now, action);
+    if (response.status !== 200 && response.status !== 207 && response.status !== 400) throw hubSpotFailure(answer, now, action, timeZone);
     return answer;
   }
 
@@ -409,7 +445,7 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
       'contacts batch/read',
       now,
     );
-    if (answer.status === 400) throw hubSpotFailure(answer, now, 'contacts batch/read');
+    if (answer.status === 400) throw hubSpotFailure(answer, now, 'contacts batch/read', timeZone);
     const current = new Map<string, CurrentContact>();
     const results = (answer.json as { results?: unknown })?.results;
     if (!Array.isArray(results)) throw new CrmDeliveryError(`HubSpot contacts batch/read answered ${answer.status} without results; will retry${quote(answer.text)}`, { status: answer.status, retryable: true, kind: 'unavailable' });
@@ -470,7 +506,7 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
         const body = asErrorBody(answer.json);
         const named = errorIds(body).filter((id) => byEmail.has(id));
         // A refusal that names no row of ours is about the call itself (a property that does not exist).
-        if (named.length === 0) throw hubSpotFailure(answer, now, 'contacts batch/upsert');
+        if (named.length === 0) throw hubSpotFailure(answer, now, 'contacts batch/upsert', timeZone);
         rowErrors.push(body);
       } else {
         const body = answer.json as { results?: unknown; errors?: unknown };

@@ -7,6 +7,7 @@ import {
   hubSpotAdapter,
   hubSpotMaxText,
   HubSpotSetupError,
+  secondsToMidnight,
   secondsToMidnightUtc,
   setupHubSpot,
 } from '../../lib/crm/hubspot.ts';
@@ -296,6 +297,12 @@ describe('the HubSpot adapter', () => {
       expect(error.kind).toBe('quota_exhausted');
       expect(error.retryAfterSeconds).toBe(secondsToMidnightUtc(now));
       expect(error.retryAfterSeconds).toBe(20.5 * 3600);
+      // A US account resets at its own midnight, 05:00 UTC in winter: 1.5 h from 03:30 UTC, not 20.5 h.
+      const newYork = hubSpotAdapter({ token, baseUrl: hubspot.url, timeZone: 'America/New_York' });
+      hubspot.failNext(1, 429, fixture.errors.find((entry) => entry.case === 'daily_limit')!.body);
+      expect((await rejection(newYork.deliver(record('a@example.com'), now))).retryAfterSeconds).toBe(5400);
+      expect(secondsToMidnight(new Date('2026-11-28T23:30:00Z'), 'Europe/Berlin')).toBe(23.5 * 3600);
+      expect(secondsToMidnight(new Date('2026-07-01T03:30:00Z'), 'America/New_York')).toBe(30 * 60);
     });
 
     it('an outage (503), a bad gateway page (502) and a closed port: unavailable', async () => {
@@ -354,6 +361,7 @@ describe('CRM_ADAPTER=hubspot', () => {
     expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot' }, {})).toThrow(/HUBSPOT_ACCESS_TOKEN/);
     expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: 'ftp://example.com' }, { HUBSPOT_ACCESS_TOKEN: token })).toThrow(/HUBSPOT_BASE_URL/);
     expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_RECYCLED_LEAD_STATUS: 'bad timing' }, { HUBSPOT_ACCESS_TOKEN: token })).toThrow(/HUBSPOT_RECYCLED_LEAD_STATUS/);
+    expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_TIME_ZONE: 'Mars/Olympus' }, { HUBSPOT_ACCESS_TOKEN: token })).toThrow(/HUBSPOT_TIME_ZONE/);
     const none = crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: hubspot.url, HUBSPOT_RECYCLED_LEAD_STATUS: 'none' }, { HUBSPOT_ACCESS_TOKEN: token });
     await none.deliver(record('env@example.com', 'lead.recycled'), now);
     expect(hubspot.contacts().get('env@example.com')!.properties.hs_lead_status).toBe('NEW');
