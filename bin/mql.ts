@@ -10,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { leadIdOf } from '../lib/core/events.ts';
 import type { LeadView } from '../lib/lead-view.ts';
 import { outcomeLine } from '../lib/lead-view.ts';
-import { queueUrlEnv, tableNameEnv } from '../lib/topology.ts';
+import { dlqUrlEnv, queueUrlEnv, tableNameEnv } from '../lib/topology.ts';
 
 const usage = `usage: mql <command> [options]
 
@@ -38,6 +38,11 @@ commands:
                         rule's coefficient next to its points, precision / recall at thresholds, and a proposed model with
                         points rescaled from the coefficients written to FILE (default proposed-model.json) for backtest;
                         --since: outcomes judged since DATE. Needs 30 judged leads, 10 reaching SQL and 10 not
+  redrive [--queue handoff|facebook-leads] [--dry-run]
+                        move the dead-letter queue's messages back to their queue (default handoff) once the cause is
+                        fixed; prints the count first, then progress; --dry-run prints the count and the errors only
+  deliveries <email|leadId> [--json]
+                        each handoff of the lead to the CRM and every attempt: time, adapter, CRM status, outcome, error, CRM id
 
 options:
   --aws                 work on the AWS stack: needs ${tableNameEnv} and ${queueUrlEnv('handoff')} (the stack's outputs) and AWS credentials
@@ -50,6 +55,7 @@ interface LocalStackInfo {
   sqsEndpoint: string;
   tableName: string;
   queueUrls: Record<string, string>;
+  dlqUrls?: Record<string, string>;
 }
 
 function fail(message: string): never {
@@ -64,6 +70,7 @@ function useLocalStack(dataDir: string): LocalStackInfo {
   const stack = JSON.parse(readFileSync(file, 'utf8')) as LocalStackInfo;
   process.env[tableNameEnv] = stack.tableName;
   for (const [queue, url] of Object.entries(stack.queueUrls)) process.env[queueUrlEnv(queue as 'handoff')] = url;
+  for (const [queue, url] of Object.entries(stack.dlqUrls ?? {})) process.env[dlqUrlEnv(queue as 'handoff')] = url;
   process.env.AWS_ENDPOINT_URL_DYNAMODB = stack.dynamoEndpoint;
   process.env.AWS_ENDPOINT_URL_SQS = stack.sqsEndpoint;
   process.env.AWS_REGION ??= 'us-east-1';
@@ -214,6 +221,8 @@ async function main(argv: string[]): Promise<void> {
       leads: { type: 'string' },
       seed: { type: 'string' },
       out: { type: 'string' },
+      queue: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -352,6 +361,52 @@ async function main(argv: string[]): Promise<void> {
       if (report.proposedModel) writeProposedModel(report, out);
       process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatCalibration(report, report.proposedModel ? out : undefined)}\n`);
       if (report.refused) fail(`no model written to ${out}: ${report.refused}`);
+      return;
+    }
+    case 'redrive': {
+      const { queues } = await import('../lib/topology.ts');
+      const name = values.queue ?? 'handoff';
+      const spec = queues.find((queue) => queue.name === name) ?? fail(`--queue must be one of ${queues.map((queue) => queue.name).join(', ')} (got ${name})`);
+      const from = process.env[dlqUrlEnv(spec.name)];
+      const to = process.env[queueUrlEnv(spec.name)];
+      if (!from || !to) fail(`redrive needs ${queueUrlEnv(spec.name)} and ${dlqUrlEnv(spec.name)} (the stack's ${spec.name} QueueUrl and DlqUrl outputs)`);
+      const { sqs } = await import('../lib/aws.ts');
+      const { peekDeadLetters, progressBar, queueDepth, redrive } = await import('../lib/redrive.ts');
+      const client = sqs();
+      const count = await queueDepth(client, from);
+      process.stdout.write(`${count} message(s) in the ${spec.name} dead-letter queue\n`);
+      if (values['dry-run']) {
+        for (const message of await peekDeadLetters(client, from)) process.stdout.write(`  ${message.messageId}  ${message.error ?? '(no error attribute: dead-lettered by SQS after maxReceiveCount receives)'}\n`);
+        process.stdout.write('dry run: nothing moved\n');
+        return;
+      }
+      if (count === 0) return;
+      const tty = process.stdout.isTTY === true;
+      let lastLine = 0;
+      const result = await redrive({
+        sqs: client,
+        from,
+        to,
+        onProgress: (moved, total) => {
+          if (tty) process.stdout.write(`\r${progressBar(moved, total)}\x1b[K`);
+          else if (moved - lastLine >= Math.max(10, Math.ceil(total / 10)) || moved >= total) {
+            lastLine = moved;
+            process.stdout.write(`moved ${moved}/${total}\n`);
+          }
+        },
+      });
+      if (tty) process.stdout.write('\n');
+      process.stdout.write(`moved ${result.moved} message(s) back to ${spec.name}${result.failed.length ? `; ${result.failed.length} could not be sent and stay on the DLQ (${result.failed[0]!.reason})` : ''}\n`);
+      if (result.failed.length > 0) process.exitCode = 1;
+      return;
+    }
+    case 'deliveries': {
+      const asked = leadIdOf(rest[0]);
+      if (!asked) fail('deliveries needs an e-mail address or a lead key: mql deliveries dana@example.com');
+      const { pipelineFromEnv } = await import('../lib/runtime.ts');
+      const { formatDeliveries, loadDeliveries } = await import('../lib/deliveries.ts');
+      const deliveries = await loadDeliveries(pipelineFromEnv().store, asked);
+      process.stdout.write(values.json ? `${JSON.stringify(deliveries, null, 2)}\n` : `${formatDeliveries(deliveries)}\n`);
       return;
     }
     case 'report': {

@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { defaultModel } from '../lib/core/default-model.ts';
 import { parseModel } from '../lib/core/model.ts';
 import { defaultFacebookGraphUrl } from '../lib/sources/facebook.ts';
+import { secretKeys } from '../lib/topology.ts';
 
 /** CRM adapters of the operator contract (`CRM_ADAPTER`). */
 export const crmAdapters = ['webhook', 'hubspot', 'salesforce', 'none'] as const;
@@ -46,6 +47,13 @@ export interface MqlEngineSettings {
   readonly logLevel?: LogLevel;
   /** If set, alarms notify this address through an SNS topic (`ALARM_EMAIL`). */
   readonly alarmEmail?: string;
+  /**
+   * The CRM adapter's other settings for the handoff function, by their operator-contract names
+   * (`SALESFORCE_INSTANCE_URL`, `SALESFORCE_CLIENT_ID`, `HUBSPOT_RECYCLED_LEAD_STATUS`, ...): context
+   * `crmEnv` as a JSON object, else every `SALESFORCE_*` / `HUBSPOT_*` variable of the environment
+   * (secrets excepted: they belong in the Secrets Manager secret).
+   */
+  readonly crmEnv?: Readonly<Record<string, string>>;
 }
 
 /** {@link MqlEngineSettings} with defaults applied, validated, and the model file read. */
@@ -61,6 +69,7 @@ export interface ResolvedSettings {
   readonly rawRetentionDays: number;
   readonly logLevel: LogLevel;
   readonly alarmEmail: string | undefined;
+  readonly crmEnv: Readonly<Record<string, string>>;
 }
 
 /** Thrown at synth for a setting that would only fail later, in a deployed Lambda. */
@@ -81,7 +90,10 @@ export const settingSources = {
   rawRetentionDays: 'RAW_RETENTION_DAYS',
   logLevel: 'LOG_LEVEL',
   alarmEmail: 'ALARM_EMAIL',
-} as const satisfies Record<keyof MqlEngineSettings, string>;
+} as const satisfies Record<Exclude<keyof MqlEngineSettings, 'crmEnv'>, string>;
+
+/** Names a CRM adapter setting may have ({@link MqlEngineSettings.crmEnv}); HUBSPOT_BASE_URL is a setting of its own. */
+const crmEnvName = /^(SALESFORCE|HUBSPOT)_[A-Z0-9_]+$/;
 
 /** Anything with CDK's `tryGetContext` (an App's or a Stack's node). */
 export interface ContextSource {
@@ -104,6 +116,14 @@ export function settingsFromContext(
     if (value !== undefined && value !== '') raw[key] = value;
   }
   const days = raw.rawRetentionDays;
+  const crmContext = node.tryGetContext('crmEnv');
+  if (crmContext !== undefined) raw.crmEnv = typeof crmContext === 'string' ? parseCrmEnv(crmContext) : crmContext;
+  else {
+    const fromEnv = Object.entries(env).filter(
+      ([name, value]) => crmEnvName.test(name) && name !== settingSources.hubspotBaseUrl && !looksSecret(name) && value !== undefined && value !== '',
+    );
+    if (fromEnv.length > 0) raw.crmEnv = Object.fromEntries(fromEnv);
+  }
   return {
     ...raw,
     ...(days === undefined ? {} : { rawRetentionDays: Number(days) }),
@@ -156,7 +176,39 @@ export function resolveSettings(settings: MqlEngineSettings = {}, baseDir = proc
     rawRetentionDays,
     logLevel,
     alarmEmail: settings.alarmEmail || undefined,
+    crmEnv: resolveCrmEnv(settings.crmEnv, crmAdapter),
   };
+}
+
+/** A secret of the operator contract, or a name that reads like one: never a function environment variable. */
+function looksSecret(name: string): boolean {
+  return (secretKeys as readonly string[]).includes(name) || /SECRET|TOKEN|PASSWORD|PRIVATE_KEY/.test(name);
+}
+
+function parseCrmEnv(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new SettingsError(`crmEnv must be a JSON object of CRM settings, e.g. {"SALESFORCE_INSTANCE_URL":"https://acme.my.salesforce.com"}: ${(error as Error).message}`);
+  }
+}
+
+/** The CRM settings, checked: known names, string values, no secrets, the Salesforce instance over https. */
+function resolveCrmEnv(crmEnv: unknown, crmAdapter: CrmAdapter): Record<string, string> {
+  if (crmEnv === undefined) crmEnv = {};
+  if (typeof crmEnv !== 'object' || crmEnv === null || Array.isArray(crmEnv)) throw new SettingsError('crmEnv must be an object of CRM settings');
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(crmEnv)) {
+    if (!crmEnvName.test(name) || name === settingSources.hubspotBaseUrl) throw new SettingsError(`crmEnv: ${name} is not a CRM setting (SALESFORCE_* or HUBSPOT_*; HUBSPOT_BASE_URL is hubspotBaseUrl)`);
+    if (looksSecret(name)) throw new SettingsError(`crmEnv: ${name} is a secret: set it in the stack's Secrets Manager secret, not in the function's environment`);
+    if (typeof value !== 'string') throw new SettingsError(`crmEnv: ${name} must be a string`);
+    out[name] = name === 'SALESFORCE_INSTANCE_URL' ? httpsUrl(name, value) : value;
+  }
+  if (crmAdapter === 'salesforce') {
+    const missing = ['SALESFORCE_INSTANCE_URL', 'SALESFORCE_CLIENT_ID', 'SALESFORCE_EXTERNAL_ID_FIELD'].filter((name) => !out[name]);
+    if (missing.length > 0) throw new SettingsError(`crmAdapter=salesforce needs ${missing.join(', ')} (environment, or context crmEnv)`);
+  }
+  return out;
 }
 
 /** The model file, checked against the model schema, as compact JSON, and its version. */

@@ -1,13 +1,22 @@
-import type { SQSEvent } from 'aws-lambda';
-import { getSecrets } from '../lib/config.ts';
+import type { Context, SQSEvent } from 'aws-lambda';
+import { sqs } from '../lib/aws.ts';
+import { getSecrets, requireEnv } from '../lib/config.ts';
 import { crmAdapterFromEnv } from '../lib/crm/index.ts';
-import { deliverHandoffs } from '../lib/handoff.ts';
+import { deliverHandoffs, handoffRetryPolicyFromEnv, sqsHandoffMessages } from '../lib/handoff.ts';
 import { pipelineFromEnv } from '../lib/runtime.ts';
+import { dlqUrlEnv, queueUrlEnv } from '../lib/topology.ts';
 
-/** Consumes the handoff queue: sends each lifecycle transition to the configured CRM. */
-export async function handler(event: SQSEvent) {
+/**
+ * Consumes the handoff queue: sends each lifecycle transition to the configured CRM, in batch calls
+ * where the CRM has them, within its rate limits (see lib/handoff.ts). Secrets are read per batch
+ * (cached in AWS), so a fixed token is used without a redeploy.
+ */
+export async function handler(event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) {
   return deliverHandoffs(event, {
     store: pipelineFromEnv().store,
     adapter: async () => crmAdapterFromEnv(process.env, await getSecrets()),
+    messages: sqsHandoffMessages(sqs(), requireEnv(queueUrlEnv('handoff')), requireEnv(dlqUrlEnv('handoff'))),
+    retry: handoffRetryPolicyFromEnv(),
+    ...(context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {}),
   });
 }

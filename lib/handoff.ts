@@ -1,73 +1,423 @@
+/**
+ * The consumer of the `handoff` queue: delivers lifecycle transitions (MQL, recycled, disqualified) to
+ * the CRM within its rate limits, and never loses or doubles one.
+ *
+ * - A batch's records are grouped per lead, in queue order, and sent in rounds: each round holds at
+ *   most one record per lead (so one lead's MQL always reaches the CRM before its recycle), through
+ *   `deliverBatch` in chunks of the adapter's `maxBatch` when it has one (HubSpot: 100 per call), else
+ *   one `deliver` per record with bounded concurrency. A lead whose record failed keeps its later records
+ *   back with it.
+ * - A handoff already delivered is acknowledged without a call (SQS delivers at least once; a
+ *   re-queued copy is harmless).
+ * - Failures, by kind ({@link DeliveryFailureKind}):
+ *   - `rate_limited`: a short wait (Retry-After within {@link HandoffRetryPolicy.maxInProcessWaitSeconds}
+ *     and time left in the invocation) is waited out here and the failed rows are sent again; a longer
+ *     one re-sends the body with DelaySeconds and acknowledges the original, so the receive count is not
+ *     consumed and a 429 storm never reaches the DLQ;
+ *   - `unavailable` (5xx, network, a locked row): the message is held back by ChangeMessageVisibility
+ *     for a delay growing with its receive count and reported as a batch item failure; after the
+ *     queue's maxReceiveCount receives SQS dead-letters it;
+ *   - `quota_exhausted` (a daily limit): held back for the time the CRM announced (else
+ *     {@link HandoffRetryPolicy.quotaDelaySeconds}), with an error log line for the alarm;
+ *   - `auth`, `rejected`: retrying cannot help: the message goes to the DLQ at once with the error as a
+ *     message attribute, and an error log line names the fix; `mql redrive` replays it once fixed.
+ * Every attempt is recorded on the lead (see `LeadStore.recordHandoffAttempt`).
+ */
+import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { HandoffRecord } from './core/handoff.ts';
 import { handoffLeadId } from './core/handoff.ts';
-import type { CrmAdapter } from './crm/adapter.ts';
+import type { CrmAdapter, DeliveryFailureKind, DeliveryReceipt, DeliveryResult } from './crm/adapter.ts';
 import { CrmDeliveryError } from './crm/adapter.ts';
 import { logger } from './observability.ts';
 import type { LeadStore } from './store/lead-store.ts';
 import { mapWithConcurrency } from './store/lead-store.ts';
 
-/** Leads of one batch delivered at once; one lead's records stay in order. */
-const leadsInParallel = 10;
-
-/**
- * Delivers handoff messages to the CRM. Each delivery attempt is recorded on the lead; a failed one is
- * reported back as a batch item failure, so SQS retries it and finally moves it to the dead-letter queue.
- * A handoff already delivered (SQS delivers at least once) is acknowledged without a second send.
- * Records of different leads are delivered concurrently (a burst of MQLs does not queue behind one slow
- * CRM call); records of the same lead one after the other, in the order SQS gave them.
- */
-export async function deliverHandoffs(event: SQSEvent, deps: { store: LeadStore; adapter: () => Promise<CrmAdapter>; clock?: () => Date }): Promise<SQSBatchResponse> {
-  const clock = deps.clock ?? (() => new Date());
-  const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
-  const byLead = new Map<string, { message: SQSRecord; record: HandoffRecord }[]>();
-  for (const message of event.Records) {
-    let record: HandoffRecord;
-    let leadId: string | undefined;
-    try {
-      record = JSON.parse(message.body) as HandoffRecord;
-      // `leadId`, or `lead.email` for messages queued before records carried one.
-      leadId = record && typeof record === 'object' ? handoffLeadId(record) : undefined;
-      if (!leadId || !record.id || !record.type) throw new Error('not a handoff record');
-    } catch (error) {
-      // A message we cannot read will not become readable: let it go to the DLQ for a person to look at.
-      logger.error('unreadable handoff message', { messageId: message.messageId, error: error as Error });
-      batchItemFailures.push({ itemIdentifier: message.messageId });
-      continue;
-    }
-    const queue = byLead.get(leadId) ?? [];
-    queue.push({ message, record });
-    byLead.set(leadId, queue);
-  }
-  await mapWithConcurrency([...byLead.values()], leadsInParallel, async (leadRecords) => {
-    for (const { message, record } of leadRecords) {
-      if (!(await deliverOne(message, record, deps, clock))) batchItemFailures.push({ itemIdentifier: message.messageId });
-    }
-  });
-  return { batchItemFailures };
+/** What the consumer does to its queue's messages besides acknowledging them. */
+export interface HandoffMessages {
+  /** Holds a received message back: SQS delivers it again in `seconds` (its receive count grows). */
+  delay(message: SQSRecord, seconds: number): Promise<void>;
+  /** Sends the message's body again with DelaySeconds (at most 900); the caller then acknowledges the original. */
+  requeue(message: SQSRecord, seconds: number): Promise<void>;
+  /** Puts the message on the queue's dead-letter queue, with why; the caller then acknowledges it. */
+  deadLetter(message: SQSRecord, reason: string): Promise<void>;
 }
 
-/** One record to the CRM, the attempt recorded on the lead; false when SQS should retry it. */
-async function deliverOne(message: SQSRecord, record: HandoffRecord, deps: { store: LeadStore; adapter: () => Promise<CrmAdapter> }, clock: () => Date): Promise<boolean> {
-  const seen = await deps.store.getHandoff(record);
-  if (seen?.status === 'delivered') {
-    logger.info('handoff already delivered', { id: record.id, type: record.type });
-    return true;
+export interface HandoffRetryPolicy {
+  /** `unavailable`: the first retry's delay; it doubles with each receive. */
+  baseSeconds: number;
+  /** `unavailable`: the longest delay between two receives. */
+  maxSeconds: number;
+  /** `rate_limited`: waits up to this long are waited out in the invocation (HubSpot's window is 10 s). */
+  maxInProcessWaitSeconds: number;
+  /** `rate_limited` with no Retry-After: the re-queue delay. */
+  rateLimitedSeconds: number;
+  /** `quota_exhausted` with no announced reset: the delay before trying again. */
+  quotaDelaySeconds: number;
+}
+
+/**
+ * With the topology's 24 receives: 30 s, 1, 2, 4, 8 minutes, then every 15 minutes: an outage of about
+ * 5 hours (930 s + 19 x 900 s) is ridden out before the DLQ.
+ */
+export const defaultHandoffRetryPolicy: HandoffRetryPolicy = {
+  baseSeconds: 30,
+  maxSeconds: 900,
+  maxInProcessWaitSeconds: 10,
+  rateLimitedSeconds: 10,
+  quotaDelaySeconds: 3600,
+};
+
+export interface HandoffDeps {
+  store: LeadStore;
+  adapter: () => Promise<CrmAdapter>;
+  /** The queue; without it a failure is only reported as a batch item failure (SQS retries it after its visibility timeout). */
+  messages?: HandoffMessages;
+  retry?: HandoffRetryPolicy;
+  clock?: () => Date;
+  /** Time left in the invocation (Lambda's `getRemainingTimeInMillis`). */
+  remainingMs?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** `deliver` calls in flight at once for an adapter without batch delivery. */
+const deliverConcurrency = 10;
+/** A round is not started, nor a wait begun, with less than this left: a CRM call and the store must fit. */
+const reserveMs = 15_000;
+/** In-process waits for a rate limit per invocation; more means the limit is not short-lived. */
+const maxInProcessWaits = 3;
+/** SQS's longest DelaySeconds and visibility timeout. */
+const maxDelaySeconds = 900;
+const maxVisibilitySeconds = 43_200;
+
+/** One message of the batch and the record it carries. */
+interface Item {
+  message: SQSRecord;
+  record: HandoffRecord;
+  leadId: string;
+  receiveCount: number;
+}
+
+/** How a message ends in this invocation. */
+type Settlement =
+  | { kind: 'done' }
+  | { kind: 'retry'; error: CrmDeliveryError }
+  | { kind: 'dead'; error: CrmDeliveryError };
+
+/** The delay before the n-th retry of an unavailable CRM: base x 2^(n-1), capped, at least what the CRM announced. */
+export function handoffRetryDelaySeconds(receiveCount: number, policy: HandoffRetryPolicy, announcedSeconds?: number): number {
+  const grown = policy.baseSeconds * 2 ** Math.max(0, Math.min(30, receiveCount - 1));
+  return Math.ceil(Math.min(maxVisibilitySeconds, Math.max(Math.min(policy.maxSeconds, grown), announcedSeconds ?? 0)));
+}
+
+/** The handoff record a message carries; undefined when it is not one (it never will be). */
+export function readHandoffMessage(body: string): { record: HandoffRecord; leadId: string } | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return undefined;
   }
-  let adapter: CrmAdapter | undefined;
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const record = parsed as HandoffRecord;
+  const leadId = handoffLeadId(record);
+  const types = ['lead.mql', 'lead.recycled', 'lead.disqualified'];
+  if (!leadId || typeof record.id !== 'string' || record.id === '' || !types.includes(record.type) || typeof record.occurredAt !== 'string') return undefined;
+  if (typeof record.lead !== 'object' || record.lead === null) return undefined;
+  return { record, leadId };
+}
+
+function asDeliveryError(error: unknown): CrmDeliveryError {
+  if (error instanceof CrmDeliveryError) return error;
+  return new CrmDeliveryError(`delivery failed: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, kind: 'unavailable', cause: error });
+}
+
+/** What the operator does about a failure that goes to the DLQ. */
+function fixFor(kind: DeliveryFailureKind | 'unreadable', adapter: string | undefined): string {
+  if (kind === 'auth') {
+    const credential =
+      adapter === 'hubspot'
+        ? 'HUBSPOT_ACCESS_TOKEN (a private app token with crm.objects.contacts.write and crm.schemas.contacts.write)'
+        : adapter === 'salesforce'
+          ? 'SALESFORCE_CLIENT_ID / SALESFORCE_CLIENT_SECRET (the connected app and its run-as user)'
+          : adapter === 'webhook'
+            ? 'CRM_WEBHOOK_SECRET (the same on both sides)'
+            : "the CRM adapter's credentials";
+    return `fix ${credential}, then \`mql redrive --queue handoff\``;
+  }
+  if (kind === 'unreadable') return 'the message is not a handoff record; inspect it in the DLQ';
+  return 'the CRM refused the record: fix the cause named in the error (CRM settings, fields, the lead), then `mql redrive --queue handoff`';
+}
+
+/** Delivers a batch of handoff messages; only the messages SQS should deliver again are returned as failures. */
+export async function deliverHandoffs(event: SQSEvent, deps: HandoffDeps): Promise<SQSBatchResponse> {
+  const clock = deps.clock ?? (() => new Date());
+  const retry = deps.retry ?? defaultHandoffRetryPolicy;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const remainingMs = deps.remainingMs ?? (() => Number.POSITIVE_INFINITY);
+  const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+  const fail = (message: SQSRecord) => batchItemFailures.push({ itemIdentifier: message.messageId });
+
+  // 1. Read and group per lead, in order; a copy of a record already in this batch is acknowledged.
+  const byLead = new Map<string, Item[]>();
+  const ids = new Set<string>();
+  const unreadable: SQSRecord[] = [];
+  for (const message of event.Records) {
+    const read = readHandoffMessage(message.body);
+    if (!read) {
+      unreadable.push(message);
+      continue;
+    }
+    if (ids.has(read.record.id)) continue;
+    ids.add(read.record.id);
+    const item: Item = { message, ...read, receiveCount: Number(message.attributes?.ApproximateReceiveCount ?? 1) || 1 };
+    byLead.set(read.leadId, [...(byLead.get(read.leadId) ?? []), item]);
+  }
+  for (const message of unreadable) {
+    logger.error('unreadable handoff message moved to the dead-letter queue', { messageId: message.messageId, action: fixFor('unreadable', undefined) });
+    if (!(await deadLetter(message, 'unreadable: the message is not a handoff record'))) fail(message);
+  }
+  if (byLead.size === 0) return { batchItemFailures };
+
+  let adapter: CrmAdapter;
   try {
     adapter = await deps.adapter();
-    const receipt = await adapter.deliver(record, clock());
-    await deps.store.recordHandoffAttempt(record, { at: clock(), adapter: adapter.name, outcome: 'delivered', crmStatus: receipt.status });
-    logger.info('handoff delivered', { id: record.id, type: record.type, adapter: adapter.name, crmStatus: receipt.status });
-    return true;
   } catch (error) {
-    const status = error instanceof CrmDeliveryError ? error.status : undefined;
-    const message_ = error instanceof Error ? error.message : String(error);
-    logger.warn('handoff delivery failed', { id: record.id, type: record.type, status, receiveCount: message.attributes?.ApproximateReceiveCount, error: message_ });
-    await deps.store
-      .recordHandoffAttempt(record, { at: clock(), adapter: adapter?.name ?? 'unconfigured', outcome: 'failed', ...(status === undefined ? {} : { crmStatus: status }), error: message_ })
-      .catch((recordError: unknown) => logger.error('could not record the failed attempt', { id: record.id, error: recordError as Error }));
-    return false;
+    // A configuration the operator must fix (CrmConfigurationError) or a secret not readable now: retry later.
+    const failure = asDeliveryError(error);
+    logger.error('handoff adapter unavailable', { error: failure.message });
+    for (const items of byLead.values()) for (const item of items) await settle(item, { kind: 'retry', error: failure }, undefined);
+    return { batchItemFailures };
   }
+
+  // 2. Skip what is already delivered.
+  const queues = [...byLead.values()];
+  await mapWithConcurrency(queues, 16, async (items) => {
+    const kept: Item[] = [];
+    for (const item of items) {
+      const seen = await deps.store.getHandoff(item.record).catch(() => undefined);
+      if (seen?.status === 'delivered') logger.info('handoff already delivered', { id: item.record.id, type: item.record.type });
+      else kept.push(item);
+    }
+    items.splice(0, items.length, ...kept);
+  });
+
+  // 3. Rounds: the next record of every lead whose earlier records are settled.
+  let waits = 0;
+  let stopAll: CrmDeliveryError | undefined;
+  for (;;) {
+    const round = queues.filter((items) => items.length > 0).map((items) => items[0]!);
+    if (round.length === 0) break;
+    if (stopAll === undefined && remainingMs() < reserveMs) {
+      stopAll = new CrmDeliveryError('not started: the invocation is about to time out', { retryable: true, kind: 'rate_limited', retryAfterSeconds: 1 });
+    }
+    let outcomes: Map<Item, Settlement>;
+    if (stopAll) outcomes = new Map(round.map((item) => [item, { kind: 'retry', error: stopAll! } as Settlement]));
+    else outcomes = await deliverRound(round);
+    for (const items of queues) {
+      const head = items[0];
+      if (!head || !outcomes.has(head)) continue;
+      const outcome = outcomes.get(head)!;
+      items.shift();
+      await settle(head, outcome, adapter.name);
+      if (outcome.kind === 'retry') {
+        // The lead's later records wait for this one: they go back the same way, in order.
+        for (const later of items.splice(0)) await settle(later, outcome, adapter.name);
+      }
+    }
+  }
+  return { batchItemFailures };
+
+  /** Sends one round (one record per lead), waiting out short rate limits; a settlement per item. */
+  async function deliverRound(round: Item[]): Promise<Map<Item, Settlement>> {
+    const outcomes = new Map<Item, Settlement>();
+    let pending = round;
+    for (;;) {
+      const results = await send(pending);
+      const again: Item[] = [];
+      let waitSeconds = 0;
+      for (const [index, item] of pending.entries()) {
+        const result = results[index]!;
+        const at = clock();
+        if (result.ok) {
+          await record(item, { at, adapter: adapter.name, outcome: 'delivered', receipt: result.receipt });
+          logger.info('handoff delivered', { id: item.record.id, type: item.record.type, adapter: adapter.name, crmStatus: result.receipt.status, externalId: result.receipt.externalId, note: result.receipt.note });
+          outcomes.set(item, { kind: 'done' });
+          continue;
+        }
+        const error = result.error;
+        await record(item, { at, adapter: adapter.name, outcome: 'failed', error });
+        if (error.kind === 'rate_limited') {
+          const seconds = error.retryAfterSeconds ?? retry.rateLimitedSeconds;
+          if (seconds <= retry.maxInProcessWaitSeconds && waits < maxInProcessWaits && remainingMs() - seconds * 1000 > reserveMs) {
+            again.push(item);
+            waitSeconds = Math.max(waitSeconds, seconds);
+            continue;
+          }
+          // No time to wait: the rest of the batch would only deepen the throttle.
+          stopAll ??= error;
+          outcomes.set(item, { kind: 'retry', error });
+        } else if (error.kind === 'auth' || error.kind === 'rejected') {
+          outcomes.set(item, { kind: 'dead', error });
+        } else {
+          outcomes.set(item, { kind: 'retry', error });
+        }
+      }
+      if (again.length === 0) return outcomes;
+      waits++;
+      logger.warn('CRM rate limit: waiting before sending the throttled records again', { adapter: adapter.name, records: again.length, waitSeconds });
+      await sleep(Math.max(0, waitSeconds) * 1000);
+      pending = again;
+    }
+  }
+
+  /** One result per item, in order: batch calls of at most maxBatch, or single deliveries. */
+  async function send(items: Item[]): Promise<DeliveryResult[]> {
+    const now = clock();
+    if (adapter.deliverBatch && adapter.maxBatch && adapter.maxBatch > 1) {
+      const size = adapter.maxBatch;
+      const chunks: Item[][] = [];
+      for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size));
+      const results = await mapWithConcurrency(chunks, 2, async (chunk): Promise<DeliveryResult[]> => {
+        try {
+          const answer = await adapter.deliverBatch!(
+            chunk.map((item) => item.record),
+            now,
+          );
+          if (answer.length !== chunk.length) throw new Error(`the ${adapter.name} adapter answered ${answer.length} results for ${chunk.length} records`);
+          return answer;
+        } catch (error) {
+          const failure = asDeliveryError(error);
+          return chunk.map(() => ({ ok: false, error: failure }) as DeliveryResult);
+        }
+      });
+      return results.flat();
+    }
+    return mapWithConcurrency(items, deliverConcurrency, async (item): Promise<DeliveryResult> => {
+      try {
+        return { ok: true, receipt: await adapter.deliver(item.record, now) };
+      } catch (error) {
+        return { ok: false, error: asDeliveryError(error) };
+      }
+    });
+  }
+
+  async function record(item: Item, attempt: { at: Date; adapter: string; outcome: 'delivered' | 'failed'; receipt?: DeliveryReceipt; error?: CrmDeliveryError }): Promise<void> {
+    const { receipt, error } = attempt;
+    const crmStatus = receipt?.status ?? error?.status;
+    try {
+      await deps.store.recordHandoffAttempt(item.record, {
+        at: attempt.at,
+        adapter: attempt.adapter,
+        outcome: attempt.outcome,
+        ...(crmStatus === undefined ? {} : { crmStatus }),
+        ...(error ? { error: error.message, kind: error.kind } : {}),
+        ...(receipt?.externalId ? { externalId: receipt.externalId } : {}),
+        ...(receipt?.note ? { note: receipt.note } : {}),
+        ...(receipt?.calls === undefined ? {} : { calls: receipt.calls }),
+      });
+    } catch (recordError) {
+      // Delivered but not recorded: a redelivery sends it again, an upsert the CRM absorbs.
+      logger.error('could not record the handoff attempt', { id: item.record.id, outcome: attempt.outcome, error: recordError as Error });
+    }
+  }
+
+  /** Acknowledges, holds back, re-queues or dead-letters one message. */
+  async function settle(item: Item, outcome: Settlement, adapterName: string | undefined): Promise<void> {
+    const { message, record: handoff } = item;
+    if (outcome.kind === 'done') return;
+    const { error } = outcome;
+    const context = { id: handoff.id, type: handoff.type, adapter: adapterName, kind: error.kind, status: error.status, receiveCount: item.receiveCount, error: error.message };
+    if (outcome.kind === 'dead') {
+      logger.error('handoff moved to the dead-letter queue', { ...context, action: fixFor(error.kind, adapterName) });
+      if (!(await deadLetter(message, `${error.kind}${error.status === undefined ? '' : ` ${error.status}`}: ${error.message}`))) fail(message);
+      return;
+    }
+    if (error.kind === 'rate_limited') {
+      const seconds = Math.min(maxDelaySeconds, Math.max(1, Math.ceil(error.retryAfterSeconds ?? retry.rateLimitedSeconds)));
+      logger.warn('handoff re-queued after a CRM rate limit', { ...context, retryInSeconds: seconds });
+      if (deps.messages) {
+        try {
+          await deps.messages.requeue(message, seconds);
+          return;
+        } catch (requeueError) {
+          logger.warn('could not re-queue the handoff; SQS retries it after its visibility timeout', { id: handoff.id, error: requeueError as Error });
+        }
+      }
+      fail(message);
+      return;
+    }
+    const seconds =
+      error.kind === 'quota_exhausted'
+        ? Math.min(maxVisibilitySeconds, Math.ceil(error.retryAfterSeconds ?? retry.quotaDelaySeconds))
+        : handoffRetryDelaySeconds(item.receiveCount, retry, error.retryAfterSeconds);
+    if (error.kind === 'quota_exhausted') logger.error('CRM quota exhausted: handoffs wait for it to reset', { ...context, retryInSeconds: seconds, action: 'raise the CRM API limit or lower the handoff volume' });
+    else logger.warn('handoff delivery failed; will retry', { ...context, retryInSeconds: seconds });
+    if (deps.messages) {
+      await deps.messages.delay(message, seconds).catch((delayError: unknown) => logger.warn('could not delay the handoff message', { id: handoff.id, error: delayError as Error }));
+    }
+    fail(message);
+  }
+
+  async function deadLetter(message: SQSRecord, reason: string): Promise<boolean> {
+    if (!deps.messages) return false;
+    try {
+      await deps.messages.deadLetter(message, reason);
+      return true;
+    } catch (error) {
+      // Not on the DLQ: keep it on the queue (its redrive policy still ends in the DLQ).
+      logger.error('could not move the handoff message to the dead-letter queue', { messageId: message.messageId, error: error as Error });
+      return false;
+    }
+  }
+}
+
+/** The handoff queue on SQS: visibility changes and re-queues on it, dead letters to its DLQ. */
+export function sqsHandoffMessages(client: SQSClient, queueUrl: string, dlqUrl: string): HandoffMessages {
+  return {
+    async delay(message, seconds) {
+      await client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.receiptHandle, VisibilityTimeout: Math.min(maxVisibilitySeconds, Math.max(0, Math.round(seconds))) }));
+    },
+    async requeue(message, seconds) {
+      await client.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: message.body,
+          DelaySeconds: Math.min(maxDelaySeconds, Math.max(0, Math.round(seconds))),
+          MessageAttributes: { requeuedFrom: { DataType: 'String', StringValue: message.messageId } },
+        }),
+      );
+    },
+    async deadLetter(message, reason) {
+      await client.send(
+        new SendMessageCommand({
+          QueueUrl: dlqUrl,
+          // The body as received, so a redrive to the source queue replays it unchanged.
+          MessageBody: message.body,
+          MessageAttributes: {
+            error: { DataType: 'String', StringValue: reason.slice(0, 1000) },
+            sourceMessageId: { DataType: 'String', StringValue: message.messageId },
+          },
+        }),
+      );
+    },
+  };
+}
+
+/** HANDOFF_RETRY_BASE_SECONDS, HANDOFF_RETRY_MAX_SECONDS, HANDOFF_MAX_WAIT_SECONDS, HANDOFF_RATE_LIMIT_SECONDS, HANDOFF_QUOTA_DELAY_SECONDS (tests shorten them). */
+export function handoffRetryPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): HandoffRetryPolicy {
+  const read = (name: string, fallback: number) => {
+    const raw = env[name];
+    const value = Number(raw);
+    return raw !== undefined && raw !== '' && Number.isFinite(value) && value >= 0 ? value : fallback;
+  };
+  const d = defaultHandoffRetryPolicy;
+  return {
+    baseSeconds: read('HANDOFF_RETRY_BASE_SECONDS', d.baseSeconds),
+    maxSeconds: read('HANDOFF_RETRY_MAX_SECONDS', d.maxSeconds),
+    maxInProcessWaitSeconds: read('HANDOFF_MAX_WAIT_SECONDS', d.maxInProcessWaitSeconds),
+    rateLimitedSeconds: read('HANDOFF_RATE_LIMIT_SECONDS', d.rateLimitedSeconds),
+    quotaDelaySeconds: read('HANDOFF_QUOTA_DELAY_SECONDS', d.quotaDelaySeconds),
+  };
 }

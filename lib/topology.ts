@@ -26,6 +26,11 @@ export interface FunctionSpec {
   readonly deadLettersTo?: readonly QueueName[];
   /** Whether the function writes the table (else read-only access). */
   readonly writesTable: boolean;
+  /**
+   * Reserved concurrency: at most this many instances run at once (the handoff: the CRM's API limit is
+   * per account, so a burst of MQLs must not fan out into more parallel calls than it allows).
+   */
+  readonly reservedConcurrency?: number;
 }
 
 export type HttpMethod = 'GET' | 'POST';
@@ -44,6 +49,11 @@ export interface QueueSpec {
   /** Lambda that consumes the queue through an SQS event-source mapping. */
   readonly consumer: HandlerName;
   readonly batchSize: number;
+  /**
+   * How long the event-source mapping gathers messages before invoking (Lambda's
+   * MaximumBatchingWindowInSeconds; needed for a batch above 10): more records per CRM batch call.
+   */
+  readonly batchWindowSeconds?: number;
   /** Messages received this many times without success move to the dead-letter queue. */
   readonly maxReceiveCount: number;
   /** At least six times the consumer's timeout, as AWS recommends for event-source mappings. */
@@ -182,12 +192,21 @@ export const functions = {
   },
   handoff: {
     entry: 'handoff',
-    description: 'Delivers lifecycle transitions (MQL, recycled, disqualified) to the CRM',
-    timeoutSeconds: 30,
+    description: 'Delivers lifecycle transitions (MQL, recycled, disqualified) to the CRM in batch calls, within its rate limits',
+    // Room for a 10-second rate-limit wait (HubSpot's window) and batch calls of 100 records.
+    timeoutSeconds: 60,
     memoryMb: 512,
-    secrets: ['CRM_WEBHOOK_SECRET', 'HUBSPOT_ACCESS_TOKEN'],
-    sendsTo: [],
+    secrets: ['CRM_WEBHOOK_SECRET', 'HUBSPOT_ACCESS_TOKEN', 'SALESFORCE_CLIENT_SECRET'],
+    // Its own queue: a rate-limited message is sent again with a delay (a new message, so the
+    // throttle does not use up the original's receives).
+    sendsTo: ['handoff'],
+    // Re-queues a rate-limited message (its own queue), holds back a failing one, and sends a record no
+    // retry can deliver (invalid token, refused record) straight to the DLQ.
+    deadLettersTo: ['handoff'],
     writesTable: true,
+    // Two batches in flight at most: 2 x (a read + an upsert) per ~second stays well inside HubSpot's
+    // 100 (Free/Starter) to 190 (Pro/Enterprise) requests per 10 s, and Salesforce's 25 long-running calls.
+    reservedConcurrency: 2,
   },
   decay: {
     entry: 'decay',
@@ -214,9 +233,14 @@ export const queues = [
   {
     name: 'handoff',
     consumer: 'handoff',
-    batchSize: 10,
-    maxReceiveCount: 5,
-    visibilityTimeoutSeconds: 180,
+    // One HubSpot batch call takes 100 contacts; the window gathers a burst into few calls.
+    batchSize: 100,
+    batchWindowSeconds: 2,
+    // Outages back off 30 s doubling to 15 min per receive (lib/handoff.ts): 24 receives ride out about
+    // 5 hours of CRM outage before the DLQ. Rate limits re-queue without consuming receives.
+    maxReceiveCount: 24,
+    // Six times the function's timeout plus the batch window, as AWS recommends.
+    visibilityTimeoutSeconds: 365,
     dlqRetentionDays: 14,
   },
 ] as const satisfies readonly QueueSpec[];

@@ -26,7 +26,7 @@ import { AttributeType, BillingMode, type CfnTable, ProjectionType, Table, Table
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -212,6 +212,8 @@ export class MqlEngine extends Construct {
       // Only a function allowed to read the secret learns where it is: without the ARN,
       // lib/config.ts reports every secret as unset instead of failing on AccessDenied.
       if (spec.secrets.length > 0) environment.MQL_SECRET_ARN = this.secret.secretArn;
+      // The CRM adapter's own settings (Salesforce instance, client id, fields; HubSpot lead statuses) for the function that delivers.
+      if (name === 'handoff') Object.assign(environment, settings.crmEnv);
 
       const fn = new MqlFunction(this, pascal(name), {
         entry: join(projectRoot, 'lambdas', `${spec.entry}.ts`),
@@ -222,6 +224,7 @@ export class MqlEngine extends Construct {
         memorySize: spec.memoryMb,
         environment,
         logRetention,
+        ...(spec.reservedConcurrency === undefined ? {} : { reservedConcurrentExecutions: spec.reservedConcurrency }),
         ...(modelBanner === undefined ? {} : { extraBanner: modelBanner }),
       });
 
@@ -242,9 +245,14 @@ export class MqlEngine extends Construct {
   }
 
   private connectConsumer(spec: QueueSpec): void {
+    const consumer = functionSpecs[spec.consumer as HandlerName] as FunctionSpec;
     this.functions[spec.consumer as HandlerName].function.addEventSource(
       new SqsEventSource(this.queues[spec.name].queue, {
         batchSize: spec.batchSize,
+        ...(spec.batchWindowSeconds === undefined ? {} : { maxBatchingWindow: Duration.seconds(spec.batchWindowSeconds) }),
+        // No more pollers than the function may run: a throttled invoke returns its messages to the queue
+        // and counts as a receive, which would dead-letter handoffs during a burst.
+        ...(consumer.reservedConcurrency === undefined ? {} : { maxConcurrency: Math.max(2, consumer.reservedConcurrency) }),
         // One failed record is retried alone; the rest of the batch is not redelivered.
         reportBatchItemFailures: true,
       }),
@@ -347,6 +355,31 @@ export class MqlEngine extends Construct {
             period: Duration.minutes(5),
             statistic: Stats.MAXIMUM,
           }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
+    // From the handoff's error log lines (Powertools JSON): the CRM refuses our credentials, or its daily quota is spent.
+    const handoffLogs = this.functions.handoff.logGroup;
+    for (const [id, message, kind, description] of [
+      ['HandoffAuthFailures', 'handoff moved to the dead-letter queue', 'auth', 'the CRM refused the credentials (401/403): fix the token or scopes named in the handoff error log, then `mql redrive --queue handoff`'],
+      ['HandoffQuotaExhausted', 'CRM quota exhausted: handoffs wait for it to reset', 'quota_exhausted', "the CRM's daily API quota is used up: handoffs wait for the reset"],
+    ] as const) {
+      const metric = new MetricFilter(this, id, {
+        logGroup: handoffLogs,
+        filterPattern: FilterPattern.all(FilterPattern.stringValue('$.message', '=', message), FilterPattern.stringValue('$.kind', '=', kind)),
+        metricNamespace: 'mql-engine',
+        metricName: id,
+        metricValue: '1',
+        defaultValue: 0,
+      }).metric({ period: Duration.minutes(5), statistic: Stats.SUM });
+      this.alarms.push(
+        new Alarm(this, `${id}Alarm`, {
+          alarmDescription: `mql-engine: ${description}`,
+          metric,
           threshold: 1,
           evaluationPeriods: 1,
           comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

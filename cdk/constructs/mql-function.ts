@@ -18,6 +18,8 @@ export interface MqlFunctionProps {
   readonly timeout: Duration;
   readonly memorySize: number;
   readonly environment?: Record<string, string>;
+  /** Reserved concurrency (the most instances that run at once); undefined: the account's pool. */
+  readonly reservedConcurrentExecutions?: number;
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
   /**
@@ -73,6 +75,7 @@ export class MqlFunction extends Construct {
       architecture: Architecture.ARM_64,
       timeout: props.timeout,
       memorySize: props.memorySize,
+      ...(props.reservedConcurrentExecutions === undefined ? {} : { reservedConcurrentExecutions: props.reservedConcurrentExecutions }),
       role: this.role,
       logGroup: this.logGroup,
       tracing: Tracing.ACTIVE,

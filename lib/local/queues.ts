@@ -26,7 +26,7 @@ import { queues as topologyQueues } from '../topology.ts';
 import { localCredentials } from './dynamodb.ts';
 
 /** The parts of a queue's spec a test may shorten (a visibility timeout of 1 s instead of 180 s). */
-export type QueueTuning = Partial<Pick<QueueSpec, 'batchSize' | 'maxReceiveCount' | 'visibilityTimeoutSeconds'>>;
+export type QueueTuning = Partial<Pick<QueueSpec, 'batchSize' | 'batchWindowSeconds' | 'maxReceiveCount' | 'visibilityTimeoutSeconds'>>;
 
 export interface LocalQueue {
   readonly name: QueueName;
@@ -207,11 +207,18 @@ export function startPoller(options: PollerOptions): Poller {
         if (first.length === 0) continue;
         busy = true;
         const batch = [...first];
-        // Batch sizes above 10 take several receives, as Lambda's poller does.
+        // Batch sizes above 10 take several receives, as Lambda's poller does; with a batch window it
+        // keeps gathering until the batch is full or the window (from the first message) has passed.
+        // (Capped at half the visibility timeout: a test's 1-second visibility would otherwise let the first
+        // messages reappear while the window still gathers.)
+        const windowEnds = Date.now() + Math.min(queue.spec.batchWindowSeconds ?? 0, queue.spec.visibilityTimeoutSeconds / 2) * 1000;
         while (batch.length < batchSize && !stopping) {
           const more = await receive(batchSize - batch.length, 0);
-          if (more.length === 0) break;
           batch.push(...more);
+          if (more.length > 0) continue;
+          const left = windowEnds - Date.now();
+          if (left <= 0) break;
+          await sleep(Math.min(50, left));
         }
         await settle(batch);
       } catch (error) {

@@ -11,6 +11,11 @@ export const eventSk = (event: Pick<NormalizedEvent, 'occurredAt' | 'source' | '
 /** The raw item keyed by the first event of a write; it holds the raw payloads of that write's events (`events[]`). */
 export const rawSk = (event: Pick<NormalizedEvent, 'source' | 'sourceEventId'>) => `RAW#${event.source}#${event.sourceEventId}`;
 export const handoffSk = (occurredAt: string, id: string) => `HANDOFF#${occurredAt}#${id}`;
+/** One delivery attempt of a handoff (kept a while, TTL): `ATTEMPT#<handoff time>#<handoff id>#<attempt time>`. */
+export const attemptSk = (occurredAt: string, id: string, at: string) => `ATTEMPT#${occurredAt}#${id}#${at}`;
+/** The CRM record a lead was delivered to (`CRM#<adapter>#<CRM id>` / `LINK`), for the CRM's own webhooks. */
+export const crmLinkPk = (adapter: string, externalId: string) => `CRM#${adapter}#${externalId}`;
+export const crmLinkSk = 'LINK';
 export const seenPk = (source: string, eventId: string) => `SEEN#${source}#${eventId}`;
 export const seenSk = 'SEEN';
 /** A sender's one-time signing token (Mailgun), bound to the body it first came with. */

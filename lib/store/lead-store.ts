@@ -11,7 +11,7 @@ import { applyEvents, evaluateLead, newLead, scoreLead, statusChangeAt } from '.
 import type { ScoringModel } from '../core/model.ts';
 import { replayLead } from '../core/replay.ts';
 import { table } from '../topology.ts';
-import { allDueShards, dueShardOf, eventSk, handoffSk, leadPk, profileSk, rawSk, replayPk, replaySk } from './keys.ts';
+import { allDueShards, attemptSk, crmLinkPk, crmLinkSk, dueShardOf, eventSk, handoffSk, leadPk, profileSk, rawSk, replayPk, replaySk } from './keys.ts';
 
 /** A lead as stored: the core's state plus what the store owns. */
 export interface StoredLead extends Lead {
@@ -51,7 +51,44 @@ export interface HandoffAttempt {
   crmStatus?: number;
   deliveredAt?: string;
   adapter?: string;
+  /** The failure kind of the last failed attempt (rate_limited, quota_exhausted, unavailable, auth, rejected). */
+  lastKind?: string;
+  /** The CRM's id for the record (HubSpot contact id, Salesforce Lead id), once a delivery returned one. */
+  externalId?: string;
 }
+
+/** One delivery attempt of a handoff, as recorded (kept {@link attemptRetentionDays} days). */
+export interface HandoffAttemptRecord {
+  handoffId: string;
+  type: string;
+  occurredAt: string;
+  at: string;
+  adapter: string;
+  outcome: 'delivered' | 'failed';
+  crmStatus?: number;
+  kind?: string;
+  error?: string;
+  externalId?: string;
+  note?: string;
+  /** HTTP calls the attempt cost (its share of a batch call). */
+  calls?: number;
+}
+
+/** What the handoff reports of one attempt to {@link LeadStore.recordHandoffAttempt}. */
+export interface HandoffAttemptInput {
+  at: Date;
+  adapter: string;
+  outcome: 'delivered' | 'failed';
+  crmStatus?: number;
+  error?: string;
+  kind?: string;
+  externalId?: string;
+  note?: string;
+  calls?: number;
+}
+
+/** Attempt items expire (DynamoDB TTL) this many days after the attempt; the handoff's summary item stays. */
+export const attemptRetentionDays = 90;
 
 export interface LeadOutcome {
   leadId: string;
@@ -794,12 +831,44 @@ export class LeadStore {
   }
 
   /** Records one delivery attempt of a handoff on the lead's partition. */
-  async recordHandoffAttempt(
-    record: HandoffRecord,
-    attempt: { at: Date; adapter: string; outcome: 'delivered' | 'failed'; crmStatus?: number; error?: string },
-  ): Promise<void> {
+  /**
+   * Records one delivery attempt of a handoff: the handoff's summary item on the lead's partition
+   * (status, attempts, last error), a small item per attempt (TTL {@link attemptRetentionDays} days),
+   * and, when the CRM named its record, the CRM link item `CRM#<adapter>#<externalId>` / `LINK` -> leadId.
+   */
+  async recordHandoffAttempt(record: HandoffRecord, attempt: HandoffAttemptInput): Promise<void> {
     const at = attempt.at.toISOString();
     const delivered = attempt.outcome === 'delivered';
+    const leadId = recordLeadId(record);
+    const error = attempt.error?.slice(0, 1000);
+    const attemptItem: Record<string, unknown> = {
+      pk: leadPk(leadId),
+      sk: attemptSk(record.occurredAt, record.id, at),
+      kind: 'handoff-attempt',
+      handoffId: record.id,
+      type: record.type,
+      occurredAt: record.occurredAt,
+      at,
+      adapter: attempt.adapter,
+      outcome: attempt.outcome,
+      expiresAt: Math.floor(attempt.at.getTime() / 1000) + attemptRetentionDays * 86_400,
+    };
+    for (const key of ['crmStatus', 'kind', 'externalId', 'note', 'calls'] as const) {
+      if (attempt[key] !== undefined) attemptItem[key === 'kind' ? 'failureKind' : key] = attempt[key];
+    }
+    if (error !== undefined) attemptItem.error = error;
+    const writes: Promise<unknown>[] = [this.client.send(new PutCommand({ TableName: this.tableName, Item: attemptItem }))];
+    if (delivered && attempt.externalId) {
+      writes.push(
+        this.client.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: { pk: crmLinkPk(attempt.adapter, attempt.externalId), sk: crmLinkSk, kind: 'crm-link', adapter: attempt.adapter, externalId: attempt.externalId, leadId, linkedAt: at },
+          }),
+        ),
+      );
+    }
+    await Promise.all(writes);
     await this.client.send(
       new UpdateCommand({
         TableName: this.tableName,
@@ -810,6 +879,8 @@ export class LeadStore {
           delivered ? ', #status = :status, deliveredAt = :at' : ', #status = if_not_exists(#status, :status)',
           attempt.crmStatus === undefined ? '' : ', crmStatus = :crmStatus',
           attempt.error === undefined ? '' : ', lastError = :error',
+          !delivered && attempt.kind !== undefined ? ', lastKind = :failureKind' : '',
+          delivered && attempt.externalId ? ', externalId = :externalId' : '',
           ' ADD attempts :one',
         ].join(''),
         ExpressionAttributeNames: { '#type': 'type', '#status': 'status' },
@@ -823,7 +894,9 @@ export class LeadStore {
           ':status': delivered ? 'delivered' : 'failed',
           ':one': 1,
           ...(attempt.crmStatus === undefined ? {} : { ':crmStatus': attempt.crmStatus }),
-          ...(attempt.error === undefined ? {} : { ':error': attempt.error.slice(0, 1000) }),
+          ...(error === undefined ? {} : { ':error': error }),
+          ...(!delivered && attempt.kind !== undefined ? { ':failureKind': attempt.kind } : {}),
+          ...(delivered && attempt.externalId ? { ':externalId': attempt.externalId } : {}),
         },
       }),
     );
@@ -845,6 +918,35 @@ export class LeadStore {
       }),
     );
     return (answer.Items ?? []).map(({ pk: _pk, sk: _sk, kind: _kind, ...attempt }) => attempt as HandoffAttempt);
+  }
+
+  /** Every delivery attempt of the lead's handoffs still kept, oldest handoff first, each handoff's attempts in order. */
+  async listHandoffAttempts(leadId: string): Promise<HandoffAttemptRecord[]> {
+    const items: Record<string, unknown>[] = [];
+    let cursor: Record<string, unknown> | undefined;
+    do {
+      const answer = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :attempt)',
+          ExpressionAttributeValues: { ':pk': leadPk(leadId), ':attempt': 'ATTEMPT#' },
+          ExclusiveStartKey: cursor,
+        }),
+      );
+      items.push(...(answer.Items ?? []));
+      cursor = answer.LastEvaluatedKey;
+    } while (cursor);
+    return items.map(({ pk: _pk, sk: _sk, kind: _kind, expiresAt: _expiresAt, failureKind, ...attempt }) => ({
+      ...(attempt as Omit<HandoffAttemptRecord, 'kind'>),
+      ...(failureKind === undefined ? {} : { kind: failureKind as string }),
+    }));
+  }
+
+  /** The lead a CRM record belongs to, from the link the handoff wrote when it was delivered there. */
+  async leadIdForCrmRecord(adapter: string, externalId: string): Promise<string | undefined> {
+    const answer = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: crmLinkPk(adapter, externalId), sk: crmLinkSk } }));
+    const leadId = answer.Item?.leadId;
+    return typeof leadId === 'string' ? leadId : undefined;
   }
 }
 

@@ -237,6 +237,54 @@ describe('functions', () => {
   });
 });
 
+describe('handoff within the CRM rate limits', () => {
+  const handoffQueue = queues.find((queue) => queue.name === 'handoff')!;
+
+  it('gathers batches of up to 100 over the batch window, with no more pollers than the reserved concurrency', () => {
+    expect(handoffQueue.batchSize).toBe(100);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId(stack, stack.engine.functions.handoff.function) },
+      BatchSize: 100,
+      MaximumBatchingWindowInSeconds: handoffQueue.batchWindowSeconds,
+      ScalingConfig: { MaximumConcurrency: 2 },
+    });
+    expect(functionResource('handoff').Properties.ReservedConcurrentExecutions).toBe(functions.handoff.reservedConcurrency);
+    // The other functions share the account's pool.
+    expect(functionResource('ingest-events').Properties.ReservedConcurrentExecutions).toBeUndefined();
+  });
+
+  it('turns the handoff error log lines of auth failures and exhausted quotas into metrics with alarms', () => {
+    const filters = Object.values(template.findResources('AWS::Logs::MetricFilter')) as Resource[];
+    const patterns = filters.map((filter) => filter.Properties.FilterPattern as string);
+    expect(patterns).toEqual(
+      expect.arrayContaining([expect.stringMatching(/\$\.kind = "auth"/), expect.stringMatching(/\$\.kind = "quota_exhausted"/)]),
+    );
+    for (const filter of filters) expect(filter.Properties.LogGroupName).toEqual({ Ref: logicalId(stack, stack.engine.functions.handoff.logGroup) });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'HandoffAuthFailures', Namespace: 'mql-engine', Threshold: 1 });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'HandoffQuotaExhausted', Namespace: 'mql-engine', Threshold: 1 });
+  });
+
+  it('passes the CRM settings (not its secrets) to the handoff function only', () => {
+    const env = { CRM_ADAPTER: 'salesforce', SALESFORCE_INSTANCE_URL: 'https://acme.my.salesforce.com', SALESFORCE_CLIENT_ID: 'client-id', SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c', SALESFORCE_CLIENT_SECRET: 'never-in-env' };
+    const settings = settingsFromContext({ tryGetContext: () => undefined }, env);
+    expect(settings.crmEnv).toEqual({ SALESFORCE_INSTANCE_URL: 'https://acme.my.salesforce.com', SALESFORCE_CLIENT_ID: 'client-id', SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c' });
+    const built = synth({ engine: settings });
+    const variablesOf = (name: HandlerName) =>
+      (built.template.toJSON().Resources[logicalId(built.stack, built.stack.engine.functions[name].function)] as Resource).Properties.Environment.Variables;
+    expect(variablesOf('handoff')).toMatchObject({ CRM_ADAPTER: 'salesforce', SALESFORCE_CLIENT_ID: 'client-id', SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c' });
+    expect(variablesOf('handoff').SALESFORCE_CLIENT_SECRET).toBeUndefined();
+    expect(variablesOf('ingest-events').SALESFORCE_CLIENT_ID).toBeUndefined();
+  });
+
+  it('refuses CRM settings that would fail in the deployed function', () => {
+    expect(() => buildStack({ engine: { crmAdapter: 'salesforce' } })).toThrow(/SALESFORCE_INSTANCE_URL, SALESFORCE_CLIENT_ID, SALESFORCE_EXTERNAL_ID_FIELD/);
+    expect(() => buildStack({ engine: { crmEnv: { SALESFORCE_CLIENT_SECRET: 'x' } } })).toThrow(/is a secret/);
+    expect(() => buildStack({ engine: { crmEnv: { SALESFORCE_INSTANCE_URL: 'http://acme.my.salesforce.com' } } })).toThrow(/https/);
+    expect(() => buildStack({ engine: { crmEnv: { OTHER_THING: 'x' } } })).toThrow(/not a CRM setting/);
+    expect(() => settingsFromContext({ tryGetContext: (key) => (key === 'crmEnv' ? '{not json' : undefined) }, {})).toThrow(SettingsError);
+  });
+});
+
 describe('HTTP API', () => {
   it('has exactly the topology routes, IAM-authorized where the topology says iam', () => {
     template.resourceCountIs('AWS::ApiGatewayV2::Route', routes.length);
@@ -344,7 +392,8 @@ describe('alarms and dashboard', () => {
     withEmail.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     const topicId = logicalId(withEmail.stack, withEmail.stack.engine.alarmTopic as never);
     const alarms = Object.values(withEmail.template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
-    expect(alarms.length).toBe(queues.length + functionEntries.length);
+    // One per DLQ, one per function, and the handoff's two log-metric alarms (auth failures, quota exhausted).
+    expect(alarms.length).toBe(queues.length + functionEntries.length + 2);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
   });
 });
