@@ -475,10 +475,15 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
         };
       }
     }
-    // The caller passes at most maxBatch; a longer list is cut into HubSpot-sized calls all the same.
-    for (let start = 0; start < sendable.length; start += hubSpotMaxBatch) {
-      await deliverChunk(records, sendable.slice(start, start + hubSpotMaxBatch), results, now);
+    // The caller passes at most maxBatch records of distinct leads; a longer list, or two records for
+    // one e-mail (HubSpot refuses a batch with duplicate ids as a whole), still go out in valid calls.
+    const chunks: { index: number; email: string }[][] = [];
+    for (const entry of sendable) {
+      const chunk = chunks.find((candidate) => candidate.length < hubSpotMaxBatch && !candidate.some((other) => other.email === entry.email));
+      if (chunk) chunk.push(entry);
+      else chunks.push([entry]);
     }
+    for (const chunk of chunks) await deliverChunk(records, chunk, results, now);
     return results.map((result) => result ?? { ok: false, error: new CrmDeliveryError('HubSpot adapter produced no result for this record; will retry', { retryable: true, kind: 'unavailable' }) });
   }
 

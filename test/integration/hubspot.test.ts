@@ -271,6 +271,13 @@ describe('the HubSpot adapter', () => {
     expect(hubspot.contacts().size).toBe(150);
   });
 
+  it('sends two records for one e-mail in separate calls, in order, rather than have HubSpot refuse the batch', async () => {
+    await setUp();
+    const results = await adapter.deliverBatch!([record('twice@example.com'), record('other@example.com'), record('twice@example.com', 'lead.recycled')], now);
+    expect(results.every((result) => result.ok)).toBe(true);
+    expect(hubspot.contacts().get('twice@example.com')!.properties.hs_lead_status).toBe('BAD_TIMING');
+  });
+
   describe('whole-call failures become the kind the handoff retries by', () => {
     beforeEach(setUp);
 
