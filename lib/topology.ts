@@ -83,6 +83,7 @@ export const secretKeys = [
   'CRM_FEEDBACK_SECRET',
   'CRM_WEBHOOK_SECRET',
   'HUBSPOT_ACCESS_TOKEN',
+  'HUBSPOT_APP_SECRET',
   'SALESFORCE_CLIENT_SECRET',
 ] as const;
 export type SecretKey = (typeof secretKeys)[number];
@@ -157,6 +158,16 @@ export const functions = {
     timeoutSeconds: 20,
     memoryMb: 512,
     secrets: ['CRM_FEEDBACK_SECRET'],
+    sendsTo: ['handoff'],
+    writesTable: true,
+  },
+  'ingest-hubspot': {
+    entry: 'ingest-hubspot',
+    description: "HubSpot's own webhook (v3 signed): lifecycle stage and lead status changes become sales outcomes",
+    timeoutSeconds: 20,
+    memoryMb: 512,
+    // The access token only to look up a contact the handoff never linked (its e-mail).
+    secrets: ['HUBSPOT_APP_SECRET', 'HUBSPOT_ACCESS_TOKEN'],
     sendsTo: ['handoff'],
     writesTable: true,
   },
@@ -258,6 +269,7 @@ export const routes = [
   { method: 'POST', path: '/webhooks/customerio', handler: 'ingest-customerio', auth: 'none' },
   { method: 'POST', path: '/webhooks/events', handler: 'ingest-events', auth: 'none' },
   { method: 'POST', path: '/webhooks/crm', handler: 'ingest-crm-feedback', auth: 'none' },
+  { method: 'POST', path: '/webhooks/hubspot', handler: 'ingest-hubspot', auth: 'none' },
   { method: 'GET', path: '/leads/{email}', handler: 'get-lead', auth: 'iam' },
 ] as const satisfies readonly RouteSpec[];
 
