@@ -53,8 +53,8 @@ export function formatCalibration(report: CalibrationReport, outFile?: string): 
   const lines = [
     `calibrate: ${report.leads} lead(s) judged by sales${report.since ? ` since ${report.since}` : ''} (${report.judgedFrom?.slice(0, 10)} .. ${report.judgedTo?.slice(0, 10)}), ` +
       `${report.reachedSql} reached SQL (${percent(report.reachedSql / report.leads)})${report.skipped ? `; ${report.skipped} skipped (no scored event before their outcome)` : ''}`,
-    `model ${report.model.version} "${report.model.name}"; L2 logistic regression, lambda ${report.lambda} on standardised contributions, ` +
-      `${report.fit.iterations} Newton step(s)${report.fit.converged ? '' : ' (NOT converged)'}; a point is worth ${report.scale === null ? 'n/a' : report.scale.toFixed(4)} log-odds on average`,
+    `model ${report.model.version} "${report.model.name}"; L2 logistic regression on standardised contributions, lambda ${report.lambda}${report.lambdaScores ? ' (5-fold cross-validation)' : ''}, ` +
+      `${report.fit.iterations} Newton step(s)${report.fit.converged ? '' : ' (NOT converged)'}; a proposed point is worth ${report.scale === null ? 'n/a' : report.scale.toFixed(4)} log-odds`,
     '',
   ];
   const rows = [...report.rules]

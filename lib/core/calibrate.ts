@@ -1,7 +1,7 @@
 import type { NormalizedEvent } from './events.ts';
 import { applyEvents } from './lead.ts';
-import type { LogisticFit, ThresholdQuality } from './logistic.ts';
-import { fitLogistic, precisionRecall } from './logistic.ts';
+import type { LambdaScore, LogisticFit, ThresholdQuality } from './logistic.ts';
+import { chooseLambda, fitLogistic, precisionRecall } from './logistic.ts';
 import type { ScoringModel, ScoringModelInput } from './model.ts';
 import { parseModel } from './model.ts';
 import { outcomeTypes } from './replay.ts';
@@ -16,6 +16,11 @@ import { outcomeTypes } from './replay.ts';
  * label is whether it reached SQL (below). A logistic regression of the label on the contributions gives
  * each rule's log-odds per point: if the model's points were right, every rule would earn about the same
  * per point. The proposed model scales each rule's points by its coefficient relative to the rules' mean.
+ *
+ * The judged leads are mostly those the model made MQLs: the regression learns what separates the MQLs
+ * sales took from those it did not, not what separates MQLs from the rest. Among MQLs, a rule that brought
+ * weak-fit leads over the threshold can look negative (a selection effect), so a rule whose evidence runs
+ * against its points is switched off (0 points), never reversed; `mql backtest` shows what that does.
  */
 
 /** Outcomes that mean the lead reached SQL: accepted by sales (the lead's status becomes `sql`), `sql`, `won`. */
@@ -31,8 +36,11 @@ export const calibrationMinimums = {
   firedForChange: 5,
 } as const;
 
-/** The largest factor a rule's points are scaled by, either way: one sample cannot make a rule dominate. */
+/** The largest factor a rule's points are scaled by: one sample cannot make a rule dominate. */
 export const maxMultiplier = 3;
+
+/** A standardised coefficient this close to 0 is no evidence either way. */
+const negligibleStandardized = 1e-6;
 
 const isOutcome = (event: Pick<NormalizedEvent, 'type'>) => (outcomeTypes as readonly string[]).includes(event.type);
 const timeOf = (event: Pick<NormalizedEvent, 'occurredAt'>) => Date.parse(event.occurredAt);
@@ -91,7 +99,7 @@ export interface RuleCalibration {
   coefficient: number | null;
   /** Log-odds per standard deviation of its contribution: comparable across rules. */
   standardized: number | null;
-  /** `coefficient / scale`: what the rule's points are multiplied by (clamped to +-maxMultiplier); null: kept. */
+  /** `coefficient / scale`, clamped to [0, maxMultiplier]: what the rule's points are multiplied by; null: kept. */
   multiplier: number | null;
   proposedPoints: number;
   /** Why the points were kept, or that the multiplier was clamped. */
@@ -108,9 +116,15 @@ export interface CalibrationReport {
   skipped: number;
   judgedFrom?: string;
   judgedTo?: string;
+  /** The penalty used: given, or chosen by 5-fold cross-validation (`lambdaScores`). */
   lambda: number;
+  lambdaScores?: LambdaScore[];
   fit: Pick<LogisticFit, 'intercept' | 'iterations' | 'converged'>;
-  /** The contribution-weighted mean coefficient of the rules with enough evidence: a point's worth on average. */
+  /**
+   * Log-odds per proposed point: the contribution-weighted mean of the positive coefficients of the rules
+   * with enough evidence (0 for a negative one), so the proposed points contribute as many points in all
+   * as the current ones did to these leads, moved to the rules that predict SQL.
+   */
   scale: number | null;
   rules: RuleCalibration[];
   mqlThreshold: number;
@@ -149,14 +163,15 @@ export function reportThresholds(model: Pick<ScoringModel, 'thresholds'>): numbe
 
 /**
  * Fits the regression on the leads' histories and proposes a model. Throws {@link NotEnoughOutcomes}
- * when the judged leads are too few. `since`: only leads first judged at or after it.
+ * when the judged leads are too few. `since`: only leads first judged at or after it. `lambda`: the
+ * penalty; by default the one of `lambdaGrid` that predicts held-out leads best (5-fold cross-validation),
+ * so a hundred outcomes move the points less than ten thousand do.
  */
 export function calibrate(
   histories: Iterable<{ leadId: string; events: readonly NormalizedEvent[] }>,
   model: ScoringModel,
   options: { since?: Date; lambda?: number } = {},
 ): CalibrationReport {
-  const lambda = options.lambda ?? 1;
   const kept: { events: readonly NormalizedEvent[]; judged: JudgedLead }[] = [];
   let skipped = 0;
   for (const history of histories) {
@@ -179,21 +194,21 @@ export function calibrate(
     ...model.behavior.rules.map((rule) => ({ rule, kind: 'behavior' as const })),
   ];
   const rows = judged.map((lead) => rules.map(({ rule }) => lead.contributions[rule.id] ?? 0));
-  const fit = fitLogistic(
-    rows,
-    judged.map((lead) => lead.reachedSql),
-    { lambda },
-  );
+  const labels = judged.map((lead) => lead.reachedSql);
+  const chosen = options.lambda === undefined ? chooseLambda(rows, labels) : undefined;
+  const lambda = options.lambda ?? chosen!.lambda;
+  const fit = fitLogistic(rows, labels, { lambda });
 
   const fired = rules.map(({ rule }) => judged.filter((lead) => Object.hasOwn(lead.contributions, rule.id)));
   const evidence = rules.map((_, j) => fit.coefficients[j] !== null && fired[j]!.length >= firedForChange);
-  // A point's worth on average: each rule's coefficient weighted by the points it contributed in the data.
+  // Only evidence for a rule counts towards a point's worth; a rule with evidence against it gets 0.
+  const supporting = (j: number) => (Math.abs(fit.standardized[j]!) > negligibleStandardized ? Math.max(0, fit.coefficients[j]!) : 0);
   let weighted = 0;
   let weights = 0;
   rules.forEach((_, j) => {
     if (!evidence[j]) return;
     const weight = rows.reduce((sum, row) => sum + Math.abs(row[j]!), 0);
-    weighted += weight * fit.coefficients[j]!;
+    weighted += weight * supporting(j);
     weights += weight;
   });
   const scale = weights > 0 ? weighted / weights : null;
@@ -201,7 +216,7 @@ export function calibrate(
     scale === null
       ? `no rule fired for ${firedForChange} or more judged leads with a spread of points: nothing to rescale`
       : scale <= 0
-        ? 'the rules\' points, taken together, do not predict SQL in these outcomes (their weighted mean coefficient is not positive): rescaling them would make no sense; look at the outcomes and the rules first'
+        ? 'no rule\'s points are borne out by these outcomes (no rule with enough evidence has a positive coefficient): a rescaled model would score nothing; look at the outcomes and the rules first'
         : undefined;
 
   const calibrations: RuleCalibration[] = rules.map(({ rule, kind }, j) => {
@@ -220,10 +235,18 @@ export function calibrate(
       return { ...base, multiplier: null, proposedPoints: rule.points, note: fired[j]!.length === 0 ? 'never fired: kept' : 'no spread in its points: kept' };
     }
     if (!evidence[j]) return { ...base, multiplier: null, proposedPoints: rule.points, note: `fired for fewer than ${firedForChange} judged leads: kept` };
-    const raw = fit.coefficients[j]! / scale!;
-    const multiplier = Math.max(-maxMultiplier, Math.min(maxMultiplier, raw));
-    const note = multiplier !== raw ? `multiplier ${raw.toFixed(2)} clamped to ${multiplier}` : multiplier < 0 ? 'points point the wrong way: sign flipped' : undefined;
-    return { ...base, multiplier, proposedPoints: Math.round(rule.points * multiplier), ...(note ? { note } : {}) };
+    const raw = supporting(j) / scale!;
+    const multiplier = Math.min(maxMultiplier, raw);
+    const note =
+      fit.standardized[j]! < -negligibleStandardized
+        ? 'evidence against its points: switched off, not reversed'
+        : supporting(j) === 0
+          ? 'no evidence for its points: switched off'
+          : multiplier !== raw
+          ? `x${raw.toFixed(1)} capped at x${maxMultiplier}`
+          : undefined;
+    // `+ 0` turns the -0 of a negative rule switched off into 0.
+    return { ...base, multiplier, proposedPoints: Math.round(rule.points * multiplier) + 0, ...(note ? { note } : {}) };
   });
 
   const thresholds = reportThresholds(model);
@@ -236,6 +259,7 @@ export function calibrate(
     judgedFrom: judged.map((lead) => lead.judgedAt).sort()[0]!,
     judgedTo: judged.map((lead) => lead.judgedAt).sort().at(-1)!,
     lambda,
+    ...(chosen ? { lambdaScores: chosen.scores } : {}),
     fit: { intercept: fit.intercept, iterations: fit.iterations, converged: fit.converged },
     scale,
     rules: calibrations,
@@ -297,7 +321,7 @@ export const calibrationDefinitions: Record<string, string> = {
   fired: 'judged leads for which the rule had matched (fit) or had events (behavior) by the moment they were judged',
   coefficient: 'L2-regularised logistic regression of reachedSql on every rule\'s contribution in points: log-odds per point',
   standardized: 'the same per standard deviation of the rule\'s contribution, comparable across rules',
-  proposed: 'points * coefficient / scale, scale being the contribution-weighted mean coefficient (clamped to 3x either way, whole points); kept when the rule fired for fewer than 5 leads',
+  proposed: 'points * coefficient / scale in whole points, scale being the contribution-weighted mean of the positive coefficients (so the points in all stay as many); at most 3x; 0 for a rule whose coefficient is negative (switched off, never reversed); kept when the rule fired for fewer than 5 leads',
   precision: 'of the judged leads scoring at or above the threshold, the share that reached SQL',
   recall: 'of the judged leads that reached SQL, the share scoring at or above the threshold',
 };

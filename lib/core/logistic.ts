@@ -175,3 +175,44 @@ export function precisionRecall(samples: readonly { score: number; positive: boo
     };
   });
 }
+
+/** Penalties tried by {@link chooseLambda}: from nearly none to strong shrinkage, by factors of about 3. */
+export const lambdaGrid = [0.1, 0.3, 1, 3, 10, 30, 100, 300] as const;
+
+/** One penalty's mean held-out log-loss (lower is better). */
+export interface LambdaScore {
+  lambda: number;
+  logLoss: number;
+}
+
+/**
+ * The penalty that predicts best on rows left out of the fit: `folds`-fold cross-validation, row i held
+ * out in fold `i % folds` (deterministic: order the rows first), scored by mean log-loss over all rows.
+ * Ties go to the larger penalty (the simpler model). Few rows make noisy coefficients, and this is what
+ * lets the data say how far to trust them.
+ */
+export function chooseLambda(
+  rows: readonly (readonly number[])[],
+  labels: readonly boolean[],
+  options: { grid?: readonly number[]; folds?: number } = {},
+): { lambda: number; scores: LambdaScore[] } {
+  const grid = options.grid ?? lambdaGrid;
+  const folds = Math.min(options.folds ?? 5, rows.length);
+  if (grid.length === 0) throw new Error('expected at least one penalty to try');
+  const scores = grid.map((lambda) => {
+    let loss = 0;
+    for (let fold = 0; fold < folds; fold += 1) {
+      const train = rows.flatMap((row, i) => (i % folds === fold ? [] : [row]));
+      const trainLabels = labels.filter((_, i) => i % folds !== fold);
+      const fit = fitLogistic(train, trainLabels, { lambda });
+      rows.forEach((row, i) => {
+        if (i % folds !== fold) return;
+        const p = Math.min(1 - 1e-12, Math.max(1e-12, predictLogistic(fit, row)));
+        loss -= labels[i] ? Math.log(p) : Math.log(1 - p);
+      });
+    }
+    return { lambda, logLoss: loss / rows.length };
+  });
+  const best = scores.reduce((chosen, score) => (score.logLoss <= chosen.logLoss + 1e-12 ? score : chosen));
+  return { lambda: best.lambda, scores };
+}

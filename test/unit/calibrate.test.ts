@@ -3,7 +3,7 @@ import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { defaultModel, parseModel } from '../../lib/core/index.ts';
 import { calibrate, calibrationMinimums, judgeLead, NotEnoughOutcomes, proposeModel, reportThresholds } from '../../lib/core/calibrate.ts';
 import type { RuleCalibration } from '../../lib/core/calibrate.ts';
-import { fitLogistic, precisionRecall, predictLogistic, solveLinear } from '../../lib/core/logistic.ts';
+import { chooseLambda, fitLogistic, lambdaGrid, precisionRecall, predictLogistic, solveLinear } from '../../lib/core/logistic.ts';
 import { formatCalibration } from '../../lib/calibrate.ts';
 import { calibrationPopulation, withOutcomeEvents } from '../setup/calibration-population.ts';
 
@@ -107,6 +107,22 @@ describe('logistic regression', () => {
     expect(() => fitLogistic([], [])).toThrow(/at least one row/);
     expect(() => fitLogistic([[1], [1, 2]], [true, false])).toThrow(/same number of features/);
     expect(() => fitLogistic([[1]], [true], { lambda: -1 })).toThrow(/lambda >= 0/);
+  });
+
+  it('cross-validation picks a strong penalty for features that are noise, and a weak one for a clear signal in many rows', () => {
+    const random = generator(11);
+    const noiseRows = Array.from({ length: 80 }, () => Array.from({ length: 10 }, () => random() * 10));
+    const noiseLabels = noiseRows.map(() => random() < 0.5);
+    const signalRows = Array.from({ length: 2000 }, () => [random() * 40, random() * 10]);
+    const signalLabels = signalRows.map((row) => random() < 1 / (1 + Math.exp(-(0.15 * row[0]! - 3))));
+
+    const noise = chooseLambda(noiseRows, noiseLabels);
+    const signal = chooseLambda(signalRows, signalLabels);
+
+    expect(noise.scores.map((score) => score.lambda)).toEqual([...lambdaGrid]);
+    expect(noise.lambda).toBeGreaterThanOrEqual(30);
+    expect(signal.lambda).toBeLessThanOrEqual(3);
+    expect(chooseLambda(signalRows, signalLabels)).toEqual(signal);
   });
 
   it('is deterministic: the same rows give the same coefficients to the last bit', () => {
@@ -250,6 +266,22 @@ describe('calibrate', () => {
     expect(proposed.disqualify).toEqual(defaultModel.disqualify);
   });
 
+  it('switches off a rule whose evidence runs against its points instead of reversing them', () => {
+    // Webinar registrations come mostly from leads sales then turned down.
+    const registered = histories.map((history, index) => {
+      const lead = population[index]!;
+      if (lead.reachedSql && index % 10 !== 2) return history;
+      const at = new Date(Date.parse(lead.events[0]!.occurredAt) + day).toISOString();
+      return { ...history, events: [...history.events, { leadKey: lead.leadId, type: 'webinar_registered', occurredAt: at, source: 'test', sourceEventId: `reg-${index}`, properties: {} }] };
+    });
+
+    const report = calibrate(registered, defaultModel);
+
+    expect(byRule(report.rules, 'webinar_registered')).toMatchObject({ points: 5, fired: 36, firedReachedSql: 6, proposedPoints: 0, multiplier: 0, note: 'evidence against its points: switched off, not reversed' });
+    expect(byRule(report.rules, 'webinar_registered').coefficient!).toBeLessThan(0);
+    expect(parseModel(report.proposedModel).behavior.rules.find((rule) => rule.id === 'webinar_registered')).toMatchObject({ points: 0, cap: 10 });
+  });
+
   it('is deterministic: the same histories in another order give the same report', () => {
     expect(calibrate([...histories].reverse(), defaultModel)).toEqual(calibrate(histories, defaultModel));
   });
@@ -313,8 +345,8 @@ describe('the proposed model', () => {
     expect(proposed.fit.groups).toEqual({ seniority: { max: 24 }, student: { min: -20 } });
   });
 
-  it('refuses to rescale when the rules taken together do not predict SQL', () => {
-    // Webinar leads reach SQL at 20%, the others at 80%: the rules point the wrong way as a whole.
+  it('proposes nothing when no rule\'s points are borne out by the outcomes', () => {
+    // Webinar leads reach SQL at 20%, the others at 80%, the trial says nothing: no rule earns its points.
     const inverted = calibrationPopulation(60, start).map((lead) => ({
       leadId: lead.leadId,
       events: withOutcomeEvents({ ...lead, outcomes: lead.outcomes.map((outcome) => ({ ...outcome, outcome: outcome.outcome === 'sql' ? 'mql_rejected' : outcome.outcome === 'won' ? 'lost' : 'sql' })) }),
@@ -322,7 +354,7 @@ describe('the proposed model', () => {
 
     const report = calibrate(inverted, defaultModel);
 
-    expect(report.refused).toMatch(/do not predict SQL/);
+    expect(report.refused).toMatch(/no rule's points are borne out by these outcomes/);
     expect(report.proposedModel).toBeUndefined();
     expect(report.rules.every((rule) => rule.proposedPoints === rule.points)).toBe(true);
     expect(formatCalibration(report)).toContain('no model proposed: ');
