@@ -50,14 +50,15 @@ function vbars(groups: readonly VGroup[], title: string, legend: { name: string;
   const top = 22;
   const bottom = 40;
   const barWidth = 16;
-  const perGroup = Math.max(1, ...groups.map((group) => group.bars.length)) * (barWidth + 2) + 18;
+  // Wide enough for its bars and for its label (about 6.5 px a character at 11 px), so labels never overlap.
+  const perGroup = Math.max(Math.max(1, ...groups.map((group) => group.bars.length)) * (barWidth + 2) + 18, Math.max(0, ...groups.map((group) => group.label.length)) * 6.5 + 12);
   const left = 36;
   const width = left + Math.max(1, groups.length) * perGroup + 10;
   const max = Math.max(1, ...groups.flatMap((group) => group.bars.map((one) => one.value)));
   const axis = `<line x1="${left}" y1="${top + chartHeight}" x2="${width - 4}" y2="${top + chartHeight}" stroke="#64748b"/><text x="${left - 6}" y="${top + 4}" text-anchor="end" class="small">${max}</text><text x="${left - 6}" y="${top + chartHeight}" text-anchor="end" class="small">0</text>`;
   const body = groups
     .map((group, index) => {
-      const x0 = left + index * perGroup + 9;
+      const x0 = left + index * perGroup + (perGroup - group.bars.length * (barWidth + 2)) / 2;
       const bars = group.bars
         .map((one, slot) => {
           const height = (one.value / max) * chartHeight;
@@ -104,7 +105,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bott
 .meta{color:#475569;margin:0 0 16px}
 .cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #e2e8f0;border-radius:8px;padding:10px 16px;min-width:120px}
 .card b{display:block;font-size:24px}.card span{color:#475569}
-svg{display:block;margin:8px 0;font-size:12px;fill:#0f172a}svg .small{font-size:11px;fill:#334155}
+svg{display:block;max-width:100%;height:auto;margin:8px 0;font-size:12px;fill:#0f172a}svg .small{font-size:11px;fill:#334155}
 table{border-collapse:collapse;margin:8px 0}th,td{padding:3px 10px;border-bottom:1px solid #e2e8f0;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .empty{color:#64748b}dl{color:#475569;font-size:12px}dt{font-weight:600}dd{margin:0 0 6px 16px}
 `;
