@@ -19,6 +19,9 @@ commands:
   explain <email>       print a lead's score and every reason behind it  [--json] [--now ISO]
   send <file.json|->    sign Segment message(s) with EVENTS_WEBHOOK_SECRET and POST them to the local stack
   receive [--port N]    a local CRM webhook receiver (default port 4000): verifies CRM_WEBHOOK_SECRET, prints each handoff
+  crm setup             HubSpot: create the mql_engine property group and the mql_* contact properties the adapter writes
+                        (existing ones are left as they are; a second run creates nothing), with HUBSPOT_ACCESS_TOKEN at
+                        HUBSPOT_BASE_URL (default https://api.hubapi.com); checks the HUBSPOT_*_LEAD_STATUS values
   demo                  against the running npm start: a Facebook lead (Graph API stand-in) and a SendGrid batch make an MQL
   demo --with-outcomes [--leads N] [--seed N]
                         a seeded population (default 300 leads over ~6 months) through POST /webhooks/events, then sales
@@ -185,6 +188,23 @@ async function populationDemo(baseUrl: string, leads: string | undefined, seed: 
   }
 }
 
+/** `mql crm setup`: HubSpot's custom properties, created once; needs no running stack. */
+async function crmSetup(args: string[]): Promise<void> {
+  if (args[0] !== 'setup' || args.length > 1) fail('usage: mql crm setup');
+  const adapter = (process.env.CRM_ADAPTER ?? '').trim().toLowerCase();
+  if (adapter !== '' && adapter !== 'hubspot') fail(`crm setup prepares HubSpot; CRM_ADAPTER is ${adapter} (unset it or set it to hubspot to run it)`);
+  const { getSecrets } = await import('../lib/config.ts');
+  const { formatHubSpotSetup, hubSpotSettingsFromEnv, setupHubSpot } = await import('../lib/crm/hubspot.ts');
+  let settings;
+  try {
+    settings = hubSpotSettingsFromEnv(process.env, (await getSecrets()).HUBSPOT_ACCESS_TOKEN);
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  const result = await setupHubSpot(settings);
+  process.stdout.write(`${formatHubSpotSetup(result, settings.baseUrl ?? '')}\n`);
+}
+
 /** Runs a verifying CRM webhook receiver until Ctrl-C, printing each handoff with its reasons. */
 async function receive(port: number): Promise<void> {
   const secret = process.env.CRM_WEBHOOK_SECRET;
@@ -235,6 +255,7 @@ async function main(argv: string[]): Promise<void> {
   // The commands print their own summary; the library's JSON log lines only when asked (LOG_LEVEL=INFO).
   process.env.LOG_LEVEL ??= 'WARN';
   if (command === 'receive') return receive(Number(values.port ?? 4000));
+  if (command === 'crm') return crmSetup(rest);
   const local = values.aws ? undefined : useLocalStack(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql');
   if (values.aws && !process.env[tableNameEnv]) fail(`--aws needs ${tableNameEnv} (the stack's TableName output)`);
 
