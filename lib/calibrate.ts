@@ -83,9 +83,9 @@ export function formatCalibration(report: CalibrationReport, outFile?: string): 
       ...(proposed ? [String(proposed.selected), percent(proposed.precision), percent(proposed.recall)] : []),
     ];
   });
-  const header = ['threshold', 'at or above', 'precision', 'recall', ...(report.proposed ? ['proposed: at or above', 'precision', 'recall'] : [])];
+  const header = ['threshold', 'at or above', 'precision', 'recall', ...(report.proposed ? ['proposed (cross-validated): at or above', 'precision', 'recall'] : [])];
   lines.push(...table(header, quality, new Set([0, 1, 2, 3, 4, 5, 6])));
-  if (report.proposed) lines.push('(the proposed model\'s figures are measured on the leads it was fitted to: expect less on new leads)');
+  if (report.proposed) lines.push('(proposed, cross-validated: each lead scored by the model proposed from the other four fifths of the leads, as a new lead would be)');
   lines.push('');
   if (report.refused) lines.push(`no model proposed: ${report.refused}`);
   else if (report.proposedModel) {

@@ -130,7 +130,11 @@ export interface CalibrationReport {
   mqlThreshold: number;
   /** Precision and recall of "score >= threshold" for reaching SQL, at the judged moment. */
   current: ThresholdQuality[];
-  /** The same for the proposed model, on the same leads (in-sample: optimistic). */
+  /**
+   * The same for the proposal, cross-validated: each lead scored by the model proposed from the other four
+   * fifths of the leads (lead i in fold i % 5), so it measures the proposal on leads it was not fitted to.
+   * Absent when some fold's leads give no proposal.
+   */
   proposed?: ThresholdQuality[];
   /** The proposed model file's content; absent when no proposal can be made (`refused` says why). */
   proposedModel?: ScoringModelInput & { version: string };
@@ -186,7 +190,7 @@ export function calibrate(
   kept.sort((a, b) => a.judged.leadId.localeCompare(b.judged.leadId));
   const judged = kept.map((entry) => entry.judged);
   const positives = judged.filter((lead) => lead.reachedSql).length;
-  const { leads: minLeads, perClass, firedForChange } = calibrationMinimums;
+  const { leads: minLeads, perClass } = calibrationMinimums;
   if (judged.length < minLeads || positives < perClass || judged.length - positives < perClass) throw new NotEnoughOutcomes(judged.length, positives, options.since);
 
   const rules = [
@@ -199,6 +203,38 @@ export function calibrate(
   const lambda = options.lambda ?? chosen!.lambda;
   const fit = fitLogistic(rows, labels, { lambda });
 
+  const { calibrations, scale, refused } = calibrateRules(rules, rows, judged, fit);
+
+  const thresholds = reportThresholds(model);
+  const report: CalibrationReport = {
+    model: { name: model.name, version: model.version },
+    ...(options.since ? { since: options.since.toISOString() } : {}),
+    leads: judged.length,
+    reachedSql: positives,
+    skipped,
+    judgedFrom: judged.map((lead) => lead.judgedAt).sort()[0]!,
+    judgedTo: judged.map((lead) => lead.judgedAt).sort().at(-1)!,
+    lambda,
+    ...(chosen ? { lambdaScores: chosen.scores } : {}),
+    fit: { intercept: fit.intercept, iterations: fit.iterations, converged: fit.converged },
+    scale,
+    rules: calibrations,
+    mqlThreshold: model.thresholds.mql,
+    current: precisionRecall(judged.map((lead) => ({ score: lead.total, positive: lead.reachedSql })), thresholds),
+    definitions: calibrationDefinitions,
+  };
+  if (refused) return { ...report, refused };
+  const proposedModel = proposeModel(model, calibrations, `${model.name} (calibrated on ${judged.length} sales outcomes to ${report.judgedTo!.slice(0, 10)})`);
+  const proposed = parseModel(proposedModel, 'proposed model');
+  const heldOut = crossValidated(kept, rows, rules, model, lambda);
+  return { ...report, ...(heldOut ? { proposed: precisionRecall(heldOut, thresholds) } : {}), proposedModel: { ...proposedModel, version: proposed.version } };
+}
+
+type CalibratedRules = readonly { rule: ScoringModel['fit']['rules'][number] | ScoringModel['behavior']['rules'][number]; kind: 'fit' | 'behavior' }[];
+
+/** Each rule's evidence under a fit, its multiplier and proposed points (see `calibrationDefinitions.proposed`). */
+function calibrateRules(rules: CalibratedRules, rows: readonly (readonly number[])[], judged: readonly JudgedLead[], fit: LogisticFit): { calibrations: RuleCalibration[]; scale: number | null; refused?: string } {
+  const { firedForChange } = calibrationMinimums;
   const fired = rules.map(({ rule }) => judged.filter((lead) => Object.hasOwn(lead.contributions, rule.id)));
   const evidence = rules.map((_, j) => fit.coefficients[j] !== null && fired[j]!.length >= firedForChange);
   // Only evidence for a rule counts towards a point's worth; a rule with evidence against it gets 0.
@@ -249,29 +285,32 @@ export function calibrate(
     return { ...base, multiplier, proposedPoints: Math.round(rule.points * multiplier) + 0, ...(note ? { note } : {}) };
   });
 
-  const thresholds = reportThresholds(model);
-  const report: CalibrationReport = {
-    model: { name: model.name, version: model.version },
-    ...(options.since ? { since: options.since.toISOString() } : {}),
-    leads: judged.length,
-    reachedSql: positives,
-    skipped,
-    judgedFrom: judged.map((lead) => lead.judgedAt).sort()[0]!,
-    judgedTo: judged.map((lead) => lead.judgedAt).sort().at(-1)!,
-    lambda,
-    ...(chosen ? { lambdaScores: chosen.scores } : {}),
-    fit: { intercept: fit.intercept, iterations: fit.iterations, converged: fit.converged },
-    scale,
-    rules: calibrations,
-    mqlThreshold: model.thresholds.mql,
-    current: precisionRecall(judged.map((lead) => ({ score: lead.total, positive: lead.reachedSql })), thresholds),
-    definitions: calibrationDefinitions,
-  };
-  if (refused) return { ...report, refused };
-  const proposedModel = proposeModel(model, calibrations, `${model.name} (calibrated on ${judged.length} sales outcomes to ${report.judgedTo!.slice(0, 10)})`);
-  const proposed = parseModel(proposedModel, 'proposed model');
-  const rescored = kept.map(({ judged: lead, events }) => ({ score: judgeLead(lead.leadId, events, proposed)?.total ?? 0, positive: lead.reachedSql }));
-  return { ...report, proposed: precisionRecall(rescored, thresholds), proposedModel: { ...proposedModel, version: proposed.version } };
+  return { calibrations, scale, ...(refused ? { refused } : {}) };
+}
+
+/** Held-out scores of the proposal (see `CalibrationReport.proposed`); undefined when a fold proposes nothing. */
+function crossValidated(
+  kept: readonly { events: readonly NormalizedEvent[]; judged: JudgedLead }[],
+  rows: readonly (readonly number[])[],
+  rules: CalibratedRules,
+  model: ScoringModel,
+  lambda: number,
+  folds = 5,
+): { score: number; positive: boolean }[] | undefined {
+  const scored: { score: number; positive: boolean }[] = [];
+  for (let fold = 0; fold < folds; fold += 1) {
+    const inTraining = (index: number) => index % folds !== fold;
+    const trainRows = rows.filter((_, index) => inTraining(index));
+    const trainJudged = kept.flatMap((entry, index) => (inTraining(index) ? [entry.judged] : []));
+    const fit = fitLogistic(trainRows, trainJudged.map((lead) => lead.reachedSql), { lambda });
+    const { calibrations, refused } = calibrateRules(rules, trainRows, trainJudged, fit);
+    if (refused) return undefined;
+    const foldModel = parseModel(proposeModel(model, calibrations, model.name), `proposed model (fold ${fold + 1} of ${folds})`);
+    kept.forEach(({ events, judged }, index) => {
+      if (!inTraining(index)) scored.push({ score: judgeLead(judged.leadId, events, foldModel)?.total ?? 0, positive: judged.reachedSql });
+    });
+  }
+  return scored;
 }
 
 /**

@@ -249,7 +249,8 @@ describe('calibrate', () => {
     expect(report.proposed).toHaveLength(report.current.length);
     // The proposal lifts the webinar leads (80% SQL) over the trial-only ones (20%) at the MQL threshold.
     const proposedAt60 = report.proposed!.find((quality) => quality.threshold === 60)!;
-    expect(proposedAt60.precision!).toBeGreaterThanOrEqual(at(60).precision!);
+    // Cross-validated (each lead scored by a model fitted without it): far more of the SQLs, still mostly SQLs.
+    expect(proposedAt60.precision!).toBeGreaterThan(0.7);
     expect(proposedAt60.recall!).toBeGreaterThan(at(60).recall!);
   });
 
