@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 import { defaultModel } from '../lib/core/default-model.ts';
 import { parseModel } from '../lib/core/model.ts';
 import { defaultFacebookGraphUrl } from '../lib/sources/facebook.ts';
+import { HubSpotOutcomeMapError, hubspotOutcomeMap } from '../lib/sources/hubspot.ts';
 import { secretKeys } from '../lib/topology.ts';
 
 /** CRM adapters of the operator contract (`CRM_ADAPTER`). */
@@ -202,7 +203,14 @@ function resolveCrmEnv(crmEnv: unknown, crmAdapter: CrmAdapter): Record<string, 
     if (!crmEnvName.test(name) || name === settingSources.hubspotBaseUrl) throw new SettingsError(`crmEnv: ${name} is not a CRM setting (SALESFORCE_* or HUBSPOT_*; HUBSPOT_BASE_URL is hubspotBaseUrl)`);
     if (looksSecret(name)) throw new SettingsError(`crmEnv: ${name} is a secret: set it in the stack's Secrets Manager secret, not in the function's environment`);
     if (typeof value !== 'string') throw new SettingsError(`crmEnv: ${name} must be a string`);
-    out[name] = name === 'SALESFORCE_INSTANCE_URL' ? httpsUrl(name, value) : value;
+    out[name] = name === 'SALESFORCE_INSTANCE_URL' || name === 'HUBSPOT_WEBHOOK_URL' ? httpsUrl(name, value) : value;
+  }
+  // HubSpot's webhook refuses a bad map at cold start; refusing it at synth says so before the deploy.
+  try {
+    hubspotOutcomeMap(out.HUBSPOT_OUTCOME_MAP);
+  } catch (error) {
+    if (error instanceof HubSpotOutcomeMapError) throw new SettingsError(`crmEnv: ${error.message}`);
+    throw error;
   }
   if (crmAdapter === 'salesforce') {
     const missing = ['SALESFORCE_INSTANCE_URL', 'SALESFORCE_CLIENT_ID', 'SALESFORCE_EXTERNAL_ID_FIELD'].filter((name) => !out[name]);

@@ -212,8 +212,9 @@ export class MqlEngine extends Construct {
       // Only a function allowed to read the secret learns where it is: without the ARN,
       // lib/config.ts reports every secret as unset instead of failing on AccessDenied.
       if (spec.secrets.length > 0) environment.MQL_SECRET_ARN = this.secret.secretArn;
-      // The CRM adapter's own settings (Salesforce instance, client id, fields; HubSpot lead statuses) for the function that delivers.
-      if (name === 'handoff') Object.assign(environment, settings.crmEnv);
+      // The CRM adapter's own settings (Salesforce instance, client id, fields; HubSpot lead statuses) for the function that
+      // delivers, and for HubSpot's webhook (HUBSPOT_OUTCOME_MAP, HUBSPOT_WEBHOOK_URL; the lead statuses tell it its own writes).
+      if (name === 'handoff' || name === 'ingest-hubspot') Object.assign(environment, settings.crmEnv);
 
       const fn = new MqlFunction(this, pascal(name), {
         entry: join(projectRoot, 'lambdas', `${spec.entry}.ts`),
