@@ -1,0 +1,264 @@
+/**
+ * End to end on the local stack with the HubSpot adapter against the HubSpot stand-in (real paths,
+ * Bearer auth, 207 rows, 429 TEN_SECONDLY_ROLLING, 503 outages): MQLs scored from signed events reach
+ * HubSpot exactly once through a 60-second outage and through a 429 storm (with no DLQ entry), a
+ * contact sales moved on is never moved back, and a refused token goes to the DLQ with an error line
+ * and is delivered by `mql redrive` once fixed.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { HandoffRecord } from '../../lib/core/handoff.ts';
+import { setupHubSpot } from '../../lib/crm/hubspot.ts';
+import type { HubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
+import { startHubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
+import { queueDepth } from '../../lib/redrive.ts';
+import { LeadStore } from '../../lib/store/lead-store.ts';
+import { eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
+import type { LocalStack } from '../setup/stack.ts';
+import { startTestStack } from '../setup/stack.ts';
+
+const run = promisify(execFile);
+const mql = fileURLToPath(new URL('../../bin/mql.ts', import.meta.url));
+const token = 'pat-na1-00000000-test-only-0000-000000000000';
+
+let logLines: string[] = [];
+const restores: (() => void)[] = [];
+
+beforeAll(() => {
+  // The handlers run in this process: keep their JSON log lines (Powertools: INFO on stdout, WARN and
+  // ERROR on stderr) for the assertions, off the terminal.
+  for (const stream of [process.stdout, process.stderr]) {
+    const write = stream.write.bind(stream);
+    restores.push(() => {
+      stream.write = write;
+    });
+    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      if (text.startsWith('{"level"')) {
+        logLines.push(text);
+        return true;
+      }
+      return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
+    }) as typeof stream.write;
+  }
+});
+
+afterAll(() => {
+  for (const restore of restores) restore();
+});
+
+beforeEach(() => {
+  logLines = [];
+});
+
+interface World {
+  stack: LocalStack;
+  hubspot: HubSpotStandIn;
+  store: LeadStore;
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+async function startWorld(queues: Parameters<typeof startTestStack>[0] extends infer O ? (O extends { queues?: infer Q } ? Q : never) : never = {}): Promise<World> {
+  const hubspot = await startHubSpotStandIn({ token });
+  await setupHubSpot({ token, baseUrl: hubspot.url });
+  const dataDir = mkdtempSync(join(tmpdir(), 'mql-crm-delivery-'));
+  const stack = await startTestStack({
+    dataDir,
+    env: {
+      EVENTS_WEBHOOK_SECRET: eventsSecret,
+      CRM_ADAPTER: 'hubspot',
+      HUBSPOT_BASE_URL: hubspot.url,
+      HUBSPOT_ACCESS_TOKEN: token,
+      LOG_LEVEL: 'WARN',
+      // Outages retried every 2 s doubling to 8 s instead of 30 s to 15 min.
+      HANDOFF_RETRY_BASE_SECONDS: '2',
+      HANDOFF_RETRY_MAX_SECONDS: '8',
+    },
+    ...(queues ? { queues } : {}),
+    log: () => {},
+  });
+  const store = new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }), tableName: stack.tableName });
+  return {
+    stack,
+    hubspot,
+    store,
+    dataDir,
+    async stop() {
+      await stack.stop();
+      await hubspot.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function qualify(world: World, email: string): Promise<void> {
+  for (const message of workedExample(email)) {
+    expect((await post(world.stack.urls['POST /webhooks/events']!, signedDelivery(message))).status).toBe(200);
+  }
+}
+
+async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** Each lead's handoffs and how many of their attempts were deliveries. */
+async function deliveriesOf(world: World, email: string) {
+  const [handoffs, attempts] = await Promise.all([world.store.listHandoffs(email), world.store.listHandoffAttempts(email)]);
+  return handoffs.map((handoff) => ({
+    type: handoff.type,
+    status: handoff.status,
+    externalId: handoff.externalId,
+    delivered: attempts.filter((attempt) => attempt.handoffId === handoff.id && attempt.outcome === 'delivered').length,
+    failedKinds: attempts.filter((attempt) => attempt.handoffId === handoff.id && attempt.outcome === 'failed').map((attempt) => attempt.kind),
+  }));
+}
+
+const stageChanges = (world: World, email: string) =>
+  world.hubspot.contacts().get(email)?.history.filter((change) => change.property === 'lifecyclestage').map((change) => `${change.from ?? ''}->${change.to}`);
+
+describe('MQLs to HubSpot through the handoff queue', () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await startWorld();
+  });
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it('delivers every MQL exactly once through a 60-second HubSpot outage', { timeout: 180_000 }, async () => {
+    const outageStarted = Date.now();
+    world.hubspot.outage(60_000);
+    const emails = Array.from({ length: 20 }, (_, index) => `outage${index}.${randomUUID().slice(0, 6)}@acme.com`);
+    for (const email of emails) await qualify(world, email);
+
+    await waitUntil('every MQL in HubSpot', () => emails.every((email) => world.hubspot.contacts().get(email)?.properties.lifecyclestage === 'marketingqualifiedlead'), 150_000);
+    await world.stack.drain({ timeoutMs: 30_000 });
+
+    // Nothing reached HubSpot during the outage; everything after it.
+    const during = world.hubspot.calls.filter((call) => call.at >= outageStarted && call.at < outageStarted + 60_000);
+    expect(during.length).toBeGreaterThan(0);
+    expect(during.every((call) => call.status === 503)).toBe(true);
+    expect(world.hubspot.calls.some((call) => call.status === 503)).toBe(true);
+    for (const email of emails) {
+      const [handoff, ...others] = await deliveriesOf(world, email);
+      expect(others).toEqual([]);
+      expect(handoff).toMatchObject({ type: 'lead.mql', status: 'delivered', delivered: 1, externalId: world.hubspot.contacts().get(email)!.id });
+      expect(handoff!.failedKinds.length).toBeGreaterThan(0);
+      expect(new Set(handoff!.failedKinds)).toEqual(new Set(['unavailable']));
+      expect(stageChanges(world, email)).toEqual(['->marketingqualifiedlead']);
+      // The CRM link item maps HubSpot's id back to the lead (for HubSpot's own webhooks).
+      expect(await world.store.leadIdForCrmRecord('hubspot', handoff!.externalId!)).toBe(email);
+    }
+    expect(world.hubspot.contacts().size).toBe(emails.length);
+    expect(await queueDepth(world.stack.sqs, world.stack.dlqUrls.handoff)).toBe(0);
+  });
+
+  it('never moves a contact back: sales made it a customer, then a recycle and a new MQL leave the stage alone', async () => {
+    const email = `customer.${randomUUID().slice(0, 8)}@acme.com`;
+    await qualify(world, email);
+    await waitUntil('the MQL in HubSpot', () => world.hubspot.contacts().get(email)?.properties.lifecyclestage === 'marketingqualifiedlead', 20_000);
+    await world.stack.drain();
+    world.hubspot.setStage(email, 'customer');
+
+    // A recycle, then a fresh MQL of the same lead, as the pipeline would send them.
+    const base: Omit<HandoffRecord, 'type' | 'id' | 'occurredAt'> = {
+      leadId: email,
+      lead: { email, firstName: 'Dana', lastName: 'Whitfield', company: 'Acme Logistics', jobTitle: 'CEO' },
+      score: { total: 72, fit: 40, behavior: 32, threshold: 60, modelVersion: 'test' },
+      reasons: [],
+      recentEvents: [],
+    };
+    const later = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString();
+    for (const [type, occurredAt] of [['lead.recycled', later(1)], ['lead.mql', later(2)]] as const) {
+      const record: HandoffRecord = { ...base, type, id: `msg_${randomUUID()}`, occurredAt };
+      await world.stack.sqs.send(new SendMessageCommand({ QueueUrl: world.stack.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
+      await world.stack.drain();
+    }
+
+    const contact = world.hubspot.contacts().get(email)!;
+    expect(contact.properties.lifecyclestage).toBe('customer');
+    expect(stageChanges(world, email)).toEqual(['->marketingqualifiedlead', 'marketingqualifiedlead->customer']);
+    expect((await deliveriesOf(world, email)).map((handoff) => [handoff.type, handoff.status, handoff.delivered])).toEqual([
+      ['lead.mql', 'delivered', 1],
+      ['lead.recycled', 'delivered', 1],
+      ['lead.mql', 'delivered', 1],
+    ]);
+    // The recycle set the lead status, and the adapter said why it kept the stage.
+    expect(contact.history.some((change) => change.property === 'hs_lead_status')).toBe(true);
+    const notes = (await world.store.listHandoffAttempts(email)).map((attempt) => attempt.note ?? '');
+    expect(notes.some((note) => /customer/.test(note))).toBe(true);
+  });
+
+  it('sends a refused token to the DLQ with an error line, and `mql redrive` delivers it once the token is fixed', async () => {
+    world.hubspot.setToken('pat-na1-rotated-by-someone-else');
+    const email = `token.${randomUUID().slice(0, 8)}@acme.com`;
+    await qualify(world, email);
+    await world.stack.drain({ timeoutMs: 30_000 });
+
+    expect(await queueDepth(world.stack.sqs, world.stack.dlqUrls.handoff)).toBe(1);
+    expect(world.hubspot.contacts().has(email)).toBe(false);
+    const peek = await world.stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: world.stack.dlqUrls.handoff, MessageAttributeNames: ['All'], VisibilityTimeout: 0 }));
+    expect(peek.Messages?.[0]?.MessageAttributes?.error?.StringValue).toMatch(/^auth 401/);
+    const errors = logLines.map((line) => JSON.parse(line)).filter((line) => line.level === 'ERROR');
+    expect(errors).toEqual([expect.objectContaining({ message: 'handoff moved to the dead-letter queue', kind: 'auth', adapter: 'hubspot', action: expect.stringContaining('HUBSPOT_ACCESS_TOKEN') })]);
+    expect(JSON.stringify(errors)).not.toContain(token);
+    expect((await deliveriesOf(world, email))[0]).toMatchObject({ status: 'failed', delivered: 0, failedKinds: ['auth'] });
+
+    world.hubspot.setToken(token);
+    const redriven = await run(process.execPath, [mql, 'redrive', '--data-dir', world.dataDir], { cwd: world.dataDir, env: { ...process.env, LOG_LEVEL: 'WARN' } });
+    expect(redriven.stdout).toMatch(/^1 message\(s\) in the handoff dead-letter queue\n/);
+    await waitUntil('the redriven MQL in HubSpot', () => world.hubspot.contacts().get(email)?.properties.lifecyclestage === 'marketingqualifiedlead', 20_000);
+    await world.stack.drain();
+    expect(await queueDepth(world.stack.sqs, world.stack.dlqUrls.handoff)).toBe(0);
+    expect((await deliveriesOf(world, email))[0]).toMatchObject({ status: 'delivered', delivered: 1, failedKinds: ['auth'] });
+
+    const shown = await run(process.execPath, [mql, 'deliveries', email, '--data-dir', world.dataDir], { cwd: world.dataDir });
+    expect(shown.stdout).toMatch(/hubspot +401 +failed \(auth\)/);
+    expect(shown.stdout).toMatch(new RegExp(`hubspot +20\\d +delivered +${world.hubspot.contacts().get(email)!.id}`));
+  });
+});
+
+describe('a 429 storm', () => {
+  let world: World;
+  beforeAll(async () => {
+    // Batches of 10 (more calls than the limit allows) and only two receives: a throttled message that
+    // used up receives would reach the DLQ.
+    world = await startWorld({ handoff: { batchSize: 10, maxReceiveCount: 2, visibilityTimeoutSeconds: 120 } });
+  });
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it('is ridden out: every MQL delivered once, no DLQ entry', { timeout: 240_000 }, async () => {
+    world.hubspot.rateLimit({ perTenSeconds: 3 });
+    const emails = Array.from({ length: 40 }, (_, index) => `storm${index}.${randomUUID().slice(0, 6)}@acme.com`);
+    for (const email of emails) await qualify(world, email);
+
+    await waitUntil('every MQL in HubSpot', () => emails.every((email) => world.hubspot.contacts().get(email)?.properties.lifecyclestage === 'marketingqualifiedlead'), 200_000);
+    await world.stack.drain({ timeoutMs: 60_000 });
+
+    expect(world.hubspot.calls.filter((call) => call.status === 429).length).toBeGreaterThan(0);
+    expect(await queueDepth(world.stack.sqs, world.stack.dlqUrls.handoff)).toBe(0);
+    for (const email of emails) {
+      const handoffs = await deliveriesOf(world, email);
+      expect(handoffs).toEqual([expect.objectContaining({ type: 'lead.mql', status: 'delivered', delivered: 1 })]);
+    }
+    const kinds = (await Promise.all(emails.map((email) => deliveriesOf(world, email)))).flatMap((handoffs) => handoffs.flatMap((handoff) => handoff.failedKinds));
+    expect(kinds.length).toBeGreaterThan(0);
+    expect(new Set(kinds)).toEqual(new Set(['rate_limited']));
+    expect(logLines.some((line) => line.includes('"level":"ERROR"'))).toBe(false);
+  });
+});
