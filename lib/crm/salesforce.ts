@@ -35,6 +35,11 @@ export interface SalesforceSettings {
   apiVersion: string;
   /** Lead Status written for each transition. */
   statuses: Record<HandoffType, string>;
+  /**
+   * Lead Status values the adapter may replace (SALESFORCE_REPLACEABLE_STATUSES); a Lead in any other
+   * status (sales working it) keeps it, its scores still written. `any`: Status is written without reading it first.
+   */
+  replaceableStatuses: readonly string[] | 'any';
   fields: SalesforceScoreFields;
 }
 
@@ -98,7 +103,15 @@ export function salesforceSettingsFromEnv(env: Readonly<Record<string, string | 
     if (!fieldNamePattern.test(name)) throw new Error(`${setting.env} must be a field's API name (or empty to send nothing), got ${JSON.stringify(name)}`);
     fields[role] = name;
   }
-  return { instanceUrl, clientId, clientSecret, externalIdField, apiVersion, statuses, fields };
+  const replaceable = env.SALESFORCE_REPLACEABLE_STATUSES?.trim();
+  const replaceableStatuses =
+    replaceable === '*'
+      ? 'any'
+      : replaceable
+        ? [...new Set(replaceable.split(',').map((status) => status.trim()).filter(Boolean))]
+        : // Marketing's own statuses: new, and the three the adapter writes. Any other is sales's work.
+          [...new Set(['Open - Not Contacted', ...Object.values(statuses)])];
+  return { instanceUrl, clientId, clientSecret, externalIdField, apiVersion, statuses, replaceableStatuses, fields };
 }
 
 /** An access token and the instance it is for. */
@@ -294,8 +307,8 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
     text: string;
   }
 
-  /** One PATCH with a valid session: logs in when needed, and once more after 401 INVALID_SESSION_ID. */
-  async function patch(path: string, payload: unknown, tally: { calls: number }): Promise<Answer> {
+  /** One API call with a valid session: logs in when needed, and once more after 401 INVALID_SESSION_ID. */
+  async function call(method: 'GET' | 'PATCH', path: string, payload: unknown, tally: { calls: number }): Promise<Answer> {
     for (let attempt = 1; ; attempt += 1) {
       const current = await session();
       if (current.fresh) tally.calls += 1;
@@ -303,14 +316,14 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       tally.calls += 1;
       try {
         response = await send(`${current.session.instanceUrl}${path}`, {
-          method: 'PATCH',
-          headers: { authorization: `Bearer ${current.session.accessToken}`, 'content-type': 'application/json', accept: 'application/json' },
-          body: JSON.stringify(payload),
+          method,
+          headers: { authorization: `Bearer ${current.session.accessToken}`, accept: 'application/json', ...(method === 'PATCH' ? { 'content-type': 'application/json' } : {}) },
+          ...(method === 'PATCH' ? { body: JSON.stringify(payload) } : {}),
           redirect: 'manual',
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (error) {
-        throw new CrmDeliveryError(`Salesforce upsert ${describeNetworkError(error, timeoutMs)}; will retry`, { retryable: true, kind: 'unavailable', cause: error });
+        throw new CrmDeliveryError(`Salesforce ${method === 'GET' ? 'query' : 'upsert'} ${describeNetworkError(error, timeoutMs)}; will retry`, { retryable: true, kind: 'unavailable', cause: error });
       }
       const text = await response.text().catch(() => '');
       let body: unknown;
@@ -331,6 +344,54 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       return { response, body, text };
     }
   }
+
+  const patch = (path: string, payload: unknown, tally: { calls: number }) => call('PATCH', path, payload, tally);
+
+  /**
+   * The Status and conversion of the Leads these lead ids name, in one SOQL query (a lead id absent
+   * from the map has no Lead yet). Skipped (empty map) when every status may be replaced.
+   * @throws CrmDeliveryError when the query fails as a whole.
+   */
+  async function currentLeads(leadIds: readonly string[], record: HandoffRecord, tally: { calls: number }, now: Date): Promise<Map<string, { status: string | undefined; converted: boolean }>> {
+    const found = new Map<string, { status: string | undefined; converted: boolean }>();
+    if (settings.replaceableStatuses === 'any' || leadIds.length === 0) return found;
+    const literal = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+    const soql = `SELECT Id, Status, IsConverted, ${settings.externalIdField} FROM Lead WHERE ${settings.externalIdField} IN (${leadIds.map(literal).join(', ')})`;
+    const answer = await call('GET', `/services/data/${settings.apiVersion}/query?q=${encodeURIComponent(soql)}`, undefined, tally);
+    const { response, body } = answer;
+    if (response.status !== 200) {
+      const outcome = failure({ status: response.status, body, text: answer.text, headers: response.headers }, record, now);
+      throw outcome instanceof CrmDeliveryError ? outcome : new CrmDeliveryError(`Salesforce answered the Lead query ${response.status}; will retry`, { status: response.status, retryable: true, kind: 'unavailable' });
+    }
+    const rows = (body as { records?: unknown } | undefined)?.records;
+    if (!Array.isArray(rows)) throw new CrmDeliveryError('Salesforce answered the Lead query without records; will retry', { status: 200, retryable: true, kind: 'unavailable' });
+    for (const row of rows as Record<string, unknown>[]) {
+      const key = row?.[settings.externalIdField];
+      if (typeof key !== 'string') continue;
+      const seen = found.get(key);
+      const status = typeof row.Status === 'string' ? row.Status : undefined;
+      // Several Leads with the id: the upsert answers 300 anyway; keep the first one's facts.
+      if (!seen) found.set(key, { status, converted: row.IsConverted === true });
+    }
+    return found;
+  }
+
+  /**
+   * The fields to write given what the Lead is now: Status left out when sales moved it to a status
+   * marketing does not own. A converted Lead gets nothing (undefined): Salesforce refuses any write to it.
+   */
+  function plan(record: HandoffRecord, current: { status: string | undefined; converted: boolean } | undefined): { fields: Record<string, string | number>; note?: string } | undefined {
+    if (current?.converted) return undefined;
+    const fields = salesforceLeadFields(record, settings);
+    const replaceable = settings.replaceableStatuses;
+    if (current?.status !== undefined && replaceable !== 'any' && !replaceable.includes(current.status) && current.status !== fields.Status) {
+      delete fields.Status;
+      return { fields, note: `Status kept at "${current.status}" (not in SALESFORCE_REPLACEABLE_STATUSES: sales owns it); scores written` };
+    }
+    return { fields };
+  }
+
+  const convertedNote = (leadId: string) => `Lead ${leadId} is already converted in Salesforce (read-only): nothing written`;
 
   /**
    * What an answer other than 200/201/204 means for the record: a failure of the kind the retry policy
@@ -358,7 +419,7 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       // Salesforce refuses every write to a converted Lead, now and on any retry or redrive: the person
       // is sales's Contact (and maybe Opportunity) already, which is what the handoff was for. So the
       // record counts as delivered, with the reason, instead of looping or filling the DLQ.
-      return { status, note: `Lead ${record.leadId} is already converted in Salesforce (read-only): nothing written` };
+      return { status, note: convertedNote(record.leadId) };
     }
     if (codes.includes('REQUEST_LIMIT_EXCEEDED')) {
       return new CrmDeliveryError(`${at}: the org's rolling 24-hour API request limit is used up (${said}); will retry in hours`, { status, retryable: true, kind: 'quota_exhausted' });
@@ -415,8 +476,11 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
     const leadId = handoffLeadId(record);
     if (!leadId) throw new CrmDeliveryError('handoff record has no lead id to upsert by', { retryable: false, kind: 'rejected' });
     const path = `/services/data/${settings.apiVersion}/sobjects/Lead/${encodeURIComponent(settings.externalIdField)}/${encodeURIComponent(leadId)}`;
-    const fields = salesforceLeadFields(record, settings);
     const tally = { calls: 0 };
+    const current = await currentLeads([leadId], record, tally, now);
+    const planned = plan(record, current.get(leadId));
+    if (!planned) return { status: 200, note: convertedNote(leadId), calls: tally.calls };
+    const { fields } = planned;
     let answer = await patch(path, fields, tally);
     const missing = errorItems(answer.body)
       .filter((item) => item.errorCode === 'REQUIRED_FIELD_MISSING')
@@ -432,7 +496,8 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       const result = (body ?? {}) as { id?: unknown; created?: unknown };
       const receipt: DeliveryReceipt = { status: response.status, created: response.status === 201 || result.created === true, calls: tally.calls };
       if (typeof result.id === 'string') receipt.externalId = result.id;
-      if (filled.length > 0) receipt.note = `${filled.join(' and ')} not known: created with "${placeholder}"`;
+      const notes = [planned.note, filled.length > 0 ? `${filled.join(' and ')} not known: created with "${placeholder}"` : undefined].filter(Boolean);
+      if (notes.length > 0) receipt.note = notes.join('; ');
       return receipt;
     }
     const outcome = failure({ status: response.status, body, text: answer.text, headers: response.headers }, { ...record, leadId }, now);
@@ -448,17 +513,25 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
    */
   async function deliverBatch(records: readonly HandoffRecord[], now: Date): Promise<DeliveryResult[]> {
     const results: (DeliveryResult | undefined)[] = records.map(() => undefined);
-    const sent: { index: number; record: HandoffRecord; leadId: string }[] = [];
+    let sent: { index: number; record: HandoffRecord; leadId: string }[] = [];
     records.forEach((record, index) => {
       const leadId = handoffLeadId(record);
       if (leadId) sent.push({ index, record, leadId });
       else results[index] = { ok: false, error: new CrmDeliveryError('handoff record has no lead id to upsert by', { retryable: false, kind: 'rejected' }) };
     });
+    const tally = { calls: 0 };
+    const current = sent.length > 0 ? await currentLeads(sent.map(({ leadId }) => leadId), sent[0]!.record, tally, now) : new Map();
+    const planned = new Map<number, { fields: Record<string, string | number>; note?: string }>();
+    for (const { index, record, leadId } of sent) {
+      const fields = plan(record, current.get(leadId));
+      if (fields) planned.set(index, fields);
+      else results[index] = { ok: true, receipt: { status: 200, note: convertedNote(leadId) } };
+    }
+    sent = sent.filter(({ index }) => planned.has(index));
     if (sent.length > 0) {
-      const tally = { calls: 0 };
       const payload = {
         allOrNone: false,
-        records: sent.map(({ record, leadId }) => ({ attributes: { type: 'Lead' }, [settings.externalIdField]: leadId, ...salesforceLeadFields(record, settings) })),
+        records: sent.map(({ index, leadId }) => ({ attributes: { type: 'Lead' }, [settings.externalIdField]: leadId, ...planned.get(index)!.fields })),
       };
       const answer = await patch(`/services/data/${settings.apiVersion}/composite/sobjects/Lead/${encodeURIComponent(settings.externalIdField)}`, payload, tally);
       const { response, body } = answer;
@@ -477,6 +550,8 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
           if (result.success === true) {
             const receipt: DeliveryReceipt = { status: result.created === true ? 201 : 200, created: result.created === true, calls: share };
             if (typeof result.id === 'string') receipt.externalId = result.id;
+            const note = planned.get(index)?.note;
+            if (note) receipt.note = note;
             results[index] = { ok: true, receipt };
             return;
           }

@@ -6,6 +6,7 @@
  *   POST  /services/oauth2/token                                   (form: grant_type=client_credentials, client_id, client_secret)
  *   PATCH /services/data/v<N>/sobjects/Lead/<ExternalIdField>/<url-encoded value>   (Bearer token, JSON body)
  *   PATCH /services/data/v<N>/composite/sobjects/Lead/<ExternalIdField>          (sObject Collections, v46.0+, <= 200 records)
+ *   GET   /services/data/v<N>/query?q=SELECT ... FROM Lead WHERE <field> IN ('...')  (the adapter's one SOQL shape)
  *
  * What it enforces, as Salesforce does: the Bearer token (401 INVALID_SESSION_ID once expired), the
  * external id field (404 NOT_FOUND for another one), known fields only (400 INVALID_FIELD), LastName and
@@ -85,6 +86,8 @@ export interface SalesforceStandIn {
   lockRowsNext(n: number): void;
   /** A second Lead with this external id appears (as after a data load with the field not Unique): upserts answer 300. */
   duplicate(extId: string): void;
+  /** Sales sets the Lead's status (e.g. "Working - Contacted"), as a rep does in the UI. */
+  setStatus(extId: string, status: string): void;
   /** Sales converts the lead: it stays, read-only. */
   convert(extId: string): void;
   /** The next `n` API requests answer this status and body (a JSON value, sent as JSON). */
@@ -174,10 +177,48 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
       scripted.left -= 1;
       return { status: scripted.status, body: scripted.body };
     }
-    if (!(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
+    if (request.method === 'PATCH' && !(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
       return sfError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Content Type not supported');
     }
     return undefined;
+  }
+
+  /**
+   * GET /query?q=SELECT <fields> FROM Lead WHERE <field> IN ('a', 'b'): the one SOQL shape the adapter
+   * sends (quotes and backslashes escaped with a backslash); anything else is MALFORMED_QUERY.
+   */
+  function query(request: IncomingMessage, version: number, soql: string): Answer {
+    const refused = gate(request);
+    if (refused) return refused;
+    const match = /^SELECT\s+(.+?)\s+FROM\s+Lead\s+WHERE\s+(\w+)\s+IN\s+\((.*)\)$/is.exec(soql.trim());
+    if (!match) return sfError(400, 'MALFORMED_QUERY', 'the stand-in answers SELECT ... FROM Lead WHERE field IN (...) only');
+    const selected = (match[1] ?? '').split(',').map((name) => name.trim());
+    for (const name of [...selected, match[2] ?? '']) {
+      if (!['Id', 'IsConverted', options.externalIdField, ...writable].includes(name)) return sfError(400, 'INVALID_FIELD', `No such column '${name}' on entity 'Lead'.`);
+    }
+    const list = (match[3] ?? '').trim();
+    const values: string[] = [];
+    const literal = /'((?:[^'\\]|\\.)*)'\s*(?:,\s*|$)/y;
+    while (literal.lastIndex < list.length) {
+      const item = literal.exec(list);
+      if (!item) return sfError(400, 'MALFORMED_QUERY', `unexpected token in: ${list.slice(literal.lastIndex, literal.lastIndex + 20)}`);
+      values.push((item[1] ?? '').replace(/\\(.)/g, '$1'));
+    }
+    const field = match[2] ?? '';
+    const records: Record<string, unknown>[] = [];
+    const row = (lead: StandInLead) => {
+      const record: Record<string, unknown> = { attributes: { type: 'Lead', url: `/services/data/v${version.toFixed(1)}/sobjects/Lead/${lead.Id}` } };
+      for (const name of selected) record[name] = name === 'Id' ? lead.Id : name === 'IsConverted' ? lead.IsConverted : (lead.fields[name] ?? null);
+      return record;
+    };
+    for (const [extId, lead] of leads) {
+      const value = field === options.externalIdField ? extId : lead.fields[field];
+      if (typeof value !== 'string' || !values.includes(value)) continue;
+      records.push(row(lead));
+      const twin = duplicates.get(extId);
+      if (twin && field === options.externalIdField) records.push(row({ Id: twin, fields: { [options.externalIdField]: extId, Status: 'Open - Not Contacted' }, IsConverted: false }));
+    }
+    return { status: 200, body: { totalSize: records.length, done: true, records } };
   }
 
   function parseObject(raw: string): Answer | { value: unknown } {
@@ -292,6 +333,11 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
       }
       return token(request, new URLSearchParams(raw));
     }
+    const soql = /^\/services\/data\/v(\d+\.\d)\/query\/?$/.exec(target.pathname);
+    if (soql) {
+      if (request.method !== 'GET') return sfError(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${request.method}' not allowed. Allowed are GET,HEAD`);
+      return query(request, Number(soql[1]), target.searchParams.get('q') ?? '');
+    }
     const collection = /^\/services\/data\/v(\d+\.\d)\/composite\/sobjects\/Lead\/([^/]+)$/.exec(target.pathname);
     if (collection) {
       if (request.method !== 'PATCH') return sfError(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${request.method}' not allowed. Allowed are PATCH`);
@@ -358,6 +404,11 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
         sequence += 1;
         leads.set(extId, { Id: leadIdFor(sequence), fields: { LastName: 'Imported', Company: 'Imported', Status: 'Open - Not Contacted' }, IsConverted: false });
       }
+    },
+    setStatus: (extId, status) => {
+      const lead = leads.get(extId);
+      if (!lead) throw new Error(`no lead ${extId}`);
+      lead.fields.Status = status;
     },
     convert: (extId) => {
       const lead = leads.get(extId);

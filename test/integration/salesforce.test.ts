@@ -83,7 +83,7 @@ describe('Salesforce adapter: upsert', () => {
     const receipt = await adapterFor(standIn).deliver(mql, now);
 
     const lead = standIn.leads().get('dana.whitfield@example.com');
-    expect(receipt).toEqual({ status: 201, created: true, externalId: lead?.Id, calls: 2 });
+    expect(receipt).toEqual({ status: 201, created: true, externalId: lead?.Id, calls: 3 });
     expect(lead?.fields).toMatchObject({
       FirstName: 'Dana',
       LastName: 'Whitfield',
@@ -109,7 +109,10 @@ describe('Salesforce adapter: upsert', () => {
     const upsert = standIn.calls.find((call) => call.method === 'PATCH');
     expect(upsert?.path).toBe('/services/data/v62.0/sobjects/Lead/MQL_External_Id__c/dana.whitfield%40example.com');
     expect(Object.keys(upsert?.body as object)).not.toContain(externalIdField);
-    expect(standIn.calls.map((call) => `${call.method} ${call.status}`)).toEqual(['POST 200', 'PATCH 201']);
+    expect(standIn.calls.map((call) => `${call.method} ${call.status}`)).toEqual(['POST 200', 'GET 200', 'PATCH 201']);
+    expect(decodeURIComponent(standIn.calls[1]?.path ?? '')).toBe(
+      "/services/data/v62.0/query?q=SELECT Id, Status, IsConverted, MQL_External_Id__c FROM Lead WHERE MQL_External_Id__c IN ('dana.whitfield@example.com')",
+    );
   });
 
   it('a second delivery updates the same Lead (200, created false) with the cached token, keeping what the record does not say', async () => {
@@ -117,7 +120,7 @@ describe('Salesforce adapter: upsert', () => {
     const first = await adapter.deliver(mql, now);
     const receipt = await adapter.deliver({ ...recycled, lead: { email: 'dana.whitfield@example.com' } }, now);
 
-    expect(receipt).toEqual({ status: 200, created: false, externalId: first.externalId, calls: 1 });
+    expect(receipt).toEqual({ status: 200, created: false, externalId: first.externalId, calls: 2 });
     expect(standIn.leads().size).toBe(1);
     const fields = standIn.leads().get('dana.whitfield@example.com')?.fields ?? {};
     expect(fields).toMatchObject({ LastName: 'Whitfield', Company: 'Acme Logistics', Status: 'Open - Not Contacted', Lead_Score__c: 41, MQL_Date__c: '2024-05-14T16:05:12.000Z' });
@@ -142,7 +145,7 @@ describe('Salesforce adapter: upsert', () => {
     await adapter.deliver(mql, now);
     const receipt = await adapter.deliver(recycled, now);
 
-    expect(receipt).toEqual({ status: 204, created: false, calls: 1 });
+    expect(receipt).toEqual({ status: 204, created: false, calls: 2 });
     expect(standIn.calls.at(-1)?.path).toMatch(/^\/services\/data\/v45\.0\//);
   });
 
@@ -170,15 +173,71 @@ describe('Salesforce adapter: upsert', () => {
   });
 });
 
+describe('Salesforce adapter: a status sales set is kept', () => {
+  it('a Lead sales is working keeps its status through a recycle and a new MQL; its scores are still written', async () => {
+    const adapter = adapterFor(standIn);
+    await adapter.deliver(mql, now);
+    standIn.setStatus(mql.leadId, 'Working - Contacted');
+    const recycle = await adapter.deliver(recycled, now);
+    const again = await adapter.deliver({ ...mql, id: 'handoff_again', score: { ...mql.score, total: 92 } }, now);
+
+    expect(recycle.note).toBe('Status kept at "Working - Contacted" (not in SALESFORCE_REPLACEABLE_STATUSES: sales owns it); scores written');
+    expect(again.note).toBe(recycle.note);
+    expect(standIn.leads().get(mql.leadId)?.fields).toMatchObject({ Status: 'Working - Contacted', Lead_Score__c: 92 });
+    expect(standIn.calls.filter((call) => call.method === 'PATCH').slice(1).every((call) => !('Status' in (call.body as object)))).toBe(true);
+
+    standIn.setStatus(mql.leadId, 'Open - Not Contacted');
+    const reopened = await adapter.deliver(mql, now);
+    expect(reopened.note).toBeUndefined();
+    expect(standIn.leads().get(mql.leadId)?.fields.Status).toBe('Marketing Qualified');
+  });
+
+  it('SALESFORCE_REPLACEABLE_STATUSES names the statuses to replace; * writes Status without reading it', async () => {
+    await adapterFor(standIn).deliver(mql, now);
+    standIn.setStatus(mql.leadId, 'Working - Contacted');
+    await adapterFor(standIn, { SALESFORCE_REPLACEABLE_STATUSES: 'Marketing Qualified, Working - Contacted' }).deliver(recycled, now);
+    expect(standIn.leads().get(mql.leadId)?.fields.Status).toBe('Open - Not Contacted');
+
+    standIn.setStatus(mql.leadId, 'Closed - Converted');
+    const before = standIn.calls.length;
+    await adapterFor(standIn, { SALESFORCE_REPLACEABLE_STATUSES: '*' }).deliver(mql, now);
+    expect(standIn.leads().get(mql.leadId)?.fields.Status).toBe('Marketing Qualified');
+    expect(standIn.calls.slice(before).map((call) => call.method)).toEqual(['PATCH']);
+  });
+
+  it('ids with quotes and backslashes are escaped in the query: the Lead is found, its status kept', async () => {
+    const odd: HandoffRecord = { ...mql, leadId: "o'brien\\x@example.com", lead: { ...mql.lead, email: "o'brien@example.com" } };
+    const adapter = adapterFor(standIn);
+    await adapter.deliver(odd, now);
+    standIn.setStatus(odd.leadId, 'Working - Contacted');
+    const receipt = await adapter.deliver({ ...odd, type: 'lead.recycled' }, now);
+
+    expect(receipt).toMatchObject({ status: 200, note: expect.stringContaining('Status kept at "Working - Contacted"') });
+    expect(standIn.leads().size).toBe(1);
+  });
+
+  it('in a batch the rows sales is working keep their status, the others get theirs', async () => {
+    const adapter = adapterFor(standIn);
+    const second: HandoffRecord = { ...mql, id: 'handoff_b', leadId: 'b@example.com', lead: { email: 'b@example.com', lastName: 'B', company: 'B Co' } };
+    await adapter.deliverBatch!([mql, second], now);
+    standIn.setStatus(mql.leadId, 'Working - Contacted');
+    const results = await adapter.deliverBatch!([{ ...recycled }, { ...second, type: 'lead.recycled' }], now);
+
+    expect(results.map((result) => (result.ok ? result.receipt.note ?? 'written' : result.error.kind))).toEqual([expect.stringContaining('Status kept'), 'written']);
+    expect(standIn.leads().get(mql.leadId)?.fields.Status).toBe('Working - Contacted');
+    expect(standIn.leads().get('b@example.com')?.fields.Status).toBe('Open - Not Contacted');
+  });
+});
+
 describe('Salesforce adapter: required fields', () => {
   const phoneOnly: HandoffRecord = { ...mql, leadId: 'phone:+14155550199', lead: { phone: '+14155550199', firstName: 'Sam' } };
 
   it('a create without LastName and Company retries once with "[not provided]" and says so', async () => {
     const receipt = await adapterFor(standIn).deliver(phoneOnly, now);
 
-    expect(receipt).toMatchObject({ status: 201, created: true, calls: 3, note: 'LastName and Company not known: created with "[not provided]"' });
+    expect(receipt).toMatchObject({ status: 201, created: true, calls: 4, note: 'LastName and Company not known: created with "[not provided]"' });
     expect(standIn.leads().get('phone:+14155550199')?.fields).toMatchObject({ LastName: '[not provided]', Company: '[not provided]', FirstName: 'Sam' });
-    expect(standIn.calls.map((call) => call.status)).toEqual([200, 400, 201]);
+    expect(standIn.calls.map((call) => call.status)).toEqual([200, 200, 400, 201]);
   });
 
   it('an update of a Lead sales completed never sends the placeholder over the real values', async () => {
@@ -200,8 +259,8 @@ describe('Salesforce adapter: sessions', () => {
     standIn.expireTokens();
     const receipt = await adapter.deliver(recycled, now);
 
-    expect(receipt).toMatchObject({ status: 200, calls: 3 });
-    expect(standIn.calls.slice(2).map((call) => `${call.method} ${call.status}`)).toEqual(['PATCH 401', 'POST 200', 'PATCH 200']);
+    expect(receipt).toMatchObject({ status: 200, calls: 4 });
+    expect(standIn.calls.slice(3).map((call) => `${call.method} ${call.status}`)).toEqual(['GET 401', 'POST 200', 'GET 200', 'PATCH 200']);
   });
 
   it('a 401 again after the fresh login is an auth failure naming what to check', async () => {
@@ -281,12 +340,12 @@ describe('Salesforce adapter: failures by kind', () => {
   });
 
   it('the daily limit reached by usage is the same quota failure', async () => {
-    await start({ dailyLimit: 1 });
+    await start({ dailyLimit: 2 });
     const adapter = adapterFor(standIn);
     await adapter.deliver(mql, now);
 
     expect(await failureOf(adapter.deliver(recycled, now))).toMatchObject({ kind: 'quota_exhausted' });
-    expect(standIn.apiUsage()).toBe(2);
+    expect(standIn.apiUsage()).toBe(3);
   });
 
   it('another 403 is an auth failure naming the permissions', async () => {
@@ -297,11 +356,14 @@ describe('Salesforce adapter: failures by kind', () => {
     expect(error.message).toMatch(/INSUFFICIENT_ACCESS_OR_READONLY.*Create and Edit on Lead/);
   });
 
-  it('404: the external id field is wrong; rejected naming SALESFORCE_EXTERNAL_ID_FIELD', async () => {
-    const error = await failureOf(adapterFor(standIn, { SALESFORCE_EXTERNAL_ID_FIELD: 'Email_Key__c' }).deliver(mql, now));
+  it('a wrong external id field is rejected naming SALESFORCE_EXTERNAL_ID_FIELD: by the query (400), by the upsert (404)', async () => {
+    const byQuery = await failureOf(adapterFor(standIn, { SALESFORCE_EXTERNAL_ID_FIELD: 'Email_Key__c' }).deliver(mql, now));
+    expect(byQuery).toMatchObject({ status: 400, kind: 'rejected', retryable: false });
+    expect(byQuery.message).toMatch(/INVALID_FIELD: No such column 'Email_Key__c'.*check SALESFORCE_EXTERNAL_ID_FIELD/);
 
-    expect(error).toMatchObject({ status: 404, kind: 'rejected', retryable: false });
-    expect(error.message).toMatch(/Email_Key__c.*SALESFORCE_EXTERNAL_ID_FIELD/);
+    const byUpsert = await failureOf(adapterFor(standIn, { SALESFORCE_EXTERNAL_ID_FIELD: 'Email_Key__c', SALESFORCE_REPLACEABLE_STATUSES: '*' }).deliver(mql, now));
+    expect(byUpsert).toMatchObject({ status: 404, kind: 'rejected', retryable: false });
+    expect(byUpsert.message).toMatch(/Email_Key__c.*SALESFORCE_EXTERNAL_ID_FIELD/);
   });
 
   it('a status not in the restricted picklist is rejected naming the setting', async () => {
@@ -334,13 +396,16 @@ describe('Salesforce adapter: failures by kind', () => {
     expect(error.message).toMatch(/DUPLICATES_DETECTED.*matches 00Q5e00000XyZ1EEAZ/);
   });
 
-  it('a converted Lead is not retried: delivered with a note, nothing written', async () => {
+  it('a converted Lead is not written nor retried: delivered with a note (seen by the query, or by the refused write)', async () => {
     const adapter = adapterFor(standIn);
     await adapter.deliver(mql, now);
     standIn.convert(mql.leadId);
     const receipt = await adapter.deliver(recycled, now);
 
-    expect(receipt).toEqual({ status: 400, note: 'Lead dana.whitfield@example.com is already converted in Salesforce (read-only): nothing written', calls: 1 });
+    expect(receipt).toEqual({ status: 200, note: 'Lead dana.whitfield@example.com is already converted in Salesforce (read-only): nothing written', calls: 1 });
+    expect(standIn.calls.at(-1)?.method).toBe('GET');
+    const unread = await adapterFor(standIn, { SALESFORCE_REPLACEABLE_STATUSES: '*' }).deliver(recycled, now);
+    expect(unread).toEqual({ status: 400, note: 'Lead dana.whitfield@example.com is already converted in Salesforce (read-only): nothing written', calls: 1 });
     expect(standIn.leads().get(mql.leadId)?.fields.Status).toBe('Closed - Converted');
   });
 
@@ -392,7 +457,7 @@ describe('Salesforce adapter: batches through sObject Collections', () => {
       [201, true],
     ]);
     expect(results.map((result) => (result.ok ? result.receipt.externalId : undefined))).toEqual([1, 2, 3].map((n) => standIn.leads().get(`lead${n}@example.com`)?.Id));
-    expect(results.map((result) => (result.ok ? result.receipt.calls : undefined))).toEqual([0.333, 0.333, 0.333]);
+    expect(results.map((result) => (result.ok ? result.receipt.calls : undefined))).toEqual([0.667, 0.667, 0.667]);
     const [call] = collectionCalls();
     expect(call?.path).toBe('/services/data/v62.0/composite/sobjects/Lead/MQL_External_Id__c');
     expect(call?.body).toMatchObject({ allOrNone: false, records: [{ attributes: { type: 'Lead' }, MQL_External_Id__c: 'lead1@example.com', Status: 'Marketing Qualified', Lead_Score__c: 87 }, {}, {}] });
@@ -408,12 +473,12 @@ describe('Salesforce adapter: batches through sObject Collections', () => {
     expect(results.map((result) => (result.ok ? `ok ${result.receipt.status}` : `${result.error.kind} ${result.error.message}`))).toEqual([
       'ok 201',
       expect.stringMatching(/^rejected Salesforce answered 400 \(INVALID_EMAIL_ADDRESS/),
-      'ok 400',
+      'ok 200',
       'rejected handoff record has no lead id to upsert by',
     ]);
     expect(results[2]).toMatchObject({ ok: true, receipt: { note: expect.stringContaining('already converted') } });
     expect(collectionCalls()).toHaveLength(1);
-    expect((collectionCalls()[0]?.body as { records: unknown[] }).records).toHaveLength(3);
+    expect((collectionCalls()[0]?.body as { records: unknown[] }).records).toHaveLength(2);
   });
 
   it('a locked row is retryable on its own', async () => {
@@ -433,14 +498,12 @@ describe('Salesforce adapter: batches through sObject Collections', () => {
 
     expect(results[0]).toMatchObject({ ok: false, error: { status: 300, kind: 'rejected' } });
     expect(results[0]?.ok === false && results[0].error.message).toMatch(/2 Leads have MQL_External_Id__c = "lead1@example.com" \(\/services\/data\/v62\.0\/sobjects\/Lead\//);
-    expect(results[1]).toMatchObject({ ok: true, receipt: { status: 201, created: true, note: 'LastName and Company not known: created with "[not provided]"', calls: 2.333 } });
+    expect(results[1]).toMatchObject({ ok: true, receipt: { status: 201, created: true, note: 'LastName and Company not known: created with "[not provided]"', calls: 3.667 } });
     expect(results[2]).toMatchObject({ ok: true, receipt: { status: 201 } });
-    expect(standIn.calls.slice(2).map((call) => `${call.method} ${call.path.replace('/services/data/v62.0/', '')} ${call.status}`)).toEqual([
-      'PATCH composite/sobjects/Lead/MQL_External_Id__c 200',
-      'PATCH sobjects/Lead/MQL_External_Id__c/lead1%40example.com 300',
-      'PATCH sobjects/Lead/MQL_External_Id__c/phone%3A%2B14155550199 400',
-      'PATCH sobjects/Lead/MQL_External_Id__c/phone%3A%2B14155550199 201',
-    ]);
+    // The two rows go through the single upsert concurrently: their calls are compared one row at a time.
+    const writes = standIn.calls.slice(3).filter((call) => call.method === 'PATCH').map((call) => `${call.path.replace('/services/data/v62.0/', '')} ${call.status}`);
+    expect(writes.filter((write) => !write.includes('phone'))).toEqual(['composite/sobjects/Lead/MQL_External_Id__c 200', 'sobjects/Lead/MQL_External_Id__c/lead1%40example.com 300']);
+    expect(writes.filter((write) => write.includes('phone'))).toEqual(['sobjects/Lead/MQL_External_Id__c/phone%3A%2B14155550199 400', 'sobjects/Lead/MQL_External_Id__c/phone%3A%2B14155550199 201']);
   });
 
   it('whole-call failures throw for every record: quota, outage; an expired session is refreshed', async () => {
@@ -456,7 +519,10 @@ describe('Salesforce adapter: batches through sObject Collections', () => {
     expect(await failureOf(adapter.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({ status: 503, kind: 'unavailable' });
     standIn.outage(0);
     standIn.failNext(1, 200, [{ id: 'x', success: true, created: true }]);
-    expect(await failureOf(adapter.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({ kind: 'unavailable', message: expect.stringContaining('collection of 2 with 1 results') });
+    expect(await failureOf(adapter.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({ kind: 'unavailable', message: expect.stringContaining('Lead query without records') });
+    standIn.failNext(1, 200, [{ id: 'x', success: true, created: true }]);
+    const unread = adapterFor(standIn, { SALESFORCE_REPLACEABLE_STATUSES: '*' });
+    expect(await failureOf(unread.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({ kind: 'unavailable', message: expect.stringContaining('collection of 2 with 1 results') });
     expect(standIn.leads().has('lead2@example.com')).toBe(false);
   });
 
@@ -504,6 +570,7 @@ describe('Salesforce adapter: configuration', () => {
       externalIdField,
       apiVersion: 'v62.0',
       statuses: { 'lead.mql': 'Marketing Qualified', 'lead.recycled': 'Open - Not Contacted', 'lead.disqualified': 'Closed - Not Converted' },
+      replaceableStatuses: ['Open - Not Contacted', 'Marketing Qualified', 'Closed - Not Converted'],
       fields: { score: 'Lead_Score__c', fit: 'Fit_Score__c', behavior: 'Behavior_Score__c', reasons: 'MQL_Reasons__c', modelVersion: 'MQL_Model_Version__c', qualifiedAt: 'MQL_Date__c' },
     });
     expect(crmAdapterFromEnv(base, secrets).name).toBe('salesforce');
