@@ -187,7 +187,8 @@ export function calibrate(
     if (options.since && Date.parse(judged.judgedAt) < options.since.getTime()) continue;
     kept.push({ events: history.events, judged });
   }
-  kept.sort((a, b) => a.judged.leadId.localeCompare(b.judged.leadId));
+  // By code point, not locale: the folds of the cross-validation, and so the result, are the same on every machine.
+  kept.sort((a, b) => (a.judged.leadId < b.judged.leadId ? -1 : a.judged.leadId > b.judged.leadId ? 1 : 0));
   const judged = kept.map((entry) => entry.judged);
   const positives = judged.filter((lead) => lead.reachedSql).length;
   const { leads: minLeads, perClass } = calibrationMinimums;
