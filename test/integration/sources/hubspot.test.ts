@@ -201,6 +201,17 @@ describe('POST /webhooks/hubspot: a contact the handoff never linked', () => {
     expect(retry).toMatchObject({ status: 200, body: { stored: 1, duplicates: 1 } });
     expect((await viewOf(unlinked.email)).status).toBe('sql');
   });
+
+  it('HubSpot refusing the token (401): 503 and nothing stored, so the outcome is not lost while the token is fixed', async () => {
+    const { email, contactId } = await seedMql();
+    const before = await countItems(stack.dynamodb, stack.tableName);
+
+    hubspot.failNext(1, 401);
+    const answer = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'lifecyclestage', 'customer')]));
+    expect(answer).toMatchObject({ status: 503, body: { stored: 0 } });
+    expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+    expect((await viewOf(email)).status).toBe('mql');
+  });
 });
 
 describe('POST /webhooks/hubspot: bad input stores nothing', () => {
