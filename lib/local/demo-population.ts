@@ -18,6 +18,7 @@
  * stored, so it posts the very same events and outcomes and the stack stores nothing new.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:net';
 import type { ScoringModel } from '../core/model.ts';
 import type { RejectionReason } from '../sources/crm-feedback.ts';
 import { signStandardWebhook } from '../sources/standard-webhooks.ts';
@@ -25,6 +26,8 @@ import type { LeadStore } from '../store/lead-store.ts';
 import { mapWithConcurrency } from '../store/lead-store.ts';
 import type { ReportLead } from '../report/lead-facts.ts';
 import { reportLeadOf } from '../report/lead-facts.ts';
+import { startCrmReceiver } from './crm-receiver.ts';
+import type { CrmReceiver } from './crm-receiver.ts';
 
 export interface PopulationOptions {
   readonly baseUrl: string;
@@ -48,6 +51,11 @@ export interface PopulationResult {
   readonly events: { sent: number; stored: number; duplicates: number };
   readonly outcomes: { sent: number; stored: number; duplicates: number; byType: Record<string, number> };
   readonly mqls: number;
+  /**
+   * Handoffs the demo's own CRM receiver took while it ran (CRM_ADAPTER=webhook with a free local
+   * CRM_WEBHOOK_URL port); undefined when it did not listen.
+   */
+  readonly handoffsReceived?: number;
 }
 
 export class PopulationDemoError extends Error {
@@ -306,7 +314,7 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 }
 
 export async function runPopulationDemo(options: PopulationOptions): Promise<PopulationResult> {
-  const { env, print, baseUrl, store, model } = options;
+  const { env, print, baseUrl } = options;
   const seed = options.seed ?? 5;
   const count = options.leads ?? 300;
   if (!Number.isInteger(count) || count < 1 || count > 5000) throw new PopulationDemoError(`the population size must be a whole number from 1 to 5000, got ${count}`);
@@ -318,6 +326,72 @@ export async function runPopulationDemo(options: PopulationOptions): Promise<Pop
   const health = await fetch(`${baseUrl}/health`).catch(() => undefined);
   if (!health?.ok) throw new PopulationDemoError(`no local stack answers at ${baseUrl}; start it with npm start`);
 
+  // Leads whose latest events are recent enough are MQLs at receipt and are handed off: the demo takes
+  // them itself on CRM_WEBHOOK_URL when nothing listens there (as `mql demo` does), so they are delivered.
+  let receiver: CrmReceiver | undefined;
+  if (env.CRM_ADAPTER === 'webhook' && env.CRM_WEBHOOK_URL && env.CRM_WEBHOOK_SECRET) {
+    const port = localPortOf(env.CRM_WEBHOOK_URL);
+    if (port !== undefined && (await portIsFree(port))) receiver = await startCrmReceiver(env.CRM_WEBHOOK_SECRET, { port });
+  }
+  try {
+    let result = await populate(options, seed, count, eventsSecret, feedbackSecret, clock);
+    if (receiver) {
+      await settled(receiver);
+      const types = [...new Set(receiver.received.map((one) => one.record.type))].join(', ');
+      print(
+        receiver.received.length > 0
+          ? `3. the CRM (${env.CRM_WEBHOOK_URL}) received ${receiver.received.length} handoff(s) (${types}): the leads that were MQLs when their events arrived`
+          : `3. the CRM (${env.CRM_WEBHOOK_URL}) received no handoff: no lead changed status`,
+      );
+      result = { ...result, handoffsReceived: receiver.received.length };
+    }
+    print('See the figures: npx mql report --out report.html');
+    return result;
+  } finally {
+    await receiver?.close();
+  }
+}
+
+/** The port of a CRM_WEBHOOK_URL on this machine; undefined for another host. */
+function localPortOf(url: string): number | undefined {
+  if (!URL.canParse(url)) return undefined;
+  const parsed = new URL(url);
+  if (!['127.0.0.1', 'localhost'].includes(parsed.hostname) || parsed.protocol !== 'http:') return undefined;
+  return Number(parsed.port || 80);
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+      .once('error', () => resolve(false))
+      .once('listening', () => probe.close(() => resolve(true)))
+      .listen(port, '127.0.0.1');
+  });
+}
+
+/** Until no handoff has arrived for three seconds (the handoff consumer polls every second), at most 30 s. */
+async function settled(receiver: CrmReceiver): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  let seen = -1;
+  let quietSince = Date.now();
+  while (Date.now() < deadline) {
+    if (receiver.received.length !== seen) {
+      seen = receiver.received.length;
+      quietSince = Date.now();
+    } else if (Date.now() - quietSince >= 3_000) return;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+async function populate(
+  options: PopulationOptions,
+  seed: number,
+  count: number,
+  eventsSecret: string,
+  feedbackSecret: string,
+  clock: () => Date,
+): Promise<PopulationResult> {
+  const { print, baseUrl, store, model } = options;
   const anchor = await anchorOf(store, (at) => planLead(seed, 0, at).email, clock());
   const planned = Array.from({ length: count }, (_, index) => planLead(seed, index, anchor));
   const messages = planned.flatMap((lead) => lead.messages);
@@ -356,6 +430,5 @@ export async function runPopulationDemo(options: PopulationOptions): Promise<Pop
     posted.duplicates += answer.duplicates;
   }
   print(`   stored ${posted.stored} outcome(s), ${posted.duplicates} already there`);
-  print('See the figures: npx mql report --out report.html');
   return { anchor: new Date(anchor).toISOString(), leads: count, events, outcomes: posted, mqls };
 }

@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,17 @@ const chromium = '/usr/bin/chromium';
 const outputDir = join(root, 'test-output', 'report');
 const leadCount = 120;
 
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+      .once('error', reject)
+      .listen(0, '127.0.0.1', () => {
+        const { port } = server.address() as { port: number };
+        server.close(() => resolve(port));
+      });
+  });
+}
+
 describe('mql demo --with-outcomes and mql report', () => {
   let stack: LocalStack;
   let env: Record<string, string>;
@@ -45,7 +57,8 @@ describe('mql demo --with-outcomes and mql report', () => {
 
   beforeAll(async () => {
     const example = parseEnv(readFileSync(join(root, '.env.example'), 'utf8')) as Record<string, string>;
-    env = { ...example, CRM_ADAPTER: 'none' };
+    // The .env.example CRM settings, on a port of this test's own: the demo listens there itself.
+    env = { ...example, CRM_WEBHOOK_URL: `http://127.0.0.1:${await freePort()}/crm/leads` };
     stack = await startTestStack({ env });
     store = new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }), tableName: stack.tableName });
     dataDir = mkdtempSync(join(tmpdir(), 'mql-report-'));
@@ -69,6 +82,13 @@ describe('mql demo --with-outcomes and mql report', () => {
     expect(population.outcomes.byType.mql_rejected).toBeGreaterThan(0);
     expect(population.outcomes.byType.won).toBeGreaterThan(0);
     expect(lines.join('\n')).toContain(`${leadCount} leads (seed 5)`);
+  });
+
+  it('takes the handoffs of the leads that were MQLs when their events arrived on CRM_WEBHOOK_URL itself', async () => {
+    const leads = await loadReportLeads(store, { model: defaultModel, now: new Date() });
+    const handedOff = (await Promise.all(leads.map(async (lead) => (await store.getLead(lead.leadId))?.wasMql === true))).filter(Boolean).length;
+    expect(population.handoffsReceived).toBe(handedOff);
+    expect(lines.join('\n')).toContain(handedOff > 0 ? `the CRM (${env.CRM_WEBHOOK_URL}) received ${handedOff} handoff(s) (lead.mql)` : 'received no handoff');
   });
 
   it('moves the status of the leads sales decided on', async () => {
@@ -113,6 +133,7 @@ describe('mql demo --with-outcomes and mql report', () => {
     const { stdout } = await mql('demo', '--with-outcomes', '--leads', String(leadCount));
     expect(stdout).toContain(`stored 0 event(s), ${population.events.sent} already there`);
     expect(stdout).toContain(`stored 0 outcome(s), ${population.outcomes.sent} already there`);
+    expect(stdout).toContain('received no handoff: no lead changed status');
     const again = await buildReport(store, { model: defaultModel, now: new Date(figures.now) });
     expect(again.funnel).toEqual(figures.funnel);
   }, 180_000);
