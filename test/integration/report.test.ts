@@ -149,8 +149,19 @@ describe('mql demo --with-outcomes and mql report', () => {
     expect(readFileSync(out, 'utf8')).toContain(`data-figure="mqls">${figures.funnel.mqls}<`);
   }, 60_000);
 
+  it('mql report --json --since prints the figures of the leads first seen since then, as JSON', async () => {
+    const since = new Date(Date.parse(population.anchor) - 60 * 86_400_000).toISOString();
+    const { stdout } = await mql('report', '--json', '--since', since.slice(0, 10));
+    const recent = JSON.parse(stdout) as ReportFigures;
+    expect(recent.since).toBe(`${since.slice(0, 10)}T00:00:00.000Z`);
+    expect(recent.funnel.leads).toBeGreaterThan(0);
+    expect(recent.funnel.leads).toBeLessThan(leadCount);
+    expect(recent.funnel.mqls).toBeLessThanOrEqual(figures.funnel.mqls);
+  }, 60_000);
+
   it('refuses bad options with a clear message and exit code 1', async () => {
     await expect(mql('report', '--since', 'last tuesday')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('--since must be a date') });
+    await expect(mql('demo', '--with-outcomes', '--seed', '5.5')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('--seed must be a whole number') });
     await expect(mql('demo', '--with-outcomes', '--leads', 'many')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('--leads must be a whole number') });
     await expect(mql('report', '--now', 'soon')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('--now must be an ISO time') });
   }, 60_000);
