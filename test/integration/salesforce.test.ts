@@ -5,12 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CrmAdapter, HandoffRecord } from '../../lib/crm/adapter.ts';
 import { CrmDeliveryError } from '../../lib/crm/adapter.ts';
 import { CrmConfigurationError, crmAdapterFromEnv } from '../../lib/crm/index.ts';
 import { parseApiUsage, resetSalesforceSessions, salesforceAdapter, salesforceReasonsText, salesforceSettingsFromEnv } from '../../lib/crm/salesforce.ts';
 import type { SalesforceStandIn, SalesforceStandInOptions } from '../../lib/local/salesforce-stand-in.ts';
+import { logger } from '../../lib/observability.ts';
 import { standInCustomFields, startSalesforceStandIn } from '../../lib/local/salesforce-stand-in.ts';
 
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/salesforce/salesforce_lead_upsert.json', import.meta.url), 'utf8')) as Record<string, any>;
@@ -589,6 +590,22 @@ describe('Salesforce adapter: configuration', () => {
 
     expect(text.length).toBe(32_768);
     expect(text.endsWith('...')).toBe(true);
+  });
+
+  it('a warning is logged once Sforce-Limit-Info shows 90% of the daily limit used, with the counts only', async () => {
+    await start({ dailyLimit: 10 });
+    const warn = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    try {
+      const adapter = adapterFor(standIn);
+      for (let n = 0; n < 5; n += 1) await adapter.deliver({ ...mql, leadId: `lead${n}@example.com`, lead: { ...mql.lead, email: `lead${n}@example.com` } }, now);
+
+      expect(warn.mock.calls).toEqual([
+        ["Salesforce API usage near the org's daily limit", { used: 9, max: 10 }],
+        ["Salesforce API usage near the org's daily limit", { used: 10, max: 10 }],
+      ]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('Sforce-Limit-Info is read; anything else is not', () => {
