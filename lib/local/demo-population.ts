@@ -56,6 +56,8 @@ export interface PopulationResult {
    * CRM_WEBHOOK_URL port); undefined when it did not listen.
    */
   readonly handoffsReceived?: number;
+  /** Leads this run made an MQL on arrival (each is one lead.mql handoff). */
+  readonly newMqlsOnArrival: number;
 }
 
 export class PopulationDemoError extends Error {
@@ -336,7 +338,7 @@ export async function runPopulationDemo(options: PopulationOptions): Promise<Pop
   try {
     let result = await populate(options, seed, count, eventsSecret, feedbackSecret, clock);
     if (receiver) {
-      await settled(receiver);
+      await handedOff(receiver, result.newMqlsOnArrival);
       const types = [...new Set(receiver.received.map((one) => one.record.type))].join(', ');
       print(
         receiver.received.length > 0
@@ -369,18 +371,14 @@ async function portIsFree(port: number): Promise<boolean> {
   });
 }
 
-/** Until no handoff has arrived for three seconds (the handoff consumer polls every second), at most 30 s. */
-async function settled(receiver: CrmReceiver): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  let seen = -1;
-  let quietSince = Date.now();
-  while (Date.now() < deadline) {
-    if (receiver.received.length !== seen) {
-      seen = receiver.received.length;
-      quietSince = Date.now();
-    } else if (Date.now() - quietSince >= 3_000) return;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
+/**
+ * Until the receiver has the handoffs this run caused (the handoff consumer polls every second and
+ * batches for a few), then a second more for any other (a decay run's); at most a minute.
+ */
+async function handedOff(receiver: CrmReceiver, expected: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (receiver.received.length < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
 }
 
 async function populate(
@@ -394,6 +392,8 @@ async function populate(
   const { print, baseUrl, store, model } = options;
   const anchor = await anchorOf(store, (at) => planLead(seed, 0, at).email, clock());
   const planned = Array.from({ length: count }, (_, index) => planLead(seed, index, anchor));
+  const wasMql = async () => new Set((await mapWithConcurrency(planned, 8, async (lead) => ((await store.getLead(lead.email))?.wasMql ? lead.email : undefined))).filter(Boolean));
+  const mqlBefore = await wasMql();
   const messages = planned.flatMap((lead) => lead.messages);
   print(`1. ${count} leads (seed ${seed}) first seen from ${new Date(anchor - populationDays * msPerDay).toISOString().slice(0, 10)} to ${new Date(anchor).toISOString().slice(0, 10)}: ${messages.length} Segment messages to POST /webhooks/events`);
   const events = { sent: messages.length, stored: 0, duplicates: 0 };
@@ -414,6 +414,7 @@ async function populate(
     events.duplicates += answer.duplicates;
   }
   print(`   stored ${events.stored} event(s), ${events.duplicates} already there`);
+  const newMqlsOnArrival = [...(await wasMql())].filter((email) => !mqlBefore.has(email)).length;
 
   // Which leads the model made an MQL, and when: the same replay as mql report.
   const now = clock();
@@ -430,5 +431,5 @@ async function populate(
     posted.duplicates += answer.duplicates;
   }
   print(`   stored ${posted.stored} outcome(s), ${posted.duplicates} already there`);
-  return { anchor: new Date(anchor).toISOString(), leads: count, events, outcomes: posted, mqls };
+  return { anchor: new Date(anchor).toISOString(), leads: count, events, outcomes: posted, mqls, newMqlsOnArrival };
 }

@@ -87,6 +87,7 @@ describe('mql demo --with-outcomes and mql report', () => {
   it('takes the handoffs of the leads that were MQLs when their events arrived on CRM_WEBHOOK_URL itself', async () => {
     const leads = await loadReportLeads(store, { model: defaultModel, now: new Date() });
     const handedOff = (await Promise.all(leads.map(async (lead) => (await store.getLead(lead.leadId))?.wasMql === true))).filter(Boolean).length;
+    expect(population.newMqlsOnArrival).toBe(handedOff);
     expect(population.handoffsReceived).toBe(handedOff);
     expect(lines.join('\n')).toContain(handedOff > 0 ? `the CRM (${env.CRM_WEBHOOK_URL}) received ${handedOff} handoff(s) (lead.mql)` : 'received no handoff');
   });
