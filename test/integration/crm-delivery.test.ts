@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
-import { setupHubSpot } from '../../lib/crm/hubspot.ts';
+import { hubSpotDefaultLeadStatuses, setupHubSpot } from '../../lib/crm/hubspot.ts';
 import type { HubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
 import { startHubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
 import { queueDepth } from '../../lib/redrive.ts';
@@ -126,6 +126,20 @@ async function deliveriesOf(world: World, email: string) {
   }));
 }
 
+/** A handoff record as the pipeline queues it (the shape of lib/core/handoff.ts). */
+function handoffRecord(email: string, type: HandoffRecord['type'], at: number): HandoffRecord {
+  return {
+    type,
+    id: `msg_${randomUUID()}`,
+    occurredAt: new Date(at).toISOString(),
+    leadId: email,
+    lead: { email, firstName: 'Dana', lastName: 'Whitfield', company: 'Acme Logistics', jobTitle: 'CEO' },
+    score: { total: type === 'lead.mql' ? 72 : 31, fit: 40, behavior: type === 'lead.mql' ? 32 : 0, threshold: 60, modelVersion: 'test' },
+    reasons: [{ rule: 'title_c_level', kind: 'fit', description: 'C-level title', pointsNow: 25, rawPoints: 25, count: 1 }],
+    recentEvents: [],
+  };
+}
+
 const stageChanges = (world: World, email: string) =>
   world.hubspot.contacts().get(email)?.history.filter((change) => change.property === 'lifecyclestage').map((change) => `${change.from ?? ''}->${change.to}`);
 
@@ -174,16 +188,8 @@ describe('MQLs to HubSpot through the handoff queue', () => {
     world.hubspot.setStage(email, 'customer');
 
     // A recycle, then a fresh MQL of the same lead, as the pipeline would send them.
-    const base: Omit<HandoffRecord, 'type' | 'id' | 'occurredAt'> = {
-      leadId: email,
-      lead: { email, firstName: 'Dana', lastName: 'Whitfield', company: 'Acme Logistics', jobTitle: 'CEO' },
-      score: { total: 72, fit: 40, behavior: 32, threshold: 60, modelVersion: 'test' },
-      reasons: [],
-      recentEvents: [],
-    };
-    const later = (minutes: number) => new Date(Date.now() + minutes * 60_000).toISOString();
-    for (const [type, occurredAt] of [['lead.recycled', later(1)], ['lead.mql', later(2)]] as const) {
-      const record: HandoffRecord = { ...base, type, id: `msg_${randomUUID()}`, occurredAt };
+    for (const [type, minutes] of [['lead.recycled', 1], ['lead.mql', 2]] as const) {
+      const record = handoffRecord(email, type, Date.now() + minutes * 60_000);
       await world.stack.sqs.send(new SendMessageCommand({ QueueUrl: world.stack.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
       await world.stack.drain();
     }
@@ -200,6 +206,33 @@ describe('MQLs to HubSpot through the handoff queue', () => {
     expect(contact.history.some((change) => change.property === 'hs_lead_status')).toBe(true);
     const notes = (await world.store.listHandoffAttempts(email)).map((attempt) => attempt.note ?? '');
     expect(notes.some((note) => /customer/.test(note))).toBe(true);
+  });
+
+  it("sends one lead's MQL and recycle from the same batch in two rounds, in order", async () => {
+    const email = `rounds.${randomUUID().slice(0, 8)}@acme.com`;
+    const first = world.hubspot.calls.length;
+    const at = Date.now();
+    const records = [handoffRecord(email, 'lead.mql', at), handoffRecord(email, 'lead.recycled', at + 60_000)];
+    // One SendMessageBatch: both are in the queue before the poller's window closes.
+    await world.stack.sqs.send(
+      new SendMessageBatchCommand({ QueueUrl: world.stack.queueUrls.handoff, Entries: records.map((record, index) => ({ Id: String(index), MessageBody: JSON.stringify(record) })) }),
+    );
+    await world.stack.drain();
+
+    // Round 1 carries the MQL, round 2 the recycle: never both rows of one contact in one upsert.
+    expect(world.hubspot.calls.slice(first).map((call) => call.path)).toEqual([
+      '/crm/v3/objects/contacts/batch/read',
+      '/crm/v3/objects/contacts/batch/upsert',
+      '/crm/v3/objects/contacts/batch/read',
+      '/crm/v3/objects/contacts/batch/upsert',
+    ]);
+    const contact = world.hubspot.contacts().get(email)!;
+    expect(contact.properties.lifecyclestage).toBe('marketingqualifiedlead');
+    expect(contact.properties.hs_lead_status).toBe(hubSpotDefaultLeadStatuses.recycled);
+    expect((await deliveriesOf(world, email)).map((handoff) => [handoff.type, handoff.status, handoff.delivered])).toEqual([
+      ['lead.mql', 'delivered', 1],
+      ['lead.recycled', 'delivered', 1],
+    ]);
   });
 
   it('sends a refused token to the DLQ with an error line, and `mql redrive` delivers it once the token is fixed', async () => {
