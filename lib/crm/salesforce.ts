@@ -140,6 +140,9 @@ const maxQuoted = 300;
 /** Share of the daily API limit above which each delivery logs a warning. */
 const usageWarningShare = 0.9;
 
+/** Characters of url-encoded ids in one status query: with the rest of the URI, well under Salesforce's 16,384. */
+const maxQueryIdsLength = 12_000;
+
 /** Most records one sObject Collections request takes. */
 const collectionLimit = 200;
 
@@ -356,22 +359,36 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
     const found = new Map<string, { status: string | undefined; converted: boolean }>();
     if (settings.replaceableStatuses === 'any' || leadIds.length === 0) return found;
     const literal = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-    const soql = `SELECT Id, Status, IsConverted, ${settings.externalIdField} FROM Lead WHERE ${settings.externalIdField} IN (${leadIds.map(literal).join(', ')})`;
-    const answer = await call('GET', `/services/data/${settings.apiVersion}/query?q=${encodeURIComponent(soql)}`, undefined, tally);
-    const { response, body } = answer;
-    if (response.status !== 200) {
-      const outcome = failure({ status: response.status, body, text: answer.text, headers: response.headers }, record, now);
-      throw outcome instanceof CrmDeliveryError ? outcome : new CrmDeliveryError(`Salesforce answered the Lead query ${response.status}; will retry`, { status: response.status, retryable: true, kind: 'unavailable' });
+    const select = `SELECT Id, Status, IsConverted, ${settings.externalIdField} FROM Lead WHERE ${settings.externalIdField} IN `;
+    // A GET's URI must stay under Salesforce's 16,384 characters: long ids split the query in several.
+    const chunks: string[][] = [[]];
+    let length = 0;
+    for (const leadId of leadIds) {
+      const size = encodeURIComponent(`${literal(leadId)}, `).length;
+      if (length + size > maxQueryIdsLength && chunks.at(-1)!.length > 0) {
+        chunks.push([]);
+        length = 0;
+      }
+      chunks.at(-1)!.push(leadId);
+      length += size;
     }
-    const rows = (body as { records?: unknown } | undefined)?.records;
-    if (!Array.isArray(rows)) throw new CrmDeliveryError('Salesforce answered the Lead query without records; will retry', { status: 200, retryable: true, kind: 'unavailable' });
-    for (const row of rows as Record<string, unknown>[]) {
-      const key = row?.[settings.externalIdField];
-      if (typeof key !== 'string') continue;
-      const seen = found.get(key);
-      const status = typeof row.Status === 'string' ? row.Status : undefined;
-      // Several Leads with the id: the upsert answers 300 anyway; keep the first one's facts.
-      if (!seen) found.set(key, { status, converted: row.IsConverted === true });
+    for (const chunk of chunks) {
+      const soql = `${select}(${chunk.map(literal).join(', ')})`;
+      const answer = await call('GET', `/services/data/${settings.apiVersion}/query?q=${encodeURIComponent(soql)}`, undefined, tally);
+      const { response, body } = answer;
+      if (response.status !== 200) {
+        const outcome = failure({ status: response.status, body, text: answer.text, headers: response.headers }, record, now);
+        throw outcome instanceof CrmDeliveryError ? outcome : new CrmDeliveryError(`Salesforce answered the Lead query ${response.status}; will retry`, { status: response.status, retryable: true, kind: 'unavailable' });
+      }
+      const rows = (body as { records?: unknown } | undefined)?.records;
+      if (!Array.isArray(rows)) throw new CrmDeliveryError('Salesforce answered the Lead query without records; will retry', { status: 200, retryable: true, kind: 'unavailable' });
+      for (const row of rows as Record<string, unknown>[]) {
+        const key = row?.[settings.externalIdField];
+        if (typeof key !== 'string') continue;
+        const status = typeof row.Status === 'string' ? row.Status : undefined;
+        // Several Leads with the id: the upsert answers 300 anyway; keep the first one's facts.
+        if (!found.has(key)) found.set(key, { status, converted: row.IsConverted === true });
+      }
     }
     return found;
   }

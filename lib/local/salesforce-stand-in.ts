@@ -325,6 +325,8 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
 
   function route(request: IncomingMessage, raw: string): Answer {
     const target = new URL(request.url ?? '/', 'http://stand-in');
+    // Salesforce's limit on a request URI.
+    if ((request.url ?? '').length > 16_384) return sfError(414, 'URI_TOO_LONG', 'The request URI is too long');
     if (Date.now() < outageUntil) return sfError(503, 'SERVER_UNAVAILABLE', 'Service temporarily unavailable, please try again later');
     if (target.pathname === '/services/oauth2/token') {
       if (request.method !== 'POST') return { status: 405, body: { error: 'invalid_request', error_description: 'must use HTTP POST' } };

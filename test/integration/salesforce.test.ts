@@ -527,6 +527,19 @@ describe('Salesforce adapter: batches through sObject Collections', () => {
     expect(standIn.leads().has('lead2@example.com')).toBe(false);
   });
 
+  it('a full batch of long ids splits the status query to keep each URI under Salesforce\'s limit', async () => {
+    const long = (n: number) => lead(n, { email: `a.rather.long.mailbox.name.for.a.test.lead.number.${n}@subsidiary.example-holdings.com` });
+    const batch = Array.from({ length: 200 }, (_, n) => ({ ...long(n), leadId: long(n).lead.email! }));
+    const results = await adapterFor(standIn).deliverBatch!(batch, now);
+
+    expect(results.filter((result) => result.ok)).toHaveLength(200);
+    const queries = standIn.calls.filter((call) => call.method === 'GET');
+    expect(queries.length).toBeGreaterThan(1);
+    expect(queries.every((call) => call.status === 200 && call.path.length < 16_384)).toBe(true);
+    expect(collectionCalls()).toHaveLength(1);
+    expect(standIn.leads().size).toBe(200);
+  });
+
   it('before v46.0 there is no collection resource: no deliverBatch', () => {
     const adapter = adapterFor(standIn, { SALESFORCE_API_VERSION: 'v45.0' });
 
