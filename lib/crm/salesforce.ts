@@ -185,6 +185,9 @@ export function salesforceReasonsText(record: HandoffRecord): string {
     const points = reason.points ?? reason.pointsNow;
     lines.push(`${points >= 0 ? '+' : ''}${points} ${reason.description} (${reason.kind}${reason.count > 1 ? `, x${reason.count}` : ''}${reason.lastSeen ? `, last ${reason.lastSeen}` : ''})`);
   }
+  // The person first came without an e-mail: a Lead under that earlier id may exist, for sales to merge
+  // (the REST API cannot merge Leads).
+  if (record.mergedFrom?.length) lines.push(`Same person as the Lead(s) with external id ${record.mergedFrom.join(', ')}: merge them`);
   const text = lines.join('\n');
   return text.length > maxReasonsLength ? `${text.slice(0, maxReasonsLength - 3)}...` : text;
 }

@@ -597,6 +597,11 @@ describe('Salesforce adapter: configuration', () => {
     expect(standIn.calls).toHaveLength(0);
   });
 
+  it('the reasons name the earlier phone-only Lead the person was merged from, for sales to merge', () => {
+    expect(salesforceReasonsText({ ...mql, mergedFrom: ['phone:+14155550123'] }).split('\n').at(-1)).toBe('Same person as the Lead(s) with external id phone:+14155550123: merge them');
+    expect(salesforceReasonsText(mql)).not.toContain('Same person');
+  });
+
   it('reasons longer than a Long Text Area are cut to fit', () => {
     const many = Array.from({ length: 2000 }, (_, index) => ({ ...mql.reasons[0]!, rule: `r${index}`, description: `Rule number ${index} with a long description` }));
     const text = salesforceReasonsText({ ...mql, reasons: many });
