@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
-import { hubSpotDefaultLeadStatuses, setupHubSpot } from '../../lib/crm/hubspot.ts';
+import { hubSpotDefaultLeadStatuses, secondsToMidnightUtc, setupHubSpot } from '../../lib/crm/hubspot.ts';
 import type { HubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
 import { startHubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
 import { queueDepth } from '../../lib/redrive.ts';
@@ -261,6 +261,40 @@ describe('MQLs to HubSpot through the handoff queue', () => {
     const shown = await run(process.execPath, [mql, 'deliveries', email, '--data-dir', world.dataDir], { cwd: world.dataDir });
     expect(shown.stdout).toMatch(/hubspot +401 +failed \(auth\)/);
     expect(shown.stdout).toMatch(new RegExp(`hubspot +20\\d +delivered +${world.hubspot.contacts().get(email)!.id}`));
+  });
+});
+
+describe("HubSpot's daily limit", () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await startWorld();
+  });
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it('holds the handoff back until the reset at midnight, with an error line for the alarm, and never dead-letters it', async () => {
+    world.hubspot.failNext(1, 429, {
+      status: 'error',
+      message: 'You have reached your daily limit.',
+      errorType: 'RATE_LIMIT',
+      correlationId: '7b3c1e2a-0000-4000-8000-000000000000',
+      policyName: 'DAILY',
+      groupName: 'publicapi:private-app:12345',
+    });
+    const email = `daily.${randomUUID().slice(0, 8)}@acme.com`;
+    await qualify(world, email);
+    await waitUntil('the quota log line', () => logLines.some((line) => line.includes('CRM quota exhausted')), 20_000);
+
+    const line = logLines.map((text) => JSON.parse(text)).find((parsed) => parsed.message?.startsWith('CRM quota exhausted'));
+    expect(line).toMatchObject({ level: 'ERROR', kind: 'quota_exhausted', adapter: 'hubspot' });
+    // Held back (the message's visibility) until midnight UTC, HubSpot's reset, within SQS's 12-hour bound.
+    expect(Math.abs(line.retryInSeconds - Math.min(43_200, secondsToMidnightUtc(new Date())))).toBeLessThan(10);
+    expect((await deliveriesOf(world, email))[0]).toMatchObject({ status: 'failed', delivered: 0, failedKinds: ['quota_exhausted'] });
+    expect(await queueDepth(world.stack.sqs, world.stack.dlqUrls.handoff)).toBe(0);
+    const held = await world.stack.sqs.send(new GetQueueAttributesCommand({ QueueUrl: world.stack.queueUrls.handoff, AttributeNames: ['ApproximateNumberOfMessagesNotVisible'] }));
+    expect(held.Attributes?.ApproximateNumberOfMessagesNotVisible).toBe('1');
+    expect(world.hubspot.contacts().has(email)).toBe(false);
   });
 });
 
