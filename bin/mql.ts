@@ -257,7 +257,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'receive') return receive(Number(values.port ?? 4000));
   if (command === 'crm') return crmSetup(rest);
   const local = values.aws ? undefined : useLocalStack(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql');
-  if (values.aws && !process.env[tableNameEnv]) fail(`--aws needs ${tableNameEnv} (the stack's TableName output)`);
+  if (values.aws && command !== 'redrive' && !process.env[tableNameEnv]) fail(`--aws needs ${tableNameEnv} (the stack's TableName output)`);
 
   switch (command) {
     case 'decay': {

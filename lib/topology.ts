@@ -244,9 +244,11 @@ export const queues = [
   {
     name: 'handoff',
     consumer: 'handoff',
-    // One HubSpot batch call takes 100 contacts; the window gathers a burst into few calls.
+    // One HubSpot batch call takes 100 contacts; the window gathers a burst into few calls. One second:
+    // it is the latency a lone MQL pays, and 2 instances x 2 calls a second stay far below HubSpot's
+    // 100 requests per 10 s.
     batchSize: 100,
-    batchWindowSeconds: 2,
+    batchWindowSeconds: 1,
     // Outages back off 30 s doubling to 15 min per receive (lib/handoff.ts): 24 receives ride out about
     // 5 hours of CRM outage before the DLQ. Rate limits re-queue without consuming receives.
     maxReceiveCount: 24,
