@@ -19,6 +19,7 @@ import type { HandoffRecord } from '../../lib/core/handoff.ts';
 import { hubSpotDefaultLeadStatuses, secondsToMidnightUtc, setupHubSpot } from '../../lib/crm/hubspot.ts';
 import type { HubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
 import { startHubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
+import { logger } from '../../lib/observability.ts';
 import { queueDepth } from '../../lib/redrive.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 import { eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
@@ -33,6 +34,8 @@ let logLines: string[] = [];
 const restores: (() => void)[] = [];
 
 beforeAll(() => {
+  // The handlers' logger may have been built by an import of this file under the run's LOG_LEVEL=SILENT.
+  logger.setLogLevel('WARN');
   // The handlers run in this process: keep their JSON log lines (Powertools: INFO on stdout, WARN and
   // ERROR on stderr) for the assertions, off the terminal.
   for (const stream of [process.stdout, process.stderr]) {

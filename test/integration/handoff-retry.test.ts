@@ -16,6 +16,7 @@ import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CrmReceiver } from '../../lib/local/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/crm-receiver.ts';
+import { logger } from '../../lib/observability.ts';
 import { queueDepth } from '../../lib/redrive.ts';
 import { crmSecret, eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
@@ -32,6 +33,8 @@ let logLines: string[] = [];
 const originalWrites: [NodeJS.WriteStream, NodeJS.WriteStream['write']][] = [];
 
 beforeAll(async () => {
+  // The handlers' logger may have been built by an import of this file under the run's LOG_LEVEL=SILENT.
+  logger.setLogLevel('WARN');
   dataDir = mkdtempSync(join(tmpdir(), 'mql-handoff-retry-'));
   crm = await startCrmReceiver(crmSecret);
   stack = await startTestStack({
