@@ -50,17 +50,8 @@ export function round(value: number, digits = 2): number {
   return Math.round(value * factor) / factor;
 }
 
-/** Deterministic PRNG (mulberry32), so every run spreads events over the same leads. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG (mulberry32, lib/seeded-random.ts), so every run spreads events over the same leads. */
+export { seededRandom as prng } from '../lib/seeded-random.ts';
 
 // --- a bounded pool -----------------------------------------------------------------------------
 

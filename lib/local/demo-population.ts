@@ -24,6 +24,7 @@ import type { RejectionReason } from '../sources/crm-feedback.ts';
 import { signStandardWebhook } from '../sources/standard-webhooks.ts';
 import type { LeadStore } from '../store/lead-store.ts';
 import { mapWithConcurrency } from '../store/lead-store.ts';
+import { seededRandom } from '../seeded-random.ts';
 import type { ReportLead } from '../report/lead-facts.ts';
 import { reportLeadOf } from '../report/lead-facts.ts';
 import { startCrmReceiver } from './crm-receiver.ts';
@@ -70,18 +71,6 @@ export class PopulationDemoError extends Error {
 const msPerDay = 86_400_000;
 /** How far back the population starts. */
 export const populationDays = 180;
-
-/** mulberry32: a small, fast, seedable PRNG; the same seed gives the same sequence on every machine. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A stream of its own per lead and purpose, so one lead's draws never depend on another's. */
 const streamOf = (seed: number, index: number, purpose: number) => seededRandom(Math.imul(seed, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b) ^ Math.imul(purpose, 0xc2b2ae35));

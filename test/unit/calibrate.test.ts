@@ -5,23 +5,12 @@ import { calibrate, calibrationMinimums, judgeLead, NotEnoughOutcomes, proposeMo
 import type { RuleCalibration } from '../../lib/core/calibrate.ts';
 import { chooseLambda, fitLogistic, lambdaGrid, precisionRecall, predictLogistic, solveLinear } from '../../lib/core/logistic.ts';
 import { formatCalibration } from '../../lib/calibrate.ts';
+import { seededRandom } from '../../lib/seeded-random.ts';
 import { calibrationPopulation, withOutcomeEvents } from '../setup/calibration-population.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const start = new Date('2026-05-01T09:00:00.000Z');
 const logit = (p: number) => Math.log(p / (1 - p));
-
-/** A deterministic uniform generator (mulberry32): the synthetic data are the same on every run. */
-function generator(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('logistic regression', () => {
   it('solves a linear system exactly', () => {
@@ -42,7 +31,7 @@ describe('logistic regression', () => {
   });
 
   it('recovers the coefficients that generated 20,000 samples, and finds none for an unrelated feature', () => {
-    const random = generator(42);
+    const random = seededRandom(42);
     const truth = { intercept: -2, points: 0.08, unrelated: 0 };
     const rows: number[][] = [];
     const labels: boolean[] = [];
@@ -76,7 +65,7 @@ describe('logistic regression', () => {
   });
 
   it('the penalised solution is where the gradient is zero: residuals times features equal lambda times the coefficient', () => {
-    const random = generator(7);
+    const random = seededRandom(7);
     const rows = Array.from({ length: 200 }, () => [random() * 10, random() < 0.5 ? 1 : 0]);
     const labels = rows.map((row) => random() < 1 / (1 + Math.exp(-(-1 + 0.3 * row[0]! - row[1]!))));
     const lambda = 2;
@@ -110,7 +99,7 @@ describe('logistic regression', () => {
   });
 
   it('cross-validation picks a strong penalty for features that are noise, and a weak one for a clear signal in many rows', () => {
-    const random = generator(11);
+    const random = seededRandom(11);
     const noiseRows = Array.from({ length: 80 }, () => Array.from({ length: 10 }, () => random() * 10));
     const noiseLabels = noiseRows.map(() => random() < 0.5);
     const signalRows = Array.from({ length: 2000 }, () => [random() * 40, random() * 10]);
@@ -126,7 +115,7 @@ describe('logistic regression', () => {
   });
 
   it('is deterministic: the same rows give the same coefficients to the last bit', () => {
-    const random = generator(3);
+    const random = seededRandom(3);
     const rows = Array.from({ length: 300 }, () => [random() * 40, random() * 15, random() < 0.3 ? -10 : 0]);
     const labels = rows.map((row) => random() < 1 / (1 + Math.exp(-(0.05 * row[0]! - 1))));
     expect(fitLogistic(rows, labels)).toEqual(fitLogistic(rows, labels));

@@ -7,7 +7,8 @@ import { renderReportHtml } from '../../lib/report/html.ts';
 import type { ReportLead, ReportOutcome } from '../../lib/report/lead-facts.ts';
 import { leadSourceOf, reportLeadOf } from '../../lib/report/lead-facts.ts';
 import { formatReport } from '../../lib/report/text.ts';
-import { salesOutcomes, seededRandom } from '../../lib/local/demo-population.ts';
+import { salesOutcomes } from '../../lib/local/demo-population.ts';
+import { seededRandom } from '../../lib/seeded-random.ts';
 
 const day = 86_400_000;
 const t0 = Date.parse('2026-05-10T09:00:00.000Z');
