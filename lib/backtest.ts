@@ -50,6 +50,8 @@ export function formatBacktest(report: BacktestReport): string {
     ['MQL now', String(current.mqlNow), String(candidate.mqlNow)],
     ['MQL -> SQL', `${percent(current.mqlToSqlRate)} (${current.mqlWithSql}/${current.mqls})`, `${percent(candidate.mqlToSqlRate)} (${candidate.mqlWithSql}/${candidate.mqls})`],
     ['MQL -> won', `${percent(current.mqlToWonRate)} (${current.mqlWithWon}/${current.mqls})`, `${percent(candidate.mqlToWonRate)} (${candidate.mqlWithWon}/${candidate.mqls})`],
+    ['MQL -> SQL, judged only', `${percent(current.judgedSqlRate)} (${current.mqlWithSql}/${current.mqlJudged})`, `${percent(candidate.judgedSqlRate)} (${candidate.mqlWithSql}/${candidate.mqlJudged})`],
+    ['SQLs it qualifies', `${percent(current.sqlRecall)} (${current.mqlWithSql}/${report.leadsReachedSql})`, `${percent(candidate.sqlRecall)} (${candidate.mqlWithSql}/${report.leadsReachedSql})`],
   ];
   const header: [string, string, string] = ['', 'current', 'candidate'];
   const widths = [0, 1, 2].map((column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)));

@@ -99,6 +99,15 @@ export interface ModelSummary {
   mqlToSqlRate: number | null;
   /** `mqlWithWon / mqls`; null likewise. */
   mqlToWonRate: number | null;
+  /** Of `mqls`, how many sales judged (any outcome): the leads whose MQL -> SQL is known, not assumed. */
+  mqlJudged: number;
+  /**
+   * `mqlWithSql / mqlJudged`: MQL -> SQL over the MQLs sales judged only. A candidate that qualifies leads
+   * sales never saw is not marked down for them (`mqlToSqlRate` counts them as not SQL). Null with none judged.
+   */
+  judgedSqlRate: number | null;
+  /** `mqlWithSql / leadsReachedSql`: of every lead sales took to SQL, the share the model makes an MQL. Null with none. */
+  sqlRecall: number | null;
 }
 
 export interface BacktestReport {
@@ -107,6 +116,8 @@ export interface BacktestReport {
   leads: number;
   /** Leads with at least one sales outcome event. */
   leadsWithOutcomes: number;
+  /** Leads with an `sql`, `mql_accepted` or `won` outcome, whichever model made them MQLs. */
+  leadsReachedSql: number;
   current: ModelSummary;
   candidate: ModelSummary;
   newlyQualifying: { count: number; sample: string[] };
@@ -121,9 +132,10 @@ export const backtestSampleSize = 10;
 export class BacktestTally {
   private leads = 0;
   private leadsWithOutcomes = 0;
+  private leadsReachedSql = 0;
   private readonly models = {
-    current: { mqls: 0, mqlNow: 0, mqlWithSql: 0, mqlWithWon: 0 },
-    candidate: { mqls: 0, mqlNow: 0, mqlWithSql: 0, mqlWithWon: 0 },
+    current: { mqls: 0, mqlNow: 0, mqlWithSql: 0, mqlWithWon: 0, mqlJudged: 0 },
+    candidate: { mqls: 0, mqlNow: 0, mqlWithSql: 0, mqlWithWon: 0, mqlJudged: 0 },
   };
   private readonly newly: string[] = [];
   private readonly noLonger: string[] = [];
@@ -132,12 +144,14 @@ export class BacktestTally {
     this.leads += 1;
     if (row.outcomes.size > 0) this.leadsWithOutcomes += 1;
     const reachedSql = row.outcomes.has('sql') || row.outcomes.has('mql_accepted') || row.outcomes.has('won');
+    if (reachedSql) this.leadsReachedSql += 1;
     for (const side of ['current', 'candidate'] as const) {
       const seen = row[side];
       const counts = this.models[side];
       if (seen.statusNow === 'mql') counts.mqlNow += 1;
       if (!seen.qualified) continue;
       counts.mqls += 1;
+      if (row.outcomes.size > 0) counts.mqlJudged += 1;
       if (reachedSql) counts.mqlWithSql += 1;
       if (row.outcomes.has('won')) counts.mqlWithWon += 1;
     }
@@ -149,7 +163,14 @@ export class BacktestTally {
     const summary = (side: 'current' | 'candidate', version: string): ModelSummary => {
       const counts = this.models[side];
       const rate = (part: number) => (this.leadsWithOutcomes > 0 && counts.mqls > 0 ? part / counts.mqls : null);
-      return { version, ...counts, mqlToSqlRate: rate(counts.mqlWithSql), mqlToWonRate: rate(counts.mqlWithWon) };
+      return {
+        version,
+        ...counts,
+        mqlToSqlRate: rate(counts.mqlWithSql),
+        mqlToWonRate: rate(counts.mqlWithWon),
+        judgedSqlRate: counts.mqlJudged > 0 ? counts.mqlWithSql / counts.mqlJudged : null,
+        sqlRecall: this.leadsReachedSql > 0 ? counts.mqlWithSql / this.leadsReachedSql : null,
+      };
     };
     const sample = (ids: string[]) => ({ count: ids.length, sample: [...ids].sort().slice(0, backtestSampleSize) });
     return {
@@ -157,6 +178,7 @@ export class BacktestTally {
       ...(since ? { since: since.toISOString() } : {}),
       leads: this.leads,
       leadsWithOutcomes: this.leadsWithOutcomes,
+      leadsReachedSql: this.leadsReachedSql,
       current: summary('current', current.version),
       candidate: summary('candidate', candidate.version),
       newlyQualifying: sample(this.newly),
@@ -172,4 +194,6 @@ export const backtestDefinitions: Record<string, string> = {
   mqlNow: 'leads whose status under the model is mql now',
   mqlToSqlRate: 'of the leads the model makes an MQL, the share with an sql, mql_accepted or won outcome event',
   mqlToWonRate: 'of the leads the model makes an MQL, the share with a won outcome event',
+  judgedSqlRate: 'MQL -> SQL over the MQLs sales judged only (any outcome): a candidate is not marked down for MQLs sales never saw',
+  sqlRecall: 'of all leads with an sql, mql_accepted or won outcome, the share the model makes an MQL',
 };

@@ -178,8 +178,9 @@ describe('mql backtest', () => {
     expect(report).toMatchObject({
       leads: 23,
       leadsWithOutcomes: 2,
-      current: { version: defaultModel.version, mqls: 1, mqlWithSql: 1, mqlWithWon: 0, mqlToSqlRate: 1, mqlToWonRate: 0 },
-      candidate: { version: lowerThreshold.version, mqls: 2, mqlWithSql: 2, mqlWithWon: 1, mqlToSqlRate: 1, mqlToWonRate: 0.5 },
+      leadsReachedSql: 2,
+      current: { version: defaultModel.version, mqls: 1, mqlWithSql: 1, mqlWithWon: 0, mqlToSqlRate: 1, mqlToWonRate: 0, mqlJudged: 1, judgedSqlRate: 1, sqlRecall: 0.5 },
+      candidate: { version: lowerThreshold.version, mqls: 2, mqlWithSql: 2, mqlWithWon: 1, mqlToSqlRate: 1, mqlToWonRate: 0.5, mqlJudged: 2, judgedSqlRate: 1, sqlRecall: 1 },
       newlyQualifying: { count: 1, sample: [engagedLead] },
       noLongerQualifying: { count: 0, sample: [] },
     });

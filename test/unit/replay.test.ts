@@ -109,14 +109,20 @@ describe('backtest qualification', () => {
 
     const report = tally.report(defaultModel, lowerThreshold, now);
 
-    expect(report).toMatchObject({ leads: 5, leadsWithOutcomes: 2 });
+    expect(report).toMatchObject({ leads: 5, leadsWithOutcomes: 2, leadsReachedSql: 2 });
     expect(report.current).toMatchObject({ mqls: 2, mqlNow: 2, mqlWithSql: 1, mqlWithWon: 0, mqlToSqlRate: 0.5, mqlToWonRate: 0 });
     expect(report.candidate).toMatchObject({ mqls: 4, mqlWithSql: 2, mqlWithWon: 1, mqlToSqlRate: 0.5, mqlToWonRate: 0.25 });
+    // Over the MQLs sales judged, both models' MQLs all reached SQL: the candidate's unjudged MQL (d) does not count
+    // against it; and it qualifies both leads sales took to SQL, the current one only a.
+    expect(report.current).toMatchObject({ mqlJudged: 1, judgedSqlRate: 1, sqlRecall: 0.5 });
+    expect(report.candidate).toMatchObject({ mqlJudged: 2, judgedSqlRate: 1, sqlRecall: 1 });
     expect(report.newlyQualifying).toEqual({ count: 2, sample: ['c-engaged-won@acme.com', 'd-engaged@acme.com'] });
     expect(report.noLongerQualifying).toEqual({ count: 0, sample: [] });
     const table = formatBacktest(report);
     expect(table).toMatch(/MQL -> SQL\s+50\.0% \(1\/2\)\s+50\.0% \(2\/4\)/);
     expect(table).toMatch(/MQL -> won\s+0\.0% \(0\/2\)\s+25\.0% \(1\/4\)/);
+    expect(table).toMatch(/MQL -> SQL, judged only\s+100\.0% \(1\/1\)\s+100\.0% \(2\/2\)/);
+    expect(table).toMatch(/SQLs it qualifies\s+50\.0% \(1\/2\)\s+100\.0% \(2\/2\)/);
   });
 
   it('without any outcome the rates are n/a, not 0%, and the samples stop at ten', () => {
@@ -126,7 +132,7 @@ describe('backtest qualification', () => {
       tally.add({ leadId: email, current: qualificationOf(email, workedExample(email), defaultModel, at(60_000)), candidate: qualificationOf(email, workedExample(email), higherThreshold, at(60_000)), outcomes: new Set() });
     }
     const report = tally.report(defaultModel, higherThreshold, at(60_000));
-    expect(report.current).toMatchObject({ mqls: 12, mqlToSqlRate: null, mqlToWonRate: null });
+    expect(report.current).toMatchObject({ mqls: 12, mqlToSqlRate: null, mqlToWonRate: null, judgedSqlRate: null, sqlRecall: null });
     expect(report.candidate.mqls).toBe(0);
     expect(report.noLongerQualifying.count).toBe(12);
     expect(report.noLongerQualifying.sample).toHaveLength(10);
