@@ -2,7 +2,8 @@ import type { Context, SQSEvent } from 'aws-lambda';
 import { sqs } from '../lib/aws.ts';
 import { getSecrets, requireEnv } from '../lib/config.ts';
 import { crmAdapterFromEnv } from '../lib/crm/index.ts';
-import { deliverHandoffs, handoffRetryPolicyFromEnv, sqsHandoffMessages } from '../lib/handoff.ts';
+import { deliverHandoffs, handoffRetryPolicyFromEnv } from '../lib/handoff.ts';
+import { sqsQueueMessages } from '../lib/queue-messages.ts';
 import { pipelineFromEnv } from '../lib/runtime.ts';
 import { dlqUrlEnv, queueUrlEnv } from '../lib/topology.ts';
 
@@ -15,7 +16,7 @@ export async function handler(event: SQSEvent, context?: Pick<Context, 'getRemai
   return deliverHandoffs(event, {
     store: pipelineFromEnv().store,
     adapter: async () => crmAdapterFromEnv(process.env, await getSecrets()),
-    messages: sqsHandoffMessages(sqs(), requireEnv(queueUrlEnv('handoff')), requireEnv(dlqUrlEnv('handoff'))),
+    messages: sqsQueueMessages(sqs(), requireEnv(queueUrlEnv('handoff')), requireEnv(dlqUrlEnv('handoff'))),
     retry: handoffRetryPolicyFromEnv(),
     ...(context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {}),
   });

@@ -23,26 +23,19 @@
  *     message attribute, and an error log line names the fix; `mql redrive` replays it once fixed.
  * Every attempt is recorded on the lead (see `LeadStore.recordHandoffAttempt`).
  */
-import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { HandoffRecord } from './core/handoff.ts';
 import { handoffLeadId } from './core/handoff.ts';
 import type { CrmAdapter, DeliveryFailureKind, DeliveryReceipt, DeliveryResult } from './crm/adapter.ts';
 import { CrmDeliveryError } from './crm/adapter.ts';
 import { logger } from './observability.ts';
+import type { QueueMessages } from './queue-messages.ts';
+import { maxDelaySeconds, maxVisibilitySeconds } from './queue-messages.ts';
 import type { LeadStore } from './store/lead-store.ts';
 import { mapWithConcurrency } from './store/lead-store.ts';
 
-/** What the consumer does to its queue's messages besides acknowledging them. */
-export interface HandoffMessages {
-  /** Holds a received message back: SQS delivers it again in `seconds` (its receive count grows). */
-  delay(message: SQSRecord, seconds: number): Promise<void>;
-  /** Sends the message's body again with DelaySeconds (at most 900); the caller then acknowledges the original. */
-  requeue(message: SQSRecord, seconds: number): Promise<void>;
-  /** Puts the message on the queue's dead-letter queue, with why; the caller then acknowledges it. */
-  deadLetter(message: SQSRecord, reason: string): Promise<void>;
-}
+/** What the consumer does to its queue's messages besides acknowledging them (on SQS: `sqsQueueMessages`). */
+export type HandoffMessages = QueueMessages;
 
 export interface HandoffRetryPolicy {
   /** `unavailable`: the first retry's delay; it doubles with each receive. */
@@ -89,9 +82,6 @@ const recordConcurrency = 16;
 const reserveMs = 15_000;
 /** In-process waits for a rate limit per invocation; more means the limit is not short-lived. */
 const maxInProcessWaits = 3;
-/** SQS's longest DelaySeconds and visibility timeout. */
-const maxDelaySeconds = 900;
-const maxVisibilitySeconds = 43_200;
 
 /** One message of the batch and the record it carries. */
 interface Item {
@@ -376,38 +366,6 @@ export async function deliverHandoffs(event: SQSEvent, deps: HandoffDeps): Promi
       return false;
     }
   }
-}
-
-/** The handoff queue on SQS: visibility changes and re-queues on it, dead letters to its DLQ. */
-export function sqsHandoffMessages(client: SQSClient, queueUrl: string, dlqUrl: string): HandoffMessages {
-  return {
-    async delay(message, seconds) {
-      await client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.receiptHandle, VisibilityTimeout: Math.min(maxVisibilitySeconds, Math.max(0, Math.round(seconds))) }));
-    },
-    async requeue(message, seconds) {
-      await client.send(
-        new SendMessageCommand({
-          QueueUrl: queueUrl,
-          MessageBody: message.body,
-          DelaySeconds: Math.min(maxDelaySeconds, Math.max(0, Math.round(seconds))),
-          MessageAttributes: { requeuedFrom: { DataType: 'String', StringValue: message.messageId } },
-        }),
-      );
-    },
-    async deadLetter(message, reason) {
-      await client.send(
-        new SendMessageCommand({
-          QueueUrl: dlqUrl,
-          // The body as received, so a redrive to the source queue replays it unchanged.
-          MessageBody: message.body,
-          MessageAttributes: {
-            error: { DataType: 'String', StringValue: reason.slice(0, 1000) },
-            sourceMessageId: { DataType: 'String', StringValue: message.messageId },
-          },
-        }),
-      );
-    },
-  };
 }
 
 /** HANDOFF_RETRY_BASE_SECONDS, HANDOFF_RETRY_MAX_SECONDS, HANDOFF_MAX_WAIT_SECONDS, HANDOFF_RATE_LIMIT_SECONDS, HANDOFF_QUOTA_DELAY_SECONDS (tests shorten them). */

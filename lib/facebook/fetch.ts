@@ -13,14 +13,14 @@
  * - the event's write is conditional on its key (leadgen id and the lead's own time), so a second fetch of
  *   the same lead changes nothing.
  */
-import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { dynamo, sqs } from '../aws.ts';
 import { getSecrets, requireEnv } from '../config.ts';
 import { logger } from '../observability.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { ingest } from '../pipeline.ts';
+import type { QueueMessages } from '../queue-messages.ts';
+import { maxVisibilitySeconds, sqsQueueMessages } from '../queue-messages.ts';
 import { pipelineFromEnv } from '../runtime.ts';
 import type { GraphLead, LeadgenNotification } from '../sources/facebook.ts';
 import { defaultFacebookGraphUrl, facebookSourceName, normalizeGraphLead } from '../sources/facebook.ts';
@@ -31,13 +31,8 @@ import { dlqUrlEnv, queueUrlEnv, tableNameEnv } from '../topology.ts';
 import { fetchGraphLead, GraphError } from './graph.ts';
 
 
-/** What the consumer does to its own queue's messages besides acknowledging them. */
-export interface LeadgenMessages {
-  /** Holds a received message back: SQS delivers it again in `seconds`. */
-  delay(message: SQSRecord, seconds: number): Promise<void>;
-  /** Puts the message on the queue's dead-letter queue, with why; the caller then acknowledges it. */
-  deadLetter(message: SQSRecord, reason: string): Promise<void>;
-}
+/** What the consumer does to its own queue's messages besides acknowledging them: hold back, dead-letter (on SQS: {@link sqsQueueMessages}). */
+export type LeadgenMessages = Pick<QueueMessages, 'delay' | 'deadLetter'>;
 
 /** Retry delays grow with the receive count: base, 2 x base, 4 x base, ... up to max. */
 export interface RetryPolicy {
@@ -50,9 +45,6 @@ export interface RetryPolicy {
  * DLQ; Graph's app and page limits clear within the hour.
  */
 export const defaultRetryPolicy: RetryPolicy = { baseSeconds: 60, maxSeconds: 3600 };
-
-/** SQS refuses a visibility timeout above 12 hours. */
-const maxVisibilitySeconds = 43_200;
 
 export interface FetchDeps {
   pipeline: Pipeline;
@@ -207,28 +199,6 @@ export async function fetchFacebookLeads(event: SQSEvent, deps: FetchDeps): Prom
   }
 }
 
-/** The consumer's own queue on SQS: visibility changes on it, dead letters to its DLQ. */
-export function sqsLeadgenMessages(client: SQSClient, queueUrl: string, dlqUrl: string): LeadgenMessages {
-  return {
-    async delay(message, seconds) {
-      await client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.receiptHandle, VisibilityTimeout: seconds }));
-    },
-    async deadLetter(message, reason) {
-      await client.send(
-        new SendMessageCommand({
-          QueueUrl: dlqUrl,
-          // The body as received, so a redrive to the source queue replays it unchanged.
-          MessageBody: message.body,
-          MessageAttributes: {
-            error: { DataType: 'String', StringValue: reason.slice(0, 1000) },
-            sourceMessageId: { DataType: 'String', StringValue: message.messageId },
-          },
-        }),
-      );
-    },
-  };
-}
-
 /** A retry policy from FACEBOOK_RETRY_BASE_SECONDS / FACEBOOK_RETRY_MAX_SECONDS (tests shorten it), else the default. */
 export function retryPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): RetryPolicy {
   const read = (name: string, fallback: number) => {
@@ -255,7 +225,7 @@ export async function facebookFetchFromEnv(): Promise<FetchDeps> {
       if (!accessToken || !appSecret) throw new GraphError('invalid_token', `${accessToken ? 'FACEBOOK_APP_SECRET' : 'FACEBOOK_ACCESS_TOKEN'} is not set`);
       return fetchGraphLead(leadgenId, { graphUrl, accessToken, appSecret });
     },
-    messages: sqsLeadgenMessages(sqs(), requireEnv(queueUrlEnv('facebook-leads')), requireEnv(dlqUrlEnv('facebook-leads'))),
+    messages: sqsQueueMessages(sqs(), requireEnv(queueUrlEnv('facebook-leads')), requireEnv(dlqUrlEnv('facebook-leads'))),
     retry: retryPolicyFromEnv(),
   };
 }
