@@ -2,7 +2,7 @@ import type { ScoringModel } from './core/model.ts';
 import type { BacktestReport } from './core/replay.ts';
 import { BacktestTally, outcomesOf, qualificationOf } from './core/replay.ts';
 import type { LeadStore } from './store/lead-store.ts';
-import { mapWithConcurrency } from './store/lead-store.ts';
+import { scanLeadHistories } from './store/lead-histories.ts';
 
 /**
  * `mql backtest`: every lead's stored events replayed under the current and a candidate model, side by
@@ -17,25 +17,16 @@ export async function runBacktest(
   options: { current: ScoringModel; candidate: ScoringModel; now: Date; since?: Date; concurrency?: number; pageSize?: number },
 ): Promise<BacktestReport> {
   const tally = new BacktestTally();
-  let cursor: Record<string, unknown> | undefined;
-  do {
-    const page = await store.scanLeads({
-      ...(cursor ? { cursor } : {}),
-      ...(options.since ? { firstSeenSince: options.since } : {}),
-      ...(options.pageSize ? { limit: options.pageSize } : {}),
-    });
-    const rows = await mapWithConcurrency(page.leadIds, options.concurrency ?? 8, async (leadId) => {
-      const events = await store.listEvents(leadId);
-      return {
+  for await (const page of scanLeadHistories(store, options)) {
+    for (const { leadId, events } of page) {
+      tally.add({
         leadId,
         current: qualificationOf(leadId, events, options.current, options.now),
         candidate: qualificationOf(leadId, events, options.candidate, options.now),
         outcomes: outcomesOf(events),
-      };
-    });
-    for (const row of rows) tally.add(row);
-    cursor = page.cursor;
-  } while (cursor);
+      });
+    }
+  }
   return tally.report(options.current, options.candidate, options.now, options.since);
 }
 

@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import type { CalibrationReport } from './core/calibrate.ts';
 import { calibrate } from './core/calibrate.ts';
-import type { NormalizedEvent } from './core/events.ts';
 import type { ScoringModel } from './core/model.ts';
 import { outcomeTypes } from './core/replay.ts';
 import type { LeadStore } from './store/lead-store.ts';
-import { mapWithConcurrency } from './store/lead-store.ts';
+import type { LeadHistory } from './store/lead-histories.ts';
+import { scanLeadHistories } from './store/lead-histories.ts';
 
 /**
  * `mql calibrate`: reads every lead (a Scan) and the events of each (a Query), keeps the histories of the
@@ -16,16 +16,13 @@ export async function runCalibration(
   store: Pick<LeadStore, 'scanLeads' | 'listEvents'>,
   options: { model: ScoringModel; since?: Date; concurrency?: number; pageSize?: number; lambda?: number },
 ): Promise<CalibrationReport> {
-  const histories: { leadId: string; events: NormalizedEvent[] }[] = [];
-  let cursor: Record<string, unknown> | undefined;
-  do {
-    const page = await store.scanLeads({ ...(cursor ? { cursor } : {}), ...(options.pageSize ? { limit: options.pageSize } : {}) });
-    const loaded = await mapWithConcurrency(page.leadIds, options.concurrency ?? 8, async (leadId) => ({ leadId, events: await store.listEvents(leadId) }));
-    for (const history of loaded) {
+  const histories: LeadHistory[] = [];
+  // Not `since`: the calibration itself selects by the time of the outcome.
+  for await (const page of scanLeadHistories(store, { ...(options.concurrency ? { concurrency: options.concurrency } : {}), ...(options.pageSize ? { pageSize: options.pageSize } : {}) })) {
+    for (const history of page) {
       if (history.events.some((event) => (outcomeTypes as readonly string[]).includes(event.type))) histories.push(history);
     }
-    cursor = page.cursor;
-  } while (cursor);
+  }
   return calibrate(histories, options.model, {
     ...(options.since ? { since: options.since } : {}),
     ...(options.lambda !== undefined ? { lambda: options.lambda } : {}),

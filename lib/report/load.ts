@@ -1,31 +1,24 @@
 import type { ScoringModel } from '../core/model.ts';
 import type { LeadStore } from '../store/lead-store.ts';
-import { mapWithConcurrency } from '../store/lead-store.ts';
+import { scanLeadHistories } from '../store/lead-histories.ts';
 import type { ReportFigures } from './figures.ts';
 import { computeFigures } from './figures.ts';
 import type { ReportLead } from './lead-facts.ts';
 import { reportLeadOf } from './lead-facts.ts';
 
 /**
- * Reads every lead of the table (a Scan of the lead items, then a Query of each lead's events, as
- * `mql backtest` does) and computes the report's figures. Reads only. An operator batch job: a Scan
- * reads the whole table, so it is never on a request path.
+ * Reads every lead of the table with its events ({@link scanLeadHistories}, as `mql backtest` does)
+ * and computes the report's figures. Reads only. An operator batch job: a Scan reads the whole table,
+ * so it is never on a request path.
  */
 export async function loadReportLeads(
   store: Pick<LeadStore, 'scanLeads' | 'listEvents'>,
   options: { model: ScoringModel; now: Date; since?: Date; concurrency?: number; pageSize?: number },
 ): Promise<ReportLead[]> {
   const leads: ReportLead[] = [];
-  let cursor: Record<string, unknown> | undefined;
-  do {
-    const page = await store.scanLeads({
-      ...(cursor ? { cursor } : {}),
-      ...(options.since ? { firstSeenSince: options.since } : {}),
-      ...(options.pageSize ? { limit: options.pageSize } : {}),
-    });
-    leads.push(...(await mapWithConcurrency(page.leadIds, options.concurrency ?? 8, async (leadId) => reportLeadOf(leadId, await store.listEvents(leadId), options.model, options.now))));
-    cursor = page.cursor;
-  } while (cursor);
+  for await (const page of scanLeadHistories(store, options)) {
+    for (const { leadId, events } of page) leads.push(reportLeadOf(leadId, events, options.model, options.now));
+  }
   return leads.sort((a, b) => a.leadId.localeCompare(b.leadId));
 }
 
