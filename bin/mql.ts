@@ -24,7 +24,7 @@ commands:
                         HUBSPOT_BASE_URL (default https://api.hubapi.com); checks the HUBSPOT_*_LEAD_STATUS values
   demo                  against the running npm start: a Facebook lead (Graph API stand-in) and a SendGrid batch make an MQL
   demo --with-outcomes [--leads N] [--seed N]
-                        a seeded population (default 300 leads over ~6 months) through POST /webhooks/events, then sales
+                        a seeded population (default 500 leads over ~6 months) through POST /webhooks/events, then sales
                         outcomes for its MQLs through POST /webhooks/crm; the same seed posts the same events again (idempotent)
   report [--out FILE] [--since DATE] [--json] [--now ISO]
                         funnel, MQL -> SQL by source and month, score at MQL vs rejected, rejection reasons, time to MQL,

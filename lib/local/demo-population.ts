@@ -9,9 +9,10 @@
  *      signed with EVENTS_WEBHOOK_SECRET.
  *   2. For each lead the model made an MQL (replayed from the stored events, as the report does), what
  *      sales decided, posted to POST /webhooks/crm signed with CRM_FEEDBACK_SECRET: accepted then sql, then
- *      won with an amount or lost; or rejected with a reason. The odds follow the lead's fit at the moment
- *      it qualified (a strong fit is taken far more often), so the data carries the signal a report or a
- *      calibration should find. Recent MQLs are not judged yet.
+ *      won with an amount or lost; or rejected with a reason. The odds follow the lead's fit AND its buying
+ *      intent at the moment it qualified (a strong fit, a demo request, a trial, a webinar attended, recent
+ *      pricing views are taken more often; page views alone are not), so the data carries the signal a
+ *      report or a calibration should find, in both fit and behavior. Recent MQLs are not judged yet.
  *
  * Deterministic: one seed gives the same leads, events, ids and times. The times hang from an anchor
  * (today's UTC midnight on the first run); a second run reads the anchor back from the first lead it
@@ -38,7 +39,7 @@ export interface PopulationOptions {
   /** The model the stack scores with. */
   readonly model: ScoringModel;
   readonly print: (line: string) => void;
-  /** How many leads (default 300). */
+  /** How many leads (default 500: about 160 judged MQLs, enough for `mql calibrate` to see the behavior signal). */
   readonly leads?: number;
   /** The population's seed (default 5): another seed, another population with other ids. */
   readonly seed?: number;
@@ -228,12 +229,52 @@ interface Outcome {
   note?: string;
 }
 
+/** What the lead did before it qualified that a salesperson reads as buying intent. */
+export interface IntentSignals {
+  readonly demoRequested: boolean;
+  readonly trialStarted: boolean;
+  readonly webinarAttended: boolean;
+  /** Pricing page views in the 14 days up to the MQL. */
+  readonly recentPricingViews: number;
+}
+
+export const noIntent: IntentSignals = { demoRequested: false, trialStarted: false, webinarAttended: false, recentPricingViews: 0 };
+
+/** The intent signals among a lead's messages up to the moment it qualified (later ones are unknown to sales then). */
+export function intentAtMql(messages: readonly { type: string; timestamp: string; event?: unknown; properties?: unknown }[], qualifiedAt: string): IntentSignals {
+  const until = Date.parse(qualifiedAt);
+  const before = messages.filter((message) => Date.parse(message.timestamp) <= until);
+  const tracked = (event: string) => before.some((message) => message.type === 'track' && message.event === event);
+  const recentPricingViews = before.filter(
+    (message) => message.type === 'page' && String((message.properties as { url?: unknown } | undefined)?.url ?? '').includes('/pricing') && until - Date.parse(message.timestamp) <= 14 * msPerDay,
+  ).length;
+  return { demoRequested: tracked('Demo Requested'), trialStarted: tracked('Trial Started'), webinarAttended: tracked('Webinar Attended'), recentPricingViews };
+}
+
 /**
- * What sales decides about an MQL, by its fit at the moment it qualified: one in ten with no fit
- * points is taken, six in ten at fit 25 (a VP in a target industry), nine in ten from fit 40.
+ * The chance sales takes an MQL: a logistic in its fit at the moment it qualified and its buying intent
+ * then. A demo request counts most, then a trial, a webinar attended and recent pricing views (at most
+ * three); page views, content and webinar registrations alone count nothing. So with no fit points and
+ * no intent one in ten is taken, at fit 40 with no intent about half, at fit 40 with a demo request nine in
+ * ten; a strong fit that asked for nothing is still refused often, and a weak fit with a demo request is
+ * taken a third of the time: signal in both, separable by neither.
+ */
+export function takeChance(fitAtMql: number, intent: IntentSignals): number {
+  const logOdds =
+    -3.2 +
+    0.06 * fitAtMql +
+    (intent.demoRequested ? 2.6 : 0) +
+    (intent.trialStarted ? 1.8 : 0) +
+    (intent.webinarAttended ? 1.3 : 0) +
+    0.45 * Math.min(3, intent.recentPricingViews);
+  return 1 / (1 + Math.exp(-logOdds));
+}
+
+/**
+ * What sales decides about an MQL, by its fit and intent at the moment it qualified ({@link takeChance}).
  * Decisions come days after the MQL; none after the anchor.
  */
-export function salesOutcomes(seed: number, planned: Pick<PlannedLead, 'index' | 'email' | 'personal' | 'employees'>, lead: ReportLead, anchor: number): Outcome[] {
+export function salesOutcomes(seed: number, planned: Pick<PlannedLead, 'index' | 'email' | 'personal' | 'employees'>, lead: ReportLead, anchor: number, intent: IntentSignals): Outcome[] {
   if (!lead.qualifiedAt || lead.fitAtMql === undefined) return [];
   const random = streamOf(seed, planned.index, 2);
   const qualified = Date.parse(lead.qualifiedAt);
@@ -241,8 +282,7 @@ export function salesOutcomes(seed: number, planned: Pick<PlannedLead, 'index' |
   const id = (type: string) => `demo-pop-${seed}-${planned.index}-${type}`;
   const decidedAt = qualified + (1 + random() * 5) * msPerDay;
   if (decidedAt > anchor) return [];
-  const takeChance = Math.min(0.9, Math.max(0.05, 0.1 + lead.fitAtMql * 0.02));
-  if (random() >= takeChance) {
+  if (random() >= takeChance(lead.fitAtMql, intent)) {
     const reason: RejectionReason =
       planned.personal && random() < 0.6
         ? 'bad_data'
@@ -307,7 +347,7 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
 export async function runPopulationDemo(options: PopulationOptions): Promise<PopulationResult> {
   const { env, print, baseUrl } = options;
   const seed = options.seed ?? 5;
-  const count = options.leads ?? 300;
+  const count = options.leads ?? 500;
   if (!Number.isInteger(count) || count < 1 || count > 5000) throw new PopulationDemoError(`the population size must be a whole number from 1 to 5000, got ${count}`);
   const eventsSecret = env.EVENTS_WEBHOOK_SECRET;
   const feedbackSecret = env.CRM_FEEDBACK_SECRET;
@@ -409,7 +449,10 @@ async function populate(
   const now = clock();
   const facts = await mapWithConcurrency(planned, 8, async (lead) => reportLeadOf(lead.email, await store.listEvents(lead.email), model, now));
   const mqls = facts.filter((lead) => lead.qualifiedAt !== undefined).length;
-  const outcomes = planned.flatMap((lead, index) => salesOutcomes(seed, lead, facts[index]!, anchor));
+  const outcomes = planned.flatMap((lead, index) => {
+    const fact = facts[index]!;
+    return salesOutcomes(seed, lead, fact, anchor, fact.qualifiedAt ? intentAtMql(lead.messages, fact.qualifiedAt) : noIntent);
+  });
   const byType: Record<string, number> = {};
   for (const outcome of outcomes) byType[outcome.outcome] = (byType[outcome.outcome] ?? 0) + 1;
   print(`2. ${mqls} of them became MQLs; sales decided on ${new Set(outcomes.map((one) => one.email)).size}: ${Object.entries(byType).map(([type, n]) => `${n} ${type}`).join(', ') || 'none'} -> POST /webhooks/crm`);

@@ -7,7 +7,8 @@ import { renderReportHtml } from '../../lib/report/html.ts';
 import type { ReportLead, ReportOutcome } from '../../lib/report/lead-facts.ts';
 import { leadSourceOf, reportLeadOf } from '../../lib/report/lead-facts.ts';
 import { formatReport } from '../../lib/report/text.ts';
-import { salesOutcomes } from '../../lib/local/demo-population.ts';
+import { intentAtMql, noIntent, salesOutcomes, takeChance } from '../../lib/local/demo-population.ts';
+import type { IntentSignals } from '../../lib/local/demo-population.ts';
 import { seededRandom } from '../../lib/seeded-random.ts';
 
 const day = 86_400_000;
@@ -211,16 +212,56 @@ describe('the demo population', () => {
     const taken = (fit: number) => {
       let count = 0;
       for (let index = 0; index < 400; index += 1) {
-        const outcomes = salesOutcomes(7, { index, email: `l${index}@x.com`, personal: false, employees: 100 }, lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }), anchor);
+        const outcomes = salesOutcomes(7, { index, email: `l${index}@x.com`, personal: false, employees: 100 }, lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }), anchor, noIntent);
         for (const outcome of outcomes) expect(Date.parse(outcome.occurredAt)).toBeLessThanOrEqual(anchor);
         if (outcomes.some((outcome) => outcome.outcome === 'mql_accepted')) count += 1;
         else expect(outcomes.map((outcome) => outcome.outcome)).toEqual(['mql_rejected']);
       }
       return count / 400;
     };
-    expect(taken(40)).toBeGreaterThan(taken(0) + 0.3);
-    expect(salesOutcomes(7, { index: 1, email: 'n@x.com', personal: false, employees: 100 }, lead('n@x.com', 's', 0), anchor)).toEqual([]);
+    expect(taken(40)).toBeGreaterThan(taken(0) + 0.2);
+    expect(taken(40)).toBeGreaterThan(3 * taken(0));
+    expect(salesOutcomes(7, { index: 1, email: 'n@x.com', personal: false, employees: 100 }, lead('n@x.com', 's', 0), anchor, noIntent)).toEqual([]);
     // An MQL of the last day: sales has not decided yet.
-    expect(salesOutcomes(7, { index: 1, email: 'n@x.com', personal: false, employees: 100 }, lead('n@x.com', 's', 0, { day: 199.9, score: 70, fit: 40 }), anchor)).toEqual([]);
+    expect(salesOutcomes(7, { index: 1, email: 'n@x.com', personal: false, employees: 100 }, lead('n@x.com', 's', 0, { day: 199.9, score: 70, fit: 40 }), anchor, noIntent)).toEqual([]);
+  });
+
+  it('takes MQLs with buying intent more often at the same fit; page views alone change nothing', () => {
+    const anchor = t0 + 200 * day;
+    const takenWith = (intent: IntentSignals, fit = 10) => {
+      let count = 0;
+      for (let index = 0; index < 400; index += 1) {
+        const outcomes = salesOutcomes(7, { index, email: `l${index}@x.com`, personal: false, employees: 100 }, lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }), anchor, intent);
+        if (outcomes.some((outcome) => outcome.outcome === 'mql_accepted')) count += 1;
+      }
+      return count / 400;
+    };
+    const demo = { ...noIntent, demoRequested: true };
+    expect(takenWith(demo)).toBeGreaterThan(takenWith(noIntent) + 0.2);
+    expect(takenWith({ ...noIntent, webinarAttended: true, recentPricingViews: 2 })).toBeGreaterThan(takenWith(noIntent) + 0.1);
+    // Neither signal decides alone: a strong fit without intent is still refused often, a weak fit with a demo request is still taken.
+    expect(takeChance(40, noIntent)).toBeGreaterThan(0.3);
+    expect(takeChance(40, noIntent)).toBeLessThan(0.7);
+    expect(takeChance(0, demo)).toBeGreaterThan(0.2);
+    expect(takeChance(0, demo)).toBeLessThan(0.5);
+
+    // What sales knew at the MQL: messages up to it; pricing views of the last 14 days only.
+    const at = (offsetDays: number) => new Date(t0 + offsetDays * day).toISOString();
+    const messages = [
+      { type: 'page' as const, timestamp: at(-5), properties: { url: 'https://example.com/pricing' } },
+      { type: 'page' as const, timestamp: at(8), properties: { url: 'https://example.com/pricing' } },
+      { type: 'page' as const, timestamp: at(9), properties: { url: 'https://example.com/blog/lead-scoring' } },
+      { type: 'track' as const, timestamp: at(9), event: 'Webinar Attended', properties: {} },
+      { type: 'track' as const, timestamp: at(10), event: 'Demo Requested', properties: {} },
+      { type: 'track' as const, timestamp: at(11), event: 'Trial Started', properties: {} },
+    ];
+    expect(intentAtMql(messages, at(10))).toEqual({ demoRequested: true, trialStarted: false, webinarAttended: true, recentPricingViews: 1 });
+    const pagesOnly = intentAtMql(
+      [0, 1, 2, 3, 4].map((offset) => ({ type: 'page' as const, timestamp: at(offset), properties: { url: 'https://example.com/product' } })),
+      at(10),
+    );
+    expect(pagesOnly).toEqual(noIntent);
+    const fact = lead('p@x.com', 's', 0, { day: 10, score: 70, fit: 20 });
+    expect(salesOutcomes(7, { index: 3, email: 'p@x.com', personal: false, employees: 100 }, fact, anchor, pagesOnly)).toEqual(salesOutcomes(7, { index: 3, email: 'p@x.com', personal: false, employees: 100 }, fact, anchor, noIntent));
   });
 });
