@@ -255,9 +255,9 @@ export function intentAtMql(messages: readonly { type: string; timestamp: string
  * The chance sales takes an MQL: a logistic in its fit at the moment it qualified and its buying intent
  * then. A demo request counts most, then a trial, a webinar attended and recent pricing views (at most
  * three); page views, content and webinar registrations alone count nothing. So with no fit points and
- * no intent one in ten is taken, at fit 40 with no intent about half, at fit 40 with a demo request nine in
- * ten; a strong fit that asked for nothing is still refused often, and a weak fit with a demo request is
- * taken a third of the time: signal in both, separable by neither.
+ * no intent one in twenty-five is taken, at fit 40 with no intent three in ten, at fit 25 with a demo request
+ * seven in ten, at fit 40 with one nearly nine in ten; a strong fit that asked for nothing is still refused
+ * often, and a weak fit with a demo request is taken a third of the time: signal in both, separable by neither.
  */
 export function takeChance(fitAtMql: number, intent: IntentSignals): number {
   const logOdds =
