@@ -7,18 +7,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
 import { resetSalesforceSessions } from '../../lib/crm/salesforce.ts';
 import type { SalesforceStandIn } from '../../lib/local/salesforce-stand-in.ts';
 import { startSalesforceStandIn } from '../../lib/local/salesforce-stand-in.ts';
-import { logger } from '../../lib/observability.ts';
 import { queueDepth } from '../../lib/redrive.ts';
-import { LeadStore } from '../../lib/store/lead-store.ts';
-import { eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
+import type { LeadStore } from '../../lib/store/lead-store.ts';
+import { captureHandlerLogs } from '../setup/handler-logs.ts';
+import { eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
-import { startTestStack } from '../setup/stack.ts';
+import { leadStoreOf, startTestStack } from '../setup/stack.ts';
 
 const clientId = '3MVG9FAKECLIENTID-e2e';
 const clientSecret = 'FAKESECRET-test-only-e2e-0001';
@@ -27,14 +26,10 @@ const externalIdField = 'MQL_External_Id__c';
 let salesforce: SalesforceStandIn;
 let stack: LocalStack;
 let store: LeadStore;
-let logLines: string[] = [];
-const restores: (() => void)[] = [];
+const logLines = captureHandlerLogs();
 
 beforeAll(async () => {
   resetSalesforceSessions();
-  // The logger was built when this file imported the adapter, under the test run's LOG_LEVEL: the
-  // handlers' warnings and errors are what the assertions read.
-  logger.setLogLevel('WARN');
   salesforce = await startSalesforceStandIn({ clientId, clientSecret, externalIdField });
   stack = await startTestStack({
     env: {
@@ -52,38 +47,15 @@ beforeAll(async () => {
     },
     log: () => {},
   });
-  store = new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }), tableName: stack.tableName });
-  for (const stream of [process.stdout, process.stderr]) {
-    const write = stream.write.bind(stream);
-    restores.push(() => {
-      stream.write = write;
-    });
-    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-      if (text.startsWith('{"level"')) {
-        logLines.push(text);
-        return true;
-      }
-      return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof stream.write;
-  }
+  store = leadStoreOf(stack);
 });
 
 afterAll(async () => {
-  for (const restore of restores) restore();
   await stack?.stop();
   await salesforce?.close();
 });
 
-beforeEach(() => {
-  logLines = [];
-});
-
-async function qualify(email: string): Promise<void> {
-  for (const message of workedExample(email)) {
-    expect((await post(stack.urls['POST /webhooks/events']!, signedDelivery(message))).status).toBe(200);
-  }
-}
+const qualify = (email: string) => postWorkedExample(stack.urls['POST /webhooks/events']!, email);
 
 async function attemptsOf(email: string) {
   const [handoffs, attempts] = await Promise.all([store.listHandoffs(email), store.listHandoffAttempts(email)]);

@@ -13,54 +13,23 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
 import { hubSpotDefaultLeadStatuses, secondsToMidnightUtc, setupHubSpot } from '../../lib/crm/hubspot.ts';
 import type { HubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
 import { startHubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
-import { logger } from '../../lib/observability.ts';
 import { queueDepth } from '../../lib/redrive.ts';
-import { LeadStore } from '../../lib/store/lead-store.ts';
-import { eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
+import type { LeadStore } from '../../lib/store/lead-store.ts';
+import { captureHandlerLogs } from '../setup/handler-logs.ts';
+import { eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
-import { startTestStack } from '../setup/stack.ts';
+import { leadStoreOf, startTestStack } from '../setup/stack.ts';
 
 const run = promisify(execFile);
 const mql = fileURLToPath(new URL('../../bin/mql.ts', import.meta.url));
 const token = 'pat-na1-00000000-test-only-0000-000000000000';
 
-let logLines: string[] = [];
-const restores: (() => void)[] = [];
-
-beforeAll(() => {
-  // The handlers' logger may have been built by an import of this file under the run's LOG_LEVEL=SILENT.
-  logger.setLogLevel('WARN');
-  // The handlers run in this process: keep their JSON log lines (Powertools: INFO on stdout, WARN and
-  // ERROR on stderr) for the assertions, off the terminal.
-  for (const stream of [process.stdout, process.stderr]) {
-    const write = stream.write.bind(stream);
-    restores.push(() => {
-      stream.write = write;
-    });
-    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-      if (text.startsWith('{"level"')) {
-        logLines.push(text);
-        return true;
-      }
-      return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof stream.write;
-  }
-});
-
-afterAll(() => {
-  for (const restore of restores) restore();
-});
-
-beforeEach(() => {
-  logLines = [];
-});
+const logLines = captureHandlerLogs();
 
 interface World {
   stack: LocalStack;
@@ -89,7 +58,7 @@ async function startWorld(queues: Parameters<typeof startTestStack>[0] extends i
     ...(queues ? { queues } : {}),
     log: () => {},
   });
-  const store = new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }), tableName: stack.tableName });
+  const store = leadStoreOf(stack);
   return {
     stack,
     hubspot,
@@ -103,11 +72,7 @@ async function startWorld(queues: Parameters<typeof startTestStack>[0] extends i
   };
 }
 
-async function qualify(world: World, email: string): Promise<void> {
-  for (const message of workedExample(email)) {
-    expect((await post(world.stack.urls['POST /webhooks/events']!, signedDelivery(message))).status).toBe(200);
-  }
-}
+const qualify = (world: World, email: string) => postWorkedExample(world.stack.urls['POST /webhooks/events']!, email);
 
 async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -2,32 +2,18 @@
  * `mql demo` from a fresh clone: the .env.example settings, a local stack, and the demo's own Graph
  * stand-in and CRM receiver. The story must end with the lead an MQL and the CRM holding lead.mql.
  */
-import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { parseEnv } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoError, runDemo } from '../../lib/local/demo.ts';
-import { type LocalStack, startTestStack } from '../setup/stack.ts';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-      .once('error', reject)
-      .listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as { port: number };
-        server.close(() => resolve(port));
-      });
-  });
-}
+import { freePort } from '../../lib/local/dynamodb.ts';
+import { exampleEnv, type LocalStack, startTestStack } from '../setup/stack.ts';
 
 describe('mql demo', () => {
   let stack: LocalStack;
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    const example = parseEnv(readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')) as Record<string, string>;
     env = {
-      ...example,
+      ...exampleEnv(),
       FACEBOOK_GRAPH_URL: `http://127.0.0.1:${await freePort()}/v21.0`,
       CRM_WEBHOOK_URL: `http://127.0.0.1:${await freePort()}/crm/leads`,
     };

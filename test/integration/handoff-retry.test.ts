@@ -16,9 +16,9 @@ import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CrmReceiver } from '../../lib/local/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/crm-receiver.ts';
-import { logger } from '../../lib/observability.ts';
 import { queueDepth } from '../../lib/redrive.ts';
-import { crmSecret, eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
+import { captureHandlerLogs } from '../setup/handler-logs.ts';
+import { crmSecret, eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { startTestStack } from '../setup/stack.ts';
 
@@ -29,12 +29,9 @@ const maxReceiveCount = 2;
 let stack: LocalStack;
 let crm: CrmReceiver;
 let dataDir: string;
-let logLines: string[] = [];
-const originalWrites: [NodeJS.WriteStream, NodeJS.WriteStream['write']][] = [];
+const logLines = captureHandlerLogs();
 
 beforeAll(async () => {
-  // The handlers' logger may have been built by an import of this file under the run's LOG_LEVEL=SILENT.
-  logger.setLogLevel('WARN');
   dataDir = mkdtempSync(join(tmpdir(), 'mql-handoff-retry-'));
   crm = await startCrmReceiver(crmSecret);
   stack = await startTestStack({
@@ -52,24 +49,9 @@ beforeAll(async () => {
     queues: { handoff: { visibilityTimeoutSeconds: 5, maxReceiveCount } },
     log: () => {},
   });
-  // The handlers run in this process: keep their JSON log lines (Powertools writes INFO to stdout,
-  // WARN and ERROR to stderr) for the assertions, off the terminal.
-  for (const stream of [process.stdout, process.stderr]) {
-    const write = stream.write.bind(stream);
-    originalWrites.push([stream, write]);
-    stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
-      if (text.startsWith('{"level"')) {
-        logLines.push(text);
-        return true;
-      }
-      return (write as (...args: unknown[]) => boolean)(chunk, ...rest);
-    }) as typeof stream.write;
-  }
 });
 
 afterAll(async () => {
-  for (const [stream, write] of originalWrites) stream.write = write;
   await stack?.stop();
   await crm?.close();
   rmSync(dataDir, { recursive: true, force: true });
@@ -79,14 +61,9 @@ beforeEach(() => {
   crm.received.length = 0;
   crm.attempts.length = 0;
   crm.failNext([]);
-  logLines = [];
 });
 
-async function qualify(email: string): Promise<void> {
-  for (const message of workedExample(email)) {
-    expect((await post(stack.urls['POST /webhooks/events']!, signedDelivery(message))).status).toBe(200);
-  }
-}
+const qualify = (email: string) => postWorkedExample(stack.urls['POST /webhooks/events']!, email);
 
 async function depth(url: string): Promise<number> {
   return queueDepth(stack.sqs, url);

@@ -7,7 +7,7 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CrmReceiver } from '../../lib/local/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/crm-receiver.ts';
-import { crmSecret, eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
+import { crmSecret, eventsSecret, post, postWorkedExample, signedDelivery } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { startTestStack } from '../setup/stack.ts';
 
@@ -33,11 +33,7 @@ beforeEach(() => {
   crm.attempts.length = 0;
 });
 
-async function qualify(email: string): Promise<void> {
-  for (const message of workedExample(email)) {
-    expect((await post(stack.urls['POST /webhooks/events']!, signedDelivery(message))).status).toBe(200);
-  }
-}
+const qualify = (email: string) => postWorkedExample(stack.urls['POST /webhooks/events']!, email);
 
 async function handoffsOf(email: string): Promise<any[]> {
   const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);

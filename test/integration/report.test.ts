@@ -6,23 +6,22 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseEnv, promisify } from 'node:util';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultModel } from '../../lib/core/index.ts';
 import type { LeadView } from '../../lib/lead-view.ts';
 import type { PopulationResult } from '../../lib/local/demo-population.ts';
 import { PopulationDemoError, populationDays, runPopulationDemo } from '../../lib/local/demo-population.ts';
+import { freePort } from '../../lib/local/dynamodb.ts';
 import type { ReportFigures } from '../../lib/report/figures.ts';
 import { reportColors, renderReportHtml } from '../../lib/report/html.ts';
 import { buildReport, loadReportLeads } from '../../lib/report/load.ts';
-import { LeadStore } from '../../lib/store/lead-store.ts';
+import type { LeadStore } from '../../lib/store/lead-store.ts';
 import { countColour, decodePng } from '../setup/png.ts';
-import { type LocalStack, startTestStack } from '../setup/stack.ts';
+import { exampleEnv, leadStoreOf, type LocalStack, startTestStack } from '../setup/stack.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -30,17 +29,6 @@ const chromium = '/usr/bin/chromium';
 /** Where the screenshot and the page stay after the run, to be looked at. */
 const outputDir = join(root, 'test-output', 'report');
 const leadCount = 120;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-      .once('error', reject)
-      .listen(0, '127.0.0.1', () => {
-        const { port } = server.address() as { port: number };
-        server.close(() => resolve(port));
-      });
-  });
-}
 
 describe('mql demo --with-outcomes and mql report', () => {
   let stack: LocalStack;
@@ -56,11 +44,10 @@ describe('mql demo --with-outcomes and mql report', () => {
     run(process.execPath, [join(root, 'bin/mql.ts'), ...args, '--data-dir', dataDir], { cwd: dataDir, env: { ...process.env, ...env }, timeout: 120_000 });
 
   beforeAll(async () => {
-    const example = parseEnv(readFileSync(join(root, '.env.example'), 'utf8')) as Record<string, string>;
     // The .env.example CRM settings, on a port of this test's own: the demo listens there itself.
-    env = { ...example, CRM_WEBHOOK_URL: `http://127.0.0.1:${await freePort()}/crm/leads` };
+    env = { ...exampleEnv(), CRM_WEBHOOK_URL: `http://127.0.0.1:${await freePort()}/crm/leads` };
     stack = await startTestStack({ env });
-    store = new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }), tableName: stack.tableName });
+    store = leadStoreOf(stack);
     dataDir = mkdtempSync(join(tmpdir(), 'mql-report-'));
     const { baseUrl, dynamoEndpoint, sqsEndpoint, tableName, queueUrls } = stack;
     writeFileSync(join(dataDir, 'stack.json'), JSON.stringify({ baseUrl, dynamoEndpoint, sqsEndpoint, tableName, queueUrls }));

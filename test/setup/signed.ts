@@ -86,3 +86,11 @@ export function workedExample(email: string, start = new Date()): object[] {
     },
   ];
 }
+
+/** Posts the worked example for `email`, signed, to POST /webhooks/events (the lead becomes an MQL); throws unless each answer is 200. */
+export async function postWorkedExample(eventsUrl: string, email: string): Promise<void> {
+  for (const message of workedExample(email)) {
+    const { status, body } = await post(eventsUrl, signedDelivery(message));
+    if (status !== 200) throw new Error(`POST ${eventsUrl} answered ${status}: ${JSON.stringify(body)}`);
+  }
+}

@@ -8,8 +8,12 @@
  *   await stack.drain();
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../lib/local/stack.ts';
+import { LeadStore } from '../../lib/store/lead-store.ts';
 
 export type { LocalStack, LocalStackOptions } from '../../lib/local/stack.ts';
 
@@ -21,4 +25,14 @@ export async function startTestStack(overrides: LocalStackOptions = {}): Promise
     tableName: `mql-test-${randomUUID().slice(0, 8)}`,
     ...overrides,
   });
+}
+
+/** A LeadStore on the stack's table, to read what the handlers wrote. */
+export function leadStoreOf(stack: Pick<LocalStack, 'dynamodb' | 'tableName'>): LeadStore {
+  return new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }), tableName: stack.tableName });
+}
+
+/** The settings of the checkout's .env.example: what `npm start` runs with from a fresh clone. */
+export function exampleEnv(): Record<string, string> {
+  return parseEnv(readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')) as Record<string, string>;
 }
