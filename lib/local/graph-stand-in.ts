@@ -13,9 +13,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { GraphLead } from '../sources/facebook.ts';
 import { graphLeadFields } from '../sources/facebook.ts';
+import { listenLocal } from './listen.ts';
 
 /** Failures Graph answers (§1.5), named after the README's cases. */
 export const graphFailureKinds = [
@@ -213,15 +213,10 @@ export async function startGraphStandIn(options: GraphStandInOptions): Promise<G
       response.writeHead(500).end(String(error));
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = options.host ?? '127.0.0.1';
+  const listening = await listenLocal(server, options);
 
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/${version}`,
+    url: `${listening.origin}/${version}`,
     calls,
     addLead(lead) {
       if (!/^\d{1,30}$/.test(lead.id)) throw new Error(`a lead id is a decimal number, got ${JSON.stringify(lead.id)}`);
@@ -240,12 +235,7 @@ export async function startGraphStandIn(options: GraphStandInOptions): Promise<G
     callsFor(leadgenId) {
       return calls.filter((call) => call.leadgenId === leadgenId);
     },
-    stop() {
-      return new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    },
+    stop: listening.close,
   };
 }
 

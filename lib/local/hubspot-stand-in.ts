@@ -26,7 +26,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenLocal } from './listen.ts';
 
 /** HubSpot's default lifecycle stages, in their order (internal names). */
 export const hubSpotLifecycleStages = ['subscriber', 'lead', 'marketingqualifiedlead', 'salesqualifiedlead', 'opportunity', 'customer', 'evangelist', 'other'] as const;
@@ -551,15 +551,10 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
       if (!response.headersSent) response.writeHead(500).end(String(error));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const host = options.host ?? '127.0.0.1';
+  const listening = await listenLocal(server, options);
 
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: listening.origin,
     calls,
     contacts: () => contacts,
     setStage(email, stage) {
@@ -581,11 +576,6 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
     setToken(next) {
       token = next;
     },
-    close() {
-      return new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-    },
+    close: listening.close,
   };
 }
