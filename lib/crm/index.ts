@@ -5,9 +5,7 @@ import type { Secrets } from '../config.ts';
 import type { CrmAdapter } from './adapter.ts';
 import { signStandardWebhook } from '../sources/standard-webhooks.ts';
 import { webhookAdapter } from './webhook.ts';
-import type { HubSpotAdapterOptions } from './hubspot.ts';
 import { hubSpotAdapter, hubSpotSettingsFromEnv } from './hubspot.ts';
-import type { SalesforceSettings } from './salesforce.ts';
 import { salesforceAdapter, salesforceSettingsFromEnv } from './salesforce.ts';
 
 export { webhookAdapter } from './webhook.ts';
@@ -62,25 +60,20 @@ export function crmAdapterFromEnv(env: Readonly<Record<string, string | undefine
       }
       return webhookAdapter({ url, secret });
     }
-    case 'hubspot': {
-      let settings: HubSpotAdapterOptions;
-      try {
-        settings = hubSpotSettingsFromEnv(env, secrets.HUBSPOT_ACCESS_TOKEN);
-      } catch (error) {
-        throw new CrmConfigurationError((error as Error).message);
-      }
-      return hubSpotAdapter(settings);
-    }
-    case 'salesforce': {
-      let settings: SalesforceSettings;
-      try {
-        settings = salesforceSettingsFromEnv(env, secrets.SALESFORCE_CLIENT_SECRET);
-      } catch (error) {
-        throw new CrmConfigurationError((error as Error).message);
-      }
-      return salesforceAdapter(settings);
-    }
+    case 'hubspot':
+      return hubSpotAdapter(configured(() => hubSpotSettingsFromEnv(env, secrets.HUBSPOT_ACCESS_TOKEN)));
+    case 'salesforce':
+      return salesforceAdapter(configured(() => salesforceSettingsFromEnv(env, secrets.SALESFORCE_CLIENT_SECRET)));
     default:
       throw new CrmConfigurationError(`CRM_ADAPTER=${JSON.stringify(env.CRM_ADAPTER)} is not one of ${adapterNames.join(', ')}`);
+  }
+}
+
+/** An adapter's settings as read from the environment; what it refuses is a {@link CrmConfigurationError}. */
+function configured<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    throw new CrmConfigurationError((error as Error).message);
   }
 }
