@@ -44,6 +44,13 @@ interface VGroup {
   note?: string;
 }
 
+/** The legend of the charts that split MQLs by what sales made of them. */
+const outcomeLegend = [
+  { name: 'MQLs', color: reportColors.mql },
+  { name: 'reached SQL', color: reportColors.sql },
+  { name: 'rejected', color: reportColors.rejected },
+];
+
 /** Vertical bars grouped per category (several series side by side), scaled to the largest value. */
 function vbars(groups: readonly VGroup[], title: string, legend: { name: string; color: string }[]): string {
   const chartHeight = 180;
@@ -145,11 +152,7 @@ export function renderReportHtml(figures: ReportFigures): string {
             ],
           })),
           'MQLs, SQLs and rejections by month of MQL',
-          [
-            { name: 'MQLs', color: reportColors.mql },
-            { name: 'reached SQL', color: reportColors.sql },
-            { name: 'rejected', color: reportColors.rejected },
-          ],
+          outcomeLegend,
         ) +
         htmlTable(
           ['month', 'MQLs', 'SQLs', 'rejected', 'MQL→SQL'],
@@ -169,11 +172,7 @@ export function renderReportHtml(figures: ReportFigures): string {
             ],
           })),
           'Score at MQL: all MQLs, those that reached SQL, those rejected',
-          [
-            { name: 'MQLs', color: reportColors.mql },
-            { name: 'reached SQL', color: reportColors.sql },
-            { name: 'rejected', color: reportColors.rejected },
-          ],
+          outcomeLegend,
         ) +
         htmlTable(
           ['score', 'MQLs', 'reached SQL', 'rejected'],
