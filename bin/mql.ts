@@ -88,6 +88,14 @@ function parseNow(value: string | undefined): Date {
   return now;
 }
 
+/** `--since` of backtest, calibrate and report: undefined when not given. */
+function parseSince(value: string | undefined): Date | undefined {
+  if (!value) return undefined;
+  const since = new Date(value);
+  if (Number.isNaN(since.getTime())) fail(`--since must be a date or ISO time, e.g. 2026-09-01 (got ${value})`);
+  return since;
+}
+
 /** A model file, validated as MQL_MODEL_PATH is; a bad one stops the command with the path and what is wrong. */
 async function modelFile(path: string) {
   const { loadModel } = await import('../lib/model-config.ts');
@@ -355,11 +363,7 @@ async function main(argv: string[]): Promise<void> {
       const { formatBacktest, runBacktest } = await import('../lib/backtest.ts');
       const { store, model: current } = pipelineFromEnv();
       const candidate = await modelFile(values.model);
-      let since: Date | undefined;
-      if (values.since) {
-        since = new Date(values.since);
-        if (Number.isNaN(since.getTime())) fail(`--since must be a date or ISO time, e.g. 2026-09-01 (got ${values.since})`);
-      }
+      const since = parseSince(values.since);
       const report = await runBacktest(store, { current, candidate, now: parseNow(values.now), ...(since ? { since } : {}) });
       process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${formatBacktest(report)}\n`);
       return;
@@ -369,11 +373,7 @@ async function main(argv: string[]): Promise<void> {
       const { formatCalibration, runCalibration, writeProposedModel } = await import('../lib/calibrate.ts');
       const { NotEnoughOutcomes } = await import('../lib/core/calibrate.ts');
       const { store, model } = pipelineFromEnv();
-      let since: Date | undefined;
-      if (values.since) {
-        since = new Date(values.since);
-        if (Number.isNaN(since.getTime())) fail(`--since must be a date or ISO time, e.g. 2026-09-01 (got ${values.since})`);
-      }
+      const since = parseSince(values.since);
       const out = values.out ?? 'proposed-model.json';
       const report = await runCalibration(store, { model, ...(since ? { since } : {}) }).catch((error: unknown) => {
         if (error instanceof NotEnoughOutcomes) fail(error.message);
@@ -435,11 +435,7 @@ async function main(argv: string[]): Promise<void> {
       const { buildReport } = await import('../lib/report/load.ts');
       const { formatReport } = await import('../lib/report/text.ts');
       const { store, model } = pipelineFromEnv();
-      let since: Date | undefined;
-      if (values.since) {
-        since = new Date(values.since);
-        if (Number.isNaN(since.getTime())) fail(`--since must be a date or ISO time, e.g. 2026-09-01 (got ${values.since})`);
-      }
+      const since = parseSince(values.since);
       const figures = await buildReport(store, { model, now: parseNow(values.now), ...(since ? { since } : {}) });
       process.stdout.write(values.json ? `${JSON.stringify(figures, null, 2)}\n` : `${formatReport(figures)}\n`);
       if (values.out) {
