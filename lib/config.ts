@@ -51,3 +51,10 @@ export function requireEnv(name: string): string {
   if (!value) throw new Error(`${name} is not set`);
   return value;
 }
+
+/** A setting that is a number of at least 0 (a delay in seconds, say); unset, empty or anything else: `fallback`. */
+export function nonNegativeNumberFromEnv(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
+  const raw = env[name];
+  const value = Number(raw);
+  return raw !== undefined && raw !== '' && Number.isFinite(value) && value >= 0 ? value : fallback;
+}

@@ -24,6 +24,7 @@
  * Every attempt is recorded on the lead (see `LeadStore.recordHandoffAttempt`).
  */
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { nonNegativeNumberFromEnv } from './config.ts';
 import type { HandoffRecord } from './core/handoff.ts';
 import { handoffLeadId } from './core/handoff.ts';
 import type { CrmAdapter, DeliveryFailureKind, DeliveryReceipt, DeliveryResult } from './crm/adapter.ts';
@@ -370,11 +371,7 @@ export async function deliverHandoffs(event: SQSEvent, deps: HandoffDeps): Promi
 
 /** HANDOFF_RETRY_BASE_SECONDS, HANDOFF_RETRY_MAX_SECONDS, HANDOFF_MAX_WAIT_SECONDS, HANDOFF_RATE_LIMIT_SECONDS, HANDOFF_QUOTA_DELAY_SECONDS (tests shorten them). */
 export function handoffRetryPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): HandoffRetryPolicy {
-  const read = (name: string, fallback: number) => {
-    const raw = env[name];
-    const value = Number(raw);
-    return raw !== undefined && raw !== '' && Number.isFinite(value) && value >= 0 ? value : fallback;
-  };
+  const read = (name: string, fallback: number) => nonNegativeNumberFromEnv(env, name, fallback);
   const d = defaultHandoffRetryPolicy;
   return {
     baseSeconds: read('HANDOFF_RETRY_BASE_SECONDS', d.baseSeconds),

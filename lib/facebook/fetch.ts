@@ -15,7 +15,7 @@
  */
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { dynamo, sqs } from '../aws.ts';
-import { getSecrets, requireEnv } from '../config.ts';
+import { getSecrets, nonNegativeNumberFromEnv, requireEnv } from '../config.ts';
 import { logger } from '../observability.ts';
 import type { Pipeline } from '../pipeline.ts';
 import { ingest } from '../pipeline.ts';
@@ -201,10 +201,7 @@ export async function fetchFacebookLeads(event: SQSEvent, deps: FetchDeps): Prom
 
 /** A retry policy from FACEBOOK_RETRY_BASE_SECONDS / FACEBOOK_RETRY_MAX_SECONDS (tests shorten it), else the default. */
 export function retryPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): RetryPolicy {
-  const read = (name: string, fallback: number) => {
-    const value = Number(env[name]);
-    return env[name] !== undefined && env[name] !== '' && Number.isFinite(value) && value >= 0 ? value : fallback;
-  };
+  const read = (name: string, fallback: number) => nonNegativeNumberFromEnv(env, name, fallback);
   return { baseSeconds: read('FACEBOOK_RETRY_BASE_SECONDS', defaultRetryPolicy.baseSeconds), maxSeconds: read('FACEBOOK_RETRY_MAX_SECONDS', defaultRetryPolicy.maxSeconds) };
 }
 
