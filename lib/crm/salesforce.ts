@@ -441,7 +441,15 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       // record counts as delivered, with the reason, instead of looping or filling the DLQ.
       return { status, note: convertedNote(record.leadId) };
     }
-    if (codes.includes('REQUEST_LIMIT_EXCEEDED')) {
+    const limit = items.find((item) => item.errorCode === 'REQUEST_LIMIT_EXCEEDED');
+    if (limit && /concurrent/i.test(limit.message ?? '')) {
+      // The same code for the org's limit of concurrent long-running requests ("ConcurrentRequests
+      // (Concurrent API Requests) Limit exceeded."; 25 in production, 5 in a Developer Edition): it clears
+      // as the requests in flight finish, in seconds, so it is a rate limit to wait out, not the daily quota
+      // (held back for an hour, with the quota alarm). Salesforce names no wait: the handoff's policy applies.
+      return new CrmDeliveryError(`${at}: too many long-running API requests in the org at once (${said}); will retry shortly`, { status, retryable: true, kind: 'rate_limited' });
+    }
+    if (limit) {
       return new CrmDeliveryError(`${at}: the org's rolling 24-hour API request limit is used up (${said}); will retry in hours`, { status, retryable: true, kind: 'quota_exhausted' });
     }
     if (status === 401) {

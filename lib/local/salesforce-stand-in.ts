@@ -13,7 +13,10 @@
  * Company on create (400 REQUIRED_FIELD_MISSING), the restricted Lead Status picklist (400
  * INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST), a valid Email (400 INVALID_EMAIL_ADDRESS), converted leads
  * being read-only (400 CANNOT_UPDATE_CONVERTED_LEAD), the org's daily request limit (403
- * REQUEST_LIMIT_EXCEEDED). Updates answer 200 `{created:false}` from v46.0 on and 204 before.
+ * REQUEST_LIMIT_EXCEEDED "TotalRequests Limit exceeded.") and, on demand, its limit of concurrent
+ * long-running requests (the same code, "ConcurrentRequests (Concurrent API Requests) Limit exceeded.":
+ * Salesforce's REST API has no 429, this is its throttle). Updates answer 200 `{created:false}` from
+ * v46.0 on and 204 before.
  *
  *   const sf = await startSalesforceStandIn({ clientId, clientSecret, externalIdField: 'MQL_External_Id__c' });
  *   // SALESFORCE_INSTANCE_URL = sf.url
@@ -82,6 +85,12 @@ export interface SalesforceStandIn {
   outage(ms: number): void;
   /** While on, every API request answers 403 REQUEST_LIMIT_EXCEEDED. */
   limitExceeded(on: boolean): void;
+  /**
+   * The next `n` API requests answer 403 REQUEST_LIMIT_EXCEEDED "ConcurrentRequests (Concurrent API
+   * Requests) Limit exceeded.", as when the org's 25 (5 on a Developer Edition) long-running requests
+   * are in flight: short-lived, unlike the daily limit.
+   */
+  concurrentLimitNext(n: number): void;
   /** The next `n` upserts answer 400 UNABLE_TO_LOCK_ROW. */
   lockRowsNext(n: number): void;
   /** A second Lead with this external id appears (as after a data load with the field not Unique): upserts answer 300. */
@@ -130,6 +139,7 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
   let outageUntil = 0;
   let overLimit = false;
   let locksLeft = 0;
+  let concurrentLeft = 0;
   let scripted: { left: number; status: number; body: unknown } | undefined;
   let url = '';
 
@@ -173,6 +183,10 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
     }
     used += 1;
     if (overLimit || used > dailyLimit) return sfError(403, 'REQUEST_LIMIT_EXCEEDED', 'TotalRequests Limit exceeded.');
+    if (concurrentLeft > 0) {
+      concurrentLeft -= 1;
+      return sfError(403, 'REQUEST_LIMIT_EXCEEDED', 'ConcurrentRequests (Concurrent API Requests) Limit exceeded.');
+    }
     if (scripted && scripted.left > 0) {
       scripted.left -= 1;
       return { status: scripted.status, body: scripted.body };
@@ -395,6 +409,9 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
     },
     limitExceeded: (on) => {
       overLimit = on;
+    },
+    concurrentLimitNext: (n) => {
+      concurrentLeft = n;
     },
     lockRowsNext: (n) => {
       locksLeft = n;

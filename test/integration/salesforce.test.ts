@@ -340,6 +340,17 @@ describe('Salesforce adapter: failures by kind', () => {
     expect(await adapter.deliver(mql, now)).toMatchObject({ status: 201 });
   });
 
+  it("REQUEST_LIMIT_EXCEEDED for concurrent requests is Salesforce's throttle: rate limited, not the daily quota", async () => {
+    const adapter = adapterFor(standIn);
+    standIn.concurrentLimitNext(1);
+    const error = await failureOf(adapter.deliver(mql, now));
+    expect(error).toMatchObject({ status: 403, kind: 'rate_limited', retryable: true });
+    expect(error.retryAfterSeconds).toBeUndefined();
+    expect(error.message).toContain('ConcurrentRequests (Concurrent API Requests) Limit exceeded.');
+
+    expect(await adapter.deliver(mql, now)).toMatchObject({ status: 201 });
+  });
+
   it('the daily limit reached by usage is the same quota failure', async () => {
     await start({ dailyLimit: 2 });
     const adapter = adapterFor(standIn);
