@@ -3,7 +3,9 @@
  * client credentials, Lead upsert by external id, sObject Collections): MQLs land as Leads with their
  * CRM link; an expired session is refreshed without a failed attempt; REQUEST_LIMIT_EXCEEDED holds the
  * handoff back (no DLQ) until the limit clears; a 300 (two Leads with the external id) goes to the DLQ
- * at once with the error.
+ * at once with the error. MQLs sent during an outage all land once after it; a burst of Salesforce's
+ * throttle (REQUEST_LIMIT_EXCEEDED for concurrent requests) and of locked rows is ridden out with no DLQ
+ * entry and no quota alarm; a recycle after an MQL sets the recycled Status and rewrites the reasons.
  */
 import { randomUUID } from 'node:crypto';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
@@ -44,6 +46,8 @@ beforeAll(async () => {
       HANDOFF_RETRY_MAX_SECONDS: '2',
       // Salesforce's REQUEST_LIMIT_EXCEEDED names no reset time: the quota delay applies (1 h by default).
       HANDOFF_QUOTA_DELAY_SECONDS: '3',
+      // A throttled call is tried again after 1 s instead of 10 (Salesforce announces no Retry-After).
+      HANDOFF_RATE_LIMIT_SECONDS: '1',
     },
     log: () => {},
   });
@@ -64,6 +68,28 @@ async function attemptsOf(email: string) {
     externalId: handoff.externalId,
     outcomes: attempts.filter((attempt) => attempt.handoffId === handoff.id).map((attempt) => (attempt.outcome === 'delivered' ? 'delivered' : attempt.kind)),
   }));
+}
+
+async function waitUntil(what: string, check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** A recycle of the lead as the pipeline queues it, a minute after now. */
+function recycledRecord(email: string): HandoffRecord {
+  return {
+    type: 'lead.recycled',
+    id: `msg_${randomUUID()}`,
+    occurredAt: new Date(Date.now() + 60_000).toISOString(),
+    leadId: email,
+    lead: { email, lastName: 'Whitfield', company: 'Acme Logistics' },
+    score: { total: 31, fit: 25, behavior: 6, threshold: 60, modelVersion: 'test' },
+    reasons: [{ rule: 'title_c_level', kind: 'fit', description: 'C-level title', pointsNow: 25, rawPoints: 25, count: 1 }],
+    recentEvents: [],
+  };
 }
 
 describe('MQLs to Salesforce through the handoff queue', () => {
@@ -128,5 +154,100 @@ describe('MQLs to Salesforce through the handoff queue', () => {
     const [, second] = await attemptsOf(email);
     expect(second).toMatchObject({ status: 'failed', outcomes: ['rejected'] });
     expect(logLines.map((line) => JSON.parse(line)).find((line) => line.level === 'ERROR')).toMatchObject({ message: 'handoff moved to the dead-letter queue', kind: 'rejected', adapter: 'salesforce' });
+  });
+});
+
+describe('Salesforce outages and throttling through the handoff queue', () => {
+  it('lands every MQL sent during a 25-second outage exactly once after it, with no DLQ entry', { timeout: 120_000 }, async () => {
+    const leadsBefore = salesforce.leads().size;
+    const deadBefore = await queueDepth(stack.sqs, stack.dlqUrls.handoff);
+    const outageStarted = Date.now();
+    salesforce.outage(25_000);
+    const emails = Array.from({ length: 10 }, (_, index) => `sfout${index}.${randomUUID().slice(0, 6)}@acme.com`);
+    for (const email of emails) await qualify(email);
+
+    await waitUntil('every MQL in Salesforce', () => emails.every((email) => salesforce.leads().get(email)?.fields.Status === 'Marketing Qualified'), 100_000);
+    await stack.drain({ timeoutMs: 30_000 });
+
+    const during = salesforce.calls.filter((call) => call.at >= outageStarted && call.at < outageStarted + 25_000);
+    expect(during.length).toBeGreaterThan(0);
+    expect(during.every((call) => call.status === 503)).toBe(true);
+    expect(salesforce.leads().size).toBe(leadsBefore + emails.length);
+    for (const email of emails) {
+      const lead = salesforce.leads().get(email)!;
+      const [handoff, ...others] = await attemptsOf(email);
+      expect(others).toEqual([]);
+      expect(handoff).toMatchObject({ status: 'delivered', externalId: lead.Id });
+      // Failed while it lasted (the login or the upsert answered 503), then exactly one delivery.
+      expect(handoff!.outcomes.filter((outcome) => outcome === 'delivered')).toHaveLength(1);
+      expect(handoff!.outcomes.at(-1)).toBe('delivered');
+      expect(new Set(handoff!.outcomes.slice(0, -1))).toEqual(new Set(['unavailable']));
+      expect(await store.leadIdForCrmRecord('salesforce', lead.Id)).toBe(email);
+    }
+    expect(await queueDepth(stack.sqs, stack.dlqUrls.handoff)).toBe(deadBefore);
+  });
+
+  it("rides out a burst of Salesforce's concurrent-request limit and locked rows: every MQL once, no DLQ entry, no quota alarm", { timeout: 120_000 }, async () => {
+    const emails = Array.from({ length: 10 }, (_, index) => `sfburst${index}.${randomUUID().slice(0, 6)}@acme.com`);
+    const first = salesforce.calls.length;
+    const deadBefore = await queueDepth(stack.sqs, stack.dlqUrls.handoff);
+    salesforce.concurrentLimitNext(6);
+    salesforce.lockRowsNext(4);
+    for (const email of emails) await qualify(email);
+
+    await waitUntil('every MQL in Salesforce', () => emails.every((email) => salesforce.leads().get(email)?.fields.Status === 'Marketing Qualified'), 100_000);
+    await stack.drain({ timeoutMs: 30_000 });
+
+    const refused = salesforce.calls.slice(first).filter((call) => call.status === 403);
+    expect(refused).toHaveLength(6);
+    expect(await queueDepth(stack.sqs, stack.dlqUrls.handoff)).toBe(deadBefore);
+    const failedKinds = new Set<string>();
+    for (const email of emails) {
+      const [handoff, ...others] = await attemptsOf(email);
+      expect(others).toEqual([]);
+      expect(handoff).toMatchObject({ status: 'delivered', externalId: salesforce.leads().get(email)!.Id });
+      expect(handoff!.outcomes.filter((outcome) => outcome === 'delivered')).toHaveLength(1);
+      for (const outcome of handoff!.outcomes.slice(0, -1)) failedKinds.add(outcome!);
+    }
+    // The throttle is a rate limit (waited out), a locked row a transient failure: neither the daily quota.
+    expect(failedKinds).toEqual(new Set(['rate_limited', 'unavailable']));
+    expect(logLines.filter((line) => line.includes('"level":"ERROR"'))).toEqual([]);
+  });
+
+  it('a recycle after an MQL sets the recycled Status and rewrites the reasons; the MQL date stays', async () => {
+    const email = `sfrecycle.${randomUUID().slice(0, 8)}@acme.com`;
+    await qualify(email);
+    await stack.drain();
+    const qualified = { ...salesforce.leads().get(email)!.fields };
+    expect(qualified).toMatchObject({ Status: 'Marketing Qualified', MQL_Reasons__c: expect.stringMatching(/^Marketing qualified at /) });
+
+    const recycled = recycledRecord(email);
+    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(recycled) }));
+    await stack.drain();
+
+    const lead = salesforce.leads().get(email)!;
+    expect(lead.fields).toMatchObject({ Status: 'Open - Not Contacted', Lead_Score__c: 31, Fit_Score__c: 25, Behavior_Score__c: 6, MQL_Date__c: qualified.MQL_Date__c });
+    expect(lead.fields.MQL_Reasons__c).toBe(`Recycled to marketing at ${recycled.occurredAt}: score 31 (fit 25, behavior 6; threshold 60), model test\n+25 C-level title (fit)`);
+    expect(await attemptsOf(email)).toEqual([
+      { status: 'delivered', externalId: lead.Id, outcomes: ['delivered'] },
+      { status: 'delivered', externalId: lead.Id, outcomes: ['delivered'] },
+    ]);
+  });
+
+  it('a recycle of a Lead sales is working keeps its Status, with a note, and still rewrites the reasons', async () => {
+    const email = `sfworking.${randomUUID().slice(0, 8)}@acme.com`;
+    await qualify(email);
+    await stack.drain();
+    salesforce.setStatus(email, 'Working - Contacted');
+
+    const recycled = recycledRecord(email);
+    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(recycled) }));
+    await stack.drain();
+
+    const lead = salesforce.leads().get(email)!;
+    expect(lead.fields.Status).toBe('Working - Contacted');
+    expect(lead.fields.MQL_Reasons__c).toMatch(/^Recycled to marketing at /);
+    const notes = (await store.listHandoffAttempts(email)).map((attempt) => attempt.note ?? '');
+    expect(notes).toContain('Status kept at "Working - Contacted" (not in SALESFORCE_REPLACEABLE_STATUSES: sales owns it); scores written');
   });
 });
