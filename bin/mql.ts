@@ -19,6 +19,10 @@ commands:
   explain <email>       print a lead's score and every reason behind it  [--json] [--now ISO]
   send <file.json|->    sign Segment message(s) with EVENTS_WEBHOOK_SECRET and POST them to the local stack
   receive [--port N]    a local CRM webhook receiver (default port 4000): verifies CRM_WEBHOOK_SECRET, prints each handoff
+  stand-in hubspot|salesforce [--port N]
+                        a local HubSpot (default port 4002) or Salesforce (4003) stand-in until Ctrl-C, accepting
+                        HUBSPOT_ACCESS_TOKEN, or SALESFORCE_CLIENT_ID / _CLIENT_SECRET / _EXTERNAL_ID_FIELD, from .env: prints
+                        the env lines that point npm start at it, then each call and each contact / Lead change on a line
   crm setup             HubSpot: create the mql_engine property group and the mql_* contact properties the adapter writes
                         (existing ones are left as they are; a second run creates nothing), with HUBSPOT_ACCESS_TOKEN at
                         HUBSPOT_BASE_URL (default https://api.hubapi.com); checks the HUBSPOT_*_LEAD_STATUS values
@@ -232,6 +236,32 @@ async function receive(port: number): Promise<void> {
   await receiver.close();
 }
 
+/** Runs the HubSpot or Salesforce stand-in until Ctrl-C, printing each call and each record change on a line. */
+async function standIn(kind: string | undefined, port: number | undefined): Promise<void> {
+  const { CrmStandInSettingsError, startCrmStandIn } = await import('../lib/local/crm-stand-in.ts');
+  let running;
+  try {
+    running = await startCrmStandIn(kind ?? '', process.env, port);
+  } catch (error) {
+    if (error instanceof CrmStandInSettingsError || (error as NodeJS.ErrnoException).code === 'EADDRINUSE') fail((error as Error).message);
+    throw error;
+  }
+  const name = running.kind === 'hubspot' ? 'HubSpot' : 'Salesforce';
+  process.stdout.write(
+    `${name} stand-in on ${running.url}; Ctrl-C stops it. set these in .env (or the environment of npm start and npx mql):\n${running.envLines.map((line) => `  ${line}\n`).join('')}${running.nextSteps.map((step) => `- ${step}\n`).join('')}`,
+  );
+  const print = () => {
+    const lines = running.changes();
+    if (lines.length > 0) process.stdout.write(`${lines.join('\n')}\n`);
+  };
+  const timer = setInterval(print, 100);
+  await new Promise<void>((resolveStop) => process.once('SIGINT', () => resolveStop()));
+  clearInterval(timer);
+  print();
+  await running.close();
+  process.stdout.write(`${name} stand-in stopped\n`);
+}
+
 async function main(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -263,6 +293,7 @@ async function main(argv: string[]): Promise<void> {
   // The commands print their own summary; the library's JSON log lines only when asked (LOG_LEVEL=INFO).
   process.env.LOG_LEVEL ??= 'WARN';
   if (command === 'receive') return receive(Number(values.port ?? 4000));
+  if (command === 'stand-in') return standIn(rest[0], values.port === undefined ? undefined : Number(values.port));
   if (command === 'crm') return crmSetup(rest);
   const local = values.aws ? undefined : useLocalStack(values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql');
   if (values.aws && command !== 'redrive' && !process.env[tableNameEnv]) fail(`--aws needs ${tableNameEnv} (the stack's TableName output)`);
