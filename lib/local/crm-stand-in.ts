@@ -7,6 +7,7 @@
  * The stand-ins keep their calls and records in memory (lib/local/hubspot-stand-in.ts,
  * salesforce-stand-in.ts); {@link RunningCrmStandIn.changes} reads what is new since its last call.
  */
+import { createServer } from 'node:net';
 import type { HubSpotStandIn } from './hubspot-stand-in.ts';
 import { startHubSpotStandIn } from './hubspot-stand-in.ts';
 import type { SalesforceStandIn } from './salesforce-stand-in.ts';
@@ -50,6 +51,18 @@ function required(env: Readonly<Record<string, string | undefined>>, name: strin
   const value = env[name]?.trim();
   if (!value) throw new CrmStandInSettingsError(`stand-in needs ${name} (in .env or the environment): ${what}`);
   return value;
+}
+
+/** Refuses a taken port with a message (the Salesforce stand-in would only crash on it). */
+async function ensureFree(port: number): Promise<void> {
+  if (port === 0) return;
+  const free = await new Promise<boolean>((resolveFree) => {
+    const probe = createServer()
+      .once('error', () => resolveFree(false))
+      .once('listening', () => probe.close(() => resolveFree(true)))
+      .listen(port, '127.0.0.1');
+  });
+  if (!free) throw new CrmStandInSettingsError(`port ${port} is taken (EADDRINUSE): stop what listens there, or pass --port N (0 for any free one) and use that URL in .env`);
 }
 
 function hubSpotChanges(standIn: HubSpotStandIn): () => string[] {
@@ -103,6 +116,7 @@ export async function startCrmStandIn(kind: string, env: Readonly<Record<string,
   const port = askedPort ?? (kind === 'hubspot' || kind === 'salesforce' ? crmStandInDefaultPorts[kind] : 0);
   if (kind === 'hubspot') {
     const token = required(env, 'HUBSPOT_ACCESS_TOKEN', 'the private-app token the pipeline sends; the stand-in accepts only it');
+    await ensureFree(port);
     const standIn = await startHubSpotStandIn({ token, port });
     return {
       kind,
@@ -120,6 +134,7 @@ export async function startCrmStandIn(kind: string, env: Readonly<Record<string,
     const clientId = required(env, 'SALESFORCE_CLIENT_ID', 'the consumer key the pipeline logs in with');
     const clientSecret = required(env, 'SALESFORCE_CLIENT_SECRET', 'the consumer secret the pipeline logs in with');
     const externalIdField = required(env, 'SALESFORCE_EXTERNAL_ID_FIELD', 'the Lead External ID field, e.g. MQL_External_Id__c');
+    await ensureFree(port);
     const standIn = await startSalesforceStandIn({ clientId, clientSecret, externalIdField, port });
     return {
       kind,

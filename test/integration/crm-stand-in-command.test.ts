@@ -125,7 +125,7 @@ describe('npx mql stand-in hubspot', () => {
     expect(output).not.toContain(token);
   });
 
-  it('refuses without a token, for another CRM, with a bad or taken port', async () => {
+  it('refuses without a token, for another CRM, with a bad or taken port (Salesforce too)', async () => {
     const none = await run(['hubspot'], {});
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('stand-in needs HUBSPOT_ACCESS_TOKEN');
@@ -140,9 +140,13 @@ describe('npx mql stand-in hubspot', () => {
     const taken = createServer();
     await new Promise<void>((resolveListen) => taken.listen(0, '127.0.0.1', resolveListen));
     try {
-      const busy = await run(['hubspot', '--port', String((taken.address() as AddressInfo).port)], { HUBSPOT_ACCESS_TOKEN: token });
+      const port = String((taken.address() as AddressInfo).port);
+      const busy = await run(['hubspot', '--port', port], { HUBSPOT_ACCESS_TOKEN: token });
       expect(busy.code).toBe(1);
-      expect(busy.stderr).toContain('EADDRINUSE');
+      expect(busy.stderr).toContain(`mql: port ${port} is taken (EADDRINUSE)`);
+      const busySalesforce = await run(['salesforce', '--port', port], salesforce);
+      expect(busySalesforce.code).toBe(1);
+      expect(busySalesforce.stderr).toContain(`mql: port ${port} is taken (EADDRINUSE)`);
     } finally {
       await new Promise((resolveClose) => taken.close(resolveClose));
     }
