@@ -1,6 +1,7 @@
 /**
  * `mql deliveries <email|leadId>`: each handoff of a lead and every delivery attempt still kept
- * (time, adapter, CRM status, outcome, error, CRM id).
+ * (time, adapter, CRM status, outcome, error, CRM id). A handoff set aside unsent because a newer one of
+ * the lead was delivered first shows `superseded by <id>`.
  */
 import type { HandoffAttempt, HandoffAttemptRecord, LeadStore } from './store/lead-store.ts';
 
@@ -26,7 +27,7 @@ export function formatDeliveries(deliveries: LeadDeliveries): string {
   for (const handoff of deliveries.handoffs) {
     lines.push(
       '',
-      `${handoff.occurredAt}  ${handoff.type}  ${handoff.status}${handoff.deliveredAt ? ` at ${handoff.deliveredAt}` : ''}  attempts ${handoff.attempts}${handoff.adapter ? `  via ${handoff.adapter}` : ''}${handoff.externalId ? `  CRM id ${handoff.externalId}` : ''}  (${handoff.id})`,
+      `${handoff.occurredAt}  ${handoff.type}  ${handoff.status}${handoff.deliveredAt ? ` at ${handoff.deliveredAt}` : ''}${handoff.supersededBy ? ` by ${handoff.supersededBy} (delivered first; this one was not sent)` : ''}  attempts ${handoff.attempts}${handoff.adapter ? `  via ${handoff.adapter}` : ''}${handoff.externalId ? `  CRM id ${handoff.externalId}` : ''}  (${handoff.id})`,
     );
     const rows = handoff.attemptLog.map((attempt) => [
       attempt.at,
@@ -36,6 +37,7 @@ export function formatDeliveries(deliveries: LeadDeliveries): string {
       attempt.externalId ?? '',
       attempt.error ?? attempt.note ?? '',
     ]);
+    if (rows.length === 0 && handoff.status === 'superseded') continue;
     if (rows.length === 0) {
       lines.push(`  (no attempt items kept${handoff.lastError ? `; last error: ${handoff.lastError}` : ''})`);
       continue;

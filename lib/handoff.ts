@@ -2,13 +2,18 @@
  * The consumer of the `handoff` queue: delivers lifecycle transitions (MQL, recycled, disqualified) to
  * the CRM within its rate limits, and never loses or doubles one.
  *
- * - A batch's records are grouped per lead, in queue order, and sent in rounds: each round holds at
- *   most one record per lead (so one lead's MQL always reaches the CRM before its recycle), through
+ * - A batch's records are grouped per lead, oldest first (by occurredAt: SQS keeps no order), and sent
+ *   in rounds: each round holds at most one record per lead (so one lead's MQL always reaches the CRM
+ *   before its recycle), through
  *   `deliverBatch` in chunks of the adapter's `maxBatch` when it has one (HubSpot: 100 per call), else
  *   one `deliver` per record with bounded concurrency. A lead whose record failed keeps its later records
  *   back with it.
  * - A handoff already delivered is acknowledged without a call (SQS delivers at least once; a
  *   re-queued copy is harmless).
+ * - A handoff older than one of the same lead already delivered (an MQL held back by an outage or the
+ *   DLQ, arriving after its recycle) is acknowledged without a call too: sending it would put the CRM
+ *   back to a stale state. Its summary item says `superseded` with the newer handoff's id
+ *   (`mql deliveries` shows it) and a log line says so. Each lead's handoffs are read once per batch.
  * - Failures, by kind ({@link DeliveryFailureKind}):
  *   - `rate_limited`: a short wait (Retry-After within {@link HandoffRetryPolicy.maxInProcessWaitSeconds}
  *     and time left in the invocation) is waited out here and the failed rows are sent again; a longer
@@ -32,7 +37,7 @@ import { CrmDeliveryError } from './crm/adapter.ts';
 import { logger } from './observability.ts';
 import type { QueueMessages } from './queue-messages.ts';
 import { maxDelaySeconds, maxVisibilitySeconds } from './queue-messages.ts';
-import type { LeadStore } from './store/lead-store.ts';
+import type { HandoffAttempt, LeadStore } from './store/lead-store.ts';
 import { mapWithConcurrency } from './store/lead-store.ts';
 
 /** What the consumer does to its queue's messages besides acknowledging them (on SQS: `sqsQueueMessages`). */
@@ -117,8 +122,25 @@ export function readHandoffMessage(body: string): { record: HandoffRecord; leadI
   const leadId = handoffLeadId(record);
   const types = ['lead.mql', 'lead.recycled', 'lead.disqualified'];
   if (!leadId || typeof record.id !== 'string' || record.id === '' || !types.includes(record.type) || typeof record.occurredAt !== 'string') return undefined;
+  // The time orders a lead's handoffs (an older one than a delivered one is superseded): it must be one.
+  if (Number.isNaN(Date.parse(record.occurredAt))) return undefined;
   if (typeof record.lead !== 'object' || record.lead === null) return undefined;
   return { record, leadId };
+}
+
+/** An ISO time as milliseconds (a record's time is checked by {@link readHandoffMessage}; a stored one is the record's). */
+function timeOf(iso: string): number {
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? Number.NEGATIVE_INFINITY : ms;
+}
+
+/** The lead's newest delivered handoff, if any. */
+function latestDelivered(handoffs: readonly HandoffAttempt[]): HandoffAttempt | undefined {
+  let newest: HandoffAttempt | undefined;
+  for (const handoff of handoffs) {
+    if (handoff.status === 'delivered' && (!newest || timeOf(handoff.occurredAt) > timeOf(newest.occurredAt))) newest = handoff;
+  }
+  return newest;
 }
 
 function asDeliveryError(error: unknown): CrmDeliveryError {
@@ -184,14 +206,40 @@ export async function deliverHandoffs(event: SQSEvent, deps: HandoffDeps): Promi
     return { batchItemFailures };
   }
 
-  // 2. Skip what is already delivered.
+  // 2. One read of each lead's handoffs: skip what is already delivered, and set aside (unsent) what is
+  //    older than a handoff of the lead already delivered: SQS keeps no order, and sending it now would
+  //    put the CRM back to a stale state (an MQL held back by an outage arriving after its recycle).
   const queues = [...byLead.values()];
   await mapWithConcurrency(queues, 16, async (items) => {
+    // A batch's records of one lead go in the order they happened, whatever order SQS handed them in.
+    items.sort((a, b) => timeOf(a.record.occurredAt) - timeOf(b.record.occurredAt));
+    const leadId = items[0]!.leadId;
+    const known = await deps.store.listHandoffs(leadId).catch((error: unknown) => {
+      logger.warn('could not read the lead\'s handoffs; sending without the duplicate check', { leadId, error: error as Error });
+      return [];
+    });
+    const delivered = new Set(known.filter((handoff) => handoff.status === 'delivered').map((handoff) => handoff.id));
+    const newest = latestDelivered(known);
     const kept: Item[] = [];
     for (const item of items) {
-      const seen = await deps.store.getHandoff(item.record).catch(() => undefined);
-      if (seen?.status === 'delivered') logger.info('handoff already delivered', { id: item.record.id, type: item.record.type });
-      else kept.push(item);
+      const { record } = item;
+      if (delivered.has(record.id)) {
+        logger.info('handoff already delivered', { id: record.id, type: record.type });
+      } else if (newest && timeOf(record.occurredAt) < timeOf(newest.occurredAt)) {
+        logger.info('handoff superseded: a newer handoff of the lead was delivered first; not sent', {
+          id: record.id,
+          type: record.type,
+          occurredAt: record.occurredAt,
+          supersededBy: newest.id,
+          supersededByType: newest.type,
+          supersededByOccurredAt: newest.occurredAt,
+        });
+        await deps.store
+          .recordHandoffSuperseded(record, { at: clock(), supersededBy: newest.id, adapter: adapter.name })
+          .catch((error: unknown) => logger.error('could not record the superseded handoff', { id: record.id, error: error as Error }));
+      } else {
+        kept.push(item);
+      }
     }
     items.splice(0, items.length, ...kept);
   });

@@ -1,7 +1,7 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { QueryCommandOutput, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import { handoffLeadId } from '../core/handoff.ts';
@@ -44,7 +44,8 @@ export interface HandoffAttempt {
   id: string;
   type: string;
   occurredAt: string;
-  status: 'pending' | 'delivered' | 'failed';
+  /** `superseded`: never sent, because a newer handoff of the lead had been delivered first (SQS keeps no order). */
+  status: 'pending' | 'delivered' | 'failed' | 'superseded';
   attempts: number;
   lastAttemptAt?: string;
   lastError?: string;
@@ -55,6 +56,9 @@ export interface HandoffAttempt {
   lastKind?: string;
   /** The CRM's id for the record (HubSpot contact id, Salesforce Lead id), once a delivery returned one. */
   externalId?: string;
+  /** Status `superseded`: the id of the newer handoff already delivered, and when this one was set aside. */
+  supersededBy?: string;
+  supersededAt?: string;
 }
 
 /** One delivery attempt of a handoff, as recorded (kept {@link attemptRetentionDays} days). */
@@ -909,15 +913,60 @@ export class LeadStore {
     return answer.Item as HandoffAttempt | undefined;
   }
 
+  /** The lead's handoffs, oldest first (one Query; strongly consistent, as the handoff decides on it). */
   async listHandoffs(leadId: string): Promise<HandoffAttempt[]> {
-    const answer = await this.client.send(
-      new QueryCommand({
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :handoff)',
-        ExpressionAttributeValues: { ':pk': leadPk(leadId), ':handoff': 'HANDOFF#' },
-      }),
-    );
-    return (answer.Items ?? []).map(({ pk: _pk, sk: _sk, kind: _kind, ...attempt }) => attempt as HandoffAttempt);
+    const items: NonNullable<QueryCommandOutput['Items']> = [];
+    let cursor: Record<string, unknown> | undefined;
+    do {
+      const answer = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :handoff)',
+          ExpressionAttributeValues: { ':pk': leadPk(leadId), ':handoff': 'HANDOFF#' },
+          ConsistentRead: true,
+          ExclusiveStartKey: cursor,
+        }),
+      );
+      items.push(...(answer.Items ?? []));
+      cursor = answer.LastEvaluatedKey;
+    } while (cursor);
+    return items.map(({ pk: _pk, sk: _sk, kind: _kind, ...attempt }) => attempt as HandoffAttempt);
+  }
+
+  /**
+   * Sets a handoff aside unsent because `supersededBy`, a newer handoff of the same lead, was delivered
+   * first: status `superseded` on its summary item (created if it had no attempt yet). A handoff already
+   * delivered stays delivered; answers whether it was set aside.
+   */
+  async recordHandoffSuperseded(record: HandoffRecord, superseded: { at: Date; supersededBy: string; adapter: string }): Promise<boolean> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) },
+          UpdateExpression:
+            'SET kind = :kind, id = :id, #type = :type, occurredAt = :occurredAt, adapter = :adapter, #status = :superseded, supersededBy = :by, supersededAt = :at, attempts = if_not_exists(attempts, :zero)',
+          ConditionExpression: 'attribute_not_exists(#status) OR #status <> :delivered',
+          ExpressionAttributeNames: { '#type': 'type', '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':kind': 'handoff',
+            ':id': record.id,
+            ':type': record.type,
+            ':occurredAt': record.occurredAt,
+            ':adapter': superseded.adapter,
+            ':superseded': 'superseded',
+            ':by': superseded.supersededBy,
+            ':at': superseded.at.toISOString(),
+            ':zero': 0,
+            ':delivered': 'delivered',
+          },
+        }),
+      );
+      return true;
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+      throw error;
+    }
   }
 
   /** Every delivery attempt of the lead's handoffs still kept, oldest handoff first, each handoff's attempts in order. */

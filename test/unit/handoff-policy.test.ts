@@ -61,6 +61,7 @@ describe('handoff messages', () => {
     ['an unknown type', JSON.stringify({ ...record, type: 'lead.sql' })],
     ['no lead at all', JSON.stringify({ ...record, leadId: undefined, lead: { phone: '+1415' } })],
     ['no occurredAt', JSON.stringify({ ...record, occurredAt: 5 })],
+    ['an occurredAt that is not a time', JSON.stringify({ ...record, occurredAt: 'yesterday' })],
     ['a lead that is not an object', JSON.stringify({ ...record, lead: 'dana' })],
   ])('refuses %s', (_, body) => {
     expect(readHandoffMessage(body)).toBeUndefined();

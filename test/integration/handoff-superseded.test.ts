@@ -1,0 +1,231 @@
+/**
+ * Superseded handoffs on the local stack, against the signed CRM webhook receiver: SQS keeps no order,
+ * so a lead's older transition can reach the handoff after a newer one was delivered (an MQL held back,
+ * then its recycle sent first). The older one is then acknowledged without a call, marked `superseded`
+ * with the id of the newer one, shown by `mql deliveries` and logged; in-order transitions, and an MQL
+ * and its recycle in one batch (in whichever order SQS hands them over), are all sent, oldest first.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSEvent } from 'aws-lambda';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { HandoffRecord } from '../../lib/core/handoff.ts';
+import { webhookAdapter } from '../../lib/crm/webhook.ts';
+import { deliverHandoffs } from '../../lib/handoff.ts';
+import type { CrmReceiver } from '../../lib/local/crm-receiver.ts';
+import { startCrmReceiver } from '../../lib/local/crm-receiver.ts';
+import { queueDepth } from '../../lib/redrive.ts';
+import type { LeadStore } from '../../lib/store/lead-store.ts';
+import { captureHandlerLogs } from '../setup/handler-logs.ts';
+import { crmSecret, eventsSecret, postWorkedExample } from '../setup/signed.ts';
+import type { LocalStack } from '../setup/stack.ts';
+import { leadStoreOf, startTestStack } from '../setup/stack.ts';
+
+const run = promisify(execFile);
+const mql = fileURLToPath(new URL('../../bin/mql.ts', import.meta.url));
+
+let stack: LocalStack;
+let crm: CrmReceiver;
+let store: LeadStore;
+let dataDir: string;
+const logLines = captureHandlerLogs('INFO');
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'mql-handoff-superseded-'));
+  crm = await startCrmReceiver(crmSecret);
+  stack = await startTestStack({
+    dataDir,
+    env: { EVENTS_WEBHOOK_SECRET: eventsSecret, CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: crm.url, CRM_WEBHOOK_SECRET: crmSecret, LOG_LEVEL: 'INFO' },
+    log: () => {},
+  });
+  store = leadStoreOf(stack);
+});
+
+afterAll(async () => {
+  await stack?.stop();
+  await crm?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  crm.received.length = 0;
+  crm.attempts.length = 0;
+  crm.failNext([]);
+});
+
+const qualify = (email: string) => postWorkedExample(stack.urls['POST /webhooks/events']!, email);
+
+async function cli(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run(process.execPath, [mql, ...args, '--data-dir', dataDir], { cwd: dataDir, env: { ...process.env, LOG_LEVEL: 'WARN' } });
+}
+
+/** A later transition of the same lead: same person and score shape, its own id and time. */
+function later(record: HandoffRecord, type: HandoffRecord['type'], afterMs: number): HandoffRecord {
+  return { ...record, type, id: `msg_${randomUUID()}`, occurredAt: new Date(Date.parse(record.occurredAt) + afterMs).toISOString() };
+}
+
+async function enqueue(record: HandoffRecord): Promise<void> {
+  await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
+}
+
+const day = 86_400_000;
+
+describe('superseded handoffs', () => {
+  it('an MQL arriving after its recycle was delivered is not sent: shown as superseded, logged', async () => {
+    // The MQL is held back (a refused token: straight to the DLQ, to come back by `mql redrive`).
+    crm.failNext([401]);
+    const email = `late-mql.${randomUUID().slice(0, 8)}@acme.com`;
+    await qualify(email);
+    await stack.drain({ timeoutMs: 20_000 });
+    expect(await queueDepth(stack.sqs, stack.dlqUrls.handoff)).toBe(1);
+    const peek = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls.handoff, VisibilityTimeout: 0 }));
+    const mqlRecord = JSON.parse(peek.Messages![0]!.Body!) as HandoffRecord;
+    expect(mqlRecord).toMatchObject({ type: 'lead.mql', leadId: email });
+
+    // Meanwhile the lead is recycled and that reaches the CRM.
+    const recycle = later(mqlRecord, 'lead.recycled', 30 * day);
+    await enqueue(recycle);
+    await crm.waitFor(1, 20_000);
+    await stack.drain({ timeoutMs: 20_000 });
+
+    // Token fixed, the MQL redriven: it would put the CRM back to MQL after the recycle.
+    await cli('redrive', '--queue', 'handoff');
+    await stack.drain({ timeoutMs: 20_000 });
+
+    expect(crm.received.map((handoff) => handoff.record.type)).toEqual(['lead.recycled']);
+    expect(crm.attempts.map((attempt) => attempt.status)).toEqual([401, 200]);
+    expect(await queueDepth(stack.sqs, stack.dlqUrls.handoff)).toBe(0);
+    const handoffs = await store.listHandoffs(email);
+    expect(handoffs.find((handoff) => handoff.id === mqlRecord.id)).toMatchObject({ type: 'lead.mql', status: 'superseded', supersededBy: recycle.id, attempts: 1, lastKind: 'auth' });
+    expect(handoffs.find((handoff) => handoff.id === recycle.id)).toMatchObject({ type: 'lead.recycled', status: 'delivered', attempts: 1 });
+
+    const { stdout } = await cli('deliveries', email);
+    expect(stdout).toContain(`lead.mql  superseded by ${recycle.id} (delivered first; this one was not sent)`);
+    expect(stdout).toMatch(/failed \(auth\)/);
+    expect(stdout).toMatch(/lead\.recycled {2}delivered/);
+    const line = logLines.map((text) => JSON.parse(text)).find((entry) => entry.message?.startsWith('handoff superseded'));
+    expect(line).toMatchObject({ id: mqlRecord.id, type: 'lead.mql', supersededBy: recycle.id, supersededByType: 'lead.recycled' });
+
+    // A copy of the superseded MQL later still goes nowhere.
+    await enqueue(mqlRecord);
+    await stack.drain({ timeoutMs: 20_000 });
+    expect(crm.attempts).toHaveLength(2);
+  });
+
+  it('in order, every transition is sent: MQL, its recycle, a later MQL', async () => {
+    const email = `in-order.${randomUUID().slice(0, 8)}@acme.com`;
+    await qualify(email);
+    const [first] = await crm.waitFor(1, 20_000);
+    await stack.drain({ timeoutMs: 20_000 });
+    const recycle = later(first!.record, 'lead.recycled', 30 * day);
+    await enqueue(recycle);
+    await crm.waitFor(2, 20_000);
+    await stack.drain({ timeoutMs: 20_000 });
+    const again = later(first!.record, 'lead.mql', 45 * day);
+    await enqueue(again);
+    await crm.waitFor(3, 20_000);
+    await stack.drain({ timeoutMs: 20_000 });
+
+    expect(crm.received.map((handoff) => [handoff.record.type, handoff.record.id])).toEqual([
+      ['lead.mql', first!.record.id],
+      ['lead.recycled', recycle.id],
+      ['lead.mql', again.id],
+    ]);
+    const handoffs = await store.listHandoffs(email);
+    expect(handoffs.map((handoff) => [handoff.type, handoff.status])).toEqual([
+      ['lead.mql', 'delivered'],
+      ['lead.recycled', 'delivered'],
+      ['lead.mql', 'delivered'],
+    ]);
+    expect(logLines.some((text) => text.includes('handoff superseded'))).toBe(false);
+  });
+
+  it('an MQL and its recycle in one batch are both sent, oldest first, whatever order SQS gave them', async () => {
+    const email = `one-batch.${randomUUID().slice(0, 8)}@acme.com`;
+    const mqlRecord: HandoffRecord = {
+      type: 'lead.mql',
+      id: `msg_${randomUUID()}`,
+      occurredAt: '2026-11-20T09:00:00.000Z',
+      leadId: email,
+      lead: { email, firstName: 'Dana', company: 'Acme' },
+      score: { total: 72, fit: 30, behavior: 42, threshold: 60, modelVersion: '504a1c85b2af' },
+      reasons: [],
+      recentEvents: [],
+    };
+    const recycle = later(mqlRecord, 'lead.recycled', 2 * day);
+    // The recycle first, as SQS may hand them over.
+    const event: SQSEvent = {
+      Records: [recycle, mqlRecord].map((record, index) => ({
+        messageId: `m-${index}-${randomUUID()}`,
+        receiptHandle: `r-${index}`,
+        body: JSON.stringify(record),
+        attributes: { ApproximateReceiveCount: '1', SentTimestamp: '0', SenderId: 'test', ApproximateFirstReceiveTimestamp: '0' },
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:handoff',
+        awsRegion: 'us-east-1',
+      })),
+    };
+    const answer = await deliverHandoffs(event, { store, adapter: async () => webhookAdapter({ url: crm.url, secret: crmSecret }) });
+
+    expect(answer.batchItemFailures).toEqual([]);
+    expect(crm.received.map((handoff) => handoff.record.id)).toEqual([mqlRecord.id, recycle.id]);
+    const handoffs = await store.listHandoffs(email);
+    expect(handoffs.map((handoff) => [handoff.type, handoff.status])).toEqual([
+      ['lead.mql', 'delivered'],
+      ['lead.recycled', 'delivered'],
+    ]);
+
+    // Sent again in the reverse order (a redelivery of both): nothing more reaches the CRM.
+    await deliverHandoffs(event, { store, adapter: async () => webhookAdapter({ url: crm.url, secret: crmSecret }) });
+    expect(crm.attempts).toHaveLength(2);
+  });
+
+  it('the store sets aside a handoff never tried (no attempts) but never one already delivered', async () => {
+    const email = `store.${randomUUID().slice(0, 8)}@acme.com`;
+    const base: HandoffRecord = {
+      type: 'lead.mql',
+      id: `msg_${randomUUID()}`,
+      occurredAt: '2026-11-01T09:00:00.000Z',
+      leadId: email,
+      lead: { email },
+      score: { total: 61, fit: 20, behavior: 41, threshold: 60, modelVersion: 'v' },
+      reasons: [],
+      recentEvents: [],
+    };
+    const delivered = later(base, 'lead.recycled', day);
+    const at = new Date('2026-11-29T10:00:00.000Z');
+    await store.recordHandoffAttempt(delivered, { at, adapter: 'hubspot', outcome: 'delivered', crmStatus: 200 });
+
+    expect(await store.recordHandoffSuperseded(base, { at, supersededBy: delivered.id, adapter: 'hubspot' })).toBe(true);
+    expect(await store.recordHandoffSuperseded(delivered, { at, supersededBy: 'msg_other', adapter: 'hubspot' })).toBe(false);
+    const handoffs = await store.listHandoffs(email);
+    expect(handoffs).toEqual([
+      expect.objectContaining({ id: base.id, status: 'superseded', supersededBy: delivered.id, supersededAt: at.toISOString(), attempts: 0, adapter: 'hubspot' }),
+      expect.objectContaining({ id: delivered.id, status: 'delivered', attempts: 1 }),
+    ]);
+    expect(handoffs[1]!.supersededBy).toBeUndefined();
+    const { stdout } = await cli('deliveries', email);
+    expect(stdout).toContain(`lead.mql  superseded by ${delivered.id}`);
+    expect(stdout).not.toContain('no attempt items kept');
+  });
+
+  it('dead-letters a record whose occurredAt is not a time (it could not be ordered), sending nothing', async () => {
+    const email = `bad-time.${randomUUID().slice(0, 8)}@acme.com`;
+    const record = { type: 'lead.mql', id: `msg_${randomUUID()}`, occurredAt: 'last tuesday', leadId: email, lead: { email }, score: {}, reasons: [], recentEvents: [] };
+    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
+    await stack.drain({ timeoutMs: 20_000 });
+    const dead = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls.handoff, MessageAttributeNames: ['All'], MaxNumberOfMessages: 10 }));
+    expect(dead.Messages?.map((message) => [JSON.parse(message.Body!).id, message.MessageAttributes?.error?.StringValue])).toEqual([[record.id, 'unreadable: the message is not a handoff record']]);
+    expect(crm.attempts).toEqual([]);
+    expect(await store.listHandoffs(email)).toEqual([]);
+    for (const message of dead.Messages ?? []) await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.dlqUrls.handoff, ReceiptHandle: message.ReceiptHandle! }));
+  });
+});
