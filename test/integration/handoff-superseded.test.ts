@@ -4,6 +4,7 @@
  * then its recycle sent first). The older one is then acknowledged without a call, marked `superseded`
  * with the id of the newer one, shown by `mql deliveries` and logged; in-order transitions, and an MQL
  * and its recycle in one batch (in whichever order SQS hands them over), are all sent, oldest first.
+ * Against the HubSpot stand-in, a late MQL leaves the contact at the recycled lead status.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -16,10 +17,13 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from 
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
+import { hubSpotDefaultLeadStatuses, setupHubSpot } from '../../lib/crm/hubspot.ts';
 import { webhookAdapter } from '../../lib/crm/webhook.ts';
 import { deliverHandoffs } from '../../lib/handoff.ts';
 import type { CrmReceiver } from '../../lib/local/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/crm-receiver.ts';
+import type { HubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
+import { startHubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
 import { queueDepth } from '../../lib/redrive.ts';
 import type { LeadStore } from '../../lib/store/lead-store.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
@@ -227,5 +231,61 @@ describe('superseded handoffs', () => {
     expect(crm.attempts).toEqual([]);
     expect(await store.listHandoffs(email)).toEqual([]);
     for (const message of dead.Messages ?? []) await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.dlqUrls.handoff, ReceiptHandle: message.ReceiptHandle! }));
+  });
+});
+
+describe('superseded handoffs in HubSpot', () => {
+  const token = 'pat-na1-00000000-test-only-0000-000000000000';
+  let hubspot: HubSpotStandIn;
+  let world: LocalStack;
+
+  beforeAll(async () => {
+    hubspot = await startHubSpotStandIn({ token });
+    await setupHubSpot({ token, baseUrl: hubspot.url });
+    world = await startTestStack({
+      env: { EVENTS_WEBHOOK_SECRET: eventsSecret, CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: hubspot.url, HUBSPOT_ACCESS_TOKEN: token, LOG_LEVEL: 'WARN' },
+      log: () => {},
+    });
+  });
+
+  afterAll(async () => {
+    await world?.stop();
+    await hubspot?.close();
+  });
+
+  it('an MQL reaching the handoff after its recycle leaves the contact at the recycled lead status', async () => {
+    const email = `hs-late.${randomUUID().slice(0, 8)}@acme.com`;
+    const mqlRecord: HandoffRecord = {
+      type: 'lead.mql',
+      id: `msg_${randomUUID()}`,
+      occurredAt: '2026-10-01T09:00:00.000Z',
+      leadId: email,
+      lead: { email, firstName: 'Dana', lastName: 'Whitfield', company: 'Acme Logistics', jobTitle: 'CEO' },
+      score: { total: 72, fit: 40, behavior: 32, threshold: 60, modelVersion: 'test' },
+      reasons: [{ rule: 'title_c_level', kind: 'fit', description: 'C-level title', pointsNow: 25, rawPoints: 25, count: 1 }],
+      recentEvents: [],
+    };
+    const recycle: HandoffRecord = { ...later(mqlRecord, 'lead.recycled', 60 * day), score: { ...mqlRecord.score, total: 31, behavior: 0 } };
+    const send = (record: HandoffRecord) => world.sqs.send(new SendMessageCommand({ QueueUrl: world.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
+
+    // SQS hands the recycle over first; the MQL (held back, or slow) comes after it.
+    await send(recycle);
+    await world.drain({ timeoutMs: 20_000 });
+    expect(hubspot.contacts().get(email)?.properties.hs_lead_status).toBe(hubSpotDefaultLeadStatuses.recycled);
+    const upserts = () => hubspot.calls.filter((call) => call.path === '/crm/v3/objects/contacts/batch/upsert').length;
+    const before = upserts();
+    await send(mqlRecord);
+    await world.drain({ timeoutMs: 20_000 });
+
+    const contact = hubspot.contacts().get(email)!;
+    expect(contact.properties.hs_lead_status).toBe(hubSpotDefaultLeadStatuses.recycled);
+    expect(contact.properties.mql_score).toBe('31');
+    expect(contact.history.filter((change) => change.property === 'hs_lead_status').map((change) => change.to)).toEqual([hubSpotDefaultLeadStatuses.recycled]);
+    expect(upserts()).toBe(before);
+    const handoffs = await leadStoreOf(world).listHandoffs(email);
+    expect(handoffs.map((handoff) => [handoff.type, handoff.status, handoff.supersededBy])).toEqual([
+      ['lead.mql', 'superseded', recycle.id],
+      ['lead.recycled', 'delivered', undefined],
+    ]);
   });
 });
