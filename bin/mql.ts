@@ -166,7 +166,7 @@ export function formatExplanation(view: LeadView): string {
   if (view.handoffs.length > 0) {
     lines.push('', 'handoffs:');
     for (const handoff of view.handoffs) {
-      lines.push(`  ${handoff.occurredAt}  ${handoff.type}  ${handoff.status}  attempts ${handoff.attempts}${handoff.crmStatus ? `  crm ${handoff.crmStatus}` : ''}${handoff.lastError && handoff.status !== 'delivered' ? `  last error: ${handoff.lastError}` : ''}`);
+      lines.push(`  ${handoff.occurredAt}  ${handoff.type}  ${handoff.status}${handoff.supersededBy ? ` by ${handoff.supersededBy} (not sent)` : ''}  attempts ${handoff.attempts}${handoff.crmStatus ? `  crm ${handoff.crmStatus}` : ''}${handoff.lastError && handoff.status === 'failed' ? `  last error: ${handoff.lastError}` : ''}`);
     }
   }
   return lines.join('\n');

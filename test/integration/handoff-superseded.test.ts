@@ -113,6 +113,8 @@ describe('superseded handoffs', () => {
     expect(stdout).toContain(`lead.mql  superseded by ${recycle.id} (delivered first; this one was not sent)`);
     expect(stdout).toMatch(/failed \(auth\)/);
     expect(stdout).toMatch(/lead\.recycled {2}delivered/);
+    const explained = await cli('explain', email);
+    expect(explained.stdout).toMatch(new RegExp(`lead\\.mql {2}superseded by ${recycle.id} \\(not sent\\) {2}attempts 1  crm 401\n`));
     const line = logLines.map((text) => JSON.parse(text)).find((entry) => entry.message?.startsWith('handoff superseded'));
     expect(line).toMatchObject({ id: mqlRecord.id, type: 'lead.mql', supersededBy: recycle.id, supersededByType: 'lead.recycled' });
 
