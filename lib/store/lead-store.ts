@@ -788,25 +788,9 @@ export class LeadStore {
     return seen.Item?.fingerprint === fingerprint ? 'same' : 'replayed';
   }
 
-  /** Leads whose state changes by time alone by `until`, from the sparse due index, shard by shard. */
+  /** The ids of the leads whose state changes by time alone by `until` (see {@link duePages}). */
   async *dueLeads(until: Date): AsyncGenerator<string> {
-    for (const shard of allDueShards()) {
-      let cursor: Record<string, unknown> | undefined;
-      do {
-        const page = await this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            IndexName: table.dueIndex.name,
-            KeyConditionExpression: 'dueShard = :shard AND dueAt <= :until',
-            ExpressionAttributeValues: { ':shard': shard, ':until': until.toISOString() },
-            ProjectionExpression: 'leadId',
-            ExclusiveStartKey: cursor,
-          }),
-        );
-        for (const item of page.Items ?? []) yield item.leadId as string;
-        cursor = page.LastEvaluatedKey;
-      } while (cursor);
-    }
+    for await (const page of this.duePages(until)) for (const lead of page) yield lead.leadId;
   }
 
   /**
@@ -834,7 +818,6 @@ export class LeadStore {
     }
   }
 
-  /** Records one delivery attempt of a handoff on the lead's partition. */
   /**
    * Records one delivery attempt of a handoff: the handoff's summary item on the lead's partition
    * (status, attempts, last error), a small item per attempt (TTL {@link attemptRetentionDays} days),
