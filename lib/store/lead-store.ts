@@ -706,25 +706,28 @@ export class LeadStore {
    * from leads it absorbed. `consistent` reads every event of the last write (the merge needs it).
    */
   async listEvents(leadId: string, options: { consistent?: boolean } = {}): Promise<NormalizedEvent[]> {
-    const events: NormalizedEvent[] = [];
+    const items = await this.queryPartition(leadId, 'EVT#', options.consistent ?? false);
+    return items.map(({ pk: _pk, sk: _sk, kind: _kind, appliedAt: _appliedAt, modelVersion: _modelVersion, mergedFrom: _mergedFrom, ...event }) => event as NormalizedEvent);
+  }
+
+  /** Every item of the lead's partition whose sort key starts with `prefix`, in sort-key order (all pages of one Query). */
+  private async queryPartition(leadId: string, prefix: string, consistent: boolean): Promise<NonNullable<QueryCommandOutput['Items']>> {
+    const items: NonNullable<QueryCommandOutput['Items']> = [];
     let cursor: Record<string, unknown> | undefined;
     do {
       const page = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :evt)',
-          ExpressionAttributeValues: { ':pk': leadPk(leadId), ':evt': 'EVT#' },
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': leadPk(leadId), ':prefix': prefix },
           ExclusiveStartKey: cursor,
-          ...(options.consistent ? { ConsistentRead: true } : {}),
+          ...(consistent ? { ConsistentRead: true } : {}),
         }),
       );
-      for (const item of page.Items ?? []) {
-        const { pk: _pk, sk: _sk, kind: _kind, appliedAt: _appliedAt, modelVersion: _modelVersion, mergedFrom: _mergedFrom, ...event } = item;
-        events.push(event as NormalizedEvent);
-      }
+      items.push(...(page.Items ?? []));
       cursor = page.LastEvaluatedKey;
     } while (cursor);
-    return events;
+    return items;
   }
 
   /**
@@ -898,21 +901,7 @@ export class LeadStore {
 
   /** The lead's handoffs, oldest first (one Query; strongly consistent, as the handoff decides on it). */
   async listHandoffs(leadId: string): Promise<HandoffAttempt[]> {
-    const items: NonNullable<QueryCommandOutput['Items']> = [];
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const answer = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :handoff)',
-          ExpressionAttributeValues: { ':pk': leadPk(leadId), ':handoff': 'HANDOFF#' },
-          ConsistentRead: true,
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      items.push(...(answer.Items ?? []));
-      cursor = answer.LastEvaluatedKey;
-    } while (cursor);
+    const items = await this.queryPartition(leadId, 'HANDOFF#', true);
     return items.map(({ pk: _pk, sk: _sk, kind: _kind, ...attempt }) => attempt as HandoffAttempt);
   }
 
@@ -954,20 +943,7 @@ export class LeadStore {
 
   /** Every delivery attempt of the lead's handoffs still kept, oldest handoff first, each handoff's attempts in order. */
   async listHandoffAttempts(leadId: string): Promise<HandoffAttemptRecord[]> {
-    const items: Record<string, unknown>[] = [];
-    let cursor: Record<string, unknown> | undefined;
-    do {
-      const answer = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :attempt)',
-          ExpressionAttributeValues: { ':pk': leadPk(leadId), ':attempt': 'ATTEMPT#' },
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      items.push(...(answer.Items ?? []));
-      cursor = answer.LastEvaluatedKey;
-    } while (cursor);
+    const items = await this.queryPartition(leadId, 'ATTEMPT#', false);
     return items.map(({ pk: _pk, sk: _sk, kind: _kind, expiresAt: _expiresAt, failureKind, ...attempt }) => ({
       ...(attempt as Omit<HandoffAttemptRecord, 'kind'>),
       ...(failureKind === undefined ? {} : { kind: failureKind as string }),
