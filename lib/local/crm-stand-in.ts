@@ -53,7 +53,7 @@ function required(env: Readonly<Record<string, string | undefined>>, name: strin
   return value;
 }
 
-/** Refuses a taken port with a message (the Salesforce stand-in would only crash on it). */
+/** Refuses a taken port with a message that says what to do, before either stand-in starts. */
 async function ensureFree(port: number): Promise<void> {
   if (port === 0) return;
   const free = await new Promise<boolean>((resolveFree) => {

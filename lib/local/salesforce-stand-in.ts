@@ -395,7 +395,14 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  // A taken port rejects here (without the listener it was an uncaught EADDRINUSE).
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   return {

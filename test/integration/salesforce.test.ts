@@ -646,6 +646,11 @@ describe('Salesforce adapter: configuration', () => {
 });
 
 describe('Salesforce stand-in refuses what Salesforce refuses', () => {
+  it('rejects when its port is taken, instead of crashing the process with an uncaught EADDRINUSE', async () => {
+    const port = Number(new URL(standIn.url).port);
+    await expect(startSalesforceStandIn({ clientId, clientSecret, externalIdField, port })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+  });
+
   async function token(body: string, contentType = 'application/x-www-form-urlencoded') {
     const response = await fetch(`${standIn.url}/services/oauth2/token`, { method: 'POST', headers: { 'content-type': contentType }, body });
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
