@@ -7,11 +7,11 @@
  * The stand-ins keep their calls and records in memory (lib/local/hubspot-stand-in.ts,
  * salesforce-stand-in.ts); {@link RunningCrmStandIn.changes} reads what is new since its last call.
  */
-import { createServer } from 'node:net';
 import type { HubSpotStandIn } from './hubspot-stand-in.ts';
 import { startHubSpotStandIn } from './hubspot-stand-in.ts';
 import type { SalesforceStandIn } from './salesforce-stand-in.ts';
 import { standInCustomFields, startSalesforceStandIn } from './salesforce-stand-in.ts';
+import { portIsFree } from './listen.ts';
 
 export const crmStandInKinds = ['hubspot', 'salesforce'] as const;
 export type CrmStandInKind = (typeof crmStandInKinds)[number];
@@ -56,13 +56,7 @@ function required(env: Readonly<Record<string, string | undefined>>, name: strin
 /** Refuses a taken port with a message that says what to do, before either stand-in starts. */
 async function ensureFree(port: number): Promise<void> {
   if (port === 0) return;
-  const free = await new Promise<boolean>((resolveFree) => {
-    const probe = createServer()
-      .once('error', () => resolveFree(false))
-      .once('listening', () => probe.close(() => resolveFree(true)))
-      .listen(port, '127.0.0.1');
-  });
-  if (!free) throw new CrmStandInSettingsError(`port ${port} is taken (EADDRINUSE): stop what listens there, or pass --port N (0 for any free one) and use that URL in .env`);
+  if (!(await portIsFree(port))) throw new CrmStandInSettingsError(`port ${port} is taken (EADDRINUSE): stop what listens there, or pass --port N (0 for any free one) and use that URL in .env`);
 }
 
 function hubSpotChanges(standIn: HubSpotStandIn): () => string[] {

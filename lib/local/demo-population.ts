@@ -19,7 +19,6 @@
  * stored, so it posts the very same events and outcomes and the stack stores nothing new.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer } from 'node:net';
 import type { ScoringModel } from '../core/model.ts';
 import type { RejectionReason } from '../sources/crm-feedback.ts';
 import { signStandardWebhook } from '../sources/standard-webhooks.ts';
@@ -30,6 +29,7 @@ import type { ReportLead } from '../report/lead-facts.ts';
 import { reportLeadOf } from '../report/lead-facts.ts';
 import { startCrmReceiver } from './crm-receiver.ts';
 import type { CrmReceiver } from './crm-receiver.ts';
+import { portIsFree } from './listen.ts';
 
 export interface PopulationOptions {
   readonly baseUrl: string;
@@ -389,15 +389,6 @@ function localPortOf(url: string): number | undefined {
   const parsed = new URL(url);
   if (!['127.0.0.1', 'localhost'].includes(parsed.hostname) || parsed.protocol !== 'http:') return undefined;
   return Number(parsed.port || 80);
-}
-
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer()
-      .once('error', () => resolve(false))
-      .once('listening', () => probe.close(() => resolve(true)))
-      .listen(port, '127.0.0.1');
-  });
 }
 
 /**

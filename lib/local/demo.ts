@@ -16,7 +16,6 @@
  */
 import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import type { HandoffRecord } from '../core/handoff.ts';
 import type { LeadView } from '../lead-view.ts';
 import { facebookSignature } from '../sources/facebook.ts';
@@ -25,6 +24,7 @@ import { sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSen
 import { startCrmReceiver } from './crm-receiver.ts';
 import type { CrmReceiver } from './crm-receiver.ts';
 import { startGraphStandIn } from './graph-stand-in.ts';
+import { portIsFree } from './listen.ts';
 
 /** The demo's SendGrid signing key pair: fake, for local use only (its public half is in .env.example). */
 export const demoSendgridKeyFile = new URL('../../examples/demo/sendgrid-demo-key.json', import.meta.url);
@@ -69,15 +69,6 @@ function localPort(url: string, name: string): { port: number; path: string } {
     throw new DemoError(`${name} must point at this machine (http://127.0.0.1:PORT/...) for the demo, not ${parsed.origin}`);
   }
   return { port: Number(parsed.port || 80), path: parsed.pathname };
-}
-
-async function portIsFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = createServer()
-      .once('error', () => resolve(false))
-      .once('listening', () => probe.close(() => resolve(true)))
-      .listen(port, '127.0.0.1');
-  });
 }
 
 async function getLead(baseUrl: string, key: string): Promise<LeadView | undefined> {

@@ -1,6 +1,7 @@
-/** The listening part every local stand-in (Graph, HubSpot) shares. */
+/** The listening part every local stand-in (Graph, HubSpot) shares, and the port probe of the demos and `mql stand-in`. */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 
 export interface Listening {
   /** `http://<host>:<port>` (an IPv6 host in brackets), no trailing slash. */
@@ -25,4 +26,14 @@ export async function listenLocal(server: Server, options: { port?: number; host
         server.closeAllConnections();
       }),
   };
+}
+
+/** Whether nothing listens on `port` of 127.0.0.1 now (a probe that listens and closes at once). */
+export async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+      .once('error', () => resolve(false))
+      .once('listening', () => probe.close(() => resolve(true)))
+      .listen(port, '127.0.0.1');
+  });
 }
