@@ -22,6 +22,7 @@ import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk
 import type { NormalizedEvent } from '../lib/core/index.ts';
 import { applyEvents, defaultModel, dueAt } from '../lib/core/index.ts';
 import { createTable, dynamoClient, startDynamoDbLocal } from '../lib/local/dynamodb.ts';
+import type { DecaySummary } from '../lib/pipeline.ts';
 import { runDecay } from '../lib/pipeline.ts';
 import type { HandoffQueue } from '../lib/pipeline.ts';
 import { dueShardOf, leadPk, profileSk } from '../lib/store/keys.ts';
@@ -50,17 +51,12 @@ export interface DecayBenchResult {
   /** Leads with a due time (in the sparse index), and those due by `now`. */
   indexed: number;
   dueByNow: number;
-  run: {
+  /** The run's own summary, with what the bench measured around it. */
+  run: DecaySummary & {
     seconds: number;
     itemsRead: number;
     readRequests: number;
     itemsReadPerDueLead: number;
-    due: number;
-    processed: number;
-    changed: Record<string, number>;
-    handoffs: number;
-    failed: number;
-    resumable: boolean;
     leadsPerSecond: number;
   };
   secondRun: { seconds: number; itemsRead: number; due: number };
