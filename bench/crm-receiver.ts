@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import type { HandoffRecord } from '../lib/core/handoff.ts';
-import { verifyStandardWebhook } from '../lib/sources/standard-webhooks.ts';
+import { verifyStandardWebhook } from '../lib/http/standard-webhooks.ts';
 
 export interface Arrival {
   webhookId: string;

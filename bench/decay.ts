@@ -22,9 +22,9 @@ import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk
 import type { NormalizedEvent } from '../lib/core/index.ts';
 import { applyEvents, defaultModel, dueAt } from '../lib/core/index.ts';
 import { createTable, dynamoClient, startDynamoDbLocal } from '../lib/local/dynamodb.ts';
-import type { DecaySummary } from '../lib/pipeline.ts';
-import { runDecay } from '../lib/pipeline.ts';
-import type { HandoffQueue } from '../lib/pipeline.ts';
+import type { DecaySummary } from '../lib/jobs/decay.ts';
+import { runDecay } from '../lib/jobs/decay.ts';
+import type { HandoffQueue } from '../lib/ingest/pipeline.ts';
 import { dueShardOf, leadPk, profileSk } from '../lib/store/keys.ts';
 import { LeadStore } from '../lib/store/lead-store.ts';
 import { countReads } from '../test/setup/read-counter.ts';

@@ -18,7 +18,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setupHubSpot } from '../lib/crm/hubspot.ts';
-import { startHubSpotStandIn } from '../lib/local/hubspot-stand-in.ts';
+import { startHubSpotStandIn } from '../lib/local/stand-ins/hubspot.ts';
 import { startLocalStack } from '../lib/local/stack.ts';
 import { queues } from '../lib/topology.ts';
 import { eventsSecret } from '../test/setup/signed.ts';

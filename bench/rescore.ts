@@ -5,16 +5,16 @@
  * one where every lead's score changes, and a backtest. Figures only: nothing here asserts a speed.
  */
 import type { NormalizedEvent, ScoringModel } from '../lib/core/index.ts';
-import type { Pipeline } from '../lib/pipeline.ts';
+import type { Pipeline } from '../lib/ingest/pipeline.ts';
 
 // The handlers run in this process: their log lines would bury the figures (set before the library loads).
 process.env.LOG_LEVEL ??= 'SILENT';
 const { DynamoDBDocumentClient } = await import('@aws-sdk/lib-dynamodb');
-const { runBacktest } = await import('../lib/backtest.ts');
+const { runBacktest } = await import('../lib/jobs/backtest.ts');
 const { defaultModel, parseModel } = await import('../lib/core/index.ts');
 const { startLocalStack } = await import('../lib/local/stack.ts');
-const { ingest, sqsHandoffQueue } = await import('../lib/pipeline.ts');
-const { formatRescoreSummary, runRescore } = await import('../lib/rescore.ts');
+const { ingest, sqsHandoffQueue } = await import('../lib/ingest/pipeline.ts');
+const { formatRescoreSummary, runRescore } = await import('../lib/jobs/rescore.ts');
 const { LeadStore } = await import('../lib/store/lead-store.ts');
 
 const leads = Number(process.argv[2] ?? 3000);

@@ -182,8 +182,8 @@ const startupSeconds = (performance.now() - startMark) / 1000;
 javaPid = dynamoDbLocalChildren()[0];
 
 // The handlers run in this process: the pipeline they build from the environment is this one.
-const { pipelineFromEnv } = await import('../lib/runtime.ts');
-const { dynamo, sqs, resetClients } = await import('../lib/aws.ts');
+const { pipelineFromEnv } = await import('../lib/ingest/from-env.ts');
+const { dynamo, sqs, resetClients } = await import('../lib/runtime/aws.ts');
 // Imported here, not at the top: it loads the shared logger, which must see LOG_LEVEL set above.
 const { sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } = await import('../lib/sources/sendgrid.ts');
 const pipeline = pipelineFromEnv();

@@ -10,7 +10,7 @@
 import { performance } from 'node:perf_hooks';
 import type { HandoffRecord } from '../lib/crm/adapter.ts';
 import { resetSalesforceSessions, salesforceAdapter, salesforceSettingsFromEnv } from '../lib/crm/salesforce.ts';
-import { startSalesforceStandIn } from '../lib/local/salesforce-stand-in.ts';
+import { startSalesforceStandIn } from '../lib/local/stand-ins/salesforce.ts';
 
 const mqls = Number(process.env.BENCH_SALESFORCE_MQLS ?? 200);
 const batchSize = 100;

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { signStandardWebhook } from '../lib/sources/standard-webhooks.ts';
+import { signStandardWebhook } from '../lib/http/standard-webhooks.ts';
 import { workedExample as workedExampleFrom } from '../test/setup/signed.ts';
 
 // --- statistics ---------------------------------------------------------------------------------
@@ -51,7 +51,7 @@ export function round(value: number, digits = 2): number {
 }
 
 /** Deterministic PRNG (mulberry32, lib/seeded-random.ts), so every run spreads events over the same leads. */
-export { seededRandom as prng } from '../lib/seeded-random.ts';
+export { seededRandom as prng } from '../lib/local/seeded-random.ts';
 
 // --- a bounded pool -----------------------------------------------------------------------------
 

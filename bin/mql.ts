@@ -8,8 +8,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { leadIdOf } from '../lib/core/events.ts';
-import type { LeadView } from '../lib/lead-view.ts';
-import { outcomeLine } from '../lib/lead-view.ts';
+import type { LeadView } from '../lib/views/lead-view.ts';
+import { outcomeLine } from '../lib/views/lead-view.ts';
 import { dlqUrlEnv, queueUrlEnv, tableNameEnv } from '../lib/topology.ts';
 
 const usage = `usage: mql <command> [options]
@@ -102,7 +102,7 @@ function parseSince(value: string | undefined): Date | undefined {
 
 /** A model file, validated as MQL_MODEL_PATH is; a bad one stops the command with the path and what is wrong. */
 async function modelFile(path: string) {
-  const { loadModel } = await import('../lib/model-config.ts');
+  const { loadModel } = await import('../lib/runtime/model-config.ts');
   try {
     return loadModel({ MQL_MODEL_PATH: resolve(path) });
   } catch (error) {
@@ -179,7 +179,7 @@ async function populationDemo(baseUrl: string, leads: string | undefined, seed: 
     if (!/^\d+$/.test(value)) fail(`--${name} must be a whole number, got ${value}`);
     return Number(value);
   };
-  const { pipelineFromEnv } = await import('../lib/runtime.ts');
+  const { pipelineFromEnv } = await import('../lib/ingest/from-env.ts');
   const { runPopulationDemo, PopulationDemoError } = await import('../lib/local/demo-population.ts');
   const { store, model } = pipelineFromEnv();
   const count = whole(leads, 'leads');
@@ -205,7 +205,7 @@ async function crmSetup(args: string[]): Promise<void> {
   if (args[0] !== 'setup' || args.length > 1) fail('usage: mql crm setup');
   const adapter = (process.env.CRM_ADAPTER ?? '').trim().toLowerCase();
   if (adapter !== '' && adapter !== 'hubspot') fail(`crm setup prepares HubSpot; CRM_ADAPTER is ${adapter} (unset it or set it to hubspot to run it)`);
-  const { getSecrets } = await import('../lib/config.ts');
+  const { getSecrets } = await import('../lib/runtime/config.ts');
   const { formatHubSpotSetup, hubSpotSettingsFromEnv, setupHubSpot } = await import('../lib/crm/hubspot.ts');
   let settings;
   try {
@@ -221,7 +221,7 @@ async function crmSetup(args: string[]): Promise<void> {
 async function receive(port: number): Promise<void> {
   const secret = process.env.CRM_WEBHOOK_SECRET;
   if (!secret) fail('receive needs CRM_WEBHOOK_SECRET (in .env or the environment), the secret the pipeline signs with');
-  const { startCrmReceiver } = await import('../lib/local/crm-receiver.ts');
+  const { startCrmReceiver } = await import('../lib/local/stand-ins/crm-receiver.ts');
   const receiver = await startCrmReceiver(secret, {
     port,
     onReceive: ({ webhookId, record }) => {
@@ -313,8 +313,8 @@ async function main(argv: string[]): Promise<void> {
     case 'explain': {
       const asked = leadIdOf(rest[0]);
       if (!asked) fail('explain needs an e-mail address (or a lead key such as phone:+14155550123): mql explain dana@example.com');
-      const { pipelineFromEnv } = await import('../lib/runtime.ts');
-      const { findLeadView } = await import('../lib/lead-view.ts');
+      const { pipelineFromEnv } = await import('../lib/ingest/from-env.ts');
+      const { findLeadView } = await import('../lib/views/lead-view.ts');
       const { store, model } = pipelineFromEnv();
       const view = await findLeadView(store, model, asked, parseNow(values.now));
       if (!view) fail(`no lead ${asked}`);
@@ -329,7 +329,7 @@ async function main(argv: string[]): Promise<void> {
       if (!source) fail('send needs a JSON file of one Segment message, an array of them, or {"batch": [...]}; - reads standard input');
       const payload = JSON.parse(readFileSync(source === '-' ? 0 : source, 'utf8')) as unknown;
       const messages = Array.isArray(payload) ? payload : [payload];
-      const { signStandardWebhook } = await import('../lib/sources/standard-webhooks.ts');
+      const { signStandardWebhook } = await import('../lib/http/standard-webhooks.ts');
       for (const message of messages as Record<string, unknown>[]) {
         // Example files carry no time or id: stamp them now, as an SDK would, so they score as fresh events.
         const body = JSON.stringify({ messageId: `cli-${randomUUID()}`, timestamp: new Date().toISOString(), ...message });
@@ -358,8 +358,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'rescore': {
-      const { pipelineFromEnv } = await import('../lib/runtime.ts');
-      const { countLeads, formatRescoreSummary, progressLine, runRescore } = await import('../lib/rescore.ts');
+      const { pipelineFromEnv } = await import('../lib/ingest/from-env.ts');
+      const { countLeads, formatRescoreSummary, progressLine, runRescore } = await import('../lib/jobs/rescore.ts');
       const pipeline = pipelineFromEnv();
       const model = values.model ? await modelFile(values.model) : pipeline.model;
       if (model.version !== pipeline.model.version) {
@@ -390,8 +390,8 @@ async function main(argv: string[]): Promise<void> {
     }
     case 'backtest': {
       if (!values.model) fail('backtest needs --model FILE, the candidate model to compare with the current one');
-      const { pipelineFromEnv } = await import('../lib/runtime.ts');
-      const { formatBacktest, runBacktest } = await import('../lib/backtest.ts');
+      const { pipelineFromEnv } = await import('../lib/ingest/from-env.ts');
+      const { formatBacktest, runBacktest } = await import('../lib/jobs/backtest.ts');
       const { store, model: current } = pipelineFromEnv();
       const candidate = await modelFile(values.model);
       const since = parseSince(values.since);
@@ -400,8 +400,8 @@ async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'calibrate': {
-      const { pipelineFromEnv } = await import('../lib/runtime.ts');
-      const { formatCalibration, runCalibration, writeProposedModel } = await import('../lib/calibrate.ts');
+      const { pipelineFromEnv } = await import('../lib/ingest/from-env.ts');
+      const { formatCalibration, runCalibration, writeProposedModel } = await import('../lib/jobs/calibrate.ts');
       const { NotEnoughOutcomes } = await import('../lib/core/calibrate.ts');
       const { store, model } = pipelineFromEnv();
       const since = parseSince(values.since);
@@ -422,8 +422,8 @@ async function main(argv: string[]): Promise<void> {
       const from = process.env[dlqUrlEnv(spec.name)];
       const to = process.env[queueUrlEnv(spec.name)];
       if (!from || !to) fail(`redrive needs ${queueUrlEnv(spec.name)} and ${dlqUrlEnv(spec.name)} (the stack's ${spec.name} QueueUrl and DlqUrl outputs)`);
-      const { sqs } = await import('../lib/aws.ts');
-      const { peekDeadLetters, progressBar, queueDepth, redrive } = await import('../lib/redrive.ts');
+      const { sqs } = await import('../lib/runtime/aws.ts');
+      const { peekDeadLetters, progressBar, queueDepth, redrive } = await import('../lib/jobs/redrive.ts');
       const client = sqs();
       const count = await queueDepth(client, from);
       process.stdout.write(`${count} message(s) in the ${spec.name} dead-letter queue\n`);
@@ -455,22 +455,22 @@ async function main(argv: string[]): Promise<void> {
     case 'deliveries': {
       const asked = leadIdOf(rest[0]);
       if (!asked) fail('deliveries needs an e-mail address or a lead key: mql deliveries dana@example.com');
-      const { pipelineFromEnv } = await import('../lib/runtime.ts');
-      const { formatDeliveries, loadDeliveries } = await import('../lib/deliveries.ts');
+      const { pipelineFromEnv } = await import('../lib/ingest/from-env.ts');
+      const { formatDeliveries, loadDeliveries } = await import('../lib/jobs/deliveries.ts');
       const deliveries = await loadDeliveries(pipelineFromEnv().store, asked);
       process.stdout.write(values.json ? `${JSON.stringify(deliveries, null, 2)}\n` : `${formatDeliveries(deliveries)}\n`);
       return;
     }
     case 'report': {
-      const { pipelineFromEnv } = await import('../lib/runtime.ts');
-      const { buildReport } = await import('../lib/report/load.ts');
-      const { formatReport } = await import('../lib/report/text.ts');
+      const { pipelineFromEnv } = await import('../lib/ingest/from-env.ts');
+      const { buildReport } = await import('../lib/jobs/report/load.ts');
+      const { formatReport } = await import('../lib/jobs/report/text.ts');
       const { store, model } = pipelineFromEnv();
       const since = parseSince(values.since);
       const figures = await buildReport(store, { model, now: parseNow(values.now), ...(since ? { since } : {}) });
       process.stdout.write(values.json ? `${JSON.stringify(figures, null, 2)}\n` : `${formatReport(figures)}\n`);
       if (values.out) {
-        const { renderReportHtml } = await import('../lib/report/html.ts');
+        const { renderReportHtml } = await import('../lib/jobs/report/html.ts');
         writeFileSync(values.out, renderReportHtml(figures));
         process.stderr.write(`mql: wrote ${resolve(values.out)}\n`);
       }

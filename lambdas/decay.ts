@@ -1,6 +1,6 @@
-import { logger } from '../lib/observability.ts';
-import { runDecay } from '../lib/pipeline.ts';
-import { pipelineFromEnv } from '../lib/runtime.ts';
+import { logger } from '../lib/runtime/logger.ts';
+import { runDecay } from '../lib/jobs/decay.ts';
+import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
 
 /** What the schedule (or `mql decay --now`) passes in. */
 export interface DecayInput {

@@ -1,4 +1,4 @@
-import { facebookIngestFromEnv, facebookIngestHandler } from '../lib/facebook/ingest.ts';
+import { facebookIngestFromEnv, facebookIngestHandler } from '../lib/ingest/facebook-ingest.ts';
 
 /**
  * GET /webhooks/facebook: Meta's subscription handshake. POST /webhooks/facebook: leadgen notifications,

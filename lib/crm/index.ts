@@ -1,9 +1,9 @@
 /**
  * Which CRM receives handoffs, chosen by `CRM_ADAPTER` (DESIGN.md operator contract).
  */
-import type { Secrets } from '../config.ts';
+import type { Secrets } from '../runtime/config.ts';
 import type { CrmAdapter } from './adapter.ts';
-import { signStandardWebhook } from '../sources/standard-webhooks.ts';
+import { signStandardWebhook } from '../http/standard-webhooks.ts';
 import { webhookAdapter } from './webhook.ts';
 import { hubSpotAdapter, hubSpotSettingsFromEnv } from './hubspot.ts';
 import { salesforceAdapter, salesforceSettingsFromEnv } from './salesforce.ts';

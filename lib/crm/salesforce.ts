@@ -8,7 +8,7 @@
  * matching Leads, which it answers 300 with their URLs; a create missing a required field) are sent
  * again through it.
  */
-import { logger } from '../observability.ts';
+import { logger } from '../runtime/logger.ts';
 import type { CrmAdapter, DeliveryReceipt, DeliveryResult, HandoffRecord, HandoffType } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';
 import { handoffLeadId } from '../core/handoff.ts';

@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { logger } from '../observability.ts';
+import { logger } from '../runtime/logger.ts';
 import { HttpError } from './errors.ts';
 import { json } from './request.ts';
 

@@ -7,10 +7,10 @@
  * The stand-ins keep their calls and records in memory (lib/local/hubspot-stand-in.ts,
  * salesforce-stand-in.ts); {@link RunningCrmStandIn.changes} reads what is new since its last call.
  */
-import type { HubSpotStandIn } from './hubspot-stand-in.ts';
-import { startHubSpotStandIn } from './hubspot-stand-in.ts';
-import type { SalesforceStandIn } from './salesforce-stand-in.ts';
-import { standInCustomFields, startSalesforceStandIn } from './salesforce-stand-in.ts';
+import type { HubSpotStandIn } from './stand-ins/hubspot.ts';
+import { startHubSpotStandIn } from './stand-ins/hubspot.ts';
+import type { SalesforceStandIn } from './stand-ins/salesforce.ts';
+import { standInCustomFields, startSalesforceStandIn } from './stand-ins/salesforce.ts';
 import { portIsFree } from './listen.ts';
 
 export const crmStandInKinds = ['hubspot', 'salesforce'] as const;

@@ -21,14 +21,14 @@
 import { randomUUID } from 'node:crypto';
 import type { ScoringModel } from '../core/model.ts';
 import type { RejectionReason } from '../sources/crm-feedback.ts';
-import { signStandardWebhook } from '../sources/standard-webhooks.ts';
+import { signStandardWebhook } from '../http/standard-webhooks.ts';
 import type { LeadStore } from '../store/lead-store.ts';
-import { mapWithConcurrency } from '../store/lead-store.ts';
-import { seededRandom } from '../seeded-random.ts';
-import type { ReportLead } from '../report/lead-facts.ts';
-import { reportLeadOf } from '../report/lead-facts.ts';
-import { startCrmReceiver } from './crm-receiver.ts';
-import type { CrmReceiver } from './crm-receiver.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import { seededRandom } from './seeded-random.ts';
+import type { ReportLead } from '../jobs/report/lead-facts.ts';
+import { reportLeadOf } from '../jobs/report/lead-facts.ts';
+import { startCrmReceiver } from './stand-ins/crm-receiver.ts';
+import type { CrmReceiver } from './stand-ins/crm-receiver.ts';
 import { portIsFree } from './listen.ts';
 
 export interface PopulationOptions {

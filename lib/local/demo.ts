@@ -17,13 +17,13 @@
 import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { HandoffRecord } from '../core/handoff.ts';
-import type { LeadView } from '../lead-view.ts';
+import type { LeadView } from '../views/lead-view.ts';
 import { facebookSignature } from '../sources/facebook.ts';
 import type { GraphLead } from '../sources/facebook.ts';
 import { sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } from '../sources/sendgrid.ts';
-import { startCrmReceiver } from './crm-receiver.ts';
-import type { CrmReceiver } from './crm-receiver.ts';
-import { startGraphStandIn } from './graph-stand-in.ts';
+import { startCrmReceiver } from './stand-ins/crm-receiver.ts';
+import type { CrmReceiver } from './stand-ins/crm-receiver.ts';
+import { startGraphStandIn } from './stand-ins/graph.ts';
 import { portIsFree } from './listen.ts';
 
 /** The demo's SendGrid signing key pair: fake, for local use only (its public half is in .env.example). */

@@ -34,7 +34,7 @@ if (everySeconds !== undefined && !(everySeconds > 0)) {
 
 // The model first: a broken MQL_MODEL_PATH is named with every problem before anything starts.
 try {
-  const { loadModel } = await import('../model-config.ts');
+  const { loadModel } = await import('../runtime/model-config.ts');
   loadModel();
 } catch (error) {
   fail(error);

@@ -21,7 +21,7 @@ import { parseJson, requireContentType } from '../http/request.ts';
 import type { JsonObject } from './fields.ts';
 import { isObject, maxKeyLength, parseIsoTime, text } from './fields.ts';
 import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';
-import { verifyStandardWebhook } from './standard-webhooks.ts';
+import { verifyStandardWebhook } from '../http/standard-webhooks.ts';
 
 /** Most outcomes one delivery may carry. */
 export const maxCrmOutcomes = 500;

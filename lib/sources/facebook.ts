@@ -14,7 +14,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
 import { normalizeEmail } from '../core/events.ts';
 import { phoneLeadId } from '../core/identity.ts';
-import type { Secrets } from '../config.ts';
+import type { Secrets } from '../runtime/config.ts';
 import { badRequest, forbidden, notFound, unauthorized } from '../http/errors.ts';
 import { requireContentType } from '../http/request.ts';
 import type { JsonObject } from './fields.ts';

@@ -35,7 +35,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { normalizeEmail, toSnakeCase } from '../core/events.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
-import type { Secrets } from '../config.ts';
+import type { Secrets } from '../runtime/config.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
 import { requireContentType } from '../http/request.ts';
 import { amount, definedOnly, isKeptKey, isObject, maxFieldsPerEvent, own, parseIsoTime, text, unsafeKeys } from './fields.ts';

@@ -34,7 +34,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
 import { normalizeEmail } from '../core/events.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
-import type { Secrets } from '../config.ts';
+import type { Secrets } from '../runtime/config.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
 import type { JsonObject } from './fields.ts';

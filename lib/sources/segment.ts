@@ -16,7 +16,7 @@ import { parseJson, requireContentType } from '../http/request.ts';
 import type { JsonObject } from './fields.ts';
 import { amount, definedOnly, flattenProperties, isKeptKey, isObject, maxFieldsPerEvent, maxKeyLength, mergeProfiles, own, parseIsoTime, text, toPropertyValue } from './fields.ts';
 import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';
-import { verifyStandardWebhook } from './standard-webhooks.ts';
+import { verifyStandardWebhook } from '../http/standard-webhooks.ts';
 
 /** Most messages one delivery may carry; Segment's own batch API stops at 500 KB, ours at 500 messages. */
 export const maxSegmentMessages = 500;

@@ -22,7 +22,7 @@ import { normalizeEmail } from '../core/events.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
-import { logger } from '../observability.ts';
+import { logger } from '../runtime/logger.ts';
 import type { JsonObject } from './fields.ts';
 import { isKeptKey, isObject, maxFieldsPerEvent, maxKeyLength, own, text, toPropertyValue, truncate } from './fields.ts';
 import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';

@@ -1,5 +1,5 @@
 import type { NormalizedEvent } from '../core/events.ts';
-import type { Secrets } from '../config.ts';
+import type { Secrets } from '../runtime/config.ts';
 import type { HttpError } from '../http/errors.ts';
 import type { SecretKey } from '../topology.ts';
 

@@ -10,6 +10,7 @@ import type { Breakdown, Lead } from '../core/lead.ts';
 import { applyEvents, evaluateLead, newLead, scoreLead, statusChangeAt } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { replayLead } from '../core/replay.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { table } from '../topology.ts';
 import { allDueShards, attemptSk, crmLinkPk, crmLinkSk, dueShardOf, eventSk, handoffSk, leadPk, profileSk, rawSk, replayPk, replaySk } from './keys.ts';
 
@@ -1057,7 +1058,6 @@ function backoffMs(attempt: number): number {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Runs `work` over `items`, at most `limit` at once, keeping the input order in the results. */
 /** Deliveries with at least this many events are checked for being redeliveries before writing (see apply). */
 const minEventsToLookUp = 10;
 
@@ -1066,15 +1066,3 @@ function storedEventKey(event: NormalizedEvent): string {
   return `${leadPk(event.leadKey)}|${eventSk(event)}`;
 }
 
-export async function mapWithConcurrency<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!);
-    }
-  });
-  await Promise.all(workers);
-  return results;
-}

@@ -3,7 +3,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { table } from '../topology.ts';
 import { seenPk, seenSk } from './keys.ts';
-import { mapWithConcurrency } from './lead-store.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
 
 /**
  * Deduplication of provider events whose lead is not known at receipt (DESIGN.md data model,

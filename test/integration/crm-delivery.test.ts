@@ -16,9 +16,9 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchComma
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
 import { hubSpotDefaultLeadStatuses, secondsToMidnightUtc, setupHubSpot } from '../../lib/crm/hubspot.ts';
-import type { HubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
-import { startHubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
-import { queueDepth } from '../../lib/redrive.ts';
+import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
+import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
+import { queueDepth } from '../../lib/jobs/redrive.ts';
 import type { LeadStore } from '../../lib/store/lead-store.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { eventsSecret, postWorkedExample } from '../setup/signed.ts';

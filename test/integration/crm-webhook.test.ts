@@ -7,8 +7,8 @@ import { CrmDeliveryError } from '../../lib/crm/adapter.ts';
 import { CrmConfigurationError, crmAdapterFromEnv, noneAdapter } from '../../lib/crm/index.ts';
 import { retryAfterSeconds, webhookAdapter } from '../../lib/crm/webhook.ts';
 import { HttpError } from '../../lib/http/errors.ts';
-import { startCrmReceiver } from '../../lib/local/crm-receiver.ts';
-import { verifyStandardWebhook } from '../../lib/sources/standard-webhooks.ts';
+import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
+import { verifyStandardWebhook } from '../../lib/http/standard-webhooks.ts';
 
 const secret = 'whsec_dGVzdC1vbmx5LWNybS13ZWJob29rLXNpZ25pbmctc2VjcmV0';
 

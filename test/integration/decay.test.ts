@@ -10,8 +10,9 @@ import type { HandoffRecord, NormalizedEvent, ScoringModel } from '../../lib/cor
 import { defaultModel, parseModel, scoreLead, statusChangeAt } from '../../lib/core/index.ts';
 import defaultModelJson from '../../lib/core/default-model.json' with { type: 'json' };
 import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
-import { ingest, runDecay } from '../../lib/pipeline.ts';
-import type { HandoffQueue, Pipeline } from '../../lib/pipeline.ts';
+import { ingest } from '../../lib/ingest/pipeline.ts';
+import { runDecay } from '../../lib/jobs/decay.ts';
+import type { HandoffQueue, Pipeline } from '../../lib/ingest/pipeline.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 import { countReads } from '../setup/read-counter.ts';
 import type { ReadCounter } from '../setup/read-counter.ts';

@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crmSecret, countItems, eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
-import type { CrmReceiver } from '../../lib/local/crm-receiver.ts';
-import { startCrmReceiver } from '../../lib/local/crm-receiver.ts';
+import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
+import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { startTestStack } from '../setup/stack.ts';
 

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatExplanation } from '../../bin/mql.ts';
-import type { LeadView } from '../../lib/lead-view.ts';
+import type { LeadView } from '../../lib/views/lead-view.ts';
 import { eventsSecret, post, signedDelivery } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { startTestStack } from '../setup/stack.ts';

@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fetchGraphLead, GraphError } from '../../lib/facebook/graph.ts';
-import type { GraphFailureKind, GraphStandIn } from '../../lib/local/graph-stand-in.ts';
-import { graphFailureKinds, startGraphStandIn } from '../../lib/local/graph-stand-in.ts';
+import { fetchGraphLead, GraphError } from '../../lib/apis/facebook-graph.ts';
+import type { GraphFailureKind, GraphStandIn } from '../../lib/local/stand-ins/graph.ts';
+import { graphFailureKinds, startGraphStandIn } from '../../lib/local/stand-ins/graph.ts';
 import type { GraphLead } from '../../lib/sources/facebook.ts';
 
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<string, any>;

@@ -5,8 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { CrmReceiver } from '../../lib/local/crm-receiver.ts';
-import { startCrmReceiver } from '../../lib/local/crm-receiver.ts';
+import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
+import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { crmSecret, eventsSecret, post, postWorkedExample, signedDelivery } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { startTestStack } from '../setup/stack.ts';

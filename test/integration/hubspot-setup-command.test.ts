@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { HubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
-import { startHubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
+import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
+import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 
 const token = 'pat-na1-00000000-fake-4b2c-9d3e-0123456789ab';
 let hubspot: HubSpotStandIn;

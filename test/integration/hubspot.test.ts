@@ -12,8 +12,8 @@ import {
   setupHubSpot,
 } from '../../lib/crm/hubspot.ts';
 import { CrmConfigurationError, crmAdapterFromEnv } from '../../lib/crm/index.ts';
-import type { HubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
-import { startHubSpotStandIn } from '../../lib/local/hubspot-stand-in.ts';
+import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
+import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import fixture from '../fixtures/hubspot/hubspot_contacts.json' with { type: 'json' };
 
 const token = 'pat-na1-00000000-fake-4b2c-9d3e-0123456789ab';

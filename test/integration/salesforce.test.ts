@@ -10,9 +10,9 @@ import type { CrmAdapter, HandoffRecord } from '../../lib/crm/adapter.ts';
 import { CrmDeliveryError } from '../../lib/crm/adapter.ts';
 import { CrmConfigurationError, crmAdapterFromEnv } from '../../lib/crm/index.ts';
 import { parseApiUsage, resetSalesforceSessions, salesforceAdapter, salesforceReasonsText, salesforceSettingsFromEnv } from '../../lib/crm/salesforce.ts';
-import type { SalesforceStandIn, SalesforceStandInOptions } from '../../lib/local/salesforce-stand-in.ts';
-import { logger } from '../../lib/observability.ts';
-import { standInCustomFields, startSalesforceStandIn } from '../../lib/local/salesforce-stand-in.ts';
+import type { SalesforceStandIn, SalesforceStandInOptions } from '../../lib/local/stand-ins/salesforce.ts';
+import { logger } from '../../lib/runtime/logger.ts';
+import { standInCustomFields, startSalesforceStandIn } from '../../lib/local/stand-ins/salesforce.ts';
 
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/salesforce/salesforce_lead_upsert.json', import.meta.url), 'utf8')) as Record<string, any>;
 

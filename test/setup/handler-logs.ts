@@ -7,7 +7,7 @@
  *   expect(logLines.some((line) => line.includes('"level":"ERROR"'))).toBe(true);
  */
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { logger } from '../../lib/observability.ts';
+import { logger } from '../../lib/runtime/logger.ts';
 
 export function captureHandlerLogs(level: Parameters<typeof logger.setLogLevel>[0] = 'WARN'): string[] {
   const lines: string[] = [];

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { signStandardWebhook } from '../../lib/sources/standard-webhooks.ts';
+import { signStandardWebhook } from '../../lib/http/standard-webhooks.ts';
 
 export const eventsSecret = 'whsec_dGVzdC1vbmx5LWV2ZW50cy13ZWJob29rLXNlY3JldC0wMQ==';
 export const crmSecret = 'whsec_dGVzdC1vbmx5LWNybS13ZWJob29rLXNlY3JldC0wMDAwMQ==';

@@ -4,8 +4,8 @@ import { defaultModel, parseModel } from '../../lib/core/index.ts';
 import { calibrate, calibrationMinimums, judgeLead, NotEnoughOutcomes, proposeModel, reportThresholds } from '../../lib/core/calibrate.ts';
 import type { RuleCalibration } from '../../lib/core/calibrate.ts';
 import { chooseLambda, fitLogistic, lambdaGrid, precisionRecall, predictLogistic, solveLinear } from '../../lib/core/logistic.ts';
-import { formatCalibration } from '../../lib/calibrate.ts';
-import { seededRandom } from '../../lib/seeded-random.ts';
+import { formatCalibration } from '../../lib/jobs/calibrate.ts';
+import { seededRandom } from '../../lib/local/seeded-random.ts';
 import { calibrationPopulation, withOutcomeEvents } from '../setup/calibration-population.ts';
 
 const day = 24 * 60 * 60 * 1000;

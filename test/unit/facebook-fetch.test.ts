@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { defaultRetryPolicy, readLeadgenMessage, retryDelaySeconds } from '../../lib/facebook/fetch.ts';
-import { announcedWaitSeconds, appsecretProof, classifyGraphError, graphLeadUrl } from '../../lib/facebook/graph.ts';
-import { leadgenMessageBody } from '../../lib/facebook/ingest.ts';
+import { defaultRetryPolicy, readLeadgenMessage, retryDelaySeconds } from '../../lib/ingest/facebook-fetch.ts';
+import { announcedWaitSeconds, appsecretProof, classifyGraphError, graphLeadUrl } from '../../lib/apis/facebook-graph.ts';
+import { leadgenMessageBody } from '../../lib/ingest/facebook-ingest.ts';
 
 const graph = JSON.parse(readFileSync(new URL('../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<string, any>;
 const { appSecret, access_token: accessToken, value: proof } = graph.request.appsecret_proof as { appSecret: string; access_token: string; value: string };

@@ -3,8 +3,8 @@
  * (bad values fall back to the defaults), which message bodies are handoff records, and redrive's bar.
  */
 import { describe, expect, it } from 'vitest';
-import { defaultHandoffRetryPolicy, handoffRetryDelaySeconds, handoffRetryPolicyFromEnv, readHandoffMessage } from '../../lib/handoff.ts';
-import { progressBar } from '../../lib/redrive.ts';
+import { defaultHandoffRetryPolicy, handoffRetryDelaySeconds, handoffRetryPolicyFromEnv, readHandoffMessage } from '../../lib/handoff/consumer.ts';
+import { progressBar } from '../../lib/jobs/redrive.ts';
 
 const record = {
   type: 'lead.mql',

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { formatExplanation } from '../../bin/mql.ts';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel } from '../../lib/core/index.ts';
-import { leadView, outcomeLine } from '../../lib/lead-view.ts';
+import { leadView, outcomeLine } from '../../lib/views/lead-view.ts';
 import type { StoredLead } from '../../lib/store/lead-store.ts';
 
 const email = 'dana.whitfield@acme-logistics.com';

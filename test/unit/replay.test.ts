@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, parseModel } from '../../lib/core/index.ts';
 import { BacktestTally, qualificationOf, replayLead } from '../../lib/core/replay.ts';
-import { formatBacktest } from '../../lib/backtest.ts';
+import { formatBacktest } from '../../lib/jobs/backtest.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-06-01T09:00:00.000Z');

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { defaultModel } from '../../lib/core/index.ts';
-import { computeFigures, percentile } from '../../lib/report/figures.ts';
-import type { ReportFigures } from '../../lib/report/figures.ts';
-import { renderReportHtml } from '../../lib/report/html.ts';
-import type { ReportLead, ReportOutcome } from '../../lib/report/lead-facts.ts';
-import { leadSourceOf, reportLeadOf } from '../../lib/report/lead-facts.ts';
-import { formatReport } from '../../lib/report/text.ts';
+import { computeFigures, percentile } from '../../lib/jobs/report/figures.ts';
+import type { ReportFigures } from '../../lib/jobs/report/figures.ts';
+import { renderReportHtml } from '../../lib/jobs/report/html.ts';
+import type { ReportLead, ReportOutcome } from '../../lib/jobs/report/lead-facts.ts';
+import { leadSourceOf, reportLeadOf } from '../../lib/jobs/report/lead-facts.ts';
+import { formatReport } from '../../lib/jobs/report/text.ts';
 import { intentAtMql, noIntent, salesOutcomes, takeChance } from '../../lib/local/demo-population.ts';
 import type { IntentSignals } from '../../lib/local/demo-population.ts';
-import { seededRandom } from '../../lib/seeded-random.ts';
+import { seededRandom } from '../../lib/local/seeded-random.ts';
 
 const day = 86_400_000;
 const t0 = Date.parse('2026-05-10T09:00:00.000Z');

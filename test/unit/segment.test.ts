@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/events.ts';
 import { maxStoredStringLength } from '../../lib/sources/fields.ts';
 import { maxSegmentMessages, segment } from '../../lib/sources/segment.ts';
-import { signStandardWebhook } from '../../lib/sources/standard-webhooks.ts';
+import { signStandardWebhook } from '../../lib/http/standard-webhooks.ts';
 import { refusal, webhookRequest as request } from '../setup/webhook-request.ts';
 
 const secret = 'whsec_dGVzdC1vbmx5LXNlZ21lbnQtZXZlbnRzLXNlY3JldA==';

@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { HttpError } from '../../lib/http/errors.ts';
 import { header } from '../../lib/http/request.ts';
-import { signStandardWebhook, verifyStandardWebhook } from '../../lib/sources/standard-webhooks.ts';
+import { signStandardWebhook, verifyStandardWebhook } from '../../lib/http/standard-webhooks.ts';
 import { refusal } from '../setup/webhook-request.ts';
 
 interface Vectors {

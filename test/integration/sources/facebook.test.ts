@@ -12,8 +12,8 @@ import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand,
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultModel } from '../../../lib/core/default-model.ts';
-import type { GraphFailureKind, GraphStandIn } from '../../../lib/local/graph-stand-in.ts';
-import { startGraphStandIn } from '../../../lib/local/graph-stand-in.ts';
+import type { GraphFailureKind, GraphStandIn } from '../../../lib/local/stand-ins/graph.ts';
+import { startGraphStandIn } from '../../../lib/local/stand-ins/graph.ts';
 import type { GraphLead } from '../../../lib/sources/facebook.ts';
 import { facebookSignature } from '../../../lib/sources/facebook.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';

@@ -7,8 +7,8 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HubSpotStandIn } from '../../../lib/local/hubspot-stand-in.ts';
-import { startHubSpotStandIn } from '../../../lib/local/hubspot-stand-in.ts';
+import type { HubSpotStandIn } from '../../../lib/local/stand-ins/hubspot.ts';
+import { startHubSpotStandIn } from '../../../lib/local/stand-ins/hubspot.ts';
 import { countItems, eventsSecret, post, signedDelivery, workedExample } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';

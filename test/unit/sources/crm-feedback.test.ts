@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { applyEvents } from '../../../lib/core/lead.ts';
 import { defaultModel } from '../../../lib/core/default-model.ts';
 import { crmFeedback, crmOutcomeTypes, maxCrmOutcomes, rejectionReasons } from '../../../lib/sources/crm-feedback.ts';
-import { signStandardWebhook } from '../../../lib/sources/standard-webhooks.ts';
+import { signStandardWebhook } from '../../../lib/http/standard-webhooks.ts';
 import { refusal, webhookRequest as request } from '../../setup/webhook-request.ts';
 
 const secret = 'whsec_dGVzdC1vbmx5LWNybS1mZWVkYmFjay1zZWNyZXQtMDAwMDE=';

@@ -1,6 +1,6 @@
-import type { ScoringModel } from '../core/model.ts';
-import type { LeadStore } from '../store/lead-store.ts';
-import { scanLeadHistories } from '../store/lead-histories.ts';
+import type { ScoringModel } from '../../core/model.ts';
+import type { LeadStore } from '../../store/lead-store.ts';
+import { scanLeadHistories } from '../../store/lead-histories.ts';
 import type { ReportFigures } from './figures.ts';
 import { computeFigures } from './figures.ts';
 import type { ReportLead } from './lead-facts.ts';

@@ -1,8 +1,8 @@
-import type { NormalizedEvent } from '../core/events.ts';
-import type { Lead } from '../core/lead.ts';
-import { applyEvents, evaluateLead } from '../core/lead.ts';
-import type { ScoringModel } from '../core/model.ts';
-import { outcomeTypes } from '../core/replay.ts';
+import type { NormalizedEvent } from '../../core/events.ts';
+import type { Lead } from '../../core/lead.ts';
+import { applyEvents, evaluateLead } from '../../core/lead.ts';
+import type { ScoringModel } from '../../core/model.ts';
+import { outcomeTypes } from '../../core/replay.ts';
 
 /**
  * What the report needs of one lead, derived from its stored events alone (pure: the events, the

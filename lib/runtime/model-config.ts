@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { defaultModel } from './core/default-model.ts';
-import type { ScoringModel } from './core/model.ts';
-import { ModelError, parseModelText } from './core/model.ts';
+import { defaultModel } from '../core/default-model.ts';
+import type { ScoringModel } from '../core/model.ts';
+import { ModelError, parseModelText } from '../core/model.ts';
 
 let cached: { key: string; model: ScoringModel } | undefined;
 

@@ -29,16 +29,16 @@
  * Every attempt is recorded on the lead (see `LeadStore.recordHandoffAttempt`).
  */
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { nonNegativeNumberFromEnv } from './config.ts';
-import type { HandoffRecord } from './core/handoff.ts';
-import { handoffLeadId } from './core/handoff.ts';
-import type { CrmAdapter, DeliveryFailureKind, DeliveryReceipt, DeliveryResult } from './crm/adapter.ts';
-import { CrmDeliveryError } from './crm/adapter.ts';
-import { logger } from './observability.ts';
-import type { QueueMessages } from './queue-messages.ts';
-import { maxDelaySeconds, maxVisibilitySeconds } from './queue-messages.ts';
-import type { HandoffAttempt, LeadStore } from './store/lead-store.ts';
-import { mapWithConcurrency } from './store/lead-store.ts';
+import { nonNegativeNumberFromEnv } from '../runtime/config.ts';
+import type { HandoffRecord } from '../core/handoff.ts';
+import { handoffLeadId } from '../core/handoff.ts';
+import type { CrmAdapter, DeliveryFailureKind, DeliveryReceipt, DeliveryResult } from '../crm/adapter.ts';
+import { CrmDeliveryError } from '../crm/adapter.ts';
+import { logger } from '../runtime/logger.ts';
+import type { QueueMessages } from '../queue/messages.ts';
+import { maxDelaySeconds, maxVisibilitySeconds } from '../queue/messages.ts';
+import type { HandoffAttempt, LeadStore } from '../store/lead-store.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
 
 /** What the consumer does to its queue's messages besides acknowledging them (on SQS: `sqsQueueMessages`). */
 export type HandoffMessages = QueueMessages;

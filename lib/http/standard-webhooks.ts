@@ -5,7 +5,7 @@
  * signature = "v1," + base64(HMAC-SHA256(base64decode(secret minus "whsec_"), id + "." + timestamp + "." + rawBody))
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { unauthorized } from '../http/errors.ts';
+import { unauthorized } from './errors.ts';
 
 /** The reference library's replay window, in seconds, applied both to old and to future timestamps. */
 export const standardWebhookToleranceSeconds = 300;

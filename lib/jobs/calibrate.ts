@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
-import type { CalibrationReport } from './core/calibrate.ts';
-import { calibrate } from './core/calibrate.ts';
-import type { ScoringModel } from './core/model.ts';
-import { outcomeTypes } from './core/replay.ts';
-import type { LeadStore } from './store/lead-store.ts';
-import type { LeadHistory } from './store/lead-histories.ts';
-import { scanLeadHistories } from './store/lead-histories.ts';
+import type { CalibrationReport } from '../core/calibrate.ts';
+import { calibrate } from '../core/calibrate.ts';
+import type { ScoringModel } from '../core/model.ts';
+import { outcomeTypes } from '../core/replay.ts';
+import type { LeadStore } from '../store/lead-store.ts';
+import type { LeadHistory } from '../store/lead-histories.ts';
+import { scanLeadHistories } from '../store/lead-histories.ts';
 
 /**
  * `mql calibrate`: reads every lead (a Scan) and the events of each (a Query), keeps the histories of the

@@ -1,12 +1,12 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { getSecrets } from '../config.ts';
-import { logger } from '../observability.ts';
-import type { Pipeline } from '../pipeline.ts';
-import { ingest } from '../pipeline.ts';
+import { getSecrets } from '../runtime/config.ts';
+import { logger } from '../runtime/logger.ts';
+import type { Pipeline } from './pipeline.ts';
+import { ingest } from './pipeline.ts';
 import type { WebhookRequest, WebhookSource } from '../sources/source.ts';
-import { notFound } from './errors.ts';
-import { httpHandler } from './handler.ts';
-import { header, json, rawBody } from './request.ts';
+import { notFound } from '../http/errors.ts';
+import { httpHandler } from '../http/handler.ts';
+import { header, json, rawBody } from '../http/request.ts';
 
 /** The request as a source sees it; the body limit (413) is enforced here, before any verification. */
 export function webhookRequest(event: APIGatewayProxyEventV2): WebhookRequest {

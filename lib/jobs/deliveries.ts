@@ -3,7 +3,7 @@
  * (time, adapter, CRM status, outcome, error, CRM id). A handoff set aside unsent because a newer one of
  * the lead was delivered first shows `superseded by <id>`.
  */
-import type { HandoffAttempt, HandoffAttemptRecord, LeadStore } from './store/lead-store.ts';
+import type { HandoffAttempt, HandoffAttemptRecord, LeadStore } from '../store/lead-store.ts';
 
 export interface LeadDeliveries {
   leadId: string;

@@ -1,10 +1,10 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { ScoringModel } from './core/model.ts';
-import type { Pipeline } from './pipeline.ts';
-import { flushOutboxes } from './pipeline.ts';
-import type { LeadOutcome } from './store/lead-store.ts';
-import { mapWithConcurrency } from './store/lead-store.ts';
+import type { ScoringModel } from '../core/model.ts';
+import type { Pipeline } from '../ingest/pipeline.ts';
+import { flushOutboxes } from '../ingest/pipeline.ts';
+import type { LeadOutcome } from '../store/lead-store.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
 
 /**
  * `mql rescore`: every lead rebuilt from its stored events under a model, written only where its state

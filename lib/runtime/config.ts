@@ -1,6 +1,6 @@
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import type { SecretKey } from './topology.ts';
-import { secretKeys } from './topology.ts';
+import type { SecretKey } from '../topology.ts';
+import { secretKeys } from '../topology.ts';
 
 export type Secrets = Partial<Record<SecretKey, string>>;
 

@@ -14,21 +14,21 @@
  *   the same lead changes nothing.
  */
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { dynamo, sqs } from '../aws.ts';
-import { getSecrets, nonNegativeNumberFromEnv, requireEnv } from '../config.ts';
-import { logger } from '../observability.ts';
-import type { Pipeline } from '../pipeline.ts';
-import { ingest } from '../pipeline.ts';
-import type { QueueMessages } from '../queue-messages.ts';
-import { maxVisibilitySeconds, sqsQueueMessages } from '../queue-messages.ts';
-import { pipelineFromEnv } from '../runtime.ts';
+import { dynamo, sqs } from '../runtime/aws.ts';
+import { getSecrets, nonNegativeNumberFromEnv, requireEnv } from '../runtime/config.ts';
+import { logger } from '../runtime/logger.ts';
+import type { Pipeline } from './pipeline.ts';
+import { ingest } from './pipeline.ts';
+import type { QueueMessages } from '../queue/messages.ts';
+import { maxVisibilitySeconds, sqsQueueMessages } from '../queue/messages.ts';
+import { pipelineFromEnv } from './from-env.ts';
 import type { GraphLead, LeadgenNotification } from '../sources/facebook.ts';
 import { defaultFacebookGraphUrl, facebookSourceName, normalizeGraphLead } from '../sources/facebook.ts';
 import { isObject, own } from '../sources/fields.ts';
-import { mapWithConcurrency } from '../store/lead-store.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { SeenStore } from '../store/seen-store.ts';
 import { dlqUrlEnv, queueUrlEnv, tableNameEnv } from '../topology.ts';
-import { fetchGraphLead, GraphError } from './graph.ts';
+import { fetchGraphLead, GraphError } from '../apis/facebook-graph.ts';
 
 
 /** What the consumer does to its own queue's messages besides acknowledging them: hold back, dead-letter (on SQS: {@link sqsQueueMessages}). */

@@ -26,7 +26,7 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { listenLocal } from './listen.ts';
+import { listenLocal } from '../listen.ts';
 
 /** HubSpot's default lifecycle stages, in their order (internal names). */
 export const hubSpotLifecycleStages = ['subscriber', 'lead', 'marketingqualifiedlead', 'salesqualifiedlead', 'opportunity', 'customer', 'evangelist', 'other'] as const;

@@ -5,10 +5,10 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { HandoffRecord } from '../core/handoff.ts';
-import { handoffLeadId } from '../core/handoff.ts';
-import { HttpError } from '../http/errors.ts';
-import { verifyStandardWebhook } from '../sources/standard-webhooks.ts';
+import type { HandoffRecord } from '../../core/handoff.ts';
+import { handoffLeadId } from '../../core/handoff.ts';
+import { HttpError } from '../../http/errors.ts';
+import { verifyStandardWebhook } from '../../http/standard-webhooks.ts';
 
 export interface ReceivedHandoff {
   webhookId: string;

@@ -13,9 +13,9 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GraphLead } from '../sources/facebook.ts';
-import { graphLeadFields } from '../sources/facebook.ts';
-import { listenLocal } from './listen.ts';
+import type { GraphLead } from '../../sources/facebook.ts';
+import { graphLeadFields } from '../../sources/facebook.ts';
+import { listenLocal } from '../listen.ts';
 
 /** Failures Graph answers (§1.5), named after the README's cases. */
 export const graphFailureKinds = [

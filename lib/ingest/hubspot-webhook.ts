@@ -1,18 +1,18 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { getSecrets } from '../config.ts';
+import { getSecrets } from '../runtime/config.ts';
 import type { NormalizedEvent } from '../core/events.ts';
 import { canonicalLeadId } from '../core/identity.ts';
 import { hubSpotLeadStatusesFromEnv } from '../crm/hubspot.ts';
-import { logger } from '../observability.ts';
-import type { Pipeline } from '../pipeline.ts';
-import { ingest } from '../pipeline.ts';
-import { mapWithConcurrency } from '../store/lead-store.ts';
+import { logger } from '../runtime/logger.ts';
+import type { Pipeline } from './pipeline.ts';
+import { ingest } from './pipeline.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import type { HubSpotOutcomeChange } from '../sources/hubspot.ts';
 import { HubSpotLookupError, contactEmail, hubspotOutcomeMap, outcomeEvent, parseHubSpotDelivery, requestUri, verifyHubSpotSignature } from '../sources/hubspot.ts';
 import type { IgnoredEvent } from '../sources/source.ts';
-import { notFound } from './errors.ts';
-import { httpHandler } from './handler.ts';
-import { header, json } from './request.ts';
+import { notFound } from '../http/errors.ts';
+import { httpHandler } from '../http/handler.ts';
+import { header, json } from '../http/request.ts';
 import { webhookRequest } from './webhook.ts';
 
 /** The adapter name the handoff links HubSpot contacts under (`CRM#hubspot#<id>`). */

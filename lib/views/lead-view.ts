@@ -1,11 +1,11 @@
-import type { HandoffRecord } from './core/handoff.ts';
-import { canonicalLeadId } from './core/identity.ts';
-import type { Lead, LeadOutcomeState } from './core/lead.ts';
-import type { Thresholds } from './core/explain.ts';
-import { verdict } from './core/explain.ts';
-import { explainedReasons, recordProfile, scoreLead } from './core/lead.ts';
-import type { ScoringModel } from './core/model.ts';
-import type { HandoffAttempt, LeadStore, StoredLead } from './store/lead-store.ts';
+import type { HandoffRecord } from '../core/handoff.ts';
+import { canonicalLeadId } from '../core/identity.ts';
+import type { Lead, LeadOutcomeState } from '../core/lead.ts';
+import type { Thresholds } from '../core/explain.ts';
+import { verdict } from '../core/explain.ts';
+import { explainedReasons, recordProfile, scoreLead } from '../core/lead.ts';
+import type { ScoringModel } from '../core/model.ts';
+import type { HandoffAttempt, LeadStore, StoredLead } from '../store/lead-store.ts';
 
 /**
  * A lead as operators read it: the outbound record's shape (`leadId`, `mergedFrom` when it absorbed

@@ -1,8 +1,8 @@
-import type { ScoringModel } from './core/model.ts';
-import type { BacktestReport } from './core/replay.ts';
-import { BacktestTally, outcomesOf, qualificationOf } from './core/replay.ts';
-import type { LeadStore } from './store/lead-store.ts';
-import { scanLeadHistories } from './store/lead-histories.ts';
+import type { ScoringModel } from '../core/model.ts';
+import type { BacktestReport } from '../core/replay.ts';
+import { BacktestTally, outcomesOf, qualificationOf } from '../core/replay.ts';
+import type { LeadStore } from '../store/lead-store.ts';
+import { scanLeadHistories } from '../store/lead-histories.ts';
 
 /**
  * `mql backtest`: every lead's stored events replayed under the current and a candidate model, side by

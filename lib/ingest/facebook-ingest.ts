@@ -14,16 +14,16 @@
  */
 import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { dynamo, sqs } from '../aws.ts';
-import { getSecrets, requireEnv } from '../config.ts';
+import { dynamo, sqs } from '../runtime/aws.ts';
+import { getSecrets, requireEnv } from '../runtime/config.ts';
 import { notFound } from '../http/errors.ts';
 import { httpHandler } from '../http/handler.ts';
 import { json } from '../http/request.ts';
-import { webhookRequest } from '../http/webhook.ts';
-import { logger } from '../observability.ts';
+import { webhookRequest } from './webhook.ts';
+import { logger } from '../runtime/logger.ts';
 import type { LeadgenNotification } from '../sources/facebook.ts';
 import { facebookSourceName, facebookWebhook, parseLeadgenDelivery } from '../sources/facebook.ts';
-import { mapWithConcurrency } from '../store/lead-store.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { SeenStore } from '../store/seen-store.ts';
 import { queueUrlEnv, tableNameEnv } from '../topology.ts';
 

@@ -1,0 +1,83 @@
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import type { NormalizedEvent } from '../core/events.ts';
+import type { HandoffRecord } from '../core/handoff.ts';
+import type { ScoringModel } from '../core/model.ts';
+import { logger } from '../runtime/logger.ts';
+import type { LeadOutcome, LeadStore } from '../store/lead-store.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
+
+/** Where decided handoffs go: the handoff queue. */
+export interface HandoffQueue {
+  send(records: readonly HandoffRecord[]): Promise<void>;
+}
+
+export interface Pipeline {
+  store: LeadStore;
+  handoffQueue: HandoffQueue;
+  model: ScoringModel;
+}
+
+export interface IngestResult {
+  applied: number;
+  duplicates: number;
+  leads: number;
+  handoffs: number;
+}
+
+/** The handoff queue on SQS: one message per transition, its body the record sales will receive. */
+export function sqsHandoffQueue(client: SQSClient, queueUrl: string): HandoffQueue {
+  return {
+    async send(records) {
+      for (let start = 0; start < records.length; start += 10) {
+        const batch = records.slice(start, start + 10);
+        const answer = await client.send(
+          new SendMessageBatchCommand({
+            QueueUrl: queueUrl,
+            Entries: batch.map((record, index) => ({
+              Id: String(index),
+              MessageBody: JSON.stringify(record),
+              MessageAttributes: { type: { DataType: 'String', StringValue: record.type } },
+            })),
+          }),
+        );
+        if (answer.Failed?.length) throw new Error(`handoff queue refused ${answer.Failed.length} message(s): ${answer.Failed[0]?.Message ?? ''}`);
+      }
+    },
+  };
+}
+
+/**
+ * Stores and scores events, then moves every decided handoff from the leads' outboxes to the queue.
+ * Throws when any lead could not be stored, so the sender retries the delivery (redelivered events
+ * are no-ops); the leads that were stored keep their handoffs on the way either way.
+ */
+export async function ingest(events: readonly NormalizedEvent[], pipeline: Pipeline, now: Date): Promise<IngestResult> {
+  const result = await pipeline.store.apply(events, pipeline.model, now);
+  const handoffs = await flushOutboxes(result.leads, pipeline);
+  if (result.failed.length > 0) {
+    const first = result.failed[0]!;
+    throw new Error(`${result.failed.length} lead(s) not stored, e.g. ${first.leadId}`, { cause: first.error });
+  }
+  return { applied: result.applied, duplicates: result.duplicates, leads: result.leads.length, handoffs };
+}
+
+/**
+ * Enqueues outbox handoffs, then confirms them on the lead. A crash between the two re-sends the
+ * handoff later (the handoff consumer skips what was delivered); a failed send leaves it in the outbox,
+ * where the decay job's due index finds it.
+ */
+export async function flushOutboxes(leads: readonly Pick<LeadOutcome, 'leadId' | 'outbox' | 'recycleAt'>[], pipeline: Pipeline): Promise<number> {
+  const waiting = leads.filter((lead) => lead.outbox.length > 0);
+  const sent = await mapWithConcurrency(waiting, 8, async (lead) => {
+    try {
+      await pipeline.handoffQueue.send(lead.outbox);
+      await pipeline.store.confirmQueued(lead.leadId, lead.outbox.map((record) => record.id), lead.recycleAt);
+      return lead.outbox.length;
+    } catch (error) {
+      logger.warn('handoff left in the outbox for the next run', { leadId: lead.leadId, error: error as Error });
+      return 0;
+    }
+  });
+  return sent.reduce((sum, count) => sum + count, 0);
+}
