@@ -21,10 +21,10 @@ import { fileURLToPath } from 'node:url';
 import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../lib/core/index.ts';
 import { applyEvents, defaultModel, dueAt } from '../lib/core/index.ts';
-import { createTable, dynamoClient, startDynamoDbLocal } from '../lib/local/dynamodb.ts';
+import type { HandoffQueue } from '../lib/ingest/pipeline.ts';
 import type { DecaySummary } from '../lib/jobs/decay.ts';
 import { runDecay } from '../lib/jobs/decay.ts';
-import type { HandoffQueue } from '../lib/ingest/pipeline.ts';
+import { createTable, dynamoClient, startDynamoDbLocal } from '../lib/local/dynamodb.ts';
 import { dueShardOf, leadPk, profileSk } from '../lib/store/keys.ts';
 import { LeadStore } from '../lib/store/lead-store.ts';
 import { countReads } from '../test/setup/read-counter.ts';
@@ -89,11 +89,16 @@ export function leadItem(index: number, params: DecayBenchParams, now: Date): Re
     type,
     occurredAt: new Date(at).toISOString(),
     source: 'bench',
-    sourceEventId: `${index}-${(serial += 1)}`,
+    sourceEventId: `${index}-${++serial}`,
     properties,
     ...(profile ? { profile } : {}),
   });
-  const profile = { jobTitle: titles[index % titles.length]!, industry: industries[index % industries.length]!, company: `Company ${index % 997}`, companySize: 50 + (index % 900) };
+  const profile = {
+    jobTitle: titles[index % titles.length]!,
+    industry: industries[index % industries.length]!,
+    company: `Company ${index % 997}`,
+    companySize: 50 + (index % 900),
+  };
   let start: number;
   let events: NormalizedEvent[];
   if (kind === 'due' || kind === 'later') {
@@ -232,7 +237,9 @@ export async function decayBench(endpoint: string, params: DecayBenchParams): Pr
       leadsPerSecond: round(summary.processed / runSeconds, 1),
     },
     secondRun,
-    scan: params.scan ? { seconds: round(scanSeconds, 3), itemsRead: scanned, requests: scanRequests, itemsPerDueLead: round(scanned / Math.max(1, dueByNow), 1) } : null,
+    scan: params.scan
+      ? { seconds: round(scanSeconds, 3), itemsRead: scanned, requests: scanRequests, itemsPerDueLead: round(scanned / Math.max(1, dueByNow), 1) }
+      : null,
     readShareOfScan: params.scan ? round(run.itemsRead / Math.max(1, scanned), 5) : null,
     machine: { cpus: cpus().length, loadAverageAtStart, loadAverageAtEnd: loadavg().map((value) => round(value, 2)) },
   };
@@ -255,7 +262,11 @@ export function decayLines(result: DecayBenchResult): string[] {
   const { run, scan, seeding } = result;
   return [
     `7. decay without scans: ${result.parameters.leads} leads, ${result.indexed} in the due index, ${result.dueByNow} due (DynamoDB Local)`,
-    `  decay run     ${run.itemsRead} items read in ${run.readRequests} requests, ${fmt(run.seconds, 2)} s (${fmt(run.leadsPerSecond)} leads/s); items read ÷ leads due ${fmt(run.itemsReadPerDueLead, 3)} (goal <= 1.2); now ${Object.entries(run.changed).map(([status, count]) => `${count} ${status}`).join(', ') || 'none'}; ${run.handoffs} handoffs; ${run.resumable ? 'stopped early' : 'complete'}`,
+    `  decay run     ${run.itemsRead} items read in ${run.readRequests} requests, ${fmt(run.seconds, 2)} s (${fmt(run.leadsPerSecond)} leads/s); items read ÷ leads due ${fmt(run.itemsReadPerDueLead, 3)} (goal <= 1.2); now ${
+      Object.entries(run.changed)
+        .map(([status, count]) => `${count} ${status}`)
+        .join(', ') || 'none'
+    }; ${run.handoffs} handoffs; ${run.resumable ? 'stopped early' : 'complete'}`,
     `  second run    ${result.secondRun.itemsRead} items read, ${result.secondRun.due} due, ${fmt(result.secondRun.seconds, 3)} s`,
     scan
       ? `  full Scan     ${scan.itemsRead} items read in ${scan.requests} requests, ${fmt(scan.seconds, 2)} s: ${fmt(scan.itemsRead / Math.max(1, run.itemsRead), 0)}× the decay run's reads`
@@ -274,7 +285,13 @@ export function decayParams(env: NodeJS.ProcessEnv, fallbackLeads: number): Deca
     return parsed;
   };
   const leads = int('BENCH_DECAY_LEADS', fallbackLeads);
-  return { leads, due: int('BENCH_DECAY_DUE', Math.max(1, Math.round(leads / 100))), seedConcurrency: int('BENCH_DECAY_SEED_CONCURRENCY', 16), seed: int('BENCH_SEED', 20240514), scan: env.BENCH_DECAY_SCAN !== '0' };
+  return {
+    leads,
+    due: int('BENCH_DECAY_DUE', Math.max(1, Math.round(leads / 100))),
+    seedConcurrency: int('BENCH_DECAY_SEED_CONCURRENCY', 16),
+    seed: int('BENCH_SEED', 20240514),
+    scan: env.BENCH_DECAY_SCAN !== '0',
+  };
 }
 
 /** The `decay` entry of bench/results.json, kept by runs of the bench that skip the phase. */
@@ -297,7 +314,11 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     const resultsPath = join(dirname(fileURLToPath(import.meta.url)), 'results.json');
     const results = existsSync(resultsPath) ? (JSON.parse(readFileSync(resultsPath, 'utf8')) as Record<string, unknown>) : {};
     writeFileSync(resultsPath, `${JSON.stringify({ ...results, decay: { ...result, errors } }, null, 2)}\n`);
-    console.log([...decayLines(result), errors.length === 0 ? 'errors: none' : `ERRORS (${errors.length}):\n${errors.map((error) => `  - ${error}`).join('\n')}`].join('\n'));
+    console.log(
+      [...decayLines(result), errors.length === 0 ? 'errors: none' : `ERRORS (${errors.length}):\n${errors.map((error) => `  - ${error}`).join('\n')}`].join(
+        '\n',
+      ),
+    );
     process.exitCode = errors.length === 0 ? 0 : 1;
   } finally {
     await dynamodb.stop();

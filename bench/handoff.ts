@@ -18,11 +18,11 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { setupHubSpot } from '../lib/crm/hubspot.ts';
-import { startHubSpotStandIn } from '../lib/local/stand-ins/hubspot.ts';
 import { startLocalStack } from '../lib/local/stack.ts';
+import { startHubSpotStandIn } from '../lib/local/stand-ins/hubspot.ts';
 import { queues } from '../lib/topology.ts';
 import { eventsSecret } from '../test/setup/signed.ts';
-import { httpPoster, pool, round, signed, summarize, type Summary, workedExample } from './support.ts';
+import { httpPoster, pool, round, type Summary, signed, summarize, workedExample } from './support.ts';
 
 const token = 'pat-na1-00000000-bench-only-0000-000000000000';
 
@@ -67,8 +67,13 @@ async function phase(
       if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
     });
     const deadline = Date.now() + 300_000;
-    const inHubSpot = (email: string) => hubspot.contacts().get(email)?.history.find((change) => change.property === 'lifecyclestage' && change.to === 'marketingqualifiedlead')?.at;
-    while ([...qualifiedAt.keys()].some((email) => inHubSpot(email) === undefined) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const inHubSpot = (email: string) =>
+      hubspot
+        .contacts()
+        .get(email)
+        ?.history.find((change) => change.property === 'lifecyclestage' && change.to === 'marketingqualifiedlead')?.at;
+    while ([...qualifiedAt.keys()].some((email) => inHubSpot(email) === undefined) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     await stack.drain({ timeoutMs: 120_000 });
     const latencies = [...qualifiedAt].flatMap(([email, at]) => {
       const arrived = inHubSpot(email);
@@ -99,7 +104,9 @@ function lines(name: string, result: HandoffPhaseResult): string[] {
   return [
     `${name}: ${result.delivered}/${result.mqls} MQLs in HubSpot in ${result.seconds} s`,
     `  latency event response -> HubSpot contact: p50 ${l.p50} ms, p95 ${l.p95} ms, max ${l.max} ms`,
-    `  HubSpot calls: ${result.calls} (${Object.entries(result.callsByStatus).map(([status, n]) => `${n} x ${status}`).join(', ')}), ${result.callsPerMql} per MQL; ${result.upsertCalls} upserts of ${result.contactsPerUpsert} contacts on average`,
+    `  HubSpot calls: ${result.calls} (${Object.entries(result.callsByStatus)
+      .map(([status, n]) => `${n} x ${status}`)
+      .join(', ')}), ${result.callsPerMql} per MQL; ${result.upsertCalls} upserts of ${result.contactsPerUpsert} contacts on average`,
   ];
 }
 
@@ -129,7 +136,13 @@ if (import.meta.main) {
       trickle: slow,
     };
     writeFileSync(join(dirname(fileURLToPath(import.meta.url)), 'handoff-results.json'), `${JSON.stringify(result, null, 2)}\n`);
-    console.log([`CRM handoff bench, ${result.date} (batch ${handoffQueue.batchSize}, window ${handoffQueue.batchWindowSeconds} s)`, ...lines(`burst of ${mqls}`, burst), ...lines(`trickle of ${trickle}`, slow)].join('\n'));
+    console.log(
+      [
+        `CRM handoff bench, ${result.date} (batch ${handoffQueue.batchSize}, window ${handoffQueue.batchWindowSeconds} s)`,
+        ...lines(`burst of ${mqls}`, burst),
+        ...lines(`trickle of ${trickle}`, slow),
+      ].join('\n'),
+    );
     const failures = [burst, slow].filter((r) => r.delivered !== r.mqls);
     process.exitCode = failures.length === 0 ? 0 : 1;
   } finally {

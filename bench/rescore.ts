@@ -54,7 +54,10 @@ const webinarWorth22: ScoringModel = parseModel({
 
 const stack = await startLocalStack({ port: 0, schedules: false, env: { CRM_ADAPTER: 'none', LOG_LEVEL: 'SILENT' }, log: () => {} });
 try {
-  const store = new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }), tableName: stack.tableName });
+  const store = new LeadStore({
+    client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }),
+    tableName: stack.tableName,
+  });
   const pipeline: Pipeline = { store, model: defaultModel, handoffQueue: sqsHandoffQueue(stack.sqs, stack.queueUrls.handoff) };
   const seeding = performance.now();
   const now = Date.now();

@@ -24,10 +24,10 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { QueryCommand, TransactWriteItemsCommand, GetItemCommand, type AttributeValue, type TransactWriteItem } from '@aws-sdk/client-dynamodb';
+import { type AttributeValue, GetItemCommand, QueryCommand, type TransactWriteItem, TransactWriteItemsCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { createTable, defaultJavaToolOptions, dynamoClient } from '../lib/local/dynamodb.ts';
-import { startLocalStack, type LocalStack } from '../lib/local/stack.ts';
+import { type LocalStack, startLocalStack } from '../lib/local/stack.ts';
 import { leadPk, profileSk } from '../lib/store/keys.ts';
 import { startCrmReceiver } from './crm-receiver.ts';
 import { decayBench, decayErrors, decayLines, decayParams, previousDecayResult } from './decay.ts';
@@ -41,13 +41,13 @@ import {
   otherDynamoDbLocals,
   pageViewTrack,
   pool,
-  processCpuSeconds,
   prng,
+  processCpuSeconds,
   round,
+  type Summary,
   sendgridBatch,
   signed,
   summarize,
-  type Summary,
   transactionalWcu,
   workedExample,
 } from './support.ts';
@@ -100,10 +100,13 @@ const errors: string[] = [];
 const overBudget = () => (performance.now() - runStarted) / 1000 > params.timeBudgetSeconds;
 
 // A last resort: a wedged run must not hang CI. The exit hook of lib/local/dynamodb.ts kills Java.
-const watchdog = setTimeout(() => {
-  console.error(`bench: still running after ${params.timeBudgetSeconds + 60} s; giving up`);
-  process.exit(2);
-}, (params.timeBudgetSeconds + 60) * 1000);
+const watchdog = setTimeout(
+  () => {
+    console.error(`bench: still running after ${params.timeBudgetSeconds + 60} s; giving up`);
+    process.exit(2);
+  },
+  (params.timeBudgetSeconds + 60) * 1000,
+);
 watchdog.unref();
 
 // --- CPU of each phase -------------------------------------------------------------------------------
@@ -139,11 +142,20 @@ function cpuSince(mark: CpuMark): CpuUse {
   };
 }
 
-function timerSummary(timer: CommandTimer, perEvent: number): Record<string, { calls: number; perEvent: number; meanMs: number; p95Ms: number; failures: number }> {
+function timerSummary(
+  timer: CommandTimer,
+  perEvent: number,
+): Record<string, { calls: number; perEvent: number; meanMs: number; p95Ms: number; failures: number }> {
   const out: Record<string, { calls: number; perEvent: number; meanMs: number; p95Ms: number; failures: number }> = {};
   for (const [command, durations] of timer.durations) {
     const summary = summarize(durations);
-    out[command] = { calls: durations.length, perEvent: round(durations.length / perEvent, 3), meanMs: summary.mean, p95Ms: summary.p95, failures: timer.failures.get(command) ?? 0 };
+    out[command] = {
+      calls: durations.length,
+      perEvent: round(durations.length / perEvent, 3),
+      meanMs: summary.mean,
+      p95Ms: summary.p95,
+      failures: timer.failures.get(command) ?? 0,
+    };
   }
   return out;
 }
@@ -152,7 +164,12 @@ function timerSummary(timer: CommandTimer, perEvent: number): Record<string, { c
 
 process.env.LOG_LEVEL = params.logLevel;
 /** Other work on the machine skews every figure: recorded, and warned about. */
-const machineLoad = { loadAverageAtStart: loadavg().map((value) => round(value, 2)), otherDynamoDbLocalAtStart: otherDynamoDbLocals(), loadAverageAtEnd: [] as number[], otherDynamoDbLocalAtEnd: [] as number[] };
+const machineLoad = {
+  loadAverageAtStart: loadavg().map((value) => round(value, 2)),
+  otherDynamoDbLocalAtStart: otherDynamoDbLocals(),
+  loadAverageAtEnd: [] as number[],
+  otherDynamoDbLocalAtEnd: [] as number[],
+};
 const stackMessages: string[] = [];
 const crm = await startCrmReceiver(crmSecret);
 const startMark = performance.now();
@@ -218,7 +235,12 @@ const warmup = cpuSince(warmMark);
 
 const templateLead = leadEmail('warm', 0);
 const templateItems = await stack.dynamodb.send(
-  new QueryCommand({ TableName: stack.tableName, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: { ':pk': { S: leadPk(templateLead) } }, ConsistentRead: true }),
+  new QueryCommand({
+    TableName: stack.tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': { S: leadPk(templateLead) } },
+    ConsistentRead: true,
+  }),
 );
 const pick = (kind: string) => {
   const item = (templateItems.Items ?? []).find((candidate) => candidate.kind?.S === kind);
@@ -239,7 +261,13 @@ async function ceilingTransaction(index: number, withGet: boolean): Promise<{ ms
   const pk: AttributeValue = { S: leadPk(`ceiling-${index % params.leads}@acme-bench.example.com`) };
   const id = randomUUID();
   const items: TransactWriteItem[] = [
-    { Put: { TableName: ceilingTable, Item: { ...template.event, pk, sk: { S: `EVT#${new Date().toISOString()}#segment#${id}` } }, ConditionExpression: 'attribute_not_exists(pk)' } },
+    {
+      Put: {
+        TableName: ceilingTable,
+        Item: { ...template.event, pk, sk: { S: `EVT#${new Date().toISOString()}#segment#${id}` } },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    },
     { Put: { TableName: ceilingTable, Item: { ...template.raw, pk, sk: { S: `RAW#segment#${id}` } } } },
     { Put: { TableName: ceilingTable, Item: { ...template.lead, pk }, ConditionExpression: 'attribute_not_exists(pk) OR attribute_exists(version)' } },
   ];
@@ -283,7 +311,15 @@ async function ceilingRun(count: number, withGet: boolean, concurrency = params.
     overBudget,
   );
   const cpu = cpuSince(mark);
-  return { transactions: latencies.length, failures, conflicts, seconds: cpu.seconds, perSecond: round(latencies.length / cpu.seconds, 1), latencyMs: summarize(latencies), cpu };
+  return {
+    transactions: latencies.length,
+    failures,
+    conflicts,
+    seconds: cpu.seconds,
+    perSecond: round(latencies.length / cpu.seconds, 1),
+    latencyMs: summarize(latencies),
+    cpu,
+  };
 }
 
 await ceilingRun(params.ceilingWarmup, false);
@@ -299,11 +335,18 @@ const ceilingSerial = await ceilingRun(params.ceilingSerialTransactions, false, 
  * such puts in one transaction: the rule says 6 and 18 WCU.
  */
 async function capacityProbe() {
-  const probeItem = (index: number): Record<string, AttributeValue> => ({ pk: { S: 'PROBE' }, sk: { S: `probe-${runId}-${index}` }, pad: { S: 'x'.repeat(3000) } });
+  const probeItem = (index: number): Record<string, AttributeValue> => ({
+    pk: { S: 'PROBE' },
+    sk: { S: `probe-${runId}-${index}` },
+    pad: { S: 'x'.repeat(3000) },
+  });
   const bytes = itemSize(probeItem(0));
   const reportedFor = async (indexes: number[]) => {
     const answer = await ceilingClient.send(
-      new TransactWriteItemsCommand({ TransactItems: indexes.map((index) => ({ Put: { TableName: ceilingTable, Item: probeItem(index) } })), ReturnConsumedCapacity: 'TOTAL' }),
+      new TransactWriteItemsCommand({
+        TransactItems: indexes.map((index) => ({ Put: { TableName: ceilingTable, Item: probeItem(index) } })),
+        ReturnConsumedCapacity: 'TOTAL',
+      }),
     );
     return (answer.ConsumedCapacity ?? []).reduce((sum, entry) => sum + (entry.WriteCapacityUnits ?? entry.CapacityUnits ?? 0), 0);
   };
@@ -370,7 +413,9 @@ const delta = {
 const reported = delta.writeCapacityUnits > 0;
 const perEvent = (value: number) => (stored > 0 ? value / stored : Number.NaN);
 const capacity = {
-  source: reported ? 'reported by DynamoDB Local (ReturnConsumedCapacity)' : 'estimated (DynamoDB Local reported no ConsumedCapacity): 2 WCU per KB of each transactional write',
+  source: reported
+    ? 'reported by DynamoDB Local (ReturnConsumedCapacity)'
+    : 'estimated (DynamoDB Local reported no ConsumedCapacity): 2 WCU per KB of each transactional write',
   dynamoDbLocalReportsConsumedCapacity: reported || sizes.consumedCapacityResponses > 0,
   /** DynamoDB Local checked against the published rule (see capacityProbe). */
   consumedCapacityProbe,
@@ -391,7 +436,8 @@ const capacity = {
   },
   sizer: sizes,
 };
-if (sizes.committed !== delta.transactions) errors.push(`step 4: the store counted ${delta.transactions} transactions, the SDK sent ${sizes.committed} committed ones`);
+if (sizes.committed !== delta.transactions)
+  errors.push(`step 4: the store counted ${delta.transactions} transactions, the SDK sent ${sizes.committed} committed ones`);
 
 // --- 3b. SendGrid batches through HTTP --------------------------------------------------------------------
 
@@ -445,7 +491,8 @@ async function postSendgrid(run: BatchRun, events: readonly object[], expectStor
     run.events += events.length;
     run.stored += body.stored ?? 0;
     run.duplicates += body.duplicates ?? 0;
-    if (body.stored !== expectStored) errors.push(`step 3b: ${label} stored ${body.stored} of ${events.length} events (expected ${expectStored}), ${body.duplicates} duplicates`);
+    if (body.stored !== expectStored)
+      errors.push(`step 3b: ${label} stored ${body.stored} of ${events.length} events (expected ${expectStored}), ${body.duplicates} duplicates`);
   } catch (error) {
     run.statuses.network = (run.statuses.network ?? 0) + 1;
     errors.push(`step 3b: ${label} failed: ${(error as Error).message}`);
@@ -454,7 +501,12 @@ async function postSendgrid(run: BatchRun, events: readonly object[], expectStor
 
 const sendgridLeadEmails = (batch: string) => Array.from({ length: params.sendgridBatchLeads }, (_, index) => leadEmail(`sg-${batch}`, index));
 for (let index = 0; index < params.sendgridWarmupBatches && !overBudget(); index++) {
-  await postSendgrid(emptyRun(), sendgridBatch(sendgridLeadEmails(`warm${index}`), params.sendgridBatchEvents), params.sendgridBatchEvents, `warm-up batch ${index + 1}`);
+  await postSendgrid(
+    emptyRun(),
+    sendgridBatch(sendgridLeadEmails(`warm${index}`), params.sendgridBatchEvents),
+    params.sendgridBatchEvents,
+    `warm-up batch ${index + 1}`,
+  );
 }
 const sendgridFresh = emptyRun();
 const sendgridAgain = emptyRun();
@@ -593,7 +645,10 @@ try {
   errors.push(`drain: ${(error as Error).message}`);
 }
 await sleep(1500);
-const expected = new Set([...Array.from({ length: params.handoffLeads }, (_, i) => leadEmail('mql-seq', i)), ...Array.from({ length: params.handoffLeads }, (_, i) => leadEmail('mql-burst', i))]);
+const expected = new Set([
+  ...Array.from({ length: params.handoffLeads }, (_, i) => leadEmail('mql-seq', i)),
+  ...Array.from({ length: params.handoffLeads }, (_, i) => leadEmail('mql-burst', i)),
+]);
 const mqlCount = new Map<string, number>();
 for (const arrival of crm.arrivals) if (arrival.type === 'lead.mql') mqlCount.set(arrival.email, (mqlCount.get(arrival.email) ?? 0) + 1);
 const webhookIds = new Map<string, number>();
@@ -604,7 +659,9 @@ const verification = {
   duplicates: [...mqlCount.entries()].filter(([email, count]) => expected.has(email) && count > 1).map(([email, count]) => ({ email, count })),
   duplicateWebhookIds: [...webhookIds.entries()].filter(([, count]) => count > 1).length,
   misses: [...expected].filter((email) => !mqlCount.has(email)),
-  unexpected: crm.arrivals.filter((arrival) => !expected.has(arrival.email) || arrival.type !== 'lead.mql').map((arrival) => `${arrival.type} ${arrival.email}`),
+  unexpected: crm.arrivals
+    .filter((arrival) => !expected.has(arrival.email) || arrival.type !== 'lead.mql')
+    .map((arrival) => `${arrival.type} ${arrival.email}`),
   scoresBelowThreshold: crm.arrivals.filter((arrival) => arrival.type === 'lead.mql' && arrival.total < 60).length,
   rejectedByReceiver: crm.rejected,
   queues: {} as Record<string, string | undefined>,
@@ -613,16 +670,27 @@ for (const [name, url] of [
   ['handoff', stack.queueUrls.handoff],
   ['handoff-dlq', stack.dlqUrls.handoff],
 ] as const) {
-  const attributes = await stack.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
-  verification.queues[name] = `${attributes.Attributes?.ApproximateNumberOfMessages ?? '?'} visible, ${attributes.Attributes?.ApproximateNumberOfMessagesNotVisible ?? '?'} in flight`;
-  if (name === 'handoff-dlq' && attributes.Attributes?.ApproximateNumberOfMessages !== '0') errors.push(`the handoff DLQ holds ${attributes.Attributes?.ApproximateNumberOfMessages} message(s)`);
+  const attributes = await stack.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+  );
+  verification.queues[name] =
+    `${attributes.Attributes?.ApproximateNumberOfMessages ?? '?'} visible, ${attributes.Attributes?.ApproximateNumberOfMessagesNotVisible ?? '?'} in flight`;
+  if (name === 'handoff-dlq' && attributes.Attributes?.ApproximateNumberOfMessages !== '0')
+    errors.push(`the handoff DLQ holds ${attributes.Attributes?.ApproximateNumberOfMessages} message(s)`);
 }
-if (verification.duplicates.length > 0) errors.push(`duplicate lead.mql for ${verification.duplicates.length} lead(s): ${verification.duplicates.slice(0, 3).map((d) => `${d.email} × ${d.count}`).join(', ')}`);
+if (verification.duplicates.length > 0)
+  errors.push(
+    `duplicate lead.mql for ${verification.duplicates.length} lead(s): ${verification.duplicates
+      .slice(0, 3)
+      .map((d) => `${d.email} × ${d.count}`)
+      .join(', ')}`,
+  );
 if (verification.duplicateWebhookIds > 0) errors.push(`${verification.duplicateWebhookIds} webhook-id(s) delivered more than once`);
 if (verification.misses.length > 0) errors.push(`no lead.mql for ${verification.misses.length} lead(s), e.g. ${verification.misses[0]}`);
 if (verification.unexpected.length > 0) errors.push(`${verification.unexpected.length} unexpected handoff(s), e.g. ${verification.unexpected[0]}`);
 if (verification.scoresBelowThreshold > 0) errors.push(`${verification.scoresBelowThreshold} lead.mql record(s) under the 60-point threshold`);
-if (verification.rejectedByReceiver.length > 0) errors.push(`the CRM receiver refused ${verification.rejectedByReceiver.length} request(s): ${verification.rejectedByReceiver[0]?.reason}`);
+if (verification.rejectedByReceiver.length > 0)
+  errors.push(`the CRM receiver refused ${verification.rejectedByReceiver.length} request(s): ${verification.rejectedByReceiver[0]?.reason}`);
 if (overBudget()) errors.push(`the run exceeded its ${params.timeBudgetSeconds} s budget: some phases were cut short`);
 
 // --- 7. decay without scans (optional: seeding 100,000 leads takes minutes; outside the time budget) ---
@@ -634,10 +702,13 @@ if (decayEnabled) {
   const decayParameters = decayParams(process.env, 100_000);
   clearTimeout(watchdog);
   // Its own last resort: about 10 ms per lead seeded and scanned, plus two minutes.
-  setTimeout(() => {
-    console.error('bench: the decay phase is still running; giving up');
-    process.exit(2);
-  }, 120_000 + decayParameters.leads * 10).unref();
+  setTimeout(
+    () => {
+      console.error('bench: the decay phase is still running; giving up');
+      process.exit(2);
+    },
+    120_000 + decayParameters.leads * 10,
+  ).unref();
   try {
     const result = await decayBench(stack.dynamoEndpoint, decayParameters);
     errors.push(...decayErrors(result));
@@ -674,13 +745,21 @@ const results = {
   node: process.version,
   java: javaVersion(),
   javaToolOptions: process.env.JAVA_TOOL_OPTIONS ?? `${defaultJavaToolOptions} (lib/local/dynamodb.ts default)`,
-  machine: { platform: platform(), release: release(), arch: arch(), cpus: cpuInfo.length, cpuModel: cpuInfo[0]?.model?.trim() ?? 'unknown', memoryGiB: round(totalmem() / 2 ** 30, 1) },
+  machine: {
+    platform: platform(),
+    release: release(),
+    arch: arch(),
+    cpus: cpuInfo.length,
+    cpuModel: cpuInfo[0]?.model?.trim() ?? 'unknown',
+    memoryGiB: round(totalmem() / 2 ** 30, 1),
+  },
   machineLoad,
   parameters: params,
   startupSeconds: round(startupSeconds, 2),
   warmup,
   ceiling: {
-    shape: 'TransactWriteItems of 3 puts: event (attribute_not_exists(pk)), raw payload, lead (a condition that holds), items copied from a stored warm-up lead',
+    shape:
+      'TransactWriteItems of 3 puts: event (attribute_not_exists(pk)), raw payload, lead (a condition that holds), items copied from a stored warm-up lead',
     templateItemBytes: templateBytes,
     templateEstimatedWcu: transactionalWcu(templateBytes.event) + transactionalWcu(templateBytes.raw) + transactionalWcu(templateBytes.lead),
     consumedCapacity: ceilingReportedCapacity,
@@ -744,7 +823,8 @@ const pad = (value: unknown, width: number) => String(value).padStart(width);
 const fmt = (value: number, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 const row = (label: string, count: number, seconds: number | undefined, rate: number | undefined, s: Summary) =>
   `${label.padEnd(44)}${pad(count, 6)}${pad(seconds === undefined ? '' : fmt(seconds, 2), 9)}${pad(rate === undefined ? '' : fmt(rate), 9)}${pad(fmt(s.p50), 9)}${pad(fmt(s.p95), 9)}${pad(fmt(s.p99), 9)}${pad(fmt(s.max), 9)}`;
-const cores = (use: CpuUse) => `node ${fmt(use.nodeCores, 2)} cores (event loop ${fmt(use.eventLoopUtilization * 100, 0)}% busy), java ${use.javaCores === null ? '?' : fmt(use.javaCores, 2)} cores`;
+const cores = (use: CpuUse) =>
+  `node ${fmt(use.nodeCores, 2)} cores (event loop ${fmt(use.eventLoopUtilization * 100, 0)}% busy), java ${use.javaCores === null ? '?' : fmt(use.javaCores, 2)} cores`;
 const ingestCalls = Object.entries(ingestTimings.store)
   .map(([command, t]) => `${command} ${fmt(t.perEvent, 2)}/event ${fmt(t.meanMs, 1)} ms`)
   .join(', ');
@@ -759,7 +839,13 @@ const lines = [
   row('   GetItem + TransactWriteItems (raw)', ceilingWithGet.transactions, ceilingWithGet.seconds, ceilingWithGet.perSecond, ceilingWithGet.latencyMs),
   row('   TransactWriteItems one at a time (raw)', ceilingSerial.transactions, ceilingSerial.seconds, ceilingSerial.perSecond, ceilingSerial.latencyMs),
   row('3. POST /webhooks/events, 1 event each', ok, ingestCpu.seconds, eventsPerSecond, results.ingest.latencyMs),
-  row(`3b. POST /webhooks/sendgrid, ${params.sendgridBatchEvents} events`, sendgridFresh.ms.length, sendgridFreshCpu?.seconds, sendgridEventsPerSecond, results.sendgrid.acceptMs),
+  row(
+    `3b. POST /webhooks/sendgrid, ${params.sendgridBatchEvents} events`,
+    sendgridFresh.ms.length,
+    sendgridFreshCpu?.seconds,
+    sendgridEventsPerSecond,
+    results.sendgrid.acceptMs,
+  ),
   row('    the same batch delivered again', sendgridAgain.ms.length, sendgridAgainCpu?.seconds, batchRate(sendgridAgain), results.sendgrid.redelivery.acceptMs),
   row('5. handoff: 3rd response -> CRM lead.mql', handoffSequential.latencyMs.count, undefined, undefined, handoffSequential.latencyMs),
   row(`   same, ${params.handoffBurstConcurrency} leads at a time`, handoffBurst.latencyMs.count, undefined, undefined, handoffBurst.latencyMs),
@@ -769,7 +855,9 @@ const lines = [
   `  events/s ÷ raw GetItem+TransactWriteItems/s    ${fmt(ratioWithGet, 3)}`,
   `  SendGrid batch events/s ÷ raw TransactWriteItems/s  ${fmt(sendgridRatio, 3)} (${fmt(sendgridEventsPerSecond)} events/s in ${fmt(results.sendgrid.transactionsPerSecond)} lead transactions/s, ${fmt(params.sendgridBatchEvents / params.sendgridBatchLeads, 2)} events per lead; raw ${fmt(ceiling.perSecond)} TransactWriteItems/s)`,
   `  SendGrid batches: ${params.sendgridBatchEvents} events over ${params.sendgridBatchLeads} leads, ${fmt(results.sendgrid.bodyBytes.p50 / 1024, 0)} KiB; accepted p50 ${fmt(results.sendgrid.acceptMs.p50, 0)} ms, p95 ${fmt(results.sendgrid.acceptMs.p95, 0)} ms; redelivered p50 ${fmt(results.sendgrid.redelivery.acceptMs.p50, 0)} ms (${sendgridAgain.duplicates} duplicates, ${sendgridAgain.stored} stored); ${sendgridStats.conflicts} lock conflicts`,
-  `  deliveries: ${Object.entries(statuses).map(([status, count]) => `${count} × ${status}`).join(', ')}; stored ${stored}, duplicates ${duplicates}`,
+  `  deliveries: ${Object.entries(statuses)
+    .map(([status, count]) => `${count} × ${status}`)
+    .join(', ')}; stored ${stored}, duplicates ${duplicates}`,
   '',
   '4. capacity and contention per event',
   `  WCU per event        ${fmt(capacity.wcuPerEvent, 2)}  ${capacity.source}`,
@@ -787,7 +875,9 @@ const lines = [
     const p = phase as HandoffPhase;
     return `  ${String(label).padEnd(20)} enqueued ${fmt(p.enqueuedMs.p50)} [${fmt(p.enqueuedMs.p95)}], poller got it ${fmt(p.pollerReceivedMs.p50)} [${fmt(p.pollerReceivedMs.p95)}], consumer to CRM ${fmt(p.consumerMs.p50)} [${fmt(p.consumerMs.p95)}]; poller batch ${fmt(p.pollerBatchSize.p50, 0)} [max ${fmt(p.pollerBatchSize.max, 0)}], ${fmt(p.perRecordInBatchMs.p50)} ms per record in a batch; deliveries p50 ${fmt(p.deliveryMs.p50)} ms`;
   }),
-  `  store calls per lead ${Object.entries(handoffBurst.sdkCalls).map(([command, t]) => `${command} ${fmt(t.perEvent, 1)} × ${fmt(t.meanMs, 1)} ms`).join(', ')} (3 deliveries + handoff, ${params.handoffBurstConcurrency} at a time)`,
+  `  store calls per lead ${Object.entries(handoffBurst.sdkCalls)
+    .map(([command, t]) => `${command} ${fmt(t.perEvent, 1)} × ${fmt(t.meanMs, 1)} ms`)
+    .join(', ')} (3 deliveries + handoff, ${params.handoffBurstConcurrency} at a time)`,
   '',
   `cpu (${cpuInfo.length} cores shared by node and java)`,
   `  ceiling   ${cores(ceiling.cpu)}; concurrency ${params.concurrency} gives ${fmt(ceiling.perSecond / ceilingSerial.perSecond, 2)}× the one-at-a-time rate`,
@@ -795,7 +885,11 @@ const lines = [
   ...(sendgridFreshCpu ? [`  sendgrid  ${cores(sendgridFreshCpu)}`] : []),
   ...decayPrintout,
   '',
-  `verification: ${verification.receivedLeadMql}/${verification.expected} leads got lead.mql; duplicates ${verification.duplicates.length}, misses ${verification.misses.length}, unexpected ${verification.unexpected.length}, refused ${verification.rejectedByReceiver.length}; queues ${Object.entries(verification.queues).map(([q, s]) => `${q}: ${s}`).join('; ')}`,
+  `verification: ${verification.receivedLeadMql}/${verification.expected} leads got lead.mql; duplicates ${verification.duplicates.length}, misses ${verification.misses.length}, unexpected ${verification.unexpected.length}, refused ${verification.rejectedByReceiver.length}; queues ${Object.entries(
+    verification.queues,
+  )
+    .map(([q, s]) => `${q}: ${s}`)
+    .join('; ')}`,
   `stopped in ${fmt(stopSeconds, 2)} s; DynamoDB Local pid ${javaBefore.join(', ') || '?'} ${javaLeft.length === 0 ? 'gone' : `STILL RUNNING (${javaLeft.join(', ')})`}; ${stackMessages.length} stack log line(s)`,
   `machine load average ${machineLoad.loadAverageAtStart.join('/')} at start, ${machineLoad.loadAverageAtEnd.join('/')} at end${machineLoad.otherDynamoDbLocalAtStart.length + machineLoad.otherDynamoDbLocalAtEnd.length > 0 ? `; WARNING: another DynamoDB Local was running (pid ${[...new Set([...machineLoad.otherDynamoDbLocalAtStart, ...machineLoad.otherDynamoDbLocalAtEnd])].join(', ')}): figures are skewed` : ''}`,
   `total ${fmt(results.totalSeconds, 1)} s; results in bench/results.json`,

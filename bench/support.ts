@@ -87,7 +87,14 @@ export function httpPoster(url: string, maxSockets: number): { post(body: string
       return new Promise((resolve, reject) => {
         const started = performance.now();
         const req = request(
-          { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+          {
+            host: target.hostname,
+            port: target.port,
+            path: target.pathname,
+            method: 'POST',
+            agent,
+            headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+          },
           (res) => {
             const chunks: Buffer[] = [];
             res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -147,7 +154,12 @@ export function pageViewTrack(email: string, sequence: number): object {
     },
     context: {
       traits: { email },
-      page: { path: '/pricing', url: 'https://www.example.com/pricing?plan=enterprise', title: 'Pricing | Example', referrer: 'https://www.example.com/product' },
+      page: {
+        path: '/pricing',
+        url: 'https://www.example.com/pricing?plan=enterprise',
+        title: 'Pricing | Example',
+        referrer: 'https://www.example.com/product',
+      },
       library: { name: 'analytics.js', version: 'next-1.64.0' },
       locale: 'en-US',
       ip: '203.0.113.10',
@@ -193,9 +205,18 @@ export function sendgridBatch(emails: readonly string[], count: number): object[
       sg_event_id: `${event.slice(0, 4)}-${randomUUID()}`,
       sg_message_id: messageId,
       ...(event === 'processed' ? { send_at: 0 } : {}),
-      ...(event === 'delivered' ? { response: '250 2.0.0 OK  1716565971 a1-20020a05620a0c0100b0078a8a4a6a2esi1234567qkb.112 - gsmtp', ip: '149.72.123.24', tls: 1 } : {}),
+      ...(event === 'delivered'
+        ? { response: '250 2.0.0 OK  1716565971 a1-20020a05620a0c0100b0078a8a4a6a2esi1234567qkb.112 - gsmtp', ip: '149.72.123.24', tls: 1 }
+        : {}),
       ...(event === 'open' ? { sg_machine_open: false, useragent: 'Mozilla/5.0 (Windows NT 10.0; Win64; x64)', ip: '203.0.113.10' } : {}),
-      ...(event === 'click' ? { url: 'https://www.example.com/blog/lead-scoring?utm_source=sendgrid', url_offset: { index: 2, type: 'html' }, useragent: 'Mozilla/5.0', ip: '203.0.113.10' } : {}),
+      ...(event === 'click'
+        ? {
+            url: 'https://www.example.com/blog/lead-scoring?utm_source=sendgrid',
+            url_offset: { index: 2, type: 'html' },
+            useragent: 'Mozilla/5.0',
+            ip: '203.0.113.10',
+          }
+        : {}),
       lead_id: `crm-${lead}`,
       journey: 'spring-nurture',
     };

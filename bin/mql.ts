@@ -8,9 +8,9 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { leadIdOf } from '../lib/core/events.ts';
+import { dlqUrlEnv, queueUrlEnv, tableNameEnv } from '../lib/topology.ts';
 import type { LeadView } from '../lib/views/lead-view.ts';
 import { outcomeLine } from '../lib/views/lead-view.ts';
-import { dlqUrlEnv, queueUrlEnv, tableNameEnv } from '../lib/topology.ts';
 
 const usage = `usage: mql <command> [options]
 
@@ -143,13 +143,21 @@ export function formatExplanation(view: LeadView): string {
     reason.lastSeen ?? '',
     [
       ...(reason.caps ?? []).map(capNote),
-      ...(reason.kind === 'behavior' ? [reason.halfLifeDays === null ? 'never decays' : reason.halfLifeDays === undefined ? '' : `half-life ${reason.halfLifeDays} d`] : []),
+      ...(reason.kind === 'behavior'
+        ? [reason.halfLifeDays === null ? 'never decays' : reason.halfLifeDays === undefined ? '' : `half-life ${reason.halfLifeDays} d`]
+        : []),
       ...(reason.group && !(reason.caps ?? []).some((cap) => cap.by === 'group') ? [`group ${reason.group}`] : []),
-    ].filter(Boolean).join('; '),
+    ]
+      .filter(Boolean)
+      .join('; '),
   ]);
   const numeric = new Set([2, 3, 4, 5, 6]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const render = (row: string[]) => row.map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+  const render = (row: string[]) =>
+    row
+      .map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd();
   lines.push(render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render));
   if (rows.length === 0) lines.push('(no reasons: nothing scored yet)');
   else lines.push(render(['total', '', String(score.total), '', '', '', '', '', 'the points column adds up to the score']));
@@ -158,7 +166,9 @@ export function formatExplanation(view: LeadView): string {
     lines.push('', 'events behind the behavior rules (latest few the lead keeps):');
     for (const reason of withEvents) {
       for (const event of reason.events!) {
-        const properties = Object.entries(event.properties).map(([key, value]) => `${key}=${String(value)}`).join(' ');
+        const properties = Object.entries(event.properties)
+          .map(([key, value]) => `${key}=${String(value)}`)
+          .join(' ');
         lines.push(`  ${reason.rule.padEnd(widths[0]!)}  ${event.occurredAt}  ${event.type} via ${event.source}${properties ? `  ${properties}` : ''}`);
       }
     }
@@ -166,7 +176,9 @@ export function formatExplanation(view: LeadView): string {
   if (view.handoffs.length > 0) {
     lines.push('', 'handoffs:');
     for (const handoff of view.handoffs) {
-      lines.push(`  ${handoff.occurredAt}  ${handoff.type}  ${handoff.status}${handoff.supersededBy ? ` by ${handoff.supersededBy} (not sent)` : ''}  attempts ${handoff.attempts}${handoff.crmStatus ? `  crm ${handoff.crmStatus}` : ''}${handoff.lastError && handoff.status === 'failed' ? `  last error: ${handoff.lastError}` : ''}`);
+      lines.push(
+        `  ${handoff.occurredAt}  ${handoff.type}  ${handoff.status}${handoff.supersededBy ? ` by ${handoff.supersededBy} (not sent)` : ''}  attempts ${handoff.attempts}${handoff.crmStatus ? `  crm ${handoff.crmStatus}` : ''}${handoff.lastError && handoff.status === 'failed' ? `  last error: ${handoff.lastError}` : ''}`,
+      );
     }
   }
   return lines.join('\n');
@@ -207,7 +219,7 @@ async function crmSetup(args: string[]): Promise<void> {
   if (adapter !== '' && adapter !== 'hubspot') fail(`crm setup prepares HubSpot; CRM_ADAPTER is ${adapter} (unset it or set it to hubspot to run it)`);
   const { getSecrets } = await import('../lib/runtime/config.ts');
   const { formatHubSpotSetup, hubSpotSettingsFromEnv, setupHubSpot } = await import('../lib/crm/hubspot.ts');
-  let settings;
+  let settings: ReturnType<typeof hubSpotSettingsFromEnv>;
   try {
     settings = hubSpotSettingsFromEnv(process.env, (await getSecrets()).HUBSPOT_ACCESS_TOKEN);
   } catch (error) {
@@ -239,7 +251,7 @@ async function receive(port: number): Promise<void> {
 /** Runs the HubSpot or Salesforce stand-in until Ctrl-C, printing each call and each record change on a line. */
 async function standIn(kind: string | undefined, port: number | undefined): Promise<void> {
   const { CrmStandInSettingsError, startCrmStandIn } = await import('../lib/local/crm-stand-in.ts');
-  let running;
+  let running: Awaited<ReturnType<typeof startCrmStandIn>>;
   try {
     running = await startCrmStandIn(kind ?? '', process.env, port);
   } catch (error) {
@@ -302,7 +314,10 @@ async function main(argv: string[]): Promise<void> {
     case 'decay': {
       const { handler } = await import('../lambdas/decay.ts');
       const summary = await handler({ now: parseNow(values.now).toISOString() });
-      const changed = Object.entries(summary.changed).map(([status, count]) => `${count} ${status}`).join(', ') || 'none';
+      const changed =
+        Object.entries(summary.changed)
+          .map(([status, count]) => `${count} ${status}`)
+          .join(', ') || 'none';
       const failed = summary.failed > 0 ? `; ${summary.failed} failed (still due)` : '';
       const end = summary.resumable ? `stopped early, ${summary.due - summary.processed} left due for the next run` : 'complete';
       process.stdout.write(
@@ -337,7 +352,12 @@ async function main(argv: string[]): Promise<void> {
         const timestamp = Math.floor(Date.now() / 1000);
         const response = await fetch(`${stack.baseUrl}/webhooks/events`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandardWebhook({ secret, id, timestamp, body }) },
+          headers: {
+            'content-type': 'application/json',
+            'webhook-id': id,
+            'webhook-timestamp': String(timestamp),
+            'webhook-signature': signStandardWebhook({ secret, id, timestamp, body }),
+          },
           body,
         });
         process.stdout.write(`${response.status} ${await response.text()}\n`);
@@ -428,7 +448,8 @@ async function main(argv: string[]): Promise<void> {
       const count = await queueDepth(client, from);
       process.stdout.write(`${count} message(s) in the ${spec.name} dead-letter queue\n`);
       if (values['dry-run']) {
-        for (const message of await peekDeadLetters(client, from)) process.stdout.write(`  ${message.messageId}  ${message.error ?? '(no error attribute: dead-lettered by SQS after maxReceiveCount receives)'}\n`);
+        for (const message of await peekDeadLetters(client, from))
+          process.stdout.write(`  ${message.messageId}  ${message.error ?? '(no error attribute: dead-lettered by SQS after maxReceiveCount receives)'}\n`);
         process.stdout.write('dry run: nothing moved\n');
         return;
       }
@@ -448,7 +469,9 @@ async function main(argv: string[]): Promise<void> {
         },
       });
       if (tty) process.stdout.write('\n');
-      process.stdout.write(`moved ${result.moved} message(s) back to ${spec.name}${result.failed.length ? `; ${result.failed.length} could not be sent and stay on the DLQ (${result.failed[0]!.reason})` : ''}\n`);
+      process.stdout.write(
+        `moved ${result.moved} message(s) back to ${spec.name}${result.failed.length ? `; ${result.failed.length} could not be sent and stay on the DLQ (${result.failed[0]!.reason})` : ''}\n`,
+      );
       if (result.failed.length > 0) process.exitCode = 1;
       return;
     }

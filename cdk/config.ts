@@ -105,10 +105,7 @@ export interface ContextSource {
  * Reads the settings from CDK context, falling back to the environment. Values are taken as
  * given (strings from `-c` included); {@link resolveSettings} validates them.
  */
-export function settingsFromContext(
-  node: ContextSource,
-  env: NodeJS.ProcessEnv = process.env,
-): MqlEngineSettings {
+export function settingsFromContext(node: ContextSource, env: NodeJS.ProcessEnv = process.env): MqlEngineSettings {
   const raw: Record<string, unknown> = {};
   for (const [key, variable] of Object.entries(settingSources)) {
     const fromContext = node.tryGetContext(key);
@@ -190,7 +187,9 @@ function parseCrmEnv(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch (error) {
-    throw new SettingsError(`crmEnv must be a JSON object of CRM settings, e.g. {"SALESFORCE_INSTANCE_URL":"https://acme.my.salesforce.com"}: ${(error as Error).message}`);
+    throw new SettingsError(
+      `crmEnv must be a JSON object of CRM settings, e.g. {"SALESFORCE_INSTANCE_URL":"https://acme.my.salesforce.com"}: ${(error as Error).message}`,
+    );
   }
 }
 
@@ -200,8 +199,10 @@ function resolveCrmEnv(crmEnv: unknown, crmAdapter: CrmAdapter): Record<string, 
   if (typeof crmEnv !== 'object' || crmEnv === null || Array.isArray(crmEnv)) throw new SettingsError('crmEnv must be an object of CRM settings');
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(crmEnv)) {
-    if (!crmEnvName.test(name) || name === settingSources.hubspotBaseUrl) throw new SettingsError(`crmEnv: ${name} is not a CRM setting (SALESFORCE_* or HUBSPOT_*; HUBSPOT_BASE_URL is hubspotBaseUrl)`);
-    if (looksSecret(name)) throw new SettingsError(`crmEnv: ${name} is a secret: set it in the stack's Secrets Manager secret, not in the function's environment`);
+    if (!crmEnvName.test(name) || name === settingSources.hubspotBaseUrl)
+      throw new SettingsError(`crmEnv: ${name} is not a CRM setting (SALESFORCE_* or HUBSPOT_*; HUBSPOT_BASE_URL is hubspotBaseUrl)`);
+    if (looksSecret(name))
+      throw new SettingsError(`crmEnv: ${name} is a secret: set it in the stack's Secrets Manager secret, not in the function's environment`);
     if (typeof value !== 'string') throw new SettingsError(`crmEnv: ${name} must be a string`);
     out[name] = name === 'SALESFORCE_INSTANCE_URL' || name === 'HUBSPOT_WEBHOOK_URL' ? httpsUrl(name, value) : value;
   }

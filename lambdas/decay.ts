@@ -1,6 +1,6 @@
-import { logger } from '../lib/runtime/logger.ts';
-import { runDecay } from '../lib/jobs/decay.ts';
 import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
+import { runDecay } from '../lib/jobs/decay.ts';
+import { logger } from '../lib/runtime/logger.ts';
 
 /** What the schedule (or `mql decay --now`) passes in. */
 export interface DecayInput {

@@ -2,8 +2,8 @@ import { leadIdOf } from '../lib/core/events.ts';
 import { badRequest, notFound } from '../lib/http/errors.ts';
 import { httpHandler } from '../lib/http/handler.ts';
 import { json } from '../lib/http/request.ts';
-import { findLeadView } from '../lib/views/lead-view.ts';
 import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
+import { findLeadView } from '../lib/views/lead-view.ts';
 
 /**
  * GET /leads/{email}: the lead scored now, with its reasons and handoffs; 404 when unknown. A lead that

@@ -1,10 +1,10 @@
 import type { Context, SQSEvent } from 'aws-lambda';
-import { sqs } from '../lib/runtime/aws.ts';
-import { getSecrets, requireEnv } from '../lib/runtime/config.ts';
 import { crmAdapterFromEnv } from '../lib/crm/index.ts';
 import { deliverHandoffs, handoffRetryPolicyFromEnv } from '../lib/handoff/consumer.ts';
-import { sqsQueueMessages } from '../lib/queue/messages.ts';
 import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
+import { sqsQueueMessages } from '../lib/queue/messages.ts';
+import { sqs } from '../lib/runtime/aws.ts';
+import { getSecrets, requireEnv } from '../lib/runtime/config.ts';
 import { dlqUrlEnv, queueUrlEnv } from '../lib/topology.ts';
 
 /**

@@ -1,5 +1,5 @@
-import { webhookHandler } from '../lib/ingest/webhook.ts';
 import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
+import { webhookHandler } from '../lib/ingest/webhook.ts';
 import { crmFeedback } from '../lib/sources/crm-feedback.ts';
 
 /** POST /webhooks/crm: sales outcomes from the operator's CRM integration, signed per Standard Webhooks. */

@@ -1,5 +1,5 @@
-import { webhookHandler } from '../lib/ingest/webhook.ts';
 import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
+import { webhookHandler } from '../lib/ingest/webhook.ts';
 import { customerio } from '../lib/sources/customerio.ts';
 
 /** POST /webhooks/customerio: Customer.io webhook deliveries, verified over the raw bytes, stored and scored. */

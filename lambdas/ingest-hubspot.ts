@@ -1,5 +1,5 @@
-import { hubspotWebhookHandler } from '../lib/ingest/hubspot-webhook.ts';
 import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
+import { hubspotWebhookHandler } from '../lib/ingest/hubspot-webhook.ts';
 import { HubSpotOutcomeMapError, hubspotOutcomeMap } from '../lib/sources/hubspot.ts';
 
 // Cold start: a HUBSPOT_OUTCOME_MAP that does not validate stops the function before it takes traffic.

@@ -1,5 +1,5 @@
-import { webhookHandler } from '../lib/ingest/webhook.ts';
 import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
+import { webhookHandler } from '../lib/ingest/webhook.ts';
 import { sendgrid } from '../lib/sources/sendgrid.ts';
 
 /** POST /webhooks/sendgrid: SendGrid webhook deliveries, verified over the raw bytes, stored and scored. */

@@ -275,9 +275,7 @@ export const routes = [
   { method: 'GET', path: '/leads/{email}', handler: 'get-lead', auth: 'iam' },
 ] as const satisfies readonly RouteSpec[];
 
-export const schedules = [
-  { name: 'decay', handler: 'decay', everyMinutes: 15 },
-] as const satisfies readonly ScheduleSpec[];
+export const schedules = [{ name: 'decay', handler: 'decay', everyMinutes: 15 }] as const satisfies readonly ScheduleSpec[];
 
 /**
  * Environment variable through which a function learns a queue's URL, the same name in

@@ -1,35 +1,33 @@
 #!/usr/bin/env node
-// Checks what `npm start` and `npm test` need before anything else runs: Node.js 24 (the
+// Checks what `npm start`, `npm test` and `npx mql` need before anything else runs: Node.js 24 (the
 // TypeScript runs directly through Node's type stripping) and Java 17+ (DynamoDB Local).
-// Plain JavaScript with conservative syntax, so it gives its message even on an old Node.
-import { spawnSync } from 'child_process';
+// Plain JavaScript, so it gives its one-line message even on an older Node.
+import { spawnSync } from 'node:child_process';
 
-var problems = [];
+const problems = [];
 
-var nodeMajor = Number(String(process.versions.node).split('.')[0]);
+const nodeMajor = Number(String(process.versions.node).split('.')[0]);
 if (!(nodeMajor >= 24)) {
   problems.push(
-    'mql-engine needs Node.js 24 or newer (this is ' + process.version + '): it runs its TypeScript directly with Node 24 type stripping.\n' +
-      '  Install it with `nvm install 24 && nvm use 24`, `fnm use 24`, `volta install node@24`, or from https://nodejs.org/.'
+    `mql-engine needs Node.js 24 or newer (this is ${process.version}): it runs its TypeScript directly with Node 24 type stripping.\n` +
+      '  Install it with `nvm install 24 && nvm use 24`, `fnm use 24`, `volta install node@24`, or from https://nodejs.org/.',
   );
 }
 
-var javaInstall = 'apt-get install -y openjdk-17-jre-headless (macOS: brew install openjdk@17)';
-var java = spawnSync('java', ['-version'], { encoding: 'utf8' });
+const javaInstall = 'apt-get install -y openjdk-17-jre-headless (macOS: brew install openjdk@17)';
+const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
 if (java.error || java.status !== 0) {
-  problems.push('Java 17+ is required to run DynamoDB Local, and `java` is not on PATH: ' + javaInstall);
+  problems.push(`Java 17+ is required to run DynamoDB Local, and \`java\` is not on PATH: ${javaInstall}`);
 } else {
-  var output = String(java.stderr || '') + String(java.stdout || '');
-  var match = /version "(\d+)(?:\.(\d+))?/.exec(output);
+  const output = String(java.stderr || '') + String(java.stdout || '');
+  const match = /version "(\d+)(?:\.(\d+))?/.exec(output);
   if (match) {
-    var major = Number(match[1]) === 1 ? Number(match[2]) : Number(match[1]);
-    if (major < 17) {
-      problems.push('Java 17+ is required to run DynamoDB Local; `java` on PATH is version ' + major + ': ' + javaInstall);
-    }
+    const major = Number(match[1]) === 1 ? Number(match[2]) : Number(match[1]);
+    if (major < 17) problems.push(`Java 17+ is required to run DynamoDB Local; \`java\` on PATH is version ${major}: ${javaInstall}`);
   }
 }
 
 if (problems.length > 0) {
-  for (var i = 0; i < problems.length; i++) console.error('preflight: ' + problems[i]);
+  for (const problem of problems) console.error(`preflight: ${problem}`);
   process.exit(1);
 }

@@ -2,25 +2,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import {
-  HttpApi,
-  HttpMethod,
-  type HttpStage,
-  LogGroupLogDestination,
-  type ThrottleSettings,
-} from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpApi, HttpMethod, type HttpStage, LogGroupLogDestination, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import {
-  Alarm,
-  ComparisonOperator,
-  Dashboard,
-  GraphWidget,
-  type IWidget,
-  Stats,
-  TextWidget,
-  TreatMissingData,
-} from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, Dashboard, GraphWidget, type IWidget, Stats, TextWidget, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, type CfnTable, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -35,20 +20,20 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
+  dlqUrlEnv,
   type FunctionSpec,
+  functions as functionSpecs,
   type HandlerName,
   type QueueName,
   type QueueSpec,
-  type RouteSpec,
-  type ScheduleSpec,
-  functions as functionSpecs,
   queues as queueSpecs,
-  dlqUrlEnv,
   queueUrlEnv,
+  type RouteSpec,
   routes as routeSpecs,
+  type ScheduleSpec,
   schedules as scheduleSpecs,
-  table as tableSpec,
   tableNameEnv,
+  table as tableSpec,
 } from '../../lib/topology.ts';
 import { type MqlEngineSettings, type ResolvedSettings, resolveSettings } from '../config.ts';
 import { MqlFunction } from './mql-function.ts';
@@ -179,8 +164,8 @@ export class MqlEngine extends Construct {
     Validations.of(secret).acknowledge({
       id: 'AwsSolutions-SMG4',
       reason:
-        'Every value is issued by a third party (Facebook app secret and tokens, e-mail providers\' webhook signing keys, HubSpot token, CRM webhook secret): ' +
-        'a new one can only be minted in that provider\'s console, so there is nothing a rotation Lambda could do. Operators rotate at the provider and update the secret; functions re-read it within 5 minutes.',
+        "Every value is issued by a third party (Facebook app secret and tokens, e-mail providers' webhook signing keys, HubSpot token, CRM webhook secret): " +
+        "a new one can only be minted in that provider's console, so there is nothing a rotation Lambda could do. Operators rotate at the provider and update the secret; functions re-read it within 5 minutes.",
     });
     return secret;
   }
@@ -189,8 +174,7 @@ export class MqlEngine extends Construct {
     const { settings } = this;
     // Banner rather than esbuild `define`: define rewrites only the literal expression
     // `process.env.MQL_MODEL_JSON`, and lib/model-config.ts reads it through an `env` parameter.
-    const modelBanner =
-      settings.modelJson === undefined ? undefined : `process.env.MQL_MODEL_JSON=${JSON.stringify(settings.modelJson)};`;
+    const modelBanner = settings.modelJson === undefined ? undefined : `process.env.MQL_MODEL_JSON=${JSON.stringify(settings.modelJson)};`;
     const tableLogicalId = Stack.of(this).getLogicalId(this.table.node.defaultChild as CfnTable);
     const created: Partial<Record<HandlerName, MqlFunction>> = {};
     for (const [name, spec] of Object.entries(functionSpecs) as [HandlerName, FunctionSpec][]) {
@@ -366,8 +350,18 @@ export class MqlEngine extends Construct {
     // From the handoff's error log lines (Powertools JSON): the CRM refuses our credentials, or its daily quota is spent.
     const handoffLogs = this.functions.handoff.logGroup;
     for (const [id, message, kind, description] of [
-      ['HandoffAuthFailures', 'handoff moved to the dead-letter queue', 'auth', 'the CRM refused the credentials (401/403): fix the token or scopes named in the handoff error log, then `mql redrive --queue handoff`'],
-      ['HandoffQuotaExhausted', 'CRM quota exhausted: handoffs wait for it to reset', 'quota_exhausted', "the CRM's daily API quota is used up: handoffs wait for the reset"],
+      [
+        'HandoffAuthFailures',
+        'handoff moved to the dead-letter queue',
+        'auth',
+        'the CRM refused the credentials (401/403): fix the token or scopes named in the handoff error log, then `mql redrive --queue handoff`',
+      ],
+      [
+        'HandoffQuotaExhausted',
+        'CRM quota exhausted: handoffs wait for it to reset',
+        'quota_exhausted',
+        "the CRM's daily API quota is used up: handoffs wait for the reset",
+      ],
     ] as const) {
       const metric = new MetricFilter(this, id, {
         logGroup: handoffLogs,

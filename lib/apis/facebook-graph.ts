@@ -144,12 +144,15 @@ export async function fetchGraphLead(leadgenId: string, options: GraphClientOpti
   try {
     body = parseMetaJson(text);
   } catch (error) {
-    if (response.ok) throw new GraphError('transient', `Graph answered ${response.status} with a body that is not JSON`, { httpStatus: response.status, cause: error });
+    if (response.ok)
+      throw new GraphError('transient', `Graph answered ${response.status} with a body that is not JSON`, { httpStatus: response.status, cause: error });
     body = undefined;
   }
   if (!response.ok || own(body, 'error') !== undefined) throw classifyGraphError(response.status, body, announcedWaitSeconds(response.headers));
   if (!isGraphLead(body)) {
-    throw new GraphError('permanent', `Graph answered ${response.status} with something that is not a lead (no id or field_data)`, { httpStatus: response.status });
+    throw new GraphError('permanent', `Graph answered ${response.status} with something that is not a lead (no id or field_data)`, {
+      httpStatus: response.status,
+    });
   }
   return body;
 }

@@ -192,7 +192,8 @@ export function calibrate(
   const judged = kept.map((entry) => entry.judged);
   const positives = judged.filter((lead) => lead.reachedSql).length;
   const { leads: minLeads, perClass } = calibrationMinimums;
-  if (judged.length < minLeads || positives < perClass || judged.length - positives < perClass) throw new NotEnoughOutcomes(judged.length, positives, options.since);
+  if (judged.length < minLeads || positives < perClass || judged.length - positives < perClass)
+    throw new NotEnoughOutcomes(judged.length, positives, options.since);
 
   const rules = [
     ...model.fit.rules.map((rule) => ({ rule, kind: 'fit' as const })),
@@ -214,14 +215,20 @@ export function calibrate(
     reachedSql: positives,
     skipped,
     judgedFrom: judged.map((lead) => lead.judgedAt).sort()[0]!,
-    judgedTo: judged.map((lead) => lead.judgedAt).sort().at(-1)!,
+    judgedTo: judged
+      .map((lead) => lead.judgedAt)
+      .sort()
+      .at(-1)!,
     lambda,
     ...(chosen ? { lambdaScores: chosen.scores } : {}),
     fit: { intercept: fit.intercept, iterations: fit.iterations, converged: fit.converged },
     scale,
     rules: calibrations,
     mqlThreshold: model.thresholds.mql,
-    current: precisionRecall(judged.map((lead) => ({ score: lead.total, positive: lead.reachedSql })), thresholds),
+    current: precisionRecall(
+      judged.map((lead) => ({ score: lead.total, positive: lead.reachedSql })),
+      thresholds,
+    ),
     definitions: calibrationDefinitions,
   };
   if (refused) return { ...report, refused };
@@ -234,7 +241,12 @@ export function calibrate(
 type CalibratedRules = readonly { rule: ScoringModel['fit']['rules'][number] | ScoringModel['behavior']['rules'][number]; kind: 'fit' | 'behavior' }[];
 
 /** Each rule's evidence under a fit, its multiplier and proposed points (see `calibrationDefinitions.proposed`). */
-function calibrateRules(rules: CalibratedRules, rows: readonly (readonly number[])[], judged: readonly JudgedLead[], fit: LogisticFit): { calibrations: RuleCalibration[]; scale: number | null; refused?: string } {
+function calibrateRules(
+  rules: CalibratedRules,
+  rows: readonly (readonly number[])[],
+  judged: readonly JudgedLead[],
+  fit: LogisticFit,
+): { calibrations: RuleCalibration[]; scale: number | null; refused?: string } {
   const { firedForChange } = calibrationMinimums;
   const fired = rules.map(({ rule }) => judged.filter((lead) => Object.hasOwn(lead.contributions, rule.id)));
   const evidence = rules.map((_, j) => fit.coefficients[j] !== null && fired[j]!.length >= firedForChange);
@@ -253,7 +265,7 @@ function calibrateRules(rules: CalibratedRules, rows: readonly (readonly number[
     scale === null
       ? `no rule fired for ${firedForChange} or more judged leads with a spread of points: nothing to rescale`
       : scale <= 0
-        ? 'no rule\'s points are borne out by these outcomes (no rule with enough evidence has a positive coefficient): a rescaled model would score nothing; look at the outcomes and the rules first'
+        ? "no rule's points are borne out by these outcomes (no rule with enough evidence has a positive coefficient): a rescaled model would score nothing; look at the outcomes and the rules first"
         : undefined;
 
   const calibrations: RuleCalibration[] = rules.map(({ rule, kind }, j) => {
@@ -280,8 +292,8 @@ function calibrateRules(rules: CalibratedRules, rows: readonly (readonly number[
         : supporting(j) === 0
           ? 'no evidence for its points: switched off'
           : multiplier !== raw
-          ? `x${raw.toFixed(1)} capped at x${maxMultiplier}`
-          : undefined;
+            ? `x${raw.toFixed(1)} capped at x${maxMultiplier}`
+            : undefined;
     // `+ 0` turns the -0 of a negative rule switched off into 0.
     return { ...base, multiplier, proposedPoints: Math.round(rule.points * multiplier) + 0, ...(note ? { note } : {}) };
   });
@@ -303,7 +315,11 @@ function crossValidated(
     const inTraining = (index: number) => index % folds !== fold;
     const trainRows = rows.filter((_, index) => inTraining(index));
     const trainJudged = kept.flatMap((entry, index) => (inTraining(index) ? [entry.judged] : []));
-    const fit = fitLogistic(trainRows, trainJudged.map((lead) => lead.reachedSql), { lambda });
+    const fit = fitLogistic(
+      trainRows,
+      trainJudged.map((lead) => lead.reachedSql),
+      { lambda },
+    );
     const { calibrations, refused } = calibrateRules(rules, trainRows, trainJudged, fit);
     if (refused) return undefined;
     const foldModel = parseModel(proposeModel(model, calibrations, model.name), `proposed model (fold ${fold + 1} of ${folds})`);
@@ -334,7 +350,9 @@ export function proposeModel(model: ScoringModel, calibrations: readonly RuleCal
     ...(bounds.min !== undefined ? { min: Math.round(bounds.min * factor) } : {}),
     ...(bounds.max !== undefined ? { max: Math.round(bounds.max * factor) } : {}),
   });
-  const fitGroups = Object.fromEntries(Object.entries(model.fit.groups).map(([group, bounds]) => [group, scaleBounds(bounds, groupFactor(model.fit.rules, group))]));
+  const fitGroups = Object.fromEntries(
+    Object.entries(model.fit.groups).map(([group, bounds]) => [group, scaleBounds(bounds, groupFactor(model.fit.rules, group))]),
+  );
   const behaviorGroups = model.behavior.groups
     ? Object.fromEntries(Object.entries(model.behavior.groups).map(([group, bounds]) => [group, scaleBounds(bounds, groupFactor(model.behavior.rules, group))]))
     : undefined;
@@ -359,9 +377,10 @@ export const calibrationDefinitions: Record<string, string> = {
   judged: 'a lead is scored as it stood at its first sales outcome: its events up to then replayed under the current model',
   reachedSql: 'the lead has an mql_accepted, sql or won outcome at any time (a lost after an sql counts through the sql; a lost alone does not)',
   fired: 'judged leads for which the rule had matched (fit) or had events (behavior) by the moment they were judged',
-  coefficient: 'L2-regularised logistic regression of reachedSql on every rule\'s contribution in points: log-odds per point',
-  standardized: 'the same per standard deviation of the rule\'s contribution, comparable across rules',
-  proposed: 'points * coefficient / scale in whole points, scale being the contribution-weighted mean of the positive coefficients (so the points in all stay as many); at most 3x; 0 for a rule whose coefficient is negative (switched off, never reversed); kept when the rule fired for fewer than 5 leads',
+  coefficient: "L2-regularised logistic regression of reachedSql on every rule's contribution in points: log-odds per point",
+  standardized: "the same per standard deviation of the rule's contribution, comparable across rules",
+  proposed:
+    'points * coefficient / scale in whole points, scale being the contribution-weighted mean of the positive coefficients (so the points in all stay as many); at most 3x; 0 for a rule whose coefficient is negative (switched off, never reversed); kept when the rule fired for fewer than 5 leads',
   precision: 'of the judged leads scoring at or above the threshold, the share that reached SQL',
   recall: 'of the judged leads that reached SQL, the share scoring at or above the threshold',
 };

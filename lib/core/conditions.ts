@@ -47,7 +47,10 @@ export const operatorNames = [
 
 const magnitude: Record<string, number> = { k: 1e3, m: 1e6, mm: 1e6, b: 1e9, bn: 1e9 };
 const quantityPattern = String.raw`[$€£]?\s*(\d[\d,]*(?:\.\d+)?)\s*(k|mm|m|bn|b)?`;
-const bandPattern = new RegExp(String.raw`^\s*${quantityPattern}\s*(?:(\+|or more|and (?:up|above))|(?:-|–|—|to)\s*${quantityPattern})?(?:\s+[a-z][a-z .]*)?\s*$`, 'i');
+const bandPattern = new RegExp(
+  String.raw`^\s*${quantityPattern}\s*(?:(\+|or more|and (?:up|above))|(?:-|–|—|to)\s*${quantityPattern})?(?:\s+[a-z][a-z .]*)?\s*$`,
+  'i',
+);
 
 function quantity(digits: string, unit: string | undefined): number {
   const number = Number(digits.replaceAll(',', ''));

@@ -1,7 +1,7 @@
 import type { PropertyValue } from './events.ts';
 import type { Reason, ReasonEvent, RecentEvent } from './handoff.ts';
-import type { Breakdown } from './score.ts';
 import type { ScoringModel } from './model.ts';
+import type { Breakdown } from './score.ts';
 
 /**
  * What a score means against the model's thresholds, in words, and the events behind each behavior
@@ -16,10 +16,12 @@ const maxKeyText = 120;
 
 function keyProperties(properties: Record<string, PropertyValue>, ruleReads: readonly string[]): Record<string, PropertyValue> {
   const names = [...new Set([...ruleReads, ...keyPropertyNames])].filter((name) => Object.hasOwn(properties, name)).slice(0, maxKeyProperties);
-  return Object.fromEntries(names.map((name) => {
-    const value = properties[name]!;
-    return [name, typeof value === 'string' && value.length > maxKeyText ? `${value.slice(0, maxKeyText - 3)}...` : value];
-  }));
+  return Object.fromEntries(
+    names.map((name) => {
+      const value = properties[name]!;
+      return [name, typeof value === 'string' && value.length > maxKeyText ? `${value.slice(0, maxKeyText - 3)}...` : value];
+    }),
+  );
 }
 
 /**
@@ -89,20 +91,27 @@ export function verdict(
     return { thresholds, meetsThresholds, summary };
   }
   if (lead.status === 'sql' || lead.status === 'won' || lead.status === 'lost') {
-    summary.push(`with sales: ${lead.status}${lead.outcome ? ` (${lead.outcome.type} on ${lead.outcome.at}${lead.outcome.reason ? `: ${lead.outcome.reason}` : ''})` : ''}; the score no longer decides its status`);
+    summary.push(
+      `with sales: ${lead.status}${lead.outcome ? ` (${lead.outcome.type} on ${lead.outcome.at}${lead.outcome.reason ? `: ${lead.outcome.reason}` : ''})` : ''}; the score no longer decides its status`,
+    );
     return { thresholds, meetsThresholds, summary };
   }
   if (lead.status === 'mql') {
     const margin = score.total - recycleBelow;
-    summary.push(`an MQL (total ${score.total}): recycled when the total falls below recycleBelow ${recycleBelow}, i.e. after losing ${plural(margin + 1, 'point')}`);
+    summary.push(
+      `an MQL (total ${score.total}): recycled when the total falls below recycleBelow ${recycleBelow}, i.e. after losing ${plural(margin + 1, 'point')}`,
+    );
     summary.push(recyclesAt ? `decay alone recycles it at ${recyclesAt}, unless it engages again` : 'decay alone never recycles it');
     return { thresholds, meetsThresholds, summary };
   }
   if (meetsThresholds) {
-    summary.push(`meets every threshold (total ${score.total} >= ${mql}, fit ${score.fit} >= ${minFit}, behavior ${score.behavior} >= ${minBehavior}): becomes an MQL at its next evaluation`);
+    summary.push(
+      `meets every threshold (total ${score.total} >= ${mql}, fit ${score.fit} >= ${minFit}, behavior ${score.behavior} >= ${minBehavior}): becomes an MQL at its next evaluation`,
+    );
     return { thresholds, meetsThresholds, summary };
   }
-  if (score.fit < minFit) summary.push(`fit ${score.fit} is below minFit ${minFit}: no amount of behavior qualifies it (nor a fast track) until its profile does`);
+  if (score.fit < minFit)
+    summary.push(`fit ${score.fit} is below minFit ${minFit}: no amount of behavior qualifies it (nor a fast track) until its profile does`);
   // Fit is the profile's: what is missing has to come from behavior (or a better profile).
   const needed = Math.max(mql - score.total, minBehavior - score.behavior, 0);
   if (needed > 0) {

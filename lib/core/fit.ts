@@ -1,5 +1,5 @@
-import type { Profile } from './events.ts';
 import { parseBand, valueMatches } from './conditions.ts';
+import type { Profile } from './events.ts';
 import { emailDomain } from './events.ts';
 import type { DomainKind, FitCondition, ScoringModel } from './model.ts';
 

@@ -1,12 +1,13 @@
 /** The pure scoring domain: no AWS, no I/O, time always a parameter. */
-export * from './events.ts';
-export * from './model.ts';
+
+export * from './conditions.ts';
 export * from './decay.ts';
+export { defaultModel } from './default-model.ts';
+export * from './events.ts';
+export * from './explain.ts';
 export * from './fit.ts';
-export * from './lead.ts';
 export * from './handoff.ts';
 export * from './identity.ts';
-export { defaultModel } from './default-model.ts';
-export * from './conditions.ts';
+export * from './lead.ts';
+export * from './model.ts';
 export * from './score.ts';
-export * from './explain.ts';

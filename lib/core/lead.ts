@@ -1,15 +1,15 @@
 import { createHash } from 'node:crypto';
-import type { RuleState } from './decay.ts';
 import { valueMatches } from './conditions.ts';
+import type { RuleState } from './decay.ts';
 import { addPoints, msPerDay } from './decay.ts';
+import type { NormalizedEvent, Profile, PropertyValue } from './events.ts';
 import { withReasonEvents } from './explain.ts';
+import { fitSubject, profileMatches } from './fit.ts';
+import type { HandoffRecord, HandoffType, Reason, RecentEvent } from './handoff.ts';
+import { isEmailLeadId } from './identity.ts';
+import type { BehaviorRule, PropertyCondition, ScoringModel } from './model.ts';
 import type { Breakdown } from './score.ts';
 import { halfLifeOf, scoreBreakdown } from './score.ts';
-import type { NormalizedEvent, Profile, PropertyValue } from './events.ts';
-import { fitSubject, profileMatches, scoreFit } from './fit.ts';
-import { isEmailLeadId } from './identity.ts';
-import type { HandoffRecord, HandoffType, Reason, RecentEvent } from './handoff.ts';
-import type { BehaviorRule, PropertyCondition, ScoringModel } from './model.ts';
 
 /**
  * A lead's lifecycle and scoring state, and the pure functions that move it forward:
@@ -277,9 +277,7 @@ export function applyEvents(previous: Lead | undefined, events: readonly Normali
     if (event.occurredAt > lead.lastEventAt || lead.eventCount === 0) lead.lastEventAt = event.occurredAt;
     lead.eventCount += 1;
   }
-  lead.recentEvents = [...lead.recentEvents, ...events.map(recentEvent)]
-    .sort((a, b) => byTimeThenId(b, a))
-    .slice(0, recentEventLimit);
+  lead.recentEvents = [...lead.recentEvents, ...events.map(recentEvent)].sort((a, b) => byTimeThenId(b, a)).slice(0, recentEventLimit);
   return settle(lead, model, now, fastTracked);
 }
 
@@ -328,7 +326,12 @@ export function recordProfile(lead: Pick<Lead, 'leadId' | 'profile'>): Profile {
 
 /** The score's reasons with the latest events behind each behavior rule (from the lead's recent events). */
 export function explainedReasons(lead: Pick<Lead, 'recentEvents'>, score: Breakdown, model: ScoringModel): Reason[] {
-  return withReasonEvents(score.reasons, lead.recentEvents, model, (event) => behaviorRuleFor({ type: scoredType(event, model), properties: event.properties }, model)?.id);
+  return withReasonEvents(
+    score.reasons,
+    lead.recentEvents,
+    model,
+    (event) => behaviorRuleFor({ type: scoredType(event, model), properties: event.properties }, model)?.id,
+  );
 }
 
 /** The record sales receives (DESIGN.md "Outbound MQL record"). */

@@ -8,18 +8,7 @@ import { operatorNames } from './conditions.ts';
  * and every lead records exactly which model scored it.
  */
 
-const profileField = z.enum([
-  'email',
-  'firstName',
-  'lastName',
-  'phone',
-  'company',
-  'jobTitle',
-  'companySize',
-  'annualRevenue',
-  'industry',
-  'country',
-]);
+const profileField = z.enum(['email', 'firstName', 'lastName', 'phone', 'company', 'jobTitle', 'companySize', 'annualRevenue', 'industry', 'country']);
 export type ProfileField = z.infer<typeof profileField>;
 
 /**
@@ -85,7 +74,11 @@ export const fitCondition = z
       return;
     }
     if (condition.field === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['field'], message: `expected a profile field (${fitField.options.join(', ')}) or emailDomain (${domainKinds.join(', ')})` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['field'],
+        message: `expected a profile field (${fitField.options.join(', ')}) or emailDomain (${domainKinds.join(', ')})`,
+      });
       return;
     }
     requireOperator(condition, ctx, 'field');
@@ -238,23 +231,40 @@ export const scoringModelSchema = z
   })
   .superRefine((model, ctx) => {
     if (model.thresholds.recycleBelow > model.thresholds.mql) {
-      ctx.addIssue({ code: 'custom', path: ['thresholds', 'recycleBelow'], message: `expected at most thresholds.mql (${model.thresholds.mql}), got ${model.thresholds.recycleBelow}` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['thresholds', 'recycleBelow'],
+        message: `expected at most thresholds.mql (${model.thresholds.mql}), got ${model.thresholds.recycleBelow}`,
+      });
     }
     const seen = new Set<string>();
     const all = [...model.fit.rules, ...model.behavior.rules, ...model.disqualify, ...model.fastTrack];
     for (const rule of all) {
-      if (seen.has(rule.id)) ctx.addIssue({ code: 'custom', path: [], message: `rule id "${rule.id}" is used twice (ids are unique across fit, behavior, disqualify and fastTrack)` });
+      if (seen.has(rule.id))
+        ctx.addIssue({
+          code: 'custom',
+          path: [],
+          message: `rule id "${rule.id}" is used twice (ids are unique across fit, behavior, disqualify and fastTrack)`,
+        });
       seen.add(rule.id);
     }
     model.fit.rules.forEach((rule, index) => {
       if (rule.group && !Object.hasOwn(model.fit.groups, rule.group)) {
-        ctx.addIssue({ code: 'custom', path: ['fit', 'rules', index, 'group'], message: `expected a group of fit.groups (${Object.keys(model.fit.groups).join(', ') || 'none defined'}), got "${rule.group}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['fit', 'rules', index, 'group'],
+          message: `expected a group of fit.groups (${Object.keys(model.fit.groups).join(', ') || 'none defined'}), got "${rule.group}"`,
+        });
       }
     });
     const behaviorGroups = model.behavior.groups ?? {};
     model.behavior.rules.forEach((rule, index) => {
       if (rule.group && !Object.hasOwn(behaviorGroups, rule.group)) {
-        ctx.addIssue({ code: 'custom', path: ['behavior', 'rules', index, 'group'], message: `expected a group of behavior.groups (${Object.keys(behaviorGroups).join(', ') || 'none defined'}), got "${rule.group}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['behavior', 'rules', index, 'group'],
+          message: `expected a group of behavior.groups (${Object.keys(behaviorGroups).join(', ') || 'none defined'}), got "${rule.group}"`,
+        });
       }
     });
   });
@@ -270,7 +280,9 @@ export class ModelError extends Error {
   readonly source: string;
   readonly problems: readonly string[];
   constructor(source: string, problems: readonly string[]) {
-    super(`invalid scoring model ${source} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((problem) => `  ${problem}`).join('\n')}`);
+    super(
+      `invalid scoring model ${source} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((problem) => `  ${problem}`).join('\n')}`,
+    );
     this.name = 'ModelError';
     this.source = source;
     this.problems = problems;
@@ -310,18 +322,26 @@ function describeIssue(issue: z.core.$ZodIssue, base: readonly PropertyKey[]): s
     case 'invalid_value':
       return [`${pathText(path)}: expected one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}, got ${shown(input)}`];
     case 'too_small':
-      return [`${pathText(path)}: expected ${issue.origin === 'array' ? `at least ${issue.minimum} item(s)` : issue.origin === 'string' ? `at least ${issue.minimum} character(s)` : `a number ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`}, got ${shown(input)}`];
+      return [
+        `${pathText(path)}: expected ${issue.origin === 'array' ? `at least ${issue.minimum} item(s)` : issue.origin === 'string' ? `at least ${issue.minimum} character(s)` : `a number ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`}, got ${shown(input)}`,
+      ];
     case 'too_big':
-      return [`${pathText(path)}: expected ${issue.origin === 'array' ? `at most ${issue.maximum} item(s)` : `a number ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`}, got ${shown(input)}`];
+      return [
+        `${pathText(path)}: expected ${issue.origin === 'array' ? `at most ${issue.maximum} item(s)` : `a number ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`}, got ${shown(input)}`,
+      ];
     case 'invalid_union': {
       const closest = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
       const problems = closest.flatMap((inner) => describeIssue(inner, path));
       return problems.length > 0 ? problems : [`${pathText(path)}: expected ${issue.message}, got ${shown(input)}`];
     }
     case 'invalid_format':
-      return [`${pathText(path)}: ${issue.message.startsWith('expected') ? issue.message : issue.message.startsWith('Invalid') ? `expected ${issue.format === 'regex' ? `text matching ${issue.pattern}` : issue.format}` : `expected ${issue.message}`}, got ${shown(input)}`];
+      return [
+        `${pathText(path)}: ${issue.message.startsWith('expected') ? issue.message : issue.message.startsWith('Invalid') ? `expected ${issue.format === 'regex' ? `text matching ${issue.pattern}` : issue.format}` : `expected ${issue.message}`}, got ${shown(input)}`,
+      ];
     default:
-      return [`${pathText(path)}: ${issue.message.startsWith('expected') || issue.message.startsWith('missing') ? issue.message : issue.message.replace(/^Invalid input: /, '')}${issue.code === 'custom' && input !== undefined && typeof input !== 'object' && !issue.message.includes(', got ') ? `, got ${shown(input)}` : ''}`];
+      return [
+        `${pathText(path)}: ${issue.message.startsWith('expected') || issue.message.startsWith('missing') ? issue.message : issue.message.replace(/^Invalid input: /, '')}${issue.code === 'custom' && input !== undefined && typeof input !== 'object' && !issue.message.includes(', got ') ? `, got ${shown(input)}` : ''}`,
+      ];
   }
 }
 
@@ -335,7 +355,10 @@ export function parseModel(input: unknown, source = 'model'): ScoringModel {
   const parsed = scoringModelSchema.safeParse(input && typeof input === 'object' && !Array.isArray(input) ? content : input, { reportInput: true });
   if (!parsed.success) {
     const problems = [...new Set(parsed.error.issues.flatMap((issue) => describeIssue(issue, [])))];
-    throw new ModelError(source, problems.map((problem) => `${source}: ${problem}`));
+    throw new ModelError(
+      source,
+      problems.map((problem) => `${source}: ${problem}`),
+    );
   }
   return { ...parsed.data, version: modelVersion(parsed.data) };
 }

@@ -74,7 +74,9 @@ export function scoreBreakdown(lead: Lead, model: ScoringModel, now: Date): Brea
       rawPoints: round2(match.rulePoints),
       count: 1,
       ...(match.group ? { group: match.group } : {}),
-      ...(match.groupLimit !== undefined ? { caps: [{ by: 'group', name: match.group!, limit: match.groupLimit, cut: round2(match.rulePoints - match.points) }] } : {}),
+      ...(match.groupLimit !== undefined
+        ? { caps: [{ by: 'group', name: match.group!, limit: match.groupLimit, cut: round2(match.rulePoints - match.points) }] }
+        : {}),
     });
   }
   const behaviorReasons: Reason[] = [];
@@ -92,7 +94,8 @@ export function scoreBreakdown(lead: Lead, model: ScoringModel, now: Date): Brea
     if (rule.group && bounds) {
       const before = groupTotals.get(rule.group) ?? 0;
       const after = Math.min(bounds.max ?? Infinity, Math.max(bounds.min ?? -Infinity, before + value));
-      if (after !== before + value) caps.push({ by: 'group', name: rule.group, limit: after === bounds.max ? bounds.max : bounds.min!, cut: round2(before + value - after) });
+      if (after !== before + value)
+        caps.push({ by: 'group', name: rule.group, limit: after === bounds.max ? bounds.max : bounds.min!, cut: round2(before + value - after) });
       value = after - before;
       groupTotals.set(rule.group, after);
     }
@@ -111,8 +114,8 @@ export function scoreBreakdown(lead: Lead, model: ScoringModel, now: Date): Brea
       ...(caps.length > 0 ? { caps } : {}),
     });
   }
-  wholeShares(fitExact).forEach((points, index) => (fitReasons[index]!.points = points));
-  wholeShares(behaviorExact).forEach((points, index) => (behaviorReasons[index]!.points = points));
+  for (const [index, points] of wholeShares(fitExact).entries()) fitReasons[index]!.points = points;
+  for (const [index, points] of wholeShares(behaviorExact).entries()) behaviorReasons[index]!.points = points;
   const reasons = [...fitReasons, ...behaviorReasons];
   if (lead.disqualifiedBy) {
     const rule = model.disqualify.find((candidate) => candidate.id === lead.disqualifiedBy?.rule);

@@ -66,6 +66,8 @@ export class CrmDeliveryError extends Error {
     this.status = options.status;
     this.retryAfterSeconds = options.retryAfterSeconds;
     this.retryable = options.retryable;
-    this.kind = options.kind ?? (options.retryable ? (options.status === 429 ? 'rate_limited' : 'unavailable') : options.status === 401 || options.status === 403 ? 'auth' : 'rejected');
+    this.kind =
+      options.kind ??
+      (options.retryable ? (options.status === 429 ? 'rate_limited' : 'unavailable') : options.status === 401 || options.status === 403 ? 'auth' : 'rejected');
   }
 }

@@ -33,12 +33,48 @@ export interface HubSpotPropertyDefinition {
 
 /** The custom contact properties the adapter writes; `mql crm setup` creates the missing ones. */
 export const hubSpotProperties: readonly HubSpotPropertyDefinition[] = [
-  { name: 'mql_score', label: 'MQL score', type: 'number', fieldType: 'number', description: 'Total score (fit + behavior) at the last handoff from mql-engine' },
-  { name: 'mql_fit_score', label: 'MQL fit score', type: 'number', fieldType: 'number', description: 'Fit (firmographic and demographic) points at the last handoff' },
-  { name: 'mql_behavior_score', label: 'MQL behavior score', type: 'number', fieldType: 'number', description: 'Behavior (engagement) points after decay at the last handoff' },
-  { name: 'mql_reasons', label: 'MQL reasons', type: 'string', fieldType: 'textarea', description: 'Why the lead scored what it did: one line per rule, with its points' },
-  { name: 'mql_model_version', label: 'MQL model version', type: 'string', fieldType: 'text', description: 'The scoring model version (hash of the model file) behind the score' },
-  { name: 'mql_qualified_at', label: 'MQL qualified at', type: 'datetime', fieldType: 'date', description: 'When the lead last became a marketing-qualified lead' },
+  {
+    name: 'mql_score',
+    label: 'MQL score',
+    type: 'number',
+    fieldType: 'number',
+    description: 'Total score (fit + behavior) at the last handoff from mql-engine',
+  },
+  {
+    name: 'mql_fit_score',
+    label: 'MQL fit score',
+    type: 'number',
+    fieldType: 'number',
+    description: 'Fit (firmographic and demographic) points at the last handoff',
+  },
+  {
+    name: 'mql_behavior_score',
+    label: 'MQL behavior score',
+    type: 'number',
+    fieldType: 'number',
+    description: 'Behavior (engagement) points after decay at the last handoff',
+  },
+  {
+    name: 'mql_reasons',
+    label: 'MQL reasons',
+    type: 'string',
+    fieldType: 'textarea',
+    description: 'Why the lead scored what it did: one line per rule, with its points',
+  },
+  {
+    name: 'mql_model_version',
+    label: 'MQL model version',
+    type: 'string',
+    fieldType: 'text',
+    description: 'The scoring model version (hash of the model file) behind the score',
+  },
+  {
+    name: 'mql_qualified_at',
+    label: 'MQL qualified at',
+    type: 'datetime',
+    fieldType: 'date',
+    description: 'When the lead last became a marketing-qualified lead',
+  },
 ];
 
 /**
@@ -78,7 +114,8 @@ export function hubSpotLeadStatusesFromEnv(env: Readonly<Record<string, string |
     const value = env[name]?.trim();
     if (!value) return fallback;
     if (value.toLowerCase() === 'none') return undefined;
-    if (!/^[A-Za-z0-9_.-]{1,100}$/.test(value)) throw new Error(`${name} must be an hs_lead_status internal value such as BAD_TIMING (or none), got ${JSON.stringify(value)}`);
+    if (!/^[A-Za-z0-9_.-]{1,100}$/.test(value))
+      throw new Error(`${name} must be an hs_lead_status internal value such as BAD_TIMING (or none), got ${JSON.stringify(value)}`);
     return value;
   };
   return {
@@ -122,7 +159,9 @@ export function hubSpotSettingsFromEnv(env: Readonly<Record<string, string | und
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });
   } catch {
-    throw new Error(`HUBSPOT_TIME_ZONE must be an IANA time zone such as America/New_York (the HubSpot account's, where its daily limit resets), got ${JSON.stringify(timeZone)}`);
+    throw new Error(
+      `HUBSPOT_TIME_ZONE must be an IANA time zone such as America/New_York (the HubSpot account's, where its daily limit resets), got ${JSON.stringify(timeZone)}`,
+    );
   }
   return { token: token.trim(), baseUrl, timeZone, leadStatuses: hubSpotLeadStatusesFromEnv(env) };
 }
@@ -176,7 +215,16 @@ export function secondsToMidnightUtc(now: Date): number {
 /** How far the wall clock of `timeZone` is ahead of UTC at `at`, in milliseconds. */
 function zoneOffsetMs(at: number, timeZone: string): number {
   const parts = Object.fromEntries(
-    new Intl.DateTimeFormat('en-US', { timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' })
+    new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+    })
       .formatToParts(at)
       .map((part) => [part.type, Number(part.value)]),
   ) as Record<string, number>;
@@ -224,23 +272,36 @@ function missingProperties(body: HubSpotErrorBody): string[] {
  * What a whole-call failure means for the retry policy (see DeliveryFailureKind in adapter.ts), with a
  * message that names the fix. Never quotes the request, so the token never reaches a log.
  */
-export function hubSpotFailure(answer: { status: number; headers: Headers; text: string; json: unknown }, now: Date, action: string, timeZone = 'UTC'): CrmDeliveryError {
+export function hubSpotFailure(
+  answer: { status: number; headers: Headers; text: string; json: unknown },
+  now: Date,
+  action: string,
+  timeZone = 'UTC',
+): CrmDeliveryError {
   const { status, headers } = answer;
   const body = asErrorBody(answer.json);
   const at = `HubSpot ${action} answered ${status}${body.category ? ` ${body.category}` : ''}`;
   if (status === 429) {
     if (body.policyName === 'DAILY') {
       const wait = retryAfter(headers, now) ?? secondsToMidnight(now, timeZone);
-      return new CrmDeliveryError(`${at}: the account's DAILY API limit is used up; deliveries resume after the reset (midnight ${timeZone}, HUBSPOT_TIME_ZONE; in ${wait} s)`, {
-        status,
-        retryable: true,
-        kind: 'quota_exhausted',
-        retryAfterSeconds: wait,
-      });
+      return new CrmDeliveryError(
+        `${at}: the account's DAILY API limit is used up; deliveries resume after the reset (midnight ${timeZone}, HUBSPOT_TIME_ZONE; in ${wait} s)`,
+        {
+          status,
+          retryable: true,
+          kind: 'quota_exhausted',
+          retryAfterSeconds: wait,
+        },
+      );
     }
     const intervalMs = Number(headers.get('x-hubspot-ratelimit-interval-milliseconds'));
     const wait = retryAfter(headers, now) ?? (Number.isFinite(intervalMs) && intervalMs > 0 ? Math.ceil(intervalMs / 1000) : 10);
-    return new CrmDeliveryError(`${at}: rate limited (${body.policyName ?? 'burst limit'}); retry in ${wait} s`, { status, retryable: true, kind: 'rate_limited', retryAfterSeconds: wait });
+    return new CrmDeliveryError(`${at}: rate limited (${body.policyName ?? 'burst limit'}); retry in ${wait} s`, {
+      status,
+      retryable: true,
+      kind: 'rate_limited',
+      retryAfterSeconds: wait,
+    });
   }
   if (status === 401) {
     return new CrmDeliveryError(
@@ -259,15 +320,23 @@ export function hubSpotFailure(answer: { status: number; headers: Headers; text:
   }
   if (status >= 500 || status === 408) {
     const wait = retryAfter(headers, now);
-    return new CrmDeliveryError(`${at}; will retry${quote(answer.text)}`, { status, retryable: true, kind: 'unavailable', ...(wait === undefined ? {} : { retryAfterSeconds: wait }) });
+    return new CrmDeliveryError(`${at}; will retry${quote(answer.text)}`, {
+      status,
+      retryable: true,
+      kind: 'unavailable',
+      ...(wait === undefined ? {} : { retryAfterSeconds: wait }),
+    });
   }
   const missing = missingProperties(body);
   if (missing.length > 0) {
-    return new CrmDeliveryError(`${at}: the contact property ${missing.join(', ')} does not exist in this HubSpot account; run \`npx mql crm setup\`, then redrive the DLQ`, {
-      status,
-      retryable: false,
-      kind: 'rejected',
-    });
+    return new CrmDeliveryError(
+      `${at}: the contact property ${missing.join(', ')} does not exist in this HubSpot account; run \`npx mql crm setup\`, then redrive the DLQ`,
+      {
+        status,
+        retryable: false,
+        kind: 'rejected',
+      },
+    );
   }
   return new CrmDeliveryError(`${at}${quote(body.message ?? answer.text)}`, { status, retryable: false, kind: 'rejected' });
 }
@@ -296,7 +365,9 @@ export function formatHubSpotReasons(record: HandoffRecord, limit = hubSpotMaxTe
   const reasons = [...record.reasons].sort((a, b) => Math.abs(b.points ?? b.pointsNow) - Math.abs(a.points ?? a.pointsNow));
   const lines = reasons.map((reason) => {
     const points = reason.points ?? Math.round(reason.pointsNow);
-    const detail = [reason.kind.replace('_', ' '), reason.count > 1 ? `${reason.count}x` : '', reason.lastSeen ? `last ${reason.lastSeen.slice(0, 10)}` : ''].filter(Boolean).join(', ');
+    const detail = [reason.kind.replace('_', ' '), reason.count > 1 ? `${reason.count}x` : '', reason.lastSeen ? `last ${reason.lastSeen.slice(0, 10)}` : '']
+      .filter(Boolean)
+      .join(', ');
     return `${points >= 0 ? '+' : ''}${points} ${reason.description || reason.rule} (${detail})`;
   });
   let text = head;
@@ -325,7 +396,11 @@ interface PlannedInput {
 }
 
 /** The properties one record writes, and what it chose not to write (the receipt's note). */
-function plan(record: HandoffRecord, current: CurrentContact | undefined, statuses: HubSpotLeadStatuses): { properties: Record<string, string>; notes: string[] } {
+function plan(
+  record: HandoffRecord,
+  current: CurrentContact | undefined,
+  statuses: HubSpotLeadStatuses,
+): { properties: Record<string, string>; notes: string[] } {
   const properties: Record<string, string> = {};
   const notes: string[] = [];
   const profile = record.lead ?? {};
@@ -353,12 +428,14 @@ function plan(record: HandoffRecord, current: CurrentContact | undefined, status
     if (!Number.isNaN(at)) properties.mql_qualified_at = String(at);
     if (stagesBeforeMql.has(stage)) properties.lifecyclestage = mqlStage;
     else if (beyondMql) notes.push(`lifecyclestage kept at ${stageWord}: never moved back`);
-    if (statuses.mql !== undefined && !beyondMql && (leadStatus === '' || (ours.has(leadStatus) && leadStatus !== statuses.mql))) properties.hs_lead_status = statuses.mql;
+    if (statuses.mql !== undefined && !beyondMql && (leadStatus === '' || (ours.has(leadStatus) && leadStatus !== statuses.mql)))
+      properties.hs_lead_status = statuses.mql;
   } else {
     const status = record.type === 'lead.recycled' ? statuses.recycled : statuses.disqualified;
     if (status !== undefined) {
       if (beyondMql) notes.push(`hs_lead_status not set to ${status}: the contact is at ${stageWord}, past MQL`);
-      else if (record.type === 'lead.recycled' && leadStatus !== '' && !ours.has(leadStatus)) notes.push(`hs_lead_status kept at ${leadStatus}: set by sales, not by the engine`);
+      else if (record.type === 'lead.recycled' && leadStatus !== '' && !ours.has(leadStatus))
+        notes.push(`hs_lead_status kept at ${leadStatus}: set by sales, not by the engine`);
       else properties.hs_lead_status = status;
     }
   }
@@ -395,13 +472,22 @@ function rowRejection(error: HubSpotErrorBody, email: string): CrmDeliveryError 
   }
   const missing = missingProperties(error);
   if (missing.length > 0) {
-    return new CrmDeliveryError(`HubSpot refused contact ${email}: the property ${missing.join(', ')} does not exist; run \`npx mql crm setup\`, then redrive`, {
-      status: 400,
-      retryable: false,
-      kind: 'rejected',
-    });
+    return new CrmDeliveryError(
+      `HubSpot refused contact ${email}: the property ${missing.join(', ')} does not exist; run \`npx mql crm setup\`, then redrive`,
+      {
+        status: 400,
+        retryable: false,
+        kind: 'rejected',
+      },
+    );
   }
-  const said = entries.map((entry) => entry.message).filter(Boolean).join('; ') || error.message || 'no reason given';
+  const said =
+    entries
+      .map((entry) => entry.message)
+      .filter(Boolean)
+      .join('; ') ||
+    error.message ||
+    'no reason given';
   return new CrmDeliveryError(`HubSpot refused contact ${email} (${error.category ?? 'error'}): ${said}`, { status: 400, retryable: false, kind: 'rejected' });
 }
 
@@ -428,7 +514,10 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      const reason = error instanceof Error && error.name === 'TimeoutError' ? `gave no answer within ${timeoutMs} ms` : `request failed: ${error instanceof Error ? `${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}` : String(error)}`;
+      const reason =
+        error instanceof Error && error.name === 'TimeoutError'
+          ? `gave no answer within ${timeoutMs} ms`
+          : `request failed: ${error instanceof Error ? `${error.message}${error.cause instanceof Error ? ` (${error.cause.message})` : ''}` : String(error)}`;
       throw new CrmDeliveryError(`HubSpot ${action} ${reason}; will retry`, { retryable: true, kind: 'unavailable', cause: error });
     }
     const { text, json } = await readJson(response);
@@ -448,7 +537,12 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
     if (answer.status === 400) throw hubSpotFailure(answer, now, 'contacts batch/read', timeZone);
     const current = new Map<string, CurrentContact>();
     const results = (answer.json as { results?: unknown })?.results;
-    if (!Array.isArray(results)) throw new CrmDeliveryError(`HubSpot contacts batch/read answered ${answer.status} without results; will retry${quote(answer.text)}`, { status: answer.status, retryable: true, kind: 'unavailable' });
+    if (!Array.isArray(results))
+      throw new CrmDeliveryError(`HubSpot contacts batch/read answered ${answer.status} without results; will retry${quote(answer.text)}`, {
+        status: answer.status,
+        retryable: true,
+        kind: 'unavailable',
+      });
     for (const result of results as { properties?: Record<string, unknown> }[]) {
       const properties = result?.properties ?? {};
       const email = typeof properties.email === 'string' ? properties.email.trim().toLowerCase() : undefined;
@@ -484,12 +578,26 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
       else chunks.push([entry]);
     }
     for (const chunk of chunks) await deliverChunk(records, chunk, results, now);
-    return results.map((result) => result ?? { ok: false, error: new CrmDeliveryError('HubSpot adapter produced no result for this record; will retry', { retryable: true, kind: 'unavailable' }) });
+    return results.map(
+      (result) =>
+        result ?? {
+          ok: false,
+          error: new CrmDeliveryError('HubSpot adapter produced no result for this record; will retry', { retryable: true, kind: 'unavailable' }),
+        },
+    );
   }
 
-  async function deliverChunk(records: readonly HandoffRecord[], chunk: { index: number; email: string }[], results: (DeliveryResult | undefined)[], now: Date): Promise<void> {
+  async function deliverChunk(
+    records: readonly HandoffRecord[],
+    chunk: { index: number; email: string }[],
+    results: (DeliveryResult | undefined)[],
+    now: Date,
+  ): Promise<void> {
     let calls = 1;
-    const current = await readCurrent(chunk.map((entry) => entry.email), now);
+    const current = await readCurrent(
+      chunk.map((entry) => entry.email),
+      now,
+    );
     let pending: PlannedInput[] = chunk.map(({ index, email }) => ({ index, email, ...plan(records[index]!, current.get(email), statuses) }));
     const receipts = new Map<number, DeliveryReceipt>();
     const failures = new Map<number, CrmDeliveryError>();
@@ -547,20 +655,34 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
       } else {
         for (const input of pending) {
           if (settled.has(input.email)) continue;
-          failures.set(input.index, new CrmDeliveryError(`HubSpot contacts batch/upsert answered ${answer.status} without a result or an error for ${input.email}; will retry`, { status: answer.status, retryable: true, kind: 'unavailable' }));
+          failures.set(
+            input.index,
+            new CrmDeliveryError(`HubSpot contacts batch/upsert answered ${answer.status} without a result or an error for ${input.email}; will retry`, {
+              status: answer.status,
+              retryable: true,
+              kind: 'unavailable',
+            }),
+          );
         }
       }
       pending = retry;
     }
     for (const input of pending) {
-      failures.set(input.index, new CrmDeliveryError(`HubSpot kept refusing the batch around ${input.email}; will retry`, { retryable: true, kind: 'unavailable' }));
+      failures.set(
+        input.index,
+        new CrmDeliveryError(`HubSpot kept refusing the batch around ${input.email}; will retry`, { retryable: true, kind: 'unavailable' }),
+      );
     }
     const share = Math.round((calls / chunk.length) * 1000) / 1000;
     for (const { index } of chunk) {
       const receipt = receipts.get(index);
       const error = failures.get(index);
       if (receipt && !error) results[index] = { ok: true, receipt: { ...receipt, calls: share } };
-      else results[index] = { ok: false, error: error ?? new CrmDeliveryError('HubSpot gave no answer for this record; will retry', { retryable: true, kind: 'unavailable' }) };
+      else
+        results[index] = {
+          ok: false,
+          error: error ?? new CrmDeliveryError('HubSpot gave no answer for this record; will retry', { retryable: true, kind: 'unavailable' }),
+        };
     }
   }
 
@@ -617,13 +739,20 @@ export async function setupHubSpot(options: HubSpotSetupOptions): Promise<HubSpo
     try {
       response = await send(`${baseUrl}${path}`, {
         method,
-        headers: { authorization: `Bearer ${options.token}`, accept: 'application/json', 'user-agent': 'mql-engine', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        headers: {
+          authorization: `Bearer ${options.token}`,
+          accept: 'application/json',
+          'user-agent': 'mql-engine',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         redirect: 'manual',
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      throw new HubSpotSetupError(`${method} ${baseUrl}${path} failed: ${error instanceof Error ? error.message : String(error)} (check HUBSPOT_BASE_URL and the network)`);
+      throw new HubSpotSetupError(
+        `${method} ${baseUrl}${path} failed: ${error instanceof Error ? error.message : String(error)} (check HUBSPOT_BASE_URL and the network)`,
+      );
     }
     const { text, json } = await readJson(response);
     return { status: response.status, headers: response.headers, text, json };
@@ -683,7 +812,8 @@ export async function setupHubSpot(options: HubSpotSetupOptions): Promise<HubSpo
     }
   }
   const stageOptions = optionsOf('lifecyclestage');
-  if (stageOptions && !stageOptions.includes(mqlStage)) warnings.push(`this portal's lifecycle stages have no ${mqlStage}: MQLs will carry the scores but no stage`);
+  if (stageOptions && !stageOptions.includes(mqlStage))
+    warnings.push(`this portal's lifecycle stages have no ${mqlStage}: MQLs will carry the scores but no stage`);
   return { group, properties, warnings };
 }
 
@@ -691,7 +821,9 @@ export async function setupHubSpot(options: HubSpotSetupOptions): Promise<HubSpo
 export function formatHubSpotSetup(result: HubSpotSetupResult, baseUrl: string): string {
   const lines = [`HubSpot at ${baseUrl}:`, `  property group ${hubSpotPropertyGroup.name}: ${result.group === 'created' ? 'created' : 'already there'}`];
   for (const property of result.properties) {
-    lines.push(`  property ${property.name}: ${property.action === 'created' ? 'created' : 'already there, left as it is'}${property.warning ? ` (warning: ${property.warning})` : ''}`);
+    lines.push(
+      `  property ${property.name}: ${property.action === 'created' ? 'created' : 'already there, left as it is'}${property.warning ? ` (warning: ${property.warning})` : ''}`,
+    );
   }
   for (const warning of result.warnings) lines.push(`  warning: ${warning}`);
   const created = result.properties.filter((property) => property.action === 'created').length + (result.group === 'created' ? 1 : 0);

@@ -1,15 +1,16 @@
 /**
  * Which CRM receives handoffs, chosen by `CRM_ADAPTER` (DESIGN.md operator contract).
  */
+
+import { signStandardWebhook } from '../http/standard-webhooks.ts';
 import type { Secrets } from '../runtime/config.ts';
 import type { CrmAdapter } from './adapter.ts';
-import { signStandardWebhook } from '../http/standard-webhooks.ts';
-import { webhookAdapter } from './webhook.ts';
 import { hubSpotAdapter, hubSpotSettingsFromEnv } from './hubspot.ts';
 import { salesforceAdapter, salesforceSettingsFromEnv } from './salesforce.ts';
+import { webhookAdapter } from './webhook.ts';
 
-export { webhookAdapter } from './webhook.ts';
 export type { WebhookAdapterOptions } from './webhook.ts';
+export { webhookAdapter } from './webhook.ts';
 
 /** `CRM_ADAPTER=none` (or unset): transitions are recorded on the lead, nothing leaves the account. */
 export const noneAdapter: CrmAdapter = {

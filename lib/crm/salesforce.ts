@@ -8,10 +8,11 @@
  * matching Leads, which it answers 300 with their URLs; a create missing a required field) are sent
  * again through it.
  */
+
+import { handoffLeadId } from '../core/handoff.ts';
 import { logger } from '../runtime/logger.ts';
 import type { CrmAdapter, DeliveryReceipt, DeliveryResult, HandoffRecord, HandoffType } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';
-import { handoffLeadId } from '../core/handoff.ts';
 import { retryAfterSeconds } from './webhook.ts';
 
 /** The Lead fields the score goes to, by role; an absent role is not sent. */
@@ -73,7 +74,7 @@ const fieldNamePattern = /^[A-Za-z][A-Za-z0-9_]*$/;
  */
 export function salesforceSettingsFromEnv(env: Readonly<Record<string, string | undefined>>, clientSecret: string | undefined): SalesforceSettings {
   const instanceUrl = env.SALESFORCE_INSTANCE_URL?.trim().replace(/\/+$/, '');
-  if (!instanceUrl) throw new Error('CRM_ADAPTER=salesforce needs SALESFORCE_INSTANCE_URL, the org\'s My Domain URL (https://<domain>.my.salesforce.com)');
+  if (!instanceUrl) throw new Error("CRM_ADAPTER=salesforce needs SALESFORCE_INSTANCE_URL, the org's My Domain URL (https://<domain>.my.salesforce.com)");
   if (!URL.canParse(instanceUrl)) throw new Error(`SALESFORCE_INSTANCE_URL must be a URL, got ${JSON.stringify(instanceUrl)}`);
   const parsed = new URL(instanceUrl);
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname);
@@ -85,8 +86,10 @@ export function salesforceSettingsFromEnv(env: Readonly<Record<string, string | 
   if (!clientId) throw new Error('CRM_ADAPTER=salesforce needs SALESFORCE_CLIENT_ID, the consumer key of the app with the client credentials flow enabled');
   if (!clientSecret) throw new Error('CRM_ADAPTER=salesforce needs the secret SALESFORCE_CLIENT_SECRET, the consumer secret of that app');
   const externalIdField = env.SALESFORCE_EXTERNAL_ID_FIELD?.trim();
-  if (!externalIdField) throw new Error('CRM_ADAPTER=salesforce needs SALESFORCE_EXTERNAL_ID_FIELD, a Lead Text field marked External ID and Unique (e.g. MQL_External_Id__c)');
-  if (!fieldNamePattern.test(externalIdField)) throw new Error(`SALESFORCE_EXTERNAL_ID_FIELD must be a field's API name, got ${JSON.stringify(externalIdField)}`);
+  if (!externalIdField)
+    throw new Error('CRM_ADAPTER=salesforce needs SALESFORCE_EXTERNAL_ID_FIELD, a Lead Text field marked External ID and Unique (e.g. MQL_External_Id__c)');
+  if (!fieldNamePattern.test(externalIdField))
+    throw new Error(`SALESFORCE_EXTERNAL_ID_FIELD must be a field's API name, got ${JSON.stringify(externalIdField)}`);
   const apiVersion = env.SALESFORCE_API_VERSION?.trim() || 'v62.0';
   if (!/^v\d{2,3}\.0$/.test(apiVersion)) throw new Error(`SALESFORCE_API_VERSION must look like v62.0, got ${JSON.stringify(apiVersion)}`);
   const statuses = {} as Record<HandoffType, string>;
@@ -108,7 +111,14 @@ export function salesforceSettingsFromEnv(env: Readonly<Record<string, string | 
     replaceable === '*'
       ? 'any'
       : replaceable
-        ? [...new Set(replaceable.split(',').map((status) => status.trim()).filter(Boolean))]
+        ? [
+            ...new Set(
+              replaceable
+                .split(',')
+                .map((status) => status.trim())
+                .filter(Boolean),
+            ),
+          ]
         : // Marketing's own statuses: new, and the three the adapter writes. Any other is sales's work.
           [...new Set(['Open - Not Contacted', ...Object.values(statuses)])];
   return { instanceUrl, clientId, clientSecret, externalIdField, apiVersion, statuses, replaceableStatuses, fields };
@@ -180,10 +190,14 @@ function describeNetworkError(error: unknown, timeoutMs: number): string {
 export function salesforceReasonsText(record: HandoffRecord): string {
   const { score } = record;
   const what = record.type === 'lead.mql' ? 'Marketing qualified' : record.type === 'lead.recycled' ? 'Recycled to marketing' : 'Disqualified';
-  const lines = [`${what} at ${record.occurredAt}: score ${score.total} (fit ${score.fit}, behavior ${score.behavior}; threshold ${score.threshold}), model ${score.modelVersion}`];
+  const lines = [
+    `${what} at ${record.occurredAt}: score ${score.total} (fit ${score.fit}, behavior ${score.behavior}; threshold ${score.threshold}), model ${score.modelVersion}`,
+  ];
   for (const reason of record.reasons) {
     const points = reason.points ?? reason.pointsNow;
-    lines.push(`${points >= 0 ? '+' : ''}${points} ${reason.description} (${reason.kind}${reason.count > 1 ? `, x${reason.count}` : ''}${reason.lastSeen ? `, last ${reason.lastSeen}` : ''})`);
+    lines.push(
+      `${points >= 0 ? '+' : ''}${points} ${reason.description} (${reason.kind}${reason.count > 1 ? `, x${reason.count}` : ''}${reason.lastSeen ? `, last ${reason.lastSeen}` : ''})`,
+    );
   }
   // The person first came without an e-mail: a Lead under that earlier id may exist, for sales to merge
   // (the REST API cannot merge Leads).
@@ -264,7 +278,11 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      throw new CrmDeliveryError(`Salesforce login ${describeNetworkError(error, timeoutMs)}; will retry`, { retryable: true, kind: 'unavailable', cause: error });
+      throw new CrmDeliveryError(`Salesforce login ${describeNetworkError(error, timeoutMs)}; will retry`, {
+        retryable: true,
+        kind: 'unavailable',
+        cause: error,
+      });
     }
     const text = await response.text().catch(() => '');
     let body: unknown;
@@ -278,7 +296,10 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       throw new CrmDeliveryError(`Salesforce login answered ${response.status}; will retry`, { status: response.status, retryable: true, kind: 'unavailable' });
     }
     if (response.status !== 200) {
-      const code = typeof answer.error === 'string' ? `${answer.error}${typeof answer.error_description === 'string' ? `: ${answer.error_description}` : ''}` : quote(text);
+      const code =
+        typeof answer.error === 'string'
+          ? `${answer.error}${typeof answer.error_description === 'string' ? `: ${answer.error_description}` : ''}`
+          : quote(text);
       throw new CrmDeliveryError(
         `Salesforce refused the login (${response.status} ${code}): check SALESFORCE_CLIENT_ID and the secret SALESFORCE_CLIENT_SECRET, that the app has the client credentials flow enabled with a Run As user, and that SALESFORCE_INSTANCE_URL is the org's My Domain URL`,
         { status: response.status, retryable: false, kind: 'auth' },
@@ -286,7 +307,11 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
     }
     const instanceUrl = typeof answer.instance_url === 'string' ? answer.instance_url.replace(/\/+$/, '') : '';
     if (typeof answer.access_token !== 'string' || answer.access_token === '' || !URL.canParse(instanceUrl)) {
-      throw new CrmDeliveryError('Salesforce login answered 200 without an access_token and instance_url; will retry', { status: 200, retryable: true, kind: 'unavailable' });
+      throw new CrmDeliveryError('Salesforce login answered 200 without an access_token and instance_url; will retry', {
+        status: 200,
+        retryable: true,
+        kind: 'unavailable',
+      });
     }
     return { accessToken: answer.access_token, instanceUrl };
   }
@@ -323,13 +348,21 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       try {
         response = await send(`${current.session.instanceUrl}${path}`, {
           method,
-          headers: { authorization: `Bearer ${current.session.accessToken}`, accept: 'application/json', ...(method === 'PATCH' ? { 'content-type': 'application/json' } : {}) },
+          headers: {
+            authorization: `Bearer ${current.session.accessToken}`,
+            accept: 'application/json',
+            ...(method === 'PATCH' ? { 'content-type': 'application/json' } : {}),
+          },
           ...(method === 'PATCH' ? { body: JSON.stringify(payload) } : {}),
           redirect: 'manual',
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (error) {
-        throw new CrmDeliveryError(`Salesforce ${method === 'GET' ? 'query' : 'upsert'} ${describeNetworkError(error, timeoutMs)}; will retry`, { retryable: true, kind: 'unavailable', cause: error });
+        throw new CrmDeliveryError(`Salesforce ${method === 'GET' ? 'query' : 'upsert'} ${describeNetworkError(error, timeoutMs)}; will retry`, {
+          retryable: true,
+          kind: 'unavailable',
+          cause: error,
+        });
       }
       const text = await response.text().catch(() => '');
       let body: unknown;
@@ -340,7 +373,7 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       }
       const usage = parseApiUsage(response.headers.get('sforce-limit-info'));
       if (usage && usage.max > 0 && usage.used >= usage.max * usageWarningShare) {
-        logger.warn('Salesforce API usage near the org\'s daily limit', { used: usage.used, max: usage.max });
+        logger.warn("Salesforce API usage near the org's daily limit", { used: usage.used, max: usage.max });
       }
       if (response.status === 401 && attempt === 1) {
         // The session timed out (or was revoked): log in again, once, unless another delivery already did.
@@ -358,7 +391,12 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
    * from the map has no Lead yet). Skipped (empty map) when every status may be replaced.
    * @throws CrmDeliveryError when the query fails as a whole.
    */
-  async function currentLeads(leadIds: readonly string[], record: HandoffRecord, tally: { calls: number }, now: Date): Promise<Map<string, { status: string | undefined; converted: boolean }>> {
+  async function currentLeads(
+    leadIds: readonly string[],
+    record: HandoffRecord,
+    tally: { calls: number },
+    now: Date,
+  ): Promise<Map<string, { status: string | undefined; converted: boolean }>> {
     const found = new Map<string, { status: string | undefined; converted: boolean }>();
     if (settings.replaceableStatuses === 'any' || leadIds.length === 0) return found;
     const literal = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
@@ -381,10 +419,17 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       const { response, body } = answer;
       if (response.status !== 200) {
         const outcome = failure({ status: response.status, body, text: answer.text, headers: response.headers }, record, now);
-        throw outcome instanceof CrmDeliveryError ? outcome : new CrmDeliveryError(`Salesforce answered the Lead query ${response.status}; will retry`, { status: response.status, retryable: true, kind: 'unavailable' });
+        throw outcome instanceof CrmDeliveryError
+          ? outcome
+          : new CrmDeliveryError(`Salesforce answered the Lead query ${response.status}; will retry`, {
+              status: response.status,
+              retryable: true,
+              kind: 'unavailable',
+            });
       }
       const rows = (body as { records?: unknown } | undefined)?.records;
-      if (!Array.isArray(rows)) throw new CrmDeliveryError('Salesforce answered the Lead query without records; will retry', { status: 200, retryable: true, kind: 'unavailable' });
+      if (!Array.isArray(rows))
+        throw new CrmDeliveryError('Salesforce answered the Lead query without records; will retry', { status: 200, retryable: true, kind: 'unavailable' });
       for (const row of rows as Record<string, unknown>[]) {
         const key = row?.[settings.externalIdField];
         if (typeof key !== 'string') continue;
@@ -400,7 +445,10 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
    * The fields to write given what the Lead is now: Status left out when sales moved it to a status
    * marketing does not own. A converted Lead gets nothing (undefined): Salesforce refuses any write to it.
    */
-  function plan(record: HandoffRecord, current: { status: string | undefined; converted: boolean } | undefined): { fields: Record<string, string | number>; note?: string } | undefined {
+  function plan(
+    record: HandoffRecord,
+    current: { status: string | undefined; converted: boolean } | undefined,
+  ): { fields: Record<string, string | number>; note?: string } | undefined {
     if (current?.converted) return undefined;
     const fields = salesforceLeadFields(record, settings);
     const replaceable = settings.replaceableStatuses;
@@ -417,7 +465,11 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
    * What an answer other than 200/201/204 means for the record: a failure of the kind the retry policy
    * needs, or (a converted Lead) a receipt. Also reads a Collections row's errors, given as status 400.
    */
-  function failure(answer: { status: number; body: unknown; text: string; headers?: Headers }, record: HandoffRecord, now: Date): CrmDeliveryError | DeliveryReceipt {
+  function failure(
+    answer: { status: number; body: unknown; text: string; headers?: Headers },
+    record: HandoffRecord,
+    now: Date,
+  ): CrmDeliveryError | DeliveryReceipt {
     const { status, body, text } = answer;
     const items = errorItems(body);
     const codes = items.map((item) => item.errorCode ?? '');
@@ -447,24 +499,38 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       // (Concurrent API Requests) Limit exceeded."; 25 in production, 5 in a Developer Edition): it clears
       // as the requests in flight finish, in seconds, so it is a rate limit to wait out, not the daily quota
       // (held back for an hour, with the quota alarm). Salesforce names no wait: the handoff's policy applies.
-      return new CrmDeliveryError(`${at}: too many long-running API requests in the org at once (${said}); will retry shortly`, { status, retryable: true, kind: 'rate_limited' });
+      return new CrmDeliveryError(`${at}: too many long-running API requests in the org at once (${said}); will retry shortly`, {
+        status,
+        retryable: true,
+        kind: 'rate_limited',
+      });
     }
     if (limit) {
-      return new CrmDeliveryError(`${at}: the org's rolling 24-hour API request limit is used up (${said}); will retry in hours`, { status, retryable: true, kind: 'quota_exhausted' });
+      return new CrmDeliveryError(`${at}: the org's rolling 24-hour API request limit is used up (${said}); will retry in hours`, {
+        status,
+        retryable: true,
+        kind: 'quota_exhausted',
+      });
     }
     if (status === 401) {
-      return new CrmDeliveryError(`${at} after a fresh login (${said}): the app's Run As user cannot use the API; check its profile (API Enabled) and the app's OAuth scopes (api)`, {
-        status,
-        retryable: false,
-        kind: 'auth',
-      });
+      return new CrmDeliveryError(
+        `${at} after a fresh login (${said}): the app's Run As user cannot use the API; check its profile (API Enabled) and the app's OAuth scopes (api)`,
+        {
+          status,
+          retryable: false,
+          kind: 'auth',
+        },
+      );
     }
     if (status === 403) {
-      return new CrmDeliveryError(`${at} (${said}): the app's Run As user lacks permission; give it API Enabled, Create and Edit on Lead and edit access to the fields written`, {
-        status,
-        retryable: false,
-        kind: 'auth',
-      });
+      return new CrmDeliveryError(
+        `${at} (${said}): the app's Run As user lacks permission; give it API Enabled, Create and Edit on Lead and edit access to the fields written`,
+        {
+          status,
+          retryable: false,
+          kind: 'auth',
+        },
+      );
     }
     if (status === 404) {
       return new CrmDeliveryError(
@@ -474,7 +540,12 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
     }
     if (status === 429 || status >= 500) {
       const retryAfter = retryAfterSeconds(answer.headers?.get('retry-after') ?? null, now);
-      return new CrmDeliveryError(`${at} (${said}); will retry`, { status, retryable: true, kind: status === 429 ? 'rate_limited' : 'unavailable', ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter }) });
+      return new CrmDeliveryError(`${at} (${said}); will retry`, {
+        status,
+        retryable: true,
+        kind: status === 429 ? 'rate_limited' : 'unavailable',
+        ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter }),
+      });
     }
     const hints: string[] = [];
     for (const item of items) {
@@ -484,11 +555,14 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       if (item.errorCode === 'INVALID_FIELD') {
         const named = [...fieldEnv].filter(([name]) => (item.message ?? '').includes(`'${name}'`));
         if (named.length > 0) hints.push(named.map(([name, env]) => `create the Lead field ${name} or set ${env}= (empty) to stop sending it`).join('; '));
-        else if ((item.message ?? '').includes(settings.externalIdField)) hints.push('check SALESFORCE_EXTERNAL_ID_FIELD (an External ID Text field on Lead, visible to the Run As user)');
+        else if ((item.message ?? '').includes(settings.externalIdField))
+          hints.push('check SALESFORCE_EXTERNAL_ID_FIELD (an External ID Text field on Lead, visible to the Run As user)');
         else hints.push('check the SALESFORCE_*_FIELD settings');
       }
       if (item.errorCode === 'DUPLICATES_DETECTED') {
-        const ids = (item.duplicateResult?.matchResults ?? []).flatMap((match) => (match.matchRecords ?? []).map((matched) => matched.record?.Id)).filter(Boolean);
+        const ids = (item.duplicateResult?.matchResults ?? [])
+          .flatMap((match) => (match.matchRecords ?? []).map((matched) => matched.record?.Id))
+          .filter(Boolean);
         hints.push(`a duplicate rule blocks it (matches ${ids.join(', ') || 'unknown'}): merge or relax the rule, then redrive`);
       }
     }
@@ -548,7 +622,15 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       else results[index] = { ok: false, error: new CrmDeliveryError('handoff record has no lead id to upsert by', { retryable: false, kind: 'rejected' }) };
     });
     const tally = { calls: 0 };
-    const current = sent.length > 0 ? await currentLeads(sent.map(({ leadId }) => leadId), sent[0]!.record, tally, now) : new Map();
+    const current =
+      sent.length > 0
+        ? await currentLeads(
+            sent.map(({ leadId }) => leadId),
+            sent[0]!.record,
+            tally,
+            now,
+          )
+        : new Map();
     const planned = new Map<number, { fields: Record<string, string | number>; note?: string }>();
     for (const { index, record, leadId } of sent) {
       const fields = plan(record, current.get(leadId));
@@ -561,15 +643,26 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
         allOrNone: false,
         records: sent.map(({ index, leadId }) => ({ attributes: { type: 'Lead' }, [settings.externalIdField]: leadId, ...planned.get(index)!.fields })),
       };
-      const answer = await patch(`/services/data/${settings.apiVersion}/composite/sobjects/Lead/${encodeURIComponent(settings.externalIdField)}`, payload, tally);
+      const answer = await patch(
+        `/services/data/${settings.apiVersion}/composite/sobjects/Lead/${encodeURIComponent(settings.externalIdField)}`,
+        payload,
+        tally,
+      );
       const { response, body } = answer;
       if (response.status !== 200) {
         const outcome = failure({ status: response.status, body, text: answer.text, headers: response.headers }, sent[0]!.record, now);
         if (outcome instanceof CrmDeliveryError) throw outcome;
-        throw new CrmDeliveryError(`Salesforce answered the collection ${response.status}; will retry`, { status: response.status, retryable: true, kind: 'unavailable' });
+        throw new CrmDeliveryError(`Salesforce answered the collection ${response.status}; will retry`, {
+          status: response.status,
+          retryable: true,
+          kind: 'unavailable',
+        });
       }
       if (!Array.isArray(body) || body.length !== sent.length) {
-        throw new CrmDeliveryError(`Salesforce answered the collection of ${sent.length} with ${Array.isArray(body) ? body.length : 'no'} results; will retry`, { status: 200, retryable: true, kind: 'unavailable' });
+        throw new CrmDeliveryError(
+          `Salesforce answered the collection of ${sent.length} with ${Array.isArray(body) ? body.length : 'no'} results; will retry`,
+          { status: 200, retryable: true, kind: 'unavailable' },
+        );
       }
       const share = Math.round((tally.calls / sent.length) * 1000) / 1000;
       await Promise.all(

@@ -81,7 +81,11 @@ function failure(response: Response, quoted: string, now: Date): CrmDeliveryErro
   }
   if (transientStatuses.has(status) || status >= 500) {
     const retryAfter = retryAfterSeconds(response.headers.get('retry-after'), now);
-    return new CrmDeliveryError(`${at}; will retry${quoted}`, { status, retryable: true, ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter }) });
+    return new CrmDeliveryError(`${at}; will retry${quoted}`, {
+      status,
+      retryable: true,
+      ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter }),
+    });
   }
   const hint = status === 401 || status === 403 ? ' (check CRM_WEBHOOK_SECRET on both sides)' : '';
   return new CrmDeliveryError(`${at}${hint}${quoted}`, { status, retryable: false });

@@ -29,16 +29,16 @@
  * Every attempt is recorded on the lead (see `LeadStore.recordHandoffAttempt`).
  */
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { nonNegativeNumberFromEnv } from '../runtime/config.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import { handoffLeadId } from '../core/handoff.ts';
 import type { CrmAdapter, DeliveryFailureKind, DeliveryReceipt, DeliveryResult } from '../crm/adapter.ts';
 import { CrmDeliveryError } from '../crm/adapter.ts';
-import { logger } from '../runtime/logger.ts';
 import type { QueueMessages } from '../queue/messages.ts';
 import { maxDelaySeconds, maxVisibilitySeconds } from '../queue/messages.ts';
-import type { HandoffAttempt, LeadStore } from '../store/lead-store.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import { nonNegativeNumberFromEnv } from '../runtime/config.ts';
+import { logger } from '../runtime/logger.ts';
+import type { HandoffAttempt, LeadStore } from '../store/lead-store.ts';
 
 /** What the consumer does to its queue's messages besides acknowledging them (on SQS: `sqsQueueMessages`). */
 export type HandoffMessages = QueueMessages;
@@ -98,10 +98,7 @@ interface Item {
 }
 
 /** How a message ends in this invocation. */
-type Settlement =
-  | { kind: 'done' }
-  | { kind: 'retry'; error: CrmDeliveryError }
-  | { kind: 'dead'; error: CrmDeliveryError };
+type Settlement = { kind: 'done' } | { kind: 'retry'; error: CrmDeliveryError } | { kind: 'dead'; error: CrmDeliveryError };
 
 /** The delay before the n-th retry of an unavailable CRM: base x 2^(n-1), capped, at least what the CRM announced. */
 export function handoffRetryDelaySeconds(receiveCount: number, policy: HandoffRetryPolicy, announcedSeconds?: number): number {
@@ -145,7 +142,11 @@ function latestDelivered(handoffs: readonly HandoffAttempt[]): HandoffAttempt | 
 
 function asDeliveryError(error: unknown): CrmDeliveryError {
   if (error instanceof CrmDeliveryError) return error;
-  return new CrmDeliveryError(`delivery failed: ${error instanceof Error ? error.message : String(error)}`, { retryable: true, kind: 'unavailable', cause: error });
+  return new CrmDeliveryError(`delivery failed: ${error instanceof Error ? error.message : String(error)}`, {
+    retryable: true,
+    kind: 'unavailable',
+    cause: error,
+  });
 }
 
 /** What the operator does about a failure that goes to the DLQ. */
@@ -215,7 +216,7 @@ export async function deliverHandoffs(event: SQSEvent, deps: HandoffDeps): Promi
     items.sort((a, b) => timeOf(a.record.occurredAt) - timeOf(b.record.occurredAt));
     const leadId = items[0]!.leadId;
     const known = await deps.store.listHandoffs(leadId).catch((error: unknown) => {
-      logger.warn('could not read the lead\'s handoffs; sending without the duplicate check', { leadId, error: error as Error });
+      logger.warn("could not read the lead's handoffs; sending without the duplicate check", { leadId, error: error as Error });
       return [];
     });
     const delivered = new Set(known.filter((handoff) => handoff.status === 'delivered').map((handoff) => handoff.id));
@@ -278,16 +279,27 @@ export async function deliverHandoffs(event: SQSEvent, deps: HandoffDeps): Promi
       const results = await send(pending);
       const at = clock();
       // Every attempt recorded, many at once (a batch of 100 would otherwise wait on 100 round trips).
-      await mapWithConcurrency(pending.map((item, index) => ({ item, result: results[index]! })), recordConcurrency, async ({ item, result }) => {
-        if (result.ok) await record(item, { at, adapter: adapter.name, outcome: 'delivered', receipt: result.receipt });
-        else await record(item, { at, adapter: adapter.name, outcome: 'failed', error: result.error });
-      });
+      await mapWithConcurrency(
+        pending.map((item, index) => ({ item, result: results[index]! })),
+        recordConcurrency,
+        async ({ item, result }) => {
+          if (result.ok) await record(item, { at, adapter: adapter.name, outcome: 'delivered', receipt: result.receipt });
+          else await record(item, { at, adapter: adapter.name, outcome: 'failed', error: result.error });
+        },
+      );
       const again: Item[] = [];
       let waitSeconds = 0;
       for (const [index, item] of pending.entries()) {
         const result = results[index]!;
         if (result.ok) {
-          logger.info('handoff delivered', { id: item.record.id, type: item.record.type, adapter: adapter.name, crmStatus: result.receipt.status, externalId: result.receipt.externalId, note: result.receipt.note });
+          logger.info('handoff delivered', {
+            id: item.record.id,
+            type: item.record.type,
+            adapter: adapter.name,
+            crmStatus: result.receipt.status,
+            externalId: result.receipt.externalId,
+            note: result.receipt.note,
+          });
           outcomes.set(item, { kind: 'done' });
           continue;
         }
@@ -347,7 +359,10 @@ export async function deliverHandoffs(event: SQSEvent, deps: HandoffDeps): Promi
     });
   }
 
-  async function record(item: Item, attempt: { at: Date; adapter: string; outcome: 'delivered' | 'failed'; receipt?: DeliveryReceipt; error?: CrmDeliveryError }): Promise<void> {
+  async function record(
+    item: Item,
+    attempt: { at: Date; adapter: string; outcome: 'delivered' | 'failed'; receipt?: DeliveryReceipt; error?: CrmDeliveryError },
+  ): Promise<void> {
     const { receipt, error } = attempt;
     const crmStatus = receipt?.status ?? error?.status;
     try {
@@ -372,7 +387,15 @@ export async function deliverHandoffs(event: SQSEvent, deps: HandoffDeps): Promi
     const { message, record: handoff } = item;
     if (outcome.kind === 'done') return;
     const { error } = outcome;
-    const context = { id: handoff.id, type: handoff.type, adapter: adapterName, kind: error.kind, status: error.status, receiveCount: item.receiveCount, error: error.message };
+    const context = {
+      id: handoff.id,
+      type: handoff.type,
+      adapter: adapterName,
+      kind: error.kind,
+      status: error.status,
+      receiveCount: item.receiveCount,
+      error: error.message,
+    };
     if (outcome.kind === 'dead') {
       logger.error('handoff moved to the dead-letter queue', { ...context, action: fixFor(error.kind, adapterName) });
       if (!(await deadLetter(message, `${error.kind}${error.status === undefined ? '' : ` ${error.status}`}: ${error.message}`))) fail(message);
@@ -396,10 +419,17 @@ export async function deliverHandoffs(event: SQSEvent, deps: HandoffDeps): Promi
       error.kind === 'quota_exhausted'
         ? Math.min(maxVisibilitySeconds, Math.ceil(error.retryAfterSeconds ?? retry.quotaDelaySeconds))
         : handoffRetryDelaySeconds(item.receiveCount, retry, error.retryAfterSeconds);
-    if (error.kind === 'quota_exhausted') logger.error('CRM quota exhausted: handoffs wait for it to reset', { ...context, retryInSeconds: seconds, action: 'raise the CRM API limit or lower the handoff volume' });
+    if (error.kind === 'quota_exhausted')
+      logger.error('CRM quota exhausted: handoffs wait for it to reset', {
+        ...context,
+        retryInSeconds: seconds,
+        action: 'raise the CRM API limit or lower the handoff volume',
+      });
     else logger.warn('handoff delivery failed; will retry', { ...context, retryInSeconds: seconds });
     if (deps.messages) {
-      await deps.messages.delay(message, seconds).catch((delayError: unknown) => logger.warn('could not delay the handoff message', { id: handoff.id, error: delayError as Error }));
+      await deps.messages
+        .delay(message, seconds)
+        .catch((delayError: unknown) => logger.warn('could not delay the handoff message', { id: handoff.id, error: delayError as Error }));
     }
     fail(message);
   }

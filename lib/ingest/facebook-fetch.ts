@@ -14,22 +14,21 @@
  *   the same lead changes nothing.
  */
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { dynamo, sqs } from '../runtime/aws.ts';
-import { getSecrets, nonNegativeNumberFromEnv, requireEnv } from '../runtime/config.ts';
-import { logger } from '../runtime/logger.ts';
-import type { Pipeline } from './pipeline.ts';
-import { ingest } from './pipeline.ts';
+import { fetchGraphLead, GraphError } from '../apis/facebook-graph.ts';
 import type { QueueMessages } from '../queue/messages.ts';
 import { maxVisibilitySeconds, sqsQueueMessages } from '../queue/messages.ts';
-import { pipelineFromEnv } from './from-env.ts';
+import { dynamo, sqs } from '../runtime/aws.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import { getSecrets, nonNegativeNumberFromEnv, requireEnv } from '../runtime/config.ts';
+import { logger } from '../runtime/logger.ts';
 import type { GraphLead, LeadgenNotification } from '../sources/facebook.ts';
 import { defaultFacebookGraphUrl, facebookSourceName, normalizeGraphLead } from '../sources/facebook.ts';
 import { isObject, own } from '../sources/fields.ts';
-import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { SeenStore } from '../store/seen-store.ts';
 import { dlqUrlEnv, queueUrlEnv, tableNameEnv } from '../topology.ts';
-import { fetchGraphLead, GraphError } from '../apis/facebook-graph.ts';
-
+import { pipelineFromEnv } from './from-env.ts';
+import type { Pipeline } from './pipeline.ts';
+import { ingest } from './pipeline.ts';
 
 /** What the consumer does to its own queue's messages besides acknowledging them: hold back, dead-letter (on SQS: {@link sqsQueueMessages}). */
 export type LeadgenMessages = Pick<QueueMessages, 'delay' | 'deadLetter'>;
@@ -135,9 +134,20 @@ export async function fetchFacebookLeads(event: SQSEvent, deps: FetchDeps): Prom
     const now = clock();
     try {
       const result = await ingest([normalized], deps.pipeline, now);
-      logger.info('facebook lead stored', { leadgenId, leadId: normalized.leadKey, applied: result.applied, duplicates: result.duplicates, handoffs: result.handoffs });
+      logger.info('facebook lead stored', {
+        leadgenId,
+        leadId: normalized.leadKey,
+        applied: result.applied,
+        duplicates: result.duplicates,
+        handoffs: result.handoffs,
+      });
     } catch (error) {
-      return retryLater(message, notification, receiveCount, new GraphError('transient', `the lead was not stored: ${(error as Error).message}`, { cause: error }));
+      return retryLater(
+        message,
+        notification,
+        receiveCount,
+        new GraphError('transient', `the lead was not stored: ${(error as Error).message}`, { cause: error }),
+      );
     }
     try {
       await deps.seen.recordFetched(facebookSourceName, leadgenId, normalized.leadKey, now);
@@ -170,7 +180,13 @@ export async function fetchFacebookLeads(event: SQSEvent, deps: FetchDeps): Prom
     return false;
   }
 
-  async function deadLetter(message: SQSRecord, notification: LeadgenNotification | undefined, kind: string, reason: string, failure?: GraphError): Promise<boolean> {
+  async function deadLetter(
+    message: SQSRecord,
+    notification: LeadgenNotification | undefined,
+    kind: string,
+    reason: string,
+    failure?: GraphError,
+  ): Promise<boolean> {
     const action =
       kind === 'invalid_token'
         ? 'replace FACEBOOK_ACCESS_TOKEN (a long-lived Page or system-user token), then redrive the DLQ'
@@ -189,7 +205,10 @@ export async function fetchFacebookLeads(event: SQSEvent, deps: FetchDeps): Prom
       action,
     });
     try {
-      await deps.messages.deadLetter(message, `${kind}${failure?.code === undefined ? '' : ` ${failure.code}${failure.subcode === undefined ? '' : `/${failure.subcode}`}`}: ${reason}`);
+      await deps.messages.deadLetter(
+        message,
+        `${kind}${failure?.code === undefined ? '' : ` ${failure.code}${failure.subcode === undefined ? '' : `/${failure.subcode}`}`}: ${reason}`,
+      );
       return true;
     } catch (error) {
       // Not on the DLQ: keep it on the queue (its redrive policy still ends in the DLQ).
@@ -202,7 +221,10 @@ export async function fetchFacebookLeads(event: SQSEvent, deps: FetchDeps): Prom
 /** A retry policy from FACEBOOK_RETRY_BASE_SECONDS / FACEBOOK_RETRY_MAX_SECONDS (tests shorten it), else the default. */
 export function retryPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): RetryPolicy {
   const read = (name: string, fallback: number) => nonNegativeNumberFromEnv(env, name, fallback);
-  return { baseSeconds: read('FACEBOOK_RETRY_BASE_SECONDS', defaultRetryPolicy.baseSeconds), maxSeconds: read('FACEBOOK_RETRY_MAX_SECONDS', defaultRetryPolicy.maxSeconds) };
+  return {
+    baseSeconds: read('FACEBOOK_RETRY_BASE_SECONDS', defaultRetryPolicy.baseSeconds),
+    maxSeconds: read('FACEBOOK_RETRY_MAX_SECONDS', defaultRetryPolicy.maxSeconds),
+  };
 }
 
 /**

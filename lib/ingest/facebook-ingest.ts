@@ -12,20 +12,21 @@
  * conditional write finds it already stored). The other order (SEEN first) would turn the same crash
  * into a retry that finds the id "seen" and drops a lead that was never queued.
  */
-import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { dynamo, sqs } from '../runtime/aws.ts';
-import { getSecrets, requireEnv } from '../runtime/config.ts';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { notFound } from '../http/errors.ts';
 import { httpHandler } from '../http/handler.ts';
 import { json } from '../http/request.ts';
-import { webhookRequest } from './webhook.ts';
+import { dynamo, sqs } from '../runtime/aws.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import { getSecrets, requireEnv } from '../runtime/config.ts';
 import { logger } from '../runtime/logger.ts';
 import type { LeadgenNotification } from '../sources/facebook.ts';
 import { facebookSourceName, facebookWebhook, parseLeadgenDelivery } from '../sources/facebook.ts';
-import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { SeenStore } from '../store/seen-store.ts';
 import { queueUrlEnv, tableNameEnv } from '../topology.ts';
+import { webhookRequest } from './webhook.ts';
 
 /** Where new leadgen ids go: the `facebook-leads` queue. */
 export interface LeadgenQueue {
@@ -57,7 +58,10 @@ export function sqsLeadgenQueue(client: SQSClient, queueUrl: string): LeadgenQue
               Entries: chunk.map((notification, index) => ({ Id: String(index), MessageBody: leadgenMessageBody(notification) })),
             }),
           );
-          const failed = (answer.Failed ?? []).map((failure) => ({ leadgenId: chunk[Number(failure.Id)]?.leadgenId ?? '?', error: failure.Message ?? failure.Code ?? 'refused' }));
+          const failed = (answer.Failed ?? []).map((failure) => ({
+            leadgenId: chunk[Number(failure.Id)]?.leadgenId ?? '?',
+            error: failure.Message ?? failure.Code ?? 'refused',
+          }));
           const failedIds = new Set(failed.map((failure) => failure.leadgenId));
           return { sent: chunk.map((one) => one.leadgenId).filter((id) => !failedIds.has(id)), failed };
         } catch (error) {
@@ -101,7 +105,13 @@ export function facebookIngestHandler(deps: () => FacebookIngestDeps, clock: () 
     const delivery = parseLeadgenDelivery(request);
     const { seen, queue } = deps();
 
-    const known = delivery.leads.length > 0 ? await seen.seen(facebookSourceName, delivery.leads.map((lead) => lead.leadgenId)) : new Map();
+    const known =
+      delivery.leads.length > 0
+        ? await seen.seen(
+            facebookSourceName,
+            delivery.leads.map((lead) => lead.leadgenId),
+          )
+        : new Map();
     const fresh = delivery.leads.filter((lead) => !known.has(lead.leadgenId));
     const { sent, failed } = fresh.length > 0 ? await queue.send(fresh) : { sent: [], failed: [] };
     // Only what is on the queue is marked seen: an id that failed to queue is queued again on Meta's retry.

@@ -1,11 +1,11 @@
+import { ModelError } from '../core/model.ts';
 import { dynamo, sqs } from '../runtime/aws.ts';
 import { requireEnv } from '../runtime/config.ts';
-import { ModelError } from '../core/model.ts';
 import { loadModel } from '../runtime/model-config.ts';
-import type { Pipeline } from './pipeline.ts';
-import { sqsHandoffQueue } from './pipeline.ts';
 import { LeadStore } from '../store/lead-store.ts';
 import { queueUrlEnv, tableNameEnv } from '../topology.ts';
+import type { Pipeline } from './pipeline.ts';
+import { sqsHandoffQueue } from './pipeline.ts';
 
 let cached: { key: string; pipeline: Pipeline } | undefined;
 

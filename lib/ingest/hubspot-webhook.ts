@@ -1,18 +1,26 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { getSecrets } from '../runtime/config.ts';
 import type { NormalizedEvent } from '../core/events.ts';
 import { canonicalLeadId } from '../core/identity.ts';
 import { hubSpotLeadStatusesFromEnv } from '../crm/hubspot.ts';
-import { logger } from '../runtime/logger.ts';
-import type { Pipeline } from './pipeline.ts';
-import { ingest } from './pipeline.ts';
-import { mapWithConcurrency } from '../runtime/concurrency.ts';
-import type { HubSpotOutcomeChange } from '../sources/hubspot.ts';
-import { HubSpotLookupError, contactEmail, hubspotOutcomeMap, outcomeEvent, parseHubSpotDelivery, requestUri, verifyHubSpotSignature } from '../sources/hubspot.ts';
-import type { IgnoredEvent } from '../sources/source.ts';
 import { notFound } from '../http/errors.ts';
 import { httpHandler } from '../http/handler.ts';
 import { header, json } from '../http/request.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import { getSecrets } from '../runtime/config.ts';
+import { logger } from '../runtime/logger.ts';
+import type { HubSpotOutcomeChange } from '../sources/hubspot.ts';
+import {
+  contactEmail,
+  HubSpotLookupError,
+  hubspotOutcomeMap,
+  outcomeEvent,
+  parseHubSpotDelivery,
+  requestUri,
+  verifyHubSpotSignature,
+} from '../sources/hubspot.ts';
+import type { IgnoredEvent } from '../sources/source.ts';
+import type { Pipeline } from './pipeline.ts';
+import { ingest } from './pipeline.ts';
 import { webhookRequest } from './webhook.ts';
 
 /** The adapter name the handoff links HubSpot contacts under (`CRM#hubspot#<id>`). */
@@ -27,7 +35,9 @@ const adapterName = 'hubspot';
  */
 function ownLeadStatuses(env: NodeJS.ProcessEnv): Set<string> {
   const statuses = hubSpotLeadStatusesFromEnv(env);
-  return new Set([statuses.mql, statuses.recycled, statuses.disqualified].filter((value): value is string => value !== undefined).map((value) => value.toLowerCase()));
+  return new Set(
+    [statuses.mql, statuses.recycled, statuses.disqualified].filter((value): value is string => value !== undefined).map((value) => value.toLowerCase()),
+  );
 }
 const integrationSources = new Set(['INTEGRATION', 'API']);
 
@@ -133,7 +143,8 @@ function leadFinder(pipeline: Pipeline, token: string | undefined, baseUrl: stri
 }
 
 function logIgnored(ignored: readonly IgnoredEvent[]): void {
-  if (ignored.length > 0) logger.info('events ignored', { source: 'hubspot', ignored: ignored.length, reasons: [...new Set(ignored.map((one) => one.reason))] });
+  if (ignored.length > 0)
+    logger.info('events ignored', { source: 'hubspot', ignored: ignored.length, reasons: [...new Set(ignored.map((one) => one.reason))] });
 }
 
 function countBy(values: readonly string[]): Record<string, number> {

@@ -1,11 +1,11 @@
-import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import type { ScoringModel } from '../core/model.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { logger } from '../runtime/logger.ts';
 import type { LeadOutcome, LeadStore } from '../store/lead-store.ts';
-import { mapWithConcurrency } from '../runtime/concurrency.ts';
 
 /** Where decided handoffs go: the handoff queue. */
 export interface HandoffQueue {
@@ -72,7 +72,11 @@ export async function flushOutboxes(leads: readonly Pick<LeadOutcome, 'leadId' |
   const sent = await mapWithConcurrency(waiting, 8, async (lead) => {
     try {
       await pipeline.handoffQueue.send(lead.outbox);
-      await pipeline.store.confirmQueued(lead.leadId, lead.outbox.map((record) => record.id), lead.recycleAt);
+      await pipeline.store.confirmQueued(
+        lead.leadId,
+        lead.outbox.map((record) => record.id),
+        lead.recycleAt,
+      );
       return lead.outbox.length;
     } catch (error) {
       logger.warn('handoff left in the outbox for the next run', { leadId: lead.leadId, error: error as Error });

@@ -1,12 +1,12 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { getSecrets } from '../runtime/config.ts';
-import { logger } from '../runtime/logger.ts';
-import type { Pipeline } from './pipeline.ts';
-import { ingest } from './pipeline.ts';
-import type { WebhookRequest, WebhookSource } from '../sources/source.ts';
 import { notFound } from '../http/errors.ts';
 import { httpHandler } from '../http/handler.ts';
 import { header, json, rawBody } from '../http/request.ts';
+import { getSecrets } from '../runtime/config.ts';
+import { logger } from '../runtime/logger.ts';
+import type { WebhookRequest, WebhookSource } from '../sources/source.ts';
+import type { Pipeline } from './pipeline.ts';
+import { ingest } from './pipeline.ts';
 
 /** The request as a source sees it; the body limit (413) is enforced here, before any verification. */
 export function webhookRequest(event: APIGatewayProxyEventV2): WebhookRequest {
@@ -43,7 +43,8 @@ export function webhookHandler(source: WebhookSource, pipeline: () => Pipeline, 
       if (claim === 'replayed') throw guard.refusal();
     }
     const result = await ingest(events, pipeline(), now);
-    if (ignored.length > 0) logger.info('events ignored', { source: source.name, ignored: ignored.length, reasons: [...new Set(ignored.map((one) => one.reason))] });
+    if (ignored.length > 0)
+      logger.info('events ignored', { source: source.name, ignored: ignored.length, reasons: [...new Set(ignored.map((one) => one.reason))] });
     return json(200, {
       received: events.length + ignored.length,
       stored: result.applied,

@@ -1,8 +1,8 @@
 import type { ScoringModel } from '../core/model.ts';
 import type { BacktestReport } from '../core/replay.ts';
 import { BacktestTally, outcomesOf, qualificationOf } from '../core/replay.ts';
-import type { LeadStore } from '../store/lead-store.ts';
 import { scanLeadHistories } from '../store/lead-histories.ts';
+import type { LeadStore } from '../store/lead-store.ts';
 
 /**
  * `mql backtest`: every lead's stored events replayed under the current and a candidate model, side by
@@ -39,14 +39,34 @@ export function formatBacktest(report: BacktestReport): string {
     ['model version', current.version, candidate.version],
     ['MQLs (ever, up to now)', String(current.mqls), String(candidate.mqls)],
     ['MQL now', String(current.mqlNow), String(candidate.mqlNow)],
-    ['MQL -> SQL', `${percent(current.mqlToSqlRate)} (${current.mqlWithSql}/${current.mqls})`, `${percent(candidate.mqlToSqlRate)} (${candidate.mqlWithSql}/${candidate.mqls})`],
-    ['MQL -> won', `${percent(current.mqlToWonRate)} (${current.mqlWithWon}/${current.mqls})`, `${percent(candidate.mqlToWonRate)} (${candidate.mqlWithWon}/${candidate.mqls})`],
-    ['MQL -> SQL, judged only', `${percent(current.judgedSqlRate)} (${current.mqlWithSql}/${current.mqlJudged})`, `${percent(candidate.judgedSqlRate)} (${candidate.mqlWithSql}/${candidate.mqlJudged})`],
-    ['SQLs it qualifies', `${percent(current.sqlRecall)} (${current.mqlWithSql}/${report.leadsReachedSql})`, `${percent(candidate.sqlRecall)} (${candidate.mqlWithSql}/${report.leadsReachedSql})`],
+    [
+      'MQL -> SQL',
+      `${percent(current.mqlToSqlRate)} (${current.mqlWithSql}/${current.mqls})`,
+      `${percent(candidate.mqlToSqlRate)} (${candidate.mqlWithSql}/${candidate.mqls})`,
+    ],
+    [
+      'MQL -> won',
+      `${percent(current.mqlToWonRate)} (${current.mqlWithWon}/${current.mqls})`,
+      `${percent(candidate.mqlToWonRate)} (${candidate.mqlWithWon}/${candidate.mqls})`,
+    ],
+    [
+      'MQL -> SQL, judged only',
+      `${percent(current.judgedSqlRate)} (${current.mqlWithSql}/${current.mqlJudged})`,
+      `${percent(candidate.judgedSqlRate)} (${candidate.mqlWithSql}/${candidate.mqlJudged})`,
+    ],
+    [
+      'SQLs it qualifies',
+      `${percent(current.sqlRecall)} (${current.mqlWithSql}/${report.leadsReachedSql})`,
+      `${percent(candidate.sqlRecall)} (${candidate.mqlWithSql}/${report.leadsReachedSql})`,
+    ],
   ];
   const header: [string, string, string] = ['', 'current', 'candidate'];
   const widths = [0, 1, 2].map((column) => Math.max(...[header, ...rows].map((row) => row[column]!.length)));
-  const render = (row: string[]) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  const render = (row: string[]) =>
+    row
+      .map((cell, column) => cell.padEnd(widths[column]!))
+      .join('  ')
+      .trimEnd();
   const lines = [
     `backtest as of ${report.now}${report.since ? `, leads first seen since ${report.since}` : ''}: ${report.leads} lead(s), ${report.leadsWithOutcomes} with sales outcomes`,
     '',

@@ -3,9 +3,9 @@ import type { CalibrationReport } from '../core/calibrate.ts';
 import { calibrate } from '../core/calibrate.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { outcomeTypes } from '../core/replay.ts';
-import type { LeadStore } from '../store/lead-store.ts';
 import type { LeadHistory } from '../store/lead-histories.ts';
 import { scanLeadHistories } from '../store/lead-histories.ts';
+import type { LeadStore } from '../store/lead-store.ts';
 
 /**
  * `mql calibrate`: reads every lead (a Scan) and the events of each (a Query), keeps the histories of the
@@ -18,7 +18,10 @@ export async function runCalibration(
 ): Promise<CalibrationReport> {
   const histories: LeadHistory[] = [];
   // Not `since`: the calibration itself selects by the time of the outcome.
-  for await (const page of scanLeadHistories(store, { ...(options.concurrency ? { concurrency: options.concurrency } : {}), ...(options.pageSize ? { pageSize: options.pageSize } : {}) })) {
+  for await (const page of scanLeadHistories(store, {
+    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    ...(options.pageSize ? { pageSize: options.pageSize } : {}),
+  })) {
     for (const history of page) {
       if (history.events.some((event) => (outcomeTypes as readonly string[]).includes(event.type))) histories.push(history);
     }
@@ -41,7 +44,11 @@ const signed = (value: number | null, digits: number) => (value === null ? 'n/a'
 
 function table(header: string[], rows: string[][], numeric: ReadonlySet<number>): string[] {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const render = (row: string[]) => row.map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+  const render = (row: string[]) =>
+    row
+      .map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd();
   return [render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render)];
 }
 
@@ -56,7 +63,13 @@ export function formatCalibration(report: CalibrationReport, outFile?: string): 
   ];
   const rows = [...report.rules]
     // Estimated rules first, strongest first; then the rules kept for want of evidence, most fired first.
-    .sort((a, b) => Number(a.standardized === null) - Number(b.standardized === null) || Math.abs(b.standardized ?? 0) - Math.abs(a.standardized ?? 0) || b.fired - a.fired || a.rule.localeCompare(b.rule))
+    .sort(
+      (a, b) =>
+        Number(a.standardized === null) - Number(b.standardized === null) ||
+        Math.abs(b.standardized ?? 0) - Math.abs(a.standardized ?? 0) ||
+        b.fired - a.fired ||
+        a.rule.localeCompare(b.rule),
+    )
     .map((rule) => [
       rule.rule,
       rule.kind,
@@ -80,9 +93,16 @@ export function formatCalibration(report: CalibrationReport, outFile?: string): 
       ...(proposed ? [String(proposed.selected), percent(proposed.precision), percent(proposed.recall)] : []),
     ];
   });
-  const header = ['threshold', 'at or above', 'precision', 'recall', ...(report.proposed ? ['proposed (cross-validated): at or above', 'precision', 'recall'] : [])];
+  const header = [
+    'threshold',
+    'at or above',
+    'precision',
+    'recall',
+    ...(report.proposed ? ['proposed (cross-validated): at or above', 'precision', 'recall'] : []),
+  ];
   lines.push(...table(header, quality, new Set([0, 1, 2, 3, 4, 5, 6])));
-  if (report.proposed) lines.push('(proposed, cross-validated: each lead scored by the model proposed from the other four fifths of the leads, as a new lead would be)');
+  if (report.proposed)
+    lines.push('(proposed, cross-validated: each lead scored by the model proposed from the other four fifths of the leads, as a new lead would be)');
   lines.push('');
   if (report.refused) lines.push(`no model proposed: ${report.refused}`);
   else if (report.proposedModel) {

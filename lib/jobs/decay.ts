@@ -1,6 +1,6 @@
-import { logger } from '../runtime/logger.ts';
 import type { Pipeline } from '../ingest/pipeline.ts';
 import { flushOutboxes } from '../ingest/pipeline.ts';
+import { logger } from '../runtime/logger.ts';
 
 /** What one decay run did. */
 export interface DecaySummary {

@@ -42,7 +42,9 @@ const droppedAttributes = new Set(['error', 'sourceMessageId', 'requeuedFrom']);
  * not deleted (on a DLQ, nothing consumes: those are being looked at, e.g. in the console, and come back).
  */
 export async function queueDepth(sqs: SQSClient, url: string): Promise<number> {
-  const answer = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }));
+  const answer = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+  );
   return Number(answer.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(answer.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
 }
 
@@ -51,7 +53,11 @@ export async function peekDeadLetters(sqs: SQSClient, url: string): Promise<{ me
   const answer = await sqs.send(
     new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, VisibilityTimeout: 0, WaitTimeSeconds: 0, MessageAttributeNames: ['All'] }),
   );
-  return (answer.Messages ?? []).map((message) => ({ messageId: message.MessageId ?? '', error: message.MessageAttributes?.error?.StringValue, body: message.Body ?? '' }));
+  return (answer.Messages ?? []).map((message) => ({
+    messageId: message.MessageId ?? '',
+    error: message.MessageAttributes?.error?.StringValue,
+    body: message.Body ?? '',
+  }));
 }
 
 function carried(message: Message): Record<string, MessageAttributeValue> | undefined {
@@ -71,7 +77,13 @@ export async function redrive(options: RedriveOptions): Promise<RedriveResult> {
   let empty = 0;
   while (result.moved + result.failed.length < total) {
     const answer = await sqs.send(
-      new ReceiveMessageCommand({ QueueUrl: from, MaxNumberOfMessages: 10, VisibilityTimeout: 60, WaitTimeSeconds: empty === 0 ? 0 : 1, MessageAttributeNames: ['All'] }),
+      new ReceiveMessageCommand({
+        QueueUrl: from,
+        MaxNumberOfMessages: 10,
+        VisibilityTimeout: 60,
+        WaitTimeSeconds: empty === 0 ? 0 : 1,
+        MessageAttributeNames: ['All'],
+      }),
     );
     const messages = (answer.Messages ?? []).filter((message) => !failedIds.has(message.MessageId ?? ''));
     if (messages.length === 0) {
@@ -97,7 +109,10 @@ export async function redrive(options: RedriveOptions): Promise<RedriveResult> {
     const done = (sent.Successful ?? []).map((entry) => messages[Number(entry.Id)]!);
     if (done.length > 0) {
       const deleted = await sqs.send(
-        new DeleteMessageBatchCommand({ QueueUrl: from, Entries: done.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle ?? '' })) }),
+        new DeleteMessageBatchCommand({
+          QueueUrl: from,
+          Entries: done.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle ?? '' })),
+        }),
       );
       // Sent but not deleted: it is on both queues; the copy on the DLQ is a harmless duplicate.
       result.moved += done.length - (deleted.Failed?.length ?? 0);

@@ -3,8 +3,8 @@ import { dirname } from 'node:path';
 import type { ScoringModel } from '../core/model.ts';
 import type { Pipeline } from '../ingest/pipeline.ts';
 import { flushOutboxes } from '../ingest/pipeline.ts';
-import type { LeadOutcome } from '../store/lead-store.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import type { LeadOutcome } from '../store/lead-store.ts';
 
 /**
  * `mql rescore`: every lead rebuilt from its stored events under a model, written only where its state

@@ -7,11 +7,12 @@
  * The stand-ins keep their calls and records in memory (lib/local/hubspot-stand-in.ts,
  * salesforce-stand-in.ts); {@link RunningCrmStandIn.changes} reads what is new since its last call.
  */
+
+import { portIsFree } from './listen.ts';
 import type { HubSpotStandIn } from './stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from './stand-ins/hubspot.ts';
 import type { SalesforceStandIn } from './stand-ins/salesforce.ts';
 import { standInCustomFields, startSalesforceStandIn } from './stand-ins/salesforce.ts';
-import { portIsFree } from './listen.ts';
 
 export const crmStandInKinds = ['hubspot', 'salesforce'] as const;
 export type CrmStandInKind = (typeof crmStandInKinds)[number];
@@ -56,7 +57,10 @@ function required(env: Readonly<Record<string, string | undefined>>, name: strin
 /** Refuses a taken port with a message that says what to do, before either stand-in starts. */
 async function ensureFree(port: number): Promise<void> {
   if (port === 0) return;
-  if (!(await portIsFree(port))) throw new CrmStandInSettingsError(`port ${port} is taken (EADDRINUSE): stop what listens there, or pass --port N (0 for any free one) and use that URL in .env`);
+  if (!(await portIsFree(port)))
+    throw new CrmStandInSettingsError(
+      `port ${port} is taken (EADDRINUSE): stop what listens there, or pass --port N (0 for any free one) and use that URL in .env`,
+    );
 }
 
 function hubSpotChanges(standIn: HubSpotStandIn): () => string[] {
@@ -72,8 +76,12 @@ function hubSpotChanges(standIn: HubSpotStandIn): () => string[] {
       historySeen.set(contact.id, contact.history.length);
       const created = seen === 0 && fresh[0]?.property === 'email' && fresh[0].from === null;
       const changed = fresh.filter((change) => !(created && change === fresh[0]));
-      const what = changed.map((change) => (created ? `${change.property}=${shortValue(change.to)}` : `${change.property} ${shortValue(change.from)} -> ${shortValue(change.to)}`));
-      lines.push(`${clock(fresh.at(-1)!.at)}    contact ${contact.id} ${email} ${created ? 'created' : 'updated'}${what.length > 0 ? `: ${what.join(', ')}` : ''}`);
+      const what = changed.map((change) =>
+        created ? `${change.property}=${shortValue(change.to)}` : `${change.property} ${shortValue(change.from)} -> ${shortValue(change.to)}`,
+      );
+      lines.push(
+        `${clock(fresh.at(-1)!.at)}    contact ${contact.id} ${email} ${created ? 'created' : 'updated'}${what.length > 0 ? `: ${what.join(', ')}` : ''}`,
+      );
     }
     return lines;
   };
@@ -89,7 +97,9 @@ function salesforceChanges(standIn: SalesforceStandIn): () => string[] {
     for (const [extId, lead] of standIn.leads()) {
       const before = known.get(extId);
       const after: Record<string, unknown> = { ...lead.fields, ...(lead.IsConverted ? { IsConverted: true } : {}) };
-      const names = [...new Set([...Object.keys(before ?? {}), ...Object.keys(after)])].filter((name) => JSON.stringify(before?.[name]) !== JSON.stringify(after[name]));
+      const names = [...new Set([...Object.keys(before ?? {}), ...Object.keys(after)])].filter(
+        (name) => JSON.stringify(before?.[name]) !== JSON.stringify(after[name]),
+      );
       if (before && names.length === 0) continue;
       known.set(extId, structuredClone(after));
       const what = names.map((name) => (before ? `${name} ${shortValue(before[name])} -> ${shortValue(after[name])}` : `${name}=${shortValue(after[name])}`));
@@ -106,7 +116,8 @@ function salesforceChanges(standIn: SalesforceStandIn): () => string[] {
  * @throws CrmStandInSettingsError naming the missing setting.
  */
 export async function startCrmStandIn(kind: string, env: Readonly<Record<string, string | undefined>>, askedPort?: number): Promise<RunningCrmStandIn> {
-  if (askedPort !== undefined && (!Number.isInteger(askedPort) || askedPort < 0 || askedPort > 65_535)) throw new CrmStandInSettingsError(`--port must be a port number (0 for any free one), got ${askedPort}`);
+  if (askedPort !== undefined && (!Number.isInteger(askedPort) || askedPort < 0 || askedPort > 65_535))
+    throw new CrmStandInSettingsError(`--port must be a port number (0 for any free one), got ${askedPort}`);
   const port = askedPort ?? (kind === 'hubspot' || kind === 'salesforce' ? crmStandInDefaultPorts[kind] : 0);
   if (kind === 'hubspot') {
     const token = required(env, 'HUBSPOT_ACCESS_TOKEN', 'the private-app token the pipeline sends; the stand-in accepts only it');

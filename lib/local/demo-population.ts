@@ -20,16 +20,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ScoringModel } from '../core/model.ts';
-import type { RejectionReason } from '../sources/crm-feedback.ts';
 import { signStandardWebhook } from '../http/standard-webhooks.ts';
-import type { LeadStore } from '../store/lead-store.ts';
-import { mapWithConcurrency } from '../runtime/concurrency.ts';
-import { seededRandom } from './seeded-random.ts';
 import type { ReportLead } from '../jobs/report/lead-facts.ts';
 import { reportLeadOf } from '../jobs/report/lead-facts.ts';
-import { startCrmReceiver } from './stand-ins/crm-receiver.ts';
-import type { CrmReceiver } from './stand-ins/crm-receiver.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import type { RejectionReason } from '../sources/crm-feedback.ts';
+import type { LeadStore } from '../store/lead-store.ts';
 import { portIsFree } from './listen.ts';
+import { seededRandom } from './seeded-random.ts';
+import type { CrmReceiver } from './stand-ins/crm-receiver.ts';
+import { startCrmReceiver } from './stand-ins/crm-receiver.ts';
 
 export interface PopulationOptions {
   readonly baseUrl: string;
@@ -74,7 +74,8 @@ const msPerDay = 86_400_000;
 export const populationDays = 180;
 
 /** A stream of its own per lead and purpose, so one lead's draws never depend on another's. */
-const streamOf = (seed: number, index: number, purpose: number) => seededRandom(Math.imul(seed, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b) ^ Math.imul(purpose, 0xc2b2ae35));
+const streamOf = (seed: number, index: number, purpose: number) =>
+  seededRandom(Math.imul(seed, 0x9e3779b1) ^ Math.imul(index + 1, 0x85ebca6b) ^ Math.imul(purpose, 0xc2b2ae35));
 
 type Random = () => number;
 const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
@@ -110,15 +111,77 @@ const companies: readonly { name: string; domain: string; industry: string; empl
 ];
 
 const titles: readonly (readonly [string, number])[] = [
-  ['CEO', 3], ['Chief Revenue Officer', 2], ['CTO', 2], ['VP of Sales', 4], ['VP Marketing', 4], ['Founder', 2],
-  ['Director of Marketing', 6], ['Head of Growth', 4], ['Director of Sales Operations', 4], ['Head of RevOps', 3],
-  ['Marketing Manager', 8], ['Sales Manager', 6], ['Product Manager', 5],
-  ['Software Engineer', 6], ['Data Analyst', 5], ['Marketing Coordinator', 6], ['Account Executive', 5], ['Consultant', 3],
-  ['Student', 3], ['Marketing Intern', 2], ['Open to work', 2],
+  ['CEO', 3],
+  ['Chief Revenue Officer', 2],
+  ['CTO', 2],
+  ['VP of Sales', 4],
+  ['VP Marketing', 4],
+  ['Founder', 2],
+  ['Director of Marketing', 6],
+  ['Head of Growth', 4],
+  ['Director of Sales Operations', 4],
+  ['Head of RevOps', 3],
+  ['Marketing Manager', 8],
+  ['Sales Manager', 6],
+  ['Product Manager', 5],
+  ['Software Engineer', 6],
+  ['Data Analyst', 5],
+  ['Marketing Coordinator', 6],
+  ['Account Executive', 5],
+  ['Consultant', 3],
+  ['Student', 3],
+  ['Marketing Intern', 2],
+  ['Open to work', 2],
 ];
 
-const firstNames = ['Avery', 'Jordan', 'Sam', 'Riley', 'Morgan', 'Casey', 'Taylor', 'Jamie', 'Alex', 'Drew', 'Priya', 'Wei', 'Lena', 'Mateo', 'Noah', 'Zoe', 'Omar', 'Ines', 'Kenji', 'Sofia', 'Liam', 'Maya', 'Ravi', 'Hana'];
-const lastNames = ['Chen', 'Ortiz', 'Park', 'Nguyen', 'Smith', 'Garcia', 'Kowalski', 'Okafor', 'Rossi', 'Schmidt', 'Tanaka', 'Dubois', 'Silva', 'Khan', 'Novak', 'Brennan', 'Haddad', 'Larsen', 'Moreau', 'Iyer'];
+const firstNames = [
+  'Avery',
+  'Jordan',
+  'Sam',
+  'Riley',
+  'Morgan',
+  'Casey',
+  'Taylor',
+  'Jamie',
+  'Alex',
+  'Drew',
+  'Priya',
+  'Wei',
+  'Lena',
+  'Mateo',
+  'Noah',
+  'Zoe',
+  'Omar',
+  'Ines',
+  'Kenji',
+  'Sofia',
+  'Liam',
+  'Maya',
+  'Ravi',
+  'Hana',
+];
+const lastNames = [
+  'Chen',
+  'Ortiz',
+  'Park',
+  'Nguyen',
+  'Smith',
+  'Garcia',
+  'Kowalski',
+  'Okafor',
+  'Rossi',
+  'Schmidt',
+  'Tanaka',
+  'Dubois',
+  'Silva',
+  'Khan',
+  'Novak',
+  'Brennan',
+  'Haddad',
+  'Larsen',
+  'Moreau',
+  'Iyer',
+];
 const personalDomains = ['gmail.com', 'yahoo.com', 'outlook.com', 'hotmail.com', 'icloud.com', 'proton.me'];
 const universities = ['stateu.edu', 'techinstitute.edu', 'cambridge.ac.uk'];
 const countries = ['US', 'US', 'US', 'GB', 'DE', 'CA', 'FR', 'AU', 'NL', 'IN'];
@@ -159,10 +222,16 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
   const student = /student|intern/i.test(title);
   const kind = student && random() < 0.6 ? 'education' : random() < 0.18 ? 'personal' : 'work';
   const local = `${first}.${last}.${index}`.toLowerCase();
-  const email = kind === 'work' ? `${local}@${company.domain}` : kind === 'personal' ? `${local}@${pick(random, personalDomains)}` : `${local}@${pick(random, universities)}`;
+  const email =
+    kind === 'work'
+      ? `${local}@${company.domain}`
+      : kind === 'personal'
+        ? `${local}@${pick(random, personalDomains)}`
+        : `${local}@${pick(random, universities)}`;
   const channel = weighted(random, channels);
   // The first lead starts exactly populationDays before the anchor: a second run finds the anchor from it.
-  const firstSeen = index === 0 ? anchor - populationDays * msPerDay : anchor - populationDays * msPerDay + Math.floor(random() * (populationDays - 2) * msPerDay);
+  const firstSeen =
+    index === 0 ? anchor - populationDays * msPerDay : anchor - populationDays * msPerDay + Math.floor(random() * (populationDays - 2) * msPerDay);
   const senior = /ceo|chief|cto|vp|founder|director|head of/i.test(title);
   // Engagement: the channel's intent, a little more for senior people at larger companies, a lot of chance.
   const intent = channel.intent * (senior ? 1.2 : 1) * (company.employees > 500 ? 1.1 : 1) * (student ? 0.6 : 1) * (0.3 + random() * 1.4);
@@ -199,7 +268,10 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
   };
   const pages = 1 + Math.floor(random() * 5 * intent);
   for (let page = 0; page < pages; page += 1) {
-    const url = random() < 0.3 * intent ? 'https://example.com/pricing' : pick(random, ['https://example.com/', 'https://example.com/product', 'https://example.com/blog/lead-scoring', 'https://example.com/integrations']);
+    const url =
+      random() < 0.3 * intent
+        ? 'https://example.com/pricing'
+        : pick(random, ['https://example.com/', 'https://example.com/product', 'https://example.com/blog/lead-scoring', 'https://example.com/integrations']);
     push({ type: 'page', messageId: id(), timestamp: later(6), context, properties: { url } });
   }
   const track = (event: string, properties: Record<string, unknown> = {}, maxDays = 10, timestamp = later(maxDays)) =>
@@ -241,12 +313,18 @@ export interface IntentSignals {
 export const noIntent: IntentSignals = { demoRequested: false, trialStarted: false, webinarAttended: false, recentPricingViews: 0 };
 
 /** The intent signals among a lead's messages up to the moment it qualified (later ones are unknown to sales then). */
-export function intentAtMql(messages: readonly { type: string; timestamp: string; event?: unknown; properties?: unknown }[], qualifiedAt: string): IntentSignals {
+export function intentAtMql(
+  messages: readonly { type: string; timestamp: string; event?: unknown; properties?: unknown }[],
+  qualifiedAt: string,
+): IntentSignals {
   const until = Date.parse(qualifiedAt);
   const before = messages.filter((message) => Date.parse(message.timestamp) <= until);
   const tracked = (event: string) => before.some((message) => message.type === 'track' && message.event === event);
   const recentPricingViews = before.filter(
-    (message) => message.type === 'page' && String((message.properties as { url?: unknown } | undefined)?.url ?? '').includes('/pricing') && until - Date.parse(message.timestamp) <= 14 * msPerDay,
+    (message) =>
+      message.type === 'page' &&
+      String((message.properties as { url?: unknown } | undefined)?.url ?? '').includes('/pricing') &&
+      until - Date.parse(message.timestamp) <= 14 * msPerDay,
   ).length;
   return { demoRequested: tracked('Demo Requested'), trialStarted: tracked('Trial Started'), webinarAttended: tracked('Webinar Attended'), recentPricingViews };
 }
@@ -274,7 +352,13 @@ export function takeChance(fitAtMql: number, intent: IntentSignals): number {
  * What sales decides about an MQL, by its fit and intent at the moment it qualified ({@link takeChance}).
  * Decisions come days after the MQL; none after the anchor.
  */
-export function salesOutcomes(seed: number, planned: Pick<PlannedLead, 'index' | 'email' | 'personal' | 'employees'>, lead: ReportLead, anchor: number, intent: IntentSignals): Outcome[] {
+export function salesOutcomes(
+  seed: number,
+  planned: Pick<PlannedLead, 'index' | 'email' | 'personal' | 'employees'>,
+  lead: ReportLead,
+  anchor: number,
+  intent: IntentSignals,
+): Outcome[] {
   if (!lead.qualifiedAt || lead.fitAtMql === undefined) return [];
   const random = streamOf(seed, planned.index, 2);
   const qualified = Date.parse(lead.qualifiedAt);
@@ -288,7 +372,12 @@ export function salesOutcomes(seed: number, planned: Pick<PlannedLead, 'index' |
         ? 'bad_data'
         : lead.fitAtMql < 15 && random() < 0.6
           ? 'outside_icp'
-          : weighted(random, [['wrong_timing', 5], ['existing_customer', 2], ['other', 2], ['outside_icp', 2]] as const);
+          : weighted(random, [
+              ['wrong_timing', 5],
+              ['existing_customer', 2],
+              ['other', 2],
+              ['outside_icp', 2],
+            ] as const);
     outcomes.push({ id: id('mql_rejected'), email: planned.email, outcome: 'mql_rejected', occurredAt: new Date(decidedAt).toISOString(), reason });
     return outcomes;
   }
@@ -304,7 +393,13 @@ export function salesOutcomes(seed: number, planned: Pick<PlannedLead, 'index' |
     const seats = 5 + Math.floor(random() * (planned.employees > 500 ? 60 : 15));
     outcomes.push({ id: id('won'), email: planned.email, outcome: 'won', occurredAt: new Date(closedAt).toISOString(), amount: seats * 1200, currency: 'USD' });
   } else if (roll < winChance + 0.4) {
-    outcomes.push({ id: id('lost'), email: planned.email, outcome: 'lost', occurredAt: new Date(closedAt).toISOString(), note: pick(random, ['chose a competitor', 'no budget this year', 'went dark']) });
+    outcomes.push({
+      id: id('lost'),
+      email: planned.email,
+      outcome: 'lost',
+      occurredAt: new Date(closedAt).toISOString(),
+      note: pick(random, ['chose a competitor', 'no budget this year', 'went dark']),
+    });
   }
   return outcomes;
 }
@@ -329,7 +424,12 @@ async function postSigned(url: string, secret: string, payload: unknown, now: ()
   const timestamp = Math.floor(now().getTime() / 1000);
   const response = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signStandardWebhook({ secret, id, timestamp, body }) },
+    headers: {
+      'content-type': 'application/json',
+      'webhook-id': id,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signStandardWebhook({ secret, id, timestamp, body }),
+    },
     body,
   });
   const text = await response.text();
@@ -348,11 +448,18 @@ export async function runPopulationDemo(options: PopulationOptions): Promise<Pop
   const { env, print, baseUrl } = options;
   const seed = options.seed ?? 5;
   const count = options.leads ?? 500;
-  if (!Number.isInteger(count) || count < 1 || count > 5000) throw new PopulationDemoError(`the population size must be a whole number from 1 to 5000, got ${count}`);
+  if (!Number.isInteger(count) || count < 1 || count > 5000)
+    throw new PopulationDemoError(`the population size must be a whole number from 1 to 5000, got ${count}`);
   const eventsSecret = env.EVENTS_WEBHOOK_SECRET;
   const feedbackSecret = env.CRM_FEEDBACK_SECRET;
-  if (!eventsSecret) throw new PopulationDemoError('EVENTS_WEBHOOK_SECRET is not set: the demo posts the leads\' events to POST /webhooks/events signed with it (copy .env.example to .env and restart npm start)');
-  if (!feedbackSecret) throw new PopulationDemoError('CRM_FEEDBACK_SECRET is not set: the demo posts sales outcomes to POST /webhooks/crm signed with it (copy .env.example to .env and restart npm start)');
+  if (!eventsSecret)
+    throw new PopulationDemoError(
+      "EVENTS_WEBHOOK_SECRET is not set: the demo posts the leads' events to POST /webhooks/events signed with it (copy .env.example to .env and restart npm start)",
+    );
+  if (!feedbackSecret)
+    throw new PopulationDemoError(
+      'CRM_FEEDBACK_SECRET is not set: the demo posts sales outcomes to POST /webhooks/crm signed with it (copy .env.example to .env and restart npm start)',
+    );
   const clock = () => options.now ?? new Date();
   const health = await fetch(`${baseUrl}/health`).catch(() => undefined);
   if (!health?.ok) throw new PopulationDemoError(`no local stack answers at ${baseUrl}; start it with npm start`);
@@ -412,10 +519,13 @@ async function populate(
   const { print, baseUrl, store, model } = options;
   const anchor = await anchorOf(store, (at) => planLead(seed, 0, at).email, clock());
   const planned = Array.from({ length: count }, (_, index) => planLead(seed, index, anchor));
-  const wasMql = async () => new Set((await mapWithConcurrency(planned, 8, async (lead) => ((await store.getLead(lead.email))?.wasMql ? lead.email : undefined))).filter(Boolean));
+  const wasMql = async () =>
+    new Set((await mapWithConcurrency(planned, 8, async (lead) => ((await store.getLead(lead.email))?.wasMql ? lead.email : undefined))).filter(Boolean));
   const mqlBefore = await wasMql();
   const messages = planned.flatMap((lead) => lead.messages);
-  print(`1. ${count} leads (seed ${seed}) first seen from ${new Date(anchor - populationDays * msPerDay).toISOString().slice(0, 10)} to ${new Date(anchor).toISOString().slice(0, 10)}: ${messages.length} Segment messages to POST /webhooks/events`);
+  print(
+    `1. ${count} leads (seed ${seed}) first seen from ${new Date(anchor - populationDays * msPerDay).toISOString().slice(0, 10)} to ${new Date(anchor).toISOString().slice(0, 10)}: ${messages.length} Segment messages to POST /webhooks/events`,
+  );
   const events = { sent: messages.length, stored: 0, duplicates: 0 };
   // Whole leads per delivery, at most ~400 messages (the route takes 500).
   const deliveries: Message[][] = [];
@@ -446,7 +556,13 @@ async function populate(
   });
   const byType: Record<string, number> = {};
   for (const outcome of outcomes) byType[outcome.outcome] = (byType[outcome.outcome] ?? 0) + 1;
-  print(`2. ${mqls} of them became MQLs; sales decided on ${new Set(outcomes.map((one) => one.email)).size}: ${Object.entries(byType).map(([type, n]) => `${n} ${type}`).join(', ') || 'none'} -> POST /webhooks/crm`);
+  print(
+    `2. ${mqls} of them became MQLs; sales decided on ${new Set(outcomes.map((one) => one.email)).size}: ${
+      Object.entries(byType)
+        .map(([type, n]) => `${n} ${type}`)
+        .join(', ') || 'none'
+    } -> POST /webhooks/crm`,
+  );
   const posted = { sent: outcomes.length, stored: 0, duplicates: 0, byType };
   for (const batch of chunks(outcomes, 500)) {
     const answer = await postSigned(`${baseUrl}/webhooks/crm`, feedbackSecret, { outcomes: batch }, clock);

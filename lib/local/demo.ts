@@ -17,14 +17,14 @@
 import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { HandoffRecord } from '../core/handoff.ts';
-import type { LeadView } from '../views/lead-view.ts';
-import { facebookSignature } from '../sources/facebook.ts';
 import type { GraphLead } from '../sources/facebook.ts';
+import { facebookSignature } from '../sources/facebook.ts';
 import { sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } from '../sources/sendgrid.ts';
-import { startCrmReceiver } from './stand-ins/crm-receiver.ts';
-import type { CrmReceiver } from './stand-ins/crm-receiver.ts';
-import { startGraphStandIn } from './stand-ins/graph.ts';
+import type { LeadView } from '../views/lead-view.ts';
 import { portIsFree } from './listen.ts';
+import type { CrmReceiver } from './stand-ins/crm-receiver.ts';
+import { startCrmReceiver } from './stand-ins/crm-receiver.ts';
+import { startGraphStandIn } from './stand-ins/graph.ts';
 
 /** The demo's SendGrid signing key pair: fake, for local use only (its public half is in .env.example). */
 export const demoSendgridKeyFile = new URL('../../examples/demo/sendgrid-demo-key.json', import.meta.url);
@@ -129,7 +129,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const samePublicKey = createPublicKey({ key: Buffer.from(sendgridPublicKey, 'base64'), format: 'der', type: 'spki' }).equals(
     createPublicKey({ key: Buffer.from(demoKey.publicKeyBase64Der, 'base64'), format: 'der', type: 'spki' }),
   );
-  if (!samePublicKey) throw new DemoError('SENDGRID_WEBHOOK_PUBLIC_KEY is not the demo key of .env.example, so the demo cannot sign a SendGrid batch the stack accepts');
+  if (!samePublicKey)
+    throw new DemoError('SENDGRID_WEBHOOK_PUBLIC_KEY is not the demo key of .env.example, so the demo cannot sign a SendGrid batch the stack accepts');
 
   const health = await fetch(`${baseUrl}/health`).catch(() => undefined);
   if (!health?.ok) throw new DemoError(`no local stack answers at ${baseUrl}; start it with npm start`);
@@ -184,7 +185,14 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
           changes: [
             {
               field: 'leadgen',
-              value: { leadgen_id: leadgenId, page_id: '108273958312345', form_id: lead.form_id, ad_id: lead.ad_id, adgroup_id: lead.ad_id, created_time: Math.floor(formAt.getTime() / 1000) },
+              value: {
+                leadgen_id: leadgenId,
+                page_id: '108273958312345',
+                form_id: lead.form_id,
+                ad_id: lead.ad_id,
+                adgroup_id: lead.ad_id,
+                created_time: Math.floor(formAt.getTime() / 1000),
+              },
             },
           ],
         },

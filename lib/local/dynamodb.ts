@@ -181,7 +181,10 @@ async function startOnce(port: number, options: DynamoDbLocalOptions): Promise<D
 }
 
 function lastLine(output: string): string {
-  const lines = output.trim().split('\n').filter((line) => line.trim() !== '');
+  const lines = output
+    .trim()
+    .split('\n')
+    .filter((line) => line.trim() !== '');
   return lines.at(-1)?.trim() ?? 'no output';
 }
 

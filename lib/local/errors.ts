@@ -9,5 +9,4 @@ export class LocalStackError extends Error {
   }
 }
 
-export const javaRequiredMessage =
-  'Java 17+ is required to run DynamoDB Local: apt-get install -y openjdk-17-jre-headless';
+export const javaRequiredMessage = 'Java 17+ is required to run DynamoDB Local: apt-get install -y openjdk-17-jre-headless';

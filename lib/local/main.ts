@@ -8,8 +8,8 @@
  */
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
-import { functions, routes, schedules, type SecretKey } from '../topology.ts';
 import { ModelError } from '../core/model.ts';
+import { functions, routes, type SecretKey, schedules } from '../topology.ts';
 import { LocalStackError } from './errors.ts';
 import { repoRoot } from './runtime.ts';
 import { type LocalStack, startLocalStack } from './stack.ts';
@@ -80,7 +80,9 @@ for (const route of routes) {
 }
 lines.push('');
 for (const schedule of schedules) {
-  lines.push(`Schedule: ${schedule.name} every ${everySeconds === undefined ? `${schedule.everyMinutes} min` : `${everySeconds} s`} (MQL_SCHEDULE_EVERY_SECONDS)`);
+  lines.push(
+    `Schedule: ${schedule.name} every ${everySeconds === undefined ? `${schedule.everyMinutes} min` : `${everySeconds} s`} (MQL_SCHEDULE_EVERY_SECONDS)`,
+  );
 }
 lines.push(`Secrets come from the environment or ${relative(process.cwd(), envFile) || '.env'}; values are never printed.`, 'Ctrl-C to stop.', '');
 console.log(lines.join('\n'));

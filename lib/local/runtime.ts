@@ -13,7 +13,7 @@ import type { HandlerName } from '../topology.ts';
 import { functions } from '../topology.ts';
 
 /** Any Lambda handler: `(event, context) => result`, async or not. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the event type depends on the trigger
+// biome-ignore lint/suspicious/noExplicitAny: the event type depends on the trigger
 export type LambdaHandler = (event: any, context: Context) => unknown;
 
 /**

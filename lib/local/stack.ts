@@ -17,16 +17,16 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, SQSEvent } from 'aws-lambda';
 import type { HandlerName, QueueName, RouteSpec } from '../topology.ts';
-import { dlqUrlEnv, queueUrlEnv, routes as topologyRoutes, schedules as topologySchedules, tableNameEnv } from '../topology.ts';
+import { dlqUrlEnv, queueUrlEnv, tableNameEnv, routes as topologyRoutes, schedules as topologySchedules } from '../topology.ts';
 import { createTable, type DynamoDbLocal, dynamoClient, localCredentials, startDynamoDbLocal } from './dynamodb.ts';
 import { LocalStackError } from './errors.ts';
-import { startHttpServer, type LocalHttpServer } from './http.ts';
-import { type LocalQueues, type Poller, type QueueTuning, queueDataDir, sqsClient, startPoller, startQueues } from './queues.ts';
+import { type LocalHttpServer, startHttpServer } from './http.ts';
+import { type Poller, type QueueTuning, queueDataDir, sqsClient, startPoller, startQueues } from './queues.ts';
 import { createInvoker, type HandlerLoader } from './runtime.ts';
 
+export type { QueueTuning } from './queues.ts';
 export type { HandlerLoader, LambdaHandler } from './runtime.ts';
 export { InvocationError } from './runtime.ts';
-export type { QueueTuning } from './queues.ts';
 
 export interface LocalStackOptions {
   /** HTTP port; 0 picks a free one. Default: PORT, else 3000. */
@@ -300,9 +300,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       for (;;) {
         const depths = sqsServer.queues.map((queue) => ({ name: queue.name, ...sqsServer.depth(queue.name) }));
         const idle =
-          schedulesRunning === 0 &&
-          pollers.every((poller) => !poller.busy) &&
-          depths.every((depth) => depth.ready + depth.delayed + depth.inflight === 0);
+          schedulesRunning === 0 && pollers.every((poller) => !poller.busy) && depths.every((depth) => depth.ready + depth.delayed + depth.inflight === 0);
         if (idle) return;
         if (Date.now() > deadline) {
           const state = depths.map((depth) => `${depth.name}: ${depth.ready} ready, ${depth.inflight} in flight, ${depth.delayed} delayed`).join('; ');

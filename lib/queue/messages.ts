@@ -3,8 +3,9 @@
  * send its body again with a delay, or move it to the queue's dead-letter queue with why. The
  * `facebook-leads` and `handoff` consumers both use it (each through its own narrower interface).
  */
-import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 
 /** SQS's longest DelaySeconds. */
@@ -33,7 +34,13 @@ function clampSeconds(seconds: number, max: number): number {
 export function sqsQueueMessages(client: SQSClient, queueUrl: string, dlqUrl: string): QueueMessages {
   return {
     async delay(message, seconds) {
-      await client.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: message.receiptHandle, VisibilityTimeout: clampSeconds(seconds, maxVisibilitySeconds) }));
+      await client.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: queueUrl,
+          ReceiptHandle: message.receiptHandle,
+          VisibilityTimeout: clampSeconds(seconds, maxVisibilitySeconds),
+        }),
+      );
     },
     async requeue(message, seconds) {
       await client.send(

@@ -40,11 +40,6 @@ async function storedSecrets(arn: string, now: number): Promise<Secrets> {
   return stored;
 }
 
-/** Forgets the cached Secrets Manager values (tests). */
-export function resetSecretsCache(): void {
-  cached = undefined;
-}
-
 /** A required setting of the environment, with a message that says what to set. */
 export function requireEnv(name: string): string {
   const value = process.env[name];

@@ -14,14 +14,14 @@
  * them at once what to fix, and nothing is stored partially.
  */
 import { z } from 'zod';
-import { leadIdOf, normalizeEmail } from '../core/events.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
+import { leadIdOf, normalizeEmail } from '../core/events.ts';
 import { badRequest, notFound } from '../http/errors.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
+import { verifyStandardWebhook } from '../http/standard-webhooks.ts';
 import type { JsonObject } from './fields.ts';
 import { isObject, maxKeyLength, parseIsoTime, text } from './fields.ts';
 import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';
-import { verifyStandardWebhook } from '../http/standard-webhooks.ts';
 
 /** Most outcomes one delivery may carry. */
 export const maxCrmOutcomes = 500;
@@ -57,9 +57,7 @@ const outcomeSchema = z.object({
         : `must be one of ${crmOutcomeTypes.join(', ')}, got ${JSON.stringify(issue.input)}`,
   }),
   occurredAt: z.string({ error: (issue) => (issue.input === undefined ? 'is required (ISO 8601)' : 'must be an ISO 8601 string') }),
-  reason: z
-    .enum(rejectionReasons, { error: (issue) => `must be one of ${rejectionReasons.join(', ')}, got ${JSON.stringify(issue.input)}` })
-    .optional(),
+  reason: z.enum(rejectionReasons, { error: (issue) => `must be one of ${rejectionReasons.join(', ')}, got ${JSON.stringify(issue.input)}` }).optional(),
   amount: z.number({ error: 'must be a number' }).nonnegative({ error: 'must not be negative' }).optional(),
   currency: z
     .string({ error: 'must be a string' })

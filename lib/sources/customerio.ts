@@ -32,8 +32,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { normalizeEmail } from '../core/events.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
+import { normalizeEmail } from '../core/events.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
 import type { JsonObject } from './fields.ts';
@@ -116,9 +116,7 @@ export function verifyCustomerioSignature(input: { key: string; timestamp: strin
 // z.custom keeps the parsed object itself (no copy through zod), so the mapping reads the sender's own keys.
 const jsonObject = z.custom<JsonObject>(isObject, { error: 'must be a JSON object' });
 const requiredString = (what: string) =>
-  z
-    .string({ error: (issue) => (issue.input === undefined ? `is required (${what})` : 'must be a string') })
-    .min(1, { error: 'must not be empty' });
+  z.string({ error: (issue) => (issue.input === undefined ? `is required (${what})` : 'must be a string') }).min(1, { error: 'must not be empty' });
 
 /** Customer.io's envelope: what every reporting event has, whatever its channel or metric. */
 const envelopeSchema = z.object({

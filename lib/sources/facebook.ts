@@ -14,9 +14,9 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
 import { normalizeEmail } from '../core/events.ts';
 import { phoneLeadId } from '../core/identity.ts';
-import type { Secrets } from '../runtime/config.ts';
 import { badRequest, forbidden, notFound, unauthorized } from '../http/errors.ts';
 import { requireContentType } from '../http/request.ts';
+import type { Secrets } from '../runtime/config.ts';
 import type { JsonObject } from './fields.ts';
 import { amount, definedOnly, isKeptKey, isObject, maxFieldsPerEvent, own, parseIsoTime, text, truncate } from './fields.ts';
 import type { HandshakeAnswer, IgnoredEvent, WebhookRequest, WebhookSource } from './source.ts';
@@ -299,7 +299,18 @@ function questionKey(name: string): string {
     .replace(/^_+|_+$/g, '');
 }
 
-type ProfileSlot = 'email' | 'work_email' | 'full_name' | 'first_name' | 'last_name' | 'phone' | 'company' | 'job_title' | 'country' | 'company_size' | 'industry';
+type ProfileSlot =
+  | 'email'
+  | 'work_email'
+  | 'full_name'
+  | 'first_name'
+  | 'last_name'
+  | 'phone'
+  | 'company'
+  | 'job_title'
+  | 'country'
+  | 'company_size'
+  | 'industry';
 
 /** Meta's prefill question names (§1.4) and the common custom-question spellings of company size and industry. */
 const knownQuestions: Readonly<Record<string, ProfileSlot>> = {

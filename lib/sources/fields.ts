@@ -19,7 +19,6 @@ export const maxKeyLength = 200;
 /** Keys that could reach an object's prototype if ever assigned; never copied anywhere. */
 export const unsafeKeys = new Set(['__proto__', 'constructor', 'prototype']);
 
-
 export type JsonObject = Record<string, unknown>;
 
 export function isObject(value: unknown): value is JsonObject {
@@ -30,7 +29,6 @@ export function isObject(value: unknown): value is JsonObject {
 export function own(source: unknown, key: string): unknown {
   return isObject(source) && Object.hasOwn(source, key) ? source[key] : undefined;
 }
-
 
 /** Cuts a string to {@link maxStoredStringLength} without splitting a surrogate pair. */
 export function truncate(value: string): string {
@@ -98,7 +96,6 @@ export function definedOnly<T extends object>(fields: { [K in keyof T]: T[K] | u
   return Object.fromEntries(Object.entries(fields).filter(([, value]) => value !== undefined)) as T;
 }
 
-
 /** `base` overlaid with `over`, `custom` merged key by key. */
 export function mergeProfiles(base: Profile, over: Profile): Profile {
   const merged: Profile = { ...base, ...over };
@@ -118,4 +115,3 @@ export function parseIsoTime(value: string): number | undefined {
   const ms = Date.parse(value.replace(' ', 'T') + (hour !== undefined && zone === undefined ? 'Z' : ''));
   return Number.isNaN(ms) ? undefined : ms;
 }
-

@@ -21,10 +21,10 @@ import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { normalizeEmail } from '../core/events.ts';
 import { badRequest, unauthorized } from '../http/errors.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
-import type { JsonObject } from './fields.ts';
-import { isObject } from './fields.ts';
 import type { CrmOutcomeType, RejectionReason } from './crm-feedback.ts';
 import { crmOutcomeTypes, rejectionReasons } from './crm-feedback.ts';
+import type { JsonObject } from './fields.ts';
+import { isObject } from './fields.ts';
 import type { IgnoredEvent } from './source.ts';
 
 /** HubSpot refuses nothing older; we refuse a delivery whose timestamp is further than this from now, either way. */
@@ -140,10 +140,7 @@ export const defaultHubSpotOutcomeMap: HubSpotOutcomeMap = {
   },
 };
 
-const mappedOutcome = z.union([
-  z.enum(crmOutcomeTypes),
-  z.strictObject({ outcome: z.enum(crmOutcomeTypes), reason: z.enum(rejectionReasons).optional() }),
-]);
+const mappedOutcome = z.union([z.enum(crmOutcomeTypes), z.strictObject({ outcome: z.enum(crmOutcomeTypes), reason: z.enum(rejectionReasons).optional() })]);
 const outcomeMapSchema = z.record(z.string().min(1), z.record(z.string().min(1), mappedOutcome.nullable()));
 
 /** A HUBSPOT_OUTCOME_MAP that cannot be used: the message says what to fix. */
@@ -173,14 +170,16 @@ export function hubspotOutcomeMap(json: string | undefined): HubSpotOutcomeMap {
     );
   }
   for (const [property, values] of Object.entries(checked.data)) {
-    const into = (map[property] ??= {});
+    map[property] ??= {};
+    const into = map[property];
     for (const [value, entry] of Object.entries(values)) {
       const key = value.toLowerCase();
       if (entry === null) {
         delete into[key];
         continue;
       }
-      const mapped: MappedOutcome = typeof entry === 'string' ? { outcome: entry } : { outcome: entry.outcome, ...(entry.reason ? { reason: entry.reason } : {}) };
+      const mapped: MappedOutcome =
+        typeof entry === 'string' ? { outcome: entry } : { outcome: entry.outcome, ...(entry.reason ? { reason: entry.reason } : {}) };
       if (mapped.reason !== undefined && mapped.outcome !== 'mql_rejected') {
         throw new HubSpotOutcomeMapError(`HUBSPOT_OUTCOME_MAP.${property}.${value}: only mql_rejected carries a reason`);
       }
@@ -237,7 +236,7 @@ export function parseHubSpotDelivery(
   const changes: HubSpotOutcomeChange[] = [];
   const ignored: IgnoredEvent[] = [];
   const seen = new Set<string>();
-  parsed.forEach((raw, index) => {
+  for (const [index, raw] of parsed.entries()) {
     if (!isObject(raw)) throw badRequest(`[${index}]: must be a JSON object`);
     const checked = eventSchema.safeParse(raw);
     if (!checked.success) {
@@ -246,20 +245,33 @@ export function parseHubSpotDelivery(
     }
     const event = checked.data;
     const eventId = String(event.eventId);
-    if (seen.has(eventId)) return ignored.push({ sourceEventId: eventId, reason: 'duplicate_in_delivery' });
+    if (seen.has(eventId)) {
+      ignored.push({ sourceEventId: eventId, reason: 'duplicate_in_delivery' });
+      continue;
+    }
     seen.add(eventId);
     if (event.subscriptionType === 'contact.deletion' || (event.subscriptionType === 'object.deletion' && event.objectTypeId === '0-1')) {
       // Deleting the CRM record says nothing about the sale; the lead and its history stay as they are.
-      return ignored.push({ sourceEventId: eventId, reason: 'contact_deleted' });
+      ignored.push({ sourceEventId: eventId, reason: 'contact_deleted' });
+      continue;
     }
-    if (!isContactPropertyChange(event)) return ignored.push({ sourceEventId: eventId, reason: 'unsupported_subscription' });
+    if (!isContactPropertyChange(event)) {
+      ignored.push({ sourceEventId: eventId, reason: 'unsupported_subscription' });
+      continue;
+    }
     const property = event.propertyName;
     if (!property) throw badRequest(`[${index}].propertyName: a property change must name its property`);
     const values = Object.hasOwn(map, property) ? map[property]! : undefined;
-    if (!values) return ignored.push({ sourceEventId: eventId, reason: 'unmapped_property' });
+    if (!values) {
+      ignored.push({ sourceEventId: eventId, reason: 'unmapped_property' });
+      continue;
+    }
     const value = event.propertyValue === undefined || event.propertyValue === null ? '' : String(event.propertyValue);
     const mapped = Object.hasOwn(values, value.toLowerCase()) ? values[value.toLowerCase()] : undefined;
-    if (!mapped) return ignored.push({ sourceEventId: eventId, reason: 'not_an_outcome' });
+    if (!mapped) {
+      ignored.push({ sourceEventId: eventId, reason: 'not_an_outcome' });
+      continue;
+    }
     changes.push({
       eventId,
       objectId: String(event.objectId),
@@ -270,7 +282,7 @@ export function parseHubSpotDelivery(
       ...(event.changeSource ? { changeSource: event.changeSource } : {}),
       raw: raw as JsonObject,
     });
-  });
+  }
   return { changes, ignored, received: parsed.length };
 }
 
@@ -299,7 +311,10 @@ export async function contactEmail(objectId: string, options: { token: string; b
   const url = `${options.baseUrl.replace(/\/+$/, '')}/crm/v3/objects/contacts/${encodeURIComponent(objectId)}?properties=email`;
   let response: Response;
   try {
-    response = await (options.fetch ?? fetch)(url, { headers: { authorization: `Bearer ${options.token}`, accept: 'application/json' }, signal: AbortSignal.timeout(5000) });
+    response = await (options.fetch ?? fetch)(url, {
+      headers: { authorization: `Bearer ${options.token}`, accept: 'application/json' },
+      signal: AbortSignal.timeout(5000),
+    });
   } catch (error) {
     throw new HubSpotLookupError(`HubSpot did not answer the contact lookup: ${(error as Error).message}`, { cause: error });
   }

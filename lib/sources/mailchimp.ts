@@ -33,11 +33,11 @@
  * - `campaign` names no person: ignored. Unknown types and events without an e-mail: ignored.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { normalizeEmail, toSnakeCase } from '../core/events.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
-import type { Secrets } from '../runtime/config.ts';
+import { normalizeEmail, toSnakeCase } from '../core/events.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
 import { requireContentType } from '../http/request.ts';
+import type { Secrets } from '../runtime/config.ts';
 import { amount, definedOnly, isKeptKey, isObject, maxFieldsPerEvent, own, parseIsoTime, text, unsafeKeys } from './fields.ts';
 import type { HandshakeAnswer, Normalized, WebhookRequest, WebhookSource } from './source.ts';
 
@@ -216,7 +216,12 @@ function profileFromMerges(email: string, merges: unknown): Profile {
     let stored: PropertyValue | undefined;
     if (tag === 'ADDRESS' && isObject(value)) {
       profile.country ??= text(own(value, 'country'));
-      stored = text(addressParts.map((part) => text(own(value, part))).filter((part) => part !== undefined).join(', '));
+      stored = text(
+        addressParts
+          .map((part) => text(own(value, part)))
+          .filter((part) => part !== undefined)
+          .join(', '),
+      );
     } else if (typeof value === 'string') {
       // Groupings and other nested merges stay whole in `raw`; the profile keeps scalars.
       stored = text(value);

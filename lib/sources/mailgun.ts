@@ -31,8 +31,8 @@
  * - stored, routed mail, list_uploaded, list_member_upload_error: ignored (no lead's event).
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { normalizeEmail } from '../core/events.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
+import { normalizeEmail } from '../core/events.ts';
 import { badRequest, HttpError, notFound } from '../http/errors.ts';
 import { maxJsonDepth, parseJson, requireContentType } from '../http/request.ts';
 import type { JsonObject } from './fields.ts';
@@ -224,10 +224,12 @@ export function mailgunEventTime(value: unknown): string | undefined {
 /** The strings of a JSON array, bounded and trimmed; anything else in it is left to `raw`. */
 function strings(value: unknown): string[] {
   if (!Array.isArray(value)) return [];
-  return value.flatMap((entry) => {
-    const kept = text(entry);
-    return kept === undefined ? [] : [kept];
-  }).slice(0, maxListEntries);
+  return value
+    .flatMap((entry) => {
+      const kept = text(entry);
+      return kept === undefined ? [] : [kept];
+    })
+    .slice(0, maxListEntries);
 }
 
 /** Mailgun campaigns (`[{id, name}]`) as `[{id, name}]` built from their strings only. */
@@ -326,7 +328,9 @@ function failureOf(eventData: JsonObject): { type: string; properties: Record<st
   if (severity === 'temporary') return { type: 'email_bounced', properties: { ...properties, bounce: 'soft' } };
   if (severity === 'permanent') {
     const addressIsBad =
-      (reason !== undefined && undeliverableReasons.has(reason)) || bounceType === 'hard' || (enhancedCode !== undefined && /^5\.1\.\d{1,3}$/.test(enhancedCode));
+      (reason !== undefined && undeliverableReasons.has(reason)) ||
+      bounceType === 'hard' ||
+      (enhancedCode !== undefined && /^5\.1\.\d{1,3}$/.test(enhancedCode));
     return { type: 'email_bounced', properties: { ...properties, bounce: addressIsBad ? 'hard' : 'soft' } };
   }
   return { type: 'email_failed', properties };

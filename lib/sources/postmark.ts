@@ -32,11 +32,11 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-import { normalizeEmail } from '../core/events.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
-import type { Secrets } from '../runtime/config.ts';
+import { normalizeEmail } from '../core/events.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
+import type { Secrets } from '../runtime/config.ts';
 import type { JsonObject } from './fields.ts';
 import { isKeptKey, isObject, maxFieldsPerEvent, maxKeyLength, own, parseIsoTime, text, toPropertyValue } from './fields.ts';
 import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';
@@ -64,7 +64,8 @@ const base64Token = /^[A-Za-z0-9+/]+={0,2}$/;
  */
 function basicCredentials(authorization: string | undefined): { user: Buffer; password: Buffer } {
   const value = authorization?.trim() ?? '';
-  if (value === '') throw unauthorized('no Authorization header: Postmark webhooks authenticate with HTTP Basic auth (the webhook\'s HttpAuth, or user:password@ in its URL)');
+  if (value === '')
+    throw unauthorized("no Authorization header: Postmark webhooks authenticate with HTTP Basic auth (the webhook's HttpAuth, or user:password@ in its URL)");
   const [scheme = '', token = '', ...rest] = value.split(/[ \t]+/);
   if (scheme.toLowerCase() !== 'basic') throw unauthorized('the Authorization header must use the Basic scheme');
   // Canonical base64 only: Buffer.from(..., 'base64') silently skips what is not base64, so
@@ -98,7 +99,9 @@ const jsonObject = z.custom<JsonObject>(isObject, { error: 'must be a JSON objec
 const optionalText = z.string({ error: 'must be a string' }).nullish();
 const optionalFlag = z.boolean({ error: 'must be true or false' }).nullish();
 const optionalNumber = z.number({ error: 'must be a number' }).nullish();
-const requiredTime = z.string({ error: (issue) => (issue.input === undefined ? 'is required (ISO 8601, the record\'s own time)' : 'must be an ISO 8601 string') });
+const requiredTime = z.string({
+  error: (issue) => (issue.input === undefined ? "is required (ISO 8601, the record's own time)" : 'must be an ISO 8601 string'),
+});
 const messageId = z
   .string({ error: 'must be a string' })
   .max(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` })
@@ -146,7 +149,9 @@ const subscriptionChangeSchema = z.object({
   ...common,
   Recipient: z.unknown().optional(),
   ChangedAt: requiredTime,
-  SuppressSending: z.boolean({ error: (issue) => (issue.input === undefined ? 'is required (true: suppressed, false: reactivated)' : 'must be true or false') }),
+  SuppressSending: z.boolean({
+    error: (issue) => (issue.input === undefined ? 'is required (true: suppressed, false: reactivated)' : 'must be true or false'),
+  }),
   SuppressionReason: optionalText,
   Origin: optionalText,
 });
@@ -330,7 +335,9 @@ function trackingProperties(record: Tracking): Record<string, PropertyValue | un
  * JSON of the parts keeps them apart (no separator inside a value can shift one into the next).
  */
 function compositeKey(prefix: string, parts: readonly (string | boolean | null | undefined)[]): string {
-  const digest = createHash('sha256').update(JSON.stringify(parts.map((part) => part ?? null))).digest('hex');
+  const digest = createHash('sha256')
+    .update(JSON.stringify(parts.map((part) => part ?? null)))
+    .digest('hex');
   return `${prefix}:${digest.slice(0, 32)}`;
 }
 
@@ -436,7 +443,13 @@ function mapBounce(record: JsonObject, recordType: 'Bounce' | 'SpamComplaint'): 
   const sourceEventId =
     id !== undefined
       ? `bounce-id:${id}`
-      : compositeKey(recordType === 'Bounce' ? 'bounce' : 'spam_complaint', [recordType, bounce.MessageID, recipient ?? text(bounce.Email), occurredAt, bounceType]);
+      : compositeKey(recordType === 'Bounce' ? 'bounce' : 'spam_complaint', [
+          recordType,
+          bounce.MessageID,
+          recipient ?? text(bounce.Email),
+          occurredAt,
+          bounceType,
+        ]);
   return { type, occurredAt, sourceEventId, properties, recipient: bounce.Email };
 }
 

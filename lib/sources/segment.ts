@@ -9,14 +9,27 @@
  * - `context.traits` on any message carries profile fields too.
  */
 import { z } from 'zod';
-import { normalizeEmail, toSnakeCase } from '../core/events.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
+import { normalizeEmail, toSnakeCase } from '../core/events.ts';
 import { badRequest, notFound } from '../http/errors.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
-import type { JsonObject } from './fields.ts';
-import { amount, definedOnly, flattenProperties, isKeptKey, isObject, maxFieldsPerEvent, maxKeyLength, mergeProfiles, own, parseIsoTime, text, toPropertyValue } from './fields.ts';
-import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';
 import { verifyStandardWebhook } from '../http/standard-webhooks.ts';
+import type { JsonObject } from './fields.ts';
+import {
+  amount,
+  definedOnly,
+  flattenProperties,
+  isKeptKey,
+  isObject,
+  maxFieldsPerEvent,
+  maxKeyLength,
+  mergeProfiles,
+  own,
+  parseIsoTime,
+  text,
+  toPropertyValue,
+} from './fields.ts';
+import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';
 
 /** Most messages one delivery may carry; Segment's own batch API stops at 500 KB, ours at 500 messages. */
 export const maxSegmentMessages = 500;
@@ -33,7 +46,9 @@ const isoString = z.string({ error: 'must be an ISO 8601 string' }).nullish();
 const messageSchema = z.object({
   type: z.enum(scoredTypes, {
     error: (issue) =>
-      issue.input === undefined ? `is required (one of ${scoredTypes.join(', ')})` : `must be one of ${scoredTypes.join(', ')}, got ${JSON.stringify(issue.input)}`,
+      issue.input === undefined
+        ? `is required (one of ${scoredTypes.join(', ')})`
+        : `must be one of ${scoredTypes.join(', ')}, got ${JSON.stringify(issue.input)}`,
   }),
   // The deduplication key (DynamoDB sort key part), hence the length bound.
   messageId: z
@@ -188,8 +203,7 @@ function toEvent(message: SegmentMessage, raw: JsonObject, where: string): Norma
 
   const contextProfile = profileFromTraits(own(message.context, 'traits'));
   // An identify call is about this person: the profile it yields always names them.
-  const profile =
-    message.type === 'identify' ? { email: leadKey, ...mergeProfiles(contextProfile, profileFromTraits(message.traits)) } : contextProfile;
+  const profile = message.type === 'identify' ? { email: leadKey, ...mergeProfiles(contextProfile, profileFromTraits(message.traits)) } : contextProfile;
 
   const event: NormalizedEvent = {
     leadKey,

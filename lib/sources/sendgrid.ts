@@ -16,10 +16,11 @@
  * - processed, deferred, dropped, group_resubscribe -> email_<event> (a model may score them; default 0).
  * - Every top-level key SendGrid does not define is a custom (unique) arg: kept as a property as given.
  */
-import { createPublicKey, sign as signMessage, verify as verifyMessage } from 'node:crypto';
+
 import type { KeyLike, KeyObject } from 'node:crypto';
-import { normalizeEmail } from '../core/events.ts';
+import { createPublicKey, sign as signMessage, verify as verifyMessage } from 'node:crypto';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
+import { normalizeEmail } from '../core/events.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
 import { logger } from '../runtime/logger.ts';
@@ -94,7 +95,13 @@ function publicKeyOf(configured: string): ParsedKey {
  * @throws HttpError 401 when a header is missing, the timestamp is not unix seconds or is outside
  *   [now - {@link sendgridMaxAgeSeconds}, now + {@link sendgridMaxFutureSeconds}], or the signature does not verify.
  */
-export function verifySendgridSignature(input: { key: KeyObject; signature: string | undefined; timestamp: string | undefined; body: Buffer; now: Date }): void {
+export function verifySendgridSignature(input: {
+  key: KeyObject;
+  signature: string | undefined;
+  timestamp: string | undefined;
+  body: Buffer;
+  now: Date;
+}): void {
   const { signature, timestamp } = input;
   if (!signature) throw unauthorized(`missing ${sendgridSignatureHeader} header (enable the Signed Event Webhook in SendGrid)`);
   if (!timestamp) throw unauthorized(`missing ${sendgridTimestampHeader} header`);
@@ -102,9 +109,11 @@ export function verifySendgridSignature(input: { key: KeyObject; signature: stri
   if (!/^\d{1,15}$/.test(timestamp)) throw unauthorized(`${sendgridTimestampHeader} must be unix seconds`);
   const age = Math.floor(input.now.getTime() / 1000) - Number(timestamp);
   if (age > sendgridMaxAgeSeconds) throw unauthorized(`${sendgridTimestampHeader} is ${age} s old; the tolerance is ${sendgridMaxAgeSeconds} s`);
-  if (-age > sendgridMaxFutureSeconds) throw unauthorized(`${sendgridTimestampHeader} is ${-age} s in the future; the tolerance is ${sendgridMaxFutureSeconds} s`);
+  if (-age > sendgridMaxFutureSeconds)
+    throw unauthorized(`${sendgridTimestampHeader} is ${-age} s in the future; the tolerance is ${sendgridMaxFutureSeconds} s`);
   // Strict base64: Buffer.from(…, 'base64') skips characters it does not know instead of failing.
-  if (signature.length > maxSignatureChars || !/^[A-Za-z0-9+/]+={0,2}$/.test(signature)) throw unauthorized(`${sendgridSignatureHeader} is not a base64 signature`);
+  if (signature.length > maxSignatureChars || !/^[A-Za-z0-9+/]+={0,2}$/.test(signature))
+    throw unauthorized(`${sendgridSignatureHeader} is not a base64 signature`);
   let valid = false;
   try {
     valid = verifyMessage('sha256', Buffer.concat([Buffer.from(timestamp, 'utf8'), input.body]), input.key, Buffer.from(signature, 'base64'));

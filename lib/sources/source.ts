@@ -1,6 +1,6 @@
 import type { NormalizedEvent } from '../core/events.ts';
-import type { Secrets } from '../runtime/config.ts';
 import type { HttpError } from '../http/errors.ts';
+import type { Secrets } from '../runtime/config.ts';
 import type { SecretKey } from '../topology.ts';
 
 /** A webhook request as a source sees it: the exact bytes received and case-insensitive headers. */

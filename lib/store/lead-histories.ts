@@ -1,6 +1,6 @@
 import type { NormalizedEvent } from '../core/events.ts';
-import type { LeadStore } from './lead-store.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import type { LeadStore } from './lead-store.ts';
 
 /** A lead and its stored events, oldest first. */
 export interface LeadHistory {

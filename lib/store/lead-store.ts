@@ -1,7 +1,6 @@
 import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient, QueryCommandOutput, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import type { QueryCommandOutput, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import { handoffLeadId } from '../core/handoff.ts';
@@ -370,7 +369,14 @@ export class LeadStore {
    * P's own EVT and RAW items stay where they were received (audit; raw payloads expire by TTL as every
    * raw does). P is never scored again, so they are never counted twice.
    */
-  private async writeLead(leadId: string, events: NormalizedEvent[], model: ScoringModel, now: Date, prefetched?: { lead: StoredLead | undefined }, depth = 0): Promise<LeadOutcome> {
+  private async writeLead(
+    leadId: string,
+    events: NormalizedEvent[],
+    model: ScoringModel,
+    now: Date,
+    prefetched?: { lead: StoredLead | undefined },
+    depth = 0,
+  ): Promise<LeadOutcome> {
     let pending = events;
     let applied = 0;
     let duplicates = 0;
@@ -389,7 +395,14 @@ export class LeadStore {
         if (pending.length === 0) return this.retireMerged(current, applied, duplicates, merged);
         if (depth > 0) throw new Error(`lead ${leadId} is merged into ${current.mergedInto}, itself merged: a chain of merges`);
         const target = current.mergedInto;
-        const outcome = await this.writeLead(target, pending.map((event) => ({ ...event, leadKey: target })), model, now, undefined, depth + 1);
+        const outcome = await this.writeLead(
+          target,
+          pending.map((event) => ({ ...event, leadKey: target })),
+          model,
+          now,
+          undefined,
+          depth + 1,
+        );
         return { ...outcome, applied: outcome.applied + applied, duplicates: outcome.duplicates + duplicates, merged: outcome.merged + merged };
       }
       if (!planned) {
@@ -414,10 +427,19 @@ export class LeadStore {
       }
       // The key is held from the transaction that takes it on, so a handoff decided there already names it.
       const base: Lead & Partial<StoredLead> = current ?? newLead(leadId, now, model);
-      const holding = taking ? { ...base, aliases: union(base.aliases, taking.from), ...(taking.absorbs ? { mergedFrom: union(base.mergedFrom, taking.from) } : {}) } : base;
+      const holding = taking
+        ? { ...base, aliases: union(base.aliases, taking.from), ...(taking.absorbs ? { mergedFrom: union(base.mergedFrom, taking.from) } : {}) }
+        : base;
       const evaluation = chunk.length > 0 ? applyEvents(holding, chunk, model, now) : evaluateLead(holding, model, now);
       const completesMerge = merge !== undefined && [...copies].every((copy) => chunk.includes(copy));
-      const next = this.toStored(evaluation.lead, evaluation.score, current?.version ?? 0, model, now, merge && !completesMerge ? merge.from : merge ? undefined : current?.mergingFrom);
+      const next = this.toStored(
+        evaluation.lead,
+        evaluation.score,
+        current?.version ?? 0,
+        model,
+        now,
+        merge && !completesMerge ? merge.from : merge ? undefined : current?.mergingFrom,
+      );
       if (current && chunk.length === 0 && !merge && !changed(current, next)) return outcomeOf(current, applied, duplicates, merged);
       const transaction = this.transactionItems(chunk, copies, merge?.from, next, current?.version, now, taking);
       try {
@@ -432,7 +454,6 @@ export class LeadStore {
           if (completesMerge) planned = false;
         }
         if (pending.length === 0 && !merge && (planned || !mayAbsorbMore(next, events, heldElsewhere))) return outcomeOf(next, applied, duplicates, merged);
-        continue;
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
         const reasons = error.CancellationReasons ?? [];
@@ -445,7 +466,8 @@ export class LeadStore {
         pending = pending.filter((event) => !stored.has(event));
         if (merge) merge = { ...merge, copies: merge.copies.filter((copy) => !stored.has(copy)) };
         const claimLost = transaction.claimIndex !== undefined && reasons[transaction.claimIndex]?.Code === 'ConditionalCheckFailed';
-        const leadConflict = reasons[transaction.leadIndex]?.Code === 'ConditionalCheckFailed' || reasons.some((reason) => reason.Code === 'TransactionConflict');
+        const leadConflict =
+          reasons[transaction.leadIndex]?.Code === 'ConditionalCheckFailed' || reasons.some((reason) => reason.Code === 'TransactionConflict');
         if (!leadConflict && !claimLost && stored.size > 0) continue;
         // Someone else wrote the lead, or the lead to absorb changed or was absorbed: decide again from what is stored now.
         planned = false;
@@ -464,12 +486,22 @@ export class LeadStore {
    * goes straight to E). Costs nothing for events without a phone, or with a phone E already holds; one
    * consistent GetItem once per new phone; a Query of the phone lead's events only when there is one.
    */
-  private async planMerge(leadId: string, current: StoredLead | undefined, events: readonly NormalizedEvent[], heldElsewhere: Set<string>): Promise<MergePlan | undefined> {
+  private async planMerge(
+    leadId: string,
+    current: StoredLead | undefined,
+    events: readonly NormalizedEvent[],
+    heldElsewhere: Set<string>,
+  ): Promise<MergePlan | undefined> {
     if (!isEmailLeadId(leadId)) return undefined;
     const rekey = (event: NormalizedEvent) => ({ ...event, leadKey: leadId });
     if (current?.mergingFrom) {
       // Already claimed by this lead: copy again; what is stored already is skipped as a duplicate.
-      return { from: current.mergingFrom, claim: undefined, absorbs: true, copies: (await this.listEvents(current.mergingFrom, { consistent: true })).map(rekey) };
+      return {
+        from: current.mergingFrom,
+        claim: undefined,
+        absorbs: true,
+        copies: (await this.listEvents(current.mergingFrom, { consistent: true })).map(rekey),
+      };
     }
     const held = new Set(current?.aliases ?? []);
     for (const event of events) {
@@ -485,7 +517,12 @@ export class LeadStore {
       // Read after the lead, consistently: every event of the version read is in the answer (more only
       // if the lead moved on, and then the claim, conditioned on that version, fails and this runs again).
       const copies = (await this.listEvents(phoneLead, { consistent: true })).map(rekey);
-      return { from: phoneLead, claim: { kind: 'absorb', version: candidate.version, idle: Object.keys(candidate.outbox ?? {}).length === 0 }, absorbs: true, copies };
+      return {
+        from: phoneLead,
+        claim: { kind: 'absorb', version: candidate.version, idle: Object.keys(candidate.outbox ?? {}).length === 0 },
+        absorbs: true,
+        copies,
+      };
     }
     return undefined;
   }
@@ -515,14 +552,7 @@ export class LeadStore {
     return { leadId: lead.leadId, applied, duplicates, merged, status: lead.status, outbox };
   }
 
-  private toStored(
-    lead: Lead,
-    score: Breakdown,
-    previousVersion: number,
-    model: ScoringModel,
-    now: Date,
-    mergingFrom?: string,
-  ): StoredLead {
+  private toStored(lead: Lead, score: Breakdown, previousVersion: number, model: ScoringModel, now: Date, mergingFrom?: string): StoredLead {
     // The core clones the stored lead it was given: what the store derives is derived again here, never
     // carried over (a due time kept from before would leave the lead in the due index for good).
     const { version: _version, score: _score, dueAt: _dueAt, recycleAt: _recycleAt, mergingFrom: _mergingFrom, ...state } = lead as Partial<StoredLead> & Lead;
@@ -567,7 +597,15 @@ export class LeadStore {
       items.push({
         Put: {
           TableName: this.tableName,
-          Item: { pk, sk: eventSk(event), kind: 'event', ...normalized, appliedAt, modelVersion: lead.modelVersion, ...(copied && copiedFrom ? { mergedFrom: copiedFrom } : {}) },
+          Item: {
+            pk,
+            sk: eventSk(event),
+            kind: 'event',
+            ...normalized,
+            appliedAt,
+            modelVersion: lead.modelVersion,
+            ...(copied && copiedFrom ? { mergedFrom: copiedFrom } : {}),
+          },
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       });
@@ -651,7 +689,9 @@ export class LeadStore {
    * path. `limit` bounds the items a page evaluates (DynamoDB's Limit), not the leads it returns.
    * `firstSeenSince` keeps only leads first seen at or after that instant.
    */
-  async scanLeads(options: { cursor?: Record<string, unknown>; limit?: number; firstSeenSince?: Date } = {}): Promise<{ leadIds: string[]; cursor?: Record<string, unknown>; scanned: number }> {
+  async scanLeads(
+    options: { cursor?: Record<string, unknown>; limit?: number; firstSeenSince?: Date } = {},
+  ): Promise<{ leadIds: string[]; cursor?: Record<string, unknown>; scanned: number }> {
     const since = options.firstSeenSince?.toISOString();
     const page = await this.client.send(
       new ScanCommand({
@@ -678,7 +718,11 @@ export class LeadStore {
    * the caller to enqueue like any other; so is a handoff still waiting there from before.
    * A merged or unknown lead is skipped; a merge left half-done is completed first.
    */
-  async replaceState(leadId: string, model: ScoringModel, now: Date): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; outcome?: LeadOutcome }> {
+  async replaceState(
+    leadId: string,
+    model: ScoringModel,
+    now: Date,
+  ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; outcome?: LeadOutcome }> {
     for (let attempt = 1; ; attempt += 1) {
       const current = await this.getLead(leadId);
       if (!current || current.mergedInto) return { written: false };
@@ -689,7 +733,8 @@ export class LeadStore {
       const events = await this.listEvents(leadId, { consistent: true });
       const evaluation = replayLead(current, events, model, now);
       const next = this.toStored(evaluation.lead, evaluation.score, current.version, model, now);
-      if (!replacesState(current, next, model, now)) return { before: current.status, after: current.status, written: false, outcome: outcomeOf(current, 0, 0, 0) };
+      if (!replacesState(current, next, model, now))
+        return { before: current.status, after: current.status, written: false, outcome: outcomeOf(current, 0, 0, 0) };
       try {
         await this.send(this.transactionItems([], new Set(), undefined, next, current.version, now, undefined).items);
         return { before: current.status, after: next.status, written: true, outcome: outcomeOf(next, 0, 0, 0) };
@@ -708,7 +753,9 @@ export class LeadStore {
    */
   async listEvents(leadId: string, options: { consistent?: boolean } = {}): Promise<NormalizedEvent[]> {
     const items = await this.queryPartition(leadId, 'EVT#', options.consistent ?? false);
-    return items.map(({ pk: _pk, sk: _sk, kind: _kind, appliedAt: _appliedAt, modelVersion: _modelVersion, mergedFrom: _mergedFrom, ...event }) => event as NormalizedEvent);
+    return items.map(
+      ({ pk: _pk, sk: _sk, kind: _kind, appliedAt: _appliedAt, modelVersion: _modelVersion, mergedFrom: _mergedFrom, ...event }) => event as NormalizedEvent,
+    );
   }
 
   /** Every item of the lead's partition whose sort key starts with `prefix`, in sort-key order (all pages of one Query). */
@@ -788,7 +835,9 @@ export class LeadStore {
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
     }
-    const seen = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: replayPk(source, token), sk: replaySk }, ConsistentRead: true }));
+    const seen = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: replayPk(source, token), sk: replaySk }, ConsistentRead: true }),
+    );
     return seen.Item?.fingerprint === fingerprint ? 'same' : 'replayed';
   }
 
@@ -854,7 +903,15 @@ export class LeadStore {
         this.client.send(
           new PutCommand({
             TableName: this.tableName,
-            Item: { pk: crmLinkPk(attempt.adapter, attempt.externalId), sk: crmLinkSk, kind: 'crm-link', adapter: attempt.adapter, externalId: attempt.externalId, leadId, linkedAt: at },
+            Item: {
+              pk: crmLinkPk(attempt.adapter, attempt.externalId),
+              sk: crmLinkSk,
+              kind: 'crm-link',
+              adapter: attempt.adapter,
+              externalId: attempt.externalId,
+              leadId,
+              linkedAt: at,
+            },
           }),
         ),
       );
@@ -895,7 +952,11 @@ export class LeadStore {
 
   async getHandoff(record: Pick<HandoffRecord, 'id' | 'occurredAt' | 'lead'> & { leadId?: string }): Promise<HandoffAttempt | undefined> {
     const answer = await this.client.send(
-      new GetCommand({ TableName: this.tableName, Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) }, ConsistentRead: true }),
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) },
+        ConsistentRead: true,
+      }),
     );
     return answer.Item as HandoffAttempt | undefined;
   }
@@ -1065,4 +1126,3 @@ const minEventsToLookUp = 10;
 function storedEventKey(event: NormalizedEvent): string {
   return `${leadPk(event.leadKey)}|${eventSk(event)}`;
 }
-

@@ -1,9 +1,9 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { table } from '../topology.ts';
 import { seenPk, seenSk } from './keys.ts';
-import { mapWithConcurrency } from '../runtime/concurrency.ts';
 
 /**
  * Deduplication of provider events whose lead is not known at receipt (DESIGN.md data model,
@@ -67,7 +67,9 @@ export class SeenStore {
   }
 
   async get(source: string, eventId: string): Promise<SeenItem | undefined> {
-    const answer = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: seenPk(source, eventId), sk: seenSk }, ConsistentRead: true }));
+    const answer = await this.client.send(
+      new GetCommand({ TableName: this.tableName, Key: { pk: seenPk(source, eventId), sk: seenSk }, ConsistentRead: true }),
+    );
     return answer.Item ? toSeenItem(answer.Item) : undefined;
   }
 
@@ -98,9 +100,17 @@ export class SeenStore {
       new UpdateCommand({
         TableName: this.tableName,
         Key: { pk: seenPk(source, eventId), sk: seenSk },
-        UpdateExpression: 'SET kind = :kind, #source = :source, eventId = :eventId, queuedAt = if_not_exists(queuedAt, :now), fetchedAt = :now, leadId = :leadId, #ttl = :ttl',
+        UpdateExpression:
+          'SET kind = :kind, #source = :source, eventId = :eventId, queuedAt = if_not_exists(queuedAt, :now), fetchedAt = :now, leadId = :leadId, #ttl = :ttl',
         ExpressionAttributeNames: { '#source': 'source', '#ttl': table.ttlAttribute },
-        ExpressionAttributeValues: { ':kind': 'seen', ':source': source, ':eventId': eventId, ':now': now.toISOString(), ':leadId': leadId, ':ttl': this.expiresAt(now) },
+        ExpressionAttributeValues: {
+          ':kind': 'seen',
+          ':source': source,
+          ':eventId': eventId,
+          ':now': now.toISOString(),
+          ':leadId': leadId,
+          ':ttl': this.expiresAt(now),
+        },
       }),
     );
   }

@@ -1,8 +1,8 @@
+import type { Thresholds } from '../core/explain.ts';
+import { verdict } from '../core/explain.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import { canonicalLeadId } from '../core/identity.ts';
 import type { Lead, LeadOutcomeState } from '../core/lead.ts';
-import type { Thresholds } from '../core/explain.ts';
-import { verdict } from '../core/explain.ts';
 import { explainedReasons, recordProfile, scoreLead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import type { HandoffAttempt, LeadStore, StoredLead } from '../store/lead-store.ts';
@@ -78,10 +78,11 @@ export async function findLeadView(store: LeadStore, model: ScoringModel, asked:
 
 /** The sales outcome in one line, as `mql explain` prints it: "sales outcome: won 24,000 USD at ... (via crm)". */
 export function outcomeLine(outcome: LeadOutcomeState): string {
-  const what = outcome.type === 'won' && outcome.amount !== undefined
-    ? `won ${outcome.amount.toLocaleString('en-US')}${outcome.currency ? ` ${outcome.currency}` : ''}`
-    : outcome.reason !== undefined
-      ? `${outcome.type} (${outcome.reason})`
-      : outcome.type;
+  const what =
+    outcome.type === 'won' && outcome.amount !== undefined
+      ? `won ${outcome.amount.toLocaleString('en-US')}${outcome.currency ? ` ${outcome.currency}` : ''}`
+      : outcome.reason !== undefined
+        ? `${outcome.type} (${outcome.reason})`
+        : outcome.type;
   return `sales outcome: ${what} at ${outcome.at}${outcome.source ? ` via ${outcome.source}` : ''}`;
 }

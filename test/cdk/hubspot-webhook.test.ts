@@ -14,7 +14,9 @@ function functionNamed(template: ReturnType<typeof synth>['template'], name: str
 
 describe("HubSpot's webhook in the stack", () => {
   const { template } = synth({
-    engine: { crmEnv: { HUBSPOT_OUTCOME_MAP: outcomeMap, HUBSPOT_WEBHOOK_URL: 'https://hooks.example.com/webhooks/hubspot', HUBSPOT_RECYCLED_LEAD_STATUS: 'OPEN' } },
+    engine: {
+      crmEnv: { HUBSPOT_OUTCOME_MAP: outcomeMap, HUBSPOT_WEBHOOK_URL: 'https://hooks.example.com/webhooks/hubspot', HUBSPOT_RECYCLED_LEAD_STATUS: 'OPEN' },
+    },
   });
 
   it('POST /webhooks/hubspot is a public route (the function checks the signature)', () => {
@@ -36,11 +38,15 @@ describe("HubSpot's webhook in the stack", () => {
   });
 
   it('a HUBSPOT_OUTCOME_MAP that does not validate stops the synth, naming the problem', () => {
-    expect(() => buildStack({ engine: { crmEnv: { HUBSPOT_OUTCOME_MAP: '{"hs_lead_status": {"NEW": "meeting_booked"}}' } } })).toThrow(/HUBSPOT_OUTCOME_MAP\.hs_lead_status\.NEW/);
+    expect(() => buildStack({ engine: { crmEnv: { HUBSPOT_OUTCOME_MAP: '{"hs_lead_status": {"NEW": "meeting_booked"}}' } } })).toThrow(
+      /HUBSPOT_OUTCOME_MAP\.hs_lead_status\.NEW/,
+    );
     expect(() => buildStack({ engine: { crmEnv: { HUBSPOT_OUTCOME_MAP: '{not json' } } })).toThrow(/HUBSPOT_OUTCOME_MAP is not JSON/);
   });
 
   it('a target URL that is not https stops the synth', () => {
-    expect(() => buildStack({ engine: { crmEnv: { HUBSPOT_WEBHOOK_URL: 'http://hooks.example.com/webhooks/hubspot' } } })).toThrow(/HUBSPOT_WEBHOOK_URL must be an https/);
+    expect(() => buildStack({ engine: { crmEnv: { HUBSPOT_WEBHOOK_URL: 'http://hooks.example.com/webhooks/hubspot' } } })).toThrow(
+      /HUBSPOT_WEBHOOK_URL must be an https/,
+    );
   });
 });

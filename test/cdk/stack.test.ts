@@ -10,18 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SettingsError, settingsFromContext } from '../../cdk/config.ts';
 import { pascal } from '../../cdk/constructs/mql-engine.ts';
 import type { MqlEngineStack } from '../../cdk/stack.ts';
-import {
-  type FunctionSpec,
-  functions,
-  type HandlerName,
-  dlqUrlEnv,
-  queues,
-  queueUrlEnv,
-  routes,
-  schedules,
-  secretKeys,
-  table,
-} from '../../lib/topology.ts';
+import { dlqUrlEnv, type FunctionSpec, functions, type HandlerName, queues, queueUrlEnv, routes, schedules, secretKeys, table } from '../../lib/topology.ts';
 import { buildStack, synth } from './synth.ts';
 
 const { stack, template } = synth();
@@ -184,9 +173,10 @@ describe('functions', () => {
       });
       const deadLettersTo: readonly string[] = (spec as FunctionSpec).deadLettersTo ?? [];
       for (const queue of queues) {
-        const expected = (spec.sendsTo as readonly string[]).includes(queue.name) || deadLettersTo.includes(queue.name)
-          ? { Ref: logicalId(stack, stack.engine.queues[queue.name].queue) }
-          : undefined;
+        const expected =
+          (spec.sendsTo as readonly string[]).includes(queue.name) || deadLettersTo.includes(queue.name)
+            ? { Ref: logicalId(stack, stack.engine.queues[queue.name].queue) }
+            : undefined;
         expect(variables[queueUrlEnv(queue.name)]).toEqual(expected);
         expect(variables[dlqUrlEnv(queue.name)]).toEqual(
           deadLettersTo.includes(queue.name) ? { Ref: logicalId(stack, stack.engine.queues[queue.name].deadLetterQueue) } : undefined,
@@ -212,7 +202,9 @@ describe('functions', () => {
     const statements = statementsOf('fetch-facebook-lead');
     const on = (queue: Queue) => JSON.stringify({ 'Fn::GetAtt': [logicalId(stack, queue), 'Arn'] });
     const actionsOn = (queue: Queue) =>
-      statements.filter((statement) => [statement.Resource].flat().some((target) => JSON.stringify(target) === on(queue))).flatMap((statement) => [statement.Action].flat());
+      statements
+        .filter((statement) => [statement.Resource].flat().some((target) => JSON.stringify(target) === on(queue)))
+        .flatMap((statement) => [statement.Action].flat());
     expect(actionsOn(stack.engine.queues['facebook-leads'].queue)).toContain('sqs:ChangeMessageVisibility');
     expect(actionsOn(stack.engine.queues['facebook-leads'].deadLetterQueue)).toContain('sqs:SendMessage');
     expect(actionsOn(stack.engine.queues.handoff.deadLetterQueue)).toEqual([]);
@@ -256,22 +248,34 @@ describe('handoff within the CRM rate limits', () => {
   it('turns the handoff error log lines of auth failures and exhausted quotas into metrics with alarms', () => {
     const filters = Object.values(template.findResources('AWS::Logs::MetricFilter')) as Resource[];
     const patterns = filters.map((filter) => filter.Properties.FilterPattern as string);
-    expect(patterns).toEqual(
-      expect.arrayContaining([expect.stringMatching(/\$\.kind = "auth"/), expect.stringMatching(/\$\.kind = "quota_exhausted"/)]),
-    );
+    expect(patterns).toEqual(expect.arrayContaining([expect.stringMatching(/\$\.kind = "auth"/), expect.stringMatching(/\$\.kind = "quota_exhausted"/)]));
     for (const filter of filters) expect(filter.Properties.LogGroupName).toEqual({ Ref: logicalId(stack, stack.engine.functions.handoff.logGroup) });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'HandoffAuthFailures', Namespace: 'mql-engine', Threshold: 1 });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'HandoffQuotaExhausted', Namespace: 'mql-engine', Threshold: 1 });
   });
 
   it('passes the CRM settings (not its secrets) to the handoff function only', () => {
-    const env = { CRM_ADAPTER: 'salesforce', SALESFORCE_INSTANCE_URL: 'https://acme.my.salesforce.com', SALESFORCE_CLIENT_ID: 'client-id', SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c', SALESFORCE_CLIENT_SECRET: 'never-in-env' };
+    const env = {
+      CRM_ADAPTER: 'salesforce',
+      SALESFORCE_INSTANCE_URL: 'https://acme.my.salesforce.com',
+      SALESFORCE_CLIENT_ID: 'client-id',
+      SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c',
+      SALESFORCE_CLIENT_SECRET: 'never-in-env',
+    };
     const settings = settingsFromContext({ tryGetContext: () => undefined }, env);
-    expect(settings.crmEnv).toEqual({ SALESFORCE_INSTANCE_URL: 'https://acme.my.salesforce.com', SALESFORCE_CLIENT_ID: 'client-id', SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c' });
+    expect(settings.crmEnv).toEqual({
+      SALESFORCE_INSTANCE_URL: 'https://acme.my.salesforce.com',
+      SALESFORCE_CLIENT_ID: 'client-id',
+      SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c',
+    });
     const built = synth({ engine: settings });
     const variablesOf = (name: HandlerName) =>
       (built.template.toJSON().Resources[logicalId(built.stack, built.stack.engine.functions[name].function)] as Resource).Properties.Environment.Variables;
-    expect(variablesOf('handoff')).toMatchObject({ CRM_ADAPTER: 'salesforce', SALESFORCE_CLIENT_ID: 'client-id', SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c' });
+    expect(variablesOf('handoff')).toMatchObject({
+      CRM_ADAPTER: 'salesforce',
+      SALESFORCE_CLIENT_ID: 'client-id',
+      SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c',
+    });
     expect(variablesOf('handoff').SALESFORCE_CLIENT_SECRET).toBeUndefined();
     expect(variablesOf('ingest-events').SALESFORCE_CLIENT_ID).toBeUndefined();
   });
@@ -342,7 +346,7 @@ describe('schedules', () => {
 });
 
 describe('secret', () => {
-  it('is ONE secret, created from a template that no release changes, so a deploy never resets the operator\'s values', () => {
+  it("is ONE secret, created from a template that no release changes, so a deploy never resets the operator's values", () => {
     template.resourceCountIs('AWS::SecretsManager::Secret', 1);
     const secret = resource(logicalId(stack, stack.engine.secret));
     expect(secret.Properties.SecretString).toBeUndefined();
@@ -357,9 +361,7 @@ describe('alarms and dashboard', () => {
       template.hasResourceProperties('AWS::CloudWatch::Alarm', {
         Namespace: 'AWS/SQS',
         MetricName: 'ApproximateNumberOfMessagesVisible',
-        Dimensions: [
-          { Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack, stack.engine.queues[spec.name].deadLetterQueue), 'QueueName'] } },
-        ],
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [logicalId(stack, stack.engine.queues[spec.name].deadLetterQueue), 'QueueName'] } }],
         Threshold: 1,
         ComparisonOperator: 'GreaterThanOrEqualToThreshold',
         TreatMissingData: 'notBreaching',

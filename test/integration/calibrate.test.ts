@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBacktest } from '../../lib/jobs/backtest.ts';
-import { runCalibration, writeProposedModel } from '../../lib/jobs/calibrate.ts';
 import { NotEnoughOutcomes } from '../../lib/core/calibrate.ts';
 import { defaultModel } from '../../lib/core/index.ts';
-import { readModelFile } from '../../lib/runtime/model-config.ts';
 import type { Pipeline } from '../../lib/ingest/pipeline.ts';
 import { ingest, sqsHandoffQueue } from '../../lib/ingest/pipeline.ts';
+import { runBacktest } from '../../lib/jobs/backtest.ts';
+import { runCalibration, writeProposedModel } from '../../lib/jobs/calibrate.ts';
+import { readModelFile } from '../../lib/runtime/model-config.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 import type { PopulationLead } from '../setup/calibration-population.ts';
 import { calibrationPopulation } from '../setup/calibration-population.ts';
@@ -49,18 +49,33 @@ function mql(...args: string[]): { status: number | null; stdout: string; stderr
 
 beforeAll(async () => {
   stack = await startTestStack({ env: { CRM_ADAPTER: 'none', CRM_FEEDBACK_SECRET: crmSecret, LOG_LEVEL: 'SILENT' } });
-  store = new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }), tableName: stack.tableName });
+  store = new LeadStore({
+    client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }),
+    tableName: stack.tableName,
+  });
   const pipeline: Pipeline = { store, model: defaultModel, handoffQueue: sqsHandoffQueue(stack.sqs, stack.queueUrls.handoff) };
   population = calibrationPopulation(60, start, tag);
-  await ingest(population.flatMap((lead) => lead.events), pipeline, new Date());
-  const outcomes = population.flatMap((lead) => lead.outcomes.map((outcome) => ({ ...outcome, email: lead.leadId, ...(outcome.amount ? { currency: 'USD' } : {}) })));
+  await ingest(
+    population.flatMap((lead) => lead.events),
+    pipeline,
+    new Date(),
+  );
+  const outcomes = population.flatMap((lead) =>
+    lead.outcomes.map((outcome) => ({ ...outcome, email: lead.leadId, ...(outcome.amount ? { currency: 'USD' } : {}) })),
+  );
   const answer = await post(stack.urls['POST /webhooks/crm']!, signedDelivery({ outcomes }, { secret: crmSecret }));
   expect(answer.status).toBe(200);
   await stack.drain();
   // What the `mql` command reads to find a running local stack (`npm start` writes it).
   writeFileSync(
     join(workDir, 'stack.json'),
-    JSON.stringify({ baseUrl: stack.baseUrl, dynamoEndpoint: stack.dynamoEndpoint, sqsEndpoint: stack.sqsEndpoint, tableName: stack.tableName, queueUrls: stack.queueUrls }),
+    JSON.stringify({
+      baseUrl: stack.baseUrl,
+      dynamoEndpoint: stack.dynamoEndpoint,
+      sqsEndpoint: stack.sqsEndpoint,
+      tableName: stack.tableName,
+      queueUrls: stack.queueUrls,
+    }),
   );
 });
 
@@ -100,7 +115,9 @@ describe('mql calibrate on stored leads and outcomes', () => {
     const backtest = await runBacktest(store, { current: defaultModel, candidate, now: new Date() });
 
     expect(candidate.version).toBe(report.proposedModel!.version);
-    expect(candidate.behavior.rules.find((rule) => rule.id === 'webinar_attended')!.points).toBe(report.rules.find((rule) => rule.rule === 'webinar_attended')!.proposedPoints);
+    expect(candidate.behavior.rules.find((rule) => rule.id === 'webinar_attended')!.points).toBe(
+      report.rules.find((rule) => rule.rule === 'webinar_attended')!.proposedPoints,
+    );
     expect(backtest).toMatchObject({ leads: 60, leadsWithOutcomes: 60, candidate: { version: candidate.version }, current: { version: defaultModel.version } });
   });
 

@@ -12,9 +12,9 @@ import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
 import { resetSalesforceSessions } from '../../lib/crm/salesforce.ts';
+import { queueDepth } from '../../lib/jobs/redrive.ts';
 import type { SalesforceStandIn } from '../../lib/local/stand-ins/salesforce.ts';
 import { startSalesforceStandIn } from '../../lib/local/stand-ins/salesforce.ts';
-import { queueDepth } from '../../lib/jobs/redrive.ts';
 import type { LeadStore } from '../../lib/store/lead-store.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { eventsSecret, postWorkedExample } from '../setup/signed.ts';
@@ -116,7 +116,11 @@ describe('MQLs to Salesforce through the handoff queue', () => {
     await qualify(email);
     const deadline = Date.now() + 20_000;
     while (!logLines.some((line) => line.includes('CRM quota exhausted')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(logLines.map((line) => JSON.parse(line)).find((line) => line.level === 'ERROR')).toMatchObject({ kind: 'quota_exhausted', adapter: 'salesforce', retryInSeconds: 3 });
+    expect(logLines.map((line) => JSON.parse(line)).find((line) => line.level === 'ERROR')).toMatchObject({
+      kind: 'quota_exhausted',
+      adapter: 'salesforce',
+      retryInSeconds: 3,
+    });
     expect(salesforce.leads().has(email)).toBe(false);
 
     salesforce.limitExceeded(false);
@@ -153,7 +157,11 @@ describe('MQLs to Salesforce through the handoff queue', () => {
     expect(JSON.parse(dead.Messages![0]!.Body!).id).toBe(recycled.id);
     const [, second] = await attemptsOf(email);
     expect(second).toMatchObject({ status: 'failed', outcomes: ['rejected'] });
-    expect(logLines.map((line) => JSON.parse(line)).find((line) => line.level === 'ERROR')).toMatchObject({ message: 'handoff moved to the dead-letter queue', kind: 'rejected', adapter: 'salesforce' });
+    expect(logLines.map((line) => JSON.parse(line)).find((line) => line.level === 'ERROR')).toMatchObject({
+      message: 'handoff moved to the dead-letter queue',
+      kind: 'rejected',
+      adapter: 'salesforce',
+    });
   });
 });
 
@@ -187,7 +195,9 @@ describe('Salesforce outages and throttling through the handoff queue', () => {
     expect(await queueDepth(stack.sqs, stack.dlqUrls.handoff)).toBe(deadBefore);
   });
 
-  it("rides out a burst of Salesforce's concurrent-request limit and locked rows: every MQL once, no DLQ entry, no quota alarm", { timeout: 120_000 }, async () => {
+  it("rides out a burst of Salesforce's concurrent-request limit and locked rows: every MQL once, no DLQ entry, no quota alarm", {
+    timeout: 120_000,
+  }, async () => {
     const emails = Array.from({ length: 10 }, (_, index) => `sfburst${index}.${randomUUID().slice(0, 6)}@acme.com`);
     const first = salesforce.calls.length;
     const deadBefore = await queueDepth(stack.sqs, stack.dlqUrls.handoff);
@@ -226,8 +236,16 @@ describe('Salesforce outages and throttling through the handoff queue', () => {
     await stack.drain();
 
     const lead = salesforce.leads().get(email)!;
-    expect(lead.fields).toMatchObject({ Status: 'Open - Not Contacted', Lead_Score__c: 31, Fit_Score__c: 25, Behavior_Score__c: 6, MQL_Date__c: qualified.MQL_Date__c });
-    expect(lead.fields.MQL_Reasons__c).toBe(`Recycled to marketing at ${recycled.occurredAt}: score 31 (fit 25, behavior 6; threshold 60), model test\n+25 C-level title (fit)`);
+    expect(lead.fields).toMatchObject({
+      Status: 'Open - Not Contacted',
+      Lead_Score__c: 31,
+      Fit_Score__c: 25,
+      Behavior_Score__c: 6,
+      MQL_Date__c: qualified.MQL_Date__c,
+    });
+    expect(lead.fields.MQL_Reasons__c).toBe(
+      `Recycled to marketing at ${recycled.occurredAt}: score 31 (fit 25, behavior 6; threshold 60), model test\n+25 C-level title (fit)`,
+    );
     expect(await attemptsOf(email)).toEqual([
       { status: 'delivered', externalId: lead.Id, outcomes: ['delivered'] },
       { status: 'delivered', externalId: lead.Id, outcomes: ['delivered'] },

@@ -16,9 +16,9 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchComma
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
 import { hubSpotDefaultLeadStatuses, secondsToMidnightUtc, setupHubSpot } from '../../lib/crm/hubspot.ts';
+import { queueDepth } from '../../lib/jobs/redrive.ts';
 import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
-import { queueDepth } from '../../lib/jobs/redrive.ts';
 import type { LeadStore } from '../../lib/store/lead-store.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { eventsSecret, postWorkedExample } from '../setup/signed.ts';
@@ -39,7 +39,9 @@ interface World {
   stop(): Promise<void>;
 }
 
-async function startWorld(queues: Parameters<typeof startTestStack>[0] extends infer O ? (O extends { queues?: infer Q } ? Q : never) : never = {}): Promise<World> {
+async function startWorld(
+  queues: Parameters<typeof startTestStack>[0] extends infer O ? (O extends { queues?: infer Q } ? Q : never) : never = {},
+): Promise<World> {
   const hubspot = await startHubSpotStandIn({ token });
   await setupHubSpot({ token, baseUrl: hubspot.url });
   const dataDir = mkdtempSync(join(tmpdir(), 'mql-crm-delivery-'));
@@ -109,7 +111,11 @@ function handoffRecord(email: string, type: HandoffRecord['type'], at: number): 
 }
 
 const stageChanges = (world: World, email: string) =>
-  world.hubspot.contacts().get(email)?.history.filter((change) => change.property === 'lifecyclestage').map((change) => `${change.from ?? ''}->${change.to}`);
+  world.hubspot
+    .contacts()
+    .get(email)
+    ?.history.filter((change) => change.property === 'lifecyclestage')
+    .map((change) => `${change.from ?? ''}->${change.to}`);
 
 describe('MQLs to HubSpot through the handoff queue', () => {
   let world: World;
@@ -126,7 +132,11 @@ describe('MQLs to HubSpot through the handoff queue', () => {
     const emails = Array.from({ length: 20 }, (_, index) => `outage${index}.${randomUUID().slice(0, 6)}@acme.com`);
     for (const email of emails) await qualify(world, email);
 
-    await waitUntil('every MQL in HubSpot', () => emails.every((email) => world.hubspot.contacts().get(email)?.properties.lifecyclestage === 'marketingqualifiedlead'), 150_000);
+    await waitUntil(
+      'every MQL in HubSpot',
+      () => emails.every((email) => world.hubspot.contacts().get(email)?.properties.lifecyclestage === 'marketingqualifiedlead'),
+      150_000,
+    );
     await world.stack.drain({ timeoutMs: 30_000 });
 
     // Nothing reached HubSpot during the outage; everything after it.
@@ -156,7 +166,10 @@ describe('MQLs to HubSpot through the handoff queue', () => {
     world.hubspot.setStage(email, 'customer');
 
     // A recycle, then a fresh MQL of the same lead, as the pipeline would send them.
-    for (const [type, minutes] of [['lead.recycled', 1], ['lead.mql', 2]] as const) {
+    for (const [type, minutes] of [
+      ['lead.recycled', 1],
+      ['lead.mql', 2],
+    ] as const) {
       const record = handoffRecord(email, type, Date.now() + minutes * 60_000);
       await world.stack.sqs.send(new SendMessageCommand({ QueueUrl: world.stack.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
       await world.stack.drain();
@@ -183,7 +196,10 @@ describe('MQLs to HubSpot through the handoff queue', () => {
     const records = [handoffRecord(email, 'lead.mql', at), handoffRecord(email, 'lead.recycled', at + 60_000)];
     // One SendMessageBatch: both are in the queue before the poller's window closes.
     await world.stack.sqs.send(
-      new SendMessageBatchCommand({ QueueUrl: world.stack.queueUrls.handoff, Entries: records.map((record, index) => ({ Id: String(index), MessageBody: JSON.stringify(record) })) }),
+      new SendMessageBatchCommand({
+        QueueUrl: world.stack.queueUrls.handoff,
+        Entries: records.map((record, index) => ({ Id: String(index), MessageBody: JSON.stringify(record) })),
+      }),
     );
     await world.stack.drain();
 
@@ -211,15 +227,27 @@ describe('MQLs to HubSpot through the handoff queue', () => {
 
     expect(await queueDepth(world.stack.sqs, world.stack.dlqUrls.handoff)).toBe(1);
     expect(world.hubspot.contacts().has(email)).toBe(false);
-    const peek = await world.stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: world.stack.dlqUrls.handoff, MessageAttributeNames: ['All'], VisibilityTimeout: 0 }));
+    const peek = await world.stack.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: world.stack.dlqUrls.handoff, MessageAttributeNames: ['All'], VisibilityTimeout: 0 }),
+    );
     expect(peek.Messages?.[0]?.MessageAttributes?.error?.StringValue).toMatch(/^auth 401/);
     const errors = logLines.map((line) => JSON.parse(line)).filter((line) => line.level === 'ERROR');
-    expect(errors).toEqual([expect.objectContaining({ message: 'handoff moved to the dead-letter queue', kind: 'auth', adapter: 'hubspot', action: expect.stringContaining('HUBSPOT_ACCESS_TOKEN') })]);
+    expect(errors).toEqual([
+      expect.objectContaining({
+        message: 'handoff moved to the dead-letter queue',
+        kind: 'auth',
+        adapter: 'hubspot',
+        action: expect.stringContaining('HUBSPOT_ACCESS_TOKEN'),
+      }),
+    ]);
     expect(JSON.stringify(errors)).not.toContain(token);
     expect((await deliveriesOf(world, email))[0]).toMatchObject({ status: 'failed', delivered: 0, failedKinds: ['auth'] });
 
     world.hubspot.setToken(token);
-    const redriven = await run(process.execPath, [mql, 'redrive', '--data-dir', world.dataDir], { cwd: world.dataDir, env: { ...process.env, LOG_LEVEL: 'WARN' } });
+    const redriven = await run(process.execPath, [mql, 'redrive', '--data-dir', world.dataDir], {
+      cwd: world.dataDir,
+      env: { ...process.env, LOG_LEVEL: 'WARN' },
+    });
     expect(redriven.stdout).toMatch(/^1 message\(s\) in the handoff dead-letter queue\n/);
     await waitUntil('the redriven MQL in HubSpot', () => world.hubspot.contacts().get(email)?.properties.lifecyclestage === 'marketingqualifiedlead', 20_000);
     await world.stack.drain();
@@ -260,7 +288,9 @@ describe("HubSpot's daily limit", () => {
     expect(Math.abs(line.retryInSeconds - Math.min(43_200, secondsToMidnightUtc(new Date())))).toBeLessThan(10);
     expect((await deliveriesOf(world, email))[0]).toMatchObject({ status: 'failed', delivered: 0, failedKinds: ['quota_exhausted'] });
     expect(await queueDepth(world.stack.sqs, world.stack.dlqUrls.handoff)).toBe(0);
-    const held = await world.stack.sqs.send(new GetQueueAttributesCommand({ QueueUrl: world.stack.queueUrls.handoff, AttributeNames: ['ApproximateNumberOfMessagesNotVisible'] }));
+    const held = await world.stack.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: world.stack.queueUrls.handoff, AttributeNames: ['ApproximateNumberOfMessagesNotVisible'] }),
+    );
     expect(held.Attributes?.ApproximateNumberOfMessagesNotVisible).toBe('1');
     expect(world.hubspot.contacts().has(email)).toBe(false);
   });
@@ -282,7 +312,11 @@ describe('a 429 storm', () => {
     const emails = Array.from({ length: 40 }, (_, index) => `storm${index}.${randomUUID().slice(0, 6)}@acme.com`);
     for (const email of emails) await qualify(world, email);
 
-    await waitUntil('every MQL in HubSpot', () => emails.every((email) => world.hubspot.contacts().get(email)?.properties.lifecyclestage === 'marketingqualifiedlead'), 200_000);
+    await waitUntil(
+      'every MQL in HubSpot',
+      () => emails.every((email) => world.hubspot.contacts().get(email)?.properties.lifecyclestage === 'marketingqualifiedlead'),
+      200_000,
+    );
     await world.stack.drain({ timeoutMs: 60_000 });
 
     expect(world.hubspot.calls.filter((call) => call.status === 429).length).toBeGreaterThan(0);
@@ -291,7 +325,9 @@ describe('a 429 storm', () => {
       const handoffs = await deliveriesOf(world, email);
       expect(handoffs).toEqual([expect.objectContaining({ type: 'lead.mql', status: 'delivered', delivered: 1 })]);
     }
-    const kinds = (await Promise.all(emails.map((email) => deliveriesOf(world, email)))).flatMap((handoffs) => handoffs.flatMap((handoff) => handoff.failedKinds));
+    const kinds = (await Promise.all(emails.map((email) => deliveriesOf(world, email)))).flatMap((handoffs) =>
+      handoffs.flatMap((handoff) => handoff.failedKinds),
+    );
     expect(kinds.length).toBeGreaterThan(0);
     expect(new Set(kinds)).toEqual(new Set(['rate_limited']));
     expect(logLines.some((line) => line.includes('"level":"ERROR"'))).toBe(false);

@@ -6,8 +6,8 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -17,7 +17,11 @@ const bin = resolve(import.meta.dirname, '../../bin/mql.ts');
 // A directory of its own, so no developer's .env is read.
 const cwd = mkdtempSync(join(tmpdir(), 'mql-stand-in-'));
 const token = 'pat-na1-00000000-fake-7c1d-4e2f-0123456789ab';
-const salesforce = { SALESFORCE_CLIENT_ID: '3MVG9FAKESTANDINCLIENT', SALESFORCE_CLIENT_SECRET: 'fake-stand-in-consumer-secret-0451', SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c' };
+const salesforce = {
+  SALESFORCE_CLIENT_ID: '3MVG9FAKESTANDINCLIENT',
+  SALESFORCE_CLIENT_SECRET: 'fake-stand-in-consumer-secret-0451',
+  SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c',
+};
 
 const cleanEnv = (env: Record<string, string>) => ({
   ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(HUBSPOT_|SALESFORCE_|CRM_ADAPTER$|MQL_SECRET_ARN$)/.test(key))),
@@ -60,7 +64,8 @@ function start(args: string[], env: Record<string, string>): Running {
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolveExit) =>
     child.once('exit', (code, signal) => {
-      for (const wait of waiting.splice(0)) wait.reject(new Error(`stand-in exited (${code ?? signal}) before printing ${wait.pattern}; stdout:\n${stdout}\nstderr:\n${stderr}`));
+      for (const wait of waiting.splice(0))
+        wait.reject(new Error(`stand-in exited (${code ?? signal}) before printing ${wait.pattern}; stdout:\n${stdout}\nstderr:\n${stderr}`));
       resolveExit({ code, signal });
     }),
   );
@@ -75,7 +80,14 @@ function start(args: string[], env: Record<string, string>): Running {
           clearTimeout(guard);
           resolveMatch(match);
         };
-        waiting.push({ pattern, resolve: done, reject: (error) => (clearTimeout(guard), reject(error)) });
+        waiting.push({
+          pattern,
+          resolve: done,
+          reject: (error) => {
+            clearTimeout(guard);
+            reject(error);
+          },
+        });
         check();
       }),
     exited,
@@ -162,7 +174,11 @@ describe('npx mql stand-in salesforce', () => {
     const login = await fetch(`${url}/services/oauth2/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: salesforce.SALESFORCE_CLIENT_ID, client_secret: salesforce.SALESFORCE_CLIENT_SECRET }),
+      body: new URLSearchParams({
+        grant_type: 'client_credentials',
+        client_id: salesforce.SALESFORCE_CLIENT_ID,
+        client_secret: salesforce.SALESFORCE_CLIENT_SECRET,
+      }),
     });
     expect(login.status).toBe(200);
     const { access_token: accessToken } = (await login.json()) as { access_token: string };
@@ -174,7 +190,8 @@ describe('npx mql stand-in salesforce', () => {
       });
     expect((await upsert({ LastName: 'Lee', Company: 'Acme', Status: 'Marketing Qualified', Lead_Score__c: 71 })).status).toBe(201);
     const [created] = await standIn.waitFor(/Lead 00Q\w+ dana@example\.com created: [^\n]*\n/);
-    for (const field of ['LastName=Lee', 'Company=Acme', 'Status=Marketing Qualified', 'Lead_Score__c=71', 'MQL_External_Id__c=dana@example.com']) expect(created).toContain(field);
+    for (const field of ['LastName=Lee', 'Company=Acme', 'Status=Marketing Qualified', 'Lead_Score__c=71', 'MQL_External_Id__c=dana@example.com'])
+      expect(created).toContain(field);
     const reasons = `Recycled: score fell below 40\n${'x'.repeat(120)}`;
     expect((await upsert({ Status: 'Open - Not Contacted', MQL_Reasons__c: reasons })).status).toBe(200);
     const [updated] = await standIn.waitFor(/Lead 00Q\w+ dana@example\.com updated: [^\n]*\n/);

@@ -1,5 +1,5 @@
-import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/crm/adapter.ts';
@@ -7,8 +7,8 @@ import { CrmDeliveryError } from '../../lib/crm/adapter.ts';
 import { CrmConfigurationError, crmAdapterFromEnv, noneAdapter } from '../../lib/crm/index.ts';
 import { retryAfterSeconds, webhookAdapter } from '../../lib/crm/webhook.ts';
 import { HttpError } from '../../lib/http/errors.ts';
-import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { verifyStandardWebhook } from '../../lib/http/standard-webhooks.ts';
+import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 
 const secret = 'whsec_dGVzdC1vbmx5LWNybS13ZWJob29rLXNpZ25pbmctc2VjcmV0';
 
@@ -21,7 +21,15 @@ const record: HandoffRecord = {
   score: { total: 60, fit: 25, behavior: 35, threshold: 60, modelVersion: 'sha256:0f1e2d' },
   reasons: [
     { rule: 'c_level_title', kind: 'fit', description: 'C-suite or VP title', pointsNow: 15, rawPoints: 15, count: 1 },
-    { rule: 'webinar_attended', kind: 'behavior', description: 'Webinar attended', pointsNow: 20, rawPoints: 20, count: 1, lastSeen: '2024-05-14T16:05:12.000Z' },
+    {
+      rule: 'webinar_attended',
+      kind: 'behavior',
+      description: 'Webinar attended',
+      pointsNow: 20,
+      rawPoints: 20,
+      count: 1,
+      lastSeen: '2024-05-14T16:05:12.000Z',
+    },
   ],
   recentEvents: [{ type: 'webinar_attended', occurredAt: '2024-05-14T16:05:12.000Z', source: 'segment', properties: { webinar_id: 'wb_1' } }],
 };
@@ -130,7 +138,7 @@ describe('webhook CRM adapter against a real HTTP receiver', () => {
     expect(received[0]?.headers['webhook-signature']).not.toBe(received[1]?.headers['webhook-signature']);
   });
 
-  it('is refused by a receiver whose clock is far from the attempt time (the timestamp is the attempt\'s)', async () => {
+  it("is refused by a receiver whose clock is far from the attempt time (the timestamp is the attempt's)", async () => {
     await webhookAdapter({ url: endpoint, secret }).deliver(record, new Date(Date.now() - 3_600_000));
     expect(received[0]?.verification).toEqual({ refused: expect.stringMatching(/s old/) });
   });

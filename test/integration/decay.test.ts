@@ -6,16 +6,16 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, inject, it } from 'vitest';
+import defaultModelJson from '../../lib/core/default-model.json' with { type: 'json' };
 import type { HandoffRecord, NormalizedEvent, ScoringModel } from '../../lib/core/index.ts';
 import { defaultModel, parseModel, scoreLead, statusChangeAt } from '../../lib/core/index.ts';
-import defaultModelJson from '../../lib/core/default-model.json' with { type: 'json' };
-import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
+import type { HandoffQueue, Pipeline } from '../../lib/ingest/pipeline.ts';
 import { ingest } from '../../lib/ingest/pipeline.ts';
 import { runDecay } from '../../lib/jobs/decay.ts';
-import type { HandoffQueue, Pipeline } from '../../lib/ingest/pipeline.ts';
+import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
-import { countReads } from '../setup/read-counter.ts';
 import type { ReadCounter } from '../setup/read-counter.ts';
+import { countReads } from '../setup/read-counter.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-04-01T09:00:00.000Z');
@@ -49,8 +49,23 @@ async function freshTable(model: ScoringModel = defaultModel): Promise<Bench> {
   return { pipeline: { store: new LeadStore({ client: documents, tableName }), handoffQueue, model }, reads, look, tableName, queued };
 }
 
-function event(leadKey: string, type: string, occurredAt: Date, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile']): NormalizedEvent {
-  return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: randomUUID(), properties, ...(profile ? { profile } : {}), raw: {} };
+function event(
+  leadKey: string,
+  type: string,
+  occurredAt: Date,
+  properties: NormalizedEvent['properties'] = {},
+  profile?: NormalizedEvent['profile'],
+): NormalizedEvent {
+  return {
+    leadKey,
+    type,
+    occurredAt: occurredAt.toISOString(),
+    source: 'test',
+    sourceEventId: randomUUID(),
+    properties,
+    ...(profile ? { profile } : {}),
+    raw: {},
+  };
 }
 
 /** The seeds' worked example at `when`: an MQL at 60 that decay recycles about 114 days later. */
@@ -85,7 +100,11 @@ describe('the decay run on DynamoDB Local', () => {
     const dueLater = emails('later', 20);
     const engaged = emails('engaged', 170);
     await seed(bench, [...dueNow.flatMap((email) => qualifying(email, t0)), ...engaged.flatMap((email) => engaging(email, t0))], t0);
-    await seed(bench, dueLater.flatMap((email) => qualifying(email, at(30 * day))), at(30 * day));
+    await seed(
+      bench,
+      dueLater.flatMap((email) => qualifying(email, at(30 * day))),
+      at(30 * day),
+    );
     bench.queued.length = 0;
     const engagedItem = await leadItem(bench, engaged[0]!);
     expect(engagedItem.status).toBe('engaged');
@@ -121,7 +140,11 @@ describe('the decay run on DynamoDB Local', () => {
   it('a run short of time stops taking leads and says it can resume; the next run recycles the rest, each lead told once', async () => {
     const bench = await freshTable();
     const due = emails('short', 6);
-    await seed(bench, due.flatMap((email) => qualifying(email, t0)), t0);
+    await seed(
+      bench,
+      due.flatMap((email) => qualifying(email, t0)),
+      t0,
+    );
     bench.queued.length = 0;
     const now = at(120 * day);
     let looks = 0;

@@ -31,7 +31,9 @@ describe('mql demo', () => {
     expect(result.lead.status).toBe('mql');
     expect(result.lead.score.total).toBeGreaterThanOrEqual(result.lead.score.threshold);
     const rules = result.lead.reasons.map((reason) => reason.rule);
-    expect(rules).toEqual(expect.arrayContaining(['facebook_lead_form', 'email_clicked', 'email_opened', 'c_level_or_vp', 'company_over_500', 'target_industry']));
+    expect(rules).toEqual(
+      expect.arrayContaining(['facebook_lead_form', 'email_clicked', 'email_opened', 'c_level_or_vp', 'company_over_500', 'target_industry']),
+    );
     // The fit came from the Facebook form's answers.
     expect(result.lead.lead).toMatchObject({ firstName: 'Avery', lastName: 'Chen', company: 'Northwind Analytics', jobTitle: 'VP of Revenue Operations' });
 
@@ -53,7 +55,9 @@ describe('mql demo', () => {
 
   it('says what is missing rather than failing obscurely', async () => {
     await expect(runDemo({ baseUrl: stack.baseUrl, env: { ...env, FACEBOOK_APP_SECRET: '' }, print: () => {} })).rejects.toThrow(DemoError);
-    await expect(runDemo({ baseUrl: stack.baseUrl, env: { ...env, SENDGRID_WEBHOOK_PUBLIC_KEY: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfake' }, print: () => {} })).rejects.toThrow();
+    await expect(
+      runDemo({ baseUrl: stack.baseUrl, env: { ...env, SENDGRID_WEBHOOK_PUBLIC_KEY: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfake' }, print: () => {} }),
+    ).rejects.toThrow();
     await expect(runDemo({ baseUrl: 'http://127.0.0.1:1', env, print: () => {} })).rejects.toThrow(/no local stack answers/);
   });
 });

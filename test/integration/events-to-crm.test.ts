@@ -4,9 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crmSecret, countItems, eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
 import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
+import { countItems, crmSecret, eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { startTestStack } from '../setup/stack.ts';
 
@@ -107,11 +107,22 @@ describe('website events to the CRM', () => {
 
 describe('bad input on POST /webhooks/events stores nothing', () => {
   const someone = () => `x.${randomUUID().slice(0, 8)}@acme.com`;
-  const track = () => ({ type: 'track', event: 'Webinar Attended', messageId: randomUUID(), timestamp: new Date().toISOString(), context: { traits: { email: someone() } } });
+  const track = () => ({
+    type: 'track',
+    event: 'Webinar Attended',
+    messageId: randomUUID(),
+    timestamp: new Date().toISOString(),
+    context: { traits: { email: someone() } },
+  });
 
   const cases: [string, () => { body: string | Buffer; headers: Record<string, string> }, number, string][] = [
     ['no signature headers', () => ({ body: JSON.stringify(track()), headers: { 'content-type': 'application/json' } }), 401, 'unauthorized'],
-    ['a signature made with another secret', () => signedDelivery(track(), { secret: 'whsec_c29tZS1vdGhlci1zZWNyZXQtdGhhdC1pcy13cm9uZw==' }), 401, 'unauthorized'],
+    [
+      'a signature made with another secret',
+      () => signedDelivery(track(), { secret: 'whsec_c29tZS1vdGhlci1zZWNyZXQtdGhhdC1pcy13cm9uZw==' }),
+      401,
+      'unauthorized',
+    ],
     [
       'a body changed after signing',
       () => {
@@ -142,7 +153,13 @@ describe('bad input on POST /webhooks/events stores nothing', () => {
 
   it('an event without an e-mail is ignored and counted, and the rest of the delivery is stored', async () => {
     const before = await countItems(stack.dynamodb, stack.tableName);
-    const anonymous = { type: 'page', messageId: randomUUID(), timestamp: new Date().toISOString(), anonymousId: 'anon-1', properties: { url: 'https://example.com/pricing' } };
+    const anonymous = {
+      type: 'page',
+      messageId: randomUUID(),
+      timestamp: new Date().toISOString(),
+      anonymousId: 'anon-1',
+      properties: { url: 'https://example.com/pricing' },
+    };
     const alone = await post(eventsUrl, signedDelivery(anonymous));
     expect(alone).toMatchObject({ status: 200, body: { stored: 0, ignored: 1, ignoredReasons: { no_email: 1 } } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);

@@ -26,10 +26,22 @@ describe('mql explain', () => {
     const email = `kim.${randomUUID().slice(0, 8)}@northwind.io`;
     const daysAgo = (days: number) => new Date(Date.now() - days * 24 * 60 * 60 * 1000).toISOString();
     const track = (event: string, days: number, properties: Record<string, unknown> = {}) => ({
-      type: 'track', event, messageId: `${event}-${randomUUID()}`, timestamp: daysAgo(days), userId: `user-${email}`, context: { traits: { email } }, properties,
+      type: 'track',
+      event,
+      messageId: `${event}-${randomUUID()}`,
+      timestamp: daysAgo(days),
+      userId: `user-${email}`,
+      context: { traits: { email } },
+      properties,
     });
     const messages = [
-      { type: 'identify', messageId: `identify-${randomUUID()}`, timestamp: daysAgo(40), userId: `user-${email}`, traits: { email, title: 'Director of Sales', industry: 'Retail' } },
+      {
+        type: 'identify',
+        messageId: `identify-${randomUUID()}`,
+        timestamp: daysAgo(40),
+        userId: `user-${email}`,
+        traits: { email, title: 'Director of Sales', industry: 'Retail' },
+      },
       ...Array.from({ length: 8 }, (_, index) => track('Email Opened', 30 - index * 3, { campaign: 'spring' })),
       track('Webinar Attended', 33, { webinar: 'Scoring that explains itself' }),
     ];

@@ -42,7 +42,10 @@ describe('the Graph stand-in and the Graph client', () => {
   });
 
   it('refuses another token with 190, a proof made with another app secret or none with 100', async () => {
-    expect(await failure(() => fetchGraphLead(lead.id, { graphUrl: graph.url, accessToken: 'EAAGother', appSecret }))).toMatchObject({ kind: 'invalid_token', code: 190 });
+    expect(await failure(() => fetchGraphLead(lead.id, { graphUrl: graph.url, accessToken: 'EAAGother', appSecret }))).toMatchObject({
+      kind: 'invalid_token',
+      code: 190,
+    });
     const wrongProof = await failure(() => fetchGraphLead(lead.id, { graphUrl: graph.url, accessToken, appSecret: 'another-secret' }));
     expect(wrongProof).toMatchObject({ kind: 'permanent', code: 100 });
     expect(wrongProof.message).toContain('appsecret_proof');
@@ -51,7 +54,11 @@ describe('the Graph stand-in and the Graph client', () => {
   });
 
   it('answers 100/33 for a lead it does not know (the dashboard test id)', async () => {
-    expect(await failure(() => fetchGraphLead('444444444444', { graphUrl: graph.url, accessToken, appSecret }))).toMatchObject({ kind: 'not_found', code: 100, subcode: 33 });
+    expect(await failure(() => fetchGraphLead('444444444444', { graphUrl: graph.url, accessToken, appSecret }))).toMatchObject({
+      kind: 'not_found',
+      code: 100,
+      subcode: 33,
+    });
   });
 
   const expectedKinds: Record<GraphFailureKind, string> = {
@@ -69,11 +76,14 @@ describe('the Graph stand-in and the Graph client', () => {
     connection_reset: 'transient',
   };
 
-  it.each(graphFailureKinds.map((kind) => [kind, expectedKinds[kind]] as const))('fails the next call with %s, classified %s, then answers again', async (kind, expected) => {
-    graph.failNext(kind, 1);
-    expect((await failure(() => fetchGraphLead(lead.id, { graphUrl: graph.url, accessToken, appSecret }))).kind).toBe(expected);
-    expect((await fetchGraphLead(lead.id, { graphUrl: graph.url, accessToken, appSecret })).id).toBe(lead.id);
-  });
+  it.each(graphFailureKinds.map((kind) => [kind, expectedKinds[kind]] as const))(
+    'fails the next call with %s, classified %s, then answers again',
+    async (kind, expected) => {
+      graph.failNext(kind, 1);
+      expect((await failure(() => fetchGraphLead(lead.id, { graphUrl: graph.url, accessToken, appSecret }))).kind).toBe(expected);
+      expect((await fetchGraphLead(lead.id, { graphUrl: graph.url, accessToken, appSecret })).id).toBe(lead.id);
+    },
+  );
 
   it('a page rate limit announces its wait (estimated_time_to_regain_access, 5 minutes)', async () => {
     graph.failNext('page_rate_limit', 1);

@@ -40,9 +40,31 @@ describe('handoff attempts', () => {
     const email = `attempts.${randomUUID().slice(0, 8)}@acme.com`;
     const handoff = record(email);
     const first = new Date('2026-11-29T10:00:01.000Z');
-    await store.recordHandoffAttempt(handoff, { at: first, adapter: 'hubspot', outcome: 'failed', crmStatus: 503, kind: 'unavailable', error: 'HubSpot answered 503' });
-    await store.recordHandoffAttempt(handoff, { at: new Date('2026-11-29T10:00:31.000Z'), adapter: 'hubspot', outcome: 'failed', crmStatus: 429, kind: 'rate_limited', error: 'x'.repeat(5000) });
-    await store.recordHandoffAttempt(handoff, { at: new Date('2026-11-29T10:01:31.000Z'), adapter: 'hubspot', outcome: 'delivered', crmStatus: 200, externalId: '51234567001', note: 'lifecyclestage kept at customer', calls: 0.02 });
+    await store.recordHandoffAttempt(handoff, {
+      at: first,
+      adapter: 'hubspot',
+      outcome: 'failed',
+      crmStatus: 503,
+      kind: 'unavailable',
+      error: 'HubSpot answered 503',
+    });
+    await store.recordHandoffAttempt(handoff, {
+      at: new Date('2026-11-29T10:00:31.000Z'),
+      adapter: 'hubspot',
+      outcome: 'failed',
+      crmStatus: 429,
+      kind: 'rate_limited',
+      error: 'x'.repeat(5000),
+    });
+    await store.recordHandoffAttempt(handoff, {
+      at: new Date('2026-11-29T10:01:31.000Z'),
+      adapter: 'hubspot',
+      outcome: 'delivered',
+      crmStatus: 200,
+      externalId: '51234567001',
+      note: 'lifecyclestage kept at customer',
+      calls: 0.02,
+    });
 
     const attempts = await store.listHandoffAttempts(email);
     expect(attempts.map((attempt) => [attempt.outcome, attempt.kind, attempt.crmStatus])).toEqual([
@@ -51,8 +73,21 @@ describe('handoff attempts', () => {
       ['delivered', undefined, 200],
     ]);
     expect(attempts[1]!.error).toHaveLength(1000);
-    expect(attempts[2]).toMatchObject({ handoffId: handoff.id, type: 'lead.mql', adapter: 'hubspot', externalId: '51234567001', note: 'lifecyclestage kept at customer', calls: 0.02 });
-    const raw = await documents.send(new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :a)', ExpressionAttributeValues: { ':pk': `LEAD#${email}`, ':a': 'ATTEMPT#' } }));
+    expect(attempts[2]).toMatchObject({
+      handoffId: handoff.id,
+      type: 'lead.mql',
+      adapter: 'hubspot',
+      externalId: '51234567001',
+      note: 'lifecyclestage kept at customer',
+      calls: 0.02,
+    });
+    const raw = await documents.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :a)',
+        ExpressionAttributeValues: { ':pk': `LEAD#${email}`, ':a': 'ATTEMPT#' },
+      }),
+    );
     expect(raw.Items?.[0]?.expiresAt).toBe(Math.floor(first.getTime() / 1000) + attemptRetentionDays * 86_400);
 
     const [summary] = await store.listHandoffs(email);
@@ -76,7 +111,14 @@ describe('handoff attempts', () => {
     const email = `late.${randomUUID().slice(0, 8)}@acme.com`;
     const handoff = record(email);
     await store.recordHandoffAttempt(handoff, { at: new Date('2026-11-29T10:00:00.000Z'), adapter: 'hubspot', outcome: 'delivered', crmStatus: 200 });
-    await store.recordHandoffAttempt(handoff, { at: new Date('2026-11-29T10:00:05.000Z'), adapter: 'hubspot', outcome: 'failed', crmStatus: 503, kind: 'unavailable', error: 'late' });
+    await store.recordHandoffAttempt(handoff, {
+      at: new Date('2026-11-29T10:00:05.000Z'),
+      adapter: 'hubspot',
+      outcome: 'failed',
+      crmStatus: 503,
+      kind: 'unavailable',
+      error: 'late',
+    });
     expect(await store.getHandoff(handoff)).toMatchObject({ status: 'delivered', attempts: 2 });
     expect((await store.listHandoffAttempts(email)).map((attempt) => attempt.outcome)).toEqual(['delivered', 'failed']);
   });

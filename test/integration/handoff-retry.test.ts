@@ -14,9 +14,9 @@ import { promisify } from 'node:util';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { queueDepth } from '../../lib/jobs/redrive.ts';
 import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
-import { queueDepth } from '../../lib/jobs/redrive.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { crmSecret, eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
@@ -78,7 +78,10 @@ describe('handoff retry policy', () => {
   it('rides out a 429 storm: waits Retry-After in process, then re-queues without using receives; no DLQ entry', async () => {
     const dlqBefore = await depth(stack.dlqUrls.handoff);
     // More throttled answers than receives and in-process waits together: only a re-queue gets it through.
-    crm.failNext(Array.from({ length: 6 }, () => 429), { 'retry-after': '1' });
+    crm.failNext(
+      Array.from({ length: 6 }, () => 429),
+      { 'retry-after': '1' },
+    );
     const email = `storm.${randomUUID().slice(0, 8)}@acme.com`;
     await qualify(email);
     await crm.waitFor(1, 30_000);
@@ -107,7 +110,12 @@ describe('handoff retry policy', () => {
     const peek = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls.handoff, MessageAttributeNames: ['All'], VisibilityTimeout: 0 }));
     expect(peek.Messages?.[0]?.MessageAttributes?.error?.StringValue).toMatch(/^auth 401: CRM webhook answered 401/);
     const errorLine = logLines.map((line) => JSON.parse(line)).find((line) => line.level === 'ERROR');
-    expect(errorLine).toMatchObject({ message: 'handoff moved to the dead-letter queue', kind: 'auth', status: 401, action: expect.stringContaining('CRM_WEBHOOK_SECRET') });
+    expect(errorLine).toMatchObject({
+      message: 'handoff moved to the dead-letter queue',
+      kind: 'auth',
+      status: 401,
+      action: expect.stringContaining('CRM_WEBHOOK_SECRET'),
+    });
 
     const dry = await cli('redrive', '--dry-run');
     expect(dry.stdout).toMatch(/^1 message\(s\) in the handoff dead-letter queue/);
@@ -130,7 +138,9 @@ describe('handoff retry policy', () => {
   });
 
   it('refuses bad redrive and deliveries input', async () => {
-    await expect(cli('redrive', '--queue', 'nope')).rejects.toMatchObject({ stderr: expect.stringContaining('--queue must be one of facebook-leads, handoff (got nope)') });
+    await expect(cli('redrive', '--queue', 'nope')).rejects.toMatchObject({
+      stderr: expect.stringContaining('--queue must be one of facebook-leads, handoff (got nope)'),
+    });
     await expect(cli('deliveries')).rejects.toMatchObject({ stderr: expect.stringContaining('deliveries needs an e-mail address') });
     const none = await cli('deliveries', `never.${randomUUID().slice(0, 8)}@acme.com`);
     expect(none.stdout).toContain('no handoffs');
@@ -145,7 +155,8 @@ describe('handoff retry policy', () => {
     expect(dead.Messages?.map((message) => message.MessageAttributes?.error?.StringValue)).toContain('unreadable: the message is not a handoff record');
     expect(crm.attempts).toEqual([]);
     // Leave the DLQ empty for the other tests.
-    for (const message of dead.Messages ?? []) await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.dlqUrls.handoff, ReceiptHandle: message.ReceiptHandle! }));
+    for (const message of dead.Messages ?? [])
+      await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.dlqUrls.handoff, ReceiptHandle: message.ReceiptHandle! }));
   });
 });
 

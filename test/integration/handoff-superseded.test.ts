@@ -20,11 +20,11 @@ import type { HandoffRecord } from '../../lib/core/handoff.ts';
 import { hubSpotDefaultLeadStatuses, setupHubSpot } from '../../lib/crm/hubspot.ts';
 import { webhookAdapter } from '../../lib/crm/webhook.ts';
 import { deliverHandoffs } from '../../lib/handoff/consumer.ts';
+import { queueDepth } from '../../lib/jobs/redrive.ts';
 import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
-import { queueDepth } from '../../lib/jobs/redrive.ts';
 import type { LeadStore } from '../../lib/store/lead-store.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { crmSecret, eventsSecret, postWorkedExample } from '../setup/signed.ts';
@@ -106,7 +106,13 @@ describe('superseded handoffs', () => {
     expect(crm.attempts.map((attempt) => attempt.status)).toEqual([401, 200]);
     expect(await queueDepth(stack.sqs, stack.dlqUrls.handoff)).toBe(0);
     const handoffs = await store.listHandoffs(email);
-    expect(handoffs.find((handoff) => handoff.id === mqlRecord.id)).toMatchObject({ type: 'lead.mql', status: 'superseded', supersededBy: recycle.id, attempts: 1, lastKind: 'auth' });
+    expect(handoffs.find((handoff) => handoff.id === mqlRecord.id)).toMatchObject({
+      type: 'lead.mql',
+      status: 'superseded',
+      supersededBy: recycle.id,
+      attempts: 1,
+      lastKind: 'auth',
+    });
     expect(handoffs.find((handoff) => handoff.id === recycle.id)).toMatchObject({ type: 'lead.recycled', status: 'delivered', attempts: 1 });
 
     const { stdout } = await cli('deliveries', email);
@@ -214,7 +220,14 @@ describe('superseded handoffs', () => {
     expect(await store.recordHandoffSuperseded(delivered, { at, supersededBy: 'msg_other', adapter: 'hubspot' })).toBe(false);
     const handoffs = await store.listHandoffs(email);
     expect(handoffs).toEqual([
-      expect.objectContaining({ id: base.id, status: 'superseded', supersededBy: delivered.id, supersededAt: at.toISOString(), attempts: 0, adapter: 'hubspot' }),
+      expect.objectContaining({
+        id: base.id,
+        status: 'superseded',
+        supersededBy: delivered.id,
+        supersededAt: at.toISOString(),
+        attempts: 0,
+        adapter: 'hubspot',
+      }),
       expect.objectContaining({ id: delivered.id, status: 'delivered', attempts: 1 }),
     ]);
     expect(handoffs[1]!.supersededBy).toBeUndefined();
@@ -225,14 +238,26 @@ describe('superseded handoffs', () => {
 
   it('dead-letters a record whose occurredAt is not a time (it could not be ordered), sending nothing', async () => {
     const email = `bad-time.${randomUUID().slice(0, 8)}@acme.com`;
-    const record = { type: 'lead.mql', id: `msg_${randomUUID()}`, occurredAt: 'last tuesday', leadId: email, lead: { email }, score: {}, reasons: [], recentEvents: [] };
+    const record = {
+      type: 'lead.mql',
+      id: `msg_${randomUUID()}`,
+      occurredAt: 'last tuesday',
+      leadId: email,
+      lead: { email },
+      score: {},
+      reasons: [],
+      recentEvents: [],
+    };
     await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
     await stack.drain({ timeoutMs: 20_000 });
     const dead = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls.handoff, MessageAttributeNames: ['All'], MaxNumberOfMessages: 10 }));
-    expect(dead.Messages?.map((message) => [JSON.parse(message.Body!).id, message.MessageAttributes?.error?.StringValue])).toEqual([[record.id, 'unreadable: the message is not a handoff record']]);
+    expect(dead.Messages?.map((message) => [JSON.parse(message.Body!).id, message.MessageAttributes?.error?.StringValue])).toEqual([
+      [record.id, 'unreadable: the message is not a handoff record'],
+    ]);
     expect(crm.attempts).toEqual([]);
     expect(await store.listHandoffs(email)).toEqual([]);
-    for (const message of dead.Messages ?? []) await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.dlqUrls.handoff, ReceiptHandle: message.ReceiptHandle! }));
+    for (const message of dead.Messages ?? [])
+      await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.dlqUrls.handoff, ReceiptHandle: message.ReceiptHandle! }));
   });
 });
 

@@ -18,7 +18,15 @@ const maxReceiveCount = 3;
 beforeAll(async () => {
   crm = await startCrmReceiver(crmSecret);
   stack = await startTestStack({
-    env: { EVENTS_WEBHOOK_SECRET: eventsSecret, CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: crm.url, CRM_WEBHOOK_SECRET: crmSecret, LOG_LEVEL: 'SILENT', HANDOFF_RETRY_BASE_SECONDS: '1', HANDOFF_RETRY_MAX_SECONDS: '1' },
+    env: {
+      EVENTS_WEBHOOK_SECRET: eventsSecret,
+      CRM_ADAPTER: 'webhook',
+      CRM_WEBHOOK_URL: crm.url,
+      CRM_WEBHOOK_SECRET: crmSecret,
+      LOG_LEVEL: 'SILENT',
+      HANDOFF_RETRY_BASE_SECONDS: '1',
+      HANDOFF_RETRY_MAX_SECONDS: '1',
+    },
     queues: { handoff: { visibilityTimeoutSeconds: 1, maxReceiveCount } },
   });
 });

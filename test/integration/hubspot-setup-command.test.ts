@@ -22,7 +22,9 @@ describe('npx mql crm setup (the command)', () => {
   // A directory of its own, so no developer's .env is read.
   const cwd = mkdtempSync(join(tmpdir(), 'mql-crm-setup-'));
   const run = async (env: Record<string, string>, args = ['crm', 'setup']) => {
-    const clean = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('HUBSPOT_') && key !== 'CRM_ADAPTER' && key !== 'MQL_SECRET_ARN'));
+    const clean = Object.fromEntries(
+      Object.entries(process.env).filter(([key]) => !key.startsWith('HUBSPOT_') && key !== 'CRM_ADAPTER' && key !== 'MQL_SECRET_ARN'),
+    );
     try {
       const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { cwd, env: { ...clean, ...env } });
       return { code: 0, stdout, stderr };

@@ -68,9 +68,25 @@ describe('the HubSpot stand-in', () => {
     expect(hubspot.contacts().size).toBe(0);
     const group = await call('POST', '/crm/v3/properties/contacts/groups', { name: 'mql_engine', label: 'MQL engine' });
     expect(group.status).toBe(201);
-    const property = await call('POST', '/crm/v3/properties/contacts', { name: 'mql_score', label: 'MQL score', type: 'number', fieldType: 'number', groupName: 'mql_engine' });
+    const property = await call('POST', '/crm/v3/properties/contacts', {
+      name: 'mql_score',
+      label: 'MQL score',
+      type: 'number',
+      fieldType: 'number',
+      groupName: 'mql_engine',
+    });
     expect(property.status).toBe(201);
-    expect((await call('POST', '/crm/v3/properties/contacts', { name: 'mql_score', label: 'MQL score', type: 'number', fieldType: 'number', groupName: 'mql_engine' })).status).toBe(409);
+    expect(
+      (
+        await call('POST', '/crm/v3/properties/contacts', {
+          name: 'mql_score',
+          label: 'MQL score',
+          type: 'number',
+          fieldType: 'number',
+          groupName: 'mql_engine',
+        })
+      ).status,
+    ).toBe(409);
     expect((await upsert([byEmail('a@example.com', { mql_score: '72' })])).status).toBe(200);
     expect((await upsert([byEmail('a@example.com', { mql_score: 'high' })])).status).toBe(400);
   });
@@ -113,7 +129,11 @@ describe('the HubSpot stand-in', () => {
     const wrong = await call('POST', '/crm/v3/objects/contacts/batch/upsert', { inputs: [] }, 'pat-na1-wrong');
     expect(wrong.status).toBe(401);
     expect(wrong.body.category).toBe((fixture.errors.find((error) => error.case === 'bad_token')!.body as { category: string }).category);
-    const notJson = await fetch(`${hubspot.url}/crm/v3/objects/contacts/batch/upsert`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{' });
+    const notJson = await fetch(`${hubspot.url}/crm/v3/objects/contacts/batch/upsert`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{',
+    });
     expect(notJson.status).toBe(400);
     expect(hubspot.contacts().size).toBe(0);
   });

@@ -4,9 +4,9 @@ import { CrmDeliveryError } from '../../lib/crm/adapter.ts';
 import {
   formatHubSpotReasons,
   formatHubSpotSetup,
+  HubSpotSetupError,
   hubSpotAdapter,
   hubSpotMaxText,
-  HubSpotSetupError,
   secondsToMidnight,
   secondsToMidnightUtc,
   setupHubSpot,
@@ -40,8 +40,26 @@ function record(email: string, type: HandoffRecord['type'] = 'lead.mql', overrid
     reasons: [
       { rule: 'c_level_title', kind: 'fit', description: 'C-suite or VP title', pointsNow: 15, rawPoints: 15, count: 1, points: 15 },
       { rule: 'target_industry', kind: 'fit', description: 'Target industry', pointsNow: 10, rawPoints: 10, count: 1, points: 10 },
-      { rule: 'webinar_attended', kind: 'behavior', description: 'Webinar attended', pointsNow: 20, rawPoints: 20, count: 1, lastSeen: '2026-11-28T16:05:12.000Z', points: 20 },
-      { rule: 'case_study', kind: 'behavior', description: 'Case study downloaded', pointsNow: 15, rawPoints: 15, count: 1, lastSeen: '2026-11-28T15:00:00.000Z', points: 15 },
+      {
+        rule: 'webinar_attended',
+        kind: 'behavior',
+        description: 'Webinar attended',
+        pointsNow: 20,
+        rawPoints: 20,
+        count: 1,
+        lastSeen: '2026-11-28T16:05:12.000Z',
+        points: 20,
+      },
+      {
+        rule: 'case_study',
+        kind: 'behavior',
+        description: 'Case study downloaded',
+        pointsNow: 15,
+        rawPoints: 15,
+        count: 1,
+        lastSeen: '2026-11-28T15:00:00.000Z',
+        points: 15,
+      },
     ],
     recentEvents: [],
     ...overrides,
@@ -366,10 +384,19 @@ describe('CRM_ADAPTER=hubspot', () => {
     expect(hubspot.contacts().has('env@example.com')).toBe(true);
     expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot' }, {})).toThrow(CrmConfigurationError);
     expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot' }, {})).toThrow(/HUBSPOT_ACCESS_TOKEN/);
-    expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: 'ftp://example.com' }, { HUBSPOT_ACCESS_TOKEN: token })).toThrow(/HUBSPOT_BASE_URL/);
-    expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_RECYCLED_LEAD_STATUS: 'bad timing' }, { HUBSPOT_ACCESS_TOKEN: token })).toThrow(/HUBSPOT_RECYCLED_LEAD_STATUS/);
-    expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_TIME_ZONE: 'Mars/Olympus' }, { HUBSPOT_ACCESS_TOKEN: token })).toThrow(/HUBSPOT_TIME_ZONE/);
-    const none = crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: hubspot.url, HUBSPOT_RECYCLED_LEAD_STATUS: 'none' }, { HUBSPOT_ACCESS_TOKEN: token });
+    expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: 'ftp://example.com' }, { HUBSPOT_ACCESS_TOKEN: token })).toThrow(
+      /HUBSPOT_BASE_URL/,
+    );
+    expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_RECYCLED_LEAD_STATUS: 'bad timing' }, { HUBSPOT_ACCESS_TOKEN: token })).toThrow(
+      /HUBSPOT_RECYCLED_LEAD_STATUS/,
+    );
+    expect(() => crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_TIME_ZONE: 'Mars/Olympus' }, { HUBSPOT_ACCESS_TOKEN: token })).toThrow(
+      /HUBSPOT_TIME_ZONE/,
+    );
+    const none = crmAdapterFromEnv(
+      { CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: hubspot.url, HUBSPOT_RECYCLED_LEAD_STATUS: 'none' },
+      { HUBSPOT_ACCESS_TOKEN: token },
+    );
     await none.deliver(record('env@example.com', 'lead.recycled'), now);
     expect(hubspot.contacts().get('env@example.com')!.properties.hs_lead_status).toBe('NEW');
   });

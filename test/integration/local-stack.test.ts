@@ -4,7 +4,7 @@
  * maxReceiveCount, drain), the table, and the persistent mode's stack.json.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,11 +35,23 @@ const echo = (event: APIGatewayProxyEventV2, context: Context) => {
   if (mode === 'throw') throw new Error('boom (expected by the test)');
   if (mode === 'plain') return { hello: 'world' };
   if (mode === 'string') return 'just text';
-  if (mode === 'binary') return { statusCode: 201, headers: { 'Content-Type': 'application/octet-stream', 'X-Out': 1 }, isBase64Encoded: true, body: Buffer.from([0, 1, 2, 255]).toString('base64'), cookies: ['a=1', 'b=2; Path=/'] };
+  if (mode === 'binary')
+    return {
+      statusCode: 201,
+      headers: { 'Content-Type': 'application/octet-stream', 'X-Out': 1 },
+      isBase64Encoded: true,
+      body: Buffer.from([0, 1, 2, 255]).toString('base64'),
+      cookies: ['a=1', 'b=2; Path=/'],
+    };
   if (mode === 'malformed') return { statusCode: 'teapot' };
   const body: Echo = {
     event,
-    context: { functionName: context.functionName, remaining: context.getRemainingTimeInMillis(), awsRequestId: context.awsRequestId, memoryLimitInMB: context.memoryLimitInMB },
+    context: {
+      functionName: context.functionName,
+      remaining: context.getRemainingTimeInMillis(),
+      awsRequestId: context.awsRequestId,
+      memoryLimitInMB: context.memoryLimitInMB,
+    },
     env: {
       TABLE_NAME: process.env[tableNameEnv],
       HANDOFF_QUEUE_URL: process.env[queueUrlEnv('handoff')],
@@ -104,7 +116,10 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function call(path: string, init: RequestInit & { headers?: Record<string, string> } = {}): Promise<{ status: number; json: Echo & Record<string, unknown>; response: Response }> {
+async function call(
+  path: string,
+  init: RequestInit & { headers?: Record<string, string> } = {},
+): Promise<{ status: number; json: Echo & Record<string, unknown>; response: Response }> {
   const response = await fetch(`${stack.baseUrl}${path}`, init);
   const text = await response.text();
   return { status: response.status, json: text ? JSON.parse(text) : undefined, response };
@@ -239,15 +254,28 @@ describe('HTTP: API Gateway payload v2', () => {
 
   it('answers 413 above 6 MiB without invoking, and accepts exactly 6 MiB', async () => {
     const before = httpInvocations;
-    const tooBig = await call('/webhooks/events', { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: Buffer.alloc(6 * 1024 * 1024 + 1, 1) });
+    const tooBig = await call('/webhooks/events', {
+      method: 'POST',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: Buffer.alloc(6 * 1024 * 1024 + 1, 1),
+    });
     expect(tooBig.status).toBe(413);
     expect(tooBig.json).toMatchObject({ error: 'payload_too_large' });
     expect(httpInvocations).toBe(before);
     // Without a Content-Length (chunked), the limit applies while reading.
-    const chunked = await rawRequest('/webhooks/events', 'POST', ['Content-Type', 'text/plain', 'Transfer-Encoding', 'chunked'], Buffer.alloc(6 * 1024 * 1024 + 10, 98));
+    const chunked = await rawRequest(
+      '/webhooks/events',
+      'POST',
+      ['Content-Type', 'text/plain', 'Transfer-Encoding', 'chunked'],
+      Buffer.alloc(6 * 1024 * 1024 + 10, 98),
+    );
     expect(chunked.status).toBe(413);
     expect(httpInvocations).toBe(before);
-    const atLimit = await fetch(`${stack.baseUrl}/webhooks/events`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: Buffer.alloc(6 * 1024 * 1024, 97) });
+    const atLimit = await fetch(`${stack.baseUrl}/webhooks/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain' },
+      body: Buffer.alloc(6 * 1024 * 1024, 97),
+    });
     expect(atLimit.status).toBe(200);
     await atLimit.arrayBuffer();
   });
@@ -313,7 +341,12 @@ describe('SQS: the event-source mapping', () => {
       eventSource: 'aws:sqs',
       eventSourceARN: expect.stringMatching(/^arn:aws:sqs:us-east-1:\d{12}:handoff$/),
       awsRegion: 'us-east-1',
-      attributes: { ApproximateReceiveCount: '1', SentTimestamp: expect.stringMatching(/^\d+$/), SenderId: expect.any(String), ApproximateFirstReceiveTimestamp: expect.stringMatching(/^\d+$/) },
+      attributes: {
+        ApproximateReceiveCount: '1',
+        SentTimestamp: expect.stringMatching(/^\d+$/),
+        SenderId: expect.any(String),
+        ApproximateFirstReceiveTimestamp: expect.stringMatching(/^\d+$/),
+      },
       messageAttributes: {
         kind: { stringValue: 'test', dataType: 'String', stringListValues: [], binaryListValues: [] },
         blob: { binaryValue: Buffer.from([1, 2, 3]).toString('base64'), dataType: 'Binary' },
@@ -398,7 +431,10 @@ describe('handlers, table, schedules', () => {
   });
 
   it('runs a schedule with the EventBridge Scheduler event', async () => {
-    expect(await stack.runSchedule('decay', { now: '2026-07-01T00:00:00.000Z' })).toEqual({ ran: 'decay', event: { schedule: 'decay', now: '2026-07-01T00:00:00.000Z' } });
+    expect(await stack.runSchedule('decay', { now: '2026-07-01T00:00:00.000Z' })).toEqual({
+      ran: 'decay',
+      event: { schedule: 'decay', now: '2026-07-01T00:00:00.000Z' },
+    });
     await expect(stack.runSchedule('nope')).rejects.toThrow(/no schedule/);
   });
 });

@@ -41,7 +41,14 @@ function newPhone(): { phone: string; formatted: string; key: string } {
 
 const newEmail = () => `${randomUUID().slice(0, 12)}@acme-logistics.com`;
 
-function event(leadKey: string, id: string, type: string, occurredAt: Date, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile']): NormalizedEvent {
+function event(
+  leadKey: string,
+  id: string,
+  type: string,
+  occurredAt: Date,
+  properties: NormalizedEvent['properties'] = {},
+  profile?: NormalizedEvent['profile'],
+): NormalizedEvent {
   return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: id, properties, ...(profile ? { profile } : {}), raw: { id } };
 }
 
@@ -81,7 +88,12 @@ function expectSameState(stored: StoredLead, clean: ReturnType<typeof cleanRun>)
 
 async function countItems(leadId: string, prefix: string): Promise<number> {
   const answer = await documents.send(
-    new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)', ExpressionAttributeValues: { ':pk': `LEAD#${leadId}`, ':prefix': prefix }, ConsistentRead: true }),
+    new QueryCommand({
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': `LEAD#${leadId}`, ':prefix': prefix },
+      ConsistentRead: true,
+    }),
   );
   return answer.Count ?? 0;
 }
@@ -182,7 +194,13 @@ describe('a phone-only lead merged into its e-mail lead', () => {
       expect(await countItems(email, 'EVT#')).toBe(5);
       finals.push(lead);
     }
-    const comparable = (lead: StoredLead) => ({ status: lead.status, eventCount: lead.eventCount, score: scoreLead(lead, defaultModel, now), firstName: lead.profile.firstName, jobTitle: lead.profile.jobTitle });
+    const comparable = (lead: StoredLead) => ({
+      status: lead.status,
+      eventCount: lead.eventCount,
+      score: scoreLead(lead, defaultModel, now),
+      firstName: lead.profile.firstName,
+      jobTitle: lead.profile.jobTitle,
+    });
     expect(new Set(finals.map((lead) => JSON.stringify(comparable(lead)))).size).toBe(1);
   });
 });
@@ -274,7 +292,9 @@ describe('merging under concurrency and failure', () => {
       const email = newEmail();
       const phone = newPhone();
       const { identify } = story(email, phone);
-      const forms = Array.from({ length: 120 }, (_, index) => event(phone.key, `form-${randomUUID()}`, 'form_submitted', at(index * 60_000), { formId: String(index) }, { phone: phone.phone }));
+      const forms = Array.from({ length: 120 }, (_, index) =>
+        event(phone.key, `form-${randomUUID()}`, 'form_submitted', at(index * 60_000), { formId: String(index) }, { phone: phone.phone }),
+      );
       expect((await store.apply(forms, defaultModel, now)).applied).toBe(120);
 
       const crashed = await crashingStore(2).apply([identify], defaultModel, now);
@@ -361,14 +381,23 @@ describe('what looking for a phone lead costs', () => {
     // The same phone again: nothing more.
     expect(await callsFor([opened(3, { phone: phone.phone })])).toEqual({ GetItem: 1, TransactWriteItems: 1 });
     // A phone-only event of that number: the read that finds where it goes, then the lead's own read.
-    expect(await callsFor([event(phone.key, `${tag}-form`, 'form_submitted', at(4000), {}, { phone: phone.phone })])).toEqual({ GetItem: 2, TransactWriteItems: 1 });
+    expect(await callsFor([event(phone.key, `${tag}-form`, 'form_submitted', at(4000), {}, { phone: phone.phone })])).toEqual({
+      GetItem: 2,
+      TransactWriteItems: 1,
+    });
     expect((await store.getLead(email))!.eventCount).toBe(5);
   });
 
   it('a phone-only lead not merged costs what it did: its read is reused by its write', async () => {
     const phone = newPhone();
-    expect(await callsFor([event(phone.key, `form-${randomUUID()}`, 'form_submitted', t0, {}, { phone: phone.phone })])).toEqual({ GetItem: 1, TransactWriteItems: 1 });
-    expect(await callsFor([event(phone.key, `form-${randomUUID()}`, 'form_submitted', at(1000), {}, { phone: phone.phone })])).toEqual({ GetItem: 1, TransactWriteItems: 1 });
+    expect(await callsFor([event(phone.key, `form-${randomUUID()}`, 'form_submitted', t0, {}, { phone: phone.phone })])).toEqual({
+      GetItem: 1,
+      TransactWriteItems: 1,
+    });
+    expect(await callsFor([event(phone.key, `form-${randomUUID()}`, 'form_submitted', at(1000), {}, { phone: phone.phone })])).toEqual({
+      GetItem: 1,
+      TransactWriteItems: 1,
+    });
   });
 
   it('absorbing a phone lead: one read of it and one query of its events, once', async () => {
@@ -406,6 +435,8 @@ describe('a phone-only lead that qualified before its e-mail was known', () => {
     // The e-mail lead qualified on the absorbed demo request and hands off under its own id, naming the phone lead.
     const lead = (await store.getLead(email))!;
     expect(lead.status).toBe('mql');
-    expect(Object.values(lead.outbox)).toEqual([expect.objectContaining({ type: 'lead.mql', leadId: email, mergedFrom: [phone.key], lead: expect.objectContaining({ email, phone: phone.phone }) })]);
+    expect(Object.values(lead.outbox)).toEqual([
+      expect.objectContaining({ type: 'lead.mql', leadId: email, mergedFrom: [phone.key], lead: expect.objectContaining({ email, phone: phone.phone }) }),
+    ]);
   });
 });

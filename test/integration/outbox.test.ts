@@ -5,11 +5,11 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel } from '../../lib/core/index.ts';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
+import { defaultModel } from '../../lib/core/index.ts';
+import type { Pipeline } from '../../lib/ingest/pipeline.ts';
 import { ingest, sqsHandoffQueue } from '../../lib/ingest/pipeline.ts';
 import { runDecay } from '../../lib/jobs/decay.ts';
-import type { Pipeline } from '../../lib/ingest/pipeline.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 import { countItems, eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';

@@ -90,9 +90,18 @@ async function submitFacebookForm(fields: Record<string, string>, formId = conta
   const createdTime = Math.floor(Date.now() / 1000) - 5;
   const body = JSON.stringify({
     object: 'page',
-    entry: [{ id: '108273958312345', time: createdTime, changes: [{ field: 'leadgen', value: { leadgen_id: leadgenId, form_id: formId, page_id: '108273958312345', created_time: createdTime } }] }],
+    entry: [
+      {
+        id: '108273958312345',
+        time: createdTime,
+        changes: [{ field: 'leadgen', value: { leadgen_id: leadgenId, form_id: formId, page_id: '108273958312345', created_time: createdTime } }],
+      },
+    ],
   });
-  const answer = await post(stack.urls['POST /webhooks/facebook']!, { body, headers: { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${facebookSignature(appSecret, body)}` } });
+  const answer = await post(stack.urls['POST /webhooks/facebook']!, {
+    body,
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${facebookSignature(appSecret, body)}` },
+  });
   expect(answer).toMatchObject({ status: 200, body: { queued: 1 } });
   await stack.drain();
   return leadgenId;
@@ -121,7 +130,10 @@ describe('a phone-only Facebook lead meets its e-mail', () => {
     await identify({ email, phone: phone.spaced, title: 'CEO', industry: 'Software' });
 
     const merged = await viewOf(email);
-    expect(merged).toMatchObject({ status: 200, body: { leadId: email, mergedFrom: [phone.key], eventCount: 2, lead: { email, firstName: 'Ana', lastName: 'Lima', jobTitle: 'CEO' } } });
+    expect(merged).toMatchObject({
+      status: 200,
+      body: { leadId: email, mergedFrom: [phone.key], eventCount: 2, lead: { email, firstName: 'Ana', lastName: 'Lima', jobTitle: 'CEO' } },
+    });
     expect(merged.body.recentEvents.map((event: { source: string }) => event.source).sort()).toEqual(['facebook', 'segment']);
     const byPhone = await viewOf(phone.key);
     expect(byPhone.status).toBe(200);

@@ -12,16 +12,16 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultModel } from '../../lib/core/index.ts';
-import type { LeadView } from '../../lib/views/lead-view.ts';
+import type { ReportFigures } from '../../lib/jobs/report/figures.ts';
+import { renderReportHtml, reportColors } from '../../lib/jobs/report/html.ts';
+import { buildReport, loadReportLeads } from '../../lib/jobs/report/load.ts';
 import type { PopulationResult } from '../../lib/local/demo-population.ts';
 import { PopulationDemoError, populationDays, runPopulationDemo } from '../../lib/local/demo-population.ts';
 import { freePort } from '../../lib/local/dynamodb.ts';
-import type { ReportFigures } from '../../lib/jobs/report/figures.ts';
-import { reportColors, renderReportHtml } from '../../lib/jobs/report/html.ts';
-import { buildReport, loadReportLeads } from '../../lib/jobs/report/load.ts';
 import type { LeadStore } from '../../lib/store/lead-store.ts';
+import type { LeadView } from '../../lib/views/lead-view.ts';
 import { countColour, decodePng } from '../setup/png.ts';
-import { exampleEnv, leadStoreOf, type LocalStack, startTestStack } from '../setup/stack.ts';
+import { exampleEnv, type LocalStack, leadStoreOf, startTestStack } from '../setup/stack.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -132,7 +132,8 @@ describe('mql demo --with-outcomes and mql report', () => {
     expect(stdout).toMatch(new RegExp(`leads\\s+${leadCount}\\s`));
     expect(stdout).toMatch(new RegExp(`MQL\\s+${figures.funnel.mqls}\\s`));
     expect(stdout).toMatch(new RegExp(`SQL\\s+${figures.funnel.sqls}\\s`));
-    for (const title of ['Funnel', 'MQL -> SQL by source', 'MQL -> SQL by month of MQL', 'Score at MQL', 'Rejection reasons', 'Time to MQL']) expect(stdout).toContain(title);
+    for (const title of ['Funnel', 'MQL -> SQL by source', 'MQL -> SQL by month of MQL', 'Score at MQL', 'Rejection reasons', 'Time to MQL'])
+      expect(stdout).toContain(title);
     expect(stderr).toContain('wrote');
     expect(readFileSync(out, 'utf8')).toContain(`data-figure="mqls">${figures.funnel.mqls}<`);
   }, 60_000);
@@ -149,8 +150,14 @@ describe('mql demo --with-outcomes and mql report', () => {
 
   it('refuses bad options with a clear message and exit code 1', async () => {
     await expect(mql('report', '--since', 'last tuesday')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('--since must be a date') });
-    await expect(mql('demo', '--with-outcomes', '--seed', '5.5')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('--seed must be a whole number') });
-    await expect(mql('demo', '--with-outcomes', '--leads', 'many')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('--leads must be a whole number') });
+    await expect(mql('demo', '--with-outcomes', '--seed', '5.5')).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('--seed must be a whole number'),
+    });
+    await expect(mql('demo', '--with-outcomes', '--leads', 'many')).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('--leads must be a whole number'),
+    });
     await expect(mql('report', '--now', 'soon')).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('--now must be an ISO time') });
   }, 60_000);
 
@@ -161,7 +168,9 @@ describe('mql demo --with-outcomes and mql report', () => {
     await expect(runPopulationDemo({ ...base, env, leads: 0 })).rejects.toThrow(PopulationDemoError);
     await expect(runPopulationDemo({ ...base, env, baseUrl: 'http://127.0.0.1:1' })).rejects.toThrow(/no local stack answers/);
     // A secret the stack does not know: the route refuses, and the demo says which route and why.
-    await expect(runPopulationDemo({ ...base, env: { ...env, EVENTS_WEBHOOK_SECRET: 'whsec_d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZw==' } })).rejects.toThrow(/POST \/webhooks\/events answered 401/);
+    await expect(runPopulationDemo({ ...base, env: { ...env, EVENTS_WEBHOOK_SECRET: 'whsec_d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZw==' } })).rejects.toThrow(
+      /POST \/webhooks\/events answered 401/,
+    );
   });
 
   it('opens in headless Chromium: the screenshot shows the charts and the DOM holds the figures', async () => {
@@ -173,7 +182,15 @@ describe('mql demo --with-outcomes and mql report', () => {
     writeFileSync(page, renderReportHtml(figures));
     const profile = mkdtempSync(join(tmpdir(), 'mql-chromium-'));
     // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-    const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--no-first-run', `--user-data-dir=${profile}`, '--window-size=1200,1600'];
+    const flags = [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--hide-scrollbars',
+      '--no-first-run',
+      `--user-data-dir=${profile}`,
+      '--window-size=1200,1600',
+    ];
     try {
       await run(chromium, [...flags, `--screenshot=${screenshot}`, `file://${page}`], { timeout: 90_000 });
       const dom = (await run(chromium, [...flags, '--dump-dom', `file://${page}`], { timeout: 90_000, maxBuffer: 20_000_000 })).stdout;

@@ -10,14 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBacktest } from '../../lib/jobs/backtest.ts';
 import type { NormalizedEvent, ScoringModel } from '../../lib/core/index.ts';
 import { defaultModel, parseModel } from '../../lib/core/index.ts';
-import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
-import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import type { Pipeline } from '../../lib/ingest/pipeline.ts';
 import { ingest, sqsHandoffQueue } from '../../lib/ingest/pipeline.ts';
+import { runBacktest } from '../../lib/jobs/backtest.ts';
 import { runRescore } from '../../lib/jobs/rescore.ts';
+import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
+import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 import { countItems, crmSecret } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
@@ -33,8 +33,23 @@ let crm: CrmReceiver;
 let pipeline: Pipeline;
 let store: LeadStore;
 
-function event(leadKey: string, type: string, occurredAt: Date, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile']): NormalizedEvent {
-  return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: randomUUID(), properties, ...(profile ? { profile } : {}), raw: {} };
+function event(
+  leadKey: string,
+  type: string,
+  occurredAt: Date,
+  properties: NormalizedEvent['properties'] = {},
+  profile?: NormalizedEvent['profile'],
+): NormalizedEvent {
+  return {
+    leadKey,
+    type,
+    occurredAt: occurredAt.toISOString(),
+    source: 'test',
+    sourceEventId: randomUUID(),
+    properties,
+    ...(profile ? { profile } : {}),
+    raw: {},
+  };
 }
 const later = (start: Date, seconds: number) => new Date(start.getTime() + seconds * 1000);
 const ceoInSoftware = (email: string, at: Date) => event(email, 'profile_updated', at, {}, { jobTitle: 'CEO', industry: 'Software', firstName: 'Dana' });
@@ -62,14 +77,21 @@ async function versions(): Promise<Record<string, number>> {
 beforeAll(async () => {
   crm = await startCrmReceiver(crmSecret);
   stack = await startTestStack({ env: { CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: crm.url, CRM_WEBHOOK_SECRET: crmSecret, LOG_LEVEL: 'SILENT' } });
-  store = new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }), tableName: stack.tableName });
+  store = new LeadStore({
+    client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }),
+    tableName: stack.tableName,
+  });
   pipeline = { store, model: defaultModel, handoffQueue: sqsHandoffQueue(stack.sqs, stack.queueUrls.handoff) };
 
   const tenMinutesAgo = new Date(Date.now() - hour / 6);
   // The seeds' worked example (60: an MQL; its profile known for two days), a lead one case study short of it (45: engaged, seen an hour
   // ago), a phone-only lead merged into its e-mail lead, and twenty leads that only opened an e-mail.
   await ingest(
-    [ceoInSoftware(mqlLead, twoDaysAgo), event(mqlLead, 'content_downloaded', tenMinutesAgo, { contentType: 'case_study' }), event(mqlLead, 'webinar_attended', later(tenMinutesAgo, 10))],
+    [
+      ceoInSoftware(mqlLead, twoDaysAgo),
+      event(mqlLead, 'content_downloaded', tenMinutesAgo, { contentType: 'case_study' }),
+      event(mqlLead, 'webinar_attended', later(tenMinutesAgo, 10)),
+    ],
     pipeline,
     now(),
   );
@@ -125,7 +147,11 @@ describe('mql rescore', () => {
     const lead = (await store.getLead(engagedLead))!;
     expect(lead).toMatchObject({ status: 'mql', modelVersion: lowerThreshold.version, outbox: {}, score: { total: 45, fit: 25, behavior: 20 } });
     expect(crm.received).toHaveLength(2);
-    expect(crm.received[1]!.record).toMatchObject({ type: 'lead.mql', leadId: engagedLead, score: { total: 45, threshold: 45, modelVersion: lowerThreshold.version } });
+    expect(crm.received[1]!.record).toMatchObject({
+      type: 'lead.mql',
+      leadId: engagedLead,
+      score: { total: 45, threshold: 45, modelVersion: lowerThreshold.version },
+    });
     expect(await store.listHandoffs(engagedLead)).toEqual([expect.objectContaining({ type: 'lead.mql', status: 'delivered' })]);
   });
 
@@ -141,7 +167,14 @@ describe('mql rescore', () => {
   it('an interrupted rescore continues from its cursor file and reads each lead once over both runs', async () => {
     const cursorFile = join(mkdtempSync(join(tmpdir(), 'mql-rescore-')), 'rescore-cursor.json');
     const stop = new AbortController();
-    const first = await runRescore(pipeline, { model: opensWorthTwo, now: now(), cursorFile, pageSize: 10, signal: stop.signal, onProgress: () => stop.abort() });
+    const first = await runRescore(pipeline, {
+      model: opensWorthTwo,
+      now: now(),
+      cursorFile,
+      pageSize: 10,
+      signal: stop.signal,
+      onProgress: () => stop.abort(),
+    });
 
     expect(first.complete).toBe(false);
     expect(first.read).toBeLessThan(23);
@@ -179,8 +212,28 @@ describe('mql backtest', () => {
       leads: 23,
       leadsWithOutcomes: 2,
       leadsReachedSql: 2,
-      current: { version: defaultModel.version, mqls: 1, mqlWithSql: 1, mqlWithWon: 0, mqlToSqlRate: 1, mqlToWonRate: 0, mqlJudged: 1, judgedSqlRate: 1, sqlRecall: 0.5 },
-      candidate: { version: lowerThreshold.version, mqls: 2, mqlWithSql: 2, mqlWithWon: 1, mqlToSqlRate: 1, mqlToWonRate: 0.5, mqlJudged: 2, judgedSqlRate: 1, sqlRecall: 1 },
+      current: {
+        version: defaultModel.version,
+        mqls: 1,
+        mqlWithSql: 1,
+        mqlWithWon: 0,
+        mqlToSqlRate: 1,
+        mqlToWonRate: 0,
+        mqlJudged: 1,
+        judgedSqlRate: 1,
+        sqlRecall: 0.5,
+      },
+      candidate: {
+        version: lowerThreshold.version,
+        mqls: 2,
+        mqlWithSql: 2,
+        mqlWithWon: 1,
+        mqlToSqlRate: 1,
+        mqlToWonRate: 0.5,
+        mqlJudged: 2,
+        judgedSqlRate: 1,
+        sqlRecall: 1,
+      },
       newlyQualifying: { count: 1, sample: [engagedLead] },
       noLongerQualifying: { count: 0, sample: [] },
     });

@@ -3,16 +3,16 @@
  * speaks the token endpoint and the Lead upsert with Salesforce's statuses and error arrays.
  */
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { createServer } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { CrmAdapter, HandoffRecord } from '../../lib/crm/adapter.ts';
 import { CrmDeliveryError } from '../../lib/crm/adapter.ts';
 import { CrmConfigurationError, crmAdapterFromEnv } from '../../lib/crm/index.ts';
 import { parseApiUsage, resetSalesforceSessions, salesforceAdapter, salesforceReasonsText, salesforceSettingsFromEnv } from '../../lib/crm/salesforce.ts';
 import type { SalesforceStandIn, SalesforceStandInOptions } from '../../lib/local/stand-ins/salesforce.ts';
-import { logger } from '../../lib/runtime/logger.ts';
 import { standInCustomFields, startSalesforceStandIn } from '../../lib/local/stand-ins/salesforce.ts';
+import { logger } from '../../lib/runtime/logger.ts';
 
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/salesforce/salesforce_lead_upsert.json', import.meta.url), 'utf8')) as Record<string, any>;
 
@@ -26,11 +26,28 @@ const mql: HandoffRecord = {
   id: 'handoff_dana.whitfield@example.com_2024-05-14T16:05:12.000Z',
   occurredAt: '2024-05-14T16:05:12.000Z',
   leadId: 'dana.whitfield@example.com',
-  lead: { email: 'dana.whitfield@example.com', firstName: 'Dana', lastName: 'Whitfield', company: 'Acme Logistics', jobTitle: 'Director of IT', phone: '+14155550123', companySize: 750 },
+  lead: {
+    email: 'dana.whitfield@example.com',
+    firstName: 'Dana',
+    lastName: 'Whitfield',
+    company: 'Acme Logistics',
+    jobTitle: 'Director of IT',
+    phone: '+14155550123',
+    companySize: 750,
+  },
   score: { total: 87, fit: 40, behavior: 47, threshold: 60, modelVersion: '504a1c85b2af' },
   reasons: [
     { rule: 'it_director', kind: 'fit', description: 'IT leadership title', pointsNow: 20, rawPoints: 20, count: 1, points: 20 },
-    { rule: 'webinar_attended', kind: 'behavior', description: 'Webinar attended', pointsNow: 27.4, rawPoints: 30, count: 2, lastSeen: '2024-05-14T16:05:12.000Z', points: 27 },
+    {
+      rule: 'webinar_attended',
+      kind: 'behavior',
+      description: 'Webinar attended',
+      pointsNow: 27.4,
+      rawPoints: 30,
+      count: 2,
+      lastSeen: '2024-05-14T16:05:12.000Z',
+      points: 27,
+    },
   ],
   recentEvents: [],
 };
@@ -44,7 +61,13 @@ const recycled: HandoffRecord = {
 };
 
 function envFor(standIn: SalesforceStandIn, extra: Record<string, string> = {}): Record<string, string> {
-  return { CRM_ADAPTER: 'salesforce', SALESFORCE_INSTANCE_URL: standIn.url, SALESFORCE_CLIENT_ID: clientId, SALESFORCE_EXTERNAL_ID_FIELD: externalIdField, ...extra };
+  return {
+    CRM_ADAPTER: 'salesforce',
+    SALESFORCE_INSTANCE_URL: standIn.url,
+    SALESFORCE_CLIENT_ID: clientId,
+    SALESFORCE_EXTERNAL_ID_FIELD: externalIdField,
+    ...extra,
+  };
 }
 
 function adapterFor(standIn: SalesforceStandIn, extra: Record<string, string> = {}): CrmAdapter {
@@ -124,7 +147,13 @@ describe('Salesforce adapter: upsert', () => {
     expect(receipt).toEqual({ status: 200, created: false, externalId: first.externalId, calls: 2 });
     expect(standIn.leads().size).toBe(1);
     const fields = standIn.leads().get('dana.whitfield@example.com')?.fields ?? {};
-    expect(fields).toMatchObject({ LastName: 'Whitfield', Company: 'Acme Logistics', Status: 'Open - Not Contacted', Lead_Score__c: 41, MQL_Date__c: '2024-05-14T16:05:12.000Z' });
+    expect(fields).toMatchObject({
+      LastName: 'Whitfield',
+      Company: 'Acme Logistics',
+      Status: 'Open - Not Contacted',
+      Lead_Score__c: 41,
+      MQL_Date__c: '2024-05-14T16:05:12.000Z',
+    });
     expect(String(fields.MQL_Reasons__c)).toMatch(/^Recycled to marketing at 2024-07-01T00:00:00.000Z: score 41/);
     expect(standIn.calls.filter((call) => call.path === '/services/oauth2/token')).toHaveLength(1);
   });
@@ -156,7 +185,10 @@ describe('Salesforce adapter: upsert', () => {
     await adapter.deliver({ ...mql, leadId: 'phone:+14155550123', lead: { phone: '+14155550123', lastName: 'Whitfield', company: 'Acme' } }, now);
 
     expect([...standIn.leads().keys()]).toEqual(['dana+mql@example.com', 'phone:+14155550123']);
-    expect(standIn.calls.filter((call) => call.method === 'PATCH').map((call) => call.path.split('/').at(-1))).toEqual(['dana%2Bmql%40example.com', 'phone%3A%2B14155550123']);
+    expect(standIn.calls.filter((call) => call.method === 'PATCH').map((call) => call.path.split('/').at(-1))).toEqual([
+      'dana%2Bmql%40example.com',
+      'phone%3A%2B14155550123',
+    ]);
   });
 
   it('a score field set empty is not sent; the others still are', async () => {
@@ -170,7 +202,17 @@ describe('Salesforce adapter: upsert', () => {
     });
     await adapter.deliver(mql, now);
 
-    expect(Object.keys(standIn.calls.at(-1)?.body as object).sort()).toEqual(['Company', 'Email', 'FirstName', 'LastName', 'Lead_Score__c', 'NumberOfEmployees', 'Phone', 'Status', 'Title']);
+    expect(Object.keys(standIn.calls.at(-1)?.body as object).sort()).toEqual([
+      'Company',
+      'Email',
+      'FirstName',
+      'LastName',
+      'Lead_Score__c',
+      'NumberOfEmployees',
+      'Phone',
+      'Status',
+      'Title',
+    ]);
   });
 });
 
@@ -185,7 +227,12 @@ describe('Salesforce adapter: a status sales set is kept', () => {
     expect(recycle.note).toBe('Status kept at "Working - Contacted" (not in SALESFORCE_REPLACEABLE_STATUSES: sales owns it); scores written');
     expect(again.note).toBe(recycle.note);
     expect(standIn.leads().get(mql.leadId)?.fields).toMatchObject({ Status: 'Working - Contacted', Lead_Score__c: 92 });
-    expect(standIn.calls.filter((call) => call.method === 'PATCH').slice(1).every((call) => !('Status' in (call.body as object)))).toBe(true);
+    expect(
+      standIn.calls
+        .filter((call) => call.method === 'PATCH')
+        .slice(1)
+        .every((call) => !('Status' in (call.body as object))),
+    ).toBe(true);
 
     standIn.setStatus(mql.leadId, 'Open - Not Contacted');
     const reopened = await adapter.deliver(mql, now);
@@ -224,7 +271,10 @@ describe('Salesforce adapter: a status sales set is kept', () => {
     standIn.setStatus(mql.leadId, 'Working - Contacted');
     const results = await adapter.deliverBatch!([{ ...recycled }, { ...second, type: 'lead.recycled' }], now);
 
-    expect(results.map((result) => (result.ok ? result.receipt.note ?? 'written' : result.error.kind))).toEqual([expect.stringContaining('Status kept'), 'written']);
+    expect(results.map((result) => (result.ok ? (result.receipt.note ?? 'written') : result.error.kind))).toEqual([
+      expect.stringContaining('Status kept'),
+      'written',
+    ]);
     expect(standIn.leads().get(mql.leadId)?.fields.Status).toBe('Working - Contacted');
     expect(standIn.leads().get('b@example.com')?.fields.Status).toBe('Open - Not Contacted');
   });
@@ -316,7 +366,9 @@ describe('Salesforce adapter: failures by kind', () => {
     const error = await failureOf(adapter.deliver(recycled, now));
 
     expect(error).toMatchObject({ status: 300, kind: 'rejected', retryable: false });
-    expect(error.message).toMatch(/2 Leads have MQL_External_Id__c = "dana.whitfield@example.com" \(\/services\/data\/v62\.0\/sobjects\/Lead\/00Q\w+, \/services\/data\/v62\.0\/sobjects\/Lead\/00Q\w+\)/);
+    expect(error.message).toMatch(
+      /2 Leads have MQL_External_Id__c = "dana.whitfield@example.com" \(\/services\/data\/v62\.0\/sobjects\/Lead\/00Q\w+, \/services\/data\/v62\.0\/sobjects\/Lead\/00Q\w+\)/,
+    );
     expect(JSON.stringify(standIn.leads().get(mql.leadId))).toBe(before);
   });
 
@@ -373,7 +425,9 @@ describe('Salesforce adapter: failures by kind', () => {
     expect(byQuery).toMatchObject({ status: 400, kind: 'rejected', retryable: false });
     expect(byQuery.message).toMatch(/INVALID_FIELD: No such column 'Email_Key__c'.*check SALESFORCE_EXTERNAL_ID_FIELD/);
 
-    const byUpsert = await failureOf(adapterFor(standIn, { SALESFORCE_EXTERNAL_ID_FIELD: 'Email_Key__c', SALESFORCE_REPLACEABLE_STATUSES: '*' }).deliver(mql, now));
+    const byUpsert = await failureOf(
+      adapterFor(standIn, { SALESFORCE_EXTERNAL_ID_FIELD: 'Email_Key__c', SALESFORCE_REPLACEABLE_STATUSES: '*' }).deliver(mql, now),
+    );
     expect(byUpsert).toMatchObject({ status: 404, kind: 'rejected', retryable: false });
     expect(byUpsert.message).toMatch(/Email_Key__c.*SALESFORCE_EXTERNAL_ID_FIELD/);
   });
@@ -390,7 +444,7 @@ describe('Salesforce adapter: failures by kind', () => {
     const error = await failureOf(adapterFor(standIn).deliver(mql, now));
 
     expect(error).toMatchObject({ status: 400, kind: 'rejected' });
-    expect(error.message).toContain("create the Lead field Fit_Score__c or set SALESFORCE_FIT_SCORE_FIELD= (empty) to stop sending it");
+    expect(error.message).toContain('create the Lead field Fit_Score__c or set SALESFORCE_FIT_SCORE_FIELD= (empty) to stop sending it');
   });
 
   it('an e-mail Salesforce refuses is rejected with its message', async () => {
@@ -468,19 +522,28 @@ describe('Salesforce adapter: batches through sObject Collections', () => {
       [200, false],
       [201, true],
     ]);
-    expect(results.map((result) => (result.ok ? result.receipt.externalId : undefined))).toEqual([1, 2, 3].map((n) => standIn.leads().get(`lead${n}@example.com`)?.Id));
+    expect(results.map((result) => (result.ok ? result.receipt.externalId : undefined))).toEqual(
+      [1, 2, 3].map((n) => standIn.leads().get(`lead${n}@example.com`)?.Id),
+    );
     expect(results.map((result) => (result.ok ? result.receipt.calls : undefined))).toEqual([0.667, 0.667, 0.667]);
     const [call] = collectionCalls();
     expect(call?.path).toBe('/services/data/v62.0/composite/sobjects/Lead/MQL_External_Id__c');
-    expect(call?.body).toMatchObject({ allOrNone: false, records: [{ attributes: { type: 'Lead' }, MQL_External_Id__c: 'lead1@example.com', Status: 'Marketing Qualified', Lead_Score__c: 87 }, {}, {}] });
-    expect(standIn.leads().get('lead3@example.com')?.fields).toMatchObject({ LastName: 'Person3', Company: 'Company 3', MQL_External_Id__c: 'lead3@example.com' });
+    expect(call?.body).toMatchObject({
+      allOrNone: false,
+      records: [{ attributes: { type: 'Lead' }, MQL_External_Id__c: 'lead1@example.com', Status: 'Marketing Qualified', Lead_Score__c: 87 }, {}, {}],
+    });
+    expect(standIn.leads().get('lead3@example.com')?.fields).toMatchObject({
+      LastName: 'Person3',
+      Company: 'Company 3',
+      MQL_External_Id__c: 'lead3@example.com',
+    });
   });
 
   it('failed rows fail alone, each with its kind; a converted Lead is delivered with its note', async () => {
     const adapter = adapterFor(standIn);
     await adapter.deliver(lead(4), now);
     standIn.convert('lead4@example.com');
-    const results = await adapter.deliverBatch!([lead(1), lead(2, { email: 'not-an-email' }), lead(4), { ...lead(5), leadId: '', lead: {} }], now, );
+    const results = await adapter.deliverBatch!([lead(1), lead(2, { email: 'not-an-email' }), lead(4), { ...lead(5), leadId: '', lead: {} }], now);
 
     expect(results.map((result) => (result.ok ? `ok ${result.receipt.status}` : `${result.error.kind} ${result.error.message}`))).toEqual([
       'ok 201',
@@ -490,7 +553,7 @@ describe('Salesforce adapter: batches through sObject Collections', () => {
     ]);
     expect(results[2]).toMatchObject({ ok: true, receipt: { note: expect.stringContaining('already converted') } });
     expect(collectionCalls()).toHaveLength(1);
-    expect((collectionCalls()[0]?.body as { records: unknown[] }).records).toHaveLength(2);
+    expect((collectionCalls()[0]!.body as { records: unknown[] }).records).toHaveLength(2);
   });
 
   it('a locked row is retryable on its own', async () => {
@@ -509,13 +572,27 @@ describe('Salesforce adapter: batches through sObject Collections', () => {
     const results = await adapter.deliverBatch!([lead(1), phoneOnly, lead(3)], now);
 
     expect(results[0]).toMatchObject({ ok: false, error: { status: 300, kind: 'rejected' } });
-    expect(results[0]?.ok === false && results[0].error.message).toMatch(/2 Leads have MQL_External_Id__c = "lead1@example.com" \(\/services\/data\/v62\.0\/sobjects\/Lead\//);
-    expect(results[1]).toMatchObject({ ok: true, receipt: { status: 201, created: true, note: 'LastName and Company not known: created with "[not provided]"', calls: 3.667 } });
+    expect(results[0]?.ok === false && results[0].error.message).toMatch(
+      /2 Leads have MQL_External_Id__c = "lead1@example.com" \(\/services\/data\/v62\.0\/sobjects\/Lead\//,
+    );
+    expect(results[1]).toMatchObject({
+      ok: true,
+      receipt: { status: 201, created: true, note: 'LastName and Company not known: created with "[not provided]"', calls: 3.667 },
+    });
     expect(results[2]).toMatchObject({ ok: true, receipt: { status: 201 } });
     // The two rows go through the single upsert concurrently: their calls are compared one row at a time.
-    const writes = standIn.calls.slice(3).filter((call) => call.method === 'PATCH').map((call) => `${call.path.replace('/services/data/v62.0/', '')} ${call.status}`);
-    expect(writes.filter((write) => !write.includes('phone'))).toEqual(['composite/sobjects/Lead/MQL_External_Id__c 200', 'sobjects/Lead/MQL_External_Id__c/lead1%40example.com 300']);
-    expect(writes.filter((write) => write.includes('phone'))).toEqual(['sobjects/Lead/MQL_External_Id__c/phone%3A%2B14155550199 400', 'sobjects/Lead/MQL_External_Id__c/phone%3A%2B14155550199 201']);
+    const writes = standIn.calls
+      .slice(3)
+      .filter((call) => call.method === 'PATCH')
+      .map((call) => `${call.path.replace('/services/data/v62.0/', '')} ${call.status}`);
+    expect(writes.filter((write) => !write.includes('phone'))).toEqual([
+      'composite/sobjects/Lead/MQL_External_Id__c 200',
+      'sobjects/Lead/MQL_External_Id__c/lead1%40example.com 300',
+    ]);
+    expect(writes.filter((write) => write.includes('phone'))).toEqual([
+      'sobjects/Lead/MQL_External_Id__c/phone%3A%2B14155550199 400',
+      'sobjects/Lead/MQL_External_Id__c/phone%3A%2B14155550199 201',
+    ]);
   });
 
   it('whole-call failures throw for every record: quota, outage; an expired session is refreshed', async () => {
@@ -531,14 +608,20 @@ describe('Salesforce adapter: batches through sObject Collections', () => {
     expect(await failureOf(adapter.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({ status: 503, kind: 'unavailable' });
     standIn.outage(0);
     standIn.failNext(1, 200, [{ id: 'x', success: true, created: true }]);
-    expect(await failureOf(adapter.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({ kind: 'unavailable', message: expect.stringContaining('Lead query without records') });
+    expect(await failureOf(adapter.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({
+      kind: 'unavailable',
+      message: expect.stringContaining('Lead query without records'),
+    });
     standIn.failNext(1, 200, [{ id: 'x', success: true, created: true }]);
     const unread = adapterFor(standIn, { SALESFORCE_REPLACEABLE_STATUSES: '*' });
-    expect(await failureOf(unread.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({ kind: 'unavailable', message: expect.stringContaining('collection of 2 with 1 results') });
+    expect(await failureOf(unread.deliverBatch!([lead(2), lead(3)], now))).toMatchObject({
+      kind: 'unavailable',
+      message: expect.stringContaining('collection of 2 with 1 results'),
+    });
     expect(standIn.leads().has('lead2@example.com')).toBe(false);
   });
 
-  it('a full batch of long ids splits the status query to keep each URI under Salesforce\'s limit', async () => {
+  it("a full batch of long ids splits the status query to keep each URI under Salesforce's limit", async () => {
     const long = (n: number) => lead(n, { email: `a.rather.long.mailbox.name.for.a.test.lead.number.${n}@subsidiary.example-holdings.com` });
     const batch = Array.from({ length: 200 }, (_, n) => ({ ...long(n), leadId: long(n).lead.email! }));
     const results = await adapterFor(standIn).deliverBatch!(batch, now);
@@ -559,14 +642,21 @@ describe('Salesforce adapter: batches through sObject Collections', () => {
   });
 
   it('two upserts of a new Lead at once (DUPLICATE_VALUE on the external id) is retried, not rejected', async () => {
-    standIn.failNext(1, 400, [{ message: 'duplicate value found: MQL_External_Id__c duplicates value on record with id: 00Q5e00000AbCdEEAZ', errorCode: 'DUPLICATE_VALUE', fields: [] }]);
+    standIn.failNext(1, 400, [
+      { message: 'duplicate value found: MQL_External_Id__c duplicates value on record with id: 00Q5e00000AbCdEEAZ', errorCode: 'DUPLICATE_VALUE', fields: [] },
+    ]);
 
     expect(await failureOf(adapterFor(standIn).deliver(mql, now))).toMatchObject({ kind: 'unavailable', retryable: true });
   });
 });
 
 describe('Salesforce adapter: configuration', () => {
-  const base = { CRM_ADAPTER: 'salesforce', SALESFORCE_INSTANCE_URL: 'https://acme.my.salesforce.com', SALESFORCE_CLIENT_ID: clientId, SALESFORCE_EXTERNAL_ID_FIELD: externalIdField };
+  const base = {
+    CRM_ADAPTER: 'salesforce',
+    SALESFORCE_INSTANCE_URL: 'https://acme.my.salesforce.com',
+    SALESFORCE_CLIENT_ID: clientId,
+    SALESFORCE_EXTERNAL_ID_FIELD: externalIdField,
+  };
   const secrets = { SALESFORCE_CLIENT_SECRET: clientSecret };
 
   it.each([
@@ -596,7 +686,14 @@ describe('Salesforce adapter: configuration', () => {
       apiVersion: 'v62.0',
       statuses: { 'lead.mql': 'Marketing Qualified', 'lead.recycled': 'Open - Not Contacted', 'lead.disqualified': 'Closed - Not Converted' },
       replaceableStatuses: ['Open - Not Contacted', 'Marketing Qualified', 'Closed - Not Converted'],
-      fields: { score: 'Lead_Score__c', fit: 'Fit_Score__c', behavior: 'Behavior_Score__c', reasons: 'MQL_Reasons__c', modelVersion: 'MQL_Model_Version__c', qualifiedAt: 'MQL_Date__c' },
+      fields: {
+        score: 'Lead_Score__c',
+        fit: 'Fit_Score__c',
+        behavior: 'Behavior_Score__c',
+        reasons: 'MQL_Reasons__c',
+        modelVersion: 'MQL_Model_Version__c',
+        qualifiedAt: 'MQL_Date__c',
+      },
     });
     expect(crmAdapterFromEnv(base, secrets).name).toBe('salesforce');
   });
@@ -609,12 +706,20 @@ describe('Salesforce adapter: configuration', () => {
   });
 
   it('the reasons name the earlier phone-only Lead the person was merged from, for sales to merge', () => {
-    expect(salesforceReasonsText({ ...mql, mergedFrom: ['phone:+14155550123'] }).split('\n').at(-1)).toBe('Same person as the Lead(s) with external id phone:+14155550123: merge them');
+    expect(
+      salesforceReasonsText({ ...mql, mergedFrom: ['phone:+14155550123'] })
+        .split('\n')
+        .at(-1),
+    ).toBe('Same person as the Lead(s) with external id phone:+14155550123: merge them');
     expect(salesforceReasonsText(mql)).not.toContain('Same person');
   });
 
   it('reasons longer than a Long Text Area are cut to fit', () => {
-    const many = Array.from({ length: 2000 }, (_, index) => ({ ...mql.reasons[0]!, rule: `r${index}`, description: `Rule number ${index} with a long description` }));
+    const many = Array.from({ length: 2000 }, (_, index) => ({
+      ...mql.reasons[0]!,
+      rule: `r${index}`,
+      description: `Rule number ${index} with a long description`,
+    }));
     const text = salesforceReasonsText({ ...mql, reasons: many });
 
     expect(text.length).toBe(32_768);
@@ -626,7 +731,8 @@ describe('Salesforce adapter: configuration', () => {
     const warn = vi.spyOn(logger, 'warn').mockImplementation(() => undefined);
     try {
       const adapter = adapterFor(standIn);
-      for (let n = 0; n < 5; n += 1) await adapter.deliver({ ...mql, leadId: `lead${n}@example.com`, lead: { ...mql.lead, email: `lead${n}@example.com` } }, now);
+      for (let n = 0; n < 5; n += 1)
+        await adapter.deliver({ ...mql, leadId: `lead${n}@example.com`, lead: { ...mql.lead, email: `lead${n}@example.com` } }, now);
 
       expect(warn.mock.calls).toEqual([
         ["Salesforce API usage near the org's daily limit", { used: 9, max: 10 }],
@@ -657,8 +763,14 @@ describe('Salesforce stand-in refuses what Salesforce refuses', () => {
   }
 
   it('the token endpoint: grant type, credentials, content type; the token answer has the fixture shape', async () => {
-    expect(await token(`grant_type=password&client_id=${clientId}&client_secret=${clientSecret}`)).toMatchObject({ status: 400, body: { error: 'unsupported_grant_type' } });
-    expect(await token(`grant_type=client_credentials&client_id=${clientId}&client_secret=nope`)).toMatchObject({ status: 400, body: { error: 'invalid_client' } });
+    expect(await token(`grant_type=password&client_id=${clientId}&client_secret=${clientSecret}`)).toMatchObject({
+      status: 400,
+      body: { error: 'unsupported_grant_type' },
+    });
+    expect(await token(`grant_type=client_credentials&client_id=${clientId}&client_secret=nope`)).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_client' },
+    });
     expect(await token('{}', 'application/json')).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
     const granted = await token(`grant_type=client_credentials&client_id=${clientId}&client_secret=${clientSecret}`);
     expect(granted.status).toBe(200);

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { defaultModel, scoreLead } from '../../lib/core/index.ts';
@@ -24,7 +23,14 @@ beforeAll(async () => {
   store = new LeadStore({ client: documents, tableName });
 });
 
-function event(leadKey: string, id: string, type: string, occurredAt: Date, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile']): NormalizedEvent {
+function event(
+  leadKey: string,
+  id: string,
+  type: string,
+  occurredAt: Date,
+  properties: NormalizedEvent['properties'] = {},
+  profile?: NormalizedEvent['profile'],
+): NormalizedEvent {
   return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: id, properties, ...(profile ? { profile } : {}), raw: { id } };
 }
 
@@ -38,7 +44,11 @@ function workedExample(email: string): NormalizedEvent[] {
 
 async function countItems(leadId: string, prefix: string): Promise<number> {
   const answer = await documents.send(
-    new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)', ExpressionAttributeValues: { ':pk': `LEAD#${leadId}`, ':prefix': prefix } }),
+    new QueryCommand({
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': `LEAD#${leadId}`, ':prefix': prefix },
+    }),
   );
   return answer.Count ?? 0;
 }
@@ -61,7 +71,11 @@ describe('LeadStore on DynamoDB Local', () => {
     // The raw payloads of one write share an item, keyed by its first event.
     expect(await countItems(email, 'RAW#')).toBe(1);
     const raws = await documents.send(
-      new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :raw)', ExpressionAttributeValues: { ':pk': `LEAD#${email}`, ':raw': 'RAW#' } }),
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :raw)',
+        ExpressionAttributeValues: { ':pk': `LEAD#${email}`, ':raw': 'RAW#' },
+      }),
     );
     expect(raws.Items?.[0]).toMatchObject({ sk: 'RAW#test#identify-1', kind: 'raw', expiresAt: expect.any(Number) });
     expect(raws.Items?.[0]?.events.map((one: { sourceEventId: string; raw: string }) => [one.sourceEventId, JSON.parse(one.raw)])).toEqual([
@@ -97,11 +111,18 @@ describe('LeadStore on DynamoDB Local', () => {
 
   it('raw payloads too large to share one item are split over several, none lost', async () => {
     const email = `${randomUUID()}@acme.com`;
-    const big = Array.from({ length: 8 }, (_, n) => ({ ...event(email, `big-${n}`, 'email_opened', at(n * 1000)), raw: { id: `big-${n}`, body: 'é'.repeat(30_000) } }));
+    const big = Array.from({ length: 8 }, (_, n) => ({
+      ...event(email, `big-${n}`, 'email_opened', at(n * 1000)),
+      raw: { id: `big-${n}`, body: 'é'.repeat(30_000) },
+    }));
     const result = await store.apply(big, defaultModel, at(10_000));
     expect(result).toMatchObject({ applied: 8, failed: [] });
     const raws = await documents.send(
-      new QueryCommand({ TableName: tableName, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :raw)', ExpressionAttributeValues: { ':pk': `LEAD#${email}`, ':raw': 'RAW#' } }),
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :raw)',
+        ExpressionAttributeValues: { ':pk': `LEAD#${email}`, ':raw': 'RAW#' },
+      }),
     );
     // 60 KB of UTF-8 each: five fit under an item's 300 KB share, the other three go to a second item.
     expect(raws.Items?.length).toBe(2);
@@ -124,7 +145,11 @@ describe('LeadStore on DynamoDB Local', () => {
     expect(result.leads.map((lead) => lead.leadId)).toEqual([`${local}@gmail.com`]);
     expect(await store.getLead(`${local}@gmail.com`)).toMatchObject({ eventCount: 3 });
     // Under the default model the same addresses stay three leads.
-    const apart = await store.apply(events.map((one) => ({ ...one, sourceEventId: `${one.sourceEventId}-apart` })), defaultModel, at(4000));
+    const apart = await store.apply(
+      events.map((one) => ({ ...one, sourceEventId: `${one.sourceEventId}-apart` })),
+      defaultModel,
+      at(4000),
+    );
     expect(apart.leads).toHaveLength(3);
   });
 
@@ -223,7 +248,11 @@ describe('LeadStore on DynamoDB Local', () => {
   it('a lead that stops changing by time alone leaves the due index (sales accepted the MQL)', async () => {
     const email = `${randomUUID()}@acme.com`;
     const { leads } = await store.apply(workedExample(email), defaultModel, at(10_000));
-    await store.confirmQueued(email, leads[0]!.outbox.map((record) => record.id), leads[0]!.recycleAt);
+    await store.confirmQueued(
+      email,
+      leads[0]!.outbox.map((record) => record.id),
+      leads[0]!.recycleAt,
+    );
     expect((await store.getLead(email))!.dueAt).toBe(leads[0]!.recycleAt);
 
     await store.apply([event(email, 'accepted-1', 'mql_accepted', at(20_000))], defaultModel, at(20_000));
@@ -243,7 +272,11 @@ describe('LeadStore on DynamoDB Local', () => {
     // A spam complaint after qualifying: a second handoff joins the outbox before the first is confirmed.
     await store.apply([event(email, 'spam-1', 'email_spam_reported', at(20_000))], defaultModel, at(20_000));
 
-    await store.confirmQueued(email, first.leads[0]!.outbox.map((record) => record.id), first.leads[0]!.recycleAt);
+    await store.confirmQueued(
+      email,
+      first.leads[0]!.outbox.map((record) => record.id),
+      first.leads[0]!.recycleAt,
+    );
 
     const lead = (await store.getLead(email))!;
     expect(Object.values(lead.outbox).map((record) => record.type)).toEqual(['lead.disqualified']);

@@ -29,7 +29,12 @@ export function calibrationPopulation(count: number, start: Date, tag = 'pop'): 
     const leadId = `lead${i}.${tag}@acme-software.com`;
     const base = start.getTime() + i * 60_000;
     const at = (offset: number) => new Date(base + offset).toISOString();
-    const event = (type: string, occurredAt: string, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile']): NormalizedEvent => ({
+    const event = (
+      type: string,
+      occurredAt: string,
+      properties: NormalizedEvent['properties'] = {},
+      profile?: NormalizedEvent['profile'],
+    ): NormalizedEvent => ({
       leadKey: leadId,
       type,
       occurredAt,
@@ -46,8 +51,15 @@ export function calibrationPopulation(count: number, start: Date, tag = 'pop'): 
     if (trial) events.push(event('trial_started', at(day)));
     const judgedAt = at(11 * day);
     const outcomes: PopulationLead['outcomes'] = reachedSql
-      ? [{ id: `${tag}-${i}-sql`, outcome: 'sql', occurredAt: judgedAt }, ...(i % 4 === 0 ? [{ id: `${tag}-${i}-won`, outcome: 'won' as const, occurredAt: at(30 * day), amount: 12000 }] : [])]
-      : [i % 7 === 0 ? { id: `${tag}-${i}-lost`, outcome: 'lost', occurredAt: judgedAt } : { id: `${tag}-${i}-rejected`, outcome: 'mql_rejected', occurredAt: judgedAt, reason: 'outside_icp' }];
+      ? [
+          { id: `${tag}-${i}-sql`, outcome: 'sql', occurredAt: judgedAt },
+          ...(i % 4 === 0 ? [{ id: `${tag}-${i}-won`, outcome: 'won' as const, occurredAt: at(30 * day), amount: 12000 }] : []),
+        ]
+      : [
+          i % 7 === 0
+            ? { id: `${tag}-${i}-lost`, outcome: 'lost', occurredAt: judgedAt }
+            : { id: `${tag}-${i}-rejected`, outcome: 'mql_rejected', occurredAt: judgedAt, reason: 'outside_icp' },
+        ];
     if (!reachedSql) events.push(event('demo_requested', at(12 * day)));
     return { leadId, reachedSql, webinar, trial, events, outcomes };
   });

@@ -9,7 +9,7 @@ import { startDynamoDbLocal } from '../../lib/local/dynamodb.ts';
 import { LocalStackError } from '../../lib/local/errors.ts';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  let dynamo;
+  let dynamo: Awaited<ReturnType<typeof startDynamoDbLocal>>;
   try {
     dynamo = await startDynamoDbLocal({});
   } catch (error) {

@@ -68,7 +68,8 @@ export function countColour(png: DecodedPng, hex: string, tolerance = 12): numbe
   const [r, g, b] = [1, 3, 5].map((at) => Number.parseInt(hex.slice(at, at + 2), 16));
   let count = 0;
   for (let at = 0; at < png.pixels.length; at += png.channels) {
-    if (Math.abs(png.pixels[at]! - r!) <= tolerance && Math.abs(png.pixels[at + 1]! - g!) <= tolerance && Math.abs(png.pixels[at + 2]! - b!) <= tolerance) count += 1;
+    if (Math.abs(png.pixels[at]! - r!) <= tolerance && Math.abs(png.pixels[at + 1]! - g!) <= tolerance && Math.abs(png.pixels[at + 2]! - b!) <= tolerance)
+      count += 1;
   }
   return count;
 }

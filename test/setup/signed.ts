@@ -1,7 +1,7 @@
 /** Signed deliveries as a Standard Webhooks sender makes them, and a look at what the table holds. */
 import { randomUUID } from 'node:crypto';
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { signStandardWebhook } from '../../lib/http/standard-webhooks.ts';
 
 export const eventsSecret = 'whsec_dGVzdC1vbmx5LWV2ZW50cy13ZWJob29rLXNlY3JldC0wMQ==';

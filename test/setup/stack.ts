@@ -29,7 +29,10 @@ export async function startTestStack(overrides: LocalStackOptions = {}): Promise
 
 /** A LeadStore on the stack's table, to read what the handlers wrote. */
 export function leadStoreOf(stack: Pick<LocalStack, 'dynamodb' | 'tableName'>): LeadStore {
-  return new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }), tableName: stack.tableName });
+  return new LeadStore({
+    client: DynamoDBDocumentClient.from(stack.dynamodb, { marshallOptions: { removeUndefinedValues: true } }),
+    tableName: stack.tableName,
+  });
 }
 
 /** The settings of the checkout's .env.example: what `npm start` runs with from a fresh clone. */

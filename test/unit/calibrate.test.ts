@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import type { RuleCalibration } from '../../lib/core/calibrate.ts';
+import { calibrate, calibrationMinimums, judgeLead, NotEnoughOutcomes, proposeModel, reportThresholds } from '../../lib/core/calibrate.ts';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { defaultModel, parseModel } from '../../lib/core/index.ts';
-import { calibrate, calibrationMinimums, judgeLead, NotEnoughOutcomes, proposeModel, reportThresholds } from '../../lib/core/calibrate.ts';
-import type { RuleCalibration } from '../../lib/core/calibrate.ts';
 import { chooseLambda, fitLogistic, lambdaGrid, precisionRecall, predictLogistic, solveLinear } from '../../lib/core/logistic.ts';
 import { formatCalibration } from '../../lib/jobs/calibrate.ts';
 import { seededRandom } from '../../lib/local/seeded-random.ts';
@@ -14,7 +14,15 @@ const logit = (p: number) => Math.log(p / (1 - p));
 
 describe('logistic regression', () => {
   it('solves a linear system exactly', () => {
-    expect(solveLinear([[4, 1], [1, 3]], [1, 2]).map((value) => value.toFixed(12))).toEqual([(1 / 11).toFixed(12), (7 / 11).toFixed(12)]);
+    expect(
+      solveLinear(
+        [
+          [4, 1],
+          [1, 3],
+        ],
+        [1, 2],
+      ).map((value) => value.toFixed(12)),
+    ).toEqual([(1 / 11).toFixed(12), (7 / 11).toFixed(12)]);
   });
 
   it('without a penalty, one yes/no feature gives the log odds ratio and the base log odds (the closed-form answer)', () => {
@@ -73,18 +81,32 @@ describe('logistic regression', () => {
     const fit = fitLogistic(rows, labels, { lambda });
 
     for (let j = 0; j < 2; j += 1) {
-      const residual = rows.reduce((sum, row, i) => sum + ((labels[i] ? 1 : 0) - predictLogistic(fit, row)) * ((row[j]! - fit.means[j]!) / fit.deviations[j]!), 0);
+      const residual = rows.reduce(
+        (sum, row, i) => sum + ((labels[i] ? 1 : 0) - predictLogistic(fit, row)) * ((row[j]! - fit.means[j]!) / fit.deviations[j]!),
+        0,
+      );
       expect(residual).toBeCloseTo(lambda * fit.standardized[j]!, 8);
     }
     expect(rows.reduce((sum, row, i) => sum + (labels[i] ? 1 : 0) - predictLogistic(fit, row), 0)).toBeCloseTo(0, 8);
   });
 
   it('a feature with no spread is left out (null), and the others are fitted as if it were absent', () => {
-    const rows = [[1, 0], [1, 0], [1, 1], [1, 1], [1, 1], [1, 0]];
+    const rows = [
+      [1, 0],
+      [1, 0],
+      [1, 1],
+      [1, 1],
+      [1, 1],
+      [1, 0],
+    ];
     const labels = [false, true, true, true, false, false];
 
     const fit = fitLogistic(rows, labels, { lambda: 0 });
-    const alone = fitLogistic(rows.map((row) => [row[1]!]), labels, { lambda: 0 });
+    const alone = fitLogistic(
+      rows.map((row) => [row[1]!]),
+      labels,
+      { lambda: 0 },
+    );
 
     expect(fit.coefficients[0]).toBeNull();
     expect(fit.standardized[0]).toBeNull();
@@ -159,7 +181,11 @@ describe('a lead as sales judged it', () => {
   const profile = event('profile_updated', 0, {}, { jobTitle: 'VP Sales', industry: 'SaaS' });
 
   it('is scored at its first outcome: fit points, behavior decayed to that moment, nothing after it', () => {
-    const judged = judgeLead(email, [profile, event('webinar_attended', 0), event('mql_rejected', 90, { reason: 'wrong_timing' }), event('trial_started', 100), event('sql', 120)], defaultModel);
+    const judged = judgeLead(
+      email,
+      [profile, event('webinar_attended', 0), event('mql_rejected', 90, { reason: 'wrong_timing' }), event('trial_started', 100), event('sql', 120)],
+      defaultModel,
+    );
 
     // A webinar 90 days (one half-life) before the rejection is worth 10 of its 20 points then.
     expect(judged).toEqual({
@@ -190,8 +216,12 @@ describe('a lead as sales judged it', () => {
     expect(judgeLead(email, [event('sql', -1), profile, event('webinar_attended', 1)], defaultModel)).toBeUndefined();
   });
 
-  it('scores events stored under a merged provider key as the lead\'s own', () => {
-    const judged = judgeLead(email, [{ ...event('form_submitted', 0, { formId: 'f1' }), leadKey: 'phone:+14155550123' }, profile, event('sql', 0)], defaultModel);
+  it("scores events stored under a merged provider key as the lead's own", () => {
+    const judged = judgeLead(
+      email,
+      [{ ...event('form_submitted', 0, { formId: 'f1' }), leadKey: 'phone:+14155550123' }, profile, event('sql', 0)],
+      defaultModel,
+    );
     expect(judged?.contributions).toMatchObject({ facebook_lead_form: 10 });
   });
 });
@@ -223,7 +253,13 @@ describe('calibrate', () => {
     expect(webinar.proposedPoints).toBeGreaterThan(20);
     expect(trial.proposedPoints).toBeLessThan(30);
     // The fit rules fired for every lead alike: nothing to learn, points kept.
-    expect(byRule(report.rules, 'c_level_or_vp')).toMatchObject({ fired: 60, coefficient: null, multiplier: null, proposedPoints: 15, note: 'no spread in its points: kept' });
+    expect(byRule(report.rules, 'c_level_or_vp')).toMatchObject({
+      fired: 60,
+      coefficient: null,
+      multiplier: null,
+      proposedPoints: 15,
+      note: 'no spread in its points: kept',
+    });
     // The demo requests came after sales had judged the leads: unseen.
     expect(byRule(report.rules, 'demo_requested')).toMatchObject({ fired: 0, proposedPoints: 40, note: 'never fired: kept' });
   });
@@ -262,12 +298,25 @@ describe('calibrate', () => {
       const lead = population[index]!;
       if (lead.reachedSql && index % 10 !== 2) return history;
       const at = new Date(Date.parse(lead.events[0]!.occurredAt) + day).toISOString();
-      return { ...history, events: [...history.events, { leadKey: lead.leadId, type: 'webinar_registered', occurredAt: at, source: 'test', sourceEventId: `reg-${index}`, properties: {} }] };
+      return {
+        ...history,
+        events: [
+          ...history.events,
+          { leadKey: lead.leadId, type: 'webinar_registered', occurredAt: at, source: 'test', sourceEventId: `reg-${index}`, properties: {} },
+        ],
+      };
     });
 
     const report = calibrate(registered, defaultModel);
 
-    expect(byRule(report.rules, 'webinar_registered')).toMatchObject({ points: 5, fired: 36, firedReachedSql: 6, proposedPoints: 0, multiplier: 0, note: 'evidence against its points: switched off, not reversed' });
+    expect(byRule(report.rules, 'webinar_registered')).toMatchObject({
+      points: 5,
+      fired: 36,
+      firedReachedSql: 6,
+      proposedPoints: 0,
+      multiplier: 0,
+      note: 'evidence against its points: switched off, not reversed',
+    });
     expect(byRule(report.rules, 'webinar_registered').coefficient!).toBeLessThan(0);
     expect(parseModel(report.proposedModel).behavior.rules.find((rule) => rule.id === 'webinar_registered')).toMatchObject({ points: 0, cap: 10 });
   });
@@ -279,7 +328,9 @@ describe('calibrate', () => {
   it(`refuses fewer than ${calibrationMinimums.leads} judged leads, saying how many it needs and found`, () => {
     const attempt = () => calibrate(histories.slice(0, 29), defaultModel);
     expect(attempt).toThrow(NotEnoughOutcomes);
-    expect(attempt).toThrow(/needs at least 30 leads with a sales outcome, at least 10 that reached SQL .* and 10 that did not; found 29 \(15 reached SQL, 14 did not\)/);
+    expect(attempt).toThrow(
+      /needs at least 30 leads with a sales outcome, at least 10 that reached SQL .* and 10 that did not; found 29 \(15 reached SQL, 14 did not\)/,
+    );
   });
 
   it('refuses when fewer than 10 of them did not reach SQL, however many did', () => {
@@ -290,16 +341,23 @@ describe('calibrate', () => {
   it('leaves out leads without outcomes, counts those with nothing before their outcome as skipped, and --since keeps later judgements', () => {
     const extra = [
       { leadId: 'quiet@acme.com', events: population[0]!.events.map((event) => ({ ...event, leadKey: 'quiet@acme.com' })) },
-      { leadId: 'unknown@acme.com', events: [{ leadKey: 'unknown@acme.com', type: 'sql', occurredAt: start.toISOString(), source: 'crm', sourceEventId: 'x', properties: {} }] },
+      {
+        leadId: 'unknown@acme.com',
+        events: [{ leadKey: 'unknown@acme.com', type: 'sql', occurredAt: start.toISOString(), source: 'crm', sourceEventId: 'x', properties: {} }],
+      },
     ];
     expect(calibrate([...histories, ...extra], defaultModel)).toMatchObject({ leads: 60, skipped: 1 });
 
     const since = (minutes: number) => new Date(start.getTime() + 11 * day + minutes * 60_000);
-    expect(calibrate(histories, defaultModel, { since: since(20) })).toMatchObject({ leads: 40, since: '2026-05-12T09:20:00.000Z', judgedFrom: '2026-05-12T09:20:00.000Z' });
+    expect(calibrate(histories, defaultModel, { since: since(20) })).toMatchObject({
+      leads: 40,
+      since: '2026-05-12T09:20:00.000Z',
+      judgedFrom: '2026-05-12T09:20:00.000Z',
+    });
     expect(() => calibrate(histories, defaultModel, { since: since(35) })).toThrow(/judged since 2026-05-12T09:35:00.000Z.*found 25/);
   });
 
-  it('prints each rule\'s coefficient next to its points and fired count, the precision/recall table, and the next step', () => {
+  it("prints each rule's coefficient next to its points and fired count, the precision/recall table, and the next step", () => {
     const text = formatCalibration(calibrate(histories, defaultModel), 'proposed-model.json');
 
     expect(text).toMatch(/^calibrate: 60 lead\(s\) judged by sales \(2026-05-12 \.\. 2026-05-12\), 30 reached SQL \(50\.0%\)/);
@@ -324,9 +382,18 @@ describe('the proposed model', () => {
     proposedPoints: multiplier === null ? points : Math.round(points * multiplier),
   });
 
-  it('scales a behavior rule\'s cap with its points, and a group\'s bounds by how its largest rule moved', () => {
+  it("scales a behavior rule's cap with its points, and a group's bounds by how its largest rule moved", () => {
     const proposed = parseModel(
-      proposeModel(defaultModel, [calibration('email_clicked', 3, 2), calibration('c_level_or_vp', 15, 1.6), calibration('director_or_head', 10, 0.5), calibration('student_title', -20, 0.5)], 'proposed'),
+      proposeModel(
+        defaultModel,
+        [
+          calibration('email_clicked', 3, 2),
+          calibration('c_level_or_vp', 15, 1.6),
+          calibration('director_or_head', 10, 0.5),
+          calibration('student_title', -20, 0.5),
+        ],
+        'proposed',
+      ),
     );
 
     expect(proposed.behavior.rules.find((rule) => rule.id === 'email_clicked')).toMatchObject({ points: 6, cap: 30 });
@@ -335,11 +402,17 @@ describe('the proposed model', () => {
     expect(proposed.fit.groups).toEqual({ seniority: { max: 24 }, student: { min: -20 } });
   });
 
-  it('proposes nothing when no rule\'s points are borne out by the outcomes', () => {
+  it("proposes nothing when no rule's points are borne out by the outcomes", () => {
     // Webinar leads reach SQL at 20%, the others at 80%, the trial says nothing: no rule earns its points.
     const inverted = calibrationPopulation(60, start).map((lead) => ({
       leadId: lead.leadId,
-      events: withOutcomeEvents({ ...lead, outcomes: lead.outcomes.map((outcome) => ({ ...outcome, outcome: outcome.outcome === 'sql' ? 'mql_rejected' : outcome.outcome === 'won' ? 'lost' : 'sql' })) }),
+      events: withOutcomeEvents({
+        ...lead,
+        outcomes: lead.outcomes.map((outcome) => ({
+          ...outcome,
+          outcome: outcome.outcome === 'sql' ? 'mql_rejected' : outcome.outcome === 'won' ? 'lost' : 'sql',
+        })),
+      }),
     }));
 
     const report = calibrate(inverted, defaultModel);

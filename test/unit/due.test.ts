@@ -3,9 +3,9 @@
  * decay job reads only the leads that are due instead of scanning the table.
  */
 import { describe, expect, it } from 'vitest';
+import defaultModelJson from '../../lib/core/default-model.json' with { type: 'json' };
 import type { Lead, NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, dueAt, evaluateLead, parseModel, scoreLead, statusAt, statusChangeAt } from '../../lib/core/index.ts';
-import defaultModelJson from '../../lib/core/default-model.json' with { type: 'json' };
 
 const second = 1000;
 const day = 24 * 60 * 60 * second;
@@ -13,7 +13,13 @@ const t0 = new Date('2026-03-02T10:00:00.000Z');
 const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
 
 let counter = 0;
-function event(leadKey: string, type: string, occurredAt: Date, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile']): NormalizedEvent {
+function event(
+  leadKey: string,
+  type: string,
+  occurredAt: Date,
+  properties: NormalizedEvent['properties'] = {},
+  profile?: NormalizedEvent['profile'],
+): NormalizedEvent {
   counter += 1;
   return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: `due-${counter}`, properties, ...(profile ? { profile } : {}) };
 }
@@ -98,7 +104,12 @@ describe('the due moment', () => {
 
   it('a lead with fit alone, a disqualified lead and a lead sales accepted are never due', () => {
     const { lead: fitOnly } = applyEvents(undefined, [event('fit@acme.com', 'profile_updated', t0, {}, cLevelInSoftware)], defaultModel, t0);
-    const bounced = applyEvents(qualifiedLead('bounced@acme.com', t0), [event('bounced@acme.com', 'email_bounced', at(day), { bounce: 'hard' })], defaultModel, at(day)).lead;
+    const bounced = applyEvents(
+      qualifiedLead('bounced@acme.com', t0),
+      [event('bounced@acme.com', 'email_bounced', at(day), { bounce: 'hard' })],
+      defaultModel,
+      at(day),
+    ).lead;
     const accepted = applyEvents(qualifiedLead('accepted@acme.com', t0), [event('accepted@acme.com', 'mql_accepted', at(day))], defaultModel, at(day)).lead;
 
     expect([fitOnly.status, bounced.status, accepted.status]).toEqual(['new', 'disqualified', 'sql']);

@@ -7,7 +7,13 @@ const t0 = new Date('2026-03-02T10:00:00.000Z');
 const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
 
 let counter = 0;
-function event(leadKey: string, type: string, occurredAt: Date, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile']): NormalizedEvent {
+function event(
+  leadKey: string,
+  type: string,
+  occurredAt: Date,
+  properties: NormalizedEvent['properties'] = {},
+  profile?: NormalizedEvent['profile'],
+): NormalizedEvent {
   counter += 1;
   return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: `evt-${counter}`, properties, ...(profile ? { profile } : {}) };
 }
@@ -20,26 +26,38 @@ const sumOfPoints = (lead: Lead, now: Date) => {
 /** Leads of every shape: capped, decayed at odd ages, negative, fit group-capped, disqualified. */
 function leads(): Lead[] {
   const cappedOpener = 'opener@acme.com';
-  const opener = applyEvents(undefined, [
-    event(cappedOpener, 'profile_updated', t0, {}, { jobTitle: 'CEO and founder, director of everything', companySize: '501-1000' }),
-    ...Array.from({ length: 9 }, (_, index) => event(cappedOpener, 'email_opened', at(index * 3 * day))),
-    ...Array.from({ length: 5 }, (_, index) => event(cappedOpener, 'page_viewed', at(index * 7 * day + 3_600_000), { url: 'https://acme.com/pricing' })),
-    event(cappedOpener, 'webinar_attended', at(11 * day)),
-    event(cappedOpener, 'email_clicked', at(17 * day)),
-  ], defaultModel, at(30 * day)).lead;
+  const opener = applyEvents(
+    undefined,
+    [
+      event(cappedOpener, 'profile_updated', t0, {}, { jobTitle: 'CEO and founder, director of everything', companySize: '501-1000' }),
+      ...Array.from({ length: 9 }, (_, index) => event(cappedOpener, 'email_opened', at(index * 3 * day))),
+      ...Array.from({ length: 5 }, (_, index) => event(cappedOpener, 'page_viewed', at(index * 7 * day + 3_600_000), { url: 'https://acme.com/pricing' })),
+      event(cappedOpener, 'webinar_attended', at(11 * day)),
+      event(cappedOpener, 'email_clicked', at(17 * day)),
+    ],
+    defaultModel,
+    at(30 * day),
+  ).lead;
   const personal = 'sam@gmail.com';
-  const nurtured = applyEvents(undefined, [
-    event(personal, 'profile_updated', t0, {}, { jobTitle: 'Marketing Manager', industry: 'SaaS' }),
-    event(personal, 'content_downloaded', at(day), { contentType: 'guide' }),
-    event(personal, 'email_unsubscribed', at(2 * day)),
-    event(personal, 'trial_started', at(40 * day)),
-    event(personal, 'email_replied', at(41 * day)),
-  ], defaultModel, at(41 * day)).lead;
+  const nurtured = applyEvents(
+    undefined,
+    [
+      event(personal, 'profile_updated', t0, {}, { jobTitle: 'Marketing Manager', industry: 'SaaS' }),
+      event(personal, 'content_downloaded', at(day), { contentType: 'guide' }),
+      event(personal, 'email_unsubscribed', at(2 * day)),
+      event(personal, 'trial_started', at(40 * day)),
+      event(personal, 'email_replied', at(41 * day)),
+    ],
+    defaultModel,
+    at(41 * day),
+  ).lead;
   const bounced = 'gone@acme.com';
-  const disqualified = applyEvents(undefined, [
-    event(bounced, 'webinar_attended', t0),
-    event(bounced, 'email_bounced', at(day), { bounce: 'hard' }),
-  ], defaultModel, at(day)).lead;
+  const disqualified = applyEvents(
+    undefined,
+    [event(bounced, 'webinar_attended', t0), event(bounced, 'email_bounced', at(day), { bounce: 'hard' })],
+    defaultModel,
+    at(day),
+  ).lead;
   return [opener, nurtured, disqualified];
 }
 
@@ -74,7 +92,14 @@ describe('explanations add up to the score exactly', () => {
     expect(opened.decayedPoints).toBeGreaterThan(5);
     expect(opened.caps![0]!.cut).toBeCloseTo(opened.decayedPoints! - 5, 2);
     const director = score.reasons.find((reason) => reason.rule === 'director_or_head')!;
-    expect(director).toMatchObject({ kind: 'fit', rawPoints: 10, pointsNow: 0, points: 0, group: 'seniority', caps: [{ by: 'group', name: 'seniority', limit: 15, cut: 10 }] });
+    expect(director).toMatchObject({
+      kind: 'fit',
+      rawPoints: 10,
+      pointsNow: 0,
+      points: 0,
+      group: 'seniority',
+      caps: [{ by: 'group', name: 'seniority', limit: 15, cut: 10 }],
+    });
   });
 
   it('a rule that never decays says so, and keeps its full negative points', () => {
@@ -119,20 +144,38 @@ describe('the reasons sales receives carry the same data, plus the events behind
     const reasons = explainedReasons(opener, scoreLead(opener, defaultModel, at(30 * day)), defaultModel);
     const pricing = reasons.find((reason) => reason.rule === 'pricing_page_viewed')!;
     expect(pricing.events).toHaveLength(3);
-    expect(pricing.events![0]).toEqual({ type: 'page_viewed', occurredAt: at(28 * day + 3_600_000).toISOString(), source: 'test', properties: { url: 'https://acme.com/pricing' } });
+    expect(pricing.events![0]).toEqual({
+      type: 'page_viewed',
+      occurredAt: at(28 * day + 3_600_000).toISOString(),
+      source: 'test',
+      properties: { url: 'https://acme.com/pricing' },
+    });
     expect(pricing.events!.map((one) => one.occurredAt)).toEqual([...pricing.events!.map((one) => one.occurredAt)].sort().reverse());
     expect(reasons.find((reason) => reason.kind === 'fit')!.events).toBeUndefined();
   });
 
   it('the MQL handoff record carries whole points that add up to its score', () => {
     const email = 'dana@acme.com';
-    const { handoffs } = applyEvents(undefined, [
-      event(email, 'profile_updated', t0, {}, { jobTitle: 'VP Sales', industry: 'Software' }),
-      event(email, 'content_downloaded', at(5_000), { contentType: 'case_study' }),
-      event(email, 'webinar_attended', at(10_000)),
-    ], defaultModel, at(10_000));
+    const { handoffs } = applyEvents(
+      undefined,
+      [
+        event(email, 'profile_updated', t0, {}, { jobTitle: 'VP Sales', industry: 'Software' }),
+        event(email, 'content_downloaded', at(5_000), { contentType: 'case_study' }),
+        event(email, 'webinar_attended', at(10_000)),
+      ],
+      defaultModel,
+      at(10_000),
+    );
     const record = handoffs[0]!;
     expect(record.reasons.reduce((sum, reason) => sum + reason.points!, 0)).toBe(record.score.total);
-    expect(record.reasons.find((reason) => reason.rule === 'webinar_attended')).toMatchObject({ rule: 'webinar_attended', kind: 'behavior', pointsNow: 20, rawPoints: 20, count: 1, points: 20, events: [{ type: 'webinar_attended' }] });
+    expect(record.reasons.find((reason) => reason.rule === 'webinar_attended')).toMatchObject({
+      rule: 'webinar_attended',
+      kind: 'behavior',
+      pointsNow: 20,
+      rawPoints: 20,
+      count: 1,
+      points: 20,
+      events: [{ type: 'webinar_attended' }],
+    });
   });
 });

@@ -5,8 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { defaultRetryPolicy, readLeadgenMessage, retryDelaySeconds } from '../../lib/ingest/facebook-fetch.ts';
 import { announcedWaitSeconds, appsecretProof, classifyGraphError, graphLeadUrl } from '../../lib/apis/facebook-graph.ts';
+import { defaultRetryPolicy, readLeadgenMessage, retryDelaySeconds } from '../../lib/ingest/facebook-fetch.ts';
 import { leadgenMessageBody } from '../../lib/ingest/facebook-ingest.ts';
 
 const graph = JSON.parse(readFileSync(new URL('../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<string, any>;
@@ -74,7 +74,13 @@ describe('Graph error classification (on code and subcode, never the HTTP status
 describe('announced waits', () => {
   it("reads X-Business-Use-Case-Usage's estimated_time_to_regain_access (minutes), the longest of all", () => {
     expect(announcedWaitSeconds(headers(graph.errors[4].headers))).toBe(300);
-    const usage = JSON.stringify({ '1': [{ type: 'pages', estimated_time_to_regain_access: 2 }], '2': [{ type: 'ads_management', estimated_time_to_regain_access: 7 }, { type: 'x', estimated_time_to_regain_access: 0 }] });
+    const usage = JSON.stringify({
+      '1': [{ type: 'pages', estimated_time_to_regain_access: 2 }],
+      '2': [
+        { type: 'ads_management', estimated_time_to_regain_access: 7 },
+        { type: 'x', estimated_time_to_regain_access: 0 },
+      ],
+    });
     expect(announcedWaitSeconds(headers({ 'x-business-use-case-usage': usage }))).toBe(420);
   });
 
@@ -101,7 +107,13 @@ describe('retry delays', () => {
 
 describe('queue messages', () => {
   it('carry the notification as written by the webhook, ids as exact strings', () => {
-    const notification = { leadgenId: '9007199254740993', pageId: '108273958312345', formId: '1192837465019283', adId: '120208765432109876', createdTime: '2024-05-14T09:21:06.000Z' };
+    const notification = {
+      leadgenId: '9007199254740993',
+      pageId: '108273958312345',
+      formId: '1192837465019283',
+      adId: '120208765432109876',
+      createdTime: '2024-05-14T09:21:06.000Z',
+    };
     expect(readLeadgenMessage(leadgenMessageBody(notification))).toEqual(notification);
   });
 

@@ -28,7 +28,10 @@ describe('handoff retry delays', () => {
   });
 
   it('with 24 receives ride out about five hours of outage before the DLQ', () => {
-    const total = Array.from({ length: 23 }, (_, index) => handoffRetryDelaySeconds(index + 1, defaultHandoffRetryPolicy)).reduce((sum, value) => sum + value, 0);
+    const total = Array.from({ length: 23 }, (_, index) => handoffRetryDelaySeconds(index + 1, defaultHandoffRetryPolicy)).reduce(
+      (sum, value) => sum + value,
+      0,
+    );
     expect(total / 3600).toBeGreaterThan(4.5);
     expect(total / 3600).toBeLessThan(5.5);
   });
@@ -40,7 +43,9 @@ describe('handoff retry delays', () => {
       maxSeconds: 8,
       maxInProcessWaitSeconds: 0,
     });
-    expect(handoffRetryPolicyFromEnv({ HANDOFF_RETRY_BASE_SECONDS: 'soon', HANDOFF_RETRY_MAX_SECONDS: '-5', HANDOFF_QUOTA_DELAY_SECONDS: '' })).toEqual(defaultHandoffRetryPolicy);
+    expect(handoffRetryPolicyFromEnv({ HANDOFF_RETRY_BASE_SECONDS: 'soon', HANDOFF_RETRY_MAX_SECONDS: '-5', HANDOFF_QUOTA_DELAY_SECONDS: '' })).toEqual(
+      defaultHandoffRetryPolicy,
+    );
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defaultModel, isEmailLeadId, normalizePhone, phoneLeadId } from '../../lib/core/index.ts';
 import { canonicalLeadId } from '../../lib/core/identity.ts';
+import { defaultModel, isEmailLeadId, normalizePhone, phoneLeadId } from '../../lib/core/index.ts';
 import { parseModel } from '../../lib/core/model.ts';
 import { normalizePhone as facebookNormalizePhone } from '../../lib/sources/facebook.ts';
 
@@ -32,7 +32,7 @@ describe('naming a lead without an e-mail', () => {
   });
 });
 
-describe('e-mail folding is the model\'s choice', () => {
+describe("e-mail folding is the model's choice", () => {
   const { version: _version, ...content } = defaultModel;
   const folding = parseModel({ ...content, identity: { stripPlusTags: true, gmailDots: true } });
 

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { formatExplanation } from '../../bin/mql.ts';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel } from '../../lib/core/index.ts';
-import { leadView, outcomeLine } from '../../lib/views/lead-view.ts';
 import type { StoredLead } from '../../lib/store/lead-store.ts';
+import { leadView, outcomeLine } from '../../lib/views/lead-view.ts';
 
 const email = 'dana.whitfield@acme-logistics.com';
 const t0 = Date.parse('2026-03-02T10:00:00.000Z');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import defaultModelJson from '../../lib/core/default-model.json' with { type: 'json' };
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, ModelError, parseBand, parseModel, parseModelText, profileMatches, scoreLead, valueMatches } from '../../lib/core/index.ts';
-import defaultModelJson from '../../lib/core/default-model.json' with { type: 'json' };
 
 // A model file as an operator edits it: any shape, checked only by parseModel.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -143,7 +143,12 @@ describe('the rule language: one set of operators for event properties and profi
     const model = parseModel(content);
     const at = new Date('2026-03-02T10:00:00Z');
     const open = (id: string, properties: NormalizedEvent['properties']): NormalizedEvent => ({
-      leadKey: 'kim@acme.com', type: 'email_opened', occurredAt: at.toISOString(), source: 'test', sourceEventId: id, properties,
+      leadKey: 'kim@acme.com',
+      type: 'email_opened',
+      occurredAt: at.toISOString(),
+      source: 'test',
+      sourceEventId: id,
+      properties,
     });
     const { lead } = applyEvents(undefined, [open('1', { machineOpen: true }), open('2', {}), open('3', { machineOpen: false })], model, at);
     expect(lead.behavior.email_opened?.count).toBe(2);
@@ -157,7 +162,12 @@ describe('the rule language: one set of operators for event properties and profi
     const model = parseModel(content);
     const at = new Date('2026-03-02T10:00:00Z');
     const events: NormalizedEvent[] = Array.from({ length: 8 }, (_, index) => ({
-      leadKey: 'kim@acme.com', type: index % 2 ? 'email_opened' : 'email_clicked', occurredAt: at.toISOString(), source: 'test', sourceEventId: `e${index}`, properties: {},
+      leadKey: 'kim@acme.com',
+      type: index % 2 ? 'email_opened' : 'email_clicked',
+      occurredAt: at.toISOString(),
+      source: 'test',
+      sourceEventId: `e${index}`,
+      properties: {},
     }));
     const score = scoreLead(applyEvents(undefined, events, model, at).lead, model, at);
     // clicks 4 x 3 = 12, opens 4 x 1 = 4: the group keeps 12 of 16.
@@ -169,6 +179,8 @@ describe('the rule language: one set of operators for event properties and profi
   it('an unknown behavior group is refused', () => {
     const content = copy();
     content.behavior.rules[0].group = 'email';
-    expect(problemsOf(() => parseModel(content, 'm.json'))).toEqual(['m.json: behavior.rules[0].group: expected a group of behavior.groups (none defined), got "email"']);
+    expect(problemsOf(() => parseModel(content, 'm.json'))).toEqual([
+      'm.json: behavior.rules[0].group: expected a group of behavior.groups (none defined), got "email"',
+    ]);
   });
 });

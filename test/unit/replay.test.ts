@@ -8,7 +8,14 @@ const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-06-01T09:00:00.000Z');
 const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
 
-function event(leadKey: string, id: string, type: string, occurredAt: Date, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile']): NormalizedEvent {
+function event(
+  leadKey: string,
+  id: string,
+  type: string,
+  occurredAt: Date,
+  properties: NormalizedEvent['properties'] = {},
+  profile?: NormalizedEvent['profile'],
+): NormalizedEvent {
   return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: id, properties, ...(profile ? { profile } : {}) };
 }
 
@@ -129,7 +136,12 @@ describe('backtest qualification', () => {
     const tally = new BacktestTally();
     for (let index = 0; index < 12; index += 1) {
       const email = `lead-${String(index).padStart(2, '0')}@acme.com`;
-      tally.add({ leadId: email, current: qualificationOf(email, workedExample(email), defaultModel, at(60_000)), candidate: qualificationOf(email, workedExample(email), higherThreshold, at(60_000)), outcomes: new Set() });
+      tally.add({
+        leadId: email,
+        current: qualificationOf(email, workedExample(email), defaultModel, at(60_000)),
+        candidate: qualificationOf(email, workedExample(email), higherThreshold, at(60_000)),
+        outcomes: new Set(),
+      });
     }
     const report = tally.report(defaultModel, higherThreshold, at(60_000));
     expect(report.current).toMatchObject({ mqls: 12, mqlToSqlRate: null, mqlToWonRate: null, judgedSqlRate: null, sqlRecall: null });

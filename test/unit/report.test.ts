@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { defaultModel } from '../../lib/core/index.ts';
-import { computeFigures, percentile } from '../../lib/jobs/report/figures.ts';
 import type { ReportFigures } from '../../lib/jobs/report/figures.ts';
+import { computeFigures, percentile } from '../../lib/jobs/report/figures.ts';
 import { renderReportHtml } from '../../lib/jobs/report/html.ts';
 import type { ReportLead, ReportOutcome } from '../../lib/jobs/report/lead-facts.ts';
 import { leadSourceOf, reportLeadOf } from '../../lib/jobs/report/lead-facts.ts';
 import { formatReport } from '../../lib/jobs/report/text.ts';
-import { intentAtMql, noIntent, salesOutcomes, takeChance } from '../../lib/local/demo-population.ts';
 import type { IntentSignals } from '../../lib/local/demo-population.ts';
+import { intentAtMql, noIntent, salesOutcomes, takeChance } from '../../lib/local/demo-population.ts';
 import { seededRandom } from '../../lib/local/seeded-random.ts';
 
 const day = 86_400_000;
@@ -16,12 +16,26 @@ const t0 = Date.parse('2026-05-10T09:00:00.000Z');
 const iso = (offsetDays: number) => new Date(t0 + offsetDays * day).toISOString();
 const now = new Date('2026-11-01T00:00:00.000Z');
 
-function event(leadKey: string, id: string, type: string, offsetDays: number, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile'], source = 'segment'): NormalizedEvent {
+function event(
+  leadKey: string,
+  id: string,
+  type: string,
+  offsetDays: number,
+  properties: NormalizedEvent['properties'] = {},
+  profile?: NormalizedEvent['profile'],
+  source = 'segment',
+): NormalizedEvent {
   return { leadKey, type, occurredAt: iso(offsetDays), source, sourceEventId: id, properties, ...(profile ? { profile } : {}) };
 }
 
 /** A lead of the built population: its facts given directly. */
-function lead(leadId: string, source: string, firstSeenDay: number, mql?: { day: number; score: number; fit?: number }, outcomes: [string, number, Partial<ReportOutcome>?][] = []): ReportLead {
+function lead(
+  leadId: string,
+  source: string,
+  firstSeenDay: number,
+  mql?: { day: number; score: number; fit?: number },
+  outcomes: [string, number, Partial<ReportOutcome>?][] = [],
+): ReportLead {
   return {
     leadId,
     source,
@@ -39,11 +53,19 @@ function lead(leadId: string, source: string, firstSeenDay: number, mql?: { day:
  * - organic: 2 leads, no MQL, one of them with an outcome all the same (sales worked it).
  */
 const population: ReportLead[] = [
-  lead('a@w.com', 'webinar', 0, { day: 0.5, score: 72, fit: 35 }, [['mql_accepted', 2], ['sql', 5], ['won', 40, { amount: 5000, currency: 'USD' }]]),
+  lead('a@w.com', 'webinar', 0, { day: 0.5, score: 72, fit: 35 }, [
+    ['mql_accepted', 2],
+    ['sql', 5],
+    ['won', 40, { amount: 5000, currency: 'USD' }],
+  ]),
   lead('b@w.com', 'webinar', 1, { day: 11, score: 61, fit: 0 }, [['mql_rejected', 13, { reason: 'outside_icp' }]]),
   lead('c@w.com', 'webinar', 20, { day: 40, score: 64 }),
   lead('d@w.com', 'webinar', 3),
-  lead('e@p.com', 'paid_search', 25, { day: 35, score: 88, fit: 40 }, [['mql_accepted', 36], ['sql', 38], ['lost', 70]]),
+  lead('e@p.com', 'paid_search', 25, { day: 35, score: 88, fit: 40 }, [
+    ['mql_accepted', 36],
+    ['sql', 38],
+    ['lost', 70],
+  ]),
   lead('f@p.com', 'paid_search', 50, { day: 150, score: 60, fit: -10 }, [['mql_rejected', 52 + 100, { reason: 'wrong_timing' }]]),
   lead('g@p.com', 'paid_search', 60),
   lead('h@p.com', 'paid_search', 61),
@@ -163,8 +185,12 @@ describe('a lead replayed for the report', () => {
 
   it('finds the source in the leadSource trait, else utm_source, else the first provider', () => {
     expect(leadSourceOf(worked)).toBe('webinar');
-    expect(leadSourceOf([event(email, '1', 'page_viewed', 0, { utm_source: 'LinkedIn' }), event(email, '2', 'page_viewed', 1, { utm_source: 'google' })])).toBe('linkedin');
-    expect(leadSourceOf([event(email, '1', 'form_submitted', 2, {}, undefined, 'facebook'), event(email, '2', 'email_opened', 1, {}, undefined, 'sendgrid')])).toBe('sendgrid');
+    expect(leadSourceOf([event(email, '1', 'page_viewed', 0, { utm_source: 'LinkedIn' }), event(email, '2', 'page_viewed', 1, { utm_source: 'google' })])).toBe(
+      'linkedin',
+    );
+    expect(
+      leadSourceOf([event(email, '1', 'form_submitted', 2, {}, undefined, 'facebook'), event(email, '2', 'email_opened', 1, {}, undefined, 'sendgrid')]),
+    ).toBe('sendgrid');
     expect(leadSourceOf([event(email, '1', 'sql', 1, {}, undefined, 'crm')])).toBe('unknown');
   });
 });
@@ -212,7 +238,13 @@ describe('the demo population', () => {
     const taken = (fit: number) => {
       let count = 0;
       for (let index = 0; index < 400; index += 1) {
-        const outcomes = salesOutcomes(7, { index, email: `l${index}@x.com`, personal: false, employees: 100 }, lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }), anchor, noIntent);
+        const outcomes = salesOutcomes(
+          7,
+          { index, email: `l${index}@x.com`, personal: false, employees: 100 },
+          lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }),
+          anchor,
+          noIntent,
+        );
         for (const outcome of outcomes) expect(Date.parse(outcome.occurredAt)).toBeLessThanOrEqual(anchor);
         if (outcomes.some((outcome) => outcome.outcome === 'mql_accepted')) count += 1;
         else expect(outcomes.map((outcome) => outcome.outcome)).toEqual(['mql_rejected']);
@@ -223,7 +255,15 @@ describe('the demo population', () => {
     expect(taken(40)).toBeGreaterThan(3 * taken(0));
     expect(salesOutcomes(7, { index: 1, email: 'n@x.com', personal: false, employees: 100 }, lead('n@x.com', 's', 0), anchor, noIntent)).toEqual([]);
     // An MQL of the last day: sales has not decided yet.
-    expect(salesOutcomes(7, { index: 1, email: 'n@x.com', personal: false, employees: 100 }, lead('n@x.com', 's', 0, { day: 199.9, score: 70, fit: 40 }), anchor, noIntent)).toEqual([]);
+    expect(
+      salesOutcomes(
+        7,
+        { index: 1, email: 'n@x.com', personal: false, employees: 100 },
+        lead('n@x.com', 's', 0, { day: 199.9, score: 70, fit: 40 }),
+        anchor,
+        noIntent,
+      ),
+    ).toEqual([]);
   });
 
   it('takes MQLs with buying intent more often at the same fit; page views alone change nothing', () => {
@@ -231,7 +271,13 @@ describe('the demo population', () => {
     const takenWith = (intent: IntentSignals, fit = 10) => {
       let count = 0;
       for (let index = 0; index < 400; index += 1) {
-        const outcomes = salesOutcomes(7, { index, email: `l${index}@x.com`, personal: false, employees: 100 }, lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }), anchor, intent);
+        const outcomes = salesOutcomes(
+          7,
+          { index, email: `l${index}@x.com`, personal: false, employees: 100 },
+          lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }),
+          anchor,
+          intent,
+        );
         if (outcomes.some((outcome) => outcome.outcome === 'mql_accepted')) count += 1;
       }
       return count / 400;
@@ -262,6 +308,8 @@ describe('the demo population', () => {
     );
     expect(pagesOnly).toEqual(noIntent);
     const fact = lead('p@x.com', 's', 0, { day: 10, score: 70, fit: 20 });
-    expect(salesOutcomes(7, { index: 3, email: 'p@x.com', personal: false, employees: 100 }, fact, anchor, pagesOnly)).toEqual(salesOutcomes(7, { index: 3, email: 'p@x.com', personal: false, employees: 100 }, fact, anchor, noIntent));
+    expect(salesOutcomes(7, { index: 3, email: 'p@x.com', personal: false, employees: 100 }, fact, anchor, pagesOnly)).toEqual(
+      salesOutcomes(7, { index: 3, email: 'p@x.com', personal: false, employees: 100 }, fact, anchor, noIntent),
+    );
   });
 });

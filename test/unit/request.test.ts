@@ -11,7 +11,7 @@ describe('parseJson', () => {
     expect(parseJson(Buffer.from('{"a":{"b":[1,{"c":2}]}}'))).toEqual({ a: { b: [1, { c: 2 }] } });
   });
 
-  it('refuses deeper nesting with a 400, so a sender\'s malformed body never becomes our 5xx', () => {
+  it("refuses deeper nesting with a 400, so a sender's malformed body never becomes our 5xx", () => {
     for (const depth of [maxJsonDepth + 1, 100_000]) {
       const error = (() => {
         try {
@@ -33,7 +33,13 @@ describe('parseJson', () => {
         `"deep":${'['.repeat(50_000)}${']'.repeat(50_000)},"email"`,
       ),
     );
-    const request = { method: 'POST', body, header: (name: string) => (name === 'content-type' ? 'application/json' : undefined), query: {}, pathParameters: {} };
+    const request = {
+      method: 'POST',
+      body,
+      header: (name: string) => (name === 'content-type' ? 'application/json' : undefined),
+      query: {},
+      pathParameters: {},
+    };
     expect(() => segment.normalize(request)).toThrow(/deeper than/);
   });
 });

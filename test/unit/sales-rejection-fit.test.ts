@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Lead, NormalizedEvent, ScoringModel } from '../../lib/core/index.ts';
-import { ModelError, applyEvents, defaultModel, fitSubject, modelVersion, parseModel, scoreLead } from '../../lib/core/index.ts';
+import { applyEvents, defaultModel, fitSubject, ModelError, modelVersion, parseModel, scoreLead } from '../../lib/core/index.ts';
 
 const email = 'dana.whitfield@acme-logistics.com';
 const t0 = Date.parse('2026-03-02T10:00:00.000Z');
@@ -21,8 +21,7 @@ const qualifyingEvents = () => [
   event('identify', 0, {}, { profile: { email, jobTitle: 'VP of Operations', companySize: '1001-5000', company: 'Acme Logistics' } }),
   event('demo_requested', 1),
 ];
-const rejected = (reason: string | undefined, minutes = 10) =>
-  event('mql_rejected', minutes, reason === undefined ? {} : { reason }, { source: 'crm' });
+const rejected = (reason: string | undefined, minutes = 10) => event('mql_rejected', minutes, reason === undefined ? {} : { reason }, { source: 'crm' });
 
 function withRules(extra: { fit?: unknown[]; disqualify?: unknown[] }): ScoringModel {
   const { version: _version, ...content } = structuredClone(defaultModel);
@@ -80,7 +79,9 @@ describe('a fit rule on the latest sales rejection reason', () => {
   });
 
   it('a rejection without a reason reads as "other", so { exists: true } means "sales rejected it"', () => {
-    const anyRejection = withRules({ fit: [{ id: 'rejected_once', description: 'Sales rejected it', points: -5, when: { field: 'salesRejection', exists: true } }] });
+    const anyRejection = withRules({
+      fit: [{ id: 'rejected_once', description: 'Sales rejected it', points: -5, when: { field: 'salesRejection', exists: true } }],
+    });
     const lead = replayed([qualifyingEvents(), [rejected(undefined)]], anyRejection);
 
     expect(fitSubject(lead)).toMatchObject({ salesRejection: 'other' });
@@ -88,7 +89,9 @@ describe('a fit rule on the latest sales rejection reason', () => {
   });
 
   it('a profile disqualifier can read it too: a lead rejected for bad data is disqualified', () => {
-    const disqualifying = withRules({ disqualify: [{ id: 'bad_data', description: 'Sales says the data is fake', when: { field: 'salesRejection', equals: 'bad_data' } }] });
+    const disqualifying = withRules({
+      disqualify: [{ id: 'bad_data', description: 'Sales says the data is fake', when: { field: 'salesRejection', equals: 'bad_data' } }],
+    });
     const lead = replayed([qualifyingEvents(), [rejected('bad_data')]], disqualifying);
 
     expect(lead.status).toBe('disqualified');

@@ -17,7 +17,13 @@ const t0 = new Date('2026-03-02T10:00:00.000Z');
 const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
 
 let counter = 0;
-function event(leadKey: string, type: string, occurredAt: Date, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile']): NormalizedEvent {
+function event(
+  leadKey: string,
+  type: string,
+  occurredAt: Date,
+  properties: NormalizedEvent['properties'] = {},
+  profile?: NormalizedEvent['profile'],
+): NormalizedEvent {
   counter += 1;
   return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: `evt-${counter}`, properties, ...(profile ? { profile } : {}) };
 }
@@ -206,7 +212,12 @@ describe('decay and recycling', () => {
     const recycled = evaluateLead({ ...first.lead, outbox: {} }, defaultModel, at(200 * day));
     expect(recycled.lead.status).toBe('recycled');
 
-    const back = applyEvents({ ...recycled.lead, outbox: {} }, [event(email, 'trial_started', at(201 * day)), event(email, 'webinar_attended', at(201 * day))], defaultModel, at(201 * day));
+    const back = applyEvents(
+      { ...recycled.lead, outbox: {} },
+      [event(email, 'trial_started', at(201 * day)), event(email, 'webinar_attended', at(201 * day))],
+      defaultModel,
+      at(201 * day),
+    );
 
     expect(back.lead.status).toBe('mql');
     const ids = [first.handoffs[0]!.id, recycled.handoffs[0]!.id, back.handoffs[0]!.id];

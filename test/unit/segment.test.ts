@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/events.ts';
+import { signStandardWebhook } from '../../lib/http/standard-webhooks.ts';
 import { maxStoredStringLength } from '../../lib/sources/fields.ts';
 import { maxSegmentMessages, segment } from '../../lib/sources/segment.ts';
-import { signStandardWebhook } from '../../lib/http/standard-webhooks.ts';
 import { refusal, webhookRequest as request } from '../setup/webhook-request.ts';
 
 const secret = 'whsec_dGVzdC1vbmx5LXNlZ21lbnQtZXZlbnRzLXNlY3JldA==';
@@ -126,7 +126,12 @@ describe('segment source: mapping', () => {
 
   it('takes a page url from context.page and derives the path when properties lack them', () => {
     const event = onlyEvent(
-      message({ type: 'page', event: undefined, properties: {}, context: { page: { url: 'https://www.example.com/pricing#teams' }, traits: { email: 'lee@example.com' } } }),
+      message({
+        type: 'page',
+        event: undefined,
+        properties: {},
+        context: { page: { url: 'https://www.example.com/pricing#teams' }, traits: { email: 'lee@example.com' } },
+      }),
     );
     expect(event.properties).toEqual({ url: 'https://www.example.com/pricing#teams', path: '/pricing' });
   });
@@ -318,7 +323,7 @@ describe('segment source: refusals', () => {
     [{ event: undefined }, 'message.event: a track call needs the event name'],
     [{ event: '!!!' }, 'message.event: "!!!" has no letters or digits (A-Z, 0-9) to name an event type'],
     [{ properties: 'email=lee@example.com' }, 'message.properties: must be a JSON object'],
-    [{ timestamp: undefined }, 'message: needs timestamp, originalTimestamp or sentAt (the event\'s own time)'],
+    [{ timestamp: undefined }, "message: needs timestamp, originalTimestamp or sentAt (the event's own time)"],
     [{ timestamp: 'yesterday' }, 'message.timestamp: "yesterday" is not an ISO 8601 date-time'],
     [{ timestamp: '1' }, 'message.timestamp: "1" is not an ISO 8601 date-time'],
     [{ timestamp: '2024-02-30T10:00:00Z' }, 'message.timestamp: "2024-02-30T10:00:00Z" is not an ISO 8601 date-time'],
@@ -336,8 +341,7 @@ describe('segment source: refusals', () => {
   });
 
   it(`accepts ${maxSegmentMessages} messages in a batch and refuses one more`, () => {
-    const batch = (count: number) =>
-      JSON.stringify({ batch: Array.from({ length: count }, (_, index) => JSON.parse(message({ messageId: `msg-${index}` }))) });
+    const batch = (count: number) => JSON.stringify({ batch: Array.from({ length: count }, (_, index) => JSON.parse(message({ messageId: `msg-${index}` }))) });
     expect(segment.normalize(request(batch(maxSegmentMessages))).events).toHaveLength(maxSegmentMessages);
     const error = refusal(() => segment.normalize(request(batch(maxSegmentMessages + 1))));
     expect(error.status).toBe(400);

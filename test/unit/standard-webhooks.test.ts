@@ -88,7 +88,9 @@ describe('verifyStandardWebhook', () => {
     expect(verifyAt(officialTimestamp + 300).timestamp).toBe(officialTimestamp);
     expect(verifyAt(officialTimestamp - 300).timestamp).toBe(officialTimestamp);
     // Sub-second receipt time does not widen the window: 300.999 s counts as 300.
-    expect(() => verifyStandardWebhook({ secret: official.secret, headers: officialHeaders(), body, now: new Date((officialTimestamp + 300) * 1000 + 999) })).not.toThrow();
+    expect(() =>
+      verifyStandardWebhook({ secret: official.secret, headers: officialHeaders(), body, now: new Date((officialTimestamp + 300) * 1000 + 999) }),
+    ).not.toThrow();
 
     const tooOld = refusal(() => verifyAt(officialTimestamp + 301));
     expect(tooOld.status).toBe(401);
@@ -109,7 +111,9 @@ describe('verifyStandardWebhook', () => {
 
   it('refuses a tampered body, even by one byte', () => {
     const tampered = Buffer.from(official.rawBody.replace('2432232314', '2432232315'));
-    const error = refusal(() => verifyStandardWebhook({ secret: official.secret, headers: officialHeaders(), body: tampered, now: atSeconds(officialTimestamp) }));
+    const error = refusal(() =>
+      verifyStandardWebhook({ secret: official.secret, headers: officialHeaders(), body: tampered, now: atSeconds(officialTimestamp) }),
+    );
     expect(error.status).toBe(401);
     expect(error.detail).toMatch(/no v1 signature/);
   });
@@ -117,7 +121,9 @@ describe('verifyStandardWebhook', () => {
   it('refuses a body that differs only in whitespace (no re-serialization)', () => {
     const reserialized = Buffer.from(JSON.stringify(JSON.parse(official.rawBody)));
     expect(reserialized.equals(body)).toBe(false);
-    expect(() => verifyStandardWebhook({ secret: official.secret, headers: officialHeaders(), body: reserialized, now: atSeconds(officialTimestamp) })).toThrow(HttpError);
+    expect(() => verifyStandardWebhook({ secret: official.secret, headers: officialHeaders(), body: reserialized, now: atSeconds(officialTimestamp) })).toThrow(
+      HttpError,
+    );
   });
 
   it('refuses a signature made with another secret', () => {
@@ -128,7 +134,9 @@ describe('verifyStandardWebhook', () => {
   });
 
   it('refuses a signature over another id or timestamp', () => {
-    const otherId = refusal(() => verifyStandardWebhook({ secret: official.secret, headers: officialHeaders({ 'webhook-id': 'msg_other' }), body, now: atSeconds(officialTimestamp) }));
+    const otherId = refusal(() =>
+      verifyStandardWebhook({ secret: official.secret, headers: officialHeaders({ 'webhook-id': 'msg_other' }), body, now: atSeconds(officialTimestamp) }),
+    );
     expect(otherId.detail).toMatch(/no v1 signature/);
     const otherTime = refusal(() =>
       verifyStandardWebhook({
@@ -142,7 +150,9 @@ describe('verifyStandardWebhook', () => {
   });
 
   it.each(['webhook-id', 'webhook-timestamp', 'webhook-signature'])('refuses a delivery without %s, naming it', (name) => {
-    const error = refusal(() => verifyStandardWebhook({ secret: official.secret, headers: officialHeaders({ [name]: undefined }), body, now: atSeconds(officialTimestamp) }));
+    const error = refusal(() =>
+      verifyStandardWebhook({ secret: official.secret, headers: officialHeaders({ [name]: undefined }), body, now: atSeconds(officialTimestamp) }),
+    );
     expect(error.status).toBe(401);
     expect(error.detail).toBe(`missing ${name} header`);
   });
@@ -172,7 +182,12 @@ describe('verifyStandardWebhook', () => {
 
   it('accepts the valid v1 signature among others, in any position', () => {
     const signature = `v1a,c29tZS1lZDI1NTE5LXNpZ25hdHVyZQ== v1,AAAA ${official.expectedSignature} v1,ZmFrZQ==`;
-    const result = verifyStandardWebhook({ secret: official.secret, headers: officialHeaders({ 'webhook-signature': signature }), body, now: atSeconds(officialTimestamp) });
+    const result = verifyStandardWebhook({
+      secret: official.secret,
+      headers: officialHeaders({ 'webhook-signature': signature }),
+      body,
+      now: atSeconds(officialTimestamp),
+    });
     expect(result.id).toBe(official['webhook-id']);
   });
 

@@ -67,7 +67,10 @@ export function percentile(sorted: readonly number[], p: number): number | null 
 }
 
 function median(values: readonly number[]): number | null {
-  return percentile([...values].sort((a, b) => a - b), 50);
+  return percentile(
+    [...values].sort((a, b) => a - b),
+    50,
+  );
 }
 
 const reachedSql = (lead: ReportLead) => lead.outcomes.some((outcome) => sqlOutcomes.includes(outcome.type));
@@ -88,7 +91,14 @@ function rateRows(groups: Map<string, ReportLead[]>, countLeads: boolean): RateR
   return [...groups].map(([key, leads]) => {
     const mqls = leads.filter((lead) => lead.qualifiedAt !== undefined);
     const sqls = mqls.filter(reachedSql).length;
-    return { key, leads: countLeads ? leads.length : 0, mqls: mqls.length, sqls, rejected: mqls.filter(wasRejected).length, rate: mqls.length > 0 ? sqls / mqls.length : null };
+    return {
+      key,
+      leads: countLeads ? leads.length : 0,
+      mqls: mqls.length,
+      sqls,
+      rejected: mqls.filter(wasRejected).length,
+      rate: mqls.length > 0 ? sqls / mqls.length : null,
+    };
   });
 }
 
@@ -114,8 +124,14 @@ export function computeFigures(leads: readonly ReportLead[], options: { now: Dat
     }
   }
 
-  const bySource = rateRows(groupBy(leads, (lead) => lead.source), true).sort((a, b) => b.leads - a.leads || a.key.localeCompare(b.key));
-  const byMonth = rateRows(groupBy(mqls, (lead) => lead.qualifiedAt!.slice(0, 7)), false).sort((a, b) => a.key.localeCompare(b.key));
+  const bySource = rateRows(
+    groupBy(leads, (lead) => lead.source),
+    true,
+  ).sort((a, b) => b.leads - a.leads || a.key.localeCompare(b.key));
+  const byMonth = rateRows(
+    groupBy(mqls, (lead) => lead.qualifiedAt!.slice(0, 7)),
+    false,
+  ).sort((a, b) => a.key.localeCompare(b.key));
 
   const scored = mqls.filter((lead) => lead.scoreAtMql !== undefined);
   const bins: ScoreBin[] = [];

@@ -58,7 +58,10 @@ function vbars(groups: readonly VGroup[], title: string, legend: { name: string;
   const bottom = 40;
   const barWidth = 16;
   // Wide enough for its bars and for its label (about 6.5 px a character at 11 px), so labels never overlap.
-  const perGroup = Math.max(Math.max(1, ...groups.map((group) => group.bars.length)) * (barWidth + 2) + 18, Math.max(0, ...groups.map((group) => group.label.length)) * 6.5 + 12);
+  const perGroup = Math.max(
+    Math.max(1, ...groups.map((group) => group.bars.length)) * (barWidth + 2) + 18,
+    Math.max(0, ...groups.map((group) => group.label.length)) * 6.5 + 12,
+  );
   const left = 36;
   const width = left + Math.max(1, groups.length) * perGroup + 10;
   const max = Math.max(1, ...groups.flatMap((group) => group.bars.map((one) => one.value)));
@@ -79,7 +82,10 @@ function vbars(groups: readonly VGroup[], title: string, legend: { name: string;
     })
     .join('\n');
   const keys = legend
-    .map((item, index) => `<rect x="${left + index * 130}" y="${top + chartHeight + 26}" width="10" height="10" fill="${item.color}"/><text x="${left + index * 130 + 14}" y="${top + chartHeight + 35}" class="small">${escapeHtml(item.name)}</text>`)
+    .map(
+      (item, index) =>
+        `<rect x="${left + index * 130}" y="${top + chartHeight + 26}" width="10" height="10" fill="${item.color}"/><text x="${left + index * 130 + 14}" y="${top + chartHeight + 35}" class="small">${escapeHtml(item.name)}</text>`,
+    )
     .join('');
   const height = top + chartHeight + bottom;
   return `<svg role="img" aria-label="${escapeHtml(title)}" viewBox="0 0 ${Math.max(width, 300)} ${height}" width="${Math.max(width, 300)}" height="${height}">${axis}${body}${keys}</svg>`;
@@ -131,8 +137,18 @@ export function renderReportHtml(figures: ReportFigures): string {
   const funnelChart = hbars(
     [
       { label: 'leads', value: funnel.leads, text: String(funnel.leads), color: reportColors.muted },
-      { label: 'MQL', value: funnel.mqls, text: `${funnel.mqls} (${percentText(funnel.leads ? funnel.mqls / funnel.leads : null)} of leads)`, color: reportColors.mql },
-      { label: 'SQL', value: funnel.sqls, text: `${funnel.sqls} (${percentText(funnel.mqls ? funnel.sqls / funnel.mqls : null)} of MQLs)`, color: reportColors.sql },
+      {
+        label: 'MQL',
+        value: funnel.mqls,
+        text: `${funnel.mqls} (${percentText(funnel.leads ? funnel.mqls / funnel.leads : null)} of leads)`,
+        color: reportColors.mql,
+      },
+      {
+        label: 'SQL',
+        value: funnel.sqls,
+        text: `${funnel.sqls} (${percentText(funnel.mqls ? funnel.sqls / funnel.mqls : null)} of MQLs)`,
+        color: reportColors.sql,
+      },
       { label: 'won', value: funnel.won, text: `${funnel.won} (${percentText(funnel.sqls ? funnel.won / funnel.sqls : null)} of SQLs)`, color: '#15803d' },
     ],
     Math.max(1, funnel.leads),
@@ -184,7 +200,12 @@ export function renderReportHtml(figures: ReportFigures): string {
     figures.rejectionReasons.length === 0
       ? '<p class="empty">No rejections.</p>'
       : hbars(
-          figures.rejectionReasons.map((one) => ({ label: one.reason, value: one.count, text: `${one.count} (${percentText(one.share)})`, color: reportColors.rejected })),
+          figures.rejectionReasons.map((one) => ({
+            label: one.reason,
+            value: one.count,
+            text: `${one.count} (${percentText(one.share)})`,
+            color: reportColors.rejected,
+          })),
           most,
           'Rejection reasons',
         ) +
@@ -229,7 +250,11 @@ ${reasons}
 <h2>Time to MQL</h2>
 <p>From the first event to MQL: median <span data-figure="time-median">${timeToMql.medianDays ?? 'n/a'}</span> days, p90 <span data-figure="time-p90">${timeToMql.p90Days ?? 'n/a'}</span> days over ${timeToMql.count} MQLs.</p>
 ${time}
-${htmlTable(['time', 'MQLs'], timeToMql.bins.map((bin) => [bin.label, String(bin.count)]), 'time-to-mql')}
+${htmlTable(
+  ['time', 'MQLs'],
+  timeToMql.bins.map((bin) => [bin.label, String(bin.count)]),
+  'time-to-mql',
+)}
 <h2>Definitions</h2>
 <dl>${definitions}</dl>
 </body>

@@ -40,7 +40,8 @@ export interface ReportLead {
 
 const isOutcome = (event: Pick<NormalizedEvent, 'type'>) => (outcomeTypes as readonly string[]).includes(event.type);
 
-const channelText = (value: unknown): string | undefined => (typeof value === 'string' && value.trim() !== '' ? value.trim().toLowerCase().slice(0, 60) : undefined);
+const channelText = (value: unknown): string | undefined =>
+  typeof value === 'string' && value.trim() !== '' ? value.trim().toLowerCase().slice(0, 60) : undefined;
 
 /**
  * The channel a lead came through, for "MQL -> SQL by source": the first of

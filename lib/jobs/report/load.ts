@@ -1,6 +1,6 @@
 import type { ScoringModel } from '../../core/model.ts';
-import type { LeadStore } from '../../store/lead-store.ts';
 import { scanLeadHistories } from '../../store/lead-histories.ts';
+import type { LeadStore } from '../../store/lead-store.ts';
 import type { ReportFigures } from './figures.ts';
 import { computeFigures } from './figures.ts';
 import type { ReportLead } from './lead-facts.ts';
@@ -27,5 +27,10 @@ export async function buildReport(
   options: { model: ScoringModel; now: Date; since?: Date; concurrency?: number },
 ): Promise<ReportFigures> {
   const leads = await loadReportLeads(store, options);
-  return computeFigures(leads, { now: options.now, modelVersion: options.model.version, threshold: options.model.thresholds.mql, ...(options.since ? { since: options.since } : {}) });
+  return computeFigures(leads, {
+    now: options.now,
+    modelVersion: options.model.version,
+    threshold: options.model.thresholds.mql,
+    ...(options.since ? { since: options.since } : {}),
+  });
 }

@@ -14,7 +14,10 @@ function bar(value: number, max: number, width = 30): string {
 function table(header: string[], rows: string[][], numeric: ReadonlySet<number>): string[] {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const render = (row: string[]) =>
-    row.map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column]!) : column === row.length - 1 ? cell : cell.padEnd(widths[column]!))).join('  ').trimEnd();
+    row
+      .map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column]!) : column === row.length - 1 ? cell : cell.padEnd(widths[column]!)))
+      .join('  ')
+      .trimEnd();
   return [render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render)];
 }
 
@@ -24,7 +27,15 @@ function rateTable(title: string, rows: readonly RateRow[], withLeads: boolean):
   if (rows.length === 0) return [title, '  (no MQLs)'];
   const header = [title, ...(withLeads ? ['leads'] : []), 'MQLs', 'SQLs', 'rejected', 'MQL->SQL', ''];
   const numeric = new Set(withLeads ? [1, 2, 3, 4, 5] : [1, 2, 3, 4]);
-  const body = rows.map((row) => [row.key, ...(withLeads ? [String(row.leads)] : []), String(row.mqls), String(row.sqls), String(row.rejected), percentText(row.rate), bar(row.rate ?? 0, 1, 20)]);
+  const body = rows.map((row) => [
+    row.key,
+    ...(withLeads ? [String(row.leads)] : []),
+    String(row.mqls),
+    String(row.sqls),
+    String(row.rejected),
+    percentText(row.rate),
+    bar(row.rate ?? 0, 1, 20),
+  ]);
   return table(header, body, numeric);
 }
 
@@ -42,12 +53,19 @@ export function formatReport(figures: ReportFigures): string {
     ['won', funnel.won, share(funnel.won, funnel.sqls)],
   ];
   const biggest = Math.max(1, funnel.leads);
-  lines.push(...table(['stage', 'count', 'of previous', ''], steps.map(([stage, count, rate]) => [stage, String(count), rate, bar(count, biggest)]), new Set([1, 2])).map((line) => `  ${line}`));
+  lines.push(
+    ...table(
+      ['stage', 'count', 'of previous', ''],
+      steps.map(([stage, count, rate]) => [stage, String(count), rate, bar(count, biggest)]),
+      new Set([1, 2]),
+    ).map((line) => `  ${line}`),
+  );
   const amounts = funnel.wonAmounts.map((one) => money(one.amount, one.currency)).join(', ');
   lines.push(
     `  MQLs judged by sales: ${funnel.judged} (${share(funnel.judged, funnel.mqls)}); rejected ${funnel.rejected}; lost ${funnel.lost}${amounts ? `; won ${amounts}` : ''}`,
   );
-  if (funnel.outcomesWithoutMql > 0) lines.push(`  ${funnel.outcomesWithoutMql} lead(s) have sales outcomes though the model never made them an MQL (not in the funnel)`);
+  if (funnel.outcomesWithoutMql > 0)
+    lines.push(`  ${funnel.outcomesWithoutMql} lead(s) have sales outcomes though the model never made them an MQL (not in the funnel)`);
 
   lines.push('', 'MQL -> SQL by source');
   lines.push(...rateTable('source', figures.bySource, true).map((line) => `  ${line}`));
@@ -55,11 +73,20 @@ export function formatReport(figures: ReportFigures): string {
   lines.push(...rateTable('month', figures.byMonth, false).map((line) => `  ${line}`));
 
   const { scores } = figures;
-  lines.push('', `Score at MQL: MQLs vs rejected (median ${scores.median.mqls ?? 'n/a'} vs ${scores.median.rejected ?? 'n/a'}; reached SQL ${scores.median.sqls ?? 'n/a'})`);
+  lines.push(
+    '',
+    `Score at MQL: MQLs vs rejected (median ${scores.median.mqls ?? 'n/a'} vs ${scores.median.rejected ?? 'n/a'}; reached SQL ${scores.median.sqls ?? 'n/a'})`,
+  );
   if (scores.bins.length === 0) lines.push('  (no MQLs)');
   else {
     const most = Math.max(...scores.bins.map((bin) => bin.mqls));
-    const rows = scores.bins.map((bin) => [`${bin.from}-${bin.to - 1}`, String(bin.mqls), String(bin.sqls), String(bin.rejected), `${bar(bin.mqls - bin.rejected, most, 24)}${'░'.repeat(Math.round((bin.rejected / Math.max(1, most)) * 24))}`]);
+    const rows = scores.bins.map((bin) => [
+      `${bin.from}-${bin.to - 1}`,
+      String(bin.mqls),
+      String(bin.sqls),
+      String(bin.rejected),
+      `${bar(bin.mqls - bin.rejected, most, 24)}${'░'.repeat(Math.round((bin.rejected / Math.max(1, most)) * 24))}`,
+    ]);
     lines.push(...table(['score', 'MQLs', 'SQL', 'rejected', '█ not rejected  ░ rejected'], rows, new Set([1, 2, 3])).map((line) => `  ${line}`));
   }
 
@@ -67,13 +94,25 @@ export function formatReport(figures: ReportFigures): string {
   if (figures.rejectionReasons.length === 0) lines.push('  (no rejections)');
   else {
     const most = Math.max(...figures.rejectionReasons.map((one) => one.count));
-    lines.push(...table(['reason', 'count', 'share', ''], figures.rejectionReasons.map((one) => [one.reason, String(one.count), percentText(one.share), bar(one.count, most, 20)]), new Set([1, 2])).map((line) => `  ${line}`));
+    lines.push(
+      ...table(
+        ['reason', 'count', 'share', ''],
+        figures.rejectionReasons.map((one) => [one.reason, String(one.count), percentText(one.share), bar(one.count, most, 20)]),
+        new Set([1, 2]),
+      ).map((line) => `  ${line}`),
+    );
   }
 
   const time = figures.timeToMql;
   lines.push('', `Time to MQL (first event -> MQL): median ${time.medianDays ?? 'n/a'} d, p90 ${time.p90Days ?? 'n/a'} d over ${time.count} MQLs`);
   const most = Math.max(0, ...time.bins.map((bin) => bin.count));
-  lines.push(...table(['time', 'MQLs', ''], time.bins.map((bin) => [bin.label, String(bin.count), bar(bin.count, most, 24)]), new Set([1])).map((line) => `  ${line}`));
+  lines.push(
+    ...table(
+      ['time', 'MQLs', ''],
+      time.bins.map((bin) => [bin.label, String(bin.count), bar(bin.count, most, 24)]),
+      new Set([1]),
+    ).map((line) => `  ${line}`),
+  );
 
   lines.push('', 'definitions:', ...Object.entries(figures.definitions).map(([name, text]) => `  ${name}: ${text}`));
   return lines.join('\n');

@@ -11,8 +11,8 @@
  *   // FACEBOOK_GRAPH_URL = graph.url
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { GraphLead } from '../../sources/facebook.ts';
 import { graphLeadFields } from '../../sources/facebook.ts';
 import { listenLocal } from '../listen.ts';
@@ -49,27 +49,47 @@ const graphError = (status: number, error: Record<string, unknown>, headers: Rec
 /** The README's error bodies (meta_graph_lead_responses.json), with their statuses and usage headers. */
 const failures: Record<Exclude<GraphFailureKind, 'connection_reset'>, (leadgenId: string) => Answer> = {
   app_rate_limit: () =>
-    graphError(400, { message: '(#4) Application request limit reached', type: 'OAuthException', is_transient: true, code: 4 }, {
-      'x-app-usage': '{"call_count":100,"total_cputime":27,"total_time":31}',
-    }),
-  user_rate_limit: () => graphError(400, { message: '(#17) User request limit reached', type: 'OAuthException', is_transient: true, code: 17, error_subcode: 2446079 }),
+    graphError(
+      400,
+      { message: '(#4) Application request limit reached', type: 'OAuthException', is_transient: true, code: 4 },
+      {
+        'x-app-usage': '{"call_count":100,"total_cputime":27,"total_time":31}',
+      },
+    ),
+  user_rate_limit: () =>
+    graphError(400, { message: '(#17) User request limit reached', type: 'OAuthException', is_transient: true, code: 17, error_subcode: 2446079 }),
   page_rate_limit: () =>
-    graphError(400, { message: '(#32) Page request limit reached', type: 'OAuthException', code: 32 }, {
-      'x-business-use-case-usage':
-        '{"108273958312345":[{"type":"pages","call_count":100,"total_cputime":12,"total_time":15,"estimated_time_to_regain_access":5}]}',
-    }),
+    graphError(
+      400,
+      { message: '(#32) Page request limit reached', type: 'OAuthException', code: 32 },
+      {
+        'x-business-use-case-usage':
+          '{"108273958312345":[{"type":"pages","call_count":100,"total_cputime":12,"total_time":15,"estimated_time_to_regain_access":5}]}',
+      },
+    ),
   custom_rate_limit: () => graphError(400, { message: '(#613) Calls to this api have exceeded the rate limit.', type: 'OAuthException', code: 613 }),
   business_rate_limit: () =>
-    graphError(400, { message: '(#80001) There have been too many calls to this Page account. Wait a bit and try again.', type: 'OAuthException', is_transient: true, code: 80001 }),
+    graphError(400, {
+      message: '(#80001) There have been too many calls to this Page account. Wait a bit and try again.',
+      type: 'OAuthException',
+      is_transient: true,
+      code: 80001,
+    }),
   expired_token: () =>
     graphError(
       400,
-      { message: 'Error validating access token: Session has expired on Tuesday, 14-May-24 02:00:00 PDT.', type: 'OAuthException', code: 190, error_subcode: 463 },
+      {
+        message: 'Error validating access token: Session has expired on Tuesday, 14-May-24 02:00:00 PDT.',
+        type: 'OAuthException',
+        code: 190,
+        error_subcode: 463,
+      },
       { 'www-authenticate': 'OAuth "Facebook Platform" "invalid_token" "Error validating access token: Session has expired"' },
     ),
   invalid_token: () =>
     graphError(400, {
-      message: 'Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.',
+      message:
+        'Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.',
       type: 'OAuthException',
       code: 190,
       error_subcode: 460,
@@ -81,8 +101,10 @@ const failures: Record<Exclude<GraphFailureKind, 'connection_reset'>, (leadgenId
       code: 100,
       error_subcode: 33,
     }),
-  invalid_parameter: () => graphError(400, { message: '(#100) Tried accessing nonexisting field (foo) on node type (LeadgenLead)', type: 'OAuthException', code: 100 }),
-  server_error: () => graphError(500, { message: 'An unexpected error has occurred. Please retry your request later.', type: 'OAuthException', is_transient: true, code: 2 }),
+  invalid_parameter: () =>
+    graphError(400, { message: '(#100) Tried accessing nonexisting field (foo) on node type (LeadgenLead)', type: 'OAuthException', code: 100 }),
+  server_error: () =>
+    graphError(500, { message: 'An unexpected error has occurred. Please retry your request later.', type: 'OAuthException', is_transient: true, code: 2 }),
   // A load balancer's page, no Graph error body at all.
   unavailable: () => ({ status: 503, headers: { 'content-type': 'text/html' }, body: '<html><body>Service Unavailable</body></html>' }),
 };
@@ -195,10 +217,17 @@ export async function startGraphStandIn(options: GraphStandInOptions): Promise<G
       reply(failures.not_found(leadgenId));
       return;
     }
-    const fields = url.searchParams.get('fields')?.split(',').map((field) => field.trim()).filter(Boolean) ?? defaultFields;
+    const fields =
+      url.searchParams
+        .get('fields')
+        ?.split(',')
+        .map((field) => field.trim())
+        .filter(Boolean) ?? defaultFields;
     const unknown = fields.find((field) => !knownFields.has(field));
     if (unknown) {
-      reply(graphError(400, { message: `(#100) Tried accessing nonexisting field (${unknown}) on node type (LeadgenLead)`, type: 'OAuthException', code: 100 }));
+      reply(
+        graphError(400, { message: `(#100) Tried accessing nonexisting field (${unknown}) on node type (LeadgenLead)`, type: 'OAuthException', code: 100 }),
+      );
       return;
     }
     const answer: Record<string, unknown> = { id: lead.id };

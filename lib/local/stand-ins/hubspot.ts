@@ -24,12 +24,21 @@
  * formats README §13.9). Clearing with `""` is accepted.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import { listenLocal } from '../listen.ts';
 
 /** HubSpot's default lifecycle stages, in their order (internal names). */
-export const hubSpotLifecycleStages = ['subscriber', 'lead', 'marketingqualifiedlead', 'salesqualifiedlead', 'opportunity', 'customer', 'evangelist', 'other'] as const;
+export const hubSpotLifecycleStages = [
+  'subscriber',
+  'lead',
+  'marketingqualifiedlead',
+  'salesqualifiedlead',
+  'opportunity',
+  'customer',
+  'evangelist',
+  'other',
+] as const;
 
 /** HubSpot's default `hs_lead_status` options (portal-editable in HubSpot; fixed here). */
 export const hubSpotLeadStatuses = ['NEW', 'OPEN', 'IN_PROGRESS', 'OPEN_DEAL', 'UNQUALIFIED', 'ATTEMPTED_TO_CONTACT', 'CONNECTED', 'BAD_TIMING'] as const;
@@ -113,7 +122,14 @@ const dailyLimit = 250_000;
 
 /** Contact properties every portal has (the ones the pipeline and the tests touch, plus a few). */
 function builtInProperties(): StandInProperty[] {
-  const text = (name: string, label: string, fieldType = 'text'): StandInProperty => ({ name, label, type: 'string', fieldType, groupName: 'contactinformation', hubspotDefined: true });
+  const text = (name: string, label: string, fieldType = 'text'): StandInProperty => ({
+    name,
+    label,
+    type: 'string',
+    fieldType,
+    groupName: 'contactinformation',
+    hubspotDefined: true,
+  });
   return [
     text('email', 'Email'),
     text('firstname', 'First Name'),
@@ -157,7 +173,20 @@ function builtInProperties(): StandInProperty[] {
 const readOnlyProperties = new Set(['hs_object_id', 'createdate', 'lastmodifieddate']);
 
 const propertyTypes = new Set(['string', 'number', 'date', 'datetime', 'enumeration', 'bool']);
-const fieldTypes = new Set(['text', 'textarea', 'number', 'date', 'select', 'radio', 'checkbox', 'booleancheckbox', 'calculation_equation', 'html', 'file', 'phonenumber']);
+const fieldTypes = new Set([
+  'text',
+  'textarea',
+  'number',
+  'date',
+  'select',
+  'radio',
+  'checkbox',
+  'booleancheckbox',
+  'calculation_equation',
+  'html',
+  'file',
+  'phonenumber',
+]);
 
 /** HubSpot's limit on a string property's value. */
 const maxStringLength = 65_536;
@@ -189,10 +218,14 @@ function defaultFailure(status: number): unknown {
         'INVALID_AUTHENTICATION',
       );
     case 403:
-      return errorBody("This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.", 'MISSING_SCOPES', {
-        errors: [{ message: 'One or more of the following scopes are required.', context: { requiredGranularScopes: ['crm.objects.contacts.write'] } }],
-        links: { scopes: 'https://developers.hubspot.com/scopes' },
-      });
+      return errorBody(
+        "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
+        'MISSING_SCOPES',
+        {
+          errors: [{ message: 'One or more of the following scopes are required.', context: { requiredGranularScopes: ['crm.objects.contacts.write'] } }],
+          links: { scopes: 'https://developers.hubspot.com/scopes' },
+        },
+      );
     case 429:
       return tenSecondly();
     case 502:
@@ -367,14 +400,28 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
 
   function batchUpsert(body: Record<string, unknown>): Answer {
     const inputs = body.inputs;
-    if (!Array.isArray(inputs) || inputs.length === 0) return { status: 400, body: errorBody('Invalid input JSON: inputs must be a non-empty array', 'VALIDATION_ERROR') };
+    if (!Array.isArray(inputs) || inputs.length === 0)
+      return { status: 400, body: errorBody('Invalid input JSON: inputs must be a non-empty array', 'VALIDATION_ERROR') };
     if (inputs.length > hubSpotBatchLimit) return { status: 400, body: batchTooLarge(inputs.length) };
     for (const input of inputs) {
-      if (typeof input !== 'object' || input === null || typeof input.id !== 'string' || typeof input.properties !== 'object' || input.properties === null || Array.isArray(input.properties)) {
-        return { status: 400, body: errorBody('Invalid input JSON: each input needs "id" (string), "idProperty" and "properties" (object)', 'VALIDATION_ERROR') };
+      if (
+        typeof input !== 'object' ||
+        input === null ||
+        typeof input.id !== 'string' ||
+        typeof input.properties !== 'object' ||
+        input.properties === null ||
+        Array.isArray(input.properties)
+      ) {
+        return {
+          status: 400,
+          body: errorBody('Invalid input JSON: each input needs "id" (string), "idProperty" and "properties" (object)', 'VALIDATION_ERROR'),
+        };
       }
       if (input.idProperty !== 'email') {
-        return { status: 400, body: errorBody(`Unable to find idProperty ${JSON.stringify(input.idProperty)}, or it is not a unique property`, 'VALIDATION_ERROR') };
+        return {
+          status: 400,
+          body: errorBody(`Unable to find idProperty ${JSON.stringify(input.idProperty)}, or it is not a unique property`, 'VALIDATION_ERROR'),
+        };
       }
       for (const [name, value] of Object.entries(input.properties as Record<string, unknown>)) {
         if (!properties.has(name)) {
@@ -384,7 +431,10 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
           };
         }
         if (readOnlyProperties.has(name)) {
-          return { status: 400, body: invalidValues([{ name, error: 'READ_ONLY_VALUE', message: `${name} is a read only property; its value cannot be set.` }]) };
+          return {
+            status: 400,
+            body: invalidValues([{ name, error: 'READ_ONLY_VALUE', message: `${name} is a read only property; its value cannot be set.` }]),
+          };
         }
         if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
           return { status: 400, body: errorBody(`Invalid input JSON: the value of ${name} must be a string`, 'VALIDATION_ERROR') };
@@ -393,7 +443,8 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
     }
     const ids = (inputs as { id: string }[]).map((input) => input.id.trim().toLowerCase());
     const duplicate = ids.find((id, index) => ids.indexOf(id) !== index);
-    if (duplicate !== undefined) return { status: 400, body: errorBody(`Duplicate IDs found in batch input: [${duplicate}]. IDs must be unique`, 'VALIDATION_ERROR') };
+    if (duplicate !== undefined)
+      return { status: 400, body: errorBody(`Duplicate IDs found in batch input: [${duplicate}]. IDs must be unique`, 'VALIDATION_ERROR') };
 
     const now = Date.now();
     const results = [];
@@ -401,7 +452,9 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
     for (const input of inputs as { id: string; properties: Record<string, string | number | boolean> }[]) {
       const email = input.id.trim().toLowerCase();
       if (!validEmail(email)) {
-        errors.push(invalidValues([{ name: 'email', error: 'INVALID_EMAIL', message: `Email address ${input.id} is invalid` }], { context: { ids: [input.id] } }));
+        errors.push(
+          invalidValues([{ name: 'email', error: 'INVALID_EMAIL', message: `Email address ${input.id} is invalid` }], { context: { ids: [input.id] } }),
+        );
         continue;
       }
       const existing = contacts.get(email);
@@ -414,7 +467,13 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
       const contact = existing ?? createContact(email, now);
       for (const [name, value] of values) if (name !== 'email') setProperty(contact, name, value, now);
       contact.properties.lastmodifieddate = new Date(now).toISOString();
-      results.push({ ...publicObject(contact, values.map(([name]) => name)), new: existing === undefined });
+      results.push({
+        ...publicObject(
+          contact,
+          values.map(([name]) => name),
+        ),
+        new: existing === undefined,
+      });
     }
     const times = { startedAt: new Date(now).toISOString(), completedAt: new Date().toISOString() };
     if (errors.length === 0) return { status: 200, body: { status: 'COMPLETE', results, ...times } };
@@ -426,21 +485,28 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
   function getContact(id: string, query: URLSearchParams): Answer {
     const contact = query.get('idProperty') === 'email' ? contacts.get(id.trim().toLowerCase()) : findById(id);
     if (!contact) return { status: 404, body: errorBody('resource not found', 'OBJECT_NOT_FOUND') };
-    const asked = (query.get('properties') ?? '').split(',').map((name) => name.trim()).filter(Boolean);
+    const asked = (query.get('properties') ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter(Boolean);
     return { status: 200, body: publicObject(contact, asked) };
   }
 
   function createProperty(body: Record<string, unknown>): Answer {
     const { name, label, type, fieldType, groupName } = body;
     const problems: string[] = [];
-    if (typeof name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(name)) problems.push('name must be lower-case letters, digits and underscores, starting with a letter');
+    if (typeof name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(name))
+      problems.push('name must be lower-case letters, digits and underscores, starting with a letter');
     if (typeof label !== 'string' || label === '') problems.push('label is required');
     if (typeof type !== 'string' || !propertyTypes.has(type)) problems.push(`type must be one of ${[...propertyTypes].join(', ')}`);
     if (typeof fieldType !== 'string' || !fieldTypes.has(fieldType)) problems.push(`fieldType must be one of ${[...fieldTypes].join(', ')}`);
     if (typeof groupName !== 'string' || !groups.has(groupName)) problems.push(`groupName ${JSON.stringify(groupName)} is not an existing property group`);
     if (problems.length > 0) return { status: 400, body: errorBody(`Invalid input JSON: ${problems.join('; ')}`, 'VALIDATION_ERROR') };
     if (properties.has(name as string)) {
-      return { status: 409, body: errorBody(`Property named '${String(name)}' already exists.`, 'OBJECT_ALREADY_EXISTS', { context: { name: [String(name)] } }) };
+      return {
+        status: 409,
+        body: errorBody(`Property named '${String(name)}' already exists.`, 'OBJECT_ALREADY_EXISTS', { context: { name: [String(name)] } }),
+      };
     }
     const property: StandInProperty = {
       name: name as string,
@@ -467,7 +533,11 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
     calculated: false,
     externalOptions: false,
     archived: false,
-    modificationMetadata: { archivable: !property.hubspotDefined, readOnlyDefinition: property.hubspotDefined === true, readOnlyValue: readOnlyProperties.has(property.name) },
+    modificationMetadata: {
+      archivable: !property.hubspotDefined,
+      readOnlyDefinition: property.hubspotDefined === true,
+      readOnlyValue: readOnlyProperties.has(property.name),
+    },
     ...property,
   });
 
@@ -484,7 +554,8 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
 
   function route(method: string, path: string, query: URLSearchParams, body: Record<string, unknown> | undefined): Answer {
     const needsBody = method === 'POST';
-    if (needsBody && body === undefined) return { status: 400, body: errorBody('Invalid input JSON on line 1: the body must be a JSON object', 'VALIDATION_ERROR') };
+    if (needsBody && body === undefined)
+      return { status: 400, body: errorBody('Invalid input JSON on line 1: the body must be a JSON object', 'VALIDATION_ERROR') };
     if (path === '/crm/v3/objects/contacts/batch/read' && method === 'POST') return batchRead(body!);
     if (path === '/crm/v3/objects/contacts/batch/upsert' && method === 'POST') return batchUpsert(body!);
     const contact = /^\/crm\/v3\/objects\/contacts\/([^/]+)$/.exec(path);
@@ -500,7 +571,9 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
     const property = /^\/crm\/v3\/properties\/contacts\/([^/]+)$/.exec(path);
     if (property && method === 'GET') {
       const found = properties.get(decodeURIComponent(property[1]!));
-      return found ? { status: 200, body: propertyView(found) } : { status: 404, body: errorBody(`Unable to find property ${property[1]}`, 'OBJECT_NOT_FOUND') };
+      return found
+        ? { status: 200, body: propertyView(found) }
+        : { status: 404, body: errorBody(`Unable to find property ${property[1]}`, 'OBJECT_NOT_FOUND') };
     }
     return { status: 404, body: errorBody(`No route for ${method} ${path}`, 'OBJECT_NOT_FOUND') };
   }
@@ -522,13 +595,18 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
       const given = /^Bearer (.+)$/i.exec(authorization)?.[1]?.trim();
       if (!given || !sameText(given, token)) return { status: 401, body: defaultFailure(401) };
       const headers = rateHeaders(now);
-      if (limit && window.length >= limit.perTenSeconds) return { status: 429, body: tenSecondly(), headers: { ...headers, 'x-hubspot-ratelimit-remaining': '0' } };
+      if (limit && window.length >= limit.perTenSeconds)
+        return { status: 429, body: tenSecondly(), headers: { ...headers, 'x-hubspot-ratelimit-remaining': '0' } };
       window.push(now);
       dailyUsed += 1;
       let body: Record<string, unknown> | undefined;
       if (chunks.length > 0) {
         if (!(request.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
-          return { status: 415, body: errorBody(`Unsupported content type ${request.headers['content-type'] ?? '(none)'}; send application/json`, 'VALIDATION_ERROR'), headers };
+          return {
+            status: 415,
+            body: errorBody(`Unsupported content type ${request.headers['content-type'] ?? '(none)'}; send application/json`, 'VALIDATION_ERROR'),
+            headers,
+          };
         }
         try {
           const parsed = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;

@@ -22,8 +22,8 @@
  *   // SALESFORCE_INSTANCE_URL = sf.url
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** A Lead as the stand-in keeps it. */
@@ -47,10 +47,32 @@ export interface SalesforceCall {
 }
 
 /** Lead Status values of a fresh org, plus the custom MQL status the adapter defaults to. */
-export const standInLeadStatuses = ['Open - Not Contacted', 'Working - Contacted', 'Closed - Converted', 'Closed - Not Converted', 'Marketing Qualified'] as const;
+export const standInLeadStatuses = [
+  'Open - Not Contacted',
+  'Working - Contacted',
+  'Closed - Converted',
+  'Closed - Not Converted',
+  'Marketing Qualified',
+] as const;
 
 /** Standard Lead fields an API user can write (a subset: the ones an MQL record can carry). */
-const standardLeadFields = ['FirstName', 'LastName', 'Company', 'Email', 'Title', 'Phone', 'MobilePhone', 'City', 'Country', 'Industry', 'LeadSource', 'NumberOfEmployees', 'Status', 'Description', 'Website'];
+const standardLeadFields = [
+  'FirstName',
+  'LastName',
+  'Company',
+  'Email',
+  'Title',
+  'Phone',
+  'MobilePhone',
+  'City',
+  'Country',
+  'Industry',
+  'LeadSource',
+  'NumberOfEmployees',
+  'Status',
+  'Description',
+  'Website',
+];
 
 /** The custom fields the adapter writes by default (see lib/crm/salesforce.ts). */
 export const standInCustomFields = ['Lead_Score__c', 'Fit_Score__c', 'Behavior_Score__c', 'MQL_Reasons__c', 'MQL_Model_Version__c', 'MQL_Date__c'];
@@ -208,7 +230,8 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
     if (!match) return sfError(400, 'MALFORMED_QUERY', 'the stand-in answers SELECT ... FROM Lead WHERE field IN (...) only');
     const selected = (match[1] ?? '').split(',').map((name) => name.trim());
     for (const name of [...selected, match[2] ?? '']) {
-      if (!['Id', 'IsConverted', options.externalIdField, ...writable].includes(name)) return sfError(400, 'INVALID_FIELD', `No such column '${name}' on entity 'Lead'.`);
+      if (!['Id', 'IsConverted', options.externalIdField, ...writable].includes(name))
+        return sfError(400, 'INVALID_FIELD', `No such column '${name}' on entity 'Lead'.`);
     }
     const list = (match[3] ?? '').trim();
     const values: string[] = [];
@@ -230,7 +253,8 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
       if (typeof value !== 'string' || !values.includes(value)) continue;
       records.push(row(lead));
       const twin = duplicates.get(extId);
-      if (twin && field === options.externalIdField) records.push(row({ Id: twin, fields: { [options.externalIdField]: extId, Status: 'Open - Not Contacted' }, IsConverted: false }));
+      if (twin && field === options.externalIdField)
+        records.push(row({ Id: twin, fields: { [options.externalIdField]: extId, Status: 'Open - Not Contacted' }, IsConverted: false }));
     }
     return { status: 200, body: { totalSize: records.length, done: true, records } };
   }
@@ -251,16 +275,26 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
     }
     if (locksLeft > 0) {
       locksLeft -= 1;
-      return sfError(400, 'UNABLE_TO_LOCK_ROW', `unable to obtain exclusive access to this record or 1 records: ${leads.get(extId)?.Id ?? leadIdFor(sequence + 1)}`, []);
+      return sfError(
+        400,
+        'UNABLE_TO_LOCK_ROW',
+        `unable to obtain exclusive access to this record or 1 records: ${leads.get(extId)?.Id ?? leadIdFor(sequence + 1)}`,
+        [],
+      );
     }
     const existing = leads.get(extId);
     const twin = duplicates.get(extId);
     if (existing && twin) {
-      return { status: 300, body: [`/services/data/v${version.toFixed(1)}/sobjects/Lead/${existing.Id}`, `/services/data/v${version.toFixed(1)}/sobjects/Lead/${twin}`] };
+      return {
+        status: 300,
+        body: [`/services/data/v${version.toFixed(1)}/sobjects/Lead/${existing.Id}`, `/services/data/v${version.toFixed(1)}/sobjects/Lead/${twin}`],
+      };
     }
     if (existing?.IsConverted) return sfError(400, 'CANNOT_UPDATE_CONVERTED_LEAD', 'cannot reference converted lead', []);
     if ('Status' in fields && (typeof fields.Status !== 'string' || !statuses.has(fields.Status))) {
-      return sfError(400, 'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST', `Lead Status: bad value for restricted picklist field: ${String(fields.Status)}`, ['Status']);
+      return sfError(400, 'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST', `Lead Status: bad value for restricted picklist field: ${String(fields.Status)}`, [
+        'Status',
+      ]);
     }
     if ('Email' in fields && fields.Email !== null && (typeof fields.Email !== 'string' || !emailPattern.test(fields.Email))) {
       return sfError(400, 'INVALID_EMAIL_ADDRESS', `Email: invalid email address: ${String(fields.Email)}`, ['Email']);
@@ -305,10 +339,12 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
     const parsed = parseObject(raw);
     if (!('value' in parsed)) return parsed;
     const body = parsed.value as { allOrNone?: unknown; records?: unknown } | null;
-    if (body === null || typeof body !== 'object' || !Array.isArray(body.records)) return sfError(400, 'JSON_PARSER_ERROR', 'records: a JSON array is required');
+    if (body === null || typeof body !== 'object' || !Array.isArray(body.records))
+      return sfError(400, 'JSON_PARSER_ERROR', 'records: a JSON array is required');
     if (body.records.length > 200) return sfError(400, 'EXCEEDED_ID_LIMIT', 'record limit reached. cannot submit more than 200 records into this call');
     if (body.allOrNone === true) return sfError(400, 'INVALID_INPUT', 'the stand-in answers allOrNone=false only');
-    if (!writable.has(field) && field !== options.externalIdField) return sfError(400, 'INVALID_FIELD', `Provided external ID field does not exist or is not accessible: ${field}`);
+    if (!writable.has(field) && field !== options.externalIdField)
+      return sfError(400, 'INVALID_FIELD', `Provided external ID field does not exist or is not accessible: ${field}`);
     const counts = new Map<string, number>();
     for (const record of body.records as Record<string, unknown>[]) {
       const value = record?.[field];
@@ -428,7 +464,11 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
       duplicates.set(extId, leadIdFor(sequence));
       if (!leads.has(extId)) {
         sequence += 1;
-        leads.set(extId, { Id: leadIdFor(sequence), fields: { LastName: 'Imported', Company: 'Imported', Status: 'Open - Not Contacted' }, IsConverted: false });
+        leads.set(extId, {
+          Id: leadIdFor(sequence),
+          fields: { LastName: 'Imported', Company: 'Imported', Status: 'Open - Not Contacted' },
+          IsConverted: false,
+        });
       }
     },
     setStatus: (extId, status) => {

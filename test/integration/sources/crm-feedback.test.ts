@@ -88,7 +88,10 @@ describe('POST /webhooks/crm: outcomes move the lead', () => {
   it('one delivery carries several outcomes for several leads', async () => {
     const first = await seedMql();
     const second = await seedMql();
-    const answer = await post(feedbackUrl, feedback({ outcomes: [outcome(first, 'mql_accepted'), outcome(second, 'lost', { note: 'went with a competitor' })] }));
+    const answer = await post(
+      feedbackUrl,
+      feedback({ outcomes: [outcome(first, 'mql_accepted'), outcome(second, 'lost', { note: 'went with a competitor' })] }),
+    );
     expect(answer).toMatchObject({ status: 200, body: { received: 2, stored: 2 } });
     expect((await viewOf(first)).status).toBe('sql');
     expect((await viewOf(second)).status).toBe('lost');
@@ -115,7 +118,12 @@ describe('POST /webhooks/crm: bad input stores nothing', () => {
     ['JSON that is not an outcome', () => feedback({ hello: 'world' }), 400, 'bad_request'],
     ['an unknown outcome type', () => feedback(outcome(someone(), 'meeting_booked')), 400, 'bad_request'],
     ['an unknown rejection reason', () => feedback(outcome(someone(), 'mql_rejected', { reason: 'too_small' })), 400, 'bad_request'],
-    ['one bad outcome among good ones', () => feedback({ outcomes: [outcome(someone(), 'sql'), outcome(someone(), 'won', { amount: -5 })] }), 400, 'bad_request'],
+    [
+      'one bad outcome among good ones',
+      () => feedback({ outcomes: [outcome(someone(), 'sql'), outcome(someone(), 'won', { amount: -5 })] }),
+      400,
+      'bad_request',
+    ],
     ['a body over 1 MiB', () => feedback(outcome(someone(), 'lost', { note: 'x'.repeat(1024 * 1024) })), 413, 'payload_too_large'],
   ];
 

@@ -23,7 +23,10 @@ import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';
 
 const webhookFixture = JSON.parse(readFileSync(new URL('../../fixtures/facebook/meta_leadgen_webhook.json', import.meta.url), 'utf8')) as Record<string, any>;
-const graphFixture = JSON.parse(readFileSync(new URL('../../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<string, any>;
+const graphFixture = JSON.parse(readFileSync(new URL('../../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<
+  string,
+  any
+>;
 const appSecret: string = webhookFixture.appSecret;
 const verifyToken: string = webhookFixture.verifyToken;
 const accessToken: string = graphFixture.request.appsecret_proof.access_token;
@@ -42,7 +45,10 @@ const newLeadgenId = () => `10394${String(randomInt(10 ** 10, 10 ** 11 - 1))}`;
 const graphTime = (date = new Date()) => `${date.toISOString().slice(0, 19)}+0000`;
 
 function delivery(rawBody: string, headers: Record<string, string> = {}): { body: string; headers: Record<string, string> } {
-  return { body: rawBody, headers: { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${facebookSignature(appSecret, rawBody)}`, ...headers } };
+  return {
+    body: rawBody,
+    headers: { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${facebookSignature(appSecret, rawBody)}`, ...headers },
+  };
 }
 
 /** A signed leadgen notification for these ids, as Meta batches them (several changes in one entry). */
@@ -50,7 +56,14 @@ function notification(leadgenIds: string[], formId = '1192837465019283'): { body
   const createdTime = Math.floor(Date.now() / 1000) - 5;
   const changes = leadgenIds.map((leadgenId) => ({
     field: 'leadgen',
-    value: { ad_id: '120208765432109876', form_id: formId, leadgen_id: leadgenId, created_time: createdTime, page_id: '108273958312345', adgroup_id: '120208765432109876' },
+    value: {
+      ad_id: '120208765432109876',
+      form_id: formId,
+      leadgen_id: leadgenId,
+      created_time: createdTime,
+      page_id: '108273958312345',
+      adgroup_id: '120208765432109876',
+    },
   }));
   return delivery(JSON.stringify({ entry: [{ id: '108273958312345', time: createdTime + 1, changes }], object: 'page' }));
 }
@@ -82,16 +95,25 @@ async function viewOf(leadId: string): Promise<{ status: number; body: any }> {
 
 async function depth(url: string): Promise<number> {
   const { Attributes } = await stack.sqs.send(
-    new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+    new GetQueueAttributesCommand({
+      QueueUrl: url,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+    }),
   );
-  return Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesDelayed ?? 0);
+  return (
+    Number(Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) +
+    Number(Attributes?.ApproximateNumberOfMessagesDelayed ?? 0)
+  );
 }
 
 /** What `mql redrive` does: every message of the DLQ back onto its queue. */
 async function redrive(): Promise<number> {
   let moved = 0;
   for (;;) {
-    const { Messages = [] } = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls['facebook-leads'], MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+    const { Messages = [] } = await stack.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls['facebook-leads'], MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
     if (Messages.length === 0) return moved;
     for (const message of Messages) {
       await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls['facebook-leads'], MessageBody: message.Body! }));
@@ -168,7 +190,14 @@ describe('a lead from webhook to score', () => {
     // 90 days), so it is scored from its own time, not from when it was fetched.
     expect(body).toMatchObject({
       status: 'new',
-      lead: { email: 'dana.whitfield@example.com', firstName: 'Dana', lastName: 'Whitfield', jobTitle: 'Director of IT', company: 'Acme Logistics', companySize: '201-500' },
+      lead: {
+        email: 'dana.whitfield@example.com',
+        firstName: 'Dana',
+        lastName: 'Whitfield',
+        jobTitle: 'Director of IT',
+        company: 'Acme Logistics',
+        companySize: '201-500',
+      },
       score: { fit: 10, behavior: 0, total: 10 },
       eventCount: 1,
       firstSeenAt: '2024-05-14T09:21:06.000Z',
@@ -184,7 +213,14 @@ describe('a lead from webhook to score', () => {
         type: 'form_submitted',
         occurredAt: '2024-05-14T09:21:06.000Z',
         source: 'facebook',
-        properties: expect.objectContaining({ formId: '1192837465019283', adId: '120208765432109876', campaignId: '120208765432000002', platform: 'fb', isOrganic: false, pageId: '108273958312345' }),
+        properties: expect.objectContaining({
+          formId: '1192837465019283',
+          adId: '120208765432109876',
+          campaignId: '120208765432000002',
+          platform: 'fb',
+          isOrganic: false,
+          pageId: '108273958312345',
+        }),
       },
     ]);
     expect(await seen.get('facebook', lead.id)).toMatchObject({ fetchedAt: expect.any(String), leadId: 'dana.whitfield@example.com' });
@@ -236,7 +272,14 @@ describe('a lead from webhook to score', () => {
   it('a phone-only lead is stored under its phone number and visible at /leads/phone:<number>', async () => {
     const leadgenId = newLeadgenId();
     const phone = `+1415555${String(randomInt(1000, 9999))}`;
-    graph.addLead({ id: leadgenId, created_time: graphTime(), field_data: [{ name: 'full_name', values: ['Ana Lima'] }, { name: 'phone_number', values: [phone] }] });
+    graph.addLead({
+      id: leadgenId,
+      created_time: graphTime(),
+      field_data: [
+        { name: 'full_name', values: ['Ana Lima'] },
+        { name: 'phone_number', values: [phone] },
+      ],
+    });
 
     await post(stack.urls['POST /webhooks/facebook']!, notification([leadgenId]));
     await stack.drain();
@@ -336,7 +379,18 @@ describe('at least once, counted once', () => {
     const calls = graph.calls.length;
     const rawBody = JSON.stringify({
       object: 'page',
-      entry: [{ id: '0', time: 1715678467, changes: [{ field: 'leadgen', value: { leadgen_id: '444444444444', form_id: '444444444444', page_id: '444444444444', ad_id: '444444444444', created_time: 1715678466 } }] }],
+      entry: [
+        {
+          id: '0',
+          time: 1715678467,
+          changes: [
+            {
+              field: 'leadgen',
+              value: { leadgen_id: '444444444444', form_id: '444444444444', page_id: '444444444444', ad_id: '444444444444', created_time: 1715678466 },
+            },
+          ],
+        },
+      ],
     });
 
     const answer = await post(stack.urls['POST /webhooks/facebook']!, delivery(rawBody));
@@ -392,7 +446,10 @@ describe('Graph failures', () => {
     await post(stack.urls['POST /webhooks/facebook']!, notification([leadgenId]));
     await stack.drain();
 
-    expect(graph.callsFor(leadgenId).map((call) => call.answered)).toEqual([...(kind === 'connection_reset' ? ['reset', 'reset'] : kind === 'unavailable' ? [503, 503] : [500, 500]), 200]);
+    expect(graph.callsFor(leadgenId).map((call) => call.answered)).toEqual([
+      ...(kind === 'connection_reset' ? ['reset', 'reset'] : kind === 'unavailable' ? [503, 503] : [500, 500]),
+      200,
+    ]);
     expect(await store.listEvents(email)).toHaveLength(1);
   });
 
@@ -454,8 +511,11 @@ describe('Graph failures', () => {
     await waitForDlq(dlqBefore + 1);
 
     expect(graph.calls.length).toBe(calls);
-    const { Messages = [] } = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls['facebook-leads'], MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }));
-    for (const message of Messages) await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.dlqUrls['facebook-leads'], ReceiptHandle: message.ReceiptHandle! }));
+    const { Messages = [] } = await stack.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls['facebook-leads'], MaxNumberOfMessages: 10, MessageAttributeNames: ['All'] }),
+    );
+    for (const message of Messages)
+      await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.dlqUrls['facebook-leads'], ReceiptHandle: message.ReceiptHandle! }));
     expect(Messages.map((message) => message.MessageAttributes?.error?.StringValue)).toContain('unreadable: the message is not a leadgen notification');
   });
 
@@ -479,14 +539,33 @@ describe('bad input stores nothing and queues nothing', () => {
   const { rawBody, headers } = webhookFixture.deliveries.single_lead_string_ids;
 
   const cases: [string, number, () => { body: string | Buffer; headers: Record<string, string> }][] = [
-    ['a bad signature (the README vector)', 401, () => ({ body: webhookFixture.deliveries.bad_signature.rawBody, headers: webhookFixture.deliveries.bad_signature.headers })],
+    [
+      'a bad signature (the README vector)',
+      401,
+      () => ({ body: webhookFixture.deliveries.bad_signature.rawBody, headers: webhookFixture.deliveries.bad_signature.headers }),
+    ],
     ['no signature', 401, () => ({ body: rawBody, headers: { 'content-type': 'application/json' } })],
-    ['only the legacy sha1 signature', 401, () => ({ body: rawBody, headers: { 'content-type': 'application/json', 'x-hub-signature': headers['X-Hub-Signature'] } })],
-    ['a signature under another app secret', 401, () => ({ body: rawBody, headers: { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${facebookSignature('another-secret', rawBody)}` } })],
+    [
+      'only the legacy sha1 signature',
+      401,
+      () => ({ body: rawBody, headers: { 'content-type': 'application/json', 'x-hub-signature': headers['X-Hub-Signature'] } }),
+    ],
+    [
+      'a signature under another app secret',
+      401,
+      () => ({
+        body: rawBody,
+        headers: { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${facebookSignature('another-secret', rawBody)}` },
+      }),
+    ],
     ['a wrong content type', 400, () => delivery(rawBody, { 'content-type': 'text/plain' })],
     ['malformed JSON', 400, () => delivery('{"object":"page","entry":[{')],
     ["a body not in Meta's shape", 400, () => delivery(JSON.stringify({ type: 'track', event: 'Lead' }))],
-    ['a leadgen change without a leadgen id', 400, () => delivery(JSON.stringify({ object: 'page', entry: [{ id: '1', changes: [{ field: 'leadgen', value: { form_id: '1' } }] }] }))],
+    [
+      'a leadgen change without a leadgen id',
+      400,
+      () => delivery(JSON.stringify({ object: 'page', entry: [{ id: '1', changes: [{ field: 'leadgen', value: { form_id: '1' } }] }] })),
+    ],
     ['a body over 1 MiB', 413, () => delivery(JSON.stringify({ object: 'page', entry: [{ id: '1', changes: [], pad: 'x'.repeat(1024 * 1024) }] }))],
   ];
 
@@ -521,7 +600,13 @@ describe('the route without its secrets', () => {
   beforeAll(async () => {
     await stack.stop();
     stack = await startTestStack({
-      env: { FACEBOOK_APP_SECRET: appSecret, FACEBOOK_VERIFY_TOKEN: undefined, FACEBOOK_ACCESS_TOKEN: accessToken, FACEBOOK_GRAPH_URL: graph.url, LOG_LEVEL: 'SILENT' },
+      env: {
+        FACEBOOK_APP_SECRET: appSecret,
+        FACEBOOK_VERIFY_TOKEN: undefined,
+        FACEBOOK_ACCESS_TOKEN: accessToken,
+        FACEBOOK_GRAPH_URL: graph.url,
+        LOG_LEVEL: 'SILENT',
+      },
     });
   });
 

@@ -26,7 +26,9 @@ let nextEventId = Math.floor(Date.now() / 1000) * 100;
 function hubspotDelivery(events: unknown[] | string, options: { url?: string; secret?: string; timestamp?: number; contentType?: string } = {}) {
   const body = typeof events === 'string' ? events : JSON.stringify(events);
   const timestamp = String(options.timestamp ?? Date.now());
-  const signature = createHmac('sha256', options.secret ?? appSecret).update(`POST${options.url ?? hookUrl}${body}${timestamp}`).digest('base64');
+  const signature = createHmac('sha256', options.secret ?? appSecret)
+    .update(`POST${options.url ?? hookUrl}${body}${timestamp}`)
+    .digest('base64');
   return {
     body,
     headers: { 'content-type': options.contentType ?? 'application/json', 'x-hubspot-signature-v3': signature, 'x-hubspot-request-timestamp': timestamp },
@@ -85,7 +87,13 @@ const lookups = () => hubspot.calls.filter((call) => call.method === 'GET' && ca
 beforeAll(async () => {
   hubspot = await startHubSpotStandIn({ token });
   stack = await startTestStack({
-    env: { EVENTS_WEBHOOK_SECRET: eventsSecret, HUBSPOT_APP_SECRET: appSecret, HUBSPOT_ACCESS_TOKEN: token, HUBSPOT_BASE_URL: hubspot.url, LOG_LEVEL: 'SILENT' },
+    env: {
+      EVENTS_WEBHOOK_SECRET: eventsSecret,
+      HUBSPOT_APP_SECRET: appSecret,
+      HUBSPOT_ACCESS_TOKEN: token,
+      HUBSPOT_BASE_URL: hubspot.url,
+      LOG_LEVEL: 'SILENT',
+    },
   });
   hookUrl = stack.urls['POST /webhooks/hubspot']!;
 });
@@ -126,7 +134,10 @@ describe('POST /webhooks/hubspot: sales moves a linked contact in HubSpot', () =
     await link(contactId, email);
     const before = await countItems(stack.dynamodb, stack.tableName);
 
-    const answer = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'hs_lead_status', 'BAD_TIMING', { changeSource: 'INTEGRATION', sourceId: '54321' })]));
+    const answer = await post(
+      hookUrl,
+      hubspotDelivery([propertyChange(contactId, 'hs_lead_status', 'BAD_TIMING', { changeSource: 'INTEGRATION', sourceId: '54321' })]),
+    );
     expect(answer).toMatchObject({ status: 200, body: { stored: 0, ignored: 1, ignoredReasons: { own_write: 1 } } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
     expect((await viewOf(email)).status).toBe('mql');
@@ -157,7 +168,10 @@ describe('POST /webhooks/hubspot: sales moves a linked contact in HubSpot', () =
         propertyChange(contactId, 'firstname', 'Dana'),
       ]),
     );
-    expect(answer).toMatchObject({ status: 200, body: { received: 3, stored: 0, ignored: 3, ignoredReasons: { contact_deleted: 1, not_an_outcome: 1, unmapped_property: 1 } } });
+    expect(answer).toMatchObject({
+      status: 200,
+      body: { received: 3, stored: 0, ignored: 3, ignoredReasons: { contact_deleted: 1, not_an_outcome: 1, unmapped_property: 1 } },
+    });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
   });
 });
@@ -178,7 +192,10 @@ describe('POST /webhooks/hubspot: a contact the handoff never linked', () => {
     const stranger = hubspot.contacts().get('someone.else@acme-logistics.com')!.id;
     const before = await countItems(stack.dynamodb, stack.tableName);
 
-    const answer = await post(hookUrl, hubspotDelivery([propertyChange('999999999', 'lifecyclestage', 'customer'), propertyChange(stranger, 'lifecyclestage', 'customer')]));
+    const answer = await post(
+      hookUrl,
+      hubspotDelivery([propertyChange('999999999', 'lifecyclestage', 'customer'), propertyChange(stranger, 'lifecyclestage', 'customer')]),
+    );
     expect(answer).toMatchObject({ status: 200, body: { stored: 0, ignored: 2, ignoredReasons: { unknown_contact: 1, unknown_lead: 1 } } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
     // An outcome does not invent a lead for a HubSpot contact we never scored.
@@ -189,7 +206,10 @@ describe('POST /webhooks/hubspot: a contact the handoff never linked', () => {
     const linked = await seedMql();
     await link(linked.contactId, linked.email);
     const unlinked = await seedMql();
-    const events = [propertyChange(linked.contactId, 'lifecyclestage', 'salesqualifiedlead'), propertyChange(unlinked.contactId, 'lifecyclestage', 'salesqualifiedlead')];
+    const events = [
+      propertyChange(linked.contactId, 'lifecyclestage', 'salesqualifiedlead'),
+      propertyChange(unlinked.contactId, 'lifecyclestage', 'salesqualifiedlead'),
+    ];
 
     hubspot.failNext(1, 503);
     const first = await post(hookUrl, hubspotDelivery(events));

@@ -152,7 +152,9 @@ describe('Mailchimp webhook: complaints disqualify', () => {
 describe('Mailchimp webhook: odd but authentic input', () => {
   it('stores unicode and very long values, cut to size', async () => {
     const email = `zoë.${randomUUID().slice(0, 6)}@exämple.com`;
-    const answer = await deliver(profileOf(email, { 'data[merges][FNAME]': 'Zoë 🚀', 'data[merges][LNAME]': 'Ø'.repeat(50_000), 'data[merges][NOTES]': '日本語' }));
+    const answer = await deliver(
+      profileOf(email, { 'data[merges][FNAME]': 'Zoë 🚀', 'data[merges][LNAME]': 'Ø'.repeat(50_000), 'data[merges][NOTES]': '日本語' }),
+    );
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
     const view = await leadOf(email);
     expect(view.lead.firstName).toBe('Zoë 🚀');
@@ -173,7 +175,11 @@ describe('Mailchimp webhook: odd but authentic input', () => {
   });
 
   it.each([
-    ['an unknown type', encode({ type: 'member_tagged', fired_at: '2024-05-20 10:00:00', 'data[email]': 'x@example.com' }), { 'unknown_type:member_tagged': 1 }],
+    [
+      'an unknown type',
+      encode({ type: 'member_tagged', fired_at: '2024-05-20 10:00:00', 'data[email]': 'x@example.com' }),
+      { 'unknown_type:member_tagged': 1 },
+    ],
     ['a subscribe without an e-mail', encode({ type: 'subscribe', fired_at: '2024-05-20 10:00:00', 'data[list_id]': 'a6b5da1054' }), { no_email: 1 }],
     ['an unsubscribe with something that is not an address', encode({ ...decoded('unsubscribe'), 'data[email]': 'not-an-address' }), { invalid_email: 1 }],
   ])('acknowledges %s with 200, ignored with a reason, storing nothing', async (_name, body, reasons) => {
@@ -190,10 +196,20 @@ describe('Mailchimp webhook: bad input stores nothing', () => {
     ['a wrong secret in the URL', () => ({ body: valid(), pathSecret: 'mc_wrong0000000000' }), 401, 'unauthorized'],
     ['a prefix of the secret', () => ({ body: valid(), pathSecret: secret.slice(0, 6) }), 401, 'unauthorized'],
     ['the secret with a character appended', () => ({ body: valid(), pathSecret: `${secret}x` }), 401, 'unauthorized'],
-    ['JSON instead of a form', () => ({ body: JSON.stringify({ type: 'profile', data: { email: someone() } }), contentType: 'application/json' }), 400, 'unsupported_media_type'],
+    [
+      'JSON instead of a form',
+      () => ({ body: JSON.stringify({ type: 'profile', data: { email: someone() } }), contentType: 'application/json' }),
+      400,
+      'unsupported_media_type',
+    ],
     ['a form in text/plain', () => ({ body: valid(), contentType: 'text/plain' }), 400, 'unsupported_media_type'],
     ['a malformed body', () => ({ body: '%%%&&==&%ZZ' }), 400, 'bad_request'],
-    ['a JSON body labelled as a form', () => ({ body: JSON.stringify({ type: 'profile', fired_at: '2024-05-20 10:00:00', data: { email: someone() } }) }), 400, 'bad_request'],
+    [
+      'a JSON body labelled as a form',
+      () => ({ body: JSON.stringify({ type: 'profile', fired_at: '2024-05-20 10:00:00', data: { email: someone() } }) }),
+      400,
+      'bad_request',
+    ],
     ['a form without type', () => ({ body: encode({ fired_at: '2024-05-20 10:00:00', 'data[email]': someone() }) }), 400, 'bad_request'],
     ['a delivery without fired_at', () => ({ body: encode({ type: 'profile', 'data[email]': someone() }) }), 400, 'bad_request'],
     ['a fired_at that is not a time', () => ({ body: profileOf(someone()).replace('2024-05-20', '2024-13-45') }), 400, 'bad_request'],

@@ -169,7 +169,12 @@ describe('bad input on POST /webhooks/mailgun stores nothing', () => {
   const withBody = (body: string, contentType = 'application/json') => ({ body, headers: { 'Content-Type': contentType } });
 
   const cases: [string, () => { body: string | Buffer; headers: Record<string, string> }, number, string][] = [
-    ['a signature made with another key', () => delivery(mailgunEvent('opened').eventData, { key: 'another-key-that-is-not-ours-0000' }), 406, 'not_acceptable'],
+    [
+      'a signature made with another key',
+      () => delivery(mailgunEvent('opened').eventData, { key: 'another-key-that-is-not-ours-0000' }),
+      406,
+      'not_acceptable',
+    ],
     [
       'a tampered signature',
       () => {
@@ -196,12 +201,22 @@ describe('bad input on POST /webhooks/mailgun stores nothing', () => {
       406,
       'not_acceptable',
     ],
-    ['the wrong content type (a legacy form-encoded webhook)', () => delivery(mailgunEvent('opened').eventData, { contentType: 'application/x-www-form-urlencoded' }), 400, 'unsupported_media_type'],
+    [
+      'the wrong content type (a legacy form-encoded webhook)',
+      () => delivery(mailgunEvent('opened').eventData, { contentType: 'application/x-www-form-urlencoded' }),
+      400,
+      'unsupported_media_type',
+    ],
     ['malformed JSON', () => withBody('{"signature": {"token": '), 400, 'bad_request'],
     ['JSON that is not a delivery object', () => withBody('[{"event": "opened"}]'), 400, 'bad_request'],
     ['a signed delivery without event-data', () => delivery(undefined), 400, 'bad_request'],
     ['a signed event without an id', () => delivery({ ...mailgunEvent('opened').eventData, id: undefined }), 400, 'bad_request'],
-    ['a signed event whose timestamp is not unix seconds', () => delivery({ ...mailgunEvent('opened').eventData, timestamp: '2024-05-14T09:21:05Z' }), 400, 'bad_request'],
+    [
+      'a signed event whose timestamp is not unix seconds',
+      () => delivery({ ...mailgunEvent('opened').eventData, timestamp: '2024-05-14T09:21:05Z' }),
+      400,
+      'bad_request',
+    ],
     [
       'a signed body nested 100,000 levels deep (JSON.stringify would overflow the stack)',
       () => {
@@ -211,7 +226,12 @@ describe('bad input on POST /webhooks/mailgun stores nothing', () => {
       400,
       'bad_request',
     ],
-    ['a body over 1 MiB', () => delivery({ ...mailgunEvent('opened').eventData, 'user-variables': { padding: 'x'.repeat(1024 * 1024) } }), 413, 'payload_too_large'],
+    [
+      'a body over 1 MiB',
+      () => delivery({ ...mailgunEvent('opened').eventData, 'user-variables': { padding: 'x'.repeat(1024 * 1024) } }),
+      413,
+      'payload_too_large',
+    ],
   ];
 
   for (const [name, make, status, error] of cases) {
@@ -241,7 +261,10 @@ describe('odd but authentic deliveries are accepted or ignored cleanly, never a 
 
   it('an unknown event type is acknowledged and ignored, no lead created', async () => {
     const { email, eventData } = mailgunEvent('delivery_delayed');
-    expect(await post(url, delivery(eventData))).toMatchObject({ status: 200, body: { received: 1, stored: 0, ignored: 1, ignoredReasons: { 'unknown_event:delivery_delayed': 1 } } });
+    expect(await post(url, delivery(eventData))).toMatchObject({
+      status: 200,
+      body: { received: 1, stored: 0, ignored: 1, ignoredReasons: { 'unknown_event:delivery_delayed': 1 } },
+    });
     expect((await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`)).status).toBe(404);
   });
 

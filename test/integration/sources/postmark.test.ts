@@ -169,7 +169,10 @@ describe('with the route configured', () => {
       const unknown = await post(url, delivery({ ...fresh('Delivery').record, RecordType: 'LinkPreview' }));
       expect(unknown).toMatchObject({ status: 200, body: { received: 1, stored: 0, ignored: 1, ignoredReasons: { 'unknown_record_type:LinkPreview': 1 } } });
       // Our own vector: Postmark's inbound webhook shape (no RecordType).
-      const inbound = await post(url, delivery({ From: 'dana.whitfield@example.com', FromFull: { Email: 'dana.whitfield@example.com' }, Subject: 'Re: hi', StrippedTextReply: 'yes' }));
+      const inbound = await post(
+        url,
+        delivery({ From: 'dana.whitfield@example.com', FromFull: { Email: 'dana.whitfield@example.com' }, Subject: 'Re: hi', StrippedTextReply: 'yes' }),
+      );
       expect(inbound).toMatchObject({ status: 200, body: { ignored: 1, ignoredReasons: { 'unsupported_record_type:Inbound': 1 } } });
       const anonymous = await post(url, delivery(fresh('Open', { Recipient: null }).record));
       expect(anonymous).toMatchObject({ status: 200, body: { ignored: 1, ignoredReasons: { no_email: 1 } } });
@@ -185,16 +188,31 @@ describe('with the route configured', () => {
       ['a wrong user', () => delivery(open(), { authorization: basic('someone', password) }), 401, 'unauthorized'],
       ['another scheme', () => delivery(open(), { authorization: `Bearer ${password}` }), 401, 'unauthorized'],
       ['credentials that are not base64', () => delivery(open(), { authorization: 'Basic %%%' }), 401, 'unauthorized'],
-      ['credentials without a colon', () => delivery(open(), { authorization: `Basic ${Buffer.from(username + password).toString('base64')}` }), 401, 'unauthorized'],
+      [
+        'credentials without a colon',
+        () => delivery(open(), { authorization: `Basic ${Buffer.from(username + password).toString('base64')}` }),
+        401,
+        'unauthorized',
+      ],
       ['the wrong content type', () => delivery(open(), { contentType: 'text/plain' }), 400, 'unsupported_media_type'],
       ['malformed JSON', () => delivery('{"RecordType": "Open", '), 400, 'bad_request'],
       ['an array of records', () => delivery([open()]), 400, 'bad_request'],
       ['JSON that is not a Postmark record', () => delivery({ hello: 'world' }), 400, 'bad_request'],
       ['a record without its time', () => delivery({ ...open(), ReceivedAt: undefined }), 400, 'bad_request'],
       ['a time that is not ISO 8601', () => delivery({ ...open(), ReceivedAt: 'Tue, 14 May 2024 09:31:42 +0000' }), 400, 'bad_request'],
-      ['a subscription change without SuppressSending', () => delivery({ ...fresh('SubscriptionChange_unsubscribe').record, SuppressSending: undefined }), 400, 'bad_request'],
+      [
+        'a subscription change without SuppressSending',
+        () => delivery({ ...fresh('SubscriptionChange_unsubscribe').record, SuppressSending: undefined }),
+        400,
+        'bad_request',
+      ],
       ['a body over 1 MiB', () => delivery({ ...open(), Metadata: { padding: 'x'.repeat(1024 * 1024) } }), 413, 'payload_too_large'],
-      ['a body over 1 MiB without credentials', () => delivery({ ...open(), Metadata: { padding: 'x'.repeat(1024 * 1024) } }, { authorization: null }), 413, 'payload_too_large'],
+      [
+        'a body over 1 MiB without credentials',
+        () => delivery({ ...open(), Metadata: { padding: 'x'.repeat(1024 * 1024) } }, { authorization: null }),
+        413,
+        'payload_too_large',
+      ],
     ];
 
     for (const [name, make, status, error] of cases) {

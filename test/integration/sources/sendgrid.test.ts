@@ -8,15 +8,15 @@ import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resetClients } from '../../../lib/runtime/aws.ts';
 import { defaultModel, scoreLead } from '../../../lib/core/index.ts';
+import { pipelineFromEnv } from '../../../lib/ingest/from-env.ts';
+import type { Pipeline } from '../../../lib/ingest/pipeline.ts';
 import { webhookHandler } from '../../../lib/ingest/webhook.ts';
 import { dynamoClient } from '../../../lib/local/dynamodb.ts';
-import type { Pipeline } from '../../../lib/ingest/pipeline.ts';
-import { pipelineFromEnv } from '../../../lib/ingest/from-env.ts';
+import { resetClients } from '../../../lib/runtime/aws.ts';
 import { sendgrid, sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } from '../../../lib/sources/sendgrid.ts';
-import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { leadPk } from '../../../lib/store/keys.ts';
+import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { countItems, post } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';
@@ -39,7 +39,10 @@ interface Delivery {
 }
 
 /** A delivery as SendGrid posts it: the body with its \r\n separators, signed at `timestamp` (now). */
-function delivery(payload: readonly unknown[] | string, options: { timestamp?: number | string; key?: Parameters<typeof signSendgridDelivery>[0]['privateKey']; contentType?: string } = {}): Delivery {
+function delivery(
+  payload: readonly unknown[] | string,
+  options: { timestamp?: number | string; key?: Parameters<typeof signSendgridDelivery>[0]['privateKey']; contentType?: string } = {},
+): Delivery {
   const body = typeof payload === 'string' ? payload : sendgridBody(payload);
   const timestamp = String(options.timestamp ?? nowSeconds());
   return {
@@ -133,7 +136,13 @@ describe('SendGrid on the local stack', () => {
           campaign: 'spring-launch',
         },
       });
-      expect(view.recentEvents.map((event: any) => event.type).sort()).toEqual(['email_clicked', 'email_delivered', 'email_opened', 'email_opened', 'email_processed']);
+      expect(view.recentEvents.map((event: any) => event.type).sort()).toEqual([
+        'email_clicked',
+        'email_delivered',
+        'email_opened',
+        'email_opened',
+        'email_processed',
+      ]);
     });
 
     it('disqualifies the lead whose address hard-bounced (type "bounce")', async () => {
@@ -141,7 +150,9 @@ describe('SendGrid on the local stack', () => {
       expect(view.status).toBe('disqualified');
       expect(view.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'hard_bounce', kind: 'disqualify' })]));
       expect(view.recentEvents).toEqual(
-        expect.arrayContaining([expect.objectContaining({ type: 'email_bounced', properties: expect.objectContaining({ bounce: 'hard', smtpCode: 550, status: '5.1.1' }) })]),
+        expect.arrayContaining([
+          expect.objectContaining({ type: 'email_bounced', properties: expect.objectContaining({ bounce: 'hard', smtpCode: 550, status: '5.1.1' }) }),
+        ]),
       );
     });
 
@@ -194,10 +205,24 @@ describe('SendGrid on the local stack', () => {
       const good = { email, timestamp: nowSeconds() - 60, event: 'open', sg_event_id: `good-${randomUUID()}` };
       const { sg_event_id: _id, ...withoutId } = { ...good, event: 'click' };
       const before = await countItems(stack.dynamodb, stack.tableName);
-      const answer = await post(url, delivery([withoutId, { ...good, event: 'account_status_change', sg_event_id: `x-${randomUUID()}` }, { ...good, email: 'nobody', sg_event_id: `y-${randomUUID()}` }, good]));
+      const answer = await post(
+        url,
+        delivery([
+          withoutId,
+          { ...good, event: 'account_status_change', sg_event_id: `x-${randomUUID()}` },
+          { ...good, email: 'nobody', sg_event_id: `y-${randomUUID()}` },
+          good,
+        ]),
+      );
       expect(answer).toMatchObject({
         status: 200,
-        body: { received: 4, stored: 1, duplicates: 0, ignored: 3, ignoredReasons: { no_sg_event_id: 1, 'unknown_event:account_status_change': 1, no_email: 1 } },
+        body: {
+          received: 4,
+          stored: 1,
+          duplicates: 0,
+          ignored: 3,
+          ignoredReasons: { no_sg_event_id: 1, 'unknown_event:account_status_change': 1, no_email: 1 },
+        },
       });
       // One event, its raw payload and the lead.
       expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before + 3);
@@ -283,7 +308,10 @@ describe('SendGrid on the local stack', () => {
       expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before + 1600);
       const sample = String(events[299]!.email);
       expect((await storeOf(stack).listEvents(sample)).map((event) => event.sourceEventId).sort()).toEqual(
-        events.filter((event) => event.email === sample).map((event) => String(event.sg_event_id)).sort(),
+        events
+          .filter((event) => event.email === sample)
+          .map((event) => String(event.sg_event_id))
+          .sort(),
       );
     });
 
@@ -366,7 +394,10 @@ describe('SendGrid when the store fails for one lead of a batch', () => {
 
     const at = new Date();
     for (let index = 0; index < leads; index++) {
-      const [cleanLead, retriedLead] = await Promise.all([readStore.getLead(`clean-${index}@acme-logistics.com`), readStore.getLead(`retry-${index}@acme-logistics.com`)]);
+      const [cleanLead, retriedLead] = await Promise.all([
+        readStore.getLead(`clean-${index}@acme-logistics.com`),
+        readStore.getLead(`retry-${index}@acme-logistics.com`),
+      ]);
       const summary = (lead: typeof cleanLead) => ({
         status: lead!.status,
         eventCount: lead!.eventCount,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { applyEvents } from '../../../lib/core/lead.ts';
 import { defaultModel } from '../../../lib/core/default-model.ts';
-import { crmFeedback, crmOutcomeTypes, maxCrmOutcomes, rejectionReasons } from '../../../lib/sources/crm-feedback.ts';
+import { applyEvents } from '../../../lib/core/lead.ts';
 import { signStandardWebhook } from '../../../lib/http/standard-webhooks.ts';
+import { crmFeedback, crmOutcomeTypes, maxCrmOutcomes, rejectionReasons } from '../../../lib/sources/crm-feedback.ts';
 import { refusal, webhookRequest as request } from '../../setup/webhook-request.ts';
 
 const secret = 'whsec_dGVzdC1vbmx5LWNybS1mZWVkYmFjay1zZWNyZXQtMDAwMDE=';
@@ -210,7 +210,8 @@ describe('crm feedback source: prototype keys', () => {
   });
 
   it('copies no __proto__, constructor or prototype key into properties and pollutes nothing', () => {
-    const body = '{"id":"x","email":"a@b.co","outcome":"lost","occurredAt":"2026-03-02T09:30:00Z","__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}},"prototype":1}';
+    const body =
+      '{"id":"x","email":"a@b.co","outcome":"lost","occurredAt":"2026-03-02T09:30:00Z","__proto__":{"polluted":1},"constructor":{"prototype":{"polluted":1}},"prototype":1}';
     const [event] = normalize(body).events;
     expect(event!.properties).toEqual({});
     expect(Object.hasOwn(Object.prototype, 'polluted')).toBe(false);

@@ -107,7 +107,10 @@ describe('customerio source: verification', () => {
     const hexKey = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
     const now = atSigning(d);
     expect(() => customerio.verify(signed(d.rawBody, d.headers['X-CIO-Timestamp']!, hexKey), { CUSTOMERIO_WEBHOOK_SIGNING_KEY: hexKey }, now)).not.toThrow();
-    expect(refusal(() => customerio.verify(signed(d.rawBody, d.headers['X-CIO-Timestamp']!, hexKey), { CUSTOMERIO_WEBHOOK_SIGNING_KEY: hexKey.toUpperCase() }, now)).status).toBe(401);
+    expect(
+      refusal(() => customerio.verify(signed(d.rawBody, d.headers['X-CIO-Timestamp']!, hexKey), { CUSTOMERIO_WEBHOOK_SIGNING_KEY: hexKey.toUpperCase() }, now))
+        .status,
+    ).toBe(401);
   });
 
   describe('refuses with 401', () => {
@@ -124,7 +127,10 @@ describe('customerio source: verification', () => {
       ['an empty X-CIO-Signature', () => request(d.rawBody, { ...d.headers, 'X-CIO-Signature': '' })],
       ['a truncated signature', () => request(d.rawBody, { ...d.headers, 'X-CIO-Signature': d.headers['X-CIO-Signature']!.slice(0, 62) })],
       ['a signature with trailing garbage', () => request(d.rawBody, { ...d.headers, 'X-CIO-Signature': `${d.headers['X-CIO-Signature']}zz` })],
-      ['a base64 signature', () => request(d.rawBody, { ...d.headers, 'X-CIO-Signature': Buffer.from(d.headers['X-CIO-Signature']!, 'hex').toString('base64') })],
+      [
+        'a base64 signature',
+        () => request(d.rawBody, { ...d.headers, 'X-CIO-Signature': Buffer.from(d.headers['X-CIO-Signature']!, 'hex').toString('base64') }),
+      ],
       ['a sha256= prefixed signature', () => request(d.rawBody, { ...d.headers, 'X-CIO-Signature': `sha256=${d.headers['X-CIO-Signature']}` })],
       ['a timestamp in exponent notation', () => request(d.rawBody, { ...d.headers, 'X-CIO-Timestamp': '1.715701004e9' })],
       ['a negative timestamp', () => signed(d.rawBody, '-1')],
@@ -265,7 +271,11 @@ describe('customerio source: every metric', () => {
 
   it('customer unsubscribed -> email_unsubscribed, from the e-mail the customer event carries', () => {
     const result = onlyEvent(
-      event({ object_type: 'customer', metric: 'unsubscribed', data: { customer_id: 'lead_9', email_address: 'Lee@Example.com', identifiers: { id: 'lead_9', email: 'lee@example.com', cio_id: 'c9' } } }),
+      event({
+        object_type: 'customer',
+        metric: 'unsubscribed',
+        data: { customer_id: 'lead_9', email_address: 'Lee@Example.com', identifiers: { id: 'lead_9', email: 'lee@example.com', cio_id: 'c9' } },
+      }),
     );
     expect(result).toMatchObject({ type: 'email_unsubscribed', leadKey: 'lee@example.com', profile: { email: 'lee@example.com' } });
     expect(result.properties).toMatchObject({ subscribed: false, customer_id: 'lead_9', cio_id: 'c9' });
@@ -323,7 +333,10 @@ describe('customerio source: hard and soft bounces', () => {
   });
 
   it('a bounced event with a transient reply is stored as a soft bounce', () => {
-    expect(onlyEvent(event({ metric: 'bounced' }, { failure_message: '421 4.7.0 Try again later' })).properties).toMatchObject({ bounce: 'soft', smtpCode: 421 });
+    expect(onlyEvent(event({ metric: 'bounced' }, { failure_message: '421 4.7.0 Try again later' })).properties).toMatchObject({
+      bounce: 'soft',
+      smtpCode: 421,
+    });
   });
 
   it('a bounced event without a failure message is a hard bounce', () => {
@@ -341,7 +354,9 @@ describe("customerio source: the lead's e-mail", () => {
   });
 
   it('is email_address when there is no recipient, then identifiers.email', () => {
-    expect(onlyEvent(event({}, { recipient: undefined, email_address: 'ea@example.com', identifiers: { email: 'id@example.com' } })).leadKey).toBe('ea@example.com');
+    expect(onlyEvent(event({}, { recipient: undefined, email_address: 'ea@example.com', identifiers: { email: 'id@example.com' } })).leadKey).toBe(
+      'ea@example.com',
+    );
     expect(onlyEvent(event({}, { recipient: undefined, identifiers: { email: 'id@example.com' } })).leadKey).toBe('id@example.com');
   });
 

@@ -39,7 +39,13 @@ const secrets = { FACEBOOK_APP_SECRET: appSecret, FACEBOOK_VERIFY_TOKEN: verifyT
 
 function request(rawBody: string | Buffer, headers: Record<string, string> = {}, method = 'POST', query: Record<string, string> = {}): WebhookRequest {
   const lowerCased = new Map(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]));
-  return { method, body: Buffer.isBuffer(rawBody) ? rawBody : Buffer.from(rawBody, 'utf8'), header: (name) => lowerCased.get(name.toLowerCase()), query, pathParameters: {} };
+  return {
+    method,
+    body: Buffer.isBuffer(rawBody) ? rawBody : Buffer.from(rawBody, 'utf8'),
+    header: (name) => lowerCased.get(name.toLowerCase()),
+    query,
+    pathParameters: {},
+  };
 }
 
 /** A delivery signed the way Meta signs it: over the exact bytes. */
@@ -53,7 +59,15 @@ function leadgenBody(changes: object[], options: { object?: string; entryId?: st
 
 const leadgenChange = (leadgenId: string, extra: Record<string, unknown> = {}) => ({
   field: 'leadgen',
-  value: { leadgen_id: leadgenId, form_id: '1192837465019283', page_id: '108273958312345', ad_id: '120208765432109876', adgroup_id: '120208765432109876', created_time: 1715678466, ...extra },
+  value: {
+    leadgen_id: leadgenId,
+    form_id: '1192837465019283',
+    page_id: '108273958312345',
+    ad_id: '120208765432109876',
+    adgroup_id: '120208765432109876',
+    created_time: 1715678466,
+    ...extra,
+  },
 });
 
 describe('X-Hub-Signature-256', () => {
@@ -86,7 +100,8 @@ describe('X-Hub-Signature-256', () => {
 
   it('is computed over the raw bytes: escaped unicode as Meta sends it verifies, its re-serialized form does not (own vector)', () => {
     // Meta escapes non-ASCII (§1.3): the body holds \u00e9 and \/ literally.
-    const rawBody = '{"object":"page","entry":[{"id":"108273958312345","time":1715678467,"changes":[{"field":"leadgen","value":{"leadgen_id":"1039488223947380","form_id":"1192837465019283","created_time":1715678466,"page_id":"108273958312345","note":"Ren\\u00e9e \\/ M\\u00fcller"}}]}]}';
+    const rawBody =
+      '{"object":"page","entry":[{"id":"108273958312345","time":1715678467,"changes":[{"field":"leadgen","value":{"leadgen_id":"1039488223947380","form_id":"1192837465019283","created_time":1715678466,"page_id":"108273958312345","note":"Ren\\u00e9e \\/ M\\u00fcller"}}]}]}';
     const signature = `sha256=${facebookSignature(appSecret, rawBody)}`;
     expect(() => verifyFacebookSignature(request(rawBody, { 'x-hub-signature-256': signature }), appSecret)).not.toThrow();
     const reserialized = JSON.stringify(JSON.parse(rawBody));
@@ -148,7 +163,13 @@ describe('lossless ids', () => {
       '{"entry":[{"id":108273958312345,"time":1715678467,"changes":[{"value":{"ad_id":120208765432109876,"form_id":1192837465019283,"leadgen_id":9007199254740993,"created_time":1715678466,"page_id":108273958312345,"adgroup_id":120208765432109876},"field":"leadgen"}]}],"object":"page"}';
     const { leads } = parseLeadgenDelivery(signed(rawBody));
     expect(leads).toEqual([
-      { leadgenId: '9007199254740993', pageId: '108273958312345', formId: '1192837465019283', adId: '120208765432109876', createdTime: '2024-05-14T09:21:06.000Z' },
+      {
+        leadgenId: '9007199254740993',
+        pageId: '108273958312345',
+        formId: '1192837465019283',
+        adId: '120208765432109876',
+        createdTime: '2024-05-14T09:21:06.000Z',
+      },
     ]);
   });
 
@@ -167,7 +188,15 @@ describe('leadgen deliveries', () => {
     expect(parsed).toEqual({
       received: 1,
       ignored: [],
-      leads: [{ leadgenId: '1039488223947372', pageId: '108273958312345', formId: '1192837465019283', adId: '120208765432109876', createdTime: '2024-05-14T09:21:06.000Z' }],
+      leads: [
+        {
+          leadgenId: '1039488223947372',
+          pageId: '108273958312345',
+          formId: '1192837465019283',
+          adId: '120208765432109876',
+          createdTime: '2024-05-14T09:21:06.000Z',
+        },
+      ],
     });
   });
 
@@ -192,7 +221,11 @@ describe('leadgen deliveries', () => {
       ['1001', '108273958312345'],
       ['1002', '208273958312345'],
     ]);
-    expect(parsed.ignored).toEqual([{ reason: 'unsupported_field:feed' }, { sourceEventId: '1001', reason: 'duplicate_in_delivery' }, { reason: 'no_changes' }]);
+    expect(parsed.ignored).toEqual([
+      { reason: 'unsupported_field:feed' },
+      { sourceEventId: '1001', reason: 'duplicate_in_delivery' },
+      { reason: 'no_changes' },
+    ]);
   });
 
   it('acknowledges and skips the dashboard test lead (own vector: string ids, entry id "0")', () => {
@@ -245,7 +278,8 @@ describe('leadgen deliveries', () => {
   });
 
   it('keeps __proto__ and constructor keys inert', () => {
-    const rawBody = '{"object":"page","__proto__":{"polluted":1},"entry":[{"id":"1","constructor":{"x":1},"changes":[{"field":"leadgen","value":{"leadgen_id":"1005","__proto__":{"leadgen_id":"666"},"created_time":1715678466}}]}]}';
+    const rawBody =
+      '{"object":"page","__proto__":{"polluted":1},"entry":[{"id":"1","constructor":{"x":1},"changes":[{"field":"leadgen","value":{"leadgen_id":"1005","__proto__":{"leadgen_id":"666"},"created_time":1715678466}}]}]}';
     const parsed = parseLeadgenDelivery(signed(rawBody));
     expect(parsed.leads.map((lead) => lead.leadgenId)).toEqual(['1005']);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -253,7 +287,13 @@ describe('leadgen deliveries', () => {
 });
 
 describe('Graph leads to one form_submitted event', () => {
-  const notification = (leadgenId: string): LeadgenNotification => ({ leadgenId, pageId: '108273958312345', formId: '1192837465019283', adId: '120208765432109876', createdTime: '2024-05-14T09:21:06.000Z' });
+  const notification = (leadgenId: string): LeadgenNotification => ({
+    leadgenId,
+    pageId: '108273958312345',
+    formId: '1192837465019283',
+    adId: '120208765432109876',
+    createdTime: '2024-05-14T09:21:06.000Z',
+  });
 
   it('maps the README lead: every field_data example, the consent checkboxes, the ad and campaign', () => {
     const lead = graph.success_200 as GraphLead;
@@ -313,10 +353,13 @@ describe('Graph leads to one form_submitted event', () => {
 
   it('maps the README default-fields answer, taking form and ad from the webhook', () => {
     const event = normalizeGraphLead(graph.success_200_default_fields_only as GraphLead, notification('1039488223947372'));
-    expect(event).toMatchObject({ leadKey: 'dana.whitfield@example.com', properties: { formId: '1192837465019283', adId: '120208765432109876', pageId: '108273958312345' } });
+    expect(event).toMatchObject({
+      leadKey: 'dana.whitfield@example.com',
+      properties: { formId: '1192837465019283', adId: '120208765432109876', pageId: '108273958312345' },
+    });
   });
 
-  it('the time is the lead\'s own created_time, the same on every fetch; the webhook\'s when Graph has none', () => {
+  it("the time is the lead's own created_time, the same on every fetch; the webhook's when Graph has none", () => {
     const lead = { id: '1', field_data: [{ name: 'email', values: ['a@example.com'] }] } as GraphLead;
     expect(normalizeGraphLead(lead, notification('1'))?.occurredAt).toBe('2024-05-14T09:21:06.000Z');
     expect(normalizeGraphLead({ ...lead, created_time: '2024-06-01T00:00:00+0000' }, notification('1'))?.occurredAt).toBe('2024-06-01T00:00:00.000Z');
@@ -342,7 +385,12 @@ describe('Graph leads to one form_submitted event', () => {
   });
 
   it('takes the work e-mail when the form asks no other, and a single full name as the first name', () => {
-    expect(profileFromFieldData([{ name: 'work_email', values: ['Lee@Acme.com'] }, { name: 'full_name', values: ['Cher'] }])).toEqual({ email: 'lee@acme.com', firstName: 'Cher' });
+    expect(
+      profileFromFieldData([
+        { name: 'work_email', values: ['Lee@Acme.com'] },
+        { name: 'full_name', values: ['Cher'] },
+      ]),
+    ).toEqual({ email: 'lee@acme.com', firstName: 'Cher' });
   });
 
   it('keeps unknown questions under custom with their own keys, bounded, never a prototype key', () => {
@@ -354,7 +402,14 @@ describe('Graph leads to one form_submitted event', () => {
   });
 
   it('a lead without an e-mail is kept under its phone number, or its leadgen id', () => {
-    const phoneOnly = { id: '2001', created_time: '2024-05-14T09:21:06+0000', field_data: [{ name: 'full_name', values: ['Ana Lima'] }, { name: 'phone_number', values: ['+55 11 91234-5678'] }] } as GraphLead;
+    const phoneOnly = {
+      id: '2001',
+      created_time: '2024-05-14T09:21:06+0000',
+      field_data: [
+        { name: 'full_name', values: ['Ana Lima'] },
+        { name: 'phone_number', values: ['+55 11 91234-5678'] },
+      ],
+    } as GraphLead;
     expect(normalizeGraphLead(phoneOnly, notification('2001'))).toMatchObject({
       leadKey: 'phone:+5511912345678',
       profile: { firstName: 'Ana', lastName: 'Lima', phone: '+55 11 91234-5678' },

@@ -5,8 +5,8 @@
 import { createHmac } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
-  HubSpotOutcomeMapError,
   defaultHubSpotOutcomeMap,
+  HubSpotOutcomeMapError,
   hubspotOutcomeMap,
   hubspotSignatureV3,
   outcomeEvent,
@@ -27,7 +27,9 @@ function signedHeaders(body: string, options: { uri?: string; timestamp?: number
   const source = `${options.method ?? 'POST'}${options.uri ?? url}${body}${timestamp}`;
   return {
     'content-type': 'application/json',
-    'x-hubspot-signature-v3': createHmac('sha256', options.key ?? secret).update(source, 'utf8').digest('base64'),
+    'x-hubspot-signature-v3': createHmac('sha256', options.key ?? secret)
+      .update(source, 'utf8')
+      .digest('base64'),
     'x-hubspot-request-timestamp': timestamp,
   };
 }
@@ -61,7 +63,7 @@ describe('the v3 signature', () => {
     expect(() => verify(body, signedHeaders(body))).not.toThrow();
   });
 
-  it('the URI is signed with the characters of HubSpot\'s table decoded: %3A, %2F, %40 ... as sent is the same signature', () => {
+  it("the URI is signed with the characters of HubSpot's table decoded: %3A, %2F, %40 ... as sent is the same signature", () => {
     const encoded = 'https://hooks.example.com/webhooks/hubspot?return%3Dhttps%3A%2F%2Fx.example%2Fa%40b%2C%28c%29';
     const decoded = 'https://hooks.example.com/webhooks/hubspot?return%3Dhttps://x.example/a@b,(c)';
     expect(signatureUri(encoded)).toBe(decoded);
@@ -77,14 +79,26 @@ describe('the v3 signature', () => {
   const refused: [string, () => Record<string, string>, string, string?][] = [
     ['no signature header', () => ({ 'x-hubspot-request-timestamp': String(now.getTime()) }), 'missing X-HubSpot-Signature-v3'],
     ['no timestamp header', () => ({ 'x-hubspot-signature-v3': signedHeaders(body)['x-hubspot-signature-v3']! }), 'missing X-HubSpot-Request-Timestamp'],
-    ['a timestamp that is not milliseconds', () => ({ ...signedHeaders(body), 'x-hubspot-request-timestamp': '2026-11-29T03:30:00Z' }), 'not a time in milliseconds'],
+    [
+      'a timestamp that is not milliseconds',
+      () => ({ ...signedHeaders(body), 'x-hubspot-request-timestamp': '2026-11-29T03:30:00Z' }),
+      'not a time in milliseconds',
+    ],
     ['a timestamp over 5 minutes old', () => signedHeaders(body, { timestamp: now.getTime() - 301_000 }), '301 s old'],
     ['a timestamp over 5 minutes ahead', () => signedHeaders(body, { timestamp: now.getTime() + 301_000 }), 'in the future'],
     ['another secret', () => signedHeaders(body, { key: 'someone-else' }), 'does not match'],
     ['another URL (a request replayed to another endpoint)', () => signedHeaders(body, { uri: 'https://hooks.example.com/webhooks/other' }), 'does not match'],
     ['another method', () => signedHeaders(body, { method: 'PUT' }), 'does not match'],
-    ['the old timestamp with a fresh header (the timestamp is signed)', () => ({ ...signedHeaders(body, { timestamp: now.getTime() - 10_000 }), 'x-hubspot-request-timestamp': String(now.getTime()) }), 'does not match'],
-    ['a truncated signature', () => ({ ...signedHeaders(body), 'x-hubspot-signature-v3': signedHeaders(body)['x-hubspot-signature-v3']!.slice(0, 20) }), 'does not match'],
+    [
+      'the old timestamp with a fresh header (the timestamp is signed)',
+      () => ({ ...signedHeaders(body, { timestamp: now.getTime() - 10_000 }), 'x-hubspot-request-timestamp': String(now.getTime()) }),
+      'does not match',
+    ],
+    [
+      'a truncated signature',
+      () => ({ ...signedHeaders(body), 'x-hubspot-signature-v3': signedHeaders(body)['x-hubspot-signature-v3']!.slice(0, 20) }),
+      'does not match',
+    ],
   ];
   it.each(refused)('refuses %s with a 401', (_, headers, detail) => {
     const error = refusal(() => verify(body, headers()));
@@ -114,7 +128,9 @@ describe('the delivery', () => {
 
     expect(received).toBe(1);
     expect(ignored).toEqual([]);
-    expect(changes).toEqual([expect.objectContaining({ eventId: '1003', objectId: '123', property: 'lifecyclestage', value: 'salesqualifiedlead', mapped: { outcome: 'sql' } })]);
+    expect(changes).toEqual([
+      expect.objectContaining({ eventId: '1003', objectId: '123', property: 'lifecyclestage', value: 'salesqualifiedlead', mapped: { outcome: 'sql' } }),
+    ]);
     expect(outcomeEvent(changes[0]!, 'dana@acme.com')).toMatchObject({
       leadKey: 'dana@acme.com',
       type: 'sql',
@@ -222,8 +238,16 @@ describe('HUBSPOT_OUTCOME_MAP', () => {
   const bad: [string, string, string][] = [
     ['not JSON', '{hs_lead_status:', 'is not JSON'],
     ['an unknown outcome', '{"hs_lead_status": {"NEW": "meeting_booked"}}', 'HUBSPOT_OUTCOME_MAP.hs_lead_status.NEW'],
-    ['an unknown reason', '{"hs_lead_status": {"UNQUALIFIED": {"outcome": "mql_rejected", "reason": "too_small"}}}', 'HUBSPOT_OUTCOME_MAP.hs_lead_status.UNQUALIFIED'],
-    ['a reason on an outcome that is not a rejection', '{"lifecyclestage": {"customer": {"outcome": "won", "reason": "other"}}}', 'only mql_rejected carries a reason'],
+    [
+      'an unknown reason',
+      '{"hs_lead_status": {"UNQUALIFIED": {"outcome": "mql_rejected", "reason": "too_small"}}}',
+      'HUBSPOT_OUTCOME_MAP.hs_lead_status.UNQUALIFIED',
+    ],
+    [
+      'a reason on an outcome that is not a rejection',
+      '{"lifecyclestage": {"customer": {"outcome": "won", "reason": "other"}}}',
+      'only mql_rejected carries a reason',
+    ],
     ['an array instead of the object', '[]', 'HUBSPOT_OUTCOME_MAP'],
   ];
   it.each(bad)('refuses %s, naming where', (_, json, detail) => {

@@ -436,7 +436,9 @@ describe('mailchimp source: the composite deduplication key', () => {
   });
 
   it('does not confuse a key=value split differently across pairs', () => {
-    expect(idOf(encode(person({ 'data[merges][A]': 'x', 'data[merges][B]': 'y' })))).not.toBe(idOf(encode(person({ 'data[merges][A]': 'xy', 'data[merges][B]': '' }))));
+    expect(idOf(encode(person({ 'data[merges][A]': 'x', 'data[merges][B]': 'y' })))).not.toBe(
+      idOf(encode(person({ 'data[merges][A]': 'xy', 'data[merges][B]': '' }))),
+    );
   });
 });
 

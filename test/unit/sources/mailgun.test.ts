@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { maxJsonDepth } from '../../../lib/http/request.ts';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
+import { maxJsonDepth } from '../../../lib/http/request.ts';
 import { maxStoredStringLength } from '../../../lib/sources/fields.ts';
 import {
   mailgun,
@@ -109,7 +109,10 @@ describe('mailgun source: verification', () => {
       signed(data, { token: 'a'.repeat(257) }),
     ];
     for (const body of bodies) {
-      expect(refusal(() => mailgun.verify(request(body), secrets, at)), body.slice(0, 80)).toMatchObject({ status: 406 });
+      expect(
+        refusal(() => mailgun.verify(request(body), secrets, at)),
+        body.slice(0, 80),
+      ).toMatchObject({ status: 406 });
     }
   });
 
@@ -150,7 +153,10 @@ describe('mailgun source: verification', () => {
     const tooEarly = new Date((signedAt - mailgunFutureToleranceSeconds - 1) * 1000);
     const slightlyEarly = new Date((signedAt - mailgunFutureToleranceSeconds) * 1000);
     expect(refusal(() => mailgun.verify(request(delivered.rawBody), secrets, tooLate))).toMatchObject({ status: 406, detail: expect.stringContaining('old') });
-    expect(refusal(() => mailgun.verify(request(delivered.rawBody), secrets, tooEarly))).toMatchObject({ status: 406, detail: expect.stringContaining('future') });
+    expect(refusal(() => mailgun.verify(request(delivered.rawBody), secrets, tooEarly))).toMatchObject({
+      status: 406,
+      detail: expect.stringContaining('future'),
+    });
     expect(() => mailgun.verify(request(delivered.rawBody), secrets, slightlyEarly)).not.toThrow();
   });
 
@@ -170,7 +176,9 @@ describe('mailgun source: verification', () => {
   });
 
   it('subaccounts: accepts the subaccount signature when the parent key is one we do not hold', () => {
-    const body = signed(eventData(), { extra: { 'parent-signature': signMailgun({ key: 'primary-key-we-do-not-hold-00000', timestamp: '1715678466', token: 'f'.repeat(50) }) } });
+    const body = signed(eventData(), {
+      extra: { 'parent-signature': signMailgun({ key: 'primary-key-we-do-not-hold-00000', timestamp: '1715678466', token: 'f'.repeat(50) }) },
+    });
     expect(() => mailgun.verify(request(body), secrets, at)).not.toThrow();
   });
 
@@ -309,11 +317,19 @@ describe('mailgun source: the README deliveries', () => {
   });
 
   it('unsubscribed: email_unsubscribed', () => {
-    expect(normalized('unsubscribed')).toMatchObject({ type: 'email_unsubscribed', occurredAt: '2024-05-14T15:20:00.465Z', sourceEventId: '89QcW8YuSv6lhSeN3n4qnA' });
+    expect(normalized('unsubscribed')).toMatchObject({
+      type: 'email_unsubscribed',
+      occurredAt: '2024-05-14T15:20:00.465Z',
+      sourceEventId: '89QcW8YuSv6lhSeN3n4qnA',
+    });
   });
 
   it('complained: email_spam_reported', () => {
-    expect(normalized('complained')).toMatchObject({ leadKey: 'angry.reader@example.com', type: 'email_spam_reported', sourceEventId: 'rIVDlyk8SY-mJauQoYmNFA' });
+    expect(normalized('complained')).toMatchObject({
+      leadKey: 'angry.reader@example.com',
+      type: 'email_spam_reported',
+      sourceEventId: 'rIVDlyk8SY-mJauQoYmNFA',
+    });
   });
 
   it('each delivery maps to the same key every time (a redelivery is the same event)', () => {
@@ -331,14 +347,19 @@ describe('mailgun source: event mapping beyond the README examples (our vectors)
 
   it('accepted and rejected are stored as email_accepted and email_rejected (scored 0 by default)', () => {
     expect(onlyEvent(signed(eventData({ event: 'accepted', flags: { 'is-authenticated': true } }))).type).toBe('email_accepted');
-    expect(onlyEvent(signed(eventData({ event: 'rejected', reject: { reason: 'Sandbox subdomains are for test purposes only', description: '' } })))).toMatchObject({
+    expect(
+      onlyEvent(signed(eventData({ event: 'rejected', reject: { reason: 'Sandbox subdomains are for test purposes only', description: '' } }))),
+    ).toMatchObject({
       type: 'email_rejected',
       properties: { rejectReason: 'Sandbox subdomains are for test purposes only' },
     });
   });
 
   it('suppress-bounce (not attempted: the address bounced before) is a hard bounce', () => {
-    expect(failed({ severity: 'permanent', reason: 'suppress-bounce', 'delivery-status': { code: 605, message: 'Not delivering to previously bounced address' } }).properties).toMatchObject({
+    expect(
+      failed({ severity: 'permanent', reason: 'suppress-bounce', 'delivery-status': { code: 605, message: 'Not delivering to previously bounced address' } })
+        .properties,
+    ).toMatchObject({
       bounce: 'hard',
       reason: 'suppress-bounce',
       smtpCode: 605,
@@ -376,7 +397,13 @@ describe('mailgun source: event mapping beyond the README examples (our vectors)
 
   it('a list member upload is a profile update for the member', () => {
     const event = onlyEvent(
-      signed({ event: 'list_member_uploaded', id: 'evt-list', timestamp: 1715678465, 'mailing-list': { address: 'news@mg.example.com' }, member: { address: 'New.Member@Example.com', name: 'New Member', subscribed: true } }),
+      signed({
+        event: 'list_member_uploaded',
+        id: 'evt-list',
+        timestamp: 1715678465,
+        'mailing-list': { address: 'news@mg.example.com' },
+        member: { address: 'New.Member@Example.com', name: 'New Member', subscribed: true },
+      }),
     );
     expect(event).toMatchObject({
       leadKey: 'new.member@example.com',
@@ -387,7 +414,10 @@ describe('mailgun source: event mapping beyond the README examples (our vectors)
   });
 
   it('events that concern no lead are ignored with a reason: stored, routed or inbound mail, list tasks, test mode', () => {
-    expect(onlyIgnored(signed(eventData({ event: 'stored', storage: { url: 'https://storage.mailgun.net/x', key: 'k' } })))).toEqual({ sourceEventId: 'evt-1', reason: 'inbound_message' });
+    expect(onlyIgnored(signed(eventData({ event: 'stored', storage: { url: 'https://storage.mailgun.net/x', key: 'k' } })))).toEqual({
+      sourceEventId: 'evt-1',
+      reason: 'inbound_message',
+    });
     expect(onlyIgnored(signed(eventData({ flags: { 'is-routed': true } }))).reason).toBe('inbound_message');
     expect(onlyIgnored(signed(eventData({ event: 'accepted', flags: { 'is-authenticated': false } }))).reason).toBe('inbound_message');
     expect(onlyIgnored(signed(eventData({ event: 'list_uploaded' }))).reason).toBe('list_event');
@@ -419,7 +449,9 @@ describe('mailgun source: event mapping beyond the README examples (our vectors)
   });
 
   it('a bot open or click is kept with the bot Mailgun names', () => {
-    expect(onlyEvent(signed(eventData({ event: 'clicked', url: 'https://x.example.com/', 'client-info': { bot: 'apple', 'device-type': 'desktop' } }))).properties).toMatchObject({
+    expect(
+      onlyEvent(signed(eventData({ event: 'clicked', url: 'https://x.example.com/', 'client-info': { bot: 'apple', 'device-type': 'desktop' } }))).properties,
+    ).toMatchObject({
       bot: 'apple',
       url: 'https://x.example.com/',
     });
@@ -462,14 +494,21 @@ describe('mailgun source: timestamps', () => {
       { event: '  ' },
     ];
     for (const overrides of cases) {
-      expect(refusal(() => mailgun.normalize(request(signed(eventData(overrides))))), JSON.stringify(overrides)).toMatchObject({ status: 400, code: 'bad_request' });
+      expect(
+        refusal(() => mailgun.normalize(request(signed(eventData(overrides))))),
+        JSON.stringify(overrides),
+      ).toMatchObject({ status: 400, code: 'bad_request' });
       // verify says so too, before the handler claims the replay token: a refused delivery leaves nothing.
       expect(refusal(() => mailgun.verify(request(signed(eventData(overrides))), secrets, new Date(1715678466_000))).status).toBe(400);
     }
   });
 
   it('answers 400 for a delivery without an event-data object', () => {
-    for (const body of [JSON.stringify({ signature: {} }), JSON.stringify({ signature: {}, 'event-data': [eventData()] }), JSON.stringify({ signature: {}, 'event-data': 'x' })]) {
+    for (const body of [
+      JSON.stringify({ signature: {} }),
+      JSON.stringify({ signature: {}, 'event-data': [eventData()] }),
+      JSON.stringify({ signature: {}, 'event-data': 'x' }),
+    ]) {
       expect(refusal(() => mailgun.normalize(request(body))).status).toBe(400);
     }
   });
@@ -477,7 +516,9 @@ describe('mailgun source: timestamps', () => {
 
 describe('mailgun source: odd and hostile input', () => {
   it('fields Mailgun adds over time do not fail the delivery', () => {
-    const event = onlyEvent(signed(eventData({ 'brand-new-field': { nested: [1, 2, { deeper: true }] }, 'api-key-id': 'k-1', method: 'HTTP', 'primary-dkim': 'mg.example.com' })));
+    const event = onlyEvent(
+      signed(eventData({ 'brand-new-field': { nested: [1, 2, { deeper: true }] }, 'api-key-id': 'k-1', method: 'HTTP', 'primary-dkim': 'mg.example.com' })),
+    );
     expect(event.type).toBe('email_delivered');
     expect((event.raw as Record<string, unknown>)['brand-new-field']).toEqual({ nested: [1, 2, { deeper: true }] });
   });
@@ -486,7 +527,10 @@ describe('mailgun source: odd and hostile input', () => {
     const variables: Record<string, unknown> = { bounce: 'hard', url: 'https://evil.example.com/pricing', nested: { a: 1 } };
     for (let index = 0; index < maxUserVariables + 20; index += 1) variables[`var${index}`] = index;
     // Raw JSON text: JSON.parse makes __proto__ and constructor own keys, as a hostile sender would.
-    const body = signed(eventData({ 'user-variables': variables })).replace('"user-variables":{', '"user-variables":{"__proto__":{"polluted":true},"constructor":"x","prototype":"y",');
+    const body = signed(eventData({ 'user-variables': variables })).replace(
+      '"user-variables":{',
+      '"user-variables":{"__proto__":{"polluted":true},"constructor":"x","prototype":"y",',
+    );
     const event = onlyEvent(body);
     const keys = Object.keys(event.properties).filter((key) => key.startsWith('v:'));
     expect(keys).toHaveLength(maxUserVariables);
@@ -499,7 +543,14 @@ describe('mailgun source: odd and hostile input', () => {
 
   it('keeps unicode as sent and cuts very long strings to the stored limit', () => {
     const event = onlyEvent(
-      signed(eventData({ event: 'clicked', recipient: 'zoë.ünïcode@example.com', url: `https://example.com/${'é'.repeat(5000)}`, 'user-variables': { note: '日本語 🎉 ✓' } })),
+      signed(
+        eventData({
+          event: 'clicked',
+          recipient: 'zoë.ünïcode@example.com',
+          url: `https://example.com/${'é'.repeat(5000)}`,
+          'user-variables': { note: '日本語 🎉 ✓' },
+        }),
+      ),
     );
     expect(event.leadKey).toBe('zoë.ünïcode@example.com');
     expect(event.properties['v:note']).toBe('日本語 🎉 ✓');

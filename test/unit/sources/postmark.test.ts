@@ -148,7 +148,15 @@ describe('postmark source: mapping each record type', () => {
       leadKey: 'dana.whitfield@example.com',
       type: 'email_opened',
       occurredAt: '2024-05-14T09:31:42.554Z',
-      properties: { firstOpen: true, readSeconds: 12, platform: 'WebMail', client: 'Chrome 124.0.0.0', os: 'macOS 14 Sonoma', geoCountryCode: 'US', geoCity: 'Austin' },
+      properties: {
+        firstOpen: true,
+        readSeconds: 12,
+        platform: 'WebMail',
+        client: 'Chrome 124.0.0.0',
+        os: 'macOS 14 Sonoma',
+        geoCountryCode: 'US',
+        geoCity: 'Austin',
+      },
     });
     expect(JSON.stringify(event.properties)).not.toMatch(/203\.0\.113\.42|30\.2672|78701/);
     expect(onlyEvent(record('Open', { FirstOpen: false })).properties.firstOpen).toBe(false);
@@ -186,7 +194,12 @@ describe('postmark source: mapping each record type', () => {
 
   it('SpamComplaint -> email_spam_reported, keyed by its bounce ID, without a bounce kind', () => {
     const event = onlyEvent(records.SpamComplaint);
-    expect(event).toMatchObject({ leadKey: 'angry.reader@example.com', type: 'email_spam_reported', sourceEventId: 'bounce-id:4323372037', occurredAt: '2024-05-14T12:46:40.000Z' });
+    expect(event).toMatchObject({
+      leadKey: 'angry.reader@example.com',
+      type: 'email_spam_reported',
+      sourceEventId: 'bounce-id:4323372037',
+      occurredAt: '2024-05-14T12:46:40.000Z',
+    });
     expect(event.properties).not.toHaveProperty('bounce');
   });
 
@@ -202,7 +215,11 @@ describe('postmark source: mapping each record type', () => {
 
   it('SubscriptionChange reactivating a recipient -> email_resubscribed (MessageID, Tag and reason null)', () => {
     const event = onlyEvent(records.SubscriptionChange_reactivated);
-    expect(event).toMatchObject({ type: 'email_resubscribed', occurredAt: '2024-05-20T10:00:00.000Z', properties: { suppressSending: false, origin: 'Customer' } });
+    expect(event).toMatchObject({
+      type: 'email_resubscribed',
+      occurredAt: '2024-05-20T10:00:00.000Z',
+      properties: { suppressSending: false, origin: 'Customer' },
+    });
     expect(event.properties).not.toHaveProperty('messageId');
     expect(event.properties).not.toHaveProperty('tag');
     expect(event.properties).not.toHaveProperty('suppressionReason');
@@ -238,11 +255,17 @@ describe('postmark source: bounce types', () => {
   const soft = Object.keys(bounceTypes).filter((type) => bounceTypes[type]!.becomes === 'soft');
 
   it.each(hard)('%s is a hard bounce (disqualifies under the default model)', (type) => {
-    expect(bounceOf({ Type: type, TypeCode: bounceTypes[type]!.code })).toMatchObject({ type: 'email_bounced', properties: { bounce: 'hard', bounceType: type } });
+    expect(bounceOf({ Type: type, TypeCode: bounceTypes[type]!.code })).toMatchObject({
+      type: 'email_bounced',
+      properties: { bounce: 'hard', bounceType: type },
+    });
   });
 
   it.each(soft)('%s is a soft bounce', (type) => {
-    expect(bounceOf({ Type: type, TypeCode: bounceTypes[type]!.code })).toMatchObject({ type: 'email_bounced', properties: { bounce: 'soft', bounceType: type } });
+    expect(bounceOf({ Type: type, TypeCode: bounceTypes[type]!.code })).toMatchObject({
+      type: 'email_bounced',
+      properties: { bounce: 'soft', bounceType: type },
+    });
   });
 
   it('names the decisions that matter most: Transient, SoftBounce, SpamNotification and ManuallyDeactivated are soft', () => {
@@ -314,12 +337,16 @@ describe('postmark source: deduplication keys', () => {
   });
 
   it('two opens of the same message at different times are two events', () => {
-    expect(keyOf(record('Open', { ReceivedAt: '2024-05-14T09:31:42.5549328Z' }))).not.toBe(keyOf(record('Open', { ReceivedAt: '2024-05-15T08:00:00.0000000Z' })));
+    expect(keyOf(record('Open', { ReceivedAt: '2024-05-14T09:31:42.5549328Z' }))).not.toBe(
+      keyOf(record('Open', { ReceivedAt: '2024-05-15T08:00:00.0000000Z' })),
+    );
   });
 
   it('two clicks at the same moment on different links are two events, even when the links share 2000 characters', () => {
     const long = `https://www.example.com/${'a'.repeat(maxStoredStringLength)}`;
-    expect(keyOf(record('Click', { OriginalLink: 'https://www.example.com/pricing' }))).not.toBe(keyOf(record('Click', { OriginalLink: 'https://www.example.com/demo' })));
+    expect(keyOf(record('Click', { OriginalLink: 'https://www.example.com/pricing' }))).not.toBe(
+      keyOf(record('Click', { OriginalLink: 'https://www.example.com/demo' })),
+    );
     expect(keyOf(record('Click', { OriginalLink: `${long}/one` }))).not.toBe(keyOf(record('Click', { OriginalLink: `${long}/two` })));
   });
 
@@ -400,7 +427,9 @@ describe('postmark source: metadata and big or hostile input', () => {
   });
 
   it('ignores prototype keys at the top of the record and in Client, OS and Geo', () => {
-    const body = JSON.stringify(record('Open')).replace('"Client":{', '"Client":{"__proto__":{"Name":"evil"},').replace('{"RecordType"', '{"__proto__":{"RecordType":"Click"},"RecordType"');
+    const body = JSON.stringify(record('Open'))
+      .replace('"Client":{', '"Client":{"__proto__":{"Name":"evil"},')
+      .replace('{"RecordType"', '{"__proto__":{"RecordType":"Click"},"RecordType"');
     const event = onlyEvent(body);
     expect(event.type).toBe('email_opened');
     expect(event.properties.client).toBe('Chrome 124.0.0.0');
@@ -415,7 +444,10 @@ describe('postmark source: metadata and big or hostile input', () => {
 
   it('cuts long values, keeps nested metadata as JSON text, and drops over-long keys', () => {
     const event = onlyEvent(
-      record('Click', { OriginalLink: `https://example.com/${'p'.repeat(100_000)}`, Metadata: { long: '🚀'.repeat(5000), nested: { a: [1, 2] }, ['k'.repeat(300)]: 'x' } }),
+      record('Click', {
+        OriginalLink: `https://example.com/${'p'.repeat(100_000)}`,
+        Metadata: { long: '🚀'.repeat(5000), nested: { a: [1, 2] }, ['k'.repeat(300)]: 'x' },
+      }),
     );
     expect((event.properties.url as string).length).toBe(maxStoredStringLength);
     expect((event.properties['metadata.long'] as string).length).toBeLessThanOrEqual(maxStoredStringLength);

@@ -55,18 +55,24 @@ const base = { email: 'lee@example.com', timestamp: 1715680800, event: 'delivere
 
 describe('sendgrid source: the official sendgrid-nodejs vectors', () => {
   it('accepts the single-event vector, received at its own time', () => {
-    expect(() => verifyWith(official.publicKeyBase64Der, delivery(official.rawBody, official.timestamp, official.signature), atSeconds(official.timestamp))).not.toThrow();
+    expect(() =>
+      verifyWith(official.publicKeyBase64Der, delivery(official.rawBody, official.timestamp, official.signature), atSeconds(official.timestamp)),
+    ).not.toThrow();
   });
 
   it('refuses the single-event vector without its trailing \\r\\n: the signature covers the bytes exactly', () => {
     const trimmed = official.rawBody.replace(/\r\n$/, '');
-    const error = refusal(() => verifyWith(official.publicKeyBase64Der, delivery(trimmed, official.timestamp, official.signature), atSeconds(official.timestamp)));
+    const error = refusal(() =>
+      verifyWith(official.publicKeyBase64Der, delivery(trimmed, official.timestamp, official.signature), atSeconds(official.timestamp)),
+    );
     expect(error.status).toBe(401);
   });
 
   it('accepts the multi-event vector (\\r\\n after each event)', () => {
     const vector = officialMore.multiple;
-    expect(() => verifyWith(vector.publicKeyBase64Der, delivery(vector.rawBody, vector.timestamp, vector.signature), atSeconds(vector.timestamp))).not.toThrow();
+    expect(() =>
+      verifyWith(vector.publicKeyBase64Der, delivery(vector.rawBody, vector.timestamp, vector.signature), atSeconds(vector.timestamp)),
+    ).not.toThrow();
   });
 
   it('accepts the first spec version (an object body), which normalize then refuses as not an array', () => {
@@ -269,7 +275,13 @@ describe('sendgrid source: mapping every event type', () => {
   });
 
   it('a bounce of type "blocked" is soft', () => {
-    expect(byId('YmxvY2tlZC0wMDA4').properties).toMatchObject({ bounce: 'soft', bounceType: 'blocked', bounceClassification: 'Reputation', smtpCode: 421, status: '4.7.0' });
+    expect(byId('YmxvY2tlZC0wMDA4').properties).toMatchObject({
+      bounce: 'soft',
+      bounceType: 'blocked',
+      bounceClassification: 'Reputation',
+      smtpCode: 421,
+      status: '4.7.0',
+    });
   });
 
   it('a deferral is not a bounce: email_deferred with its response, SMTP code and attempt as a number', () => {
@@ -278,7 +290,7 @@ describe('sendgrid source: mapping every event type', () => {
     expect(deferred.properties).not.toHaveProperty('bounce');
   });
 
-  it('a bounce without a type is SendGrid\'s permanent bounce (hard); a type it does not document is soft', () => {
+  it("a bounce without a type is SendGrid's permanent bounce (hard); a type it does not document is soft", () => {
     expect(onlyEvent({ ...base, event: 'bounce', reason: '550 no such user' }).properties.bounce).toBe('hard');
     expect(onlyEvent({ ...base, event: 'bounce', type: 'expired' }).properties).toMatchObject({ bounce: 'soft', bounceType: 'expired' });
   });
@@ -397,7 +409,14 @@ describe('sendgrid source: odd events', () => {
   });
 
   it('flattens nested custom args to JSON text and keeps unicode as given', () => {
-    const properties = onlyEvent({ ...base, email: 'zoë.ñúñez@example.com', campaign: 'Frühjahr 春 🚀', meta: { a: [1, 2] }, flag: true, nothing: null }).properties;
+    const properties = onlyEvent({
+      ...base,
+      email: 'zoë.ñúñez@example.com',
+      campaign: 'Frühjahr 春 🚀',
+      meta: { a: [1, 2] },
+      flag: true,
+      nothing: null,
+    }).properties;
     expect(properties).toMatchObject({ campaign: 'Frühjahr 春 🚀', meta: '{"a":[1,2]}', flag: true, nothing: null });
   });
 
@@ -445,7 +464,12 @@ describe('sendgrid source: deliveries', () => {
   });
 
   it('normalizes a 1,000-event batch over 300 leads, every event kept', () => {
-    const batch = Array.from({ length: 1000 }, (_, index) => ({ ...base, email: `lead-${index % 300}@example.com`, sg_event_id: `evt-${index}`, timestamp: base.timestamp + index }));
+    const batch = Array.from({ length: 1000 }, (_, index) => ({
+      ...base,
+      email: `lead-${index % 300}@example.com`,
+      sg_event_id: `evt-${index}`,
+      timestamp: base.timestamp + index,
+    }));
     const { events, ignored } = normalize(batch);
     expect(ignored).toEqual([]);
     expect(events).toHaveLength(1000);
