@@ -17,7 +17,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { setupHubSpot } from '../lib/crm/hubspot.ts';
+import { setupHubSpot } from '../lib/crm/hubspot-setup.ts';
 import { startLocalStack } from '../lib/local/stack.ts';
 import { startHubSpotStandIn } from '../lib/local/stand-ins/hubspot.ts';
 import { queues } from '../lib/topology.ts';

@@ -9,7 +9,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { HandoffRecord } from '../lib/crm/adapter.ts';
-import { resetSalesforceSessions, salesforceAdapter, salesforceSettingsFromEnv } from '../lib/crm/salesforce.ts';
+import { resetSalesforceSessions, salesforceAdapter } from '../lib/crm/salesforce.ts';
+import { salesforceSettingsFromEnv } from '../lib/crm/salesforce-fields.ts';
 import { startSalesforceStandIn } from '../lib/local/stand-ins/salesforce.ts';
 
 const mqls = Number(process.env.BENCH_SALESFORCE_MQLS ?? 200);

@@ -218,7 +218,8 @@ async function crmSetup(args: string[]): Promise<void> {
   const adapter = (process.env.CRM_ADAPTER ?? '').trim().toLowerCase();
   if (adapter !== '' && adapter !== 'hubspot') fail(`crm setup prepares HubSpot; CRM_ADAPTER is ${adapter} (unset it or set it to hubspot to run it)`);
   const { getSecrets } = await import('../lib/runtime/config.ts');
-  const { formatHubSpotSetup, hubSpotSettingsFromEnv, setupHubSpot } = await import('../lib/crm/hubspot.ts');
+  const { formatHubSpotSetup, setupHubSpot } = await import('../lib/crm/hubspot-setup.ts');
+  const { hubSpotSettingsFromEnv } = await import('../lib/crm/hubspot-properties.ts');
   let settings: ReturnType<typeof hubSpotSettingsFromEnv>;
   try {
     settings = hubSpotSettingsFromEnv(process.env, (await getSecrets()).HUBSPOT_ACCESS_TOKEN);

@@ -8,9 +8,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { defaultFacebookGraphUrl } from '../lib/apis/facebook-graph.ts';
 import { defaultModel } from '../lib/core/default-model.ts';
 import { parseModel } from '../lib/core/model.ts';
-import { defaultFacebookGraphUrl } from '../lib/sources/facebook.ts';
 import { HubSpotOutcomeMapError, hubspotOutcomeMap } from '../lib/sources/hubspot.ts';
 import { secretKeys } from '../lib/topology.ts';
 

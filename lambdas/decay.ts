@@ -1,6 +1,9 @@
 import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
 import { runDecay } from '../lib/jobs/decay.ts';
 import { logger } from '../lib/runtime/logger.ts';
+import { loadModelAtColdStart } from '../lib/runtime/model-config.ts';
+
+loadModelAtColdStart();
 
 /** What the schedule (or `mql decay --now`) passes in. */
 export interface DecayInput {

@@ -1,8 +1,5 @@
-import type { Context, SQSEvent } from 'aws-lambda';
-import { facebookFetchFromEnv, fetchFacebookLeads } from '../lib/ingest/facebook-fetch.ts';
+import { fetchHandler } from '../lib/ingest/from-env.ts';
+import { facebook } from '../lib/sources/facebook.ts';
 
 /** Consumes the facebook-leads queue: fetches each lead from the Graph API, stores and scores it. */
-export async function handler(event: SQSEvent, context: Context) {
-  const deps = await facebookFetchFromEnv();
-  return fetchFacebookLeads(event, { ...deps, remainingMs: () => context.getRemainingTimeInMillis() });
-}
+export const handler = fetchHandler(facebook);

@@ -3,7 +3,10 @@ import { badRequest, notFound } from '../lib/http/errors.ts';
 import { httpHandler } from '../lib/http/handler.ts';
 import { json } from '../lib/http/request.ts';
 import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
+import { loadModelAtColdStart } from '../lib/runtime/model-config.ts';
 import { findLeadView } from '../lib/views/lead-view.ts';
+
+loadModelAtColdStart();
 
 /**
  * GET /leads/{email}: the lead scored now, with its reasons and handoffs; 404 when unknown. A lead that

@@ -1,11 +1,14 @@
 import type { Context, SQSEvent } from 'aws-lambda';
 import { crmAdapterFromEnv } from '../lib/crm/index.ts';
-import { deliverHandoffs, handoffRetryPolicyFromEnv } from '../lib/handoff/consumer.ts';
+import { deliverHandoffs, handoffPolicyFromEnv } from '../lib/handoff/consumer.ts';
 import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
 import { sqsQueueMessages } from '../lib/queue/messages.ts';
 import { sqs } from '../lib/runtime/aws.ts';
 import { getSecrets, requireEnv } from '../lib/runtime/config.ts';
+import { loadModelAtColdStart } from '../lib/runtime/model-config.ts';
 import { dlqUrlEnv, queueUrlEnv } from '../lib/topology.ts';
+
+loadModelAtColdStart();
 
 /**
  * Consumes the handoff queue: sends each lifecycle transition to the configured CRM, in batch calls
@@ -17,7 +20,7 @@ export async function handler(event: SQSEvent, context?: Pick<Context, 'getRemai
     store: pipelineFromEnv().store,
     adapter: async () => crmAdapterFromEnv(process.env, await getSecrets()),
     messages: sqsQueueMessages(sqs(), requireEnv(queueUrlEnv('handoff')), requireEnv(dlqUrlEnv('handoff'))),
-    retry: handoffRetryPolicyFromEnv(),
+    policy: handoffPolicyFromEnv(),
     ...(context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {}),
   });
 }

@@ -1,6 +1,5 @@
-import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
-import { webhookHandler } from '../lib/ingest/webhook.ts';
+import { webhookHandlerFromEnv } from '../lib/ingest/from-env.ts';
 import { sendgrid } from '../lib/sources/sendgrid.ts';
 
 /** POST /webhooks/sendgrid: SendGrid webhook deliveries, verified over the raw bytes, stored and scored. */
-export const handler = webhookHandler(sendgrid, pipelineFromEnv);
+export const handler = webhookHandlerFromEnv(sendgrid);

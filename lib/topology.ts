@@ -44,6 +44,21 @@ export interface RouteSpec {
   readonly auth: 'none' | 'iam';
 }
 
+/** How a queue's consumer retries what it could not finish (lib/queue/settlement.ts decides with it). */
+export interface RetryPolicy {
+  /** A failure that may pass by itself: the first retry's delay; it doubles with each receive. */
+  readonly baseSeconds: number;
+  /** The longest delay grown from the base (a wait the other side announced may be longer). */
+  readonly maxSeconds: number;
+  /**
+   * A rate limit without an announced wait: the re-queue delay. A queue without it does not re-queue (its
+   * consumer does not send to its own queue): a throttled message is retried like any other failure.
+   */
+  readonly throttledSeconds?: number;
+  /** A spent quota without an announced reset: how long the message is held back. */
+  readonly heldSeconds: number;
+}
+
 export interface QueueSpec {
   readonly name: QueueName;
   /** Lambda that consumes the queue through an SQS event-source mapping. */
@@ -60,6 +75,10 @@ export interface QueueSpec {
   readonly visibilityTimeoutSeconds: number;
   /** How long failed messages are kept in the dead-letter queue. */
   readonly dlqRetentionDays: number;
+  /** The consumer's retry policy. */
+  readonly retry: RetryPolicy;
+  /** `<prefix>_RETRY_BASE_SECONDS`, `_RETRY_MAX_SECONDS`, `_RATE_LIMIT_SECONDS`, `_QUOTA_DELAY_SECONDS` override {@link retry} (tests shorten it). */
+  readonly retryEnvPrefix: string;
 }
 
 export interface ScheduleSpec {
@@ -240,6 +259,10 @@ export const queues = [
     maxReceiveCount: 8,
     visibilityTimeoutSeconds: 180,
     dlqRetentionDays: 14,
+    // 1, 2, 4, 8, 16, 32, then 60 minutes: about 2 hours in all before the DLQ; Graph's app and page limits
+    // clear within the hour. A rate limit uses up a receive like any failure (never before Meta's announced wait).
+    retry: { baseSeconds: 60, maxSeconds: 3600, heldSeconds: 3600 },
+    retryEnvPrefix: 'FACEBOOK',
   },
   {
     name: 'handoff',
@@ -255,9 +278,21 @@ export const queues = [
     // Six times the function's timeout plus the batch window, as AWS recommends.
     visibilityTimeoutSeconds: 365,
     dlqRetentionDays: 14,
+    // 30 s, 1, 2, 4, 8 minutes, then every 15 minutes: with 24 receives about 5 hours (930 s + 19 x 900 s)
+    // of CRM outage before the DLQ. A rate limit without Retry-After re-queues in 10 s; a spent daily quota
+    // without an announced reset is held an hour.
+    retry: { baseSeconds: 30, maxSeconds: 900, throttledSeconds: 10, heldSeconds: 3600 },
+    retryEnvPrefix: 'HANDOFF',
   },
 ] as const satisfies readonly QueueSpec[];
 export type QueueName = 'handoff' | 'facebook-leads';
+
+/** A queue's description by name. */
+export function queueSpec(name: QueueName): QueueSpec {
+  const spec = queues.find((queue) => queue.name === name);
+  if (!spec) throw new Error(`no queue ${name} in the topology`);
+  return spec;
+}
 
 export const routes = [
   { method: 'GET', path: '/health', handler: 'health', auth: 'none' },

@@ -3,9 +3,76 @@
  * classification of its errors (§1.5): on `error.code` / `error_subcode`, never on the HTTP status alone.
  */
 import { createHmac } from 'node:crypto';
-import type { GraphLead } from '../sources/facebook.ts';
-import { graphLeadFields, isGraphLead, parseMetaJson } from '../sources/facebook.ts';
-import { isObject, own } from '../sources/fields.ts';
+import { isObject, own } from '../http/json.ts';
+import { retryAfterSeconds } from '../http/outbound.ts';
+
+/** Keys whose values are Meta object ids, in the webhook and in Graph answers. */
+const idKeys = new Set(['id', 'leadgen_id', 'form_id', 'ad_id', 'adgroup_id', 'page_id', 'adset_id', 'campaign_id']);
+
+/**
+ * JSON.parse that keeps every id as its exact decimal text. Meta sends ids as strings or as JSON
+ * numbers (§1.3, §13.1), and 17-18 digit numbers lose digits as doubles (`120208765432109876` would
+ * become `120208765432109870`). Node 24's reviver receives `context.source`, the number's own text.
+ * Throws a SyntaxError on malformed JSON.
+ */
+export function parseMetaJson(text: string): unknown {
+  return JSON.parse(text, (key: string, value: unknown, context?: { source?: string }) =>
+    typeof value === 'number' && idKeys.has(key) && context?.source !== undefined ? context.source : value,
+  );
+}
+
+/** Graph API base when FACEBOOK_GRAPH_URL is not set (the Lambdas and the CDK stack's default). */
+export const defaultFacebookGraphUrl = 'https://graph.facebook.com/v21.0';
+
+/** A Meta object id: decimal digits, kept as text. */
+export const metaIdPattern = /^\d{1,30}$/;
+
+/** The fields asked of `GET /{leadgen-id}`: the default answer is a subset (§1.4), so they are always named. */
+export const graphLeadFields = [
+  'id',
+  'created_time',
+  'ad_id',
+  'ad_name',
+  'adset_id',
+  'adset_name',
+  'campaign_id',
+  'campaign_name',
+  'form_id',
+  'is_organic',
+  'platform',
+  'field_data',
+  'custom_disclaimer_responses',
+] as const;
+
+/** A lead as the Graph API answers it (ids as strings once read with {@link parseMetaJson}). */
+export interface GraphLead {
+  id: string;
+  created_time?: string;
+  ad_id?: string;
+  ad_name?: string;
+  adset_id?: string;
+  adset_name?: string;
+  campaign_id?: string;
+  campaign_name?: string;
+  form_id?: string;
+  is_organic?: boolean;
+  platform?: string;
+  field_data: { name: string; values: string[] }[];
+  custom_disclaimer_responses?: { checkbox_key: string; is_checked: string }[];
+}
+
+/** Whether a Graph answer is a lead we can map: an id and `field_data` as an array of {name, values}. */
+export function isGraphLead(value: unknown): value is GraphLead {
+  if (!isObject(value)) return false;
+  const id = own(value, 'id');
+  const fields = own(value, 'field_data');
+  return (
+    typeof id === 'string' &&
+    metaIdPattern.test(id) &&
+    Array.isArray(fields) &&
+    fields.every((field) => isObject(field) && typeof own(field, 'name') === 'string' && Array.isArray(own(field, 'values')))
+  );
+}
 
 /**
  * What to do about a failed fetch:
@@ -67,7 +134,7 @@ export function graphLeadUrl(graphUrl: string, leadgenId: string, accessToken: s
  * Longest wait Meta announces: X-Business-Use-Case-Usage's `estimated_time_to_regain_access` (minutes,
  * per business id and type) or a Retry-After header (seconds). Undefined when neither says anything.
  */
-export function announcedWaitSeconds(headers: { get(name: string): string | null }): number | undefined {
+export function announcedWaitSeconds(headers: { get(name: string): string | null }, now: Date = new Date()): number | undefined {
   let seconds: number | undefined;
   const usage = headers.get('x-business-use-case-usage');
   if (usage) {
@@ -83,8 +150,8 @@ export function announcedWaitSeconds(headers: { get(name: string): string | null
       // An unreadable usage header says nothing.
     }
   }
-  const retryAfter = Number(headers.get('retry-after'));
-  if (Number.isFinite(retryAfter) && retryAfter > 0) seconds = Math.max(seconds ?? 0, retryAfter);
+  const retryAfter = retryAfterSeconds(headers.get('retry-after'), now);
+  if (retryAfter !== undefined && retryAfter > 0) seconds = Math.max(seconds ?? 0, retryAfter);
   return seconds;
 }
 

@@ -5,8 +5,10 @@
 import { signStandardWebhook } from '../http/standard-webhooks.ts';
 import type { Secrets } from '../runtime/config.ts';
 import type { CrmAdapter } from './adapter.ts';
-import { hubSpotAdapter, hubSpotSettingsFromEnv } from './hubspot.ts';
-import { salesforceAdapter, salesforceSettingsFromEnv } from './salesforce.ts';
+import { hubSpotAdapter } from './hubspot.ts';
+import { hubSpotSettingsFromEnv } from './hubspot-properties.ts';
+import { salesforceAdapter } from './salesforce.ts';
+import { salesforceSettingsFromEnv } from './salesforce-fields.ts';
 import { webhookAdapter } from './webhook.ts';
 
 export type { WebhookAdapterOptions } from './webhook.ts';

@@ -2,6 +2,7 @@
  * `CRM_ADAPTER=webhook`: every handoff is a Standard Webhooks signed POST of the record
  * (shared/formats/README.md §11), for any CRM, iPaaS or in-house endpoint.
  */
+import { describeNetworkError, quoted, retryAfterSeconds } from '../http/outbound.ts';
 import { signStandardWebhook } from '../http/standard-webhooks.ts';
 import type { CrmAdapter, DeliveryReceipt, HandoffRecord } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';
@@ -24,44 +25,16 @@ export interface WebhookAdapterOptions {
  */
 const transientStatuses = new Set([408, 425, 429]);
 
-/** Most characters of the receiver's answer quoted in an error message (it ends up in logs). */
-const maxQuotedBody = 300;
-
-/**
- * Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110 §10.2.3),
- * relative to the attempt's time; undefined when absent or unreadable.
- */
-export function retryAfterSeconds(value: string | null, now: Date): number | undefined {
-  if (value === null) return undefined;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed);
-  // Every HTTP-date form starts with the weekday; Date.parse alone would read "-5" as a year.
-  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)/i.test(trimmed)) return undefined;
-  const at = Date.parse(trimmed);
-  if (Number.isNaN(at)) return undefined;
-  return Math.max(0, Math.ceil((at - now.getTime()) / 1000));
-}
-
 /** The start of the receiver's answer, for the error message; never throws. */
 async function quotedBody(response: Response): Promise<string> {
   try {
-    const body = (await response.text()).trim();
-    if (body === '') return '';
-    return `: ${body.length > maxQuotedBody ? `${body.slice(0, maxQuotedBody)}...` : body}`;
+    return quoted(await response.text());
   } catch {
     return '';
   }
 }
 
-/** What went wrong before any answer: our timeout, or the network (undici hides the cause under "fetch failed"). */
-function describeNetworkError(error: unknown, timeoutMs: number): string {
-  if (!(error instanceof Error)) return `request failed: ${String(error)}`;
-  if (error.name === 'TimeoutError') return `gave no answer within ${timeoutMs} ms`;
-  const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
-  return `request failed: ${error.message}${cause}`;
-}
-
-function failure(response: Response, quoted: string, now: Date): CrmDeliveryError {
+function failure(response: Response, said: string, now: Date): CrmDeliveryError {
   const { status } = response;
   const at = `CRM webhook answered ${status}`;
   if (status >= 300 && status < 400) {
@@ -74,21 +47,21 @@ function failure(response: Response, quoted: string, now: Date): CrmDeliveryErro
     });
   }
   if (status === 410) {
-    return new CrmDeliveryError(`${at} Gone: the receiver has disabled this endpoint; re-enable it or change CRM_WEBHOOK_URL, then redrive${quoted}`, {
+    return new CrmDeliveryError(`${at} Gone: the receiver has disabled this endpoint; re-enable it or change CRM_WEBHOOK_URL, then redrive${said}`, {
       status,
       retryable: false,
     });
   }
   if (transientStatuses.has(status) || status >= 500) {
     const retryAfter = retryAfterSeconds(response.headers.get('retry-after'), now);
-    return new CrmDeliveryError(`${at}; will retry${quoted}`, {
+    return new CrmDeliveryError(`${at}; will retry${said}`, {
       status,
       retryable: true,
       ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter }),
     });
   }
   const hint = status === 401 || status === 403 ? ' (check CRM_WEBHOOK_SECRET on both sides)' : '';
-  return new CrmDeliveryError(`${at}${hint}${quoted}`, { status, retryable: false });
+  return new CrmDeliveryError(`${at}${hint}${said}`, { status, retryable: false });
 }
 
 /**

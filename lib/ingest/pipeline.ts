@@ -1,8 +1,8 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import type { ScoringModel } from '../core/model.ts';
+import { sendMessages } from '../queue/messages.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { logger } from '../runtime/logger.ts';
 import type { LeadOutcome, LeadStore } from '../store/lead-store.ts';
@@ -29,20 +29,12 @@ export interface IngestResult {
 export function sqsHandoffQueue(client: SQSClient, queueUrl: string): HandoffQueue {
   return {
     async send(records) {
-      for (let start = 0; start < records.length; start += 10) {
-        const batch = records.slice(start, start + 10);
-        const answer = await client.send(
-          new SendMessageBatchCommand({
-            QueueUrl: queueUrl,
-            Entries: batch.map((record, index) => ({
-              Id: String(index),
-              MessageBody: JSON.stringify(record),
-              MessageAttributes: { type: { DataType: 'String', StringValue: record.type } },
-            })),
-          }),
-        );
-        if (answer.Failed?.length) throw new Error(`handoff queue refused ${answer.Failed.length} message(s): ${answer.Failed[0]?.Message ?? ''}`);
-      }
+      const { failed } = await sendMessages(
+        client,
+        queueUrl,
+        records.map((record) => ({ id: record.id, body: JSON.stringify(record), attributes: { type: record.type } })),
+      );
+      if (failed.length > 0) throw new Error(`handoff queue refused ${failed.length} message(s): ${failed[0]?.error ?? ''}`);
     },
   };
 }

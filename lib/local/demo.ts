@@ -16,8 +16,8 @@
  */
 import { createPrivateKey, createPublicKey, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { GraphLead } from '../apis/facebook-graph.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
-import type { GraphLead } from '../sources/facebook.ts';
 import { facebookSignature } from '../sources/facebook.ts';
 import { sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } from '../sources/sendgrid.ts';
 import type { LeadView } from '../views/lead-view.ts';

@@ -5,13 +5,11 @@
  */
 
 import type { SQSClient } from '@aws-sdk/client-sqs';
-import { ChangeMessageVisibilityCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
 
-/** SQS's longest DelaySeconds. */
-export const maxDelaySeconds = 900;
-/** SQS refuses a visibility timeout above 12 hours. */
-export const maxVisibilitySeconds = 43_200;
+import { maxDelaySeconds, maxVisibilitySeconds } from './settlement.ts';
 
 export interface QueueMessages {
   /** Holds a received message back: SQS delivers it again in `seconds` (its receive count grows). */
@@ -65,4 +63,53 @@ export function sqsQueueMessages(client: SQSClient, queueUrl: string, dlqUrl: st
       );
     },
   };
+}
+
+/** A message to send: `id` names it in the answer (a record's or a notification's own id). */
+export interface OutgoingMessage {
+  readonly id: string;
+  readonly body: string;
+  readonly attributes?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Sends messages ten to a SendMessageBatch (SQS's limit), a few batches at once, and reports which ids are
+ * on the queue and which are not (a batch that failed as a whole fails each of its messages).
+ */
+export async function sendMessages(
+  client: SQSClient,
+  queueUrl: string,
+  messages: readonly OutgoingMessage[],
+): Promise<{ sent: string[]; failed: { id: string; error: string }[] }> {
+  const chunks: OutgoingMessage[][] = [];
+  for (let start = 0; start < messages.length; start += 10) chunks.push(messages.slice(start, start + 10));
+  const results = await mapWithConcurrency(chunks, 4, async (chunk) => {
+    try {
+      const answer = await client.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: chunk.map((message, index) => ({
+            Id: String(index),
+            MessageBody: message.body,
+            ...(message.attributes
+              ? {
+                  MessageAttributes: Object.fromEntries(
+                    Object.entries(message.attributes).map(([name, value]) => [name, { DataType: 'String', StringValue: value }]),
+                  ),
+                }
+              : {}),
+          })),
+        }),
+      );
+      const failed = (answer.Failed ?? []).map((failure) => ({
+        id: chunk[Number(failure.Id)]?.id ?? '?',
+        error: failure.Message ?? failure.Code ?? 'refused',
+      }));
+      const failedIds = new Set(failed.map((failure) => failure.id));
+      return { sent: chunk.map((message) => message.id).filter((id) => !failedIds.has(id)), failed };
+    } catch (error) {
+      return { sent: [], failed: chunk.map((message) => ({ id: message.id, error: (error as Error).message })) };
+    }
+  });
+  return { sent: results.flatMap((result) => result.sent), failed: results.flatMap((result) => result.failed) };
 }

@@ -33,3 +33,17 @@ export function readModelFile(path: string): ScoringModel {
   }
   return parseModelText(text, path);
 }
+
+/**
+ * For a Lambda's cold start: a model that does not validate stops the function before it takes traffic,
+ * its problems printed as one plain block (the runtime's own error line escapes the newlines), with no
+ * stack trace. The command line calls {@link loadModel} and prints the error itself.
+ */
+export function loadModelAtColdStart(): void {
+  try {
+    loadModel();
+  } catch (error) {
+    if (error instanceof ModelError) console.error(error.message);
+    throw error;
+  }
+}

@@ -17,10 +17,11 @@ import { z } from 'zod';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { leadIdOf, normalizeEmail } from '../core/events.ts';
 import { badRequest, notFound } from '../http/errors.ts';
+import type { JsonObject } from '../http/json.ts';
+import { isObject } from '../http/json.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
 import { verifyStandardWebhook } from '../http/standard-webhooks.ts';
-import type { JsonObject } from './fields.ts';
-import { isObject, maxKeyLength, parseIsoTime, text } from './fields.ts';
+import { maxKeyLength, parseIsoTime, text } from './fields.ts';
 import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';
 
 /** Most outcomes one delivery may carry. */

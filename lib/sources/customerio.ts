@@ -35,9 +35,10 @@ import { z } from 'zod';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { normalizeEmail } from '../core/events.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
+import type { JsonObject } from '../http/json.ts';
+import { isObject, own } from '../http/json.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
-import type { JsonObject } from './fields.ts';
-import { flattenProperties, isObject, maxKeyLength, own, text, unsafeKeys } from './fields.ts';
+import { flattenProperties, maxKeyLength, text, unsafeKeys } from './fields.ts';
 import type { Normalized, WebhookRequest, WebhookSource } from './source.ts';
 
 /**

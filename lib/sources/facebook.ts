@@ -1,24 +1,24 @@
 /**
- * Facebook / Meta Lead Ads: everything pure about Meta's wire formats (formats README §1).
+ * Facebook / Meta Lead Ads (docs/providers/facebook.md), a "notify, then fetch" source:
  *
  * - The webhook (`object: page`, `field: leadgen`) carries ids only: it is verified (`X-Hub-Signature-256`,
  *   HMAC-SHA256 of the raw bytes keyed with the app secret), parsed without losing the digits of ids
- *   beyond 2^53, and turned into {@link LeadgenNotification}s that the ingest Lambda queues.
+ *   beyond 2^53, and turned into {@link LeadgenNotification}s, which the ingest handler queues.
  * - The subscription handshake (GET `hub.mode=subscribe`) echoes `hub.challenge` when the verify token matches.
- * - The Graph API's lead (`GET /{leadgen-id}`) is mapped onto one `form_submitted` event by
- *   {@link normalizeGraphLead}, once the fetch Lambda has it.
+ * - The fetch step gets each lead from the Graph API (lib/apis/facebook-graph.ts) and maps it onto one
+ *   `form_submitted` event (./facebook-lead.ts).
  *
  * Nothing else in the code base knows that Meta ids overflow doubles or that answers come as arrays of strings.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
-import { normalizeEmail } from '../core/events.ts';
-import { phoneLeadId } from '../core/identity.ts';
-import { badRequest, forbidden, notFound, unauthorized } from '../http/errors.ts';
+import { defaultFacebookGraphUrl, fetchGraphLead, GraphError, metaIdPattern, parseMetaJson } from '../apis/facebook-graph.ts';
+import { badRequest, forbidden, unauthorized } from '../http/errors.ts';
+import { isObject, own } from '../http/json.ts';
 import { requireContentType } from '../http/request.ts';
+import type { Failure } from '../queue/settlement.ts';
 import type { Secrets } from '../runtime/config.ts';
-import type { JsonObject } from './fields.ts';
-import { amount, definedOnly, isKeptKey, isObject, maxFieldsPerEvent, own, parseIsoTime, text, truncate } from './fields.ts';
+import { normalizeGraphLead } from './facebook-lead.ts';
+import { definedOnly } from './fields.ts';
 import type { HandshakeAnswer, IgnoredEvent, WebhookRequest, WebhookSource } from './source.ts';
 
 /** Kept here too: the phone key is named in lib/core/identity.ts, the same for every source. */
@@ -28,9 +28,6 @@ export const facebookSourceName = 'facebook';
 
 /** The lead id the App Dashboard's "Test" button sends; fetching it fails (100/33), so it is acknowledged and skipped. */
 export const dashboardTestLeadgenId = '444444444444';
-
-/** Graph API base when FACEBOOK_GRAPH_URL is not set (the Lambdas and the CDK stack's default). */
-export const defaultFacebookGraphUrl = 'https://graph.facebook.com/v21.0';
 
 /** One lead announced by a leadgen webhook: ids as exact decimal strings. */
 export interface LeadgenNotification {
@@ -102,48 +99,10 @@ export function facebookHandshake(request: WebhookRequest, verifyToken: string):
   return { status: 200, contentType: 'text/plain', body: challenge };
 }
 
-/**
- * The authentication half of the webhook contract (lib/sources/source.ts). Facebook deliveries carry
- * ids, not events: the ingest Lambda queues them with {@link parseLeadgenDelivery} instead of `normalize`.
- */
-export const facebookWebhook: Pick<WebhookSource, 'name' | 'requiredSecrets' | 'verify' | 'handshake'> = {
-  name: facebookSourceName,
-  requiredSecrets: ['FACEBOOK_APP_SECRET', 'FACEBOOK_VERIFY_TOKEN'],
-  verify(request: WebhookRequest, secrets: Secrets) {
-    const appSecret = secrets.FACEBOOK_APP_SECRET;
-    if (!appSecret) throw notFound('the facebook webhook is not configured (FACEBOOK_APP_SECRET)');
-    verifyFacebookSignature(request, appSecret);
-  },
-  handshake(request: WebhookRequest, secrets: Secrets) {
-    const verifyToken = secrets.FACEBOOK_VERIFY_TOKEN;
-    if (!verifyToken) throw notFound('the facebook webhook is not configured (FACEBOOK_VERIFY_TOKEN)');
-    return facebookHandshake(request, verifyToken);
-  },
-};
-
-// --- lossless JSON ------------------------------------------------------------------------------
-
-/** Keys whose values are Meta object ids, in the webhook and in Graph answers. */
-const idKeys = new Set(['id', 'leadgen_id', 'form_id', 'ad_id', 'adgroup_id', 'page_id', 'adset_id', 'campaign_id']);
-
-/**
- * JSON.parse that keeps every id as its exact decimal text. Meta sends ids as strings or as JSON
- * numbers (§1.3, §13.1), and 17-18 digit numbers lose digits as doubles (`120208765432109876` would
- * become `120208765432109870`). Node 24's reviver receives `context.source`, the number's own text.
- * Throws a SyntaxError on malformed JSON.
- */
-export function parseMetaJson(text: string): unknown {
-  return JSON.parse(text, (key: string, value: unknown, context?: { source?: string }) =>
-    typeof value === 'number' && idKeys.has(key) && context?.source !== undefined ? context.source : value,
-  );
-}
-
-const idPattern = /^\d{1,30}$/;
-
 /** An id as a decimal string: undefined when absent, `0` (organic / preview) or empty. Throws 400 on anything else. */
 function optionalId(value: unknown, where: string): string | undefined {
   if (value === undefined || value === null || value === '' || value === '0') return undefined;
-  if (typeof value !== 'string' || !idPattern.test(value)) throw badRequest(`${where}: must be a numeric id, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || !metaIdPattern.test(value)) throw badRequest(`${where}: must be a numeric id, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -241,220 +200,87 @@ function leadgenFromChange(value: unknown, entryId: unknown, where: string): Lea
   });
 }
 
-// --- the Graph API lead -------------------------------------------------------------------------
-
-/** The fields asked of `GET /{leadgen-id}`: the default answer is a subset (§1.4), so they are always named. */
-export const graphLeadFields = [
-  'id',
-  'created_time',
-  'ad_id',
-  'ad_name',
-  'adset_id',
-  'adset_name',
-  'campaign_id',
-  'campaign_name',
-  'form_id',
-  'is_organic',
-  'platform',
-  'field_data',
-  'custom_disclaimer_responses',
-] as const;
-
-/** A lead as the Graph API answers it (ids as strings once read with {@link parseMetaJson}). */
-export interface GraphLead {
-  id: string;
-  created_time?: string;
-  ad_id?: string;
-  ad_name?: string;
-  adset_id?: string;
-  adset_name?: string;
-  campaign_id?: string;
-  campaign_name?: string;
-  form_id?: string;
-  is_organic?: boolean;
-  platform?: string;
-  field_data: { name: string; values: string[] }[];
-  custom_disclaimer_responses?: { checkbox_key: string; is_checked: string }[];
-}
-
-/** Whether a Graph answer is a lead we can map: an id and `field_data` as an array of {name, values}. */
-export function isGraphLead(value: unknown): value is GraphLead {
-  if (!isObject(value)) return false;
-  const id = own(value, 'id');
-  const fields = own(value, 'field_data');
-  return (
-    typeof id === 'string' &&
-    idPattern.test(id) &&
-    Array.isArray(fields) &&
-    fields.every((field) => isObject(field) && typeof own(field, 'name') === 'string' && Array.isArray(own(field, 'values')))
-  );
-}
-
-/** Question keys compared case- and punctuation-insensitively: "Company Size" and "company_size" are one. */
-function questionKey(name: string): string {
-  return name
-    .trim()
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '_')
-    .replace(/^_+|_+$/g, '');
-}
-
-type ProfileSlot =
-  | 'email'
-  | 'work_email'
-  | 'full_name'
-  | 'first_name'
-  | 'last_name'
-  | 'phone'
-  | 'company'
-  | 'job_title'
-  | 'country'
-  | 'company_size'
-  | 'industry';
-
-/** Meta's prefill question names (§1.4) and the common custom-question spellings of company size and industry. */
-const knownQuestions: Readonly<Record<string, ProfileSlot>> = {
-  email: 'email',
-  email_address: 'email',
-  work_email: 'work_email',
-  full_name: 'full_name',
-  first_name: 'first_name',
-  last_name: 'last_name',
-  phone_number: 'phone',
-  phone: 'phone',
-  work_phone_number: 'phone',
-  company_name: 'company',
-  company: 'company',
-  job_title: 'job_title',
-  country: 'country',
-  company_size: 'company_size',
-  number_of_employees: 'company_size',
-  employees: 'company_size',
-  employee_count: 'company_size',
-  industry: 'industry',
-  company_industry: 'industry',
-};
-
-/** A custom question derived from its text ("How many employees does your company have?") still fills the slot. */
-function slotOf(key: string): ProfileSlot | undefined {
-  const known = knownQuestions[key];
-  if (known) return known;
-  if (/(^|_)(company_size|employees|employee_count|headcount)(_|$)/.test(key)) return 'company_size';
-  if (/(^|_)industry(_|$)/.test(key)) return 'industry';
-  return undefined;
-}
-
-/** A question's answer: one value as given, several (multiple choice) joined with ", ". */
-function answerOf(values: readonly unknown[]): string | undefined {
-  const texts = values.map((value) => text(value)).filter((value): value is string => value !== undefined);
-  return texts.length === 0 ? undefined : truncate(texts.join(', '));
-}
-
-/**
- * The lead id of a Facebook lead: its e-mail (`email`, else `work_email`) when it has one; otherwise
- * `phone:<number>` (digits, `+` kept), so a phone-only lead is stored, visible and collects every form
- * the same number sends; with neither, `facebook:<leadgen_id>`. Nothing is ever dropped for lack of an e-mail.
- */
-export function facebookLeadKey(profile: Pick<Profile, 'email' | 'phone'>, leadgenId: string): string {
-  if (profile.email) return profile.email;
-  const phone = phoneLeadId(profile.phone);
-  if (phone) return phone;
-  return `facebook:${leadgenId}`;
-}
-
-/** The profile a lead form tells: known questions onto profile fields, every other answer under `custom`. */
-export function profileFromFieldData(fields: GraphLead['field_data'], disclaimers: GraphLead['custom_disclaimer_responses'] = []): Profile {
-  const slots: Partial<Record<ProfileSlot, string>> = {};
-  const custom: Record<string, PropertyValue> = {};
-  let customCount = 0;
-  for (const field of fields) {
-    const name = text(field.name);
-    const answer = answerOf(field.values);
-    if (name === undefined || answer === undefined) continue;
-    const key = questionKey(name);
-    const slot = slotOf(key);
-    if (slot && slots[slot] === undefined) {
-      slots[slot] = answer;
-      continue;
-    }
-    // Unknown questions keep the advertiser's key as given (the README: keep them as custom attributes).
-    if (customCount >= maxFieldsPerEvent || !isKeptKey(name) || Object.hasOwn(custom, name)) continue;
-    custom[name] = answer;
-    customCount += 1;
+/** The notification a `facebook-leads` message carries; undefined when it is not one (it will never become readable). */
+export function readLeadgenMessage(body: string): LeadgenNotification | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    return undefined;
   }
-  for (const response of Array.isArray(disclaimers) ? disclaimers : []) {
-    const checkbox = isObject(response) ? text(own(response, 'checkbox_key')) : undefined;
-    if (checkbox === undefined || customCount >= maxFieldsPerEvent) continue;
-    const key = `disclaimer.${checkbox}`;
-    if (!isKeptKey(key)) continue;
-    // "1" when ticked, "" when not (§1.4).
-    custom[key] = own(response, 'is_checked') === '1';
-    customCount += 1;
-  }
-
-  const email = normalizeEmail(slots.email) ?? normalizeEmail(slots.work_email);
-  if (slots.work_email !== undefined && normalizeEmail(slots.work_email) !== email && customCount < maxFieldsPerEvent) custom.work_email = slots.work_email;
-  let firstName = slots.first_name;
-  let lastName = slots.last_name;
-  if (slots.full_name !== undefined && firstName === undefined && lastName === undefined) {
-    // Only a split at the first space: "Dana Whitfield" -> Dana / Whitfield; a single name stays the first name.
-    const space = slots.full_name.indexOf(' ');
-    firstName = space === -1 ? slots.full_name : slots.full_name.slice(0, space);
-    lastName = space === -1 ? undefined : slots.full_name.slice(space + 1).trim() || undefined;
-  }
-  const profile = definedOnly<Profile>({
-    email,
-    firstName,
-    lastName,
-    phone: slots.phone,
-    company: slots.company,
-    jobTitle: slots.job_title,
-    country: slots.country,
-    companySize: amount(slots.company_size),
-    industry: slots.industry,
+  if (!isObject(parsed)) return undefined;
+  const leadgenId = own(parsed, 'leadgenId');
+  if (typeof leadgenId !== 'string' || !metaIdPattern.test(leadgenId)) return undefined;
+  const optional = (key: string) => (typeof own(parsed, key) === 'string' ? (own(parsed, key) as string) : undefined);
+  return definedOnly<LeadgenNotification>({
+    leadgenId,
+    pageId: optional('pageId'),
+    formId: optional('formId'),
+    adId: optional('adId'),
+    createdTime: optional('createdTime'),
   });
-  if (Object.keys(custom).length > 0) profile.custom = custom;
-  return profile;
 }
 
-/** Graph's `created_time` ("2024-05-14T09:21:06+0000") as ISO UTC; undefined when it is not a time. */
-function graphTime(value: unknown): string | undefined {
-  if (typeof value !== 'string') return undefined;
-  const ms = parseIsoTime(value.trim());
-  return ms === undefined ? undefined : new Date(ms).toISOString();
+/** The message body of the `facebook-leads` queue: the notification's ids, as exact strings. */
+export function leadgenMessageBody(notification: LeadgenNotification): string {
+  return JSON.stringify(notification);
 }
 
-/**
- * One `form_submitted` event for a fetched lead. Its idempotency key is the leadgen id and its time
- * the lead's own `created_time` (the webhook's when Graph gives none), so fetching the same lead twice
- * writes the same event key. Undefined only when neither time is known.
- */
-export function normalizeGraphLead(lead: GraphLead, notification: LeadgenNotification): NormalizedEvent | undefined {
-  const occurredAt = graphTime(lead.created_time) ?? notification.createdTime;
-  if (!occurredAt) return undefined;
-  const profile = profileFromFieldData(lead.field_data, lead.custom_disclaimer_responses);
-  const leadKey = facebookLeadKey(profile, notification.leadgenId);
-  const idOf = (value: unknown) => (typeof value === 'string' && idPattern.test(value) && value !== '0' ? value : undefined);
-  const properties = definedOnly<Record<string, PropertyValue>>({
-    formId: idOf(lead.form_id) ?? notification.formId,
-    adId: idOf(lead.ad_id) ?? notification.adId,
-    adName: text(lead.ad_name),
-    adsetId: idOf(lead.adset_id),
-    adsetName: text(lead.adset_name),
-    campaignId: idOf(lead.campaign_id),
-    campaignName: text(lead.campaign_name),
-    platform: text(lead.platform),
-    isOrganic: typeof lead.is_organic === 'boolean' ? lead.is_organic : undefined,
-    pageId: notification.pageId,
-  });
+/** How the queue treats each kind of Graph failure: rate limits use up a receive, never retried before Meta's announced wait. */
+function graphFailure(error: unknown): Failure {
+  const failure = error instanceof GraphError ? error : new GraphError('transient', (error as Error).message, { cause: error });
+  const code = failure.code === undefined ? undefined : `${failure.code}${failure.subcode === undefined ? '' : `/${failure.subcode}`}`;
   return {
-    leadKey,
-    type: 'form_submitted',
-    occurredAt,
-    source: facebookSourceName,
-    sourceEventId: notification.leadgenId,
-    properties,
-    profile,
-    raw: lead as unknown as JsonObject,
+    disposition: failure.retryable ? 'retry' : 'permanent',
+    kind: failure.kind,
+    message: failure.message,
+    ...(failure.retryAfterSeconds === undefined ? {} : { retryAfterSeconds: failure.retryAfterSeconds }),
+    ...(code === undefined ? {} : { code }),
+    fields: { code: failure.code, subcode: failure.subcode, httpStatus: failure.httpStatus, fbtraceId: failure.fbtraceId },
   };
 }
+
+function graphFix(failure: Failure): string {
+  if (failure.kind === 'invalid_token') return 'replace FACEBOOK_ACCESS_TOKEN (a long-lived Page or system-user token), then redrive the DLQ';
+  if (failure.kind === 'not_found') return 'the lead does not exist or the token cannot read it (Page role, leads_retrieval); fix access, then redrive the DLQ';
+  return 'inspect the message in the DLQ, fix the cause, then redrive';
+}
+
+/**
+ * `GET|POST /webhooks/facebook`: 404 while FACEBOOK_APP_SECRET or FACEBOOK_VERIFY_TOKEN is unset; GET the
+ * handshake; POST verified (401), parsed (400), new leadgen ids queued on `facebook-leads`; the fetch step
+ * reads each lead from the Graph API with FACEBOOK_ACCESS_TOKEN (FACEBOOK_GRAPH_URL, default Graph v21.0).
+ */
+export const facebook: WebhookSource<LeadgenNotification> = {
+  name: facebookSourceName,
+  requiredSecrets: ['FACEBOOK_APP_SECRET', 'FACEBOOK_VERIFY_TOKEN'],
+  verify(request: WebhookRequest, secrets: Secrets) {
+    verifyFacebookSignature(request, secrets.FACEBOOK_APP_SECRET ?? '');
+  },
+  handshake(request: WebhookRequest, secrets: Secrets) {
+    return facebookHandshake(request, secrets.FACEBOOK_VERIFY_TOKEN ?? '');
+  },
+  normalize(request: WebhookRequest) {
+    const delivery = parseLeadgenDelivery(request);
+    return { events: [], ignored: delivery.ignored, pending: delivery.leads, received: delivery.received };
+  },
+  fetch: {
+    queue: 'facebook-leads',
+    noun: 'facebook lead',
+    idOf: (notification) => notification.leadgenId,
+    write: leadgenMessageBody,
+    read: readLeadgenMessage,
+    unreadable: 'the message is not a leadgen notification',
+    async event(notification, { secrets, env }) {
+      const { FACEBOOK_ACCESS_TOKEN: accessToken, FACEBOOK_APP_SECRET: appSecret } = secrets;
+      // Secrets are read per batch (cached 5 minutes in AWS): a replaced token is used without a redeploy.
+      if (!accessToken || !appSecret) throw new GraphError('invalid_token', `${accessToken ? 'FACEBOOK_APP_SECRET' : 'FACEBOOK_ACCESS_TOKEN'} is not set`);
+      const lead = await fetchGraphLead(notification.leadgenId, { graphUrl: env.FACEBOOK_GRAPH_URL || defaultFacebookGraphUrl, accessToken, appSecret });
+      const event = normalizeGraphLead(lead, notification);
+      if (!event) throw new GraphError('permanent', 'the Graph lead and the webhook carry no created_time');
+      return event;
+    },
+    failureOf: graphFailure,
+    fix: graphFix,
+  },
+};

@@ -3,6 +3,8 @@
  * bounding what is stored (string length, field count, key length), and strict time parsing.
  */
 import type { Profile, PropertyValue } from '../core/events.ts';
+import type { JsonObject } from '../http/json.ts';
+import { isObject, own } from '../http/json.ts';
 
 /**
  * Longest string value kept in properties and profile fields. Longer ones are cut (not refused):
@@ -18,17 +20,6 @@ export const maxKeyLength = 200;
 
 /** Keys that could reach an object's prototype if ever assigned; never copied anywhere. */
 export const unsafeKeys = new Set(['__proto__', 'constructor', 'prototype']);
-
-export type JsonObject = Record<string, unknown>;
-
-export function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** An own property only: `traits.constructor` must not find Object's constructor through the prototype. */
-export function own(source: unknown, key: string): unknown {
-  return isObject(source) && Object.hasOwn(source, key) ? source[key] : undefined;
-}
 
 /** Cuts a string to {@link maxStoredStringLength} without splitting a surrogate pair. */
 export function truncate(value: string): string {

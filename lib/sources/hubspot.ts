@@ -17,15 +17,19 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { contactEmail, HubSpotLookupError } from '../apis/hubspot-contacts.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
-import { normalizeEmail } from '../core/events.ts';
+import { canonicalLeadId } from '../core/identity.ts';
+import { hubSpotDefaultBaseUrl, hubSpotLeadStatusesFromEnv } from '../crm/hubspot-properties.ts';
 import { badRequest, unauthorized } from '../http/errors.ts';
+import type { JsonObject } from '../http/json.ts';
+import { isObject } from '../http/json.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import type { Secrets } from '../runtime/config.ts';
 import type { CrmOutcomeType, RejectionReason } from './crm-feedback.ts';
 import { crmOutcomeTypes, rejectionReasons } from './crm-feedback.ts';
-import type { JsonObject } from './fields.ts';
-import { isObject } from './fields.ts';
-import type { IgnoredEvent } from './source.ts';
+import type { Env, IgnoredEvent, LookupResult, StepContext, WebhookRequest, WebhookSource } from './source.ts';
 
 /** HubSpot refuses nothing older; we refuse a delivery whose timestamp is further than this from now, either way. */
 export const hubspotSignatureToleranceMs = 5 * 60 * 1000;
@@ -298,32 +302,121 @@ export function outcomeEvent(change: HubSpotOutcomeChange, leadKey: string): Nor
   return { leadKey, type: change.mapped.outcome, occurredAt: change.occurredAt, source: 'hubspot', sourceEventId: change.eventId, properties, raw: change.raw };
 }
 
-/** Why a contact's e-mail could not be learnt from HubSpot, so the delivery is answered 503 and retried. */
-export class HubSpotLookupError extends Error {}
+/** The adapter name the handoff links HubSpot contacts under (`CRM#hubspot#<id>`). */
+const adapterName = 'hubspot';
 
 /**
- * The e-mail of a HubSpot contact (GET /crm/v3/objects/contacts/<id>?properties=email), for a contact
- * the handoff never linked (delivered before the link existed, or created in HubSpot by hand).
- * Undefined when HubSpot does not know the contact or it has no e-mail. Throws {@link HubSpotLookupError}
- * when HubSpot cannot answer now (rate limit, outage, bad token): the delivery is retried by HubSpot.
+ * `hs_lead_status` values this pipeline's own handoff writes (HUBSPOT_MQL_LEAD_STATUS, _RECYCLED_,
+ * _DISQUALIFIED_, read as the adapter reads them: default NEW, BAD_TIMING, UNQUALIFIED). When such a value
+ * comes back from an integration (changeSource INTEGRATION or API) rather than a person or a workflow, it
+ * is our own write echoed, not sales' decision: a recycled lead's BAD_TIMING must not return as a
+ * rejection for timing. The same value set by a salesperson in HubSpot still counts.
  */
-export async function contactEmail(objectId: string, options: { token: string; baseUrl: string; fetch?: typeof fetch }): Promise<string | undefined> {
-  const url = `${options.baseUrl.replace(/\/+$/, '')}/crm/v3/objects/contacts/${encodeURIComponent(objectId)}?properties=email`;
-  let response: Response;
-  try {
-    response = await (options.fetch ?? fetch)(url, {
-      headers: { authorization: `Bearer ${options.token}`, accept: 'application/json' },
-      signal: AbortSignal.timeout(5000),
-    });
-  } catch (error) {
-    throw new HubSpotLookupError(`HubSpot did not answer the contact lookup: ${(error as Error).message}`, { cause: error });
-  }
-  if (response.status === 404) return undefined;
-  if (response.status === 401 || response.status === 403) {
-    throw new HubSpotLookupError(`HubSpot refused the contact lookup (${response.status}): check HUBSPOT_ACCESS_TOKEN and its crm.objects.contacts.read scope`);
-  }
-  if (!response.ok) throw new HubSpotLookupError(`HubSpot answered the contact lookup with ${response.status}`);
-  const body = (await response.json().catch(() => undefined)) as { properties?: { email?: unknown } } | undefined;
-  const email = body?.properties?.email;
-  return typeof email === 'string' ? normalizeEmail(email) : undefined;
+function ownLeadStatuses(env: Env): Set<string> {
+  const statuses = hubSpotLeadStatusesFromEnv(env);
+  return new Set(
+    [statuses.mql, statuses.recycled, statuses.disqualified].filter((value): value is string => value !== undefined).map((value) => value.toLowerCase()),
+  );
 }
+const integrationSources = new Set(['INTEGRATION', 'API']);
+
+type Found = { kind: 'lead'; leadId: string } | { kind: 'ignored'; reason: string };
+
+/**
+ * Finds the lead of a HubSpot contact: the CRM link the handoff wrote when it delivered the lead, else
+ * the contact's e-mail from HubSpot (with HUBSPOT_ACCESS_TOKEN), and only a lead this pipeline knows:
+ * a contact that never came through it is not our lead, and an outcome must not invent one.
+ * Answers are cached for the delivery (HubSpot sends a contact's stage and status changes together).
+ */
+function leadFinder(context: StepContext): (change: HubSpotOutcomeChange) => Promise<Found> {
+  const token = context.secrets.HUBSPOT_ACCESS_TOKEN;
+  const baseUrl = context.env.HUBSPOT_BASE_URL ?? hubSpotDefaultBaseUrl;
+  const cache = new Map<string, Promise<Found>>();
+  const find = async (objectId: string): Promise<Found> => {
+    const linked = await context.leads.leadIdForCrmRecord(adapterName, objectId);
+    if (linked) return { kind: 'lead', leadId: linked };
+    if (!token) return { kind: 'ignored', reason: 'unknown_contact' };
+    const email = await contactEmail(objectId, { token, baseUrl });
+    if (!email) return { kind: 'ignored', reason: 'unknown_contact' };
+    const leadId = canonicalLeadId(email, context.model);
+    const lead = await context.leads.getLead(leadId);
+    if (!lead) return { kind: 'ignored', reason: 'unknown_lead' };
+    return { kind: 'lead', leadId: lead.mergedInto ?? leadId };
+  };
+  return (change) => {
+    let found = cache.get(change.objectId);
+    if (!found) {
+      found = find(change.objectId);
+      // A failed lookup is not remembered: the next change of the contact tries again.
+      found.catch(() => cache.delete(change.objectId));
+      cache.set(change.objectId, found);
+    }
+    return found;
+  };
+}
+
+/**
+ * The lookup step: our own lead-status writes echoed back are ignored, each other change's contact is
+ * mapped to its lead. A contact HubSpot cannot be asked about just now makes the delivery `unavailable`
+ * (503): what could be mapped is stored, HubSpot retries the delivery, and those events deduplicate.
+ */
+async function lookupLeads(changes: readonly HubSpotOutcomeChange[], context: StepContext): Promise<LookupResult> {
+  const own = ownLeadStatuses(context.env);
+  const ignored: IgnoredEvent[] = [];
+  const wanted = changes.filter((change) => {
+    const echo = change.property === 'hs_lead_status' && own.has(change.value.toLowerCase()) && integrationSources.has(change.changeSource ?? '');
+    if (echo) ignored.push({ sourceEventId: change.eventId, reason: 'own_write' });
+    return !echo;
+  });
+  const lookup = leadFinder(context);
+  let unavailable: HubSpotLookupError | undefined;
+  // A few lookups at a time: HubSpot waits only seconds for the answer, and its API has a burst limit.
+  const found = await mapWithConcurrency(wanted, 8, async (change) => {
+    try {
+      return await lookup(change);
+    } catch (error) {
+      if (!(error instanceof HubSpotLookupError)) throw error;
+      unavailable ??= error;
+      return undefined;
+    }
+  });
+  const events: NormalizedEvent[] = [];
+  wanted.forEach((change, index) => {
+    const answer = found[index];
+    if (answer?.kind === 'lead') events.push(outcomeEvent(change, answer.leadId));
+    else if (answer) ignored.push({ sourceEventId: change.eventId, reason: answer.reason });
+  });
+  return {
+    events,
+    ignored,
+    ...(unavailable ? { unavailable: new Error('a contact could not be looked up in HubSpot', { cause: unavailable }) } : {}),
+  };
+}
+
+/**
+ * `POST /webhooks/hubspot` (HUBSPOT_APP_SECRET; HUBSPOT_ACCESS_TOKEN to look up contacts the handoff never
+ * linked; HUBSPOT_WEBHOOK_URL when the URL HubSpot signs is not the one the function sees;
+ * HUBSPOT_OUTCOME_MAP to map other values).
+ */
+export const hubspot: WebhookSource<HubSpotOutcomeChange> = {
+  name: 'hubspot',
+  requiredSecrets: ['HUBSPOT_APP_SECRET'],
+  checkSettings(env: Env) {
+    hubspotOutcomeMap(env.HUBSPOT_OUTCOME_MAP);
+  },
+  verify(request: WebhookRequest, secrets: Secrets, now: Date, env: Env = {}) {
+    const uri = requestUri({
+      ...(env.HUBSPOT_WEBHOOK_URL ? { configured: env.HUBSPOT_WEBHOOK_URL } : {}),
+      proto: request.header('x-forwarded-proto'),
+      host: request.header('host') ?? request.domainName,
+      rawPath: request.path ?? '/webhooks/hubspot',
+      ...(request.rawQueryString ? { rawQueryString: request.rawQueryString } : {}),
+    });
+    verifyHubSpotSignature({ secret: secrets.HUBSPOT_APP_SECRET ?? '', method: request.method, uri, body: request.body, header: request.header, now });
+  },
+  normalize(request: WebhookRequest, _now?: Date, env: Env = {}) {
+    const { changes, ignored, received } = parseHubSpotDelivery(request.body, request.header('content-type'), hubspotOutcomeMap(env.HUBSPOT_OUTCOME_MAP));
+    return { events: [], ignored, pending: changes, received };
+  },
+  lookup: lookupLeads,
+};

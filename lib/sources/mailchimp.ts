@@ -36,9 +36,10 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
 import { normalizeEmail, toSnakeCase } from '../core/events.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
+import { isObject, own } from '../http/json.ts';
 import { requireContentType } from '../http/request.ts';
 import type { Secrets } from '../runtime/config.ts';
-import { amount, definedOnly, isKeptKey, isObject, maxFieldsPerEvent, own, parseIsoTime, text, unsafeKeys } from './fields.ts';
+import { amount, definedOnly, isKeptKey, maxFieldsPerEvent, parseIsoTime, text, unsafeKeys } from './fields.ts';
 import type { HandshakeAnswer, Normalized, WebhookRequest, WebhookSource } from './source.ts';
 
 /** A decoded form: strings and nested null-prototype containers, as PHP's `$_POST` would hold it. */

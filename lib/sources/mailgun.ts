@@ -34,9 +34,10 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { normalizeEmail } from '../core/events.ts';
 import { badRequest, HttpError, notFound } from '../http/errors.ts';
+import type { JsonObject } from '../http/json.ts';
+import { isObject, own } from '../http/json.ts';
 import { maxJsonDepth, parseJson, requireContentType } from '../http/request.ts';
-import type { JsonObject } from './fields.ts';
-import { isKeptKey, isObject, maxKeyLength, own, text, toPropertyValue } from './fields.ts';
+import { isKeptKey, maxKeyLength, text, toPropertyValue } from './fields.ts';
 import type { IgnoredEvent, Normalized, ReplayGuard, WebhookRequest, WebhookSource } from './source.ts';
 
 /**

@@ -35,10 +35,11 @@ import { z } from 'zod';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { normalizeEmail } from '../core/events.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
+import type { JsonObject } from '../http/json.ts';
+import { isObject, own } from '../http/json.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
 import type { Secrets } from '../runtime/config.ts';
-import type { JsonObject } from './fields.ts';
-import { isKeptKey, isObject, maxFieldsPerEvent, maxKeyLength, own, parseIsoTime, text, toPropertyValue } from './fields.ts';
+import { isKeptKey, maxFieldsPerEvent, maxKeyLength, parseIsoTime, text, toPropertyValue } from './fields.ts';
 import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';
 
 // ---------------------------------------------------------------------------------------------

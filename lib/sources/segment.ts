@@ -12,19 +12,18 @@ import { z } from 'zod';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
 import { normalizeEmail, toSnakeCase } from '../core/events.ts';
 import { badRequest, notFound } from '../http/errors.ts';
+import type { JsonObject } from '../http/json.ts';
+import { isObject, own } from '../http/json.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
 import { verifyStandardWebhook } from '../http/standard-webhooks.ts';
-import type { JsonObject } from './fields.ts';
 import {
   amount,
   definedOnly,
   flattenProperties,
   isKeptKey,
-  isObject,
   maxFieldsPerEvent,
   maxKeyLength,
   mergeProfiles,
-  own,
   parseIsoTime,
   text,
   toPropertyValue,

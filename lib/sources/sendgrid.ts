@@ -22,10 +22,11 @@ import { createPublicKey, sign as signMessage, verify as verifyMessage } from 'n
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { normalizeEmail } from '../core/events.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
+import type { JsonObject } from '../http/json.ts';
+import { isObject, own } from '../http/json.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
 import { logger } from '../runtime/logger.ts';
-import type { JsonObject } from './fields.ts';
-import { isKeptKey, isObject, maxFieldsPerEvent, maxKeyLength, own, text, toPropertyValue, truncate } from './fields.ts';
+import { isKeptKey, maxFieldsPerEvent, maxKeyLength, text, toPropertyValue, truncate } from './fields.ts';
 import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';
 
 export const sendgridSignatureHeader = 'X-Twilio-Email-Event-Webhook-Signature';

@@ -5,8 +5,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/crm/adapter.ts';
 import { CrmDeliveryError } from '../../lib/crm/adapter.ts';
 import { CrmConfigurationError, crmAdapterFromEnv, noneAdapter } from '../../lib/crm/index.ts';
-import { retryAfterSeconds, webhookAdapter } from '../../lib/crm/webhook.ts';
+import { webhookAdapter } from '../../lib/crm/webhook.ts';
 import { HttpError } from '../../lib/http/errors.ts';
+import { retryAfterSeconds } from '../../lib/http/outbound.ts';
 import { verifyStandardWebhook } from '../../lib/http/standard-webhooks.ts';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 

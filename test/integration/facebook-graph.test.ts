@@ -5,10 +5,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GraphLead } from '../../lib/apis/facebook-graph.ts';
 import { fetchGraphLead, GraphError } from '../../lib/apis/facebook-graph.ts';
 import type { GraphFailureKind, GraphStandIn } from '../../lib/local/stand-ins/graph.ts';
 import { graphFailureKinds, startGraphStandIn } from '../../lib/local/stand-ins/graph.ts';
-import type { GraphLead } from '../../lib/sources/facebook.ts';
 
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<string, any>;
 const { appSecret, access_token: accessToken } = fixture.request.appsecret_proof as { appSecret: string; access_token: string };

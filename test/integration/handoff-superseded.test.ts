@@ -17,7 +17,8 @@ import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from 
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
-import { hubSpotDefaultLeadStatuses, setupHubSpot } from '../../lib/crm/hubspot.ts';
+import { hubSpotDefaultLeadStatuses } from '../../lib/crm/hubspot-properties.ts';
+import { setupHubSpot } from '../../lib/crm/hubspot-setup.ts';
 import { webhookAdapter } from '../../lib/crm/webhook.ts';
 import { deliverHandoffs } from '../../lib/handoff/consumer.ts';
 import { queueDepth } from '../../lib/jobs/redrive.ts';

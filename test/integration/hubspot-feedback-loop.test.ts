@@ -6,7 +6,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { setupHubSpot } from '../../lib/crm/hubspot.ts';
+import { setupHubSpot } from '../../lib/crm/hubspot-setup.ts';
 import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';

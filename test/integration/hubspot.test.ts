@@ -1,16 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CrmAdapter, DeliveryResult, HandoffRecord } from '../../lib/crm/adapter.ts';
 import { CrmDeliveryError } from '../../lib/crm/adapter.ts';
-import {
-  formatHubSpotReasons,
-  formatHubSpotSetup,
-  HubSpotSetupError,
-  hubSpotAdapter,
-  hubSpotMaxText,
-  secondsToMidnight,
-  secondsToMidnightUtc,
-  setupHubSpot,
-} from '../../lib/crm/hubspot.ts';
+import { formatHubSpotReasons, hubSpotAdapter } from '../../lib/crm/hubspot.ts';
+import { secondsToMidnight, secondsToMidnightUtc } from '../../lib/crm/hubspot-answers.ts';
+import { hubSpotMaxText } from '../../lib/crm/hubspot-properties.ts';
+import { formatHubSpotSetup, HubSpotSetupError, setupHubSpot } from '../../lib/crm/hubspot-setup.ts';
 import { CrmConfigurationError, crmAdapterFromEnv } from '../../lib/crm/index.ts';
 import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';

@@ -12,6 +12,8 @@ export function webhookRequest(body: string | Buffer, headers: Record<string, st
     header: (name) => lowerCased.get(name.toLowerCase()),
     query: {},
     pathParameters: {},
+    path: '/',
+    rawQueryString: '',
   };
 }
 

@@ -6,8 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { announcedWaitSeconds, appsecretProof, classifyGraphError, graphLeadUrl } from '../../lib/apis/facebook-graph.ts';
-import { defaultRetryPolicy, readLeadgenMessage, retryDelaySeconds } from '../../lib/ingest/facebook-fetch.ts';
-import { leadgenMessageBody } from '../../lib/ingest/facebook-ingest.ts';
+import { backoffSeconds } from '../../lib/queue/settlement.ts';
+import { leadgenMessageBody, readLeadgenMessage } from '../../lib/sources/facebook.ts';
+import { queueSpec } from '../../lib/topology.ts';
+
+const defaultRetryPolicy = queueSpec('facebook-leads').retry;
 
 const graph = JSON.parse(readFileSync(new URL('../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<string, any>;
 const { appSecret, access_token: accessToken, value: proof } = graph.request.appsecret_proof as { appSecret: string; access_token: string; value: string };
@@ -94,14 +97,14 @@ describe('announced waits', () => {
 
 describe('retry delays', () => {
   it('double with each receive, up to the policy maximum (default: 1, 2, 4 ... 32 minutes, then an hour)', () => {
-    expect([1, 2, 3, 4, 5, 6, 7, 8].map((receive) => retryDelaySeconds(receive, defaultRetryPolicy))).toEqual([60, 120, 240, 480, 960, 1920, 3600, 3600]);
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map((receive) => backoffSeconds(receive, defaultRetryPolicy))).toEqual([60, 120, 240, 480, 960, 1920, 3600, 3600]);
   });
 
   it('are never shorter than what Meta announced, and never longer than the maximum or SQS allows', () => {
-    expect(retryDelaySeconds(1, defaultRetryPolicy, 300)).toBe(300);
-    expect(retryDelaySeconds(1, defaultRetryPolicy, 99_999)).toBe(3600);
-    expect(retryDelaySeconds(50, { baseSeconds: 60, maxSeconds: 100_000 })).toBe(43_200);
-    expect(retryDelaySeconds(0, { baseSeconds: 1, maxSeconds: 2 })).toBe(1);
+    expect(backoffSeconds(1, defaultRetryPolicy, 300)).toBe(300);
+    expect(backoffSeconds(1, defaultRetryPolicy, 99_999)).toBe(3600);
+    expect(backoffSeconds(50, { baseSeconds: 60, maxSeconds: 100_000 })).toBe(43_200);
+    expect(backoffSeconds(0, { baseSeconds: 1, maxSeconds: 2 })).toBe(1);
   });
 });
 

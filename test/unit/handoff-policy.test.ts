@@ -3,7 +3,13 @@
  * (bad values fall back to the defaults), which message bodies are handoff records, and redrive's bar.
  */
 import { describe, expect, it } from 'vitest';
-import { defaultHandoffRetryPolicy, handoffRetryDelaySeconds, handoffRetryPolicyFromEnv, readHandoffMessage } from '../../lib/handoff/consumer.ts';
+import { defaultHandoffPolicy, handoffPolicyFromEnv } from '../../lib/handoff/consumer.ts';
+import { readHandoffMessage } from '../../lib/handoff/records.ts';
+import { backoffSeconds } from '../../lib/queue/settlement.ts';
+
+const defaultHandoffRetryPolicy = defaultHandoffPolicy.retry;
+const handoffRetryDelaySeconds = backoffSeconds;
+
 import { progressBar } from '../../lib/jobs/redrive.ts';
 
 const record = {
@@ -22,8 +28,10 @@ describe('handoff retry delays', () => {
     const delays = Array.from({ length: 8 }, (_, index) => handoffRetryDelaySeconds(index + 1, defaultHandoffRetryPolicy));
     expect(delays).toEqual([30, 60, 120, 240, 480, 900, 900, 900]);
     expect(handoffRetryDelaySeconds(1, defaultHandoffRetryPolicy, 200)).toBe(200);
-    // SQS's 12-hour visibility limit bounds even an announced delay.
-    expect(handoffRetryDelaySeconds(1, defaultHandoffRetryPolicy, 100_000)).toBe(43_200);
+    // The policy's maximum bounds even an announced delay (one formula for every queue; a long announced
+    // reset is a spent quota, held apart), and SQS's 12-hour visibility limit bounds the maximum.
+    expect(handoffRetryDelaySeconds(1, defaultHandoffRetryPolicy, 100_000)).toBe(900);
+    expect(handoffRetryDelaySeconds(1, { baseSeconds: 30, maxSeconds: 100_000 }, 100_000)).toBe(43_200);
     expect(handoffRetryDelaySeconds(10_000, defaultHandoffRetryPolicy)).toBe(900);
   });
 
@@ -37,14 +45,13 @@ describe('handoff retry delays', () => {
   });
 
   it('reads the policy from the environment, ignoring values that are not non-negative numbers', () => {
-    expect(handoffRetryPolicyFromEnv({})).toEqual(defaultHandoffRetryPolicy);
-    expect(handoffRetryPolicyFromEnv({ HANDOFF_RETRY_BASE_SECONDS: '2', HANDOFF_RETRY_MAX_SECONDS: '8', HANDOFF_MAX_WAIT_SECONDS: '0' })).toMatchObject({
-      baseSeconds: 2,
-      maxSeconds: 8,
+    expect(handoffPolicyFromEnv({})).toEqual(defaultHandoffPolicy);
+    expect(handoffPolicyFromEnv({ HANDOFF_RETRY_BASE_SECONDS: '2', HANDOFF_RETRY_MAX_SECONDS: '8', HANDOFF_MAX_WAIT_SECONDS: '0' })).toMatchObject({
+      retry: { baseSeconds: 2, maxSeconds: 8 },
       maxInProcessWaitSeconds: 0,
     });
-    expect(handoffRetryPolicyFromEnv({ HANDOFF_RETRY_BASE_SECONDS: 'soon', HANDOFF_RETRY_MAX_SECONDS: '-5', HANDOFF_QUOTA_DELAY_SECONDS: '' })).toEqual(
-      defaultHandoffRetryPolicy,
+    expect(handoffPolicyFromEnv({ HANDOFF_RETRY_BASE_SECONDS: 'soon', HANDOFF_RETRY_MAX_SECONDS: '-5', HANDOFF_QUOTA_DELAY_SECONDS: '' })).toEqual(
+      defaultHandoffPolicy,
     );
   });
 });

@@ -13,8 +13,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
-import type { GraphLead } from '../../sources/facebook.ts';
-import { graphLeadFields } from '../../sources/facebook.ts';
+import type { GraphLead } from '../../apis/facebook-graph.ts';
+import { graphLeadFields } from '../../apis/facebook-graph.ts';
 import { listenLocal } from '../listen.ts';
 
 /** Failures Graph answers (§1.5), named after the README's cases. */

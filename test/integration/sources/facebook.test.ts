@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GraphLead } from '../../../lib/apis/facebook-graph.ts';
 import { defaultModel } from '../../../lib/core/default-model.ts';
 import type { GraphFailureKind, GraphStandIn } from '../../../lib/local/stand-ins/graph.ts';
 import { startGraphStandIn } from '../../../lib/local/stand-ins/graph.ts';
-import type { GraphLead } from '../../../lib/sources/facebook.ts';
 import { facebookSignature } from '../../../lib/sources/facebook.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { SeenStore } from '../../../lib/store/seen-store.ts';
@@ -182,7 +182,7 @@ describe('a lead from webhook to score', () => {
     const answer = await post(stack.urls['POST /webhooks/facebook']!, { body: rawBody, headers });
     await stack.drain();
 
-    expect(answer).toEqual({ status: 200, body: { received: 1, queued: 1, duplicates: 0, ignored: 0 } });
+    expect(answer).toEqual({ status: 200, body: { received: 1, stored: 0, queued: 1, duplicates: 0, ignored: 0 } });
     expect(graph.callsFor(lead.id).map((call) => call.answered)).toEqual([200]);
     const { status, body } = await viewOf('dana.whitfield@example.com');
     expect(status).toBe(200);
@@ -337,9 +337,9 @@ describe('at least once, counted once', () => {
     await stack.drain();
 
     expect(answers).toEqual([
-      { received: 1, queued: 1, duplicates: 0, ignored: 0 },
-      { received: 1, queued: 0, duplicates: 1, ignored: 0 },
-      { received: 1, queued: 0, duplicates: 1, ignored: 0 },
+      { received: 1, stored: 0, queued: 1, duplicates: 0, ignored: 0 },
+      { received: 1, stored: 0, queued: 0, duplicates: 1, ignored: 0 },
+      { received: 1, stored: 0, queued: 0, duplicates: 1, ignored: 0 },
     ]);
     expect(graph.callsFor(leadgenId)).toHaveLength(1);
     expect(await store.listEvents(email)).toHaveLength(1);
@@ -396,7 +396,7 @@ describe('at least once, counted once', () => {
     const answer = await post(stack.urls['POST /webhooks/facebook']!, delivery(rawBody));
     await stack.drain();
 
-    expect(answer).toEqual({ status: 200, body: { received: 1, queued: 0, duplicates: 0, ignored: 1, ignoredReasons: { test_lead: 1 } } });
+    expect(answer).toEqual({ status: 200, body: { received: 1, stored: 0, queued: 0, duplicates: 0, ignored: 1, ignoredReasons: { test_lead: 1 } } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
     expect(graph.calls.length).toBe(calls);
   });

@@ -353,7 +353,7 @@ describe('SendGrid when the store fails for one lead of a batch', () => {
     stack = await startTestStack({
       env: { SENDGRID_WEBHOOK_PUBLIC_KEY: publicKey, LOG_LEVEL: 'SILENT' },
       // The route's own handler code, on the pipeline above.
-      loadHandler: (name) => (name === 'ingest-sendgrid' ? webhookHandler(sendgrid, pipelineWithFailingLead) : undefined),
+      loadHandler: (name) => (name === 'ingest-sendgrid' ? webhookHandler(sendgrid, () => ({ pipeline: pipelineWithFailingLead() })) : undefined),
     });
     url = stack.urls['POST /webhooks/sendgrid']!;
   });

@@ -7,21 +7,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import type { GraphLead, LeadgenNotification } from '../../../lib/sources/facebook.ts';
+import type { GraphLead } from '../../../lib/apis/facebook-graph.ts';
+import { isGraphLead, parseMetaJson } from '../../../lib/apis/facebook-graph.ts';
+import type { LeadgenNotification } from '../../../lib/sources/facebook.ts';
 import {
   dashboardTestLeadgenId,
   facebookHandshake,
-  facebookLeadKey,
   facebookSignature,
-  facebookWebhook,
-  isGraphLead,
-  normalizeGraphLead,
+  facebook as facebookWebhook,
   normalizePhone,
   parseLeadgenDelivery,
-  parseMetaJson,
-  profileFromFieldData,
   verifyFacebookSignature,
 } from '../../../lib/sources/facebook.ts';
+import { facebookLeadKey, normalizeGraphLead, profileFromFieldData } from '../../../lib/sources/facebook-lead.ts';
 import { maxFieldsPerEvent } from '../../../lib/sources/fields.ts';
 import type { WebhookRequest } from '../../../lib/sources/source.ts';
 import { refusal } from '../../setup/webhook-request.ts';

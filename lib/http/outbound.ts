@@ -1,0 +1,43 @@
+/**
+ * What every client of another service's HTTP API shares (the CRM adapters, the lookups of an ingest
+ * step): how long to wait when the other side says so, how a failure before any answer reads, and how
+ * much of an error answer is quoted in a message that ends up in logs.
+ */
+
+/** Most characters of the other side's answer quoted in an error message (it ends up in logs). */
+export const maxQuotedChars = 300;
+
+/** The start of an answer's text, trimmed, cut at {@link maxQuotedChars} with `...`. */
+export function excerpt(text: string): string {
+  const trimmed = text.trim();
+  return trimmed.length > maxQuotedChars ? `${trimmed.slice(0, maxQuotedChars)}...` : trimmed;
+}
+
+/** An answer's text as the tail of an error message (`: <excerpt>`), or nothing when it is empty. */
+export function quoted(text: string): string {
+  const said = excerpt(text);
+  return said === '' ? '' : `: ${said}`;
+}
+
+/**
+ * Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110 §10.2.3),
+ * relative to the attempt's time; undefined when absent or unreadable.
+ */
+export function retryAfterSeconds(value: string | null | undefined, now: Date): number | undefined {
+  const trimmed = value?.trim();
+  if (!trimmed) return undefined;
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  // Every HTTP-date form starts with the weekday; Date.parse alone would read "-5" as a year.
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)/i.test(trimmed)) return undefined;
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, Math.ceil((at - now.getTime()) / 1000));
+}
+
+/** What went wrong before any answer: our timeout, or the network (undici hides the cause under "fetch failed"). */
+export function describeNetworkError(error: unknown, timeoutMs: number): string {
+  if (!(error instanceof Error)) return `request failed: ${String(error)}`;
+  if (error.name === 'TimeoutError') return `gave no answer within ${timeoutMs} ms`;
+  const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
+  return `request failed: ${error.message}${cause}`;
+}
