@@ -25,7 +25,7 @@
  *     for the alarm;
  *   - `auth`, `rejected`: retrying cannot help: to the DLQ at once with the error as a message
  *     attribute, and an error log line names the fix; `mql redrive` replays it once fixed.
- * Every attempt is recorded on the lead (see `LeadStore.recordHandoffAttempt`).
+ * Every attempt is recorded on the lead (the handoff ledger, lib/store/handoff-ledger.ts).
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { CrmAdapter, DeliveryFailureKind, DeliveryReceipt, DeliveryResult } from '../crm/adapter.ts';
@@ -38,7 +38,7 @@ import { retryPolicyFromEnv } from '../queue/settlement.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { nonNegativeNumberFromEnv } from '../runtime/config.ts';
 import { logger } from '../runtime/logger.ts';
-import type { LeadStore } from '../store/lead-store.ts';
+import type { HandoffLedger } from '../store/repository.ts';
 import { queueSpec } from '../topology.ts';
 import type { HandoffMessage } from './records.ts';
 import { latestDelivered, readHandoffMessage, timeOf } from './records.ts';
@@ -61,7 +61,7 @@ export function handoffPolicyFromEnv(env: Readonly<Record<string, string | undef
 }
 
 export interface HandoffDeps {
-  store: Pick<LeadStore, 'listHandoffs' | 'recordHandoffAttempt' | 'recordHandoffSuperseded'>;
+  store: Pick<HandoffLedger, 'listHandoffs' | 'recordHandoffAttempt' | 'recordHandoffSuperseded'>;
   adapter: () => Promise<CrmAdapter>;
   /** The queue; without it a failure is only reported as a batch item failure (SQS retries it after its visibility timeout). */
   messages?: QueueMessages;

@@ -1,7 +1,7 @@
 /** Handoff records as the handoff queue carries them, and the order of a lead's handoffs. */
 import type { HandoffRecord } from '../core/handoff.ts';
 import { handoffLeadId } from '../core/handoff.ts';
-import type { HandoffAttempt } from '../store/lead-store.ts';
+import type { HandoffAttempt } from '../store/repository.ts';
 
 /** What a handoff message carries: the record sales receives, and the lead it belongs to. */
 export interface HandoffMessage {

@@ -24,7 +24,7 @@ import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import type { Secrets } from '../runtime/config.ts';
 import { logger } from '../runtime/logger.ts';
 import type { Env, FetchStep, WebhookSource } from '../sources/source.ts';
-import type { SeenItem } from '../store/seen-store.ts';
+import type { SeenItem } from '../store/markers.ts';
 import type { Pipeline } from './pipeline.ts';
 import { ingest } from './pipeline.ts';
 

@@ -11,7 +11,7 @@ import { getSecrets, requireEnv } from '../runtime/config.ts';
 import { loadModel, loadModelAtColdStart } from '../runtime/model-config.ts';
 import type { WebhookSource } from '../sources/source.ts';
 import { LeadStore } from '../store/lead-store.ts';
-import { SeenStore } from '../store/seen-store.ts';
+import { SeenStore } from '../store/markers.ts';
 import type { QueueName } from '../topology.ts';
 import { dlqUrlEnv, queueSpec, queueUrlEnv, tableNameEnv } from '../topology.ts';
 import { fetchRecords } from './fetch.ts';

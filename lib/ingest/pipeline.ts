@@ -5,7 +5,7 @@ import type { ScoringModel } from '../core/model.ts';
 import { sendMessages } from '../queue/messages.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { logger } from '../runtime/logger.ts';
-import type { LeadOutcome, LeadStore } from '../store/lead-store.ts';
+import type { LeadOutcome, LeadRepository } from '../store/repository.ts';
 
 /** Where decided handoffs go: the handoff queue. */
 export interface HandoffQueue {
@@ -13,7 +13,7 @@ export interface HandoffQueue {
 }
 
 export interface Pipeline {
-  store: LeadStore;
+  store: LeadRepository;
   handoffQueue: HandoffQueue;
   model: ScoringModel;
 }

@@ -2,7 +2,7 @@ import type { ScoringModel } from '../core/model.ts';
 import type { BacktestReport } from '../core/replay.ts';
 import { BacktestTally, outcomesOf, qualificationOf } from '../core/replay.ts';
 import { scanLeadHistories } from '../store/lead-histories.ts';
-import type { LeadStore } from '../store/lead-store.ts';
+import type { LeadReads } from '../store/repository.ts';
 
 /**
  * `mql backtest`: every lead's stored events replayed under the current and a candidate model, side by
@@ -13,7 +13,7 @@ import type { LeadStore } from '../store/lead-store.ts';
  * an old lead as a stranger).
  */
 export async function runBacktest(
-  store: Pick<LeadStore, 'scanLeads' | 'listEvents'>,
+  store: Pick<LeadReads, 'scanLeads' | 'listEvents'>,
   options: { current: ScoringModel; candidate: ScoringModel; now: Date; since?: Date; concurrency?: number; pageSize?: number },
 ): Promise<BacktestReport> {
   const tally = new BacktestTally();

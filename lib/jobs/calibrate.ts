@@ -5,7 +5,7 @@ import type { ScoringModel } from '../core/model.ts';
 import { outcomeTypes } from '../core/replay.ts';
 import type { LeadHistory } from '../store/lead-histories.ts';
 import { scanLeadHistories } from '../store/lead-histories.ts';
-import type { LeadStore } from '../store/lead-store.ts';
+import type { LeadReads } from '../store/repository.ts';
 
 /**
  * `mql calibrate`: reads every lead (a Scan) and the events of each (a Query), keeps the histories of the
@@ -13,7 +13,7 @@ import type { LeadStore } from '../store/lead-store.ts';
  * Memory holds the events of the judged leads alone: those sales has seen, a small share of the table.
  */
 export async function runCalibration(
-  store: Pick<LeadStore, 'scanLeads' | 'listEvents'>,
+  store: Pick<LeadReads, 'scanLeads' | 'listEvents'>,
   options: { model: ScoringModel; since?: Date; concurrency?: number; pageSize?: number; lambda?: number },
 ): Promise<CalibrationReport> {
   const histories: LeadHistory[] = [];

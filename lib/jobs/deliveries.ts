@@ -3,14 +3,14 @@
  * (time, adapter, CRM status, outcome, error, CRM id). A handoff set aside unsent because a newer one of
  * the lead was delivered first shows `superseded by <id>`.
  */
-import type { HandoffAttempt, HandoffAttemptRecord, LeadStore } from '../store/lead-store.ts';
+import type { HandoffAttempt, HandoffAttemptRecord, HandoffLedger, LeadReads } from '../store/repository.ts';
 
 export interface LeadDeliveries {
   leadId: string;
   handoffs: (HandoffAttempt & { attemptLog: HandoffAttemptRecord[] })[];
 }
 
-export async function loadDeliveries(store: LeadStore, leadId: string): Promise<LeadDeliveries> {
+export async function loadDeliveries(store: LeadReads & HandoffLedger, leadId: string): Promise<LeadDeliveries> {
   const [handoffs, attempts] = await Promise.all([store.listHandoffs(leadId), store.listHandoffAttempts(leadId)]);
   return {
     leadId,

@@ -25,7 +25,7 @@ import type { ReportLead } from '../jobs/report/lead-facts.ts';
 import { reportLeadOf } from '../jobs/report/lead-facts.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import type { RejectionReason } from '../sources/crm-feedback.ts';
-import type { LeadStore } from '../store/lead-store.ts';
+import type { LeadReads } from '../store/repository.ts';
 import { portIsFree } from './listen.ts';
 import { seededRandom } from './seeded-random.ts';
 import type { CrmReceiver } from './stand-ins/crm-receiver.ts';
@@ -35,7 +35,7 @@ export interface PopulationOptions {
   readonly baseUrl: string;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** The stack's table, read back to see which leads qualified (the same replay as the report). */
-  readonly store: Pick<LeadStore, 'getLead' | 'listEvents'>;
+  readonly store: Pick<LeadReads, 'getLead' | 'listEvents'>;
   /** The model the stack scores with. */
   readonly model: ScoringModel;
   readonly print: (line: string) => void;

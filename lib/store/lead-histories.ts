@@ -1,6 +1,6 @@
 import type { NormalizedEvent } from '../core/events.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
-import type { LeadStore } from './lead-store.ts';
+import type { LeadReads } from './repository.ts';
 
 /** A lead and its stored events, oldest first. */
 export interface LeadHistory {
@@ -17,7 +17,7 @@ export interface LeadHistory {
  * `since` selects LEADS, not events: the leads first seen at or after it, each with its whole history.
  */
 export async function* scanLeadHistories(
-  store: Pick<LeadStore, 'scanLeads' | 'listEvents'>,
+  store: Pick<LeadReads, 'scanLeads' | 'listEvents'>,
   options: { since?: Date; concurrency?: number; pageSize?: number } = {},
 ): AsyncGenerator<LeadHistory[]> {
   let cursor: Record<string, unknown> | undefined;

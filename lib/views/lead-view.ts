@@ -5,7 +5,7 @@ import { canonicalLeadId } from '../core/identity.ts';
 import type { Lead, LeadOutcomeState } from '../core/lead.ts';
 import { explainedReasons, recordProfile, scoreLead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
-import type { HandoffAttempt, LeadStore, StoredLead } from '../store/lead-store.ts';
+import type { HandoffAttempt, HandoffLedger, LeadReads, StoredLead } from '../store/repository.ts';
 
 /**
  * A lead as operators read it: the outbound record's shape (`leadId`, `mergedFrom` when it absorbed
@@ -67,7 +67,7 @@ export function leadView(lead: StoredLead, handoffs: HandoffAttempt[], model: Sc
  * key merged into an e-mail lead answers with that lead, handoffs sent under the old key included.
  * Undefined when no lead has that key.
  */
-export async function findLeadView(store: LeadStore, model: ScoringModel, asked: string, now: Date): Promise<LeadView | undefined> {
+export async function findLeadView(store: LeadReads & HandoffLedger, model: ScoringModel, asked: string, now: Date): Promise<LeadView | undefined> {
   let lead = await store.getLead(canonicalLeadId(asked, model));
   if (lead?.mergedInto) lead = await store.getLead(lead.mergedInto);
   if (!lead) return undefined;

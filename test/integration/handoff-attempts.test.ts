@@ -8,7 +8,8 @@ import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-d
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
 import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
-import { attemptRetentionDays, LeadStore } from '../../lib/store/lead-store.ts';
+import { attemptRetentionDays } from '../../lib/store/handoff-ledger.ts';
+import { LeadStore } from '../../lib/store/lead-store.ts';
 
 let store: LeadStore;
 let documents: DynamoDBDocumentClient;

@@ -1,6 +1,6 @@
 import type { ScoringModel } from '../../core/model.ts';
 import { scanLeadHistories } from '../../store/lead-histories.ts';
-import type { LeadStore } from '../../store/lead-store.ts';
+import type { LeadReads } from '../../store/repository.ts';
 import type { ReportFigures } from './figures.ts';
 import { computeFigures } from './figures.ts';
 import type { ReportLead } from './lead-facts.ts';
@@ -12,7 +12,7 @@ import { reportLeadOf } from './lead-facts.ts';
  * so it is never on a request path.
  */
 export async function loadReportLeads(
-  store: Pick<LeadStore, 'scanLeads' | 'listEvents'>,
+  store: Pick<LeadReads, 'scanLeads' | 'listEvents'>,
   options: { model: ScoringModel; now: Date; since?: Date; concurrency?: number; pageSize?: number },
 ): Promise<ReportLead[]> {
   const leads: ReportLead[] = [];
@@ -23,7 +23,7 @@ export async function loadReportLeads(
 }
 
 export async function buildReport(
-  store: Pick<LeadStore, 'scanLeads' | 'listEvents'>,
+  store: Pick<LeadReads, 'scanLeads' | 'listEvents'>,
   options: { model: ScoringModel; now: Date; since?: Date; concurrency?: number },
 ): Promise<ReportFigures> {
   const leads = await loadReportLeads(store, options);

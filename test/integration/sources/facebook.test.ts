@@ -17,7 +17,7 @@ import type { GraphFailureKind, GraphStandIn } from '../../../lib/local/stand-in
 import { startGraphStandIn } from '../../../lib/local/stand-ins/graph.ts';
 import { facebookSignature } from '../../../lib/sources/facebook.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
-import { SeenStore } from '../../../lib/store/seen-store.ts';
+import { SeenStore } from '../../../lib/store/markers.ts';
 import { countItems, post } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';

@@ -1,15 +1,52 @@
+/**
+ * Markers that make senders' deliveries idempotent where no event key can: one-time replay tokens bound
+ * to the body they came with (Mailgun), and the ids a "notify, then fetch" source has queued and fetched
+ * (`SEEN#<source>#<id>`).
+ */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
-import { table } from '../topology.ts';
-import { seenPk, seenSk } from './keys.ts';
+import { table as tableLayout } from '../topology.ts';
+import { replayPk, replaySk, seenPk, seenSk } from './keys.ts';
+import type { StoreTable } from './table.ts';
 
 /**
- * Deduplication of provider events whose lead is not known at receipt (DESIGN.md data model,
+ * Binds a sender's one-time token to the fingerprint of the body it came with: `first` the first
+ * time, `same` for a retry of the same body, `replayed` when the token comes back with another body.
+ * The item expires (TTL) once the token is too old to be accepted anyway.
+ */
+export async function claimReplayToken(
+  table: StoreTable,
+  source: string,
+  token: string,
+  fingerprint: string,
+  expiresAt: Date,
+): Promise<'first' | 'same' | 'replayed'> {
+  try {
+    await table.client.send(
+      new PutCommand({
+        TableName: table.tableName,
+        Item: { pk: replayPk(source, token), sk: replaySk, fingerprint, [tableLayout.ttlAttribute]: Math.ceil(expiresAt.getTime() / 1000) },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    table.stats.writeCapacityUnits += 1;
+    return 'first';
+  } catch (error) {
+    if (!(error instanceof ConditionalCheckFailedException)) throw error;
+  }
+  const seen = await table.client.send(
+    new GetCommand({ TableName: table.tableName, Key: { pk: replayPk(source, token), sk: replaySk }, ConsistentRead: true }),
+  );
+  return seen.Item?.fingerprint === fingerprint ? 'same' : 'replayed';
+}
+
+/**
+ * Deduplication of provider events whose lead is not known at receipt (docs/architecture.md, data model:
  * `SEEN#<source>#<eventId>`): a Facebook leadgen id before its Graph fetch tells the e-mail.
  *
- * The item is written only AFTER the event is durably on its queue (see lib/facebook/ingest.ts), so
+ * The item is written only AFTER the event is durably on its queue (see lib/ingest/webhook.ts), so
  * a crash in between makes the sender's retry queue it again (a second fetch, harmless) and never
  * drops it. The fetch records on the same item that the lead is stored, so a message SQS delivers
  * twice costs one Graph call, not two.
@@ -28,7 +65,7 @@ export interface SeenStoreOptions {
   tableName: string;
   /**
    * How long an id is remembered (DynamoDB TTL). Meta retries a delivery for 36 h, so at least 48 h
-   * (formats README §12); 72 h leaves a day of margin for TTL deletion being late, never early.
+   * (docs/providers/facebook.md); 72 h leaves a day of margin for TTL deletion being late, never early.
    */
   retentionHours?: number;
 }
@@ -84,7 +121,15 @@ export class SeenStore {
         await this.client.send(
           new PutCommand({
             TableName: this.tableName,
-            Item: { pk: seenPk(source, eventId), sk: seenSk, kind: 'seen', source, eventId, queuedAt: now.toISOString(), [table.ttlAttribute]: expiresAt },
+            Item: {
+              pk: seenPk(source, eventId),
+              sk: seenSk,
+              kind: 'seen',
+              source,
+              eventId,
+              queuedAt: now.toISOString(),
+              [tableLayout.ttlAttribute]: expiresAt,
+            },
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
         );
@@ -102,7 +147,7 @@ export class SeenStore {
         Key: { pk: seenPk(source, eventId), sk: seenSk },
         UpdateExpression:
           'SET kind = :kind, #source = :source, eventId = :eventId, queuedAt = if_not_exists(queuedAt, :now), fetchedAt = :now, leadId = :leadId, #ttl = :ttl',
-        ExpressionAttributeNames: { '#source': 'source', '#ttl': table.ttlAttribute },
+        ExpressionAttributeNames: { '#source': 'source', '#ttl': tableLayout.ttlAttribute },
         ExpressionAttributeValues: {
           ':kind': 'seen',
           ':source': source,

@@ -1,0 +1,176 @@
+/**
+ * The handoff ledger on the lead's partition: a summary item per handoff (status, attempts, last error),
+ * an item per delivery attempt (kept {@link attemptRetentionDays} days), handoffs set aside as
+ * superseded, and the CRM link items (`CRM#<adapter>#<id>`) that map a CRM record back to its lead.
+ */
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { HandoffRecord } from '../core/handoff.ts';
+import { handoffLeadId } from '../core/handoff.ts';
+import { attemptSk, crmLinkPk, crmLinkSk, handoffSk, leadPk } from './keys.ts';
+import type { HandoffAttempt, HandoffAttemptInput, HandoffAttemptRecord } from './repository.ts';
+import type { StoreTable } from './table.ts';
+
+/** Attempt items expire (DynamoDB TTL) this many days after the attempt; the handoff's summary item stays. */
+export const attemptRetentionDays = 90;
+
+/**
+ * Records one delivery attempt of a handoff: the handoff's summary item on the lead's partition
+ * (status, attempts, last error), a small item per attempt (TTL {@link attemptRetentionDays} days),
+ * and, when the CRM named its record, the CRM link item `CRM#<adapter>#<externalId>` / `LINK` -> leadId.
+ */
+export async function recordHandoffAttempt(table: StoreTable, record: HandoffRecord, attempt: HandoffAttemptInput): Promise<void> {
+  const at = attempt.at.toISOString();
+  const delivered = attempt.outcome === 'delivered';
+  const leadId = recordLeadId(record);
+  const error = attempt.error?.slice(0, 1000);
+  const attemptItem: Record<string, unknown> = {
+    pk: leadPk(leadId),
+    sk: attemptSk(record.occurredAt, record.id, at),
+    kind: 'handoff-attempt',
+    handoffId: record.id,
+    type: record.type,
+    occurredAt: record.occurredAt,
+    at,
+    adapter: attempt.adapter,
+    outcome: attempt.outcome,
+    expiresAt: Math.floor(attempt.at.getTime() / 1000) + attemptRetentionDays * 86_400,
+  };
+  for (const key of ['crmStatus', 'kind', 'externalId', 'note', 'calls'] as const) {
+    if (attempt[key] !== undefined) attemptItem[key === 'kind' ? 'failureKind' : key] = attempt[key];
+  }
+  if (error !== undefined) attemptItem.error = error;
+  const writes: Promise<unknown>[] = [table.client.send(new PutCommand({ TableName: table.tableName, Item: attemptItem }))];
+  if (delivered && attempt.externalId) {
+    writes.push(
+      table.client.send(
+        new PutCommand({
+          TableName: table.tableName,
+          Item: {
+            pk: crmLinkPk(attempt.adapter, attempt.externalId),
+            sk: crmLinkSk,
+            kind: 'crm-link',
+            adapter: attempt.adapter,
+            externalId: attempt.externalId,
+            leadId,
+            linkedAt: at,
+          },
+        }),
+      ),
+    );
+  }
+  await Promise.all(writes);
+  await table.client.send(
+    new UpdateCommand({
+      TableName: table.tableName,
+      Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) },
+      UpdateExpression: [
+        'SET kind = :kind, id = :id, #type = :type, occurredAt = :occurredAt, adapter = :adapter, lastAttemptAt = :at',
+        // A late failure report of a duplicate delivery never overwrites "delivered".
+        delivered ? ', #status = :status, deliveredAt = :at' : ', #status = if_not_exists(#status, :status)',
+        attempt.crmStatus === undefined ? '' : ', crmStatus = :crmStatus',
+        attempt.error === undefined ? '' : ', lastError = :error',
+        !delivered && attempt.kind !== undefined ? ', lastKind = :failureKind' : '',
+        delivered && attempt.externalId ? ', externalId = :externalId' : '',
+        ' ADD attempts :one',
+      ].join(''),
+      ExpressionAttributeNames: { '#type': 'type', '#status': 'status' },
+      ExpressionAttributeValues: {
+        ':kind': 'handoff',
+        ':id': record.id,
+        ':type': record.type,
+        ':occurredAt': record.occurredAt,
+        ':adapter': attempt.adapter,
+        ':at': at,
+        ':status': delivered ? 'delivered' : 'failed',
+        ':one': 1,
+        ...(attempt.crmStatus === undefined ? {} : { ':crmStatus': attempt.crmStatus }),
+        ...(error === undefined ? {} : { ':error': error }),
+        ...(!delivered && attempt.kind !== undefined ? { ':failureKind': attempt.kind } : {}),
+        ...(delivered && attempt.externalId ? { ':externalId': attempt.externalId } : {}),
+      },
+    }),
+  );
+}
+
+export async function getHandoff(
+  table: StoreTable,
+  record: Pick<HandoffRecord, 'id' | 'occurredAt' | 'lead'> & { leadId?: string },
+): Promise<HandoffAttempt | undefined> {
+  const answer = await table.client.send(
+    new GetCommand({
+      TableName: table.tableName,
+      Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) },
+      ConsistentRead: true,
+    }),
+  );
+  return answer.Item as HandoffAttempt | undefined;
+}
+
+/** The lead's handoffs, oldest first (one Query; strongly consistent, as the handoff decides on it). */
+export async function listHandoffs(table: StoreTable, leadId: string): Promise<HandoffAttempt[]> {
+  const items = await table.queryPartition(leadId, 'HANDOFF#', true);
+  return items.map(({ pk: _pk, sk: _sk, kind: _kind, ...attempt }) => attempt as HandoffAttempt);
+}
+
+/**
+ * Sets a handoff aside unsent because `supersededBy`, a newer handoff of the same lead, was delivered
+ * first: status `superseded` on its summary item (created if it had no attempt yet). A handoff already
+ * delivered stays delivered; answers whether it was set aside.
+ */
+export async function recordHandoffSuperseded(
+  table: StoreTable,
+  record: HandoffRecord,
+  superseded: { at: Date; supersededBy: string; adapter: string },
+): Promise<boolean> {
+  try {
+    await table.client.send(
+      new UpdateCommand({
+        TableName: table.tableName,
+        Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) },
+        UpdateExpression:
+          'SET kind = :kind, id = :id, #type = :type, occurredAt = :occurredAt, adapter = :adapter, #status = :superseded, supersededBy = :by, supersededAt = :at, attempts = if_not_exists(attempts, :zero)',
+        ConditionExpression: 'attribute_not_exists(#status) OR #status <> :delivered',
+        ExpressionAttributeNames: { '#type': 'type', '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':kind': 'handoff',
+          ':id': record.id,
+          ':type': record.type,
+          ':occurredAt': record.occurredAt,
+          ':adapter': superseded.adapter,
+          ':superseded': 'superseded',
+          ':by': superseded.supersededBy,
+          ':at': superseded.at.toISOString(),
+          ':zero': 0,
+          ':delivered': 'delivered',
+        },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+    throw error;
+  }
+}
+
+/** Every delivery attempt of the lead's handoffs still kept, oldest handoff first, each handoff's attempts in order. */
+export async function listHandoffAttempts(table: StoreTable, leadId: string): Promise<HandoffAttemptRecord[]> {
+  const items = await table.queryPartition(leadId, 'ATTEMPT#', false);
+  return items.map(({ pk: _pk, sk: _sk, kind: _kind, expiresAt: _expiresAt, failureKind, ...attempt }) => ({
+    ...(attempt as Omit<HandoffAttemptRecord, 'kind'>),
+    ...(failureKind === undefined ? {} : { kind: failureKind as string }),
+  }));
+}
+
+/** The lead a CRM record belongs to, from the link the handoff wrote when it was delivered there. */
+export async function leadIdForCrmRecord(table: StoreTable, adapter: string, externalId: string): Promise<string | undefined> {
+  const answer = await table.client.send(new GetCommand({ TableName: table.tableName, Key: { pk: crmLinkPk(adapter, externalId), sk: crmLinkSk } }));
+  const leadId = answer.Item?.leadId;
+  return typeof leadId === 'string' ? leadId : undefined;
+}
+
+/** The partition a handoff record's attempts are kept in. */
+function recordLeadId(record: { leadId?: string; lead?: { email?: string } }): string {
+  const leadId = handoffLeadId(record);
+  if (!leadId) throw new Error('a handoff record names no lead (neither leadId nor lead.email)');
+  return leadId;
+}

@@ -1,0 +1,245 @@
+/**
+ * How one write of a lead becomes one TransactWriteItems, as pure functions: which events fit one
+ * transaction, the lead's stored state after scoring, the items (conditional event puts, grouped raw
+ * payloads, the version-guarded lead, a merge's claim), and whether a re-evaluation changed anything.
+ */
+import type { NormalizedEvent } from '../core/events.ts';
+import type { Breakdown, Lead } from '../core/lead.ts';
+import { scoreLead, statusChangeAt } from '../core/lead.ts';
+import type { ScoringModel } from '../core/model.ts';
+import { table as tableLayout } from '../topology.ts';
+import { dueShardOf, eventSk, leadPk, profileSk, rawSk } from './keys.ts';
+import type { MergePlan } from './merge.ts';
+import type { LeadOutcome, StoredLead } from './repository.ts';
+import type { TransactItems } from './table.ts';
+
+/** DynamoDB's limit of items per transaction: e.g. 49 events with their raw payloads, plus the lead. */
+const maxItemsPerTransaction = 100;
+
+/**
+ * Raw payloads above this many characters are kept cut (and marked): one item may not exceed 400 KB,
+ * and a transaction 4 MB, while a single authentic delivery may be up to 1 MiB.
+ */
+const maxRawChars = 64 * 1024;
+
+function rawText(raw: unknown): { raw: string; rawTruncated?: true } {
+  const text = JSON.stringify(raw ?? null) ?? 'null';
+  return text.length <= maxRawChars ? { raw: text } : { raw: text.slice(0, maxRawChars), rawTruncated: true };
+}
+
+/** Most bytes of raw payload text in one raw item (DynamoDB's item limit is 400 KB). */
+const maxRawGroupBytes = 300 * 1024;
+
+/** Events in order, cut into groups whose raw payloads fit one item. */
+function rawGroups(events: readonly NormalizedEvent[]): NormalizedEvent[][] {
+  const groups: NormalizedEvent[][] = [];
+  let size = 0;
+  for (const event of events) {
+    const bytes = Buffer.byteLength(rawText(event.raw).raw, 'utf8') + 256;
+    const current = groups.at(-1);
+    if (current && size + bytes <= maxRawGroupBytes) {
+      current.push(event);
+      size += bytes;
+    } else {
+      groups.push([event]);
+      size = bytes;
+    }
+  }
+  return groups;
+}
+
+/** Transaction budget for event and raw items, under DynamoDB's 4 MB per transaction with room for the lead. */
+const maxTransactionChars = 3 * 1024 * 1024;
+
+/**
+ * The next events to write in one transaction: as many as DynamoDB's 100 items allow (a new event
+ * takes two at most, its EVT item and (counted as if alone) a raw item; a copy from an absorbed lead one; the lead one; `extraItems` the
+ * rest), and at most ~3 MB of them.
+ */
+export function nextChunk(queue: readonly NormalizedEvent[], copies: ReadonlySet<NormalizedEvent>, extraItems: number): NormalizedEvent[] {
+  const chunk: NormalizedEvent[] = [];
+  let size = 0;
+  let items = 1 + extraItems;
+  for (const event of queue) {
+    const eventItems = copies.has(event) ? 1 : 2;
+    if (items + eventItems > maxItemsPerTransaction) break;
+    const { raw, ...normalized } = event;
+    const eventSize = JSON.stringify(normalized).length + (copies.has(event) ? 0 : Math.min(maxRawChars, JSON.stringify(raw ?? null)?.length ?? 0));
+    if (chunk.length > 0 && size + eventSize > maxTransactionChars) break;
+    chunk.push(event);
+    size += eventSize;
+    items += eventItems;
+  }
+  return chunk;
+}
+
+export function toStored(lead: Lead, score: Breakdown, previousVersion: number, model: ScoringModel, now: Date, mergingFrom?: string): StoredLead {
+  // The core clones the stored lead it was given: what the store derives is derived again here, never
+  // carried over (a due time kept from before would leave the lead in the due index for good).
+  const { version: _version, score: _score, dueAt: _dueAt, recycleAt: _recycleAt, mergingFrom: _mergingFrom, ...state } = lead as Partial<StoredLead> & Lead;
+  const recycle = statusChangeAt(lead, model, now);
+  // While handoffs wait in the outbox the lead is due now, so a failed enqueue is retried by the next decay
+  // run; so is a merge left half-done, so the decay job completes it.
+  const due = Object.keys(lead.outbox).length > 0 || mergingFrom ? now.toISOString() : recycle;
+  return {
+    ...state,
+    ...(mergingFrom ? { mergingFrom } : {}),
+    version: previousVersion + 1,
+    score: { fit: score.fit, behavior: score.behavior, total: score.total, at: now.toISOString() },
+    ...(due ? { dueAt: due } : {}),
+    ...(recycle ? { recycleAt: recycle } : {}),
+  };
+}
+
+/**
+ * The items of one lead transaction: per new event its EVT put (conditional) and its RAW put; per copy
+ * of an absorbed lead's event its EVT put only (its raw payload stays with the lead it came to); the
+ * lead (guarded by its version); and the claim on the lead being absorbed. With each event's index,
+ * to read DynamoDB's CancellationReasons.
+ */
+export function transactionItems(
+  table: { tableName: string; rawRetentionDays: number },
+  events: readonly NormalizedEvent[],
+  copies: ReadonlySet<NormalizedEvent>,
+  copiedFrom: string | undefined,
+  lead: StoredLead,
+  expectedVersion: number | undefined,
+  now: Date,
+  taking: MergePlan | undefined,
+): { items: TransactItems; eventIndex: number[]; leadIndex: number; claimIndex?: number } {
+  const appliedAt = now.toISOString();
+  const expiresAt = Math.floor(now.getTime() / 1000) + table.rawRetentionDays * 24 * 60 * 60;
+  const pk = leadPk(lead.leadId);
+  const items: TransactItems = [];
+  const eventIndex: number[] = [];
+  for (const event of events) {
+    const { raw: _raw, ...normalized } = event;
+    const copied = copies.has(event);
+    eventIndex.push(items.length);
+    items.push({
+      Put: {
+        TableName: table.tableName,
+        Item: {
+          pk,
+          sk: eventSk(event),
+          kind: 'event',
+          ...normalized,
+          appliedAt,
+          modelVersion: lead.modelVersion,
+          ...(copied && copiedFrom ? { mergedFrom: copiedFrom } : {}),
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    });
+  }
+  // The raw payloads of the events this transaction stores (copies keep theirs where they were received),
+  // a few hundred KB to an item keyed by its first event: DynamoDB Local writes a transaction's items one
+  // by one, and one raw item for a lead's share of a batch instead of one per event took a third more
+  // transactions per second (issue 3's 1,000-event SendGrid batch).
+  for (const group of rawGroups(events.filter((event) => !copies.has(event)))) {
+    const first = group[0]!;
+    items.push({
+      Put: {
+        TableName: table.tableName,
+        Item: {
+          pk,
+          sk: rawSk(first),
+          kind: 'raw',
+          source: first.source,
+          events: group.map((event) => ({ source: event.source, sourceEventId: event.sourceEventId, ...rawText(event.raw) })),
+          [tableLayout.ttlAttribute]: expiresAt,
+        },
+      },
+    });
+  }
+  const { dueAt: due, ...rest } = lead;
+  const leadIndex = items.length;
+  items.push({
+    Put: {
+      TableName: table.tableName,
+      Item: { pk, sk: profileSk, kind: 'lead', ...rest, ...(due ? { dueAt: due, dueShard: dueShardOf(lead.leadId) } : {}) },
+      ...(expectedVersion === undefined
+        ? { ConditionExpression: 'attribute_not_exists(pk)' }
+        : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }),
+    },
+  });
+  const claim = taking?.claim;
+  if (!taking || !claim) return { items, eventIndex, leadIndex };
+  const claimIndex = items.length;
+  const key = { pk: leadPk(taking.from), sk: profileSk };
+  if (claim.kind === 'alias') {
+    // Taken before anyone: a lead of this key created meanwhile makes this fail, and the merge is planned again.
+    items.push({
+      Put: {
+        TableName: table.tableName,
+        Item: { ...key, kind: 'alias', leadId: taking.from, mergedInto: lead.leadId, mergedAt: appliedAt, version: 1 },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      },
+    });
+    return { items, eventIndex, leadIndex, claimIndex };
+  }
+  items.push({
+    Update: {
+      TableName: table.tableName,
+      Key: key,
+      // An absorbed lead with handoffs still in its outbox stays due, so the decay job sends them.
+      UpdateExpression: `SET mergedInto = :into, mergedAt = :at, version = version + :one${claim.idle ? ' REMOVE dueAt, dueShard' : ''}`,
+      ConditionExpression: 'version = :version AND attribute_not_exists(mergedInto)',
+      ExpressionAttributeValues: { ':into': lead.leadId, ':at': appliedAt, ':one': 1, ':version': claim.version },
+    },
+  });
+  return { items, eventIndex, leadIndex, claimIndex };
+}
+
+export function outcomeOf(lead: StoredLead, applied: number, duplicates: number, merged: number): LeadOutcome {
+  return {
+    leadId: lead.leadId,
+    applied,
+    duplicates,
+    merged,
+    status: lead.status,
+    outbox: Object.values(lead.outbox),
+    ...(lead.recycleAt ? { recycleAt: lead.recycleAt } : {}),
+  };
+}
+
+/** Whether a re-evaluation changed anything worth a write (status, outbox, due time, shown score). */
+export function changed(before: StoredLead, after: StoredLead): boolean {
+  return (
+    before.status !== after.status ||
+    before.dueAt !== after.dueAt ||
+    before.modelVersion !== after.modelVersion ||
+    Object.keys(before.outbox).length !== Object.keys(after.outbox).length ||
+    before.score.total !== after.score.total
+  );
+}
+
+/**
+ * Whether a rebuilt lead differs from the stored one in what a rescore writes for: status, outbox, recycle
+ * time, the facts replayed (events counted, disqualifier, outcome), or the score, both taken at `now` under
+ * the rescoring model (the stored snapshot is from its last write: decay since then alone is no change).
+ * A new model version alone is not: a model change that moves no lead costs reads, not a write per lead;
+ * a lead written carries the version that wrote it.
+ */
+export function replacesState(before: StoredLead, after: StoredLead, model: ScoringModel, now: Date): boolean {
+  const stored = scoreLead(before, model, now);
+  return (
+    before.status !== after.status ||
+    before.recycleAt !== after.recycleAt ||
+    Object.keys(before.outbox).sort().join() !== Object.keys(after.outbox).sort().join() ||
+    before.eventCount !== after.eventCount ||
+    before.disqualifiedBy?.rule !== after.disqualifiedBy?.rule ||
+    before.outcome?.type !== after.outcome?.type ||
+    stored.total !== after.score.total ||
+    stored.fit !== after.score.fit ||
+    stored.behavior !== after.score.behavior
+  );
+}
+
+/** Deliveries with at least this many events are checked for being redeliveries before writing (see apply). */
+export const minEventsToLookUp = 10;
+
+/** An event's table key as one string: the partition of its lead and its sort key. */
+export function storedEventKey(event: NormalizedEvent): string {
+  return `${leadPk(event.leadKey)}|${eventSk(event)}`;
+}

@@ -1,0 +1,139 @@
+/**
+ * Phone-only leads merged into e-mail leads: what a write of an e-mail lead takes over (a phone lead to
+ * absorb, or the bare phone key as an alias), the redirection of events of a merged lead, and the
+ * retirement of a merged lead met by the decay job. ./lead-writes.ts carries the plan out in its
+ * transactions.
+ */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { NormalizedEvent } from '../core/events.ts';
+import { isEmailLeadId, phoneLeadId } from '../core/identity.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import { leadPk, profileSk } from './keys.ts';
+import type { LeadOutcome, StoredLead } from './repository.ts';
+import type { StoreTable } from './table.ts';
+
+/** A provider key the lead written takes (see `writeLead`). */
+export interface MergePlan {
+  /** The key, e.g. `phone:+14155550123`. */
+  from: string;
+  /**
+   * How the key is taken, in the first transaction: `absorb` the lead of that key, conditioned on the
+   * version whose events were read (`idle`: its outbox was empty, so it also leaves the due index);
+   * `alias` a key no lead holds yet. Undefined once taken (a merge being completed).
+   */
+  claim: { kind: 'absorb'; version: number; idle: boolean } | { kind: 'alias' } | undefined;
+  /** Whether the key had a lead with events of its own: it is then listed in `mergedFrom`. */
+  absorbs: boolean;
+  /** Its events, re-keyed to the absorbing lead, not yet written there. */
+  copies: NormalizedEvent[];
+}
+
+/**
+ * Reads every provider-key lead the events name (never an e-mail lead: those are never merged away):
+ * `into` maps the merged ones to their e-mail lead, `read` keeps the others as read.
+ */
+export async function resolveMerged(
+  table: StoreTable,
+  events: readonly NormalizedEvent[],
+): Promise<{ into: Map<string, string>; read: Map<string, StoredLead | undefined> }> {
+  const into = new Map<string, string>();
+  const read = new Map<string, StoredLead | undefined>();
+  const providerKeys = [...new Set(events.map((event) => event.leadKey).filter((leadKey) => !isEmailLeadId(leadKey)))];
+  if (providerKeys.length === 0) return { into, read };
+  await mapWithConcurrency(providerKeys, table.concurrency, async (leadKey) => {
+    const lead = await table.getLead(leadKey);
+    if (lead?.mergedInto) into.set(leadKey, lead.mergedInto);
+    else read.set(leadKey, lead);
+  });
+  return { into, read };
+}
+
+/**
+ * What, if anything, this write takes: a merge E left half-done (`mergingFrom`), else the first phone
+ * of the call's events whose key E does not hold yet: the lead of that key if it exists and is free
+ * (absorbed), the bare key if no lead has it (an alias: a phone-only lead of that number arriving later
+ * goes straight to E). Costs nothing for events without a phone, or with a phone E already holds; one
+ * consistent GetItem once per new phone; a Query of the phone lead's events only when there is one.
+ */
+export async function planMerge(
+  table: StoreTable,
+  leadId: string,
+  current: StoredLead | undefined,
+  events: readonly NormalizedEvent[],
+  heldElsewhere: Set<string>,
+): Promise<MergePlan | undefined> {
+  if (!isEmailLeadId(leadId)) return undefined;
+  const rekey = (event: NormalizedEvent) => ({ ...event, leadKey: leadId });
+  if (current?.mergingFrom) {
+    // Already claimed by this lead: copy again; what is stored already is skipped as a duplicate.
+    return {
+      from: current.mergingFrom,
+      claim: undefined,
+      absorbs: true,
+      copies: (await table.listEvents(current.mergingFrom, { consistent: true })).map(rekey),
+    };
+  }
+  const held = new Set(current?.aliases ?? []);
+  for (const event of events) {
+    const phoneLead = phoneLeadId(event.profile?.phone);
+    if (!phoneLead || held.has(phoneLead) || heldElsewhere.has(phoneLead)) continue;
+    const candidate = await table.getLead(phoneLead);
+    if (!candidate) return { from: phoneLead, claim: { kind: 'alias' }, absorbs: false, copies: [] };
+    if (candidate.mergedInto) {
+      // Another e-mail lead holds the number (a shared phone): the first one keeps it.
+      heldElsewhere.add(phoneLead);
+      continue;
+    }
+    // Read after the lead, consistently: every event of the version read is in the answer (more only
+    // if the lead moved on, and then the claim, conditioned on that version, fails and this runs again).
+    const copies = (await table.listEvents(phoneLead, { consistent: true })).map(rekey);
+    return {
+      from: phoneLead,
+      claim: { kind: 'absorb', version: candidate.version, idle: Object.keys(candidate.outbox ?? {}).length === 0 },
+      absorbs: true,
+      copies,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * A merged lead met by the decay job: nothing of its own to score. Hands back handoffs still in its
+ * outbox (decided before the merge) so they are sent; with none left, takes it out of the due index.
+ */
+export async function retireMerged(table: StoreTable, lead: StoredLead, applied: number, duplicates: number, merged: number): Promise<LeadOutcome> {
+  const outbox = Object.values(lead.outbox ?? {});
+  if (outbox.length === 0 && lead.dueAt !== undefined) {
+    await table.client
+      .send(
+        new UpdateCommand({
+          TableName: table.tableName,
+          Key: { pk: leadPk(lead.leadId), sk: profileSk },
+          UpdateExpression: 'REMOVE dueAt, dueShard SET version = version + :one',
+          ConditionExpression: 'version = :version',
+          ExpressionAttributeValues: { ':one': 1, ':version': lead.version },
+        }),
+      )
+      .catch((error: unknown) => {
+        // Changed meanwhile (its outbox confirmed): the next decay run looks again.
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      });
+  }
+  return { leadId: lead.leadId, applied, duplicates, merged, status: lead.status, outbox };
+}
+
+/** Whether the call's events name a phone key the lead does not hold yet, nor another lead (several phones in one delivery). */
+export function mayAbsorbMore(lead: StoredLead, events: readonly NormalizedEvent[], heldElsewhere: ReadonlySet<string>): boolean {
+  if (!isEmailLeadId(lead.leadId)) return false;
+  const held = new Set(lead.aliases ?? []);
+  return events.some((event) => {
+    const phoneLead = phoneLeadId(event.profile?.phone);
+    return phoneLead !== undefined && !held.has(phoneLead) && !heldElsewhere.has(phoneLead);
+  });
+}
+
+/** A list of keys with one more, each once. */
+export function union(list: readonly string[] | undefined, key: string): string[] {
+  return [...new Set([...(list ?? []), key])];
+}

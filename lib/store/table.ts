@@ -1,0 +1,155 @@
+/**
+ * The single table as every part of the store uses it: the client, the settings, the counters, and the
+ * reads and writes they share (a transaction, batched and paged reads, a lead's PROFILE item).
+ */
+import type { DynamoDBDocumentClient, QueryCommandOutput, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, QueryCommand, ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { NormalizedEvent } from '../core/events.ts';
+import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import { leadPk, profileSk } from './keys.ts';
+import type { StoredLead, StoreStats } from './repository.ts';
+
+export interface LeadStoreOptions {
+  client: DynamoDBDocumentClient;
+  tableName: string;
+  /** How long raw provider payloads are kept (DynamoDB TTL). */
+  rawRetentionDays?: number;
+  /** Leads written at once by `apply`. */
+  concurrency?: number;
+  /** Attempts per lead before giving up on contention (the caller answers 5xx; the sender retries). */
+  maxAttempts?: number;
+}
+
+export type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
+
+/** Full-jitter exponential backoff, capped: contending writers spread out instead of colliding again. */
+export function backoffMs(attempt: number): number {
+  return Math.random() * Math.min(250, 5 * 2 ** attempt);
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class StoreTable {
+  readonly stats: StoreStats = { transactions: 0, conflicts: 0, writeCapacityUnits: 0 };
+  readonly client: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly rawRetentionDays: number;
+  readonly concurrency: number;
+  readonly maxAttempts: number;
+
+  constructor(options: LeadStoreOptions) {
+    this.client = options.client;
+    this.tableName = options.tableName;
+    this.rawRetentionDays = options.rawRetentionDays ?? 30;
+    this.concurrency = options.concurrency ?? 16;
+    this.maxAttempts = options.maxAttempts ?? 40;
+  }
+
+  async batchGet(keys: readonly Record<string, string>[], projection?: string): Promise<Record<string, unknown>[]> {
+    const unique = [...new Map(keys.map((key) => [`${key.pk}|${key.sk}`, key])).values()];
+    const chunks = Array.from({ length: Math.ceil(unique.length / 100) }, (_, index) => unique.slice(index * 100, index * 100 + 100));
+    const pages = await mapWithConcurrency(chunks, 4, async (chunk) => {
+      const found: Record<string, unknown>[] = [];
+      let pending: Record<string, unknown>[] = chunk;
+      for (let attempt = 1; pending.length > 0; attempt += 1) {
+        const answer = await this.client.send(
+          new BatchGetCommand({
+            RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true, ...(projection ? { ProjectionExpression: projection } : {}) } },
+          }),
+        );
+        found.push(...(answer.Responses?.[this.tableName] ?? []));
+        pending = answer.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+        if (pending.length > 0) {
+          if (attempt >= this.maxAttempts) throw new Error(`BatchGetItem left ${pending.length} key(s) unprocessed after ${attempt} attempts`);
+          await sleep(backoffMs(attempt));
+        }
+      }
+      return found;
+    });
+    return pages.flat();
+  }
+
+  /** The leads' PROFILE items, 100 keys a BatchGetItem (strongly consistent), unprocessed keys retried. */
+  async readLeads(leadIds: readonly string[]): Promise<Map<string, StoredLead>> {
+    const leads = new Map<string, StoredLead>();
+    for (const item of await this.batchGet(leadIds.map((leadId) => ({ pk: leadPk(leadId), sk: profileSk })))) {
+      const { pk: _pk, sk: _sk, kind: _kind, dueShard: _shard, ...rest } = item;
+      const lead = rest as unknown as StoredLead;
+      leads.set(lead.leadId, lead);
+    }
+    return leads;
+  }
+
+  async send(items: TransactItems): Promise<void> {
+    const answer = await this.client.send(new TransactWriteCommand({ TransactItems: items, ReturnConsumedCapacity: 'TOTAL' }));
+    this.stats.transactions += 1;
+    for (const consumed of answer.ConsumedCapacity ?? []) this.stats.writeCapacityUnits += consumed.WriteCapacityUnits ?? consumed.CapacityUnits ?? 0;
+  }
+
+  async getLead(leadId: string): Promise<StoredLead | undefined> {
+    const answer = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: leadPk(leadId), sk: profileSk }, ConsistentRead: true }));
+    if (!answer.Item) return undefined;
+    const { pk: _pk, sk: _sk, kind: _kind, dueShard: _shard, ...lead } = answer.Item;
+    return lead as StoredLead;
+  }
+
+  /**
+   * One page of a Scan of the table's leads (PROFILE items of kind `lead`; merged provider-key leads and
+   * aliases left out: their events live on the e-mail lead too), from `cursor` (the previous page's
+   * LastEvaluatedKey). A Scan reads every item: for operator batch jobs (rescore, backtest), never a request
+   * path. `limit` bounds the items a page evaluates (DynamoDB's Limit), not the leads it returns.
+   * `firstSeenSince` keeps only leads first seen at or after that instant.
+   */
+  async scanLeads(
+    options: { cursor?: Record<string, unknown>; limit?: number; firstSeenSince?: Date } = {},
+  ): Promise<{ leadIds: string[]; cursor?: Record<string, unknown>; scanned: number }> {
+    const since = options.firstSeenSince?.toISOString();
+    const page = await this.client.send(
+      new ScanCommand({
+        TableName: this.tableName,
+        FilterExpression: `sk = :profile AND #kind = :lead AND attribute_not_exists(mergedInto)${since ? ' AND firstSeenAt >= :since' : ''}`,
+        ExpressionAttributeNames: { '#kind': 'kind' },
+        ExpressionAttributeValues: { ':profile': profileSk, ':lead': 'lead', ...(since ? { ':since': since } : {}) },
+        ProjectionExpression: 'leadId',
+        ...(options.cursor ? { ExclusiveStartKey: options.cursor } : {}),
+        ...(options.limit ? { Limit: options.limit } : {}),
+      }),
+    );
+    return {
+      leadIds: (page.Items ?? []).map((item) => item.leadId as string),
+      ...(page.LastEvaluatedKey ? { cursor: page.LastEvaluatedKey } : {}),
+      scanned: page.ScannedCount ?? 0,
+    };
+  }
+
+  /**
+   * The lead's stored events, oldest first (what a rescore or backtest replays), including those copied
+   * from leads it absorbed. `consistent` reads every event of the last write (the merge needs it).
+   */
+  async listEvents(leadId: string, options: { consistent?: boolean } = {}): Promise<NormalizedEvent[]> {
+    const items = await this.queryPartition(leadId, 'EVT#', options.consistent ?? false);
+    return items.map(
+      ({ pk: _pk, sk: _sk, kind: _kind, appliedAt: _appliedAt, modelVersion: _modelVersion, mergedFrom: _mergedFrom, ...event }) => event as NormalizedEvent,
+    );
+  }
+
+  /** Every item of the lead's partition whose sort key starts with `prefix`, in sort-key order (all pages of one Query). */
+  async queryPartition(leadId: string, prefix: string, consistent: boolean): Promise<NonNullable<QueryCommandOutput['Items']>> {
+    const items: NonNullable<QueryCommandOutput['Items']> = [];
+    let cursor: Record<string, unknown> | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': leadPk(leadId), ':prefix': prefix },
+          ExclusiveStartKey: cursor,
+          ...(consistent ? { ConsistentRead: true } : {}),
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      cursor = page.LastEvaluatedKey;
+    } while (cursor);
+    return items;
+  }
+}
