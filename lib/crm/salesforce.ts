@@ -1,6 +1,6 @@
 /**
  * `CRM_ADAPTER=salesforce`: each handoff upserts a Lead by an External ID field holding the lead's id
- * (formats README §9), `PATCH /services/data/<v>/sobjects/Lead/<field>/<leadId>`, logged in with the
+ * (docs/providers/salesforce.md), `PATCH /services/data/<v>/sobjects/Lead/<field>/<leadId>`, logged in with the
  * OAuth 2.0 client-credentials flow of a connected (or external client) app.
  *
  * Batches go through sObject Collections (`PATCH /composite/sobjects/Lead/<field>`, up to 200 records,
@@ -44,7 +44,7 @@ export interface SalesforceSettings {
   fields: SalesforceScoreFields;
 }
 
-/** Environment variable naming each score field, and its default (README "Salesforce"). */
+/** Environment variable naming each score field, and its default (docs/operator-contract.md, "Settings"). */
 export const salesforceFieldSettings: Record<keyof SalesforceScoreFields, { env: string; default: string }> = {
   score: { env: 'SALESFORCE_SCORE_FIELD', default: 'Lead_Score__c' },
   fit: { env: 'SALESFORCE_FIT_SCORE_FIELD', default: 'Fit_Score__c' },

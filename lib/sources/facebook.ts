@@ -1,5 +1,5 @@
 /**
- * Facebook / Meta Lead Ads: everything pure about Meta's wire formats (formats README §1).
+ * Facebook / Meta Lead Ads: everything pure about Meta's wire formats (docs/providers/facebook.md).
  *
  * - The webhook (`object: page`, `field: leadgen`) carries ids only: it is verified (`X-Hub-Signature-256`,
  *   HMAC-SHA256 of the raw bytes keyed with the app secret), parsed without losing the digits of ids
@@ -63,7 +63,7 @@ export function facebookSignature(appSecret: string, body: Buffer | string): str
 
 /**
  * Checks `X-Hub-Signature-256` over the exact bytes received, in constant time. The legacy sha1
- * header alone is not accepted (the README: do not depend on it). Throws 401.
+ * header alone is not accepted (Meta documents only the -256 one). Throws 401.
  */
 export function verifyFacebookSignature(request: WebhookRequest, appSecret: string): void {
   const given = request.header('x-hub-signature-256');
@@ -128,7 +128,7 @@ const idKeys = new Set(['id', 'leadgen_id', 'form_id', 'ad_id', 'adgroup_id', 'p
 
 /**
  * JSON.parse that keeps every id as its exact decimal text. Meta sends ids as strings or as JSON
- * numbers (§1.3, §13.1), and 17-18 digit numbers lose digits as doubles (`120208765432109876` would
+ * numbers (docs/providers/facebook.md), and 17-18 digit numbers lose digits as doubles (`120208765432109876` would
  * become `120208765432109870`). Node 24's reviver receives `context.source`, the number's own text.
  * Throws a SyntaxError on malformed JSON.
  */
@@ -243,7 +243,7 @@ function leadgenFromChange(value: unknown, entryId: unknown, where: string): Lea
 
 // --- the Graph API lead -------------------------------------------------------------------------
 
-/** The fields asked of `GET /{leadgen-id}`: the default answer is a subset (§1.4), so they are always named. */
+/** The fields asked of `GET /{leadgen-id}`: the default answer is a subset, so they are always named (docs/providers/facebook.md). */
 export const graphLeadFields = [
   'id',
   'created_time',
@@ -312,7 +312,7 @@ type ProfileSlot =
   | 'company_size'
   | 'industry';
 
-/** Meta's prefill question names (§1.4) and the common custom-question spellings of company size and industry. */
+/** Meta's prefill question names (docs/providers/facebook.md, "Mapping") and the common custom-question spellings of company size and industry. */
 const knownQuestions: Readonly<Record<string, ProfileSlot>> = {
   email: 'email',
   email_address: 'email',
@@ -377,7 +377,7 @@ export function profileFromFieldData(fields: GraphLead['field_data'], disclaimer
       slots[slot] = answer;
       continue;
     }
-    // Unknown questions keep the advertiser's key as given (the README: keep them as custom attributes).
+    // Unknown questions keep the advertiser's key as given, as custom attributes (docs/providers/facebook.md).
     if (customCount >= maxFieldsPerEvent || !isKeptKey(name) || Object.hasOwn(custom, name)) continue;
     custom[name] = answer;
     customCount += 1;
@@ -387,7 +387,7 @@ export function profileFromFieldData(fields: GraphLead['field_data'], disclaimer
     if (checkbox === undefined || customCount >= maxFieldsPerEvent) continue;
     const key = `disclaimer.${checkbox}`;
     if (!isKeptKey(key)) continue;
-    // "1" when ticked, "" when not (§1.4).
+    // "1" when ticked, "" when not (Meta's documentation).
     custom[key] = own(response, 'is_checked') === '1';
     customCount += 1;
   }
