@@ -13,7 +13,7 @@ export interface FunctionSpec {
   readonly description: string;
   readonly timeoutSeconds: number;
   readonly memoryMb: number;
-  /** Which secret keys (DESIGN.md operator contract) the function reads. */
+  /** Which secret keys (docs/operator-contract.md, "Secrets") the function reads. */
   readonly secrets: readonly SecretKey[];
   /** Queues the function sends to (by queue name in {@link queues}). */
   readonly sendsTo: readonly QueueName[];
@@ -272,7 +272,7 @@ export const queues = [
     // 100 requests per 10 s.
     batchSize: 100,
     batchWindowSeconds: 1,
-    // Outages back off 30 s doubling to 15 min per receive (lib/handoff.ts): 24 receives ride out about
+    // Outages back off 30 s doubling to 15 min per receive (lib/handoff/): 24 receives ride out about
     // 5 hours of CRM outage before the DLQ. Rate limits re-queue without consuming receives.
     maxReceiveCount: 24,
     // Six times the function's timeout plus the batch window, as AWS recommends.
@@ -328,7 +328,7 @@ export function dlqUrlEnv(queue: QueueName): string {
 /** Environment variable holding the table name, in Lambda and locally. */
 export const tableNameEnv = 'TABLE_NAME';
 
-/** The single table's key schema and its sparse index (DESIGN.md data model). */
+/** The single table's key schema and its sparse index (docs/architecture.md, "Data model"). */
 export const table = {
   partitionKey: 'pk',
   sortKey: 'sk',

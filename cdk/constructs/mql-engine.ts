@@ -154,11 +154,11 @@ export class MqlEngine extends Construct {
   private createSecret(): Secret {
     const secret = new Secret(this, 'Secret', {
       description:
-        'mql-engine provider and CRM secrets, one JSON key each (DESIGN.md operator contract). ' +
+        'mql-engine provider and CRM secrets, one JSON key each (docs/operator-contract.md in the mql-engine repository). ' +
         'Set the values after deploy; a key left empty keeps its webhook route answering 404.',
       // A JSON object created once from a template that never changes: CloudFormation rewrites a
       // secret's value whenever its template value changes, so listing the keys here would wipe the
-      // operator's values on the first release that adds a key. The key names are in the README.
+      // operator's values on the first release that adds a key. The key names are in docs/operator-contract.md.
       generateSecretString: { secretStringTemplate: '{}', generateStringKey: 'createdBy', excludePunctuation: true, passwordLength: 16 },
     });
     Validations.of(secret).acknowledge({
@@ -173,7 +173,7 @@ export class MqlEngine extends Construct {
   private createFunctions(projectRoot: string, logRetention: RetentionDays): Record<HandlerName, MqlFunction> {
     const { settings } = this;
     // Banner rather than esbuild `define`: define rewrites only the literal expression
-    // `process.env.MQL_MODEL_JSON`, and lib/model-config.ts reads it through an `env` parameter.
+    // `process.env.MQL_MODEL_JSON`, and lib/runtime/model-config.ts reads it through an `env` parameter.
     const modelBanner = settings.modelJson === undefined ? undefined : `process.env.MQL_MODEL_JSON=${JSON.stringify(settings.modelJson)};`;
     const tableLogicalId = Stack.of(this).getLogicalId(this.table.node.defaultChild as CfnTable);
     const created: Partial<Record<HandlerName, MqlFunction>> = {};
@@ -194,7 +194,7 @@ export class MqlEngine extends Construct {
         environment[dlqUrlEnv(queueName)] = this.queues[queueName].deadLetterQueue.queueUrl;
       }
       // Only a function allowed to read the secret learns where it is: without the ARN,
-      // lib/config.ts reports every secret as unset instead of failing on AccessDenied.
+      // lib/runtime/config.ts reports every secret as unset instead of failing on AccessDenied.
       if (spec.secrets.length > 0) environment.MQL_SECRET_ARN = this.secret.secretArn;
       // The CRM adapter's own settings (Salesforce instance, client id, fields; HubSpot lead statuses) for the function that
       // delivers, and for HubSpot's webhook (HUBSPOT_OUTCOME_MAP, HUBSPOT_WEBHOOK_URL; the lead statuses tell it its own writes).

@@ -1,6 +1,6 @@
 /**
- * The Graph API call that turns a leadgen id into the lead's answers (formats README §1.4), and the
- * classification of its errors (§1.5): on `error.code` / `error_subcode`, never on the HTTP status alone.
+ * The Graph API call that turns a leadgen id into the lead's answers (docs/providers/facebook.md), and the
+ * classification of its errors: on `error.code` / `error_subcode`, never on the HTTP status alone.
  */
 import { createHmac } from 'node:crypto';
 import { isObject, own } from '../http/json.ts';
@@ -11,7 +11,7 @@ const idKeys = new Set(['id', 'leadgen_id', 'form_id', 'ad_id', 'adgroup_id', 'p
 
 /**
  * JSON.parse that keeps every id as its exact decimal text. Meta sends ids as strings or as JSON
- * numbers (§1.3, §13.1), and 17-18 digit numbers lose digits as doubles (`120208765432109876` would
+ * numbers (docs/providers/facebook.md), and 17-18 digit numbers lose digits as doubles (`120208765432109876` would
  * become `120208765432109870`). Node 24's reviver receives `context.source`, the number's own text.
  * Throws a SyntaxError on malformed JSON.
  */
@@ -27,7 +27,7 @@ export const defaultFacebookGraphUrl = 'https://graph.facebook.com/v21.0';
 /** A Meta object id: decimal digits, kept as text. */
 export const metaIdPattern = /^\d{1,30}$/;
 
-/** The fields asked of `GET /{leadgen-id}`: the default answer is a subset (§1.4), so they are always named. */
+/** The fields asked of `GET /{leadgen-id}`: the default answer is a subset, so they are always named (docs/providers/facebook.md). */
 export const graphLeadFields = [
   'id',
   'created_time',
@@ -114,7 +114,7 @@ export class GraphError extends Error {
   }
 }
 
-/** Throttling codes (§1.5): app 4, user 17, page 32, application 341, custom 613, business use case 80000-80014. */
+/** Throttling codes (docs/providers/facebook.md): app 4, user 17, page 32, application 341, custom 613, business use case 80000-80014. */
 const rateLimitCodes = new Set([4, 17, 32, 341, 613]);
 const isBusinessUseCaseLimit = (code: number) => code >= 80000 && code <= 80014;
 

@@ -1,5 +1,5 @@
 /**
- * The one shape every source turns its payload into (DESIGN.md, "Normalized events").
+ * The one shape every source turns its payload into (docs/operator-contract.md, "Normalized event types").
  * Pure types and helpers: nothing here knows a provider.
  */
 

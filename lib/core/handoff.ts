@@ -1,6 +1,6 @@
 import type { Profile, PropertyValue } from './events.ts';
 
-/** The lifecycle transitions sales hears about (DESIGN.md outbound record). */
+/** The lifecycle transitions sales hears about (docs/operator-contract.md, "The outbound record"). */
 export type HandoffType = 'lead.mql' | 'lead.recycled' | 'lead.disqualified';
 
 /** One line of a score's explanation. */

@@ -334,7 +334,7 @@ export function explainedReasons(lead: Pick<Lead, 'recentEvents'>, score: Breakd
   );
 }
 
-/** The record sales receives (DESIGN.md "Outbound MQL record"). */
+/** The record sales receives (docs/operator-contract.md, "The outbound record"). */
 export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel, type: HandoffType, id: string, occurredAt: string): HandoffRecord {
   return {
     type,

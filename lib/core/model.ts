@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { operatorNames } from './conditions.ts';
 
 /**
- * The scoring model: configuration as code, validated by zod (DESIGN.md "Scoring model").
+ * The scoring model: configuration as code, validated by zod (docs/scoring-model.md).
  * Its version is a hash of its normalized content, so two files that say the same thing share a version
  * and every lead records exactly which model scored it.
  */

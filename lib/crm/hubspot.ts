@@ -1,12 +1,12 @@
 /**
  * `CRM_ADAPTER=hubspot`: handoffs become HubSpot contacts, upserted by e-mail in batch calls of up to
- * 100 (formats README §8), with the score and its reasons in custom properties that `npx mql crm setup`
+ * 100 (docs/providers/hubspot.md), with the score and its reasons in custom properties that `npx mql crm setup`
  * creates.
  *
  * One batch costs two calls: `batch/read` learns each contact's current `lifecyclestage` and
  * `hs_lead_status`, then `batch/upsert` writes. The read is what keeps the lifecycle forward-only:
  * HubSpot's docs say a stage "can only move forward" without saying whether a backward write errors or
- * is silently dropped (§13.9), so the adapter never sends one. A contact sales moved to a later stage
+ * is silently dropped (docs/providers/hubspot.md), so the adapter never sends one. A contact sales moved to a later stage
  * (or to a custom stage whose place we cannot know) keeps it; the receipt's note says so.
  */
 import { describeNetworkError, quoted } from '../http/outbound.ts';

@@ -1,5 +1,5 @@
 /**
- * Which CRM receives handoffs, chosen by `CRM_ADAPTER` (DESIGN.md operator contract).
+ * Which CRM receives handoffs, chosen by `CRM_ADAPTER` (docs/crm-delivery.md, docs/operator-contract.md).
  */
 
 import { signStandardWebhook } from '../http/standard-webhooks.ts';
@@ -37,7 +37,7 @@ const adapterNames = ['webhook', 'hubspot', 'salesforce', 'none'] as const;
  * The {@link CrmAdapter} the environment asks for.
  *
  * @param env - reads `CRM_ADAPTER` and `CRM_WEBHOOK_URL`.
- * @param secrets - reads `CRM_WEBHOOK_SECRET` (see `getSecrets` in lib/config.ts).
+ * @param secrets - reads `CRM_WEBHOOK_SECRET` (see `getSecrets` in lib/runtime/config.ts).
  * @throws CrmConfigurationError for an unknown adapter, a missing URL or secret, or an adapter
  *   that is not built yet.
  */

@@ -37,7 +37,7 @@ export interface SalesforceSettings {
   fields: SalesforceScoreFields;
 }
 
-/** Environment variable naming each score field, and its default (README "Salesforce"). */
+/** Environment variable naming each score field, and its default (docs/operator-contract.md, "Settings"). */
 export const salesforceFieldSettings: Record<keyof SalesforceScoreFields, { env: string; default: string }> = {
   score: { env: 'SALESFORCE_SCORE_FIELD', default: 'Lead_Score__c' },
   fit: { env: 'SALESFORCE_FIT_SCORE_FIELD', default: 'Fit_Score__c' },

@@ -1,6 +1,6 @@
 /**
  * `CRM_ADAPTER=salesforce`: each handoff upserts a Lead by an External ID field holding the lead's id
- * (formats README §9), `PATCH /services/data/<v>/sobjects/Lead/<field>/<leadId>`, logged in with the
+ * (docs/providers/salesforce.md), `PATCH /services/data/<v>/sobjects/Lead/<field>/<leadId>`, logged in with the
  * OAuth 2.0 client-credentials flow of a connected (or external client) app.
  *
  * Batches go through sObject Collections (`PATCH /composite/sobjects/Lead/<field>`, up to 200 records,

@@ -1,6 +1,6 @@
 /**
  * `CRM_ADAPTER=webhook`: every handoff is a Standard Webhooks signed POST of the record
- * (shared/formats/README.md §11), for any CRM, iPaaS or in-house endpoint.
+ * (docs/providers/standard-webhooks.md), for any CRM, iPaaS or in-house endpoint.
  */
 import { describeNetworkError, quoted, retryAfterSeconds } from '../http/outbound.ts';
 import { signStandardWebhook } from '../http/standard-webhooks.ts';

@@ -1,5 +1,5 @@
 /**
- * Standard Webhooks (https://www.standardwebhooks.com, shared/formats/README.md §11): the signature
+ * Standard Webhooks (https://www.standardwebhooks.com, docs/providers/standard-webhooks.md): the signature
  * scheme of our own inbound routes (`/webhooks/events`, `/webhooks/crm`) and of the outbound MQL record.
  *
  * signature = "v1," + base64(HMAC-SHA256(base64decode(secret minus "whsec_"), id + "." + timestamp + "." + rawBody))

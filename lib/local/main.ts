@@ -1,5 +1,5 @@
 /**
- * `npm start`: the whole pipeline on this machine (DESIGN.md, "The embedded local stack").
+ * `npm start`: the whole pipeline on this machine (lib/local/README.md).
  *
  * Reads `.env` from the repository root (variables already set in the environment win), keeps
  * its state under MQL_DATA_DIR (default `.mql/`), serves on PORT (default 3000), runs the

@@ -1,5 +1,5 @@
 /**
- * The embedded local stack (DESIGN.md): DynamoDB Local, fauxqs, the local API Gateway, the SQS
+ * The embedded local stack (lib/local/README.md): DynamoDB Local, fauxqs, the local API Gateway, the SQS
  * event-source pollers and the schedule timers, all built from lib/topology.ts and running the
  * same handler code as Lambda.
  *

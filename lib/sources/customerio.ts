@@ -1,5 +1,5 @@
 /**
- * Customer.io reporting webhooks (shared/formats/README.md §6): one JSON event per POST,
+ * Customer.io reporting webhooks (docs/providers/customerio.md): one JSON event per POST,
  * `{event_id, object_type, metric, timestamp, data}`, signed with
  * `X-CIO-Signature = hex(HMAC-SHA256(signing key, "v0:" + X-CIO-Timestamp + ":" + raw body))`.
  *
@@ -16,7 +16,7 @@
  * on a third party. Should a write still be slow, Customer.io's retry is harmless: the event's key
  * comes from its `event_id` and its own `timestamp`, so the redelivery is a no-op.
  *
- * Mapping (`object_type` + `metric`, DESIGN.md "Normalized events"):
+ * Mapping (`object_type` + `metric`; docs/providers/customerio.md, "Mapping"):
  * - email: delivered, opened, clicked (`url` from `href`, else `link`), unsubscribed -> the
  *   `email_*` types; spammed -> `email_spam_reported`; bounced -> `email_bounced` (see
  *   {@link bounceOf}); the other documented metrics (sent, converted, dropped, failed,
@@ -43,7 +43,7 @@ import type { Normalized, WebhookRequest, WebhookSource } from './source.ts';
 
 /**
  * How old an `X-CIO-Timestamp` may be. Customer.io documents no tolerance and does not say whether
- * a retry is signed again (README §13.4). The window is sized for the worst reading: an event held
+ * a retry is signed again (docs/providers/customerio.md). The window is sized for the worst reading: an event held
  * in the backlog for up to 7 days behind a failing one, then retried for its own 7 days with the
  * signature of its first attempt, plus a day's margin. A shorter window would turn Customer.io's own
  * late retries into 401s, and a 401 blocks every later event behind it.
@@ -78,7 +78,7 @@ export function signCustomerio(input: { key: string; timestamp: string | number;
 
 function hmac(key: string, timestamp: string, body: Buffer): Buffer {
   // The key is used as the text shown on Customer.io's integration page (UTF-8), not hex-decoded:
-  // that is what the README's signed examples verify against. The body goes in as the received bytes.
+  // that is what the signed examples of test/fixtures/customerio/ verify against. The body goes in as the received bytes.
   return createHmac('sha256', Buffer.from(key, 'utf8')).update(`v0:${timestamp}:`, 'utf8').update(body).digest();
 }
 

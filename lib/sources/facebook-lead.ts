@@ -37,7 +37,7 @@ type ProfileSlot =
   | 'company_size'
   | 'industry';
 
-/** Meta's prefill question names (§1.4) and the common custom-question spellings of company size and industry. */
+/** Meta's prefill question names (docs/providers/facebook.md, "Mapping") and the common custom-question spellings of company size and industry. */
 const knownQuestions: Readonly<Record<string, ProfileSlot>> = {
   email: 'email',
   email_address: 'email',
@@ -102,7 +102,7 @@ export function profileFromFieldData(fields: GraphLead['field_data'], disclaimer
       slots[slot] = answer;
       continue;
     }
-    // Unknown questions keep the advertiser's key as given (the README: keep them as custom attributes).
+    // Unknown questions keep the advertiser's key as given, as custom attributes (docs/providers/facebook.md).
     if (customCount >= maxFieldsPerEvent || !isKeptKey(name) || Object.hasOwn(custom, name)) continue;
     custom[name] = answer;
     customCount += 1;
@@ -112,7 +112,7 @@ export function profileFromFieldData(fields: GraphLead['field_data'], disclaimer
     if (checkbox === undefined || customCount >= maxFieldsPerEvent) continue;
     const key = `disclaimer.${checkbox}`;
     if (!isKeptKey(key)) continue;
-    // "1" when ticked, "" when not (§1.4).
+    // "1" when ticked, "" when not (Meta's documentation).
     custom[key] = own(response, 'is_checked') === '1';
     customCount += 1;
   }

@@ -60,7 +60,7 @@ export function facebookSignature(appSecret: string, body: Buffer | string): str
 
 /**
  * Checks `X-Hub-Signature-256` over the exact bytes received, in constant time. The legacy sha1
- * header alone is not accepted (the README: do not depend on it). Throws 401.
+ * header alone is not accepted (Meta documents only the -256 one). Throws 401.
  */
 export function verifyFacebookSignature(request: WebhookRequest, appSecret: string): void {
   const given = request.header('x-hub-signature-256');

@@ -1,7 +1,7 @@
 /**
  * Mailchimp Marketing (audience) webhooks: `GET|POST /webhooks/mailchimp/{secret}`.
  *
- * Quirks this module owns (shared/formats/README.md §4, §13.11):
+ * Quirks this module owns (docs/providers/mailchimp.md):
  * - No signature and no timestamp: the only credential is the secret in the URL path, compared
  *   in constant time with MAILCHIMP_WEBHOOK_SECRET. A wrong secret is 401, like every other bad
  *   credential of the operator contract; the route answers 404 only while the secret is unset.

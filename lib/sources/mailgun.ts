@@ -1,5 +1,5 @@
 /**
- * Mailgun webhooks (shared/formats/README.md §3): `POST application/json`, one event per request,
+ * Mailgun webhooks (docs/providers/mailgun.md): `POST application/json`, one event per request,
  * `{"signature": {"token", "timestamp", "signature"[, "parent-signature"]}, "event-data": {...}}`,
  * authenticated with MAILGUN_WEBHOOK_SIGNING_KEY.
  *
@@ -22,7 +22,7 @@
  *   recipient address, inbound mail, test mode); never a 4xx for the delivery.
  * - 503 (the handler): our own transient failure; Mailgun retries and the redelivery is a no-op.
  *
- * Mapping of `event-data.event` (DESIGN.md, "Normalized events"):
+ * Mapping of `event-data.event` (docs/providers/mailgun.md, "Mapping"):
  * - delivered, opened, clicked (`url`), unsubscribed -> email_delivered, email_opened,
  *   email_clicked, email_unsubscribed; complained -> email_spam_reported.
  * - failed: see {@link failureOf} (hard bounce only when the address itself is known bad).
@@ -44,7 +44,7 @@ import type { IgnoredEvent, Normalized, ReplayGuard, WebhookRequest, WebhookSour
  * How old a signature may be. Mailgun does not say whether a retry is signed again, so assume it
  * reuses the first attempt's signature: its two documented schedules end about 7.5 h and 8.25 h
  * after the first attempt, which itself may leave late when Mailgun's queue is backed up. A day
- * covers both with room to spare (and is the README's suggested dedupe TTL for Mailgun). Nothing
+ * covers both with room to spare (docs/providers/mailgun.md, "Authenticity"). Nothing
  * is lost by the width: replay protection comes from the token, remembered as long as this window.
  */
 export const mailgunTimestampToleranceSeconds = 24 * 60 * 60;

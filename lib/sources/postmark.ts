@@ -1,11 +1,11 @@
 /**
- * Postmark webhooks (shared/formats/README.md §5): one JSON record per POST, told apart by
+ * Postmark webhooks (docs/providers/postmark.md): one JSON record per POST, told apart by
  * `RecordType`, authenticated with HTTP Basic auth only (Postmark signs nothing). The credentials
  * are set on the webhook (`HttpAuth`, or `https://user:password@host/webhooks/postmark`) and come
  * back as `Authorization: Basic base64(user:password)`; they are POSTMARK_WEBHOOK_USER and
  * POSTMARK_WEBHOOK_PASSWORD here.
  *
- * Mapping (DESIGN.md "Normalized events"); the lead is the record's recipient, which Postmark
+ * Mapping (docs/providers/postmark.md, "Mapping"); the lead is the record's recipient, which Postmark
  * names `Recipient` on Delivery, Open, Click and SubscriptionChange and `Email` on Bounce and
  * SpamComplaint:
  *

@@ -2,7 +2,7 @@
  * Website and product events in Segment's message shape (`track`, `identify`, `page`, `screen`),
  * one message or Segment's `{"batch": [...]}`, signed per Standard Webhooks with EVENTS_WEBHOOK_SECRET.
  *
- * Mapping (DESIGN.md, "Normalized events"):
+ * Mapping (docs/providers/events.md, "Mapping"):
  * - `track` "Webinar Attended" -> type `webinar_attended`; properties flattened to scalars.
  * - `page` / `screen` -> `page_viewed` with `url` and `path`.
  * - `identify` -> `profile_updated`; traits become profile fields, the rest of the scalars `custom`.

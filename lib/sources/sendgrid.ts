@@ -1,5 +1,5 @@
 /**
- * SendGrid (Twilio) Event Webhook, `POST /webhooks/sendgrid` (shared/formats/README.md §2).
+ * SendGrid (Twilio) Event Webhook, `POST /webhooks/sendgrid` (docs/providers/sendgrid.md).
  *
  * Authentication: the Signed Event Webhook. SendGrid signs `timestamp header + raw body` with ECDSA
  * P-256 / SHA-256; the signature (base64 DER) is in `X-Twilio-Email-Event-Webhook-Signature`, the
@@ -7,7 +7,7 @@
  * copies from SendGrid (SENDGRID_WEBHOOK_PUBLIC_KEY) is a base64 DER SubjectPublicKeyInfo.
  *
  * Body: a JSON array of events, up to hundreds per delivery, each with its own `sg_event_id` (the
- * deduplication key). Mapping (DESIGN.md, "Normalized events"):
+ * deduplication key). Mapping (docs/providers/sendgrid.md, "Mapping"):
  * - delivered -> email_delivered, open -> email_opened, click -> email_clicked (`url`),
  *   spamreport -> email_spam_reported, unsubscribe -> email_unsubscribed (`scope: global`),
  *   group_unsubscribe -> email_unsubscribed (`scope: group`, `asmGroupId`).
@@ -34,7 +34,7 @@ export const sendgridTimestampHeader = 'X-Twilio-Email-Event-Webhook-Timestamp';
 
 /**
  * How old a signed timestamp may be. SendGrid documents no window and does not say whether a retry is
- * signed again (README §2, §13.4), but it retries any non-2xx "for up to 24 hours after the event
+ * signed again (docs/providers/sendgrid.md), but it retries any non-2xx "for up to 24 hours after the event
  * occurs": a retry that kept its first signature is at most 24 h old, so 25 h (an hour for batching and
  * clock skew) never refuses a genuine retry. A replay inside the window is harmless: the signature
  * covers the body, so it can only repeat the same events, which `sg_event_id` deduplication ignores.

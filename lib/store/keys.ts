@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { NormalizedEvent } from '../core/events.ts';
 import { table } from '../topology.ts';
 
-/** Key layout of the single table (DESIGN.md data model). Nothing outside lib/store builds a key. */
+/** Key layout of the single table (docs/architecture.md, "Data model"). Nothing outside lib/store builds a key. */
 
 export const leadPk = (leadId: string) => `LEAD#${leadId}`;
 export const profileSk = 'PROFILE';

@@ -1,8 +1,8 @@
 /**
- * A local stand-in for the Graph API's lead endpoint (formats README §1.4, §1.5), for integration tests
+ * A local stand-in for the Graph API's lead endpoint (docs/providers/facebook.md), for integration tests
  * and `mql demo`: `GET /{version}/{leadgen-id}?fields=...&access_token=...&appsecret_proof=...` answers
  * the leads registered with {@link GraphStandIn.addLead}, checks the token and the proof as Graph does
- * with "Require App Secret" on, and can be told to fail the way Graph fails (the README's error bodies
+ * with "Require App Secret" on, and can be told to fail the way Graph fails (Meta's documented error bodies
  * and statuses), for the next N calls or for a time window (an outage).
  *
  *   const graph = await startGraphStandIn({ appSecret, accessToken });
@@ -17,7 +17,7 @@ import type { GraphLead } from '../../apis/facebook-graph.ts';
 import { graphLeadFields } from '../../apis/facebook-graph.ts';
 import { listenLocal } from '../listen.ts';
 
-/** Failures Graph answers (§1.5), named after the README's cases. */
+/** Failures Graph answers, named after the documented cases (test/fixtures/facebook/meta_graph_lead_responses.json). */
 export const graphFailureKinds = [
   'app_rate_limit',
   'user_rate_limit',
@@ -109,7 +109,7 @@ const failures: Record<Exclude<GraphFailureKind, 'connection_reset'>, (leadgenId
   unavailable: () => ({ status: 503, headers: { 'content-type': 'text/html' }, body: '<html><body>Service Unavailable</body></html>' }),
 };
 
-/** Without `fields`, Graph answers a default subset (the README's success_200_default_fields_only). */
+/** Without `fields`, Graph answers a default subset (the fixtures' success_200_default_fields_only). */
 const defaultFields = ['id', 'created_time', 'field_data'];
 
 export interface GraphCall {
@@ -268,7 +268,7 @@ export async function startGraphStandIn(options: GraphStandInOptions): Promise<G
   };
 }
 
-/** The Lead node's fields (the README's list and the SDK's), for Graph's "nonexisting field" error. */
+/** The Lead node's fields (Meta's documented list and the SDK's), for Graph's "nonexisting field" error. */
 const knownFields = new Set<string>([
   ...graphLeadFields,
   // Fields of the node the fetch does not ask for.

@@ -1,6 +1,6 @@
 /**
- * A local stand-in for the parts of HubSpot's CRM v3 API the pipeline uses (formats README §8,
- * shared/formats/hubspot_contacts.json), for integration tests, benchmarks and `mql crm setup`
+ * A local stand-in for the parts of HubSpot's CRM v3 API the pipeline uses (docs/providers/hubspot.md,
+ * test/fixtures/hubspot/hubspot_contacts.json), for integration tests, benchmarks and `mql crm setup`
  * against `HUBSPOT_BASE_URL`. It speaks HubSpot's protocol: the same paths, `Authorization: Bearer`
  * with HubSpot's 401 body, its error bodies and categories, 200/207 batch answers, the 100-input
  * batch limit, the `X-HubSpot-RateLimit-*` headers and the TEN_SECONDLY_ROLLING 429.
@@ -21,7 +21,7 @@
  * Where HubSpot's behaviour is not documented the stand-in picks the stricter answer and says so:
  * a backward `lifecyclestage` write is refused as a row error (the docs only say the stage "can only
  * move forward" and to clear it first; whether HubSpot errors or silently ignores is unconfirmed,
- * formats README §13.9). Clearing with `""` is accepted.
+ * docs/providers/hubspot.md). Clearing with `""` is accepted.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * A local stand-in for the part of Salesforce the Salesforce adapter speaks (formats README §9), for
+ * A local stand-in for the part of Salesforce the Salesforce adapter speaks (docs/providers/salesforce.md), for
  * tests and local runs: the OAuth 2.0 client-credentials token endpoint and the REST upsert of a Lead
  * by external id, with Salesforce's statuses, error arrays and `Sforce-Limit-Info` header.
  *
