@@ -1,0 +1,57 @@
+/**
+ * `mql demo`: a Facebook lead and a SendGrid batch made into an MQL on the running local stack.
+ * `mql demo --with-outcomes`: a seeded population and its sales outcomes, for report and calibrate.
+ */
+import { defineCommand, fail, pipeline } from '../cli.ts';
+
+export const demo = defineCommand({
+  name: 'demo',
+  group: 'try it on this machine',
+  usage: [
+    'demo                  against the running npm start: a Facebook lead (Graph API stand-in) and a SendGrid batch make an MQL',
+    'demo --with-outcomes [--leads N] [--seed N]',
+    '                      a seeded population (default 500 leads over ~6 months) through POST /webhooks/events, then sales',
+    '                      outcomes for its MQLs through POST /webhooks/crm; the same seed posts the same events again (idempotent)',
+  ],
+  options: { 'with-outcomes': { type: 'boolean' }, leads: { type: 'string' }, seed: { type: 'string' } },
+  stack: 'local',
+  async run({ values, stack }) {
+    const { baseUrl } = stack ?? fail('demo works on the local stack only');
+    if (values['with-outcomes']) return populationDemo(baseUrl, values.leads, values.seed);
+    const { runDemo, DemoError } = await import('../../lib/local/demo.ts');
+    try {
+      await runDemo({ baseUrl, env: process.env, print: (line) => process.stdout.write(`${line}\n`) });
+    } catch (error) {
+      if (error instanceof DemoError) fail(error.message);
+      throw error;
+    }
+  },
+});
+
+function wholeNumber(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) fail(`--${name} must be a whole number, got ${value}`);
+  return Number(value);
+}
+
+/** The seeded population and its sales outcomes, for report and calibrate. */
+async function populationDemo(baseUrl: string, leads: string | undefined, seed: string | undefined): Promise<void> {
+  const count = wholeNumber(leads, 'leads');
+  const seedNumber = wholeNumber(seed, 'seed');
+  const { store, model } = await pipeline();
+  const { runPopulationDemo, PopulationDemoError } = await import('../../lib/local/demo-population.ts');
+  try {
+    await runPopulationDemo({
+      baseUrl,
+      env: process.env,
+      store,
+      model,
+      print: (line) => process.stdout.write(`${line}\n`),
+      ...(count !== undefined ? { leads: count } : {}),
+      ...(seedNumber !== undefined ? { seed: seedNumber } : {}),
+    });
+  } catch (error) {
+    if (error instanceof PopulationDemoError) fail(error.message);
+    throw error;
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The `mql` command line without running it: `mql --help` is made of every command's usage lines and
+ * names every option.
+ */
+import { describe, expect, it } from 'vitest';
+import { globalOptions } from '../../bin/cli.ts';
+import { commands, helpText } from '../../bin/mql.ts';
+
+const names = commands.map((command) => command.name);
+
+describe('mql --help', () => {
+  const help = helpText();
+
+  it('lists every verb of the operator contract, each under one heading', () => {
+    expect([...names].sort()).toEqual(
+      ['backtest', 'calibrate', 'crm', 'decay', 'deliveries', 'demo', 'explain', 'receive', 'redrive', 'report', 'rescore', 'send', 'stand-in'].sort(),
+    );
+    for (const command of commands) {
+      expect(help).toContain(`\n  ${command.usage[0]}`);
+      expect(help.split(`\n  ${command.usage[0]}`)).toHaveLength(2);
+    }
+    expect(help).toContain('\n  crm setup ');
+  });
+
+  it("names every option of every command in that command's own lines, and the options of every command", () => {
+    for (const command of commands) {
+      const lines = command.usage.join('\n');
+      for (const option of Object.keys(command.options)) expect(lines, `${command.name} --${option}`).toMatch(new RegExp(`--${option}\\b`));
+    }
+    for (const option of Object.keys(globalOptions)) expect(help).toMatch(new RegExp(`\\n  (-h, )?--${option}\\b`));
+  });
+
+  it('gives an option one meaning everywhere: the same name takes a value in every command or in none', () => {
+    const kinds = new Map<string, string>();
+    for (const command of commands) {
+      for (const [option, spec] of Object.entries({ ...globalOptions, ...command.options })) {
+        expect(kinds.get(option) ?? spec.type, `--${option} of ${command.name}`).toBe(spec.type);
+        kinds.set(option, spec.type);
+      }
+    }
+  });
+});
