@@ -133,15 +133,41 @@ export async function modelFile(path: string) {
   }
 }
 
-/** The command's option values (booleans false when absent) and its positional arguments after the verb. */
-export function parseCommandLine<O extends Options>(command: Command<O>, argv: readonly string[]): { values: Values<O>; args: string[] } {
+/** What is wrong with the options given to `command`, on one line; undefined when nothing. `every`: all commands' options. */
+function optionProblem(command: Command, argv: readonly string[], every: Options): string | undefined {
+  const allowed: Options = { ...globalOptions, ...command.options };
+  const { tokens } = parseArgs({ args: [...argv], options: every, allowPositionals: true, strict: false, tokens: true });
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    const spec = Object.hasOwn(allowed, token.name) ? allowed[token.name] : undefined;
+    if (!spec) return `unknown option ${token.rawName}`;
+    if (spec.type === 'string' && token.value === undefined) return `${token.rawName} needs a value`;
+    if (spec.type === 'boolean' && token.inlineValue) return `${token.rawName} takes no value`;
+  }
+  return undefined;
+}
+
+/** Stops with `mql <verb>: <problem>` and the command's usage lines. */
+function refuseOptions(command: Command, problem: string): never {
+  process.stderr.write(`mql ${command.name}: ${problem}\nusage:\n${command.usage.map((line) => `  ${line}`).join('\n')}\n`);
+  process.exit(1);
+}
+
+/**
+ * The command's option values (booleans false when absent) and its positional arguments after the verb;
+ * an option it does not take, a value missing or one too many stops it with its usage lines.
+ * `every`: the options of every command, so an option of another verb is read as that verb would.
+ */
+export function parseCommandLine<O extends Options>(command: Command<O>, argv: readonly string[], every: Options): { values: Values<O>; args: string[] } {
+  const problem = optionProblem(command, argv, every);
+  if (problem) refuseOptions(command, problem);
   const options: Options = { ...globalOptions, ...command.options };
   const defaults = Object.fromEntries(Object.entries(options).flatMap(([name, spec]) => (spec.type === 'boolean' ? [[name, false]] : [])));
   try {
     const { values, positionals } = parseArgs({ args: [...argv], options, allowPositionals: true });
     return { values: { ...defaults, ...values } as Values<O>, args: positionals.slice(1) };
   } catch (error) {
-    fail((error as Error).message);
+    refuseOptions(command, (error as Error).message);
   }
 }
 

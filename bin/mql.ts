@@ -58,7 +58,7 @@ async function main(argv: string[]): Promise<void> {
   if (!command) {
     fail(`unknown command "${verb}"\n${helpText()}`);
   }
-  const { values, args } = parseCommandLine(command, argv);
+  const { values, args } = parseCommandLine(command, argv, every);
   if (existsSync('.env')) process.loadEnvFile('.env');
   // The commands print their own summary; the library's JSON log lines only when asked (LOG_LEVEL=INFO).
   process.env.LOG_LEVEL ??= 'WARN';

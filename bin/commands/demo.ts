@@ -18,6 +18,7 @@ export const demo = defineCommand({
   async run({ values, stack }) {
     const { baseUrl } = stack ?? fail('demo works on the local stack only');
     if (values['with-outcomes']) return populationDemo(baseUrl, values.leads, values.seed);
+    if (values.leads !== undefined || values.seed !== undefined) fail('--leads and --seed go with --with-outcomes: mql demo --with-outcomes --leads 200');
     const { runDemo, DemoError } = await import('../../lib/local/demo.ts');
     try {
       await runDemo({ baseUrl, env: process.env, print: (line) => process.stdout.write(`${line}\n`) });
