@@ -22,6 +22,7 @@ import { report } from './commands/report.ts';
 import { rescore } from './commands/rescore.ts';
 import { send } from './commands/send.ts';
 import { standIn } from './commands/stand-in.ts';
+import { closest } from './did-you-mean.ts';
 
 /** Every command, in the order of `mql --help` within its group. */
 export const commands: readonly Command[] = [send, receive, demo, standIn, crmSetup, explain, deliveries, decay, rescore, redrive, report, backtest, calibrate];
@@ -56,7 +57,11 @@ async function main(argv: string[]): Promise<void> {
   }
   const command = commands.find((one) => one.name === verb);
   if (!command) {
-    fail(`unknown command "${verb}"\n${helpText()}`);
+    const suggestion = closest(
+      verb,
+      commands.map((one) => one.name),
+    );
+    fail(`unknown command "${verb}"${suggestion ? `; did you mean "${suggestion}"?` : ''} (mql --help)`);
   }
   const { values, args } = parseCommandLine(command, argv, every);
   if (existsSync('.env')) process.loadEnvFile('.env');

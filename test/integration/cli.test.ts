@@ -1,6 +1,6 @@
 /**
  * `npx mql` as a newcomer meets it, each run as a child process from a directory of its own (no .env):
- * a misspelled option gets one line that says what to type.
+ * a misspelled verb or option gets one line that says what to type.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -23,6 +23,16 @@ function mql(cwd: string, args: string[], env: Record<string, string> = {}, node
 const cwd = mkdtempSync(join(tmpdir(), 'mql-cli-cwd-'));
 
 describe('a misspelled command or option', () => {
+  it('a misspelled verb gets one line with the verb it resembles, and exit code 1', () => {
+    const typo = mql(cwd, ['explian', 'dana@example.com']);
+    expect(typo.status).toBe(1);
+    expect(typo.stderr).toBe('mql: unknown command "explian"; did you mean "explain"? (mql --help)\n');
+    expect(typo.stdout).toBe('');
+    const unknown = mql(cwd, ['frobnicate']);
+    expect(unknown.status).toBe(1);
+    expect(unknown.stderr).toBe('mql: unknown command "frobnicate" (mql --help)\n');
+  });
+
   it("an unknown option names the option and prints the verb's usage lines, not parseArgs' advice", () => {
     const run = mql(cwd, ['explain', 'dana@example.com', '--foo']);
     expect(run.status).toBe(1);

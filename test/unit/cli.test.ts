@@ -1,9 +1,10 @@
 /**
  * The `mql` command line without running it: `mql --help` is made of every command's usage lines and
- * names every option.
+ * names every option, and a misspelled verb finds its suggestion.
  */
 import { describe, expect, it } from 'vitest';
 import { globalOptions } from '../../bin/cli.ts';
+import { closest, editDistance } from '../../bin/did-you-mean.ts';
 import { commands, helpText } from '../../bin/mql.ts';
 
 const names = commands.map((command) => command.name);
@@ -38,5 +39,25 @@ describe('mql --help', () => {
         kinds.set(option, spec.type);
       }
     }
+  });
+});
+
+describe('a misspelled verb', () => {
+  it('finds the verb one or two edits away, a swap of two letters counting one', () => {
+    expect(editDistance('explian', 'explain')).toBe(1);
+    expect(editDistance('decay', 'decay')).toBe(0);
+    expect(editDistance('', 'abc')).toBe(3);
+    expect(closest('explian', names)).toBe('explain');
+    expect(closest('recieve', names)).toBe('receive');
+    expect(closest('Reprot', names)).toBe('report');
+    expect(closest('delivery', names)).toBe('deliveries');
+    expect(closest('standin', names)).toBe('stand-in');
+    expect(closest('dcay', names)).toBe('decay');
+  });
+
+  it('suggests nothing for a word close to no verb', () => {
+    expect(closest('xyz', names)).toBeUndefined();
+    expect(closest('deploy', names)).toBeUndefined();
+    expect(closest('status', names)).toBeUndefined();
   });
 });
