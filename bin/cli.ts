@@ -117,8 +117,25 @@ export function parseSince(value: string | undefined): Date | undefined {
   return since;
 }
 
-/** The pipeline the Lambdas build from their environment (table, handoff queue, model). */
+/**
+ * The model in force (MQL_MODEL_PATH, or the default), checked before lib/ingest/from-env.ts is loaded:
+ * that module checks it too when it is loaded (a Lambda's cold start) and prints a bad model's problems
+ * itself before throwing, so a bad model found there would be printed twice. Here it is printed once.
+ */
+export async function checkModelInForce(): Promise<void> {
+  const { loadModel } = await import('../lib/runtime/model-config.ts');
+  const { ModelError } = await import('../lib/core/model.ts');
+  try {
+    loadModel();
+  } catch (error) {
+    if (error instanceof ModelError) fail(error.message);
+    throw error;
+  }
+}
+
+/** The pipeline the Lambdas build from their environment (table, handoff queue, model), after {@link checkModelInForce}. */
 export async function pipeline(): Promise<Pipeline> {
+  await checkModelInForce();
   const { pipelineFromEnv } = await import('../lib/ingest/from-env.ts');
   return pipelineFromEnv();
 }

@@ -1,6 +1,6 @@
 /** `mql decay`: the scheduled decay job, run once now or at `--now`. */
 import type { DecaySummary } from '../../lib/jobs/decay.ts';
-import { defineCommand, parseNow } from '../cli.ts';
+import { checkModelInForce, defineCommand, parseNow } from '../cli.ts';
 
 export const decay = defineCommand({
   name: 'decay',
@@ -9,8 +9,10 @@ export const decay = defineCommand({
   options: { now: { type: 'string' } },
   stack: 'any',
   async run({ values }) {
+    const at = parseNow(values.now);
+    await checkModelInForce();
     const { handler } = await import('../../lambdas/decay.ts');
-    const summary = await handler({ now: parseNow(values.now).toISOString() });
+    const summary = await handler({ now: at.toISOString() });
     process.stdout.write(`${formatDecaySummary(summary)}\n`);
   },
 });

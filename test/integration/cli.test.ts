@@ -1,9 +1,9 @@
 /**
  * `npx mql` as a newcomer meets it, each run as a child process from a directory of its own (no .env):
- * a misspelled verb or option gets one line that says what to type.
+ * a misspelled verb or option gets one line that says what to type, and a bad model file is printed once.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -18,6 +18,22 @@ function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
 function mql(cwd: string, args: string[], env: Record<string, string> = {}, node = process.execPath, entry = bin) {
   const run = spawnSync(node, [entry, ...args], { cwd, env: cleanEnv(env), encoding: 'utf8', timeout: 60_000 });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** A data directory whose stack.json points the CLI at `baseUrl` (and, if given, a table of DynamoDB Local). */
+function dataDirFor(stack: { baseUrl: string; dynamoEndpoint?: string; tableName?: string }): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mql-cli-'));
+  writeFileSync(
+    join(dir, 'stack.json'),
+    JSON.stringify({
+      baseUrl: stack.baseUrl,
+      dynamoEndpoint: stack.dynamoEndpoint ?? 'http://127.0.0.1:9',
+      sqsEndpoint: 'http://127.0.0.1:9',
+      tableName: stack.tableName ?? 'none',
+      queueUrls: {},
+    }),
+  );
+  return dir;
 }
 
 const cwd = mkdtempSync(join(tmpdir(), 'mql-cli-cwd-'));
@@ -54,5 +70,22 @@ describe('a misspelled command or option', () => {
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/^usage: mql <command> \[options\]\n/);
     expect(run.stdout).toContain('  calibrate [--out FILE] [--since DATE] [--json]');
+  });
+});
+
+describe('a model file that does not load', () => {
+  it('is printed once, as one message with every problem', () => {
+    const dataDir = dataDirFor({ baseUrl: 'http://127.0.0.1:9' });
+    const model = join(dataDir, 'model.json');
+    writeFileSync(model, '{"version": 1, "rules": 3}');
+    for (const args of [['explain', 'dana@example.com'], ['decay'], ['report']]) {
+      const run = mql(cwd, [...args, '--data-dir', dataDir], { MQL_MODEL_PATH: model });
+      expect(run.status, args[0]).toBe(1);
+      expect(run.stderr, args[0]).toMatch(/^mql: invalid scoring model .*model\.json \(\d+ problems\):\n/);
+      expect(run.stderr.match(/invalid scoring model/g), args[0]).toHaveLength(1);
+      expect(run.stderr.match(/rules: unknown key/g), args[0]).toHaveLength(1);
+    }
+    const missing = mql(cwd, ['explain', 'dana@example.com', '--data-dir', dataDir], { MQL_MODEL_PATH: join(dataDir, 'nope.json') });
+    expect(missing.stderr.match(/cannot read the model file: no such file/g)).toHaveLength(1);
   });
 });
