@@ -1,7 +1,7 @@
 /**
  * What every `mql` command shares: how a command is described (its options, its lines in `mql --help`,
  * which stack it needs), reading its options, failing with one line, the local stack or `--aws`, and the
- * option values that several commands take (--now, --since, --model).
+ * option values that several commands take (--now, --since, --port, --model).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -115,6 +115,14 @@ export function parseSince(value: string | undefined): Date | undefined {
   const since = new Date(value);
   if (Number.isNaN(since.getTime())) fail(`--since must be a date or ISO time, e.g. 2026-09-01 (got ${value})`);
   return since;
+}
+
+/** `--port N` (0: any free port); `fallback` when not given. */
+export function parsePort(value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65_535) fail(`--port must be a port number (0 for any free one), got ${value}`);
+  return port;
 }
 
 /**

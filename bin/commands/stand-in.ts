@@ -1,5 +1,5 @@
 /** `mql stand-in hubspot|salesforce`: a CRM stand-in until Ctrl-C, printing each call and each record change. */
-import { defineCommand, fail } from '../cli.ts';
+import { defineCommand, fail, parsePort } from '../cli.ts';
 
 export const standIn = defineCommand({
   name: 'stand-in',
@@ -13,7 +13,7 @@ export const standIn = defineCommand({
   options: { port: { type: 'string' } },
   stack: 'none',
   async run({ values, args }) {
-    const port = values.port === undefined ? undefined : Number(values.port);
+    const port = values.port === undefined ? undefined : parsePort(values.port, 0);
     const { CrmStandInSettingsError, startCrmStandIn } = await import('../../lib/local/crm-stand-in.ts');
     let running: Awaited<ReturnType<typeof startCrmStandIn>>;
     try {

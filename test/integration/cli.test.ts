@@ -1,14 +1,18 @@
 /**
  * `npx mql` as a newcomer meets it, each run as a child process from a directory of its own (no .env):
- * a misspelled verb or option gets one line that says what to type, and a bad model file is printed once.
+ * a misspelled verb or option gets one line that says what to type, a taken port says how to pick
+ * another, and a bad model file is printed once.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const bin = resolve(import.meta.dirname, '../../bin/mql.ts');
+const crmSecret = 'whsec_bG9jYWwtb25seS1jcm0tc2VjcmV0LWNoYW5nZS1tZS0wMQ==';
 
 /** The environment without anything the developer's shell or .env could add. */
 function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -70,6 +74,26 @@ describe('a misspelled command or option', () => {
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(/^usage: mql <command> \[options\]\n/);
     expect(run.stdout).toContain('  calibrate [--out FILE] [--since DATE] [--json]');
+  });
+});
+
+describe('mql receive on a taken port', () => {
+  it('says on one line that the port is taken and how to pick another, without a stack trace', async () => {
+    const taken = createNetServer();
+    await new Promise<void>((resolveListen) => taken.listen(0, '127.0.0.1', resolveListen));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const run = mql(cwd, ['receive', '--port', String(port)], { CRM_WEBHOOK_SECRET: crmSecret });
+      expect(run.status).toBe(1);
+      expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+      expect(run.stderr).toMatch(new RegExp(`^mql: port ${port} is taken \\(EADDRINUSE\\): .*pass --port N`));
+      expect(run.stderr).not.toMatch(/\n\s+at /);
+      const badPort = mql(cwd, ['receive', '--port', 'eighty'], { CRM_WEBHOOK_SECRET: crmSecret });
+      expect(badPort.status).toBe(1);
+      expect(badPort.stderr).toBe('mql: --port must be a port number (0 for any free one), got eighty\n');
+    } finally {
+      await new Promise((resolveClose) => taken.close(resolveClose));
+    }
   });
 });
 
