@@ -78,7 +78,8 @@ export async function runCli(argv: string[]): Promise<never> {
   } catch (error) {
     fail(error instanceof Error ? error.message : String(error));
   }
-  process.exit(0);
+  // A command that failed softly set process.exitCode (send with refusals, redrive with messages left).
+  process.exit();
 }
 
 if (import.meta.main) await runCli(process.argv.slice(2));

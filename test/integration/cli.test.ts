@@ -1,18 +1,22 @@
 /**
  * `npx mql` as a newcomer meets it, each run as a child process from a directory of its own (no .env):
  * a misspelled verb or option gets one line that says what to type, a taken port says how to pick
- * another, and a bad model file is printed once.
+ * another, `send` exits 1 when the stack refuses messages, and a bad model file is printed once.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const bin = resolve(import.meta.dirname, '../../bin/mql.ts');
 const crmSecret = 'whsec_bG9jYWwtb25seS1jcm0tc2VjcmV0LWNoYW5nZS1tZS0wMQ==';
+const eventsSecret = 'whsec_bG9jYWwtb25seS1ldmVudHMtc2VjcmV0LWNoYW5nZS1tZQ==';
 
 /** The environment without anything the developer's shell or .env could add. */
 function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
@@ -22,6 +26,17 @@ function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
 function mql(cwd: string, args: string[], env: Record<string, string> = {}, node = process.execPath, entry = bin) {
   const run = spawnSync(node, [entry, ...args], { cwd, env: cleanEnv(env), encoding: 'utf8', timeout: 60_000 });
   return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** {@link mql} without blocking this process, for a command that talks to a server the test runs. */
+async function mqlAsync(cwd: string, args: string[], env: Record<string, string> = {}) {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { cwd, env: cleanEnv(env), timeout: 60_000 });
+    return { status: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { status: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
 }
 
 /** A data directory whose stack.json points the CLI at `baseUrl` (and, if given, a table of DynamoDB Local). */
@@ -94,6 +109,58 @@ describe('mql receive on a taken port', () => {
     } finally {
       await new Promise((resolveClose) => taken.close(resolveClose));
     }
+  });
+});
+
+describe('mql send', () => {
+  // A stand-in for the stack's POST /webhooks/events: refuses the messages whose event is "refuse me".
+  const answered: number[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const message = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { event?: string };
+      const status = message.event === 'refuse me' ? 401 : 200;
+      answered.push(status);
+      response.writeHead(status, { 'content-type': 'application/json' }).end(status === 200 ? '{"received":1,"stored":1}' : '{"error":"unauthorized"}');
+    });
+  });
+  let dataDir: string;
+
+  beforeAll(async () => {
+    await new Promise<void>((resolveListen) => server.listen(0, '127.0.0.1', resolveListen));
+    dataDir = dataDirFor({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+  });
+  afterAll(async () => {
+    await new Promise((resolveClose) => server.close(resolveClose));
+  });
+
+  const send = (messages: object[]) => {
+    const file = join(dataDir, `${randomUUID()}.json`);
+    writeFileSync(file, JSON.stringify(messages));
+    return mqlAsync(cwd, ['send', file, '--data-dir', dataDir], { EVENTS_WEBHOOK_SECRET: eventsSecret });
+  };
+  const accepted = { type: 'track', event: 'Pricing Viewed', userId: 'u1' };
+  const refused = { type: 'track', event: 'refuse me', userId: 'u1' };
+
+  it('exits 1 and says so when every message is refused', async () => {
+    const run = await send([refused, refused]);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toBe('401 {"error":"unauthorized"}\n401 {"error":"unauthorized"}\n');
+    expect(run.stderr).toBe(
+      'mql send: every message was refused (2 of 2, HTTP 401): nothing was stored; is EVENTS_WEBHOOK_SECRET the one npm start runs with?\n',
+    );
+  });
+
+  it('exits 1 with the counts when some are refused, and 0 when none is', async () => {
+    const partial = await send([accepted, refused, accepted]);
+    expect(partial.status).toBe(1);
+    expect(partial.stderr).toBe('mql send: 1 of 3 message(s) refused (HTTP 401), 2 accepted; is EVENTS_WEBHOOK_SECRET the one npm start runs with?\n');
+    const fine = await send([accepted]);
+    expect(fine.status).toBe(0);
+    expect(fine.stdout).toBe('200 {"received":1,"stored":1}\n');
+    expect(fine.stderr).toBe('');
+    expect(answered).toEqual([401, 401, 200, 401, 200, 200]);
   });
 });
 

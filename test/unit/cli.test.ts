@@ -1,9 +1,11 @@
 /**
  * The `mql` command line without running it: `mql --help` is made of every command's usage lines and
- * names every option, and a misspelled verb finds its suggestion.
+ * names every option, a misspelled verb finds its suggestion, and the summary `mql send` prints when
+ * messages are refused.
  */
 import { describe, expect, it } from 'vitest';
 import { globalOptions } from '../../bin/cli.ts';
+import { refusedLine } from '../../bin/commands/send.ts';
 import { closest, editDistance } from '../../bin/did-you-mean.ts';
 import { commands, helpText } from '../../bin/mql.ts';
 
@@ -59,5 +61,15 @@ describe('a misspelled verb', () => {
     expect(closest('xyz', names)).toBeUndefined();
     expect(closest('deploy', names)).toBeUndefined();
     expect(closest('status', names)).toBeUndefined();
+  });
+});
+
+describe('mql send refusals', () => {
+  it('says when every message was refused, with the statuses, and when some were, with the counts', () => {
+    expect(refusedLine(2, [401, 401])).toBe(
+      'mql send: every message was refused (2 of 2, HTTP 401): nothing was stored; is EVENTS_WEBHOOK_SECRET the one npm start runs with?',
+    );
+    expect(refusedLine(3, [400])).toBe('mql send: 1 of 3 message(s) refused (HTTP 400), 2 accepted');
+    expect(refusedLine(3, [])).toBeUndefined();
   });
 });
