@@ -117,6 +117,15 @@ export function parseSince(value: string | undefined): Date | undefined {
   return since;
 }
 
+const durationUnits = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 } as const;
+
+/** A duration such as 365d, 12h, 90m or 2w in milliseconds; undefined when it is not one. */
+export function durationMs(value: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)([mhdw])$/.exec(value.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * durationUnits[match[2] as keyof typeof durationUnits];
+}
+
 /** `--port N` (0: any free port); `fallback` when not given. */
 export function parsePort(value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;

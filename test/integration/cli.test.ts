@@ -1,7 +1,8 @@
 /**
  * `npx mql` as a newcomer meets it, each run as a child process from a directory of its own (no .env):
  * a misspelled verb or option gets one line that says what to type, a taken port says how to pick
- * another, `send` exits 1 when the stack refuses messages, and a bad model file is printed once.
+ * another, `send` exits 1 when the stack refuses messages, a bad model file is printed once, and
+ * `decay --in` counts from now.
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -12,7 +13,8 @@ import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
 
 const bin = resolve(import.meta.dirname, '../../bin/mql.ts');
 const crmSecret = 'whsec_bG9jYWwtb25seS1jcm0tc2VjcmV0LWNoYW5nZS1tZS0wMQ==';
@@ -178,5 +180,28 @@ describe('a model file that does not load', () => {
     }
     const missing = mql(cwd, ['explain', 'dana@example.com', '--data-dir', dataDir], { MQL_MODEL_PATH: join(dataDir, 'nope.json') });
     expect(missing.stderr.match(/cannot read the model file: no such file/g)).toHaveLength(1);
+  });
+});
+
+describe('mql decay --in', () => {
+  it('runs the decay job as of now plus the duration', async () => {
+    const tableName = `cli-decay-${randomUUID().slice(0, 8)}`;
+    await createTable(dynamoClient(inject('dynamoEndpoint')), tableName);
+    const dataDir = dataDirFor({ baseUrl: 'http://127.0.0.1:9', dynamoEndpoint: inject('dynamoEndpoint'), tableName });
+    const before = Date.now();
+    const run = mql(cwd, ['decay', '--in', '365d', '--data-dir', dataDir]);
+    const after = Date.now();
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const [, asOf] = /^decay as of (\S+): 0 lead\(s\) due, 0 re-evaluated; now none; 0 handoff\(s\) queued; complete\n$/.exec(run.stdout) ?? [];
+    expect(Date.parse(asOf!)).toBeGreaterThanOrEqual(before + 365 * 86_400_000);
+    expect(Date.parse(asOf!)).toBeLessThanOrEqual(after + 365 * 86_400_000);
+
+    const both = mql(cwd, ['decay', '--in', '365d', '--now', '2027-01-01T00:00:00Z', '--data-dir', dataDir]);
+    expect(both.status).toBe(1);
+    expect(both.stderr).toBe('mql: decay takes --now ISO or --in DURATION, not both\n');
+    const bad = mql(cwd, ['decay', '--in', 'a year', '--data-dir', dataDir]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toBe('mql: --in must be a duration such as 365d, 12h, 90m or 2w (got a year)\n');
   });
 });

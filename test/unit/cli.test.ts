@@ -1,10 +1,11 @@
 /**
  * The `mql` command line without running it: `mql --help` is made of every command's usage lines and
- * names every option, a misspelled verb finds its suggestion, and the summary `mql send` prints when
- * messages are refused.
+ * names every option, a misspelled verb finds its suggestion, `decay --in` durations, and the summary
+ * `mql send` prints when messages are refused.
  */
 import { describe, expect, it } from 'vitest';
-import { globalOptions } from '../../bin/cli.ts';
+import { durationMs, globalOptions } from '../../bin/cli.ts';
+import { decayTime } from '../../bin/commands/decay.ts';
 import { refusedLine } from '../../bin/commands/send.ts';
 import { closest, editDistance } from '../../bin/did-you-mean.ts';
 import { commands, helpText } from '../../bin/mql.ts';
@@ -61,6 +62,23 @@ describe('a misspelled verb', () => {
     expect(closest('xyz', names)).toBeUndefined();
     expect(closest('deploy', names)).toBeUndefined();
     expect(closest('status', names)).toBeUndefined();
+  });
+});
+
+describe('mql decay --in', () => {
+  it('reads minutes, hours, days and weeks', () => {
+    expect(durationMs('365d')).toBe(365 * 86_400_000);
+    expect(durationMs('12h')).toBe(12 * 3_600_000);
+    expect(durationMs('90m')).toBe(90 * 60_000);
+    expect(durationMs('2w')).toBe(14 * 86_400_000);
+    expect(durationMs('1.5h')).toBe(5_400_000);
+    for (const bad of ['', '365', 'd', '3x', '-1d', '1 year', '1d2h']) expect(durationMs(bad), bad).toBeUndefined();
+  });
+
+  it('counts from the clock, and --now alone keeps working', () => {
+    const clock = () => Date.parse('2026-11-29T00:50:00.000Z');
+    expect(decayTime(undefined, '365d', clock).toISOString()).toBe('2027-11-29T00:50:00.000Z');
+    expect(decayTime('2027-11-29T00:50:00Z', undefined, clock).toISOString()).toBe('2027-11-29T00:50:00.000Z');
   });
 });
 
