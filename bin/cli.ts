@@ -3,8 +3,8 @@
  * which stack it needs), reading its options, failing with one line, the local stack or `--aws`, and the
  * option values that several commands take (--now, --since, --port, --model).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Pipeline } from '../lib/ingest/pipeline.ts';
 import { dlqUrlEnv, queueUrlEnv, tableNameEnv } from '../lib/topology.ts';
@@ -85,6 +85,17 @@ export function fail(message: string): never {
 /** The data directory a command works in: `--data-dir`, else MQL_DATA_DIR (environment or .env), else .mql. */
 export function dataDirOf(values: { 'data-dir'?: string | undefined }): string {
   return values['data-dir'] ?? process.env.MQL_DATA_DIR ?? '.mql';
+}
+
+/** A file the command writes by default: `name` in the data directory (created when missing), as a path to print. */
+export function defaultOutput(dataDir: string, name: string): string {
+  mkdirSync(dataDir, { recursive: true });
+  return join(dataDir, name);
+}
+
+/** Makes sure the directory `path` goes in exists (`--out some/dir/file`). */
+export function ensureParent(path: string): void {
+  mkdirSync(dirname(resolve(path)), { recursive: true });
 }
 
 /** Points the SDK and the pipeline at the running local stack, as the local stack does for its Lambdas. */

@@ -483,7 +483,7 @@ export async function runPopulationDemo(options: PopulationOptions): Promise<Pop
       );
       result = { ...result, handoffsReceived: receiver.received.length };
     }
-    print('See the figures: npx mql report --out report.html');
+    print('See the figures: npx mql report');
     return result;
   } finally {
     await receiver?.close();
