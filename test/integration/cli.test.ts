@@ -1,10 +1,10 @@
 /**
  * `npx mql` as a newcomer meets it, each run as a child process from a directory of its own (no .env):
  * a misspelled verb or option gets one line that says what to type, a taken port says how to pick
- * another, `send` exits 1 when the stack refuses messages, a bad model file is printed once, and
- * `decay --in` counts from now.
+ * another, `send` exits 1 when the stack refuses messages, a bad model file is printed once, `decay --in`
+ * counts from now, and the bin shim answers an old Node with the preflight's line.
  */
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
 
 const bin = resolve(import.meta.dirname, '../../bin/mql.ts');
+const shim = resolve(import.meta.dirname, '../../bin/mql.mjs');
 const crmSecret = 'whsec_bG9jYWwtb25seS1jcm0tc2VjcmV0LWNoYW5nZS1tZS0wMQ==';
 const eventsSecret = 'whsec_bG9jYWwtb25seS1ldmVudHMtc2VjcmV0LWNoYW5nZS1tZQ==';
 
@@ -203,5 +204,41 @@ describe('mql decay --in', () => {
     const bad = mql(cwd, ['decay', '--in', 'a year', '--data-dir', dataDir]);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toBe('mql: --in must be a duration such as 365d, 12h, 90m or 2w (got a year)\n');
+  });
+});
+
+/** A Node older than 24 on this machine (Debian's /usr/bin/node here), for the shim; MQL_OLD_NODE names another. */
+function oldNode(): string | undefined {
+  for (const candidate of [process.env.MQL_OLD_NODE, '/usr/bin/node', '/usr/local/bin/node']) {
+    if (!candidate) continue;
+    try {
+      const version = execFileSync(candidate, ['--version'], { encoding: 'utf8' }).trim();
+      if (Number(version.replace(/^v/, '').split('.')[0]) < 24) return candidate;
+    } catch {
+      // Not there.
+    }
+  }
+  return undefined;
+}
+
+describe('the bin shim (package.json "bin": bin/mql.mjs)', () => {
+  const old = oldNode();
+
+  it.skipIf(!old)(`under an older Node (${old}) prints the preflight's one line and exits 1, no stack trace`, () => {
+    const run = mql(cwd, ['--help'], {}, old!, shim);
+    expect(run.status).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^preflight: mql-engine needs Node\.js 24 or newer \(this is v\d+\.\d+\.\d+\): .*nvm install 24.*\n$/);
+    expect(run.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(run.stderr).not.toContain('ERR_UNKNOWN_FILE_EXTENSION');
+  });
+
+  it('under Node 24 runs the command line, with its exit codes', () => {
+    const help = mql(cwd, ['--help'], {}, process.execPath, shim);
+    expect(help.status).toBe(0);
+    expect(help.stdout).toMatch(/^usage: mql <command> \[options\]\n/);
+    const typo = mql(cwd, ['recieve'], {}, process.execPath, shim);
+    expect(typo.status).toBe(1);
+    expect(typo.stderr).toBe('mql: unknown command "recieve"; did you mean "receive"? (mql --help)\n');
   });
 });

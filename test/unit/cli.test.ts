@@ -9,6 +9,7 @@ import { decayTime } from '../../bin/commands/decay.ts';
 import { refusedLine } from '../../bin/commands/send.ts';
 import { closest, editDistance } from '../../bin/did-you-mean.ts';
 import { commands, helpText } from '../../bin/mql.ts';
+import { nodeVersionProblem } from '../../scripts/node-version.mjs';
 
 const names = commands.map((command) => command.name);
 
@@ -89,5 +90,15 @@ describe('mql send refusals', () => {
     );
     expect(refusedLine(3, [400])).toBe('mql send: 1 of 3 message(s) refused (HTTP 400), 2 accepted');
     expect(refusedLine(3, [])).toBeUndefined();
+  });
+});
+
+describe('the Node.js check of npx mql and npm start', () => {
+  it('refuses a Node older than 24 on one line that says how to install 24, and takes 24 and later', () => {
+    const problem = nodeVersionProblem('20.20.2');
+    expect(problem).toMatch(/^mql-engine needs Node\.js 24 or newer \(this is v20\.20\.2\).*nvm install 24/);
+    expect(problem).not.toContain('\n');
+    expect(nodeVersionProblem('24.0.0')).toBeUndefined();
+    expect(nodeVersionProblem('25.1.0')).toBeUndefined();
   });
 });
