@@ -11,7 +11,8 @@ export const demo = defineCommand({
     'demo                  against the running npm start: a Facebook lead (Graph API stand-in) and a SendGrid batch make an MQL',
     'demo --with-outcomes [--leads N] [--seed N]',
     '                      a seeded population (default 500 leads over ~6 months) through POST /webhooks/events, then sales',
-    '                      outcomes for its MQLs through POST /webhooks/crm; the same seed posts the same events again (idempotent)',
+    '                      outcomes for its MQLs through POST /webhooks/crm; the same seed posts the same events again (idempotent):',
+    '                      Ctrl-C stops after the request in hand, and a second run resumes and counts the handoffs left undelivered',
   ],
   options: { 'with-outcomes': { type: 'boolean' }, leads: { type: 'string' }, seed: { type: 'string' } },
   stack: 'local',
@@ -35,22 +36,28 @@ function wholeNumber(value: string | undefined, name: string): number | undefine
   return Number(value);
 }
 
-/** The seeded population and its sales outcomes, for report and calibrate. */
+/** The population demo; Ctrl-C stops it cleanly (its receiver closed, what was posted printed) with exit code 130. */
 async function populationDemo(baseUrl: string, leads: string | undefined, seed: string | undefined): Promise<void> {
   const count = wholeNumber(leads, 'leads');
   const seedNumber = wholeNumber(seed, 'seed');
   const { store, model } = await pipeline();
   const { runPopulationDemo, PopulationDemoError } = await import('../../lib/local/demo-population.ts');
+  const controller = new AbortController();
+  // Once: a second Ctrl-C stops the process at once.
+  process.once('SIGINT', () => controller.abort());
   try {
-    await runPopulationDemo({
+    const result = await runPopulationDemo({
       baseUrl,
       env: process.env,
       store,
       model,
+      signal: controller.signal,
       print: (line) => process.stdout.write(`${line}\n`),
       ...(count !== undefined ? { leads: count } : {}),
       ...(seedNumber !== undefined ? { seed: seedNumber } : {}),
     });
+    // Interrupted: not a success for a script that runs it (130, as for Ctrl-C).
+    if (result.interrupted) process.exit(130);
   } catch (error) {
     if (error instanceof PopulationDemoError) fail(error.message);
     throw error;
