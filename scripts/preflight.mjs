@@ -1,18 +1,15 @@
 #!/usr/bin/env node
-// Checks what `npm start`, `npm test` and `npx mql` need before anything else runs: Node.js 24 (the
-// TypeScript runs directly through Node's type stripping) and Java 17+ (DynamoDB Local).
+// Checks what `npm start` and `npm test` need before anything else runs: Node.js 24 (the TypeScript
+// runs directly through Node's type stripping; scripts/node-version.mjs, which `npx mql` checks too
+// through bin/mql.mjs) and Java 17+ (DynamoDB Local).
 // Plain JavaScript, so it gives its one-line message even on an older Node.
 import { spawnSync } from 'node:child_process';
+import { nodeVersionProblem } from './node-version.mjs';
 
 const problems = [];
 
-const nodeMajor = Number(String(process.versions.node).split('.')[0]);
-if (!(nodeMajor >= 24)) {
-  problems.push(
-    `mql-engine needs Node.js 24 or newer (this is ${process.version}): it runs its TypeScript directly with Node 24 type stripping.\n` +
-      '  Install it with `nvm install 24 && nvm use 24`, `fnm use 24`, `volta install node@24`, or from https://nodejs.org/.',
-  );
-}
+const nodeProblem = nodeVersionProblem();
+if (nodeProblem) problems.push(nodeProblem);
 
 const javaInstall = 'apt-get install -y openjdk-17-jre-headless (macOS: brew install openjdk@17)';
 const java = spawnSync('java', ['-version'], { encoding: 'utf8' });

@@ -17,6 +17,11 @@
  * Deterministic: one seed gives the same leads, events, ids and times. The times hang from an anchor
  * (today's UTC midnight on the first run); a second run reads the anchor back from the first lead it
  * stored, so it posts the very same events and outcomes and the stack stores nothing new.
+ *
+ * Stopped (Ctrl-C: the `signal`), it finishes the request in hand, stops its CRM receiver and says what
+ * it posted; running it again resumes, what is stored being skipped. A run counts the handoffs of the
+ * population that an earlier run left undelivered (its receiver gone while they were queued), and says
+ * how many arrived this time.
  */
 import { randomUUID } from 'node:crypto';
 import type { ScoringModel } from '../core/model.ts';
@@ -25,7 +30,7 @@ import type { ReportLead } from '../jobs/report/lead-facts.ts';
 import { reportLeadOf } from '../jobs/report/lead-facts.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import type { RejectionReason } from '../sources/crm-feedback.ts';
-import type { LeadReads } from '../store/repository.ts';
+import type { HandoffLedger, LeadReads } from '../store/repository.ts';
 import { portIsFree } from './listen.ts';
 import { seededRandom } from './seeded-random.ts';
 import type { CrmReceiver } from './stand-ins/crm-receiver.ts';
@@ -34,8 +39,8 @@ import { startCrmReceiver } from './stand-ins/crm-receiver.ts';
 export interface PopulationOptions {
   readonly baseUrl: string;
   readonly env: Readonly<Record<string, string | undefined>>;
-  /** The stack's table, read back to see which leads qualified (the same replay as the report). */
-  readonly store: Pick<LeadReads, 'getLead' | 'listEvents'>;
+  /** The stack's table, read back to see which leads qualified (the same replay as the report) and their handoffs. */
+  readonly store: Pick<LeadReads & HandoffLedger, 'getLead' | 'listEvents' | 'listHandoffs'>;
   /** The model the stack scores with. */
   readonly model: ScoringModel;
   readonly print: (line: string) => void;
@@ -45,6 +50,8 @@ export interface PopulationOptions {
   readonly seed?: number;
   /** The real time (default the clock); the population ends before it. */
   readonly now?: Date;
+  /** Aborted (Ctrl-C): the run stops after the request in hand, its receiver stopped, and says what it posted. */
+  readonly signal?: AbortSignal;
 }
 
 export interface PopulationResult {
@@ -60,6 +67,16 @@ export interface PopulationResult {
   readonly handoffsReceived?: number;
   /** Leads this run made an MQL on arrival (each is one lead.mql handoff). */
   readonly newMqlsOnArrival: number;
+  /**
+   * Handoffs of leads that were MQLs before this run and were not delivered when it started (an earlier
+   * run stopped with them queued, e.g. by Ctrl-C), and how many of them were still not delivered at its end.
+   */
+  readonly earlierUndelivered: { readonly atStart: number; readonly atEnd: number };
+  /**
+   * Set when the signal stopped the run: the step it was in. `events` and `outcomes` then count what was
+   * posted until then; `mqls` and `newMqlsOnArrival` are 0 when it stopped before counting them.
+   */
+  readonly interrupted?: 'events' | 'outcomes' | 'handoffs';
 }
 
 export class PopulationDemoError extends Error {
@@ -472,18 +489,48 @@ export async function runPopulationDemo(options: PopulationOptions): Promise<Pop
     if (port !== undefined && (await portIsFree(port))) receiver = await startCrmReceiver(env.CRM_WEBHOOK_SECRET, { port });
   }
   try {
-    let result = await populate(options, seed, count, eventsSecret, feedbackSecret, clock);
-    if (receiver) {
-      await handedOff(receiver, result.newMqlsOnArrival);
+    const { result: populated, earlierMqls } = await populate(options, seed, count, eventsSecret, feedbackSecret, clock);
+    let result: PopulationResult = populated;
+    if (!result.interrupted && receiver) {
+      const expected = result.newMqlsOnArrival + result.earlierUndelivered.atStart;
+      if (result.earlierUndelivered.atStart > 0)
+        print(`   waiting up to a minute for the ${result.earlierUndelivered.atStart} handoff(s) left undelivered before (they retry with backoff)`);
+      const complete = await handedOff(receiver, expected, options.signal);
       const types = [...new Set(receiver.received.map((one) => one.record.type))].join(', ');
+      const earlier = result.earlierUndelivered.atStart > 0 ? ', and handoffs an earlier run left undelivered' : '';
       print(
         receiver.received.length > 0
-          ? `3. the CRM (${env.CRM_WEBHOOK_URL}) received ${receiver.received.length} handoff(s) (${types}): the leads that were MQLs when their events arrived`
+          ? `3. the CRM (${env.CRM_WEBHOOK_URL}) received ${receiver.received.length} handoff(s) (${types}): the leads that were MQLs when their events arrived${earlier}`
           : `3. the CRM (${env.CRM_WEBHOOK_URL}) received no handoff: no lead changed status`,
       );
-      result = { ...result, handoffsReceived: receiver.received.length };
+      if (!complete) print('interrupted while waiting for the handoffs: every event and outcome was posted');
+      result = { ...result, handoffsReceived: receiver.received.length, ...(complete ? {} : { interrupted: 'handoffs' as const }) };
     }
-    print('See the figures: npx mql report --out report.html');
+    if (result.earlierUndelivered.atStart > 0 && !result.interrupted) {
+      const atEnd = (await undeliveredHandoffs(options.store, earlierMqls)).total;
+      const { atStart } = result.earlierUndelivered;
+      print(
+        `   of the ${atStart} handoff(s) an earlier run left undelivered, ${Math.max(0, atStart - atEnd)} are delivered now` +
+          (atEnd > 0
+            ? `; ${atEnd} still wait, retrying with backoff (npx mql deliveries <email> shows the attempts; after the last retry: npx mql redrive)`
+            : ''),
+      );
+      result = { ...result, earlierUndelivered: { atStart, atEnd } };
+    }
+    if (result.interrupted) {
+      await receiver?.close();
+      if (receiver) {
+        result = { ...result, handoffsReceived: receiver.received.length };
+        print(
+          `   the demo's CRM receiver (${env.CRM_WEBHOOK_URL}) is stopped, after ${receiver.received.length} handoff(s); the handoffs still queued for it retry with backoff until a receiver listens there again`,
+        );
+      }
+      print(
+        'Run the same command again to resume: the population is seeded and idempotent (what is stored already is skipped), and the run counts the handoffs left undelivered',
+      );
+      return result;
+    }
+    print('See the figures: npx mql report');
     return result;
   } finally {
     await receiver?.close();
@@ -500,12 +547,35 @@ function localPortOf(url: string): number | undefined {
 
 /**
  * Until the receiver has the handoffs this run caused (the handoff consumer polls every second and
- * batches for a few), then a second more for any other (a decay run's); at most a minute.
+ * batches for a few), then a second more for any other (a decay run's); at most a minute. False when the
+ * signal stopped the wait.
  */
-async function handedOff(receiver: CrmReceiver, expected: number): Promise<void> {
+async function handedOff(receiver: CrmReceiver, expected: number, signal: AbortSignal | undefined): Promise<boolean> {
   const deadline = Date.now() + 60_000;
-  while (receiver.received.length < expected && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
-  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  while (receiver.received.length < expected && Date.now() < deadline && !signal?.aborted) await pause(250);
+  if (!signal?.aborted) await pause(1_000);
+  return !signal?.aborted;
+}
+
+/**
+ * The handoffs of these leads not delivered: those whose attempts failed (retrying with backoff, or on the
+ * dead-letter queue), and a lead without any recorded handoff, whose lead.mql is still queued unattempted.
+ */
+async function undeliveredHandoffs(
+  store: PopulationOptions['store'],
+  mqlLeadIds: readonly string[],
+): Promise<{ total: number; failed: number; unattempted: number }> {
+  const perLead = await mapWithConcurrency(mqlLeadIds, 8, async (leadId) => {
+    const handoffs = await store.listHandoffs(leadId);
+    return {
+      failed: handoffs.filter((handoff) => handoff.status === 'failed' || handoff.status === 'pending').length,
+      unattempted: handoffs.length === 0 ? 1 : 0,
+    };
+  });
+  const failed = perLead.reduce((sum, one) => sum + one.failed, 0);
+  const unattempted = perLead.reduce((sum, one) => sum + one.unattempted, 0);
+  return { total: failed + unattempted, failed, unattempted };
 }
 
 async function populate(
@@ -515,18 +585,39 @@ async function populate(
   eventsSecret: string,
   feedbackSecret: string,
   clock: () => Date,
-): Promise<PopulationResult> {
-  const { print, baseUrl, store, model } = options;
+): Promise<{ result: PopulationResult; earlierMqls: string[] }> {
+  const { print, baseUrl, store, model, signal } = options;
   const anchor = await anchorOf(store, (at) => planLead(seed, 0, at).email, clock());
   const planned = Array.from({ length: count }, (_, index) => planLead(seed, index, anchor));
   const wasMql = async () =>
     new Set((await mapWithConcurrency(planned, 8, async (lead) => ((await store.getLead(lead.email))?.wasMql ? lead.email : undefined))).filter(Boolean));
   const mqlBefore = await wasMql();
+  const earlierMqls = [...mqlBefore].filter((email): email is string => email !== undefined);
   const messages = planned.flatMap((lead) => lead.messages);
   print(
     `1. ${count} leads (seed ${seed}) first seen from ${new Date(anchor - populationDays * msPerDay).toISOString().slice(0, 10)} to ${new Date(anchor).toISOString().slice(0, 10)}: ${messages.length} Segment messages to POST /webhooks/events`,
   );
-  const events = { sent: messages.length, stored: 0, duplicates: 0 };
+  const earlier = await undeliveredHandoffs(store, earlierMqls);
+  if (earlier.total > 0) {
+    print(
+      `   ${earlier.total} handoff(s) of these leads were left undelivered by an earlier run (stopped while they were queued): ${earlier.failed} retrying after failed attempts, ${earlier.unattempted} not attempted yet`,
+    );
+  }
+  const events = { sent: 0, stored: 0, duplicates: 0 };
+  const outcomesPosted = { sent: 0, stored: 0, duplicates: 0, byType: {} as Record<string, number> };
+  const stopped = (step: NonNullable<PopulationResult['interrupted']>, mqls = 0, newMqlsOnArrival = 0) => ({
+    result: {
+      anchor: new Date(anchor).toISOString(),
+      leads: count,
+      events,
+      outcomes: outcomesPosted,
+      mqls,
+      newMqlsOnArrival,
+      earlierUndelivered: { atStart: earlier.total, atEnd: earlier.total },
+      interrupted: step,
+    },
+    earlierMqls,
+  });
   // Whole leads per delivery, at most ~400 messages (the route takes 500).
   const deliveries: Message[][] = [];
   let current: Message[] = [];
@@ -538,8 +629,15 @@ async function populate(
     current.push(...lead.messages);
   }
   if (current.length > 0) deliveries.push(current);
-  for (const batch of deliveries) {
+  for (const [posted, batch] of deliveries.entries()) {
+    if (signal?.aborted) {
+      print(
+        `interrupted: ${posted} of ${deliveries.length} event batch(es) posted (${events.sent} of ${messages.length} messages: ${events.stored} stored, ${events.duplicates} already there); no outcome posted`,
+      );
+      return stopped('events');
+    }
     const answer = await postSigned(`${baseUrl}/webhooks/events`, eventsSecret, { batch }, clock);
+    events.sent += batch.length;
     events.stored += answer.stored;
     events.duplicates += answer.duplicates;
   }
@@ -563,12 +661,31 @@ async function populate(
         .join(', ') || 'none'
     } -> POST /webhooks/crm`,
   );
-  const posted = { sent: outcomes.length, stored: 0, duplicates: 0, byType };
-  for (const batch of chunks(outcomes, 500)) {
+  const outcomeBatches = chunks(outcomes, 500);
+  for (const [posted, batch] of outcomeBatches.entries()) {
+    if (signal?.aborted) {
+      print(
+        `interrupted: every event posted; ${posted} of ${outcomeBatches.length} outcome batch(es) posted (${outcomesPosted.sent} of ${outcomes.length} outcomes: ${outcomesPosted.stored} stored, ${outcomesPosted.duplicates} already there)`,
+      );
+      return stopped('outcomes', mqls, newMqlsOnArrival);
+    }
     const answer = await postSigned(`${baseUrl}/webhooks/crm`, feedbackSecret, { outcomes: batch }, clock);
-    posted.stored += answer.stored;
-    posted.duplicates += answer.duplicates;
+    outcomesPosted.sent += batch.length;
+    outcomesPosted.stored += answer.stored;
+    outcomesPosted.duplicates += answer.duplicates;
+    for (const outcome of batch) outcomesPosted.byType[outcome.outcome] = (outcomesPosted.byType[outcome.outcome] ?? 0) + 1;
   }
-  print(`   stored ${posted.stored} outcome(s), ${posted.duplicates} already there`);
-  return { anchor: new Date(anchor).toISOString(), leads: count, events, outcomes: posted, mqls, newMqlsOnArrival };
+  print(`   stored ${outcomesPosted.stored} outcome(s), ${outcomesPosted.duplicates} already there`);
+  return {
+    result: {
+      anchor: new Date(anchor).toISOString(),
+      leads: count,
+      events,
+      outcomes: outcomesPosted,
+      mqls,
+      newMqlsOnArrival,
+      earlierUndelivered: { atStart: earlier.total, atEnd: earlier.total },
+    },
+    earlierMqls,
+  };
 }

@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -149,6 +149,23 @@ describe('the mql command', () => {
     expect(calibrated.status).toBe(0);
     const report = JSON.parse(calibrated.stdout);
     expect(report).toMatchObject({ leads: 60, reachedSql: 30, proposedModel: { version: readModelFile(join(workDir, 'json-proposed.json')).version } });
+  });
+
+  it('`mql calibrate` without --out writes the proposed model under the data dir, not in the working directory, and says where', () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'mql-calibrate-cwd-'));
+    const run = spawnSync(process.execPath, [cli, 'calibrate', '--data-dir', workDir], {
+      cwd: elsewhere,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', LOG_LEVEL: 'SILENT' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const file = join(workDir, 'proposed-model.json');
+    expect(run.stdout).toContain(`written to ${file}`);
+    expect(run.stdout).toContain(`npx mql backtest --model ${file}`);
+    expect(readModelFile(file).version).toMatch(/^[0-9a-f]{12}$/);
+    expect(existsSync(join(elsewhere, 'proposed-model.json'))).toBe(false);
   });
 
   it('refuses with too few outcomes, and a --since that is not a date, exiting 1 with the reason', () => {

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatExplanation } from '../../bin/mql.ts';
+import { formatExplanation } from '../../bin/commands/explain.ts';
 import type { LeadView } from '../../lib/views/lead-view.ts';
 import { eventsSecret, post, signedDelivery } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';

@@ -138,6 +138,22 @@ describe('mql demo --with-outcomes and mql report', () => {
     expect(readFileSync(out, 'utf8')).toContain(`data-figure="mqls">${figures.funnel.mqls}<`);
   }, 60_000);
 
+  it('mql report without --out writes the page under the data dir, not in the working directory, and prints where', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'mql-report-cwd-'));
+    const page = join(dataDir, 'report.html');
+    rmSync(page, { force: true });
+    const { stdout, stderr } = await run(process.execPath, [join(root, 'bin/mql.ts'), 'report', '--data-dir', dataDir], {
+      cwd: elsewhere,
+      env: { ...process.env, ...env },
+      timeout: 120_000,
+    });
+    expect(stdout).toMatch(new RegExp(`MQL\\s+${figures.funnel.mqls}\\s`));
+    expect(stderr).toBe(`mql: wrote ${page}\n`);
+    expect(readFileSync(page, 'utf8')).toContain(`data-figure="mqls">${figures.funnel.mqls}<`);
+    expect(existsSync(join(elsewhere, 'report.html'))).toBe(false);
+    rmSync(elsewhere, { recursive: true, force: true });
+  }, 60_000);
+
   it('mql report --json --since prints the figures of the leads first seen since then, as JSON', async () => {
     const since = new Date(Date.parse(population.anchor) - 60 * 86_400_000).toISOString();
     const { stdout } = await mql('report', '--json', '--since', since.slice(0, 10));

@@ -1,6 +1,6 @@
 /** GET /leads/{key} and `mql explain` show what sales decided: type, time, reason, amount and currency. */
 import { describe, expect, it } from 'vitest';
-import { formatExplanation } from '../../bin/mql.ts';
+import { formatExplanation } from '../../bin/commands/explain.ts';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel } from '../../lib/core/index.ts';
 import type { StoredLead } from '../../lib/store/lead-store.ts';
