@@ -28,8 +28,8 @@ import { type AttributeValue, GetItemCommand, QueryCommand, type TransactWriteIt
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { createTable, defaultJavaToolOptions, dynamoClient } from '../lib/local/dynamodb.ts';
 import { type LocalStack, startLocalStack } from '../lib/local/stack.ts';
+import { startCrmReceiver } from '../lib/local/stand-ins/crm-receiver.ts';
 import { leadPk, profileSk } from '../lib/store/keys.ts';
-import { startCrmReceiver } from './crm-receiver.ts';
 import { decayBench, decayErrors, decayLines, decayParams, previousDecayResult } from './decay.ts';
 import { CommandTimer, EnqueueClock, ReceiveClock, TransactionSizer } from './instrument.ts';
 import {
@@ -598,20 +598,20 @@ async function handoffPhase(name: string, count: number, concurrency: number): P
   const missing: string[] = [];
   for (const email of emails) {
     const at = qualifiedAt.get(email);
-    const arrival = crm.arrivals.find((candidate) => candidate.email === email && candidate.type === 'lead.mql');
+    const arrival = crm.received.find((candidate) => candidate.leadId === email && candidate.record.type === 'lead.mql');
     if (at === undefined || !arrival) {
       missing.push(email);
       continue;
     }
-    latency.push(arrival.at - at);
+    latency.push(arrival.arrivedAt - at);
     const queuedAt = enqueueClock.enqueuedAt.get(email);
     if (queuedAt !== undefined) enqueued.push(queuedAt - at);
     const poll = receiveClock.receivedAt.get(email);
     if (poll) {
       received.push(poll.at - at);
-      consumer.push(arrival.at - poll.at);
+      consumer.push(arrival.arrivedAt - poll.at);
       batch.push(poll.batch);
-      byBatch.set(poll.at, [...(byBatch.get(poll.at) ?? []), arrival.at]);
+      byBatch.set(poll.at, [...(byBatch.get(poll.at) ?? []), arrival.arrivedAt]);
     }
   }
   return {
@@ -650,20 +650,21 @@ const expected = new Set([
   ...Array.from({ length: params.handoffLeads }, (_, i) => leadEmail('mql-burst', i)),
 ]);
 const mqlCount = new Map<string, number>();
-for (const arrival of crm.arrivals) if (arrival.type === 'lead.mql') mqlCount.set(arrival.email, (mqlCount.get(arrival.email) ?? 0) + 1);
+for (const arrival of crm.received) if (arrival.record.type === 'lead.mql') mqlCount.set(arrival.leadId, (mqlCount.get(arrival.leadId) ?? 0) + 1);
 const webhookIds = new Map<string, number>();
-for (const arrival of crm.arrivals) webhookIds.set(arrival.webhookId, (webhookIds.get(arrival.webhookId) ?? 0) + 1);
+for (const arrival of crm.received) webhookIds.set(arrival.webhookId, (webhookIds.get(arrival.webhookId) ?? 0) + 1);
 const verification = {
   expected: expected.size,
   receivedLeadMql: [...mqlCount.entries()].filter(([email]) => expected.has(email)).length,
   duplicates: [...mqlCount.entries()].filter(([email, count]) => expected.has(email) && count > 1).map(([email, count]) => ({ email, count })),
   duplicateWebhookIds: [...webhookIds.entries()].filter(([, count]) => count > 1).length,
   misses: [...expected].filter((email) => !mqlCount.has(email)),
-  unexpected: crm.arrivals
-    .filter((arrival) => !expected.has(arrival.email) || arrival.type !== 'lead.mql')
-    .map((arrival) => `${arrival.type} ${arrival.email}`),
-  scoresBelowThreshold: crm.arrivals.filter((arrival) => arrival.type === 'lead.mql' && arrival.total < 60).length,
-  rejectedByReceiver: crm.rejected,
+  unexpected: crm.received
+    .filter((arrival) => !expected.has(arrival.leadId) || arrival.record.type !== 'lead.mql')
+    .map((arrival) => `${arrival.record.type} ${arrival.leadId}`),
+  scoresBelowThreshold: crm.received.filter((arrival) => arrival.record.type === 'lead.mql' && arrival.record.score.total < 60).length,
+  /** Requests the receiver did not accept (a signature that does not verify, a body that is not a handoff record). */
+  rejectedByReceiver: crm.attempts.filter((attempt) => attempt.status >= 300),
   queues: {} as Record<string, string | undefined>,
 };
 for (const [name, url] of [
