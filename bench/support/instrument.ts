@@ -6,7 +6,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { itemSize, standardWcu, transactionalWcu } from './support.ts';
+import { itemSize, standardWcu, transactionalWcu } from './items.ts';
+import { round, summarize } from './stats.ts';
 
 /** Anything with the SDK's middleware stack (DynamoDBClient, DynamoDBDocumentClient, SQSClient). */
 interface WithMiddleware {
@@ -50,6 +51,30 @@ export class CommandTimer {
     this.durations.clear();
     this.failures.clear();
   }
+
+  /** Calls, calls per `per` (events, leads), mean and p95 ms and failures of each command since the last reset. */
+  summary(per: number): Record<string, CommandFigures> {
+    const out: Record<string, CommandFigures> = {};
+    for (const [command, durations] of this.durations) {
+      const summary = summarize(durations);
+      out[command] = {
+        calls: durations.length,
+        perEvent: round(durations.length / per, 3),
+        meanMs: summary.mean,
+        p95Ms: summary.p95,
+        failures: this.failures.get(command) ?? 0,
+      };
+    }
+    return out;
+  }
+}
+
+export interface CommandFigures {
+  calls: number;
+  perEvent: number;
+  meanMs: number;
+  p95Ms: number;
+  failures: number;
 }
 
 export interface TransactionSizes {
