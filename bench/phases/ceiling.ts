@@ -17,7 +17,7 @@ import {
 import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
 import { leadPk, profileSk } from '../../lib/store/keys.ts';
 import type { BenchContext } from '../context.ts';
-import { itemSize, transactionalWcu } from '../support/items.ts';
+import { itemSize, transactionalWcu, writeUnits } from '../support/items.ts';
 import type { CpuUse } from '../support/processes.ts';
 import { cores, fmt, tableRow } from '../support/report.ts';
 import { pool, round, type Summary, summarize } from '../support/stats.ts';
@@ -35,10 +35,18 @@ export interface CeilingRun {
   cpu: CpuUse;
 }
 
+/** What DynamoDB Local reported for `items` puts of `itemBytes` in one transaction, and what the published rule says. */
+interface ProbeReading {
+  items: number;
+  itemBytes: number;
+  reported: number;
+  rule: number;
+}
+
 /** Does DynamoDB Local's ConsumedCapacity follow the published rule? */
 export interface CapacityProbe {
-  single: { items: number; itemBytes: number; reported: number; rule: number };
-  triple: { items: number; itemBytes: number; reported: number; rule: number };
+  single: ProbeReading;
+  triple: ProbeReading;
   undercountsMultiItemTransactions: boolean;
 }
 
@@ -99,7 +107,7 @@ export async function rawCeiling(ctx: BenchContext): Promise<{ ceiling: CeilingF
           const answer = await client.send(new TransactWriteItemsCommand({ TransactItems: items, ReturnConsumedCapacity: 'TOTAL' }));
           if (answer.ConsumedCapacity && answer.ConsumedCapacity.length > 0) {
             consumed.responses += 1;
-            for (const entry of answer.ConsumedCapacity) consumed.units += entry.WriteCapacityUnits ?? entry.CapacityUnits ?? 0;
+            consumed.units += writeUnits(answer.ConsumedCapacity);
             consumed.sample ??= answer.ConsumedCapacity;
           }
           return { ms: performance.now() - started, conflicts };
@@ -184,7 +192,7 @@ async function capacityProbe(client: DynamoDBClient, runId: string): Promise<Cap
         ReturnConsumedCapacity: 'TOTAL',
       }),
     );
-    return (answer.ConsumedCapacity ?? []).reduce((sum, entry) => sum + (entry.WriteCapacityUnits ?? entry.CapacityUnits ?? 0), 0);
+    return writeUnits(answer.ConsumedCapacity);
   };
   const single = { items: 1, itemBytes: bytes, reported: await reportedFor([0]), rule: transactionalWcu(bytes) };
   const triple = { items: 3, itemBytes: bytes, reported: await reportedFor([1, 2, 3]), rule: 3 * transactionalWcu(bytes) };

@@ -9,7 +9,7 @@ import type { CommandFigures, TransactionSizes } from '../support/instrument.ts'
 import { pageViewTrack } from '../support/messages.ts';
 import type { CpuUse } from '../support/processes.ts';
 import { cores, fmt, tableRow } from '../support/report.ts';
-import { pool, prng, round, type Summary, summarize } from '../support/stats.ts';
+import { pool, prng, round, type Summary, summarize, tally } from '../support/stats.ts';
 import type { CeilingFigures } from './ceiling.ts';
 
 export interface IngestFigures {
@@ -53,18 +53,17 @@ export async function eventsThroughHttp(ctx: BenchContext, ceiling: CeilingFigur
     async (index) => {
       try {
         const answer = await ctx.events.deliver(pageViewTrack(ctx.leadEmail('lead', leadOf[index]!), index));
-        statuses[answer.status] = (statuses[answer.status] ?? 0) + 1;
+        const times = tally(statuses, answer.status);
         if (answer.status === 200) {
           latencies.push(answer.ms);
           const body = JSON.parse(answer.text) as { stored?: number; duplicates?: number };
           stored += body.stored ?? 0;
           duplicates += body.duplicates ?? 0;
-        } else if ((statuses[answer.status] ?? 0) <= 3) {
+        } else if (times <= 3) {
           ctx.errors.push(`delivery answered ${answer.status}: ${answer.text.slice(0, 200)}`);
         }
       } catch (error) {
-        statuses.network = (statuses.network ?? 0) + 1;
-        if (statuses.network <= 3) ctx.errors.push(`delivery failed: ${(error as Error).message}`);
+        if (tally(statuses, 'network') <= 3) ctx.errors.push(`delivery failed: ${(error as Error).message}`);
       }
     },
     ctx.overBudget,

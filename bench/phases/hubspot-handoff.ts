@@ -17,7 +17,7 @@ import type { LocalStack } from '../../lib/local/stack.ts';
 import type { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { benchSecrets } from '../context.ts';
 import { eventsSender } from '../support/http.ts';
-import { round, type Summary, summarize, waitUntil } from '../support/stats.ts';
+import { round, type Summary, summarize, tally, waitUntil } from '../support/stats.ts';
 import { qualifyLeads } from './handoff-latency.ts';
 
 type HubSpotStandIn = Awaited<ReturnType<typeof startHubSpotStandIn>>;
@@ -63,7 +63,7 @@ export async function hubspotHandoff(
     });
     const calls = hubspot.calls.slice(firstCall);
     const callsByStatus: Record<string, number> = {};
-    for (const call of calls) callsByStatus[call.status] = (callsByStatus[call.status] ?? 0) + 1;
+    for (const call of calls) tally(callsByStatus, call.status);
     const upserts = calls.filter((call) => call.path.endsWith('/batch/upsert') && call.status < 300).length;
     return {
       mqls: phase.count,

@@ -11,7 +11,7 @@ import type { CommandFigures } from '../support/instrument.ts';
 import { sendgridBatch, sendgridSigned } from '../support/messages.ts';
 import type { CpuUse } from '../support/processes.ts';
 import { cores, fmt, tableRow } from '../support/report.ts';
-import { round, type Summary, sum, summarize } from '../support/stats.ts';
+import { round, type Summary, sum, summarize, tally } from '../support/stats.ts';
 import type { CeilingFigures } from './ceiling.ts';
 
 interface BatchRun {
@@ -64,7 +64,7 @@ export async function sendgridBatches(ctx: BenchContext, ceiling: CeilingFigures
     run.bodyBytes.push(Buffer.byteLength(delivery.body));
     try {
       const answer = await poster.post(delivery.body, delivery.headers);
-      run.statuses[answer.status] = (run.statuses[answer.status] ?? 0) + 1;
+      tally(run.statuses, answer.status);
       if (answer.status !== 200) {
         ctx.errors.push(`sendgrid: ${label} answered ${answer.status}: ${answer.text.slice(0, 200)}`);
         return;
@@ -77,7 +77,7 @@ export async function sendgridBatches(ctx: BenchContext, ceiling: CeilingFigures
       if (body.stored !== expectStored)
         ctx.errors.push(`sendgrid: ${label} stored ${body.stored} of ${events.length} events (expected ${expectStored}), ${body.duplicates} duplicates`);
     } catch (error) {
-      run.statuses.network = (run.statuses.network ?? 0) + 1;
+      tally(run.statuses, 'network');
       ctx.errors.push(`sendgrid: ${label} failed: ${(error as Error).message}`);
     }
   }

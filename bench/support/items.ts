@@ -33,3 +33,12 @@ export function itemSize(item: Record<string, AttributeValue>): number {
 export const transactionalWcu = (bytes: number) => 2 * Math.max(1, Math.ceil(bytes / 1024));
 /** A standard write (an index update of a GSI): 1 WCU per 1 KB. */
 export const standardWcu = (bytes: number) => Math.max(1, Math.ceil(bytes / 1024));
+
+export interface ConsumedCapacity {
+  CapacityUnits?: number;
+  WriteCapacityUnits?: number;
+}
+
+/** Write capacity units of a response's ConsumedCapacity (ReturnConsumedCapacity: TOTAL). */
+export const writeUnits = (consumed: readonly ConsumedCapacity[] | undefined): number =>
+  (consumed ?? []).reduce((sum, entry) => sum + (entry.WriteCapacityUnits ?? entry.CapacityUnits ?? 0), 0);

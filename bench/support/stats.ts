@@ -40,6 +40,12 @@ export function round(value: number, digits = 2): number {
 /** Sum of a list of numbers (milliseconds, mostly). */
 export const sum = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0);
 
+/** Adds one to `counts[key]` (statuses by count); returns the new count. */
+export function tally(counts: Record<string, number>, key: string | number): number {
+  counts[key] = (counts[key] ?? 0) + 1;
+  return counts[key];
+}
+
 /** Deterministic PRNG (mulberry32, lib/local/seeded-random.ts), so every run spreads events over the same leads. */
 export { seededRandom as prng } from '../../lib/local/seeded-random.ts';
 
