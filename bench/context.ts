@@ -4,9 +4,8 @@
  * phase (phases/stack.ts) builds it; the other entry points (decay.ts, rescore.ts, handoff.ts) take
  * the parts they need.
  */
-import { generateKeyPairSync, type KeyObject, randomUUID } from 'node:crypto';
+import { type KeyObject, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Pipeline } from '../lib/ingest/pipeline.ts';
 import { type LocalStack, startLocalStack } from '../lib/local/stack.ts';
 import type { CrmReceiver } from '../lib/local/stand-ins/crm-receiver.ts';
 import { envInt } from './support/env.ts';
@@ -109,8 +108,8 @@ export interface BenchContext extends BenchRun {
   stack: LocalStack;
   /** The CRM end of CRM_ADAPTER=webhook: verifies each signature, notes when each handoff arrived. */
   crm: CrmReceiver;
-  /** The pipeline the handlers build from the environment, in this process: its store's `stats`. */
-  pipeline: Pipeline;
+  /** The pipeline the handlers build from the environment, in this process: what the bench reads of it, its store's counters. */
+  pipeline: { store: { readonly stats: { transactions: number; conflicts: number; writeCapacityUnits: number } } };
   /** Signs SendGrid deliveries; the stack has its public key. */
   sendgridKey: KeyObject;
   /** Signed POST /webhooks/events. */
@@ -119,8 +118,5 @@ export interface BenchContext extends BenchRun {
   probes: { sizer: TransactionSizer; storeTimer: CommandTimer; queueTimer: CommandTimer; enqueueClock: EnqueueClock; receiveClock: ReceiveClock };
   /** CPU of a phase: this process and DynamoDB Local's Java. */
   cpu: ReturnType<typeof cpuMeter>;
-  javaPid: number | undefined;
   leadEmail(kind: string, index: number): string;
 }
-
-export const sendgridKeyPair = (): { publicKey: KeyObject; privateKey: KeyObject } => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });

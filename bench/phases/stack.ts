@@ -3,11 +3,12 @@
  * Gateway and the real handlers, all in this process but Java) with a verifying CRM receiver for
  * CRM_ADAPTER=webhook and the SDK instruments; then a clean stop, no Java left.
  */
+import { generateKeyPairSync } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { dynamo, resetClients, sqs } from '../../lib/runtime/aws.ts';
-import { type BenchContext, type BenchRun, benchSecrets, benchStack, sendgridKeyPair } from '../context.ts';
+import { type BenchContext, type BenchRun, benchSecrets, benchStack } from '../context.ts';
 import { eventsSender } from '../support/http.ts';
 import { CommandTimer, EnqueueClock, ReceiveClock, TransactionSizer } from '../support/instrument.ts';
 import { cpuMeter, dynamoDbLocalChildren, isAlive, otherDynamoDbLocals } from '../support/processes.ts';
@@ -38,7 +39,7 @@ export async function startStack(run: BenchRun): Promise<{ ctx: BenchContext; fi
     otherDynamoDbLocalAtEnd: [],
   };
   const stackMessages: string[] = [];
-  const sendgridKeys = sendgridKeyPair();
+  const sendgridKeys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const crm = await startCrmReceiver(benchSecrets.crm);
   const started = performance.now();
   let stack: BenchContext['stack'];
@@ -82,7 +83,6 @@ export async function startStack(run: BenchRun): Promise<{ ctx: BenchContext; fi
       receiveClock: new ReceiveClock(stack.sqs),
     },
     cpu: cpuMeter(javaPid),
-    javaPid,
     leadEmail: (kind, index) => `${kind}-${index}-${run.runId}@acme-bench.example.com`,
   };
   return { ctx, figures: { startupSeconds, machineLoad, stackMessages } };
