@@ -7,13 +7,15 @@
  *
  *   node bench/salesforce.ts
  */
+import './support/log-level.ts';
 import { performance } from 'node:perf_hooks';
 import type { HandoffRecord } from '../lib/crm/adapter.ts';
 import { resetSalesforceSessions, salesforceAdapter } from '../lib/crm/salesforce.ts';
 import { salesforceSettingsFromEnv } from '../lib/crm/salesforce-fields.ts';
 import { startSalesforceStandIn } from '../lib/local/stand-ins/salesforce.ts';
+import { envInt } from './support/env.ts';
 
-const mqls = Number(process.env.BENCH_SALESFORCE_MQLS ?? 200);
+const mqls = envInt('BENCH_SALESFORCE_MQLS', 200);
 const batchSize = 100;
 const credentials = { clientId: 'bench-client-id', clientSecret: 'bench-only-fake-secret' };
 const externalIdField = 'MQL_External_Id__c';

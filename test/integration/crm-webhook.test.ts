@@ -246,6 +246,31 @@ describe('the local CRM receiver (npm start, mql receive)', () => {
       await receiver.close();
     }
   });
+
+  it('waits for the lead.mql of given leads, notes when each body arrived, and says why it refused a signature (the bench reads these)', async () => {
+    const receiver = await startCrmReceiver(secret);
+    try {
+      const before = performance.now();
+      const waiting = receiver.waitForMql(['dana.whitfield@example.com'], 15_000);
+      await webhookAdapter({ url: receiver.url, secret }).deliver(record, new Date());
+      await waiting;
+      expect(receiver.received.map((handoff) => [handoff.leadId, handoff.record.type])).toEqual([['dana.whitfield@example.com', 'lead.mql']]);
+      expect(receiver.received[0]!.arrivedAt).toBeGreaterThanOrEqual(before);
+      expect(receiver.received[0]!.arrivedAt).toBeLessThanOrEqual(performance.now());
+
+      // A lead that never comes: the wait ends at its deadline without failing, the caller counts the miss.
+      await expect(receiver.waitForMql(['nobody@example.com'], 30)).resolves.toBeUndefined();
+
+      const wrongSecret = 'whsec_dGVzdC1vbmx5LWFub3RoZXItc2VjcmV0LXRoYXQtZG9lcy1ub3QtbWF0Y2g=';
+      await webhookAdapter({ url: receiver.url, secret: wrongSecret })
+        .deliver({ ...record, id: 'msg_forged' }, new Date())
+        .catch(() => undefined);
+      expect(receiver.attempts.at(-1)).toMatchObject({ webhookId: 'msg_forged', status: 401, reason: expect.stringMatching(/signature/i) });
+      expect(receiver.received).toHaveLength(1);
+    } finally {
+      await receiver.close();
+    }
+  });
 });
 
 describe('retryAfterSeconds', () => {

@@ -5,6 +5,7 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { HandoffRecord } from '../../core/handoff.ts';
 import { handoffLeadId } from '../../core/handoff.ts';
 import { HttpError } from '../../http/errors.ts';
@@ -17,18 +18,22 @@ export interface ReceivedHandoff {
   leadId: string;
   record: HandoffRecord;
   receivedAt: number;
+  /** performance.now() when the request's body had fully arrived, before it was verified: for latencies measured in this process. */
+  arrivedAt: number;
 }
 
 export interface CrmReceiver {
   url: string;
   /** Records accepted with a 2xx, in arrival order. */
   received: ReceivedHandoff[];
-  /** Every request, whatever was answered. */
-  attempts: { webhookId: string | undefined; status: number }[];
+  /** Every request, whatever was answered; `reason` says why the receiver refused one (a signature that does not verify, a body that is not JSON). */
+  attempts: { webhookId: string | undefined; status: number; reason?: string }[];
   /** Statuses to answer before accepting again, e.g. [503, 503] for a short outage. */
   failNext(statuses: number[], headers?: Record<string, string>): void;
   /** Resolves once `count` records were accepted. */
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedHandoff[]>;
+  /** Resolves once each of `leadIds` has had a lead.mql accepted, or after `timeoutMs` without failing (the caller counts what is missing). */
+  waitForMql(leadIds: readonly string[], timeoutMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,10 +52,11 @@ export async function startCrmReceiver(secret: string, options: { port?: number;
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
+      const arrivedAt = performance.now();
       const body = Buffer.concat(chunks);
       const webhookId = request.headers['webhook-id'] as string | undefined;
-      const answer = (status: number, headers: Record<string, string> = {}) => {
-        attempts.push({ webhookId, status });
+      const answer = (status: number, headers: Record<string, string> = {}, reason?: string) => {
+        attempts.push(reason === undefined ? { webhookId, status } : { webhookId, status, reason });
         response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify({ status }));
       };
       try {
@@ -61,12 +67,12 @@ export async function startCrmReceiver(secret: string, options: { port?: number;
         // What a CRM needs to file the record: a lead to file it under. An e-mail is not required (phone-only leads).
         const leadId = isRecord(record) ? handoffLeadId(record) : undefined;
         if (!isRecord(record) || !leadId) return answer(422);
-        const handoff = { webhookId: verified.id, timestamp: verified.timestamp, leadId, record, receivedAt: Date.now() };
+        const handoff = { webhookId: verified.id, timestamp: verified.timestamp, leadId, record, receivedAt: Date.now(), arrivedAt };
         received.push(handoff);
         options.onReceive?.(handoff);
         return answer(200);
       } catch (error) {
-        return answer(error instanceof HttpError ? error.status : 400);
+        return answer(error instanceof HttpError ? error.status : 400, {}, (error as Error).message);
       }
     });
   });
@@ -89,6 +95,14 @@ export async function startCrmReceiver(secret: string, options: { port?: number;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       return received;
+    },
+    async waitForMql(leadIds, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const mql = new Set(received.filter((handoff) => handoff.record.type === 'lead.mql').map((handoff) => handoff.leadId));
+        if (leadIds.every((leadId) => mql.has(leadId)) || Date.now() >= deadline) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

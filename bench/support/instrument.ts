@@ -6,7 +6,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import { itemSize, standardWcu, transactionalWcu } from './support.ts';
+import { type ConsumedCapacity, itemSize, standardWcu, transactionalWcu, writeUnits } from './items.ts';
+import { round, summarize } from './stats.ts';
 
 /** Anything with the SDK's middleware stack (DynamoDBClient, DynamoDBDocumentClient, SQSClient). */
 interface WithMiddleware {
@@ -50,6 +51,30 @@ export class CommandTimer {
     this.durations.clear();
     this.failures.clear();
   }
+
+  /** Calls, calls per `per` (events, leads), mean and p95 ms and failures of each command since the last reset. */
+  summary(per: number): Record<string, CommandFigures> {
+    const out: Record<string, CommandFigures> = {};
+    for (const [command, durations] of this.durations) {
+      const summary = summarize(durations);
+      out[command] = {
+        calls: durations.length,
+        perEvent: round(durations.length / per, 3),
+        meanMs: summary.mean,
+        p95Ms: summary.p95,
+        failures: this.failures.get(command) ?? 0,
+      };
+    }
+    return out;
+  }
+}
+
+export interface CommandFigures {
+  calls: number;
+  perEvent: number;
+  meanMs: number;
+  p95Ms: number;
+  failures: number;
 }
 
 export interface TransactionSizes {
@@ -128,10 +153,10 @@ export class TransactionSizer {
           }
         }
         stats.sample ??= Object.fromEntries(sized.map((item) => [item.role, item.bytes]));
-        const consumed = (result.output as { ConsumedCapacity?: { CapacityUnits?: number; WriteCapacityUnits?: number }[] }).ConsumedCapacity;
+        const consumed = (result.output as { ConsumedCapacity?: ConsumedCapacity[] }).ConsumedCapacity;
         if (consumed && consumed.length > 0) {
           stats.consumedCapacityResponses += 1;
-          for (const entry of consumed) stats.consumedCapacityUnits += entry.WriteCapacityUnits ?? entry.CapacityUnits ?? 0;
+          stats.consumedCapacityUnits += writeUnits(consumed);
         }
         return result;
       },
@@ -144,24 +169,45 @@ export class TransactionSizer {
   }
 }
 
+/**
+ * After each `command` sent through `client`: the lead e-mails of the lead.mql records among the message
+ * bodies `bodiesOf` finds in its input or output, how many bodies, and performance.now() when it was sent
+ * and when it returned.
+ */
+function afterHandoffMessages(
+  client: WithMiddleware,
+  name: string,
+  command: string,
+  bodiesOf: (input: unknown, output: unknown) => (string | undefined)[],
+  seen: (handoffs: { emails: string[]; messages: number; startedAt: number; at: number }) => void,
+): void {
+  stackOf(client).add(
+    (next: Next, context: Context) => async (args: { input: unknown }) => {
+      const startedAt = performance.now();
+      const result = await next(args);
+      if (context.commandName === command) {
+        const at = performance.now();
+        const bodies = bodiesOf(args.input, result.output);
+        seen({ emails: bodies.flatMap((body) => emailOf(body) || []), messages: bodies.length, startedAt, at });
+      }
+      return result;
+    },
+    { step: 'initialize', name },
+  );
+}
+
 /** Handoff records by lead e-mail: when the pipeline's SendMessageBatch for them returned. */
 export class EnqueueClock {
   readonly enqueuedAt = new Map<string, number>();
   constructor(client: WithMiddleware) {
-    stackOf(client).add(
-      (next: Next, context: Context) => async (args: { input: unknown }) => {
-        const result = await next(args);
-        if (context.commandName === 'SendMessageBatchCommand') {
-          const at = performance.now();
-          const entries = (args.input as { Entries?: { MessageBody?: string }[] }).Entries ?? [];
-          for (const entry of entries) {
-            const email = emailOf(entry.MessageBody);
-            if (email && !this.enqueuedAt.has(email)) this.enqueuedAt.set(email, at);
-          }
-        }
-        return result;
+    afterHandoffMessages(
+      client,
+      'benchEnqueueClock',
+      'SendMessageBatchCommand',
+      (input) => ((input as { Entries?: { MessageBody?: string }[] }).Entries ?? []).map((entry) => entry.MessageBody),
+      ({ emails, at }) => {
+        for (const email of emails) if (!this.enqueuedAt.has(email)) this.enqueuedAt.set(email, at);
       },
-      { step: 'initialize', name: 'benchEnqueueClock' },
     );
   }
 }
@@ -171,22 +217,15 @@ export class ReceiveClock {
   readonly receivedAt = new Map<string, { at: number; batch: number; waitedMs: number }>();
   readonly batchSizes: number[] = [];
   constructor(client: WithMiddleware) {
-    stackOf(client).add(
-      (next: Next, context: Context) => async (args: { input: unknown }) => {
-        const started = performance.now();
-        const result = await next(args);
-        if (context.commandName === 'ReceiveMessageCommand') {
-          const at = performance.now();
-          const messages = (result.output as { Messages?: { Body?: string }[] }).Messages ?? [];
-          if (messages.length > 0) this.batchSizes.push(messages.length);
-          for (const message of messages) {
-            const email = emailOf(message.Body);
-            if (email && !this.receivedAt.has(email)) this.receivedAt.set(email, { at, batch: messages.length, waitedMs: at - started });
-          }
-        }
-        return result;
+    afterHandoffMessages(
+      client,
+      'benchReceiveClock',
+      'ReceiveMessageCommand',
+      (_input, output) => ((output as { Messages?: { Body?: string }[] }).Messages ?? []).map((message) => message.Body),
+      ({ emails, messages, startedAt, at }) => {
+        if (messages > 0) this.batchSizes.push(messages);
+        for (const email of emails) if (!this.receivedAt.has(email)) this.receivedAt.set(email, { at, batch: messages, waitedMs: at - startedAt });
       },
-      { step: 'initialize', name: 'benchReceiveClock' },
     );
   }
 }
