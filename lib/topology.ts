@@ -8,8 +8,18 @@
 
 /** A Lambda function of the pipeline. */
 export interface FunctionSpec {
-  /** File under `lambdas/` (without extension) that exports `handler`. */
-  readonly entry: string;
+  /**
+   * What the function runs, one of:
+   * - `entry`: a file under `lambdas/` (without extension) that exports `handler`;
+   * - `source`: a source's webhook route, the module `lib/sources/<source>.ts` run by the one ingest
+   *   handler (lib/ingest/webhook.ts);
+   * - `fetchesFor`: a "notify, then fetch" source's queue consumer (lib/ingest/fetch.ts).
+   * For a source the handler module is generated ({@link sourceHandlerModule}): adding a provider is its
+   * module under lib/sources/ and its lines here.
+   */
+  readonly entry?: string;
+  readonly source?: string;
+  readonly fetchesFor?: string;
   readonly description: string;
   readonly timeoutSeconds: number;
   readonly memoryMb: number;
@@ -118,7 +128,7 @@ export const functions = {
     writesTable: false,
   },
   'ingest-events': {
-    entry: 'ingest-events',
+    source: 'segment',
     description: 'Website and product events (Segment track/identify/page, Standard Webhooks signed)',
     timeoutSeconds: 20,
     memoryMb: 1024,
@@ -127,7 +137,7 @@ export const functions = {
     writesTable: true,
   },
   'ingest-sendgrid': {
-    entry: 'ingest-sendgrid',
+    source: 'sendgrid',
     description: 'SendGrid Event Webhook (ECDSA signed batches)',
     timeoutSeconds: 20,
     memoryMb: 1024,
@@ -136,7 +146,7 @@ export const functions = {
     writesTable: true,
   },
   'ingest-mailgun': {
-    entry: 'ingest-mailgun',
+    source: 'mailgun',
     description: 'Mailgun webhooks (HMAC of timestamp + token, token replay guard)',
     timeoutSeconds: 20,
     memoryMb: 1024,
@@ -145,7 +155,7 @@ export const functions = {
     writesTable: true,
   },
   'ingest-mailchimp': {
-    entry: 'ingest-mailchimp',
+    source: 'mailchimp',
     description: 'Mailchimp webhooks (form-encoded, secret in the URL)',
     timeoutSeconds: 20,
     memoryMb: 1024,
@@ -154,7 +164,7 @@ export const functions = {
     writesTable: true,
   },
   'ingest-postmark': {
-    entry: 'ingest-postmark',
+    source: 'postmark',
     description: 'Postmark webhooks (Basic auth)',
     timeoutSeconds: 20,
     memoryMb: 1024,
@@ -163,7 +173,7 @@ export const functions = {
     writesTable: true,
   },
   'ingest-customerio': {
-    entry: 'ingest-customerio',
+    source: 'customerio',
     description: 'Customer.io reporting webhooks (X-CIO-Signature)',
     timeoutSeconds: 20,
     memoryMb: 1024,
@@ -172,7 +182,7 @@ export const functions = {
     writesTable: true,
   },
   'ingest-crm-feedback': {
-    entry: 'ingest-crm-feedback',
+    source: 'crm-feedback',
     description: 'Sales outcomes from the CRM (accepted, rejected with a reason, sql, won, lost; Standard Webhooks signed)',
     timeoutSeconds: 20,
     memoryMb: 512,
@@ -181,7 +191,7 @@ export const functions = {
     writesTable: true,
   },
   'ingest-hubspot': {
-    entry: 'ingest-hubspot',
+    source: 'hubspot',
     description: "HubSpot's own webhook (v3 signed): lifecycle stage and lead status changes become sales outcomes",
     timeoutSeconds: 20,
     memoryMb: 512,
@@ -191,7 +201,7 @@ export const functions = {
     writesTable: true,
   },
   'ingest-facebook': {
-    entry: 'ingest-facebook',
+    source: 'facebook',
     description: 'Facebook Lead Ads leadgen notifications: verified, deduplicated by leadgen id, queued for the Graph fetch',
     timeoutSeconds: 10,
     memoryMb: 512,
@@ -200,7 +210,7 @@ export const functions = {
     writesTable: true,
   },
   'fetch-facebook-lead': {
-    entry: 'fetch-facebook-lead',
+    fetchesFor: 'facebook',
     description: 'Fetches a Facebook lead from the Graph API and scores it',
     timeoutSeconds: 30,
     memoryMb: 512,
@@ -339,3 +349,27 @@ export const table = {
 } as const;
 
 export const topology = { functions, queues, routes, schedules, table } as const;
+
+/** The export of a source module a generated handler runs: the module's name in camelCase (`crm-feedback` -> `crmFeedback`). */
+export function sourceExportName(module: string): string {
+  return module.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+}
+
+/**
+ * The text of the handler module of a source's function, which stands in for a file under lambdas/: cdk/
+ * bundles it, lib/local/runtime.ts imports it. `importPath(file)` turns a path under lib/ into the
+ * specifier the generated module imports it by. Undefined for a function with its own entry file.
+ */
+export function sourceHandlerModule(spec: FunctionSpec, importPath: (libPath: string) => string): string | undefined {
+  const module = spec.source ?? spec.fetchesFor;
+  if (module === undefined) return undefined;
+  const factory = spec.source !== undefined ? 'webhookHandlerFromEnv' : 'fetchHandler';
+  return [
+    "// Generated from lib/topology.ts: the handler of a source's function.",
+    `import { ${factory} } from ${JSON.stringify(importPath('ingest/from-env.ts'))};`,
+    `import { ${sourceExportName(module)} as source } from ${JSON.stringify(importPath(`sources/${module}.ts`))};`,
+    '',
+    `export const handler = ${factory}(source);`,
+    '',
+  ].join('\n');
+}

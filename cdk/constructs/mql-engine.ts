@@ -1,4 +1,5 @@
-import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -32,6 +33,7 @@ import {
   routes as routeSpecs,
   type ScheduleSpec,
   schedules as scheduleSpecs,
+  sourceHandlerModule,
   tableNameEnv,
   table as tableSpec,
 } from '../../lib/topology.ts';
@@ -201,7 +203,7 @@ export class MqlEngine extends Construct {
       if (name === 'handoff' || name === 'ingest-hubspot') Object.assign(environment, settings.crmEnv);
 
       const fn = new MqlFunction(this, pascal(name), {
-        entry: join(projectRoot, 'lambdas', `${spec.entry}.ts`),
+        entry: handlerEntry(projectRoot, name, spec),
         projectRoot,
         depsLockFilePath: join(projectRoot, 'package-lock.json'),
         description: `mql-engine ${name}: ${spec.description}`.slice(0, 256),
@@ -512,6 +514,23 @@ function checkTopology(): void {
       if (consumer !== name) throw new Error(`topology: ${name} dead-letters ${queueName}, whose consumer is ${consumer ?? 'nobody'}`);
     }
   }
+}
+
+/**
+ * The file esbuild bundles for a function: its file under lambdas/, or for a source the handler module the
+ * topology generates, written under cdk.out/handlers/ (esbuild needs a file; the text is the same the local
+ * stack imports).
+ */
+function handlerEntry(projectRoot: string, name: string, spec: FunctionSpec): string {
+  const file = join(projectRoot, 'cdk.out', 'handlers', `${name}.mjs`);
+  const generated = sourceHandlerModule(spec, (libPath) => relative(dirname(file), join(projectRoot, 'lib', libPath)));
+  if (generated === undefined) {
+    if (!spec.entry) throw new Error(`topology: function ${name} names neither an entry under lambdas/ nor a source`);
+    return join(projectRoot, 'lambdas', `${spec.entry}.ts`);
+  }
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, generated);
+  return file;
 }
 
 /** `ingest-events` -> `IngestEvents`, for construct ids and output names. */

@@ -9,8 +9,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
-import type { HandlerName } from '../topology.ts';
-import { functions } from '../topology.ts';
+import type { FunctionSpec, HandlerName } from '../topology.ts';
+import { functions, sourceHandlerModule } from '../topology.ts';
 
 /** Any Lambda handler: `(event, context) => result`, async or not. */
 // biome-ignore lint/suspicious/noExplicitAny: the event type depends on the trigger
@@ -26,15 +26,27 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..'
 
 const defaultCache = new Map<HandlerName, Promise<LambdaHandler>>();
 
-/** `import(<repo>/lambdas/<entry>.ts)` on first use, its `handler` export. */
+/** Where a function's handler comes from: its file under lambdas/, or for a source the module generated for it. */
+function handlerUrl(name: HandlerName): { url: string; what: string } {
+  const spec: FunctionSpec = functions[name];
+  // The same module text cdk/ bundles, imported from a data: URL with absolute file: imports.
+  const generated = sourceHandlerModule(spec, (libPath) => pathToFileURL(join(repoRoot, 'lib', libPath)).href);
+  if (generated !== undefined) {
+    return { url: `data:text/javascript;base64,${Buffer.from(generated).toString('base64')}`, what: `the handler generated for ${name}` };
+  }
+  const file = join(repoRoot, 'lambdas', `${spec.entry}.ts`);
+  if (!existsSync(file)) throw new Error(`lambdas/${spec.entry}.ts does not exist (function ${name})`);
+  return { url: pathToFileURL(file).href, what: `lambdas/${spec.entry}.ts` };
+}
+
+/** The function's handler (`import(<repo>/lambdas/<entry>.ts)`, or a source's generated module) on first use. */
 export function loadDefaultHandler(name: HandlerName): Promise<LambdaHandler> {
   let loaded = defaultCache.get(name);
   if (!loaded) {
     loaded = (async () => {
-      const file = join(repoRoot, 'lambdas', `${functions[name].entry}.ts`);
-      if (!existsSync(file)) throw new Error(`lambdas/${functions[name].entry}.ts does not exist (function ${name})`);
-      const module = (await import(pathToFileURL(file).href)) as { handler?: unknown };
-      if (typeof module.handler !== 'function') throw new Error(`lambdas/${functions[name].entry}.ts does not export a handler function`);
+      const { url, what } = handlerUrl(name);
+      const module = (await import(url)) as { handler?: unknown };
+      if (typeof module.handler !== 'function') throw new Error(`${what} does not export a handler function`);
       return module.handler as LambdaHandler;
     })();
     // A failed import (a syntax error being fixed) is retried on the next request.
