@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Checks what `npm start` and `npm test` need before anything else runs: Node.js 24 (the TypeScript
 // runs directly through Node's type stripping; scripts/node-version.mjs, which `npx mql` checks too
-// through bin/mql.mjs) and Java 17+ (DynamoDB Local).
+// through bin/mql.mjs) and Java 17+ (DynamoDB Local); with `--test`, also Debian's Chromium at
+// /usr/bin/chromium, which the report's integration test opens the HTML report in.
 // Plain JavaScript, so it gives its one-line message even on an older Node.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { nodeVersionProblem } from './node-version.mjs';
 
 const problems = [];
@@ -22,6 +24,10 @@ if (java.error || java.status !== 0) {
     const major = Number(match[1]) === 1 ? Number(match[2]) : Number(match[1]);
     if (major < 17) problems.push(`Java 17+ is required to run DynamoDB Local; \`java\` on PATH is version ${major}: ${javaInstall}`);
   }
+}
+
+if (process.argv.includes('--test') && !existsSync('/usr/bin/chromium')) {
+  problems.push('Chromium is required by the tests (the HTML report is opened headless), and /usr/bin/chromium is missing: apt-get install -y chromium');
 }
 
 if (problems.length > 0) {
