@@ -9,7 +9,7 @@
 import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { ModelError } from '../core/model.ts';
-import { functions, routes, type SecretKey, schedules } from '../topology.ts';
+import { stackBanner } from './banner.ts';
 import { LocalStackError } from './errors.ts';
 import { repoRoot } from './runtime.ts';
 import { type LocalStack, startLocalStack } from './stack.ts';
@@ -54,38 +54,18 @@ try {
 }
 
 const relativeDir = relative(process.cwd(), dataDir);
-const shownDir = relativeDir === '' ? './' : relativeDir.startsWith('..') ? `${dataDir}/` : `${relativeDir}/`;
-const configured = (key: SecretKey) => Boolean(process.env[key]);
-const width = Math.max(...routes.map((route) => `${stack.baseUrl}${route.path}`.length));
-const lines = [
-  '',
-  `mql-engine local stack: ${stack.baseUrl}`,
-  `  data: ${shownDir} (DynamoDB Local ${stack.dynamoEndpoint}, table ${stack.tableName}; SQS ${stack.sqsEndpoint})`,
-  '',
-  'Routes:',
-];
-for (const route of routes) {
-  const secrets = functions[route.handler].secrets as readonly SecretKey[];
-  let note = '';
-  if (route.auth === 'iam') note = 'no auth locally (IAM-authorized in AWS)';
-  else if (secrets.length > 0) {
-    const missing = secrets.filter((key) => !configured(key));
-    note =
-      missing.length === 0
-        ? `needs ${secrets.join(' + ')}: configured`
-        : `needs ${secrets.join(' + ')}: NOT configured (${missing.join(', ')} missing; the route answers 404)`;
-  }
-  const url = `${stack.baseUrl}${route.path}`;
-  lines.push(`  ${route.method.padEnd(4)} ${note ? `${url.padEnd(width)}   ${note}` : url}`);
-}
-lines.push('');
-for (const schedule of schedules) {
-  lines.push(
-    `Schedule: ${schedule.name} every ${everySeconds === undefined ? `${schedule.everyMinutes} min` : `${everySeconds} s`} (MQL_SCHEDULE_EVERY_SECONDS)`,
-  );
-}
-lines.push(`Secrets come from the environment or ${relative(process.cwd(), envFile) || '.env'}; values are never printed.`, 'Ctrl-C to stop.', '');
-console.log(lines.join('\n'));
+console.log(
+  await stackBanner({
+    baseUrl: stack.baseUrl,
+    dataDir: relativeDir === '' ? './' : relativeDir.startsWith('..') ? `${dataDir}/` : `${relativeDir}/`,
+    dynamoEndpoint: stack.dynamoEndpoint,
+    tableName: stack.tableName,
+    sqsEndpoint: stack.sqsEndpoint,
+    envFile: relative(process.cwd(), envFile) || '.env',
+    ...(everySeconds === undefined ? {} : { everySeconds }),
+    env: process.env,
+  }),
+);
 
 let stopping = false;
 async function shutdown(signal: NodeJS.Signals): Promise<void> {
