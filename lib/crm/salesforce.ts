@@ -64,19 +64,16 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
   const timeoutMs = options.timeoutMs ?? 20_000;
   const sessionKey = `${settings.instanceUrl}|${settings.clientId}`;
 
-  /** Logs in with the client credentials; never logs or quotes the secret. */
-  async function login(): Promise<Session> {
+  /**
+   * One request: redirects never followed (a signed or authorized request must not travel to a URL nobody
+   * configured), a network failure or timeout `unavailable` (retried); the answer with its text and JSON.
+   */
+  async function request(what: string, url: string, init: RequestInit): Promise<{ response: Response; text: string; body: unknown }> {
     let response: Response;
     try {
-      response = await send(`${settings.instanceUrl}/services/oauth2/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: settings.clientId, client_secret: settings.clientSecret }).toString(),
-        redirect: 'manual',
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      response = await send(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
     } catch (error) {
-      throw new CrmDeliveryError(`Salesforce login ${describeNetworkError(error, timeoutMs)}; will retry`, {
+      throw new CrmDeliveryError(`Salesforce ${what} ${describeNetworkError(error, timeoutMs)}; will retry`, {
         retryable: true,
         kind: 'unavailable',
         cause: error,
@@ -85,10 +82,20 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
     const text = await response.text().catch(() => '');
     let body: unknown;
     try {
-      body = JSON.parse(text);
+      body = text === '' ? undefined : JSON.parse(text);
     } catch {
       body = undefined;
     }
+    return { response, text, body };
+  }
+
+  /** Logs in with the client credentials; never logs or quotes the secret. */
+  async function login(): Promise<Session> {
+    const { response, text, body } = await request('login', `${settings.instanceUrl}/services/oauth2/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: settings.clientId, client_secret: settings.clientSecret }).toString(),
+    });
     const answer = (body ?? {}) as { access_token?: unknown; instance_url?: unknown; error?: unknown; error_description?: unknown };
     if (response.status >= 500 || response.status === 429) {
       throw new CrmDeliveryError(`Salesforce login answered ${response.status}; will retry`, { status: response.status, retryable: true, kind: 'unavailable' });
@@ -141,34 +148,16 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
     for (let attempt = 1; ; attempt += 1) {
       const current = await session();
       if (current.fresh) tally.calls += 1;
-      let response: Response;
       tally.calls += 1;
-      try {
-        response = await send(`${current.session.instanceUrl}${path}`, {
-          method,
-          headers: {
-            authorization: `Bearer ${current.session.accessToken}`,
-            accept: 'application/json',
-            ...(method === 'PATCH' ? { 'content-type': 'application/json' } : {}),
-          },
-          ...(method === 'PATCH' ? { body: JSON.stringify(payload) } : {}),
-          redirect: 'manual',
-          signal: AbortSignal.timeout(timeoutMs),
-        });
-      } catch (error) {
-        throw new CrmDeliveryError(`Salesforce ${method === 'GET' ? 'query' : 'upsert'} ${describeNetworkError(error, timeoutMs)}; will retry`, {
-          retryable: true,
-          kind: 'unavailable',
-          cause: error,
-        });
-      }
-      const text = await response.text().catch(() => '');
-      let body: unknown;
-      try {
-        body = text === '' ? undefined : JSON.parse(text);
-      } catch {
-        body = undefined;
-      }
+      const { response, text, body } = await request(method === 'GET' ? 'query' : 'upsert', `${current.session.instanceUrl}${path}`, {
+        method,
+        headers: {
+          authorization: `Bearer ${current.session.accessToken}`,
+          accept: 'application/json',
+          ...(method === 'PATCH' ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(method === 'PATCH' ? { body: JSON.stringify(payload) } : {}),
+      });
       const usage = parseApiUsage(response.headers.get('sforce-limit-info'));
       if (usage && usage.max > 0 && usage.used >= usage.max * usageWarningShare) {
         logger.warn("Salesforce API usage near the org's daily limit", { used: usage.used, max: usage.max });

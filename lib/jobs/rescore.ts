@@ -4,7 +4,7 @@ import type { ScoringModel } from '../core/model.ts';
 import type { Pipeline } from '../ingest/pipeline.ts';
 import { flushOutboxes } from '../ingest/pipeline.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
-import type { LeadOutcome } from '../store/lead-store.ts';
+import type { LeadOutcome } from '../store/repository.ts';
 
 /**
  * `mql rescore`: every lead rebuilt from its stored events under a model, written only where its state

@@ -24,18 +24,6 @@ import type {
 import type { LeadStoreOptions } from './table.ts';
 import { StoreTable } from './table.ts';
 
-export type {
-  ApplyResult,
-  HandoffAttempt,
-  HandoffAttemptInput,
-  HandoffAttemptRecord,
-  LeadOutcome,
-  LeadRepository,
-  StoredLead,
-  StoreStats,
-} from './repository.ts';
-export type { LeadStoreOptions } from './table.ts';
-
 export class LeadStore implements LeadRepository {
   private readonly table: StoreTable;
   private readonly writer: LeadWriter;

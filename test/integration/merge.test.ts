@@ -10,8 +10,8 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, scoreLead } from '../../lib/core/index.ts';
 import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
-import type { StoredLead } from '../../lib/store/lead-store.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
+import type { StoredLead } from '../../lib/store/repository.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-06-01T09:00:00.000Z');

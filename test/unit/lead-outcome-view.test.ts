@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { formatExplanation } from '../../bin/commands/explain.ts';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel } from '../../lib/core/index.ts';
-import type { StoredLead } from '../../lib/store/lead-store.ts';
+import type { StoredLead } from '../../lib/store/repository.ts';
 import { leadView, outcomeLine } from '../../lib/views/lead-view.ts';
 
 const email = 'dana.whitfield@acme-logistics.com';
