@@ -17,13 +17,23 @@ import { LeadStore } from '../../lib/store/lead-store.ts';
 
 export type { LocalStack, LocalStackOptions } from '../../lib/local/stack.ts';
 
+/**
+ * The handoff poller's batch window in tests: 0.2 s instead of the topology's 1 s. The window gathers a
+ * burst of MQLs into one CRM batch call; most tests qualify one lead and then wait for it, so they would
+ * wait out the whole window every time. A burst posted at once still lands in one batch; the window
+ * itself is tested with its own setting (handoff-retry.test.ts) and in the CDK template.
+ */
+export const testHandoffBatchWindowSeconds = 0.2;
+
 export async function startTestStack(overrides: LocalStackOptions = {}): Promise<LocalStack> {
+  const { queues, ...rest } = overrides;
   return startLocalStack({
     port: 0,
     schedules: false,
     dynamoEndpoint: inject('dynamoEndpoint'),
     tableName: `mql-test-${randomUUID().slice(0, 8)}`,
-    ...overrides,
+    ...rest,
+    queues: { ...queues, handoff: { batchWindowSeconds: testHandoffBatchWindowSeconds, ...queues?.handoff } },
   });
 }
 
