@@ -20,6 +20,7 @@ import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { leadStoreOf, startTestStack } from '../setup/stack.ts';
+import { waitForFailedAttempts, waitUntil } from '../setup/wait.ts';
 
 const clientId = '3MVG9FAKECLIENTID-e2e';
 const clientSecret = 'FAKESECRET-test-only-e2e-0001';
@@ -68,14 +69,6 @@ async function attemptsOf(email: string) {
     externalId: handoff.externalId,
     outcomes: attempts.filter((attempt) => attempt.handoffId === handoff.id).map((attempt) => (attempt.outcome === 'delivered' ? 'delivered' : attempt.kind)),
   }));
-}
-
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
 }
 
 /** A recycle of the lead as the pipeline queues it, a minute after now. */
@@ -175,11 +168,7 @@ describe('Salesforce outages and throttling through the handoff queue', () => {
     for (const email of emails) await qualify(email);
     // The outage lasts until every MQL failed on two receives (the second after the retry delay), not a
     // fixed 25 s: what is under test is what happens after it, not how long it lasted.
-    await waitUntil(
-      'two failed attempts of every MQL',
-      async () => (await Promise.all(emails.map(attemptsOf))).every((handoffs) => (handoffs[0]?.outcomes.length ?? 0) >= 2),
-      60_000,
-    );
+    await waitForFailedAttempts(store, emails, 2, 60_000);
     const outageEnded = Date.now();
     salesforce.outage(0);
 

@@ -24,6 +24,7 @@ import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { leadStoreOf, startTestStack } from '../setup/stack.ts';
+import { waitForFailedAttempts, waitUntil } from '../setup/wait.ts';
 
 const run = promisify(execFile);
 const mql = fileURLToPath(new URL('../../bin/mql.ts', import.meta.url));
@@ -76,14 +77,6 @@ async function startWorld(
 
 const qualify = (world: World, email: string) => postWorkedExample(world.stack.urls['POST /webhooks/events']!, email);
 
-async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
-
 /** Each lead's handoffs and how many of their attempts were deliveries. */
 async function deliveriesOf(world: World, email: string) {
   const [handoffs, attempts] = await Promise.all([world.store.listHandoffs(email), world.store.listHandoffAttempts(email)]);
@@ -133,11 +126,7 @@ describe('MQLs to HubSpot through the handoff queue', () => {
     for (const email of emails) await qualify(world, email);
     // The outage lasts until every MQL was refused on two receives (the second after the retry delay),
     // not a fixed minute: what is under test is what happens after it, not how long it lasted.
-    await waitUntil(
-      'two refused attempts of every MQL',
-      async () => (await Promise.all(emails.map((email) => deliveriesOf(world, email)))).every((handoffs) => (handoffs[0]?.failedKinds.length ?? 0) >= 2),
-      60_000,
-    );
+    await waitForFailedAttempts(world.store, emails, 2, 60_000);
     const outageEnded = Date.now();
     world.hubspot.outage(0);
 
