@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -15,6 +16,12 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Handlers log JSON lines; the tests assert on behaviour, so keep the output readable.
     env: { LOG_LEVEL: 'SILENT' },
+    // Two test files per core: an integration file mostly waits (retry delays, the poller, the CRM
+    // stand-ins), so vitest's default (cores - 1: one file at a time on 2 cores) leaves the machine idle.
+    // At most 8: they share one DynamoDB Local.
+    maxWorkers: Math.min(8, 2 * availableParallelism()),
+    // Not threads: a local stack sets process.env for its handlers, one stack per process.
+    pool: 'forks',
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
       { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: ['test/setup/dynamodb.ts'] } },
