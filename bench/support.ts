@@ -9,7 +9,7 @@ import { Agent, request } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { signStandardWebhook } from '../lib/http/standard-webhooks.ts';
-import { workedExample as workedExampleFrom } from '../test/setup/signed.ts';
+import { workedExampleMessages } from '../test/setup/signed.ts';
 
 // --- statistics ---------------------------------------------------------------------------------
 
@@ -178,7 +178,7 @@ export function pageViewTrack(email: string, sequence: number): object {
  * little in the past so no decay rounding pushes the total under 60.
  */
 export function workedExample(email: string): object[] {
-  return workedExampleFrom(email, new Date(Date.now() - 30_000));
+  return workedExampleMessages(email, new Date(Date.now() - 30_000));
 }
 
 // --- SendGrid batches ---------------------------------------------------------------------------

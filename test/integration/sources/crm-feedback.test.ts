@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countItems, eventsSecret, post, signedDelivery, workedExample } from '../../setup/signed.ts';
+import { countItems, eventsSecret, post, postWorkedExample, signedDelivery } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';
 
@@ -26,9 +26,7 @@ async function viewOf(email: string): Promise<any> {
 /** A fresh lead made an MQL through POST /webhooks/events with the seeds' worked example. */
 async function seedMql(): Promise<string> {
   const email = `dana.${randomUUID().slice(0, 8)}@acme-logistics.com`;
-  for (const message of workedExample(email, new Date(Date.now() - 60_000))) {
-    expect(await post(stack.urls['POST /webhooks/events']!, signedDelivery(message))).toMatchObject({ status: 200, body: { stored: 1 } });
-  }
+  await postWorkedExample(stack.urls['POST /webhooks/events']!, email, new Date(Date.now() - 60_000));
   await stack.drain();
   expect((await viewOf(email)).status).toBe('mql');
   return email;

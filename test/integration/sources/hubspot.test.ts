@@ -9,7 +9,7 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubSpotStandIn } from '../../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../../lib/local/stand-ins/hubspot.ts';
-import { countItems, eventsSecret, post, signedDelivery, workedExample } from '../../setup/signed.ts';
+import { countItems, eventsSecret, post, postWorkedExample } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';
 
@@ -63,9 +63,7 @@ async function viewOf(email: string): Promise<any> {
 /** A fresh MQL through POST /webhooks/events (the seeds' worked example), and its contact in HubSpot. */
 async function seedMql(): Promise<{ email: string; contactId: string }> {
   const email = `dana.${randomUUID().slice(0, 8)}@acme-logistics.com`;
-  for (const message of workedExample(email, new Date(Date.now() - 60_000))) {
-    expect(await post(stack.urls['POST /webhooks/events']!, signedDelivery(message))).toMatchObject({ status: 200 });
-  }
+  await postWorkedExample(stack.urls['POST /webhooks/events']!, email, new Date(Date.now() - 60_000));
   await stack.drain();
   expect((await viewOf(email)).status).toBe('mql');
   hubspot.setStage(email, 'marketingqualifiedlead');
