@@ -32,6 +32,13 @@ const privateKey = createPrivateKey(keyPair.privateKeyPkcs8Pem);
 const examples = JSON.parse(readFileSync(new URL('../../fixtures/sendgrid/every_event_type.json', import.meta.url), 'utf8')).events as Record<string, any>[];
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+/** An open by a new address, ten seconds ago, its event id tagged. */
+const anOpen = (tag: string) => ({
+  email: `x.${randomUUID().slice(0, 8)}@acme.com`,
+  timestamp: nowSeconds() - 10,
+  event: 'open',
+  sg_event_id: `${tag}-${randomUUID()}`,
+});
 
 interface Delivery {
   body: string | Buffer;
@@ -250,7 +257,7 @@ describe('SendGrid on the local stack', () => {
   });
 
   describe('bad input stores nothing', () => {
-    const event = () => ({ email: `x.${randomUUID().slice(0, 8)}@acme.com`, timestamp: nowSeconds() - 10, event: 'open', sg_event_id: `bad-${randomUUID()}` });
+    const event = () => anOpen('bad');
     const otherKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
 
     const cases: [string, () => Delivery, number, string][] = [
@@ -411,7 +418,7 @@ describe('SendGrid when the store fails for one lead of a batch', () => {
 });
 
 describe('SendGrid route without a usable key', () => {
-  const event = () => ({ email: `x.${randomUUID().slice(0, 8)}@acme.com`, timestamp: nowSeconds() - 10, event: 'open', sg_event_id: `cfg-${randomUUID()}` });
+  const event = () => anOpen('cfg');
 
   for (const [name, configured] of [
     ['unconfigured (no SENDGRID_WEBHOOK_PUBLIC_KEY)', undefined],
