@@ -4,22 +4,18 @@
  * named the CRM's record, and a late failure never undoing a delivery.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
-import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
-import { attemptRetentionDays, LeadStore } from '../../lib/store/lead-store.ts';
+import { attemptRetentionDays, type LeadStore } from '../../lib/store/lead-store.ts';
+import { freshTable } from '../setup/table.ts';
 
 let store: LeadStore;
 let documents: DynamoDBDocumentClient;
 let tableName: string;
 
 beforeAll(async () => {
-  const client = dynamoClient(inject('dynamoEndpoint'));
-  tableName = `attempts-${randomUUID()}`;
-  await createTable(client, tableName);
-  documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  store = new LeadStore({ client: documents, tableName });
+  ({ store, documents, tableName } = await freshTable('attempts'));
 });
 
 function record(email: string): HandoffRecord {

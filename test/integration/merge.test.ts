@@ -5,14 +5,13 @@
  * the concurrency or a crash half-way.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, scoreLead } from '../../lib/core/index.ts';
-import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
 import type { StoredLead } from '../../lib/store/lead-store.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 import { event } from '../setup/events.ts';
+import { documentClient, freshTable, type TestTable } from '../setup/table.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-06-01T09:00:00.000Z');
@@ -20,19 +19,12 @@ const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
 const now = at(6 * day);
 
 let store: LeadStore;
-let documents: DynamoDBDocumentClient;
 let tableName: string;
+let countItems: TestTable['countItems'];
 
 beforeAll(async () => {
-  tableName = `merge-${randomUUID()}`;
-  await createTable(dynamoClient(inject('dynamoEndpoint')), tableName);
-  documents = documentClient();
-  store = new LeadStore({ client: documents, tableName });
+  ({ store, tableName, countItems } = await freshTable('merge'));
 });
-
-function documentClient(): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(dynamoClient(inject('dynamoEndpoint')), { marshallOptions: { removeUndefinedValues: true } });
-}
 
 /** A fresh number per test, written as E.164 (`+14155550123`) and its lead key. */
 function newPhone(): { phone: string; formatted: string; key: string } {
@@ -85,18 +77,6 @@ function expectSameState(stored: StoredLead, clean: ReturnType<typeof cleanRun>)
     Object.fromEntries(Object.entries(clean.behavior).map(([rule, state]) => [rule, [state.count, state.rawPoints]])),
   );
   expect(stored.recentEvents).toEqual(clean.recentEvents);
-}
-
-async function countItems(leadId: string, prefix: string): Promise<number> {
-  const answer = await documents.send(
-    new QueryCommand({
-      TableName: tableName,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': `LEAD#${leadId}`, ':prefix': prefix },
-      ConsistentRead: true,
-    }),
-  );
-  return answer.Count ?? 0;
 }
 
 async function dueNow(leadId: string, until: Date): Promise<boolean> {

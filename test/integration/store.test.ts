@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultModel, scoreLead } from '../../lib/core/index.ts';
 import { parseModel } from '../../lib/core/model.ts';
-import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
-import { LeadStore } from '../../lib/store/lead-store.ts';
+import type { LeadStore } from '../../lib/store/lead-store.ts';
 import { event, workedExample } from '../setup/events.ts';
+import { freshTable, type TestTable } from '../setup/table.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-06-01T09:00:00.000Z');
@@ -14,25 +14,11 @@ const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
 let store: LeadStore;
 let documents: DynamoDBDocumentClient;
 let tableName: string;
+let countItems: TestTable['countItems'];
 
 beforeAll(async () => {
-  const client = dynamoClient(inject('dynamoEndpoint'));
-  tableName = `store-${randomUUID()}`;
-  await createTable(client, tableName);
-  documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  store = new LeadStore({ client: documents, tableName });
+  ({ store, documents, tableName, countItems } = await freshTable('store'));
 });
-
-async function countItems(leadId: string, prefix: string): Promise<number> {
-  const answer = await documents.send(
-    new QueryCommand({
-      TableName: tableName,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': `LEAD#${leadId}`, ':prefix': prefix },
-    }),
-  );
-  return answer.Count ?? 0;
-}
 
 describe('LeadStore on DynamoDB Local', () => {
   it('the same delivery three times is stored and counted once', async () => {
