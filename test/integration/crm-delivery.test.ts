@@ -5,13 +5,10 @@
  * contact sales moved on is never moved back, and a refused token goes to the DLQ with an error line
  * and is delivered by `mql redrive` once fixed.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
@@ -20,14 +17,13 @@ import { queueDepth } from '../../lib/jobs/redrive.ts';
 import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import type { LeadStore } from '../../lib/store/lead-store.ts';
+import { mqlOn } from '../setup/cli.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { leadStoreOf, startTestStack } from '../setup/stack.ts';
 import { waitForFailedAttempts, waitUntil } from '../setup/wait.ts';
 
-const run = promisify(execFile);
-const mql = fileURLToPath(new URL('../../bin/mql.ts', import.meta.url));
 const token = 'pat-na1-00000000-test-only-0000-000000000000';
 
 const logLines = captureHandlerLogs();
@@ -242,17 +238,14 @@ describe('MQLs to HubSpot through the handoff queue', () => {
     expect((await deliveriesOf(world, email))[0]).toMatchObject({ status: 'failed', delivered: 0, failedKinds: ['auth'] });
 
     world.hubspot.setToken(token);
-    const redriven = await run(process.execPath, [mql, 'redrive', '--data-dir', world.dataDir], {
-      cwd: world.dataDir,
-      env: { ...process.env, LOG_LEVEL: 'WARN' },
-    });
+    const redriven = await mqlOn(world.dataDir, ['redrive']);
     expect(redriven.stdout).toMatch(/^1 message\(s\) in the handoff dead-letter queue\n/);
     await waitUntil('the redriven MQL in HubSpot', () => world.hubspot.contacts().get(email)?.properties.lifecyclestage === 'marketingqualifiedlead', 20_000);
     await world.stack.drain();
     expect(await queueDepth(world.stack.sqs, world.stack.dlqUrls.handoff)).toBe(0);
     expect((await deliveriesOf(world, email))[0]).toMatchObject({ status: 'delivered', delivered: 1, failedKinds: ['auth'] });
 
-    const shown = await run(process.execPath, [mql, 'deliveries', email, '--data-dir', world.dataDir], { cwd: world.dataDir });
+    const shown = await mqlOn(world.dataDir, ['deliveries', email]);
     expect(shown.stdout).toMatch(/hubspot +401 +failed \(auth\)/);
     expect(shown.stdout).toMatch(new RegExp(`hubspot +20\\d +delivered +${world.hubspot.contacts().get(email)!.id}`));
   });

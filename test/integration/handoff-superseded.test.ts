@@ -6,13 +6,10 @@
  * and its recycle in one batch (in whichever order SQS hands them over), are all sent, oldest first.
  * Against the HubSpot stand-in, a late MQL leaves the contact at the recycled lead status.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -26,13 +23,11 @@ import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import type { LeadStore } from '../../lib/store/lead-store.ts';
+import { mqlOn } from '../setup/cli.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { crmSecret, eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { leadStoreOf, startTestStack } from '../setup/stack.ts';
-
-const run = promisify(execFile);
-const mql = fileURLToPath(new URL('../../bin/mql.ts', import.meta.url));
 
 let stack: LocalStack;
 let crm: CrmReceiver;
@@ -65,9 +60,7 @@ beforeEach(() => {
 
 const qualify = (email: string) => postWorkedExample(stack.urls['POST /webhooks/events']!, email);
 
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, [mql, ...args, '--data-dir', dataDir], { cwd: dataDir, env: { ...process.env, LOG_LEVEL: 'WARN' } });
-}
+const cli = (...args: string[]) => mqlOn(dataDir, args);
 
 /** A later transition of the same lead: same person and score shape, its own id and time. */
 function later(record: HandoffRecord, type: HandoffRecord['type'], afterMs: number): HandoffRecord {
