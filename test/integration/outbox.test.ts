@@ -11,7 +11,7 @@ import { ingest, sqsHandoffQueue } from '../../lib/ingest/pipeline.ts';
 import { runDecay } from '../../lib/jobs/decay.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 import { event } from '../setup/events.ts';
-import { countItems, eventsSecret, post, signedDelivery, workedExampleMessages } from '../setup/signed.ts';
+import { eventsSecret, postCounting, signedDelivery, workedExampleMessages } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { startTestStack } from '../setup/stack.ts';
 
@@ -54,9 +54,8 @@ describe('the handoff outbox', () => {
 
   it('a route whose secret is not configured answers 404 and stores nothing', async () => {
     await stack.drain();
-    const before = await countItems(stack.dynamodb, stack.tableName);
-    const answer = await post(stack.urls['POST /webhooks/events']!, signedDelivery(workedExampleMessages('a@acme.com')[1], { secret: eventsSecret }));
-    expect(answer).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+    expect(
+      await postCounting(stack, stack.urls['POST /webhooks/events']!, signedDelivery(workedExampleMessages('a@acme.com')[1], { secret: eventsSecret })),
+    ).toMatchObject({ status: 404, body: { error: 'not_found' }, added: 0 });
   });
 });

@@ -56,6 +56,17 @@ export async function countItems(client: DynamoDBClient, tableName: string): Pro
   return count;
 }
 
+/** Posts a delivery and counts the table's items around it: `added` is how many items it left (0: it stored nothing). */
+export async function postCounting(
+  stack: { dynamodb: DynamoDBClient; tableName: string },
+  url: string,
+  delivery: { body: string | Buffer; headers: Record<string, string> },
+): Promise<{ status: number; body: any; added: number }> {
+  const before = await countItems(stack.dynamodb, stack.tableName);
+  const answer = await post(url, delivery);
+  return { ...answer, added: (await countItems(stack.dynamodb, stack.tableName)) - before };
+}
+
 /**
  * Segment messages for the seeds' worked example (test/setup/events.ts has it as normalized events): the
  * person's identify at `start`, a case study 5 s later and a webinar 10 s after the start.

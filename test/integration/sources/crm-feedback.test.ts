@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countItems, eventsSecret, post, postWorkedExample, signedDelivery } from '../../setup/signed.ts';
+import { countItems, eventsSecret, post, postCounting, postWorkedExample, signedDelivery } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';
 
@@ -127,11 +127,7 @@ describe('POST /webhooks/crm: bad input stores nothing', () => {
 
   for (const [name, make, status, error] of cases) {
     it(`${name}: ${status}`, async () => {
-      const before = await countItems(stack.dynamodb, stack.tableName);
-      const answer = await post(feedbackUrl, make());
-      expect(answer.status).toBe(status);
-      expect(answer.body).toMatchObject({ error, detail: expect.any(String) });
-      expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+      expect(await postCounting(stack, feedbackUrl, make())).toMatchObject({ status, body: { error, detail: expect.any(String) }, added: 0 });
     });
   }
 
@@ -156,10 +152,11 @@ describe('POST /webhooks/crm: not configured', () => {
   });
 
   it('answers 404 to a correctly signed delivery and stores nothing', async () => {
-    const before = await countItems(bare.dynamodb, bare.tableName);
-    const answer = await post(bare.urls['POST /webhooks/crm']!, feedback(outcome(someoneElse(), 'sql')));
-    expect(answer).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await countItems(bare.dynamodb, bare.tableName)).toBe(before);
+    expect(await postCounting(bare, bare.urls['POST /webhooks/crm']!, feedback(outcome(someoneElse(), 'sql')))).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+      added: 0,
+    });
   });
 });
 

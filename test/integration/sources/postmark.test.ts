@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countItems, post } from '../../setup/signed.ts';
+import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';
 
@@ -217,11 +217,7 @@ describe('with the route configured', () => {
 
     for (const [name, make, status, error] of cases) {
       it(`${name}: ${status}`, async () => {
-        const before = await countItems(stack.dynamodb, stack.tableName);
-        const answer = await post(url, make());
-        expect(answer.status).toBe(status);
-        expect(answer.body).toMatchObject({ error, detail: expect.any(String) });
-        expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+        expect(await postCounting(stack, url, make())).toMatchObject({ status, body: { error, detail: expect.any(String) }, added: 0 });
       });
     }
   });
@@ -238,9 +234,6 @@ describe('with a credential missing', () => {
   });
 
   it('the route answers 404 to a correctly authenticated record and stores nothing', async () => {
-    const before = await countItems(stack.dynamodb, stack.tableName);
-    const answer = await post(url, delivery(fresh('Delivery').record));
-    expect(answer).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+    expect(await postCounting(stack, url, delivery(fresh('Delivery').record))).toMatchObject({ status: 404, body: { error: 'not_found' }, added: 0 });
   });
 });

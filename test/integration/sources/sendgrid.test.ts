@@ -17,7 +17,7 @@ import { resetClients } from '../../../lib/runtime/aws.ts';
 import { sendgrid, sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } from '../../../lib/sources/sendgrid.ts';
 import { leadPk } from '../../../lib/store/keys.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
-import { countItems, post } from '../../setup/signed.ts';
+import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';
 
@@ -293,11 +293,7 @@ describe('SendGrid on the local stack', () => {
 
     for (const [name, make, status, error] of cases) {
       it(`${name}: ${status}`, async () => {
-        const before = await countItems(stack.dynamodb, stack.tableName);
-        const answer = await post(url, make());
-        expect(answer.status).toBe(status);
-        expect(answer.body).toMatchObject({ error, detail: expect.any(String) });
-        expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+        expect(await postCounting(stack, url, make())).toMatchObject({ status, body: { error, detail: expect.any(String) }, added: 0 });
       });
     }
   });
@@ -436,10 +432,11 @@ describe('SendGrid route without a usable key', () => {
       });
 
       it('answers 404 to a correctly signed delivery and stores nothing', async () => {
-        const before = await countItems(stack.dynamodb, stack.tableName);
-        const answer = await post(stack.urls['POST /webhooks/sendgrid']!, delivery([event()]));
-        expect(answer).toMatchObject({ status: 404, body: { error: 'not_found', detail: expect.stringContaining('not configured') } });
-        expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+        expect(await postCounting(stack, stack.urls['POST /webhooks/sendgrid']!, delivery([event()]))).toMatchObject({
+          status: 404,
+          body: { error: 'not_found', detail: expect.stringContaining('not configured') },
+          added: 0,
+        });
       });
     });
   }
