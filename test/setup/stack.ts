@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../lib/local/stack.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 
@@ -48,4 +48,17 @@ export function leadStoreOf(stack: Pick<LocalStack, 'dynamodb' | 'tableName'>): 
 /** The settings of the checkout's .env.example: what `npm start` runs with from a fresh clone. */
 export function exampleEnv(): Record<string, string> {
   return parseEnv(readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')) as Record<string, string>;
+}
+
+/** GET /leads/{key} on the stack: the answer's status and its JSON body. */
+export async function getLead(stack: Pick<LocalStack, 'baseUrl'>, key: string): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(key)}`);
+  return { status: response.status, body: await response.json() };
+}
+
+/** The lead's view from GET /leads/{key}; fails the test unless the stack answers 200. */
+export async function leadView(stack: Pick<LocalStack, 'baseUrl'>, key: string): Promise<any> {
+  const { status, body } = await getLead(stack, key);
+  expect(status).toBe(200);
+  return body;
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countItems, eventsSecret, post, postCounting, postWorkedExample, signedDelivery } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { leadView, startTestStack } from '../../setup/stack.ts';
 
 const feedbackSecret = 'whsec_dGVzdC1vbmx5LWNybS1mZWVkYmFjay1zZWNyZXQtMDAwMDE=';
 
@@ -17,18 +17,12 @@ let feedbackUrl: string;
 const feedback = (payload: unknown, options: { id?: string; secret?: string; contentType?: string } = {}) =>
   signedDelivery(payload, { secret: feedbackSecret, ...options });
 
-async function viewOf(email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
-}
-
 /** A fresh lead made an MQL through POST /webhooks/events with the seeds' worked example. */
 async function seedMql(): Promise<string> {
   const email = `dana.${randomUUID().slice(0, 8)}@acme-logistics.com`;
   await postWorkedExample(stack.urls['POST /webhooks/events']!, email, new Date(Date.now() - 60_000));
   await stack.drain();
-  expect((await viewOf(email)).status).toBe('mql');
+  expect((await leadView(stack, email)).status).toBe('mql');
   return email;
 }
 
@@ -54,11 +48,11 @@ describe('POST /webhooks/crm: outcomes move the lead', () => {
     const email = await seedMql();
     const sql = await post(feedbackUrl, feedback(outcome(email, 'sql', { crmId: '00Q5e00000AbCdE' })));
     expect(sql).toMatchObject({ status: 200, body: { received: 1, stored: 1, duplicates: 0, ignored: 0 } });
-    expect(await viewOf(email)).toMatchObject({ status: 'sql', eventCount: 4 });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'sql', eventCount: 4 });
 
     const won = await post(feedbackUrl, feedback(outcome(email, 'won', { amount: 24000, currency: 'usd' })));
     expect(won).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await viewOf(email);
+    const view = await leadView(stack, email);
     expect(view).toMatchObject({ status: 'won', eventCount: 5 });
     expect(JSON.stringify(view)).toContain('"amount":24000');
   });
@@ -68,7 +62,7 @@ describe('POST /webhooks/crm: outcomes move the lead', () => {
     const answer = await post(feedbackUrl, feedback(outcome(email, 'mql_rejected', { reason: 'wrong_timing' })));
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
     await stack.drain();
-    const view = await viewOf(email);
+    const view = await leadView(stack, email);
     expect(view.status).toBe('recycled');
     expect(view.handoffs.map((handoff: { type: string }) => handoff.type)).toEqual(['lead.mql']);
   });
@@ -80,7 +74,7 @@ describe('POST /webhooks/crm: outcomes move the lead', () => {
     const before = await countItems(stack.dynamodb, stack.tableName);
     expect(await post(feedbackUrl, feedback({ outcomes: [sql] }))).toMatchObject({ status: 200, body: { stored: 0, duplicates: 1 } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
-    expect(await viewOf(email)).toMatchObject({ status: 'sql', eventCount: 4 });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'sql', eventCount: 4 });
   });
 
   it('one delivery carries several outcomes for several leads', async () => {
@@ -91,8 +85,8 @@ describe('POST /webhooks/crm: outcomes move the lead', () => {
       feedback({ outcomes: [outcome(first, 'mql_accepted'), outcome(second, 'lost', { note: 'went with a competitor' })] }),
     );
     expect(answer).toMatchObject({ status: 200, body: { received: 2, stored: 2 } });
-    expect((await viewOf(first)).status).toBe('sql');
-    expect((await viewOf(second)).status).toBe('lost');
+    expect((await leadView(stack, first)).status).toBe('sql');
+    expect((await leadView(stack, second)).status).toBe('lost');
   });
 });
 

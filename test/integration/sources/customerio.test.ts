@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customerioSignatureMaxAgeSeconds, signCustomerio } from '../../../lib/sources/customerio.ts';
 import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { leadView, startTestStack } from '../../setup/stack.ts';
 
 interface FixtureDelivery {
   headers: Record<string, string>;
@@ -69,12 +69,6 @@ let stack: LocalStack;
 let stackStopped = false;
 let url: string;
 
-async function leadOf(email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
-}
-
 beforeAll(async () => {
   stack = await startTestStack({ env: { CUSTOMERIO_WEBHOOK_SIGNING_KEY: key, LOG_LEVEL: 'SILENT' } });
   url = stack.urls['POST /webhooks/customerio']!;
@@ -93,7 +87,7 @@ describe('Customer.io examples to scored leads', () => {
   });
 
   it("scores Dana's e-mail engagement with the README events' own times", async () => {
-    const view = await leadOf('dana.whitfield@example.com');
+    const view = await leadView(stack, 'dana.whitfield@example.com');
     expect(view.eventCount).toBe(6);
     expect(view.firstSeenAt).toBe('2024-05-14T09:20:00.000Z');
     expect(view.lastEventAt).toBe('2024-05-14T15:36:39.000Z');
@@ -111,7 +105,7 @@ describe('Customer.io examples to scored leads', () => {
   });
 
   it('disqualifies the lead whose address hard-bounced (550 5.1.1)', async () => {
-    const view = await leadOf('bounce.me@example.net');
+    const view = await leadView(stack, 'bounce.me@example.net');
     expect(view.status).toBe('disqualified');
     expect(view.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'hard_bounce', kind: 'disqualify' })]));
     expect(view.recentEvents[0]).toMatchObject({ type: 'email_bounced', properties: { bounce: 'hard', smtpCode: 550 } });
@@ -120,7 +114,7 @@ describe('Customer.io examples to scored leads', () => {
   it('scores a click that happens now at full points', async () => {
     const { email, payload } = emailEvent('clicked', { href: 'https://www.example.com/pricing', link_id: 3 });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.reasons).toEqual([expect.objectContaining({ rule: 'email_clicked', pointsNow: 3, count: 1 })]);
     expect(view.score.behavior).toBe(3);
   });
@@ -128,7 +122,7 @@ describe('Customer.io examples to scored leads', () => {
   it('disqualifies a lead who reports the e-mail as spam', async () => {
     const { email: spamEmail, payload } = emailEvent('spammed');
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(spamEmail);
+    const view = await leadView(stack, spamEmail);
     expect(view.status).toBe('disqualified');
     expect(view.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'spam_complaint', kind: 'disqualify' })]));
   });
@@ -136,7 +130,7 @@ describe('Customer.io examples to scored leads', () => {
   it('does not disqualify on a bounce whose SMTP reply is transient (soft)', async () => {
     const { email, payload } = emailEvent('bounced', { failure_message: '421 4.7.0 Try again later, closing connection.' });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.status).not.toBe('disqualified');
     expect(view.recentEvents[0]).toMatchObject({ type: 'email_bounced', properties: { bounce: 'soft', smtpCode: 421 } });
   });
@@ -151,7 +145,7 @@ describe('Customer.io examples to scored leads', () => {
       data: { customer_id: 'c1', email_address: email, identifiers: { id: 'c1', email, cio_id: 'cio1' } },
     };
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.lead).toMatchObject({ email });
     expect(view.recentEvents).toEqual([expect.objectContaining({ type: 'profile_updated', properties: expect.objectContaining({ subscribed: true }) })]);
   });
@@ -162,13 +156,13 @@ describe('Customer.io redeliveries', () => {
     const { email, payload } = emailEvent('clicked', { href: 'https://www.example.com/case-studies' });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1, duplicates: 0 } });
     await stack.drain();
-    const before = await leadOf(email);
+    const before = await leadView(stack, email);
     const items = await countItems(stack.dynamodb, stack.tableName);
 
     const again = await post(url, delivery(payload, { timestamp: nowSeconds() + 1 }));
     expect(again).toMatchObject({ status: 200, body: { received: 1, stored: 0, duplicates: 1, ignored: 0 } });
     await stack.drain();
-    const after = await leadOf(email);
+    const after = await leadView(stack, email);
     expect(after.eventCount).toBe(before.eventCount);
     expect(after.score.total).toBe(before.score.total);
     expect(after.reasons).toEqual(before.reasons.map((reason: any) => ({ ...reason, pointsNow: expect.any(Number) })));
@@ -214,7 +208,7 @@ describe('odd but valid input is stored cleanly', () => {
     const email = `zoë.${randomUUID().slice(0, 6)}@exämple.com`;
     const { payload } = emailEvent('opened', { recipient: email, subject: 'Ihr Angebot für Q2 — 日本語 🚀', identifiers: { email } });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.recentEvents[0].properties.subject).toBe('Ihr Angebot für Q2 — 日本語 🚀');
   });
 
@@ -222,7 +216,7 @@ describe('odd but valid input is stored cleanly', () => {
     const { email, payload } = emailEvent('sent', { subject: 's'.repeat(200_000), content: `<p>${'x'.repeat(600_000)}</p>` });
     const answer = await post(url, delivery(payload));
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.recentEvents[0].properties.subject.length).toBeLessThanOrEqual(2000);
   });
 
@@ -231,7 +225,7 @@ describe('odd but valid input is stored cleanly', () => {
     const body = `{"event_id":"01HXPROTO${randomUUID().slice(0, 8)}","object_type":"email","metric":"clicked","timestamp":${nowSeconds()},"data":{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"recipient":"${email}","href":"https://www.example.com/pricing"}}`;
     expect(await post(url, delivery(body))).toMatchObject({ status: 200, body: { stored: 1 } });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(Object.hasOwn(view.recentEvents[0].properties, 'constructor')).toBe(false);
     expect(Object.hasOwn(view.recentEvents[0].properties, '__proto__')).toBe(false);
     expect(view.reasons).toEqual([expect.objectContaining({ rule: 'email_clicked' })]);
@@ -241,7 +235,7 @@ describe('odd but valid input is stored cleanly', () => {
     const { email, payload } = emailEvent('opened', {}, { event_id: 'evt#1/ü:2' });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 0, duplicates: 1 } });
-    expect((await leadOf(email)).eventCount).toBe(1);
+    expect((await leadView(stack, email)).eventCount).toBe(1);
   });
 });
 

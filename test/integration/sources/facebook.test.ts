@@ -20,7 +20,7 @@ import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { SeenStore } from '../../../lib/store/seen-store.ts';
 import { countItems, post } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { getLead, startTestStack } from '../../setup/stack.ts';
 
 const webhookFixture = JSON.parse(readFileSync(new URL('../../fixtures/facebook/meta_leadgen_webhook.json', import.meta.url), 'utf8')) as Record<string, any>;
 const graphFixture = JSON.parse(readFileSync(new URL('../../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<
@@ -87,11 +87,6 @@ function graphLead(leadgenId: string, email: string | undefined, extra: Partial<
 }
 
 const someone = () => `fb.${randomInt(10 ** 9)}@acme-logistics.example.com`;
-
-async function viewOf(leadId: string): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(leadId)}`);
-  return { status: response.status, body: await response.json() };
-}
 
 async function depth(url: string): Promise<number> {
   const { Attributes } = await stack.sqs.send(
@@ -184,7 +179,7 @@ describe('a lead from webhook to score', () => {
 
     expect(answer).toEqual({ status: 200, body: { received: 1, queued: 1, duplicates: 0, ignored: 0 } });
     expect(graph.callsFor(lead.id).map((call) => call.answered)).toEqual([200]);
-    const { status, body } = await viewOf('dana.whitfield@example.com');
+    const { status, body } = await getLead(stack, 'dana.whitfield@example.com');
     expect(status).toBe(200);
     // The README lead was submitted in May 2024: its 10 points have decayed to nothing by now (half-life
     // 90 days), so it is scored from its own time, not from when it was fetched.
@@ -236,7 +231,7 @@ describe('a lead from webhook to score', () => {
     expect(answer.body).toMatchObject({ received: 3, queued: 3 });
     for (const lead of leads) {
       const email = lead.field_data[0]!.values[0]!;
-      expect((await viewOf(email)).body).toMatchObject({ eventCount: 1, status: 'engaged' });
+      expect((await getLead(stack, email)).body).toMatchObject({ eventCount: 1, status: 'engaged' });
     }
   });
 
@@ -263,7 +258,7 @@ describe('a lead from webhook to score', () => {
     await post(stack.urls['POST /webhooks/facebook']!, notification([leadgenId], demoFormId));
     await stack.drain();
 
-    const { body } = await viewOf(email);
+    const { body } = await getLead(stack, email);
     expect(body).toMatchObject({ status: 'mql', score: { behavior: 40 } });
     expect(body.reasons.map((reason: { rule: string }) => reason.rule)).toContain('demo_requested');
     expect(body.recentEvents[0]).toMatchObject({ type: 'form_submitted', properties: { formId: demoFormId } });
@@ -284,7 +279,7 @@ describe('a lead from webhook to score', () => {
     await post(stack.urls['POST /webhooks/facebook']!, notification([leadgenId]));
     await stack.drain();
 
-    const { status, body } = await viewOf(`phone:${phone}`);
+    const { status, body } = await getLead(stack, `phone:${phone}`);
     expect(status).toBe(200);
     expect(body).toMatchObject({ status: 'engaged', eventCount: 1, lead: { firstName: 'Ana', lastName: 'Lima', phone } });
     expect(await store.listEvents(`phone:${phone}`)).toEqual([expect.objectContaining({ type: 'form_submitted', sourceEventId: leadgenId })]);
@@ -313,7 +308,7 @@ describe('whatever a lead form holds', () => {
     await stack.drain();
 
     expect(answer.status).toBe(200);
-    const { status, body } = await viewOf(email);
+    const { status, body } = await getLead(stack, email);
     expect(status).toBe(200);
     expect(body.lead).toMatchObject({ firstName: 'Zoë', lastName: 'Ångström-Nakamura 中村 🚀', jobTitle: 'Directora de Tecnología' });
     expect(body.lead.custom.favourite_colours).toBe('rot, grün, blau');
@@ -356,7 +351,7 @@ describe('at least once, counted once', () => {
     await stack.drain();
 
     expect(graph.callsFor(leadgenId)).toHaveLength(1);
-    expect((await viewOf(email)).body.eventCount).toBe(1);
+    expect((await getLead(stack, email)).body.eventCount).toBe(1);
   });
 
   it('a lead queued twice and fetched twice (the SEEN write lost in a crash) is still one event', async () => {
@@ -371,7 +366,7 @@ describe('at least once, counted once', () => {
 
     expect(graph.callsFor(leadgenId).length).toBeGreaterThanOrEqual(1);
     expect(await store.listEvents(email)).toHaveLength(1);
-    expect((await viewOf(email)).body).toMatchObject({ eventCount: 1, score: { behavior: 10 } });
+    expect((await getLead(stack, email)).body).toMatchObject({ eventCount: 1, score: { behavior: 10 } });
   });
 
   it('acknowledges the dashboard test lead and skips it: nothing stored, nothing queued, no Graph call', async () => {
@@ -469,7 +464,7 @@ describe('Graph failures', () => {
     await waitForDlq(dlqBefore + 1);
 
     expect(graph.callsFor(leadgenId)).toHaveLength(1);
-    expect((await viewOf(email)).status).toBe(404);
+    expect((await getLead(stack, email)).status).toBe(404);
     const { Messages = [] } = await stack.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls['facebook-leads'], MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], VisibilityTimeout: 0 }),
     );

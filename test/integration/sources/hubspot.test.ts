@@ -11,7 +11,7 @@ import type { HubSpotStandIn } from '../../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../../lib/local/stand-ins/hubspot.ts';
 import { countItems, eventsSecret, post, postCounting, postWorkedExample } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { leadView, startTestStack } from '../../setup/stack.ts';
 
 const appSecret = 'test-only-hubspot-app-client-secret-7f3a';
 const token = 'pat-na1-test-only-0000';
@@ -54,18 +54,12 @@ function propertyChange(objectId: string, propertyName: string, propertyValue: s
   };
 }
 
-async function viewOf(email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
-}
-
 /** A fresh MQL through POST /webhooks/events (the seeds' worked example), and its contact in HubSpot. */
 async function seedMql(): Promise<{ email: string; contactId: string }> {
   const email = `dana.${randomUUID().slice(0, 8)}@acme-logistics.com`;
   await postWorkedExample(stack.urls['POST /webhooks/events']!, email, new Date(Date.now() - 60_000));
   await stack.drain();
-  expect((await viewOf(email)).status).toBe('mql');
+  expect((await leadView(stack, email)).status).toBe('mql');
   hubspot.setStage(email, 'marketingqualifiedlead');
   return { email, contactId: hubspot.contacts().get(email)!.id };
 }
@@ -108,11 +102,11 @@ describe('POST /webhooks/hubspot: sales moves a linked contact in HubSpot', () =
 
     const sql = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'lifecyclestage', 'salesqualifiedlead')]));
     expect(sql).toMatchObject({ status: 200, body: { received: 1, stored: 1, duplicates: 0, ignored: 0 } });
-    expect(await viewOf(email)).toMatchObject({ status: 'sql', outcome: { type: 'sql', source: 'hubspot' } });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'sql', outcome: { type: 'sql', source: 'hubspot' } });
 
     const won = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'lifecyclestage', 'customer')]));
     expect(won).toMatchObject({ status: 200, body: { stored: 1 } });
-    expect(await viewOf(email)).toMatchObject({ status: 'won', outcome: { type: 'won', source: 'hubspot' } });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'won', outcome: { type: 'won', source: 'hubspot' } });
     // Linked: HubSpot's API was not asked.
     expect(lookups()).toEqual([]);
   });
@@ -123,7 +117,7 @@ describe('POST /webhooks/hubspot: sales moves a linked contact in HubSpot', () =
 
     const answer = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'hs_lead_status', 'BAD_TIMING')]));
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await viewOf(email);
+    const view = await leadView(stack, email);
     expect(view).toMatchObject({ status: 'recycled', outcome: { type: 'mql_rejected', reason: 'wrong_timing', source: 'hubspot' } });
   });
 
@@ -138,7 +132,7 @@ describe('POST /webhooks/hubspot: sales moves a linked contact in HubSpot', () =
     );
     expect(answer).toMatchObject({ status: 200, body: { stored: 0, ignored: 1, ignoredReasons: { own_write: 1 } } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
-    expect((await viewOf(email)).status).toBe('mql');
+    expect((await leadView(stack, email)).status).toBe('mql');
   });
 
   it('the same event delivered again (HubSpot retries) counts once', async () => {
@@ -150,7 +144,7 @@ describe('POST /webhooks/hubspot: sales moves a linked contact in HubSpot', () =
     const before = await countItems(stack.dynamodb, stack.tableName);
     expect(await post(hookUrl, hubspotDelivery([{ ...change, attemptNumber: 1 }]))).toMatchObject({ status: 200, body: { stored: 0, duplicates: 1 } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
-    expect(await viewOf(email)).toMatchObject({ status: 'sql', eventCount: 4 });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'sql', eventCount: 4 });
   });
 
   it('a deletion and stage changes that are no outcome are acknowledged with their reasons and store nothing', async () => {
@@ -182,7 +176,7 @@ describe('POST /webhooks/hubspot: a contact the handoff never linked', () => {
     const answer = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'hs_lead_status', 'IN_PROGRESS')]));
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
     expect(lookups().slice(before)).toEqual([expect.objectContaining({ path: `/crm/v3/objects/contacts/${contactId}`, status: 200 })]);
-    expect(await viewOf(email)).toMatchObject({ status: 'sql', outcome: { type: 'mql_accepted' } });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'sql', outcome: { type: 'mql_accepted' } });
   });
 
   it('a contact HubSpot does not know (404) and a contact that never came through the engine are ignored: 200, nothing stored', async () => {
@@ -212,12 +206,12 @@ describe('POST /webhooks/hubspot: a contact the handoff never linked', () => {
     hubspot.failNext(1, 503);
     const first = await post(hookUrl, hubspotDelivery(events));
     expect(first).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable', stored: 1 } });
-    expect((await viewOf(linked.email)).status).toBe('sql');
-    expect((await viewOf(unlinked.email)).status).toBe('mql');
+    expect((await leadView(stack, linked.email)).status).toBe('sql');
+    expect((await leadView(stack, unlinked.email)).status).toBe('mql');
 
     const retry = await post(hookUrl, hubspotDelivery(events.map((event) => ({ ...event, attemptNumber: 1 }))));
     expect(retry).toMatchObject({ status: 200, body: { stored: 1, duplicates: 1 } });
-    expect((await viewOf(unlinked.email)).status).toBe('sql');
+    expect((await leadView(stack, unlinked.email)).status).toBe('sql');
   });
 
   it('HubSpot refusing the token (401): 503 and nothing stored, so the outcome is not lost while the token is fixed', async () => {
@@ -228,7 +222,7 @@ describe('POST /webhooks/hubspot: a contact the handoff never linked', () => {
     const answer = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'lifecyclestage', 'customer')]));
     expect(answer).toMatchObject({ status: 503, body: { stored: 0 } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
-    expect((await viewOf(email)).status).toBe('mql');
+    expect((await leadView(stack, email)).status).toBe('mql');
   });
 });
 

@@ -19,7 +19,7 @@ import { leadPk } from '../../../lib/store/keys.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { leadView, startTestStack } from '../../setup/stack.ts';
 
 /** shared/formats/sendgrid_event_webhook.json, copied: a fake test-only P-256 key pair. */
 const keyPair = JSON.parse(readFileSync(new URL('../../fixtures/sendgrid/event_webhook.json', import.meta.url), 'utf8')).test_keypair as {
@@ -87,12 +87,6 @@ function batch(prefix: string, count: number, leads: number, start = nowSeconds(
       lead_source: 'bench',
     };
   });
-}
-
-async function leadView(stack: LocalStack, email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
 }
 
 const storeOf = (stack: LocalStack) => new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb), tableName: stack.tableName });
