@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { expect, inject } from 'vitest';
+import { afterAll, beforeAll, expect, inject } from 'vitest';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../lib/local/stack.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 
@@ -35,6 +35,31 @@ export async function startTestStack(overrides: LocalStackOptions = {}): Promise
     ...rest,
     queues: { ...queues, handoff: { batchWindowSeconds: testHandoffBatchWindowSeconds, ...queues?.handoff } },
   });
+}
+
+/**
+ * For a describe that needs the stack started otherwise (a route's secret missing): stops the file's stack
+ * first (one stack per process at a time: the handlers read process.env), starts one with `overrides`
+ * before the describe's tests and stops it after them. Returns a getter for it.
+ *
+ *   describe('the route without its signing key', () => {
+ *     const bare = restartedStack(() => stack, { env: { MAILGUN_WEBHOOK_SIGNING_KEY: undefined } });
+ *     it('answers 404', async () => { ... bare().urls['POST /webhooks/mailgun'] ... });
+ *   });
+ */
+export function restartedStack(current: () => LocalStack | undefined, overrides: LocalStackOptions): () => LocalStack {
+  let stack: LocalStack | undefined;
+  beforeAll(async () => {
+    await current()?.stop();
+    stack = await startTestStack(overrides);
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+  return () => {
+    if (!stack) throw new Error('restartedStack: the stack is started in beforeAll');
+    return stack;
+  };
 }
 
 /** A LeadStore on the stack's table, to read what the handlers wrote. */

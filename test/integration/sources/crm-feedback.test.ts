@@ -7,12 +7,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countItems, eventsSecret, post, postCounting, postWorkedExample, signedDelivery } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { leadView, startTestStack } from '../../setup/stack.ts';
+import { leadView, restartedStack, startTestStack } from '../../setup/stack.ts';
 
 const feedbackSecret = 'whsec_dGVzdC1vbmx5LWNybS1mZWVkYmFjay1zZWNyZXQtMDAwMDE=';
 
 let stack: LocalStack;
-let stackStopped = false;
 let feedbackUrl: string;
 const feedback = (payload: unknown, options: { id?: string; secret?: string; contentType?: string } = {}) =>
   signedDelivery(payload, { secret: feedbackSecret, ...options });
@@ -40,7 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (!stackStopped) await stack?.stop();
+  await stack?.stop();
 });
 
 describe('POST /webhooks/crm: outcomes move the lead', () => {
@@ -132,21 +131,10 @@ describe('POST /webhooks/crm: bad input stores nothing', () => {
 });
 
 describe('POST /webhooks/crm: not configured', () => {
-  let bare: LocalStack;
-
-  beforeAll(async () => {
-    // One stack per process at a time (the handlers read process.env): stop the configured one first.
-    await stack.stop();
-    stackStopped = true;
-    bare = await startTestStack({ env: { CRM_FEEDBACK_SECRET: undefined, LOG_LEVEL: 'SILENT' } });
-  });
-
-  afterAll(async () => {
-    await bare?.stop();
-  });
+  const bare = restartedStack(() => stack, { env: { CRM_FEEDBACK_SECRET: undefined, LOG_LEVEL: 'SILENT' } });
 
   it('answers 404 to a correctly signed delivery and stores nothing', async () => {
-    expect(await postCounting(bare, bare.urls['POST /webhooks/crm']!, feedback(outcome(someoneElse(), 'sql')))).toMatchObject({
+    expect(await postCounting(bare(), bare().urls['POST /webhooks/crm']!, feedback(outcome(someoneElse(), 'sql')))).toMatchObject({
       status: 404,
       body: { error: 'not_found' },
       added: 0,

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customerioSignatureMaxAgeSeconds, signCustomerio } from '../../../lib/sources/customerio.ts';
 import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { leadView, startTestStack } from '../../setup/stack.ts';
+import { leadView, restartedStack, startTestStack } from '../../setup/stack.ts';
 
 interface FixtureDelivery {
   headers: Record<string, string>;
@@ -66,7 +66,6 @@ function emailEvent(metric: string, data: Record<string, unknown> = {}, override
 }
 
 let stack: LocalStack;
-let stackStopped = false;
 let url: string;
 
 beforeAll(async () => {
@@ -75,7 +74,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (!stackStopped) await stack?.stop();
+  await stack?.stop();
 });
 
 describe('Customer.io examples to scored leads', () => {
@@ -294,21 +293,10 @@ describe('bad input on POST /webhooks/customerio stores nothing', () => {
 });
 
 describe('the route without its signing key', () => {
-  let bare: LocalStack;
-
-  beforeAll(async () => {
-    // One stack per process at a time (the handlers read process.env): stop the configured one first.
-    await stack.stop();
-    stackStopped = true;
-    bare = await startTestStack({ env: { CUSTOMERIO_WEBHOOK_SIGNING_KEY: undefined, LOG_LEVEL: 'SILENT' } });
-  });
-
-  afterAll(async () => {
-    await bare?.stop();
-  });
+  const bare = restartedStack(() => stack, { env: { CUSTOMERIO_WEBHOOK_SIGNING_KEY: undefined, LOG_LEVEL: 'SILENT' } });
 
   it('answers 404 to a correctly signed delivery and stores nothing', async () => {
-    expect(await postCounting(bare, bare.urls['POST /webhooks/customerio']!, delivery(emailEvent('opened').payload))).toMatchObject({
+    expect(await postCounting(bare(), bare().urls['POST /webhooks/customerio']!, delivery(emailEvent('opened').payload))).toMatchObject({
       status: 404,
       body: { error: 'not_found' },
       added: 0,

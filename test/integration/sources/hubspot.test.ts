@@ -11,13 +11,12 @@ import type { HubSpotStandIn } from '../../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../../lib/local/stand-ins/hubspot.ts';
 import { countItems, eventsSecret, post, postCounting, postWorkedExample } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { leadView, startTestStack } from '../../setup/stack.ts';
+import { leadView, restartedStack, startTestStack } from '../../setup/stack.ts';
 
 const appSecret = 'test-only-hubspot-app-client-secret-7f3a';
 const token = 'pat-na1-test-only-0000';
 
 let stack: LocalStack;
-let stackStopped = false;
 let hubspot: HubSpotStandIn;
 let hookUrl: string;
 let nextEventId = Math.floor(Date.now() / 1000) * 100;
@@ -91,7 +90,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (!stackStopped) await stack?.stop();
+  await stack?.stop();
   await hubspot?.close();
 });
 
@@ -255,24 +254,14 @@ describe('POST /webhooks/hubspot: bad input stores nothing', () => {
 });
 
 describe('POST /webhooks/hubspot: not configured', () => {
-  let bare: LocalStack;
-
-  beforeAll(async () => {
-    // One stack per process at a time (the handlers read process.env): stop the configured one first.
-    await stack.stop();
-    stackStopped = true;
-    bare = await startTestStack({ env: { HUBSPOT_APP_SECRET: undefined, LOG_LEVEL: 'SILENT' } });
-  });
-
-  afterAll(async () => {
-    await bare?.stop();
-  });
+  const bare = restartedStack(() => stack, { env: { HUBSPOT_APP_SECRET: undefined, LOG_LEVEL: 'SILENT' } });
 
   it('answers 404 to a correctly signed delivery and stores nothing', async () => {
-    const before = await countItems(bare.dynamodb, bare.tableName);
-    const url = bare.urls['POST /webhooks/hubspot']!;
-    const answer = await post(url, hubspotDelivery([propertyChange('1', 'lifecyclestage', 'customer')], { url }));
-    expect(answer).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await countItems(bare.dynamodb, bare.tableName)).toBe(before);
+    const url = bare().urls['POST /webhooks/hubspot']!;
+    expect(await postCounting(bare(), url, hubspotDelivery([propertyChange('1', 'lifecyclestage', 'customer')], { url }))).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+      added: 0,
+    });
   });
 });

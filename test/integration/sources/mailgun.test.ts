@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailgunTimestampToleranceSeconds, signMailgun } from '../../../lib/sources/mailgun.ts';
 import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { leadView, startTestStack } from '../../setup/stack.ts';
+import { leadView, restartedStack, startTestStack } from '../../setup/stack.ts';
 
 interface FixtureDelivery {
   rawBody: string;
@@ -62,7 +62,6 @@ function mailgunEvent(event: string, overrides: Record<string, unknown> = {}): {
 }
 
 let stack: LocalStack;
-let stackStopped = false;
 let url: string;
 
 async function itemCount(): Promise<number> {
@@ -75,7 +74,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (!stackStopped) await stack?.stop();
+  await stack?.stop();
 });
 
 describe('Mailgun examples to scored leads', () => {
@@ -293,21 +292,10 @@ describe('odd but authentic deliveries are accepted or ignored cleanly, never a 
 });
 
 describe('the route without its signing key', () => {
-  let bare: LocalStack;
-
-  beforeAll(async () => {
-    // One stack per process at a time (the handlers read process.env): stop the configured one first.
-    await stack.stop();
-    stackStopped = true;
-    bare = await startTestStack({ env: { MAILGUN_WEBHOOK_SIGNING_KEY: undefined, LOG_LEVEL: 'SILENT' } });
-  });
-
-  afterAll(async () => {
-    await bare?.stop();
-  });
+  const bare = restartedStack(() => stack, { env: { MAILGUN_WEBHOOK_SIGNING_KEY: undefined, LOG_LEVEL: 'SILENT' } });
 
   it('answers 404 to a correctly signed delivery and stores nothing', async () => {
-    expect(await postCounting(bare, bare.urls['POST /webhooks/mailgun']!, delivery(mailgunEvent('opened').eventData))).toMatchObject({
+    expect(await postCounting(bare(), bare().urls['POST /webhooks/mailgun']!, delivery(mailgunEvent('opened').eventData))).toMatchObject({
       status: 404,
       body: { error: 'not_found' },
       added: 0,
