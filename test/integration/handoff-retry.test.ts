@@ -53,11 +53,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-beforeEach(() => {
-  crm.received.length = 0;
-  crm.attempts.length = 0;
-  crm.failNext([]);
-});
+beforeEach(() => crm.reset());
 
 const qualify = (email: string) => postWorkedExample(stack.urls['POST /webhooks/events']!, email);
 

@@ -36,10 +36,7 @@ afterAll(async () => {
   await crm?.close();
 });
 
-beforeEach(() => {
-  crm.received.length = 0;
-  crm.attempts.length = 0;
-});
+beforeEach(() => crm.reset());
 
 const qualify = (email: string) => postWorkedExample(stack.urls['POST /webhooks/events']!, email);
 

@@ -63,9 +63,7 @@ afterAll(async () => {
   if (modelDir) rmSync(modelDir, { recursive: true, force: true });
 });
 
-beforeEach(() => {
-  crm.received.length = 0;
-});
+beforeEach(() => crm.reset());
 
 const newLeadgenId = () => `10394${String(randomInt(10 ** 10, 10 ** 11 - 1))}`;
 const graphTime = (date = new Date()) => `${date.toISOString().slice(0, 19)}+0000`;

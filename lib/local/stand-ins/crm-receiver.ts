@@ -29,6 +29,8 @@ export interface CrmReceiver {
   failNext(statuses: number[], headers?: Record<string, string>): void;
   /** Resolves once `count` records were accepted. */
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedHandoff[]>;
+  /** Forgets what was received and attempted, and any failure still scripted (between tests). */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -89,6 +91,11 @@ export async function startCrmReceiver(secret: string, options: { port?: number;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       return received;
+    },
+    reset() {
+      received.length = 0;
+      attempts.length = 0;
+      script = [];
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
