@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
 import { hubSpotDefaultLeadStatuses, secondsToMidnightUtc, setupHubSpot } from '../../lib/crm/hubspot.ts';
@@ -18,10 +18,11 @@ import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import type { LeadStore } from '../../lib/store/lead-store.ts';
 import { mqlOn } from '../setup/cli.ts';
+import { handoffRecord } from '../setup/events.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
-import { leadStoreOf, startTestStack } from '../setup/stack.ts';
+import { enqueueHandoff, leadStoreOf, startTestStack } from '../setup/stack.ts';
 import { waitForFailedAttempts, waitUntil } from '../setup/wait.ts';
 
 const token = 'pat-na1-00000000-test-only-0000-000000000000';
@@ -85,19 +86,15 @@ async function deliveriesOf(world: World, email: string) {
   }));
 }
 
-/** A handoff record as the pipeline queues it (the shape of lib/core/handoff.ts). */
-function handoffRecord(email: string, type: HandoffRecord['type'], at: number): HandoffRecord {
-  return {
+/** Dana's handoff of `type` at `at`: an MQL at 72, a recycle at 31. */
+const danasHandoff = (email: string, type: HandoffRecord['type'], at: number) =>
+  handoffRecord(email, {
     type,
-    id: `msg_${randomUUID()}`,
     occurredAt: new Date(at).toISOString(),
-    leadId: email,
     lead: { email, firstName: 'Dana', lastName: 'Whitfield', company: 'Acme Logistics', jobTitle: 'CEO' },
     score: { total: type === 'lead.mql' ? 72 : 31, fit: 40, behavior: type === 'lead.mql' ? 32 : 0, threshold: 60, modelVersion: 'test' },
     reasons: [{ rule: 'title_c_level', kind: 'fit', description: 'C-level title', pointsNow: 25, rawPoints: 25, count: 1 }],
-    recentEvents: [],
-  };
-}
+  });
 
 const stageChanges = (world: World, email: string) =>
   world.hubspot
@@ -164,8 +161,8 @@ describe('MQLs to HubSpot through the handoff queue', () => {
       ['lead.recycled', 1],
       ['lead.mql', 2],
     ] as const) {
-      const record = handoffRecord(email, type, Date.now() + minutes * 60_000);
-      await world.stack.sqs.send(new SendMessageCommand({ QueueUrl: world.stack.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
+      const record = danasHandoff(email, type, Date.now() + minutes * 60_000);
+      await enqueueHandoff(world.stack, record);
       await world.stack.drain();
     }
 
@@ -187,7 +184,7 @@ describe('MQLs to HubSpot through the handoff queue', () => {
     const email = `rounds.${randomUUID().slice(0, 8)}@acme.com`;
     const first = world.hubspot.calls.length;
     const at = Date.now();
-    const records = [handoffRecord(email, 'lead.mql', at), handoffRecord(email, 'lead.recycled', at + 60_000)];
+    const records = [danasHandoff(email, 'lead.mql', at), danasHandoff(email, 'lead.recycled', at + 60_000)];
     // One SendMessageBatch: both are in the queue before the poller's window closes.
     await world.stack.sqs.send(
       new SendMessageBatchCommand({

@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { HandoffRecord } from '../../lib/core/handoff.ts';
 import { attemptRetentionDays, type LeadStore } from '../../lib/store/lead-store.ts';
+import { handoffRecord } from '../setup/events.ts';
 import { freshTable } from '../setup/table.ts';
 
 let store: LeadStore;
@@ -18,18 +18,7 @@ beforeAll(async () => {
   ({ store, documents, tableName } = await freshTable('attempts'));
 });
 
-function record(email: string): HandoffRecord {
-  return {
-    type: 'lead.mql',
-    id: `msg_${randomUUID()}`,
-    occurredAt: '2026-11-29T10:00:00.000Z',
-    leadId: email,
-    lead: { email },
-    score: { total: 60, fit: 25, behavior: 35, threshold: 60, modelVersion: 'v' },
-    reasons: [],
-    recentEvents: [],
-  };
-}
+const record = (email: string) => handoffRecord(email, { occurredAt: '2026-11-29T10:00:00.000Z' });
 
 describe('handoff attempts', () => {
   it('keeps every attempt with its kind, status and error, expiring after the retention; the summary follows', async () => {

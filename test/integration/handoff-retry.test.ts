@@ -18,7 +18,7 @@ import { mqlOn } from '../setup/cli.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { crmSecret, eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
-import { startTestStack } from '../setup/stack.ts';
+import { enqueueHandoff, startTestStack } from '../setup/stack.ts';
 
 const maxReceiveCount = 2;
 
@@ -160,7 +160,7 @@ describe('the local event-source mapping', () => {
     try {
       // 25 messages over about half a second: one window gathers them all.
       for (let i = 0; i < 25; i++) {
-        await local.sqs.send(new SendMessageCommand({ QueueUrl: local.queueUrls.handoff, MessageBody: JSON.stringify({ n: i }) }));
+        await enqueueHandoff(local, { n: i });
         if (i % 5 === 4) await new Promise((resolve) => setTimeout(resolve, 100));
       }
       await local.drain({ timeoutMs: 20_000 });

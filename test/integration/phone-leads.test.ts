@@ -8,7 +8,6 @@ import { randomInt, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { defaultModel } from '../../lib/core/default-model.ts';
 import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
@@ -19,7 +18,7 @@ import type { GraphLead } from '../../lib/sources/facebook.ts';
 import { facebookSignature } from '../../lib/sources/facebook.ts';
 import { crmSecret, eventsSecret, post, signedDelivery } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
-import { getLead, startTestStack } from '../setup/stack.ts';
+import { enqueueHandoff, getLead, startTestStack } from '../setup/stack.ts';
 
 const webhookFixture = JSON.parse(readFileSync(new URL('../fixtures/facebook/meta_leadgen_webhook.json', import.meta.url), 'utf8')) as Record<string, any>;
 const graphFixture = JSON.parse(readFileSync(new URL('../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<string, any>;
@@ -197,7 +196,7 @@ describe('a phone-only lead reaching the CRM', () => {
       recentEvents: [],
     };
 
-    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
+    await enqueueHandoff(stack, record);
     const [delivered] = await crm.waitFor(1);
     await stack.drain();
 

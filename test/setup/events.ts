@@ -1,12 +1,15 @@
 /**
  * Normalized events for tests of the core, the store and the jobs (what a source hands the pipeline),
- * and the seeds' worked example. For signed HTTP deliveries of the worked example, see signed.ts.
+ * the seeds' worked example, and handoff records as the pipeline queues them. For signed HTTP deliveries
+ * of the worked example, see signed.ts.
  *
  *   event('dana@acme.com', 'webinar_attended', at(10_000))
  *   event('dana@acme.com', 'profile_updated', t0, { profile: { jobTitle: 'CEO' } })
  *   event(email, 'mql_rejected', at(60_000), { id: 'rejected-1', source: 'crm', properties: { reason: 'wrong_timing' } })
  */
+import { randomUUID } from 'node:crypto';
 import type { NormalizedEvent, Profile } from '../../lib/core/events.ts';
+import type { HandoffRecord } from '../../lib/core/handoff.ts';
 
 export interface EventFields {
   /** The source's event id, its deduplication key (default: a new one per call, numbered in call order). */
@@ -53,4 +56,22 @@ export function workedExample(email: string, start: Date, options: { spacingMs?:
     event(email, 'content_downloaded', at(1), { properties: { contentType: 'case_study' } }),
     event(email, 'webinar_attended', at(2)),
   ];
+}
+
+/**
+ * A handoff record as the pipeline queues it (lib/core/handoff.ts): by default an MQL of `email` now, with a
+ * new id, at 60 of 60 under a model `test`, no reasons. `fields` replace whole fields.
+ */
+export function handoffRecord(email: string, fields: Partial<HandoffRecord> = {}): HandoffRecord {
+  return {
+    type: 'lead.mql',
+    id: `msg_${randomUUID()}`,
+    occurredAt: new Date().toISOString(),
+    leadId: email,
+    lead: { email },
+    score: { total: 60, fit: 25, behavior: 35, threshold: 60, modelVersion: 'test' },
+    reasons: [],
+    recentEvents: [],
+    ...fields,
+  };
 }

@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../lib/local/stack.ts';
@@ -86,4 +87,9 @@ export async function leadView(stack: Pick<LocalStack, 'baseUrl'>, key: string):
   const { status, body } = await getLead(stack, key);
   expect(status).toBe(200);
   return body;
+}
+
+/** Sends `message` (a handoff record, or anything a test wants the consumer to see) to the stack's handoff queue, as the pipeline does. */
+export async function enqueueHandoff(stack: Pick<LocalStack, 'sqs' | 'queueUrls'>, message: unknown): Promise<void> {
+  await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(message) }));
 }
