@@ -5,11 +5,8 @@
  * reaches the CRM as a record with `leadId` and `phone` and no e-mail.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { defaultModel } from '../../lib/core/default-model.ts';
 import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import type { GraphStandIn } from '../../lib/local/stand-ins/graph.ts';
@@ -18,27 +15,23 @@ import type { GraphLead } from '../../lib/sources/facebook.ts';
 import { facebookSignature } from '../../lib/sources/facebook.ts';
 import { crmSecret, eventsSecret, post, signedDelivery } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
-import { enqueueHandoff, getLead, startTestStack } from '../setup/stack.ts';
+import { demoFormId, demoFormModel, enqueueHandoff, getLead, startTestStack } from '../setup/stack.ts';
 
 const webhookFixture = JSON.parse(readFileSync(new URL('../fixtures/facebook/meta_leadgen_webhook.json', import.meta.url), 'utf8')) as Record<string, any>;
 const graphFixture = JSON.parse(readFileSync(new URL('../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<string, any>;
 const appSecret: string = webhookFixture.appSecret;
 const accessToken: string = graphFixture.request.appsecret_proof.access_token;
-const demoFormId = '5550001000000001';
 const contactFormId = '1192837465019283';
 
 let stack: LocalStack;
 let graph: GraphStandIn;
 let crm: CrmReceiver;
-let modelDir: string;
+let model: ReturnType<typeof demoFormModel> | undefined;
 
 beforeAll(async () => {
   graph = await startGraphStandIn({ appSecret, accessToken });
   crm = await startCrmReceiver(crmSecret);
-  modelDir = mkdtempSync(join(tmpdir(), 'mql-phone-model-'));
-  const { version: _version, ...content } = defaultModel;
-  const modelPath = join(modelDir, 'model.json');
-  writeFileSync(modelPath, JSON.stringify({ ...content, forms: { [demoFormId]: { type: 'demo_requested', description: 'Demo request form' } } }));
+  model = demoFormModel();
   stack = await startTestStack({
     env: {
       FACEBOOK_APP_SECRET: appSecret,
@@ -49,7 +42,7 @@ beforeAll(async () => {
       CRM_ADAPTER: 'webhook',
       CRM_WEBHOOK_URL: crm.url,
       CRM_WEBHOOK_SECRET: crmSecret,
-      MQL_MODEL_PATH: modelPath,
+      MQL_MODEL_PATH: model.path,
       LOG_LEVEL: 'SILENT',
     },
   });
@@ -59,7 +52,7 @@ afterAll(async () => {
   await stack?.stop();
   await graph?.stop();
   await crm?.close();
-  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
+  model?.remove();
 });
 
 beforeEach(() => crm.reset());

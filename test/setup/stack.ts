@@ -8,11 +8,14 @@
  *   await stack.drain();
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
+import { defaultModel } from '../../lib/core/default-model.ts';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../lib/local/stack.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 
@@ -92,4 +95,19 @@ export async function leadView(stack: Pick<LocalStack, 'baseUrl'>, key: string):
 /** Sends `message` (a handoff record, or anything a test wants the consumer to see) to the stack's handoff queue, as the pipeline does. */
 export async function enqueueHandoff(stack: Pick<LocalStack, 'sqs' | 'queueUrls'>, message: unknown): Promise<void> {
   await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(message) }));
+}
+
+/** The Facebook lead form id that demoFormModel maps to a demo request. */
+export const demoFormId = '5550001000000001';
+
+/**
+ * The default model with the Facebook form {@link demoFormId} mapped to `demo_requested`, written to a
+ * directory of its own: `path` is for MQL_MODEL_PATH; `remove()` deletes it (in afterAll).
+ */
+export function demoFormModel(): { path: string; remove(): void } {
+  const dir = mkdtempSync(join(tmpdir(), 'mql-demo-form-model-'));
+  const { version: _version, ...content } = defaultModel;
+  const path = join(dir, 'model.json');
+  writeFileSync(path, JSON.stringify({ ...content, forms: { [demoFormId]: { type: 'demo_requested', description: 'Demo request form' } } }));
+  return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

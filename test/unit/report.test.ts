@@ -16,6 +16,23 @@ const t0 = Date.parse('2026-05-10T09:00:00.000Z');
 const iso = (offsetDays: number) => new Date(t0 + offsetDays * day).toISOString();
 const now = new Date('2026-11-01T00:00:00.000Z');
 
+/**
+ * The share of 400 MQLs (day 10, score 70, `fit`, `intent`) that sales takes by an anchor 200 days after
+ * t0; every outcome comes before the anchor, and an MQL not taken is rejected.
+ */
+function takenShare(fit: number, intent: IntentSignals): number {
+  const anchor = t0 + 200 * day;
+  let count = 0;
+  for (let index = 0; index < 400; index += 1) {
+    const email = `l${index}@x.com`;
+    const outcomes = salesOutcomes(7, { index, email, personal: false, employees: 100 }, lead(email, 's', 0, { day: 10, score: 70, fit }), anchor, intent);
+    for (const outcome of outcomes) expect(Date.parse(outcome.occurredAt)).toBeLessThanOrEqual(anchor);
+    if (outcomes.some((outcome) => outcome.outcome === 'mql_accepted')) count += 1;
+    else expect(outcomes.map((outcome) => outcome.outcome)).toEqual(['mql_rejected']);
+  }
+  return count / 400;
+}
+
 /** A lead of the built population: its facts given directly. */
 function lead(
   leadId: string,
@@ -229,22 +246,7 @@ describe('the demo population', () => {
 
   it('decides on MQLs only, never after the anchor, and takes strong fits far more often than weak ones', () => {
     const anchor = t0 + 200 * day;
-    const taken = (fit: number) => {
-      let count = 0;
-      for (let index = 0; index < 400; index += 1) {
-        const outcomes = salesOutcomes(
-          7,
-          { index, email: `l${index}@x.com`, personal: false, employees: 100 },
-          lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }),
-          anchor,
-          noIntent,
-        );
-        for (const outcome of outcomes) expect(Date.parse(outcome.occurredAt)).toBeLessThanOrEqual(anchor);
-        if (outcomes.some((outcome) => outcome.outcome === 'mql_accepted')) count += 1;
-        else expect(outcomes.map((outcome) => outcome.outcome)).toEqual(['mql_rejected']);
-      }
-      return count / 400;
-    };
+    const taken = (fit: number) => takenShare(fit, noIntent);
     expect(taken(40)).toBeGreaterThan(taken(0) + 0.2);
     expect(taken(40)).toBeGreaterThan(3 * taken(0));
     expect(salesOutcomes(7, { index: 1, email: 'n@x.com', personal: false, employees: 100 }, lead('n@x.com', 's', 0), anchor, noIntent)).toEqual([]);
@@ -262,20 +264,7 @@ describe('the demo population', () => {
 
   it('takes MQLs with buying intent more often at the same fit; page views alone change nothing', () => {
     const anchor = t0 + 200 * day;
-    const takenWith = (intent: IntentSignals, fit = 10) => {
-      let count = 0;
-      for (let index = 0; index < 400; index += 1) {
-        const outcomes = salesOutcomes(
-          7,
-          { index, email: `l${index}@x.com`, personal: false, employees: 100 },
-          lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }),
-          anchor,
-          intent,
-        );
-        if (outcomes.some((outcome) => outcome.outcome === 'mql_accepted')) count += 1;
-      }
-      return count / 400;
-    };
+    const takenWith = (intent: IntentSignals) => takenShare(10, intent);
     const demo = { ...noIntent, demoRequested: true };
     expect(takenWith(demo)).toBeGreaterThan(takenWith(noIntent) + 0.2);
     expect(takenWith({ ...noIntent, webinarAttended: true, recentPricingViews: 2 })).toBeGreaterThan(takenWith(noIntent) + 0.1);

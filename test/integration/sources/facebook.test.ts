@@ -5,13 +5,10 @@
  * connections, an outage over several receives) and bad input, each checked for what was stored and queued.
  */
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel } from '../../../lib/core/default-model.ts';
 import type { GraphFailureKind, GraphStandIn } from '../../../lib/local/stand-ins/graph.ts';
 import { startGraphStandIn } from '../../../lib/local/stand-ins/graph.ts';
 import type { GraphLead } from '../../../lib/sources/facebook.ts';
@@ -20,7 +17,7 @@ import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { SeenStore } from '../../../lib/store/seen-store.ts';
 import { countItems, post } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { getLead, startTestStack } from '../../setup/stack.ts';
+import { demoFormId, demoFormModel, getLead, startTestStack } from '../../setup/stack.ts';
 
 const webhookFixture = JSON.parse(readFileSync(new URL('../../fixtures/facebook/meta_leadgen_webhook.json', import.meta.url), 'utf8')) as Record<string, any>;
 const graphFixture = JSON.parse(readFileSync(new URL('../../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<
@@ -30,14 +27,13 @@ const graphFixture = JSON.parse(readFileSync(new URL('../../fixtures/facebook/me
 const appSecret: string = webhookFixture.appSecret;
 const verifyToken: string = webhookFixture.verifyToken;
 const accessToken: string = graphFixture.request.appsecret_proof.access_token;
-const demoFormId = '5550001000000001';
 const maxReceiveCount = 4;
 
 let stack: LocalStack;
 let graph: GraphStandIn;
 let store: LeadStore;
 let seen: SeenStore;
-let modelDir: string;
+let model: ReturnType<typeof demoFormModel> | undefined;
 
 /** A fresh 16-digit leadgen id per lead, so the tests of one stack never share a lead. */
 const newLeadgenId = () => `10394${String(randomInt(10 ** 10, 10 ** 11 - 1))}`;
@@ -128,10 +124,7 @@ async function waitForDlq(count: number): Promise<void> {
 
 beforeAll(async () => {
   graph = await startGraphStandIn({ appSecret, accessToken });
-  modelDir = mkdtempSync(join(tmpdir(), 'mql-facebook-model-'));
-  const { version: _version, ...content } = defaultModel;
-  const modelPath = join(modelDir, 'model.json');
-  writeFileSync(modelPath, JSON.stringify({ ...content, forms: { [demoFormId]: { type: 'demo_requested', description: 'Demo request form' } } }));
+  model = demoFormModel();
   stack = await startTestStack({
     env: {
       FACEBOOK_APP_SECRET: appSecret,
@@ -140,7 +133,7 @@ beforeAll(async () => {
       FACEBOOK_GRAPH_URL: graph.url,
       FACEBOOK_RETRY_BASE_SECONDS: '1',
       FACEBOOK_RETRY_MAX_SECONDS: '2',
-      MQL_MODEL_PATH: modelPath,
+      MQL_MODEL_PATH: model.path,
       CRM_ADAPTER: 'none',
       LOG_LEVEL: 'SILENT',
     },
@@ -156,7 +149,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
   await graph?.stop();
-  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
+  model?.remove();
 });
 
 describe('the subscription handshake', () => {
