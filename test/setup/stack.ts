@@ -17,6 +17,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
 import { defaultModel } from '../../lib/core/default-model.ts';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../lib/local/stack.ts';
+import { resetClients } from '../../lib/runtime/aws.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 
 export type { LocalStack, LocalStackOptions } from '../../lib/local/stack.ts';
@@ -30,6 +31,9 @@ export type { LocalStack, LocalStackOptions } from '../../lib/local/stack.ts';
 export const testHandoffBatchWindowSeconds = 0.2;
 
 export async function startTestStack(overrides: LocalStackOptions = {}): Promise<LocalStack> {
+  // The handlers' cached SDK clients point at the previous stack's queues (fauxqs gets a new port per
+  // stack): the SDK then warns on every send and uses the queue URL's host. This stack's come fresh.
+  resetClients();
   const { queues, ...rest } = overrides;
   return startLocalStack({
     port: 0,

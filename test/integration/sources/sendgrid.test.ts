@@ -13,7 +13,6 @@ import { pipelineFromEnv } from '../../../lib/ingest/from-env.ts';
 import type { Pipeline } from '../../../lib/ingest/pipeline.ts';
 import { webhookHandler } from '../../../lib/ingest/webhook.ts';
 import { dynamoClient } from '../../../lib/local/dynamodb.ts';
-import { resetClients } from '../../../lib/runtime/aws.ts';
 import { sendgrid, sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } from '../../../lib/sources/sendgrid.ts';
 import { leadPk } from '../../../lib/store/keys.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
@@ -91,12 +90,6 @@ function batch(prefix: string, count: number, leads: number, start = nowSeconds(
 
 const storeOf = (stack: LocalStack) => new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb), tableName: stack.tableName });
 
-async function stopStack(stack: LocalStack | undefined): Promise<void> {
-  await stack?.stop();
-  // The SDK clients the handlers cached point at this stack's queues; the next stack gets its own.
-  resetClients();
-}
-
 describe('SendGrid on the local stack', () => {
   let stack: LocalStack;
   let url: string;
@@ -109,7 +102,7 @@ describe('SendGrid on the local stack', () => {
   });
 
   afterAll(async () => {
-    await stopStack(stack);
+    await stack?.stop();
   });
 
   describe('every event type, stored and scored', () => {
@@ -356,7 +349,7 @@ describe('SendGrid when the store fails for one lead of a batch', () => {
   });
 
   afterAll(async () => {
-    await stopStack(stack);
+    await stack?.stop();
   });
 
   it('answers 503, keeps the other leads, and the redelivery completes the batch with the scores of a clean run', async () => {
@@ -422,7 +415,7 @@ describe('SendGrid route without a usable key', () => {
       });
 
       afterAll(async () => {
-        await stopStack(stack);
+        await stack?.stop();
       });
 
       it('answers 404 to a correctly signed delivery and stores nothing', async () => {
