@@ -4,7 +4,7 @@
  */
 import { type KeyObject, randomUUID } from 'node:crypto';
 import { sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } from '../../lib/sources/sendgrid.ts';
-import { workedExample as workedExampleFrom } from '../../test/setup/signed.ts';
+import { workedExampleMessages as workedExampleFrom } from '../../test/setup/signed.ts';
 
 /**
  * A page-view `track` in the shape of test/fixtures/segment (analytics.js with context): it scores

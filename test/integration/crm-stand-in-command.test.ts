@@ -4,16 +4,15 @@
  * contact / Lead change on a line, never prints the credentials, and stops cleanly on SIGINT.
  */
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { environmentWithout, mqlBin, runMql } from '../setup/cli.ts';
 
-const bin = resolve(import.meta.dirname, '../../bin/mql.ts');
 // A directory of its own, so no developer's .env is read.
 const cwd = mkdtempSync(join(tmpdir(), 'mql-stand-in-'));
 const token = 'pat-na1-00000000-fake-7c1d-4e2f-0123456789ab';
@@ -23,10 +22,7 @@ const salesforce = {
   SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c',
 };
 
-const cleanEnv = (env: Record<string, string>) => ({
-  ...Object.fromEntries(Object.entries(process.env).filter(([key]) => !/^(HUBSPOT_|SALESFORCE_|CRM_ADAPTER$|MQL_SECRET_ARN$)/.test(key))),
-  ...env,
-});
+const cleanEnv = (env: Record<string, string>) => environmentWithout(/^(HUBSPOT_|SALESFORCE_|CRM_ADAPTER$|MQL_SECRET_ARN$)/, env);
 
 interface Running {
   child: ChildProcessWithoutNullStreams;
@@ -42,7 +38,7 @@ afterEach(() => {
 });
 
 function start(args: string[], env: Record<string, string>): Running {
-  const child = spawn(process.execPath, [bin, 'stand-in', ...args], { cwd, env: cleanEnv(env) });
+  const child = spawn(process.execPath, [mqlBin, 'stand-in', ...args], { cwd, env: cleanEnv(env) });
   let stdout = '';
   let stderr = '';
   const waiting: { pattern: RegExp; resolve: (match: RegExpMatchArray) => void; reject: (error: Error) => void }[] = [];
@@ -96,15 +92,7 @@ function start(args: string[], env: Record<string, string>): Running {
   return entry;
 }
 
-const run = async (args: string[], env: Record<string, string>) => {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, 'stand-in', ...args], { cwd, env: cleanEnv(env) });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-};
+const run = (args: string[], env: Record<string, string>) => runMql(['stand-in', ...args], { cwd, env: cleanEnv(env) });
 
 describe('npx mql stand-in hubspot', () => {
   it('prints HUBSPOT_BASE_URL, logs each call and contact change, keeps the token out of its output, stops on SIGINT', async () => {

@@ -14,6 +14,7 @@ import { ingest } from '../../lib/ingest/pipeline.ts';
 import { runDecay } from '../../lib/jobs/decay.ts';
 import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
+import { event, workedExample } from '../setup/events.ts';
 import type { ReadCounter } from '../setup/read-counter.ts';
 import { countReads } from '../setup/read-counter.ts';
 
@@ -49,37 +50,9 @@ async function freshTable(model: ScoringModel = defaultModel): Promise<Bench> {
   return { pipeline: { store: new LeadStore({ client: documents, tableName }), handoffQueue, model }, reads, look, tableName, queued };
 }
 
-function event(
-  leadKey: string,
-  type: string,
-  occurredAt: Date,
-  properties: NormalizedEvent['properties'] = {},
-  profile?: NormalizedEvent['profile'],
-): NormalizedEvent {
-  return {
-    leadKey,
-    type,
-    occurredAt: occurredAt.toISOString(),
-    source: 'test',
-    sourceEventId: randomUUID(),
-    properties,
-    ...(profile ? { profile } : {}),
-    raw: {},
-  };
-}
-
-/** The seeds' worked example at `when`: an MQL at 60 that decay recycles about 114 days later. */
-function qualifying(email: string, when: Date): NormalizedEvent[] {
-  return [
-    event(email, 'profile_updated', when, {}, { jobTitle: 'CEO', industry: 'Financial Services' }),
-    event(email, 'content_downloaded', when, { contentType: 'case_study' }),
-    event(email, 'webinar_attended', when),
-  ];
-}
-
 /** An engaged lead: a page view. Nothing of it changes by time alone. */
 function engaging(email: string, when: Date): NormalizedEvent[] {
-  return [event(email, 'page_viewed', when, { url: 'https://example.com/blog' })];
+  return [event(email, 'page_viewed', when, { properties: { url: 'https://example.com/blog' } })];
 }
 
 async function seed(bench: Bench, events: NormalizedEvent[], now: Date): Promise<void> {
@@ -99,10 +72,10 @@ describe('the decay run on DynamoDB Local', () => {
     const dueNow = emails('due', 10);
     const dueLater = emails('later', 20);
     const engaged = emails('engaged', 170);
-    await seed(bench, [...dueNow.flatMap((email) => qualifying(email, t0)), ...engaged.flatMap((email) => engaging(email, t0))], t0);
+    await seed(bench, [...dueNow.flatMap((email) => workedExample(email, t0, { spacingMs: 0 })), ...engaged.flatMap((email) => engaging(email, t0))], t0);
     await seed(
       bench,
-      dueLater.flatMap((email) => qualifying(email, at(30 * day))),
+      dueLater.flatMap((email) => workedExample(email, at(30 * day), { spacingMs: 0 })),
       at(30 * day),
     );
     bench.queued.length = 0;
@@ -142,7 +115,7 @@ describe('the decay run on DynamoDB Local', () => {
     const due = emails('short', 6);
     await seed(
       bench,
-      due.flatMap((email) => qualifying(email, t0)),
+      due.flatMap((email) => workedExample(email, t0, { spacingMs: 0 })),
       t0,
     );
     bench.queued.length = 0;
@@ -164,7 +137,7 @@ describe('the decay run on DynamoDB Local', () => {
   it('an MQL is recycled by the first run at or after its computed moment, not before, and told once', async () => {
     const bench = await freshTable();
     const email = 'on-time@acme.com';
-    await seed(bench, qualifying(email, t0), t0);
+    await seed(bench, workedExample(email, t0, { spacingMs: 0 }), t0);
     bench.queued.length = 0;
     const due = Date.parse((await leadItem(bench, email)).dueAt as string);
     // The score one second before and at the moment: it falls below recycleBelow exactly then.
@@ -186,7 +159,7 @@ describe('the decay run on DynamoDB Local', () => {
   it('a due MQL that a changed model keeps qualified moves to its next due time instead of being recycled', async () => {
     const bench = await freshTable();
     const email = 'kept@acme.com';
-    await seed(bench, qualifying(email, t0), t0);
+    await seed(bench, workedExample(email, t0, { spacingMs: 0 }), t0);
     const firstDue = (await leadItem(bench, email)).dueAt as string;
     const lenient = parseModel({ ...defaultModelJson, thresholds: { ...defaultModelJson.thresholds, recycleBelow: 30 } });
     const now = new Date(firstDue);

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
-import { countItems, crmSecret, eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
+import { countItems, crmSecret, eventsSecret, post, postCounting, signedDelivery, workedExampleMessages } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { startTestStack } from '../setup/stack.ts';
 
@@ -36,7 +36,7 @@ describe('website events to the CRM', () => {
   });
 
   const email = `dana.${randomUUID().slice(0, 8)}@acme-logistics.com`;
-  const messages = workedExample(email);
+  const messages = workedExampleMessages(email);
 
   it('a lead following the seeds worked example reaches the CRM as lead.mql, with its reasons', async () => {
     for (const message of messages) {
@@ -143,11 +143,7 @@ describe('bad input on POST /webhooks/events stores nothing', () => {
 
   for (const [name, make, status, error] of cases) {
     it(`${name}: ${status}`, async () => {
-      const before = await countItems(stack.dynamodb, stack.tableName);
-      const answer = await post(eventsUrl, make());
-      expect(answer.status).toBe(status);
-      expect(answer.body).toMatchObject({ error, detail: expect.any(String) });
-      expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+      expect(await postCounting(stack, eventsUrl, make())).toMatchObject({ status, body: { error, detail: expect.any(String) }, added: 0 });
     });
   }
 

@@ -4,37 +4,22 @@
  * named the CRM's record, and a late failure never undoing a delivery.
  */
 import { randomUUID } from 'node:crypto';
-import { DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
-import type { HandoffRecord } from '../../lib/core/handoff.ts';
-import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
+import { type DynamoDBDocumentClient, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { attemptRetentionDays } from '../../lib/store/handoff-ledger.ts';
-import { LeadStore } from '../../lib/store/lead-store.ts';
+import type { LeadStore } from '../../lib/store/lead-store.ts';
+import { handoffRecord } from '../setup/events.ts';
+import { freshTable } from '../setup/table.ts';
 
 let store: LeadStore;
 let documents: DynamoDBDocumentClient;
 let tableName: string;
 
 beforeAll(async () => {
-  const client = dynamoClient(inject('dynamoEndpoint'));
-  tableName = `attempts-${randomUUID()}`;
-  await createTable(client, tableName);
-  documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  store = new LeadStore({ client: documents, tableName });
+  ({ store, documents, tableName } = await freshTable('attempts'));
 });
 
-function record(email: string): HandoffRecord {
-  return {
-    type: 'lead.mql',
-    id: `msg_${randomUUID()}`,
-    occurredAt: '2026-11-29T10:00:00.000Z',
-    leadId: email,
-    lead: { email },
-    score: { total: 60, fit: 25, behavior: 35, threshold: 60, modelVersion: 'v' },
-    reasons: [],
-    recentEvents: [],
-  };
-}
+const record = (email: string) => handoffRecord(email, { occurredAt: '2026-11-29T10:00:00.000Z' });
 
 describe('handoff attempts', () => {
   it('keeps every attempt with its kind, status and error, expiring after the retention; the summary follows', async () => {

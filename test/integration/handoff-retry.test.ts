@@ -4,26 +4,22 @@
  * comes back through `mql redrive`, every attempt shows in `mql deliveries`, an unreadable message is
  * dead-lettered, and the local poller gathers a batch above 10 over its batch window.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { queueDepth } from '../../lib/jobs/redrive.ts';
 import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
+import { mqlOn } from '../setup/cli.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { crmSecret, eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
-import { startTestStack } from '../setup/stack.ts';
+import { enqueueHandoff, startTestStack } from '../setup/stack.ts';
 
-const run = promisify(execFile);
-const mql = fileURLToPath(new URL('../../bin/mql.ts', import.meta.url));
 const maxReceiveCount = 2;
 
 let stack: LocalStack;
@@ -57,11 +53,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-beforeEach(() => {
-  crm.received.length = 0;
-  crm.attempts.length = 0;
-  crm.failNext([]);
-});
+beforeEach(() => crm.reset());
 
 const qualify = (email: string) => postWorkedExample(stack.urls['POST /webhooks/events']!, email);
 
@@ -69,10 +61,7 @@ async function depth(url: string): Promise<number> {
   return queueDepth(stack.sqs, url);
 }
 
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  // Run from a scratch directory: no .env of the checkout is read.
-  return run(process.execPath, [mql, ...args, '--data-dir', dataDir], { cwd: dataDir, env: { ...process.env, LOG_LEVEL: 'WARN' } });
-}
+const cli = (...args: string[]) => mqlOn(dataDir, args);
 
 describe('handoff retry policy', () => {
   it('rides out a 429 storm: waits Retry-After in process, then re-queues without using receives; no DLQ entry', async () => {
@@ -171,7 +160,7 @@ describe('the local event-source mapping', () => {
     try {
       // 25 messages over about half a second: one window gathers them all.
       for (let i = 0; i < 25; i++) {
-        await local.sqs.send(new SendMessageCommand({ QueueUrl: local.queueUrls.handoff, MessageBody: JSON.stringify({ n: i }) }));
+        await enqueueHandoff(local, { n: i });
         if (i % 5 === 4) await new Promise((resolve) => setTimeout(resolve, 100));
       }
       await local.drain({ timeoutMs: 20_000 });

@@ -6,14 +6,11 @@
  * and its recycle in one batch (in whichever order SQS hands them over), are all sent, oldest first.
  * Against the HubSpot stand-in, a late MQL leaves the contact at the recycled lead status.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { HandoffRecord } from '../../lib/core/handoff.ts';
@@ -27,13 +24,12 @@ import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import type { LeadStore } from '../../lib/store/lead-store.ts';
+import { mqlOn } from '../setup/cli.ts';
+import { handoffRecord } from '../setup/events.ts';
 import { captureHandlerLogs } from '../setup/handler-logs.ts';
 import { crmSecret, eventsSecret, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
-import { leadStoreOf, startTestStack } from '../setup/stack.ts';
-
-const run = promisify(execFile);
-const mql = fileURLToPath(new URL('../../bin/mql.ts', import.meta.url));
+import { enqueueHandoff, leadStoreOf, startTestStack } from '../setup/stack.ts';
 
 let stack: LocalStack;
 let crm: CrmReceiver;
@@ -58,25 +54,15 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-beforeEach(() => {
-  crm.received.length = 0;
-  crm.attempts.length = 0;
-  crm.failNext([]);
-});
+beforeEach(() => crm.reset());
 
 const qualify = (email: string) => postWorkedExample(stack.urls['POST /webhooks/events']!, email);
 
-async function cli(...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, [mql, ...args, '--data-dir', dataDir], { cwd: dataDir, env: { ...process.env, LOG_LEVEL: 'WARN' } });
-}
+const cli = (...args: string[]) => mqlOn(dataDir, args);
 
 /** A later transition of the same lead: same person and score shape, its own id and time. */
 function later(record: HandoffRecord, type: HandoffRecord['type'], afterMs: number): HandoffRecord {
   return { ...record, type, id: `msg_${randomUUID()}`, occurredAt: new Date(Date.parse(record.occurredAt) + afterMs).toISOString() };
-}
-
-async function enqueue(record: HandoffRecord): Promise<void> {
-  await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
 }
 
 const day = 86_400_000;
@@ -95,7 +81,7 @@ describe('superseded handoffs', () => {
 
     // Meanwhile the lead is recycled and that reaches the CRM.
     const recycle = later(mqlRecord, 'lead.recycled', 30 * day);
-    await enqueue(recycle);
+    await enqueueHandoff(stack, recycle);
     await crm.waitFor(1, 20_000);
     await stack.drain({ timeoutMs: 20_000 });
 
@@ -126,7 +112,7 @@ describe('superseded handoffs', () => {
     expect(line).toMatchObject({ id: mqlRecord.id, type: 'lead.mql', supersededBy: recycle.id, supersededByType: 'lead.recycled' });
 
     // A copy of the superseded MQL later still goes nowhere.
-    await enqueue(mqlRecord);
+    await enqueueHandoff(stack, mqlRecord);
     await stack.drain({ timeoutMs: 20_000 });
     expect(crm.attempts).toHaveLength(2);
   });
@@ -137,11 +123,11 @@ describe('superseded handoffs', () => {
     const [first] = await crm.waitFor(1, 20_000);
     await stack.drain({ timeoutMs: 20_000 });
     const recycle = later(first!.record, 'lead.recycled', 30 * day);
-    await enqueue(recycle);
+    await enqueueHandoff(stack, recycle);
     await crm.waitFor(2, 20_000);
     await stack.drain({ timeoutMs: 20_000 });
     const again = later(first!.record, 'lead.mql', 45 * day);
-    await enqueue(again);
+    await enqueueHandoff(stack, again);
     await crm.waitFor(3, 20_000);
     await stack.drain({ timeoutMs: 20_000 });
 
@@ -161,16 +147,11 @@ describe('superseded handoffs', () => {
 
   it('an MQL and its recycle in one batch are both sent, oldest first, whatever order SQS gave them', async () => {
     const email = `one-batch.${randomUUID().slice(0, 8)}@acme.com`;
-    const mqlRecord: HandoffRecord = {
-      type: 'lead.mql',
-      id: `msg_${randomUUID()}`,
+    const mqlRecord = handoffRecord(email, {
       occurredAt: '2026-11-20T09:00:00.000Z',
-      leadId: email,
       lead: { email, firstName: 'Dana', company: 'Acme' },
       score: { total: 72, fit: 30, behavior: 42, threshold: 60, modelVersion: '504a1c85b2af' },
-      reasons: [],
-      recentEvents: [],
-    };
+    });
     const recycle = later(mqlRecord, 'lead.recycled', 2 * day);
     // The recycle first, as SQS may hand them over.
     const event: SQSEvent = {
@@ -203,16 +184,10 @@ describe('superseded handoffs', () => {
 
   it('the store sets aside a handoff never tried (no attempts) but never one already delivered', async () => {
     const email = `store.${randomUUID().slice(0, 8)}@acme.com`;
-    const base: HandoffRecord = {
-      type: 'lead.mql',
-      id: `msg_${randomUUID()}`,
+    const base = handoffRecord(email, {
       occurredAt: '2026-11-01T09:00:00.000Z',
-      leadId: email,
-      lead: { email },
       score: { total: 61, fit: 20, behavior: 41, threshold: 60, modelVersion: 'v' },
-      reasons: [],
-      recentEvents: [],
-    };
+    });
     const delivered = later(base, 'lead.recycled', day);
     const at = new Date('2026-11-29T10:00:00.000Z');
     await store.recordHandoffAttempt(delivered, { at, adapter: 'hubspot', outcome: 'delivered', crmStatus: 200 });
@@ -239,17 +214,9 @@ describe('superseded handoffs', () => {
 
   it('dead-letters a record whose occurredAt is not a time (it could not be ordered), sending nothing', async () => {
     const email = `bad-time.${randomUUID().slice(0, 8)}@acme.com`;
-    const record = {
-      type: 'lead.mql',
-      id: `msg_${randomUUID()}`,
-      occurredAt: 'last tuesday',
-      leadId: email,
-      lead: { email },
-      score: {},
-      reasons: [],
-      recentEvents: [],
-    };
-    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
+    // Its occurredAt is no time (and its score is empty): the consumer cannot order it.
+    const record = { ...handoffRecord(email, { occurredAt: 'last tuesday' }), score: {} };
+    await enqueueHandoff(stack, record);
     await stack.drain({ timeoutMs: 20_000 });
     const dead = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls.handoff, MessageAttributeNames: ['All'], MaxNumberOfMessages: 10 }));
     expect(dead.Messages?.map((message) => [JSON.parse(message.Body!).id, message.MessageAttributes?.error?.StringValue])).toEqual([
@@ -283,26 +250,21 @@ describe('superseded handoffs in HubSpot', () => {
 
   it('an MQL reaching the handoff after its recycle leaves the contact at the recycled lead status', async () => {
     const email = `hs-late.${randomUUID().slice(0, 8)}@acme.com`;
-    const mqlRecord: HandoffRecord = {
-      type: 'lead.mql',
-      id: `msg_${randomUUID()}`,
+    const mqlRecord = handoffRecord(email, {
       occurredAt: '2026-10-01T09:00:00.000Z',
-      leadId: email,
       lead: { email, firstName: 'Dana', lastName: 'Whitfield', company: 'Acme Logistics', jobTitle: 'CEO' },
       score: { total: 72, fit: 40, behavior: 32, threshold: 60, modelVersion: 'test' },
       reasons: [{ rule: 'title_c_level', kind: 'fit', description: 'C-level title', pointsNow: 25, rawPoints: 25, count: 1 }],
-      recentEvents: [],
-    };
+    });
     const recycle: HandoffRecord = { ...later(mqlRecord, 'lead.recycled', 60 * day), score: { ...mqlRecord.score, total: 31, behavior: 0 } };
-    const send = (record: HandoffRecord) => world.sqs.send(new SendMessageCommand({ QueueUrl: world.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
 
     // SQS hands the recycle over first; the MQL (held back, or slow) comes after it.
-    await send(recycle);
+    await enqueueHandoff(world, recycle);
     await world.drain({ timeoutMs: 20_000 });
     expect(hubspot.contacts().get(email)?.properties.hs_lead_status).toBe(hubSpotDefaultLeadStatuses.recycled);
     const upserts = () => hubspot.calls.filter((call) => call.path === '/crm/v3/objects/contacts/batch/upsert').length;
     const before = upserts();
-    await send(mqlRecord);
+    await enqueueHandoff(world, mqlRecord);
     await world.drain({ timeoutMs: 20_000 });
 
     const contact = hubspot.contacts().get(email)!;

@@ -3,13 +3,13 @@
  * survives a CRM outage through SQS retries, and lands in the dead-letter queue when the CRM stays down.
  */
 import { randomUUID } from 'node:crypto';
-import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { crmSecret, eventsSecret, post, postWorkedExample, signedDelivery } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
-import { startTestStack } from '../setup/stack.ts';
+import { enqueueHandoff, startTestStack } from '../setup/stack.ts';
 
 let stack: LocalStack;
 let crm: CrmReceiver;
@@ -36,10 +36,7 @@ afterAll(async () => {
   await crm?.close();
 });
 
-beforeEach(() => {
-  crm.received.length = 0;
-  crm.attempts.length = 0;
-});
+beforeEach(() => crm.reset());
 
 const qualify = (email: string) => postWorkedExample(stack.urls['POST /webhooks/events']!, email);
 
@@ -94,7 +91,7 @@ describe('handoff to the CRM', () => {
     const [first] = await crm.waitFor(1);
     await stack.drain();
 
-    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(first!.record) }));
+    await enqueueHandoff(stack, first!.record);
     await stack.drain();
 
     expect(crm.received).toHaveLength(1);

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupHubSpot } from '../../lib/crm/hubspot-setup.ts';
 import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
-import { eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
+import { eventsSecret, post, postWorkedExample } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
-import { startTestStack } from '../setup/stack.ts';
+import { leadView, startTestStack } from '../setup/stack.ts';
 
 const appSecret = 'test-only-hubspot-app-client-secret-loop';
 const token = 'pat-na1-test-only-loop';
@@ -24,12 +24,6 @@ function hubspotDelivery(url: string, events: unknown[]) {
   const timestamp = String(Date.now());
   const signature = createHmac('sha256', appSecret).update(`POST${url}${body}${timestamp}`).digest('base64');
   return { body, headers: { 'content-type': 'application/json', 'x-hubspot-signature-v3': signature, 'x-hubspot-request-timestamp': timestamp } };
-}
-
-async function viewOf(email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
 }
 
 beforeAll(async () => {
@@ -55,9 +49,7 @@ afterAll(async () => {
 describe('MQL to HubSpot, and what sales does there back to the lead', () => {
   it('the contact the handoff created is moved to customer by sales: the lead is won, without asking HubSpot who it is', async () => {
     const email = `dana.${randomUUID().slice(0, 8)}@acme-logistics.com`;
-    for (const message of workedExample(email, new Date(Date.now() - 60_000))) {
-      expect(await post(stack.urls['POST /webhooks/events']!, signedDelivery(message))).toMatchObject({ status: 200 });
-    }
+    await postWorkedExample(stack.urls['POST /webhooks/events']!, email, new Date(Date.now() - 60_000));
     await stack.drain();
     const contact = hubspot.contacts().get(email);
     expect(contact?.properties.lifecyclestage).toBe('marketingqualifiedlead');
@@ -82,7 +74,7 @@ describe('MQL to HubSpot, and what sales does there back to the lead', () => {
     };
     expect(await post(url, hubspotDelivery(url, [change]))).toMatchObject({ status: 200, body: { stored: 1 } });
 
-    expect(await viewOf(email)).toMatchObject({ status: 'won', outcome: { type: 'won', source: 'hubspot' } });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'won', outcome: { type: 'won', source: 'hubspot' } });
     expect(hubspot.calls.filter((call) => call.method === 'GET').length).toBe(lookupsBefore);
   });
 });

@@ -1,11 +1,10 @@
-import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { HubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
+import { environmentWithout, runMql } from '../setup/cli.ts';
 
 const token = 'pat-na1-00000000-fake-4b2c-9d3e-0123456789ab';
 let hubspot: HubSpotStandIn;
@@ -18,21 +17,10 @@ afterEach(async () => {
 });
 
 describe('npx mql crm setup (the command)', () => {
-  const bin = resolve(import.meta.dirname, '../../bin/mql.ts');
   // A directory of its own, so no developer's .env is read.
   const cwd = mkdtempSync(join(tmpdir(), 'mql-crm-setup-'));
-  const run = async (env: Record<string, string>, args = ['crm', 'setup']) => {
-    const clean = Object.fromEntries(
-      Object.entries(process.env).filter(([key]) => !key.startsWith('HUBSPOT_') && key !== 'CRM_ADAPTER' && key !== 'MQL_SECRET_ARN'),
-    );
-    try {
-      const { stdout, stderr } = await promisify(execFile)(process.execPath, [bin, ...args], { cwd, env: { ...clean, ...env } });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const failed = error as { code: number; stdout: string; stderr: string };
-      return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-    }
-  };
+  const run = (env: Record<string, string>, args = ['crm', 'setup']) =>
+    runMql(args, { cwd, env: environmentWithout(/^(HUBSPOT_|CRM_ADAPTER$|MQL_SECRET_ARN$)/, env) });
 
   it('creates the properties against HUBSPOT_BASE_URL, prints what it did, and creates nothing the second time', async () => {
     const env = { HUBSPOT_ACCESS_TOKEN: token, HUBSPOT_BASE_URL: hubspot.url };

@@ -149,6 +149,19 @@ describe('the HubSpot stand-in', () => {
     expect(hubspot.contacts().has('r2@example.com')).toBe(false);
   });
 
+  it('a test may shorten the rolling window: the interval header says it, and the limit clears after it', async () => {
+    hubspot.rateLimit({ perTenSeconds: 1, intervalMs: 300 });
+    const first = await upsert([byEmail('s0@example.com', { firstname: 'S' })]);
+    const refused = await upsert([byEmail('s1@example.com', { firstname: 'S' })]);
+    expect([first.status, refused.status]).toEqual([200, 429]);
+    expect(refused.headers.get('x-hubspot-ratelimit-interval-milliseconds')).toBe('300');
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    expect((await upsert([byEmail('s1@example.com', { firstname: 'S' })])).status).toBe(200);
+    // Lifting the limit restores HubSpot's ten seconds.
+    hubspot.rateLimit(undefined);
+    expect((await upsert([byEmail('s2@example.com', { firstname: 'S' })])).headers.get('x-hubspot-ratelimit-interval-milliseconds')).toBe('10000');
+  });
+
   it('answers 503 during an outage and scripted failures next, then recovers', async () => {
     hubspot.failNext(1, 429, fixture.errors.find((error) => error.case === 'daily_limit')!.body);
     const daily = await upsert([byEmail('a@example.com', { firstname: 'A' })]);

@@ -5,13 +5,13 @@
  * the concurrency or a crash half-way.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, scoreLead } from '../../lib/core/index.ts';
-import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 import type { StoredLead } from '../../lib/store/repository.ts';
+import { event } from '../setup/events.ts';
+import { documentClient, freshTable, type TestTable } from '../setup/table.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-06-01T09:00:00.000Z');
@@ -19,19 +19,12 @@ const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
 const now = at(6 * day);
 
 let store: LeadStore;
-let documents: DynamoDBDocumentClient;
 let tableName: string;
+let countItems: TestTable['countItems'];
 
 beforeAll(async () => {
-  tableName = `merge-${randomUUID()}`;
-  await createTable(dynamoClient(inject('dynamoEndpoint')), tableName);
-  documents = documentClient();
-  store = new LeadStore({ client: documents, tableName });
+  ({ store, tableName, countItems } = await freshTable('merge'));
 });
-
-function documentClient(): DynamoDBDocumentClient {
-  return DynamoDBDocumentClient.from(dynamoClient(inject('dynamoEndpoint')), { marshallOptions: { removeUndefinedValues: true } });
-}
 
 /** A fresh number per test, written as E.164 (`+14155550123`) and its lead key. */
 function newPhone(): { phone: string; formatted: string; key: string } {
@@ -41,27 +34,27 @@ function newPhone(): { phone: string; formatted: string; key: string } {
 
 const newEmail = () => `${randomUUID().slice(0, 12)}@acme-logistics.com`;
 
-function event(
-  leadKey: string,
-  id: string,
-  type: string,
-  occurredAt: Date,
-  properties: NormalizedEvent['properties'] = {},
-  profile?: NormalizedEvent['profile'],
-): NormalizedEvent {
-  return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: id, properties, ...(profile ? { profile } : {}), raw: { id } };
-}
-
 /** A person who sends two phone-only forms, then tells the website who they are (with the phone), then attends a webinar. */
 function story(email: string, phone: { phone: string; formatted: string; key: string }, tag = randomUUID().slice(0, 8)) {
   return {
     forms: [
-      event(phone.key, `${tag}-form-1`, 'form_submitted', t0, { formId: '111' }, { firstName: 'Ana', lastName: 'Lima', phone: phone.phone }),
-      event(phone.key, `${tag}-form-2`, 'form_submitted', at(day), { formId: '222' }, { phone: phone.phone, company: 'Acme Logistics' }),
+      event(phone.key, 'form_submitted', t0, {
+        id: `${tag}-form-1`,
+        properties: { formId: '111' },
+        profile: { firstName: 'Ana', lastName: 'Lima', phone: phone.phone },
+      }),
+      event(phone.key, 'form_submitted', at(day), {
+        id: `${tag}-form-2`,
+        properties: { formId: '222' },
+        profile: { phone: phone.phone, company: 'Acme Logistics' },
+      }),
     ],
-    identify: event(email, `${tag}-identify`, 'profile_updated', at(2 * day), {}, { email, jobTitle: 'CEO', industry: 'Software', phone: phone.formatted }),
-    webinar: event(email, `${tag}-webinar`, 'webinar_attended', at(3 * day)),
-    laterForm: event(phone.key, `${tag}-form-3`, 'form_submitted', at(4 * day), { formId: '333' }, { phone: phone.phone }),
+    identify: event(email, 'profile_updated', at(2 * day), {
+      id: `${tag}-identify`,
+      profile: { email, jobTitle: 'CEO', industry: 'Software', phone: phone.formatted },
+    }),
+    webinar: event(email, 'webinar_attended', at(3 * day), { id: `${tag}-webinar` }),
+    laterForm: event(phone.key, 'form_submitted', at(4 * day), { id: `${tag}-form-3`, properties: { formId: '333' }, profile: { phone: phone.phone } }),
   };
 }
 
@@ -84,18 +77,6 @@ function expectSameState(stored: StoredLead, clean: ReturnType<typeof cleanRun>)
     Object.fromEntries(Object.entries(clean.behavior).map(([rule, state]) => [rule, [state.count, state.rawPoints]])),
   );
   expect(stored.recentEvents).toEqual(clean.recentEvents);
-}
-
-async function countItems(leadId: string, prefix: string): Promise<number> {
-  const answer = await documents.send(
-    new QueryCommand({
-      TableName: tableName,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': `LEAD#${leadId}`, ':prefix': prefix },
-      ConsistentRead: true,
-    }),
-  );
-  return answer.Count ?? 0;
 }
 
 async function dueNow(leadId: string, until: Date): Promise<boolean> {
@@ -293,7 +274,11 @@ describe('merging under concurrency and failure', () => {
       const phone = newPhone();
       const { identify } = story(email, phone);
       const forms = Array.from({ length: 120 }, (_, index) =>
-        event(phone.key, `form-${randomUUID()}`, 'form_submitted', at(index * 60_000), { formId: String(index) }, { phone: phone.phone }),
+        event(phone.key, 'form_submitted', at(index * 60_000), {
+          id: `form-${randomUUID()}`,
+          properties: { formId: String(index) },
+          profile: { phone: phone.phone },
+        }),
       );
       expect((await store.apply(forms, defaultModel, now)).applied).toBe(120);
 
@@ -371,7 +356,8 @@ describe('what looking for a phone lead costs', () => {
     const email = newEmail();
     const phone = newPhone();
     const tag = randomUUID().slice(0, 8);
-    const opened = (index: number, profile?: NormalizedEvent['profile']) => event(email, `${tag}-open-${index}`, 'email_opened', at(index * 1000), {}, profile);
+    const opened = (index: number, profile?: NormalizedEvent['profile']) =>
+      event(email, 'email_opened', at(index * 1000), { id: `${tag}-open-${index}`, profile });
     await store.apply([opened(0)], defaultModel, now);
 
     // The lead's own read and its transaction, as before merging existed.
@@ -381,7 +367,7 @@ describe('what looking for a phone lead costs', () => {
     // The same phone again: nothing more.
     expect(await callsFor([opened(3, { phone: phone.phone })])).toEqual({ GetItem: 1, TransactWriteItems: 1 });
     // A phone-only event of that number: the read that finds where it goes, then the lead's own read.
-    expect(await callsFor([event(phone.key, `${tag}-form`, 'form_submitted', at(4000), {}, { phone: phone.phone })])).toEqual({
+    expect(await callsFor([event(phone.key, 'form_submitted', at(4000), { id: `${tag}-form`, profile: { phone: phone.phone } })])).toEqual({
       GetItem: 2,
       TransactWriteItems: 1,
     });
@@ -390,11 +376,11 @@ describe('what looking for a phone lead costs', () => {
 
   it('a phone-only lead not merged costs what it did: its read is reused by its write', async () => {
     const phone = newPhone();
-    expect(await callsFor([event(phone.key, `form-${randomUUID()}`, 'form_submitted', t0, {}, { phone: phone.phone })])).toEqual({
+    expect(await callsFor([event(phone.key, 'form_submitted', t0, { id: `form-${randomUUID()}`, profile: { phone: phone.phone } })])).toEqual({
       GetItem: 1,
       TransactWriteItems: 1,
     });
-    expect(await callsFor([event(phone.key, `form-${randomUUID()}`, 'form_submitted', at(1000), {}, { phone: phone.phone })])).toEqual({
+    expect(await callsFor([event(phone.key, 'form_submitted', at(1000), { id: `form-${randomUUID()}`, profile: { phone: phone.phone } })])).toEqual({
       GetItem: 1,
       TransactWriteItems: 1,
     });
@@ -415,14 +401,14 @@ describe('a phone-only lead that qualified before its e-mail was known', () => {
   it('keeps its handoff until it is confirmed, then leaves the due index', async () => {
     const email = newEmail();
     const phone = newPhone();
-    const demo = event(phone.key, `demo-${randomUUID()}`, 'demo_requested', at(5 * day), {}, { phone: phone.phone, jobTitle: 'VP Sales' });
+    const demo = event(phone.key, 'demo_requested', at(5 * day), { id: `demo-${randomUUID()}`, profile: { phone: phone.phone, jobTitle: 'VP Sales' } });
     const qualified = await store.apply([demo], defaultModel, now);
     const [mql] = qualified.leads[0]!.outbox;
     expect(mql).toMatchObject({ type: 'lead.mql', leadId: phone.key, lead: { phone: phone.phone } });
     expect(mql!.lead).not.toHaveProperty('email');
 
     // The e-mail arrives before the handoff was confirmed on the queue: the merge leaves the outbox alone.
-    const identify = event(email, `identify-${randomUUID()}`, 'profile_updated', at(5 * day + 1000), {}, { email, phone: phone.phone });
+    const identify = event(email, 'profile_updated', at(5 * day + 1000), { id: `identify-${randomUUID()}`, profile: { email, phone: phone.phone } });
     await store.apply([identify], defaultModel, now);
     expect(await dueNow(phone.key, now)).toBe(true);
 

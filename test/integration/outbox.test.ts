@@ -5,13 +5,13 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { defaultModel } from '../../lib/core/index.ts';
 import type { Pipeline } from '../../lib/ingest/pipeline.ts';
 import { ingest, sqsHandoffQueue } from '../../lib/ingest/pipeline.ts';
 import { runDecay } from '../../lib/jobs/decay.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
-import { countItems, eventsSecret, post, signedDelivery, workedExample } from '../setup/signed.ts';
+import { event } from '../setup/events.ts';
+import { eventsSecret, postCounting, signedDelivery, workedExampleMessages } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { startTestStack } from '../setup/stack.ts';
 
@@ -25,9 +25,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-function demoRequest(email: string): NormalizedEvent {
-  return { leadKey: email, type: 'demo_requested', occurredAt: new Date().toISOString(), source: 'test', sourceEventId: randomUUID(), properties: {} };
-}
+const demoRequest = (email: string) => event(email, 'demo_requested', new Date());
 
 describe('the handoff outbox', () => {
   it('an MQL whose enqueue fails stays in the outbox and the next decay run queues it', async () => {
@@ -56,9 +54,8 @@ describe('the handoff outbox', () => {
 
   it('a route whose secret is not configured answers 404 and stores nothing', async () => {
     await stack.drain();
-    const before = await countItems(stack.dynamodb, stack.tableName);
-    const answer = await post(stack.urls['POST /webhooks/events']!, signedDelivery(workedExample('a@acme.com')[1], { secret: eventsSecret }));
-    expect(answer).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+    expect(
+      await postCounting(stack, stack.urls['POST /webhooks/events']!, signedDelivery(workedExampleMessages('a@acme.com')[1], { secret: eventsSecret })),
+    ).toMatchObject({ status: 404, body: { error: 'not_found' }, added: 0 });
   });
 });

@@ -5,13 +5,9 @@
  * reaches the CRM as a record with `leadId` and `phone` and no e-mail.
  */
 import { randomInt, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { GraphLead } from '../../lib/apis/facebook-graph.ts';
-import { defaultModel } from '../../lib/core/default-model.ts';
 import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import type { GraphStandIn } from '../../lib/local/stand-ins/graph.ts';
@@ -19,27 +15,23 @@ import { startGraphStandIn } from '../../lib/local/stand-ins/graph.ts';
 import { facebookSignature } from '../../lib/sources/facebook.ts';
 import { crmSecret, eventsSecret, post, signedDelivery } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
-import { startTestStack } from '../setup/stack.ts';
+import { demoFormId, demoFormModel, enqueueHandoff, getLead, startTestStack } from '../setup/stack.ts';
 
 const webhookFixture = JSON.parse(readFileSync(new URL('../fixtures/facebook/meta_leadgen_webhook.json', import.meta.url), 'utf8')) as Record<string, any>;
 const graphFixture = JSON.parse(readFileSync(new URL('../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<string, any>;
 const appSecret: string = webhookFixture.appSecret;
 const accessToken: string = graphFixture.request.appsecret_proof.access_token;
-const demoFormId = '5550001000000001';
 const contactFormId = '1192837465019283';
 
 let stack: LocalStack;
 let graph: GraphStandIn;
 let crm: CrmReceiver;
-let modelDir: string;
+let model: ReturnType<typeof demoFormModel> | undefined;
 
 beforeAll(async () => {
   graph = await startGraphStandIn({ appSecret, accessToken });
   crm = await startCrmReceiver(crmSecret);
-  modelDir = mkdtempSync(join(tmpdir(), 'mql-phone-model-'));
-  const { version: _version, ...content } = defaultModel;
-  const modelPath = join(modelDir, 'model.json');
-  writeFileSync(modelPath, JSON.stringify({ ...content, forms: { [demoFormId]: { type: 'demo_requested', description: 'Demo request form' } } }));
+  model = demoFormModel();
   stack = await startTestStack({
     env: {
       FACEBOOK_APP_SECRET: appSecret,
@@ -50,7 +42,7 @@ beforeAll(async () => {
       CRM_ADAPTER: 'webhook',
       CRM_WEBHOOK_URL: crm.url,
       CRM_WEBHOOK_SECRET: crmSecret,
-      MQL_MODEL_PATH: modelPath,
+      MQL_MODEL_PATH: model.path,
       LOG_LEVEL: 'SILENT',
     },
   });
@@ -60,12 +52,10 @@ afterAll(async () => {
   await stack?.stop();
   await graph?.stop();
   await crm?.close();
-  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
+  model?.remove();
 });
 
-beforeEach(() => {
-  crm.received.length = 0;
-});
+beforeEach(() => crm.reset());
 
 const newLeadgenId = () => `10394${String(randomInt(10 ** 10, 10 ** 11 - 1))}`;
 const graphTime = (date = new Date()) => `${date.toISOString().slice(0, 19)}+0000`;
@@ -113,35 +103,30 @@ async function identify(traits: Record<string, unknown>): Promise<void> {
   await stack.drain();
 }
 
-async function viewOf(leadId: string): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(leadId)}`);
-  return { status: response.status, body: await response.json() };
-}
-
 describe('a phone-only Facebook lead meets its e-mail', () => {
   it('a Segment identify with the e-mail and the same phone absorbs it; the phone key answers with the e-mail lead', async () => {
     const phone = newPhone();
     const email = newEmail();
     await submitFacebookForm({ full_name: 'Ana Lima', phone_number: phone.phone });
-    const before = await viewOf(phone.key);
+    const before = await getLead(stack, phone.key);
     expect(before).toMatchObject({ status: 200, body: { leadId: phone.key, eventCount: 1, lead: { phone: phone.phone, firstName: 'Ana' } } });
     expect(before.body.lead).not.toHaveProperty('email');
 
     await identify({ email, phone: phone.spaced, title: 'CEO', industry: 'Software' });
 
-    const merged = await viewOf(email);
+    const merged = await getLead(stack, email);
     expect(merged).toMatchObject({
       status: 200,
       body: { leadId: email, mergedFrom: [phone.key], eventCount: 2, lead: { email, firstName: 'Ana', lastName: 'Lima', jobTitle: 'CEO' } },
     });
     expect(merged.body.recentEvents.map((event: { source: string }) => event.source).sort()).toEqual(['facebook', 'segment']);
-    const byPhone = await viewOf(phone.key);
+    const byPhone = await getLead(stack, phone.key);
     expect(byPhone.status).toBe(200);
     expect(byPhone.body).toMatchObject({ leadId: email, eventCount: 2, score: { total: merged.body.score.total } });
 
     // A second phone-only form from the same number lands on the e-mail lead.
     await submitFacebookForm({ full_name: 'Ana Lima', phone_number: phone.phone });
-    expect((await viewOf(email)).body).toMatchObject({ eventCount: 3, status: 'engaged' });
+    expect((await getLead(stack, email)).body).toMatchObject({ eventCount: 3, status: 'engaged' });
   });
 
   it('a second Facebook lead with the same phone and an e-mail absorbs it', async () => {
@@ -151,14 +136,14 @@ describe('a phone-only Facebook lead meets its e-mail', () => {
 
     await submitFacebookForm({ email, full_name: 'Ana Lima', phone_number: phone.spaced, job_title: 'VP Operations' });
 
-    const { body } = await viewOf(email);
+    const { body } = await getLead(stack, email);
     expect(body).toMatchObject({ leadId: email, mergedFrom: [phone.key], eventCount: 2, lead: { email, jobTitle: 'VP Operations' } });
     expect(body.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'facebook_lead_form', count: 2, rawPoints: 20 })]));
-    expect((await viewOf(phone.key)).body.leadId).toBe(email);
+    expect((await getLead(stack, phone.key)).body.leadId).toBe(email);
   });
 
   it('an unknown phone key is still a 404', async () => {
-    const { status, body } = await viewOf(newPhone().key);
+    const { status, body } = await getLead(stack, newPhone().key);
     expect(status).toBe(404);
     expect(body.error).toBeDefined();
   });
@@ -174,7 +159,7 @@ describe('a phone-only lead reaching the CRM', () => {
     expect(first!.record).toMatchObject({ type: 'lead.mql', leadId: phone.key, lead: { phone: phone.phone, firstName: 'Ana', jobTitle: 'VP Sales' } });
     expect(first!.record.lead).not.toHaveProperty('email');
     await stack.drain();
-    expect((await viewOf(phone.key)).body.handoffs).toEqual([expect.objectContaining({ type: 'lead.mql', status: 'delivered' })]);
+    expect((await getLead(stack, phone.key)).body.handoffs).toEqual([expect.objectContaining({ type: 'lead.mql', status: 'delivered' })]);
 
     const email = newEmail();
     await identify({ email, phone: phone.phone });
@@ -182,7 +167,7 @@ describe('a phone-only lead reaching the CRM', () => {
     await stack.drain();
 
     expect(received[1]!.record).toMatchObject({ type: 'lead.mql', leadId: email, mergedFrom: [phone.key], lead: { email, phone: phone.phone } });
-    const { body } = await viewOf(email);
+    const { body } = await getLead(stack, email);
     expect(body).toMatchObject({ status: 'mql', eventCount: 2 });
     // Its handoffs and those sent under the phone key, oldest first.
     expect(body.handoffs.map((handoff: { id: string; status: string }) => [handoff.id, handoff.status])).toEqual([
@@ -204,11 +189,11 @@ describe('a phone-only lead reaching the CRM', () => {
       recentEvents: [],
     };
 
-    await stack.sqs.send(new SendMessageCommand({ QueueUrl: stack.queueUrls.handoff, MessageBody: JSON.stringify(record) }));
+    await enqueueHandoff(stack, record);
     const [delivered] = await crm.waitFor(1);
     await stack.drain();
 
     expect(delivered).toMatchObject({ webhookId: record.id, leadId: email });
-    expect((await viewOf(email)).body.handoffs).toEqual([expect.objectContaining({ id: record.id, status: 'delivered', attempts: 1 })]);
+    expect((await getLead(stack, email)).body.handoffs).toEqual([expect.objectContaining({ id: record.id, status: 'delivered', attempts: 1 })]);
   });
 });

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NormalizedEvent, ScoringModel } from '../../lib/core/index.ts';
+import type { ScoringModel } from '../../lib/core/index.ts';
 import { defaultModel, parseModel } from '../../lib/core/index.ts';
 import type { Pipeline } from '../../lib/ingest/pipeline.ts';
 import { ingest, sqsHandoffQueue } from '../../lib/ingest/pipeline.ts';
@@ -19,6 +19,7 @@ import { runRescore } from '../../lib/jobs/rescore.ts';
 import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
+import { event, workedExampleProfile } from '../setup/events.ts';
 import { countItems, crmSecret } from '../setup/signed.ts';
 import type { LocalStack } from '../setup/stack.ts';
 import { startTestStack } from '../setup/stack.ts';
@@ -33,26 +34,8 @@ let crm: CrmReceiver;
 let pipeline: Pipeline;
 let store: LeadStore;
 
-function event(
-  leadKey: string,
-  type: string,
-  occurredAt: Date,
-  properties: NormalizedEvent['properties'] = {},
-  profile?: NormalizedEvent['profile'],
-): NormalizedEvent {
-  return {
-    leadKey,
-    type,
-    occurredAt: occurredAt.toISOString(),
-    source: 'test',
-    sourceEventId: randomUUID(),
-    properties,
-    ...(profile ? { profile } : {}),
-    raw: {},
-  };
-}
 const later = (start: Date, seconds: number) => new Date(start.getTime() + seconds * 1000);
-const ceoInSoftware = (email: string, at: Date) => event(email, 'profile_updated', at, {}, { jobTitle: 'CEO', industry: 'Software', firstName: 'Dana' });
+const ceoInSoftware = (email: string, at: Date) => event(email, 'profile_updated', at, { profile: workedExampleProfile });
 
 const { version: _version, ...defaultInput } = defaultModel;
 /** The default model with MQL at 45 (recycleBelow stays 40): the engaged lead (fit 25 + webinar 20) qualifies. */
@@ -89,7 +72,7 @@ beforeAll(async () => {
   await ingest(
     [
       ceoInSoftware(mqlLead, twoDaysAgo),
-      event(mqlLead, 'content_downloaded', tenMinutesAgo, { contentType: 'case_study' }),
+      event(mqlLead, 'content_downloaded', tenMinutesAgo, { properties: { contentType: 'case_study' } }),
       event(mqlLead, 'webinar_attended', later(tenMinutesAgo, 10)),
     ],
     pipeline,
@@ -97,8 +80,8 @@ beforeAll(async () => {
   );
   const anHourAgo = new Date(Date.now() - hour);
   await ingest([ceoInSoftware(engagedLead, anHourAgo), event(engagedLead, 'webinar_attended', later(anHourAgo, 10))], pipeline, now());
-  await ingest([event(`phone:${phone}`, 'form_submitted', twoDaysAgo, { formId: 'f1' }, { phone })], pipeline, now());
-  await ingest([event(mergedEmail, 'email_opened', later(twoDaysAgo, 60), {}, { phone })], pipeline, now());
+  await ingest([event(`phone:${phone}`, 'form_submitted', twoDaysAgo, { properties: { formId: 'f1' }, profile: { phone } })], pipeline, now());
+  await ingest([event(mergedEmail, 'email_opened', later(twoDaysAgo, 60), { profile: { phone } })], pipeline, now());
   await ingest(
     readers.map((reader) => event(reader, 'email_opened', later(twoDaysAgo, 30))),
     pipeline,

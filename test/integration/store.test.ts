@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { beforeAll, describe, expect, inject, it } from 'vitest';
-import type { NormalizedEvent } from '../../lib/core/index.ts';
+import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultModel, scoreLead } from '../../lib/core/index.ts';
 import { parseModel } from '../../lib/core/model.ts';
-import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
-import { LeadStore } from '../../lib/store/lead-store.ts';
+import type { LeadStore } from '../../lib/store/lead-store.ts';
+import { event, workedExample } from '../setup/events.ts';
+import { freshTable, type TestTable } from '../setup/table.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-06-01T09:00:00.000Z');
@@ -14,49 +14,16 @@ const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
 let store: LeadStore;
 let documents: DynamoDBDocumentClient;
 let tableName: string;
+let countItems: TestTable['countItems'];
 
 beforeAll(async () => {
-  const client = dynamoClient(inject('dynamoEndpoint'));
-  tableName = `store-${randomUUID()}`;
-  await createTable(client, tableName);
-  documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
-  store = new LeadStore({ client: documents, tableName });
+  ({ store, documents, tableName, countItems } = await freshTable('store'));
 });
-
-function event(
-  leadKey: string,
-  id: string,
-  type: string,
-  occurredAt: Date,
-  properties: NormalizedEvent['properties'] = {},
-  profile?: NormalizedEvent['profile'],
-): NormalizedEvent {
-  return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: id, properties, ...(profile ? { profile } : {}), raw: { id } };
-}
-
-function workedExample(email: string): NormalizedEvent[] {
-  return [
-    event(email, 'identify-1', 'profile_updated', t0, {}, { jobTitle: 'CEO', industry: 'Financial Services', firstName: 'Dana' }),
-    event(email, 'case-study-1', 'content_downloaded', at(5_000), { contentType: 'case_study' }),
-    event(email, 'webinar-1', 'webinar_attended', at(10_000)),
-  ];
-}
-
-async function countItems(leadId: string, prefix: string): Promise<number> {
-  const answer = await documents.send(
-    new QueryCommand({
-      TableName: tableName,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': `LEAD#${leadId}`, ':prefix': prefix },
-    }),
-  );
-  return answer.Count ?? 0;
-}
 
 describe('LeadStore on DynamoDB Local', () => {
   it('the same delivery three times is stored and counted once', async () => {
     const email = `${randomUUID()}@acme.com`;
-    const delivery = workedExample(email);
+    const delivery = workedExample(email, t0);
 
     const first = await store.apply(delivery, defaultModel, at(10_000));
     const second = await store.apply(delivery, defaultModel, at(20_000));
@@ -77,12 +44,11 @@ describe('LeadStore on DynamoDB Local', () => {
         ExpressionAttributeValues: { ':pk': `LEAD#${email}`, ':raw': 'RAW#' },
       }),
     );
-    expect(raws.Items?.[0]).toMatchObject({ sk: 'RAW#test#identify-1', kind: 'raw', expiresAt: expect.any(Number) });
-    expect(raws.Items?.[0]?.events.map((one: { sourceEventId: string; raw: string }) => [one.sourceEventId, JSON.parse(one.raw)])).toEqual([
-      ['identify-1', { id: 'identify-1' }],
-      ['case-study-1', { id: 'case-study-1' }],
-      ['webinar-1', { id: 'webinar-1' }],
-    ]);
+    const ids = delivery.map((one) => one.sourceEventId);
+    expect(raws.Items?.[0]).toMatchObject({ sk: `RAW#test#${ids[0]}`, kind: 'raw', expiresAt: expect.any(Number) });
+    expect(raws.Items?.[0]?.events.map((one: { sourceEventId: string; raw: string }) => [one.sourceEventId, JSON.parse(one.raw)])).toEqual(
+      ids.map((id) => [id, { id }]),
+    );
     // The MQL decided by the first delivery is handed back by each redelivery until it is confirmed on the queue.
     expect(third.leads[0]!.outbox.map((record) => record.type)).toEqual(['lead.mql']);
     expect(third.leads[0]!.outbox[0]!.id).toBe(first.leads[0]!.outbox[0]!.id);
@@ -90,7 +56,7 @@ describe('LeadStore on DynamoDB Local', () => {
 
   it('a redelivered batch of many leads costs reads, not transactions; a partial one writes only what is new', async () => {
     const emails = Array.from({ length: 6 }, () => `${randomUUID()}@acme.com`);
-    const batch = emails.flatMap((email, lead) => [0, 1, 2].map((n) => event(email, `open-${lead}-${n}`, 'email_opened', at(n * 1000))));
+    const batch = emails.flatMap((email, lead) => [0, 1, 2].map((n) => event(email, 'email_opened', at(n * 1000), { id: `open-${lead}-${n}` })));
     const first = await store.apply(batch, defaultModel, at(10_000));
     expect(first).toMatchObject({ applied: 18, duplicates: 0, failed: [] });
 
@@ -101,7 +67,7 @@ describe('LeadStore on DynamoDB Local', () => {
     expect(again.leads.map((lead) => lead.leadId).sort()).toEqual([...emails].sort());
 
     // A retry that also carries events the first attempt did not store (one lead had failed).
-    const extra = event(emails[2]!, 'click-2', 'email_clicked', at(5_000), { url: 'https://example.com/pricing' });
+    const extra = event(emails[2]!, 'email_clicked', at(5_000), { id: 'click-2', properties: { url: 'https://example.com/pricing' } });
     const partial = await store.apply([...batch, extra], defaultModel, at(30_000));
     expect(partial).toMatchObject({ applied: 1, duplicates: 18, failed: [] });
     expect(store.stats.transactions).toBe(before + 1);
@@ -111,10 +77,9 @@ describe('LeadStore on DynamoDB Local', () => {
 
   it('raw payloads too large to share one item are split over several, none lost', async () => {
     const email = `${randomUUID()}@acme.com`;
-    const big = Array.from({ length: 8 }, (_, n) => ({
-      ...event(email, `big-${n}`, 'email_opened', at(n * 1000)),
-      raw: { id: `big-${n}`, body: 'é'.repeat(30_000) },
-    }));
+    const big = Array.from({ length: 8 }, (_, n) =>
+      event(email, 'email_opened', at(n * 1000), { id: `big-${n}`, raw: { id: `big-${n}`, body: 'é'.repeat(30_000) } }),
+    );
     const result = await store.apply(big, defaultModel, at(10_000));
     expect(result).toMatchObject({ applied: 8, failed: [] });
     const raws = await documents.send(
@@ -136,9 +101,9 @@ describe('LeadStore on DynamoDB Local', () => {
     const folding = parseModel({ ...content, identity: { stripPlusTags: true, gmailDots: true } });
     const local = `dana${randomUUID().slice(0, 8)}`;
     const events = [
-      event(`${local}+webinars@gmail.com`, 'fold-1', 'webinar_attended', t0),
-      event(`${local.slice(0, 2)}.${local.slice(2)}@googlemail.com`, 'fold-2', 'email_clicked', at(1000)),
-      event(`${local}@gmail.com`, 'fold-3', 'email_opened', at(2000)),
+      event(`${local}+webinars@gmail.com`, 'webinar_attended', t0, { id: 'fold-1' }),
+      event(`${local.slice(0, 2)}.${local.slice(2)}@googlemail.com`, 'email_clicked', at(1000), { id: 'fold-2' }),
+      event(`${local}@gmail.com`, 'email_opened', at(2000), { id: 'fold-3' }),
     ];
     const result = await store.apply(events, folding, at(3000));
     expect(result).toMatchObject({ applied: 3, failed: [] });
@@ -155,7 +120,7 @@ describe('LeadStore on DynamoDB Local', () => {
 
   it('a duplicate inside one delivery counts once', async () => {
     const email = `${randomUUID()}@acme.com`;
-    const one = event(email, 'dup', 'webinar_attended', t0);
+    const one = event(email, 'webinar_attended', t0, { id: 'dup' });
     const result = await store.apply([one, { ...one }], defaultModel, at(1_000));
     expect(result).toMatchObject({ applied: 1, duplicates: 1 });
     expect((await store.getLead(email))!.eventCount).toBe(1);
@@ -163,7 +128,9 @@ describe('LeadStore on DynamoDB Local', () => {
 
   it('50 concurrent deliveries to one lead give the exact score', async () => {
     const email = `${randomUUID()}@acme.com`;
-    const deliveries = Array.from({ length: 50 }, (_, index) => [event(email, `download-${index}`, 'content_downloaded', t0, { contentType: 'guide' })]);
+    const deliveries = Array.from({ length: 50 }, (_, index) => [
+      event(email, 'content_downloaded', t0, { id: `download-${index}`, properties: { contentType: 'guide' } }),
+    ]);
 
     const results = await Promise.all(deliveries.map((delivery) => store.apply(delivery, defaultModel, t0)));
 
@@ -178,7 +145,7 @@ describe('LeadStore on DynamoDB Local', () => {
 
   it('concurrent redeliveries of the same events race safely: each event stored once', async () => {
     const email = `${randomUUID()}@acme.com`;
-    const delivery = workedExample(email);
+    const delivery = workedExample(email, t0);
     const results = await Promise.all(Array.from({ length: 8 }, () => store.apply(delivery, defaultModel, at(10_000))));
     expect(results.reduce((sum, result) => sum + result.applied, 0)).toBe(3);
     expect(results.reduce((sum, result) => sum + result.duplicates, 0)).toBe(21);
@@ -190,12 +157,12 @@ describe('LeadStore on DynamoDB Local', () => {
     const inOrder = `${randomUUID()}@acme.com`;
     const shuffled = `${randomUUID()}@acme.com`;
     const timeline = (email: string) => [
-      ...workedExample(email),
-      event(email, 'open-1', 'email_opened', at(day)),
-      event(email, 'click-1', 'email_clicked', at(2 * day), { url: 'https://x.example/pricing' }),
-      event(email, 'pricing-1', 'page_viewed', at(3 * day), { url: 'https://x.example/pricing' }),
-      event(email, 'identify-2', 'profile_updated', at(4 * day), {}, { jobTitle: 'VP Finance', companySize: 800 }),
-      event(email, 'bounce-soft', 'email_bounced', at(5 * day), { bounce: 'soft' }),
+      ...workedExample(email, t0),
+      event(email, 'email_opened', at(day), { id: 'open-1' }),
+      event(email, 'email_clicked', at(2 * day), { id: 'click-1', properties: { url: 'https://x.example/pricing' } }),
+      event(email, 'page_viewed', at(3 * day), { id: 'pricing-1', properties: { url: 'https://x.example/pricing' } }),
+      event(email, 'profile_updated', at(4 * day), { id: 'identify-2', profile: { jobTitle: 'VP Finance', companySize: 800 } }),
+      event(email, 'email_bounced', at(5 * day), { id: 'bounce-soft', properties: { bounce: 'soft' } }),
     ];
     const now = at(6 * day);
     for (const one of timeline(inOrder)) await store.apply([one], defaultModel, now);
@@ -213,7 +180,7 @@ describe('LeadStore on DynamoDB Local', () => {
 
   it('more events for one lead than fit in one transaction are all stored', async () => {
     const email = `${randomUUID()}@acme.com`;
-    const events = Array.from({ length: 120 }, (_, index) => event(email, `open-${index}`, 'email_opened', at(index * 1_000)));
+    const events = Array.from({ length: 120 }, (_, index) => event(email, 'email_opened', at(index * 1_000), { id: `open-${index}` }));
     const result = await store.apply(events, defaultModel, at(200_000));
     expect(result.applied).toBe(120);
     expect((await store.getLead(email))!.eventCount).toBe(120);
@@ -222,7 +189,7 @@ describe('LeadStore on DynamoDB Local', () => {
 
   it('confirming a queued handoff empties the outbox and the lead leaves the due index until its recycle time', async () => {
     const email = `${randomUUID()}@acme.com`;
-    const { leads } = await store.apply(workedExample(email), defaultModel, at(10_000));
+    const { leads } = await store.apply(workedExample(email, t0), defaultModel, at(10_000));
     const [mql] = leads[0]!.outbox;
     const dueNow = async (until: Date) => {
       const due: string[] = [];
@@ -247,7 +214,7 @@ describe('LeadStore on DynamoDB Local', () => {
 
   it('a lead that stops changing by time alone leaves the due index (sales accepted the MQL)', async () => {
     const email = `${randomUUID()}@acme.com`;
-    const { leads } = await store.apply(workedExample(email), defaultModel, at(10_000));
+    const { leads } = await store.apply(workedExample(email, t0), defaultModel, at(10_000));
     await store.confirmQueued(
       email,
       leads[0]!.outbox.map((record) => record.id),
@@ -255,7 +222,7 @@ describe('LeadStore on DynamoDB Local', () => {
     );
     expect((await store.getLead(email))!.dueAt).toBe(leads[0]!.recycleAt);
 
-    await store.apply([event(email, 'accepted-1', 'mql_accepted', at(20_000))], defaultModel, at(20_000));
+    await store.apply([event(email, 'mql_accepted', at(20_000), { id: 'accepted-1' })], defaultModel, at(20_000));
 
     const lead = (await store.getLead(email))!;
     expect(lead.status).toBe('sql');
@@ -268,9 +235,9 @@ describe('LeadStore on DynamoDB Local', () => {
 
   it('a handoff that arrives while another is being confirmed keeps the lead due now', async () => {
     const email = `${randomUUID()}@acme.com`;
-    const first = await store.apply(workedExample(email), defaultModel, at(10_000));
+    const first = await store.apply(workedExample(email, t0), defaultModel, at(10_000));
     // A spam complaint after qualifying: a second handoff joins the outbox before the first is confirmed.
-    await store.apply([event(email, 'spam-1', 'email_spam_reported', at(20_000))], defaultModel, at(20_000));
+    await store.apply([event(email, 'email_spam_reported', at(20_000), { id: 'spam-1' })], defaultModel, at(20_000));
 
     await store.confirmQueued(
       email,

@@ -10,6 +10,7 @@
  * contributes the same decayed points to every lead it fired for.
  */
 import type { NormalizedEvent } from '../../lib/core/events.ts';
+import { event } from './events.ts';
 
 const day = 24 * 60 * 60 * 1000;
 
@@ -29,26 +30,14 @@ export function calibrationPopulation(count: number, start: Date, tag = 'pop'): 
     const leadId = `lead${i}.${tag}@acme-software.com`;
     const base = start.getTime() + i * 60_000;
     const at = (offset: number) => new Date(base + offset).toISOString();
-    const event = (
-      type: string,
-      occurredAt: string,
-      properties: NormalizedEvent['properties'] = {},
-      profile?: NormalizedEvent['profile'],
-    ): NormalizedEvent => ({
-      leadKey: leadId,
-      type,
-      occurredAt,
-      source: 'test',
-      sourceEventId: `${tag}-${i}-${type}`,
-      properties,
-      ...(profile ? { profile } : {}),
-    });
     const webinar = i % 2 === 0;
     const trial = i % 3 === 0;
     const reachedSql = webinar ? i % 5 !== 0 : i % 5 === 0;
-    const events = [event('profile_updated', at(0), {}, { jobTitle: 'CEO', industry: 'Software', firstName: `Lead${i}` })];
-    if (webinar) events.push(event('webinar_attended', at(day)));
-    if (trial) events.push(event('trial_started', at(day)));
+    const events = [
+      event(leadId, 'profile_updated', at(0), { id: `${tag}-${i}-profile_updated`, profile: { jobTitle: 'CEO', industry: 'Software', firstName: `Lead${i}` } }),
+    ];
+    if (webinar) events.push(event(leadId, 'webinar_attended', at(day), { id: `${tag}-${i}-webinar_attended` }));
+    if (trial) events.push(event(leadId, 'trial_started', at(day), { id: `${tag}-${i}-trial_started` }));
     const judgedAt = at(11 * day);
     const outcomes: PopulationLead['outcomes'] = reachedSql
       ? [
@@ -60,7 +49,7 @@ export function calibrationPopulation(count: number, start: Date, tag = 'pop'): 
             ? { id: `${tag}-${i}-lost`, outcome: 'lost', occurredAt: judgedAt }
             : { id: `${tag}-${i}-rejected`, outcome: 'mql_rejected', occurredAt: judgedAt, reason: 'outside_icp' },
         ];
-    if (!reachedSql) events.push(event('demo_requested', at(12 * day)));
+    if (!reachedSql) events.push(event(leadId, 'demo_requested', at(12 * day), { id: `${tag}-${i}-demo_requested` }));
     return { leadId, reachedSql, webinar, trial, events, outcomes };
   });
 }

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { signStandardWebhook } from '../../lib/http/standard-webhooks.ts';
+import { workedExampleProfile } from './events.ts';
 
 export const eventsSecret = 'whsec_dGVzdC1vbmx5LWV2ZW50cy13ZWJob29rLXNlY3JldC0wMQ==';
 export const crmSecret = 'whsec_dGVzdC1vbmx5LWNybS13ZWJob29rLXNlY3JldC0wMDAwMQ==';
@@ -55,16 +56,31 @@ export async function countItems(client: DynamoDBClient, tableName: string): Pro
   return count;
 }
 
-/** Segment messages for the seeds' worked example: C-level + target industry, a case study, a webinar. */
-export function workedExample(email: string, start = new Date()): object[] {
+/** Posts a delivery and counts the table's items around it: `added` is how many items it left (0: it stored nothing). */
+export async function postCounting(
+  stack: { dynamodb: DynamoDBClient; tableName: string },
+  url: string,
+  delivery: { body: string | Buffer; headers: Record<string, string> },
+): Promise<{ status: number; body: any; added: number }> {
+  const before = await countItems(stack.dynamodb, stack.tableName);
+  const answer = await post(url, delivery);
+  return { ...answer, added: (await countItems(stack.dynamodb, stack.tableName)) - before };
+}
+
+/**
+ * Segment messages for the seeds' worked example (test/setup/events.ts has it as normalized events): the
+ * person's identify at `start`, a case study 5 s later and a webinar 10 s after the start.
+ */
+export function workedExampleMessages(email: string, start = new Date()): object[] {
   const at = (seconds: number) => new Date(start.getTime() + seconds * 1000).toISOString();
+  const { firstName, lastName, jobTitle, industry, company } = workedExampleProfile;
   return [
     {
       type: 'identify',
       messageId: `identify-${randomUUID()}`,
       timestamp: at(0),
       userId: `user-${email}`,
-      traits: { email, firstName: 'Dana', lastName: 'Whitfield', title: 'CEO', industry: 'Software', company: { name: 'Acme Logistics', employee_count: 120 } },
+      traits: { email, firstName, lastName, title: jobTitle, industry, company: { name: company, employee_count: 120 } },
     },
     {
       type: 'track',
@@ -87,10 +103,13 @@ export function workedExample(email: string, start = new Date()): object[] {
   ];
 }
 
-/** Posts the worked example for `email`, signed, to POST /webhooks/events (the lead becomes an MQL); throws unless each answer is 200. */
-export async function postWorkedExample(eventsUrl: string, email: string): Promise<void> {
-  for (const message of workedExample(email)) {
+/**
+ * Posts the worked example for `email` (from `start`, default now), signed, to POST /webhooks/events: the
+ * lead becomes an MQL. Throws unless each answer is 200 with the event stored.
+ */
+export async function postWorkedExample(eventsUrl: string, email: string, start = new Date()): Promise<void> {
+  for (const message of workedExampleMessages(email, start)) {
     const { status, body } = await post(eventsUrl, signedDelivery(message));
-    if (status !== 200) throw new Error(`POST ${eventsUrl} answered ${status}: ${JSON.stringify(body)}`);
+    if (status !== 200 || body?.stored !== 1) throw new Error(`POST ${eventsUrl} answered ${status}: ${JSON.stringify(body)}`);
   }
 }

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { RuleCalibration } from '../../lib/core/calibrate.ts';
 import { calibrate, calibrationMinimums, judgeLead, NotEnoughOutcomes, proposeModel, reportThresholds } from '../../lib/core/calibrate.ts';
-import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { defaultModel, parseModel } from '../../lib/core/index.ts';
 import { chooseLambda, fitLogistic, lambdaGrid, precisionRecall, predictLogistic, solveLinear } from '../../lib/core/logistic.ts';
 import { formatCalibration } from '../../lib/jobs/calibrate.ts';
 import { seededRandom } from '../../lib/local/seeded-random.ts';
 import { calibrationPopulation, withOutcomeEvents } from '../setup/calibration-population.ts';
+import { event } from '../setup/events.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const start = new Date('2026-05-01T09:00:00.000Z');
@@ -169,21 +169,19 @@ describe('precision and recall at thresholds', () => {
 
 describe('a lead as sales judged it', () => {
   const email = 'dana@acme-software.com';
-  const event = (type: string, offsetDays: number, properties: NormalizedEvent['properties'] = {}, profile?: NormalizedEvent['profile']): NormalizedEvent => ({
-    leadKey: email,
-    type,
-    occurredAt: new Date(start.getTime() + offsetDays * day).toISOString(),
-    source: 'test',
-    sourceEventId: `${type}-${offsetDays}`,
-    properties,
-    ...(profile ? { profile } : {}),
-  });
-  const profile = event('profile_updated', 0, {}, { jobTitle: 'VP Sales', industry: 'SaaS' });
+  const days = (offsetDays: number) => new Date(start.getTime() + offsetDays * day);
+  const profile = event(email, 'profile_updated', days(0), { profile: { jobTitle: 'VP Sales', industry: 'SaaS' } });
 
   it('is scored at its first outcome: fit points, behavior decayed to that moment, nothing after it', () => {
     const judged = judgeLead(
       email,
-      [profile, event('webinar_attended', 0), event('mql_rejected', 90, { reason: 'wrong_timing' }), event('trial_started', 100), event('sql', 120)],
+      [
+        profile,
+        event(email, 'webinar_attended', days(0)),
+        event(email, 'mql_rejected', days(90), { properties: { reason: 'wrong_timing' } }),
+        event(email, 'trial_started', days(100)),
+        event(email, 'sql', days(120)),
+      ],
       defaultModel,
     );
 
@@ -207,19 +205,19 @@ describe('a lead as sales judged it', () => {
     [['lost'], false],
     [['mql_rejected', 'won'], true],
   ])('with outcomes %j it reached SQL: %s', (outcomes, reached) => {
-    const events = [profile, event('webinar_attended', 1), ...outcomes.map((type, index) => event(type, 10 + index))];
+    const events = [profile, event(email, 'webinar_attended', days(1)), ...outcomes.map((type, index) => event(email, type, days(10 + index)))];
     expect(judgeLead(email, events, defaultModel)?.reachedSql).toBe(reached);
   });
 
   it('is not judged without an outcome, nor with nothing scored before its first outcome', () => {
-    expect(judgeLead(email, [profile, event('webinar_attended', 1)], defaultModel)).toBeUndefined();
-    expect(judgeLead(email, [event('sql', -1), profile, event('webinar_attended', 1)], defaultModel)).toBeUndefined();
+    expect(judgeLead(email, [profile, event(email, 'webinar_attended', days(1))], defaultModel)).toBeUndefined();
+    expect(judgeLead(email, [event(email, 'sql', days(-1)), profile, event(email, 'webinar_attended', days(1))], defaultModel)).toBeUndefined();
   });
 
   it("scores events stored under a merged provider key as the lead's own", () => {
     const judged = judgeLead(
       email,
-      [{ ...event('form_submitted', 0, { formId: 'f1' }), leadKey: 'phone:+14155550123' }, profile, event('sql', 0)],
+      [event('phone:+14155550123', 'form_submitted', days(0), { properties: { formId: 'f1' } }), profile, event(email, 'sql', days(0))],
       defaultModel,
     );
     expect(judged?.contributions).toMatchObject({ facebook_lead_form: 10 });
@@ -300,10 +298,7 @@ describe('calibrate', () => {
       const at = new Date(Date.parse(lead.events[0]!.occurredAt) + day).toISOString();
       return {
         ...history,
-        events: [
-          ...history.events,
-          { leadKey: lead.leadId, type: 'webinar_registered', occurredAt: at, source: 'test', sourceEventId: `reg-${index}`, properties: {} },
-        ],
+        events: [...history.events, event(lead.leadId, 'webinar_registered', at)],
       };
     });
 

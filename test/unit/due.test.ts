@@ -4,36 +4,18 @@
  */
 import { describe, expect, it } from 'vitest';
 import defaultModelJson from '../../lib/core/default-model.json' with { type: 'json' };
-import type { Lead, NormalizedEvent } from '../../lib/core/index.ts';
+import type { Lead } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, dueAt, evaluateLead, parseModel, scoreLead, statusAt, statusChangeAt } from '../../lib/core/index.ts';
+import { event, workedExample, workedExampleProfile } from '../setup/events.ts';
 
 const second = 1000;
 const day = 24 * 60 * 60 * second;
 const t0 = new Date('2026-03-02T10:00:00.000Z');
 const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
 
-let counter = 0;
-function event(
-  leadKey: string,
-  type: string,
-  occurredAt: Date,
-  properties: NormalizedEvent['properties'] = {},
-  profile?: NormalizedEvent['profile'],
-): NormalizedEvent {
-  counter += 1;
-  return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: `due-${counter}`, properties, ...(profile ? { profile } : {}) };
-}
-
-const cLevelInSoftware = { jobTitle: 'Chief Technology Officer', industry: 'Computer Software', company: 'Acme' };
-
-/** The seeds' worked example at `when`: fit 25, case study 15, webinar 20: an MQL at 60. */
+/** The seeds' worked example, all at `when`: fit 25, case study 15, webinar 20: an MQL at 60. */
 function qualifiedLead(email: string, when: Date): Lead {
-  const events = [
-    event(email, 'profile_updated', when, {}, cLevelInSoftware),
-    event(email, 'content_downloaded', when, { contentType: 'case_study' }),
-    event(email, 'webinar_attended', when),
-  ];
-  const { lead } = applyEvents(undefined, events, defaultModel, when);
+  const { lead } = applyEvents(undefined, workedExample(email, when, { spacingMs: 0 }), defaultModel, when);
   expect(lead.status).toBe('mql');
   // Its handoff confirmed on the queue: nothing waits in the outbox.
   return { ...lead, outbox: {} };
@@ -93,7 +75,7 @@ describe('the due moment', () => {
   });
 
   it('an engaged lead is not due, even when its behavior decays to nothing: no status changes by time alone', () => {
-    const { lead } = applyEvents(undefined, [event('reader@acme.com', 'content_downloaded', t0, { contentType: 'guide' })], defaultModel, t0);
+    const { lead } = applyEvents(undefined, [event('reader@acme.com', 'content_downloaded', t0, { properties: { contentType: 'guide' } })], defaultModel, t0);
     expect(lead.status).toBe('engaged');
     const cold = at(5 * 365 * day);
     expect(scoreLead(lead, defaultModel, cold).behavior).toBe(0);
@@ -103,10 +85,10 @@ describe('the due moment', () => {
   });
 
   it('a lead with fit alone, a disqualified lead and a lead sales accepted are never due', () => {
-    const { lead: fitOnly } = applyEvents(undefined, [event('fit@acme.com', 'profile_updated', t0, {}, cLevelInSoftware)], defaultModel, t0);
+    const { lead: fitOnly } = applyEvents(undefined, [event('fit@acme.com', 'profile_updated', t0, { profile: workedExampleProfile })], defaultModel, t0);
     const bounced = applyEvents(
       qualifiedLead('bounced@acme.com', t0),
-      [event('bounced@acme.com', 'email_bounced', at(day), { bounce: 'hard' })],
+      [event('bounced@acme.com', 'email_bounced', at(day), { properties: { bounce: 'hard' } })],
       defaultModel,
       at(day),
     ).lead;
@@ -128,7 +110,7 @@ describe('the due moment', () => {
     const model = parseModel(json);
     const email = 'fading@acme.com';
     const events = [
-      event(email, 'profile_updated', t0, {}, cLevelInSoftware),
+      event(email, 'profile_updated', t0, { profile: workedExampleProfile }),
       event(email, 'content_downloaded', t0),
       event(email, 'webinar_attended', t0),
       event(email, 'support_complaint', t0),

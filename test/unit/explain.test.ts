@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { Lead, NormalizedEvent } from '../../lib/core/index.ts';
+import type { Lead } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, explainedReasons, scoreLead, verdict, wholeShares } from '../../lib/core/index.ts';
+import { event } from '../setup/events.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-03-02T10:00:00.000Z');
 const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
-
-let counter = 0;
-function event(
-  leadKey: string,
-  type: string,
-  occurredAt: Date,
-  properties: NormalizedEvent['properties'] = {},
-  profile?: NormalizedEvent['profile'],
-): NormalizedEvent {
-  counter += 1;
-  return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: `evt-${counter}`, properties, ...(profile ? { profile } : {}) };
-}
 
 const sumOfPoints = (lead: Lead, now: Date) => {
   const score = scoreLead(lead, defaultModel, now);
@@ -29,9 +18,11 @@ function leads(): Lead[] {
   const opener = applyEvents(
     undefined,
     [
-      event(cappedOpener, 'profile_updated', t0, {}, { jobTitle: 'CEO and founder, director of everything', companySize: '501-1000' }),
+      event(cappedOpener, 'profile_updated', t0, { profile: { jobTitle: 'CEO and founder, director of everything', companySize: '501-1000' } }),
       ...Array.from({ length: 9 }, (_, index) => event(cappedOpener, 'email_opened', at(index * 3 * day))),
-      ...Array.from({ length: 5 }, (_, index) => event(cappedOpener, 'page_viewed', at(index * 7 * day + 3_600_000), { url: 'https://acme.com/pricing' })),
+      ...Array.from({ length: 5 }, (_, index) =>
+        event(cappedOpener, 'page_viewed', at(index * 7 * day + 3_600_000), { properties: { url: 'https://acme.com/pricing' } }),
+      ),
       event(cappedOpener, 'webinar_attended', at(11 * day)),
       event(cappedOpener, 'email_clicked', at(17 * day)),
     ],
@@ -42,8 +33,8 @@ function leads(): Lead[] {
   const nurtured = applyEvents(
     undefined,
     [
-      event(personal, 'profile_updated', t0, {}, { jobTitle: 'Marketing Manager', industry: 'SaaS' }),
-      event(personal, 'content_downloaded', at(day), { contentType: 'guide' }),
+      event(personal, 'profile_updated', t0, { profile: { jobTitle: 'Marketing Manager', industry: 'SaaS' } }),
+      event(personal, 'content_downloaded', at(day), { properties: { contentType: 'guide' } }),
       event(personal, 'email_unsubscribed', at(2 * day)),
       event(personal, 'trial_started', at(40 * day)),
       event(personal, 'email_replied', at(41 * day)),
@@ -54,7 +45,7 @@ function leads(): Lead[] {
   const bounced = 'gone@acme.com';
   const disqualified = applyEvents(
     undefined,
-    [event(bounced, 'webinar_attended', t0), event(bounced, 'email_bounced', at(day), { bounce: 'hard' })],
+    [event(bounced, 'webinar_attended', t0), event(bounced, 'email_bounced', at(day), { properties: { bounce: 'hard' } })],
     defaultModel,
     at(day),
   ).lead;
@@ -159,8 +150,8 @@ describe('the reasons sales receives carry the same data, plus the events behind
     const { handoffs } = applyEvents(
       undefined,
       [
-        event(email, 'profile_updated', t0, {}, { jobTitle: 'VP Sales', industry: 'Software' }),
-        event(email, 'content_downloaded', at(5_000), { contentType: 'case_study' }),
+        event(email, 'profile_updated', t0, { profile: { jobTitle: 'VP Sales', industry: 'Software' } }),
+        event(email, 'content_downloaded', at(5_000), { properties: { contentType: 'case_study' } }),
         event(email, 'webinar_attended', at(10_000)),
       ],
       defaultModel,

@@ -5,23 +5,19 @@ import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel } from '../../lib/core/index.ts';
 import type { StoredLead } from '../../lib/store/repository.ts';
 import { leadView, outcomeLine } from '../../lib/views/lead-view.ts';
+import { event } from '../setup/events.ts';
 
 const email = 'dana.whitfield@acme-logistics.com';
 const t0 = Date.parse('2026-03-02T10:00:00.000Z');
 const at = (minutes: number) => new Date(t0 + minutes * 60_000).toISOString();
-const event = (id: string, type: string, minutes: number, properties: NormalizedEvent['properties'] = {}, source = 'segment'): NormalizedEvent => ({
-  leadKey: email,
-  type,
-  occurredAt: at(minutes),
-  source,
-  sourceEventId: id,
-  properties,
-  ...(type === 'identify' ? { profile: { email, jobTitle: 'VP of Operations', companySize: 2000 } } : {}),
-});
-
 function viewAfter(outcome: NormalizedEvent | undefined) {
   // An MQL first (its own delivery), then what sales said of it.
-  const mql = applyEvents(undefined, [event('a', 'identify', 0), event('b', 'demo_requested', 1)], defaultModel, new Date(at(2))).lead;
+  const mql = applyEvents(
+    undefined,
+    [event(email, 'identify', at(0), { profile: { email, jobTitle: 'VP of Operations', companySize: 2000 } }), event(email, 'demo_requested', at(1))],
+    defaultModel,
+    new Date(at(2)),
+  ).lead;
   expect(mql.status).toBe('mql');
   const lead = outcome ? applyEvents(mql, [outcome], defaultModel, new Date(at(60))).lead : mql;
   return leadView(lead as StoredLead, [], defaultModel, new Date(at(60)));
@@ -29,7 +25,7 @@ function viewAfter(outcome: NormalizedEvent | undefined) {
 
 describe('the sales outcome in the lead view', () => {
   it('a won deal shows its amount and currency, in the JSON view and in the explanation', () => {
-    const view = viewAfter(event('w', 'won', 30, { amount: 24000, currency: 'USD' }, 'hubspot'));
+    const view = viewAfter(event(email, 'won', at(30), { properties: { amount: 24000, currency: 'USD' }, source: 'hubspot' }));
 
     expect(view.status).toBe('won');
     expect(view.outcome).toEqual({ type: 'won', at: at(30), amount: 24000, currency: 'USD', source: 'hubspot' });
@@ -37,7 +33,7 @@ describe('the sales outcome in the lead view', () => {
   });
 
   it('a rejection shows its reason', () => {
-    const view = viewAfter(event('r', 'mql_rejected', 30, { reason: 'wrong_timing' }, 'crm'));
+    const view = viewAfter(event(email, 'mql_rejected', at(30), { properties: { reason: 'wrong_timing' }, source: 'crm' }));
 
     expect(view.status).toBe('recycled');
     expect(view.outcome).toMatchObject({ type: 'mql_rejected', reason: 'wrong_timing' });

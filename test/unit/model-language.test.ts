@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import defaultModelJson from '../../lib/core/default-model.json' with { type: 'json' };
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, ModelError, parseBand, parseModel, parseModelText, profileMatches, scoreLead, valueMatches } from '../../lib/core/index.ts';
+import { event } from '../setup/events.ts';
 
 // A model file as an operator edits it: any shape, checked only by parseModel.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -142,17 +143,10 @@ describe('the rule language: one set of operators for event properties and profi
     opened.where = [{ property: 'machineOpen', notEquals: true }];
     const model = parseModel(content);
     const at = new Date('2026-03-02T10:00:00Z');
-    const open = (id: string, properties: NormalizedEvent['properties']): NormalizedEvent => ({
-      leadKey: 'kim@acme.com',
-      type: 'email_opened',
-      occurredAt: at.toISOString(),
-      source: 'test',
-      sourceEventId: id,
-      properties,
-    });
-    const { lead } = applyEvents(undefined, [open('1', { machineOpen: true }), open('2', {}), open('3', { machineOpen: false })], model, at);
+    const open = (properties: NormalizedEvent['properties']) => event('kim@acme.com', 'email_opened', at, { properties });
+    const { lead } = applyEvents(undefined, [open({ machineOpen: true }), open({}), open({ machineOpen: false })], model, at);
     expect(lead.behavior.email_opened?.count).toBe(2);
-    expect(applyEvents(undefined, [open('1', { machineOpen: true })], defaultModel, at).lead.behavior.email_opened?.count).toBe(1);
+    expect(applyEvents(undefined, [open({ machineOpen: true })], defaultModel, at).lead.behavior.email_opened?.count).toBe(1);
   });
 
   it('behavior groups bound the rules that name them, after each rule cap', () => {
@@ -161,14 +155,7 @@ describe('the rule language: one set of operators for event properties and profi
     for (const rule of content.behavior.rules) if (['email_clicked', 'email_opened'].includes(rule.id)) rule.group = 'email';
     const model = parseModel(content);
     const at = new Date('2026-03-02T10:00:00Z');
-    const events: NormalizedEvent[] = Array.from({ length: 8 }, (_, index) => ({
-      leadKey: 'kim@acme.com',
-      type: index % 2 ? 'email_opened' : 'email_clicked',
-      occurredAt: at.toISOString(),
-      source: 'test',
-      sourceEventId: `e${index}`,
-      properties: {},
-    }));
+    const events = Array.from({ length: 8 }, (_, index) => event('kim@acme.com', index % 2 ? 'email_opened' : 'email_clicked', at));
     const score = scoreLead(applyEvents(undefined, events, model, at).lead, model, at);
     // clicks 4 x 3 = 12, opens 4 x 1 = 4: the group keeps 12 of 16.
     expect(score.behavior).toBe(12);

@@ -3,33 +3,16 @@ import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, parseModel } from '../../lib/core/index.ts';
 import { BacktestTally, qualificationOf, replayLead } from '../../lib/core/replay.ts';
 import { formatBacktest } from '../../lib/jobs/backtest.ts';
+import { event, workedExample } from '../setup/events.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-06-01T09:00:00.000Z');
 const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
 
-function event(
-  leadKey: string,
-  id: string,
-  type: string,
-  occurredAt: Date,
-  properties: NormalizedEvent['properties'] = {},
-  profile?: NormalizedEvent['profile'],
-): NormalizedEvent {
-  return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: id, properties, ...(profile ? { profile } : {}) };
-}
-
-/** C-level, target industry (fit 25) and a webinar (20): 45, engaged under the default model's 60. */
+/** The worked example without its case study: C-level, target industry (fit 25) and a webinar (20): 45, engaged under the default model's 60. */
 function engaged(email: string): NormalizedEvent[] {
-  return [
-    event(email, `${email}-identify`, 'profile_updated', t0, {}, { jobTitle: 'CEO', industry: 'Software' }),
-    event(email, `${email}-webinar`, 'webinar_attended', at(10_000)),
-  ];
-}
-
-/** The seeds' worked example: 60, an MQL under the default model. */
-function workedExample(email: string): NormalizedEvent[] {
-  return [...engaged(email), event(email, `${email}-case-study`, 'content_downloaded', at(5_000), { contentType: 'case_study' })];
+  const [profile, , webinar] = workedExample(email, t0);
+  return [profile!, webinar!];
 }
 
 const { version: _version, ...defaultInput } = defaultModel;
@@ -39,10 +22,10 @@ const higherThreshold = parseModel({ ...defaultInput, thresholds: { ...defaultMo
 describe('replaying a lead under a model', () => {
   it('rebuilding a lead from its events under the same model gives the state incremental ingest gave', () => {
     const email = 'dana@acme.com';
-    const events = workedExample(email);
+    const events = workedExample(email, t0);
     let lead = applyEvents(undefined, [events[0]!], defaultModel, at(1_000)).lead;
-    lead = applyEvents(lead, [events[2]!], defaultModel, at(6_000)).lead;
-    lead = applyEvents(lead, [events[1]!], defaultModel, at(11_000)).lead;
+    lead = applyEvents(lead, [events[1]!], defaultModel, at(6_000)).lead;
+    lead = applyEvents(lead, [events[2]!], defaultModel, at(11_000)).lead;
 
     const replayed = replayLead(lead, events, defaultModel, at(11_000));
 
@@ -69,8 +52,8 @@ describe('replaying a lead under a model', () => {
 
   it('an MQL stays an MQL under a stricter model while its score is above recycleBelow (hysteresis)', () => {
     const email = 'kim@acme.com';
-    const lead = applyEvents(undefined, workedExample(email), defaultModel, at(11_000)).lead;
-    const replayed = replayLead(lead, workedExample(email), higherThreshold, at(12_000));
+    const lead = applyEvents(undefined, workedExample(email, t0), defaultModel, at(11_000)).lead;
+    const replayed = replayLead(lead, workedExample(email, t0), higherThreshold, at(12_000));
     expect(replayed.lead.status).toBe('mql');
     expect(replayed.handoffs).toEqual([]);
   });
@@ -78,20 +61,20 @@ describe('replaying a lead under a model', () => {
 
 describe('backtest qualification', () => {
   it('a lead qualifies at the moment of its qualifying event, even when it has decayed below the threshold by now', () => {
-    const seen = qualificationOf('dana@acme.com', workedExample('dana@acme.com'), defaultModel, at(400 * day));
+    const seen = qualificationOf('dana@acme.com', workedExample('dana@acme.com', t0), defaultModel, at(400 * day));
     expect(seen).toMatchObject({ qualified: true, qualifiedAt: at(10_000).toISOString(), statusNow: 'recycled' });
   });
 
   it('outcome events are left out of the replay: a lead marked won still shows how the model sees it', () => {
     const email = 'won@acme.com';
-    const events = [...engaged(email), event(email, 'won-1', 'won', at(20_000))];
+    const events = [...engaged(email), event(email, 'won', at(20_000))];
     expect(qualificationOf(email, events, defaultModel, at(30_000))).toEqual({ qualified: false, statusNow: 'engaged' });
     expect(qualificationOf(email, events, lowerThreshold, at(30_000))).toMatchObject({ qualified: true, statusNow: 'mql' });
   });
 
   it('a demo request fast-tracks at its own time, not only when it is recent at the time of the backtest', () => {
     const email = 'demo@acme.com';
-    const events = [event(email, 'demo-1', 'demo_requested', t0)];
+    const events = [event(email, 'demo_requested', t0)];
     expect(qualificationOf(email, events, defaultModel, at(365 * day))).toMatchObject({ qualified: true, qualifiedAt: t0.toISOString() });
   });
 
@@ -99,11 +82,11 @@ describe('backtest qualification', () => {
     const tally = new BacktestTally();
     const now = at(60_000);
     const leads: [string, NormalizedEvent[]][] = [
-      ['a-qualified-sql@acme.com', [...workedExample('a-qualified-sql@acme.com'), event('a-qualified-sql@acme.com', 'sql-a', 'sql', at(30_000))]],
-      ['b-qualified@acme.com', workedExample('b-qualified@acme.com')],
-      ['c-engaged-won@acme.com', [...engaged('c-engaged-won@acme.com'), event('c-engaged-won@acme.com', 'won-c', 'won', at(30_000))]],
+      ['a-qualified-sql@acme.com', [...workedExample('a-qualified-sql@acme.com', t0), event('a-qualified-sql@acme.com', 'sql', at(30_000))]],
+      ['b-qualified@acme.com', workedExample('b-qualified@acme.com', t0)],
+      ['c-engaged-won@acme.com', [...engaged('c-engaged-won@acme.com'), event('c-engaged-won@acme.com', 'won', at(30_000))]],
       ['d-engaged@acme.com', engaged('d-engaged@acme.com')],
-      ['e-nothing@acme.com', [event('e-nothing@acme.com', 'open-e', 'email_opened', t0)]],
+      ['e-nothing@acme.com', [event('e-nothing@acme.com', 'email_opened', t0)]],
     ];
     for (const [leadId, events] of leads) {
       tally.add({
@@ -138,8 +121,8 @@ describe('backtest qualification', () => {
       const email = `lead-${String(index).padStart(2, '0')}@acme.com`;
       tally.add({
         leadId: email,
-        current: qualificationOf(email, workedExample(email), defaultModel, at(60_000)),
-        candidate: qualificationOf(email, workedExample(email), higherThreshold, at(60_000)),
+        current: qualificationOf(email, workedExample(email, t0), defaultModel, at(60_000)),
+        candidate: qualificationOf(email, workedExample(email, t0), higherThreshold, at(60_000)),
         outcomes: new Set(),
       });
     }

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { defaultModel } from '../../lib/core/index.ts';
 import type { ReportFigures } from '../../lib/jobs/report/figures.ts';
 import { computeFigures, percentile } from '../../lib/jobs/report/figures.ts';
@@ -10,22 +9,28 @@ import { formatReport } from '../../lib/jobs/report/text.ts';
 import type { IntentSignals } from '../../lib/local/demo-population.ts';
 import { intentAtMql, noIntent, salesOutcomes, takeChance } from '../../lib/local/demo-population.ts';
 import { seededRandom } from '../../lib/local/seeded-random.ts';
+import { event } from '../setup/events.ts';
 
 const day = 86_400_000;
 const t0 = Date.parse('2026-05-10T09:00:00.000Z');
 const iso = (offsetDays: number) => new Date(t0 + offsetDays * day).toISOString();
 const now = new Date('2026-11-01T00:00:00.000Z');
 
-function event(
-  leadKey: string,
-  id: string,
-  type: string,
-  offsetDays: number,
-  properties: NormalizedEvent['properties'] = {},
-  profile?: NormalizedEvent['profile'],
-  source = 'segment',
-): NormalizedEvent {
-  return { leadKey, type, occurredAt: iso(offsetDays), source, sourceEventId: id, properties, ...(profile ? { profile } : {}) };
+/**
+ * The share of 400 MQLs (day 10, score 70, `fit`, `intent`) that sales takes by an anchor 200 days after
+ * t0; every outcome comes before the anchor, and an MQL not taken is rejected.
+ */
+function takenShare(fit: number, intent: IntentSignals): number {
+  const anchor = t0 + 200 * day;
+  let count = 0;
+  for (let index = 0; index < 400; index += 1) {
+    const email = `l${index}@x.com`;
+    const outcomes = salesOutcomes(7, { index, email, personal: false, employees: 100 }, lead(email, 's', 0, { day: 10, score: 70, fit }), anchor, intent);
+    for (const outcome of outcomes) expect(Date.parse(outcome.occurredAt)).toBeLessThanOrEqual(anchor);
+    if (outcomes.some((outcome) => outcome.outcome === 'mql_accepted')) count += 1;
+    else expect(outcomes.map((outcome) => outcome.outcome)).toEqual(['mql_rejected']);
+  }
+  return count / 400;
 }
 
 /** A lead of the built population: its facts given directly. */
@@ -153,11 +158,14 @@ describe('report figures on a built population', () => {
 describe('a lead replayed for the report', () => {
   const email = 'dana@acme.com';
   const worked = [
-    event(email, 'i', 'profile_updated', 0, {}, { email, jobTitle: 'CEO', industry: 'Software', custom: { leadSource: 'Webinar' } }),
-    event(email, 'w', 'webinar_attended', 3),
-    event(email, 'c', 'content_downloaded', 9, { contentType: 'case_study' }),
-    event(email, 'r', 'mql_rejected', 12, { reason: 'wrong_timing' }, undefined, 'crm'),
-    event(email, 'p', 'page_viewed', 1, { url: 'https://example.com/' }),
+    event(email, 'profile_updated', iso(0), {
+      profile: { email, jobTitle: 'CEO', industry: 'Software', custom: { leadSource: 'Webinar' } },
+      source: 'segment',
+    }),
+    event(email, 'webinar_attended', iso(3), { source: 'segment' }),
+    event(email, 'content_downloaded', iso(9), { properties: { contentType: 'case_study' }, source: 'segment' }),
+    event(email, 'mql_rejected', iso(12), { properties: { reason: 'wrong_timing' }, source: 'crm' }),
+    event(email, 'page_viewed', iso(1), { properties: { url: 'https://example.com/' }, source: 'segment' }),
   ];
 
   it('qualifies at the event that took it to the threshold, with the score of that moment, not at receipt', () => {
@@ -172,7 +180,7 @@ describe('a lead replayed for the report', () => {
   });
 
   it('leaves outcomes out of the replay: a lead sales accepted is no MQL by that alone', () => {
-    const facts = reportLeadOf(email, [worked[0]!, event(email, 's', 'sql', 2, {}, undefined, 'crm')], defaultModel, now);
+    const facts = reportLeadOf(email, [worked[0]!, event(email, 'sql', iso(2), { source: 'crm' })], defaultModel, now);
     expect(facts.qualifiedAt).toBeUndefined();
     expect(facts.outcomes.map((one) => one.type)).toEqual(['sql']);
   });
@@ -185,13 +193,16 @@ describe('a lead replayed for the report', () => {
 
   it('finds the source in the leadSource trait, else utm_source, else the first provider', () => {
     expect(leadSourceOf(worked)).toBe('webinar');
-    expect(leadSourceOf([event(email, '1', 'page_viewed', 0, { utm_source: 'LinkedIn' }), event(email, '2', 'page_viewed', 1, { utm_source: 'google' })])).toBe(
-      'linkedin',
-    );
     expect(
-      leadSourceOf([event(email, '1', 'form_submitted', 2, {}, undefined, 'facebook'), event(email, '2', 'email_opened', 1, {}, undefined, 'sendgrid')]),
-    ).toBe('sendgrid');
-    expect(leadSourceOf([event(email, '1', 'sql', 1, {}, undefined, 'crm')])).toBe('unknown');
+      leadSourceOf([
+        event(email, 'page_viewed', iso(0), { properties: { utm_source: 'LinkedIn' }, source: 'segment' }),
+        event(email, 'page_viewed', iso(1), { properties: { utm_source: 'google' }, source: 'segment' }),
+      ]),
+    ).toBe('linkedin');
+    expect(leadSourceOf([event(email, 'form_submitted', iso(2), { source: 'facebook' }), event(email, 'email_opened', iso(1), { source: 'sendgrid' })])).toBe(
+      'sendgrid',
+    );
+    expect(leadSourceOf([event(email, 'sql', iso(1), { source: 'crm' })])).toBe('unknown');
   });
 });
 
@@ -235,22 +246,7 @@ describe('the demo population', () => {
 
   it('decides on MQLs only, never after the anchor, and takes strong fits far more often than weak ones', () => {
     const anchor = t0 + 200 * day;
-    const taken = (fit: number) => {
-      let count = 0;
-      for (let index = 0; index < 400; index += 1) {
-        const outcomes = salesOutcomes(
-          7,
-          { index, email: `l${index}@x.com`, personal: false, employees: 100 },
-          lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }),
-          anchor,
-          noIntent,
-        );
-        for (const outcome of outcomes) expect(Date.parse(outcome.occurredAt)).toBeLessThanOrEqual(anchor);
-        if (outcomes.some((outcome) => outcome.outcome === 'mql_accepted')) count += 1;
-        else expect(outcomes.map((outcome) => outcome.outcome)).toEqual(['mql_rejected']);
-      }
-      return count / 400;
-    };
+    const taken = (fit: number) => takenShare(fit, noIntent);
     expect(taken(40)).toBeGreaterThan(taken(0) + 0.2);
     expect(taken(40)).toBeGreaterThan(3 * taken(0));
     expect(salesOutcomes(7, { index: 1, email: 'n@x.com', personal: false, employees: 100 }, lead('n@x.com', 's', 0), anchor, noIntent)).toEqual([]);
@@ -268,20 +264,7 @@ describe('the demo population', () => {
 
   it('takes MQLs with buying intent more often at the same fit; page views alone change nothing', () => {
     const anchor = t0 + 200 * day;
-    const takenWith = (intent: IntentSignals, fit = 10) => {
-      let count = 0;
-      for (let index = 0; index < 400; index += 1) {
-        const outcomes = salesOutcomes(
-          7,
-          { index, email: `l${index}@x.com`, personal: false, employees: 100 },
-          lead(`l${index}@x.com`, 's', 0, { day: 10, score: 70, fit }),
-          anchor,
-          intent,
-        );
-        if (outcomes.some((outcome) => outcome.outcome === 'mql_accepted')) count += 1;
-      }
-      return count / 400;
-    };
+    const takenWith = (intent: IntentSignals) => takenShare(10, intent);
     const demo = { ...noIntent, demoRequested: true };
     expect(takenWith(demo)).toBeGreaterThan(takenWith(noIntent) + 0.2);
     expect(takenWith({ ...noIntent, webinarAttended: true, recentPricingViews: 2 })).toBeGreaterThan(takenWith(noIntent) + 0.1);

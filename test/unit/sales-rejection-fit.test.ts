@@ -5,23 +5,21 @@
 import { describe, expect, it } from 'vitest';
 import type { Lead, NormalizedEvent, ScoringModel } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, fitSubject, ModelError, modelVersion, parseModel, scoreLead } from '../../lib/core/index.ts';
+import { event } from '../setup/events.ts';
 
 const email = 'dana.whitfield@acme-logistics.com';
 const t0 = Date.parse('2026-03-02T10:00:00.000Z');
 const at = (minutes: number) => new Date(t0 + minutes * 60_000);
 
-let sequence = 0;
-function event(type: string, minutes: number, properties: NormalizedEvent['properties'] = {}, extra: Partial<NormalizedEvent> = {}): NormalizedEvent {
-  sequence += 1;
-  return { leadKey: email, type, occurredAt: at(minutes).toISOString(), source: 'segment', sourceEventId: `e-${sequence}`, properties, ...extra };
-}
-
 /** A VP at a 1,000-person company who asks for a demo: fit 30, behavior 40, an MQL at once. */
 const qualifyingEvents = () => [
-  event('identify', 0, {}, { profile: { email, jobTitle: 'VP of Operations', companySize: '1001-5000', company: 'Acme Logistics' } }),
-  event('demo_requested', 1),
+  event(email, 'identify', at(0), { profile: { email, jobTitle: 'VP of Operations', companySize: '1001-5000', company: 'Acme Logistics' } }),
+  event(email, 'demo_requested', at(1)),
 ];
-const rejected = (reason: string | undefined, minutes = 10) => event('mql_rejected', minutes, reason === undefined ? {} : { reason }, { source: 'crm' });
+/** The rejected lead engages again: a webinar and a trial, enough for an MQL. */
+const engagesAgain = () => [event(email, 'webinar_attended', at(20)), event(email, 'trial_started', at(21))];
+const rejected = (reason: string | undefined, minutes = 10) =>
+  event(email, 'mql_rejected', at(minutes), { properties: reason === undefined ? {} : { reason }, source: 'crm' });
 
 function withRules(extra: { fit?: unknown[]; disqualify?: unknown[] }): ScoringModel {
   const { version: _version, ...content } = structuredClone(defaultModel);
@@ -49,7 +47,7 @@ function replayed(steps: NormalizedEvent[][], scoring: ScoringModel): Lead {
 
 describe('a fit rule on the latest sales rejection reason', () => {
   it('an MQL rejected as an existing customer who engages again does not re-qualify, and the rule is the reason', () => {
-    const lead = replayed([qualifyingEvents(), [rejected('existing_customer')], [event('webinar_attended', 20), event('trial_started', 21)]], model);
+    const lead = replayed([qualifyingEvents(), [rejected('existing_customer')], engagesAgain()], model);
 
     expect(lead.status).toBe('recycled');
     const score = scoreLead(lead, model, at(22));
@@ -58,20 +56,20 @@ describe('a fit rule on the latest sales rejection reason', () => {
   });
 
   it('the same engagement after a rejection for wrong timing re-qualifies the lead: the rule reads the reason, not the rejection', () => {
-    const lead = replayed([qualifyingEvents(), [rejected('wrong_timing')], [event('webinar_attended', 20), event('trial_started', 21)]], model);
+    const lead = replayed([qualifyingEvents(), [rejected('wrong_timing')], engagesAgain()], model);
 
     expect(lead.status).toBe('mql');
     expect(scoreLead(lead, model, at(22)).reasons.map((reason) => reason.rule)).not.toContain('rejected_existing_customer');
   });
 
   it('the default model (no such rule) re-qualifies the existing customer on the same events', () => {
-    const lead = replayed([qualifyingEvents(), [rejected('existing_customer')], [event('webinar_attended', 20), event('trial_started', 21)]], defaultModel);
+    const lead = replayed([qualifyingEvents(), [rejected('existing_customer')], engagesAgain()], defaultModel);
 
     expect(lead.status).toBe('mql');
   });
 
   it('a later outcome (sales accepted the lead after all) replaces the rejection: the rule stops firing', () => {
-    const lead = replayed([qualifyingEvents(), [rejected('existing_customer')], [event('sql', 30, {}, { source: 'crm' })]], model);
+    const lead = replayed([qualifyingEvents(), [rejected('existing_customer')], [event(email, 'sql', at(30), { source: 'crm' })]], model);
 
     expect(lead.status).toBe('sql');
     expect(fitSubject(lead)).not.toHaveProperty('salesRejection');
@@ -105,7 +103,7 @@ describe('a fit rule on the latest sales rejection reason', () => {
   });
 
   it('a won outcome keeps its amount and currency on the lead', () => {
-    const lead = replayed([qualifyingEvents(), [event('won', 40, { amount: 24000, currency: 'USD' }, { source: 'crm' })]], model);
+    const lead = replayed([qualifyingEvents(), [event(email, 'won', at(40), { properties: { amount: 24000, currency: 'USD' }, source: 'crm' })]], model);
 
     expect(lead.outcome).toEqual({ type: 'won', at: at(40).toISOString(), amount: 24000, currency: 'USD', source: 'crm' });
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Lead, NormalizedEvent } from '../../lib/core/index.ts';
+import type { Lead } from '../../lib/core/index.ts';
 import {
   applyEvents,
   classifyEmailDomain,
@@ -11,33 +11,11 @@ import {
   scoreLead,
   statusChangeAt,
 } from '../../lib/core/index.ts';
+import { event, workedExample } from '../setup/events.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-03-02T10:00:00.000Z');
 const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
-
-let counter = 0;
-function event(
-  leadKey: string,
-  type: string,
-  occurredAt: Date,
-  properties: NormalizedEvent['properties'] = {},
-  profile?: NormalizedEvent['profile'],
-): NormalizedEvent {
-  counter += 1;
-  return { leadKey, type, occurredAt: occurredAt.toISOString(), source: 'test', sourceEventId: `evt-${counter}`, properties, ...(profile ? { profile } : {}) };
-}
-
-const cLevelInSoftware = { jobTitle: 'Chief Technology Officer', industry: 'Computer Software', company: 'Acme' };
-
-/** The seeds' worked example: C-level + target industry (25), a case study (15), a webinar (20). */
-function workedExample(email: string, when: Date): NormalizedEvent[] {
-  return [
-    event(email, 'profile_updated', when, {}, cLevelInSoftware),
-    event(email, 'content_downloaded', new Date(when.getTime() + 5_000), { contentType: 'case_study' }),
-    event(email, 'webinar_attended', new Date(when.getTime() + 10_000)),
-  ];
-}
 
 describe('the seeds scenarios with the default model', () => {
   it('a C-level lead from a target industry who downloads a case study and attends a webinar becomes an MQL at 60', () => {
@@ -81,11 +59,11 @@ describe('the seeds scenarios with the default model', () => {
   it('a student with a personal address never qualifies, however much they engage', () => {
     const email = 'sam.student@gmail.com';
     const events = [
-      event(email, 'profile_updated', t0, {}, { jobTitle: 'Student', industry: 'Software' }),
+      event(email, 'profile_updated', t0, { profile: { jobTitle: 'Student', industry: 'Software' } }),
       event(email, 'demo_requested', at(1_000)),
       event(email, 'trial_started', at(2_000)),
       event(email, 'webinar_attended', at(3_000)),
-      event(email, 'content_downloaded', at(4_000), { contentType: 'case_study' }),
+      event(email, 'content_downloaded', at(4_000), { properties: { contentType: 'case_study' } }),
     ];
 
     const { lead, score } = applyEvents(undefined, events, defaultModel, at(5_000));
@@ -97,7 +75,7 @@ describe('the seeds scenarios with the default model', () => {
 
   it('a hard bounce disqualifies for good: later engagement never brings the lead back', () => {
     const email = 'gone@acme.com';
-    const bounced = applyEvents(undefined, [event(email, 'email_bounced', t0, { bounce: 'hard' })], defaultModel, at(1_000)).lead;
+    const bounced = applyEvents(undefined, [event(email, 'email_bounced', t0, { properties: { bounce: 'hard' } })], defaultModel, at(1_000)).lead;
     expect(bounced.status).toBe('disqualified');
 
     const after = applyEvents(bounced, workedExample(email, at(day)), defaultModel, at(day + 20_000));
@@ -108,7 +86,7 @@ describe('the seeds scenarios with the default model', () => {
   });
 
   it('a soft bounce does not disqualify', () => {
-    const { lead } = applyEvents(undefined, [event('x@acme.com', 'email_bounced', t0, { bounce: 'soft' })], defaultModel, at(1));
+    const { lead } = applyEvents(undefined, [event('x@acme.com', 'email_bounced', t0, { properties: { bounce: 'soft' } })], defaultModel, at(1));
     expect(lead.status).toBe('new');
   });
 
@@ -137,7 +115,7 @@ describe('the seeds scenarios with the default model', () => {
 
   it('a lead with perfect fit and no engagement is not an MQL (minimum behavior)', () => {
     const profile = { jobTitle: 'VP Engineering', industry: 'SaaS', companySize: '1001-5000', annualRevenue: '$100M-$500M' };
-    const { lead, score } = applyEvents(undefined, [event('vp@bigco.com', 'profile_updated', t0, {}, profile)], defaultModel, at(1));
+    const { lead, score } = applyEvents(undefined, [event('vp@bigco.com', 'profile_updated', t0, { profile })], defaultModel, at(1));
     expect(score.fit).toBe(50);
     expect(lead.status).toBe('new');
   });
@@ -152,8 +130,8 @@ describe('the seeds scenarios with the default model', () => {
   it('pricing page visits score 5 each up to 15; other pages 1 each', () => {
     const email = 'p@acme.com';
     const events = [
-      ...Array.from({ length: 4 }, (_, index) => event(email, 'page_viewed', at(index), { url: 'https://example.com/pricing?plan=pro' })),
-      event(email, 'page_viewed', at(10), { url: 'https://example.com/blog' }),
+      ...Array.from({ length: 4 }, (_, index) => event(email, 'page_viewed', at(index), { properties: { url: 'https://example.com/pricing?plan=pro' } })),
+      event(email, 'page_viewed', at(10), { properties: { url: 'https://example.com/blog' } }),
     ];
     const { score } = applyEvents(undefined, events, defaultModel, at(100));
     expect(score.reasons.filter((reason) => reason.kind === 'behavior').map((reason) => [reason.rule, reason.pointsNow])).toEqual([
@@ -231,9 +209,9 @@ describe('order independence', () => {
     const events = [
       ...workedExample(email, t0),
       event(email, 'email_opened', at(3 * day)),
-      event(email, 'email_clicked', at(2 * day), { url: 'https://x/pricing' }),
-      event(email, 'page_viewed', at(day), { url: 'https://x/pricing' }),
-      event(email, 'profile_updated', at(4 * day), {}, { jobTitle: 'VP Sales' }),
+      event(email, 'email_clicked', at(2 * day), { properties: { url: 'https://x/pricing' } }),
+      event(email, 'page_viewed', at(day), { properties: { url: 'https://x/pricing' } }),
+      event(email, 'profile_updated', at(4 * day), { profile: { jobTitle: 'VP Sales' } }),
     ];
     const now = at(10 * day);
     const forward = applyEvents(undefined, events, defaultModel, now);
@@ -305,7 +283,12 @@ describe('sales rejects an MQL', () => {
     const qualified = applyEvents(undefined, workedExample(email, t0), defaultModel, at(10_000));
     expect(qualified.lead.status).toBe('mql');
 
-    const rejected = applyEvents(qualified.lead, [event(email, 'mql_rejected', at(60_000), { reason: 'wrong_timing' })], defaultModel, at(60_000));
+    const rejected = applyEvents(
+      qualified.lead,
+      [event(email, 'mql_rejected', at(60_000), { properties: { reason: 'wrong_timing' } })],
+      defaultModel,
+      at(60_000),
+    );
     expect(rejected.lead.status).toBe('recycled');
     expect(rejected.handoffs).toEqual([]);
 

@@ -34,6 +34,8 @@ export interface CrmReceiver {
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedHandoff[]>;
   /** Resolves once each of `leadIds` has had a lead.mql accepted, or after `timeoutMs` without failing (the caller counts what is missing). */
   waitForMql(leadIds: readonly string[], timeoutMs: number): Promise<void>;
+  /** Forgets what was received and attempted, and any failure still scripted (between tests). */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -103,6 +105,11 @@ export async function startCrmReceiver(secret: string, options: { port?: number;
         if (leadIds.every((leadId) => mql.has(leadId)) || Date.now() >= deadline) return;
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
+    },
+    reset() {
+      received.length = 0;
+      attempts.length = 0;
+      script = [];
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

@@ -104,9 +104,11 @@ export interface HubSpotStandIn {
   outage(ms: number): void;
   /**
    * HubSpot's burst limit: more than `perTenSeconds` requests in a rolling 10 s window are answered
-   * 429 TEN_SECONDLY_ROLLING (refused requests do not count). `undefined` lifts it.
+   * 429 TEN_SECONDLY_ROLLING (refused requests do not count). `undefined` lifts it. `intervalMs`
+   * shortens the window for a test (the limit is then `perTenSeconds` per that window): the
+   * `X-HubSpot-RateLimit-Interval-Milliseconds` header says it, and the adapter waits that long.
    */
-  rateLimit(limit: { perTenSeconds: number } | undefined): void;
+  rateLimit(limit: { perTenSeconds: number; intervalMs?: number } | undefined): void;
   /**
    * Answers the next `count` requests with `status` and `body` (default: HubSpot's body for that
    * status), plus `headers` (e.g. `Retry-After`) over the rate-limit headers.
@@ -117,7 +119,8 @@ export interface HubSpotStandIn {
   close(): Promise<void>;
 }
 
-const intervalMs = 10_000;
+/** HubSpot's burst window (TEN_SECONDLY_ROLLING). */
+const defaultIntervalMs = 10_000;
 const dailyLimit = 250_000;
 
 /** Contact properties every portal has (the ones the pipeline and the tests touch, plus a few). */
@@ -275,6 +278,7 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
   const scripted: { status: number; body: unknown; headers?: Record<string, string> }[] = [];
   let outageUntil = 0;
   let limit: { perTenSeconds: number } | undefined;
+  let intervalMs = defaultIntervalMs;
   /** Times of the requests counted against the burst window. */
   let window: number[] = [];
   let dailyUsed = 0;
@@ -646,6 +650,7 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
     },
     rateLimit(next) {
       limit = next;
+      intervalMs = next?.intervalMs ?? defaultIntervalMs;
       window = [];
     },
     failNext(count, status, body, headers) {

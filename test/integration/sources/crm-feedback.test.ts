@@ -5,32 +5,23 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countItems, eventsSecret, post, signedDelivery, workedExample } from '../../setup/signed.ts';
+import { countItems, eventsSecret, post, postCounting, postWorkedExample, signedDelivery } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { leadView, restartedStack, startTestStack } from '../../setup/stack.ts';
 
 const feedbackSecret = 'whsec_dGVzdC1vbmx5LWNybS1mZWVkYmFjay1zZWNyZXQtMDAwMDE=';
 
 let stack: LocalStack;
-let stackStopped = false;
 let feedbackUrl: string;
 const feedback = (payload: unknown, options: { id?: string; secret?: string; contentType?: string } = {}) =>
   signedDelivery(payload, { secret: feedbackSecret, ...options });
 
-async function viewOf(email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
-}
-
 /** A fresh lead made an MQL through POST /webhooks/events with the seeds' worked example. */
 async function seedMql(): Promise<string> {
   const email = `dana.${randomUUID().slice(0, 8)}@acme-logistics.com`;
-  for (const message of workedExample(email, new Date(Date.now() - 60_000))) {
-    expect(await post(stack.urls['POST /webhooks/events']!, signedDelivery(message))).toMatchObject({ status: 200, body: { stored: 1 } });
-  }
+  await postWorkedExample(stack.urls['POST /webhooks/events']!, email, new Date(Date.now() - 60_000));
   await stack.drain();
-  expect((await viewOf(email)).status).toBe('mql');
+  expect((await leadView(stack, email)).status).toBe('mql');
   return email;
 }
 
@@ -48,7 +39,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (!stackStopped) await stack?.stop();
+  await stack?.stop();
 });
 
 describe('POST /webhooks/crm: outcomes move the lead', () => {
@@ -56,11 +47,11 @@ describe('POST /webhooks/crm: outcomes move the lead', () => {
     const email = await seedMql();
     const sql = await post(feedbackUrl, feedback(outcome(email, 'sql', { crmId: '00Q5e00000AbCdE' })));
     expect(sql).toMatchObject({ status: 200, body: { received: 1, stored: 1, duplicates: 0, ignored: 0 } });
-    expect(await viewOf(email)).toMatchObject({ status: 'sql', eventCount: 4 });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'sql', eventCount: 4 });
 
     const won = await post(feedbackUrl, feedback(outcome(email, 'won', { amount: 24000, currency: 'usd' })));
     expect(won).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await viewOf(email);
+    const view = await leadView(stack, email);
     expect(view).toMatchObject({ status: 'won', eventCount: 5 });
     expect(JSON.stringify(view)).toContain('"amount":24000');
   });
@@ -70,7 +61,7 @@ describe('POST /webhooks/crm: outcomes move the lead', () => {
     const answer = await post(feedbackUrl, feedback(outcome(email, 'mql_rejected', { reason: 'wrong_timing' })));
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
     await stack.drain();
-    const view = await viewOf(email);
+    const view = await leadView(stack, email);
     expect(view.status).toBe('recycled');
     expect(view.handoffs.map((handoff: { type: string }) => handoff.type)).toEqual(['lead.mql']);
   });
@@ -82,7 +73,7 @@ describe('POST /webhooks/crm: outcomes move the lead', () => {
     const before = await countItems(stack.dynamodb, stack.tableName);
     expect(await post(feedbackUrl, feedback({ outcomes: [sql] }))).toMatchObject({ status: 200, body: { stored: 0, duplicates: 1 } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
-    expect(await viewOf(email)).toMatchObject({ status: 'sql', eventCount: 4 });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'sql', eventCount: 4 });
   });
 
   it('one delivery carries several outcomes for several leads', async () => {
@@ -93,8 +84,8 @@ describe('POST /webhooks/crm: outcomes move the lead', () => {
       feedback({ outcomes: [outcome(first, 'mql_accepted'), outcome(second, 'lost', { note: 'went with a competitor' })] }),
     );
     expect(answer).toMatchObject({ status: 200, body: { received: 2, stored: 2 } });
-    expect((await viewOf(first)).status).toBe('sql');
-    expect((await viewOf(second)).status).toBe('lost');
+    expect((await leadView(stack, first)).status).toBe('sql');
+    expect((await leadView(stack, second)).status).toBe('lost');
   });
 });
 
@@ -129,11 +120,7 @@ describe('POST /webhooks/crm: bad input stores nothing', () => {
 
   for (const [name, make, status, error] of cases) {
     it(`${name}: ${status}`, async () => {
-      const before = await countItems(stack.dynamodb, stack.tableName);
-      const answer = await post(feedbackUrl, make());
-      expect(answer.status).toBe(status);
-      expect(answer.body).toMatchObject({ error, detail: expect.any(String) });
-      expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+      expect(await postCounting(stack, feedbackUrl, make())).toMatchObject({ status, body: { error, detail: expect.any(String) }, added: 0 });
     });
   }
 
@@ -144,24 +131,14 @@ describe('POST /webhooks/crm: bad input stores nothing', () => {
 });
 
 describe('POST /webhooks/crm: not configured', () => {
-  let bare: LocalStack;
-
-  beforeAll(async () => {
-    // One stack per process at a time (the handlers read process.env): stop the configured one first.
-    await stack.stop();
-    stackStopped = true;
-    bare = await startTestStack({ env: { CRM_FEEDBACK_SECRET: undefined, LOG_LEVEL: 'SILENT' } });
-  });
-
-  afterAll(async () => {
-    await bare?.stop();
-  });
+  const bare = restartedStack(() => stack, { env: { CRM_FEEDBACK_SECRET: undefined, LOG_LEVEL: 'SILENT' } });
 
   it('answers 404 to a correctly signed delivery and stores nothing', async () => {
-    const before = await countItems(bare.dynamodb, bare.tableName);
-    const answer = await post(bare.urls['POST /webhooks/crm']!, feedback(outcome(someoneElse(), 'sql')));
-    expect(answer).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await countItems(bare.dynamodb, bare.tableName)).toBe(before);
+    expect(await postCounting(bare(), bare().urls['POST /webhooks/crm']!, feedback(outcome(someoneElse(), 'sql')))).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+      added: 0,
+    });
   });
 });
 

@@ -7,9 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customerioSignatureMaxAgeSeconds, signCustomerio } from '../../../lib/sources/customerio.ts';
-import { countItems, post } from '../../setup/signed.ts';
+import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { leadView, restartedStack, startTestStack } from '../../setup/stack.ts';
 
 interface FixtureDelivery {
   headers: Record<string, string>;
@@ -66,14 +66,7 @@ function emailEvent(metric: string, data: Record<string, unknown> = {}, override
 }
 
 let stack: LocalStack;
-let stackStopped = false;
 let url: string;
-
-async function leadOf(email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
-}
 
 beforeAll(async () => {
   stack = await startTestStack({ env: { CUSTOMERIO_WEBHOOK_SIGNING_KEY: key, LOG_LEVEL: 'SILENT' } });
@@ -81,7 +74,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (!stackStopped) await stack?.stop();
+  await stack?.stop();
 });
 
 describe('Customer.io examples to scored leads', () => {
@@ -93,7 +86,7 @@ describe('Customer.io examples to scored leads', () => {
   });
 
   it("scores Dana's e-mail engagement with the README events' own times", async () => {
-    const view = await leadOf('dana.whitfield@example.com');
+    const view = await leadView(stack, 'dana.whitfield@example.com');
     expect(view.eventCount).toBe(6);
     expect(view.firstSeenAt).toBe('2024-05-14T09:20:00.000Z');
     expect(view.lastEventAt).toBe('2024-05-14T15:36:39.000Z');
@@ -111,7 +104,7 @@ describe('Customer.io examples to scored leads', () => {
   });
 
   it('disqualifies the lead whose address hard-bounced (550 5.1.1)', async () => {
-    const view = await leadOf('bounce.me@example.net');
+    const view = await leadView(stack, 'bounce.me@example.net');
     expect(view.status).toBe('disqualified');
     expect(view.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'hard_bounce', kind: 'disqualify' })]));
     expect(view.recentEvents[0]).toMatchObject({ type: 'email_bounced', properties: { bounce: 'hard', smtpCode: 550 } });
@@ -120,7 +113,7 @@ describe('Customer.io examples to scored leads', () => {
   it('scores a click that happens now at full points', async () => {
     const { email, payload } = emailEvent('clicked', { href: 'https://www.example.com/pricing', link_id: 3 });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.reasons).toEqual([expect.objectContaining({ rule: 'email_clicked', pointsNow: 3, count: 1 })]);
     expect(view.score.behavior).toBe(3);
   });
@@ -128,7 +121,7 @@ describe('Customer.io examples to scored leads', () => {
   it('disqualifies a lead who reports the e-mail as spam', async () => {
     const { email: spamEmail, payload } = emailEvent('spammed');
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(spamEmail);
+    const view = await leadView(stack, spamEmail);
     expect(view.status).toBe('disqualified');
     expect(view.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'spam_complaint', kind: 'disqualify' })]));
   });
@@ -136,7 +129,7 @@ describe('Customer.io examples to scored leads', () => {
   it('does not disqualify on a bounce whose SMTP reply is transient (soft)', async () => {
     const { email, payload } = emailEvent('bounced', { failure_message: '421 4.7.0 Try again later, closing connection.' });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.status).not.toBe('disqualified');
     expect(view.recentEvents[0]).toMatchObject({ type: 'email_bounced', properties: { bounce: 'soft', smtpCode: 421 } });
   });
@@ -151,7 +144,7 @@ describe('Customer.io examples to scored leads', () => {
       data: { customer_id: 'c1', email_address: email, identifiers: { id: 'c1', email, cio_id: 'cio1' } },
     };
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.lead).toMatchObject({ email });
     expect(view.recentEvents).toEqual([expect.objectContaining({ type: 'profile_updated', properties: expect.objectContaining({ subscribed: true }) })]);
   });
@@ -162,13 +155,13 @@ describe('Customer.io redeliveries', () => {
     const { email, payload } = emailEvent('clicked', { href: 'https://www.example.com/case-studies' });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1, duplicates: 0 } });
     await stack.drain();
-    const before = await leadOf(email);
+    const before = await leadView(stack, email);
     const items = await countItems(stack.dynamodb, stack.tableName);
 
     const again = await post(url, delivery(payload, { timestamp: nowSeconds() + 1 }));
     expect(again).toMatchObject({ status: 200, body: { received: 1, stored: 0, duplicates: 1, ignored: 0 } });
     await stack.drain();
-    const after = await leadOf(email);
+    const after = await leadView(stack, email);
     expect(after.eventCount).toBe(before.eventCount);
     expect(after.score.total).toBe(before.score.total);
     expect(after.reasons).toEqual(before.reasons.map((reason: any) => ({ ...reason, pointsNow: expect.any(Number) })));
@@ -200,10 +193,11 @@ describe('authentic events we cannot score are acknowledged, not refused (a 4xx 
   ];
   for (const [name, make, reason] of cases) {
     it(`${name}: 200, ignored (${reason}), nothing stored`, async () => {
-      const before = await countItems(stack.dynamodb, stack.tableName);
-      const answer = await post(url, delivery(make()));
-      expect(answer).toMatchObject({ status: 200, body: { received: 1, stored: 0, ignored: 1, ignoredReasons: { [reason]: 1 } } });
-      expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+      expect(await postCounting(stack, url, delivery(make()))).toMatchObject({
+        status: 200,
+        body: { received: 1, stored: 0, ignored: 1, ignoredReasons: { [reason]: 1 } },
+        added: 0,
+      });
     });
   }
 });
@@ -213,7 +207,7 @@ describe('odd but valid input is stored cleanly', () => {
     const email = `zoë.${randomUUID().slice(0, 6)}@exämple.com`;
     const { payload } = emailEvent('opened', { recipient: email, subject: 'Ihr Angebot für Q2 — 日本語 🚀', identifiers: { email } });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.recentEvents[0].properties.subject).toBe('Ihr Angebot für Q2 — 日本語 🚀');
   });
 
@@ -221,7 +215,7 @@ describe('odd but valid input is stored cleanly', () => {
     const { email, payload } = emailEvent('sent', { subject: 's'.repeat(200_000), content: `<p>${'x'.repeat(600_000)}</p>` });
     const answer = await post(url, delivery(payload));
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.recentEvents[0].properties.subject.length).toBeLessThanOrEqual(2000);
   });
 
@@ -230,7 +224,7 @@ describe('odd but valid input is stored cleanly', () => {
     const body = `{"event_id":"01HXPROTO${randomUUID().slice(0, 8)}","object_type":"email","metric":"clicked","timestamp":${nowSeconds()},"data":{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},"recipient":"${email}","href":"https://www.example.com/pricing"}}`;
     expect(await post(url, delivery(body))).toMatchObject({ status: 200, body: { stored: 1 } });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(Object.hasOwn(view.recentEvents[0].properties, 'constructor')).toBe(false);
     expect(Object.hasOwn(view.recentEvents[0].properties, '__proto__')).toBe(false);
     expect(view.reasons).toEqual([expect.objectContaining({ rule: 'email_clicked' })]);
@@ -240,7 +234,7 @@ describe('odd but valid input is stored cleanly', () => {
     const { email, payload } = emailEvent('opened', {}, { event_id: 'evt#1/ü:2' });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 1 } });
     expect(await post(url, delivery(payload))).toMatchObject({ status: 200, body: { stored: 0, duplicates: 1 } });
-    expect((await leadOf(email)).eventCount).toBe(1);
+    expect((await leadView(stack, email)).eventCount).toBe(1);
   });
 });
 
@@ -293,33 +287,19 @@ describe('bad input on POST /webhooks/customerio stores nothing', () => {
 
   for (const [name, make, status, error] of cases) {
     it(`${name}: ${status}`, async () => {
-      const before = await countItems(stack.dynamodb, stack.tableName);
-      const answer = await post(url, make());
-      expect(answer.status).toBe(status);
-      expect(answer.body).toMatchObject({ error, detail: expect.any(String) });
-      expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+      expect(await postCounting(stack, url, make())).toMatchObject({ status, body: { error, detail: expect.any(String) }, added: 0 });
     });
   }
 });
 
 describe('the route without its signing key', () => {
-  let bare: LocalStack;
-
-  beforeAll(async () => {
-    // One stack per process at a time (the handlers read process.env): stop the configured one first.
-    await stack.stop();
-    stackStopped = true;
-    bare = await startTestStack({ env: { CUSTOMERIO_WEBHOOK_SIGNING_KEY: undefined, LOG_LEVEL: 'SILENT' } });
-  });
-
-  afterAll(async () => {
-    await bare?.stop();
-  });
+  const bare = restartedStack(() => stack, { env: { CUSTOMERIO_WEBHOOK_SIGNING_KEY: undefined, LOG_LEVEL: 'SILENT' } });
 
   it('answers 404 to a correctly signed delivery and stores nothing', async () => {
-    const before = await countItems(bare.dynamodb, bare.tableName);
-    const answer = await post(bare.urls['POST /webhooks/customerio']!, delivery(emailEvent('opened').payload));
-    expect(answer).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await countItems(bare.dynamodb, bare.tableName)).toBe(before);
+    expect(await postCounting(bare(), bare().urls['POST /webhooks/customerio']!, delivery(emailEvent('opened').payload))).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+      added: 0,
+    });
   });
 });

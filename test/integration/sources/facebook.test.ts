@@ -5,14 +5,11 @@
  * connections, an outage over several receives) and bad input, each checked for what was stored and queued.
  */
 import { randomInt } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GraphLead } from '../../../lib/apis/facebook-graph.ts';
-import { defaultModel } from '../../../lib/core/default-model.ts';
 import type { GraphFailureKind, GraphStandIn } from '../../../lib/local/stand-ins/graph.ts';
 import { startGraphStandIn } from '../../../lib/local/stand-ins/graph.ts';
 import { facebookSignature } from '../../../lib/sources/facebook.ts';
@@ -20,7 +17,7 @@ import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { SeenStore } from '../../../lib/store/markers.ts';
 import { countItems, post } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { demoFormId, demoFormModel, getLead, startTestStack } from '../../setup/stack.ts';
 
 const webhookFixture = JSON.parse(readFileSync(new URL('../../fixtures/facebook/meta_leadgen_webhook.json', import.meta.url), 'utf8')) as Record<string, any>;
 const graphFixture = JSON.parse(readFileSync(new URL('../../fixtures/facebook/meta_graph_lead_responses.json', import.meta.url), 'utf8')) as Record<
@@ -30,14 +27,13 @@ const graphFixture = JSON.parse(readFileSync(new URL('../../fixtures/facebook/me
 const appSecret: string = webhookFixture.appSecret;
 const verifyToken: string = webhookFixture.verifyToken;
 const accessToken: string = graphFixture.request.appsecret_proof.access_token;
-const demoFormId = '5550001000000001';
 const maxReceiveCount = 4;
 
 let stack: LocalStack;
 let graph: GraphStandIn;
 let store: LeadStore;
 let seen: SeenStore;
-let modelDir: string;
+let model: ReturnType<typeof demoFormModel> | undefined;
 
 /** A fresh 16-digit leadgen id per lead, so the tests of one stack never share a lead. */
 const newLeadgenId = () => `10394${String(randomInt(10 ** 10, 10 ** 11 - 1))}`;
@@ -88,11 +84,6 @@ function graphLead(leadgenId: string, email: string | undefined, extra: Partial<
 
 const someone = () => `fb.${randomInt(10 ** 9)}@acme-logistics.example.com`;
 
-async function viewOf(leadId: string): Promise<{ status: number; body: any }> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(leadId)}`);
-  return { status: response.status, body: await response.json() };
-}
-
 async function depth(url: string): Promise<number> {
   const { Attributes } = await stack.sqs.send(
     new GetQueueAttributesCommand({
@@ -133,10 +124,7 @@ async function waitForDlq(count: number): Promise<void> {
 
 beforeAll(async () => {
   graph = await startGraphStandIn({ appSecret, accessToken });
-  modelDir = mkdtempSync(join(tmpdir(), 'mql-facebook-model-'));
-  const { version: _version, ...content } = defaultModel;
-  const modelPath = join(modelDir, 'model.json');
-  writeFileSync(modelPath, JSON.stringify({ ...content, forms: { [demoFormId]: { type: 'demo_requested', description: 'Demo request form' } } }));
+  model = demoFormModel();
   stack = await startTestStack({
     env: {
       FACEBOOK_APP_SECRET: appSecret,
@@ -145,7 +133,7 @@ beforeAll(async () => {
       FACEBOOK_GRAPH_URL: graph.url,
       FACEBOOK_RETRY_BASE_SECONDS: '1',
       FACEBOOK_RETRY_MAX_SECONDS: '2',
-      MQL_MODEL_PATH: modelPath,
+      MQL_MODEL_PATH: model.path,
       CRM_ADAPTER: 'none',
       LOG_LEVEL: 'SILENT',
     },
@@ -161,7 +149,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
   await graph?.stop();
-  if (modelDir) rmSync(modelDir, { recursive: true, force: true });
+  model?.remove();
 });
 
 describe('the subscription handshake', () => {
@@ -184,7 +172,7 @@ describe('a lead from webhook to score', () => {
 
     expect(answer).toEqual({ status: 200, body: { received: 1, stored: 0, queued: 1, duplicates: 0, ignored: 0 } });
     expect(graph.callsFor(lead.id).map((call) => call.answered)).toEqual([200]);
-    const { status, body } = await viewOf('dana.whitfield@example.com');
+    const { status, body } = await getLead(stack, 'dana.whitfield@example.com');
     expect(status).toBe(200);
     // The README lead was submitted in May 2024: its 10 points have decayed to nothing by now (half-life
     // 90 days), so it is scored from its own time, not from when it was fetched.
@@ -236,7 +224,7 @@ describe('a lead from webhook to score', () => {
     expect(answer.body).toMatchObject({ received: 3, queued: 3 });
     for (const lead of leads) {
       const email = lead.field_data[0]!.values[0]!;
-      expect((await viewOf(email)).body).toMatchObject({ eventCount: 1, status: 'engaged' });
+      expect((await getLead(stack, email)).body).toMatchObject({ eventCount: 1, status: 'engaged' });
     }
   });
 
@@ -263,7 +251,7 @@ describe('a lead from webhook to score', () => {
     await post(stack.urls['POST /webhooks/facebook']!, notification([leadgenId], demoFormId));
     await stack.drain();
 
-    const { body } = await viewOf(email);
+    const { body } = await getLead(stack, email);
     expect(body).toMatchObject({ status: 'mql', score: { behavior: 40 } });
     expect(body.reasons.map((reason: { rule: string }) => reason.rule)).toContain('demo_requested');
     expect(body.recentEvents[0]).toMatchObject({ type: 'form_submitted', properties: { formId: demoFormId } });
@@ -284,7 +272,7 @@ describe('a lead from webhook to score', () => {
     await post(stack.urls['POST /webhooks/facebook']!, notification([leadgenId]));
     await stack.drain();
 
-    const { status, body } = await viewOf(`phone:${phone}`);
+    const { status, body } = await getLead(stack, `phone:${phone}`);
     expect(status).toBe(200);
     expect(body).toMatchObject({ status: 'engaged', eventCount: 1, lead: { firstName: 'Ana', lastName: 'Lima', phone } });
     expect(await store.listEvents(`phone:${phone}`)).toEqual([expect.objectContaining({ type: 'form_submitted', sourceEventId: leadgenId })]);
@@ -313,7 +301,7 @@ describe('whatever a lead form holds', () => {
     await stack.drain();
 
     expect(answer.status).toBe(200);
-    const { status, body } = await viewOf(email);
+    const { status, body } = await getLead(stack, email);
     expect(status).toBe(200);
     expect(body.lead).toMatchObject({ firstName: 'Zoë', lastName: 'Ångström-Nakamura 中村 🚀', jobTitle: 'Directora de Tecnología' });
     expect(body.lead.custom.favourite_colours).toBe('rot, grün, blau');
@@ -356,7 +344,7 @@ describe('at least once, counted once', () => {
     await stack.drain();
 
     expect(graph.callsFor(leadgenId)).toHaveLength(1);
-    expect((await viewOf(email)).body.eventCount).toBe(1);
+    expect((await getLead(stack, email)).body.eventCount).toBe(1);
   });
 
   it('a lead queued twice and fetched twice (the SEEN write lost in a crash) is still one event', async () => {
@@ -371,7 +359,7 @@ describe('at least once, counted once', () => {
 
     expect(graph.callsFor(leadgenId).length).toBeGreaterThanOrEqual(1);
     expect(await store.listEvents(email)).toHaveLength(1);
-    expect((await viewOf(email)).body).toMatchObject({ eventCount: 1, score: { behavior: 10 } });
+    expect((await getLead(stack, email)).body).toMatchObject({ eventCount: 1, score: { behavior: 10 } });
   });
 
   it('acknowledges the dashboard test lead and skips it: nothing stored, nothing queued, no Graph call', async () => {
@@ -469,7 +457,7 @@ describe('Graph failures', () => {
     await waitForDlq(dlqBefore + 1);
 
     expect(graph.callsFor(leadgenId)).toHaveLength(1);
-    expect((await viewOf(email)).status).toBe(404);
+    expect((await getLead(stack, email)).status).toBe(404);
     const { Messages = [] } = await stack.sqs.send(
       new ReceiveMessageCommand({ QueueUrl: stack.dlqUrls['facebook-leads'], MaxNumberOfMessages: 10, MessageAttributeNames: ['All'], VisibilityTimeout: 0 }),
     );

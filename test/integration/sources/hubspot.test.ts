@@ -9,15 +9,14 @@ import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubSpotStandIn } from '../../../lib/local/stand-ins/hubspot.ts';
 import { startHubSpotStandIn } from '../../../lib/local/stand-ins/hubspot.ts';
-import { countItems, eventsSecret, post, signedDelivery, workedExample } from '../../setup/signed.ts';
+import { countItems, eventsSecret, post, postCounting, postWorkedExample } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { leadView, restartedStack, startTestStack } from '../../setup/stack.ts';
 
 const appSecret = 'test-only-hubspot-app-client-secret-7f3a';
 const token = 'pat-na1-test-only-0000';
 
 let stack: LocalStack;
-let stackStopped = false;
 let hubspot: HubSpotStandIn;
 let hookUrl: string;
 let nextEventId = Math.floor(Date.now() / 1000) * 100;
@@ -54,20 +53,12 @@ function propertyChange(objectId: string, propertyName: string, propertyValue: s
   };
 }
 
-async function viewOf(email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
-}
-
 /** A fresh MQL through POST /webhooks/events (the seeds' worked example), and its contact in HubSpot. */
 async function seedMql(): Promise<{ email: string; contactId: string }> {
   const email = `dana.${randomUUID().slice(0, 8)}@acme-logistics.com`;
-  for (const message of workedExample(email, new Date(Date.now() - 60_000))) {
-    expect(await post(stack.urls['POST /webhooks/events']!, signedDelivery(message))).toMatchObject({ status: 200 });
-  }
+  await postWorkedExample(stack.urls['POST /webhooks/events']!, email, new Date(Date.now() - 60_000));
   await stack.drain();
-  expect((await viewOf(email)).status).toBe('mql');
+  expect((await leadView(stack, email)).status).toBe('mql');
   hubspot.setStage(email, 'marketingqualifiedlead');
   return { email, contactId: hubspot.contacts().get(email)!.id };
 }
@@ -99,7 +90,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (!stackStopped) await stack?.stop();
+  await stack?.stop();
   await hubspot?.close();
 });
 
@@ -110,11 +101,11 @@ describe('POST /webhooks/hubspot: sales moves a linked contact in HubSpot', () =
 
     const sql = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'lifecyclestage', 'salesqualifiedlead')]));
     expect(sql).toMatchObject({ status: 200, body: { received: 1, stored: 1, duplicates: 0, ignored: 0 } });
-    expect(await viewOf(email)).toMatchObject({ status: 'sql', outcome: { type: 'sql', source: 'hubspot' } });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'sql', outcome: { type: 'sql', source: 'hubspot' } });
 
     const won = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'lifecyclestage', 'customer')]));
     expect(won).toMatchObject({ status: 200, body: { stored: 1 } });
-    expect(await viewOf(email)).toMatchObject({ status: 'won', outcome: { type: 'won', source: 'hubspot' } });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'won', outcome: { type: 'won', source: 'hubspot' } });
     // Linked: HubSpot's API was not asked.
     expect(lookups()).toEqual([]);
   });
@@ -125,7 +116,7 @@ describe('POST /webhooks/hubspot: sales moves a linked contact in HubSpot', () =
 
     const answer = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'hs_lead_status', 'BAD_TIMING')]));
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await viewOf(email);
+    const view = await leadView(stack, email);
     expect(view).toMatchObject({ status: 'recycled', outcome: { type: 'mql_rejected', reason: 'wrong_timing', source: 'hubspot' } });
   });
 
@@ -140,7 +131,7 @@ describe('POST /webhooks/hubspot: sales moves a linked contact in HubSpot', () =
     );
     expect(answer).toMatchObject({ status: 200, body: { stored: 0, ignored: 1, ignoredReasons: { own_write: 1 } } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
-    expect((await viewOf(email)).status).toBe('mql');
+    expect((await leadView(stack, email)).status).toBe('mql');
   });
 
   it('the same event delivered again (HubSpot retries) counts once', async () => {
@@ -152,7 +143,7 @@ describe('POST /webhooks/hubspot: sales moves a linked contact in HubSpot', () =
     const before = await countItems(stack.dynamodb, stack.tableName);
     expect(await post(hookUrl, hubspotDelivery([{ ...change, attemptNumber: 1 }]))).toMatchObject({ status: 200, body: { stored: 0, duplicates: 1 } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
-    expect(await viewOf(email)).toMatchObject({ status: 'sql', eventCount: 4 });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'sql', eventCount: 4 });
   });
 
   it('a deletion and stage changes that are no outcome are acknowledged with their reasons and store nothing', async () => {
@@ -184,7 +175,7 @@ describe('POST /webhooks/hubspot: a contact the handoff never linked', () => {
     const answer = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'hs_lead_status', 'IN_PROGRESS')]));
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
     expect(lookups().slice(before)).toEqual([expect.objectContaining({ path: `/crm/v3/objects/contacts/${contactId}`, status: 200 })]);
-    expect(await viewOf(email)).toMatchObject({ status: 'sql', outcome: { type: 'mql_accepted' } });
+    expect(await leadView(stack, email)).toMatchObject({ status: 'sql', outcome: { type: 'mql_accepted' } });
   });
 
   it('a contact HubSpot does not know (404) and a contact that never came through the engine are ignored: 200, nothing stored', async () => {
@@ -214,12 +205,12 @@ describe('POST /webhooks/hubspot: a contact the handoff never linked', () => {
     hubspot.failNext(1, 503);
     const first = await post(hookUrl, hubspotDelivery(events));
     expect(first).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable', stored: 1 } });
-    expect((await viewOf(linked.email)).status).toBe('sql');
-    expect((await viewOf(unlinked.email)).status).toBe('mql');
+    expect((await leadView(stack, linked.email)).status).toBe('sql');
+    expect((await leadView(stack, unlinked.email)).status).toBe('mql');
 
     const retry = await post(hookUrl, hubspotDelivery(events.map((event) => ({ ...event, attemptNumber: 1 }))));
     expect(retry).toMatchObject({ status: 200, body: { stored: 1, duplicates: 1 } });
-    expect((await viewOf(unlinked.email)).status).toBe('sql');
+    expect((await leadView(stack, unlinked.email)).status).toBe('sql');
   });
 
   it('HubSpot refusing the token (401): 503 and nothing stored, so the outcome is not lost while the token is fixed', async () => {
@@ -230,7 +221,7 @@ describe('POST /webhooks/hubspot: a contact the handoff never linked', () => {
     const answer = await post(hookUrl, hubspotDelivery([propertyChange(contactId, 'lifecyclestage', 'customer')]));
     expect(answer).toMatchObject({ status: 503, body: { stored: 0 } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
-    expect((await viewOf(email)).status).toBe('mql');
+    expect((await leadView(stack, email)).status).toBe('mql');
   });
 });
 
@@ -258,32 +249,19 @@ describe('POST /webhooks/hubspot: bad input stores nothing', () => {
   ];
 
   it.each(cases)('%s: %i and nothing stored', async (_, delivery, status, error) => {
-    const before = await countItems(stack.dynamodb, stack.tableName);
-    const answer = await post(hookUrl, delivery());
-    expect(answer).toMatchObject({ status, body: { error } });
-    expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+    expect(await postCounting(stack, hookUrl, delivery())).toMatchObject({ status, body: { error }, added: 0 });
   });
 });
 
 describe('POST /webhooks/hubspot: not configured', () => {
-  let bare: LocalStack;
-
-  beforeAll(async () => {
-    // One stack per process at a time (the handlers read process.env): stop the configured one first.
-    await stack.stop();
-    stackStopped = true;
-    bare = await startTestStack({ env: { HUBSPOT_APP_SECRET: undefined, LOG_LEVEL: 'SILENT' } });
-  });
-
-  afterAll(async () => {
-    await bare?.stop();
-  });
+  const bare = restartedStack(() => stack, { env: { HUBSPOT_APP_SECRET: undefined, LOG_LEVEL: 'SILENT' } });
 
   it('answers 404 to a correctly signed delivery and stores nothing', async () => {
-    const before = await countItems(bare.dynamodb, bare.tableName);
-    const url = bare.urls['POST /webhooks/hubspot']!;
-    const answer = await post(url, hubspotDelivery([propertyChange('1', 'lifecyclestage', 'customer')], { url }));
-    expect(answer).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await countItems(bare.dynamodb, bare.tableName)).toBe(before);
+    const url = bare().urls['POST /webhooks/hubspot']!;
+    expect(await postCounting(bare(), url, hubspotDelivery([propertyChange('1', 'lifecyclestage', 'customer')], { url }))).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+      added: 0,
+    });
   });
 });

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countItems, post } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { leadView, startTestStack } from '../../setup/stack.ts';
 
 const fixtures = JSON.parse(readFileSync(new URL('../../fixtures/mailchimp/mailchimp_webhooks.json', import.meta.url), 'utf8'));
 /** The fake secret of the fixture file. */
@@ -26,12 +26,6 @@ let stack: LocalStack;
 const hookUrl = (pathSecret = encodeURIComponent(secret), on = stack) => on.urls[route]!.replace('{secret}', pathSecret);
 const deliver = (body: string | Buffer, options: { contentType?: string; pathSecret?: string } = {}) =>
   post(hookUrl(options.pathSecret), { body, headers: { 'content-type': options.contentType ?? form } });
-
-async function leadOf(email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
-}
 
 const items = () => countItems(stack.dynamodb, stack.tableName);
 const someone = () => `mc.${randomUUID().slice(0, 8)}@acme-logistics.com`;
@@ -78,7 +72,7 @@ describe('Mailchimp webhook: the example deliveries', () => {
 
   it('keeps the subscriber as one lead with the profile from the merge fields, scored down for the unsubscribe', async () => {
     await stack.drain();
-    const view = await leadOf(dana);
+    const view = await leadView(stack, dana);
     expect(view).toMatchObject({
       lead: { email: dana, firstName: 'Dana', lastName: 'Whitfield', company: 'Acme Logistics Inc.', phone: '+1 415 555 0123' },
       eventCount: 3,
@@ -91,20 +85,20 @@ describe('Mailchimp webhook: the example deliveries', () => {
   });
 
   it('records the address change on the new address, with the old one kept', async () => {
-    const view = await leadOf('dana@acme-logistics.example.com');
+    const view = await leadView(stack, 'dana@acme-logistics.example.com');
     expect(view).toMatchObject({ eventCount: 1, status: 'new' });
     expect(view.recentEvents[0]).toMatchObject({ type: 'profile_updated', properties: expect.objectContaining({ oldEmail: dana }) });
   });
 
   it('disqualifies the hard-bounced address', async () => {
-    const view = await leadOf('bounce.me@example.net');
+    const view = await leadView(stack, 'bounce.me@example.net');
     expect(view.status).toBe('disqualified');
     expect(view.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'hard_bounce', kind: 'disqualify' })]));
   });
 
   it('counts a redelivery once, in either bracket spelling and any pair order, and changes no score', async () => {
     const before = await items();
-    const scoreBefore = (await leadOf(dana)).score;
+    const scoreBefore = (await leadView(stack, dana)).score;
     const spellings = [
       rawBody('subscribe'),
       Object.entries(decoded('subscribe'))
@@ -118,7 +112,7 @@ describe('Mailchimp webhook: the example deliveries', () => {
     }
     await stack.drain();
     expect(await items()).toBe(before);
-    const view = await leadOf(dana);
+    const view = await leadView(stack, dana);
     expect(view.eventCount).toBe(3);
     expect(view.score).toEqual(scoreBefore);
   });
@@ -135,7 +129,7 @@ describe('Mailchimp webhook: complaints disqualify', () => {
     const email = someone();
     const answer = await deliver(encode({ ...decoded('cleaned'), 'data[email]': email, 'data[reason]': 'abuse' }));
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.status).toBe('disqualified');
     expect(view.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'spam_complaint' })]));
   });
@@ -144,7 +138,7 @@ describe('Mailchimp webhook: complaints disqualify', () => {
     const email = someone();
     const answer = await deliver(encode({ ...decoded('unsubscribe'), 'data[email]': email, 'data[reason]': 'abuse' }));
     expect(answer).toMatchObject({ status: 200, body: { received: 2, stored: 2 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view).toMatchObject({ status: 'disqualified', eventCount: 2 });
   });
 });
@@ -156,7 +150,7 @@ describe('Mailchimp webhook: odd but authentic input', () => {
       profileOf(email, { 'data[merges][FNAME]': 'Zoë 🚀', 'data[merges][LNAME]': 'Ø'.repeat(50_000), 'data[merges][NOTES]': '日本語' }),
     );
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.lead.firstName).toBe('Zoë 🚀');
     expect(view.lead.lastName.length).toBeGreaterThan(0);
     expect(view.lead.lastName.length).toBeLessThanOrEqual(2000);
@@ -169,7 +163,7 @@ describe('Mailchimp webhook: odd but authentic input', () => {
     const answer = await deliver(body);
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    const view = await leadOf(email);
+    const view = await leadView(stack, email);
     expect(view.lead).toMatchObject({ email, firstName: 'Lee' });
     expect(Object.keys(view.lead.custom ?? {})).not.toContain('__proto__');
   });

@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailgunTimestampToleranceSeconds, signMailgun } from '../../../lib/sources/mailgun.ts';
-import { countItems, post } from '../../setup/signed.ts';
+import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { leadView, restartedStack, startTestStack } from '../../setup/stack.ts';
 
 interface FixtureDelivery {
   rawBody: string;
@@ -62,14 +62,7 @@ function mailgunEvent(event: string, overrides: Record<string, unknown> = {}): {
 }
 
 let stack: LocalStack;
-let stackStopped = false;
 let url: string;
-
-async function leadOf(email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
-}
 
 async function itemCount(): Promise<number> {
   return countItems(stack.dynamodb, stack.tableName);
@@ -81,7 +74,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (!stackStopped) await stack?.stop();
+  await stack?.stop();
 });
 
 describe('Mailgun examples to scored leads', () => {
@@ -91,19 +84,19 @@ describe('Mailgun examples to scored leads', () => {
       expect(answer, name).toMatchObject({ status: 200, body: { received: 1, stored: 1, duplicates: 0, ignored: 0 } });
     }
     await stack.drain();
-    const dana = await leadOf('dana.whitfield@example.com');
+    const dana = await leadView(stack, 'dana.whitfield@example.com');
     expect(dana.eventCount).toBe(4);
     // The unsubscribe never decays; the 2024 opens and clicks have decayed to almost nothing.
     expect(dana.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'email_unsubscribed', pointsNow: -10 })]));
   });
 
   it('a permanent bounce disqualifies the lead; a temporary one does not', async () => {
-    expect(await leadOf('bounce.me@example.net')).toMatchObject({ status: 'disqualified', eventCount: 1 });
-    expect((await leadOf('slow.mx@example.org')).status).not.toBe('disqualified');
+    expect(await leadView(stack, 'bounce.me@example.net')).toMatchObject({ status: 'disqualified', eventCount: 1 });
+    expect((await leadView(stack, 'slow.mx@example.org')).status).not.toBe('disqualified');
   });
 
   it('a spam complaint disqualifies the lead', async () => {
-    expect(await leadOf('angry.reader@example.com')).toMatchObject({ status: 'disqualified', eventCount: 1 });
+    expect(await leadView(stack, 'angry.reader@example.com')).toMatchObject({ status: 'disqualified', eventCount: 1 });
   });
 
   it('opens and clicks of today score for their recipient, the pricing click included', async () => {
@@ -111,7 +104,7 @@ describe('Mailgun examples to scored leads', () => {
     const clicked = mailgunEvent('clicked', { recipient: opened.email.toUpperCase(), url: 'https://www.example.com/pricing' });
     expect((await post(url, delivery(opened.eventData))).body).toMatchObject({ stored: 1 });
     expect((await post(url, delivery(clicked.eventData))).body).toMatchObject({ stored: 1 });
-    const lead = await leadOf(opened.email);
+    const lead = await leadView(stack, opened.email);
     expect(lead).toMatchObject({ eventCount: 2, score: { behavior: 4 } });
     expect(lead.recentEvents.map((event: any) => event.type).sort()).toEqual(['email_clicked', 'email_opened']);
   });
@@ -127,11 +120,11 @@ describe('redelivery and replay', () => {
 
   it('a retry of the exact delivery (same token, same bytes) is 200, counted as a duplicate, nothing new stored', async () => {
     const before = await itemCount();
-    const scoreBefore = (await leadOf('replay.test@example.com')).score;
+    const scoreBefore = (await leadView(stack, 'replay.test@example.com')).score;
     const retry = await post(url, original);
     expect(retry).toMatchObject({ status: 200, body: { received: 1, stored: 0, duplicates: 1 } });
     expect(await itemCount()).toBe(before);
-    expect((await leadOf('replay.test@example.com')).score.total).toBe(scoreBefore.total);
+    expect((await leadView(stack, 'replay.test@example.com')).score.total).toBe(scoreBefore.total);
   });
 
   it('a retry with the same token and content, serialized differently, is a duplicate too', async () => {
@@ -145,7 +138,7 @@ describe('redelivery and replay', () => {
   it('a retry signed again (new token) is a duplicate: the event key does not depend on the signature', async () => {
     const again = delivery(JSON.parse(original.body)['event-data']);
     expect(await post(url, again)).toMatchObject({ status: 200, body: { stored: 0, duplicates: 1 } });
-    expect((await leadOf('replay.test@example.com')).eventCount).toBe(1);
+    expect((await leadView(stack, 'replay.test@example.com')).eventCount).toBe(1);
   });
 
   it('a forged delivery reusing the valid signature object with another event-data is refused 406, nothing stored', async () => {
@@ -255,8 +248,8 @@ describe('odd but authentic deliveries are accepted or ignored cleanly, never a 
     const unicodeEmail = `zoë.${randomUUID().slice(0, 6)}@exämple.com`;
     expect(await post(url, delivery({ ...eventData, recipient: unicodeEmail }))).toMatchObject({ status: 200, body: { stored: 1 } });
     expect(await post(url, delivery(eventData))).toMatchObject({ status: 200, body: { stored: 1 } });
-    expect((await leadOf(unicodeEmail)).eventCount).toBe(1);
-    expect((await leadOf(email)).score.behavior).toBe(3);
+    expect((await leadView(stack, unicodeEmail)).eventCount).toBe(1);
+    expect((await leadView(stack, email)).score.behavior).toBe(3);
   });
 
   it('an unknown event type is acknowledged and ignored, no lead created', async () => {
@@ -283,7 +276,7 @@ describe('odd but authentic deliveries are accepted or ignored cleanly, never a 
       .replace('"event-data":{', '"event-data":{"__proto__":{"event":"complained"},"constructor":1,');
     const answer = await post(url, { body: hostile, headers: { 'Content-Type': 'application/json' } });
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
-    const lead = await leadOf(email);
+    const lead = await leadView(stack, email);
     expect(lead.status).not.toBe('disqualified');
     expect(lead.recentEvents.map((event: any) => event.type)).toEqual(['email_opened']);
     expect(({} as any).polluted).toBeUndefined();
@@ -299,23 +292,13 @@ describe('odd but authentic deliveries are accepted or ignored cleanly, never a 
 });
 
 describe('the route without its signing key', () => {
-  let bare: LocalStack;
-
-  beforeAll(async () => {
-    // One stack per process at a time (the handlers read process.env): stop the configured one first.
-    await stack.stop();
-    stackStopped = true;
-    bare = await startTestStack({ env: { MAILGUN_WEBHOOK_SIGNING_KEY: undefined, LOG_LEVEL: 'SILENT' } });
-  });
-
-  afterAll(async () => {
-    await bare?.stop();
-  });
+  const bare = restartedStack(() => stack, { env: { MAILGUN_WEBHOOK_SIGNING_KEY: undefined, LOG_LEVEL: 'SILENT' } });
 
   it('answers 404 to a correctly signed delivery and stores nothing', async () => {
-    const before = await countItems(bare.dynamodb, bare.tableName);
-    const answer = await post(bare.urls['POST /webhooks/mailgun']!, delivery(mailgunEvent('opened').eventData));
-    expect(answer).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await countItems(bare.dynamodb, bare.tableName)).toBe(before);
+    expect(await postCounting(bare(), bare().urls['POST /webhooks/mailgun']!, delivery(mailgunEvent('opened').eventData))).toMatchObject({
+      status: 404,
+      body: { error: 'not_found' },
+      added: 0,
+    });
   });
 });

@@ -7,9 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countItems, post } from '../../setup/signed.ts';
+import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { leadView, startTestStack } from '../../setup/stack.ts';
 
 /** shared/formats/postmark_webhooks.json, copied: fake Basic credentials and one record of each type. */
 const fixture = JSON.parse(readFileSync(new URL('../../fixtures/postmark/postmark_webhooks.json', import.meta.url), 'utf8')) as {
@@ -44,12 +44,6 @@ function fresh(name: string, overrides: Record<string, unknown> = {}, email = `l
 let stack: LocalStack;
 let url: string;
 
-async function leadOf(email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
-}
-
 const reasonCounts = (view: any) => Object.fromEntries(view.reasons.map((reason: any) => [reason.rule, reason.count]));
 
 describe('with the route configured', () => {
@@ -70,7 +64,7 @@ describe('with the route configured', () => {
       }
       await stack.drain();
 
-      const dana = await leadOf('dana.whitfield@example.com');
+      const dana = await leadView(stack, 'dana.whitfield@example.com');
       expect(dana.eventCount).toBe(5);
       expect(dana.recentEvents.map((event: any) => event.type).sort()).toEqual(
         ['email_clicked', 'email_delivered', 'email_opened', 'email_resubscribed', 'email_unsubscribed'].sort(),
@@ -78,21 +72,21 @@ describe('with the route configured', () => {
       expect(reasonCounts(dana)).toMatchObject({ email_clicked: 1, email_opened: 1, email_unsubscribed: 1 });
       expect(dana.status).not.toBe('disqualified');
 
-      expect((await leadOf('bounce.me@example.net')).status).toBe('disqualified');
-      expect((await leadOf('angry.reader@example.com')).status).toBe('disqualified');
+      expect((await leadView(stack, 'bounce.me@example.net')).status).toBe('disqualified');
+      expect((await leadView(stack, 'angry.reader@example.com')).status).toBe('disqualified');
     });
 
     it('a redelivery, byte for byte or laid out anew, is counted once and changes nothing', async () => {
       const { email, record } = fresh('Click');
       expect(await post(url, delivery(record))).toMatchObject({ status: 200, body: { stored: 1, duplicates: 0 } });
-      const before = await leadOf(email);
+      const before = await leadView(stack, email);
       const items = await countItems(stack.dynamodb, stack.tableName);
 
       expect(await post(url, delivery(record))).toMatchObject({ status: 200, body: { stored: 0, duplicates: 1 } });
       const reordered = JSON.stringify(Object.fromEntries(Object.entries(record).reverse()), null, 2);
       expect(await post(url, delivery(reordered))).toMatchObject({ status: 200, body: { stored: 0, duplicates: 1 } });
 
-      const after = await leadOf(email);
+      const after = await leadView(stack, email);
       expect(after.eventCount).toBe(1);
       expect(reasonCounts(after)).toEqual(reasonCounts(before));
       expect(after.score.total).toBeCloseTo(before.score.total, 6);
@@ -104,7 +98,7 @@ describe('with the route configured', () => {
       const second = { ...first.record, ReceivedAt: postmarkTime(new Date(Date.now() + 60_000)), FirstOpen: false };
       expect(await post(url, delivery(first.record))).toMatchObject({ status: 200, body: { stored: 1 } });
       expect(await post(url, delivery(second))).toMatchObject({ status: 200, body: { stored: 1, duplicates: 0 } });
-      const view = await leadOf(first.email);
+      const view = await leadView(stack, first.email);
       expect(view.eventCount).toBe(2);
       expect(reasonCounts(view)).toMatchObject({ email_opened: 2 });
     });
@@ -115,26 +109,26 @@ describe('with the route configured', () => {
       const soft = fresh('Bounce', { Type: 'Transient', TypeCode: 2, Name: 'Message delayed', Inactive: false }, click.email);
       expect(await post(url, delivery(soft.record))).toMatchObject({ status: 200, body: { stored: 1 } });
       await stack.drain();
-      expect((await leadOf(click.email)).status).not.toBe('disqualified');
+      expect((await leadView(stack, click.email)).status).not.toBe('disqualified');
 
       const hard = fresh('Bounce', {}, click.email);
       expect(await post(url, delivery(hard.record))).toMatchObject({ status: 200, body: { stored: 1 } });
       await stack.drain();
-      expect((await leadOf(click.email)).status).toBe('disqualified');
+      expect((await leadView(stack, click.email)).status).toBe('disqualified');
     });
 
     it('a spam complaint disqualifies the lead', async () => {
       const { email, record } = fresh('SpamComplaint');
       expect(await post(url, delivery(record))).toMatchObject({ status: 200, body: { stored: 1 } });
       await stack.drain();
-      expect((await leadOf(email)).status).toBe('disqualified');
+      expect((await leadView(stack, email)).status).toBe('disqualified');
     });
 
     it('a suppression after a hard bounce disqualifies the lead even when no Bounce record arrives', async () => {
       const { email, record } = fresh('SubscriptionChange_unsubscribe', { SuppressionReason: 'HardBounce' });
       expect(await post(url, delivery(record))).toMatchObject({ status: 200, body: { stored: 1 } });
       await stack.drain();
-      const view = await leadOf(email);
+      const view = await leadView(stack, email);
       expect(view.status).toBe('disqualified');
       expect(view.recentEvents.map((event: any) => event.type)).toEqual(['email_bounced']);
     });
@@ -149,7 +143,7 @@ describe('with the route configured', () => {
     it('very long strings are cut, not refused', async () => {
       const { email, record } = fresh('Click', { OriginalLink: `https://www.example.com/pricing/${'p'.repeat(200_000)}`, Tag: 't'.repeat(100_000) });
       expect(await post(url, delivery(record))).toMatchObject({ status: 200, body: { stored: 1 } });
-      const view = await leadOf(email);
+      const view = await leadView(stack, email);
       expect(reasonCounts(view)).toMatchObject({ email_clicked: 1 });
     });
 
@@ -160,7 +154,7 @@ describe('with the route configured', () => {
         .replace(/^\{/, '{"__proto__":{"RecordType":"Click","isAdmin":true},"constructor":"x",');
       expect(await post(url, delivery(body))).toMatchObject({ status: 200, body: { stored: 1 } });
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-      const view = await leadOf(email);
+      const view = await leadView(stack, email);
       expect(view.recentEvents.map((event: any) => event.type)).toEqual(['email_opened']);
     });
 
@@ -217,11 +211,7 @@ describe('with the route configured', () => {
 
     for (const [name, make, status, error] of cases) {
       it(`${name}: ${status}`, async () => {
-        const before = await countItems(stack.dynamodb, stack.tableName);
-        const answer = await post(url, make());
-        expect(answer.status).toBe(status);
-        expect(answer.body).toMatchObject({ error, detail: expect.any(String) });
-        expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+        expect(await postCounting(stack, url, make())).toMatchObject({ status, body: { error, detail: expect.any(String) }, added: 0 });
       });
     }
   });
@@ -238,9 +228,6 @@ describe('with a credential missing', () => {
   });
 
   it('the route answers 404 to a correctly authenticated record and stores nothing', async () => {
-    const before = await countItems(stack.dynamodb, stack.tableName);
-    const answer = await post(url, delivery(fresh('Delivery').record));
-    expect(answer).toMatchObject({ status: 404, body: { error: 'not_found' } });
-    expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+    expect(await postCounting(stack, url, delivery(fresh('Delivery').record))).toMatchObject({ status: 404, body: { error: 'not_found' }, added: 0 });
   });
 });

@@ -13,13 +13,12 @@ import { pipelineFromEnv } from '../../../lib/ingest/from-env.ts';
 import type { Pipeline } from '../../../lib/ingest/pipeline.ts';
 import { webhookHandler } from '../../../lib/ingest/webhook.ts';
 import { dynamoClient } from '../../../lib/local/dynamodb.ts';
-import { resetClients } from '../../../lib/runtime/aws.ts';
 import { sendgrid, sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } from '../../../lib/sources/sendgrid.ts';
 import { leadPk } from '../../../lib/store/keys.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
-import { countItems, post } from '../../setup/signed.ts';
+import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
-import { startTestStack } from '../../setup/stack.ts';
+import { leadView, startTestStack } from '../../setup/stack.ts';
 
 /** shared/formats/sendgrid_event_webhook.json, copied: a fake test-only P-256 key pair. */
 const keyPair = JSON.parse(readFileSync(new URL('../../fixtures/sendgrid/event_webhook.json', import.meta.url), 'utf8')).test_keypair as {
@@ -32,6 +31,13 @@ const privateKey = createPrivateKey(keyPair.privateKeyPkcs8Pem);
 const examples = JSON.parse(readFileSync(new URL('../../fixtures/sendgrid/every_event_type.json', import.meta.url), 'utf8')).events as Record<string, any>[];
 
 const nowSeconds = () => Math.floor(Date.now() / 1000);
+/** An open by a new address, ten seconds ago, its event id tagged. */
+const anOpen = (tag: string) => ({
+  email: `x.${randomUUID().slice(0, 8)}@acme.com`,
+  timestamp: nowSeconds() - 10,
+  event: 'open',
+  sg_event_id: `${tag}-${randomUUID()}`,
+});
 
 interface Delivery {
   body: string | Buffer;
@@ -82,19 +88,7 @@ function batch(prefix: string, count: number, leads: number, start = nowSeconds(
   });
 }
 
-async function leadView(stack: LocalStack, email: string): Promise<any> {
-  const response = await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`);
-  expect(response.status).toBe(200);
-  return response.json();
-}
-
 const storeOf = (stack: LocalStack) => new LeadStore({ client: DynamoDBDocumentClient.from(stack.dynamodb), tableName: stack.tableName });
-
-async function stopStack(stack: LocalStack | undefined): Promise<void> {
-  await stack?.stop();
-  // The SDK clients the handlers cached point at this stack's queues; the next stack gets its own.
-  resetClients();
-}
 
 describe('SendGrid on the local stack', () => {
   let stack: LocalStack;
@@ -108,7 +102,7 @@ describe('SendGrid on the local stack', () => {
   });
 
   afterAll(async () => {
-    await stopStack(stack);
+    await stack?.stop();
   });
 
   describe('every event type, stored and scored', () => {
@@ -250,7 +244,7 @@ describe('SendGrid on the local stack', () => {
   });
 
   describe('bad input stores nothing', () => {
-    const event = () => ({ email: `x.${randomUUID().slice(0, 8)}@acme.com`, timestamp: nowSeconds() - 10, event: 'open', sg_event_id: `bad-${randomUUID()}` });
+    const event = () => anOpen('bad');
     const otherKey = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey;
 
     const cases: [string, () => Delivery, number, string][] = [
@@ -286,11 +280,7 @@ describe('SendGrid on the local stack', () => {
 
     for (const [name, make, status, error] of cases) {
       it(`${name}: ${status}`, async () => {
-        const before = await countItems(stack.dynamodb, stack.tableName);
-        const answer = await post(url, make());
-        expect(answer.status).toBe(status);
-        expect(answer.body).toMatchObject({ error, detail: expect.any(String) });
-        expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+        expect(await postCounting(stack, url, make())).toMatchObject({ status, body: { error, detail: expect.any(String) }, added: 0 });
       });
     }
   });
@@ -359,7 +349,7 @@ describe('SendGrid when the store fails for one lead of a batch', () => {
   });
 
   afterAll(async () => {
-    await stopStack(stack);
+    await stack?.stop();
   });
 
   it('answers 503, keeps the other leads, and the redelivery completes the batch with the scores of a clean run', async () => {
@@ -411,7 +401,7 @@ describe('SendGrid when the store fails for one lead of a batch', () => {
 });
 
 describe('SendGrid route without a usable key', () => {
-  const event = () => ({ email: `x.${randomUUID().slice(0, 8)}@acme.com`, timestamp: nowSeconds() - 10, event: 'open', sg_event_id: `cfg-${randomUUID()}` });
+  const event = () => anOpen('cfg');
 
   for (const [name, configured] of [
     ['unconfigured (no SENDGRID_WEBHOOK_PUBLIC_KEY)', undefined],
@@ -425,14 +415,15 @@ describe('SendGrid route without a usable key', () => {
       });
 
       afterAll(async () => {
-        await stopStack(stack);
+        await stack?.stop();
       });
 
       it('answers 404 to a correctly signed delivery and stores nothing', async () => {
-        const before = await countItems(stack.dynamodb, stack.tableName);
-        const answer = await post(stack.urls['POST /webhooks/sendgrid']!, delivery([event()]));
-        expect(answer).toMatchObject({ status: 404, body: { error: 'not_found', detail: expect.stringContaining('not configured') } });
-        expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+        expect(await postCounting(stack, stack.urls['POST /webhooks/sendgrid']!, delivery([event()]))).toMatchObject({
+          status: 404,
+          body: { error: 'not_found', detail: expect.stringContaining('not configured') },
+          added: 0,
+        });
       });
     });
   }
