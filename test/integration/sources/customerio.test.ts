@@ -17,7 +17,7 @@ interface FixtureDelivery {
   body: { event_id: string; timestamp: number };
 }
 
-/** shared/formats/customerio_reporting_webhooks.json, copied: seven deliveries signed with a fake key. */
+/** test/fixtures/customerio/customerio_reporting_webhooks.json: seven deliveries signed with a fake key. */
 const fixture = JSON.parse(readFileSync(new URL('../../fixtures/customerio/customerio_reporting_webhooks.json', import.meta.url), 'utf8')) as {
   webhookSigningKey: string;
   deliveries: Record<string, FixtureDelivery>;

@@ -1,6 +1,6 @@
 /**
  * Mailchimp audience webhooks on the embedded local stack: the URL validation GET, every example
- * delivery of shared/formats (copied to test/fixtures/mailchimp/) stored and scored, redelivery
+ * delivery of test/fixtures/mailchimp/ stored and scored, redelivery
  * counted once, and bad input refused without storing anything.
  */
 import { randomUUID } from 'node:crypto';

@@ -17,7 +17,7 @@ interface FixtureDelivery {
   body: { signature: { token: string; timestamp: string; signature: string }; 'event-data': Record<string, any> };
 }
 
-/** shared/formats/mailgun_webhooks.json, copied: seven deliveries signed with a fake key. */
+/** test/fixtures/mailgun/webhooks.json: seven deliveries signed with a fake key. */
 const fixture = JSON.parse(readFileSync(new URL('../../fixtures/mailgun/webhooks.json', import.meta.url), 'utf8')) as {
   webhookSigningKey: string;
   deliveries: Record<string, FixtureDelivery>;

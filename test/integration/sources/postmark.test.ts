@@ -11,7 +11,7 @@ import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { leadView, startTestStack } from '../../setup/stack.ts';
 
-/** shared/formats/postmark_webhooks.json, copied: fake Basic credentials and one record of each type. */
+/** test/fixtures/postmark/postmark_webhooks.json: fake Basic credentials and one record of each type. */
 const fixture = JSON.parse(readFileSync(new URL('../../fixtures/postmark/postmark_webhooks.json', import.meta.url), 'utf8')) as {
   basicAuth: { username: string; password: string };
   deliveries: Record<string, { headers: Record<string, string>; body: Record<string, unknown> }>;

@@ -20,7 +20,7 @@ import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { leadView, startTestStack } from '../../setup/stack.ts';
 
-/** shared/formats/sendgrid_event_webhook.json, copied: a fake test-only P-256 key pair. */
+/** test/fixtures/sendgrid/event_webhook.json: a fake test-only P-256 key pair. */
 const keyPair = JSON.parse(readFileSync(new URL('../../fixtures/sendgrid/event_webhook.json', import.meta.url), 'utf8')).test_keypair as {
   publicKeyBase64Der: string;
   privateKeyPkcs8Pem: string;

@@ -23,7 +23,7 @@ interface Fixture {
   deliveries: Record<string, FixtureDelivery>;
 }
 
-/** shared/formats/customerio_reporting_webhooks.json, copied: seven deliveries signed with a fake key. */
+/** test/fixtures/customerio/customerio_reporting_webhooks.json: seven deliveries signed with a fake key. */
 const fixture = JSON.parse(readFileSync(new URL('../../fixtures/customerio/customerio_reporting_webhooks.json', import.meta.url), 'utf8')) as Fixture;
 const key = fixture.webhookSigningKey;
 const secrets = { CUSTOMERIO_WEBHOOK_SIGNING_KEY: key };

@@ -1,9 +1,9 @@
 /**
- * The Facebook source as pure functions: the signature (the formats README's signed deliveries), the
- * subscription handshake, lossless ids, the dashboard test lead, Meta's shape, and the mapping of Graph
- * leads onto one form_submitted event. Vectors: test/fixtures/facebook/ (copies of the README's fake
- * files); the numeric-id, escaped-unicode and dashboard-test deliveries are built here, as the README
- * asks, and say so.
+ * The Facebook source as pure functions: the signature (the signed deliveries of test/fixtures/facebook/),
+ * the subscription handshake, lossless ids, the dashboard test lead, Meta's shape, and the mapping of Graph
+ * leads onto one form_submitted event. Vectors: test/fixtures/facebook/ (fake deliveries and Graph answers
+ * shaped as Meta documents them); the numeric-id, escaped-unicode and dashboard-test deliveries are built
+ * here, and say so.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -97,7 +97,7 @@ describe('X-Hub-Signature-256', () => {
   });
 
   it('is computed over the raw bytes: escaped unicode as Meta sends it verifies, its re-serialized form does not (own vector)', () => {
-    // Meta escapes non-ASCII (§1.3): the body holds \u00e9 and \/ literally.
+    // Meta escapes non-ASCII (docs/providers/facebook.md): the body holds \u00e9 and \/ literally.
     const rawBody =
       '{"object":"page","entry":[{"id":"108273958312345","time":1715678467,"changes":[{"field":"leadgen","value":{"leadgen_id":"1039488223947380","form_id":"1192837465019283","created_time":1715678466,"page_id":"108273958312345","note":"Ren\\u00e9e \\/ M\\u00fcller"}}]}]}';
     const signature = `sha256=${facebookSignature(appSecret, rawBody)}`;

@@ -6,7 +6,7 @@ import { mailchimp, parseForm } from '../../../lib/sources/mailchimp.ts';
 import type { WebhookRequest } from '../../../lib/sources/source.ts';
 import { refusal } from '../../setup/webhook-request.ts';
 
-/** The fake secret of shared/formats/mailchimp_webhooks.json (copied to test/fixtures/mailchimp/). */
+/** The fake secret of test/fixtures/mailchimp/mailchimp_webhooks.json. */
 const fixtures = JSON.parse(readFileSync(new URL('../../fixtures/mailchimp/mailchimp_webhooks.json', import.meta.url), 'utf8'));
 const secret = new URL(fixtures.url_validation_get.url, 'https://x.example').searchParams.get('secret')!;
 const secrets = { MAILCHIMP_WEBHOOK_SECRET: secret };
@@ -109,7 +109,7 @@ describe('mailchimp source: the secret in the URL', () => {
 });
 
 describe('mailchimp source: form decoding', () => {
-  it.each(types)('decodes the %s fixture to exactly the pairs the formats README lists', (type) => {
+  it.each(types)('decodes the %s fixture to exactly the pairs its fixture lists', (type) => {
     const { pairs } = parseForm(rawBody(type));
     expect(Object.fromEntries(pairs)).toEqual(decodedOf(type));
   });

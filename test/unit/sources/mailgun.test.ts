@@ -19,7 +19,7 @@ interface FixtureDelivery {
   body: { signature: { token: string; timestamp: string; signature: string }; 'event-data': Record<string, any> };
   idempotencyKey: string;
 }
-// shared/formats/mailgun_webhooks.json, copied: fake key, deliveries signed with it.
+// test/fixtures/mailgun/webhooks.json: a fake key, and deliveries signed with it.
 const fixture = JSON.parse(readFileSync(new URL('../../fixtures/mailgun/webhooks.json', import.meta.url), 'utf8')) as {
   webhookSigningKey: string;
   deliveries: Record<string, FixtureDelivery>;

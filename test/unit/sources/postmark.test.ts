@@ -1,7 +1,7 @@
 /**
  * The Postmark source as pure functions: Basic auth, every record type's mapping, times, dedup keys,
- * and odd or hostile input. Vectors: test/fixtures/postmark/postmark_webhooks.json (a copy of the
- * formats README's fake deliveries); the variants below are built from those records and say so.
+ * and odd or hostile input. Vectors: test/fixtures/postmark/postmark_webhooks.json (fake deliveries
+ * shaped as Postmark documents them); the variants below are built from those records and say so.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
