@@ -3,7 +3,6 @@
  * functions: the settings from the environment, the Lead fields of a handoff, the reasons as text, and
  * the classification of every error answer (docs/providers/salesforce.md).
  */
-import { handoffLeadId } from '../core/handoff.ts';
 import { excerpt, retryAfterSeconds } from '../http/outbound.ts';
 import type { DeliveryReceipt, HandoffRecord, HandoffType } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';

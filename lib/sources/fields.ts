@@ -4,7 +4,6 @@
  */
 import type { Profile, PropertyValue } from '../core/events.ts';
 import type { JsonObject } from '../http/json.ts';
-import { isObject, own } from '../http/json.ts';
 
 /**
  * Longest string value kept in properties and profile fields. Longer ones are cut (not refused):
