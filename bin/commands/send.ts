@@ -25,7 +25,7 @@ export const send = defineCommand({
       fail(`send: cannot read ${source === '-' ? 'standard input' : source} as JSON: ${(error as Error).message}`);
     }
     const messages = Array.isArray(payload) ? payload : [payload];
-    const { signStandardWebhook } = await import('../../lib/http/standard-webhooks.ts');
+    const { standardWebhookHeaders } = await import('../../lib/http/standard-webhooks.ts');
     const refused: number[] = [];
     for (const message of messages as Record<string, unknown>[]) {
       // Example files carry no time or id: stamp them now, as an SDK would, so they score as fresh events.
@@ -34,12 +34,7 @@ export const send = defineCommand({
       const timestamp = Math.floor(Date.now() / 1000);
       const response = await fetch(`${baseUrl}/webhooks/events`, {
         method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'webhook-id': id,
-          'webhook-timestamp': String(timestamp),
-          'webhook-signature': signStandardWebhook({ secret, id, timestamp, body }),
-        },
+        headers: standardWebhookHeaders({ secret, id, timestamp, body }),
         body,
       });
       process.stdout.write(`${response.status} ${await response.text()}\n`);

@@ -3,7 +3,7 @@
  * (docs/providers/standard-webhooks.md), for any CRM, iPaaS or in-house endpoint.
  */
 import { describeNetworkError, quoted, retryAfterSeconds } from '../http/outbound.ts';
-import { signStandardWebhook } from '../http/standard-webhooks.ts';
+import { standardWebhookHeaders } from '../http/standard-webhooks.ts';
 import type { CrmAdapter, DeliveryReceipt, HandoffRecord } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';
 
@@ -84,13 +84,7 @@ export function webhookAdapter(options: WebhookAdapterOptions): CrmAdapter {
       try {
         response = await send(url, {
           method: 'POST',
-          headers: {
-            'content-type': 'application/json',
-            'user-agent': 'mql-engine',
-            'webhook-id': record.id,
-            'webhook-timestamp': String(timestamp),
-            'webhook-signature': signStandardWebhook({ secret, id: record.id, timestamp, body }),
-          },
+          headers: { ...standardWebhookHeaders({ secret, id: record.id, timestamp, body }), 'user-agent': 'mql-engine' },
           body,
           redirect: 'manual',
           signal: AbortSignal.timeout(timeoutMs),

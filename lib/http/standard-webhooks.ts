@@ -40,6 +40,16 @@ export function signStandardWebhook(input: { secret: string; id: string; timesta
   return `v1,${hmac(signingKey(input.secret), input.id, input.timestamp, input.body).toString('base64')}`;
 }
 
+/** The headers of a signed JSON delivery: `webhook-id` (stable across a message's retries), `webhook-timestamp`, `webhook-signature`. */
+export function standardWebhookHeaders(input: { secret: string; id: string; timestamp: number; body: string | Buffer }): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'webhook-id': input.id,
+    'webhook-timestamp': String(input.timestamp),
+    'webhook-signature': signStandardWebhook(input),
+  };
+}
+
 /**
  * Checks a delivery's `webhook-id`, `webhook-timestamp` and `webhook-signature` over the raw body,
  * before anything parses it.

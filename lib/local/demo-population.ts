@@ -25,7 +25,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ScoringModel } from '../core/model.ts';
-import { signStandardWebhook } from '../http/standard-webhooks.ts';
+import { standardWebhookHeaders } from '../http/standard-webhooks.ts';
 import type { ReportLead } from '../jobs/report/lead-facts.ts';
 import { reportLeadOf } from '../jobs/report/lead-facts.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
@@ -441,12 +441,7 @@ async function postSigned(url: string, secret: string, payload: unknown, now: ()
   const timestamp = Math.floor(now().getTime() / 1000);
   const response = await fetch(url, {
     method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': String(timestamp),
-      'webhook-signature': signStandardWebhook({ secret, id, timestamp, body }),
-    },
+    headers: standardWebhookHeaders({ secret, id, timestamp, body }),
     body,
   });
   const text = await response.text();
@@ -605,7 +600,7 @@ async function populate(
   }
   const events = { sent: 0, stored: 0, duplicates: 0 };
   const outcomesPosted = { sent: 0, stored: 0, duplicates: 0, byType: {} as Record<string, number> };
-  const stopped = (step: NonNullable<PopulationResult['interrupted']>, mqls = 0, newMqlsOnArrival = 0) => ({
+  const outcome = (mqls: number, newMqlsOnArrival: number, interrupted?: NonNullable<PopulationResult['interrupted']>) => ({
     result: {
       anchor: new Date(anchor).toISOString(),
       leads: count,
@@ -614,10 +609,11 @@ async function populate(
       mqls,
       newMqlsOnArrival,
       earlierUndelivered: { atStart: earlier.total, atEnd: earlier.total },
-      interrupted: step,
+      ...(interrupted ? { interrupted } : {}),
     },
     earlierMqls,
   });
+  const stopped = (step: NonNullable<PopulationResult['interrupted']>, mqls = 0, newMqlsOnArrival = 0) => outcome(mqls, newMqlsOnArrival, step);
   // Whole leads per delivery, at most ~400 messages (the route takes 500).
   const deliveries: Message[][] = [];
   let current: Message[] = [];
@@ -676,16 +672,5 @@ async function populate(
     for (const outcome of batch) outcomesPosted.byType[outcome.outcome] = (outcomesPosted.byType[outcome.outcome] ?? 0) + 1;
   }
   print(`   stored ${outcomesPosted.stored} outcome(s), ${outcomesPosted.duplicates} already there`);
-  return {
-    result: {
-      anchor: new Date(anchor).toISOString(),
-      leads: count,
-      events,
-      outcomes: outcomesPosted,
-      mqls,
-      newMqlsOnArrival,
-      earlierUndelivered: { atStart: earlier.total, atEnd: earlier.total },
-    },
-    earlierMqls,
-  };
+  return outcome(mqls, newMqlsOnArrival);
 }

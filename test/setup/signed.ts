@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
-import { signStandardWebhook } from '../../lib/http/standard-webhooks.ts';
+import { standardWebhookHeaders } from '../../lib/http/standard-webhooks.ts';
 import { workedExampleProfile } from './events.ts';
 
 export const eventsSecret = 'whsec_dGVzdC1vbmx5LWV2ZW50cy13ZWJob29rLXNlY3JldC0wMQ==';
@@ -19,17 +19,8 @@ export function signedDelivery(payload: unknown, options: { id?: string; timesta
   const id = options.id ?? `msg_${randomUUID()}`;
   const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
   const body = typeof payload === 'string' ? payload : JSON.stringify(payload);
-  const signature = signStandardWebhook({ secret: options.secret ?? eventsSecret, id, timestamp, body });
-  return {
-    id,
-    body,
-    headers: {
-      'content-type': options.contentType ?? 'application/json',
-      'webhook-id': id,
-      'webhook-timestamp': String(timestamp),
-      'webhook-signature': signature,
-    },
-  };
+  const headers = standardWebhookHeaders({ secret: options.secret ?? eventsSecret, id, timestamp, body });
+  return { id, body, headers: { ...headers, 'content-type': options.contentType ?? 'application/json' } };
 }
 
 export async function post(url: string, delivery: { body: string | Buffer; headers: Record<string, string> }): Promise<{ status: number; body: any }> {

@@ -34,8 +34,10 @@ describe('mql demo --with-outcomes, stopped by Ctrl-C and run again', () => {
       HANDOFF_RETRY_MAX_SECONDS: '2',
       LOG_LEVEL: 'SILENT',
     };
-    // A 5 s batch window: the handoffs of the first run are still gathered when Ctrl-C stops its receiver.
-    stack = await startTestStack({ env, queues: { handoff: { batchWindowSeconds: 5, maxReceiveCount: 1000 } }, log: () => {} });
+    // A 20 s batch window: the handoffs of the first run are still gathered when Ctrl-C stops its receiver,
+    // however slowly a loaded machine posts the population (5 s was not always enough with other test files
+    // running beside it).
+    stack = await startTestStack({ env, queues: { handoff: { batchWindowSeconds: 20, maxReceiveCount: 1000 } }, log: () => {} });
     store = leadStoreOf(stack);
     dataDir = mkdtempSync(join(tmpdir(), 'mql-demo-interrupt-'));
     const { baseUrl, dynamoEndpoint, sqsEndpoint, tableName, queueUrls } = stack;
