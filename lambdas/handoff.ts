@@ -12,7 +12,7 @@ loadModelAtColdStart();
 
 /**
  * Consumes the handoff queue: sends each lifecycle transition to the configured CRM, in batch calls
- * where the CRM has them, within its rate limits (see lib/handoff.ts). Secrets are read per batch
+ * where the CRM has them, within its rate limits (see lib/handoff/consumer.ts). Secrets are read per batch
  * (cached in AWS), so a fixed token is used without a redeploy.
  */
 export async function handler(event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) {
