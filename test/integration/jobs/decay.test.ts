@@ -40,7 +40,7 @@ async function freshTable(model: ScoringModel = defaultModel): Promise<Bench> {
   const documents = DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
   const reads = countReads(documents);
   const queued: HandoffRecord[] = [];
-  // The queue is our own port (lib/pipeline.ts); here it keeps what it is given, so the test can read it.
+  // The queue is our own port (lib/ingest/pipeline.ts); here it keeps what it is given, so the test can read it.
   const handoffQueue: HandoffQueue = {
     async send(records) {
       queued.push(...records);
