@@ -6,7 +6,17 @@ import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, HttpMethod, type HttpStage, LogGroupLogDestination, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
-import { Alarm, ComparisonOperator, Dashboard, GraphWidget, type IWidget, Stats, TextWidget, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  Alarm,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IWidget,
+  MathExpression,
+  Stats,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, type CfnTable, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
@@ -396,6 +406,27 @@ export class MqlEngine extends Construct {
         }),
       );
     }
+    // A handled 503 (our own failure, the sender retries) is no function error: the API's 5xx share is
+    // watched on its own. At least 20 requests in 5 minutes, and 5 % of them 5xx, for two periods.
+    const period = Duration.minutes(5);
+    this.alarms.push(
+      new Alarm(this, 'Api5xxRate', {
+        alarmDescription: 'mql-engine: 5 % or more of the webhook requests answered 5xx (senders are retrying; nothing they sent is lost)',
+        metric: new MathExpression({
+          expression: 'IF(requests >= 20, 100 * errors / requests, 0)',
+          usingMetrics: {
+            requests: this.api.metricCount({ period, statistic: Stats.SUM }),
+            errors: this.api.metricServerError({ period, statistic: Stats.SUM }),
+          },
+          period,
+          label: 'API 5xx %',
+        }),
+        threshold: 5,
+        evaluationPeriods: 2,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
     const email = this.settings.alarmEmail;
     if (!email) return undefined;
     const topic = new Topic(this, 'AlarmTopic', { displayName: 'mql-engine alarms', enforceSSL: true });

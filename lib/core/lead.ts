@@ -7,6 +7,7 @@ import { withReasonEvents } from './explain.ts';
 import { fitSubject, profileMatches } from './fit.ts';
 import type { HandoffRecord, HandoffType, Reason, RecentEvent } from './handoff.ts';
 import { isEmailLeadId } from './identity.ts';
+import { mergeProfile, recentEvent } from './lead-summary.ts';
 import type { BehaviorRule, PropertyCondition, ScoringModel } from './model.ts';
 import type { Breakdown } from './score.ts';
 import { halfLifeOf, scoreBreakdown } from './score.ts';
@@ -195,48 +196,6 @@ export function newLead(leadId: string, now: Date, model: ScoringModel): Lead {
     modelVersion: model.version,
     outbox: {},
   };
-}
-
-/**
- * Bounds on what a lead item carries, so it stays far below DynamoDB's 400 KB item limit
- * however large the payloads a source accepts: the full event is stored on its own item.
- */
-const maxProfileText = 500;
-const maxCustomFields = 50;
-const maxRecentProperties = 16;
-const maxRecentText = 256;
-
-const bounded = <T>(value: T, limit: number): T => (typeof value === 'string' && value.length > limit ? (value.slice(0, limit) as T) : value);
-
-function mergeProfile(lead: Lead, profile: Profile, occurredAt: string): void {
-  const when = Date.parse(occurredAt);
-  const newer = (key: string) => {
-    const asOf = lead.profileAsOf[key];
-    return asOf === undefined || Date.parse(asOf) <= when;
-  };
-  for (const [field, value] of Object.entries(profile)) {
-    if (field === 'email' || field === 'custom' || value === undefined || value === null || value === '') continue;
-    if (!newer(field)) continue;
-    (lead.profile as Record<string, unknown>)[field] = bounded(value, maxProfileText);
-    lead.profileAsOf[field] = occurredAt;
-  }
-  for (const [key, value] of Object.entries(profile.custom ?? {})) {
-    const asOfKey = `custom.${key}`;
-    if (value === undefined || !newer(asOfKey)) continue;
-    const custom = lead.profile.custom ?? {};
-    if (!Object.hasOwn(custom, key) && Object.keys(custom).length >= maxCustomFields) continue;
-    lead.profile.custom = { ...custom, [key]: bounded(value, maxProfileText) };
-    lead.profileAsOf[asOfKey] = occurredAt;
-  }
-}
-
-function recentEvent(event: NormalizedEvent): RecentEvent {
-  const properties = Object.fromEntries(
-    Object.entries(event.properties)
-      .slice(0, maxRecentProperties)
-      .map(([key, value]) => [key, bounded(value, maxRecentText)]),
-  );
-  return { type: event.type, occurredAt: event.occurredAt, source: event.source, properties };
 }
 
 function byTimeThenId(a: { occurredAt: string; source: string; sourceEventId?: string }, b: typeof a): number {

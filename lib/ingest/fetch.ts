@@ -97,7 +97,10 @@ export async function fetchRecords<Pending>(event: SQSEvent, source: WebhookSour
     const now = clock();
     try {
       const result = await ingest([event], deps.pipeline, now);
-      logger.info(`${step!.noun} stored`, { id, applied: result.applied, duplicates: result.duplicates, handoffs: result.handoffs });
+      if (result.ignored.length > 0)
+        logger.warn(`${step!.noun} not stored: refused by the store's budget`, { id, reasons: result.ignored.map((one) => one.reason) });
+      else
+        logger.info(`${step!.noun} stored`, { id, applied: result.applied, duplicates: result.duplicates, handoffs: result.handoffs, trimmed: result.trimmed });
     } catch (error) {
       return { disposition: 'retry', kind: 'transient', message: `the record was not stored: ${(error as Error).message}` };
     }

@@ -1,10 +1,12 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { boundEvent, cutToBytes, namesTheModelReads } from '../core/budget.ts';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { sendMessages } from '../queue/messages.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { logger } from '../runtime/logger.ts';
+import type { IgnoredEvent } from '../sources/source.ts';
 import type { LeadOutcome, LeadRepository } from '../store/repository.ts';
 
 /** Where decided handoffs go: the handoff queue. */
@@ -23,6 +25,34 @@ export interface IngestResult {
   duplicates: number;
   leads: number;
   handoffs: number;
+  /** Events refused by the store's byte budget (lib/core/budget.ts), with why: nothing of them is stored. */
+  ignored: IgnoredEvent[];
+  /** Property and profile values cut or dropped to fit the budget, over all stored events. */
+  trimmed: number;
+}
+
+const modelReads = new WeakMap<ScoringModel, ReturnType<typeof namesTheModelReads>>();
+
+/** The events as they may be stored (lib/core/budget.ts): cut to the byte budget, or refused with a reason. */
+export function withinBudget(events: readonly NormalizedEvent[], model: ScoringModel): { events: NormalizedEvent[]; ignored: IgnoredEvent[]; trimmed: number } {
+  let reads = modelReads.get(model);
+  if (!reads) {
+    reads = namesTheModelReads(model);
+    modelReads.set(model, reads);
+  }
+  const kept: NormalizedEvent[] = [];
+  const ignored: IgnoredEvent[] = [];
+  let trimmed = 0;
+  for (const event of events) {
+    const bounded = boundEvent(event, reads);
+    if ('refused' in bounded) {
+      ignored.push({ sourceEventId: cutToBytes(event.sourceEventId, 200), reason: bounded.refused });
+    } else {
+      kept.push(bounded.event);
+      trimmed += bounded.trimmed;
+    }
+  }
+  return { events: kept, ignored, trimmed };
 }
 
 /** The handoff queue on SQS: one message per transition, its body the record sales will receive. */
@@ -44,14 +74,15 @@ export function sqsHandoffQueue(client: SQSClient, queueUrl: string): HandoffQue
  * Throws when any lead could not be stored, so the sender retries the delivery (redelivered events
  * are no-ops); the leads that were stored keep their handoffs on the way either way.
  */
-export async function ingest(events: readonly NormalizedEvent[], pipeline: Pipeline, now: Date): Promise<IngestResult> {
+export async function ingest(given: readonly NormalizedEvent[], pipeline: Pipeline, now: Date): Promise<IngestResult> {
+  const { events, ignored, trimmed } = withinBudget(given, pipeline.model);
   const result = await pipeline.store.apply(events, pipeline.model, now);
   const handoffs = await flushOutboxes(result.leads, pipeline);
   if (result.failed.length > 0) {
     const first = result.failed[0]!;
     throw new Error(`${result.failed.length} lead(s) not stored, e.g. ${first.leadId}`, { cause: first.error });
   }
-  return { applied: result.applied, duplicates: result.duplicates, leads: result.leads.length, handoffs };
+  return { applied: result.applied, duplicates: result.duplicates, leads: result.leads.length, handoffs, ignored, trimmed };
 }
 
 /**

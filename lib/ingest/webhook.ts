@@ -5,7 +5,8 @@
  * over the raw bytes, normalized, replay-guarded, completed by the source's async step, stored and scored;
  * the answer is 2xx only once everything is durably stored (or, for a "notify, then fetch" source, durably
  * queued), 4xx for the sender's mistake, and 503 for a failure of ours (lib/http/handler.ts) so the sender
- * retries. Every answer has one shape: `{received, stored, duplicates, ignored, ignoredReasons?, queued?}`.
+ * retries. Every answer has one shape: `{received, stored, duplicates, ignored, ignoredReasons?, queued?, trimmed?}`
+ * (`trimmed`: property and profile values cut to the store's byte budget, lib/core/budget.ts).
  */
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { NormalizedEvent } from '../core/events.ts';
@@ -92,7 +93,8 @@ export function webhookHandler<Pending>(source: WebhookSource<Pending>, deps: ()
     }
     const completed = await complete(source, normalized, current, { secrets, env, now });
     const result = await ingest(completed.events, current.pipeline, now);
-    const { ignored } = completed;
+    const ignored = [...completed.ignored, ...result.ignored];
+    if (result.trimmed > 0) logger.info('event values cut to the store budget', { source: source.name, trimmed: result.trimmed });
     if (ignored.length > 0) {
       logger.info('events ignored', { source: source.name, ignored: ignored.length, reasons: [...new Set(ignored.map((one) => one.reason))] });
     }
@@ -103,6 +105,7 @@ export function webhookHandler<Pending>(source: WebhookSource<Pending>, deps: ()
       duplicates: result.duplicates + completed.alreadyQueued,
       ignored: ignored.length,
       ...(ignored.length > 0 ? { ignoredReasons: countBy(ignored.map((one) => one.reason)) } : {}),
+      ...(result.trimmed > 0 ? { trimmed: result.trimmed } : {}),
     };
     if (completed.unavailable) {
       // What could be completed is stored; the sender retries the whole delivery and those events deduplicate.

@@ -3,6 +3,7 @@
  * transaction, the lead's stored state after scoring, the items (conditional event puts, grouped raw
  * payloads, the version-guarded lead, a merge's claim), and whether a re-evaluation changed anything.
  */
+import { cutToBytes, utf8Bytes } from '../core/budget.ts';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
 import { scoreLead, statusChangeAt } from '../core/lead.ts';
@@ -17,14 +18,23 @@ import type { TransactItems } from './table.ts';
 const maxItemsPerTransaction = 100;
 
 /**
- * Raw payloads above this many characters are kept cut (and marked): one item may not exceed 400 KB,
+ * Raw payloads above this many UTF-8 bytes are kept cut (and marked): one item may not exceed 400 KB,
  * and a transaction 4 MB, while a single authentic delivery may be up to 1 MiB.
  */
-const maxRawChars = 64 * 1024;
+const maxRawBytes = 64 * 1024;
 
-function rawText(raw: unknown): { raw: string; rawTruncated?: true } {
-  const text = JSON.stringify(raw ?? null) ?? 'null';
-  return text.length <= maxRawChars ? { raw: text } : { raw: text.slice(0, maxRawChars), rawTruncated: true };
+/** An event's raw payload as stored, computed once per event (chunking, grouping and the items all need it). */
+const rawTexts = new WeakMap<NormalizedEvent, { raw: string; rawTruncated?: true; bytes: number }>();
+
+function rawText(event: NormalizedEvent): { raw: string; rawTruncated?: true; bytes: number } {
+  let known = rawTexts.get(event);
+  if (!known) {
+    const text = JSON.stringify(event.raw ?? null) ?? 'null';
+    const cut = cutToBytes(text, maxRawBytes);
+    known = cut === text ? { raw: text, bytes: utf8Bytes(text) } : { raw: cut, rawTruncated: true, bytes: utf8Bytes(cut) };
+    rawTexts.set(event, known);
+  }
+  return known;
 }
 
 /** Most bytes of raw payload text in one raw item (DynamoDB's item limit is 400 KB). */
@@ -35,7 +45,7 @@ function rawGroups(events: readonly NormalizedEvent[]): NormalizedEvent[][] {
   const groups: NormalizedEvent[][] = [];
   let size = 0;
   for (const event of events) {
-    const bytes = Buffer.byteLength(rawText(event.raw).raw, 'utf8') + 256;
+    const bytes = rawText(event).bytes + 256;
     const current = groups.at(-1);
     if (current && size + bytes <= maxRawGroupBytes) {
       current.push(event);
@@ -48,13 +58,13 @@ function rawGroups(events: readonly NormalizedEvent[]): NormalizedEvent[][] {
   return groups;
 }
 
-/** Transaction budget for event and raw items, under DynamoDB's 4 MB per transaction with room for the lead. */
-const maxTransactionChars = 3 * 1024 * 1024;
+/** Transaction budget for event and raw items, in UTF-8 bytes, under DynamoDB's 4 MB per transaction with room for the lead. */
+const maxTransactionBytes = 3 * 1024 * 1024;
 
 /**
  * The next events to write in one transaction: as many as DynamoDB's 100 items allow (a new event
  * takes two at most, its EVT item and (counted as if alone) a raw item; a copy from an absorbed lead one; the lead one; `extraItems` the
- * rest), and at most ~3 MB of them.
+ * rest), and at most ~3 MB (UTF-8) of them.
  */
 export function nextChunk(queue: readonly NormalizedEvent[], copies: ReadonlySet<NormalizedEvent>, extraItems: number): NormalizedEvent[] {
   const chunk: NormalizedEvent[] = [];
@@ -63,9 +73,9 @@ export function nextChunk(queue: readonly NormalizedEvent[], copies: ReadonlySet
   for (const event of queue) {
     const eventItems = copies.has(event) ? 1 : 2;
     if (items + eventItems > maxItemsPerTransaction) break;
-    const { raw, ...normalized } = event;
-    const eventSize = JSON.stringify(normalized).length + (copies.has(event) ? 0 : Math.min(maxRawChars, JSON.stringify(raw ?? null)?.length ?? 0));
-    if (chunk.length > 0 && size + eventSize > maxTransactionChars) break;
+    const { raw: _raw, ...normalized } = event;
+    const eventSize = utf8Bytes(JSON.stringify(normalized)) + (copies.has(event) ? 0 : rawText(event).bytes);
+    if (chunk.length > 0 && size + eventSize > maxTransactionBytes) break;
     chunk.push(event);
     size += eventSize;
     items += eventItems;
@@ -146,7 +156,10 @@ export function transactionItems(
           sk: rawSk(first),
           kind: 'raw',
           source: first.source,
-          events: group.map((event) => ({ source: event.source, sourceEventId: event.sourceEventId, ...rawText(event.raw) })),
+          events: group.map((event) => {
+            const { raw, rawTruncated } = rawText(event);
+            return { source: event.source, sourceEventId: event.sourceEventId, raw, ...(rawTruncated ? { rawTruncated } : {}) };
+          }),
           [tableLayout.ttlAttribute]: expiresAt,
         },
       },

@@ -383,6 +383,13 @@ describe('alarms and dashboard', () => {
     }
   });
 
+  it("alarms on the API's 5xx rate: a handled 503 is no function error", () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
+    const rate = alarms.find((alarm) => JSON.stringify(alarm.Properties.Metrics ?? []).includes('100 * errors / requests'));
+    expect(rate?.Properties).toMatchObject({ Threshold: 5, EvaluationPeriods: 2, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    expect(JSON.stringify(rate?.Properties.Metrics)).toContain('5xx');
+  });
+
   it('has a dashboard, and no alarm topic unless an alarm e-mail is given', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
     template.resourceCountIs('AWS::SNS::Topic', 0);
@@ -394,8 +401,8 @@ describe('alarms and dashboard', () => {
     withEmail.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     const topicId = logicalId(withEmail.stack, withEmail.stack.engine.alarmTopic as never);
     const alarms = Object.values(withEmail.template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
-    // One per DLQ, one per function, and the handoff's two log-metric alarms (auth failures, quota exhausted).
-    expect(alarms.length).toBe(queues.length + functionEntries.length + 2);
+    // One per DLQ, one per function, the handoff's two log-metric alarms (auth failures, quota exhausted), the API's 5xx rate.
+    expect(alarms.length).toBe(queues.length + functionEntries.length + 3);
     for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
   });
 });
