@@ -1,5 +1,6 @@
 /** `mql explain <email>`: a lead's score and every reason behind it, as a table or as JSON. */
 import { leadIdOf } from '../../lib/core/events.ts';
+import { textTable } from '../../lib/jobs/text-table.ts';
 import type { LeadView } from '../../lib/views/lead-view.ts';
 import { outcomeLine } from '../../lib/views/lead-view.ts';
 import { defineCommand, fail, parseNow, pipeline } from '../cli.ts';
@@ -62,14 +63,8 @@ export function formatExplanation(view: LeadView): string {
       .filter(Boolean)
       .join('; '),
   ]);
-  const numeric = new Set([2, 3, 4, 5, 6]);
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const render = (row: string[]) =>
-    row
-      .map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
-      .join('  ')
-      .trimEnd();
-  lines.push(render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render));
+  const { lines: table, widths, render } = textTable(header, rows, new Set([2, 3, 4, 5, 6]));
+  lines.push(...table);
   if (rows.length === 0) lines.push('(no reasons: nothing scored yet)');
   else lines.push(render(['total', '', String(score.total), '', '', '', '', '', 'the points column adds up to the score']));
   const withEvents = view.reasons.filter((reason) => reason.events?.length);

@@ -6,6 +6,7 @@ import { outcomeTypes } from '../core/replay.ts';
 import type { LeadHistory } from '../store/lead-histories.ts';
 import { scanLeadHistories } from '../store/lead-histories.ts';
 import type { LeadReads } from '../store/repository.ts';
+import { textTable } from './text-table.ts';
 
 /**
  * `mql calibrate`: reads every lead (a Scan) and the events of each (a Query), keeps the histories of the
@@ -42,16 +43,6 @@ export function writeProposedModel(report: CalibrationReport, path: string): voi
 const percent = (rate: number | null) => (rate === null ? 'n/a' : `${(rate * 100).toFixed(1)}%`);
 const signed = (value: number | null, digits: number) => (value === null ? 'n/a' : `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`);
 
-function table(header: string[], rows: string[][], numeric: ReadonlySet<number>): string[] {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const render = (row: string[]) =>
-    row
-      .map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)))
-      .join('  ')
-      .trimEnd();
-  return [render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render)];
-}
-
 /** The report as text: the rules' coefficients next to their points, then precision and recall at thresholds. */
 export function formatCalibration(report: CalibrationReport, outFile?: string): string {
   const lines = [
@@ -81,7 +72,9 @@ export function formatCalibration(report: CalibrationReport, outFile?: string): 
       String(rule.proposedPoints),
       rule.note ?? '',
     ]);
-  lines.push(...table(['rule', 'kind', 'points', 'fired', 'SQL if fired', 'coef/point', 'coef/sd', 'proposed', 'notes'], rows, new Set([2, 3, 4, 5, 6, 7])));
+  lines.push(
+    ...textTable(['rule', 'kind', 'points', 'fired', 'SQL if fired', 'coef/point', 'coef/sd', 'proposed', 'notes'], rows, new Set([2, 3, 4, 5, 6, 7])).lines,
+  );
   lines.push('', `precision and recall of "score >= threshold" for reaching SQL, scored as sales judged them (MQL threshold ${report.mqlThreshold}):`);
   const quality = report.current.map((current, index) => {
     const proposed = report.proposed?.[index];
@@ -100,7 +93,7 @@ export function formatCalibration(report: CalibrationReport, outFile?: string): 
     'recall',
     ...(report.proposed ? ['proposed (cross-validated): at or above', 'precision', 'recall'] : []),
   ];
-  lines.push(...table(header, quality, new Set([0, 1, 2, 3, 4, 5, 6])));
+  lines.push(...textTable(header, quality, new Set([0, 1, 2, 3, 4, 5, 6])).lines);
   if (report.proposed)
     lines.push('(proposed, cross-validated: each lead scored by the model proposed from the other four fifths of the leads, as a new lead would be)');
   lines.push('');

@@ -1,3 +1,4 @@
+import { textTable } from '../text-table.ts';
 import type { RateRow, ReportFigures } from './figures.ts';
 
 /** The report's figures as terminal text: the same numbers as the HTML page, as tables with bars. */
@@ -8,17 +9,6 @@ const share = (part: number, whole: number) => (whole > 0 ? percentText(part / w
 
 function bar(value: number, max: number, width = 30): string {
   return max > 0 ? '█'.repeat(Math.round((value / max) * width)) : '';
-}
-
-/** Aligned columns: numbers right, text left. */
-function table(header: string[], rows: string[][], numeric: ReadonlySet<number>): string[] {
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const render = (row: string[]) =>
-    row
-      .map((cell, column) => (numeric.has(column) ? cell.padStart(widths[column]!) : column === row.length - 1 ? cell : cell.padEnd(widths[column]!)))
-      .join('  ')
-      .trimEnd();
-  return [render(header), render(widths.map((width) => '-'.repeat(width))), ...rows.map(render)];
 }
 
 export const money = (amount: number, currency: string) => `${amount.toLocaleString('en-US', { maximumFractionDigits: 2 })} ${currency}`;
@@ -36,7 +26,7 @@ function rateTable(title: string, rows: readonly RateRow[], withLeads: boolean):
     percentText(row.rate),
     bar(row.rate ?? 0, 1, 20),
   ]);
-  return table(header, body, numeric);
+  return textTable(header, body, numeric).lines;
 }
 
 export function formatReport(figures: ReportFigures): string {
@@ -54,11 +44,11 @@ export function formatReport(figures: ReportFigures): string {
   ];
   const biggest = Math.max(1, funnel.leads);
   lines.push(
-    ...table(
+    ...textTable(
       ['stage', 'count', 'of previous', ''],
       steps.map(([stage, count, rate]) => [stage, String(count), rate, bar(count, biggest)]),
       new Set([1, 2]),
-    ).map((line) => `  ${line}`),
+    ).lines.map((line) => `  ${line}`),
   );
   const amounts = funnel.wonAmounts.map((one) => money(one.amount, one.currency)).join(', ');
   lines.push(
@@ -87,7 +77,7 @@ export function formatReport(figures: ReportFigures): string {
       String(bin.rejected),
       `${bar(bin.mqls - bin.rejected, most, 24)}${'░'.repeat(Math.round((bin.rejected / Math.max(1, most)) * 24))}`,
     ]);
-    lines.push(...table(['score', 'MQLs', 'SQL', 'rejected', '█ not rejected  ░ rejected'], rows, new Set([1, 2, 3])).map((line) => `  ${line}`));
+    lines.push(...textTable(['score', 'MQLs', 'SQL', 'rejected', '█ not rejected  ░ rejected'], rows, new Set([1, 2, 3])).lines.map((line) => `  ${line}`));
   }
 
   lines.push('', 'Rejection reasons');
@@ -95,11 +85,11 @@ export function formatReport(figures: ReportFigures): string {
   else {
     const most = Math.max(...figures.rejectionReasons.map((one) => one.count));
     lines.push(
-      ...table(
+      ...textTable(
         ['reason', 'count', 'share', ''],
         figures.rejectionReasons.map((one) => [one.reason, String(one.count), percentText(one.share), bar(one.count, most, 20)]),
         new Set([1, 2]),
-      ).map((line) => `  ${line}`),
+      ).lines.map((line) => `  ${line}`),
     );
   }
 
@@ -107,11 +97,11 @@ export function formatReport(figures: ReportFigures): string {
   lines.push('', `Time to MQL (first event -> MQL): median ${time.medianDays ?? 'n/a'} d, p90 ${time.p90Days ?? 'n/a'} d over ${time.count} MQLs`);
   const most = Math.max(0, ...time.bins.map((bin) => bin.count));
   lines.push(
-    ...table(
+    ...textTable(
       ['time', 'MQLs', ''],
       time.bins.map((bin) => [bin.label, String(bin.count), bar(bin.count, most, 24)]),
       new Set([1]),
-    ).map((line) => `  ${line}`),
+    ).lines.map((line) => `  ${line}`),
   );
 
   lines.push('', 'definitions:', ...Object.entries(figures.definitions).map(([name, text]) => `  ${name}: ${text}`));
