@@ -7,6 +7,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Pipeline } from '../lib/ingest/pipeline.ts';
+import { localPseudonymKey } from '../lib/local/pseudonym-key.ts';
+import { usePseudonymKey } from '../lib/runtime/pseudonym.ts';
 import { dlqUrlEnv, queueUrlEnv, tableNameEnv } from '../lib/topology.ts';
 
 export interface OptionSpec {
@@ -111,6 +113,7 @@ export function useLocalStack(dataDir: string): LocalStackInfo {
   process.env.AWS_REGION ??= 'us-east-1';
   process.env.AWS_ACCESS_KEY_ID ??= 'local';
   process.env.AWS_SECRET_ACCESS_KEY ??= 'local';
+  usePseudonymKey(localPseudonymKey(dataDir, false));
   return stack;
 }
 

@@ -114,6 +114,7 @@ export const secretKeys = [
   'HUBSPOT_ACCESS_TOKEN',
   'HUBSPOT_APP_SECRET',
   'SALESFORCE_CLIENT_SECRET',
+  'PSEUDONYM_KEY',
 ] as const;
 export type SecretKey = (typeof secretKeys)[number];
 

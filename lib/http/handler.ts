@@ -1,6 +1,7 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { logger } from '../runtime/logger.ts';
+import { pseudonymKeyReady } from '../runtime/pseudonym.ts';
 import { HttpError } from './errors.ts';
 import { json } from './request.ts';
 
@@ -14,6 +15,10 @@ export type HttpFunction = (event: APIGatewayProxyEventV2, context: Context) => 
 export function httpHandler(fn: HttpFunction) {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2>()
     .use({
+      // The logs' lead references are keyed from the first line on (lib/runtime/pseudonym.ts).
+      before: async () => {
+        await pseudonymKeyReady();
+      },
       onError: async (request) => {
         const error = request.error;
         // The route key (`POST /webhooks/mailchimp/{secret}`), never the path: Mailchimp's secret is in the path.

@@ -9,6 +9,7 @@
  * so one process runs one stack at a time (the stack re-applies its environment before every
  * invocation, and restores the previous values on stop).
  */
+
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -16,11 +17,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, SQSEvent } from 'aws-lambda';
+import { usePseudonymKey } from '../runtime/pseudonym.ts';
 import type { HandlerName, QueueName, RouteSpec } from '../topology.ts';
 import { dlqUrlEnv, queueUrlEnv, tableNameEnv, routes as topologyRoutes, schedules as topologySchedules } from '../topology.ts';
 import { createTable, type DynamoDbLocal, dynamoClient, localCredentials, startDynamoDbLocal } from './dynamodb.ts';
 import { LocalStackError } from './errors.ts';
 import { type LocalHttpServer, startHttpServer } from './http.ts';
+import { localPseudonymKey } from './pseudonym-key.ts';
 import { type Poller, type QueueTuning, queueDataDir, sqsClient, startPoller, startQueues } from './queues.ts';
 import { createInvoker, type HandlerLoader } from './runtime.ts';
 
@@ -181,6 +184,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       env[queueUrlEnv(queue.name)] = queue.url;
       env[dlqUrlEnv(queue.name)] = queue.dlqUrl;
     }
+    // Lead references in the logs and erasure tombstones are keyed (lib/local/pseudonym-key.ts).
+    const pseudonymKey = localPseudonymKey(dataDir);
+    if (pseudonymKey) env.PSEUDONYM_KEY = pseudonymKey;
     // Never real AWS from a local stack: no session token of the operator's, endpoints always honoured,
     // and secrets from the environment (.env), not from Secrets Manager.
     const unset = new Set(['AWS_SESSION_TOKEN', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', 'MQL_SECRET_ARN', 'AWS_PROFILE']);
@@ -200,6 +206,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       for (const key of unset) delete process.env[key];
     };
     applyEnv();
+    usePseudonymKey(process.env.PSEUDONYM_KEY);
     cleanups.push(() => {
       for (const [key, value] of saved) {
         // Leave alone what someone else changed since.

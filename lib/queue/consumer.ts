@@ -7,6 +7,7 @@
  */
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { logger } from '../runtime/logger.ts';
+import { pseudonymKeyReady } from '../runtime/pseudonym.ts';
 import type { QueueMessages } from './messages.ts';
 import type { Failure, RetryPolicy } from './settlement.ts';
 import { settlement } from './settlement.ts';
@@ -73,6 +74,8 @@ export async function consumeQueue<M>(
   options: ConsumeOptions,
   work: (items: Received<M>[], batch: Batch<M>) => Promise<void>,
 ): Promise<SQSBatchResponse> {
+  // The logs' lead references are keyed from the first line on (lib/runtime/pseudonym.ts).
+  await pseudonymKeyReady();
   const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
   const settled = new Set<SQSRecord>();
   const remainingMs = options.remainingMs ?? (() => Number.POSITIVE_INFINITY);
