@@ -38,6 +38,7 @@ import { retryPolicyFromEnv } from '../queue/settlement.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { nonNegativeNumberFromEnv } from '../runtime/config.ts';
 import { logger } from '../runtime/logger.ts';
+import { leadRef } from '../runtime/pseudonym.ts';
 import type { HandoffLedger } from '../store/repository.ts';
 import { queueSpec } from '../topology.ts';
 import type { HandoffMessage } from './records.ts';
@@ -219,7 +220,7 @@ class Delivery {
       items.sort((a, b) => timeOf(a.body.record.occurredAt) - timeOf(b.body.record.occurredAt));
       const leadId = items[0]!.body.leadId;
       const known = await this.deps.store.listHandoffs(leadId).catch((error: unknown) => {
-        logger.warn("could not read the lead's handoffs; sending without the duplicate check", { leadId, error: error as Error });
+        logger.warn("could not read the lead's handoffs; sending without the duplicate check", { lead: leadRef(leadId), error: error as Error });
         return [];
       });
       const delivered = new Set(known.filter((handoff) => handoff.status === 'delivered').map((handoff) => handoff.id));

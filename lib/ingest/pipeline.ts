@@ -6,6 +6,7 @@ import type { ScoringModel } from '../core/model.ts';
 import { sendMessages } from '../queue/messages.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { logger } from '../runtime/logger.ts';
+import { leadRef } from '../runtime/pseudonym.ts';
 import type { IgnoredEvent } from '../sources/source.ts';
 import type { LeadOutcome, LeadRepository } from '../store/repository.ts';
 
@@ -70,18 +71,30 @@ export function sqsHandoffQueue(client: SQSClient, queueUrl: string): HandoffQue
 }
 
 /**
+ * Some leads of a delivery were stored and others not (a transient failure of the lead-by-lead path,
+ * lib/store/lead-writes.ts): the sender is told so with a 503 that counts what was stored, and its
+ * retry stores the rest (stored events are recognised by their ids and not counted twice).
+ */
+export class NotAllStored extends Error {
+  readonly applied: number;
+  constructor(failedLeads: number, storedLeads: number, applied: number, first: { leadId: string; error: unknown }) {
+    super(`${failedLeads} lead(s) not stored just now (${storedLeads} stored), e.g. ${leadRef(first.leadId)}`, { cause: first.error });
+    this.name = 'NotAllStored';
+    this.applied = applied;
+  }
+}
+
+/**
  * Stores and scores events, then moves every decided handoff from the leads' outboxes to the queue.
- * Throws when any lead could not be stored, so the sender retries the delivery (redelivered events
- * are no-ops); the leads that were stored keep their handoffs on the way either way.
+ * A delivery of several leads is one transaction when it fits, so a failure stores nothing; else, when
+ * some lead could not be stored, throws {@link NotAllStored} so the sender retries the delivery
+ * (redelivered events are no-ops); the leads that were stored keep their handoffs on the way either way.
  */
 export async function ingest(given: readonly NormalizedEvent[], pipeline: Pipeline, now: Date): Promise<IngestResult> {
   const { events, ignored, trimmed } = withinBudget(given, pipeline.model);
   const result = await pipeline.store.apply(events, pipeline.model, now);
   const handoffs = await flushOutboxes(result.leads, pipeline);
-  if (result.failed.length > 0) {
-    const first = result.failed[0]!;
-    throw new Error(`${result.failed.length} lead(s) not stored, e.g. ${first.leadId}`, { cause: first.error });
-  }
+  if (result.failed.length > 0) throw new NotAllStored(result.failed.length, result.leads.length, result.applied, result.failed[0]!);
   return { applied: result.applied, duplicates: result.duplicates, leads: result.leads.length, handoffs, ignored, trimmed };
 }
 
@@ -102,7 +115,7 @@ export async function flushOutboxes(leads: readonly Pick<LeadOutcome, 'leadId' |
       );
       return lead.outbox.length;
     } catch (error) {
-      logger.warn('handoff left in the outbox for the next run', { leadId: lead.leadId, error: error as Error });
+      logger.warn('handoff left in the outbox for the next run', { lead: leadRef(lead.leadId), error: error as Error });
       return 0;
     }
   });

@@ -19,7 +19,7 @@ import { logger } from '../runtime/logger.ts';
 import type { Env, IgnoredEvent, Normalized, StepContext, WebhookRequest, WebhookSource } from '../sources/source.ts';
 import type { QueueName } from '../topology.ts';
 import type { Pipeline } from './pipeline.ts';
-import { ingest } from './pipeline.ts';
+import { ingest, NotAllStored } from './pipeline.ts';
 
 /** The request as a source sees it; the body limit (413) is enforced here, before any verification. */
 export function webhookRequest(event: APIGatewayProxyEventV2): WebhookRequest {
@@ -92,7 +92,19 @@ export function webhookHandler<Pending>(source: WebhookSource<Pending>, deps: ()
       if (claim === 'replayed') throw guard.refusal();
     }
     const completed = await complete(source, normalized, current, { secrets, env, now });
-    const result = await ingest(completed.events, current.pipeline, now);
+    let result: Awaited<ReturnType<typeof ingest>>;
+    try {
+      result = await ingest(completed.events, current.pipeline, now);
+    } catch (error) {
+      if (!(error instanceof NotAllStored)) throw error;
+      // Part of it is stored (too big for one transaction, lib/store/delivery-transaction.ts): say so.
+      logger.error(`${source.name}: part of the delivery could not be stored just now; the sender will retry it`, { error });
+      return json(503, {
+        error: 'temporarily_unavailable',
+        detail: `${error.message}; retry later: what was stored is not counted twice`,
+        stored: error.applied,
+      });
+    }
     const ignored = [...completed.ignored, ...result.ignored];
     if (result.trimmed > 0) logger.info('event values cut to the store budget', { source: source.name, trimmed: result.trimmed });
     if (ignored.length > 0) {

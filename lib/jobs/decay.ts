@@ -1,6 +1,7 @@
 import type { Pipeline } from '../ingest/pipeline.ts';
 import { flushOutboxes } from '../ingest/pipeline.ts';
 import { logger } from '../runtime/logger.ts';
+import { leadRef } from '../runtime/pseudonym.ts';
 
 /** What one decay run did. */
 export interface DecaySummary {
@@ -63,7 +64,7 @@ export async function runDecay(pipeline: Pipeline, now: Date, options: DecayOpti
           summary.handoffs += sent;
         } catch (error) {
           summary.failed += 1;
-          logger.error('decay: lead not re-evaluated; still due for the next run', { leadId: lead.leadId, error: error as Error });
+          logger.error('decay: lead not re-evaluated; still due for the next run', { lead: leadRef(lead.leadId), error: error as Error });
         }
       }
     };

@@ -15,7 +15,7 @@ import type { LeadOutcome, StoredLead } from './repository.ts';
 import type { TransactItems } from './table.ts';
 
 /** DynamoDB's limit of items per transaction: e.g. 49 events with their raw payloads, plus the lead. */
-const maxItemsPerTransaction = 100;
+export const maxItemsPerTransaction = 100;
 
 /**
  * Raw payloads above this many UTF-8 bytes are kept cut (and marked): one item may not exceed 400 KB,

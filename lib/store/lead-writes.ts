@@ -1,5 +1,6 @@
 /**
- * Writing leads: events applied and scored in ONE TransactWriteItems per lead per call (per ~49 events),
+ * Writing leads: a delivery of several leads in one TransactWriteItems when it fits (lib/store/delivery-transaction.ts),
+ * else events applied and scored in ONE TransactWriteItems per lead per call (per ~49 events),
  * a conditional put per event (`attribute_not_exists`, so a redelivery is a no-op) and the lead guarded
  * by its `version`; re-evaluation by the decay job and rebuilding by a rescore through the same path.
  */
@@ -12,12 +13,13 @@ import { applyEvents, evaluateLead, newLead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { replayLead } from '../core/replay.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import { deliveryTransaction } from './delivery-transaction.ts';
 import { eventSk, leadPk } from './keys.ts';
 import { changed, minEventsToLookUp, nextChunk, outcomeOf, replacesState, storedEventKey, toStored, transactionItems } from './lead-transaction.ts';
 import type { MergePlan } from './merge.ts';
 import { mayAbsorbMore, planMerge, resolveMerged, retireMerged, union } from './merge.ts';
 import type { ApplyResult, LeadOutcome, StoredLead } from './repository.ts';
-import type { StoreTable } from './table.ts';
+import type { StoreTable, TransactItems } from './table.ts';
 import { backoffMs, sleep } from './table.ts';
 
 export class LeadWriter {
@@ -54,6 +56,19 @@ export class LeadWriter {
     const readAhead =
       byLead.size > 1 ? await this.table.readLeads([...byLead.keys()].filter((leadId) => !resolved.read.has(leadId))) : new Map<string, StoredLead>();
     const stored = events.length >= minEventsToLookUp ? await this.storedEventKeysOfRedelivery([...byLead.values()].flat()) : new Set<string>();
+    const readOf = (leadId: string) => (resolved.read.has(leadId) ? resolved.read.get(leadId) : readAhead.get(leadId));
+    // Several leads, none of it stored yet: all in one transaction when it fits, so a failure stores nothing.
+    if (byLead.size > 1 && stored.size === 0) {
+      const together = deliveryTransaction(this.table, [...byLead], readOf, model, now);
+      if (together && (await this.sendTogether(together.items))) {
+        return {
+          failed: [],
+          applied: together.outcomes.reduce((sum, lead) => sum + lead.applied, 0),
+          duplicates: duplicatesWithinDelivery,
+          leads: together.outcomes,
+        };
+      }
+    }
     // One lead's failure must not cost the others: every lead is attempted, failures are reported.
     const settled = await mapWithConcurrency([...byLead], this.table.concurrency, ([leadId, leadEvents]) => {
       const prefetched = resolved.read.has(leadId) ? { lead: resolved.read.get(leadId) } : byLead.size > 1 ? { lead: readAhead.get(leadId) } : undefined;
@@ -82,6 +97,22 @@ export class LeadWriter {
       duplicates: leads.reduce((sum, lead) => sum + lead.duplicates, 0) + duplicatesWithinDelivery,
       leads,
     };
+  }
+
+  /**
+   * Sends a whole delivery's transaction: true when it committed; false when DynamoDB cancelled it (an
+   * event already stored, a lead written meanwhile), and the delivery goes lead by lead, which sorts
+   * those out. Any other failure is thrown: nothing was stored.
+   */
+  private async sendTogether(items: TransactItems): Promise<boolean> {
+    try {
+      await this.table.send(items);
+      return true;
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      this.table.stats.conflicts += 1;
+      return false;
+    }
   }
 
   /**

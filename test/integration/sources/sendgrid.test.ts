@@ -369,7 +369,10 @@ describe('SendGrid when the store fails for one lead of a batch', () => {
     failingLead = victim;
     const failed = delivery(retried);
     const answer = await post(url, failed);
-    expect(answer).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
+    // Too big for one transaction (200 events): stored lead by lead, and the 503 says how much was stored.
+    expect(answer).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable', stored: 200 - victimEvents } });
+    expect(answer.body.detail).toMatch(/1 lead\(s\) not stored just now \(39 stored\), e\.g\. lead:[0-9a-f]{12}; retry later/);
+    expect(answer.body.detail).not.toContain(victim);
     // Every other lead was stored; the failed lead's transaction left nothing behind.
     expect(await readStore.getLead(victim)).toBeUndefined();
     expect(await readStore.listEvents(victim)).toEqual([]);
@@ -398,6 +401,26 @@ describe('SendGrid when the store fails for one lead of a batch', () => {
       expect({ index, ...summary(retriedLead) }).toEqual({ index, ...summary(cleanLead) });
     }
     expect((await readStore.listEvents(victim)).length).toBe(victimEvents);
+  });
+
+  it('a batch that fits one transaction is all or nothing: the 503 stores nothing of any lead, the retry stores it all', async () => {
+    // Three leads of two events each: 6 event items, 3 raw, 3 leads, one transaction.
+    const small = batch('atomic', 6, 3, nowSeconds() - 300);
+    const victim = 'atomic-1@acme-logistics.com';
+    const readStore = storeOf(stack);
+    const before = await countItems(stack.dynamodb, stack.tableName);
+
+    failingLead = victim;
+    const signed = delivery(small);
+    expect(await post(url, signed)).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
+    expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+    for (const email of ['atomic-0@acme-logistics.com', victim, 'atomic-2@acme-logistics.com']) expect(await readStore.getLead(email)).toBeUndefined();
+
+    failingLead = undefined;
+    expect(await post(url, signed)).toMatchObject({ status: 200, body: { received: 6, stored: 6, duplicates: 0 } });
+    expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before + 12);
+    expect(await post(url, signed)).toMatchObject({ status: 200, body: { stored: 0, duplicates: 6 } });
+    for (const email of ['atomic-0@acme-logistics.com', victim, 'atomic-2@acme-logistics.com']) expect((await readStore.getLead(email))?.eventCount).toBe(2);
   });
 });
 

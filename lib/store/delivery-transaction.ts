@@ -1,0 +1,55 @@
+/**
+ * A delivery of several leads written as ONE TransactWriteItems when it fits DynamoDB's limits (100
+ * items, 4 MB), so a failure stores nothing of it and the sender's retry finds nothing half done: the
+ * "a 5xx means nothing was stored" rule of docs/operator-contract.md. What does not fit, is a
+ * redelivery, or needs a merge (phone numbers, lib/store/merge.ts) goes lead by lead (lib/store/lead-writes.ts).
+ */
+import { utf8Bytes } from '../core/budget.ts';
+import type { NormalizedEvent } from '../core/events.ts';
+import { isEmailLeadId, phoneLeadId } from '../core/identity.ts';
+import { applyEvents, newLead } from '../core/lead.ts';
+import type { ScoringModel } from '../core/model.ts';
+import { maxItemsPerTransaction, nextChunk, outcomeOf, toStored, transactionItems } from './lead-transaction.ts';
+import type { LeadOutcome, StoredLead } from './repository.ts';
+import type { StoreTable, TransactItems } from './table.ts';
+
+/** Bytes of one transaction's items as JSON, under DynamoDB's 4 MB with room for attribute overhead. */
+const maxDeliveryBytes = 3.5 * 1024 * 1024;
+
+/** Whether a lead's events can go in a shared transaction: no merge to plan, no merge under way. */
+function writesAlone(leadId: string, current: StoredLead | undefined, events: readonly NormalizedEvent[]): boolean {
+  if (current?.mergedInto || current?.mergingFrom) return false;
+  if (!isEmailLeadId(leadId)) return false;
+  const held = new Set(current?.aliases ?? []);
+  return events.every((event) => {
+    const phone = phoneLeadId(event.profile?.phone);
+    return !phone || held.has(phone);
+  });
+}
+
+/**
+ * The items of every lead's write in one transaction, with each lead's outcome once it commits; undefined
+ * when the delivery must go lead by lead.
+ */
+export function deliveryTransaction(
+  table: StoreTable,
+  groups: readonly (readonly [string, NormalizedEvent[]])[],
+  readOf: (leadId: string) => StoredLead | undefined,
+  model: ScoringModel,
+  now: Date,
+): { items: TransactItems; outcomes: LeadOutcome[] } | undefined {
+  const items: TransactItems = [];
+  const outcomes: LeadOutcome[] = [];
+  for (const [leadId, events] of groups) {
+    const current = readOf(leadId);
+    if (!writesAlone(leadId, current, events)) return undefined;
+    if (nextChunk(events, new Set(), 0).length < events.length) return undefined;
+    const evaluation = applyEvents(current ?? newLead(leadId, now, model), events, model, now);
+    const next = toStored(evaluation.lead, evaluation.score, current?.version ?? 0, model, now);
+    items.push(...transactionItems(table, events, new Set(), undefined, next, current?.version, now, undefined).items);
+    if (items.length > maxItemsPerTransaction) return undefined;
+    outcomes.push(outcomeOf(next, events.length, 0, 0));
+  }
+  if (utf8Bytes(JSON.stringify(items)) > maxDeliveryBytes) return undefined;
+  return { items, outcomes };
+}
