@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, SQSEvent } from 'aws-lambda';
-import { usePseudonymKey } from '../runtime/pseudonym.ts';
+import { pseudonymized, usePseudonymKey } from '../runtime/pseudonym.ts';
 import type { HandlerName, QueueName, RouteSpec } from '../topology.ts';
 import { dlqUrlEnv, queueUrlEnv, tableNameEnv, routes as topologyRoutes, schedules as topologySchedules } from '../topology.ts';
 import { createTable, type DynamoDbLocal, dynamoClient, localCredentials, startDynamoDbLocal } from './dynamodb.ts';
@@ -125,7 +125,9 @@ export function readStackFile(dataDir: string): StackFile | undefined {
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
-  const log = options.log ?? ((message: string) => console.error(message));
+  // The local stack's own lines (a request's path may hold an address) go out pseudonymized, as the functions' do.
+  const print = options.log ?? ((message: string) => console.error(message));
+  const log = (message: string) => print(pseudonymized(message));
   const region = options.region ?? 'us-east-1';
   const tableName = options.tableName ?? 'mql';
   const dataDir = options.dataDir === undefined ? undefined : resolve(options.dataDir);
