@@ -227,3 +227,44 @@ export function stackFor(command: Command, aws: boolean, dataDir: string): Local
   if (command.awsNeedsTable !== false && !process.env[tableNameEnv]) fail(`--aws needs ${tableNameEnv} (the stack's TableName output)`);
   return undefined;
 }
+
+/** The options of every job that walks the whole table (rescore, backtest, report, calibrate). */
+export const walkOptions = { segments: { type: 'string' }, quiet: { type: 'boolean' } } as const satisfies Options;
+
+/** Their line in the usage of those commands. */
+export const walkUsage = '                      --segments N: parallel Scan segments (default one per GB of table, 1-16); --quiet: no progress line';
+
+/**
+ * How a table-walking job reads: its segments (`--segments N`, else sized to the table) and, on a
+ * terminal without `--quiet`, a progress line on stderr rewritten in place (lib/jobs/progress.ts).
+ */
+export async function tableWalk(
+  values: { segments?: string | undefined; quiet?: boolean },
+  store: { tableEstimate(): Promise<{ items: number; bytes: number } | undefined> },
+  label: string,
+): Promise<{ segments: number; progress?: (leads: number, scanned: number) => void; finish(): void }> {
+  const { defaultSegments } = await import('../lib/store/table-scan.ts');
+  const { progressText } = await import('../lib/jobs/progress.ts');
+  let segments: number | undefined;
+  if (values.segments !== undefined) {
+    segments = Number(values.segments);
+    if (!Number.isInteger(segments) || segments < 1 || segments > 1000000) fail(`--segments must be a whole number from 1 (got ${values.segments})`);
+  }
+  const show = process.stderr.isTTY === true && !values.quiet;
+  const estimate = show || segments === undefined ? await store.tableEstimate() : undefined;
+  const started = performance.now();
+  return {
+    segments: segments ?? defaultSegments(estimate),
+    ...(show
+      ? {
+          progress: (leads: number, scanned: number) =>
+            process.stderr.write(
+              `\r${progressText(label, { leads, scanned, tableItems: estimate?.items, seconds: (performance.now() - started) / 1000 })}\x1b[K`,
+            ),
+        }
+      : {}),
+    finish: () => {
+      if (show) process.stderr.write('\n');
+    },
+  };
+}

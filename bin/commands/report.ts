@@ -1,7 +1,7 @@
 /** `mql report`: the funnel and conversion figures as text (or JSON), and as an HTML page with charts. */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { defaultOutput, defineCommand, ensureParent, parseNow, parseSince, pipeline } from '../cli.ts';
+import { defaultOutput, defineCommand, ensureParent, parseNow, parseSince, pipeline, tableWalk, walkOptions, walkUsage } from '../cli.ts';
 
 export const reportFile = 'report.html';
 
@@ -9,12 +9,13 @@ export const report = defineCommand({
   name: 'report',
   group: 'the model and the figures',
   usage: [
-    'report [--out FILE] [--since DATE] [--json] [--now ISO]',
+    'report [--out FILE] [--since DATE] [--json] [--now ISO] [--segments N] [--quiet]',
     '                      funnel, MQL -> SQL by source and month, score at MQL vs rejected, rejection reasons, time to MQL,',
     `                      as text (--json: as JSON), and as a self-contained HTML page with charts written to FILE (default`,
     `                      <data dir>/${reportFile}; the path is printed); --since: leads first seen since DATE`,
+    walkUsage,
   ],
-  options: { out: { type: 'string' }, since: { type: 'string' }, json: { type: 'boolean' }, now: { type: 'string' } },
+  options: { out: { type: 'string' }, since: { type: 'string' }, json: { type: 'boolean' }, now: { type: 'string' }, ...walkOptions },
   stack: 'any',
   async run({ values, dataDir }) {
     const { buildReport } = await import('../../lib/jobs/report/load.ts');
@@ -23,7 +24,15 @@ export const report = defineCommand({
     const since = parseSince(values.since);
     const now = parseNow(values.now);
     const { store, model } = await pipeline();
-    const figures = await buildReport(store, { model, now, ...(since ? { since } : {}) });
+    const walk = await tableWalk(values, store, 'report');
+    const figures = await buildReport(store, {
+      model,
+      now,
+      segments: walk.segments,
+      ...(since ? { since } : {}),
+      ...(walk.progress ? { onProgress: (at: { leads: number; scanned: number }) => walk.progress?.(at.leads, at.scanned) } : {}),
+    });
+    walk.finish();
     process.stdout.write(values.json ? `${JSON.stringify(figures, null, 2)}\n` : `${formatReport(figures)}\n`);
     const out = values.out ?? defaultOutput(dataDir, reportFile);
     ensureParent(out);

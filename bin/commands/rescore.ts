@@ -1,20 +1,21 @@
 /** `mql rescore`: every lead rebuilt from its stored events under the model, resumable after Ctrl-C. */
 import { resolve } from 'node:path';
-import { defineCommand, modelFile, parseNow, pipeline } from '../cli.ts';
+import { defineCommand, modelFile, parseNow, pipeline, tableWalk, walkOptions, walkUsage } from '../cli.ts';
 
 export const rescore = defineCommand({
   name: 'rescore',
   group: 'jobs',
   usage: [
-    'rescore [--model FILE] [--resume] [--now ISO]',
+    'rescore [--model FILE] [--resume] [--now ISO] [--segments N] [--quiet]',
     '                      rebuild every lead from its stored events under the model (default: MQL_MODEL_PATH or the default',
     '                      model), write only leads whose state changes, hand off the transitions; the cursor is kept in',
-    '                      <data dir>/rescore-cursor.json after every page: --resume continues an interrupted run',
+    '                      <data dir>/rescore-cursor.json after every page: --resume continues an interrupted run (with its segments)',
+    walkUsage,
   ],
-  options: { model: { type: 'string' }, resume: { type: 'boolean' }, now: { type: 'string' } },
+  options: { model: { type: 'string' }, resume: { type: 'boolean' }, now: { type: 'string' }, ...walkOptions },
   stack: 'any',
   async run({ values, dataDir }) {
-    const { countLeads, formatRescoreSummary, progressLine, runRescore } = await import('../../lib/jobs/rescore.ts');
+    const { formatRescoreSummary, runRescore } = await import('../../lib/jobs/rescore.ts');
     const current = await pipeline();
     const model = values.model ? await modelFile(values.model) : current.model;
     if (model.version !== current.model.version) {
@@ -24,8 +25,7 @@ export const rescore = defineCommand({
       );
     }
     const cursorFile = resolve(dataDir, 'rescore-cursor.json');
-    const tty = process.stderr.isTTY === true;
-    const total = tty ? await countLeads(current.store) : undefined;
+    const walk = await tableWalk(values, current.store, 'rescore');
     const controller = new AbortController();
     // Ctrl-C stops after the page in hand, the cursor saved, instead of half-way through it.
     process.once('SIGINT', () => controller.abort());
@@ -35,9 +35,10 @@ export const rescore = defineCommand({
       cursorFile,
       resume: values.resume,
       signal: controller.signal,
-      ...(tty ? { onProgress: (progress) => process.stderr.write(`\r${progressLine(progress, total)}\x1b[K`) } : {}),
+      segments: walk.segments,
+      ...(walk.progress ? { onProgress: (progress) => walk.progress?.(progress.read, progress.scanned) } : {}),
     });
-    if (tty) process.stderr.write('\n');
+    walk.finish();
     process.stderr.write(`${formatRescoreSummary(result)}${result.complete ? '' : ` (cursor in ${cursorFile})`}\n`);
     // Interrupted: not a success for a script that runs it (130, as for Ctrl-C).
     if (!result.complete) process.exit(130);

@@ -1,20 +1,19 @@
 import type { ScoringModel } from '../core/model.ts';
 import type { BacktestReport } from '../core/replay.ts';
 import { BacktestTally, outcomesOf, qualificationOf } from '../core/replay.ts';
-import { scanLeadHistories } from '../store/lead-histories.ts';
-import type { LeadReads } from '../store/repository.ts';
+import { type HistoryScan, type HistoryWalkOptions, scanLeadHistories } from '../store/lead-histories.ts';
 
 /**
  * `mql backtest`: every lead's stored events replayed under the current and a candidate model, side by
- * side, as of `now`. Reads only (a Scan of the leads and a Query of each lead's events); writes nothing.
+ * side, as of `now`. Reads only (one pass of a parallel Scan, lib/store/lead-histories.ts); writes nothing.
  *
  * `since` selects LEADS, not events: the leads first seen at or after it, each with its whole history
  * (a lead's profile, and so its fit, comes from its events: replaying only recent events would score
  * an old lead as a stranger).
  */
 export async function runBacktest(
-  store: Pick<LeadReads, 'scanLeads' | 'listEvents'>,
-  options: { current: ScoringModel; candidate: ScoringModel; now: Date; since?: Date; concurrency?: number; pageSize?: number },
+  store: HistoryScan,
+  options: { current: ScoringModel; candidate: ScoringModel; now: Date } & HistoryWalkOptions,
 ): Promise<BacktestReport> {
   const tally = new BacktestTally();
   for await (const page of scanLeadHistories(store, options)) {

@@ -4,25 +4,19 @@ import { calibrate } from '../core/calibrate.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { outcomeTypes } from '../core/replay.ts';
 import type { LeadHistory } from '../store/lead-histories.ts';
-import { scanLeadHistories } from '../store/lead-histories.ts';
-import type { LeadReads } from '../store/repository.ts';
+import { type HistoryScan, type HistoryWalkOptions, scanLeadHistories } from '../store/lead-histories.ts';
 import { textTable } from './text-table.ts';
 
 /**
- * `mql calibrate`: reads every lead (a Scan) and the events of each (a Query), keeps the histories of the
+ * `mql calibrate`: reads every lead with its events (one pass of a parallel Scan), keeps the histories of the
  * leads with a sales outcome, and hands them to the pure calibration (lib/core/calibrate.ts). Reads only.
  * Memory holds the events of the judged leads alone: those sales has seen, a small share of the table.
  */
-export async function runCalibration(
-  store: Pick<LeadReads, 'scanLeads' | 'listEvents'>,
-  options: { model: ScoringModel; since?: Date; concurrency?: number; pageSize?: number; lambda?: number },
-): Promise<CalibrationReport> {
+export async function runCalibration(store: HistoryScan, options: { model: ScoringModel; lambda?: number } & HistoryWalkOptions): Promise<CalibrationReport> {
   const histories: LeadHistory[] = [];
   // Not `since`: the calibration itself selects by the time of the outcome.
-  for await (const page of scanLeadHistories(store, {
-    ...(options.concurrency ? { concurrency: options.concurrency } : {}),
-    ...(options.pageSize ? { pageSize: options.pageSize } : {}),
-  })) {
+  const { since: _since, ...walk } = options;
+  for await (const page of scanLeadHistories(store, walk)) {
     for (const history of page) {
       if (history.events.some((event) => (outcomeTypes as readonly string[]).includes(event.type))) histories.push(history);
     }

@@ -43,6 +43,8 @@ export interface RescoreOptions {
   pageSize?: number;
   /** Leads rebuilt at once. */
   concurrency?: number;
+  /** Parallel Scan segments (default 1); a resumed run keeps the segments it started with. */
+  segments?: number;
   /** Called after every page. */
   onProgress?: (progress: RescoreProgress) => void;
   /** Stops between pages, the cursor saved: a later run with `resume` continues. */
@@ -62,10 +64,16 @@ export interface RescoreResult extends RescoreTotals {
   leadsPerSecond: number;
 }
 
+/** Where each Scan segment stands: a cursor, `null` once finished, absent before its first page. */
+type SegmentCursors = (Record<string, unknown> | null | undefined)[];
+
 interface SavedCursor {
   modelVersion: string;
-  cursor: Record<string, unknown>;
+  segments: number;
+  cursors: SegmentCursors;
   totals: RescoreTotals;
+  /** A file written before segments existed: one cursor. */
+  cursor?: Record<string, unknown>;
 }
 
 const emptyTotals = (): RescoreTotals => ({ read: 0, changed: 0, unchanged: 0, handoffs: 0, transitions: {}, scanned: 0 });
@@ -76,6 +84,7 @@ function readSaved(file: string | undefined, modelVersion: string): SavedCursor 
   if (saved.modelVersion !== modelVersion) {
     throw new Error(`${file} is the cursor of a rescore under model ${saved.modelVersion}, not ${modelVersion}: run without --resume to start over`);
   }
+  if (!saved.cursors) return { ...saved, segments: 1, cursors: [saved.cursor ?? null] };
   return saved;
 }
 
@@ -84,8 +93,10 @@ export async function runRescore(pipeline: Pipeline, options: RescoreOptions): P
   const clock = options.clock ?? (() => performance.now());
   const saved = options.resume ? readSaved(options.cursorFile, model.version) : undefined;
   const totals = saved ? structuredClone(saved.totals) : emptyTotals();
+  // A resumed run keeps the segments it was cut into: a cursor belongs to its segment.
+  const segments = saved?.segments ?? Math.max(1, Math.floor(options.segments ?? 1));
+  const cursors: SegmentCursors = saved ? [...saved.cursors] : Array.from({ length: segments }, () => undefined);
   const readBefore = totals.read;
-  let cursor = saved?.cursor;
   const started = clock();
   const rate = () => {
     const seconds = (clock() - started) / 1000;
@@ -94,8 +105,19 @@ export async function runRescore(pipeline: Pipeline, options: RescoreOptions): P
   let complete = false;
   for (;;) {
     if (options.signal?.aborted) break;
-    const page = await pipeline.store.scanLeads({ ...(cursor ? { cursor } : {}), ...(options.pageSize ? { limit: options.pageSize } : {}) });
-    const results = await mapWithConcurrency(page.leadIds, options.concurrency ?? 8, (leadId) => pipeline.store.replaceState(leadId, model, now));
+    // A round: the next page of every unfinished segment at once.
+    const open = cursors.flatMap((cursor, index) => (cursor === null ? [] : [index]));
+    const pages = await Promise.all(
+      open.map((index) =>
+        pipeline.store.scanLeads({
+          ...(cursors[index] ? { cursor: cursors[index] } : {}),
+          ...(options.pageSize ? { limit: options.pageSize } : {}),
+          segment: { index, total: segments },
+        }),
+      ),
+    );
+    const leadIds = pages.flatMap((page) => page.leadIds);
+    const results = await mapWithConcurrency(leadIds, options.concurrency ?? 8, (leadId) => pipeline.store.replaceState(leadId, model, now));
     const outcomes: LeadOutcome[] = [];
     for (const result of results) {
       if (!result.outcome) continue;
@@ -112,9 +134,12 @@ export async function runRescore(pipeline: Pipeline, options: RescoreOptions): P
       }
     }
     totals.handoffs += await flushOutboxes(outcomes, pipeline);
-    totals.scanned += page.scanned;
-    cursor = page.cursor;
-    if (!cursor) {
+    open.forEach((segment, index) => {
+      const page = pages[index]!;
+      totals.scanned += page.scanned;
+      cursors[segment] = page.cursor ?? null;
+    });
+    if (cursors.every((cursor) => cursor === null)) {
       complete = true;
       if (options.cursorFile) rmSync(options.cursorFile, { force: true });
       options.onProgress?.({ ...totals, rate: rate(), done: true });
@@ -122,7 +147,7 @@ export async function runRescore(pipeline: Pipeline, options: RescoreOptions): P
     }
     if (options.cursorFile) {
       mkdirSync(dirname(options.cursorFile), { recursive: true });
-      const next: SavedCursor = { modelVersion: model.version, cursor, totals };
+      const next: SavedCursor = { modelVersion: model.version, segments, cursors, totals };
       writeFileSync(options.cursorFile, `${JSON.stringify(next)}\n`);
     }
     options.onProgress?.({ ...totals, rate: rate(), done: false });
@@ -144,24 +169,4 @@ export function formatRescoreSummary(result: RescoreResult): string {
     `${result.unchanged} unchanged, ${result.handoffs} handoff(s) queued; status changes: ${formatTransitions(result.transitions)}; ` +
     `${result.seconds.toFixed(1)} s, ${result.leadsPerSecond.toFixed(0)} leads/s`
   );
-}
-
-/** A one-line text progress bar, for a terminal (`\r` rewrites it); `total` from a count, when known. */
-export function progressLine(progress: RescoreProgress, total: number | undefined, width = 30): string {
-  const counts = `${progress.read}${total !== undefined ? `/${total}` : ''} leads, ${progress.changed} changed, ${progress.handoffs} handed off, ${progress.rate.toFixed(0)}/s`;
-  if (total === undefined || total === 0) return counts;
-  const filled = Math.min(width, Math.round((progress.read / total) * width));
-  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${counts}`;
-}
-
-/** How many leads a walk will read: a Scan of its own (a terminal's progress bar wants a total). */
-export async function countLeads(store: Pipeline['store']): Promise<number> {
-  let count = 0;
-  let cursor: Record<string, unknown> | undefined;
-  do {
-    const page = await store.scanLeads(cursor ? { cursor } : {});
-    count += page.leadIds.length;
-    cursor = page.cursor;
-  } while (cursor);
-  return count;
 }

@@ -6,6 +6,8 @@ import { table } from '../topology.ts';
 
 export const leadPk = (leadId: string) => `LEAD#${leadId}`;
 export const profileSk = 'PROFILE';
+/** Every event item's sort key starts so. */
+export const eventSkPrefix = 'EVT#';
 export const eventSk = (event: Pick<NormalizedEvent, 'occurredAt' | 'source' | 'sourceEventId'>) =>
   `EVT#${event.occurredAt}#${event.source}#${event.sourceEventId}`;
 /** The raw item keyed by the first event of a write; it holds the raw payloads of that write's events (`events[]`). */

@@ -3,6 +3,7 @@
  * (lead writes, merging, the due index, the handoff ledger, replay markers) around the shared
  * {@link StoreTable}. The key layout is in ./keys.ts; nothing outside lib/store builds a key.
  */
+
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import type { Lead } from '../core/lead.ts';
@@ -23,6 +24,7 @@ import type {
 } from './repository.ts';
 import type { LeadStoreOptions } from './table.ts';
 import { StoreTable } from './table.ts';
+import { type ScanPage, type ScanSegment, scanHistoryPage, tableEstimate } from './table-scan.ts';
 
 export class LeadStore implements LeadRepository {
   private readonly table: StoreTable;
@@ -66,8 +68,18 @@ export class LeadStore implements LeadRepository {
     return this.table.listEvents(leadId, options);
   }
 
-  scanLeads(options: { cursor?: Record<string, unknown>; limit?: number; firstSeenSince?: Date } = {}) {
+  scanLeads(options: { cursor?: Record<string, unknown>; limit?: number; firstSeenSince?: Date; segment?: ScanSegment } = {}) {
     return this.table.scanLeads(options);
+  }
+
+  /** A page of a segment's Scan of lead profiles and events (operator jobs, lib/store/lead-histories.ts). */
+  scanHistoryPage(options: { segment: ScanSegment; cursor?: Record<string, unknown>; limit?: number }): Promise<ScanPage> {
+    return scanHistoryPage(this.table, options);
+  }
+
+  /** DynamoDB's estimate of the table's items and bytes; undefined when it cannot be read. */
+  tableEstimate(): Promise<{ items: number; bytes: number } | undefined> {
+    return tableEstimate(this.table);
   }
 
   duePages(until: Date, pageSize?: number): AsyncGenerator<StoredLead[]> {

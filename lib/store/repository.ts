@@ -4,10 +4,13 @@
  * these interfaces; ./lead-store.ts is their DynamoDB implementation (the only place that knows keys and
  * expressions, with ./keys.ts).
  */
+
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
+import type { HistoryScan } from './lead-histories.ts';
+import type { ScanSegment } from './table-scan.ts';
 
 export interface StoredLead extends Lead {
   /** Optimistic-locking counter: every write of the lead expects the version it read. */
@@ -132,8 +135,8 @@ export interface LeadWrites {
   confirmQueued(leadId: string, handoffIds: readonly string[], recycleAt?: string): Promise<void>;
 }
 
-/** Reading leads and their events. */
-export interface LeadReads {
+/** Reading leads and their events; operator jobs walk every lead's history (lib/store/lead-histories.ts). */
+export interface LeadReads extends HistoryScan {
   getLead(leadId: string): Promise<StoredLead | undefined>;
   /** The lead's stored events, oldest first; `consistent` reads every event of the last write. */
   listEvents(leadId: string, options?: { consistent?: boolean }): Promise<NormalizedEvent[]>;
@@ -142,6 +145,8 @@ export interface LeadReads {
     cursor?: Record<string, unknown>;
     limit?: number;
     firstSeenSince?: Date;
+    /** One segment of a parallel Scan. */
+    segment?: ScanSegment;
   }): Promise<{ leadIds: string[]; cursor?: Record<string, unknown>; scanned: number }>;
 }
 

@@ -8,6 +8,7 @@ import type { NormalizedEvent } from '../core/events.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { leadPk, profileSk } from './keys.ts';
 import type { StoredLead, StoreStats } from './repository.ts';
+import type { ScanSegment } from './table-scan.ts';
 
 export interface LeadStoreOptions {
   client: DynamoDBDocumentClient;
@@ -101,7 +102,7 @@ export class StoreTable {
    * `firstSeenSince` keeps only leads first seen at or after that instant.
    */
   async scanLeads(
-    options: { cursor?: Record<string, unknown>; limit?: number; firstSeenSince?: Date } = {},
+    options: { cursor?: Record<string, unknown>; limit?: number; firstSeenSince?: Date; segment?: ScanSegment } = {},
   ): Promise<{ leadIds: string[]; cursor?: Record<string, unknown>; scanned: number }> {
     const since = options.firstSeenSince?.toISOString();
     const page = await this.client.send(
@@ -113,6 +114,7 @@ export class StoreTable {
         ProjectionExpression: 'leadId',
         ...(options.cursor ? { ExclusiveStartKey: options.cursor } : {}),
         ...(options.limit ? { Limit: options.limit } : {}),
+        ...(options.segment && options.segment.total > 1 ? { Segment: options.segment.index, TotalSegments: options.segment.total } : {}),
       }),
     );
     return {

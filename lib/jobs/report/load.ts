@@ -1,6 +1,5 @@
 import type { ScoringModel } from '../../core/model.ts';
-import { scanLeadHistories } from '../../store/lead-histories.ts';
-import type { LeadReads } from '../../store/repository.ts';
+import { type HistoryScan, type HistoryWalkOptions, scanLeadHistories } from '../../store/lead-histories.ts';
 import type { ReportFigures } from './figures.ts';
 import { computeFigures } from './figures.ts';
 import type { ReportLead } from './lead-facts.ts';
@@ -11,10 +10,7 @@ import { reportLeadOf } from './lead-facts.ts';
  * and computes the report's figures. Reads only. An operator batch job: a Scan reads the whole table,
  * so it is never on a request path.
  */
-export async function loadReportLeads(
-  store: Pick<LeadReads, 'scanLeads' | 'listEvents'>,
-  options: { model: ScoringModel; now: Date; since?: Date; concurrency?: number; pageSize?: number },
-): Promise<ReportLead[]> {
+export async function loadReportLeads(store: HistoryScan, options: { model: ScoringModel; now: Date } & HistoryWalkOptions): Promise<ReportLead[]> {
   const leads: ReportLead[] = [];
   for await (const page of scanLeadHistories(store, options)) {
     for (const { leadId, events } of page) leads.push(reportLeadOf(leadId, events, options.model, options.now));
@@ -22,10 +18,7 @@ export async function loadReportLeads(
   return leads.sort((a, b) => a.leadId.localeCompare(b.leadId));
 }
 
-export async function buildReport(
-  store: Pick<LeadReads, 'scanLeads' | 'listEvents'>,
-  options: { model: ScoringModel; now: Date; since?: Date; concurrency?: number },
-): Promise<ReportFigures> {
+export async function buildReport(store: HistoryScan, options: { model: ScoringModel; now: Date } & HistoryWalkOptions): Promise<ReportFigures> {
   const leads = await loadReportLeads(store, options);
   return computeFigures(leads, {
     now: options.now,
