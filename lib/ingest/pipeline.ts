@@ -8,6 +8,7 @@ import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { logger } from '../runtime/logger.ts';
 import type { IgnoredEvent } from '../sources/source.ts';
 import type { LeadOutcome, LeadRepository } from '../store/repository.ts';
+import { erasedReason } from '../store/tombstones.ts';
 
 /** Where decided handoffs go: the handoff queue. */
 export interface HandoffQueue {
@@ -25,7 +26,7 @@ export interface IngestResult {
   duplicates: number;
   leads: number;
   handoffs: number;
-  /** Events refused by the store's byte budget (lib/core/budget.ts), with why: nothing of them is stored. */
+  /** Events refused by the store's byte budget (lib/core/budget.ts) or an erasure's tombstone, with why: nothing of them is stored. */
   ignored: IgnoredEvent[];
   /** Property and profile values cut or dropped to fit the budget, over all stored events. */
   trimmed: number;
@@ -77,6 +78,8 @@ export function sqsHandoffQueue(client: SQSClient, queueUrl: string): HandoffQue
 export async function ingest(given: readonly NormalizedEvent[], pipeline: Pipeline, now: Date): Promise<IngestResult> {
   const { events, ignored, trimmed } = withinBudget(given, pipeline.model);
   const result = await pipeline.store.apply(events, pipeline.model, now);
+  // [erasure] Events of erased people (lib/store/tombstones.ts): acknowledged, nothing of them stored.
+  for (const sourceEventId of result.erased) ignored.push({ sourceEventId: cutToBytes(sourceEventId, 200), reason: erasedReason });
   const handoffs = await flushOutboxes(result.leads, pipeline);
   if (result.failed.length > 0) {
     const first = result.failed[0]!;

@@ -17,8 +17,9 @@ import { changed, minEventsToLookUp, nextChunk, outcomeOf, replacesState, stored
 import type { MergePlan } from './merge.ts';
 import { mayAbsorbMore, planMerge, resolveMerged, retireMerged, union } from './merge.ts';
 import type { ApplyResult, LeadOutcome, StoredLead } from './repository.ts';
-import type { StoreTable } from './table.ts';
+import type { StoreTable, TransactItems } from './table.ts';
 import { backoffMs, sleep } from './table.ts';
+import { erasureGate } from './tombstones.ts';
 
 export class LeadWriter {
   private readonly table: StoreTable;
@@ -47,6 +48,8 @@ export class LeadWriter {
       byLead.set(event.leadKey, list);
     }
     const duplicatesWithinDelivery = events.length - [...byLead.values()].reduce((sum, list) => sum + list.length, 0);
+    /** Events of erased people, refused by their tombstone (see writeLead). */
+    const erased: NormalizedEvent[] = [];
     // A delivery of several leads reads them in batches of 100 rather than one GetItem each; a delivery of
     // many events that turns out to be a redelivery (SendGrid resends a whole batch after a 5xx) has its
     // events looked up first, so it costs reads, not a cancelled transaction per lead. What was read may be
@@ -62,12 +65,12 @@ export class LeadWriter {
       let write: Promise<LeadOutcome>;
       if (fresh.length > 0) {
         const known = leadEvents.length - fresh.length;
-        write = this.writeLead(leadId, fresh, model, now, prefetched).then((outcome) => ({ ...outcome, duplicates: outcome.duplicates + known }));
+        write = this.writeLead(leadId, fresh, model, now, prefetched, 0, erased).then((outcome) => ({ ...outcome, duplicates: outcome.duplicates + known }));
       } else if (current && !current.mergedInto && !current.mergingFrom) {
         // Every event already stored: nothing to write; hand back what is still in the outbox.
         write = Promise.resolve(outcomeOf(current, 0, leadEvents.length, 0));
       } else {
-        write = this.writeLead(leadId, leadEvents, model, now, prefetched);
+        write = this.writeLead(leadId, leadEvents, model, now, prefetched, 0, erased);
       }
       return write.then(
         (outcome) => ({ ok: true as const, outcome }),
@@ -81,6 +84,7 @@ export class LeadWriter {
       applied: leads.reduce((sum, lead) => sum + lead.applied, 0),
       duplicates: leads.reduce((sum, lead) => sum + lead.duplicates, 0) + duplicatesWithinDelivery,
       leads,
+      erased: erased.map((event) => event.sourceEventId),
     };
   }
 
@@ -139,6 +143,9 @@ export class LeadWriter {
    * - Another e-mail lead holds it (a shared number): the first one keeps it, nothing is merged.
    * P's own EVT and RAW items stay where they were received (audit; raw payloads expire by TTL as every
    * raw does). P is never scored again, so they are never counted twice.
+   *
+   * Erased people: a write that would create the lead first reads its tombstone (`erased` collects the
+   * events it refuses) and conditions the creating transaction on it (./tombstones.ts).
    */
   private async writeLead(
     leadId: string,
@@ -147,6 +154,7 @@ export class LeadWriter {
     now: Date,
     prefetched?: { lead: StoredLead | undefined },
     depth = 0,
+    erased: NormalizedEvent[] = [],
   ): Promise<LeadOutcome> {
     let pending = events;
     let applied = 0;
@@ -161,6 +169,18 @@ export class LeadWriter {
     for (;;) {
       const current = firstRead ? firstRead.lead : await this.table.getLead(leadId);
       firstRead = undefined;
+      // [erasure] A lead about to be created may be a person erased: the events from before the erasure are
+      // refused, and the creating transaction checks the tombstone is still as read (lib/store/tombstones.ts).
+      let erasureGuard: TransactItems[number] | undefined;
+      if (!current) {
+        const gate = await erasureGate(this.table, leadId, pending);
+        erasureGuard = gate.guard;
+        if (gate.refused.length > 0) {
+          erased.push(...gate.refused);
+          pending = gate.accepted;
+          events = events.filter((event) => !gate.refused.includes(event));
+        }
+      }
       if (current?.mergedInto) {
         // Absorbed since it was resolved (or the decay job found it): its events belong to the other lead.
         if (pending.length === 0) return retireMerged(this.table, current, applied, duplicates, merged);
@@ -173,6 +193,7 @@ export class LeadWriter {
           now,
           undefined,
           depth + 1,
+          erased,
         );
         return { ...outcome, applied: outcome.applied + applied, duplicates: outcome.duplicates + duplicates, merged: outcome.merged + merged };
       }
@@ -213,6 +234,7 @@ export class LeadWriter {
       );
       if (current && chunk.length === 0 && !merge && !changed(current, next)) return outcomeOf(current, applied, duplicates, merged);
       const transaction = transactionItems(this.table, chunk, copies, merge?.from, next, current?.version, now, taking);
+      if (erasureGuard) transaction.items.push(erasureGuard); // [erasure] last, so the other items' indexes stay
       try {
         await this.table.send(transaction.items);
         const written = chunk.filter((event) => !copies.has(event));
@@ -261,7 +283,7 @@ export class LeadWriter {
     leadId: string,
     model: ScoringModel,
     now: Date,
-  ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; outcome?: LeadOutcome }> {
+  ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; incomplete?: true; outcome?: LeadOutcome }> {
     for (let attempt = 1; ; attempt += 1) {
       const current = await this.table.getLead(leadId);
       if (!current || current.mergedInto) return { written: false };
@@ -270,6 +292,10 @@ export class LeadWriter {
         continue;
       }
       const events = await this.table.listEvents(leadId, { consistent: true });
+      // [retention] Fewer events stored than the lead counted: some expired (EVENT_RETENTION_DAYS). A rebuild
+      // from what is left would forget what they brought; the lead keeps the state it holds.
+      if (events.length < current.eventCount)
+        return { before: current.status, after: current.status, written: false, incomplete: true, outcome: outcomeOf(current, 0, 0, 0) };
       const evaluation = replayLead(current, events, model, now);
       const next = toStored(evaluation.lead, evaluation.score, current.version, model, now);
       if (!replacesState(current, next, model, now))
