@@ -4,7 +4,7 @@
  * identity (lib/core/pseudonym.ts), holding when the erasure happened and what may come back:
  *
  * - `later-events` (the default): an event that occurred at or before the erasure is a provider's
- *   redelivery of what was erased (SendGrid retries for 72 h, Customer.io for 15 days) and is ignored
+ *   redelivery of what was erased (docs/data-protection.md lists each provider's retry window) and is ignored
  *   with the reason `erased`; an event that occurred after it is a new fact and makes a new lead. The
  *   tombstone expires after {@link tombstoneRetentionDays} days, longer than any provider retries.
  * - `never`: the tombstone is a suppression list: every event of that identity is ignored, for good.
@@ -26,8 +26,9 @@ export const erasedPeopleReturnValues = ['later-events', 'never'] as const;
 export type ErasedPeopleReturn = (typeof erasedPeopleReturnValues)[number];
 
 /**
- * Days a `later-events` tombstone is kept: longer than any provider retries a delivery (Customer.io 15 days,
- * SendGrid 72 h, Meta 36 h) and than a dead-letter queue keeps a message for `mql redrive` (14 days).
+ * Days a `later-events` tombstone is kept: longer than any provider retries a delivery (Customer.io holds
+ * and retries for up to 14 days, Meta 36 h, SendGrid 24 h: docs/providers/) and than a dead-letter queue
+ * keeps a message for `mql redrive` (14 days).
  */
 export const tombstoneRetentionDays = 30;
 
