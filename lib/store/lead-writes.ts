@@ -19,7 +19,8 @@ import { mayAbsorbMore, planMerge, resolveMerged, retireMerged, union } from './
 import type { ApplyResult, LeadOutcome, StoredLead } from './repository.ts';
 import type { StoreTable, TransactItems } from './table.ts';
 import { backoffMs, sleep } from './table.ts';
-import { erasureGate } from './tombstones.ts';
+import type { ErasureContext } from './tombstones.ts';
+import { erasureGate, readTombstones } from './tombstones.ts';
 
 export class LeadWriter {
   private readonly table: StoreTable;
@@ -48,8 +49,6 @@ export class LeadWriter {
       byLead.set(event.leadKey, list);
     }
     const duplicatesWithinDelivery = events.length - [...byLead.values()].reduce((sum, list) => sum + list.length, 0);
-    /** Events of erased people, refused by their tombstone (see writeLead). */
-    const erased: NormalizedEvent[] = [];
     // A delivery of several leads reads them in batches of 100 rather than one GetItem each; a delivery of
     // many events that turns out to be a redelivery (SendGrid resends a whole batch after a 5xx) has its
     // events looked up first, so it costs reads, not a cancelled transaction per lead. What was read may be
@@ -57,6 +56,18 @@ export class LeadWriter {
     const readAhead =
       byLead.size > 1 ? await this.table.readLeads([...byLead.keys()].filter((leadId) => !resolved.read.has(leadId))) : new Map<string, StoredLead>();
     const stored = events.length >= minEventsToLookUp ? await this.storedEventKeysOfRedelivery([...byLead.values()].flat()) : new Set<string>();
+    // [erasure] The leads of a delivery not stored yet have their tombstones read in batches too (see writeLead).
+    const erasure: ErasureContext = {
+      refused: [],
+      ...(byLead.size > 1
+        ? {
+            tombstones: await readTombstones(
+              this.table,
+              [...byLead.keys()].filter((leadId) => !(resolved.read.get(leadId) ?? readAhead.get(leadId))),
+            ),
+          }
+        : {}),
+    };
     // One lead's failure must not cost the others: every lead is attempted, failures are reported.
     const settled = await mapWithConcurrency([...byLead], this.table.concurrency, ([leadId, leadEvents]) => {
       const prefetched = resolved.read.has(leadId) ? { lead: resolved.read.get(leadId) } : byLead.size > 1 ? { lead: readAhead.get(leadId) } : undefined;
@@ -65,12 +76,12 @@ export class LeadWriter {
       let write: Promise<LeadOutcome>;
       if (fresh.length > 0) {
         const known = leadEvents.length - fresh.length;
-        write = this.writeLead(leadId, fresh, model, now, prefetched, 0, erased).then((outcome) => ({ ...outcome, duplicates: outcome.duplicates + known }));
+        write = this.writeLead(leadId, fresh, model, now, prefetched, 0, erasure).then((outcome) => ({ ...outcome, duplicates: outcome.duplicates + known }));
       } else if (current && !current.mergedInto && !current.mergingFrom) {
         // Every event already stored: nothing to write; hand back what is still in the outbox.
         write = Promise.resolve(outcomeOf(current, 0, leadEvents.length, 0));
       } else {
-        write = this.writeLead(leadId, leadEvents, model, now, prefetched, 0, erased);
+        write = this.writeLead(leadId, leadEvents, model, now, prefetched, 0, erasure);
       }
       return write.then(
         (outcome) => ({ ok: true as const, outcome }),
@@ -84,7 +95,7 @@ export class LeadWriter {
       applied: leads.reduce((sum, lead) => sum + lead.applied, 0),
       duplicates: leads.reduce((sum, lead) => sum + lead.duplicates, 0) + duplicatesWithinDelivery,
       leads,
-      erased: erased.map((event) => event.sourceEventId),
+      erased: erasure.refused.map((event) => event.sourceEventId),
     };
   }
 
@@ -144,7 +155,7 @@ export class LeadWriter {
    * P's own EVT and RAW items stay where they were received (audit; raw payloads expire by TTL as every
    * raw does). P is never scored again, so they are never counted twice.
    *
-   * Erased people: a write that would create the lead first reads its tombstone (`erased` collects the
+   * Erased people: a write that would create the lead first reads its tombstone (`erasure` collects the
    * events it refuses) and conditions the creating transaction on it (./tombstones.ts).
    */
   private async writeLead(
@@ -154,7 +165,7 @@ export class LeadWriter {
     now: Date,
     prefetched?: { lead: StoredLead | undefined },
     depth = 0,
-    erased: NormalizedEvent[] = [],
+    erasure: ErasureContext = { refused: [] },
   ): Promise<LeadOutcome> {
     let pending = events;
     let applied = 0;
@@ -173,10 +184,10 @@ export class LeadWriter {
       // refused, and the creating transaction checks the tombstone is still as read (lib/store/tombstones.ts).
       let erasureGuard: TransactItems[number] | undefined;
       if (!current) {
-        const gate = await erasureGate(this.table, leadId, pending);
+        const gate = await erasureGate(this.table, leadId, pending, erasure);
         erasureGuard = gate.guard;
         if (gate.refused.length > 0) {
-          erased.push(...gate.refused);
+          erasure.refused.push(...gate.refused);
           pending = gate.accepted;
           events = events.filter((event) => !gate.refused.includes(event));
         }
@@ -193,7 +204,7 @@ export class LeadWriter {
           now,
           undefined,
           depth + 1,
-          erased,
+          erasure,
         );
         return { ...outcome, applied: outcome.applied + applied, duplicates: outcome.duplicates + duplicates, merged: outcome.merged + merged };
       }

@@ -60,8 +60,7 @@ export async function readTombstone(table: StoreTable, identity: string): Promis
   const key = tombstoneKey(identity);
   if (!key) return undefined;
   const answer = await table.client.send(new GetCommand({ TableName: table.tableName, Key: key, ConsistentRead: true }));
-  if (!answer.Item) return undefined;
-  return { erasedAt: answer.Item.erasedAt as string, returns: answer.Item.returns === 'never' ? 'never' : 'later-events' };
+  return answer.Item ? toTombstone(answer.Item) : undefined;
 }
 
 /**
@@ -102,6 +101,30 @@ export function refusedByTombstone<E extends Pick<NormalizedEvent, 'occurredAt'>
   return { accepted, refused };
 }
 
+/** What one `apply` knows of erasures: the events refused so far, and tombstones read ahead for a delivery of several leads. */
+export interface ErasureContext {
+  refused: NormalizedEvent[];
+  /** Read ahead, by identity (undefined: none); each is used once, a retry reads again. */
+  tombstones?: Map<string, Tombstone | undefined>;
+}
+
+/** The tombstones of several identities, 100 keys to a BatchGetItem (strongly consistent); empty without a key. */
+export async function readTombstones(table: StoreTable, identities: readonly string[]): Promise<Map<string, Tombstone | undefined>> {
+  const found = new Map<string, Tombstone | undefined>();
+  if (!hasPseudonymKey() || identities.length === 0) return found;
+  const byPk = new Map(identities.map((identity) => [tombstoneKey(identity)!.pk, identity]));
+  for (const identity of identities) found.set(identity, undefined);
+  for (const item of await table.batchGet([...byPk.keys()].map((pk) => ({ pk, sk: tombstoneSk })))) {
+    const identity = byPk.get(item.pk as string);
+    if (identity !== undefined) found.set(identity, toTombstone(item));
+  }
+  return found;
+}
+
+function toTombstone(item: Record<string, unknown>): Tombstone {
+  return { erasedAt: item.erasedAt as string, returns: item.returns === 'never' ? 'never' : 'later-events' };
+}
+
 export interface ErasureGate<E> {
   accepted: E[];
   refused: E[];
@@ -117,10 +140,16 @@ export async function erasureGate<E extends Pick<NormalizedEvent, 'occurredAt'>>
   table: StoreTable,
   leadId: string,
   events: readonly E[],
+  context?: Pick<ErasureContext, 'tombstones'>,
 ): Promise<ErasureGate<E>> {
   const key = tombstoneKey(leadId);
   if (!key) return { accepted: [...events], refused: [] };
-  const tombstone = await readTombstone(table, leadId);
+  const readAhead = context?.tombstones;
+  let tombstone: Tombstone | undefined;
+  if (readAhead?.has(leadId)) {
+    tombstone = readAhead.get(leadId);
+    readAhead.delete(leadId);
+  } else tombstone = await readTombstone(table, leadId);
   if (!tombstone) {
     return {
       accepted: [...events],

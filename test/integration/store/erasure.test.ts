@@ -104,6 +104,33 @@ describe('a lead created from old events while the erasure commits', () => {
   });
 });
 
+describe('a delivery of several leads (their tombstones read in one batch)', () => {
+  it("refuses the erased person's old events and stores the others'; an erasure committing after the batch read still cancels the creation", async () => {
+    const erased = newEmail();
+    const racing = newEmail();
+    const others = [newEmail(), newEmail()];
+    await table.store.apply(workedExample(erased, minutesAgo(20)), defaultModel, new Date());
+    await erase(table.store, erased);
+    let erasedMeanwhile = false;
+    const store = storeWith(async (command) => {
+      // After the batch read of tombstones, right before the first transaction: `racing` is erased.
+      if (!erasedMeanwhile && command instanceof TransactWriteCommand) {
+        erasedMeanwhile = true;
+        await erase(table.store, racing);
+      }
+    });
+    const delivery = [erased, racing, ...others].map((email) => event(email, 'email_opened', minutesAgo(5), { source: 'sendgrid' }));
+
+    const result = await store.apply(delivery, defaultModel, new Date());
+
+    expect(erasedMeanwhile).toBe(true);
+    expect(result.erased.sort()).toEqual([delivery[0]!.sourceEventId, delivery[1]!.sourceEventId].sort());
+    expect(result.applied).toBe(2);
+    expect(await itemsNaming(erased, racing)).toEqual([]);
+    for (const email of others) expect(await table.store.getLead(email)).toMatchObject({ eventCount: 1 });
+  });
+});
+
 describe('an event landing on the existing lead during the erasure', () => {
   it("changes the lead's version: the conditioned delete fails, the erasure reads again and removes what came", async () => {
     const email = newEmail();
