@@ -25,7 +25,7 @@ function days(env: Env, name: string, least: number): number | undefined {
   return value;
 }
 
-/** The retention settings of the store, checked: a bad value stops the function at its cold start with its name. */
+/** The retention settings of the store, checked: a bad value is refused with the setting's name (cdk synth checks the same). */
 export function retentionFromEnv(env: Env = process.env): Pick<LeadStoreOptions, 'rawRetentionDays' | 'eventRetentionDays' | 'handoffRetentionDays'> {
   const event = days(env, 'EVENT_RETENTION_DAYS', 1);
   const handoff = days(env, 'HANDOFF_RETENTION_DAYS', minHandoffRetentionDays);
