@@ -39,7 +39,7 @@ export type Values<O extends Options> = ValuesOf<O> & ValuesOf<typeof globalOpti
 export type StackNeed = 'none' | 'local' | 'any';
 
 /** The headings of `mql --help`, in their order. */
-export const helpGroups = ['try it on this machine', 'look at a lead', 'jobs', 'the model and the figures'] as const;
+export const helpGroups = ['try it on this machine', 'look at a lead', 'personal data', 'jobs', 'the model and the figures'] as const;
 export type HelpGroup = (typeof helpGroups)[number];
 
 export interface CommandContext<O extends Options> {

@@ -15,7 +15,9 @@ import { crmSetup } from './commands/crm-setup.ts';
 import { decay } from './commands/decay.ts';
 import { deliveries } from './commands/deliveries.ts';
 import { demo } from './commands/demo.ts';
+import { erase } from './commands/erase.ts';
 import { explain } from './commands/explain.ts';
+import { exportPerson } from './commands/export.ts';
 import { receive } from './commands/receive.ts';
 import { redrive } from './commands/redrive.ts';
 import { report } from './commands/report.ts';
@@ -25,7 +27,23 @@ import { standIn } from './commands/stand-in.ts';
 import { closest } from './did-you-mean.ts';
 
 /** Every command, in the order of `mql --help` within its group. */
-export const commands: readonly Command[] = [send, receive, demo, standIn, crmSetup, explain, deliveries, decay, rescore, redrive, report, backtest, calibrate];
+export const commands: readonly Command[] = [
+  send,
+  receive,
+  demo,
+  standIn,
+  crmSetup,
+  explain,
+  deliveries,
+  exportPerson,
+  erase,
+  decay,
+  rescore,
+  redrive,
+  report,
+  backtest,
+  calibrate,
+];
 
 const indent = (lines: readonly string[]) => lines.map((line) => `  ${line}`);
 

@@ -12,6 +12,7 @@ import { defaultFacebookGraphUrl } from '../lib/apis/facebook-graph.ts';
 import { defaultModel } from '../lib/core/default-model.ts';
 import { parseModel } from '../lib/core/model.ts';
 import { HubSpotOutcomeMapError, hubspotOutcomeMap } from '../lib/sources/hubspot.ts';
+import { retentionFromEnv } from '../lib/store/retention.ts';
 import { secretKeys } from '../lib/topology.ts';
 
 /** CRM adapters of the operator contract (`CRM_ADAPTER`). */
@@ -44,6 +45,10 @@ export interface MqlEngineSettings {
   readonly modelPath?: string;
   /** Days raw provider payloads are kept before DynamoDB TTL removes them (`RAW_RETENTION_DAYS`). @default 30 */
   readonly rawRetentionDays?: number;
+  /** Days event items are kept after the event occurred (`EVENT_RETENTION_DAYS`; docs/data-protection.md). @default - kept */
+  readonly eventRetentionDays?: number;
+  /** Days handoff summaries and CRM links are kept after the last attempt (`HANDOFF_RETENTION_DAYS`, at least 30). @default - kept */
+  readonly handoffRetentionDays?: number;
   /** Function log level (`LOG_LEVEL`). @default 'INFO' */
   readonly logLevel?: LogLevel;
   /** If set, alarms notify this address through an SNS topic (`ALARM_EMAIL`). */
@@ -68,6 +73,8 @@ export interface ResolvedSettings {
   /** Version (content hash) of the model the functions will score with. */
   readonly modelVersion: string;
   readonly rawRetentionDays: number;
+  readonly eventRetentionDays: number | undefined;
+  readonly handoffRetentionDays: number | undefined;
   readonly logLevel: LogLevel;
   readonly alarmEmail: string | undefined;
   readonly crmEnv: Readonly<Record<string, string>>;
@@ -89,6 +96,8 @@ export const settingSources = {
   hubspotBaseUrl: 'HUBSPOT_BASE_URL',
   modelPath: 'MQL_MODEL_PATH',
   rawRetentionDays: 'RAW_RETENTION_DAYS',
+  eventRetentionDays: 'EVENT_RETENTION_DAYS',
+  handoffRetentionDays: 'HANDOFF_RETENTION_DAYS',
   logLevel: 'LOG_LEVEL',
   alarmEmail: 'ALARM_EMAIL',
 } as const satisfies Record<Exclude<keyof MqlEngineSettings, 'crmEnv'>, string>;
@@ -125,6 +134,8 @@ export function settingsFromContext(node: ContextSource, env: NodeJS.ProcessEnv 
   return {
     ...raw,
     ...(days === undefined ? {} : { rawRetentionDays: Number(days) }),
+    ...(raw.eventRetentionDays === undefined ? {} : { eventRetentionDays: Number(raw.eventRetentionDays) }),
+    ...(raw.handoffRetentionDays === undefined ? {} : { handoffRetentionDays: Number(raw.handoffRetentionDays) }),
   } as MqlEngineSettings;
 }
 
@@ -159,6 +170,16 @@ export function resolveSettings(settings: MqlEngineSettings = {}, baseDir = proc
   if (!Number.isInteger(rawRetentionDays) || rawRetentionDays < 1) {
     throw new SettingsError(`rawRetentionDays must be a whole number of days >= 1, got ${String(settings.rawRetentionDays)}`);
   }
+  // The functions check the same way at their cold start (lib/store/retention.ts); here it fails the synth instead.
+  let retention: ReturnType<typeof retentionFromEnv>;
+  try {
+    retention = retentionFromEnv({
+      EVENT_RETENTION_DAYS: settings.eventRetentionDays?.toString(),
+      HANDOFF_RETENTION_DAYS: settings.handoffRetentionDays?.toString(),
+    });
+  } catch (error) {
+    throw new SettingsError((error as Error).message);
+  }
   const logLevel = (settings.logLevel?.toUpperCase() ?? 'INFO') as LogLevel;
   if (!logLevels.includes(logLevel)) {
     throw new SettingsError(`logLevel must be one of ${logLevels.join(', ')}, got ${JSON.stringify(settings.logLevel)}`);
@@ -172,6 +193,8 @@ export function resolveSettings(settings: MqlEngineSettings = {}, baseDir = proc
     modelJson: model?.json,
     modelVersion: model?.version ?? defaultModel.version,
     rawRetentionDays,
+    eventRetentionDays: retention.eventRetentionDays,
+    handoffRetentionDays: retention.handoffRetentionDays,
     logLevel,
     alarmEmail: settings.alarmEmail || undefined,
     crmEnv: resolveCrmEnv(settings.crmEnv, crmAdapter),

@@ -197,6 +197,8 @@ export class MqlEngine extends Construct {
         FACEBOOK_GRAPH_URL: settings.facebookGraphUrl,
         HUBSPOT_BASE_URL: settings.hubspotBaseUrl,
         RAW_RETENTION_DAYS: String(settings.rawRetentionDays),
+        ...(settings.eventRetentionDays === undefined ? {} : { EVENT_RETENTION_DAYS: String(settings.eventRetentionDays) }),
+        ...(settings.handoffRetentionDays === undefined ? {} : { HANDOFF_RETENTION_DAYS: String(settings.handoffRetentionDays) }),
         LOG_LEVEL: settings.logLevel,
       };
       for (const queueName of spec.sendsTo) environment[queueUrlEnv(queueName)] = this.queues[queueName].queue.queueUrl;

@@ -62,7 +62,7 @@ export function handoffPolicyFromEnv(env: Readonly<Record<string, string | undef
 }
 
 export interface HandoffDeps {
-  store: Pick<HandoffLedger, 'listHandoffs' | 'recordHandoffAttempt' | 'recordHandoffSuperseded'>;
+  store: Pick<HandoffLedger, 'listHandoffs' | 'recordHandoffAttempt' | 'recordHandoffSuperseded' | 'erasedAt'>;
   adapter: () => Promise<CrmAdapter>;
   /** The queue; without it a failure is only reported as a batch item failure (SQS retries it after its visibility timeout). */
   messages?: QueueMessages;
@@ -219,16 +219,22 @@ class Delivery {
     await mapWithConcurrency(byLead, 16, async (items) => {
       items.sort((a, b) => timeOf(a.body.record.occurredAt) - timeOf(b.body.record.occurredAt));
       const leadId = items[0]!.body.leadId;
-      const known = await this.deps.store.listHandoffs(leadId).catch((error: unknown) => {
-        logger.warn("could not read the lead's handoffs; sending without the duplicate check", { lead: leadRef(leadId), error: error as Error });
-        return [];
-      });
+      const [known, erasedAt] = await Promise.all([
+        this.deps.store.listHandoffs(leadId).catch((error: unknown) => {
+          logger.warn("could not read the lead's handoffs; sending without the duplicate check", { lead: leadRef(leadId), error: error as Error });
+          return [];
+        }),
+        // [erasure] A record decided before its person was erased is not sent (docs/data-protection.md). Unreadable: retried.
+        this.deps.store.erasedAt(leadId),
+      ]);
       const delivered = new Set(known.filter((handoff) => handoff.status === 'delivered').map((handoff) => handoff.id));
       const newest = latestDelivered(known);
       const kept: Item[] = [];
       for (const item of items) {
         const { record } = item.body;
-        if (delivered.has(record.id)) {
+        if (erasedAt !== undefined && timeOf(record.occurredAt) <= timeOf(erasedAt)) {
+          logger.info('handoff of a person erased since: not sent', { id: record.id, type: record.type, occurredAt: record.occurredAt, erasedAt });
+        } else if (delivered.has(record.id)) {
           logger.info('handoff already delivered', { id: record.id, type: record.type });
         } else if (newest && timeOf(record.occurredAt) < timeOf(newest.occurredAt)) {
           logger.info('handoff superseded: a newer handoff of the lead was delivered first; not sent', {

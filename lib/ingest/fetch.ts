@@ -97,10 +97,12 @@ export async function fetchRecords<Pending>(event: SQSEvent, source: WebhookSour
     const now = clock();
     try {
       const result = await ingest([event], deps.pipeline, now);
-      if (result.ignored.length > 0)
-        logger.warn(`${step!.noun} not stored: refused by the store's budget`, { id, reasons: result.ignored.map((one) => one.reason) });
-      else
-        logger.info(`${step!.noun} stored`, { id, applied: result.applied, duplicates: result.duplicates, handoffs: result.handoffs, trimmed: result.trimmed });
+      if (result.ignored.length > 0) {
+        // Refused by the store's budget, or the person was erased: nothing stored, and no marker names the lead.
+        logger.warn(`${step!.noun} not stored`, { id, reasons: result.ignored.map((one) => one.reason) });
+        return undefined;
+      }
+      logger.info(`${step!.noun} stored`, { id, applied: result.applied, duplicates: result.duplicates, handoffs: result.handoffs, trimmed: result.trimmed });
     } catch (error) {
       return { disposition: 'retry', kind: 'transient', message: `the record was not stored: ${(error as Error).message}` };
     }

@@ -12,6 +12,7 @@ import { loadModel, loadModelAtColdStart } from '../runtime/model-config.ts';
 import type { WebhookSource } from '../sources/source.ts';
 import { LeadStore } from '../store/lead-store.ts';
 import { SeenStore } from '../store/markers.ts';
+import { retentionFromEnv } from '../store/retention.ts';
 import type { QueueName } from '../topology.ts';
 import { dlqUrlEnv, queueSpec, queueUrlEnv, tableNameEnv } from '../topology.ts';
 import { fetchRecords } from './fetch.ts';
@@ -26,11 +27,14 @@ let cached: { key: string; pipeline: Pipeline } | undefined;
 export function pipelineFromEnv(): Pipeline {
   const tableName = requireEnv(tableNameEnv);
   const queueUrl = process.env[queueUrlEnv('handoff')] ?? '';
-  const key = `${tableName}|${queueUrl}|${process.env.MQL_MODEL_PATH ?? ''}`;
+  const key = [
+    tableName,
+    queueUrl,
+    ...['MQL_MODEL_PATH', 'RAW_RETENTION_DAYS', 'EVENT_RETENTION_DAYS', 'HANDOFF_RETENTION_DAYS'].map((name) => process.env[name] ?? ''),
+  ].join('|');
   if (cached?.key === key) return cached.pipeline;
-  const rawRetentionDays = Number(process.env.RAW_RETENTION_DAYS ?? 30);
   const pipeline: Pipeline = {
-    store: new LeadStore({ client: dynamo(), tableName, rawRetentionDays }),
+    store: new LeadStore({ client: dynamo(), tableName, ...retentionFromEnv(process.env) }),
     handoffQueue: queueUrl
       ? sqsHandoffQueue(sqs(), queueUrl)
       : {

@@ -9,6 +9,7 @@ import { logger } from '../runtime/logger.ts';
 import { leadRef } from '../runtime/pseudonym.ts';
 import type { IgnoredEvent } from '../sources/source.ts';
 import type { LeadOutcome, LeadRepository } from '../store/repository.ts';
+import { erasedReason } from '../store/tombstones.ts';
 
 /** Where decided handoffs go: the handoff queue. */
 export interface HandoffQueue {
@@ -26,7 +27,7 @@ export interface IngestResult {
   duplicates: number;
   leads: number;
   handoffs: number;
-  /** Events refused by the store's byte budget (lib/core/budget.ts), with why: nothing of them is stored. */
+  /** Events refused by the store's byte budget (lib/core/budget.ts) or an erasure's tombstone, with why: nothing of them is stored. */
   ignored: IgnoredEvent[];
   /** Property and profile values cut or dropped to fit the budget, over all stored events. */
   trimmed: number;
@@ -93,6 +94,8 @@ export class NotAllStored extends Error {
 export async function ingest(given: readonly NormalizedEvent[], pipeline: Pipeline, now: Date): Promise<IngestResult> {
   const { events, ignored, trimmed } = withinBudget(given, pipeline.model);
   const result = await pipeline.store.apply(events, pipeline.model, now);
+  // [erasure] Events of erased people (lib/store/tombstones.ts): acknowledged, nothing of them stored.
+  for (const sourceEventId of result.erased) ignored.push({ sourceEventId: cutToBytes(sourceEventId, 200), reason: erasedReason });
   const handoffs = await flushOutboxes(result.leads, pipeline);
   if (result.failed.length > 0) throw new NotAllStored(result.failed.length, result.leads.length, result.applied, result.failed[0]!);
   return { applied: result.applied, duplicates: result.duplicates, leads: result.leads.length, handoffs, ignored, trimmed };

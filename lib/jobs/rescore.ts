@@ -18,6 +18,8 @@ export interface RescoreTotals {
   /** Leads written because their state changed. */
   changed: number;
   unchanged: number;
+  /** Leads left as they are because some of their events expired (EVENT_RETENTION_DAYS): a rebuild would forget them. */
+  incomplete: number;
   /** Handoffs put on the handoff queue: transitions this rescore caused, and any left waiting in an outbox. */
   handoffs: number;
   /** Changed leads by `before -> after` status, e.g. `engaged -> mql`. */
@@ -76,7 +78,7 @@ interface SavedCursor {
   cursor?: Record<string, unknown>;
 }
 
-const emptyTotals = (): RescoreTotals => ({ read: 0, changed: 0, unchanged: 0, handoffs: 0, transitions: {}, scanned: 0 });
+const emptyTotals = (): RescoreTotals => ({ read: 0, changed: 0, unchanged: 0, incomplete: 0, handoffs: 0, transitions: {}, scanned: 0 });
 
 function readSaved(file: string | undefined, modelVersion: string): SavedCursor | undefined {
   if (!file || !existsSync(file)) return undefined;
@@ -124,7 +126,8 @@ export async function runRescore(pipeline: Pipeline, options: RescoreOptions): P
       totals.read += 1;
       outcomes.push(result.outcome);
       if (!result.written) {
-        totals.unchanged += 1;
+        if (result.incomplete) totals.incomplete = (totals.incomplete ?? 0) + 1;
+        else totals.unchanged += 1;
         continue;
       }
       totals.changed += 1;
@@ -166,7 +169,8 @@ export function formatRescoreSummary(result: RescoreResult): string {
   const state = result.complete ? 'done' : 'interrupted (run again with --resume to continue)';
   return (
     `rescore under model ${result.modelVersion}${result.resumed ? ' (resumed)' : ''}: ${state}; ${result.read} lead(s) read, ${result.changed} changed, ` +
-    `${result.unchanged} unchanged, ${result.handoffs} handoff(s) queued; status changes: ${formatTransitions(result.transitions)}; ` +
+    `${result.unchanged} unchanged, ${result.incomplete ? `${result.incomplete} kept as they are (events expired: EVENT_RETENTION_DAYS), ` : ''}` +
+    `${result.handoffs} handoff(s) queued; status changes: ${formatTransitions(result.transitions)}; ` +
     `${result.seconds.toFixed(1)} s, ${result.leadsPerSecond.toFixed(0)} leads/s`
   );
 }

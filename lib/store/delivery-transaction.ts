@@ -2,7 +2,8 @@
  * A delivery of several leads written as ONE TransactWriteItems when it fits DynamoDB's limits (100
  * items, 4 MB), so a failure stores nothing of it and the sender's retry finds nothing half done: the
  * "a 5xx means nothing was stored" rule of docs/operator-contract.md. What does not fit, is a
- * redelivery, or needs a merge (phone numbers, lib/store/merge.ts) goes lead by lead (lib/store/lead-writes.ts).
+ * redelivery, needs a merge (phone numbers, lib/store/merge.ts) or names an erased person (lib/store/tombstones.ts)
+ * goes lead by lead (lib/store/lead-writes.ts).
  */
 import { utf8Bytes } from '../core/budget.ts';
 import type { NormalizedEvent } from '../core/events.ts';
@@ -37,6 +38,7 @@ export function deliveryTransaction(
   readOf: (leadId: string) => StoredLead | undefined,
   model: ScoringModel,
   now: Date,
+  creation: (leadId: string) => { guard?: TransactItems[number] } | undefined,
 ): { items: TransactItems; outcomes: LeadOutcome[] } | undefined {
   const items: TransactItems = [];
   const outcomes: LeadOutcome[] = [];
@@ -44,9 +46,13 @@ export function deliveryTransaction(
     const current = readOf(leadId);
     if (!writesAlone(leadId, current, events)) return undefined;
     if (nextChunk(events, new Set(), 0).length < events.length) return undefined;
+    // A lead created here carries the check that its person was not erased meanwhile (./tombstones.ts).
+    const created = current ? {} : creation(leadId);
+    if (!created) return undefined;
     const evaluation = applyEvents(current ?? newLead(leadId, now, model), events, model, now);
     const next = toStored(evaluation.lead, evaluation.score, current?.version ?? 0, model, now);
     items.push(...transactionItems(table, events, new Set(), undefined, next, current?.version, now, undefined).items);
+    if (created.guard) items.push(created.guard);
     if (items.length > maxItemsPerTransaction) return undefined;
     outcomes.push(outcomeOf(next, events.length, 0, 0));
   }

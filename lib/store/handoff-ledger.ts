@@ -2,13 +2,43 @@
  * The handoff ledger on the lead's partition: a summary item per handoff (status, attempts, last error),
  * an item per delivery attempt (kept {@link attemptRetentionDays} days), handoffs set aside as
  * superseded, and the CRM link items (`CRM#<adapter>#<id>`) that map a CRM record back to its lead.
+ * Summary items and links are kept for good, or `HANDOFF_RETENTION_DAYS` after the last attempt.
+ *
+ * Every write is one transaction checking that the lead was not erased since the handoff was decided
+ * (./tombstones.ts): a handoff still on the queue when its person is erased does not write them back.
  */
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { HandoffRecord } from '../core/handoff.ts';
 import { handoffLeadId } from '../core/handoff.ts';
+import { table as tableLayout } from '../topology.ts';
 import { attemptSk, crmLinkPk, crmLinkSk, handoffSk, leadPk } from './keys.ts';
 import type { HandoffAttempt, HandoffAttemptInput, HandoffAttemptRecord } from './repository.ts';
-import type { StoreTable } from './table.ts';
+import type { StoreTable, TransactItems } from './table.ts';
+import { notErasedSince } from './tombstones.ts';
+
+/**
+ * Writes `items` in one transaction with the check that the record's lead was not erased since the record
+ * occurred. Answers `erased` (nothing written) when it was, `refused` when another item's condition failed.
+ */
+async function guardedWrite(table: StoreTable, record: HandoffRecord, items: TransactItems): Promise<'written' | 'erased' | 'refused'> {
+  const guard = notErasedSince(table, recordLeadId(record), record.occurredAt);
+  try {
+    await table.client.send(new TransactWriteCommand({ TransactItems: guard ? [guard, ...items] : items }));
+    return 'written';
+  } catch (error) {
+    if (!(error instanceof TransactionCanceledException)) throw error;
+    const reasons = error.CancellationReasons ?? [];
+    if (guard && reasons[0]?.Code === 'ConditionalCheckFailed') return 'erased';
+    if (reasons.some((reason) => reason.Code === 'ConditionalCheckFailed')) return 'refused';
+    throw error;
+  }
+}
+
+/** `HANDOFF_RETENTION_DAYS`: when a summary item or link written at `at` expires (DynamoDB TTL); undefined: kept. */
+function handoffExpiry(table: StoreTable, at: Date): number | undefined {
+  return table.handoffRetentionDays === undefined ? undefined : Math.floor(at.getTime() / 1000) + table.handoffRetentionDays * 86_400;
+}
 
 /** Attempt items expire (DynamoDB TTL) this many days after the attempt; the handoff's summary item stays. */
 export const attemptRetentionDays = 90;
@@ -39,28 +69,27 @@ export async function recordHandoffAttempt(table: StoreTable, record: HandoffRec
     if (attempt[key] !== undefined) attemptItem[key === 'kind' ? 'failureKind' : key] = attempt[key];
   }
   if (error !== undefined) attemptItem.error = error;
-  const writes: Promise<unknown>[] = [table.client.send(new PutCommand({ TableName: table.tableName, Item: attemptItem }))];
+  const expiresAt = handoffExpiry(table, attempt.at);
+  const items: TransactItems = [{ Put: { TableName: table.tableName, Item: attemptItem } }];
   if (delivered && attempt.externalId) {
-    writes.push(
-      table.client.send(
-        new PutCommand({
-          TableName: table.tableName,
-          Item: {
-            pk: crmLinkPk(attempt.adapter, attempt.externalId),
-            sk: crmLinkSk,
-            kind: 'crm-link',
-            adapter: attempt.adapter,
-            externalId: attempt.externalId,
-            leadId,
-            linkedAt: at,
-          },
-        }),
-      ),
-    );
+    items.push({
+      Put: {
+        TableName: table.tableName,
+        Item: {
+          pk: crmLinkPk(attempt.adapter, attempt.externalId),
+          sk: crmLinkSk,
+          kind: 'crm-link',
+          adapter: attempt.adapter,
+          externalId: attempt.externalId,
+          leadId,
+          linkedAt: at,
+          ...(expiresAt === undefined ? {} : { [tableLayout.ttlAttribute]: expiresAt }),
+        },
+      },
+    });
   }
-  await Promise.all(writes);
-  await table.client.send(
-    new UpdateCommand({
+  items.push({
+    Update: {
       TableName: table.tableName,
       Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) },
       UpdateExpression: [
@@ -71,9 +100,10 @@ export async function recordHandoffAttempt(table: StoreTable, record: HandoffRec
         attempt.error === undefined ? '' : ', lastError = :error',
         !delivered && attempt.kind !== undefined ? ', lastKind = :failureKind' : '',
         delivered && attempt.externalId ? ', externalId = :externalId' : '',
+        expiresAt === undefined ? '' : ', #ttl = :expiresAt',
         ' ADD attempts :one',
       ].join(''),
-      ExpressionAttributeNames: { '#type': 'type', '#status': 'status' },
+      ExpressionAttributeNames: { '#type': 'type', '#status': 'status', ...(expiresAt === undefined ? {} : { '#ttl': tableLayout.ttlAttribute }) },
       ExpressionAttributeValues: {
         ':kind': 'handoff',
         ':id': record.id,
@@ -87,9 +117,12 @@ export async function recordHandoffAttempt(table: StoreTable, record: HandoffRec
         ...(error === undefined ? {} : { ':error': error }),
         ...(!delivered && attempt.kind !== undefined ? { ':failureKind': attempt.kind } : {}),
         ...(delivered && attempt.externalId ? { ':externalId': attempt.externalId } : {}),
+        ...(expiresAt === undefined ? {} : { ':expiresAt': expiresAt }),
       },
-    }),
-  );
+    },
+  });
+  // Erased since the handoff was decided: the person is not written back (the consumer skips such records first).
+  await guardedWrite(table, record, items);
 }
 
 export async function getHandoff(
@@ -122,15 +155,15 @@ export async function recordHandoffSuperseded(
   record: HandoffRecord,
   superseded: { at: Date; supersededBy: string; adapter: string },
 ): Promise<boolean> {
-  try {
-    await table.client.send(
-      new UpdateCommand({
+  const expiresAt = handoffExpiry(table, superseded.at);
+  const written = await guardedWrite(table, record, [
+    {
+      Update: {
         TableName: table.tableName,
         Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) },
-        UpdateExpression:
-          'SET kind = :kind, id = :id, #type = :type, occurredAt = :occurredAt, adapter = :adapter, #status = :superseded, supersededBy = :by, supersededAt = :at, attempts = if_not_exists(attempts, :zero)',
+        UpdateExpression: `SET kind = :kind, id = :id, #type = :type, occurredAt = :occurredAt, adapter = :adapter, #status = :superseded, supersededBy = :by, supersededAt = :at, attempts = if_not_exists(attempts, :zero)${expiresAt === undefined ? '' : ', #ttl = :expiresAt'}`,
         ConditionExpression: 'attribute_not_exists(#status) OR #status <> :delivered',
-        ExpressionAttributeNames: { '#type': 'type', '#status': 'status' },
+        ExpressionAttributeNames: { '#type': 'type', '#status': 'status', ...(expiresAt === undefined ? {} : { '#ttl': tableLayout.ttlAttribute }) },
         ExpressionAttributeValues: {
           ':kind': 'handoff',
           ':id': record.id,
@@ -142,14 +175,12 @@ export async function recordHandoffSuperseded(
           ':at': superseded.at.toISOString(),
           ':zero': 0,
           ':delivered': 'delivered',
+          ...(expiresAt === undefined ? {} : { ':expiresAt': expiresAt }),
         },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
-    throw error;
-  }
+      },
+    },
+  ]);
+  return written === 'written';
 }
 
 /** Every delivery attempt of the lead's handoffs still kept, oldest handoff first, each handoff's attempts in order. */

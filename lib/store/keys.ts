@@ -23,6 +23,12 @@ export const seenSk = 'SEEN';
 /** A sender's one-time signing token (Mailgun), bound to the body it first came with. */
 export const replayPk = (source: string, token: string) => `REPLAY#${source}#${token}`;
 export const replaySk = 'REPLAY';
+/**
+ * An erasure's tombstone (lib/store/tombstones.ts): keyed by the keyed digest of the identity erased
+ * (lib/core/pseudonym.ts `identityDigest`), never by the address itself.
+ */
+export const tombstonePk = (digest: string) => `ERASED#${digest}`;
+export const tombstoneSk = 'ERASED';
 
 /** Leads are spread over a few shards of the sparse due index, so the decay job's query has no hot partition. */
 export function dueShardOf(leadId: string): string {

@@ -9,9 +9,13 @@ import type { HandoffRecord } from '../core/handoff.ts';
 import type { Lead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import * as due from './due-index.ts';
+import type { ErasureResult } from './erase.ts';
+import { erasePerson } from './erase.ts';
 import * as ledger from './handoff-ledger.ts';
 import { LeadWriter } from './lead-writes.ts';
 import { claimReplayToken } from './markers.ts';
+import type { Item, Person } from './personal-data.ts';
+import { findPersonalItems, resolvePerson } from './personal-data.ts';
 import type {
   ApplyResult,
   HandoffAttempt,
@@ -25,6 +29,8 @@ import type {
 import type { LeadStoreOptions } from './table.ts';
 import { StoreTable } from './table.ts';
 import { type ScanPage, type ScanSegment, scanHistoryPage, tableEstimate } from './table-scan.ts';
+import type { ErasedPeopleReturn } from './tombstones.ts';
+import { erasedAt } from './tombstones.ts';
 
 export class LeadStore implements LeadRepository {
   private readonly table: StoreTable;
@@ -52,7 +58,7 @@ export class LeadStore implements LeadRepository {
     leadId: string,
     model: ScoringModel,
     now: Date,
-  ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; outcome?: LeadOutcome }> {
+  ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; incomplete?: true; outcome?: LeadOutcome }> {
     return this.writer.replaceState(leadId, model, now);
   }
 
@@ -116,5 +122,21 @@ export class LeadStore implements LeadRepository {
 
   claimReplayToken(source: string, token: string, fingerprint: string, expiresAt: Date): Promise<'first' | 'same' | 'replayed'> {
     return claimReplayToken(this.table, source, token, fingerprint, expiresAt);
+  }
+
+  erasedAt(leadId: string): Promise<string | undefined> {
+    return erasedAt(this.table, leadId);
+  }
+
+  findPerson(asked: string): Promise<Person> {
+    return resolvePerson(this.table, asked);
+  }
+
+  personalItems(person: Person): Promise<Map<string, Item[]>> {
+    return findPersonalItems(this.table, person);
+  }
+
+  erasePerson(asked: string, options: { now: Date; returns: ErasedPeopleReturn }): Promise<ErasureResult> {
+    return erasePerson(this.table, asked, options);
   }
 }

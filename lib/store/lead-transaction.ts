@@ -108,7 +108,7 @@ export function toStored(lead: Lead, score: Breakdown, previousVersion: number, 
  * to read DynamoDB's CancellationReasons.
  */
 export function transactionItems(
-  table: { tableName: string; rawRetentionDays: number },
+  table: { tableName: string; rawRetentionDays: number; eventRetentionDays?: number | undefined },
   events: readonly NormalizedEvent[],
   copies: ReadonlySet<NormalizedEvent>,
   copiedFrom: string | undefined,
@@ -137,6 +137,7 @@ export function transactionItems(
           appliedAt,
           modelVersion: lead.modelVersion,
           ...(copied && copiedFrom ? { mergedFrom: copiedFrom } : {}),
+          ...eventExpiry(event.occurredAt, table.eventRetentionDays),
         },
         ConditionExpression: 'attribute_not_exists(pk)',
       },
@@ -202,6 +203,18 @@ export function transactionItems(
     },
   });
   return { items, eventIndex, leadIndex, claimIndex };
+}
+
+/**
+ * `EVENT_RETENTION_DAYS`: the event item expires that many days after the event occurred (DynamoDB TTL).
+ * Nothing the lead item holds depends on it (its state is kept on the lead); a rescore does not rebuild a
+ * lead whose history is no longer whole (docs/data-protection.md, "Retention").
+ */
+export function eventExpiry(occurredAt: string, days: number | undefined): Record<string, number> {
+  if (days === undefined) return {};
+  const at = Date.parse(occurredAt);
+  if (Number.isNaN(at)) return {};
+  return { [tableLayout.ttlAttribute]: Math.floor(at / 1000) + days * 86_400 };
 }
 
 export function outcomeOf(lead: StoredLead, applied: number, duplicates: number, merged: number): LeadOutcome {

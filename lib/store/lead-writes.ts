@@ -21,6 +21,8 @@ import { mayAbsorbMore, planMerge, resolveMerged, retireMerged, union } from './
 import type { ApplyResult, LeadOutcome, StoredLead } from './repository.ts';
 import type { StoreTable, TransactItems } from './table.ts';
 import { backoffMs, sleep } from './table.ts';
+import type { ErasureContext } from './tombstones.ts';
+import { creationGuard, erasureGate, readTombstones } from './tombstones.ts';
 
 export class LeadWriter {
   private readonly table: StoreTable;
@@ -56,16 +58,29 @@ export class LeadWriter {
     const readAhead =
       byLead.size > 1 ? await this.table.readLeads([...byLead.keys()].filter((leadId) => !resolved.read.has(leadId))) : new Map<string, StoredLead>();
     const stored = events.length >= minEventsToLookUp ? await this.storedEventKeysOfRedelivery([...byLead.values()].flat()) : new Set<string>();
+    // [erasure] The leads of a delivery not stored yet have their tombstones read in batches too (see writeLead).
+    const erasure: ErasureContext = {
+      refused: [],
+      ...(byLead.size > 1
+        ? {
+            tombstones: await readTombstones(
+              this.table,
+              [...byLead.keys()].filter((leadId) => !(resolved.read.get(leadId) ?? readAhead.get(leadId))),
+            ),
+          }
+        : {}),
+    };
     const readOf = (leadId: string) => (resolved.read.has(leadId) ? resolved.read.get(leadId) : readAhead.get(leadId));
     // Several leads, none of it stored yet: all in one transaction when it fits, so a failure stores nothing.
     if (byLead.size > 1 && stored.size === 0) {
-      const together = deliveryTransaction(this.table, [...byLead], readOf, model, now);
+      const together = deliveryTransaction(this.table, [...byLead], readOf, model, now, (leadId) => creationGuard(this.table, leadId, erasure));
       if (together && (await this.sendTogether(together.items))) {
         return {
           failed: [],
           applied: together.outcomes.reduce((sum, lead) => sum + lead.applied, 0),
           duplicates: duplicatesWithinDelivery,
           leads: together.outcomes,
+          erased: [],
         };
       }
     }
@@ -77,12 +92,12 @@ export class LeadWriter {
       let write: Promise<LeadOutcome>;
       if (fresh.length > 0) {
         const known = leadEvents.length - fresh.length;
-        write = this.writeLead(leadId, fresh, model, now, prefetched).then((outcome) => ({ ...outcome, duplicates: outcome.duplicates + known }));
+        write = this.writeLead(leadId, fresh, model, now, prefetched, 0, erasure).then((outcome) => ({ ...outcome, duplicates: outcome.duplicates + known }));
       } else if (current && !current.mergedInto && !current.mergingFrom) {
         // Every event already stored: nothing to write; hand back what is still in the outbox.
         write = Promise.resolve(outcomeOf(current, 0, leadEvents.length, 0));
       } else {
-        write = this.writeLead(leadId, leadEvents, model, now, prefetched);
+        write = this.writeLead(leadId, leadEvents, model, now, prefetched, 0, erasure);
       }
       return write.then(
         (outcome) => ({ ok: true as const, outcome }),
@@ -96,6 +111,7 @@ export class LeadWriter {
       applied: leads.reduce((sum, lead) => sum + lead.applied, 0),
       duplicates: leads.reduce((sum, lead) => sum + lead.duplicates, 0) + duplicatesWithinDelivery,
       leads,
+      erased: erasure.refused.map((event) => event.sourceEventId),
     };
   }
 
@@ -170,6 +186,9 @@ export class LeadWriter {
    * - Another e-mail lead holds it (a shared number): the first one keeps it, nothing is merged.
    * P's own EVT and RAW items stay where they were received (audit; raw payloads expire by TTL as every
    * raw does). P is never scored again, so they are never counted twice.
+   *
+   * Erased people: a write that would create the lead first reads its tombstone (`erasure` collects the
+   * events it refuses) and conditions the creating transaction on it (./tombstones.ts).
    */
   private async writeLead(
     leadId: string,
@@ -178,6 +197,7 @@ export class LeadWriter {
     now: Date,
     prefetched?: { lead: StoredLead | undefined },
     depth = 0,
+    erasure: ErasureContext = { refused: [] },
   ): Promise<LeadOutcome> {
     let pending = events;
     let applied = 0;
@@ -192,6 +212,18 @@ export class LeadWriter {
     for (;;) {
       const current = firstRead ? firstRead.lead : await this.table.getLead(leadId);
       firstRead = undefined;
+      // [erasure] A lead about to be created may be a person erased: the events from before the erasure are
+      // refused, and the creating transaction checks the tombstone is still as read (lib/store/tombstones.ts).
+      let erasureGuard: TransactItems[number] | undefined;
+      if (!current) {
+        const gate = await erasureGate(this.table, leadId, pending, erasure);
+        erasureGuard = gate.guard;
+        if (gate.refused.length > 0) {
+          erasure.refused.push(...gate.refused);
+          pending = gate.accepted;
+          events = events.filter((event) => !gate.refused.includes(event));
+        }
+      }
       if (current?.mergedInto) {
         // Absorbed since it was resolved (or the decay job found it): its events belong to the other lead.
         if (pending.length === 0) return retireMerged(this.table, current, applied, duplicates, merged);
@@ -204,6 +236,7 @@ export class LeadWriter {
           now,
           undefined,
           depth + 1,
+          erasure,
         );
         return { ...outcome, applied: outcome.applied + applied, duplicates: outcome.duplicates + duplicates, merged: outcome.merged + merged };
       }
@@ -244,6 +277,7 @@ export class LeadWriter {
       );
       if (current && chunk.length === 0 && !merge && !changed(current, next)) return outcomeOf(current, applied, duplicates, merged);
       const transaction = transactionItems(this.table, chunk, copies, merge?.from, next, current?.version, now, taking);
+      if (erasureGuard) transaction.items.push(erasureGuard); // [erasure] last, so the other items' indexes stay
       try {
         await this.table.send(transaction.items);
         const written = chunk.filter((event) => !copies.has(event));
@@ -292,7 +326,7 @@ export class LeadWriter {
     leadId: string,
     model: ScoringModel,
     now: Date,
-  ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; outcome?: LeadOutcome }> {
+  ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; incomplete?: true; outcome?: LeadOutcome }> {
     for (let attempt = 1; ; attempt += 1) {
       const current = await this.table.getLead(leadId);
       if (!current || current.mergedInto) return { written: false };
@@ -301,6 +335,10 @@ export class LeadWriter {
         continue;
       }
       const events = await this.table.listEvents(leadId, { consistent: true });
+      // [retention] Fewer events stored than the lead counted: some expired (EVENT_RETENTION_DAYS). A rebuild
+      // from what is left would forget what they brought; the lead keeps the state it holds.
+      if (events.length < current.eventCount)
+        return { before: current.status, after: current.status, written: false, incomplete: true, outcome: outcomeOf(current, 0, 0, 0) };
       const evaluation = replayLead(current, events, model, now);
       const next = toStored(evaluation.lead, evaluation.score, current.version, model, now);
       if (!replacesState(current, next, model, now))

@@ -9,8 +9,11 @@ import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
+import type { ErasureResult } from './erase.ts';
 import type { HistoryScan } from './lead-histories.ts';
+import type { Item, Person } from './personal-data.ts';
 import type { ScanSegment } from './table-scan.ts';
+import type { ErasedPeopleReturn } from './tombstones.ts';
 
 export interface StoredLead extends Lead {
   /** Optimistic-locking counter: every write of the lead expects the version it read. */
@@ -110,6 +113,8 @@ export interface ApplyResult {
   leads: LeadOutcome[];
   /** Leads whose write failed (after retries): nothing of theirs was stored by the failed transaction. */
   failed: { leadId: string; error: unknown }[];
+  /** Provider ids of events refused because their person was erased (lib/store/tombstones.ts): nothing of them is stored. */
+  erased: string[];
 }
 
 /** Write capacity consumed, summed, for the benchmark's units-per-event figure. */
@@ -125,12 +130,15 @@ export interface LeadWrites {
   apply(events: readonly NormalizedEvent[], model: ScoringModel, now: Date): Promise<ApplyResult>;
   /** Re-evaluates a lead at `now` with no new events (the decay job); `read` spares a read. */
   reevaluate(leadId: string, model: ScoringModel, now: Date, read?: StoredLead): Promise<LeadOutcome>;
-  /** Rebuilds a lead from its stored events under `model` (rescore), written only when its state changes. */
+  /**
+   * Rebuilds a lead from its stored events under `model` (rescore), written only when its state changes;
+   * `incomplete` (not written) when some of its events expired (EVENT_RETENTION_DAYS).
+   */
   replaceState(
     leadId: string,
     model: ScoringModel,
     now: Date,
-  ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; outcome?: LeadOutcome }>;
+  ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; incomplete?: true; outcome?: LeadOutcome }>;
   /** Takes handoffs off the lead's outbox once they are safely on the queue. */
   confirmQueued(leadId: string, handoffIds: readonly string[], recycleAt?: string): Promise<void>;
 }
@@ -166,6 +174,18 @@ export interface HandoffLedger {
   listHandoffs(leadId: string): Promise<HandoffAttempt[]>;
   listHandoffAttempts(leadId: string): Promise<HandoffAttemptRecord[]>;
   leadIdForCrmRecord(adapter: string, externalId: string): Promise<string | undefined>;
+  /** When the lead's person was erased, if they were (its tombstone; docs/data-protection.md). */
+  erasedAt(leadId: string): Promise<string | undefined>;
+}
+
+/** A person's data as a whole (GDPR articles 15, 17 and 20; docs/data-protection.md). */
+export interface PersonalData {
+  /** The person a key names: the lead it leads to and every identity merged into it. */
+  findPerson(asked: string): Promise<Person>;
+  /** Everything the table holds about the person, by kind (lib/store/personal-data.ts). */
+  personalItems(person: Person): Promise<Map<string, Item[]>>;
+  /** Erases the person and every identity merged into it, leaving a tombstone per identity. */
+  erasePerson(asked: string, options: { now: Date; returns: ErasedPeopleReturn }): Promise<ErasureResult>;
 }
 
 /** Senders' one-time tokens bound to the body they came with (Mailgun). */
@@ -174,6 +194,6 @@ export interface ReplayTokens {
 }
 
 /** The whole store, as the pipeline sees it. */
-export interface LeadRepository extends LeadWrites, LeadReads, DueIndex, HandoffLedger, ReplayTokens {
+export interface LeadRepository extends LeadWrites, LeadReads, DueIndex, HandoffLedger, ReplayTokens, PersonalData {
   readonly stats: StoreStats;
 }

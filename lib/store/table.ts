@@ -15,6 +15,10 @@ export interface LeadStoreOptions {
   tableName: string;
   /** How long raw provider payloads are kept (DynamoDB TTL). */
   rawRetentionDays?: number;
+  /** How long event items are kept after the event occurred (DynamoDB TTL); undefined: for good (`EVENT_RETENTION_DAYS`). */
+  eventRetentionDays?: number;
+  /** How long a handoff's summary item and its CRM link are kept after its last attempt; undefined: for good (`HANDOFF_RETENTION_DAYS`). */
+  handoffRetentionDays?: number;
   /** Leads written at once by `apply`. */
   concurrency?: number;
   /** Attempts per lead before giving up on contention (the caller answers 5xx; the sender retries). */
@@ -35,6 +39,8 @@ export class StoreTable {
   readonly client: DynamoDBDocumentClient;
   readonly tableName: string;
   readonly rawRetentionDays: number;
+  readonly eventRetentionDays: number | undefined;
+  readonly handoffRetentionDays: number | undefined;
   readonly concurrency: number;
   readonly maxAttempts: number;
 
@@ -42,6 +48,8 @@ export class StoreTable {
     this.client = options.client;
     this.tableName = options.tableName;
     this.rawRetentionDays = options.rawRetentionDays ?? 30;
+    this.eventRetentionDays = options.eventRetentionDays;
+    this.handoffRetentionDays = options.handoffRetentionDays;
     this.concurrency = options.concurrency ?? 16;
     this.maxAttempts = options.maxAttempts ?? 40;
   }

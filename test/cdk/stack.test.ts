@@ -171,6 +171,9 @@ describe('functions', () => {
         RAW_RETENTION_DAYS: '30',
         LOG_LEVEL: 'INFO',
       });
+      // Events and handoff records are kept for good unless the operator sets a retention.
+      expect(variables).not.toHaveProperty('EVENT_RETENTION_DAYS');
+      expect(variables).not.toHaveProperty('HANDOFF_RETENTION_DAYS');
       const deadLettersTo: readonly string[] = (spec as FunctionSpec).deadLettersTo ?? [];
       for (const queue of queues) {
         const expected =
@@ -429,6 +432,8 @@ describe('settings', () => {
         facebookGraphUrl: 'https://graph.facebook.com/v22.0/',
         hubspotBaseUrl: 'https://api.hubapi.example',
         rawRetentionDays: 7,
+        eventRetentionDays: 730,
+        handoffRetentionDays: 365,
         logLevel: 'DEBUG',
         baseDir: dir,
       },
@@ -441,19 +446,31 @@ describe('settings', () => {
         FACEBOOK_GRAPH_URL: 'https://graph.facebook.com/v22.0',
         HUBSPOT_BASE_URL: 'https://api.hubapi.example',
         RAW_RETENTION_DAYS: '7',
+        EVENT_RETENTION_DAYS: '730',
+        HANDOFF_RETENTION_DAYS: '365',
         LOG_LEVEL: 'DEBUG',
       });
     }
   });
 
   it('reads context first, then the operator-contract environment variables', () => {
-    const context: Record<string, unknown> = { crmAdapter: 'hubspot', rawRetentionDays: '14' };
+    const context: Record<string, unknown> = { crmAdapter: 'hubspot', rawRetentionDays: '14', eventRetentionDays: '400' };
     const node = { tryGetContext: (key: string) => context[key] };
-    const env = { CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'https://crm.example.com', LOG_LEVEL: 'warn', ALARM_EMAIL: '', MQL_MODEL_PATH: 'm.json' };
+    const env = {
+      CRM_ADAPTER: 'webhook',
+      CRM_WEBHOOK_URL: 'https://crm.example.com',
+      LOG_LEVEL: 'warn',
+      ALARM_EMAIL: '',
+      MQL_MODEL_PATH: 'm.json',
+      EVENT_RETENTION_DAYS: '90',
+      HANDOFF_RETENTION_DAYS: '365',
+    };
     expect(settingsFromContext(node, env)).toEqual({
       crmAdapter: 'hubspot',
       crmWebhookUrl: 'https://crm.example.com',
       rawRetentionDays: 14,
+      eventRetentionDays: 400,
+      handoffRetentionDays: 365,
       logLevel: 'warn',
       modelPath: 'm.json',
     });
@@ -470,6 +487,9 @@ describe('settings', () => {
     expect(() => buildStack({ engine: { crmAdapter: 'webhook', crmWebhookUrl: 'http://crm.example.com' } })).toThrow(/https/);
     expect(() => buildStack({ engine: { rawRetentionDays: 0 } })).toThrow(/rawRetentionDays/);
     expect(() => buildStack({ engine: { rawRetentionDays: Number('thirty') } })).toThrow(/rawRetentionDays/);
+    expect(() => buildStack({ engine: { eventRetentionDays: 0 } })).toThrow(/EVENT_RETENTION_DAYS must be a whole number of days >= 1/);
+    // Shorter than a handoff can wait in its queue and DLQ: a late one would not find the newer one delivered.
+    expect(() => buildStack({ engine: { handoffRetentionDays: 14 } })).toThrow(/HANDOFF_RETENTION_DAYS must be a whole number of days >= 30/);
   });
 
   it('validates a model file at synth', () => {
