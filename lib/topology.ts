@@ -34,14 +34,32 @@ export interface FunctionSpec {
    * may send to that DLQ.
    */
   readonly deadLettersTo?: readonly QueueName[];
-  /** Whether the function writes the table (else read-only access). */
-  readonly writesTable: boolean;
+  /**
+   * The DynamoDB actions the function's code calls, and nothing more: its role is granted exactly these on
+   * the table (docs/security.md). A TransactWriteItems is authorized per item, as PutItem, UpdateItem,
+   * DeleteItem or ConditionCheckItem. test/setup/table-grants.ts records every call the integration tests'
+   * handlers make and fails a test whose function called an action missing here.
+   */
+  readonly table: TableAccess;
   /**
    * Reserved concurrency: at most this many instances run at once (the handoff: the CRM's API limit is
    * per account, so a burst of MQLs must not fan out into more parallel calls than it allows).
    */
   readonly reservedConcurrency?: number;
 }
+
+/** DynamoDB actions (IAM names without the `dynamodb:` prefix) a function may be granted on the table. */
+export type TableAction = 'GetItem' | 'BatchGetItem' | 'Query' | 'PutItem' | 'UpdateItem' | 'DeleteItem' | 'ConditionCheckItem' | 'BatchWriteItem' | 'Scan';
+
+/** A function's access to the table: its actions on the table, and whether it queries the sparse `due` index. */
+export interface TableAccess {
+  readonly actions: readonly TableAction[];
+  /** `dynamodb:Query` on the `due` index ({@link table}), and on no other index. */
+  readonly queriesDueIndex?: boolean;
+}
+
+/** What the ingest path calls: the lead's items and markers read, its transaction written, a merge's items updated. */
+const ingestTable = { actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'] } as const satisfies TableAccess;
 
 export type HttpMethod = 'GET' | 'POST';
 
@@ -52,6 +70,12 @@ export interface RouteSpec {
   readonly handler: HandlerName;
   /** `iam`: signed AWS requests only (operators); `none`: public, the handler authenticates the sender. */
   readonly auth: 'none' | 'iam';
+  /**
+   * How a request on this route is authenticated, in a sentence: what the sender proves, with which secret,
+   * over which bytes. cdk-nag's APIG4 acknowledgement of a public route and docs/security.md's route table
+   * are this text (test/unit/docs-security.test.ts keeps the page in step).
+   */
+  readonly authentication: string;
 }
 
 /** How a queue's consumer retries what it could not finish (lib/queue/settlement.ts decides with it). */
@@ -97,7 +121,7 @@ export interface ScheduleSpec {
   readonly everyMinutes: number;
 }
 
-/** Secret keys of the operator contract; in AWS they are keys of one Secrets Manager secret. */
+/** Secret keys of the operator contract; in AWS each is a key of its group's Secrets Manager secret ({@link secretGroups}). */
 export const secretKeys = [
   'FACEBOOK_APP_SECRET',
   'FACEBOOK_VERIFY_TOKEN',
@@ -118,6 +142,51 @@ export const secretKeys = [
 ] as const;
 export type SecretKey = (typeof secretKeys)[number];
 
+/**
+ * How the secret keys are stored in AWS: one Secrets Manager secret per group, a JSON object of the group's
+ * keys. Keys are grouped by the functions that read them (each group is read by exactly the same functions),
+ * so a function's role can read its own keys and no other: the fewest secrets for that ($0.40 a month each,
+ * docs/security.md). test/unit/topology-secrets.test.ts keeps the groups in step with the functions' `secrets`.
+ * Renaming a group or moving a key makes a new secret: docs/deploying.md says how to carry values over.
+ */
+export const secretGroups = {
+  pseudonym: ['PSEUDONYM_KEY'],
+  'facebook-app': ['FACEBOOK_APP_SECRET'],
+  'facebook-verify': ['FACEBOOK_VERIFY_TOKEN'],
+  'facebook-graph': ['FACEBOOK_ACCESS_TOKEN'],
+  sendgrid: ['SENDGRID_WEBHOOK_PUBLIC_KEY'],
+  mailgun: ['MAILGUN_WEBHOOK_SIGNING_KEY'],
+  mailchimp: ['MAILCHIMP_WEBHOOK_SECRET'],
+  postmark: ['POSTMARK_WEBHOOK_USER', 'POSTMARK_WEBHOOK_PASSWORD'],
+  customerio: ['CUSTOMERIO_WEBHOOK_SIGNING_KEY'],
+  events: ['EVENTS_WEBHOOK_SECRET'],
+  'crm-feedback': ['CRM_FEEDBACK_SECRET'],
+  'hubspot-app': ['HUBSPOT_APP_SECRET'],
+  'hubspot-token': ['HUBSPOT_ACCESS_TOKEN'],
+  'crm-delivery': ['CRM_WEBHOOK_SECRET', 'SALESFORCE_CLIENT_SECRET'],
+} as const satisfies Record<string, readonly SecretKey[]>;
+export type SecretGroup = keyof typeof secretGroups;
+
+/** Keys every function reads (at cold start, lib/runtime/pseudonym.ts), besides its own `secrets`. */
+export const everyFunctionReads = ['PSEUDONYM_KEY'] as const satisfies readonly SecretKey[];
+
+/** The group (its secret in AWS) that holds a key. */
+export function secretGroupOf(key: SecretKey): SecretGroup {
+  for (const [group, keys] of Object.entries(secretGroups) as [SecretGroup, readonly SecretKey[]][]) if (keys.includes(key)) return group;
+  throw new Error(`topology: secret key ${key} is in no secret group`);
+}
+
+/** Every key a function reads: its own and {@link everyFunctionReads}. */
+export function secretKeysOf(spec: Pick<FunctionSpec, 'secrets'>): SecretKey[] {
+  return [...new Set<SecretKey>([...everyFunctionReads, ...spec.secrets])];
+}
+
+/**
+ * In AWS: the JSON object `{"<key>": "<secret ARN>"}` of the keys a function (or `mql --aws`) may read,
+ * set by the stack (its `SecretArns` output for `mql`); lib/runtime/config.ts reads each key from its secret.
+ */
+export const secretArnsEnv = 'MQL_SECRET_ARNS';
+
 export const functions = {
   health: {
     entry: 'health',
@@ -126,7 +195,7 @@ export const functions = {
     memoryMb: 256,
     secrets: [],
     sendsTo: [],
-    writesTable: false,
+    table: { actions: [] },
   },
   'ingest-events': {
     source: 'segment',
@@ -135,7 +204,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['EVENTS_WEBHOOK_SECRET'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-sendgrid': {
     source: 'sendgrid',
@@ -144,7 +213,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['SENDGRID_WEBHOOK_PUBLIC_KEY'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-mailgun': {
     source: 'mailgun',
@@ -153,7 +222,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['MAILGUN_WEBHOOK_SIGNING_KEY'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-mailchimp': {
     source: 'mailchimp',
@@ -162,7 +231,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['MAILCHIMP_WEBHOOK_SECRET'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-postmark': {
     source: 'postmark',
@@ -171,7 +240,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['POSTMARK_WEBHOOK_USER', 'POSTMARK_WEBHOOK_PASSWORD'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-customerio': {
     source: 'customerio',
@@ -180,7 +249,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['CUSTOMERIO_WEBHOOK_SIGNING_KEY'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-crm-feedback': {
     source: 'crm-feedback',
@@ -189,7 +258,7 @@ export const functions = {
     memoryMb: 512,
     secrets: ['CRM_FEEDBACK_SECRET'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-hubspot': {
     source: 'hubspot',
@@ -199,7 +268,7 @@ export const functions = {
     // The access token only to look up a contact the handoff never linked (its e-mail).
     secrets: ['HUBSPOT_APP_SECRET', 'HUBSPOT_ACCESS_TOKEN'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-facebook': {
     source: 'facebook',
@@ -208,7 +277,7 @@ export const functions = {
     memoryMb: 512,
     secrets: ['FACEBOOK_APP_SECRET', 'FACEBOOK_VERIFY_TOKEN'],
     sendsTo: ['facebook-leads'],
-    writesTable: true,
+    table: ingestTable,
   },
   'fetch-facebook-lead': {
     fetchesFor: 'facebook',
@@ -220,7 +289,7 @@ export const functions = {
     // Graph rate limits back off through the message's visibility; an invalid token or a lead that does
     // not exist goes to the DLQ at once (its alarm fires) instead of burning the remaining receives.
     deadLettersTo: ['facebook-leads'],
-    writesTable: true,
+    table: ingestTable,
   },
   'get-lead': {
     entry: 'get-lead',
@@ -229,7 +298,8 @@ export const functions = {
     memoryMb: 512,
     secrets: [],
     sendsTo: [],
-    writesTable: false,
+    // The lead, its events and handoffs, and the lead a merged key points to: reads only.
+    table: { actions: ['GetItem', 'BatchGetItem', 'Query'] },
   },
   handoff: {
     entry: 'handoff',
@@ -244,7 +314,8 @@ export const functions = {
     // Re-queues a rate-limited message (its own queue), holds back a failing one, and sends a record no
     // retry can deliver (invalid token, refused record) straight to the DLQ.
     deadLettersTo: ['handoff'],
-    writesTable: true,
+    // The lead's handoff ledger (attempts, receipts, the CRM record's link) and the lead itself.
+    table: { actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'] },
     // Two batches in flight at most: 2 x (a read + an upsert) per ~second stays well inside HubSpot's
     // 100 (Free/Starter) to 190 (Pro/Enterprise) requests per 10 s, and Salesforce's 25 long-running calls.
     reservedConcurrency: 2,
@@ -256,7 +327,8 @@ export const functions = {
     memoryMb: 1024,
     secrets: [],
     sendsTo: ['handoff'],
-    writesTable: true,
+    // The due index, then each due lead's transaction as in ingest.
+    table: { actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'], queriesDueIndex: true },
   },
 } as const satisfies Record<string, FunctionSpec>;
 export type HandlerName = keyof typeof functions;
@@ -306,19 +378,106 @@ export function queueSpec(name: QueueName): QueueSpec {
 }
 
 export const routes = [
-  { method: 'GET', path: '/health', handler: 'health', auth: 'none' },
-  { method: 'GET', path: '/webhooks/facebook', handler: 'ingest-facebook', auth: 'none' },
-  { method: 'POST', path: '/webhooks/facebook', handler: 'ingest-facebook', auth: 'none' },
-  { method: 'POST', path: '/webhooks/sendgrid', handler: 'ingest-sendgrid', auth: 'none' },
-  { method: 'POST', path: '/webhooks/mailgun', handler: 'ingest-mailgun', auth: 'none' },
-  { method: 'GET', path: '/webhooks/mailchimp/{secret}', handler: 'ingest-mailchimp', auth: 'none' },
-  { method: 'POST', path: '/webhooks/mailchimp/{secret}', handler: 'ingest-mailchimp', auth: 'none' },
-  { method: 'POST', path: '/webhooks/postmark', handler: 'ingest-postmark', auth: 'none' },
-  { method: 'POST', path: '/webhooks/customerio', handler: 'ingest-customerio', auth: 'none' },
-  { method: 'POST', path: '/webhooks/events', handler: 'ingest-events', auth: 'none' },
-  { method: 'POST', path: '/webhooks/crm', handler: 'ingest-crm-feedback', auth: 'none' },
-  { method: 'POST', path: '/webhooks/hubspot', handler: 'ingest-hubspot', auth: 'none' },
-  { method: 'GET', path: '/leads/{email}', handler: 'get-lead', auth: 'iam' },
+  {
+    method: 'GET',
+    path: '/health',
+    handler: 'health',
+    auth: 'none',
+    authentication: 'None: the liveness probe answers a constant and reads no data, no secret and no dependency.',
+  },
+  {
+    method: 'GET',
+    path: '/webhooks/facebook',
+    handler: 'ingest-facebook',
+    auth: 'none',
+    authentication:
+      "Meta's subscription handshake: `hub.verify_token` must equal FACEBOOK_VERIFY_TOKEN (constant-time), else 403; it only echoes `hub.challenge` and stores nothing.",
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/facebook',
+    handler: 'ingest-facebook',
+    auth: 'none',
+    authentication: '`X-Hub-Signature-256`: HMAC-SHA256 of the raw body keyed with FACEBOOK_APP_SECRET, compared in constant time before parsing.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/sendgrid',
+    handler: 'ingest-sendgrid',
+    auth: 'none',
+    authentication:
+      "SendGrid's Signed Event Webhook: an ECDSA P-256 signature of the timestamp header plus the raw body, verified with SENDGRID_WEBHOOK_PUBLIC_KEY; old timestamps refused.",
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/mailgun',
+    handler: 'ingest-mailgun',
+    auth: 'none',
+    authentication:
+      "HMAC-SHA256 of the body's `signature.timestamp` + `signature.token`, keyed with MAILGUN_WEBHOOK_SIGNING_KEY (timestamp within 24 h); a token replayed with another body is refused (406).",
+  },
+  {
+    method: 'GET',
+    path: '/webhooks/mailchimp/{secret}',
+    handler: 'ingest-mailchimp',
+    auth: 'none',
+    authentication:
+      "Mailchimp's URL check: the path's last segment must equal MAILCHIMP_WEBHOOK_SECRET (constant-time), else 401; Mailchimp signs nothing, the secret in the URL is its only credential. Stores nothing.",
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/mailchimp/{secret}',
+    handler: 'ingest-mailchimp',
+    auth: 'none',
+    authentication:
+      'The secret in the path: its last segment must equal MAILCHIMP_WEBHOOK_SECRET (constant-time), else 401; never logged (access logs carry the route key, not the path).',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/postmark',
+    handler: 'ingest-postmark',
+    auth: 'none',
+    authentication:
+      'HTTP Basic auth: `Authorization: Basic` must carry POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD (constant-time); Postmark signs nothing.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/customerio',
+    handler: 'ingest-customerio',
+    auth: 'none',
+    authentication:
+      '`X-CIO-Signature`: HMAC-SHA256 of `v0:` + `X-CIO-Timestamp` + `:` + the raw body, keyed with CUSTOMERIO_WEBHOOK_SIGNING_KEY; old timestamps refused.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/events',
+    handler: 'ingest-events',
+    auth: 'none',
+    authentication: 'Standard Webhooks: `webhook-signature` over id, timestamp and raw body keyed with EVENTS_WEBHOOK_SECRET (24+ bytes); 5-minute tolerance.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/crm',
+    handler: 'ingest-crm-feedback',
+    auth: 'none',
+    authentication: 'Standard Webhooks: `webhook-signature` over id, timestamp and raw body keyed with CRM_FEEDBACK_SECRET (24+ bytes); 5-minute tolerance.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/hubspot',
+    handler: 'ingest-hubspot',
+    auth: 'none',
+    authentication:
+      '`X-HubSpot-Signature-v3`: base64 HMAC-SHA256 of method + full URI + raw body + `X-HubSpot-Request-Timestamp`, keyed with HUBSPOT_APP_SECRET; 5-minute tolerance.',
+  },
+  {
+    method: 'GET',
+    path: '/leads/{email}',
+    handler: 'get-lead',
+    auth: 'iam',
+    authentication:
+      'AWS IAM: a SigV4-signed request of a principal allowed `execute-api:Invoke` on the route; API Gateway refuses anything else before the function runs.',
+  },
 ] as const satisfies readonly RouteSpec[];
 
 export const schedules = [{ name: 'decay', handler: 'decay', everyMinutes: 15 }] as const satisfies readonly ScheduleSpec[];

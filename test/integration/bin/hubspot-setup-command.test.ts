@@ -20,7 +20,7 @@ describe('npx mql crm setup (the command)', () => {
   // A directory of its own, so no developer's .env is read.
   const cwd = mkdtempSync(join(tmpdir(), 'mql-crm-setup-'));
   const run = (env: Record<string, string>, args = ['crm', 'setup']) =>
-    runMql(args, { cwd, env: environmentWithout(/^(HUBSPOT_|CRM_ADAPTER$|MQL_SECRET_ARN$)/, env) });
+    runMql(args, { cwd, env: environmentWithout(/^(HUBSPOT_|CRM_ADAPTER$|MQL_SECRET_ARNS$)/, env) });
 
   it('creates the properties against HUBSPOT_BASE_URL, prints what it did, and creates nothing the second time', async () => {
     const env = { HUBSPOT_ACCESS_TOKEN: token, HUBSPOT_BASE_URL: hubspot.url };
