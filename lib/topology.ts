@@ -298,8 +298,8 @@ export const functions = {
     memoryMb: 512,
     secrets: [],
     sendsTo: [],
-    // The lead, its events and handoffs, and the lead a merged key points to: reads only.
-    table: { actions: ['GetItem', 'BatchGetItem', 'Query'] },
+    // The lead (and the lead a merged key points to), its events and handoffs: reads only.
+    table: { actions: ['GetItem', 'Query'] },
   },
   handoff: {
     entry: 'handoff',
@@ -314,8 +314,8 @@ export const functions = {
     // Re-queues a rate-limited message (its own queue), holds back a failing one, and sends a record no
     // retry can deliver (invalid token, refused record) straight to the DLQ.
     deadLettersTo: ['handoff'],
-    // The lead's handoff ledger (attempts, receipts, the CRM record's link) and the lead itself.
-    table: { actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'] },
+    // The lead's handoff ledger: its handoffs read (Query), each attempt and the CRM record's link written.
+    table: { actions: ['Query', 'PutItem', 'UpdateItem'] },
     // Two batches in flight at most: 2 x (a read + an upsert) per ~second stays well inside HubSpot's
     // 100 (Free/Starter) to 190 (Pro/Enterprise) requests per 10 s, and Salesforce's 25 long-running calls.
     reservedConcurrency: 2,
@@ -327,8 +327,9 @@ export const functions = {
     memoryMb: 1024,
     secrets: [],
     sendsTo: ['handoff'],
-    // The due index, then each due lead's transaction as in ingest.
-    table: { actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'], queriesDueIndex: true },
+    // The due index, then each due lead's transaction; after a conflict the lead is read again, and a merge left
+    // half-done reads the absorbed lead's events (lib/store/lead-writes.ts).
+    table: { actions: ['GetItem', 'Query', 'PutItem', 'UpdateItem'], queriesDueIndex: true },
   },
 } as const satisfies Record<string, FunctionSpec>;
 export type HandlerName = keyof typeof functions;
