@@ -308,6 +308,12 @@ describe('crmAdapterFromEnv', () => {
     [{ CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'ftp://example.com/x' }, secrets, /http\(s\) URL/],
     [{ CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'https://crm.example.com/hook' }, {}, /needs the secret CRM_WEBHOOK_SECRET/],
     [{ CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'https://crm.example.com/hook' }, { CRM_WEBHOOK_SECRET: 'whsec_' }, /unusable/],
+    // Two bytes: anyone could find the key by trying each value, and sign records the CRM trusts.
+    [
+      { CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'https://crm.example.com/hook' },
+      { CRM_WEBHOOK_SECRET: 'whsec_AQI=' },
+      /CRM_WEBHOOK_SECRET is unusable: .*at least 24/,
+    ],
     [{ CRM_ADAPTER: 'hubspot' }, secrets, /needs the secret HUBSPOT_ACCESS_TOKEN/],
     [{ CRM_ADAPTER: 'salesforce' }, secrets, /needs SALESFORCE_INSTANCE_URL/],
     [{ CRM_ADAPTER: 'pipedrive' }, secrets, /not one of webhook, hubspot, salesforce, none/],
