@@ -1,7 +1,8 @@
 /**
  * What every client of another service's HTTP API shares (the CRM adapters, the lookups of an ingest
  * step): how long to wait when the other side says so, how a failure before any answer reads, and how
- * much of an error answer is quoted in a message that ends up in logs.
+ * much of an error answer is quoted in a message that ends up in logs, and how a redirect is named. A request
+ * that carries a credential never follows a redirect (`redirect: 'manual'`, docs/security.md): a 3xx is a failure.
  */
 
 /** Most characters of the other side's answer quoted in an error message (it ends up in logs). */
@@ -40,4 +41,12 @@ export function describeNetworkError(error: unknown, timeoutMs: number): string 
   if (error.name === 'TimeoutError') return `gave no answer within ${timeoutMs} ms`;
   const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
   return `request failed: ${error.message}${cause}`;
+}
+
+/** Where a redirect points, without its query (which may echo a credential): ` to https://host/path`, or nothing. */
+export function redirectTarget(response: Response): string {
+  const location = response.headers.get('location');
+  if (!location || !URL.canParse(location, response.url || undefined)) return '';
+  const url = new URL(location, response.url || undefined);
+  return ` to ${url.origin}${url.pathname}`;
 }
