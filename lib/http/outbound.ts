@@ -50,3 +50,24 @@ export function redirectTarget(response: Response): string {
   const url = new URL(location, response.url || undefined);
   return ` to ${url.origin}${url.pathname}`;
 }
+
+/**
+ * The setting that lets outbound URLs be plain http: set to `1` by the local stack (its stand-ins listen on
+ * http://127.0.0.1) and by local tests, never by the AWS stack (docs/security.md).
+ */
+export const allowHttpUrlsEnv = 'MQL_ALLOW_HTTP_URLS';
+
+/**
+ * An outbound URL read from a setting (`name`): https, or http only with {@link allowHttpUrlsEnv}=1. Lead data and
+ * credentials travel on it, so anything else is refused at start-up with a message naming the setting.
+ */
+export function outboundUrl(name: string, value: string, env: Readonly<Record<string, string | undefined>>): string {
+  if (!URL.canParse(value)) throw new Error(`${name} must be a URL (https), got ${JSON.stringify(value)}`);
+  const { protocol } = new URL(value);
+  if (protocol === 'https:') return value;
+  if (protocol === 'http:' && env[allowHttpUrlsEnv] === '1') return value;
+  throw new Error(
+    `${name} must be https (lead data and credentials travel on it), got ${JSON.stringify(value)}` +
+      (protocol === 'http:' ? `; plain http is for a local stack only, which sets ${allowHttpUrlsEnv}=1` : ''),
+  );
+}

@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, SQSEvent } from 'aws-lambda';
+import { allowHttpUrlsEnv } from '../http/outbound.ts';
 import { usePseudonymKey } from '../runtime/pseudonym.ts';
 import type { HandlerName, QueueName, RouteSpec } from '../topology.ts';
 import { dlqUrlEnv, queueUrlEnv, secretArnsEnv, tableNameEnv, routes as topologyRoutes, schedules as topologySchedules } from '../topology.ts';
@@ -184,6 +185,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       env[queueUrlEnv(queue.name)] = queue.url;
       env[dlqUrlEnv(queue.name)] = queue.dlqUrl;
     }
+    // The stand-ins listen on http://127.0.0.1: plain http is allowed here, and only here (lib/http/outbound.ts).
+    env[allowHttpUrlsEnv] = '1';
     // Lead references in the logs and erasure tombstones are keyed (lib/local/pseudonym-key.ts).
     const pseudonymKey = localPseudonymKey(dataDir);
     if (pseudonymKey) env.PSEUDONYM_KEY = pseudonymKey;

@@ -594,6 +594,15 @@ describe('settings', () => {
     }
   });
 
+  it('never passes MQL_ALLOW_HTTP_URLS to a function, even from a deploying shell that has it (a local .env)', () => {
+    const settings = settingsFromContext({ tryGetContext: () => undefined }, { MQL_ALLOW_HTTP_URLS: '1', HUBSPOT_TIME_ZONE: 'UTC' });
+    const { template: t } = synth({ engine: settings });
+    for (const fn of Object.values(t.findResources('AWS::Lambda::Function')) as Resource[]) {
+      expect(fn.Properties.Environment.Variables.MQL_ALLOW_HTTP_URLS).toBeUndefined();
+    }
+    expect(JSON.stringify(t.toJSON())).not.toContain('MQL_ALLOW_HTTP_URLS');
+  });
+
   it('reads context first, then the operator-contract environment variables', () => {
     const context: Record<string, unknown> = { crmAdapter: 'hubspot', rawRetentionDays: '14' };
     const node = { tryGetContext: (key: string) => context[key] };
