@@ -18,7 +18,22 @@ describe('mql --help', () => {
 
   it('lists every verb of the operator contract, each under one heading', () => {
     expect([...names].sort()).toEqual(
-      ['backtest', 'calibrate', 'crm', 'decay', 'deliveries', 'demo', 'explain', 'receive', 'redrive', 'report', 'rescore', 'send', 'stand-in'].sort(),
+      [
+        'backtest',
+        'calibrate',
+        'crm',
+        'decay',
+        'deliveries',
+        'demo',
+        'explain',
+        'receive',
+        'redrive',
+        'report',
+        'rescore',
+        'secrets',
+        'send',
+        'stand-in',
+      ].sort(),
     );
     for (const command of commands) {
       expect(help).toContain(`\n  ${command.usage[0]}`);
