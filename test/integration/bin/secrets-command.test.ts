@@ -35,7 +35,7 @@ const mql = (args: string[], extra: Record<string, string> = {}) =>
     cwd,
     env: environmentWithout(/^(MQL_|AWS_|TABLE_NAME$|HANDOFF_|PSEUDONYM_KEY$|[A-Z]+_WEBHOOK_|HUBSPOT_|SALESFORCE_|FACEBOOK_|CRM_|EVENTS_)/, env(extra)),
   });
-const valueOf = (key: SecretKey) => sm.valueOf(arnOf[secretGroupOf(key)]!)!;
+const storedFor = (key: SecretKey) => sm.storedFor(arnOf[secretGroupOf(key)]!)!;
 
 beforeAll(async () => {
   sm = await startSecretsManager();
@@ -77,21 +77,21 @@ describe('mql secrets --aws', () => {
     expect(stdout).toContain('secret events: set EVENTS_WEBHOOK_SECRET');
     expect(stdout).toContain('secret postmark: set POSTMARK_WEBHOOK_USER, POSTMARK_WEBHOOK_PASSWORD');
     expect(stdout).not.toContain(eventsSecret);
-    expect(valueOf('EVENTS_WEBHOOK_SECRET')).toEqual({ createdBy: 'abcdefghijklmnop', EVENTS_WEBHOOK_SECRET: eventsSecret });
-    expect(valueOf('POSTMARK_WEBHOOK_USER')).toMatchObject({ POSTMARK_WEBHOOK_USER: 'postmark', POSTMARK_WEBHOOK_PASSWORD: 'hunter2-but-longer' });
+    expect(storedFor('EVENTS_WEBHOOK_SECRET')).toEqual({ createdBy: 'abcdefghijklmnop', EVENTS_WEBHOOK_SECRET: eventsSecret });
+    expect(storedFor('POSTMARK_WEBHOOK_USER')).toMatchObject({ POSTMARK_WEBHOOK_USER: 'postmark', POSTMARK_WEBHOOK_PASSWORD: 'hunter2-but-longer' });
     // Nothing went into any other secret.
-    expect(valueOf('HUBSPOT_ACCESS_TOKEN')).toEqual({ createdBy: 'abcdefghijklmnop' });
+    expect(storedFor('HUBSPOT_ACCESS_TOKEN')).toEqual({ createdBy: 'abcdefghijklmnop' });
     const listed = await mql(['secrets', 'list', '--aws']);
     expect(listed.stdout).toMatch(/EVENTS_WEBHOOK_SECRET\s+events\s+yes/);
   });
 
   it('KEY= removes a key, the rest of its secret kept', async () => {
     expect((await mql(['secrets', 'set', 'POSTMARK_WEBHOOK_USER=', '--aws'])).stdout).toContain('secret postmark: removed POSTMARK_WEBHOOK_USER');
-    expect(valueOf('POSTMARK_WEBHOOK_USER')).toEqual({ createdBy: 'abcdefghijklmnop', POSTMARK_WEBHOOK_PASSWORD: 'hunter2-but-longer' });
+    expect(storedFor('POSTMARK_WEBHOOK_USER')).toEqual({ createdBy: 'abcdefghijklmnop', POSTMARK_WEBHOOK_PASSWORD: 'hunter2-but-longer' });
   });
 
   it('refuses a whsec_ key under 24 bytes, the pseudonym key, an unknown key, and writes nothing', async () => {
-    const before = JSON.stringify(secretKeys.map(valueOf));
+    const before = JSON.stringify(secretKeys.map(storedFor));
     const weak = await mql(['secrets', 'set', 'CRM_FEEDBACK_SECRET=whsec_AQI=', '--aws']);
     expect(weak.code).toBe(1);
     expect(weak.stderr).toMatch(/CRM_FEEDBACK_SECRET: .*at least 24/);
@@ -101,7 +101,7 @@ describe('mql secrets --aws', () => {
     const unknown = await mql(['secrets', 'set', 'EVENT_WEBHOOK_SECRET=x', '--aws']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/EVENT_WEBHOOK_SECRET is not a secret key/);
-    expect(JSON.stringify(secretKeys.map(valueOf))).toBe(before);
+    expect(JSON.stringify(secretKeys.map(storedFor))).toBe(before);
     expect((await mql(['secrets', 'set', 'CRM_FEEDBACK_SECRET=x'])).stderr).toMatch(/works on the AWS stack \(--aws\)/);
   });
 
@@ -110,9 +110,9 @@ describe('mql secrets --aws', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('copied 2 key(s): HUBSPOT_ACCESS_TOKEN, PSEUDONYM_KEY');
     expect(stdout).toContain('kept 1 key(s) already set in their secrets: EVENTS_WEBHOOK_SECRET');
-    expect(valueOf('HUBSPOT_ACCESS_TOKEN')).toMatchObject({ HUBSPOT_ACCESS_TOKEN: 'pat-legacy' });
-    expect(valueOf('EVENTS_WEBHOOK_SECRET').EVENTS_WEBHOOK_SECRET).toBe(eventsSecret);
-    expect(valueOf('PSEUDONYM_KEY').PSEUDONYM_KEY).toBe('old-key-that-keyed-the-logs');
+    expect(storedFor('HUBSPOT_ACCESS_TOKEN')).toMatchObject({ HUBSPOT_ACCESS_TOKEN: 'pat-legacy' });
+    expect(storedFor('EVENTS_WEBHOOK_SECRET').EVENTS_WEBHOOK_SECRET).toBe(eventsSecret);
+    expect(storedFor('PSEUDONYM_KEY').PSEUDONYM_KEY).toBe('old-key-that-keyed-the-logs');
     expect(stdout).not.toContain('pat-legacy');
   });
 });
