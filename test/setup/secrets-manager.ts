@@ -27,7 +27,7 @@ export interface SecretsManagerStandIn {
   /** Creates a secret (as CloudFormation would) and answers its ARN. */
   create(name: string, value?: Record<string, string>): string;
   /** The JSON object a secret holds now. */
-  valueOf(arn: string): Record<string, string> | undefined;
+  stored(arn: string): Record<string, string> | undefined;
   stop(): Promise<void>;
 }
 
@@ -123,7 +123,7 @@ export async function startSecretsManager(): Promise<SecretsManagerStandIn> {
       secrets.set(arn, { arn, name, secretString: value === undefined ? undefined : JSON.stringify(value), versionId: randomUUID() });
       return arn;
     },
-    valueOf(arn) {
+    stored(arn) {
       const text = secrets.get(arn)?.secretString;
       return text === undefined ? undefined : (JSON.parse(text) as Record<string, string>);
     },

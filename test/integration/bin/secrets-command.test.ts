@@ -35,7 +35,7 @@ const mql = (args: string[], extra: Record<string, string> = {}) =>
     cwd,
     env: environmentWithout(/^(MQL_|AWS_|TABLE_NAME$|HANDOFF_|PSEUDONYM_KEY$|[A-Z]+_WEBHOOK_|HUBSPOT_|SALESFORCE_|FACEBOOK_|CRM_|EVENTS_)/, env(extra)),
   });
-const storedFor = (key: SecretKey) => sm.storedFor(arnOf[secretGroupOf(key)]!)!;
+const storedFor = (key: SecretKey) => sm.stored(arnOf[secretGroupOf(key)]!)!;
 
 beforeAll(async () => {
   sm = await startSecretsManager();
