@@ -24,7 +24,16 @@ export default defineConfig({
     pool: 'forks',
     projects: [
       { extends: true, test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
-      { extends: true, test: { name: 'integration', include: ['test/integration/**/*.test.ts'], globalSetup: ['test/setup/dynamodb.ts'] } },
+      {
+        extends: true,
+        // table-grants: every DynamoDB call a handler makes is checked against its function's grant (lib/topology.ts).
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/setup/dynamodb.ts'],
+          setupFiles: ['test/setup/table-grants.ts'],
+        },
+      },
       { extends: true, test: { name: 'cdk', include: ['test/cdk/**/*.test.ts'] } },
     ],
   },

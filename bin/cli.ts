@@ -8,8 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Pipeline } from '../lib/ingest/pipeline.ts';
 import { localPseudonymKey } from '../lib/local/pseudonym-key.ts';
-import { usePseudonymKey } from '../lib/runtime/pseudonym.ts';
-import { dlqUrlEnv, queueUrlEnv, tableNameEnv } from '../lib/topology.ts';
+import { pseudonymKeyReady, usePseudonymKey } from '../lib/runtime/pseudonym.ts';
+import { dlqUrlEnv, queueUrlEnv, secretArnsEnv, tableNameEnv } from '../lib/topology.ts';
 
 export interface OptionSpec {
   readonly type: 'string' | 'boolean';
@@ -26,7 +26,7 @@ export const globalOptions = {
 
 /** Their lines in `mql --help`; a command's own options are in its usage lines. */
 export const globalUsage = [
-  `--aws                 work on the AWS stack: needs ${tableNameEnv} and ${queueUrlEnv('handoff')} (the stack's outputs) and AWS credentials`,
+  `--aws                 the AWS stack: needs ${tableNameEnv}, ${queueUrlEnv('handoff')}, ${secretArnsEnv} (the stack's outputs), AWS credentials`,
   '--data-dir DIR        where the local stack keeps its state (default MQL_DATA_DIR or .mql/)',
   '-h, --help            this text',
 ] as const;
@@ -39,7 +39,7 @@ export type Values<O extends Options> = ValuesOf<O> & ValuesOf<typeof globalOpti
 export type StackNeed = 'none' | 'local' | 'any';
 
 /** The headings of `mql --help`, in their order. */
-export const helpGroups = ['try it on this machine', 'look at a lead', 'personal data', 'jobs', 'the model and the figures'] as const;
+export const helpGroups = ['try it on this machine', 'look at a lead', 'personal data', 'jobs', 'the model and the figures', 'the AWS stack'] as const;
 export type HelpGroup = (typeof helpGroups)[number];
 
 export interface CommandContext<O extends Options> {
@@ -267,4 +267,23 @@ export async function tableWalk(
       if (show) process.stderr.write('\n');
     },
   };
+}
+
+/**
+ * With `--aws`, the deployment's PSEUDONYM_KEY (lib/runtime/pseudonym.ts), read from its secret through
+ * MQL_SECRET_ARNS as the functions read it: the command's log lines name leads by the same references as the
+ * functions' logs, and an erasure keys its tombstone with it. Only that secret is read.
+ */
+export async function useAwsPseudonymKey(): Promise<void> {
+  const { secretArnsFrom } = await import('../lib/runtime/config.ts');
+  let arns: ReturnType<typeof secretArnsFrom>;
+  try {
+    arns = secretArnsFrom();
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  if (!arns.PSEUDONYM_KEY) {
+    fail(`--aws needs ${secretArnsEnv} (the stack's SecretArns output): lead references and erasures are keyed with the PSEUDONYM_KEY it points to`);
+  }
+  await pseudonymKeyReady();
 }

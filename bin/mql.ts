@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Command, Options } from './cli.ts';
-import { dataDirOf, fail, globalOptions, globalUsage, helpGroups, parseCommandLine, stackFor } from './cli.ts';
+import { dataDirOf, fail, globalOptions, globalUsage, helpGroups, parseCommandLine, stackFor, useAwsPseudonymKey } from './cli.ts';
 import { backtest } from './commands/backtest.ts';
 import { calibrate } from './commands/calibrate.ts';
 import { crmSetup } from './commands/crm-setup.ts';
@@ -22,6 +22,7 @@ import { receive } from './commands/receive.ts';
 import { redrive } from './commands/redrive.ts';
 import { report } from './commands/report.ts';
 import { rescore } from './commands/rescore.ts';
+import { secrets } from './commands/secrets.ts';
 import { send } from './commands/send.ts';
 import { standIn } from './commands/stand-in.ts';
 import { closest } from './did-you-mean.ts';
@@ -43,6 +44,7 @@ export const commands: readonly Command[] = [
   report,
   backtest,
   calibrate,
+  secrets,
 ];
 
 const indent = (lines: readonly string[]) => lines.map((line) => `  ${line}`);
@@ -86,7 +88,9 @@ async function main(argv: string[]): Promise<void> {
   // The commands print their own summary; the library's JSON log lines only when asked (LOG_LEVEL=INFO).
   process.env.LOG_LEVEL ??= 'WARN';
   const dataDir = dataDirOf(values);
-  await command.run({ values, args, dataDir, stack: stackFor(command, values.aws, dataDir) });
+  const stack = stackFor(command, values.aws, dataDir);
+  if (values.aws && command.stack !== 'none') await useAwsPseudonymKey();
+  await command.run({ values, args, dataDir, stack });
 }
 
 /** Runs `mql` with these arguments, then ends the process (exit code 1 on an error, with its message on one line). */

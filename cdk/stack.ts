@@ -1,6 +1,6 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { functions as functionSpecs, type HandlerName, type QueueName } from '../lib/topology.ts';
+import { functions as functionSpecs, type HandlerName, type QueueName, secretGroupOf, secretKeys } from '../lib/topology.ts';
 import { MqlEngine, type MqlEngineProps, pascal } from './constructs/mql-engine.ts';
 
 /** Properties of {@link MqlEngineStack}. */
@@ -39,12 +39,19 @@ export class MqlEngineStack extends Stack {
     for (const name of Object.keys(functionSpecs) as HandlerName[]) {
       new CfnOutput(this, `${pascal(name)}FunctionName`, { value: engine.functions[name].function.functionName });
     }
-    new CfnOutput(this, 'SecretArn', {
-      value: engine.secret.secretArn,
-      description: 'Secrets Manager secret: set each provider key after deploy',
+    new CfnOutput(this, 'SecretArns', {
+      value: this.toJsonString(Object.fromEntries(secretKeys.map((key) => [key, engine.secrets[secretGroupOf(key)].secretArn]))),
+      description: 'MQL_SECRET_ARNS for `mql --aws`: each secret key with the ARN of the secret holding it (`mql secrets set KEY=VALUE --aws`)',
+    });
+    new CfnOutput(this, 'LegacySecretArn', {
+      value: engine.legacySecret.secretArn,
+      description: 'The single secret of earlier releases, read by no function: `mql secrets migrate --aws` copies its values, then delete it',
     });
     new CfnOutput(this, 'ModelVersion', { value: engine.settings.modelVersion, description: 'Version of the deployed scoring model' });
     new CfnOutput(this, 'DashboardName', { value: engine.dashboard.dashboardName });
-    if (engine.alarmTopic) new CfnOutput(this, 'AlarmTopicArn', { value: engine.alarmTopic.topicArn });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: engine.alarmTopic.topicArn,
+      description: 'Every alarm notifies this SNS topic (alarmEmail subscribes an address; add your own subscriptions)',
+    });
   }
 }

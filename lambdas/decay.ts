@@ -2,6 +2,7 @@ import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
 import { runDecay } from '../lib/jobs/decay.ts';
 import { logger } from '../lib/runtime/logger.ts';
 import { loadModelAtColdStart } from '../lib/runtime/model-config.ts';
+import { pseudonymKeyReady } from '../lib/runtime/pseudonym.ts';
 
 loadModelAtColdStart();
 
@@ -22,6 +23,8 @@ export interface DecayContext {
  * leads 30 s before the function's timeout; what is left stays due and the next run takes it.
  */
 export async function handler(input: DecayInput = {}, context?: DecayContext) {
+  // The logs' lead references are keyed like every other function's (lib/runtime/pseudonym.ts).
+  await pseudonymKeyReady();
   const now = input.now ? new Date(input.now) : new Date();
   if (Number.isNaN(now.getTime())) throw new Error(`not an ISO time: ${input.now}`);
   const summary = await runDecay(pipelineFromEnv(), now, context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {});

@@ -34,14 +34,21 @@ export interface FunctionSpec {
    * may send to that DLQ.
    */
   readonly deadLettersTo?: readonly QueueName[];
-  /** Whether the function writes the table (else read-only access). */
-  readonly writesTable: boolean;
+  /**
+   * The DynamoDB actions the function's code calls, and nothing more: its role is granted exactly these on
+   * the table (docs/security.md). A TransactWriteItems is authorized per item, as PutItem, UpdateItem,
+   * DeleteItem or ConditionCheckItem. test/setup/table-grants.ts records every call the integration tests'
+   * handlers make and fails a test whose function called an action missing here.
+   */
+  readonly table: TableAccess;
   /**
    * Reserved concurrency: at most this many instances run at once (the handoff: the CRM's API limit is
    * per account, so a burst of MQLs must not fan out into more parallel calls than it allows).
    */
   readonly reservedConcurrency?: number;
 }
+
+import { ingestTable, type SecretKey, type TableAccess } from './grants.ts';
 
 export type HttpMethod = 'GET' | 'POST';
 
@@ -52,6 +59,12 @@ export interface RouteSpec {
   readonly handler: HandlerName;
   /** `iam`: signed AWS requests only (operators); `none`: public, the handler authenticates the sender. */
   readonly auth: 'none' | 'iam';
+  /**
+   * How a request on this route is authenticated, in a sentence: what the sender proves, with which secret,
+   * over which bytes. cdk-nag's APIG4 acknowledgement of a public route and docs/security.md's route table
+   * are this text (test/unit/docs-security.test.ts keeps the page in step).
+   */
+  readonly authentication: string;
 }
 
 /** How a queue's consumer retries what it could not finish (lib/queue/settlement.ts decides with it). */
@@ -97,26 +110,20 @@ export interface ScheduleSpec {
   readonly everyMinutes: number;
 }
 
-/** Secret keys of the operator contract; in AWS they are keys of one Secrets Manager secret. */
-export const secretKeys = [
-  'FACEBOOK_APP_SECRET',
-  'FACEBOOK_VERIFY_TOKEN',
-  'FACEBOOK_ACCESS_TOKEN',
-  'SENDGRID_WEBHOOK_PUBLIC_KEY',
-  'MAILGUN_WEBHOOK_SIGNING_KEY',
-  'MAILCHIMP_WEBHOOK_SECRET',
-  'POSTMARK_WEBHOOK_USER',
-  'POSTMARK_WEBHOOK_PASSWORD',
-  'CUSTOMERIO_WEBHOOK_SIGNING_KEY',
-  'EVENTS_WEBHOOK_SECRET',
-  'CRM_FEEDBACK_SECRET',
-  'CRM_WEBHOOK_SECRET',
-  'HUBSPOT_ACCESS_TOKEN',
-  'HUBSPOT_APP_SECRET',
-  'SALESFORCE_CLIENT_SECRET',
-  'PSEUDONYM_KEY',
-] as const;
-export type SecretKey = (typeof secretKeys)[number];
+// What a function may be granted (secret keys and their secrets, table actions) is in lib/grants.ts.
+export {
+  everyFunctionReads,
+  ingestTable,
+  type SecretGroup,
+  type SecretKey,
+  secretArnsEnv,
+  secretGroupOf,
+  secretGroups,
+  secretKeys,
+  secretKeysOf,
+  type TableAccess,
+  type TableAction,
+} from './grants.ts';
 
 export const functions = {
   health: {
@@ -126,7 +133,7 @@ export const functions = {
     memoryMb: 256,
     secrets: [],
     sendsTo: [],
-    writesTable: false,
+    table: { actions: [] },
   },
   'ingest-events': {
     source: 'segment',
@@ -135,7 +142,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['EVENTS_WEBHOOK_SECRET'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-sendgrid': {
     source: 'sendgrid',
@@ -144,7 +151,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['SENDGRID_WEBHOOK_PUBLIC_KEY'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-mailgun': {
     source: 'mailgun',
@@ -153,7 +160,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['MAILGUN_WEBHOOK_SIGNING_KEY'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-mailchimp': {
     source: 'mailchimp',
@@ -162,7 +169,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['MAILCHIMP_WEBHOOK_SECRET'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-postmark': {
     source: 'postmark',
@@ -171,7 +178,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['POSTMARK_WEBHOOK_USER', 'POSTMARK_WEBHOOK_PASSWORD'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-customerio': {
     source: 'customerio',
@@ -180,7 +187,7 @@ export const functions = {
     memoryMb: 1024,
     secrets: ['CUSTOMERIO_WEBHOOK_SIGNING_KEY'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-crm-feedback': {
     source: 'crm-feedback',
@@ -189,7 +196,7 @@ export const functions = {
     memoryMb: 512,
     secrets: ['CRM_FEEDBACK_SECRET'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-hubspot': {
     source: 'hubspot',
@@ -199,7 +206,7 @@ export const functions = {
     // The access token only to look up a contact the handoff never linked (its e-mail).
     secrets: ['HUBSPOT_APP_SECRET', 'HUBSPOT_ACCESS_TOKEN'],
     sendsTo: ['handoff'],
-    writesTable: true,
+    table: ingestTable,
   },
   'ingest-facebook': {
     source: 'facebook',
@@ -208,7 +215,7 @@ export const functions = {
     memoryMb: 512,
     secrets: ['FACEBOOK_APP_SECRET', 'FACEBOOK_VERIFY_TOKEN'],
     sendsTo: ['facebook-leads'],
-    writesTable: true,
+    table: ingestTable,
   },
   'fetch-facebook-lead': {
     fetchesFor: 'facebook',
@@ -220,7 +227,7 @@ export const functions = {
     // Graph rate limits back off through the message's visibility; an invalid token or a lead that does
     // not exist goes to the DLQ at once (its alarm fires) instead of burning the remaining receives.
     deadLettersTo: ['facebook-leads'],
-    writesTable: true,
+    table: ingestTable,
   },
   'get-lead': {
     entry: 'get-lead',
@@ -229,7 +236,8 @@ export const functions = {
     memoryMb: 512,
     secrets: [],
     sendsTo: [],
-    writesTable: false,
+    // The lead (and the lead a merged key points to), its events and handoffs: reads only.
+    table: { actions: ['GetItem', 'Query'] },
   },
   handoff: {
     entry: 'handoff',
@@ -244,7 +252,8 @@ export const functions = {
     // Re-queues a rate-limited message (its own queue), holds back a failing one, and sends a record no
     // retry can deliver (invalid token, refused record) straight to the DLQ.
     deadLettersTo: ['handoff'],
-    writesTable: true,
+    // The lead's handoff ledger: its handoffs read (Query), each attempt and the CRM record's link written.
+    table: { actions: ['Query', 'PutItem', 'UpdateItem'] },
     // Two batches in flight at most: 2 x (a read + an upsert) per ~second stays well inside HubSpot's
     // 100 (Free/Starter) to 190 (Pro/Enterprise) requests per 10 s, and Salesforce's 25 long-running calls.
     reservedConcurrency: 2,
@@ -256,7 +265,9 @@ export const functions = {
     memoryMb: 1024,
     secrets: [],
     sendsTo: ['handoff'],
-    writesTable: true,
+    // The due index, then each due lead's transaction; after a conflict the lead is read again, and a merge left
+    // half-done reads the absorbed lead's events (lib/store/lead-writes.ts).
+    table: { actions: ['GetItem', 'Query', 'PutItem', 'UpdateItem'], queriesDueIndex: true },
   },
 } as const satisfies Record<string, FunctionSpec>;
 export type HandlerName = keyof typeof functions;
@@ -306,19 +317,106 @@ export function queueSpec(name: QueueName): QueueSpec {
 }
 
 export const routes = [
-  { method: 'GET', path: '/health', handler: 'health', auth: 'none' },
-  { method: 'GET', path: '/webhooks/facebook', handler: 'ingest-facebook', auth: 'none' },
-  { method: 'POST', path: '/webhooks/facebook', handler: 'ingest-facebook', auth: 'none' },
-  { method: 'POST', path: '/webhooks/sendgrid', handler: 'ingest-sendgrid', auth: 'none' },
-  { method: 'POST', path: '/webhooks/mailgun', handler: 'ingest-mailgun', auth: 'none' },
-  { method: 'GET', path: '/webhooks/mailchimp/{secret}', handler: 'ingest-mailchimp', auth: 'none' },
-  { method: 'POST', path: '/webhooks/mailchimp/{secret}', handler: 'ingest-mailchimp', auth: 'none' },
-  { method: 'POST', path: '/webhooks/postmark', handler: 'ingest-postmark', auth: 'none' },
-  { method: 'POST', path: '/webhooks/customerio', handler: 'ingest-customerio', auth: 'none' },
-  { method: 'POST', path: '/webhooks/events', handler: 'ingest-events', auth: 'none' },
-  { method: 'POST', path: '/webhooks/crm', handler: 'ingest-crm-feedback', auth: 'none' },
-  { method: 'POST', path: '/webhooks/hubspot', handler: 'ingest-hubspot', auth: 'none' },
-  { method: 'GET', path: '/leads/{email}', handler: 'get-lead', auth: 'iam' },
+  {
+    method: 'GET',
+    path: '/health',
+    handler: 'health',
+    auth: 'none',
+    authentication: 'None: the liveness probe answers a constant and reads no data, no secret and no dependency.',
+  },
+  {
+    method: 'GET',
+    path: '/webhooks/facebook',
+    handler: 'ingest-facebook',
+    auth: 'none',
+    authentication:
+      "Meta's subscription handshake: `hub.verify_token` must equal FACEBOOK_VERIFY_TOKEN (constant-time), else 403; it only echoes `hub.challenge` and stores nothing.",
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/facebook',
+    handler: 'ingest-facebook',
+    auth: 'none',
+    authentication: '`X-Hub-Signature-256`: HMAC-SHA256 of the raw body keyed with FACEBOOK_APP_SECRET, compared in constant time before parsing.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/sendgrid',
+    handler: 'ingest-sendgrid',
+    auth: 'none',
+    authentication:
+      "SendGrid's Signed Event Webhook: an ECDSA P-256 signature of the timestamp header plus the raw body, verified with SENDGRID_WEBHOOK_PUBLIC_KEY; old timestamps refused.",
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/mailgun',
+    handler: 'ingest-mailgun',
+    auth: 'none',
+    authentication:
+      "HMAC-SHA256 of the body's `signature.timestamp` + `signature.token`, keyed with MAILGUN_WEBHOOK_SIGNING_KEY (timestamp within 24 h); a token replayed with another body is refused (406).",
+  },
+  {
+    method: 'GET',
+    path: '/webhooks/mailchimp/{secret}',
+    handler: 'ingest-mailchimp',
+    auth: 'none',
+    authentication:
+      "Mailchimp's URL check: the path's last segment must equal MAILCHIMP_WEBHOOK_SECRET (constant-time), else 401; Mailchimp signs nothing, the secret in the URL is its only credential. Stores nothing.",
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/mailchimp/{secret}',
+    handler: 'ingest-mailchimp',
+    auth: 'none',
+    authentication:
+      'The secret in the path: its last segment must equal MAILCHIMP_WEBHOOK_SECRET (constant-time), else 401; never logged (access logs carry the route key, not the path).',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/postmark',
+    handler: 'ingest-postmark',
+    auth: 'none',
+    authentication:
+      'HTTP Basic auth: `Authorization: Basic` must carry POSTMARK_WEBHOOK_USER and POSTMARK_WEBHOOK_PASSWORD (constant-time); Postmark signs nothing.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/customerio',
+    handler: 'ingest-customerio',
+    auth: 'none',
+    authentication:
+      '`X-CIO-Signature`: HMAC-SHA256 of `v0:` + `X-CIO-Timestamp` + `:` + the raw body, keyed with CUSTOMERIO_WEBHOOK_SIGNING_KEY; old timestamps refused.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/events',
+    handler: 'ingest-events',
+    auth: 'none',
+    authentication: 'Standard Webhooks: `webhook-signature` over id, timestamp and raw body keyed with EVENTS_WEBHOOK_SECRET (24+ bytes); 5-minute tolerance.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/crm',
+    handler: 'ingest-crm-feedback',
+    auth: 'none',
+    authentication: 'Standard Webhooks: `webhook-signature` over id, timestamp and raw body keyed with CRM_FEEDBACK_SECRET (24+ bytes); 5-minute tolerance.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/hubspot',
+    handler: 'ingest-hubspot',
+    auth: 'none',
+    authentication:
+      '`X-HubSpot-Signature-v3`: base64 HMAC-SHA256 of method + full URI + raw body + `X-HubSpot-Request-Timestamp`, keyed with HUBSPOT_APP_SECRET; 5-minute tolerance.',
+  },
+  {
+    method: 'GET',
+    path: '/leads/{email}',
+    handler: 'get-lead',
+    auth: 'iam',
+    authentication:
+      'AWS IAM: a SigV4-signed request of a principal allowed `execute-api:Invoke` on the route; API Gateway refuses anything else before the function runs.',
+  },
 ] as const satisfies readonly RouteSpec[];
 
 export const schedules = [{ name: 'decay', handler: 'decay', everyMinutes: 15 }] as const satisfies readonly ScheduleSpec[];

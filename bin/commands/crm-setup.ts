@@ -20,7 +20,7 @@ export const crmSetup = defineCommand({
     const { hubSpotSettingsFromEnv } = await import('../../lib/crm/hubspot-properties.ts');
     let settings: ReturnType<typeof hubSpotSettingsFromEnv>;
     try {
-      settings = hubSpotSettingsFromEnv(process.env, (await getSecrets()).HUBSPOT_ACCESS_TOKEN);
+      settings = hubSpotSettingsFromEnv(process.env, (await getSecrets(Date.now(), ['HUBSPOT_ACCESS_TOKEN'])).HUBSPOT_ACCESS_TOKEN);
     } catch (error) {
       fail((error as Error).message);
     }

@@ -4,7 +4,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { isObject, own } from '../http/json.ts';
-import { retryAfterSeconds } from '../http/outbound.ts';
+import { redirectTarget, retryAfterSeconds } from '../http/outbound.ts';
 
 /** Keys whose values are Meta object ids, in the webhook and in Graph answers. */
 const idKeys = new Set(['id', 'leadgen_id', 'form_id', 'ad_id', 'adgroup_id', 'page_id', 'adset_id', 'campaign_id']);
@@ -201,11 +201,20 @@ export async function fetchGraphLead(leadgenId: string, options: GraphClientOpti
   try {
     response = await fetchFn(graphLeadUrl(options.graphUrl, leadgenId, options.accessToken, options.appSecret), {
       headers: { accept: 'application/json' },
+      // The access token is in the query: a redirect would hand it to wherever the Location points.
+      redirect: 'manual',
       signal: AbortSignal.timeout(options.timeoutMs ?? 8000),
     });
     text = await response.text();
   } catch (error) {
     throw new GraphError('transient', `Graph API unreachable: ${(error as Error).message}`, { cause: error });
+  }
+  if (response.status >= 300 && response.status < 400) {
+    throw new GraphError(
+      'permanent',
+      `Graph answered ${response.status}, a redirect${redirectTarget(response)}: not followed, since the request carries the access token; set FACEBOOK_GRAPH_URL to the Graph API itself`,
+      { httpStatus: response.status },
+    );
   }
   let body: unknown;
   try {

@@ -1,5 +1,6 @@
 /** HubSpot's CRM API as the feedback webhook's lookup step calls it (docs/providers/hubspot.md). */
 import { normalizeEmail } from '../core/events.ts';
+import { redirectTarget } from '../http/outbound.ts';
 
 /** Why a contact's e-mail could not be learnt from HubSpot, so the delivery is answered 503 and retried. */
 export class HubSpotLookupError extends Error {}
@@ -16,10 +17,18 @@ export async function contactEmail(objectId: string, options: { token: string; b
   try {
     response = await (options.fetch ?? fetch)(url, {
       headers: { authorization: `Bearer ${options.token}`, accept: 'application/json' },
+      // The bearer token must reach HubSpot's API and nothing a Location names.
+      redirect: 'manual',
       signal: AbortSignal.timeout(5000),
     });
   } catch (error) {
     throw new HubSpotLookupError(`HubSpot did not answer the contact lookup: ${(error as Error).message}`, { cause: error });
+  }
+  if (response.status >= 300 && response.status < 400) {
+    await response.body?.cancel().catch(() => undefined);
+    throw new HubSpotLookupError(
+      `HubSpot answered the contact lookup with ${response.status}, a redirect${redirectTarget(response)}: not followed, since the request carries HUBSPOT_ACCESS_TOKEN; set HUBSPOT_BASE_URL to the API's own URL`,
+    );
   }
   if (response.status === 404) return undefined;
   if (response.status === 401 || response.status === 403) {

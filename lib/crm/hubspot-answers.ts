@@ -134,6 +134,14 @@ export function hubSpotFailure(
       kind: 'auth',
     });
   }
+  if (status >= 300 && status < 400) {
+    // Not followed (redirect: 'manual'): the bearer token goes to HubSpot's API and nowhere a Location names.
+    return new CrmDeliveryError(`${at}, a redirect: not followed, since the request carries HUBSPOT_ACCESS_TOKEN; set HUBSPOT_BASE_URL to the API's own URL`, {
+      status,
+      retryable: false,
+      kind: 'rejected',
+    });
+  }
   if (status >= 500 || status === 408) {
     const wait = retryAfterSeconds(headers.get('retry-after'), now);
     return new CrmDeliveryError(`${at}; will retry${quoted(answer.text)}`, {

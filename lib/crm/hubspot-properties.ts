@@ -2,6 +2,7 @@
  * What the HubSpot adapter writes: the contact properties and their group, the lifecycle stages and lead
  * statuses it may set, and its settings from the environment (docs/providers/hubspot.md).
  */
+import { outboundUrl } from '../http/outbound.ts';
 
 export const hubSpotDefaultBaseUrl = 'https://api.hubapi.com';
 
@@ -143,9 +144,7 @@ export function hubSpotSettingsFromEnv(env: Readonly<Record<string, string | und
     throw new Error(`CRM_ADAPTER=hubspot needs the secret HUBSPOT_ACCESS_TOKEN: a private app's access token (pat-...) with scopes ${scopesNeeded}`);
   }
   const baseUrl = env.HUBSPOT_BASE_URL?.trim() || hubSpotDefaultBaseUrl;
-  if (!URL.canParse(baseUrl) || !['http:', 'https:'].includes(new URL(baseUrl).protocol)) {
-    throw new Error(`HUBSPOT_BASE_URL must be an http(s) URL such as ${hubSpotDefaultBaseUrl}, got ${JSON.stringify(baseUrl)}`);
-  }
+  outboundUrl('HUBSPOT_BASE_URL', baseUrl, env);
   const timeZone = env.HUBSPOT_TIME_ZONE?.trim() || 'UTC';
   try {
     new Intl.DateTimeFormat('en-US', { timeZone });

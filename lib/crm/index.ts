@@ -2,6 +2,7 @@
  * Which CRM receives handoffs, chosen by `CRM_ADAPTER` (docs/crm-delivery.md, docs/operator-contract.md).
  */
 
+import { outboundUrl } from '../http/outbound.ts';
 import { signStandardWebhook } from '../http/standard-webhooks.ts';
 import type { Secrets } from '../runtime/config.ts';
 import type { CrmAdapter } from './adapter.ts';
@@ -50,9 +51,7 @@ export function crmAdapterFromEnv(env: Readonly<Record<string, string | undefine
     case 'webhook': {
       const url = env.CRM_WEBHOOK_URL?.trim();
       if (!url) throw new CrmConfigurationError('CRM_ADAPTER=webhook needs CRM_WEBHOOK_URL, the endpoint that receives MQL records');
-      if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol)) {
-        throw new CrmConfigurationError(`CRM_WEBHOOK_URL must be an http(s) URL, got ${JSON.stringify(url)}`);
-      }
+      configured(() => outboundUrl('CRM_WEBHOOK_URL', url, env));
       const secret = secrets.CRM_WEBHOOK_SECRET;
       if (!secret) throw new CrmConfigurationError('CRM_ADAPTER=webhook needs the secret CRM_WEBHOOK_SECRET (whsec_<base64>) to sign MQL records');
       try {

@@ -3,7 +3,7 @@
  * functions: the settings from the environment, the Lead fields of a handoff, the reasons as text, and
  * the classification of every error answer (docs/providers/salesforce.md).
  */
-import { excerpt, retryAfterSeconds } from '../http/outbound.ts';
+import { excerpt, outboundUrl, retryAfterSeconds } from '../http/outbound.ts';
 import type { DeliveryReceipt, HandoffRecord, HandoffType } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';
 
@@ -67,13 +67,8 @@ const fieldNamePattern = /^[A-Za-z][A-Za-z0-9_]*$/;
 export function salesforceSettingsFromEnv(env: Readonly<Record<string, string | undefined>>, clientSecret: string | undefined): SalesforceSettings {
   const instanceUrl = env.SALESFORCE_INSTANCE_URL?.trim().replace(/\/+$/, '');
   if (!instanceUrl) throw new Error("CRM_ADAPTER=salesforce needs SALESFORCE_INSTANCE_URL, the org's My Domain URL (https://<domain>.my.salesforce.com)");
-  if (!URL.canParse(instanceUrl)) throw new Error(`SALESFORCE_INSTANCE_URL must be a URL, got ${JSON.stringify(instanceUrl)}`);
-  const parsed = new URL(instanceUrl);
-  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(parsed.hostname);
-  // The token and the records travel over it: plain http only to a stand-in on this machine.
-  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && loopback)) {
-    throw new Error(`SALESFORCE_INSTANCE_URL must be https (the My Domain URL), got ${JSON.stringify(instanceUrl)}`);
-  }
+  // The token and the records travel over it: plain http only for a local stack's stand-in.
+  outboundUrl('SALESFORCE_INSTANCE_URL', instanceUrl, env);
   const clientId = env.SALESFORCE_CLIENT_ID?.trim();
   if (!clientId) throw new Error('CRM_ADAPTER=salesforce needs SALESFORCE_CLIENT_ID, the consumer key of the app with the client credentials flow enabled');
   if (!clientSecret) throw new Error('CRM_ADAPTER=salesforce needs the secret SALESFORCE_CLIENT_SECRET, the consumer secret of that app');

@@ -1,7 +1,8 @@
 /**
  * What every client of another service's HTTP API shares (the CRM adapters, the lookups of an ingest
  * step): how long to wait when the other side says so, how a failure before any answer reads, and how
- * much of an error answer is quoted in a message that ends up in logs.
+ * much of an error answer is quoted in a message that ends up in logs, and how a redirect is named. A request
+ * that carries a credential never follows a redirect (`redirect: 'manual'`, docs/security.md): a 3xx is a failure.
  */
 
 /** Most characters of the other side's answer quoted in an error message (it ends up in logs). */
@@ -40,4 +41,33 @@ export function describeNetworkError(error: unknown, timeoutMs: number): string 
   if (error.name === 'TimeoutError') return `gave no answer within ${timeoutMs} ms`;
   const cause = error.cause instanceof Error ? ` (${error.cause.message})` : '';
   return `request failed: ${error.message}${cause}`;
+}
+
+/** Where a redirect points, without its query (which may echo a credential): ` to https://host/path`, or nothing. */
+export function redirectTarget(response: Response): string {
+  const location = response.headers.get('location');
+  if (!location || !URL.canParse(location, response.url || undefined)) return '';
+  const url = new URL(location, response.url || undefined);
+  return ` to ${url.origin}${url.pathname}`;
+}
+
+/**
+ * The setting that lets outbound URLs be plain http: set to `1` by the local stack (its stand-ins listen on
+ * http://127.0.0.1) and by local tests, never by the AWS stack (docs/security.md).
+ */
+export const allowHttpUrlsEnv = 'MQL_ALLOW_HTTP_URLS';
+
+/**
+ * An outbound URL read from a setting (`name`): https, or http only with {@link allowHttpUrlsEnv}=1. Lead data and
+ * credentials travel on it, so anything else is refused at start-up with a message naming the setting.
+ */
+export function outboundUrl(name: string, value: string, env: Readonly<Record<string, string | undefined>>): string {
+  if (!URL.canParse(value)) throw new Error(`${name} must be a URL (https), got ${JSON.stringify(value)}`);
+  const { protocol } = new URL(value);
+  if (protocol === 'https:') return value;
+  if (protocol === 'http:' && env[allowHttpUrlsEnv] === '1') return value;
+  throw new Error(
+    `${name} must be https (lead data and credentials travel on it), got ${JSON.stringify(value)}` +
+      (protocol === 'http:' ? `; plain http is for a local stack only, which sets ${allowHttpUrlsEnv}=1` : ''),
+  );
 }

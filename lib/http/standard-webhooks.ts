@@ -12,13 +12,40 @@ export const standardWebhookToleranceSeconds = 300;
 
 const secretPrefix = 'whsec_';
 
+/**
+ * The shortest key the specification allows: a secret is the base64 of 24 to 64 random bytes
+ * (docs/providers/standard-webhooks.md). A key of a byte or two can be found by trying every value.
+ */
+export const minStandardWebhookKeyBytes = 24;
+
+/** A Standard Webhooks secret that must not be used: a configuration mistake of ours, never the sender's (not a 401). */
+export class StandardWebhookSecretError extends Error {
+  override name = 'StandardWebhookSecretError';
+}
+
 /** The HMAC key: the secret's base64 payload. A secret given without the `whsec_` prefix is accepted as is. */
 function signingKey(secret: string): Buffer {
   const encoded = secret.startsWith(secretPrefix) ? secret.slice(secretPrefix.length) : secret;
   const key = Buffer.from(encoded, 'base64');
-  // An empty key would make every signature forgeable: that is a configuration mistake, not a 401.
-  if (key.length === 0) throw new Error('the Standard Webhooks secret decodes to an empty key; expected whsec_<base64>');
+  if (key.length < minStandardWebhookKeyBytes) {
+    throw new StandardWebhookSecretError(
+      `the Standard Webhooks secret decodes to ${key.length} byte(s); it must be at least ${minStandardWebhookKeyBytes}: whsec_ + the base64 of 24 to 64 random bytes, e.g. ` +
+        `node -e "console.log('whsec_' + require('node:crypto').randomBytes(32).toString('base64'))"`,
+    );
+  }
   return key;
+}
+
+/**
+ * Checks a configured secret before it is used (a function's start, `mql secrets set`); throws a
+ * {@link StandardWebhookSecretError} that names the setting, never its value.
+ */
+export function checkStandardWebhookSecret(name: string, secret: string): void {
+  try {
+    signingKey(secret);
+  } catch (error) {
+    throw new StandardWebhookSecretError(`${name}: ${(error as Error).message}`);
+  }
 }
 
 function hmac(key: Buffer, id: string, timestamp: number | string, body: string | Buffer): Buffer {

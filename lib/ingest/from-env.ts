@@ -65,6 +65,8 @@ export function fetchHandler<Pending>(source: WebhookSource<Pending>) {
   loadModelAtColdStart();
   const step = source.fetch;
   if (!step) throw new Error(`the ${source.name} source has no fetch step`);
+  // The source's settings (the URL its fetch sends a token to), refused at cold start as the webhook's are.
+  source.checkSettings?.(process.env);
   const spec = queueSpec(step.queue);
   return async (event: SQSEvent, context?: Pick<Context, 'getRemainingTimeInMillis'>) =>
     fetchRecords(event, source, {

@@ -76,6 +76,8 @@ export function webhookHandler<Pending>(source: WebhookSource<Pending>, deps: ()
     const secrets = await getSecrets(now.getTime());
     const missing = source.requiredSecrets.filter((key) => !secrets[key]);
     if (missing.length > 0) throw notFound(`the ${source.name} webhook is not configured (${missing.join(', ')})`);
+    // Secrets read in AWS may change without a cold start: checked each time (a 503: nothing accepted with a weak key).
+    source.checkSecrets?.(secrets);
     const request = webhookRequest(event);
     if (request.method === 'GET') {
       if (!source.handshake) throw notFound(`the ${source.name} webhook has no GET`);
@@ -192,10 +194,14 @@ async function queueForFetch<Pending>(
   return { sent: sent.length, already: known.size };
 }
 
-/** Settings a source reads from the environment, checked at cold start: printed as one plain line, then thrown. */
+/**
+ * Settings a source reads from the environment, and the secrets set there (locally, .env), checked at cold start:
+ * printed as one plain line, then thrown.
+ */
 function checkSettings<Pending>(source: WebhookSource<Pending>, env: Env): void {
   try {
     source.checkSettings?.(env);
+    source.checkSecrets?.(Object.fromEntries(source.requiredSecrets.flatMap((key) => (env[key] ? [[key, env[key]]] : []))) as Secrets);
   } catch (error) {
     console.error((error as Error).message);
     throw error;

@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Context } from 'aws-lambda';
 import type { FunctionSpec, HandlerName } from '../topology.ts';
 import { functions, sourceHandlerModule } from '../topology.ts';
+import { currentInvocation } from './invocation.ts';
 
 /** Any Lambda handler: `(event, context) => result`, async or not. */
 // biome-ignore lint/suspicious/noExplicitAny: the event type depends on the trigger
@@ -122,7 +123,7 @@ export function createInvoker(options: InvokerOptions): Invoker {
       options.beforeInvoke?.();
       const payload = roundTrip(event);
       const handler = await resolveHandler(name);
-      const run = Promise.resolve().then(() => handler(payload, context));
+      const run = currentInvocation.run({ functionName: name }, () => Promise.resolve().then(() => handler(payload, context)));
       const timeout =
         options.enforceTimeouts === false
           ? new Promise<never>(() => {})

@@ -17,9 +17,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEventV2, SQSEvent } from 'aws-lambda';
+import { allowHttpUrlsEnv } from '../http/outbound.ts';
 import { pseudonymized, usePseudonymKey } from '../runtime/pseudonym.ts';
 import type { HandlerName, QueueName, RouteSpec } from '../topology.ts';
-import { dlqUrlEnv, queueUrlEnv, tableNameEnv, routes as topologyRoutes, schedules as topologySchedules } from '../topology.ts';
+import { dlqUrlEnv, queueUrlEnv, secretArnsEnv, tableNameEnv, routes as topologyRoutes, schedules as topologySchedules } from '../topology.ts';
 import { createTable, type DynamoDbLocal, dynamoClient, localCredentials, startDynamoDbLocal } from './dynamodb.ts';
 import { LocalStackError } from './errors.ts';
 import { type LocalHttpServer, startHttpServer } from './http.ts';
@@ -186,12 +187,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       env[queueUrlEnv(queue.name)] = queue.url;
       env[dlqUrlEnv(queue.name)] = queue.dlqUrl;
     }
+    // The stand-ins listen on http://127.0.0.1: plain http is allowed here, and only here (lib/http/outbound.ts).
+    env[allowHttpUrlsEnv] = '1';
     // Lead references in the logs and erasure tombstones are keyed (lib/local/pseudonym-key.ts).
     const pseudonymKey = localPseudonymKey(dataDir);
     if (pseudonymKey) env.PSEUDONYM_KEY = pseudonymKey;
     // Never real AWS from a local stack: no session token of the operator's, endpoints always honoured,
     // and secrets from the environment (.env), not from Secrets Manager.
-    const unset = new Set(['AWS_SESSION_TOKEN', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', 'MQL_SECRET_ARN', 'AWS_PROFILE']);
+    const unset = new Set(['AWS_SESSION_TOKEN', 'AWS_IGNORE_CONFIGURED_ENDPOINT_URLS', secretArnsEnv, 'AWS_PROFILE']);
     for (const [key, value] of Object.entries(options.env ?? {})) {
       if (value === undefined) {
         delete env[key];

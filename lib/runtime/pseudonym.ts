@@ -25,7 +25,8 @@ export function hasPseudonymKey(): boolean {
 
 /** Reads `PSEUDONYM_KEY` from the secrets once per process; later calls wait for the same read. */
 export function pseudonymKeyReady(): Promise<void> {
-  loading ??= getSecrets()
+  // Only the pseudonym key's secret: `mql --aws` may be pointed at every secret, and needs no other.
+  loading ??= getSecrets(Date.now(), ['PSEUDONYM_KEY'])
     .then((secrets) => {
       key = secrets.PSEUDONYM_KEY || process.env.PSEUDONYM_KEY || undefined;
     })

@@ -20,7 +20,7 @@ import { badRequest, notFound } from '../http/errors.ts';
 import type { JsonObject } from '../http/json.ts';
 import { isObject } from '../http/json.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
-import { verifyStandardWebhook } from '../http/standard-webhooks.ts';
+import { checkStandardWebhookSecret, verifyStandardWebhook } from '../http/standard-webhooks.ts';
 import { maxKeyLength, parseIsoTime, text } from './fields.ts';
 import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './source.ts';
 
@@ -166,6 +166,9 @@ export function normalizeCrmFeedback(request: WebhookRequest): Normalized {
 export const crmFeedback: WebhookSource = {
   name: 'crm',
   requiredSecrets: ['CRM_FEEDBACK_SECRET'],
+  checkSecrets(secrets) {
+    if (secrets.CRM_FEEDBACK_SECRET) checkStandardWebhookSecret('CRM_FEEDBACK_SECRET', secrets.CRM_FEEDBACK_SECRET);
+  },
   verify(request, secrets, now) {
     const secret = secrets.CRM_FEEDBACK_SECRET;
     // The route should not have been served at all; refuse the same way it would have.

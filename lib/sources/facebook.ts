@@ -14,12 +14,13 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { defaultFacebookGraphUrl, fetchGraphLead, GraphError, metaIdPattern, parseMetaJson } from '../apis/facebook-graph.ts';
 import { badRequest, forbidden, unauthorized } from '../http/errors.ts';
 import { isObject, own } from '../http/json.ts';
+import { outboundUrl } from '../http/outbound.ts';
 import { requireContentType } from '../http/request.ts';
 import type { Failure } from '../queue/settlement.ts';
 import type { Secrets } from '../runtime/config.ts';
 import { normalizeGraphLead } from './facebook-lead.ts';
 import { definedOnly } from './fields.ts';
-import type { HandshakeAnswer, IgnoredEvent, WebhookRequest, WebhookSource } from './source.ts';
+import type { Env, HandshakeAnswer, IgnoredEvent, WebhookRequest, WebhookSource } from './source.ts';
 
 /** Kept here too: the phone key is named in lib/core/identity.ts, the same for every source. */
 export { normalizePhone } from '../core/identity.ts';
@@ -254,6 +255,10 @@ function graphFix(failure: Failure): string {
 export const facebook: WebhookSource<LeadgenNotification> = {
   name: facebookSourceName,
   requiredSecrets: ['FACEBOOK_APP_SECRET', 'FACEBOOK_VERIFY_TOKEN'],
+  checkSettings(env: Env) {
+    // The fetch step sends FACEBOOK_ACCESS_TOKEN there, in the query.
+    if (env.FACEBOOK_GRAPH_URL) outboundUrl('FACEBOOK_GRAPH_URL', env.FACEBOOK_GRAPH_URL, env);
+  },
   verify(request: WebhookRequest, secrets: Secrets) {
     verifyFacebookSignature(request, secrets.FACEBOOK_APP_SECRET ?? '');
   },

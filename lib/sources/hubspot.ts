@@ -24,6 +24,7 @@ import { hubSpotDefaultBaseUrl, hubSpotLeadStatusesFromEnv } from '../crm/hubspo
 import { badRequest, unauthorized } from '../http/errors.ts';
 import type { JsonObject } from '../http/json.ts';
 import { isObject } from '../http/json.ts';
+import { outboundUrl } from '../http/outbound.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import type { Secrets } from '../runtime/config.ts';
@@ -403,6 +404,8 @@ export const hubspot: WebhookSource<HubSpotOutcomeChange> = {
   requiredSecrets: ['HUBSPOT_APP_SECRET'],
   checkSettings(env: Env) {
     hubspotOutcomeMap(env.HUBSPOT_OUTCOME_MAP);
+    // The contact lookup sends HUBSPOT_ACCESS_TOKEN there.
+    if (env.HUBSPOT_BASE_URL) outboundUrl('HUBSPOT_BASE_URL', env.HUBSPOT_BASE_URL, env);
   },
   verify(request: WebhookRequest, secrets: Secrets, now: Date, env: Env = {}) {
     const uri = requestUri({

@@ -15,7 +15,7 @@ import { badRequest, notFound } from '../http/errors.ts';
 import type { JsonObject } from '../http/json.ts';
 import { isObject, own } from '../http/json.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
-import { verifyStandardWebhook } from '../http/standard-webhooks.ts';
+import { checkStandardWebhookSecret, verifyStandardWebhook } from '../http/standard-webhooks.ts';
 import {
   amount,
   definedOnly,
@@ -272,6 +272,9 @@ export function normalizeSegment(request: WebhookRequest): Normalized {
 export const segment: WebhookSource = {
   name: 'segment',
   requiredSecrets: ['EVENTS_WEBHOOK_SECRET'],
+  checkSecrets(secrets) {
+    if (secrets.EVENTS_WEBHOOK_SECRET) checkStandardWebhookSecret('EVENTS_WEBHOOK_SECRET', secrets.EVENTS_WEBHOOK_SECRET);
+  },
   verify(request, secrets, now) {
     const secret = secrets.EVENTS_WEBHOOK_SECRET;
     // The route should not have been served at all; refuse the same way it would have.

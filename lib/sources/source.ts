@@ -60,6 +60,12 @@ export interface WebhookSource<Pending = never> {
    */
   checkSettings?(env: Env): void;
   /**
+   * Checks the form of the configured secrets (a Standard Webhooks key's length) when the function starts and
+   * whenever they are read again; throws a message that names the key, never its value. A weak secret is our
+   * mistake: the delivery is answered 503 (retried), never accepted.
+   */
+  checkSecrets?(secrets: Secrets): void;
+  /**
    * Checks authenticity over the raw bytes in constant time, before any parsing.
    * Throws an {@link HttpError} (401) when the request is not authentic.
    */

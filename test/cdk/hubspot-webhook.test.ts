@@ -30,7 +30,7 @@ describe("HubSpot's webhook in the stack", () => {
       HUBSPOT_WEBHOOK_URL: 'https://hooks.example.com/webhooks/hubspot',
       HUBSPOT_RECYCLED_LEAD_STATUS: 'OPEN',
     });
-    expect(variables).toHaveProperty('MQL_SECRET_ARN');
+    expect(variables).toHaveProperty('MQL_SECRET_ARNS');
   });
 
   it('other ingest functions do not get them', () => {

@@ -10,7 +10,25 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SettingsError, settingsFromContext } from '../../cdk/config.ts';
 import { pascal } from '../../cdk/constructs/mql-engine.ts';
 import type { MqlEngineStack } from '../../cdk/stack.ts';
-import { dlqUrlEnv, type FunctionSpec, functions, type HandlerName, queues, queueUrlEnv, routes, schedules, secretKeys, table } from '../../lib/topology.ts';
+import {
+  dlqUrlEnv,
+  everyFunctionReads,
+  type FunctionSpec,
+  functions,
+  type HandlerName,
+  queues,
+  queueUrlEnv,
+  type RouteSpec,
+  routes,
+  type SecretGroup,
+  type SecretKey,
+  schedules,
+  secretArnsEnv,
+  secretGroupOf,
+  secretGroups,
+  secretKeys,
+  table,
+} from '../../lib/topology.ts';
 import { buildStack, synth } from './synth.ts';
 
 const { stack, template } = synth();
@@ -47,6 +65,42 @@ function statementsOf(name: HandlerName): { Action: string | string[]; Resource:
 function actionsOf(name: HandlerName): string[] {
   return statementsOf(name).flatMap((statement) => [statement.Action].flat());
 }
+
+/** The actions a function's role allows on exactly this resource (a template value: a Ref, a GetAtt, a Join). */
+function actionsOn(name: HandlerName, target: unknown): string[] {
+  const wanted = JSON.stringify(target);
+  return statementsOf(name)
+    .filter((statement) => [statement.Resource].flat().some((one) => JSON.stringify(one) === wanted))
+    .flatMap((statement) => [statement.Action].flat());
+}
+
+/** Every DynamoDB action of a function's role with the resource it is on: `Query on table`, `Query on index/due`. */
+function tableGrantsOf(name: HandlerName): string[] {
+  const tableId = logicalId(stack, stack.engine.table);
+  const resourceName = (resource: unknown): string => {
+    const text = JSON.stringify(resource);
+    if (text === JSON.stringify({ 'Fn::GetAtt': [tableId, 'Arn'] })) return 'table';
+    const index = /"\/index\/([^"]*)"/.exec(text);
+    if (text.includes(tableId) && index) return `index/${index[1]}`;
+    return text;
+  };
+  return statementsOf(name).flatMap((statement) =>
+    [statement.Action]
+      .flat()
+      .filter((action) => action.startsWith('dynamodb:'))
+      .flatMap((action) => [statement.Resource].flat().map((resource) => `${action.slice('dynamodb:'.length)} on ${resourceName(resource)}`)),
+  );
+}
+
+/** A template string value with its Refs written as `<logical id>` (Fn::Join of literals and Refs). */
+function joined(value: unknown): string {
+  if (typeof value === 'string') return value;
+  const join = (value as { 'Fn::Join'?: [string, unknown[]] })['Fn::Join'];
+  if (!join) throw new Error(`not a string or Fn::Join: ${JSON.stringify(value)}`);
+  return join[1].map((part) => (typeof part === 'string' ? part : `<${(part as { Ref: string }).Ref}>`)).join(join[0]);
+}
+
+const secretRef = (group: SecretGroup) => `<${logicalId(stack, stack.engine.secrets[group])}>`;
 
 describe('table', () => {
   it('is on-demand with PITR, TTL, AWS-managed encryption, deletion protection, retained', () => {
@@ -185,21 +239,58 @@ describe('functions', () => {
           deadLettersTo.includes(queue.name) ? { Ref: logicalId(stack, stack.engine.queues[queue.name].deadLetterQueue) } : undefined,
         );
       }
-      expect(variables.MQL_SECRET_ARN).toEqual(spec.secrets.length > 0 ? { Ref: logicalId(stack, stack.engine.secret) } : undefined);
+      // Each key it reads (its own and the pseudonym key) with the ARN of the secret that holds it, no other.
+      const keys: SecretKey[] = [...new Set<SecretKey>([...everyFunctionReads, ...spec.secrets])];
+      expect(JSON.parse(joined(variables[secretArnsEnv]))).toEqual(Object.fromEntries(keys.map((key) => [key, secretRef(secretGroupOf(key))])));
+      expect(variables.MQL_SECRET_ARN).toBeUndefined();
     });
 
-    it(`${name}: least privilege (table ${spec.writesTable ? 'read/write' : 'read'}, sends to [${spec.sendsTo.join(', ')}], secret ${spec.secrets.length > 0 ? 'read' : 'none'})`, () => {
+    it(`${name}: least privilege (table [${spec.table.actions.join(', ')}], sends to [${spec.sendsTo.join(', ')}], secrets of [${spec.secrets.join(', ')}])`, () => {
       const actions = actionsOf(name);
-      expect(actions).toContain('dynamodb:Query');
-      expect(actions.includes('dynamodb:PutItem')).toBe(spec.writesTable);
-      expect(actions.includes('dynamodb:UpdateItem')).toBe(spec.writesTable);
+      // Exactly the table actions the topology declares, on the table; the due index only where it says so.
+      expect(tableGrantsOf(name).sort()).toEqual(
+        [...spec.table.actions.map((action) => `${action} on table`), ...(spec.table.queriesDueIndex ? [`Query on index/${table.dueIndex.name}`] : [])].sort(),
+      );
       expect(actions.includes('sqs:SendMessage')).toBe(spec.sendsTo.length > 0);
-      expect(actions.includes('secretsmanager:GetSecretValue')).toBe(spec.secrets.length > 0);
       expect(actions.some((action) => action.endsWith(':*') || action === '*')).toBe(false);
       // The role carries no AWS managed policy (AWSLambdaBasicExecutionRole would allow every log group).
       expect(resource(logicalId(stack, stack.engine.functions[name].role)).Properties.ManagedPolicyArns).toBeUndefined();
     });
+
+    it(`${name}: reads the secrets holding its own keys and the pseudonym key, and no other secret`, () => {
+      const own = new Set<SecretGroup>([...everyFunctionReads, ...spec.secrets].map(secretGroupOf));
+      for (const group of Object.keys(secretGroups) as SecretGroup[]) {
+        const actions = actionsOn(name, { Ref: logicalId(stack, stack.engine.secrets[group]) });
+        if (own.has(group)) expect(actions).toEqual(expect.arrayContaining(['secretsmanager:GetSecretValue']));
+        else expect(actions).toEqual([]);
+      }
+      // No function reads the secret of earlier releases.
+      expect(actionsOn(name, { Ref: logicalId(stack, stack.engine.legacySecret) })).toEqual([]);
+      expect([...new Set(actionsOf(name).filter((action) => action.startsWith('secretsmanager:')))].sort()).toEqual(
+        own.size > 0 ? ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'] : [],
+      );
+    });
   }
+
+  it('no function may Scan, DeleteItem or BatchWriteItem, and only decay may query the due index (no index wildcard)', () => {
+    for (const [name] of functionEntries) {
+      const grants = tableGrantsOf(name);
+      expect(grants.filter((grant) => /^(Scan|DeleteItem|BatchWriteItem) /.test(grant))).toEqual([]);
+      expect(grants.filter((grant) => grant.includes('index/*'))).toEqual([]);
+      expect(grants.some((grant) => grant.includes(`on index/${table.dueIndex.name}`))).toBe(name === 'decay');
+    }
+    // The liveness probe touches nothing.
+    expect(tableGrantsOf('health')).toEqual([]);
+    expect(actionsOf('get-lead').filter((action) => /PutItem|UpdateItem|DeleteItem/.test(action))).toEqual([]);
+  });
+
+  it("a compromised webhook function cannot read another provider's credentials", () => {
+    const readable = (name: HandlerName) =>
+      (Object.keys(secretGroups) as SecretGroup[]).filter((group) => actionsOn(name, { Ref: logicalId(stack, stack.engine.secrets[group]) }).length > 0);
+    expect(readable('ingest-postmark').sort()).toEqual(['postmark', 'pseudonym']);
+    expect(readable('ingest-facebook').sort()).toEqual(['facebook-app', 'facebook-verify', 'pseudonym']);
+    expect(readable('health')).toEqual(['pseudonym']);
+  });
 
   it('fetch-facebook-lead changes the visibility of its own queue and sends to its DLQ, no other DLQ', () => {
     const statements = statementsOf('fetch-facebook-lead');
@@ -348,13 +439,42 @@ describe('schedules', () => {
   });
 });
 
-describe('secret', () => {
-  it("is ONE secret, created from a template that no release changes, so a deploy never resets the operator's values", () => {
-    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
-    const secret = resource(logicalId(stack, stack.engine.secret));
-    expect(secret.Properties.SecretString).toBeUndefined();
-    expect(secret.Properties.GenerateSecretString).toMatchObject({ SecretStringTemplate: '{}', GenerateStringKey: 'createdBy' });
-    expect(JSON.stringify(secret.Properties)).not.toMatch(new RegExp(secretKeys.join('|')));
+describe('secrets', () => {
+  const secrets = Object.values(template.findResources('AWS::SecretsManager::Secret')) as Resource[];
+
+  it('one secret per secret group (each read by the same functions), plus the retained one of earlier releases', () => {
+    expect(secrets.length).toBe(Object.keys(secretGroups).length + 1);
+    const legacy = resource(logicalId(stack, stack.engine.legacySecret));
+    expect(legacy.DeletionPolicy).toBe('Retain');
+    expect(legacy.Properties.GenerateSecretString).toMatchObject({ SecretStringTemplate: '{}', GenerateStringKey: 'createdBy' });
+  });
+
+  it("creates each from a template that no release changes, so a deploy never resets the operator's values", () => {
+    for (const group of Object.keys(secretGroups) as SecretGroup[]) {
+      if (group === 'pseudonym') continue;
+      const secret = resource(logicalId(stack, stack.engine.secrets[group]));
+      expect(secret.Properties.SecretString).toBeUndefined();
+      expect(secret.Properties.GenerateSecretString).toMatchObject({ SecretStringTemplate: '{}', GenerateStringKey: 'createdBy' });
+      expect(JSON.stringify(secret.Properties.GenerateSecretString)).not.toMatch(new RegExp(secretKeys.join('|')));
+    }
+  });
+
+  it('generates PSEUDONYM_KEY: 64 letters and digits under its own key, in a secret every function may read', () => {
+    const secret = resource(logicalId(stack, stack.engine.secrets.pseudonym));
+    expect(secret.Properties.GenerateSecretString).toEqual({
+      SecretStringTemplate: '{}',
+      GenerateStringKey: 'PSEUDONYM_KEY',
+      ExcludePunctuation: true,
+      PasswordLength: 64,
+    });
+    expect(secret.Properties.GenerateSecretString.PasswordLength).toBeGreaterThanOrEqual(32);
+    template.resourceCountIs('AWS::SecretsManager::RotationSchedule', 0);
+  });
+
+  it('outputs every key with the ARN of the secret holding it (MQL_SECRET_ARNS for mql --aws)', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(JSON.parse(joined(outputs.SecretArns?.Value))).toEqual(Object.fromEntries(secretKeys.map((key) => [key, secretRef(secretGroupOf(key))])));
+    expect(outputs.LegacySecretArn?.Value).toEqual({ Ref: logicalId(stack, stack.engine.legacySecret) });
   });
 });
 
@@ -393,27 +513,55 @@ describe('alarms and dashboard', () => {
     expect(JSON.stringify(rate?.Properties.Metrics)).toContain('5xx');
   });
 
-  it('has a dashboard, and no alarm topic unless an alarm e-mail is given', () => {
+  it('has a dashboard', () => {
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
-    template.resourceCountIs('AWS::SNS::Topic', 0);
   });
 
-  it('notifies alarmEmail through an SSL-only SNS topic', () => {
+  it('every alarm, the API 5xx rate included, notifies an encrypted SSL-only topic, with or without an alarm e-mail', () => {
+    for (const built of [{ stack, template }, synth({ engine: { alarmEmail: 'ops@example.com' } })]) {
+      built.template.resourceCountIs('AWS::SNS::Topic', 1);
+      const topicId = logicalId(built.stack, built.stack.engine.alarmTopic);
+      const topic = (built.template.toJSON().Resources as Record<string, Resource>)[topicId] as Resource;
+      expect(topic.Properties.KmsMasterKeyId).toEqual({ 'Fn::GetAtt': [expect.any(String), 'Arn'] });
+      built.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+        Topics: [{ Ref: topicId }],
+        PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+      });
+      // CloudWatch may use the topic's key to encrypt its notifications.
+      built.template.hasResourceProperties('AWS::KMS::Key', {
+        EnableKeyRotation: true,
+        KeyPolicy: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+          ]),
+        },
+      });
+      const alarms = Object.values(built.template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
+      // One per DLQ, one per function, the handoff's two log-metric alarms (auth failures, quota exhausted), the API's 5xx rate.
+      expect(alarms.length).toBe(queues.length + functionEntries.length + 3);
+      for (const alarm of alarms) {
+        expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+        expect(alarm.Properties.OKActions).toEqual([{ Ref: topicId }]);
+      }
+      expect(Object.keys(built.template.toJSON().Outputs)).toContain('AlarmTopicArn');
+    }
+    template.resourceCountIs('AWS::SNS::Subscription', 0);
+  });
+
+  it('subscribes alarmEmail to the topic', () => {
     const withEmail = synth({ engine: { alarmEmail: 'ops@example.com' } });
-    withEmail.template.resourceCountIs('AWS::SNS::Topic', 1);
-    withEmail.template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
-    const topicId = logicalId(withEmail.stack, withEmail.stack.engine.alarmTopic as never);
-    const alarms = Object.values(withEmail.template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
-    // One per DLQ, one per function, the handoff's two log-metric alarms (auth failures, quota exhausted), the API's 5xx rate.
-    expect(alarms.length).toBe(queues.length + functionEntries.length + 3);
-    for (const alarm of alarms) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topicId }]);
+    withEmail.template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+      TopicArn: { Ref: logicalId(withEmail.stack, withEmail.stack.engine.alarmTopic) },
+    });
   });
 });
 
 describe('outputs', () => {
-  it('has the API URL, table, queue and DLQ URLs, and the secret ARN', () => {
+  it('has the API URL, table, queue and DLQ URLs, the secret ARNs and the alarm topic', () => {
     const outputs = Object.keys(template.toJSON().Outputs as object);
-    const expected = ['ApiUrl', 'TableName', 'SecretArn', ...queues.flatMap((q) => [`${pascal(q.name)}QueueUrl`, `${pascal(q.name)}DlqUrl`])];
+    const expected = ['ApiUrl', 'TableName', 'SecretArns', 'AlarmTopicArn', ...queues.flatMap((q) => [`${pascal(q.name)}QueueUrl`, `${pascal(q.name)}DlqUrl`])];
     expect(outputs).toEqual(expect.arrayContaining(expected));
   });
 
@@ -451,6 +599,15 @@ describe('settings', () => {
         LOG_LEVEL: 'DEBUG',
       });
     }
+  });
+
+  it('never passes MQL_ALLOW_HTTP_URLS to a function, even from a deploying shell that has it (a local .env)', () => {
+    const settings = settingsFromContext({ tryGetContext: () => undefined }, { MQL_ALLOW_HTTP_URLS: '1', HUBSPOT_TIME_ZONE: 'UTC' });
+    const { template: t } = synth({ engine: settings });
+    for (const fn of Object.values(t.findResources('AWS::Lambda::Function')) as Resource[]) {
+      expect(fn.Properties.Environment.Variables.MQL_ALLOW_HTTP_URLS).toBeUndefined();
+    }
+    expect(JSON.stringify(t.toJSON())).not.toContain('MQL_ALLOW_HTTP_URLS');
   });
 
   it('reads context first, then the operator-contract environment variables', () => {
@@ -503,6 +660,29 @@ describe('settings', () => {
 });
 
 describe('cdk-nag AwsSolutions', () => {
+  it("acknowledges APIG4 on each public route with that route's declared authentication, and on no IAM route", () => {
+    const { stack: built } = buildStack();
+    const reasons = new Map<string, string>();
+    for (const construct of built.engine.api.node.findAll()) {
+      for (const entry of construct.node.metadata.filter((one) => one.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)) {
+        const reason = (entry.data as Record<string, string>)['Annotation::AwsSolutions-APIG4'];
+        if (reason !== undefined) reasons.set(construct.node.id, reason);
+      }
+    }
+    for (const route of routes as readonly RouteSpec[]) {
+      const id = `${route.method}${route.path.replaceAll('/', '--')}`;
+      if (route.auth === 'iam') expect(reasons.has(id)).toBe(false);
+      else
+        expect(reasons.get(id)).toBe(`${route.method} ${route.path} is public (its sender cannot sign AWS requests). Authentication: ${route.authentication}`);
+    }
+    // The texts that were wrong: Postmark is Basic auth, Mailchimp's secret is in the path, the Facebook GET is the
+    // verify-token handshake, HubSpot's is its v3 signature.
+    expect(reasons.get('POST--webhooks--postmark')).toMatch(/Basic auth/);
+    expect(reasons.get('POST--webhooks--mailchimp--{secret}')).toMatch(/secret in the path/);
+    expect(reasons.get('GET--webhooks--facebook')).toMatch(/hub\.verify_token/);
+    expect(reasons.get('POST--webhooks--hubspot')).toMatch(/X-HubSpot-Signature-v3/);
+  });
+
   it('reports no unacknowledged finding', () => {
     const { app } = buildStack();
     const report = new AwsSolutionsChecks().validateScope(app);

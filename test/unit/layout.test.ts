@@ -47,6 +47,8 @@ const largeFiles: Record<string, string> = {
   'lib/local/stand-ins/salesforce.ts': "a stand-in of Salesforce's OAuth, sObject, Collections and SOQL resources with their errors and limits: one server",
   'lib/local/demo-population.ts': 'the seeded population of `mql demo --with-outcomes`: leads, their journeys and the sales outcomes drawn for them',
   'lib/sources/postmark.ts': "Postmark's six record types and its 22 documented bounce types: one provider's quirks, kept in its one file",
+  'lib/topology.ts':
+    'the one description of what runs where: every function with the table actions and secrets it is granted, every route with how it is authenticated (cdk/, lib/local/ and docs/security.md read it)',
   'lib/sources/mailgun.ts': "Mailgun's signature, token replay guard and eleven event kinds: one provider's quirks, kept in its one file",
 };
 const maxLines = 450;

@@ -22,7 +22,7 @@ const salesforce = {
   SALESFORCE_EXTERNAL_ID_FIELD: 'MQL_External_Id__c',
 };
 
-const cleanEnv = (env: Record<string, string>) => environmentWithout(/^(HUBSPOT_|SALESFORCE_|CRM_ADAPTER$|MQL_SECRET_ARN$)/, env);
+const cleanEnv = (env: Record<string, string>) => environmentWithout(/^(HUBSPOT_|SALESFORCE_|CRM_ADAPTER$|MQL_SECRET_ARNS$)/, env);
 
 interface Running {
   child: ChildProcessWithoutNullStreams;

@@ -20,10 +20,10 @@ describe('npx mql crm setup (the command)', () => {
   // A directory of its own, so no developer's .env is read.
   const cwd = mkdtempSync(join(tmpdir(), 'mql-crm-setup-'));
   const run = (env: Record<string, string>, args = ['crm', 'setup']) =>
-    runMql(args, { cwd, env: environmentWithout(/^(HUBSPOT_|CRM_ADAPTER$|MQL_SECRET_ARN$)/, env) });
+    runMql(args, { cwd, env: environmentWithout(/^(HUBSPOT_|CRM_ADAPTER$|MQL_SECRET_ARNS$)/, env) });
 
   it('creates the properties against HUBSPOT_BASE_URL, prints what it did, and creates nothing the second time', async () => {
-    const env = { HUBSPOT_ACCESS_TOKEN: token, HUBSPOT_BASE_URL: hubspot.url };
+    const env = { HUBSPOT_ACCESS_TOKEN: token, HUBSPOT_BASE_URL: hubspot.url, MQL_ALLOW_HTTP_URLS: '1' };
     const first = await run(env);
     expect(first.code).toBe(0);
     expect(first.stdout).toContain('property group mql_engine: created');
@@ -40,7 +40,7 @@ describe('npx mql crm setup (the command)', () => {
     const none = await run({ HUBSPOT_BASE_URL: hubspot.url });
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('HUBSPOT_ACCESS_TOKEN');
-    const wrong = await run({ HUBSPOT_ACCESS_TOKEN: 'pat-na1-wrong', HUBSPOT_BASE_URL: hubspot.url });
+    const wrong = await run({ HUBSPOT_ACCESS_TOKEN: 'pat-na1-wrong', HUBSPOT_BASE_URL: hubspot.url, MQL_ALLOW_HTTP_URLS: '1' });
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain('401');
     const salesforce = await run({ HUBSPOT_ACCESS_TOKEN: token, HUBSPOT_BASE_URL: hubspot.url, CRM_ADAPTER: 'salesforce' });

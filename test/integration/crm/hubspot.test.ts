@@ -372,7 +372,7 @@ describe('mql_reasons', () => {
 describe('CRM_ADAPTER=hubspot', () => {
   it('builds the adapter from HUBSPOT_ACCESS_TOKEN and HUBSPOT_BASE_URL, refusing what cannot work', async () => {
     await setUp();
-    const built = crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: hubspot.url }, { HUBSPOT_ACCESS_TOKEN: token });
+    const built = crmAdapterFromEnv({ CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: hubspot.url, MQL_ALLOW_HTTP_URLS: '1' }, { HUBSPOT_ACCESS_TOKEN: token });
     expect(built).toMatchObject({ name: 'hubspot', maxBatch: 100 });
     await built.deliver(record('env@example.com'), now);
     expect(hubspot.contacts().has('env@example.com')).toBe(true);
@@ -388,7 +388,7 @@ describe('CRM_ADAPTER=hubspot', () => {
       /HUBSPOT_TIME_ZONE/,
     );
     const none = crmAdapterFromEnv(
-      { CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: hubspot.url, HUBSPOT_RECYCLED_LEAD_STATUS: 'none' },
+      { CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: hubspot.url, HUBSPOT_RECYCLED_LEAD_STATUS: 'none', MQL_ALLOW_HTTP_URLS: '1' },
       { HUBSPOT_ACCESS_TOKEN: token },
     );
     await none.deliver(record('env@example.com', 'lead.recycled'), now);

@@ -64,6 +64,8 @@ const recycled: HandoffRecord = {
 function envFor(standIn: SalesforceStandIn, extra: Record<string, string> = {}): Record<string, string> {
   return {
     CRM_ADAPTER: 'salesforce',
+    // The stand-in is plain http: allowed only with this local setting (lib/http/outbound.ts).
+    MQL_ALLOW_HTTP_URLS: '1',
     SALESFORCE_INSTANCE_URL: standIn.url,
     SALESFORCE_CLIENT_ID: clientId,
     SALESFORCE_EXTERNAL_ID_FIELD: externalIdField,

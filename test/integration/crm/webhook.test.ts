@@ -298,16 +298,25 @@ describe('crmAdapterFromEnv', () => {
   });
 
   it('builds the webhook adapter from CRM_WEBHOOK_URL and the secret CRM_WEBHOOK_SECRET', async () => {
-    const adapter = crmAdapterFromEnv({ CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: endpoint }, secrets);
+    const adapter = crmAdapterFromEnv({ CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: endpoint, MQL_ALLOW_HTTP_URLS: '1' }, secrets);
     expect(adapter.name).toBe('webhook');
     await expect(adapter.deliver(record, new Date())).resolves.toEqual({ status: 200 });
   });
 
   it.each([
     [{ CRM_ADAPTER: 'webhook' }, secrets, /needs CRM_WEBHOOK_URL/],
-    [{ CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'ftp://example.com/x' }, secrets, /http\(s\) URL/],
+    [{ CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'ftp://example.com/x' }, secrets, /CRM_WEBHOOK_URL must be https/],
+    // Plain http (as synth refuses it) unless the local stack's own setting allows it.
+    [{ CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'http://crm.example.com/hook' }, secrets, /CRM_WEBHOOK_URL must be https .*MQL_ALLOW_HTTP_URLS=1/],
+    [{ CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'http://crm.example.com/hook', MQL_ALLOW_HTTP_URLS: 'yes' }, secrets, /must be https/],
     [{ CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'https://crm.example.com/hook' }, {}, /needs the secret CRM_WEBHOOK_SECRET/],
     [{ CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'https://crm.example.com/hook' }, { CRM_WEBHOOK_SECRET: 'whsec_' }, /unusable/],
+    // Two bytes: anyone could find the key by trying each value, and sign records the CRM trusts.
+    [
+      { CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: 'https://crm.example.com/hook' },
+      { CRM_WEBHOOK_SECRET: 'whsec_AQI=' },
+      /CRM_WEBHOOK_SECRET is unusable: .*at least 24/,
+    ],
     [{ CRM_ADAPTER: 'hubspot' }, secrets, /needs the secret HUBSPOT_ACCESS_TOKEN/],
     [{ CRM_ADAPTER: 'salesforce' }, secrets, /needs SALESFORCE_INSTANCE_URL/],
     [{ CRM_ADAPTER: 'pipedrive' }, secrets, /not one of webhook, hubspot, salesforce, none/],

@@ -32,6 +32,7 @@ describe('mql --help', () => {
         'redrive',
         'report',
         'rescore',
+        'secrets',
         'send',
         'stand-in',
       ].sort(),

@@ -3,7 +3,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { HttpError } from '../../../lib/http/errors.ts';
 import { header } from '../../../lib/http/request.ts';
-import { signStandardWebhook, verifyStandardWebhook } from '../../../lib/http/standard-webhooks.ts';
+import { checkStandardWebhookSecret, StandardWebhookSecretError, signStandardWebhook, verifyStandardWebhook } from '../../../lib/http/standard-webhooks.ts';
 import { refusal } from '../../setup/webhook-request.ts';
 
 interface Vectors {
@@ -46,6 +46,20 @@ describe('signStandardWebhook', () => {
   it('signs a Buffer body the same as its string', () => {
     const input = { secret: official.secret, id: official['webhook-id'], timestamp: officialTimestamp };
     expect(signStandardWebhook({ ...input, body: Buffer.from(official.rawBody) })).toBe(official.expectedSignature);
+  });
+
+  it('refuses a key under 24 bytes (decoded) for signing and for verifying, naming no value; 24 bytes pass', () => {
+    const body = Buffer.from('{}');
+    for (const short of ['whsec_', 'whsec_AQ==', 'whsec_AQI=', `whsec_${Buffer.alloc(23, 7).toString('base64')}`, Buffer.alloc(2, 9).toString('base64')]) {
+      expect(() => signStandardWebhook({ secret: short, id: 'msg_1', timestamp: 1, body })).toThrow(StandardWebhookSecretError);
+      expect(() => signStandardWebhook({ secret: short, id: 'msg_1', timestamp: 1, body })).toThrow(/at least 24/);
+      const headers = { 'webhook-id': 'msg_1', 'webhook-timestamp': '1', 'webhook-signature': 'v1,AAAA' } as Record<string, string>;
+      expect(() => verifyStandardWebhook({ secret: short, headers: (name) => headers[name], body, now: new Date(1000) })).toThrow(StandardWebhookSecretError);
+      expect(() => checkStandardWebhookSecret('EVENTS_WEBHOOK_SECRET', short)).toThrow(/^EVENTS_WEBHOOK_SECRET: .*decodes to \d+ byte/);
+    }
+    const exactly24 = `whsec_${Buffer.alloc(24, 7).toString('base64')}`;
+    expect(() => checkStandardWebhookSecret('EVENTS_WEBHOOK_SECRET', exactly24)).not.toThrow();
+    expect(() => checkStandardWebhookSecret('EVENTS_WEBHOOK_SECRET', official.secret)).not.toThrow();
   });
 
   it('accepts a secret without the whsec_ prefix', () => {

@@ -44,7 +44,7 @@ describe('segment source: verification', () => {
   });
 
   it('refuses a delivery signed with another secret with 401', () => {
-    const signature = signStandardWebhook({ secret: 'whsec_b3RoZXItc2VjcmV0', id: 'evt_1', timestamp, body });
+    const signature = signStandardWebhook({ secret: 'whsec_b3RoZXItc2VjcmV0LXRoYXQtaXMtbm90LW91cnMtMDAwMDE=', id: 'evt_1', timestamp, body });
     expect(refusal(() => segment.verify(signed(signature), { EVENTS_WEBHOOK_SECRET: secret }, now)).status).toBe(401);
   });
 
