@@ -80,5 +80,8 @@ export interface TableAccess {
   readonly queriesDueIndex?: boolean;
 }
 
-/** What the ingest path calls: the lead's items and markers read, its transaction written, a merge's items updated. */
-export const ingestTable = { actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem'] } as const satisfies TableAccess;
+/**
+ * What the ingest path calls: the lead's items, markers and erasure tombstones read, its transaction written
+ * (with a ConditionCheck on the tombstone when it creates a lead, lib/store/tombstones.ts), a merge's items updated.
+ */
+export const ingestTable = { actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'ConditionCheckItem'] } as const satisfies TableAccess;

@@ -252,8 +252,9 @@ export const functions = {
     // Re-queues a rate-limited message (its own queue), holds back a failing one, and sends a record no
     // retry can deliver (invalid token, refused record) straight to the DLQ.
     deadLettersTo: ['handoff'],
-    // The lead's handoff ledger: its handoffs read (Query), each attempt and the CRM record's link written.
-    table: { actions: ['Query', 'PutItem', 'UpdateItem'] },
+    // The lead's handoff ledger: its handoffs read (Query), each attempt and the CRM record's link written,
+    // each write conditioned on the person's erasure tombstone (ConditionCheck), which is also read (GetItem).
+    table: { actions: ['GetItem', 'Query', 'PutItem', 'UpdateItem', 'ConditionCheckItem'] },
     // Two batches in flight at most: 2 x (a read + an upsert) per ~second stays well inside HubSpot's
     // 100 (Free/Starter) to 190 (Pro/Enterprise) requests per 10 s, and Salesforce's 25 long-running calls.
     reservedConcurrency: 2,
