@@ -40,7 +40,9 @@ const phonePattern = /\+\d(?:[\s().-]?\d){6,14}|\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d
 export function redacted(text: string, known: Iterable<string | undefined> = []): string {
   let result = text;
   // Longest first, so a full name goes before the first name inside it; case-insensitive, as services echo.
-  const values = [...new Set([...known].filter((value): value is string => typeof value === 'string' && value.trim().length >= 2).map((value) => value.trim()))];
+  const values = [
+    ...new Set([...known].filter((value): value is string => typeof value === 'string' && value.trim().length >= 2).map((value) => value.trim())),
+  ];
   for (const value of values.sort((a, b) => b.length - a.length)) {
     // Whole words only: a short first name must not eat into VALIDATION_ERROR.
     const escaped = value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
