@@ -21,8 +21,11 @@ export function parseMetaJson(text: string): unknown {
   );
 }
 
-/** Graph API base when FACEBOOK_GRAPH_URL is not set (the Lambdas and the CDK stack's default). */
-export const defaultFacebookGraphUrl = 'https://graph.facebook.com/v21.0';
+/**
+ * Graph API base when FACEBOOK_GRAPH_URL is not set (the Lambdas and the CDK stack's default): v26.0, the
+ * newest version whose end is not yet announced in either of Meta's schedules (docs/providers/facebook.md).
+ */
+export const defaultFacebookGraphUrl = 'https://graph.facebook.com/v26.0';
 
 /** A Meta object id: decimal digits, kept as text. */
 export const metaIdPattern = /^\d{1,30}$/;
@@ -184,7 +187,7 @@ export function classifyGraphError(httpStatus: number, body: unknown, retryAfter
 }
 
 export interface GraphClientOptions {
-  /** Graph API base with its version, e.g. https://graph.facebook.com/v21.0 (FACEBOOK_GRAPH_URL). */
+  /** Graph API base with its version, e.g. https://graph.facebook.com/v26.0 (FACEBOOK_GRAPH_URL). */
   graphUrl: string;
   accessToken: string;
   appSecret: string;
