@@ -33,7 +33,7 @@ export interface MqlEngineSettings {
   readonly crmAdapter?: CrmAdapter;
   /** Endpoint of `CRM_ADAPTER=webhook` (`CRM_WEBHOOK_URL`); required for that adapter. */
   readonly crmWebhookUrl?: string;
-  /** Graph API base for Facebook lead fetches (`FACEBOOK_GRAPH_URL`). @default https://graph.facebook.com/v21.0 */
+  /** Graph API base for Facebook lead fetches (`FACEBOOK_GRAPH_URL`). @default https://graph.facebook.com/v26.0 */
   readonly facebookGraphUrl?: string;
   /** HubSpot API base (`HUBSPOT_BASE_URL`). @default https://api.hubapi.com */
   readonly hubspotBaseUrl?: string;

@@ -21,8 +21,11 @@ export function parseMetaJson(text: string): unknown {
   );
 }
 
-/** Graph API base when FACEBOOK_GRAPH_URL is not set (the Lambdas and the CDK stack's default). */
-export const defaultFacebookGraphUrl = 'https://graph.facebook.com/v21.0';
+/**
+ * Graph API base when FACEBOOK_GRAPH_URL is not set (the Lambdas and the CDK stack's default): v26.0, the
+ * newest version whose end is not yet announced in either of Meta's schedules (docs/providers/facebook.md).
+ */
+export const defaultFacebookGraphUrl = 'https://graph.facebook.com/v26.0';
 
 /** A Meta object id: decimal digits, kept as text. */
 export const metaIdPattern = /^\d{1,30}$/;
@@ -80,7 +83,8 @@ export function isGraphLead(value: unknown): value is GraphLead {
  * - `transient`: retry (codes 1, 2, `is_transient`, 5xx, network failure, unknown codes).
  * - `invalid_token`: never retried; the token must be replaced (190, 102, or no token configured).
  * - `not_found`: never retried; the lead does not exist or is not accessible (100/33, 33).
- * - `permanent`: never retried; a request or permission problem (10, 200-299, other 100s, an answer that is not a lead).
+ * - `permanent`: never retried; a request or permission problem (10, 200-299, other 100s, an answer that is not a lead),
+ *   or a retired API version (2635).
  */
 export type GraphErrorKind = 'rate_limited' | 'transient' | 'invalid_token' | 'not_found' | 'permanent';
 
@@ -175,6 +179,8 @@ export function classifyGraphError(httpStatus: number, body: unknown, retryAfter
     return new GraphError('transient', describe, details);
   }
   if (code === 190 || code === 102) return new GraphError('invalid_token', describe, details);
+  // A version Meta has retired (docs/providers/facebook.md): no retry helps until FACEBOOK_GRAPH_URL names a current one.
+  if (code === 2635) return new GraphError('permanent', `${describe}; set FACEBOOK_GRAPH_URL to a current Graph API version`, details);
   if (code === 33 || (code === 100 && subcode === 33)) return new GraphError('not_found', describe, details);
   if (rateLimitCodes.has(code) || isBusinessUseCaseLimit(code)) return new GraphError('rate_limited', describe, details);
   if (code === 1 || code === 2 || own(error, 'is_transient') === true) return new GraphError('transient', describe, details);
@@ -184,7 +190,7 @@ export function classifyGraphError(httpStatus: number, body: unknown, retryAfter
 }
 
 export interface GraphClientOptions {
-  /** Graph API base with its version, e.g. https://graph.facebook.com/v21.0 (FACEBOOK_GRAPH_URL). */
+  /** Graph API base with its version, e.g. https://graph.facebook.com/v26.0 (FACEBOOK_GRAPH_URL). */
   graphUrl: string;
   accessToken: string;
   appSecret: string;

@@ -1,5 +1,5 @@
 /** How the HubSpot adapter reads HubSpot's answers: the failure kind of every error answer, a row's refusal. */
-import { quoted, retryAfterSeconds } from '../http/outbound.ts';
+import { quotedRedacted, redacted, retryAfterSeconds } from '../http/outbound.ts';
 import { CrmDeliveryError } from './adapter.ts';
 import { scopesNeeded } from './hubspot-properties.ts';
 
@@ -86,13 +86,16 @@ export function missingProperties(body: HubSpotErrorBody): string[] {
 
 /**
  * What a whole-call failure means for the retry policy (see DeliveryFailureKind in adapter.ts), with a
- * message that names the fix. Never quotes the request, so the token never reaches a log.
+ * message that names the fix. Never quotes the request, so the token never reaches a log; what it quotes
+ * of HubSpot's answer is redacted (addresses, phone numbers, and the `known` names and values of the
+ * records in the call), as the message is logged.
  */
 export function hubSpotFailure(
   answer: { status: number; headers: Headers; text: string; json: unknown },
   now: Date,
   action: string,
   timeZone = 'UTC',
+  known: Iterable<string | undefined> = [],
 ): CrmDeliveryError {
   const { status, headers } = answer;
   const body = asErrorBody(answer.json);
@@ -144,7 +147,7 @@ export function hubSpotFailure(
   }
   if (status >= 500 || status === 408) {
     const wait = retryAfterSeconds(headers.get('retry-after'), now);
-    return new CrmDeliveryError(`${at}; will retry${quoted(answer.text)}`, {
+    return new CrmDeliveryError(`${at}; will retry${quotedRedacted(answer.text, known)}`, {
       status,
       retryable: true,
       kind: 'unavailable',
@@ -162,7 +165,7 @@ export function hubSpotFailure(
       },
     );
   }
-  return new CrmDeliveryError(`${at}${quoted(body.message ?? answer.text)}`, { status, retryable: false, kind: 'rejected' });
+  return new CrmDeliveryError(`${at}${quotedRedacted(body.message ?? answer.text, known)}`, { status, retryable: false, kind: 'rejected' });
 }
 
 export async function readJson(response: Response): Promise<{ text: string; json: unknown }> {
@@ -183,33 +186,49 @@ export function errorIds(error: HubSpotErrorBody): string[] {
 /** Whether HubSpot refused this row for its lifecyclestage value (a backward write in a race with sales). */
 export const refusesLifecycle = (error: HubSpotErrorBody) => propertyErrors(error.message).some((entry) => entry.name === 'lifecyclestage');
 
-/** The message a row error becomes, naming the setting behind an invalid lead status. */
-export function rowRejection(error: HubSpotErrorBody, email: string): CrmDeliveryError {
+/**
+ * The message a refused row becomes, naming the setting behind an invalid lead status. It never names the
+ * contact (the record's own fields say which lead it is) and redacts what it quotes of HubSpot's reasons:
+ * addresses, phone numbers and the `known` names and values of the record.
+ */
+export function rowRejection(error: HubSpotErrorBody, known: Iterable<string | undefined> = [], how = 'refused this contact'): CrmDeliveryError {
   const entries = propertyErrors(error.message);
   const status = entries.find((entry) => entry.name === 'hs_lead_status' && entry.error === 'INVALID_OPTION');
   if (status) {
     return new CrmDeliveryError(
-      `HubSpot refused contact ${email}: hs_lead_status ${status.message ?? 'is not an allowed option'}; set HUBSPOT_MQL_LEAD_STATUS / HUBSPOT_RECYCLED_LEAD_STATUS / HUBSPOT_DISQUALIFIED_LEAD_STATUS to one of the portal's Lead Status internal values (or none), then redrive`,
+      `HubSpot ${how}: hs_lead_status ${redacted(status.message ?? 'is not an allowed option', known)}; set HUBSPOT_MQL_LEAD_STATUS / HUBSPOT_RECYCLED_LEAD_STATUS / HUBSPOT_DISQUALIFIED_LEAD_STATUS to one of the portal's Lead Status internal values (or none), then redrive`,
       { status: 400, retryable: false, kind: 'rejected' },
     );
   }
   const missing = missingProperties(error);
   if (missing.length > 0) {
-    return new CrmDeliveryError(
-      `HubSpot refused contact ${email}: the property ${missing.join(', ')} does not exist; run \`npx mql crm setup\`, then redrive`,
-      {
-        status: 400,
-        retryable: false,
-        kind: 'rejected',
-      },
-    );
+    return new CrmDeliveryError(`HubSpot ${how}: the property ${missing.join(', ')} does not exist; run \`npx mql crm setup\`, then redrive`, {
+      status: 400,
+      retryable: false,
+      kind: 'rejected',
+    });
   }
   const said =
     entries
-      .map((entry) => entry.message)
+      .map((entry) => [entry.name, entry.error, entry.message].filter(Boolean).join(' '))
       .filter(Boolean)
       .join('; ') ||
     error.message ||
     'no reason given';
-  return new CrmDeliveryError(`HubSpot refused contact ${email} (${error.category ?? 'error'}): ${said}`, { status: 400, retryable: false, kind: 'rejected' });
+  return new CrmDeliveryError(`HubSpot ${how} (${error.category ?? 'error'}): ${redacted(said, known)}`, { status: 400, retryable: false, kind: 'rejected' });
+}
+
+/**
+ * The rows of a refused call that sent the value an INVALID_OPTION names ("RECYCLED was not one of the
+ * allowed options"): an enumeration's options are the portal's, so every row sending that value is
+ * refused alike and none needs a call of its own to show it. Undefined when the answer names no such value.
+ */
+export function optionSuspects<Row extends { properties: Record<string, string> }>(error: HubSpotErrorBody, rows: readonly Row[]): Row[] | undefined {
+  const named = propertyErrors(error.message)
+    .filter((entry) => entry.error === 'INVALID_OPTION' && typeof entry.name === 'string' && typeof entry.message === 'string')
+    .map((entry) => ({ name: entry.name!, value: /^(.*?) was not one of the allowed options/s.exec(entry.message!)?.[1] }))
+    .filter((entry): entry is { name: string; value: string } => entry.value !== undefined);
+  if (named.length === 0) return undefined;
+  const suspects = rows.filter((row) => named.some(({ name, value }) => row.properties[name] === value));
+  return suspects.length > 0 ? suspects : undefined;
 }

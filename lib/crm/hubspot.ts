@@ -4,18 +4,24 @@
  * creates.
  *
  * One batch costs two calls: `batch/read` learns each contact's current `lifecyclestage` and
- * `hs_lead_status`, then `batch/upsert` writes. The read is what keeps the lifecycle forward-only:
- * HubSpot's docs say a stage "can only move forward" without saying whether a backward write errors or
- * is silently dropped (docs/providers/hubspot.md), so the adapter never sends one. A contact sales moved to a later stage
- * (or to a custom stage whose place we cannot know) keeps it; the receipt's note says so.
+ * `hs_lead_status`, then `batch/upsert` writes (./hubspot-upsert.ts: a refused batch is split until the
+ * refused row stands alone). The read is what keeps the lifecycle forward-only: HubSpot silently keeps a
+ * later stage when an earlier one is written (docs/providers/hubspot.md), so the adapter never sends one,
+ * and when sales moves a contact on between the read and the write, the receipt says the stage HubSpot
+ * kept rather than claiming an MQL. A contact sales moved to a later stage (or to a custom stage whose
+ * place we cannot know) keeps it; the receipt's note says so.
+ *
+ * No message names the contact: errors and notes are logged, and the record's own fields say which lead.
  */
-import { describeNetworkError, quoted } from '../http/outbound.ts';
+import { describeNetworkError, quotedRedacted } from '../http/outbound.ts';
 import type { CrmAdapter, DeliveryReceipt, DeliveryResult, HandoffRecord } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';
-import type { HubSpotAnswer, HubSpotErrorBody } from './hubspot-answers.ts';
-import { asErrorBody, errorIds, hubSpotFailure, readJson, refusesLifecycle, rowRejection } from './hubspot-answers.ts';
+import type { HubSpotAnswer } from './hubspot-answers.ts';
+import { hubSpotFailure, readJson } from './hubspot-answers.ts';
 import type { HubSpotAdapterOptions, HubSpotLeadStatuses } from './hubspot-properties.ts';
 import { hubSpotDefaultBaseUrl, hubSpotDefaultLeadStatuses, hubSpotMaxBatch, hubSpotMaxText, mqlStage, stagesBeforeMql } from './hubspot-properties.ts';
+import type { UpsertRow } from './hubspot-upsert.ts';
+import { stageWord, upsertRows } from './hubspot-upsert.ts';
 
 /** The e-mail HubSpot keys the contact on: the profile's, else the lead id when it is one. */
 export function hubSpotEmail(record: HandoffRecord): string | undefined {
@@ -64,20 +70,25 @@ interface CurrentContact {
   leadStatus: string;
 }
 
-interface PlannedInput {
-  index: number;
-  email: string;
-  properties: Record<string, string>;
-  notes: string[];
+/** A record's names, addresses and numbers: what a message quoting HubSpot must not repeat. */
+function knownValues(record: HandoffRecord, email: string): string[] {
+  const profile = record.lead ?? {};
+  const names = [profile.firstName, profile.lastName].filter((value): value is string => typeof value === 'string');
+  return [email, record.leadId, profile.email, profile.phone, ...names, names.join(' ')].filter(
+    (value): value is string => typeof value === 'string' && value.trim() !== '',
+  );
 }
 
 /** The properties one record writes, and what it chose not to write (the receipt's note). */
 function plan(
   record: HandoffRecord,
+  email: string,
   current: CurrentContact | undefined,
   statuses: HubSpotLeadStatuses,
 ): { properties: Record<string, string>; notes: string[] } {
-  const properties: Record<string, string> = {};
+  // The key again as a property, as HubSpot's own integrations send it: a contact created by the upsert
+  // has its address whatever HubSpot echoes.
+  const properties: Record<string, string> = { email };
   const notes: string[] = [];
   const profile = record.lead ?? {};
   const basics: [string, unknown][] = [
@@ -98,18 +109,18 @@ function plan(
   const leadStatus = current?.leadStatus ?? '';
   const ours = new Set([statuses.mql, statuses.recycled, statuses.disqualified].filter((value): value is string => value !== undefined));
   const beyondMql = !stagesBeforeMql.has(stage) && stage !== mqlStage;
-  const stageWord = /^\d+$/.test(stage) ? `custom stage ${stage}` : stage;
+  const stageName = stageWord(stage);
   if (record.type === 'lead.mql') {
     const at = Date.parse(record.occurredAt);
     if (!Number.isNaN(at)) properties.mql_qualified_at = String(at);
     if (stagesBeforeMql.has(stage)) properties.lifecyclestage = mqlStage;
-    else if (beyondMql) notes.push(`lifecyclestage kept at ${stageWord}: never moved back`);
+    else if (beyondMql) notes.push(`lifecyclestage kept at ${stageName}: never moved back`);
     if (statuses.mql !== undefined && !beyondMql && (leadStatus === '' || (ours.has(leadStatus) && leadStatus !== statuses.mql)))
       properties.hs_lead_status = statuses.mql;
   } else {
     const status = record.type === 'lead.recycled' ? statuses.recycled : statuses.disqualified;
     if (status !== undefined) {
-      if (beyondMql) notes.push(`hs_lead_status not set to ${status}: the contact is at ${stageWord}, past MQL`);
+      if (beyondMql) notes.push(`hs_lead_status not set to ${status}: the contact is at ${stageName}, past MQL`);
       else if (record.type === 'lead.recycled' && leadStatus !== '' && !ours.has(leadStatus))
         notes.push(`hs_lead_status kept at ${leadStatus}: set by sales, not by the engine`);
       else properties.hs_lead_status = status;
@@ -130,7 +141,7 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
   const statuses: HubSpotLeadStatuses = { ...hubSpotDefaultLeadStatuses, ...options.leadStatuses };
   const timeZone = options.timeZone ?? 'UTC';
 
-  async function call(path: string, body: unknown, action: string, now: Date): Promise<HubSpotAnswer> {
+  async function call(path: string, body: unknown, action: string, now: Date, known: string[]): Promise<HubSpotAnswer> {
     let response: Response;
     try {
       response = await send(`${baseUrl}${path}`, {
@@ -149,33 +160,39 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
     }
     const { text, json } = await readJson(response);
     const answer = { status: response.status, headers: response.headers, text, json };
-    if (response.status !== 200 && response.status !== 207 && response.status !== 400) throw hubSpotFailure(answer, now, action, timeZone);
+    if (response.status !== 200 && response.status !== 207 && response.status !== 400) throw hubSpotFailure(answer, now, action, timeZone, known);
     return answer;
   }
 
-  /** Current lifecycle stage and lead status per e-mail (absent: no contact yet). */
-  async function readCurrent(emails: string[], now: Date): Promise<Map<string, CurrentContact>> {
+  /**
+   * Current lifecycle stage and lead status per e-mail (absent: no contact yet). A contact found by one of
+   * its additional e-mails comes back under its primary one, so each is filed under every address it has.
+   */
+  async function readCurrent(emails: string[], now: Date, known: string[]): Promise<Map<string, CurrentContact>> {
     const answer = await call(
       '/crm/v3/objects/contacts/batch/read',
-      { idProperty: 'email', properties: ['email', 'lifecyclestage', 'hs_lead_status'], inputs: emails.map((id) => ({ id })) },
+      { idProperty: 'email', properties: ['email', 'hs_additional_emails', 'lifecyclestage', 'hs_lead_status'], inputs: emails.map((id) => ({ id })) },
       'contacts batch/read',
       now,
+      known,
     );
-    if (answer.status === 400) throw hubSpotFailure(answer, now, 'contacts batch/read', timeZone);
+    if (answer.status === 400) throw hubSpotFailure(answer, now, 'contacts batch/read', timeZone, known);
     const current = new Map<string, CurrentContact>();
     const results = (answer.json as { results?: unknown })?.results;
     if (!Array.isArray(results))
-      throw new CrmDeliveryError(`HubSpot contacts batch/read answered ${answer.status} without results; will retry${quoted(answer.text)}`, {
+      throw new CrmDeliveryError(`HubSpot contacts batch/read answered ${answer.status} without results; will retry${quotedRedacted(answer.text, known)}`, {
         status: answer.status,
         retryable: true,
         kind: 'unavailable',
       });
+    const text = (value: unknown) => (typeof value === 'string' ? value : '');
     for (const result of results as { properties?: Record<string, unknown> }[]) {
       const properties = result?.properties ?? {};
-      const email = typeof properties.email === 'string' ? properties.email.trim().toLowerCase() : undefined;
-      if (!email) continue;
-      const text = (value: unknown) => (typeof value === 'string' ? value : '');
-      current.set(email, { lifecyclestage: text(properties.lifecyclestage), leadStatus: text(properties.hs_lead_status) });
+      const addresses = [text(properties.email), ...text(properties.hs_additional_emails).split(';')]
+        .map((email) => email.trim().toLowerCase())
+        .filter(Boolean);
+      const contact = { lifecyclestage: text(properties.lifecyclestage), leadStatus: text(properties.hs_lead_status) };
+      for (const email of addresses) current.set(email, contact);
     }
     return current;
   }
@@ -190,17 +207,21 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
         results[index] = {
           ok: false,
           error: new CrmDeliveryError(
-            `HubSpot upserts contacts by e-mail and lead ${record.leadId ?? '(no id)'} has none yet: not sent. Its next handoff after an e-mail arrives (a merge keeps the history) reaches HubSpot; to have it now, create the contact in HubSpot by hand`,
+            'HubSpot upserts contacts by e-mail and this lead has none yet: not sent. Its next handoff after an e-mail arrives (a merge keeps the history) reaches HubSpot; to have it now, create the contact in HubSpot by hand',
             { retryable: false, kind: 'rejected' },
           ),
         };
       }
     }
     // The caller passes at most maxBatch records of distinct leads; a longer list, or two records for
-    // one e-mail (HubSpot refuses a batch with duplicate ids as a whole), still go out in valid calls.
+    // one e-mail (HubSpot refuses a batch with duplicate ids as a whole) or one handoff id (the trace id
+    // HubSpot's answer is matched by), still go out in valid calls.
     const chunks: { index: number; email: string }[][] = [];
     for (const entry of sendable) {
-      const chunk = chunks.find((candidate) => candidate.length < hubSpotMaxBatch && !candidate.some((other) => other.email === entry.email));
+      const id = records[entry.index]!.id;
+      const chunk = chunks.find(
+        (candidate) => candidate.length < hubSpotMaxBatch && !candidate.some((other) => other.email === entry.email || records[other.index]!.id === id),
+      );
       if (chunk) chunk.push(entry);
       else chunks.push([entry]);
     }
@@ -220,95 +241,49 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
     results: (DeliveryResult | undefined)[],
     now: Date,
   ): Promise<void> {
-    let calls = 1;
+    const known = chunk.flatMap(({ index, email }) => knownValues(records[index]!, email));
     const current = await readCurrent(
       chunk.map((entry) => entry.email),
       now,
+      known,
     );
-    let pending: PlannedInput[] = chunk.map(({ index, email }) => ({ index, email, ...plan(records[index]!, current.get(email), statuses) }));
-    const receipts = new Map<number, DeliveryReceipt>();
-    const failures = new Map<number, CrmDeliveryError>();
-    // At most a few rounds: each resends only rows HubSpot did not name, or a row without the
-    // lifecyclestage it refused (sales moved the contact on between our read and our write).
-    for (let round = 0; round < 4 && pending.length > 0; round += 1) {
-      const byEmail = new Map(pending.map((input) => [input.email, input]));
-      calls += 1;
-      const answer = await call(
-        '/crm/v3/objects/contacts/batch/upsert',
-        { inputs: pending.map((input) => ({ idProperty: 'email', id: input.email, properties: input.properties })) },
-        'contacts batch/upsert',
-        now,
-      );
-      const retry: PlannedInput[] = [];
-      const settled = new Set<string>();
-      const rowErrors: HubSpotErrorBody[] = [];
-      if (answer.status === 400) {
-        const body = asErrorBody(answer.json);
-        const named = errorIds(body).filter((id) => byEmail.has(id));
-        // A refusal that names no row of ours is about the call itself (a property that does not exist).
-        if (named.length === 0) throw hubSpotFailure(answer, now, 'contacts batch/upsert', timeZone);
-        rowErrors.push(body);
-      } else {
-        const body = answer.json as { results?: unknown; errors?: unknown };
-        for (const result of Array.isArray(body?.results) ? (body.results as { id?: unknown; new?: unknown; properties?: Record<string, unknown> }[]) : []) {
-          const email = typeof result?.properties?.email === 'string' ? result.properties.email.trim().toLowerCase() : undefined;
-          const input = email ? byEmail.get(email) : undefined;
-          if (!input || settled.has(input.email)) continue;
-          settled.add(input.email);
-          receipts.set(input.index, {
-            status: answer.status,
-            ...(typeof result.id === 'string' ? { externalId: result.id } : {}),
-            ...(typeof result.new === 'boolean' ? { created: result.new } : {}),
-            ...(input.notes.length > 0 ? { note: input.notes.join('; ') } : {}),
-          });
-        }
-        if (Array.isArray(body?.errors)) rowErrors.push(...(body.errors as unknown[]).map(asErrorBody));
-      }
-      for (const error of rowErrors) {
-        for (const id of errorIds(error)) {
-          const input = byEmail.get(id);
-          if (!input || settled.has(id)) continue;
-          settled.add(id);
-          if (refusesLifecycle(error) && input.properties.lifecyclestage !== undefined) {
-            delete input.properties.lifecyclestage;
-            input.notes.push('lifecyclestage not written: HubSpot refused it (the contact moved on since it was read)');
-            retry.push(input);
-          } else failures.set(input.index, rowRejection(error, input.email));
-        }
-      }
-      if (answer.status === 400) {
-        // The rows HubSpot did not name were not written: send them again without the refused ones.
-        for (const input of pending) if (!settled.has(input.email)) retry.push(input);
-      } else {
-        for (const input of pending) {
-          if (settled.has(input.email)) continue;
-          failures.set(
-            input.index,
-            new CrmDeliveryError(`HubSpot contacts batch/upsert answered ${answer.status} without a result or an error for ${input.email}; will retry`, {
-              status: answer.status,
-              retryable: true,
-              kind: 'unavailable',
-            }),
-          );
-        }
-      }
-      pending = retry;
-    }
-    for (const input of pending) {
-      failures.set(
-        input.index,
-        new CrmDeliveryError(`HubSpot kept refusing the batch around ${input.email}; will retry`, { retryable: true, kind: 'unavailable' }),
-      );
-    }
-    const share = Math.round((calls / chunk.length) * 1000) / 1000;
+    const rows: UpsertRow[] = chunk.map(({ index, email }) => ({
+      index,
+      email,
+      traceId: records[index]!.id,
+      known: knownValues(records[index]!, email),
+      ...plan(records[index]!, email, current.get(email), statuses),
+    }));
+    const { outcomes, calls } = await upsertRows(
+      rows,
+      (segment) =>
+        call(
+          '/crm/v3/objects/contacts/batch/upsert',
+          {
+            inputs: segment.map((row) => ({ idProperty: 'email', id: row.email, objectWriteTraceId: row.traceId, properties: row.properties })),
+          },
+          'contacts batch/upsert',
+          now,
+          segment.flatMap((row) => row.known),
+        ),
+      (answer, segment) =>
+        hubSpotFailure(
+          answer,
+          now,
+          'contacts batch/upsert',
+          timeZone,
+          segment.flatMap((row) => row.known),
+        ),
+    );
+    // The read, then every upsert call, shared by the chunk's records (the calls-per-MQL figure).
+    const share = Math.round(((1 + calls) / chunk.length) * 1000) / 1000;
     for (const { index } of chunk) {
-      const receipt = receipts.get(index);
-      const error = failures.get(index);
-      if (receipt && !error) results[index] = { ok: true, receipt: { ...receipt, calls: share } };
+      const outcome = outcomes.get(index);
+      if (outcome?.ok) results[index] = { ok: true, receipt: { ...outcome.receipt, calls: share } };
       else
         results[index] = {
           ok: false,
-          error: error ?? new CrmDeliveryError('HubSpot gave no answer for this record; will retry', { retryable: true, kind: 'unavailable' }),
+          error: outcome?.error ?? new CrmDeliveryError('HubSpot gave no answer for this record; will retry', { retryable: true, kind: 'unavailable' }),
         };
     }
   }

@@ -3,7 +3,7 @@
  * functions: the settings from the environment, the Lead fields of a handoff, the reasons as text, and
  * the classification of every error answer (docs/providers/salesforce.md).
  */
-import { excerpt, outboundUrl, retryAfterSeconds } from '../http/outbound.ts';
+import { excerpt, outboundUrl, redacted, retryAfterSeconds } from '../http/outbound.ts';
 import type { DeliveryReceipt, HandoffRecord, HandoffType } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';
 
@@ -47,7 +47,7 @@ export const salesforceFieldSettings: Record<keyof SalesforceScoreFields, { env:
 };
 
 /** Environment variable naming each transition's Lead Status, and its default. */
-const statusSettings: Record<HandoffType, { env: string; default: string }> = {
+export const salesforceStatusSettings: Record<HandoffType, { env: string; default: string }> = {
   // A custom value the admin adds: MQL is not in a fresh org's list.
   'lead.mql': { env: 'SALESFORCE_MQL_STATUS', default: 'Marketing Qualified' },
   // "Open - Not Contacted" is in every org's list from the start, and it is what a recycled lead is
@@ -80,7 +80,7 @@ export function salesforceSettingsFromEnv(env: Readonly<Record<string, string | 
   const apiVersion = env.SALESFORCE_API_VERSION?.trim() || 'v62.0';
   if (!/^v\d{2,3}\.0$/.test(apiVersion)) throw new Error(`SALESFORCE_API_VERSION must look like v62.0, got ${JSON.stringify(apiVersion)}`);
   const statuses = {} as Record<HandoffType, string>;
-  for (const [type, setting] of Object.entries(statusSettings) as [HandoffType, { env: string; default: string }][]) {
+  for (const [type, setting] of Object.entries(salesforceStatusSettings) as [HandoffType, { env: string; default: string }][]) {
     const value = env[setting.env]?.trim();
     statuses[type] = value || setting.default;
   }
@@ -151,10 +151,26 @@ export function salesforceReasonsText(record: HandoffRecord): string {
 }
 
 /**
+ * A moment as the field of `type` takes it: `YYYY-MM-DD` for a Date field (the UTC day: a Date field has
+ * no time zone), the full ISO date-time otherwise. Salesforce refuses a date-time sent to a Date field with
+ * JSON_PARSER_ERROR, failing the whole request (docs/providers/salesforce.md).
+ */
+export function salesforceMoment(iso: string, type: string | undefined): string {
+  if (type !== 'date') return iso;
+  const at = new Date(iso);
+  return Number.isNaN(at.getTime()) ? iso.slice(0, 10) : at.toISOString().slice(0, 10);
+}
+
+/**
  * The Lead's fields for a record. Profile fields only when the lead gave them (an update never blanks
  * what sales typed); the external id stays in the URL, out of the body, as Salesforce asks.
+ * `qualifiedAtType` is the qualified-at field's type from the Lead's describe (`date` or `datetime`).
  */
-export function salesforceLeadFields(record: HandoffRecord, settings: Pick<SalesforceSettings, 'statuses' | 'fields'>): Record<string, string | number> {
+export function salesforceLeadFields(
+  record: HandoffRecord,
+  settings: Pick<SalesforceSettings, 'statuses' | 'fields'>,
+  qualifiedAtType?: string,
+): Record<string, string | number> {
   const body: Record<string, string | number> = {};
   const { lead } = record;
   const text = (value: unknown) => (typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined);
@@ -180,7 +196,7 @@ export function salesforceLeadFields(record: HandoffRecord, settings: Pick<Sales
   if (fields.reasons) body[fields.reasons] = salesforceReasonsText(record);
   if (fields.modelVersion) body[fields.modelVersion] = record.score.modelVersion;
   // The moment it qualified; a recycle keeps the date of the qualification it ends.
-  if (fields.qualifiedAt && record.type === 'lead.mql') body[fields.qualifiedAt] = record.occurredAt;
+  if (fields.qualifiedAt && record.type === 'lead.mql') body[fields.qualifiedAt] = salesforceMoment(record.occurredAt, qualifiedAtType);
   return body;
 }
 
@@ -190,7 +206,17 @@ export function parseApiUsage(header: string | null): { used: number; max: numbe
   return match ? { used: Number(match[1]), max: Number(match[2]) } : undefined;
 }
 
-export const convertedNote = (leadId: string) => `Lead ${leadId} is already converted in Salesforce (read-only): nothing written`;
+/** The note of a converted Lead; like every note and message, it names no lead (the record's fields do). */
+export const convertedNote = () => 'the Lead is already converted in Salesforce (read-only): nothing written';
+
+/** A record's names, addresses and numbers: what a message quoting Salesforce must not repeat. */
+export function salesforceKnownValues(record: HandoffRecord): string[] {
+  const { lead } = record;
+  const names = [lead?.firstName, lead?.lastName].filter((value): value is string => typeof value === 'string');
+  return [record.leadId, lead?.email, lead?.phone, ...names, names.join(' ')].filter(
+    (value): value is string => typeof value === 'string' && value.trim() !== '',
+  );
+}
 
 /**
  * What an answer other than 200/201/204 means for the record: a failure of the kind the retry policy
@@ -201,16 +227,19 @@ export function salesforceFailure(
   record: HandoffRecord,
   now: Date,
   settings: Pick<SalesforceSettings, 'externalIdField' | 'apiVersion' | 'statuses' | 'fields'>,
+  known: readonly string[] = salesforceKnownValues(record),
 ): CrmDeliveryError | DeliveryReceipt {
   const { status, body, text } = answer;
   const items = errorItems(body);
   const codes = items.map((item) => item.errorCode ?? '');
-  const said = items.length > 0 ? items.map((item) => `${item.errorCode ?? '?'}: ${item.message ?? ''}`).join('; ') : excerpt(text);
+  // Quoted in a message that is logged: Salesforce's messages can repeat the values sent (an address, a name).
+  const said =
+    items.length > 0 ? redacted(items.map((item) => `${item.errorCode ?? '?'}: ${item.message ?? ''}`).join('; '), known) : excerpt(redacted(text, known));
   const at = `Salesforce answered ${status}`;
   if (status === 300) {
     const urls = Array.isArray(body) ? body.filter((url): url is string => typeof url === 'string') : [];
     return new CrmDeliveryError(
-      `${at}: ${urls.length || 'several'} Leads have ${settings.externalIdField} = ${JSON.stringify(record.leadId)} (${urls.join(', ')}); nothing was written. Merge them, make ${settings.externalIdField} Unique, then redrive`,
+      `${at}: ${urls.length || 'several'} Leads have this lead's ${settings.externalIdField} (${urls.join(', ')}); nothing was written. Merge them, make ${settings.externalIdField} Unique, then redrive`,
       { status, retryable: false, kind: 'rejected' },
     );
   }
@@ -223,7 +252,7 @@ export function salesforceFailure(
     // Salesforce refuses every write to a converted Lead, now and on any retry or redrive: the person
     // is sales's Contact (and maybe Opportunity) already, which is what the handoff was for. So the
     // record counts as delivered, with the reason, instead of looping or filling the DLQ.
-    return { status, note: convertedNote(record.leadId) };
+    return { status, note: convertedNote() };
   }
   const limit = items.find((item) => item.errorCode === 'REQUEST_LIMIT_EXCEEDED');
   if (limit && /concurrent/i.test(limit.message ?? '')) {
@@ -282,7 +311,7 @@ export function salesforceFailure(
   const hints: string[] = [];
   for (const item of items) {
     if (item.errorCode === 'INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST' && (item.fields ?? []).includes('Status')) {
-      hints.push(`add "${settings.statuses[record.type]}" to the Lead Status picklist or set ${statusSettings[record.type].env} to an active value`);
+      hints.push(`add "${settings.statuses[record.type]}" to the Lead Status picklist or set ${salesforceStatusSettings[record.type].env} to an active value`);
     }
     if (item.errorCode === 'INVALID_FIELD') {
       const named = (Object.entries(settings.fields) as [keyof SalesforceScoreFields, string][])
@@ -292,6 +321,10 @@ export function salesforceFailure(
       else if ((item.message ?? '').includes(settings.externalIdField))
         hints.push('check SALESFORCE_EXTERNAL_ID_FIELD (an External ID Text field on Lead, visible to the Run As user)');
       else hints.push('check the SALESFORCE_*_FIELD settings');
+    }
+    if (item.errorCode === 'JSON_PARSER_ERROR') {
+      // The whole request failed before any row was read: a field's type differs from what was sent.
+      hints.push('a Lead field is of another type than the value sent (e.g. a Date field sent a date-time): run `npx mql crm setup salesforce`');
     }
     if (item.errorCode === 'DUPLICATES_DETECTED') {
       const ids = (item.duplicateResult?.matchResults ?? [])

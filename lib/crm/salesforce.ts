@@ -10,32 +10,14 @@
  */
 
 import { handoffLeadId } from '../core/handoff.ts';
-import { describeNetworkError, excerpt } from '../http/outbound.ts';
-import { logger } from '../runtime/logger.ts';
 import type { CrmAdapter, DeliveryReceipt, DeliveryResult, HandoffRecord } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';
+import type { Answer, SalesforceClientOptions } from './salesforce-client.ts';
+import { salesforceClient } from './salesforce-client.ts';
 import type { SalesforceSettings } from './salesforce-fields.ts';
-import { convertedNote, errorItems, parseApiUsage, salesforceFailure, salesforceLeadFields } from './salesforce-fields.ts';
+import { convertedNote, errorItems, salesforceFailure, salesforceKnownValues, salesforceLeadFields } from './salesforce-fields.ts';
 
-/** An access token and the instance it is for. */
-interface Session {
-  accessToken: string;
-  instanceUrl: string;
-}
-
-/**
- * Sessions by org and client, kept for the container's life: a client-credentials token carries no
- * expiry, it works until the org's session timeout, when a 401 says to log in again.
- */
-const sessions = new Map<string, Promise<Session>>();
-
-/** Forgets every cached session (tests). */
-export function resetSalesforceSessions(): void {
-  sessions.clear();
-}
-
-/** Share of the daily API limit above which each delivery logs a warning. */
-const usageWarningShare = 0.9;
+export { resetSalesforceSessions } from './salesforce-client.ts';
 
 /** Characters of url-encoded ids in one status query: with the rest of the URI, well under Salesforce's 16,384. */
 const maxQueryIdsLength = 12_000;
@@ -46,12 +28,7 @@ const collectionLimit = 200;
 /** What fills LastName or Company on a create when the lead did not say: Salesforce requires both. */
 const placeholder = '[not provided]';
 
-export interface SalesforceAdapterOptions {
-  /** Injected in tests; the platform's fetch otherwise. */
-  fetch?: typeof globalThis.fetch;
-  /** Give up on one HTTP call after this long. */
-  timeoutMs?: number;
-}
+export type SalesforceAdapterOptions = SalesforceClientOptions;
 
 /**
  * A {@link CrmAdapter} upserting Leads by external id (= the lead's id, so every retry lands on the
@@ -60,116 +37,8 @@ export interface SalesforceAdapterOptions {
  * is delivered with a note (see {@link deliver}).
  */
 export function salesforceAdapter(settings: SalesforceSettings, options: SalesforceAdapterOptions = {}): CrmAdapter {
-  const send = options.fetch ?? globalThis.fetch;
-  const timeoutMs = options.timeoutMs ?? 20_000;
-  const sessionKey = `${settings.instanceUrl}|${settings.clientId}`;
-
-  /**
-   * One request: redirects never followed (a signed or authorized request must not travel to a URL nobody
-   * configured), a network failure or timeout `unavailable` (retried); the answer with its text and JSON.
-   */
-  async function request(what: string, url: string, init: RequestInit): Promise<{ response: Response; text: string; body: unknown }> {
-    let response: Response;
-    try {
-      response = await send(url, { ...init, redirect: 'manual', signal: AbortSignal.timeout(timeoutMs) });
-    } catch (error) {
-      throw new CrmDeliveryError(`Salesforce ${what} ${describeNetworkError(error, timeoutMs)}; will retry`, {
-        retryable: true,
-        kind: 'unavailable',
-        cause: error,
-      });
-    }
-    const text = await response.text().catch(() => '');
-    let body: unknown;
-    try {
-      body = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      body = undefined;
-    }
-    return { response, text, body };
-  }
-
-  /** Logs in with the client credentials; never logs or quotes the secret. */
-  async function login(): Promise<Session> {
-    const { response, text, body } = await request('login', `${settings.instanceUrl}/services/oauth2/token`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', client_id: settings.clientId, client_secret: settings.clientSecret }).toString(),
-    });
-    const answer = (body ?? {}) as { access_token?: unknown; instance_url?: unknown; error?: unknown; error_description?: unknown };
-    if (response.status >= 500 || response.status === 429) {
-      throw new CrmDeliveryError(`Salesforce login answered ${response.status}; will retry`, { status: response.status, retryable: true, kind: 'unavailable' });
-    }
-    if (response.status !== 200) {
-      const code =
-        typeof answer.error === 'string'
-          ? `${answer.error}${typeof answer.error_description === 'string' ? `: ${answer.error_description}` : ''}`
-          : excerpt(text);
-      throw new CrmDeliveryError(
-        `Salesforce refused the login (${response.status} ${code}): check SALESFORCE_CLIENT_ID and the secret SALESFORCE_CLIENT_SECRET, that the app has the client credentials flow enabled with a Run As user, and that SALESFORCE_INSTANCE_URL is the org's My Domain URL`,
-        { status: response.status, retryable: false, kind: 'auth' },
-      );
-    }
-    const instanceUrl = typeof answer.instance_url === 'string' ? answer.instance_url.replace(/\/+$/, '') : '';
-    if (typeof answer.access_token !== 'string' || answer.access_token === '' || !URL.canParse(instanceUrl)) {
-      throw new CrmDeliveryError('Salesforce login answered 200 without an access_token and instance_url; will retry', {
-        status: 200,
-        retryable: true,
-        kind: 'unavailable',
-      });
-    }
-    return { accessToken: answer.access_token, instanceUrl };
-  }
-
-  /** The cached session, or a new login (one per container at a time); `fresh` when this call logged in. */
-  async function session(): Promise<{ promise: Promise<Session>; session: Session; fresh: boolean }> {
-    let promise = sessions.get(sessionKey);
-    let fresh = false;
-    if (!promise) {
-      promise = login();
-      fresh = true;
-      sessions.set(sessionKey, promise);
-      // A failed login is not kept: the next delivery tries again.
-      promise.catch(() => {
-        if (sessions.get(sessionKey) === promise) sessions.delete(sessionKey);
-      });
-    }
-    return { promise, session: await promise, fresh };
-  }
-
-  interface Answer {
-    response: Response;
-    body: unknown;
-    text: string;
-  }
-
-  /** One API call with a valid session: logs in when needed, and once more after 401 INVALID_SESSION_ID. */
-  async function call(method: 'GET' | 'PATCH', path: string, payload: unknown, tally: { calls: number }): Promise<Answer> {
-    for (let attempt = 1; ; attempt += 1) {
-      const current = await session();
-      if (current.fresh) tally.calls += 1;
-      tally.calls += 1;
-      const { response, text, body } = await request(method === 'GET' ? 'query' : 'upsert', `${current.session.instanceUrl}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${current.session.accessToken}`,
-          accept: 'application/json',
-          ...(method === 'PATCH' ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(method === 'PATCH' ? { body: JSON.stringify(payload) } : {}),
-      });
-      const usage = parseApiUsage(response.headers.get('sforce-limit-info'));
-      if (usage && usage.max > 0 && usage.used >= usage.max * usageWarningShare) {
-        logger.warn("Salesforce API usage near the org's daily limit", { used: usage.used, max: usage.max });
-      }
-      if (response.status === 401 && attempt === 1) {
-        // The session timed out (or was revoked): log in again, once, unless another delivery already did.
-        if (sessions.get(sessionKey) === current.promise) sessions.delete(sessionKey);
-        continue;
-      }
-      return { response, body, text };
-    }
-  }
+  const client = salesforceClient(settings, options);
+  const { call } = client;
 
   const patch = (path: string, payload: unknown, tally: { calls: number }) => call('PATCH', path, payload, tally);
 
@@ -205,7 +74,10 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       const answer = await call('GET', `/services/data/${settings.apiVersion}/query?q=${encodeURIComponent(soql)}`, undefined, tally);
       const { response, body } = answer;
       if (response.status !== 200) {
-        const outcome = salesforceFailure({ status: response.status, body, text: answer.text, headers: response.headers }, record, now, settings);
+        const outcome = salesforceFailure({ status: response.status, body, text: answer.text, headers: response.headers }, record, now, settings, [
+          ...salesforceKnownValues(record),
+          ...leadIds,
+        ]);
         throw outcome instanceof CrmDeliveryError
           ? outcome
           : new CrmDeliveryError(`Salesforce answered the Lead query ${response.status}; will retry`, {
@@ -229,15 +101,34 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
   }
 
   /**
+   * The type of the qualified-at field (`date` or `datetime`, from the Lead's describe, read once per
+   * container) when these records write it; undefined when none does, or the org has no such field (the
+   * upsert then names it INVALID_FIELD with the setting to change).
+   */
+  async function qualifiedAtType(records: readonly HandoffRecord[], record: HandoffRecord, tally: { calls: number }, now: Date): Promise<string | undefined> {
+    const name = settings.fields.qualifiedAt;
+    if (!name || !records.some((one) => one.type === 'lead.mql')) return undefined;
+    const refused = (answer: Answer) => {
+      const { status } = answer.response;
+      const outcome = salesforceFailure({ status, body: answer.body, text: answer.text, headers: answer.response.headers }, record, now, settings);
+      return outcome instanceof CrmDeliveryError
+        ? outcome
+        : new CrmDeliveryError(`Salesforce answered the Lead describe ${status}; will retry`, { status, retryable: true, kind: 'unavailable' });
+    };
+    return (await client.leadFields(tally, refused)).get(name)?.type;
+  }
+
+  /**
    * The fields to write given what the Lead is now: Status left out when sales moved it to a status
    * marketing does not own. A converted Lead gets nothing (undefined): Salesforce refuses any write to it.
    */
   function plan(
     record: HandoffRecord,
     current: { status: string | undefined; converted: boolean } | undefined,
+    qualifiedAtType: string | undefined,
   ): { fields: Record<string, string | number>; note?: string } | undefined {
     if (current?.converted) return undefined;
-    const fields = salesforceLeadFields(record, settings);
+    const fields = salesforceLeadFields(record, settings, qualifiedAtType);
     const replaceable = settings.replaceableStatuses;
     if (current?.status !== undefined && replaceable !== 'any' && !replaceable.includes(current.status) && current.status !== fields.Status) {
       delete fields.Status;
@@ -257,8 +148,8 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
     const path = `/services/data/${settings.apiVersion}/sobjects/Lead/${encodeURIComponent(settings.externalIdField)}/${encodeURIComponent(leadId)}`;
     const tally = { calls: 0 };
     const current = await currentLeads([leadId], record, tally, now);
-    const planned = plan(record, current.get(leadId));
-    if (!planned) return { status: 200, note: convertedNote(leadId), calls: tally.calls };
+    const planned = plan(record, current.get(leadId), await qualifiedAtType([record], record, tally, now));
+    if (!planned) return { status: 200, note: convertedNote(), calls: tally.calls };
     const { fields } = planned;
     let answer = await patch(path, fields, tally);
     const missing = errorItems(answer.body)
@@ -308,11 +199,12 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
             now,
           )
         : new Map();
+    const dateType = sent.length > 0 ? await qualifiedAtType(records, sent[0]!.record, tally, now) : undefined;
     const planned = new Map<number, { fields: Record<string, string | number>; note?: string }>();
     for (const { index, record, leadId } of sent) {
-      const fields = plan(record, current.get(leadId));
+      const fields = plan(record, current.get(leadId), dateType);
       if (fields) planned.set(index, fields);
-      else results[index] = { ok: true, receipt: { status: 200, note: convertedNote(leadId) } };
+      else results[index] = { ok: true, receipt: { status: 200, note: convertedNote() } };
     }
     sent = sent.filter(({ index }) => planned.has(index));
     if (sent.length > 0) {
@@ -327,7 +219,14 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
       );
       const { response, body } = answer;
       if (response.status !== 200) {
-        const outcome = salesforceFailure({ status: response.status, body, text: answer.text, headers: response.headers }, sent[0]!.record, now, settings);
+        const known = sent.flatMap(({ record }) => salesforceKnownValues(record));
+        const outcome = salesforceFailure(
+          { status: response.status, body, text: answer.text, headers: response.headers },
+          sent[0]!.record,
+          now,
+          settings,
+          known,
+        );
         if (outcome instanceof CrmDeliveryError) throw outcome;
         throw new CrmDeliveryError(`Salesforce answered the collection ${response.status}; will retry`, {
           status: response.status,

@@ -2,7 +2,7 @@
  * `CRM_ADAPTER=webhook`: every handoff is a Standard Webhooks signed POST of the record
  * (docs/providers/standard-webhooks.md), for any CRM, iPaaS or in-house endpoint.
  */
-import { describeNetworkError, quoted, retryAfterSeconds } from '../http/outbound.ts';
+import { describeNetworkError, quotedRedacted, retryAfterSeconds } from '../http/outbound.ts';
 import { standardWebhookHeaders } from '../http/standard-webhooks.ts';
 import type { CrmAdapter, DeliveryReceipt, HandoffRecord } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';
@@ -25,10 +25,13 @@ export interface WebhookAdapterOptions {
  */
 const transientStatuses = new Set([408, 425, 429]);
 
-/** The start of the receiver's answer, for the error message; never throws. */
+/**
+ * The start of the receiver's answer, for the error message (it is logged: addresses and phone numbers
+ * redacted, as the receiver may echo the record); never throws.
+ */
 async function quotedBody(response: Response): Promise<string> {
   try {
-    return quoted(await response.text());
+    return quotedRedacted(await response.text());
   } catch {
     return '';
   }

@@ -21,6 +21,43 @@ export function quoted(text: string): string {
 }
 
 /**
+ * An e-mail address anywhere in a text, valid or not (an invalid one is what a service quotes back); loose
+ * on purpose: a false match only hides a few characters more.
+ */
+const emailPattern = /[^\s@"'<>(),;:[\]\\]+@[^\s@"'<>(),;:[\]\\]+/g;
+
+/**
+ * A phone number written as people write one: `+` and 7 to 15 digits (E.164, maybe with spaces, dots,
+ * dashes or brackets), or a national number with separators such as `(415) 555-0123` or `415-555-0123`.
+ * Bare digit runs are left alone: record ids, timestamps and counts look the same and are needed to debug.
+ */
+const phonePattern = /\+\d(?:[\s().-]?\d){6,14}|\(?\b\d{3}\)?[\s.-]\d{3}[\s.-]\d{4}\b/g;
+
+/**
+ * The text with e-mail addresses, phone numbers and each of `known` (the names, addresses and numbers of
+ * the lead at hand, which no pattern can recognise) replaced by `[redacted]`: for quoting another
+ * service's answer in a message that is logged (no address, name or phone number may reach a log line).
+ */
+export function redacted(text: string, known: Iterable<string | undefined> = []): string {
+  let result = text;
+  // Longest first, so a full name goes before the first name inside it; case-insensitive, as services echo.
+  const values = [
+    ...new Set([...known].filter((value): value is string => typeof value === 'string' && value.trim().length >= 2).map((value) => value.trim())),
+  ];
+  for (const value of values.sort((a, b) => b.length - a.length)) {
+    // Whole words only: a short first name must not eat into VALIDATION_ERROR.
+    const escaped = value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    result = result.replace(new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'giu'), '[redacted]');
+  }
+  return result.replace(emailPattern, '[email]').replace(phonePattern, '[phone]');
+}
+
+/** {@link quoted} of the {@link redacted} text: the tail of an error message that quotes a CRM's answer. */
+export function quotedRedacted(text: string, known: Iterable<string | undefined> = []): string {
+  return quoted(redacted(text, known));
+}
+
+/**
  * Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110 §10.2.3),
  * relative to the attempt's time; undefined when absent or unreadable.
  */

@@ -137,7 +137,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
 
   const graph = localPort(graphUrl, 'FACEBOOK_GRAPH_URL');
   if (!(await portIsFree(graph.port))) throw new DemoError(`port ${graph.port} of FACEBOOK_GRAPH_URL is taken; the demo serves the Graph API stand-in there`);
-  const standIn = await startGraphStandIn({ port: graph.port, appSecret, accessToken, version: graph.path.split('/').filter(Boolean).at(-1) ?? 'v21.0' });
+  const standIn = await startGraphStandIn({ port: graph.port, appSecret, accessToken, version: graph.path.split('/').filter(Boolean).at(-1) ?? 'v26.0' });
 
   let receiver: CrmReceiver | undefined;
   if (env.CRM_ADAPTER === 'webhook' && env.CRM_WEBHOOK_URL && env.CRM_WEBHOOK_SECRET) {

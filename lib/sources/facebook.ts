@@ -250,7 +250,7 @@ function graphFix(failure: Failure): string {
 /**
  * `GET|POST /webhooks/facebook`: 404 while FACEBOOK_APP_SECRET or FACEBOOK_VERIFY_TOKEN is unset; GET the
  * handshake; POST verified (401), parsed (400), new leadgen ids queued on `facebook-leads`; the fetch step
- * reads each lead from the Graph API with FACEBOOK_ACCESS_TOKEN (FACEBOOK_GRAPH_URL, default Graph v21.0).
+ * reads each lead from the Graph API with FACEBOOK_ACCESS_TOKEN (FACEBOOK_GRAPH_URL, default Graph v26.0).
  */
 export const facebook: WebhookSource<LeadgenNotification> = {
   name: facebookSourceName,

@@ -220,7 +220,7 @@ describe('functions', () => {
         TABLE_NAME: { Ref: logicalId(stack, stack.engine.table) },
         CRM_ADAPTER: 'none',
         CRM_WEBHOOK_URL: '',
-        FACEBOOK_GRAPH_URL: 'https://graph.facebook.com/v21.0',
+        FACEBOOK_GRAPH_URL: 'https://graph.facebook.com/v26.0',
         HUBSPOT_BASE_URL: 'https://api.hubapi.com',
         RAW_RETENTION_DAYS: '30',
         LOG_LEVEL: 'INFO',

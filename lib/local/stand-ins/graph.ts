@@ -5,6 +5,12 @@
  * with "Require App Secret" on, and can be told to fail the way Graph fails (Meta's documented error bodies
  * and statuses), for the next N calls or for a time window (an outage).
  *
+ * A retired version is refused, at the stand-in's clock, with Meta's error for calling one: 400,
+ * OAuthException code 2635, "(#2635) You are calling a deprecated version of the Ads API. Please update to
+ * the latest version: v26.0." (lead retrieval is documented under the Marketing API, whose versioning says
+ * calls to an expired version fail; Graph's own may instead default them to the next version, which a
+ * pinned version must not do unnoticed: the stricter answer, docs/providers/facebook.md).
+ *
  *   const graph = await startGraphStandIn({ appSecret, accessToken });
  *   graph.addLead({ id: '1039488223947372', created_time: '2024-05-14T09:21:06+0000', field_data: [...] });
  *   graph.failNext('page_rate_limit', 2);
@@ -14,7 +20,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { GraphLead } from '../../apis/facebook-graph.ts';
-import { graphLeadFields } from '../../apis/facebook-graph.ts';
+import { defaultFacebookGraphUrl, graphLeadFields } from '../../apis/facebook-graph.ts';
 import { listenLocal } from '../listen.ts';
 
 /** Failures Graph answers, named after the documented cases (test/fixtures/facebook/meta_graph_lead_responses.json). */
@@ -109,6 +115,38 @@ const failures: Record<Exclude<GraphFailureKind, 'connection_reset'>, (leadgenId
   unavailable: () => ({ status: 503, headers: { 'content-type': 'text/html' }, body: '<html><body>Service Unavailable</body></html>' }),
 };
 
+/**
+ * Graph API versions and the day each stops working, from Meta's changelog (docs/providers/facebook.md);
+ * no `until`: no end announced yet. Every version older than the last listed is long retired.
+ */
+export const graphVersions: readonly { version: string; introduced: string; until?: string }[] = [
+  { version: 'v26.0', introduced: '2026-07-29' },
+  { version: 'v25.0', introduced: '2026-02-18', until: '2028-07-29' },
+  { version: 'v24.0', introduced: '2025-10-08', until: '2028-02-18' },
+  { version: 'v23.0', introduced: '2025-05-29', until: '2027-10-08' },
+  { version: 'v22.0', introduced: '2025-01-21', until: '2027-05-20' },
+  { version: 'v21.0', introduced: '2024-10-02', until: '2027-01-21' },
+  { version: 'v20.0', introduced: '2024-05-21', until: '2026-09-24' },
+  { version: 'v19.0', introduced: '2024-01-23', until: '2026-05-21' },
+  { version: 'v18.0', introduced: '2023-09-12', until: '2026-01-26' },
+  { version: 'v17.0', introduced: '2023-05-23', until: '2025-09-12' },
+];
+
+const versionNumber = (version: string) => Number(/^v(\d+(?:\.\d+)?)$/.exec(version)?.[1] ?? Number.NaN);
+
+/** Whether Graph still serves `version` at `now` (a version newer than the table, unknown yet, is given the benefit). */
+export function graphVersionRetired(version: string, now: Date): boolean {
+  const number = versionNumber(version);
+  if (Number.isNaN(number)) return false;
+  const known = graphVersions.find((entry) => entry.version === version);
+  if (known) return known.until !== undefined && now.getTime() >= Date.parse(`${known.until}T00:00:00Z`);
+  return number < versionNumber(graphVersions.at(-1)!.version);
+}
+
+/** The newest version out at `now`, as Graph names it in its error for a retired one. */
+const latestVersion = (now: Date) =>
+  graphVersions.find((entry) => Date.parse(`${entry.introduced}T00:00:00Z`) <= now.getTime())?.version ?? graphVersions[0]!.version;
+
 /** Without `fields`, Graph answers a default subset (the fixtures' success_200_default_fields_only). */
 const defaultFields = ['id', 'created_time', 'field_data'];
 
@@ -128,12 +166,14 @@ export interface GraphStandInOptions {
   host?: string;
   appSecret: string;
   accessToken: string;
-  /** The version path segment (default v21.0), part of {@link GraphStandIn.url}. */
+  /** The version path segment (default: the pipeline's, v26.0), part of {@link GraphStandIn.url}. */
   version?: string;
+  /** The stand-in's clock, for which versions are retired (default: the real one). */
+  now?: () => Date;
 }
 
 export interface GraphStandIn {
-  /** Base URL with the version, the value for FACEBOOK_GRAPH_URL, e.g. http://127.0.0.1:40123/v21.0 */
+  /** Base URL with the version, the value for FACEBOOK_GRAPH_URL, e.g. http://127.0.0.1:40123/v26.0 */
   readonly url: string;
   /** Every lead request, in arrival order. */
   readonly calls: GraphCall[];
@@ -158,7 +198,8 @@ function sameText(given: string, expected: string): boolean {
 
 /** Starts the stand-in on 127.0.0.1. */
 export async function startGraphStandIn(options: GraphStandInOptions): Promise<GraphStandIn> {
-  const version = options.version ?? 'v21.0';
+  const version = options.version ?? new URL(defaultFacebookGraphUrl).pathname.split('/').filter(Boolean).at(-1)!;
+  const clock = options.now ?? (() => new Date());
   const leads = new Map<string, GraphLead>();
   const calls: GraphCall[] = [];
   let scripted: GraphFailureKind[] = [];
@@ -172,6 +213,18 @@ export async function startGraphStandIn(options: GraphStandInOptions): Promise<G
   function handle(request: IncomingMessage, response: ServerResponse): void {
     const url = new URL(request.url ?? '/', 'http://stand-in');
     const match = /^\/([^/]+)\/(\d{1,30})\/?$/.exec(url.pathname);
+    if (request.method === 'GET' && match && graphVersionRetired(match[1]!, clock())) {
+      calls.push({ leadgenId: match[2]!, at: Date.now(), answered: 400 });
+      send(
+        response,
+        graphError(400, {
+          message: `(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version: ${latestVersion(clock())}.`,
+          type: 'OAuthException',
+          code: 2635,
+        }),
+      );
+      return;
+    }
     if (request.method !== 'GET' || !match || match[1] !== version) {
       send(response, graphError(400, { message: `Unknown path components: ${url.pathname}`, type: 'OAuthException', code: 2500 }));
       return;

@@ -8,20 +8,28 @@
  *   const hubspot = await startHubSpotStandIn({ token: 'pat-na1-test' });
  *   // HUBSPOT_BASE_URL = hubspot.url, HUBSPOT_ACCESS_TOKEN = 'pat-na1-test'
  *   hubspot.setStage('dana@example.com', 'customer');   // sales moved the contact forward
+ *   hubspot.addEmail('dana@example.com', 'dana.w@old-employer.example');   // a second address (after a merge)
  *   hubspot.rateLimit({ perTenSeconds: 10 });
  *   hubspot.outage(60_000);
  *
  * Paths served:
- * - `POST /crm/v3/objects/contacts/batch/read` (`idProperty` email or the contact id; missing ids: 207 OBJECT_NOT_FOUND)
- * - `POST /crm/v3/objects/contacts/batch/upsert` (`idProperty: "email"`; bad rows: 207, all rows bad: 400)
+ * - `POST /crm/v3/objects/contacts/batch/read` (`idProperty` email or the contact id; an additional e-mail finds its
+ *   contact, answered under its primary one; missing ids: 207 OBJECT_NOT_FOUND)
+ * - `POST /crm/v3/objects/contacts/batch/upsert` (`idProperty: "email"`: all or nothing, see below)
  * - `GET /crm/v3/objects/contacts/{id}` (`?properties=a,b`, `?idProperty=email`)
  * - `GET|POST /crm/v3/properties/contacts`, `GET /crm/v3/properties/contacts/{name}`
  * - `GET|POST /crm/v3/properties/contacts/groups`
  *
- * Where HubSpot's behaviour is not documented the stand-in picks the stricter answer and says so:
- * a backward `lifecyclestage` write is refused as a row error (the docs only say the stage "can only
- * move forward" and to clear it first; whether HubSpot errors or silently ignores is unconfirmed,
- * docs/providers/hubspot.md). Clearing with `""` is accepted.
+ * The batch upsert keyed by e-mail behaves as HubSpot documents it (docs/providers/hubspot.md): partial
+ * upserts are not supported with `email` as the `idProperty`, so one refused row fails the whole call
+ * with a 400 that names no row (no `context.ids`, no address in the message) and nothing is written.
+ * Each result echoes only what it was sent: the properties it was sent, each with the value the contact
+ * holds now, and the input's `objectWriteTraceId`; an upsert keyed by an additional e-mail updates that
+ * contact and answers its primary address under `email`.
+ *
+ * A backward `lifecyclestage` write (e.g. `marketingqualifiedlead` on a `customer`) is silently ignored,
+ * as HubSpot does: the contact keeps the later stage, the call answers 200 and the result shows the stage
+ * kept. Clearing with `""` is accepted, and then any stage can be set.
  */
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -100,6 +108,12 @@ export interface HubSpotStandIn {
   readonly calls: StandInCall[];
   /** Sales moved the contact to `stage` in HubSpot's UI (any direction; creates the contact when missing). */
   setStage(email: string, stage: string): void;
+  /**
+   * Gives the contact of `primary` (created when missing) the additional e-mail `additional`, as a merge
+   * does (`hs_additional_emails`, `;`-separated): reads and upserts keyed by it find this contact.
+   * @throws Error when another contact already has that address, as HubSpot keeps them unique.
+   */
+  addEmail(primary: string, additional: string): void;
   /** Answers every request with 503 and HubSpot's error body for the next `ms` milliseconds. */
   outage(ms: number): void;
   /**
@@ -135,6 +149,7 @@ function builtInProperties(): StandInProperty[] {
   });
   return [
     text('email', 'Email'),
+    text('hs_additional_emails', 'Additional email addresses', 'textarea'),
     text('firstname', 'First Name'),
     text('lastname', 'Last Name'),
     text('company', 'Company Name'),
@@ -173,7 +188,7 @@ function builtInProperties(): StandInProperty[] {
 }
 
 /** Properties HubSpot computes: writing them is refused. */
-const readOnlyProperties = new Set(['hs_object_id', 'createdate', 'lastmodifieddate']);
+const readOnlyProperties = new Set(['hs_object_id', 'createdate', 'lastmodifieddate', 'hs_additional_emails']);
 
 const propertyTypes = new Set(['string', 'number', 'date', 'datetime', 'enumeration', 'bool']);
 const fieldTypes = new Set([
@@ -265,6 +280,10 @@ const validEmail = (value: string) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value);
 
 const stageOrder = (stage: string) => (hubSpotLifecycleStages as readonly string[]).indexOf(stage);
 
+/** Whether writing `next` on a contact at `current` moves it back (a custom stage's place is unknown: never). */
+const movesBack = (current: string, next: string) =>
+  current !== '' && next !== '' && stageOrder(current) >= 0 && stageOrder(next) >= 0 && stageOrder(next) < stageOrder(current);
+
 /** Starts the stand-in on 127.0.0.1. */
 export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promise<HubSpotStandIn> {
   let token = options.token;
@@ -317,6 +336,19 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
 
   const findById = (id: string) => [...contacts.values()].find((contact) => contact.id === id);
 
+  /** The additional e-mails of a contact (`hs_additional_emails`, `;`-separated), lower-cased. */
+  const additionalEmails = (contact: StandInContact) =>
+    (contact.properties.hs_additional_emails ?? '')
+      .split(';')
+      .map((email) => email.trim().toLowerCase())
+      .filter(Boolean);
+
+  /** The contact an e-mail identifies: its primary address, else one of its additional ones (HubSpot keeps both unique). */
+  function findByEmail(email: string): StandInContact | undefined {
+    const key = email.trim().toLowerCase();
+    return contacts.get(key) ?? [...contacts.values()].find((contact) => additionalEmails(contact).includes(key));
+  }
+
   /** The object shape HubSpot answers for a contact: the asked properties (null when unset) plus the defaults. */
   function publicObject(contact: StandInContact, asked: readonly string[]) {
     const shown: Record<string, string | null> = {
@@ -330,7 +362,7 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
   }
 
   /** A value HubSpot would refuse for this property, as its per-property error; undefined when fine. */
-  function invalidValue(name: string, value: string, contact: StandInContact | undefined): { message: string; error: string; name: string } | undefined {
+  function invalidValue(name: string, value: string): { message: string; error: string; name: string } | undefined {
     const property = properties.get(name)!;
     if (value === '') return undefined;
     if (property.type === 'enumeration' && !property.options?.some((option) => option.value === value)) {
@@ -343,16 +375,6 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
     }
     if (property.type === 'string' && value.length > maxStringLength) {
       return { name, error: 'INVALID_LONG_STRING', message: `Value for ${name} is ${value.length} characters long; the limit is ${maxStringLength}` };
-    }
-    if (name === 'lifecyclestage' && contact) {
-      const current = contact.properties.lifecyclestage ?? '';
-      if (current !== '' && stageOrder(current) >= 0 && stageOrder(value) >= 0 && stageOrder(value) < stageOrder(current)) {
-        return {
-          name,
-          error: 'INVALID_OPTION',
-          message: `lifecyclestage cannot be moved backward from ${current} to ${value}; clear it with an empty value first`,
-        };
-      }
     }
     return undefined;
   }
@@ -368,12 +390,13 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
       return { status: 400, body: errorBody(`Unable to find idProperty ${String(idProperty)}, or it is not a unique property`, 'VALIDATION_ERROR') };
     }
     const asked = Array.isArray(body.properties) ? body.properties.filter((name): name is string => typeof name === 'string') : [];
-    const results = [];
+    const results: ReturnType<typeof publicObject>[] = [];
     const missing: string[] = [];
     for (const { id } of inputs as { id: string }[]) {
-      const contact = idProperty === 'email' ? contacts.get(id.trim().toLowerCase()) : findById(id);
-      if (contact) results.push(publicObject(contact, asked));
-      else missing.push(id);
+      const contact = idProperty === 'email' ? findByEmail(id) : findById(id);
+      // Two inputs naming one contact (its primary and an additional address) get it once.
+      if (contact && !results.some((result) => result.id === contact.id)) results.push(publicObject(contact, asked));
+      else if (!contact) missing.push(id);
     }
     const times = { startedAt: new Date().toISOString(), completedAt: new Date().toISOString() };
     if (missing.length === 0) return { status: 200, body: { status: 'COMPLETE', results, ...times } };
@@ -450,44 +473,66 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
     if (duplicate !== undefined)
       return { status: 400, body: errorBody(`Duplicate IDs found in batch input: [${duplicate}]. IDs must be unique`, 'VALIDATION_ERROR') };
 
+    for (const input of inputs as { objectWriteTraceId?: unknown }[]) {
+      if (input.objectWriteTraceId !== undefined && typeof input.objectWriteTraceId !== 'string')
+        return { status: 400, body: errorBody('Invalid input JSON: objectWriteTraceId must be a string', 'VALIDATION_ERROR') };
+    }
+
+    // Every row is checked before anything is written: keyed by e-mail, the call is all or nothing.
+    type Input = { id: string; objectWriteTraceId?: string; properties: Record<string, string | number | boolean> };
+    const planned: { input: Input; email: string; existing: StandInContact | undefined; values: (readonly [string, string])[] }[] = [];
+    for (const input of inputs as Input[]) {
+      const email = input.id.trim().toLowerCase();
+      if (!validEmail(email)) return { status: 400, body: invalidValues([{ name: 'email', error: 'INVALID_EMAIL', message: 'Email address is invalid' }]) };
+      const existing = findByEmail(email);
+      const values = Object.entries(input.properties).map(([name, value]) => [name, String(value)] as const);
+      const invalid = values.map(([name, value]) => invalidValue(name, value)).filter((error) => error !== undefined);
+      const sentEmail = values
+        .find(([name]) => name === 'email')?.[1]
+        .trim()
+        .toLowerCase();
+      if (sentEmail !== undefined && sentEmail !== email) {
+        // Moving a contact to another address through an upsert keyed by its old one: not what the pipeline does.
+        invalid.push({ name: 'email', error: 'INVALID_EMAIL', message: 'the email property must be the id the input is keyed by' });
+      }
+      if (invalid.length > 0) return { status: 400, body: invalidValues(invalid) };
+      planned.push({ input, email, existing, values });
+    }
+    const targets = planned.map(({ existing, email }) => existing?.id ?? email);
+    if (new Set(targets).size !== targets.length)
+      return { status: 400, body: errorBody('Duplicate IDs found in batch input: two inputs name one contact. IDs must be unique', 'VALIDATION_ERROR') };
+
     const now = Date.now();
     const results = [];
-    const errors = [];
-    for (const input of inputs as { id: string; properties: Record<string, string | number | boolean> }[]) {
-      const email = input.id.trim().toLowerCase();
-      if (!validEmail(email)) {
-        errors.push(
-          invalidValues([{ name: 'email', error: 'INVALID_EMAIL', message: `Email address ${input.id} is invalid` }], { context: { ids: [input.id] } }),
-        );
-        continue;
-      }
-      const existing = contacts.get(email);
-      const values = Object.entries(input.properties).map(([name, value]) => [name, String(value)] as const);
-      const invalid = values.map(([name, value]) => invalidValue(name, value, existing)).filter((error) => error !== undefined);
-      if (invalid.length > 0) {
-        errors.push(invalidValues(invalid, { context: { ids: [input.id] } }));
-        continue;
-      }
+    for (const { input, email, existing, values } of planned) {
       const contact = existing ?? createContact(email, now);
-      for (const [name, value] of values) if (name !== 'email') setProperty(contact, name, value, now);
+      for (const [name, value] of values) {
+        // The key itself: already the contact's address, primary or additional.
+        if (name === 'email') continue;
+        // A stage earlier than the contact's is dropped without an error, as HubSpot does.
+        if (name === 'lifecyclestage' && movesBack(contact.properties.lifecyclestage ?? '', value)) continue;
+        setProperty(contact, name, value, now);
+      }
       contact.properties.lastmodifieddate = new Date(now).toISOString();
+      // Only what was sent comes back: each property with the value the contact holds now.
+      const echoed: Record<string, string | null> = {};
+      for (const [name] of values) echoed[name] = contact.properties[name] ?? null;
       results.push({
-        ...publicObject(
-          contact,
-          values.map(([name]) => name),
-        ),
+        id: contact.id,
+        properties: echoed,
+        createdAt: contact.properties.createdate,
+        updatedAt: contact.properties.lastmodifieddate,
+        archived: false,
         new: existing === undefined,
+        ...(input.objectWriteTraceId === undefined ? {} : { objectWriteTraceId: input.objectWriteTraceId }),
       });
     }
     const times = { startedAt: new Date(now).toISOString(), completedAt: new Date().toISOString() };
-    if (errors.length === 0) return { status: 200, body: { status: 'COMPLETE', results, ...times } };
-    // Every row refused: HubSpot answers the (first) error itself rather than an empty multi-status.
-    if (results.length === 0) return { status: 400, body: errors[0] };
-    return { status: 207, body: { status: 'COMPLETE', results, numErrors: errors.length, errors, ...times } };
+    return { status: 200, body: { status: 'COMPLETE', results, ...times } };
   }
 
   function getContact(id: string, query: URLSearchParams): Answer {
-    const contact = query.get('idProperty') === 'email' ? contacts.get(id.trim().toLowerCase()) : findById(id);
+    const contact = query.get('idProperty') === 'email' ? findByEmail(id) : findById(id);
     if (!contact) return { status: 404, body: errorBody('resource not found', 'OBJECT_NOT_FOUND') };
     const asked = (query.get('properties') ?? '')
       .split(',')
@@ -642,8 +687,18 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
     setStage(email, stage) {
       const key = email.trim().toLowerCase();
       const now = Date.now();
-      const contact = contacts.get(key) ?? createContact(key, now);
+      const contact = findByEmail(key) ?? createContact(key, now);
       setProperty(contact, 'lifecyclestage', stage, now);
+    },
+    addEmail(primary, additional) {
+      const key = primary.trim().toLowerCase();
+      const address = additional.trim().toLowerCase();
+      const now = Date.now();
+      const contact = findByEmail(key) ?? createContact(key, now);
+      const owner = findByEmail(address);
+      if (owner && owner !== contact) throw new Error('another contact already has that e-mail address');
+      if (owner) return;
+      setProperty(contact, 'hs_additional_emails', [...additionalEmails(contact), address].join(';'), now);
     },
     outage(ms) {
       outageUntil = Date.now() + ms;

@@ -7,6 +7,7 @@
  *   PATCH /services/data/v<N>/sobjects/Lead/<ExternalIdField>/<url-encoded value>   (Bearer token, JSON body)
  *   PATCH /services/data/v<N>/composite/sobjects/Lead/<ExternalIdField>          (sObject Collections, v46.0+, <= 200 records)
  *   GET   /services/data/v<N>/query?q=SELECT ... FROM Lead WHERE <field> IN ('...')  (the adapter's one SOQL shape)
+ *   GET   /services/data/v<N>/sobjects/Lead/describe                    (the Lead's fields with their types)
  *
  * What it enforces, as Salesforce does: the Bearer token (401 INVALID_SESSION_ID once expired), the
  * external id field (404 NOT_FOUND for another one), known fields only (400 INVALID_FIELD), LastName and
@@ -16,7 +17,11 @@
  * REQUEST_LIMIT_EXCEEDED "TotalRequests Limit exceeded.") and, on demand, its limit of concurrent
  * long-running requests (the same code, "ConcurrentRequests (Concurrent API Requests) Limit exceeded.":
  * Salesforce's REST API has no 429, this is its throttle). Updates answer 200 `{created:false}` from
- * v46.0 on and 204 before.
+ * v46.0 on and 204 before. Values must fit their field's type as Salesforce reads the JSON: a date-time (or
+ * anything but `YYYY-MM-DD`) for a Date field, a value that is not a date-time for a Date/Time field, or
+ * text for a number fails the whole request, a collection included, with 400 JSON_PARSER_ERROR ("Cannot
+ * deserialize instance of date from VALUE_STRING value ...") before any row is written. The custom fields'
+ * types are configurable (`fieldTypes`, e.g. `{ MQL_Date__c: 'date' }`, as an admin may create it).
  *
  *   const sf = await startSalesforceStandIn({ clientId, clientSecret, externalIdField: 'MQL_External_Id__c' });
  *   // SALESFORCE_INSTANCE_URL = sf.url
@@ -77,6 +82,42 @@ const standardLeadFields = [
 /** The custom fields the adapter writes by default (see lib/crm/salesforce.ts). */
 export const standInCustomFields = ['Lead_Score__c', 'Fit_Score__c', 'Behavior_Score__c', 'MQL_Reasons__c', 'MQL_Model_Version__c', 'MQL_Date__c'];
 
+/** The describe types the stand-in knows (Salesforce's names: Number is `double`, Date/Time `datetime`, Long Text Area `textarea`). */
+export type StandInFieldType = 'string' | 'textarea' | 'double' | 'int' | 'date' | 'datetime' | 'email' | 'phone' | 'picklist' | 'url' | 'boolean';
+
+/** The custom fields' types unless `fieldTypes` says otherwise (as docs/providers/salesforce.md tells an admin to create them). */
+const defaultCustomTypes: Record<string, StandInFieldType> = {
+  Lead_Score__c: 'double',
+  Fit_Score__c: 'double',
+  Behavior_Score__c: 'double',
+  MQL_Reasons__c: 'textarea',
+  MQL_Model_Version__c: 'string',
+  MQL_Date__c: 'datetime',
+};
+
+/** Standard Lead fields: type and length as a fresh org describes them. */
+const standardTypes: Record<string, { type: StandInFieldType; length?: number }> = {
+  FirstName: { type: 'string', length: 40 },
+  LastName: { type: 'string', length: 80 },
+  Company: { type: 'string', length: 255 },
+  Email: { type: 'email', length: 80 },
+  Title: { type: 'string', length: 128 },
+  Phone: { type: 'phone', length: 40 },
+  MobilePhone: { type: 'phone', length: 40 },
+  City: { type: 'string', length: 40 },
+  Country: { type: 'string', length: 80 },
+  Industry: { type: 'picklist', length: 255 },
+  LeadSource: { type: 'picklist', length: 255 },
+  NumberOfEmployees: { type: 'int' },
+  Status: { type: 'picklist', length: 255 },
+  Description: { type: 'textarea', length: 32_000 },
+  Website: { type: 'url', length: 255 },
+};
+
+/** Salesforce's JSON forms of a date and a date-time (the REST API's, docs/providers/salesforce.md). */
+const datePattern = /^\d{4}-\d{2}-\d{2}$/;
+const dateTimePattern = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?(Z|[+-]\d{2}:?\d{2})$/;
+
 export interface SalesforceStandInOptions {
   clientId: string;
   clientSecret: string;
@@ -88,6 +129,12 @@ export interface SalesforceStandInOptions {
   statuses?: readonly string[];
   /** Custom Lead fields the org has, besides the external id (default {@link standInCustomFields}). */
   customFields?: readonly string[];
+  /**
+   * Types of custom fields, over the defaults (numbers `double`, the reasons a Long Text Area, the model
+   * version Text, `MQL_Date__c` a Date/Time); any other custom field is Text. `{ MQL_Date__c: 'date' }` is
+   * the org whose admin created it as a Date field.
+   */
+  fieldTypes?: Readonly<Record<string, StandInFieldType>>;
   /** The org's rolling 24-hour API request limit (default 15000), reported in `Sforce-Limit-Info`. */
   dailyLimit?: number;
 }
@@ -150,7 +197,14 @@ function leadIdFor(sequence: number): string {
 /** Starts the stand-in on 127.0.0.1. */
 export async function startSalesforceStandIn(options: SalesforceStandInOptions): Promise<SalesforceStandIn> {
   const statuses = new Set(options.statuses ?? standInLeadStatuses);
-  const writable = new Set([...standardLeadFields, ...(options.customFields ?? standInCustomFields)]);
+  const customFields = options.customFields ?? standInCustomFields;
+  const writable = new Set([...standardLeadFields, ...customFields]);
+  /** Every field's type: standard, custom (defaults, then `fieldTypes`), the external id Text. */
+  const types = new Map<string, StandInFieldType>([
+    ...Object.entries(standardTypes).map(([name, { type }]) => [name, type] as const),
+    ...customFields.map((name) => [name, options.fieldTypes?.[name] ?? defaultCustomTypes[name] ?? 'string'] as const),
+    [options.externalIdField, 'string'],
+  ]);
   const dailyLimit = options.dailyLimit ?? 15_000;
   const leads = new Map<string, StandInLead>();
   const duplicates = new Map<string, string>();
@@ -259,6 +313,69 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
     return { status: 200, body: { totalSize: records.length, done: true, records } };
   }
 
+  /**
+   * Salesforce deserialises the whole body into typed fields before it reads any row: one value its field's
+   * type cannot take fails the request as a whole (400 JSON_PARSER_ERROR), however many records it holds.
+   */
+  function unreadable(raw: string, records: readonly unknown[]): Answer | undefined {
+    for (const record of records) {
+      if (record === null || typeof record !== 'object' || Array.isArray(record)) continue;
+      for (const [name, value] of Object.entries(record as Record<string, unknown>)) {
+        const type = types.get(name);
+        if (value === null || type === undefined) continue;
+        const text = typeof value === 'string' ? value : JSON.stringify(value);
+        const fits =
+          type === 'date'
+            ? typeof value === 'string' && datePattern.test(value) && !Number.isNaN(Date.parse(value))
+            : type === 'datetime'
+              ? typeof value === 'string' && dateTimePattern.test(value) && !Number.isNaN(Date.parse(value))
+              : type === 'double' || type === 'int'
+                ? (typeof value === 'number' && (type === 'double' || Number.isInteger(value))) || (typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value))
+                : type === 'boolean'
+                  ? typeof value === 'boolean'
+                  : typeof value === 'string' || typeof value === 'number';
+        if (fits) continue;
+        const at = raw.indexOf(JSON.stringify(value));
+        const column = at < 0 ? 1 : at + JSON.stringify(value).length;
+        const token = typeof value === 'string' ? 'VALUE_STRING' : typeof value === 'number' ? 'VALUE_NUMBER_INT' : 'START_OBJECT';
+        return sfError(
+          400,
+          'JSON_PARSER_ERROR',
+          `Cannot deserialize instance of ${type} from ${token} value ${text} or request may be missing a required field at [line:1, column:${column}]`,
+        );
+      }
+    }
+    return undefined;
+  }
+
+  /** GET /sobjects/Lead/describe: the Lead's fields as Salesforce lists them (the parts the adapter and `mql crm setup salesforce` read). */
+  function describe(request: IncomingMessage): Answer {
+    const refused = gate(request);
+    if (refused) return refused;
+    const field = (name: string, type: StandInFieldType, custom: boolean, length?: number) => ({
+      name,
+      label: name.replace(/__c$/, '').replace(/_/g, ' '),
+      type,
+      length: length ?? (type === 'textarea' ? 32_768 : type === 'string' ? 255 : 0),
+      custom,
+      externalId: name === options.externalIdField,
+      unique: name === options.externalIdField,
+      idLookup: name === options.externalIdField || name === 'Email',
+      createable: true,
+      updateable: true,
+      nillable: name !== 'LastName' && name !== 'Company',
+      picklistValues:
+        name === 'Status' ? [...statuses].map((value) => ({ active: true, defaultValue: value === 'Open - Not Contacted', label: value, value })) : [],
+    });
+    const fields = [
+      { ...field('Id', 'string', false, 18), type: 'id', createable: false, updateable: false, nillable: false },
+      { ...field('IsConverted', 'boolean', false), createable: false, updateable: false, nillable: false },
+      ...Object.entries(standardTypes).map(([name, { type, length }]) => field(name, type, false, length)),
+      ...[options.externalIdField, ...customFields].map((name) => field(name, types.get(name) ?? 'string', true)),
+    ];
+    return { status: 200, body: { name: 'Lead', label: 'Lead', custom: false, createable: true, updateable: true, queryable: true, fields } };
+  }
+
   function parseObject(raw: string): Answer | { value: unknown } {
     try {
       return { value: JSON.parse(raw) };
@@ -324,6 +441,8 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
     if (body === null || typeof body !== 'object' || Array.isArray(body)) {
       return sfError(400, 'JSON_PARSER_ERROR', 'Can not deserialize SObject out of a non-object token');
     }
+    const mistyped = unreadable(raw, [body]);
+    if (mistyped) return mistyped;
     return writeLead(version, extId, body as Record<string, unknown>);
   }
 
@@ -342,6 +461,8 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
     if (body === null || typeof body !== 'object' || !Array.isArray(body.records))
       return sfError(400, 'JSON_PARSER_ERROR', 'records: a JSON array is required');
     if (body.records.length > 200) return sfError(400, 'EXCEEDED_ID_LIMIT', 'record limit reached. cannot submit more than 200 records into this call');
+    const mistyped = unreadable(raw, body.records);
+    if (mistyped) return mistyped;
     if (body.allOrNone === true) return sfError(400, 'INVALID_INPUT', 'the stand-in answers allOrNone=false only');
     if (!writable.has(field) && field !== options.externalIdField)
       return sfError(400, 'INVALID_FIELD', `Provided external ID field does not exist or is not accessible: ${field}`);
@@ -389,6 +510,10 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
     if (soql) {
       if (request.method !== 'GET') return sfError(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${request.method}' not allowed. Allowed are GET,HEAD`);
       return query(request, Number(soql[1]), target.searchParams.get('q') ?? '');
+    }
+    if (/^\/services\/data\/v\d+\.\d\/sobjects\/Lead\/describe\/?$/.test(target.pathname)) {
+      if (request.method !== 'GET') return sfError(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${request.method}' not allowed. Allowed are GET,HEAD`);
+      return describe(request);
     }
     const collection = /^\/services\/data\/v(\d+\.\d)\/composite\/sobjects\/Lead\/([^/]+)$/.exec(target.pathname);
     if (collection) {

@@ -180,6 +180,13 @@ describe('webhook CRM adapter against a real HTTP receiver', () => {
     expect(error.message).toContain('{"error":"nope"}');
   });
 
+  it('quotes the receiver’s answer without the addresses or phone numbers it echoes (the message is logged)', async () => {
+    replyWith(422, {}, '{"error":"lead dana.whitfield@example.com (+1 415 555 0123) is unknown"}');
+    const error = await failedDelivery();
+    expect(error.message).toContain('is unknown');
+    expect(error.message).not.toMatch(/dana|555/);
+  });
+
   it('treats a 302 as a failure and does not follow it', async () => {
     replyWith(302, { location: '/somewhere-else' });
     const error = await failedDelivery();

@@ -2,8 +2,9 @@
  * End to end on the local stack with the HubSpot adapter against the HubSpot stand-in (real paths,
  * Bearer auth, 207 rows, 429 TEN_SECONDLY_ROLLING, 503 outages): MQLs scored from signed events reach
  * HubSpot exactly once through an outage and through a 429 storm (with no DLQ entry), a
- * contact sales moved on is never moved back, and a refused token goes to the DLQ with an error line
- * and is delivered by `mql redrive` once fixed.
+ * contact sales moved on is never moved back, a refused token goes to the DLQ with an error line
+ * and is delivered by `mql redrive` once fixed, and a batch HubSpot refuses whole for one row sends
+ * only that row to the DLQ.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -325,5 +326,46 @@ describe('a 429 storm', () => {
     expect(kinds.length).toBeGreaterThan(0);
     expect(new Set(kinds)).toEqual(new Set(['rate_limited']));
     expect(logLines.some((line) => line.includes('"level":"ERROR"'))).toBe(false);
+  });
+});
+
+describe('a batch with one row HubSpot refuses (an e-mail-keyed upsert fails whole, naming no row)', () => {
+  let world: World;
+  beforeAll(async () => {
+    world = await startWorld();
+  });
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it('dead-letters that row alone; the others are delivered; no log line names the lead', async () => {
+    const run = randomUUID().slice(0, 8);
+    const emails = Array.from({ length: 20 }, (_, index) => `batch${index}.${run}@acme.com`);
+    const bad = emails[13]!;
+    const records = emails.map((email) =>
+      handoffRecord(email, {
+        // A free-text answer over HubSpot's 65,536 characters: the whole upsert is refused.
+        lead: { email, firstName: 'Quinn', lastName: `Okafor${run}`, jobTitle: email === bad ? 'x'.repeat(70_000) : 'CFO' },
+      }),
+    );
+    for (let from = 0; from < records.length; from += 10) {
+      await world.stack.sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: world.stack.queueUrls.handoff,
+          Entries: records.slice(from, from + 10).map((record, index) => ({ Id: String(index), MessageBody: JSON.stringify(record) })),
+        }),
+      );
+    }
+    await world.stack.drain({ timeoutMs: 30_000 });
+
+    expect(await queueDepth(world.stack.sqs, world.stack.dlqUrls.handoff)).toBe(1);
+    expect(emails.filter((email) => world.hubspot.contacts().has(email))).toEqual(emails.filter((email) => email !== bad));
+    expect((await deliveriesOf(world, bad))[0]).toMatchObject({ status: 'failed', delivered: 0, failedKinds: ['rejected'] });
+    expect((await deliveriesOf(world, emails[0]!))[0]).toMatchObject({ status: 'delivered', delivered: 1, failedKinds: [] });
+    const errors = logLines.map((line) => JSON.parse(line)).filter((line) => line.level === 'ERROR');
+    expect(errors).toEqual([expect.objectContaining({ message: 'handoff moved to the dead-letter queue', kind: 'rejected', adapter: 'hubspot' })]);
+    const logged = logLines.join('\n');
+    expect(logged).toContain('jobtitle');
+    for (const personal of [run, 'acme.com', 'Quinn']) expect(logged).not.toContain(personal);
   });
 });

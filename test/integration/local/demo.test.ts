@@ -14,7 +14,7 @@ describe('mql demo', () => {
   beforeAll(async () => {
     env = {
       ...exampleEnv(),
-      FACEBOOK_GRAPH_URL: `http://127.0.0.1:${await freePort()}/v21.0`,
+      FACEBOOK_GRAPH_URL: `http://127.0.0.1:${await freePort()}/v26.0`,
       CRM_WEBHOOK_URL: `http://127.0.0.1:${await freePort()}/crm/leads`,
     };
     stack = await startTestStack({ env });

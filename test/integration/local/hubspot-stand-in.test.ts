@@ -36,7 +36,8 @@ describe('the HubSpot stand-in', () => {
   it('upserts by e-mail: creates, then updates the same contact, keeping a history of each property', async () => {
     const created = await upsert([byEmail('Dana.Whitfield@example.com', { firstname: 'Dana', lifecyclestage: 'lead' })]);
     expect(created.status).toBe(200);
-    expect(created.body.results[0]).toMatchObject({ new: true, properties: { email: 'dana.whitfield@example.com', firstname: 'Dana' } });
+    expect(created.body.results[0]).toMatchObject({ new: true, properties: { firstname: 'Dana', lifecyclestage: 'lead' } });
+    expect(hubspot.contacts().get('dana.whitfield@example.com')!.properties.email).toBe('dana.whitfield@example.com');
     const updated = await upsert([byEmail('dana.whitfield@example.com', { lifecyclestage: 'marketingqualifiedlead' })]);
     expect(updated.body.results[0]).toMatchObject({ new: false, id: created.body.results[0].id });
     const contact = hubspot.contacts().get('dana.whitfield@example.com')!;
@@ -47,17 +48,74 @@ describe('the HubSpot stand-in', () => {
     ]);
   });
 
-  it('answers 207 with the bad row in errors[] (the fixture shape) and 400 when every row is bad', async () => {
+  it('keyed by e-mail, is all or nothing: one bad row fails the whole call with a 400 naming no row, and nothing is written', async () => {
     const { inputs } = fixture.batch_upsert_by_email.request.body;
     const good = { ...inputs[0]!, properties: { firstname: 'Dana' } };
-    const partial = await upsert([good, byEmail('luis.ortega@example', { firstname: 'Luis' })]);
-    expect(partial.status).toBe(207);
-    expect(partial.body.numErrors).toBe(1);
-    expect(partial.body.errors[0]).toMatchObject({ status: 'error', category: 'VALIDATION_ERROR', context: { ids: ['luis.ortega@example'] } });
-    expect(partial.body.errors[0].message).toContain('INVALID_EMAIL');
-    const allBad = await upsert([byEmail('not-an-email', { firstname: 'X' })]);
-    expect(allBad.status).toBe(400);
-    expect(allBad.body.context.ids).toEqual(['not-an-email']);
+    for (const bad of [
+      byEmail('luis.ortega@example', { firstname: 'Luis' }),
+      byEmail('luis.ortega@example.com', { hs_lead_status: 'RECYCLED' }),
+      byEmail('luis.ortega@example.com', { jobtitle: 'x'.repeat(70_000) }),
+    ]) {
+      const refused = await upsert([good, bad]);
+      expect(refused.status).toBe(400);
+      expect(refused.body).toMatchObject({ status: 'error', category: 'VALIDATION_ERROR' });
+      expect(refused.body.context).toBeUndefined();
+      expect(JSON.stringify(refused.body)).not.toContain('luis.ortega');
+      expect(JSON.stringify(refused.body)).not.toContain('dana.whitfield');
+    }
+    expect(hubspot.contacts().size).toBe(0);
+    expect((await upsert([good])).status).toBe(200);
+  });
+
+  it('echoes only what it was sent: the properties sent (with the value held) and the objectWriteTraceId', async () => {
+    const answer = await upsert([
+      { idProperty: 'email', id: 'a@example.com', objectWriteTraceId: 'trace-a', properties: { email: 'a@example.com', firstname: 'A' } },
+      { idProperty: 'email', id: 'b@example.com', objectWriteTraceId: 'trace-b', properties: { mql_score: '7' } },
+      { idProperty: 'email', id: 'c@example.com', properties: { lastname: 'C' } },
+    ]);
+    // mql_score does not exist yet: the whole call is refused.
+    expect(answer.status).toBe(400);
+    const ok = await upsert([
+      { idProperty: 'email', id: 'a@example.com', objectWriteTraceId: 'trace-a', properties: { email: 'a@example.com', firstname: 'A' } },
+      { idProperty: 'email', id: 'c@example.com', properties: { lastname: 'C' } },
+    ]);
+    expect(ok.status).toBe(200);
+    expect(ok.body.results[0]).toMatchObject({ objectWriteTraceId: 'trace-a', new: true, properties: { email: 'a@example.com', firstname: 'A' } });
+    expect(Object.keys(ok.body.results[0].properties)).toEqual(['email', 'firstname']);
+    expect(ok.body.results[1].objectWriteTraceId).toBeUndefined();
+    expect(Object.keys(ok.body.results[1].properties)).toEqual(['lastname']);
+  });
+
+  it('finds a contact by an additional e-mail: read and upsert keyed by it reach that contact, answered under its primary address', async () => {
+    hubspot.setStage('dana@example.com', 'salesqualifiedlead');
+    hubspot.addEmail('dana@example.com', 'Dana.W@old-employer.example');
+    expect(() => hubspot.addEmail('other@example.com', 'dana.w@old-employer.example')).toThrow();
+    const read = await call('POST', '/crm/v3/objects/contacts/batch/read', {
+      idProperty: 'email',
+      properties: ['email', 'hs_additional_emails', 'lifecyclestage'],
+      inputs: [{ id: 'dana.w@old-employer.example' }],
+    });
+    expect(read.status).toBe(200);
+    expect(read.body.results[0].properties).toMatchObject({
+      email: 'dana@example.com',
+      hs_additional_emails: 'dana.w@old-employer.example',
+      lifecyclestage: 'salesqualifiedlead',
+    });
+    const upserted = await upsert([
+      {
+        idProperty: 'email',
+        id: 'dana.w@old-employer.example',
+        objectWriteTraceId: 't1',
+        properties: { email: 'dana.w@old-employer.example', jobtitle: 'CTO' },
+      },
+    ]);
+    expect(upserted.status).toBe(200);
+    expect(upserted.body.results[0]).toMatchObject({ new: false, objectWriteTraceId: 't1', properties: { email: 'dana@example.com', jobtitle: 'CTO' } });
+    expect([...hubspot.contacts().keys()]).toEqual(['dana@example.com', 'other@example.com']);
+    expect(hubspot.contacts().get('dana@example.com')!.properties.jobtitle).toBe('CTO');
+    // Two inputs naming one contact are duplicates, refused as a whole.
+    const twice = await upsert([byEmail('dana@example.com', { firstname: 'D' }), byEmail('dana.w@old-employer.example', { firstname: 'D' })]);
+    expect(twice.status).toBe(400);
   });
 
   it('refuses an unknown property with PROPERTY_DOESNT_EXIST until it is created', async () => {
@@ -91,12 +149,13 @@ describe('the HubSpot stand-in', () => {
     expect((await upsert([byEmail('a@example.com', { mql_score: 'high' })])).status).toBe(400);
   });
 
-  it('never moves lifecyclestage backward, but accepts a clear', async () => {
+  it('silently keeps a later lifecyclestage when an earlier one is written (200, the kept stage in the answer), but accepts a clear', async () => {
     hubspot.setStage('won@example.com', 'customer');
-    const back = await upsert([byEmail('won@example.com', { lifecyclestage: 'marketingqualifiedlead' })]);
-    expect(back.status).toBe(400);
-    expect(back.body.message).toContain('backward');
+    const back = await upsert([byEmail('won@example.com', { lifecyclestage: 'marketingqualifiedlead', firstname: 'W' })]);
+    expect(back.status).toBe(200);
+    expect(back.body.results[0].properties).toEqual({ lifecyclestage: 'customer', firstname: 'W' });
     expect(hubspot.contacts().get('won@example.com')!.properties.lifecyclestage).toBe('customer');
+    expect(hubspot.contacts().get('won@example.com')!.properties.firstname).toBe('W');
     expect((await upsert([byEmail('won@example.com', { lifecyclestage: '' })])).status).toBe(200);
     expect((await upsert([byEmail('won@example.com', { lifecyclestage: 'lead' })])).status).toBe(200);
   });

@@ -25,7 +25,7 @@ beforeAll(async () => {
     ...exampleEnv(),
     EVENTS_WEBHOOK_SECRET: eventsSecret,
     LOG_LEVEL: 'DEBUG',
-    FACEBOOK_GRAPH_URL: `http://127.0.0.1:${await freePort()}/v21.0`,
+    FACEBOOK_GRAPH_URL: `http://127.0.0.1:${await freePort()}/v26.0`,
     CRM_WEBHOOK_URL: `http://127.0.0.1:${await freePort()}/crm/leads`,
   };
   stack = await startTestStack({ env, log: (line) => stackLines.push(line) });
