@@ -1,14 +1,19 @@
 /**
  * No person in the logs (docs/data-protection.md): the local stack runs the worked example, a lead with
- * a phone number, a lookup of an unknown address and the demo (Facebook lead, SendGrid batch, CRM
- * handoff) at DEBUG level, and not one line any function or the local stack writes holds an e-mail
- * address or phone number of those leads; they appear as lead references (lib/runtime/pseudonym.ts).
+ * a phone number, a lookup of an unknown address, the demo (Facebook lead, SendGrid batch, CRM handoff),
+ * an erase (`mql erase`, its own log lines included) and a redelivery after it, at DEBUG level, and not
+ * one line any function, the local stack or the command writes holds an e-mail address or phone number
+ * of those leads; they appear as lead references (lib/runtime/pseudonym.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemo } from '../../../lib/local/demo.ts';
 import { freePort } from '../../../lib/local/dynamodb.ts';
 import { leadRef } from '../../../lib/runtime/pseudonym.ts';
+import { mqlOn } from '../../setup/cli.ts';
 import { captureHandlerLogs } from '../../setup/handler-logs.ts';
 import { eventsSecret, post, postWorkedExample, signedDelivery } from '../../setup/signed.ts';
 import { exampleEnv, getLead, type LocalStack, startTestStack } from '../../setup/stack.ts';
@@ -19,6 +24,7 @@ const lines = captureHandlerLogs('DEBUG');
 const stackLines: string[] = [];
 let stack: LocalStack;
 let env: Record<string, string>;
+const dataDir = mkdtempSync(join(tmpdir(), 'mql-logs-'));
 
 beforeAll(async () => {
   env = {
@@ -28,15 +34,16 @@ beforeAll(async () => {
     FACEBOOK_GRAPH_URL: `http://127.0.0.1:${await freePort()}/v26.0`,
     CRM_WEBHOOK_URL: `http://127.0.0.1:${await freePort()}/crm/leads`,
   };
-  stack = await startTestStack({ env, log: (line) => stackLines.push(line) });
+  stack = await startTestStack({ env, dataDir, log: (line) => stackLines.push(line) });
 });
 
 afterAll(async () => {
   await stack?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe('the logs of a local stack', () => {
-  it('name leads by reference only, through the worked example, a phone number, a 404 and the demo', async () => {
+  it('name leads by reference only, through the worked example, a phone number, a 404, the demo and an erasure', async () => {
     const email = `dana.${randomUUID().slice(0, 8)}@acme.com`;
     const phone = '+14155550199';
     const unknown = `nobody.${randomUUID().slice(0, 8)}@acme.com`;
@@ -48,6 +55,12 @@ describe('the logs of a local stack', () => {
     expect((await getLead(stack, unknown)).status).toBe(404);
     const demo = await runDemo({ baseUrl: stack.baseUrl, env, print: () => {} });
     await stack.drain();
+
+    // The person asks to be erased; the provider then redelivers one of their events.
+    const erase = await mqlOn(dataDir, ['erase', email, '--yes'], { LOG_LEVEL: 'DEBUG' });
+    stackLines.push(erase.stderr);
+    const redelivery = await post(eventsUrl, signedDelivery(identify));
+    expect(redelivery).toMatchObject({ status: 200, body: { stored: 0, ignoredReasons: { erased: 1 } } });
 
     const people = [email, unknown, demo.email, phone, phone.slice(2), '415-555-0199'];
     const logged = lines.join('');
