@@ -5,11 +5,14 @@
  * while it is kept, the sales outcomes, the handoffs with their attempts, the identities merged into the
  * lead, and every other item of a kind lib/store/personal-data.ts lists.
  */
+
 import type { NormalizedEvent } from '../core/events.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { outcomeTypes } from '../core/replay.ts';
+import { leadOfItem } from '../store/lead-codec.ts';
 import type { Item, Person } from '../store/personal-data.ts';
 import { kindLabels } from '../store/personal-data.ts';
+import { decodeRawPayloads } from '../store/raw-payloads.ts';
 import type { HandoffLedger, LeadReads, PersonalData } from '../store/repository.ts';
 import type { LeadView } from '../views/lead-view.ts';
 import { findLeadView } from '../views/lead-view.ts';
@@ -47,6 +50,11 @@ function plain(item: Item): Item {
   return rest;
 }
 
+/** A lead item as its attributes, its packed state unpacked (lib/store/lead-codec.ts). */
+function leadItem(item: Item): Item {
+  return { kind: item.kind, ...(leadOfItem(item) as unknown as Item) };
+}
+
 /** A raw payload's stored text as JSON again (cut ones stay text). */
 function rawValue(text: unknown): unknown {
   if (typeof text !== 'string') return text;
@@ -70,7 +78,7 @@ export async function exportPerson(
   const raws = new Map<string, Item>();
   const unmatched: Item[] = [];
   for (const item of of('rawPayloads')) {
-    for (const entry of (item.events as Item[] | undefined) ?? []) {
+    for (const entry of decodeRawPayloads(item) as unknown as Item[]) {
       raws.set(`${entry.source}#${entry.sourceEventId}`, { ...entry, raw: rawValue(entry.raw) });
     }
   }
@@ -96,11 +104,11 @@ export async function exportPerson(
     exportedAt: now.toISOString(),
     person,
     lead: view ?? null,
-    storedLead: storedLead ? plain(storedLead) : null,
+    storedLead: storedLead ? leadItem(storedLead) : null,
     events,
     outcomes: events.filter((event) => (outcomeTypes as readonly string[]).includes((event as Partial<NormalizedEvent>).type ?? '')),
     handoffs,
-    mergedLeads: of('mergedLeads').map(plain),
+    mergedLeads: of('mergedLeads').map(leadItem),
     crmLinks: of('crmLinks').map(plain),
     markers: of('markers').map(plain),
     ...(orphanAttempts.length > 0 ? { attempts: orphanAttempts } : {}),

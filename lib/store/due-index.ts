@@ -7,6 +7,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { table as tableLayout } from '../topology.ts';
 import { allDueShards, dueShardOf, leadPk, profileSk } from './keys.ts';
+import { leadOfItem } from './lead-codec.ts';
 import type { StoredLead } from './repository.ts';
 import type { StoreTable } from './table.ts';
 
@@ -33,7 +34,7 @@ export async function* duePages(table: StoreTable, until: Date, pageSize = 100):
           ExclusiveStartKey: cursor,
         }),
       );
-      const leads = (page.Items ?? []).map(({ pk: _pk, sk: _sk, kind: _kind, dueShard: _shard, ...lead }) => lead as StoredLead);
+      const leads = (page.Items ?? []).map(leadOfItem);
       if (leads.length > 0) yield leads;
       cursor = page.LastEvaluatedKey;
     } while (cursor);

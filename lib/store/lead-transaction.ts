@@ -10,7 +10,9 @@ import { scoreLead, statusChangeAt } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { table as tableLayout } from '../topology.ts';
 import { dueShardOf, eventSk, leadPk, profileSk, rawSk } from './keys.ts';
+import { leadAttributes } from './lead-codec.ts';
 import type { MergePlan } from './merge.ts';
+import { encodeRawPayloads } from './raw-payloads.ts';
 import type { LeadOutcome, StoredLead } from './repository.ts';
 import type { TransactItems } from './table.ts';
 
@@ -18,7 +20,7 @@ import type { TransactItems } from './table.ts';
 export const maxItemsPerTransaction = 100;
 
 /**
- * Raw payloads above this many UTF-8 bytes are kept cut (and marked): one item may not exceed 400 KB,
+ * Raw payloads above this many UTF-8 bytes (before compression) are kept cut (and marked): one item may not exceed 400 KB,
  * and a transaction 4 MB, while a single authentic delivery may be up to 1 MiB.
  */
 const maxRawBytes = 64 * 1024;
@@ -101,6 +103,36 @@ export function toStored(lead: Lead, score: Breakdown, previousVersion: number, 
   };
 }
 
+/** A raw item as written: the raw payloads of a write's events, compressed (./raw-payloads.ts). */
+export type RawItem = Record<string, unknown>;
+
+/**
+ * The raw payloads of the events a write stores (copies keep theirs where they were received), a few
+ * hundred KB of text to an item keyed by its first event, deflated (./raw-payloads.ts): DynamoDB bills a
+ * transaction's items 2 WCU per KB, and a provider's JSON shrinks several times. They stay IN the lead's
+ * transaction, so a failed write leaves no payload behind (a 5xx stores nothing) and every stored event
+ * has its raw. One raw item for a lead's share of a batch instead of one per event also took a third
+ * more transactions per second on DynamoDB Local (issue 3's 1,000-event SendGrid batch).
+ */
+export function rawItems(table: { tableName: string }, events: readonly NormalizedEvent[], pk: string, expiresAt: number): RawItem[] {
+  return rawGroups(events).map((group) => {
+    const first = group[0]!;
+    return {
+      pk,
+      sk: rawSk(first),
+      kind: 'raw',
+      source: first.source,
+      ...encodeRawPayloads(
+        group.map((event) => {
+          const { raw, rawTruncated } = rawText(event);
+          return { source: event.source, sourceEventId: event.sourceEventId, raw, ...(rawTruncated ? { rawTruncated } : {}) };
+        }),
+      ),
+      [tableLayout.ttlAttribute]: expiresAt,
+    };
+  });
+}
+
 /**
  * The items of one lead transaction: per new event its EVT put (conditional) and its RAW put; per copy
  * of an absorbed lead's event its EVT put only (its raw payload stays with the lead it came to); the
@@ -143,35 +175,21 @@ export function transactionItems(
       },
     });
   }
-  // The raw payloads of the events this transaction stores (copies keep theirs where they were received),
-  // a few hundred KB to an item keyed by its first event: DynamoDB Local writes a transaction's items one
-  // by one, and one raw item for a lead's share of a batch instead of one per event took a third more
-  // transactions per second (issue 3's 1,000-event SendGrid batch).
-  for (const group of rawGroups(events.filter((event) => !copies.has(event)))) {
-    const first = group[0]!;
-    items.push({
-      Put: {
-        TableName: table.tableName,
-        Item: {
-          pk,
-          sk: rawSk(first),
-          kind: 'raw',
-          source: first.source,
-          events: group.map((event) => {
-            const { raw, rawTruncated } = rawText(event);
-            return { source: event.source, sourceEventId: event.sourceEventId, raw, ...(rawTruncated ? { rawTruncated } : {}) };
-          }),
-          [tableLayout.ttlAttribute]: expiresAt,
-        },
-      },
-    });
+  // The raw payloads of the events this transaction stores, in it (rawItems): see there.
+  for (const Item of rawItems(
+    table,
+    events.filter((event) => !copies.has(event)),
+    pk,
+    expiresAt,
+  )) {
+    items.push({ Put: { TableName: table.tableName, Item } });
   }
   const { dueAt: due, ...rest } = lead;
   const leadIndex = items.length;
   items.push({
     Put: {
       TableName: table.tableName,
-      Item: { pk, sk: profileSk, kind: 'lead', ...rest, ...(due ? { dueAt: due, dueShard: dueShardOf(lead.leadId) } : {}) },
+      Item: { pk, sk: profileSk, kind: 'lead', ...leadAttributes(rest), ...(due ? { dueAt: due, dueShard: dueShardOf(lead.leadId) } : {}) },
       ...(expectedVersion === undefined
         ? { ConditionExpression: 'attribute_not_exists(pk)' }
         : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }),

@@ -254,7 +254,8 @@ export class LeadWriter {
       }
       const copies = new Set(merge?.copies ?? []);
       const taking = merge?.claim ? merge : undefined;
-      const chunk = nextChunk([...copies, ...pending], copies, taking ? 1 : 0);
+      // Beside the lead: a merge's claim and the erasure check each take an item of the transaction.
+      const chunk = nextChunk([...copies, ...pending], copies, (taking ? 1 : 0) + (erasureGuard ? 1 : 0));
       if (!current && chunk.length === 0) return { leadId, applied, duplicates, merged, status: undefined, outbox: [] };
       if (current && chunk.length === 0 && events.length > 0 && !merge) {
         // Everything was a redelivery: nothing to write, but hand back what is still in the outbox.

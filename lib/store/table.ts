@@ -7,6 +7,7 @@ import { BatchGetCommand, GetCommand, QueryCommand, ScanCommand, TransactWriteCo
 import type { NormalizedEvent } from '../core/events.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { leadPk, profileSk } from './keys.ts';
+import { leadOfItem } from './lead-codec.ts';
 import type { StoredLead, StoreStats } from './repository.ts';
 import type { ScanSegment } from './table-scan.ts';
 
@@ -82,8 +83,7 @@ export class StoreTable {
   async readLeads(leadIds: readonly string[]): Promise<Map<string, StoredLead>> {
     const leads = new Map<string, StoredLead>();
     for (const item of await this.batchGet(leadIds.map((leadId) => ({ pk: leadPk(leadId), sk: profileSk })))) {
-      const { pk: _pk, sk: _sk, kind: _kind, dueShard: _shard, ...rest } = item;
-      const lead = rest as unknown as StoredLead;
+      const lead = leadOfItem(item);
       leads.set(lead.leadId, lead);
     }
     return leads;
@@ -98,8 +98,7 @@ export class StoreTable {
   async getLead(leadId: string): Promise<StoredLead | undefined> {
     const answer = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: leadPk(leadId), sk: profileSk }, ConsistentRead: true }));
     if (!answer.Item) return undefined;
-    const { pk: _pk, sk: _sk, kind: _kind, dueShard: _shard, ...lead } = answer.Item;
-    return lead as StoredLead;
+    return leadOfItem(answer.Item);
   }
 
   /**

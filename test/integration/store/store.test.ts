@@ -4,6 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultModel, scoreLead } from '../../../lib/core/index.ts';
 import { parseModel } from '../../../lib/core/model.ts';
 import type { LeadStore } from '../../../lib/store/lead-store.ts';
+import { decodeRawPayloads } from '../../../lib/store/raw-payloads.ts';
 import { event, workedExample } from '../../setup/events.ts';
 import { freshTable, type TestTable } from '../../setup/table.ts';
 
@@ -45,10 +46,8 @@ describe('LeadStore on DynamoDB Local', () => {
       }),
     );
     const ids = delivery.map((one) => one.sourceEventId);
-    expect(raws.Items?.[0]).toMatchObject({ sk: `RAW#test#${ids[0]}`, kind: 'raw', expiresAt: expect.any(Number) });
-    expect(raws.Items?.[0]?.events.map((one: { sourceEventId: string; raw: string }) => [one.sourceEventId, JSON.parse(one.raw)])).toEqual(
-      ids.map((id) => [id, { id }]),
-    );
+    expect(raws.Items?.[0]).toMatchObject({ sk: `RAW#test#${ids[0]}`, kind: 'raw', encoding: 'deflate-raw', expiresAt: expect.any(Number) });
+    expect(decodeRawPayloads(raws.Items![0]!).map((one) => [one.sourceEventId, JSON.parse(one.raw)])).toEqual(ids.map((id) => [id, { id }]));
     // The MQL decided by the first delivery is handed back by each redelivery until it is confirmed on the queue.
     expect(third.leads[0]!.outbox.map((record) => record.type)).toEqual(['lead.mql']);
     expect(third.leads[0]!.outbox[0]!.id).toBe(first.leads[0]!.outbox[0]!.id);
@@ -91,7 +90,7 @@ describe('LeadStore on DynamoDB Local', () => {
     );
     // 60 KB of UTF-8 each: five fit under an item's 300 KB share, the other three go to a second item.
     expect(raws.Items?.length).toBe(2);
-    const kept = (raws.Items ?? []).flatMap((item) => item.events as { sourceEventId: string; raw: string }[]);
+    const kept = (raws.Items ?? []).flatMap((item) => decodeRawPayloads(item));
     expect(kept.map((one) => one.sourceEventId).sort()).toEqual(big.map((one) => one.sourceEventId).sort());
     expect(kept.every((one) => JSON.parse(one.raw).body.length === 30_000)).toBe(true);
   });
