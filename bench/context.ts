@@ -57,7 +57,7 @@ export const benchSecrets = {
 export function benchStack(
   env: Readonly<Record<string, string>>,
   log: (message: string) => void = () => {},
-  options: Pick<LocalStackOptions, 'loadHandler'> = {},
+  options: Pick<LocalStackOptions, 'loadHandler' | 'queues'> = {},
 ): Promise<LocalStack> {
   return startLocalStack({ port: 0, schedules: false, env, log, ...options });
 }
