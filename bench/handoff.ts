@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { setupHubSpot } from '../lib/crm/hubspot-setup.ts';
 import type { QueueTuning } from '../lib/local/stack.ts';
 import { startHubSpotStandIn } from '../lib/local/stand-ins/hubspot.ts';
+import { resetClients } from '../lib/runtime/aws.ts';
 import { queueSpec } from '../lib/topology.ts';
 import { benchSecrets, benchStack } from './context.ts';
 import { type HandoffPhaseResult, hubspotHandoff, hubspotLines } from './phases/hubspot-handoff.ts';
@@ -64,6 +65,8 @@ try {
 /** A burst and lone MQLs on a fresh stack whose handoff queue has `settings`. */
 async function runSetting(settings: { batchSize: number; batchWindowSeconds: number }): Promise<SettingRun> {
   const tuning: QueueTuning = settings;
+  // The handlers' cached SDK clients would still point at the previous stack's DynamoDB Local and queues.
+  resetClients();
   const stack = await benchStack(
     { EVENTS_WEBHOOK_SECRET: benchSecrets.events, CRM_ADAPTER: 'hubspot', HUBSPOT_BASE_URL: hubspot.url, HUBSPOT_ACCESS_TOKEN: token, LOG_LEVEL: 'ERROR' },
     () => {},
