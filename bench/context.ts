@@ -6,8 +6,9 @@
  */
 import { type KeyObject, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { type LocalStack, startLocalStack } from '../lib/local/stack.ts';
+import { type LocalStack, type LocalStackOptions, startLocalStack } from '../lib/local/stack.ts';
 import type { CrmReceiver } from '../lib/local/stand-ins/crm-receiver.ts';
+import type { CostMeter } from './support/cost-meter.ts';
 import { envInt } from './support/env.ts';
 import type { EventsSender } from './support/http.ts';
 import type { CommandTimer, EnqueueClock, ReceiveClock, TransactionSizer } from './support/instrument.ts';
@@ -53,8 +54,12 @@ export const benchSecrets = {
 };
 
 /** The local stack as the benchmarks run it: in memory, any free port, no schedule timers. */
-export function benchStack(env: Readonly<Record<string, string>>, log: (message: string) => void = () => {}): Promise<LocalStack> {
-  return startLocalStack({ port: 0, schedules: false, env, log });
+export function benchStack(
+  env: Readonly<Record<string, string>>,
+  log: (message: string) => void = () => {},
+  options: Pick<LocalStackOptions, 'loadHandler' | 'queues'> = {},
+): Promise<LocalStack> {
+  return startLocalStack({ port: 0, schedules: false, env, log, ...options });
 }
 
 /**
@@ -115,7 +120,15 @@ export interface BenchContext extends BenchRun {
   /** Signed POST /webhooks/events. */
   events: EventsSender;
   /** Read-only middleware on the handlers' SDK clients (support/instrument.ts). */
-  probes: { sizer: TransactionSizer; storeTimer: CommandTimer; queueTimer: CommandTimer; enqueueClock: EnqueueClock; receiveClock: ReceiveClock };
+  probes: {
+    sizer: TransactionSizer;
+    storeTimer: CommandTimer;
+    queueTimer: CommandTimer;
+    enqueueClock: EnqueueClock;
+    receiveClock: ReceiveClock;
+    /** What each invocation uses, for the cost model (phases/cost.ts). */
+    meter: CostMeter;
+  };
   /** CPU of a phase: this process and DynamoDB Local's Java. */
   cpu: ReturnType<typeof cpuMeter>;
   leadEmail(kind: string, index: number): string;

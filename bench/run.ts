@@ -10,8 +10,9 @@
  *   5. write capacity units and optimistic-lock conflicts per event of 4
  *   6. SendGrid Event Webhook batches (1,000 events over hundreds of fresh leads, one signed POST
  *      /webhooks/sendgrid): time to accept one, events/s, and a batch delivered again
- *   7. handoff latency: the qualifying delivery's response to the CRM's lead.mql
+ *   7. handoff latency: the qualifying request's start to the CRM's lead.mql
  *   8. verification: exactly one lead.mql per qualified lead
+ *   8b. cost: dollars per million events, single and batched, from what the handlers used (phases/cost.ts)
  *   9. with BENCH_DECAY_LEADS set: decay without scans over that many leads, 1% due (on its own:
  *      `npm run bench:decay`); a run without it keeps the previous `decay` figures of bench/results.json
  *  10. a clean stop (no Java left)
@@ -25,6 +26,7 @@ import { defaultJavaToolOptions } from '../lib/local/dynamodb.ts';
 import { beginRun, benchParams } from './context.ts';
 import { capacityLines, capacityPerEvent } from './phases/capacity.ts';
 import { ceilingCpuLine, ceilingLines, ceilingRows, rawCeiling } from './phases/ceiling.ts';
+import { costLines, costPerMillionEvents, meterMark } from './phases/cost.ts';
 import { decayInRun } from './phases/decay.ts';
 import { eventsThroughHttp, ingestLines, ingestRow } from './phases/events.ts';
 import { handoffLatency, handoffLines, handoffRows } from './phases/handoff-latency.ts';
@@ -33,7 +35,7 @@ import { stackLines, startStack, stopLines, stopStack } from './phases/stack.ts'
 import { verificationLines, verifyExactlyOnce } from './phases/verification.ts';
 import { warmUp, warmupLines } from './phases/warmup.ts';
 import { javaVersion, machineFacts } from './support/processes.ts';
-import { cores, errorLines, fmt, resultsPath, tableHead, writeJson } from './support/report.ts';
+import { cores, errorLines, fmt, readJson, resultsPath, tableHead, writeJson } from './support/report.ts';
 import { round } from './support/stats.ts';
 
 const print = (lines: readonly string[]) => console.log(lines.join('\n'));
@@ -66,11 +68,15 @@ print(['', ...capacityLines(capacity, ingest, ceiling)]);
 const sendgrid = await sendgridBatches(ctx, ceiling);
 print(['', tableHead, ...sendgridLines(sendgrid, ceiling)]);
 
+const handoffMark = meterMark(ctx);
 const handoff = await handoffLatency(ctx);
 print(['', tableHead, ...handoffLines(handoff)]);
 
 const verification = await verifyExactlyOnce(ctx);
 print(['', ...verificationLines(verification)]);
+
+const cost = await costPerMillionEvents(ctx, handoffMark, verification.receivedLeadMql, capacity.estimatedWcuPerEvent);
+print(['', ...costLines(cost)]);
 if (ctx.overBudget()) ctx.errors.push(`the run exceeded its ${params.timeBudgetSeconds} s budget: some phases were cut short`);
 
 const decay = await decayInRun(ctx);
@@ -94,13 +100,15 @@ const results = {
   sendgrid,
   handoff,
   verification,
+  cost,
   decay: decay.decay ?? null,
   shutdown,
   stackMessages: { count: stack.stackMessages.length, first: stack.stackMessages.slice(0, 5) },
   errors: ctx.errors,
   totalSeconds: round((performance.now() - run.startedAt) / 1000, 1),
 };
-writeJson(resultsPath, results);
+// Merged: figures other commands keep in the same file (their own keys) stay.
+writeJson(resultsPath, { ...readJson(resultsPath), ...results });
 
 print([
   '',
@@ -116,6 +124,7 @@ print([
   `  events/s ÷ raw GetItem+TransactWriteItems/s    ${fmt(ingest.ratioToGetPlusTransact, 3)}`,
   `  SendGrid batch events/s ÷ raw TransactWriteItems/s  ${fmt(sendgrid.ratioToRawTransactions, 3)}`,
   `  WCU per event ${fmt(capacity.wcuPerEvent, 2)} (${capacity.source}), ${fmt(capacity.estimatedWcuPerEvent, 2)} by the published rule`,
+  `  $ per million single events ÷ goal ${fmt(cost.single.ratioToGoal, 2)} ($${fmt(cost.single.withHandoffs.perMillion, 2)} ÷ $${cost.single.goal}); batched ${fmt(cost.batched.ratioToGoal, 2)} ($${fmt(cost.batched.withHandoffs.perMillion, 2)} ÷ $${cost.batched.goal})`,
   '',
   `cpu (${machine.cpus} cores shared by node and java)`,
   ceilingCpuLine(ceiling, params.concurrency),

@@ -1,8 +1,10 @@
 /**
  * Handoff latency: fresh leads each post the seeds' worked example (identify as CEO in Software, a case
  * study, a webinar: the third delivery makes the MQL), one lead at a time and then `burst` at a time;
- * from the qualifying delivery's response to the CRM receiver's arrival of lead.mql, with where the
- * time goes (enqueued, the local poller's receive, the consumer's work).
+ * from the moment the qualifying request is sent to the CRM receiver's arrival of lead.mql, with where
+ * the time goes (enqueued, the local poller's receive, the consumer's work). From the request's start,
+ * not its response: the handoff is queued before the response is written and can reach the CRM before
+ * the sender has read it (measured from the response, the minimum was negative).
  */
 import type { BenchContext } from '../context.ts';
 import type { EventsSender, HttpAnswer } from '../support/http.ts';
@@ -13,11 +15,14 @@ import { fmt, tableRow } from '../support/report.ts';
 import { pool, type Summary, summarize } from '../support/stats.ts';
 
 export interface Qualified {
-  /** The qualifying (third) delivery's answer, performance.now() time base. */
+  /** The qualifying (third) delivery's answer, performance.now() time base (`sentAt`: the request's start). */
   answer: HttpAnswer;
-  /** Date.now() when it was answered, for clocks outside this process's (a stand-in's history). */
+  /** Date.now() when the qualifying request was sent, for clocks outside this process's (a stand-in's history). */
   epochMs: number;
 }
+
+/** Milliseconds from the qualifying request's start to `arrivedAtEpochMs` (a CRM's clock, Date.now() base). */
+export const latencyFromRequestStart = (qualified: Qualified, arrivedAtEpochMs: number): number => arrivedAtEpochMs - qualified.epochMs;
 
 /**
  * Posts the worked example for each of `emails`, `concurrency` leads at a time (`gapMs` after each
@@ -44,7 +49,7 @@ export async function qualifyLeads(
           options.errors.push(`${options.label}: delivery ${step + 1} for ${email} answered ${answer.status} ${answer.text.slice(0, 200)}`);
           return;
         }
-        if (step === 2) qualified.set(email, { answer, epochMs: Date.now() });
+        if (step === 2) qualified.set(email, { answer, epochMs: answer.sentEpochMs });
       }
       if (options.gapMs) await new Promise((resolve) => setTimeout(resolve, options.gapMs));
     },
@@ -56,8 +61,9 @@ export async function qualifyLeads(
 export interface HandoffPhase {
   leads: number;
   concurrency: number;
+  /** From the qualifying request's start to the CRM's arrival. */
   latencyMs: Summary;
-  /** Relative to the qualifying response (negative: before it arrived). */
+  /** Relative to the qualifying request's start, like every time below. */
   enqueuedMs: Summary;
   pollerReceivedMs: Summary;
   /** From the poller's receive to the CRM's arrival: the handoff function's work (getHandoff, the POST). */
@@ -91,7 +97,7 @@ async function handoffPhase(ctx: BenchContext, name: 'seq' | 'burst', concurrenc
   const byBatch = new Map<number, number[]>();
   const missing: string[] = [];
   for (const email of emails) {
-    const at = qualified.get(email)?.answer.at;
+    const at = qualified.get(email)?.answer.sentAt;
     const arrival = crm.received.find((candidate) => candidate.leadId === email && candidate.record.type === 'lead.mql');
     if (at === undefined || !arrival) {
       missing.push(email);
@@ -138,7 +144,7 @@ export async function handoffLatency(ctx: BenchContext): Promise<{ sequential: H
 export function handoffRows(handoff: { sequential: HandoffPhase; burst: HandoffPhase }): string[] {
   const { sequential, burst } = handoff;
   return [
-    tableRow('7. handoff: 3rd response -> CRM lead.mql', sequential.latencyMs.count, undefined, undefined, sequential.latencyMs),
+    tableRow('7. handoff: 3rd request sent -> CRM lead.mql', sequential.latencyMs.count, undefined, undefined, sequential.latencyMs),
     tableRow(`   same, ${burst.concurrency} leads at a time`, burst.latencyMs.count, undefined, undefined, burst.latencyMs),
   ];
 }
@@ -149,7 +155,7 @@ export function handoffLines(handoff: { sequential: HandoffPhase; burst: Handoff
     `  ${label.padEnd(20)} enqueued ${fmt(p.enqueuedMs.p50)} [${fmt(p.enqueuedMs.p95)}], poller got it ${fmt(p.pollerReceivedMs.p50)} [${fmt(p.pollerReceivedMs.p95)}], consumer to CRM ${fmt(p.consumerMs.p50)} [${fmt(p.consumerMs.p95)}]; poller batch ${fmt(p.pollerBatchSize.p50, 0)} [max ${fmt(p.pollerBatchSize.max, 0)}], ${fmt(p.perRecordInBatchMs.p50)} ms per record in a batch; deliveries p50 ${fmt(p.deliveryMs.p50)} ms`;
   return [
     ...handoffRows(handoff),
-    '  where the handoff time goes (ms from the qualifying response; median [p95])',
+    "  where the handoff time goes (ms from the qualifying request's start; median [p95])",
     where('one lead at a time', sequential),
     where(`${burst.concurrency} leads at a time`, burst),
     `  store calls per lead ${Object.entries(burst.sdkCalls)

@@ -4,11 +4,13 @@
  *
  * - burst: BENCH_HANDOFF_MQLS (default 200) leads each post the worked example (identify, case study,
  *   webinar: the third event makes the MQL), 16 leads at a time;
- * - trickle: BENCH_HANDOFF_TRICKLE (default 20) leads one after the other, 500 ms apart (a quiet
- *   afternoon: the batch window is most of the latency).
+ * - lone: BENCH_HANDOFF_LONE (default 20) leads one after the other, BENCH_HANDOFF_LONE_GAP_MS (default
+ *   2,000) apart: longer than the handoff queue's batch window, so each MQL is alone in its batch and
+ *   waits the whole window (a quiet afternoon).
  *
- * Latency of an MQL: from the response to its qualifying event (POST /webhooks/events answered) to the
- * moment the stand-in set the contact's lifecyclestage to marketingqualifiedlead (its property history).
+ * Latency of an MQL: from the moment its qualifying request (POST /webhooks/events) is sent to the moment
+ * the stand-in set the contact's lifecyclestage to marketingqualifiedlead (its property history). Not from
+ * the response: the handoff is queued before the response is written and can beat it.
  * Calls per MQL: HTTP requests the stand-in answered during the phase (batch read + batch upsert, 429s
  * included) over the MQLs delivered.
  */
@@ -18,14 +20,14 @@ import type { startHubSpotStandIn } from '../../lib/local/stand-ins/hubspot.ts';
 import { benchSecrets } from '../context.ts';
 import { eventsSender } from '../support/http.ts';
 import { round, type Summary, summarize, tally, waitUntil } from '../support/stats.ts';
-import { qualifyLeads } from './handoff-latency.ts';
+import { latencyFromRequestStart, qualifyLeads } from './handoff-latency.ts';
 
 type HubSpotStandIn = Awaited<ReturnType<typeof startHubSpotStandIn>>;
 
 export interface HandoffPhaseResult {
   mqls: number;
   delivered: number;
-  /** Milliseconds from the qualifying event's response to the contact's MQL stage in HubSpot. */
+  /** Milliseconds from the qualifying request's start to the contact's MQL stage in HubSpot. */
   latencyMs: Summary;
   calls: number;
   callsPerMql: number;
@@ -57,9 +59,9 @@ export async function hubspotHandoff(
         ?.history.find((change) => change.property === 'lifecyclestage' && change.to === 'marketingqualifiedlead')?.at;
     await waitUntil(() => [...qualified.keys()].every((email) => inHubSpot(email) !== undefined), 300_000, 50);
     await stack.drain({ timeoutMs: 120_000 });
-    const latencies = [...qualified].flatMap(([email, { epochMs }]) => {
+    const latencies = [...qualified].flatMap(([email, lead]) => {
       const arrived = inHubSpot(email);
-      return arrived === undefined ? [] : [arrived - epochMs];
+      return arrived === undefined ? [] : [latencyFromRequestStart(lead, arrived)];
     });
     const calls = hubspot.calls.slice(firstCall);
     const callsByStatus: Record<string, number> = {};
@@ -85,7 +87,7 @@ export function hubspotLines(name: string, result: HandoffPhaseResult): string[]
   const { latencyMs: l } = result;
   return [
     `${name}: ${result.delivered}/${result.mqls} MQLs in HubSpot in ${result.seconds} s`,
-    `  latency event response -> HubSpot contact: p50 ${l.p50} ms, p95 ${l.p95} ms, max ${l.max} ms`,
+    `  latency qualifying request sent -> HubSpot contact: p50 ${l.p50} ms, p95 ${l.p95} ms, max ${l.max} ms (min ${l.min} ms)`,
     `  HubSpot calls: ${result.calls} (${Object.entries(result.callsByStatus)
       .map(([status, n]) => `${n} x ${status}`)
       .join(', ')}), ${result.callsPerMql} per MQL; ${result.upsertCalls} upserts of ${result.contactsPerUpsert} contacts on average`,

@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { dynamo, resetClients, sqs } from '../../lib/runtime/aws.ts';
 import { type BenchContext, type BenchRun, benchSecrets, benchStack } from '../context.ts';
+import { CostMeter } from '../support/cost-meter.ts';
 import { eventsSender } from '../support/http.ts';
 import { CommandTimer, EnqueueClock, ReceiveClock, TransactionSizer } from '../support/instrument.ts';
 import { cpuMeter, dynamoDbLocalChildren, isAlive, otherDynamoDbLocals } from '../support/processes.ts';
@@ -42,6 +43,8 @@ export async function startStack(run: BenchRun): Promise<{ ctx: BenchContext; fi
   const sendgridKeys = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const crm = await startCrmReceiver(benchSecrets.crm);
   const started = performance.now();
+  // Every handler runs wrapped by the cost meter: its duration, and whose SDK calls are whose.
+  const meter = new CostMeter();
   let stack: BenchContext['stack'];
   try {
     stack = await benchStack(
@@ -57,6 +60,7 @@ export async function startStack(run: BenchRun): Promise<{ ctx: BenchContext; fi
         stackMessages.push(message);
         if (stackMessages.length <= 5) console.error(message);
       },
+      { loadHandler: meter.loadHandler },
     );
   } catch (error) {
     await crm.close();
@@ -81,10 +85,14 @@ export async function startStack(run: BenchRun): Promise<{ ctx: BenchContext; fi
       queueTimer: new CommandTimer(sqs(), 'benchQueueTimer'),
       enqueueClock: new EnqueueClock(sqs()),
       receiveClock: new ReceiveClock(stack.sqs),
+      meter,
     },
     cpu: cpuMeter(javaPid),
     leadEmail: (kind, index) => `${kind}-${index}-${run.runId}@acme-bench.example.com`,
   };
+  meter.attachDynamo(dynamo());
+  meter.attachSqs(sqs(), 'functions');
+  meter.attachSqs(stack.sqs, 'poller');
   return { ctx, figures: { startupSeconds, machineLoad, stackMessages } };
 }
 

@@ -6,6 +6,10 @@ import { signedDelivery } from '../../test/setup/signed.ts';
 export interface HttpAnswer {
   status: number;
   text: string;
+  /** performance.now() when the request was sent (before its first byte was written). */
+  sentAt: number;
+  /** Date.now() at the same moment, for clocks outside this process's (a stand-in's history). */
+  sentEpochMs: number;
   /** performance.now() when the response's last byte arrived. */
   at: number;
   ms: number;
@@ -24,6 +28,7 @@ export function httpPoster(url: string, maxSockets: number): HttpPoster {
   return {
     post(body, headers) {
       return new Promise((resolve, reject) => {
+        const sentEpochMs = Date.now();
         const started = performance.now();
         const req = request(
           {
@@ -40,7 +45,7 @@ export function httpPoster(url: string, maxSockets: number): HttpPoster {
             res.on('error', reject);
             res.on('end', () => {
               const at = performance.now();
-              resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), at, ms: at - started });
+              resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), sentAt: started, sentEpochMs, at, ms: at - started });
             });
           },
         );
