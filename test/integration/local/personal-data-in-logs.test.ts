@@ -68,5 +68,5 @@ describe('the logs of a local stack', () => {
     // The 404 is logged (its detail names the address asked for): by reference.
     expect(logged).toContain(`no lead ${leadRef(unknown)}`);
     for (const person of people) expect(logged.toLowerCase(), person).not.toContain(person.toLowerCase());
-  });
+  }, 120_000); // the demo, a CLI process and a redelivery: minutes on a loaded 2-core machine
 });
