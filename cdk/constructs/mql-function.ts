@@ -36,6 +36,13 @@ export interface MqlFunctionProps {
 const requireShim = "import{createRequire as __mqlCreateRequire}from'node:module';const require=__mqlCreateRequire(import.meta.url);";
 
 /**
+ * Context key (`cdk synth -c mql:bundleMetafile=true`): esbuild also writes `index.meta.json` (what each
+ * input contributes to the bundle) next to each function's `index.mjs`. `npm run bench:bundles` sets it to
+ * report what takes the bytes; never set it for a deployment (the file would be uploaded with the code).
+ */
+export const bundleMetafileContext = 'mql:bundleMetafile';
+
+/**
  * A Lambda function with the house defaults, so every function of the stack is built and
  * observed the same way:
  * - bundled by the local esbuild (never Docker: synth must work on a laptop or CI runner
@@ -65,6 +72,7 @@ export class MqlFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
 
+    const metafile = [true, 'true'].includes(this.node.tryGetContext(bundleMetafileContext));
     this.function = new NodejsFunction(this, 'Function', {
       entry: props.entry,
       handler: 'handler',
@@ -99,6 +107,7 @@ export class MqlFunction extends Construct {
         bundleAwsSDK: true,
         forceDockerBundling: false,
         logLevel: LogLevel.WARNING,
+        ...(metafile ? { metafile: true } : {}),
       },
     });
 
