@@ -16,6 +16,8 @@
  *   9. with BENCH_DECAY_LEADS set: decay without scans over that many leads, 1% due (on its own:
  *      `npm run bench:decay`); a run without it keeps the previous `decay` figures of bench/results.json
  *  10. a clean stop (no Java left)
+ *  11. cold start: each Lambda bundle as `npm run synth` builds it, size and module-init time over an empty
+ *      handler (on its own: `npm run bench:bundles`); BENCH_BUNDLES=0 keeps the previous `bundles` figures
  *
  * Parameters can be changed through BENCH_* variables (context.ts, `benchParams`). Exit code 1 on any
  * error (a lost, duplicated or unexpected handoff, a failed delivery, Java left behind, the time budget).
@@ -24,6 +26,7 @@ import './support/log-level.ts';
 import { performance } from 'node:perf_hooks';
 import { defaultJavaToolOptions } from '../lib/local/dynamodb.ts';
 import { beginRun, benchParams } from './context.ts';
+import { bundlesInRun } from './phases/bundles.ts';
 import { capacityLines, capacityPerEvent } from './phases/capacity.ts';
 import { ceilingCpuLine, ceilingLines, ceilingRows, rawCeiling } from './phases/ceiling.ts';
 import { costLines, costPerMillionEvents, meterMark } from './phases/cost.ts';
@@ -84,6 +87,9 @@ if (decay.lines.length > 0) print(['', ...decay.lines]);
 
 const shutdown = await stopStack(ctx, stack.machineLoad);
 
+const bundles = await bundlesInRun(ctx);
+if (bundles.lines.length > 0) print(['', ...bundles.lines]);
+
 const results = {
   date: new Date().toISOString(),
   node: process.version,
@@ -102,6 +108,7 @@ const results = {
   verification,
   cost,
   decay: decay.decay ?? null,
+  bundles: bundles.bundles,
   shutdown,
   stackMessages: { count: stack.stackMessages.length, first: stack.stackMessages.slice(0, 5) },
   errors: ctx.errors,

@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { type Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
@@ -36,6 +37,13 @@ export interface MqlFunctionProps {
 const requireShim = "import{createRequire as __mqlCreateRequire}from'node:module';const require=__mqlCreateRequire(import.meta.url);";
 
 /**
+ * Context key (`cdk synth -c mql:bundleMetafile=true`): esbuild also writes `index.meta.json` (what each
+ * input contributes to the bundle) next to each function's `index.mjs`. `npm run bench:bundles` sets it to
+ * report what takes the bytes; never set it for a deployment (the file would be uploaded with the code).
+ */
+export const bundleMetafileContext = 'mql:bundleMetafile';
+
+/**
  * A Lambda function with the house defaults, so every function of the stack is built and
  * observed the same way:
  * - bundled by the local esbuild (never Docker: synth must work on a laptop or CI runner
@@ -65,6 +73,7 @@ export class MqlFunction extends Construct {
     });
     this.logGroup.grantWrite(this.role);
 
+    const metafile = [true, 'true'].includes(this.node.tryGetContext(bundleMetafileContext));
     this.function = new NodejsFunction(this, 'Function', {
       entry: props.entry,
       handler: 'handler',
@@ -99,6 +108,9 @@ export class MqlFunction extends Construct {
         bundleAwsSDK: true,
         forceDockerBundling: false,
         logLevel: LogLevel.WARNING,
+        // Packages a function never runs, replaced in its bundle only (lib/ and bin/ run unbundled keep them).
+        esbuildArgs: { '--alias': lambdaAliases(props.projectRoot) },
+        ...(metafile ? { metafile: true } : {}),
       },
     });
 
@@ -110,6 +122,23 @@ export class MqlFunction extends Construct {
         'Only xray:PutTraceSegments and xray:PutTelemetryRecords (added by Tracing.ACTIVE) use Resource "*": X-Ray does not support resource-level permissions for them.',
     });
   }
+}
+
+/**
+ * esbuild `--alias` values (`package=replacement`) of every function's bundle:
+ * - `@aws-sdk/credential-provider-node`, the SDK's default credential chain (SSO, INI profiles, processes,
+ *   web identity, instance metadata and the STS/SSO clients they need): Lambda's credentials are in the
+ *   environment, so lib/runtime/lambda-credentials.ts, which reads only those, stands in for it;
+ * - `@smithy/core/event-streams`, the SDK's event-stream codec, which no operation the functions call uses
+ *   (lib/runtime/lambda-event-streams.ts says so if one ever does).
+ * docs/benchmarks.md ("Cold start") has the bytes each saves.
+ */
+export function lambdaAliases(projectRoot: string): string[] {
+  const runtime = join(projectRoot, 'lib', 'runtime');
+  return [
+    `@aws-sdk/credential-provider-node=${join(runtime, 'lambda-credentials.ts')}`,
+    `@smithy/core/event-streams=${join(runtime, 'lambda-event-streams.ts')}`,
+  ];
 }
 
 /** Throws unless esbuild can be resolved from the project root, where NodejsFunction looks for it. */

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import './zod.ts';
 import { operatorNames } from './conditions.ts';
 
 /**
- * The scoring model: configuration as code, validated by zod (docs/scoring-model.md).
+ * The scoring model: configuration as code, validated by zod (its tree-shakable `zod/mini` API: lib/core/zod.ts;
+ * docs/scoring-model.md).
  * Its version is a hash of its normalized content, so two files that say the same thing share a version
  * and every lead records exactly which model scored it.
  */
@@ -21,16 +23,18 @@ export type ProfileField = z.infer<typeof profileField>;
 const fitField = z.enum([...profileField.options, 'salesRejection']);
 export type FitField = z.infer<typeof fitField>;
 
-const validRegex = z.string().refine(
-  (pattern) => {
-    try {
-      new RegExp(pattern, 'i');
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'expected a valid regular expression' },
+const validRegex = z.string().check(
+  z.refine(
+    (pattern) => {
+      try {
+        new RegExp(pattern, 'i');
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'expected a valid regular expression' },
+  ),
 );
 
 export const domainKinds = ['work', 'personal', 'education', 'competitor'] as const;
@@ -40,22 +44,22 @@ const scalar = z.union([z.string(), z.number(), z.boolean()]);
 
 /** The operators of {@link ConditionOperators}: every one given must hold. */
 const operators = {
-  equals: scalar.optional(),
-  notEquals: scalar.optional(),
-  contains: z.string().optional(),
-  notContains: z.string().optional(),
-  matches: validRegex.optional(),
-  notMatches: validRegex.optional(),
-  oneOf: z.array(scalar).min(1).optional(),
-  notOneOf: z.array(scalar).min(1).optional(),
-  atLeast: z.number().optional(),
-  above: z.number().optional(),
-  below: z.number().optional(),
-  atMost: z.number().optional(),
-  exists: z.boolean().optional(),
+  equals: z.optional(scalar),
+  notEquals: z.optional(scalar),
+  contains: z.optional(z.string()),
+  notContains: z.optional(z.string()),
+  matches: z.optional(validRegex),
+  notMatches: z.optional(validRegex),
+  oneOf: z.optional(z.array(scalar).check(z.minLength(1))),
+  notOneOf: z.optional(z.array(scalar).check(z.minLength(1))),
+  atLeast: z.optional(z.number()),
+  above: z.optional(z.number()),
+  below: z.optional(z.number()),
+  atMost: z.optional(z.number()),
+  exists: z.optional(z.boolean()),
 };
 
-function requireOperator(condition: Record<string, unknown>, ctx: z.RefinementCtx, subject: string): void {
+function requireOperator(condition: Record<string, unknown>, ctx: z.core.$RefinementCtx, subject: string): void {
   if (operatorNames.some((name) => condition[name] !== undefined)) return;
   ctx.addIssue({ code: 'custom', path: [], message: `expected an operator on the ${subject} (one or more of ${operatorNames.join(', ')})` });
 }
@@ -64,9 +68,8 @@ function requireOperator(condition: Record<string, unknown>, ctx: z.RefinementCt
  * A condition on the lead's profile: a field with operators, or the kind of its e-mail domain.
  * One object rather than a union, so a typo is named as an unknown key instead of "no variant matched".
  */
-export const fitCondition = z
-  .strictObject({ field: fitField.optional(), emailDomain: z.enum(domainKinds).optional(), ...operators })
-  .superRefine((condition, ctx) => {
+export const fitCondition = z.strictObject({ field: z.optional(fitField), emailDomain: z.optional(z.enum(domainKinds)), ...operators }).check(
+  z.superRefine((condition, ctx) => {
     if (condition.emailDomain !== undefined) {
       if (condition.field !== undefined || operatorNames.some((name) => condition[name] !== undefined)) {
         ctx.addIssue({ code: 'custom', path: [], message: 'expected either emailDomain alone or a field with operators, not both' });
@@ -82,22 +85,23 @@ export const fitCondition = z
       return;
     }
     requireOperator(condition, ctx, 'field');
-  });
+  }),
+);
 export type FitCondition = z.infer<typeof fitCondition>;
 
 /** A condition on an event's properties. */
 export const propertyCondition = z
-  .strictObject({ property: z.string().min(1), ...operators })
-  .superRefine((condition, ctx) => requireOperator(condition, ctx, 'property'));
+  .strictObject({ property: z.string().check(z.minLength(1)), ...operators })
+  .check(z.superRefine((condition, ctx) => requireOperator(condition, ctx, 'property')));
 export type PropertyCondition = z.infer<typeof propertyCondition>;
 
-const ruleId = z.string().regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected lower-case letters, digits, _ . - (starting with a letter or digit)');
+const ruleId = z.string().check(z.regex(/^[a-z0-9][a-z0-9_.-]*$/, 'expected lower-case letters, digits, _ . - (starting with a letter or digit)'));
 
 const eventMatch = {
   /** Event type(s) the rule applies to. */
-  type: z.union([z.string(), z.array(z.string()).min(1)]),
+  type: z.union([z.string(), z.array(z.string()).check(z.minLength(1))]),
   /** Every condition must hold. */
-  where: z.array(propertyCondition).default([]),
+  where: z._default(z.array(propertyCondition), []),
 };
 
 export const fitRule = z.strictObject({
@@ -106,7 +110,7 @@ export const fitRule = z.strictObject({
   when: fitCondition,
   points: z.number(),
   /** Rules of one group share the group's bounds (`fit.groups`). */
-  group: z.string().optional(),
+  group: z.optional(z.string()),
 });
 export type FitRule = z.infer<typeof fitRule>;
 
@@ -116,35 +120,40 @@ export const behaviorRule = z.strictObject({
   ...eventMatch,
   points: z.number(),
   /** The most the rule contributes at any moment (absolute value for negative rules). */
-  cap: z.number().positive().optional(),
+  cap: z.optional(z.number().check(z.positive())),
   /** Overrides the model's half-life; `null` means the points never decay. */
-  halfLifeDays: z.number().positive().nullable().optional(),
+  halfLifeDays: z.optional(z.nullable(z.number().check(z.positive()))),
   /** Rules of one group share the group's bounds (`behavior.groups`), after their own caps. */
-  group: z.string().optional(),
+  group: z.optional(z.string()),
 });
 export type BehaviorRule = z.infer<typeof behaviorRule>;
 
-export const disqualifyRule = z
-  .strictObject({
-    id: ruleId,
-    description: z.string(),
-    /** An event disqualifies: its type(s) and `where` conditions, as in behavior rules. */
-    type: eventMatch.type.optional(),
-    where: z.array(propertyCondition).optional(),
-    /** Or the profile does. */
-    when: fitCondition.optional(),
-  })
-  .superRefine((rule, ctx) => {
-    if ((rule.type === undefined) === (rule.when === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [], message: 'expected either "type" (an event disqualifies) or "when" (the profile does), exactly one' });
-    }
-    if (rule.when !== undefined && rule.where !== undefined) ctx.addIssue({ code: 'custom', path: ['where'], message: '"where" applies to "type" rules only' });
-  })
-  .transform((rule): EventDisqualifier | ProfileDisqualifier =>
+export const disqualifyRule = z.pipe(
+  z
+    .strictObject({
+      id: ruleId,
+      description: z.string(),
+      /** An event disqualifies: its type(s) and `where` conditions, as in behavior rules. */
+      type: z.optional(eventMatch.type),
+      where: z.optional(z.array(propertyCondition)),
+      /** Or the profile does. */
+      when: z.optional(fitCondition),
+    })
+    .check(
+      z.superRefine((rule, ctx) => {
+        if ((rule.type === undefined) === (rule.when === undefined)) {
+          ctx.addIssue({ code: 'custom', path: [], message: 'expected either "type" (an event disqualifies) or "when" (the profile does), exactly one' });
+        }
+        if (rule.when !== undefined && rule.where !== undefined)
+          ctx.addIssue({ code: 'custom', path: ['where'], message: '"where" applies to "type" rules only' });
+      }),
+    ),
+  z.transform((rule): EventDisqualifier | ProfileDisqualifier =>
     rule.type !== undefined
       ? { id: rule.id, description: rule.description, type: rule.type, where: rule.where ?? [] }
       : { id: rule.id, description: rule.description, when: rule.when! },
-  );
+  ),
+);
 export interface EventDisqualifier {
   id: string;
   description: string;
@@ -163,7 +172,7 @@ export const fastTrackRule = z.strictObject({
   description: z.string(),
   ...eventMatch,
   /** Only an event this recent qualifies at once; an old one replayed later does not. */
-  withinDays: z.number().positive().default(30),
+  withinDays: z._default(z.number().check(z.positive()), 30),
 });
 export type FastTrackRule = z.infer<typeof fastTrackRule>;
 
@@ -174,8 +183,8 @@ export type FastTrackRule = z.infer<typeof fastTrackRule>;
  * model maps it afresh.
  */
 export const formMapping = z.strictObject({
-  type: z.string().regex(/^[a-z0-9][a-z0-9_]*$/, 'a snake_case event type, e.g. demo_requested'),
-  description: z.string().optional(),
+  type: z.string().check(z.regex(/^[a-z0-9][a-z0-9_]*$/, 'a snake_case event type, e.g. demo_requested')),
+  description: z.optional(z.string()),
 });
 export type FormMapping = z.infer<typeof formMapping>;
 
@@ -183,41 +192,41 @@ export const scoringModelSchema = z
   .strictObject({
     name: z.string(),
     /** Optional and absent from the default model, so models without it keep their version. */
-    forms: z.record(z.string().regex(/^\S{1,200}$/, 'a form id without spaces'), formMapping).optional(),
+    forms: z.optional(z.record(z.string().check(z.regex(/^\S{1,200}$/, 'a form id without spaces')), formMapping)),
     /**
      * How e-mail addresses name leads beyond trimming and lower case. Off unless turned on (optional and
      * absent from the default model, which keeps its version): `dana+news@acme.com` and `dana@acme.com`
      * are two leads until `stripPlusTags` is set; Gmail's dots only with `gmailDots`.
      */
-    identity: z
-      .strictObject({
+    identity: z.optional(
+      z.strictObject({
         /** `dana+news@acme.com` is the lead `dana@acme.com` (sub-addressing, honoured by most providers). */
-        stripPlusTags: z.boolean().default(false),
+        stripPlusTags: z._default(z.boolean(), false),
         /** Gmail ignores dots in the local part, and googlemail.com is gmail.com: `d.whit@gmail.com` is `dwhit@gmail.com`. */
-        gmailDots: z.boolean().default(false),
-      })
-      .optional(),
+        gmailDots: z._default(z.boolean(), false),
+      }),
+    ),
     domains: z.strictObject({
       /** Free-mail providers. */
-      personal: z.array(z.string()).default([]),
+      personal: z._default(z.array(z.string()), []),
       /** Education domains or suffixes (`.edu`, `.ac.uk`). */
-      education: z.array(z.string()).default([]),
-      competitors: z.array(z.string()).default([]),
+      education: z._default(z.array(z.string()), []),
+      competitors: z._default(z.array(z.string()), []),
     }),
     fit: z.strictObject({
       rules: z.array(fitRule),
-      groups: z.record(z.string(), z.strictObject({ min: z.number().optional(), max: z.number().optional() })).default({}),
+      groups: z._default(z.record(z.string(), z.strictObject({ min: z.optional(z.number()), max: z.optional(z.number()) })), {}),
     }),
     behavior: z.strictObject({
       /** Default half-life of behavior points. */
-      halfLifeDays: z.number().positive(),
+      halfLifeDays: z.number().check(z.positive()),
       /** An event scores under the FIRST rule that matches it: put specific rules before general ones. */
       rules: z.array(behaviorRule),
       /** Bounds shared by the rules that name the group (absent from the default model, so its version stays). */
-      groups: z.record(z.string(), z.strictObject({ min: z.number().optional(), max: z.number().optional() })).optional(),
+      groups: z.optional(z.record(z.string(), z.strictObject({ min: z.optional(z.number()), max: z.optional(z.number()) }))),
     }),
-    disqualify: z.array(disqualifyRule).default([]),
-    fastTrack: z.array(fastTrackRule).default([]),
+    disqualify: z._default(z.array(disqualifyRule), []),
+    fastTrack: z._default(z.array(fastTrackRule), []),
     thresholds: z.strictObject({
       /** Enter MQL at a total of at least this many points. */
       mql: z.number(),
@@ -229,45 +238,47 @@ export const scoringModelSchema = z
       recycleBelow: z.number(),
     }),
   })
-  .superRefine((model, ctx) => {
-    if (model.thresholds.recycleBelow > model.thresholds.mql) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['thresholds', 'recycleBelow'],
-        message: `expected at most thresholds.mql (${model.thresholds.mql}), got ${model.thresholds.recycleBelow}`,
+  .check(
+    z.superRefine((model, ctx) => {
+      if (model.thresholds.recycleBelow > model.thresholds.mql) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['thresholds', 'recycleBelow'],
+          message: `expected at most thresholds.mql (${model.thresholds.mql}), got ${model.thresholds.recycleBelow}`,
+        });
+      }
+      const seen = new Set<string>();
+      const all = [...model.fit.rules, ...model.behavior.rules, ...model.disqualify, ...model.fastTrack];
+      for (const rule of all) {
+        if (seen.has(rule.id))
+          ctx.addIssue({
+            code: 'custom',
+            path: [],
+            message: `rule id "${rule.id}" is used twice (ids are unique across fit, behavior, disqualify and fastTrack)`,
+          });
+        seen.add(rule.id);
+      }
+      model.fit.rules.forEach((rule, index) => {
+        if (rule.group && !Object.hasOwn(model.fit.groups, rule.group)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['fit', 'rules', index, 'group'],
+            message: `expected a group of fit.groups (${Object.keys(model.fit.groups).join(', ') || 'none defined'}), got "${rule.group}"`,
+          });
+        }
       });
-    }
-    const seen = new Set<string>();
-    const all = [...model.fit.rules, ...model.behavior.rules, ...model.disqualify, ...model.fastTrack];
-    for (const rule of all) {
-      if (seen.has(rule.id))
-        ctx.addIssue({
-          code: 'custom',
-          path: [],
-          message: `rule id "${rule.id}" is used twice (ids are unique across fit, behavior, disqualify and fastTrack)`,
-        });
-      seen.add(rule.id);
-    }
-    model.fit.rules.forEach((rule, index) => {
-      if (rule.group && !Object.hasOwn(model.fit.groups, rule.group)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['fit', 'rules', index, 'group'],
-          message: `expected a group of fit.groups (${Object.keys(model.fit.groups).join(', ') || 'none defined'}), got "${rule.group}"`,
-        });
-      }
-    });
-    const behaviorGroups = model.behavior.groups ?? {};
-    model.behavior.rules.forEach((rule, index) => {
-      if (rule.group && !Object.hasOwn(behaviorGroups, rule.group)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['behavior', 'rules', index, 'group'],
-          message: `expected a group of behavior.groups (${Object.keys(behaviorGroups).join(', ') || 'none defined'}), got "${rule.group}"`,
-        });
-      }
-    });
-  });
+      const behaviorGroups = model.behavior.groups ?? {};
+      model.behavior.rules.forEach((rule, index) => {
+        if (rule.group && !Object.hasOwn(behaviorGroups, rule.group)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['behavior', 'rules', index, 'group'],
+            message: `expected a group of behavior.groups (${Object.keys(behaviorGroups).join(', ') || 'none defined'}), got "${rule.group}"`,
+          });
+        }
+      });
+    }),
+  );
 
 export type ScoringModelInput = z.input<typeof scoringModelSchema>;
 export type ScoringModel = z.output<typeof scoringModelSchema> & { readonly version: string };

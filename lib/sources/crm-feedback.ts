@@ -13,7 +13,8 @@
  * whole delivery with a 400 naming it. The sender is the operator's own integration, so a refusal tells
  * them at once what to fix, and nothing is stored partially.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../core/zod.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { leadIdOf, normalizeEmail } from '../core/events.ts';
 import { badRequest, notFound } from '../http/errors.ts';
@@ -38,19 +39,18 @@ export type RejectionReason = (typeof rejectionReasons)[number];
 const requiredString = (what: string) =>
   z
     .string({ error: (issue) => (issue.input === undefined ? `is required (${what})` : 'must be a string') })
-    .min(1, { error: 'must not be empty' })
-    .max(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` });
+    .check(z.minLength(1, { error: 'must not be empty' }), z.maxLength(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` }));
 
-const optionalId = z
-  .string({ error: 'must be a string' })
-  .min(1, { error: 'must not be empty' })
-  .max(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` })
-  .optional();
+const optionalId = z.optional(
+  z
+    .string({ error: 'must be a string' })
+    .check(z.minLength(1, { error: 'must not be empty' }), z.maxLength(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` })),
+);
 
 const outcomeSchema = z.object({
   id: requiredString('the outcome event id, its deduplication key'),
-  email: z.string({ error: 'must be a string' }).optional(),
-  leadId: z.string({ error: 'must be a string' }).optional(),
+  email: z.optional(z.string({ error: 'must be a string' })),
+  leadId: z.optional(z.string({ error: 'must be a string' })),
   outcome: z.enum(crmOutcomeTypes, {
     error: (issue) =>
       issue.input === undefined
@@ -58,13 +58,10 @@ const outcomeSchema = z.object({
         : `must be one of ${crmOutcomeTypes.join(', ')}, got ${JSON.stringify(issue.input)}`,
   }),
   occurredAt: z.string({ error: (issue) => (issue.input === undefined ? 'is required (ISO 8601)' : 'must be an ISO 8601 string') }),
-  reason: z.enum(rejectionReasons, { error: (issue) => `must be one of ${rejectionReasons.join(', ')}, got ${JSON.stringify(issue.input)}` }).optional(),
-  amount: z.number({ error: 'must be a number' }).nonnegative({ error: 'must not be negative' }).optional(),
-  currency: z
-    .string({ error: 'must be a string' })
-    .regex(/^[A-Za-z]{3}$/, { error: 'must be a three-letter ISO 4217 code such as USD' })
-    .optional(),
-  note: z.string({ error: 'must be a string' }).optional(),
+  reason: z.optional(z.enum(rejectionReasons, { error: (issue) => `must be one of ${rejectionReasons.join(', ')}, got ${JSON.stringify(issue.input)}` })),
+  amount: z.optional(z.number({ error: 'must be a number' }).check(z.nonnegative({ error: 'must not be negative' }))),
+  currency: z.optional(z.string({ error: 'must be a string' }).check(z.regex(/^[A-Za-z]{3}$/, { error: 'must be a three-letter ISO 4217 code such as USD' }))),
+  note: z.optional(z.string({ error: 'must be a string' })),
   handoffId: optionalId,
   crmId: optionalId,
 });

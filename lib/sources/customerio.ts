@@ -31,7 +31,8 @@
  * - push, sms, in_app, slack, webhook: other channels, ignored (`unsupported_object_type:<type>`).
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../core/zod.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { normalizeEmail } from '../core/events.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
@@ -117,16 +118,18 @@ export function verifyCustomerioSignature(input: { key: string; timestamp: strin
 // z.custom keeps the parsed object itself (no copy through zod), so the mapping reads the sender's own keys.
 const jsonObject = z.custom<JsonObject>(isObject, { error: 'must be a JSON object' });
 const requiredString = (what: string) =>
-  z.string({ error: (issue) => (issue.input === undefined ? `is required (${what})` : 'must be a string') }).min(1, { error: 'must not be empty' });
+  z
+    .string({ error: (issue) => (issue.input === undefined ? `is required (${what})` : 'must be a string') })
+    .check(z.minLength(1, { error: 'must not be empty' }));
 
 /** Customer.io's envelope: what every reporting event has, whatever its channel or metric. */
 const envelopeSchema = z.object({
   // The deduplication key (part of the DynamoDB sort key), hence the length bound; a ULID is 26.
-  event_id: requiredString('the event ULID').max(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` }),
+  event_id: requiredString('the event ULID').check(z.maxLength(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` })),
   object_type: requiredString('email, push, sms, in_app, slack, webhook, customer, ...'),
   metric: requiredString('sent, delivered, opened, clicked, ...'),
   timestamp: z.union([z.number(), z.string()], { error: (issue) => (issue.input === undefined ? 'is required (unix seconds)' : 'must be unix seconds') }),
-  data: jsonObject.nullish(),
+  data: z.nullish(jsonObject),
 });
 type Envelope = z.infer<typeof envelopeSchema>;
 

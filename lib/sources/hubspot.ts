@@ -16,7 +16,8 @@
  * delivered the lead (`CRM#hubspot#<id>`), else by asking HubSpot for the contact's e-mail.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../core/zod.ts';
 import { contactEmail, HubSpotLookupError } from '../apis/hubspot-contacts.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { canonicalLeadId } from '../core/identity.ts';
@@ -145,8 +146,8 @@ export const defaultHubSpotOutcomeMap: HubSpotOutcomeMap = {
   },
 };
 
-const mappedOutcome = z.union([z.enum(crmOutcomeTypes), z.strictObject({ outcome: z.enum(crmOutcomeTypes), reason: z.enum(rejectionReasons).optional() })]);
-const outcomeMapSchema = z.record(z.string().min(1), z.record(z.string().min(1), mappedOutcome.nullable()));
+const mappedOutcome = z.union([z.enum(crmOutcomeTypes), z.strictObject({ outcome: z.enum(crmOutcomeTypes), reason: z.optional(z.enum(rejectionReasons)) })]);
+const outcomeMapSchema = z.record(z.string().check(z.minLength(1)), z.record(z.string().check(z.minLength(1)), z.nullable(mappedOutcome)));
 
 /** A HUBSPOT_OUTCOME_MAP that cannot be used: the message says what to fix. */
 export class HubSpotOutcomeMapError extends Error {}
@@ -207,14 +208,16 @@ export interface HubSpotOutcomeChange {
 }
 
 const eventSchema = z.looseObject({
-  eventId: z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,30}$/)], { error: 'must be the event id HubSpot sends (a whole number)' }),
+  eventId: z.union([z.number().check(z.int(), z.nonnegative()), z.string().check(z.regex(/^\d{1,30}$/))], {
+    error: 'must be the event id HubSpot sends (a whole number)',
+  }),
   subscriptionType: z.string({ error: 'must be a string such as contact.propertyChange' }),
-  objectId: z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,30}$/)], { error: 'must be the record id (a whole number)' }),
-  occurredAt: z.number({ error: 'must be a time in milliseconds' }).int().positive({ error: 'must be a time in milliseconds' }),
-  propertyName: z.string().optional(),
-  propertyValue: z.union([z.string(), z.number(), z.boolean(), z.null()]).optional(),
-  objectTypeId: z.string().optional(),
-  changeSource: z.string().optional(),
+  objectId: z.union([z.number().check(z.int(), z.nonnegative()), z.string().check(z.regex(/^\d{1,30}$/))], { error: 'must be the record id (a whole number)' }),
+  occurredAt: z.number({ error: 'must be a time in milliseconds' }).check(z.int(), z.positive({ error: 'must be a time in milliseconds' })),
+  propertyName: z.optional(z.string()),
+  propertyValue: z.optional(z.union([z.string(), z.number(), z.boolean(), z.null()])),
+  objectTypeId: z.optional(z.string()),
+  changeSource: z.optional(z.string()),
 });
 
 /** Whether an event is a property change of a contact (the legacy and the new platform's names). */

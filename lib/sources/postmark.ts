@@ -31,7 +31,8 @@
  * two opens of one message differ in ReceivedAt, two clicks also in their link.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../core/zod.ts';
 import type { NormalizedEvent, PropertyValue } from '../core/events.ts';
 import { normalizeEmail } from '../core/events.ts';
 import { badRequest, notFound, unauthorized } from '../http/errors.ts';
@@ -97,48 +98,45 @@ function verifyPostmark(request: WebhookRequest, secrets: Secrets): void {
 // ---------------------------------------------------------------------------------------------
 
 const jsonObject = z.custom<JsonObject>(isObject, { error: 'must be a JSON object' });
-const optionalText = z.string({ error: 'must be a string' }).nullish();
-const optionalFlag = z.boolean({ error: 'must be true or false' }).nullish();
-const optionalNumber = z.number({ error: 'must be a number' }).nullish();
+const optionalText = z.nullish(z.string({ error: 'must be a string' }));
+const optionalFlag = z.nullish(z.boolean({ error: 'must be true or false' }));
+const optionalNumber = z.nullish(z.number({ error: 'must be a number' }));
 const requiredTime = z.string({
   error: (issue) => (issue.input === undefined ? "is required (ISO 8601, the record's own time)" : 'must be an ISO 8601 string'),
 });
-const messageId = z
-  .string({ error: 'must be a string' })
-  .max(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` })
-  .nullish();
+const messageId = z.nullish(z.string({ error: 'must be a string' }).check(z.maxLength(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` })));
 
 const common = {
   MessageID: messageId,
   MessageStream: optionalText,
   Tag: optionalText,
   ServerID: optionalNumber,
-  Metadata: jsonObject.nullish(),
+  Metadata: z.nullish(jsonObject),
 };
 
 /** Client, OS, Geo and the rest that Open and Click share. */
 const tracking = {
   ...common,
-  Recipient: z.unknown().optional(),
+  Recipient: z.optional(z.unknown()),
   ReceivedAt: requiredTime,
   Platform: optionalText,
   UserAgent: optionalText,
-  Client: jsonObject.nullish(),
-  OS: jsonObject.nullish(),
-  Geo: jsonObject.nullish(),
+  Client: z.nullish(jsonObject),
+  OS: z.nullish(jsonObject),
+  Geo: z.nullish(jsonObject),
 };
 
-const deliverySchema = z.object({ ...common, Recipient: z.unknown().optional(), DeliveredAt: requiredTime, Details: optionalText });
+const deliverySchema = z.object({ ...common, Recipient: z.optional(z.unknown()), DeliveredAt: requiredTime, Details: optionalText });
 const openSchema = z.object({ ...tracking, FirstOpen: optionalFlag, ReadSeconds: optionalNumber });
 const clickSchema = z.object({ ...tracking, OriginalLink: optionalText, ClickLocation: optionalText });
 /** Bounce and SpamComplaint have the same shape. */
 const bounceSchema = z.object({
   ...common,
-  ID: z.union([z.number(), z.string()], { error: 'must be a number' }).nullish(),
+  ID: z.nullish(z.union([z.number(), z.string()], { error: 'must be a number' })),
   Type: optionalText,
   TypeCode: optionalNumber,
   Name: optionalText,
-  Email: z.unknown().optional(),
+  Email: z.optional(z.unknown()),
   BouncedAt: requiredTime,
   Description: optionalText,
   Details: optionalText,
@@ -148,7 +146,7 @@ const bounceSchema = z.object({
 });
 const subscriptionChangeSchema = z.object({
   ...common,
-  Recipient: z.unknown().optional(),
+  Recipient: z.optional(z.unknown()),
   ChangedAt: requiredTime,
   SuppressSending: z.boolean({
     error: (issue) => (issue.input === undefined ? 'is required (true: suppressed, false: reactivated)' : 'must be true or false'),
@@ -157,11 +155,11 @@ const subscriptionChangeSchema = z.object({
   Origin: optionalText,
 });
 
-type CommonFields = z.infer<z.ZodObject<typeof common>>;
+type CommonFields = z.infer<z.ZodMiniObject<typeof common>>;
 type Tracking = z.infer<typeof openSchema> | z.infer<typeof clickSchema>;
 type BounceRecord = z.infer<typeof bounceSchema>;
 
-function parse<T>(schema: z.ZodType<T>, record: JsonObject, recordType: string): T {
+function parse<T>(schema: z.ZodMiniType<T>, record: JsonObject, recordType: string): T {
   const parsed = schema.safeParse(record);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];

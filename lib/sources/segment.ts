@@ -8,7 +8,8 @@
  * - `identify` -> `profile_updated`; traits become profile fields, the rest of the scalars `custom`.
  * - `context.traits` on any message carries profile fields too.
  */
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../core/zod.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
 import { normalizeEmail, toSnakeCase } from '../core/events.ts';
 import { badRequest, notFound } from '../http/errors.ts';
@@ -40,7 +41,7 @@ const unscoredTypes = new Set(['group', 'alias']);
 // z.custom keeps the parsed object itself (no copy through zod), so the mapping below reads the
 // sender's own keys and nothing else.
 const jsonObject = z.custom<JsonObject>(isObject, { error: 'must be a JSON object' });
-const isoString = z.string({ error: 'must be an ISO 8601 string' }).nullish();
+const isoString = z.nullish(z.string({ error: 'must be an ISO 8601 string' }));
 
 const messageSchema = z.object({
   type: z.enum(scoredTypes, {
@@ -52,13 +53,12 @@ const messageSchema = z.object({
   // The deduplication key (DynamoDB sort key part), hence the length bound.
   messageId: z
     .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be a string') })
-    .min(1, { error: 'must not be empty' })
-    .max(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` }),
-  event: z.string({ error: 'must be a string' }).optional(),
-  name: z.string({ error: 'must be a string' }).nullish(),
-  properties: jsonObject.nullish(),
-  traits: jsonObject.nullish(),
-  context: jsonObject.nullish(),
+    .check(z.minLength(1, { error: 'must not be empty' }), z.maxLength(maxKeyLength, { error: `must be at most ${maxKeyLength} characters` })),
+  event: z.optional(z.string({ error: 'must be a string' })),
+  name: z.nullish(z.string({ error: 'must be a string' })),
+  properties: z.nullish(jsonObject),
+  traits: z.nullish(jsonObject),
+  context: z.nullish(jsonObject),
   timestamp: isoString,
   originalTimestamp: isoString,
   sentAt: isoString,

@@ -97,7 +97,7 @@ class SegmentWalk {
     this.finished.add(current.pk);
     const profile = current.profile;
     // Leads only: an alias, or a provider-key lead merged into an e-mail lead (whose events were copied there), is not one.
-    if (!profile || profile.kind !== 'lead' || profile.mergedInto) return;
+    if (profile?.kind !== 'lead' || profile.mergedInto) return;
     if (this.since && !((profile.firstSeenAt as string | undefined) && (profile.firstSeenAt as string) >= this.since)) return;
     current.events.sort((a, b) => (a.occurredAt === b.occurredAt ? 0 : a.occurredAt < b.occurredAt ? -1 : 1));
     into.push({ leadId: profile.leadId as string, events: current.events });

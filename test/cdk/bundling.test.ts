@@ -1,35 +1,61 @@
 /**
  * The one test that bundles for real with the local esbuild (about 20 s for all functions):
- * each function's asset is an ESM file that Node loads and that exports `handler`, and a
- * model file given at synth is inside the bundle.
+ * each function's asset is an ESM file that Node loads and that exports `handler`, a model file given
+ * at synth is inside the bundle, and each bundle holds no more than its function runs (issue 12, cold
+ * start: docs/benchmarks.md).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CfnElement } from 'aws-cdk-lib';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleMetafileContext } from '../../cdk/constructs/mql-function.ts';
 import { functions, type HandlerName } from '../../lib/topology.ts';
 import { synth } from './synth.ts';
 
+const names = Object.keys(functions) as HandlerName[];
+
+/** Packages of the SDK's default credential chain that a function never runs: its credentials are in the environment. */
+const credentialChain = [
+  '@aws-sdk/credential-provider-node',
+  '@aws-sdk/credential-provider-ini',
+  '@aws-sdk/credential-provider-sso',
+  '@aws-sdk/credential-provider-process',
+  '@aws-sdk/credential-provider-web-identity',
+  '@aws-sdk/credential-provider-http',
+  '@aws-sdk/credential-provider-login',
+  '@aws-sdk/nested-clients',
+  '@aws-sdk/token-providers',
+  '@smithy/credential-provider-imds',
+];
+
 describe('bundling', () => {
-  it('bundles every function with esbuild into a loadable ESM file, with the model file inlined', { timeout: 180_000 }, () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mql-bundle-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  let dir: string;
+  const bundles = {} as Record<HandlerName, string>;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mql-bundle-'));
     const model = JSON.parse(readFileSync(fileURLToPath(new URL('../../lib/core/default-model.json', import.meta.url)), 'utf8'));
     model.name = 'bundling-test-model-7f3a';
     const modelPath = join(dir, 'model.json');
     writeFileSync(modelPath, JSON.stringify(model, null, 2));
 
     const outdir = join(dir, 'cdk.out');
-    const { stack, template } = synth({ bundle: true, outdir, engine: { modelPath } });
-
-    for (const name of Object.keys(functions) as HandlerName[]) {
+    // The metafile (esbuild's account of each input's bytes) is written next to each bundle.
+    const { stack, template } = synth({ bundle: true, outdir, engine: { modelPath }, context: { [bundleMetafileContext]: true } });
+    for (const name of names) {
       const id = stack.getLogicalId(stack.engine.functions[name].function.node.defaultChild as CfnElement);
       const key = template.toJSON().Resources[id].Properties.Code.S3Key as string;
-      const assetDir = join(outdir, `asset.${key.replace(/\.zip$/, '')}`);
-      const bundle = join(assetDir, 'index.mjs');
+      bundles[name] = join(outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs');
+    }
+  }, 180_000);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('bundles every function with esbuild into a loadable ESM file, with the model file inlined', { timeout: 120_000 }, () => {
+    for (const name of names) {
+      const bundle = bundles[name];
       expect(existsSync(bundle), `${name}: ${bundle}`).toBe(true);
       expect(existsSync(`${bundle}.map`), `${name}: source map`).toBe(true);
 
@@ -55,5 +81,36 @@ describe('bundling', () => {
         model: 'bundling-test-model-7f3a',
       });
     }
+  });
+
+  it('keeps every bundle within 400 KB, with the environment as the only credential provider and no code its function never runs', () => {
+    for (const name of names) {
+      const bundle = bundles[name];
+      expect(statSync(bundle).size, `${name}: bytes of index.mjs`).toBeLessThanOrEqual(400_000);
+
+      const meta = JSON.parse(readFileSync(join(bundle, '..', 'index.meta.json'), 'utf8')) as { inputs: Record<string, unknown> };
+      const inputs = Object.keys(meta.inputs);
+      const packages = new Set(inputs.flatMap((input) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? []));
+      // The SDK clients find Lambda's credentials in the environment (lib/runtime/lambda-credentials.ts).
+      expect(packages.has('@aws-sdk/credential-provider-env'), `${name}: environment credentials`).toBe(true);
+      expect(
+        credentialChain.filter((pkg) => packages.has(pkg)),
+        `${name}: the default credential chain`,
+      ).toEqual([]);
+      // zod's tree-shakable API (lib/core/zod.ts); no event-stream codec (lib/runtime/lambda-event-streams.ts).
+      expect(
+        inputs.filter((input) => input.includes('node_modules/zod/v4/classic/')),
+        `${name}: zod's classic API`,
+      ).toEqual([]);
+      expect(
+        inputs.filter((input) => input.includes('/submodules/event-streams/')),
+        `${name}: the SDK's event-stream codec`,
+      ).toEqual([]);
+    }
+    // The handoff never scores: no scoring model, no zod (lib/handoff/ledger-from-env.ts).
+    const handoff = Object.keys(
+      (JSON.parse(readFileSync(join(bundles.handoff, '..', 'index.meta.json'), 'utf8')) as { inputs: Record<string, unknown> }).inputs,
+    );
+    expect(handoff.filter((input) => input.endsWith('lib/core/model.ts') || input.includes('node_modules/zod/'))).toEqual([]);
   });
 });

@@ -21,13 +21,15 @@ export interface SynthOptions {
   /** Bundle for real with esbuild. */
   readonly bundle?: boolean;
   readonly outdir?: string;
+  /** More context for the app (e.g. cdk/constructs/mql-function.ts `bundleMetafileContext`). */
+  readonly context?: Record<string, unknown>;
 }
 
 /** A fresh app with the stack; `template` is synthesized lazily by the first access. */
 export function buildStack(options: SynthOptions = {}): { app: App; stack: MqlEngineStack } {
   const app = new App({
     ...(options.outdir ? { outdir: options.outdir } : {}),
-    context: options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] },
+    context: { ...(options.bundle ? {} : { 'aws:cdk:bundling-stacks': [] }), ...options.context },
   });
   const stack = new MqlEngineStack(app, 'Test', options.engine ? { engine: options.engine } : {});
   if (options.nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
