@@ -97,9 +97,7 @@ export class StoreTable {
 
   async getLead(leadId: string): Promise<StoredLead | undefined> {
     const answer = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: leadPk(leadId), sk: profileSk }, ConsistentRead: true }));
-    if (!answer.Item) return undefined;
-    const { pk: _pk, sk: _sk, kind: _kind, dueShard: _shard, ...lead } = answer.Item;
-    return lead as StoredLead;
+    return answer.Item ? storedLeadOf(answer.Item) : undefined;
   }
 
   /**
@@ -162,4 +160,10 @@ export class StoreTable {
     } while (cursor);
     return items;
   }
+}
+
+/** A lead's PROFILE item as the stored lead: without its keys, its kind and its due-index shard. */
+export function storedLeadOf(item: Record<string, unknown>): StoredLead {
+  const { pk: _pk, sk: _sk, kind: _kind, dueShard: _shard, ...lead } = item;
+  return lead as unknown as StoredLead;
 }
