@@ -14,7 +14,10 @@
  *   8. verification: exactly one lead.mql per qualified lead
  *   9. with BENCH_DECAY_LEADS set: decay without scans over that many leads, 1% due (on its own:
  *      `npm run bench:decay`); a run without it keeps the previous `decay` figures of bench/results.json
- *  10. a clean stop (no Java left)
+ *  10. with BENCH_JOBS_LEADS set: operator jobs (backtest, rescore) over that many leads at 1, 2 and 4
+ *      Scan segments, and the old way (on its own: `npm run bench:jobs`); a run without it keeps the
+ *      previous `jobs` figures
+ *  11. a clean stop (no Java left)
  *
  * Parameters can be changed through BENCH_* variables (context.ts, `benchParams`). Exit code 1 on any
  * error (a lost, duplicated or unexpected handoff, a failed delivery, Java left behind, the time budget).
@@ -28,6 +31,7 @@ import { ceilingCpuLine, ceilingLines, ceilingRows, rawCeiling } from './phases/
 import { decayInRun } from './phases/decay.ts';
 import { eventsThroughHttp, ingestLines, ingestRow } from './phases/events.ts';
 import { handoffLatency, handoffLines, handoffRows } from './phases/handoff-latency.ts';
+import { jobsInRun } from './phases/jobs-scale.ts';
 import { sendgridBatches, sendgridLines, sendgridRows } from './phases/sendgrid.ts';
 import { stackLines, startStack, stopLines, stopStack } from './phases/stack.ts';
 import { verificationLines, verifyExactlyOnce } from './phases/verification.ts';
@@ -76,6 +80,9 @@ if (ctx.overBudget()) ctx.errors.push(`the run exceeded its ${params.timeBudgetS
 const decay = await decayInRun(ctx);
 if (decay.lines.length > 0) print(['', ...decay.lines]);
 
+const jobs = await jobsInRun(ctx);
+if (jobs.lines.length > 0) print(['', ...jobs.lines]);
+
 const shutdown = await stopStack(ctx, stack.machineLoad);
 
 const results = {
@@ -95,6 +102,7 @@ const results = {
   handoff,
   verification,
   decay: decay.decay ?? null,
+  jobs: jobs.jobs ?? null,
   shutdown,
   stackMessages: { count: stack.stackMessages.length, first: stack.stackMessages.slice(0, 5) },
   errors: ctx.errors,
