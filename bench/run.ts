@@ -15,8 +15,11 @@
  *   8b. cost: dollars per million events, single and batched, from what the handlers used (phases/cost.ts)
  *   9. with BENCH_DECAY_LEADS set: decay without scans over that many leads, 1% due (on its own:
  *      `npm run bench:decay`); a run without it keeps the previous `decay` figures of bench/results.json
- *  10. a clean stop (no Java left)
- *  11. cold start: each Lambda bundle as `npm run synth` builds it, size and module-init time over an empty
+ *  10. with BENCH_JOBS_LEADS set: operator jobs (backtest, rescore) over that many leads at 1, 2 and 4
+ *      Scan segments, and the old way (on its own: `npm run bench:jobs`); a run without it keeps the
+ *      previous `jobs` figures
+ *  11. a clean stop (no Java left)
+ *  12. cold start: each Lambda bundle as `npm run synth` builds it, size and module-init time over an empty
  *      handler (on its own: `npm run bench:bundles`); BENCH_BUNDLES=0 keeps the previous `bundles` figures
  *
  * Parameters can be changed through BENCH_* variables (context.ts, `benchParams`). Exit code 1 on any
@@ -33,6 +36,7 @@ import { costLines, costPerMillionEvents, meterMark } from './phases/cost.ts';
 import { decayInRun } from './phases/decay.ts';
 import { eventsThroughHttp, ingestLines, ingestRow } from './phases/events.ts';
 import { handoffLatency, handoffLines, handoffRows } from './phases/handoff-latency.ts';
+import { jobsInRun } from './phases/jobs-scale.ts';
 import { sendgridBatches, sendgridLines, sendgridRows } from './phases/sendgrid.ts';
 import { stackLines, startStack, stopLines, stopStack } from './phases/stack.ts';
 import { verificationLines, verifyExactlyOnce } from './phases/verification.ts';
@@ -85,6 +89,9 @@ if (ctx.overBudget()) ctx.errors.push(`the run exceeded its ${params.timeBudgetS
 const decay = await decayInRun(ctx);
 if (decay.lines.length > 0) print(['', ...decay.lines]);
 
+const jobs = await jobsInRun(ctx);
+if (jobs.lines.length > 0) print(['', ...jobs.lines]);
+
 const shutdown = await stopStack(ctx, stack.machineLoad);
 
 const bundles = await bundlesInRun(ctx);
@@ -109,6 +116,7 @@ const results = {
   cost,
   decay: decay.decay ?? null,
   bundles: bundles.bundles,
+  jobs: jobs.jobs ?? null,
   shutdown,
   stackMessages: { count: stack.stackMessages.length, first: stack.stackMessages.slice(0, 5) },
   errors: ctx.errors,

@@ -212,8 +212,15 @@ export interface Evaluation {
 /**
  * Applies new events (none already applied: the store filters redeliveries) and re-evaluates at `now`.
  * The result is the same whatever order the events arrive in, across calls as within one.
+ * `fastTrackAfter`: only events after this instant may fast-track (a replay, lib/core/replay.ts).
  */
-export function applyEvents(previous: Lead | undefined, events: readonly NormalizedEvent[], model: ScoringModel, now: Date): Evaluation {
+export function applyEvents(
+  previous: Lead | undefined,
+  events: readonly NormalizedEvent[],
+  model: ScoringModel,
+  now: Date,
+  options: { fastTrackAfter?: string } = {},
+): Evaluation {
   const first = events[0];
   if (!previous && !first) throw new Error('applyEvents needs a lead or at least one event');
   const lead: Lead = structuredClone(previous ?? newLead(first!.leadKey, now, model));
@@ -228,7 +235,8 @@ export function applyEvents(previous: Lead | undefined, events: readonly Normali
     const disqualifier = model.disqualify.find((candidate) => 'type' in candidate && eventMatches(scored, candidate));
     if (disqualifier && !lead.disqualifiedBy) lead.disqualifiedBy = { rule: disqualifier.id, at: event.occurredAt };
     const fastTrack = model.fastTrack.find((candidate) => eventMatches(scored, candidate));
-    if (fastTrack && nowMs - Date.parse(event.occurredAt) <= fastTrack.withinDays * msPerDay) fastTracked = true;
+    const fresh = options.fastTrackAfter === undefined || event.occurredAt > options.fastTrackAfter;
+    if (fastTrack && fresh && nowMs - Date.parse(event.occurredAt) <= fastTrack.withinDays * msPerDay) fastTracked = true;
     if (scored.type in outcomeStatus && (!lead.outcome || lead.outcome.at <= event.occurredAt)) {
       lead.outcome = outcomeOf(scored.type, event);
     }

@@ -32,7 +32,10 @@ export function replayLead(previous: Lead, events: readonly NormalizedEvent[], m
     recentEvents: [],
   };
   const own = events.map((event) => (event.leadKey === previous.leadId ? event : { ...event, leadKey: previous.leadId }));
-  return own.length > 0 ? applyEvents(base, own, model, now) : evaluateLead(base, model, now);
+  // A fast track counts once: an MQL recycled since is not qualified again by the events that fast-tracked it
+  // (ingest would not: it fast-tracks on the events of the write at hand), only by one after its recycling.
+  const options = previous.status === 'recycled' ? { fastTrackAfter: previous.statusChangedAt } : {};
+  return own.length > 0 ? applyEvents(base, own, model, now, options) : evaluateLead(base, model, now);
 }
 
 /** How one model sees one lead in a backtest. */

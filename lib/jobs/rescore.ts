@@ -4,12 +4,15 @@ import type { ScoringModel } from '../core/model.ts';
 import type { Pipeline } from '../ingest/pipeline.ts';
 import { flushOutboxes } from '../ingest/pipeline.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
+import { type ResumeCursors, walkLeads } from '../store/lead-histories.ts';
 import type { LeadOutcome } from '../store/repository.ts';
 
 /**
  * `mql rescore`: every lead rebuilt from its stored events under a model, written only where its state
- * changes, transitions handed off like any other. A walk over a paginated Scan whose cursor is saved after
- * every page, so an interrupted run continues where it stopped (`resume`).
+ * changes, transitions handed off like any other. One pass of a parallel Scan that reads each lead's
+ * profile and events together (lib/store/lead-histories.ts), so a lead costs no read of its own unless it
+ * is written meanwhile; the cursors are saved after every round of pages, so an interrupted run continues
+ * where it stopped (`resume`).
  */
 
 export interface RescoreTotals {
@@ -66,13 +69,17 @@ export interface RescoreResult extends RescoreTotals {
   leadsPerSecond: number;
 }
 
-/** Where each Scan segment stands: a cursor, `null` once finished, absent before its first page. */
-type SegmentCursors = (Record<string, unknown> | null | undefined)[];
-
 interface SavedCursor {
   modelVersion: string;
   segments: number;
-  cursors: SegmentCursors;
+  /**
+   * Per Scan segment, the key after which its walk resumes: the last item of the last lead this run
+   * rebuilt there (lib/store/lead-histories.ts); `null` once finished. A file of a run before one-pass
+   * rescore holds its Scan's LastEvaluatedKeys, which resume as well: a lead cut in two by one is missing
+   * events there, so it is read again consistently. `"start"`: the segment has not finished a lead yet
+   * (JSON has no undefined).
+   */
+  cursors: (Exclude<ResumeCursors[number], undefined> | 'start')[];
   totals: RescoreTotals;
   /** A file written before segments existed: one cursor. */
   cursor?: Record<string, unknown>;
@@ -90,6 +97,9 @@ function readSaved(file: string | undefined, modelVersion: string): SavedCursor 
   return saved;
 }
 
+/** The cursors of a saved run as a walk takes them. */
+const resumeFrom = (saved: SavedCursor): ResumeCursors => saved.cursors.map((cursor) => (cursor === 'start' ? undefined : cursor));
+
 export async function runRescore(pipeline: Pipeline, options: RescoreOptions): Promise<RescoreResult> {
   const { model, now } = options;
   const clock = options.clock ?? (() => performance.now());
@@ -97,29 +107,23 @@ export async function runRescore(pipeline: Pipeline, options: RescoreOptions): P
   const totals = saved ? structuredClone(saved.totals) : emptyTotals();
   // A resumed run keeps the segments it was cut into: a cursor belongs to its segment.
   const segments = saved?.segments ?? Math.max(1, Math.floor(options.segments ?? 1));
-  const cursors: SegmentCursors = saved ? [...saved.cursors] : Array.from({ length: segments }, () => undefined);
+  const from: ResumeCursors = saved ? resumeFrom(saved) : Array.from({ length: segments }, () => undefined);
   const readBefore = totals.read;
   const started = clock();
   const rate = () => {
     const seconds = (clock() - started) / 1000;
     return seconds > 0 ? (totals.read - readBefore) / seconds : 0;
   };
+  // One pass: each round the next page of every unfinished segment at once, every lead with its events.
+  const rounds = walkLeads(pipeline.store, { from, ...(options.pageSize ? { pageSize: options.pageSize } : {}) });
   let complete = false;
   for (;;) {
     if (options.signal?.aborted) break;
-    // A round: the next page of every unfinished segment at once.
-    const open = cursors.flatMap((cursor, index) => (cursor === null ? [] : [index]));
-    const pages = await Promise.all(
-      open.map((index) =>
-        pipeline.store.scanLeads({
-          ...(cursors[index] ? { cursor: cursors[index] } : {}),
-          ...(options.pageSize ? { limit: options.pageSize } : {}),
-          segment: { index, total: segments },
-        }),
-      ),
+    const next = await rounds.next();
+    const round = next.done ? undefined : next.value;
+    const results = await mapWithConcurrency(round?.leads ?? [], options.concurrency ?? 8, (scanned) =>
+      pipeline.store.replaceState(scanned.lead.leadId, model, now, scanned),
     );
-    const leadIds = pages.flatMap((page) => page.leadIds);
-    const results = await mapWithConcurrency(leadIds, options.concurrency ?? 8, (leadId) => pipeline.store.replaceState(leadId, model, now));
     const outcomes: LeadOutcome[] = [];
     for (const result of results) {
       if (!result.outcome) continue;
@@ -137,12 +141,8 @@ export async function runRescore(pipeline: Pipeline, options: RescoreOptions): P
       }
     }
     totals.handoffs += await flushOutboxes(outcomes, pipeline);
-    open.forEach((segment, index) => {
-      const page = pages[index]!;
-      totals.scanned += page.scanned;
-      cursors[segment] = page.cursor ?? null;
-    });
-    if (cursors.every((cursor) => cursor === null)) {
+    totals.scanned += round?.scanned ?? 0;
+    if (!round || round.done) {
       complete = true;
       if (options.cursorFile) rmSync(options.cursorFile, { force: true });
       options.onProgress?.({ ...totals, rate: rate(), done: true });
@@ -150,11 +150,12 @@ export async function runRescore(pipeline: Pipeline, options: RescoreOptions): P
     }
     if (options.cursorFile) {
       mkdirSync(dirname(options.cursorFile), { recursive: true });
-      const next: SavedCursor = { modelVersion: model.version, segments, cursors, totals };
+      const next: SavedCursor = { modelVersion: model.version, segments, cursors: round.cursors.map((cursor) => cursor ?? 'start'), totals };
       writeFileSync(options.cursorFile, `${JSON.stringify(next)}\n`);
     }
     options.onProgress?.({ ...totals, rate: rate(), done: false });
   }
+  await rounds.return(undefined);
   return { ...totals, modelVersion: model.version, complete, resumed: saved !== undefined, seconds: (clock() - started) / 1000, leadsPerSecond: rate() };
 }
 

@@ -12,6 +12,7 @@ import * as due from './due-index.ts';
 import type { ErasureResult } from './erase.ts';
 import { erasePerson } from './erase.ts';
 import * as ledger from './handoff-ledger.ts';
+import type { ScannedLead } from './lead-histories.ts';
 import { LeadWriter } from './lead-writes.ts';
 import { claimReplayToken } from './markers.ts';
 import type { Item, Person } from './personal-data.ts';
@@ -58,8 +59,9 @@ export class LeadStore implements LeadRepository {
     leadId: string,
     model: ScoringModel,
     now: Date,
+    scanned?: ScannedLead,
   ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; incomplete?: true; outcome?: LeadOutcome }> {
-    return this.writer.replaceState(leadId, model, now);
+    return this.writer.replaceState(leadId, model, now, scanned);
   }
 
   confirmQueued(leadId: string, handoffIds: readonly string[], recycleAt?: string): Promise<void> {

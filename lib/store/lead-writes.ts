@@ -15,6 +15,7 @@ import { replayLead } from '../core/replay.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { deliveryTransaction } from './delivery-transaction.ts';
 import { eventSk, leadPk } from './keys.ts';
+import type { ScannedLead } from './lead-histories.ts';
 import { changed, minEventsToLookUp, nextChunk, outcomeOf, replacesState, storedEventKey, toStored, transactionItems } from './lead-transaction.ts';
 import type { MergePlan } from './merge.ts';
 import { mayAbsorbMore, planMerge, resolveMerged, retireMerged, union } from './merge.ts';
@@ -322,20 +323,30 @@ export class LeadWriter {
    * transaction as every write, retried on conflict. A transition it causes is in the returned outbox, for
    * the caller to enqueue like any other; so is a handoff still waiting there from before.
    * A merged or unknown lead is skipped; a merge left half-done is completed first.
+   *
+   * `scanned` is the lead as the rescore's Scan read it (lib/store/lead-histories.ts): it stands for the
+   * first read when it is whole (as many events as the lead counted), has no handoff waiting and no merge
+   * under way; otherwise, and after any conflict, the lead and its events are read again, consistently.
+   * A stale copy cannot be written over a newer lead: the write expects the version the Scan saw, so a lead
+   * written since fails it and is rebuilt from the consistent read. A stale copy found unchanged is left as
+   * it is, as the consistent read would have left it had the newer write come just after it.
    */
   async replaceState(
     leadId: string,
     model: ScoringModel,
     now: Date,
+    scanned?: ScannedLead,
   ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; incomplete?: true; outcome?: LeadOutcome }> {
+    let read = scanned && trustsScan(scanned) ? scanned : undefined;
     for (let attempt = 1; ; attempt += 1) {
-      const current = await this.table.getLead(leadId);
+      const current = read ? read.lead : await this.table.getLead(leadId);
       if (!current || current.mergedInto) return { written: false };
       if (current.mergingFrom) {
         await this.writeLead(leadId, [], model, now);
         continue;
       }
-      const events = await this.table.listEvents(leadId, { consistent: true });
+      const events = read ? read.events : await this.table.listEvents(leadId, { consistent: true });
+      read = undefined;
       // [retention] Fewer events stored than the lead counted: some expired (EVENT_RETENTION_DAYS). A rebuild
       // from what is left would forget what they brought; the lead keeps the state it holds.
       if (events.length < current.eventCount)
@@ -355,4 +366,13 @@ export class LeadWriter {
       }
     }
   }
+}
+
+/**
+ * Whether a lead as the Scan read it can stand for a consistent read: its events are all there (fewer would
+ * look like events expired, more like a write between the two reads), no handoff waits in its outbox (a
+ * stale copy could hand off again what was already queued) and no merge is under way or done.
+ */
+function trustsScan({ lead, events }: ScannedLead): boolean {
+  return events.length === lead.eventCount && Object.keys(lead.outbox ?? {}).length === 0 && !lead.mergingFrom && !lead.mergedInto;
 }

@@ -10,7 +10,7 @@ import type { HandoffRecord } from '../core/handoff.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import type { ErasureResult } from './erase.ts';
-import type { HistoryScan } from './lead-histories.ts';
+import type { HistoryScan, ScannedLead } from './lead-histories.ts';
 import type { Item, Person } from './personal-data.ts';
 import type { ScanSegment } from './table-scan.ts';
 import type { ErasedPeopleReturn } from './tombstones.ts';
@@ -132,12 +132,14 @@ export interface LeadWrites {
   reevaluate(leadId: string, model: ScoringModel, now: Date, read?: StoredLead): Promise<LeadOutcome>;
   /**
    * Rebuilds a lead from its stored events under `model` (rescore), written only when its state changes;
-   * `incomplete` (not written) when some of its events expired (EVENT_RETENTION_DAYS).
+   * `incomplete` (not written) when some of its events expired (EVENT_RETENTION_DAYS). `scanned`, the lead
+   * as a Scan read it, spares the reads when it can be trusted (lib/store/lead-writes.ts).
    */
   replaceState(
     leadId: string,
     model: ScoringModel,
     now: Date,
+    scanned?: ScannedLead,
   ): Promise<{ before?: Lead['status']; after?: Lead['status']; written: boolean; incomplete?: true; outcome?: LeadOutcome }>;
   /** Takes handoffs off the lead's outbox once they are safely on the queue. */
   confirmQueued(leadId: string, handoffIds: readonly string[], recycleAt?: string): Promise<void>;

@@ -97,8 +97,7 @@ export class StoreTable {
 
   async getLead(leadId: string): Promise<StoredLead | undefined> {
     const answer = await this.client.send(new GetCommand({ TableName: this.tableName, Key: { pk: leadPk(leadId), sk: profileSk }, ConsistentRead: true }));
-    if (!answer.Item) return undefined;
-    return leadOfItem(answer.Item);
+    return answer.Item ? leadOfItem(answer.Item) : undefined;
   }
 
   /**
@@ -161,4 +160,9 @@ export class StoreTable {
     } while (cursor);
     return items;
   }
+}
+
+/** A lead's PROFILE item as the stored lead: without its keys, its kind and its due-index shard, its state unpacked (./lead-codec.ts). */
+export function storedLeadOf(item: Record<string, unknown>): StoredLead {
+  return leadOfItem(item);
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel, parseModel } from '../../../lib/core/index.ts';
+import { applyEvents, defaultModel, evaluateLead, parseModel } from '../../../lib/core/index.ts';
 import { BacktestTally, qualificationOf, replayLead } from '../../../lib/core/replay.ts';
 import { formatBacktest } from '../../../lib/jobs/backtest.ts';
 import { event, workedExample } from '../../setup/events.ts';
@@ -48,6 +48,26 @@ describe('replaying a lead under a model', () => {
     expect(replayed.lead.modelVersion).toBe(lowerThreshold.version);
     expect(replayed.handoffs.map((handoff) => handoff.type)).toEqual(['lead.mql']);
     expect(replayed.handoffs[0]!.score).toMatchObject({ total: 45, threshold: 45, modelVersion: lowerThreshold.version });
+  });
+
+  it('a fast-tracked MQL recycled since is not fast-tracked again by the same demo request when rebuilt under the same model', () => {
+    // Fit 0 and a demo request (40): an MQL by the fast track, then below recycleBelow (40) as the demo's points decay.
+    const email = 'fast@acme.com';
+    const demo = event(email, 'demo_requested', t0);
+    const fastTracked = applyEvents(undefined, [demo], defaultModel, at(1_000)).lead;
+    expect(fastTracked.status).toBe('mql');
+    const recycled = evaluateLead(fastTracked, defaultModel, at(2 * day)).lead;
+    expect(recycled.status).toBe('recycled');
+    // Ingest would not qualify it again for a page view: only a new fast-track event would.
+    expect(applyEvents(recycled, [event(email, 'page_viewed', at(3 * day))], defaultModel, at(3 * day)).lead.status).toBe('recycled');
+
+    const replayed = replayLead(recycled, [demo], defaultModel, at(3 * day));
+
+    expect(replayed.lead.status).toBe('recycled');
+    expect(replayed.handoffs).toEqual([]);
+    // A demo request after the recycling fast-tracks it again, as at ingest.
+    const again = event(email, 'demo_requested', at(4 * day));
+    expect(replayLead(recycled, [demo, again], defaultModel, at(4 * day)).lead.status).toBe('mql');
   });
 
   it('an MQL stays an MQL under a stricter model while its score is above recycleBelow (hysteresis)', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type HistoryScan, scanLeadHistories } from '../../../lib/store/lead-histories.ts';
+import { type HistoryScan, scanLeadHistories, walkLeads } from '../../../lib/store/lead-histories.ts';
 
 /** A Scan whose pages are given: what the walk must make of DynamoDB's answers. */
 function pages(...given: Record<string, unknown>[][]): HistoryScan {
@@ -67,5 +67,34 @@ describe('scanLeadHistories', () => {
     ))
       histories.push(...page);
     expect(histories.map((one) => one.leadId)).toEqual(['a@x.com']);
+  });
+});
+
+describe('walkLeads', () => {
+  it('resumes a segment after the last item of the last lead it finished, never inside a lead a page cut', async () => {
+    const rounds = [];
+    for await (const round of walkLeads(pages([stored('a@x.com', '1'), profile('a@x.com'), stored('b@x.com', '1')], [profile('b@x.com')]))) rounds.push(round);
+    expect(rounds.map((round) => ({ ...round, leads: round.leads.map((one) => [one.lead.leadId, one.events.length]) }))).toEqual([
+      // b's event came in the first page, its profile in the second: resuming after the first page starts after a, so b is read whole.
+      { leads: [['a@x.com', 1]], scanned: 3, cursors: [{ pk: 'LEAD#a@x.com', sk: 'PROFILE' }], done: false },
+      { leads: [['b@x.com', 1]], scanned: 1, cursors: [null], done: true },
+    ]);
+    // The lead as stored: its keys and kind left out.
+    expect(rounds[0]!.leads[0]!.lead).toEqual({ leadId: 'a@x.com', firstSeenAt: '2026-01-01T00:00:00Z' });
+  });
+
+  it('a segment not begun resumes from its start; a finished one is not read again', async () => {
+    const seen: unknown[] = [];
+    const store = pages([profile('a@x.com')]);
+    const watching = {
+      scanHistoryPage(options: Parameters<HistoryScan['scanHistoryPage']>[0]) {
+        seen.push(options);
+        return store.scanHistoryPage(options);
+      },
+    };
+    for await (const _ of walkLeads(watching, { from: [null, undefined] })) {
+      // consume
+    }
+    expect(seen).toEqual([{ segment: { index: 1, total: 2 } }]);
   });
 });
