@@ -53,8 +53,9 @@ describe('the logs of a local stack', () => {
     const identify = { type: 'identify', messageId: randomUUID(), timestamp: new Date().toISOString(), userId: email, traits: { email, phone } };
     expect((await post(eventsUrl, signedDelivery(identify))).status).toBe(200);
     expect((await getLead(stack, unknown)).status).toBe(404);
+    // The worked example's MQL goes to CRM_WEBHOOK_URL, where only the demo listens: its failed attempts and
+    // retries are logged too, and stay on the queue (no drain: their back-off outlasts the test).
     const demo = await runDemo({ baseUrl: stack.baseUrl, env, print: () => {} });
-    await stack.drain();
 
     // The person asks to be erased; the provider then redelivers one of their events.
     const erase = await mqlOn(dataDir, ['erase', email, '--yes'], { LOG_LEVEL: 'DEBUG' });
