@@ -50,7 +50,7 @@ export interface RescoreOptions {
   concurrency?: number;
   /** Parallel Scan segments (default 1); a resumed run keeps the segments it started with. */
   segments?: number;
-  /** Called after every page. */
+  /** Called after every round of pages (the next page of each segment). */
   onProgress?: (progress: RescoreProgress) => void;
   /** Stops between pages, the cursor saved: a later run with `resume` continues. */
   signal?: AbortSignal;
