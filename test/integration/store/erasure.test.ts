@@ -59,8 +59,10 @@ async function itemsNaming(...needles: string[]): Promise<string[]> {
 
 const erase = (store: LeadStore, asked: string, returns: 'later-events' | 'never' = 'later-events') => store.erasePerson(asked, { now: new Date(), returns });
 
-/** The write of a lead's PROFILE item: a transaction, or a lead-first PutItem (lib/store/lead-first.ts). */
-const writesLead = (command: unknown) => command instanceof TransactWriteCommand || (command instanceof PutCommand && command.input.Item?.sk === 'PROFILE');
+/** The write of a lead's PROFILE item (of `email`'s lead, if given): a transaction, or a lead-first PutItem (lib/store/lead-first.ts). */
+const writesLead = (command: unknown, email?: string) =>
+  (command instanceof TransactWriteCommand && (!email || JSON.stringify(command.input).includes(`LEAD#${email}`))) ||
+  (command instanceof PutCommand && command.input.Item?.sk === 'PROFILE' && (!email || command.input.Item?.pk === `LEAD#${email}`));
 
 describe('a lead created from old events while the erasure commits', () => {
   it('a creating write slower than the write window reads the tombstone after it, takes back what it wrote, and refuses the events as erased', async () => {
@@ -133,8 +135,8 @@ describe('a delivery of several leads (their tombstones read in one batch)', () 
     await erase(table.store, erased);
     let erasedMeanwhile = false;
     const store = storeWith(async (command) => {
-      // After the batch read of tombstones, right before the first write of a lead: `racing` is erased.
-      if (!erasedMeanwhile && writesLead(command)) {
+      // After the batch read of tombstones, right before the write that creates its lead: `racing` is erased.
+      if (!erasedMeanwhile && writesLead(command, racing)) {
         erasedMeanwhile = true;
         await erase(table.store, racing);
       }
