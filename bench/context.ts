@@ -114,7 +114,7 @@ export interface BenchContext extends BenchRun {
   /** The CRM end of CRM_ADAPTER=webhook: verifies each signature, notes when each handoff arrived. */
   crm: CrmReceiver;
   /** The pipeline the handlers build from the environment, in this process: what the bench reads of it, its store's counters. */
-  pipeline: { store: { readonly stats: { transactions: number; conflicts: number; writeCapacityUnits: number } } };
+  pipeline: { store: { readonly stats: { transactions: number; commits: number; conflicts: number; writeCapacityUnits: number } } };
   /** Signs SendGrid deliveries; the stack has its public key. */
   sendgridKey: KeyObject;
   /** Signed POST /webhooks/events. */

@@ -191,11 +191,12 @@ const rounded = (cost: Cost): Cost => ({
 export function handoffUsage(ctx: BenchContext, mark: MeterMark, mqls: number, prices: Prices) {
   const { invocations, poller } = since(ctx, mark);
   const handoffs = invocations.filter((use) => use.fn === 'handoff');
-  // The qualifying deliveries: the queue's send, and the writes after the delivery's transaction (confirmQueued).
+  // The qualifying deliveries: the queue's send, and the writes after the delivery's own (its transaction
+  // or its lead-first puts: lib/store/lead-first.ts), which is confirmQueued's UpdateItem.
   const qualifying = invocations.filter((use) => use.fn !== 'handoff' && use.handoffSqsRequests > 0);
   const extra = {
     sqsRequests: sum(qualifying, (use) => use.handoffSqsRequests),
-    writeUnits: sum(qualifying, (use) => total(use.writeUnits) - (use.writeUnits.TransactWriteItems ?? 0)),
+    writeUnits: sum(qualifying, (use) => total(use.writeUnits) - (use.writeUnits.TransactWriteItems ?? 0) - (use.writeUnits.PutItem ?? 0)),
   };
   const usage = usageOf(
     handoffs,
@@ -325,6 +326,6 @@ export function costLines(cost: CostFigures): string[] {
     ...row('single', cost.single),
     ...row('batched', cost.batched),
     `  a handoff: ${money(h.cost.perMillion)} per million MQLs (${h.mqls} MQLs: ${fmt(h.perMql.invocations, 2)} handoff invocations, ${fmt(h.perMql.writeUnits, 1)} WRU, ${fmt(h.perMql.readUnits, 1)} RRU, ${fmt(h.perMql.sqsRequests, 1)} SQS requests each), counted at ${fmt(cost.mqlsPerEvent * 1000, 0)} MQLs per 1,000 events`,
-    `  WRU per single event here ${fmt(cost.single.perEvent.writeUnits, 2)} (all writes, the rule); the capacity phase's rule estimate ${fmt(cost.capacityPhaseEstimatedWcuPerEvent, 2)} (transactions only)`,
+    `  WRU per single event here ${fmt(cost.single.perEvent.writeUnits, 2)} (all writes, the rule); the capacity phase's rule estimate ${fmt(cost.capacityPhaseEstimatedWcuPerEvent, 2)} (its lead writes: transactions and lead-first puts)`,
   ];
 }

@@ -29,7 +29,7 @@ export interface IngestFigures {
 
 /** What the store and the SDK saw during the phase: the capacity phase's input. */
 export interface IngestTrace {
-  storeStats: { transactions: number; conflicts: number; writeCapacityUnits: number };
+  storeStats: { transactions: number; commits: number; conflicts: number; writeCapacityUnits: number };
   sizes: TransactionSizes;
 }
 
@@ -94,6 +94,7 @@ export async function eventsThroughHttp(ctx: BenchContext, ceiling: CeilingFigur
     trace: {
       storeStats: {
         transactions: statsAfter.transactions - statsBefore.transactions,
+        commits: statsAfter.commits - statsBefore.commits,
         conflicts: statsAfter.conflicts - statsBefore.conflicts,
         writeCapacityUnits: statsAfter.writeCapacityUnits - statsBefore.writeCapacityUnits,
       },

@@ -39,7 +39,7 @@ export interface SendgridFigures {
   eventsPerSecond: number;
   ratioToRawTransactions: number;
   transactionsPerSecond: number;
-  storeStats: { transactions: number; conflicts: number };
+  storeStats: { transactions: number; commits: number; conflicts: number };
   cpu: CpuUse;
   redelivery: {
     batches: number;
@@ -107,6 +107,7 @@ export async function sendgridBatches(ctx: BenchContext, ceiling: CeilingFigures
     const againCpu = ctx.cpu.since(mark);
     const storeStats = {
       transactions: pipeline.store.stats.transactions - statsBefore.transactions,
+      commits: pipeline.store.stats.commits - statsBefore.commits,
       conflicts: pipeline.store.stats.conflicts - statsBefore.conflicts,
     };
     const eventsPerSecond = batchRate(fresh);

@@ -81,12 +81,15 @@ export interface TransactionSizes {
   /** Committed transactions seen on the wire. */
   committed: number;
   cancelled: number;
-  /** Sum of item bytes per role, committed transactions only. */
+  /** PutItem calls that stored their item (lead-first writes: lib/store/lead-first.ts), and those whose condition failed. */
+  puts: number;
+  failedPuts: number;
+  /** Sum of item bytes per role, committed transactions and stored puts. */
   bytes: { event: number; raw: number; lead: number; other: number };
   items: { event: number; raw: number; lead: number; other: number };
-  /** 2 WCU per KB of each item of a committed transaction. */
+  /** 2 WCU per KB of each item of a committed transaction, 1 per KB of each stored put. */
   estimatedWcu: number;
-  /** What the cancelled attempts would have cost by the same rule (not in estimatedWcu). */
+  /** What the cancelled transactions and failed conditional puts cost by the same rules (billed; not in estimatedWcu). */
   cancelledWcu: number;
   /** Lead items that carry the sparse `due` index keys: the GSI is written too (1 WCU per KB, estimated). */
   gsiWrites: number;
@@ -103,7 +106,7 @@ function roleOf(item: Record<string, AttributeValue>): 'event' | 'raw' | 'lead' 
   return 'other';
 }
 
-/** Sizes every TransactWriteItems the store sends, after the document client marshalled it. */
+/** Sizes every TransactWriteItems and PutItem the store sends, after the document client marshalled it. */
 export class TransactionSizer {
   stats: TransactionSizes = TransactionSizer.empty();
 
@@ -111,6 +114,8 @@ export class TransactionSizer {
     return {
       committed: 0,
       cancelled: 0,
+      puts: 0,
+      failedPuts: 0,
       bytes: { event: 0, raw: 0, lead: 0, other: 0 },
       items: { event: 0, raw: 0, lead: 0, other: 0 },
       estimatedWcu: 0,
@@ -125,6 +130,7 @@ export class TransactionSizer {
   constructor(client: WithMiddleware) {
     stackOf(client).add(
       (next: Next, context: Context) => async (args: { input: unknown }) => {
+        if (context.commandName === 'PutItemCommand') return this.sizePut(next, args);
         if (context.commandName !== 'TransactWriteItemsCommand') return next(args);
         // The build step runs after the document client's marshalling: AttributeValue maps here.
         const input = args.input as { TransactItems?: { Put?: { Item?: Record<string, AttributeValue> } }[] };
@@ -162,6 +168,39 @@ export class TransactionSizer {
       },
       { step: 'build', name: 'benchTransactionSizer' },
     );
+  }
+
+  /** One PutItem: 1 WCU per KB, billed whether or not its condition holds. */
+  private async sizePut(next: Next, args: { input: unknown }) {
+    const item = (args.input as { Item?: Record<string, AttributeValue> }).Item ?? {};
+    const role = roleOf(item);
+    const bytes = itemSize(item);
+    const wcu = standardWcu(bytes);
+    let result: { output: unknown };
+    try {
+      result = await next(args);
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') {
+        this.stats.failedPuts += 1;
+        this.stats.cancelledWcu += wcu;
+      }
+      throw error;
+    }
+    const stats = this.stats;
+    stats.puts += 1;
+    stats.estimatedWcu += wcu;
+    stats.bytes[role] += bytes;
+    stats.items[role] += 1;
+    if (role === 'lead' && item.dueShard !== undefined && item.dueAt !== undefined) {
+      stats.gsiWrites += 1;
+      stats.gsiEstimatedWcu += standardWcu(bytes);
+    }
+    const consumed = (result.output as { ConsumedCapacity?: ConsumedCapacity }).ConsumedCapacity;
+    if (consumed) {
+      stats.consumedCapacityResponses += 1;
+      stats.consumedCapacityUnits += writeUnits([consumed]);
+    }
+    return result;
   }
 
   reset(): void {

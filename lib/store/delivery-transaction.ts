@@ -10,6 +10,7 @@ import type { NormalizedEvent } from '../core/events.ts';
 import { isEmailLeadId, phoneLeadId } from '../core/identity.ts';
 import { applyEvents, newLead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
+import { eventSk } from './keys.ts';
 import { maxItemsPerTransaction, nextChunk, outcomeOf, toStored, transactionItems } from './lead-transaction.ts';
 import type { LeadOutcome, StoredLead } from './repository.ts';
 import type { StoreTable, TransactItems } from './table.ts';
@@ -21,6 +22,9 @@ const maxDeliveryBytes = 3.5 * 1024 * 1024;
 function writesAlone(leadId: string, current: StoredLead | undefined, events: readonly NormalizedEvent[]): boolean {
   if (current?.mergedInto || current?.mergingFrom) return false;
   if (!isEmailLeadId(leadId)) return false;
+  // An event pending on the lead is counted, its item perhaps not written (./lead-first.ts): the lead's own write sorts it out.
+  const pending = new Set((current?.pendingEvents ?? []).map((event) => eventSk(event)));
+  if (events.some((event) => pending.has(eventSk(event)))) return false;
   const held = new Set(current?.aliases ?? []);
   return events.every((event) => {
     const phone = phoneLeadId(event.profile?.phone);

@@ -35,6 +35,11 @@ export interface ErasureResult {
 /** Passes before an erasure gives up on a person whose lead keeps being written (the command can be run again). */
 const maxRounds = 20;
 
+/** How long an erasure waits before its last look: longer than a lead-first write takes without checking the tombstone. */
+export function settleMs(table: Pick<StoreTable, 'writeWindowMs'>): number {
+  return Math.ceil(table.writeWindowMs * 1.5);
+}
+
 /** Removes items by key, 25 to a BatchWriteItem, unprocessed ones retried. */
 async function deleteAll(table: StoreTable, items: readonly Item[]): Promise<void> {
   for (let start = 0; start < items.length; start += 25) {
@@ -83,12 +88,23 @@ export async function erasePerson(table: StoreTable, asked: string, options: { n
   const removed: Record<string, number> = {};
   const crmRecords = new Map<string, { adapter: string; externalId: string }>();
   let dueEntries = 0;
+  let settled = false;
   for (let round = 1; ; round += 1) {
     // Tombstones before anything is removed: from here on, a write that would create one of these leads again is checked.
     const fresh = person.identities.filter((identity) => !tombstoned.has(identity));
-    if (fresh.length > 0) await writeTombstones(table, fresh, erasedAt, options.returns);
+    if (fresh.length > 0) {
+      await writeTombstones(table, fresh, erasedAt, options.returns);
+      settled = false;
+    }
     for (const identity of fresh) tombstoned.add(identity);
     const found = await findPersonalItems(table, person);
+    if (found.size === 0 && !settled) {
+      // A lead-first write that read no tombstone before these were written may still be storing: it lands
+      // within the table's write window or checks the tombstone itself (./lead-first.ts). Look once more after it.
+      await sleep(settleMs(table));
+      settled = true;
+      continue;
+    }
     if (found.size === 0) {
       return {
         person: { ...person, identities: [...tombstoned] },

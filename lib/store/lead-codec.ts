@@ -7,6 +7,8 @@
  * read as before. Nothing outside lib/store sees an item: LeadStore hands out StoredLead.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import type { NormalizedEvent } from '../core/events.ts';
+import { eventSk } from './keys.ts';
 import type { StoredLead } from './repository.ts';
 
 /** Attributes a key, condition, filter, projection or update names (lib/store/*.ts): never packed. */
@@ -46,4 +48,27 @@ export function leadOfItem(item: Record<string, unknown>): StoredLead {
   const { pk: _pk, sk: _sk, kind: _kind, dueShard: _shard, state, ...rest } = item;
   if (!(state instanceof Uint8Array)) return rest as unknown as StoredLead;
   return { ...(JSON.parse(inflateRawSync(state).toString('utf8')) as Record<string, unknown>), ...rest } as unknown as StoredLead;
+}
+
+/** The event an event item (or a lead's pending event) holds, without the store's own attributes. */
+export function eventOfItem(item: Record<string, unknown>): NormalizedEvent {
+  const { pk: _pk, sk: _sk, kind: _kind, appliedAt: _appliedAt, modelVersion: _modelVersion, mergedFrom: _mergedFrom, ...event } = item;
+  return event as unknown as NormalizedEvent;
+}
+
+/**
+ * A lead's stored events with those still pending on it (lib/store/lead-first.ts: counted, their items
+ * perhaps not written yet), in sort-key order as a Query returns them, each once.
+ */
+export function withPendingEvents(events: NormalizedEvent[], lead: StoredLead | undefined): NormalizedEvent[] {
+  const pending = lead?.pendingEvents ?? [];
+  if (pending.length === 0) return events;
+  const stored = new Set(events.map((event) => eventSk(event)));
+  const missing = pending.filter((event) => !stored.has(eventSk(event)));
+  if (missing.length === 0) return events;
+  const all = [...events, ...missing.map((event) => eventOfItem(event))];
+  return all.sort((a, b) => {
+    const [x, y] = [eventSk(a), eventSk(b)];
+    return x === y ? 0 : x < y ? -1 : 1;
+  });
 }

@@ -7,6 +7,7 @@
  */
 import type { NormalizedEvent } from '../core/events.ts';
 import { profileSk } from './keys.ts';
+import { eventOfItem, withPendingEvents } from './lead-codec.ts';
 import type { StoredLead } from './repository.ts';
 import { storedLeadOf } from './table.ts';
 import type { ScanPage, ScanSegment } from './table-scan.ts';
@@ -69,12 +70,6 @@ export interface HistoryWalkOptions {
   onProgress?: (progress: WalkProgress) => void;
 }
 
-/** The item as the event it stores (what `listEvents` returns). */
-function eventOf(item: Record<string, unknown>): NormalizedEvent {
-  const { pk: _pk, sk: _sk, kind: _kind, appliedAt: _appliedAt, modelVersion: _modelVersion, mergedFrom: _mergedFrom, ...event } = item;
-  return event as unknown as NormalizedEvent;
-}
-
 /** A partition key's items as the Scan hands them over, until the next key starts. */
 interface Collecting {
   pk: string;
@@ -121,7 +116,7 @@ class SegmentWalk {
       }
       this.collecting.lastSk = item.sk;
       if (item.sk === profileSk) this.collecting.profile = item;
-      else this.collecting.events.push(eventOf(item));
+      else this.collecting.events.push(eventOfItem(item));
     }
     this.cursor = page.cursor;
     if (!page.cursor) {
@@ -142,7 +137,8 @@ class SegmentWalk {
     if (profile?.kind !== 'lead' || profile.mergedInto) return;
     if (this.since && !((profile.firstSeenAt as string | undefined) && (profile.firstSeenAt as string) >= this.since)) return;
     current.events.sort((a, b) => (a.occurredAt === b.occurredAt ? 0 : a.occurredAt < b.occurredAt ? -1 : 1));
-    into.push({ lead: storedLeadOf(profile), events: current.events });
+    const lead = storedLeadOf(profile);
+    into.push({ lead, events: withPendingEvents(current.events, lead) });
   }
 }
 

@@ -72,7 +72,7 @@ export class LeadStore implements LeadRepository {
     return this.table.getLead(leadId);
   }
 
-  listEvents(leadId: string, options: { consistent?: boolean } = {}): Promise<NormalizedEvent[]> {
+  listEvents(leadId: string, options: { consistent?: boolean; lead?: StoredLead | null } = {}): Promise<NormalizedEvent[]> {
     return this.table.listEvents(leadId, options);
   }
 

@@ -13,7 +13,7 @@ import { dueShardOf, eventSk, leadPk, profileSk, rawSk } from './keys.ts';
 import { leadAttributes } from './lead-codec.ts';
 import type { MergePlan } from './merge.ts';
 import { encodeRawPayloads } from './raw-payloads.ts';
-import type { LeadOutcome, StoredLead } from './repository.ts';
+import type { LeadOutcome, PendingEvent, StoredLead } from './repository.ts';
 import type { TransactItems } from './table.ts';
 
 /** DynamoDB's limit of items per transaction: e.g. 49 events with their raw payloads, plus the lead. */
@@ -133,6 +133,40 @@ export function rawItems(table: { tableName: string }, events: readonly Normaliz
   });
 }
 
+export function pendingEventOf(event: NormalizedEvent, appliedAt: string, modelVersion: string): PendingEvent {
+  const { raw: _raw, ...normalized } = event;
+  return { ...normalized, appliedAt, modelVersion };
+}
+
+/** An event's item (`EVT#...` in its lead's partition); a copy from an absorbed lead names that lead (`mergedFrom`). */
+export function eventItem(table: { eventRetentionDays?: number | undefined }, pk: string, event: PendingEvent, copiedFrom?: string): Record<string, unknown> {
+  return {
+    pk,
+    sk: eventSk(event),
+    kind: 'event',
+    ...event,
+    ...(copiedFrom ? { mergedFrom: copiedFrom } : {}),
+    ...eventExpiry(event.occurredAt, table.eventRetentionDays),
+  };
+}
+
+/**
+ * The lead's PROFILE item and the condition of its write: the version it was read at, or that it does not
+ * exist yet. The same in a transaction (below) and as a lone conditional PutItem (./lead-first.ts).
+ */
+export function leadPut(
+  lead: StoredLead,
+  expectedVersion: number | undefined,
+): { Item: Record<string, unknown>; ConditionExpression: string; ExpressionAttributeValues?: Record<string, unknown> } {
+  const { dueAt: due, ...rest } = lead;
+  return {
+    Item: { pk: leadPk(lead.leadId), sk: profileSk, kind: 'lead', ...leadAttributes(rest), ...(due ? { dueAt: due, dueShard: dueShardOf(lead.leadId) } : {}) },
+    ...(expectedVersion === undefined
+      ? { ConditionExpression: 'attribute_not_exists(pk)' }
+      : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }),
+  };
+}
+
 /**
  * The items of one lead transaction: per new event its EVT put (conditional) and its RAW put; per copy
  * of an absorbed lead's event its EVT put only (its raw payload stays with the lead it came to); the
@@ -155,22 +189,12 @@ export function transactionItems(
   const items: TransactItems = [];
   const eventIndex: number[] = [];
   for (const event of events) {
-    const { raw: _raw, ...normalized } = event;
     const copied = copies.has(event);
     eventIndex.push(items.length);
     items.push({
       Put: {
         TableName: table.tableName,
-        Item: {
-          pk,
-          sk: eventSk(event),
-          kind: 'event',
-          ...normalized,
-          appliedAt,
-          modelVersion: lead.modelVersion,
-          ...(copied && copiedFrom ? { mergedFrom: copiedFrom } : {}),
-          ...eventExpiry(event.occurredAt, table.eventRetentionDays),
-        },
+        Item: eventItem(table, pk, pendingEventOf(event, appliedAt, lead.modelVersion), copied ? copiedFrom : undefined),
         ConditionExpression: 'attribute_not_exists(pk)',
       },
     });
@@ -184,17 +208,8 @@ export function transactionItems(
   )) {
     items.push({ Put: { TableName: table.tableName, Item } });
   }
-  const { dueAt: due, ...rest } = lead;
   const leadIndex = items.length;
-  items.push({
-    Put: {
-      TableName: table.tableName,
-      Item: { pk, sk: profileSk, kind: 'lead', ...leadAttributes(rest), ...(due ? { dueAt: due, dueShard: dueShardOf(lead.leadId) } : {}) },
-      ...(expectedVersion === undefined
-        ? { ConditionExpression: 'attribute_not_exists(pk)' }
-        : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }),
-    },
-  });
+  items.push({ Put: { TableName: table.tableName, ...leadPut(lead, expectedVersion) } });
   const claim = taking?.claim;
   if (!taking || !claim) return { items, eventIndex, leadIndex };
   const claimIndex = items.length;

@@ -4,6 +4,7 @@
  * a conditional put per event (`attribute_not_exists`, so a redelivery is a no-op) and the lead guarded
  * by its `version`; re-evaluation by the decay job and rebuilding by a rescore through the same path.
  */
+import { performance } from 'node:perf_hooks';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
@@ -15,6 +16,7 @@ import { replayLead } from '../core/replay.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { deliveryTransaction } from './delivery-transaction.ts';
 import { eventSk, leadPk } from './keys.ts';
+import { pendingEventsOf, writeLeadFirst } from './lead-first.ts';
 import type { ScannedLead } from './lead-histories.ts';
 import { changed, minEventsToLookUp, nextChunk, outcomeOf, replacesState, storedEventKey, toStored, transactionItems } from './lead-transaction.ts';
 import type { MergePlan } from './merge.ts';
@@ -39,6 +41,8 @@ export class LeadWriter {
    * the provider-key lead would make anyway, and is handed to it.
    */
   async apply(given: readonly NormalizedEvent[], model: ScoringModel, now: Date): Promise<ApplyResult> {
+    // Before anything is read: how long a lead-first write took counts from here (./lead-first.ts).
+    const startedAt = performance.now();
     // The model may fold addresses (plus tags, Gmail dots): every event is filed under the lead it names.
     const events = model.identity ? given.map((event) => ({ ...event, leadKey: canonicalLeadId(event.leadKey, model) })) : given;
     const resolved = await resolveMerged(this.table, events);
@@ -93,12 +97,15 @@ export class LeadWriter {
       let write: Promise<LeadOutcome>;
       if (fresh.length > 0) {
         const known = leadEvents.length - fresh.length;
-        write = this.writeLead(leadId, fresh, model, now, prefetched, 0, erasure).then((outcome) => ({ ...outcome, duplicates: outcome.duplicates + known }));
+        write = this.writeLead(leadId, fresh, model, now, prefetched, 0, erasure, startedAt).then((outcome) => ({
+          ...outcome,
+          duplicates: outcome.duplicates + known,
+        }));
       } else if (current && !current.mergedInto && !current.mergingFrom) {
         // Every event already stored: nothing to write; hand back what is still in the outbox.
         write = Promise.resolve(outcomeOf(current, 0, leadEvents.length, 0));
       } else {
-        write = this.writeLead(leadId, leadEvents, model, now, prefetched, 0, erasure);
+        write = this.writeLead(leadId, leadEvents, model, now, prefetched, 0, erasure, startedAt);
       }
       return write.then(
         (outcome) => ({ ok: true as const, outcome }),
@@ -199,6 +206,8 @@ export class LeadWriter {
     prefetched?: { lead: StoredLead | undefined },
     depth = 0,
     erasure: ErasureContext = { refused: [] },
+    /** When the call began reading the lead and its tombstone (performance.now()). */
+    startedAt = performance.now(),
   ): Promise<LeadOutcome> {
     let pending = events;
     let applied = 0;
@@ -210,15 +219,19 @@ export class LeadWriter {
     let firstRead = prefetched;
     /** Phone keys this call found held by another e-mail lead: not read again on a retry. */
     const heldElsewhere = new Set<string>();
+    /** Set once the lead-first way handed back (a merge under way, an erasure): the rest goes by transaction. */
+    let transactional = false;
     for (;;) {
       const current = firstRead ? firstRead.lead : await this.table.getLead(leadId);
       firstRead = undefined;
       // [erasure] A lead about to be created may be a person erased: the events from before the erasure are
       // refused, and the creating transaction checks the tombstone is still as read (lib/store/tombstones.ts).
       let erasureGuard: TransactItems[number] | undefined;
+      let erasedBefore = false;
       if (!current) {
         const gate = await erasureGate(this.table, leadId, pending, erasure);
         erasureGuard = gate.guard;
+        erasedBefore = gate.tombstone !== undefined;
         if (gate.refused.length > 0) {
           erasure.refused.push(...gate.refused);
           pending = gate.accepted;
@@ -238,6 +251,7 @@ export class LeadWriter {
           undefined,
           depth + 1,
           erasure,
+          startedAt,
         );
         return { ...outcome, applied: outcome.applied + applied, duplicates: outcome.duplicates + duplicates, merged: outcome.merged + merged };
       }
@@ -252,6 +266,29 @@ export class LeadWriter {
           duplicates += same.length;
           pending = pending.filter((event) => !same.includes(event));
         }
+      }
+      // The common case, without a transaction: events only, no merge, the person not erased before (./lead-first.ts).
+      if (!transactional && !merge && pending.length > 0 && !current?.mergingFrom && !(current === undefined && erasedBefore)) {
+        const written = await writeLeadFirst(this.table, leadId, pending, model, now, current, startedAt);
+        if ('done' in written) {
+          const outcome = written.done;
+          return { ...outcome, applied: outcome.applied + applied, duplicates: outcome.duplicates + duplicates, merged: outcome.merged + merged };
+        }
+        applied += written.applied;
+        duplicates += written.duplicates;
+        pending = written.rest;
+        transactional = true;
+        planned = false;
+        firstRead = written.lead ? { lead: written.lead } : undefined;
+        continue;
+      }
+      // Events pending on the lead (its last lead-first write) are counted, their items perhaps not stored:
+      // redeliveries, which a transaction's conditional put would not see.
+      const counted = new Set(pendingEventsOf(current).map((event) => eventSk(event)));
+      if (counted.size > 0) {
+        const before = pending.length;
+        pending = pending.filter((event) => !counted.has(eventSk(event)));
+        duplicates += before - pending.length;
       }
       const copies = new Set(merge?.copies ?? []);
       const taking = merge?.claim ? merge : undefined;
@@ -345,7 +382,7 @@ export class LeadWriter {
         await this.writeLead(leadId, [], model, now);
         continue;
       }
-      const events = read ? read.events : await this.table.listEvents(leadId, { consistent: true });
+      const events = read ? read.events : await this.table.listEvents(leadId, { consistent: true, lead: current });
       read = undefined;
       // [retention] Fewer events stored than the lead counted: some expired (EVENT_RETENTION_DAYS). A rebuild
       // from what is left would forget what they brought; the lead keeps the state it holds.

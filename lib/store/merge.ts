@@ -85,9 +85,10 @@ export async function planMerge(
       heldElsewhere.add(phoneLead);
       continue;
     }
-    // Read after the lead, consistently: every event of the version read is in the answer (more only
-    // if the lead moved on, and then the claim, conditioned on that version, fails and this runs again).
-    const copies = (await table.listEvents(phoneLead, { consistent: true })).map(rekey);
+    // Read after the lead, consistently: every event of the version read is in the answer, those pending
+    // on it included (more only if the lead moved on, and then the claim, conditioned on that version,
+    // fails and this runs again).
+    const copies = (await table.listEvents(phoneLead, { consistent: true, lead: candidate })).map(rekey);
     return {
       from: phoneLead,
       claim: { kind: 'absorb', version: candidate.version, idle: Object.keys(candidate.outbox ?? {}).length === 0 },

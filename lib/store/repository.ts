@@ -38,7 +38,18 @@ export interface StoredLead extends Lead {
   aliases?: string[];
   /** On an e-mail lead: the lead it is absorbing while the copies of its events take more than one transaction. */
   mergingFrom?: string;
+  /**
+   * The events of the lead's last lead-first write, counted in its state, kept until a later write knows
+   * their items are stored (lib/store/lead-first.ts). Carried unchanged by every other write.
+   */
+  pendingEvents?: PendingEvent[];
 }
+
+/**
+ * An event as a lead keeps it until its item is known to be stored: the normalized event without its raw
+ * payload, when it was applied and under which model (the item is built from it alone).
+ */
+export type PendingEvent = Omit<NormalizedEvent, 'raw'> & { appliedAt: string; modelVersion: string };
 
 /** What the CRM side recorded of one handoff. */
 export interface HandoffAttempt {
@@ -120,6 +131,8 @@ export interface ApplyResult {
 /** Write capacity consumed, summed, for the benchmark's units-per-event figure. */
 export interface StoreStats {
   transactions: number;
+  /** Writes committed: transactions (one for a whole delivery written together), and lead-first writes of a lead (lib/store/lead-first.ts). */
+  commits: number;
   conflicts: number;
   writeCapacityUnits: number;
 }
@@ -148,8 +161,11 @@ export interface LeadWrites {
 /** Reading leads and their events; operator jobs walk every lead's history (lib/store/lead-histories.ts). */
 export interface LeadReads extends HistoryScan {
   getLead(leadId: string): Promise<StoredLead | undefined>;
-  /** The lead's stored events, oldest first; `consistent` reads every event of the last write. */
-  listEvents(leadId: string, options?: { consistent?: boolean }): Promise<NormalizedEvent[]>;
+  /**
+   * The lead's stored events, oldest first, with those pending on it (lib/store/lead-first.ts); `consistent`
+   * reads every event of the last write; `lead`: the lead as already read (null: leave pending events out).
+   */
+  listEvents(leadId: string, options?: { consistent?: boolean; lead?: StoredLead | null }): Promise<NormalizedEvent[]>;
   /** One page of a scan of the leads (operator jobs only, never a request path). */
   scanLeads(options?: {
     cursor?: Record<string, unknown>;

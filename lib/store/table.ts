@@ -2,12 +2,12 @@
  * The single table as every part of the store uses it: the client, the settings, the counters, and the
  * reads and writes they share (a transaction, batched and paged reads, a lead's PROFILE item).
  */
-import type { DynamoDBDocumentClient, QueryCommandOutput, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
-import { BatchGetCommand, GetCommand, QueryCommand, ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient, PutCommandInput, QueryCommandOutput, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { leadPk, profileSk } from './keys.ts';
-import { leadOfItem } from './lead-codec.ts';
+import { eventOfItem, leadOfItem, withPendingEvents } from './lead-codec.ts';
 import type { StoredLead, StoreStats } from './repository.ts';
 import type { ScanSegment } from './table-scan.ts';
 
@@ -24,6 +24,12 @@ export interface LeadStoreOptions {
   concurrency?: number;
   /** Attempts per lead before giving up on contention (the caller answers 5xx; the sender retries). */
   maxAttempts?: number;
+  /**
+   * Milliseconds a lead-first write may take before it checks, after storing its items, that the person
+   * was not erased meanwhile; an erasure waits 1.5 times as long before its last look (./lead-first.ts,
+   * ./erase.ts). Default 2,000: a write of a whole 1,000-event batch takes about that locally.
+   */
+  writeWindowMs?: number;
 }
 
 export type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
@@ -36,7 +42,7 @@ export function backoffMs(attempt: number): number {
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class StoreTable {
-  readonly stats: StoreStats = { transactions: 0, conflicts: 0, writeCapacityUnits: 0 };
+  readonly stats: StoreStats = { transactions: 0, commits: 0, conflicts: 0, writeCapacityUnits: 0 };
   readonly client: DynamoDBDocumentClient;
   readonly tableName: string;
   readonly rawRetentionDays: number;
@@ -44,6 +50,7 @@ export class StoreTable {
   readonly handoffRetentionDays: number | undefined;
   readonly concurrency: number;
   readonly maxAttempts: number;
+  readonly writeWindowMs: number;
 
   constructor(options: LeadStoreOptions) {
     this.client = options.client;
@@ -53,6 +60,7 @@ export class StoreTable {
     this.handoffRetentionDays = options.handoffRetentionDays;
     this.concurrency = options.concurrency ?? 16;
     this.maxAttempts = options.maxAttempts ?? 40;
+    this.writeWindowMs = options.writeWindowMs ?? 2_000;
   }
 
   async batchGet(keys: readonly Record<string, string>[], projection?: string): Promise<Record<string, unknown>[]> {
@@ -92,7 +100,15 @@ export class StoreTable {
   async send(items: TransactItems): Promise<void> {
     const answer = await this.client.send(new TransactWriteCommand({ TransactItems: items, ReturnConsumedCapacity: 'TOTAL' }));
     this.stats.transactions += 1;
+    this.stats.commits += 1;
     for (const consumed of answer.ConsumedCapacity ?? []) this.stats.writeCapacityUnits += consumed.WriteCapacityUnits ?? consumed.CapacityUnits ?? 0;
+  }
+
+  /** One PutItem (conditional when `input` says so), its consumed capacity counted. */
+  async put(input: Omit<PutCommandInput, 'TableName' | 'ReturnConsumedCapacity'>): Promise<void> {
+    const answer = await this.client.send(new PutCommand({ TableName: this.tableName, ...input, ReturnConsumedCapacity: 'TOTAL' }));
+    const consumed = answer.ConsumedCapacity;
+    this.stats.writeCapacityUnits += consumed?.WriteCapacityUnits ?? consumed?.CapacityUnits ?? 0;
   }
 
   async getLead(leadId: string): Promise<StoredLead | undefined> {
@@ -132,12 +148,18 @@ export class StoreTable {
 
   /**
    * The lead's stored events, oldest first (what a rescore or backtest replays), including those copied
-   * from leads it absorbed. `consistent` reads every event of the last write (the merge needs it).
+   * from leads it absorbed and those pending on the lead (`lead`: as read, else read here). `consistent`
+   * reads every event of the last write (the merge needs it).
    */
-  async listEvents(leadId: string, options: { consistent?: boolean } = {}): Promise<NormalizedEvent[]> {
-    const items = await this.queryPartition(leadId, 'EVT#', options.consistent ?? false);
-    return items.map(
-      ({ pk: _pk, sk: _sk, kind: _kind, appliedAt: _appliedAt, modelVersion: _modelVersion, mergedFrom: _mergedFrom, ...event }) => event as NormalizedEvent,
+  async listEvents(leadId: string, options: { consistent?: boolean; lead?: StoredLead | null } = {}): Promise<NormalizedEvent[]> {
+    const [items, lead] = await Promise.all([
+      this.queryPartition(leadId, 'EVT#', options.consistent ?? false),
+      options.lead !== undefined ? options.lead : this.getLead(leadId),
+    ]);
+    // With the events still pending on the lead (./lead-first.ts): counted, their items perhaps not written yet.
+    return withPendingEvents(
+      items.map((item) => eventOfItem(item)),
+      lead ?? undefined,
     );
   }
 

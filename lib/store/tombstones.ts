@@ -128,6 +128,8 @@ function toTombstone(item: Record<string, unknown>): Tombstone {
 export interface ErasureGate<E> {
   accepted: E[];
   refused: E[];
+  /** The tombstone read, if the identity was erased before. */
+  tombstone?: Tombstone;
   /** The ConditionCheck the transaction creating the lead carries: the tombstone is still as read (absent, or this erasure's). */
   guard?: TransactItems[number];
 }
@@ -161,6 +163,7 @@ export async function erasureGate<E extends Pick<NormalizedEvent, 'occurredAt'>>
   return {
     accepted,
     refused,
+    tombstone,
     guard: {
       ConditionCheck: {
         TableName: table.tableName,

@@ -35,7 +35,8 @@ export async function freshTable(prefix: string): Promise<TestTable> {
   return {
     tableName,
     documents,
-    store: new LeadStore({ client: documents, tableName }),
+    // A short write window: every erasure waits 1.5 times as long before its last look (lib/store/erase.ts).
+    store: new LeadStore({ client: documents, tableName, writeWindowMs: 200 }),
     async countItems(leadId, prefix) {
       const answer = await documents.send(
         new QueryCommand({

@@ -328,7 +328,7 @@ describe('SendGrid when the store fails for one lead of a batch', () => {
       const client = dynamoClient(stack.dynamoEndpoint, stack.region);
       client.middlewareStack.add(
         (next, context) => async (args) => {
-          if (failingLead && context.commandName?.startsWith('TransactWrite') && JSON.stringify(args.input).includes(`"${leadPk(failingLead)}"`)) {
+          if (failingLead && /^(TransactWrite|PutItem)/.test(context.commandName ?? '') && JSON.stringify(args.input).includes(`"${leadPk(failingLead)}"`)) {
             throw new Error(`injected failure: DynamoDB unreachable while writing ${failingLead}`);
           }
           return next(args);

@@ -67,6 +67,8 @@ describe('EVENT_RETENTION_DAYS', () => {
     const email = `expiring.${Date.now()}@acme-logistics.com`;
     const now = new Date();
     await store.apply(workedExample(email, new Date(now.getTime() - 60_000)), defaultModel, now);
+    // A later write: the worked example's events are no longer pending on the lead (lib/store/lead-first.ts).
+    await store.apply([event(email, 'email_opened', new Date(now.getTime() - 30_000))], defaultModel, now);
     const lead = (await store.getLead(email))!;
     expect(lead.status).toBe('mql');
     // DynamoDB's TTL removes the oldest event (the profile the fit points come from).

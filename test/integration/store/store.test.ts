@@ -53,23 +53,23 @@ describe('LeadStore on DynamoDB Local', () => {
     expect(third.leads[0]!.outbox[0]!.id).toBe(first.leads[0]!.outbox[0]!.id);
   });
 
-  it('a redelivered batch of many leads costs reads, not transactions; a partial one writes only what is new', async () => {
+  it('a redelivered batch of many leads costs reads, not writes; a partial one writes only what is new', async () => {
     const emails = Array.from({ length: 6 }, () => `${randomUUID()}@acme.com`);
     const batch = emails.flatMap((email, lead) => [0, 1, 2].map((n) => event(email, 'email_opened', at(n * 1000), { id: `open-${lead}-${n}` })));
     const first = await store.apply(batch, defaultModel, at(10_000));
     expect(first).toMatchObject({ applied: 18, duplicates: 0, failed: [] });
 
-    const before = store.stats.transactions;
+    const before = store.stats.commits;
     const again = await store.apply(batch, defaultModel, at(20_000));
     expect(again).toMatchObject({ applied: 0, duplicates: 18, failed: [] });
-    expect(store.stats.transactions).toBe(before);
+    expect(store.stats.commits).toBe(before);
     expect(again.leads.map((lead) => lead.leadId).sort()).toEqual([...emails].sort());
 
     // A retry that also carries events the first attempt did not store (one lead had failed).
     const extra = event(emails[2]!, 'email_clicked', at(5_000), { id: 'click-2', properties: { url: 'https://example.com/pricing' } });
     const partial = await store.apply([...batch, extra], defaultModel, at(30_000));
     expect(partial).toMatchObject({ applied: 1, duplicates: 18, failed: [] });
-    expect(store.stats.transactions).toBe(before + 1);
+    expect(store.stats.commits).toBe(before + 1);
     expect(await store.getLead(emails[2]!)).toMatchObject({ eventCount: 4 });
     for (const email of emails) expect(await countItems(email, 'EVT#')).toBe(email === emails[2] ? 4 : 3);
   });
