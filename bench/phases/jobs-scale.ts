@@ -332,12 +332,22 @@ export function jobsParams(env: NodeJS.ProcessEnv, fallbackLeads: number): JobsB
   const old = env.BENCH_JOBS_OLD_SEGMENTS;
   return {
     leads: int('BENCH_JOBS_LEADS', fallbackLeads),
-    segments: [1, 2, 4],
+    // BENCH_JOBS_SEGMENTS (e.g. "4"): fewer walks, for a table where each takes long on DynamoDB Local.
+    segments: segmentCounts(env.BENCH_JOBS_SEGMENTS),
     // 0 skips the old way (envInt takes positive numbers only).
     oldSegments: old === '0' ? 0 : int('BENCH_JOBS_OLD_SEGMENTS', 4),
     seedConcurrency: int('BENCH_JOBS_SEED_CONCURRENCY', 16),
     seed: int('BENCH_SEED', 20240514),
   };
+}
+
+/** The segment counts measured: `BENCH_JOBS_SEGMENTS`, comma-separated positive integers, else 1, 2 and 4. */
+export function segmentCounts(value: string | undefined): number[] {
+  if (!value) return [1, 2, 4];
+  const counts = value.split(',').map((part) => Number(part.trim()));
+  if (counts.length === 0 || counts.some((count) => !Number.isInteger(count) || count < 1))
+    throw new Error(`BENCH_JOBS_SEGMENTS must be positive integers separated by commas, got ${JSON.stringify(value)}`);
+  return counts;
 }
 
 /** A last resort of the phase: DynamoDB Local's Scan slows with about the table's size squared (docs/benchmarks.md). */
