@@ -39,7 +39,9 @@ export interface SendgridFigures {
   eventsPerSecond: number;
   ratioToRawTransactions: number;
   transactionsPerSecond: number;
-  storeStats: { transactions: number; commits: number; conflicts: number };
+  storeStats: { transactions: number; commits: number; conflicts: number; writeCapacityUnits: number };
+  /** Write units per stored event as DynamoDB Local reports them (ReturnConsumedCapacity on each write). */
+  reportedWcuPerEvent: number;
   cpu: CpuUse;
   redelivery: {
     batches: number;
@@ -109,6 +111,7 @@ export async function sendgridBatches(ctx: BenchContext, ceiling: CeilingFigures
       transactions: pipeline.store.stats.transactions - statsBefore.transactions,
       commits: pipeline.store.stats.commits - statsBefore.commits,
       conflicts: pipeline.store.stats.conflicts - statsBefore.conflicts,
+      writeCapacityUnits: pipeline.store.stats.writeCapacityUnits - statsBefore.writeCapacityUnits,
     };
     const eventsPerSecond = batchRate(fresh);
     if (fresh.ms.length < params.sendgridBatches) ctx.errors.push(`sendgrid: ${fresh.ms.length} of ${params.sendgridBatches} batches accepted`);
@@ -126,6 +129,7 @@ export async function sendgridBatches(ctx: BenchContext, ceiling: CeilingFigures
       ratioToRawTransactions: round(eventsPerSecond / ceiling.transactWriteItems.perSecond, 3),
       transactionsPerSecond: round(storeStats.transactions / (sum(fresh.ms) / 1000), 1),
       storeStats,
+      reportedWcuPerEvent: round(storeStats.writeCapacityUnits / Math.max(1, fresh.stored), 2),
       cpu: freshCpu,
       redelivery: {
         batches: again.ms.length,
@@ -161,8 +165,8 @@ export function sendgridLines(sendgrid: SendgridFigures, ceiling: CeilingFigures
   const { redelivery } = sendgrid;
   return [
     ...sendgridRows(sendgrid),
-    `  SendGrid batch events/s ÷ raw TransactWriteItems/s  ${fmt(sendgrid.ratioToRawTransactions, 3)} (${fmt(sendgrid.eventsPerSecond)} events/s in ${fmt(sendgrid.transactionsPerSecond)} lead transactions/s, ${fmt(sendgrid.eventsPerBatch / sendgrid.leadsPerBatch, 2)} events per lead; raw ${fmt(ceiling.transactWriteItems.perSecond)} TransactWriteItems/s)`,
-    `  SendGrid batches: ${sendgrid.eventsPerBatch} events over ${sendgrid.leadsPerBatch} leads, ${fmt(sendgrid.bodyBytes.p50 / 1024, 0)} KiB; accepted p50 ${fmt(sendgrid.acceptMs.p50, 0)} ms, p95 ${fmt(sendgrid.acceptMs.p95, 0)} ms; redelivered p50 ${fmt(redelivery.acceptMs.p50, 0)} ms (${redelivery.duplicates} duplicates, ${redelivery.stored} stored); ${sendgrid.storeStats.conflicts} lock conflicts`,
+    `  SendGrid batch events/s ÷ raw TransactWriteItems/s  ${fmt(sendgrid.ratioToRawTransactions, 3)} (${fmt(sendgrid.eventsPerSecond)} events/s in ${fmt(sendgrid.storeStats.commits / Math.max(1, sendgrid.batches))} lead writes a batch, ${fmt(sendgrid.eventsPerBatch / sendgrid.leadsPerBatch, 2)} events per lead; raw ${fmt(ceiling.transactWriteItems.perSecond)} TransactWriteItems/s)`,
+    `  SendGrid batches: ${sendgrid.eventsPerBatch} events over ${sendgrid.leadsPerBatch} leads, ${fmt(sendgrid.bodyBytes.p50 / 1024, 0)} KiB; accepted p50 ${fmt(sendgrid.acceptMs.p50, 0)} ms, p95 ${fmt(sendgrid.acceptMs.p95, 0)} ms; redelivered p50 ${fmt(redelivery.acceptMs.p50, 0)} ms (${redelivery.duplicates} duplicates, ${redelivery.stored} stored); ${sendgrid.storeStats.conflicts} lock conflicts; ${fmt(sendgrid.reportedWcuPerEvent, 2)} WCU per event as DynamoDB Local reports them`,
     `  sendgrid  ${cores(sendgrid.cpu)}`,
   ];
 }
