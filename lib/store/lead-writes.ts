@@ -289,6 +289,8 @@ export class LeadWriter {
         const before = pending.length;
         pending = pending.filter((event) => !counted.has(eventSk(event)));
         duplicates += before - pending.length;
+        // A copy from the lead being absorbed that this lead already counts (the same provider event) is not copied.
+        if (merge) merge = { ...merge, copies: merge.copies.filter((copy) => !counted.has(eventSk(copy))) };
       }
       const copies = new Set(merge?.copies ?? []);
       const taking = merge?.claim ? merge : undefined;

@@ -148,3 +148,28 @@ describe('a redelivery landing between the lead write and the event items', () =
     expect(await eventItems(email)).toBe(12);
   });
 });
+
+describe('a write of the lead alone (the decay job, a rescore)', () => {
+  it('is one conditional PutItem, half the units of a one-item transaction, refused like a transaction when the lead moved on', async () => {
+    const email = newEmail();
+    await table.store.apply(workedExample(email, t0), defaultModel, now);
+    const commands: string[] = [];
+    let raced = false;
+    const racing = storeWith(async ({ command, sk }) => {
+      commands.push(command);
+      // The first write of the lead: another write lands just before it.
+      if (!raced && command === 'PutCommand' && sk === 'PROFILE') {
+        raced = true;
+        await table.store.apply([event(email, 'email_opened', at(2000))], defaultModel, now);
+      }
+    });
+    // 120 days on, the MQL has decayed below recycleBelow: the decay job recycles it.
+    const later = new Date(now.getTime() + 120 * 24 * 60 * 60_000);
+    const outcome = await racing.reevaluate(email, defaultModel, later);
+    expect(outcome.status).toBe('recycled');
+    expect(commands.filter((command) => command === 'TransactWriteCommand')).toEqual([]);
+    // Refused once (the version moved on), read again, written.
+    expect(commands.filter((command) => command === 'PutCommand')).toHaveLength(2);
+    expect(await table.store.getLead(email)).toMatchObject({ status: 'recycled', eventCount: 4 });
+  });
+});
