@@ -153,6 +153,15 @@ export const functions = {
     sendsTo: ['handoff'],
     table: ingestTable,
   },
+  'ingest-segment-webhook': {
+    source: 'segment-webhook',
+    description: "Segment's and Customer.io's webhook destinations (X-Signature, HMAC-SHA1)",
+    timeoutSeconds: 20,
+    memoryMb: 1024,
+    secrets: ['SEGMENT_WEBHOOK_SECRET'],
+    sendsTo: ['handoff'],
+    table: ingestTable,
+  },
   'ingest-sendgrid': {
     source: 'sendgrid',
     description: 'SendGrid Event Webhook (ECDSA signed batches)',
@@ -413,6 +422,14 @@ export const routes = [
     auth: 'none',
     authentication:
       'A write key of TRACKING_WRITE_KEY (comma-separated), as the HTTP Basic user name or as `writeKey` in the body, compared in constant time; every key a request names must agree.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/segment',
+    handler: 'ingest-segment-webhook',
+    auth: 'none',
+    authentication:
+      "`X-Signature`: hex HMAC-SHA1 keyed with SEGMENT_WEBHOOK_SECRET of the raw body, or of a batch's first message only (as Segment signs it), compared in constant time; no timestamp, so replays are possible.",
   },
   {
     method: 'POST',
