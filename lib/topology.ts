@@ -144,6 +144,24 @@ export const functions = {
     sendsTo: ['handoff'],
     table: ingestTable,
   },
+  'ingest-tracking': {
+    source: 'tracking',
+    description: "Segment's HTTP tracking API (/v1/batch, /v1/track, ... and analytics.js's /v1/t, ...): Segment's and RudderStack's libraries, a write key",
+    timeoutSeconds: 20,
+    memoryMb: 1024,
+    secrets: ['TRACKING_WRITE_KEY'],
+    sendsTo: ['handoff'],
+    table: ingestTable,
+  },
+  'ingest-segment-webhook': {
+    source: 'segment-webhook',
+    description: "Segment's and Customer.io's webhook destinations (X-Signature, HMAC-SHA1)",
+    timeoutSeconds: 20,
+    memoryMb: 1024,
+    secrets: ['SEGMENT_WEBHOOK_SECRET'],
+    sendsTo: ['handoff'],
+    table: ingestTable,
+  },
   'ingest-sendgrid': {
     source: 'sendgrid',
     description: 'SendGrid Event Webhook (ECDSA signed batches)',
@@ -394,6 +412,24 @@ export const routes = [
     handler: 'ingest-events',
     auth: 'none',
     authentication: 'Standard Webhooks: `webhook-signature` over id, timestamp and raw body keyed with EVENTS_WEBHOOK_SECRET (24+ bytes); 5-minute tolerance.',
+  },
+  {
+    method: 'POST',
+    // One route for every call: /v1/batch, /v1/track, ... and the one-letter forms (lib/sources/tracking.ts);
+    // an unknown call answers 404. API Gateway prefers a more specific route added later (POST /v1/m).
+    path: '/v1/{call}',
+    handler: 'ingest-tracking',
+    auth: 'none',
+    authentication:
+      'A write key of TRACKING_WRITE_KEY (comma-separated), as the HTTP Basic user name or as `writeKey` in the body, compared in constant time; every key a request names must agree.',
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/segment',
+    handler: 'ingest-segment-webhook',
+    auth: 'none',
+    authentication:
+      "`X-Signature`: hex HMAC-SHA1 keyed with SEGMENT_WEBHOOK_SECRET of the raw body, or of a batch's first message only (as Segment signs it), compared in constant time; no timestamp, so replays are possible.",
   },
   {
     method: 'POST',

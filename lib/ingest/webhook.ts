@@ -126,7 +126,7 @@ export function webhookHandler<Pending>(source: WebhookSource<Pending>, deps: ()
       logger.error(`${source.name}: part of the delivery could not be completed just now; the sender will retry it`, { error: completed.unavailable });
       return json(503, { error: 'temporarily_unavailable', detail: `${completed.unavailable.message}; retry later`, stored: result.applied });
     }
-    return json(200, counts);
+    return json(200, { ...source.acknowledgement, ...counts });
   });
 }
 

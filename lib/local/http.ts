@@ -274,7 +274,9 @@ export function toEvent(input: {
   const routeKey = `${route.route.method} ${route.route.path}`;
   const host = headers.host ?? 'localhost';
   const domainName = host.replace(/:\d+$/, '');
-  const text = isTextMediaType(headers['content-type']);
+  // A compressed body is bytes whatever its media type says (rudder-sdk-node sends gzip declared as a form).
+  const encoding = headers['content-encoding']?.trim().toLowerCase();
+  const text = (!encoding || encoding === 'identity') && isTextMediaType(headers['content-type']);
   const event: APIGatewayProxyEventV2 = {
     version: '2.0',
     routeKey,

@@ -2,6 +2,11 @@
  * Website and product events in Segment's message shape (`track`, `identify`, `page`, `screen`),
  * one message or Segment's `{"batch": [...]}`, signed per Standard Webhooks with EVENTS_WEBHOOK_SECRET.
  *
+ * The message mapping here is the one way in for every Segment-shaped sender: this route, Segment's
+ * tracking API (lib/sources/tracking.ts) and Segment's webhook destination (lib/sources/segment-webhook.ts)
+ * all map messages through {@link normalizeSegmentMessages}; only authentication, the event's time and
+ * what a malformed message costs (the whole delivery here, the message alone there) differ.
+ *
  * Mapping (docs/providers/events.md, "Mapping"):
  * - `track` "Webinar Attended" -> type `webinar_attended`; properties flattened to scalars.
  * - `page` / `screen` -> `page_viewed` with `url` and `path`.
@@ -12,7 +17,7 @@ import * as z from 'zod/mini';
 import '../core/zod.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
 import { normalizeEmail, toSnakeCase } from '../core/events.ts';
-import { badRequest, notFound } from '../http/errors.ts';
+import { badRequest, HttpError, notFound } from '../http/errors.ts';
 import type { JsonObject } from '../http/json.ts';
 import { isObject, own } from '../http/json.ts';
 import { parseJson, requireContentType } from '../http/request.ts';
@@ -33,6 +38,10 @@ import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './
 
 /** Most messages one delivery may carry; Segment's own batch API stops at 500 KB, ours at 500 messages. */
 export const maxSegmentMessages = 500;
+
+/** Segment's calls (its spec); `group` and `alias` are valid but not scored. */
+export const segmentCalls = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
+export type SegmentCall = (typeof segmentCalls)[number];
 
 const scoredTypes = ['track', 'identify', 'page', 'screen'] as const;
 /** Valid Segment calls that say nothing about a person's intent: acknowledged, not stored. */
@@ -63,7 +72,20 @@ const messageSchema = z.object({
   originalTimestamp: isoString,
   sentAt: isoString,
 });
-type SegmentMessage = z.infer<typeof messageSchema>;
+export type SegmentMessage = z.infer<typeof messageSchema>;
+
+/**
+ * A message that cannot be stored. `reason` is the code it is counted under when a batch drops it alone
+ * (`ignoredReasons`); as an error it refuses the delivery with a 400 that says which message and why.
+ */
+export class InvalidSegmentMessage extends HttpError {
+  readonly reason: string;
+
+  constructor(reason: string, detail: string) {
+    super(400, 'bad_request', detail);
+    this.reason = reason;
+  }
+}
 
 /** Trait names that map onto a {@link Profile} field and so stay out of `custom`. */
 const profileTraitKeys = new Set([
@@ -135,18 +157,23 @@ function profileFromTraits(traits: unknown): Profile {
  * "1" (as the year 2001) and rolls "02-30" into March; a time without zone is read as UTC so the
  * same message maps to the same key on every machine.
  */
-function occurredAt(message: SegmentMessage, where: string): string {
+export function statedTime(message: SegmentMessage, where: string): string {
   const candidates = [
     ['timestamp', message.timestamp],
     ['originalTimestamp', message.originalTimestamp],
     ['sentAt', message.sentAt],
   ] as const;
   const found = candidates.find(([, value]) => value !== undefined && value !== null);
-  if (!found) throw badRequest(`${where}: needs timestamp, originalTimestamp or sentAt (the event's own time)`);
+  if (!found) throw new InvalidSegmentMessage('no_timestamp', `${where}: needs timestamp, originalTimestamp or sentAt (the event's own time)`);
   const [field, value] = found;
-  const ms = parseIsoTime(value ?? '');
-  if (ms === undefined) throw badRequest(`${where}.${field}: ${JSON.stringify(value)} is not an ISO 8601 date-time`);
-  return new Date(ms).toISOString();
+  return new Date(messageTime(value ?? '', `${where}.${field}`)).toISOString();
+}
+
+/** Milliseconds of a message's time field (strict ISO 8601, lib/sources/fields.ts); a message with another is invalid. */
+export function messageTime(value: string, where: string): number {
+  const ms = parseIsoTime(value);
+  if (ms === undefined) throw new InvalidSegmentMessage('invalid_timestamp', `${where}: ${JSON.stringify(value)} is not an ISO 8601 date-time`);
+  return ms;
 }
 
 /** The lead's e-mail: who the message is about. An identify names its subject in its own traits first. */
@@ -173,9 +200,14 @@ function typeAndProperties(message: SegmentMessage, where: string): { type: stri
   const properties = flattenProperties(message.properties);
   switch (message.type) {
     case 'track': {
-      if (message.event === undefined || message.event.trim() === '') throw badRequest(`${where}.event: a track call needs the event name`);
+      if (message.event === undefined || message.event.trim() === '')
+        throw new InvalidSegmentMessage('no_event_name', `${where}.event: a track call needs the event name`);
       const type = toSnakeCase(message.event);
-      if (type === '') throw badRequest(`${where}.event: ${JSON.stringify(message.event)} has no letters or digits (A-Z, 0-9) to name an event type`);
+      if (type === '')
+        throw new InvalidSegmentMessage(
+          'no_event_name',
+          `${where}.event: ${JSON.stringify(message.event)} has no letters or digits (A-Z, 0-9) to name an event type`,
+        );
       return { type, properties };
     }
     case 'page':
@@ -194,9 +226,9 @@ function typeAndProperties(message: SegmentMessage, where: string): { type: stri
   }
 }
 
-function toEvent(message: SegmentMessage, raw: JsonObject, where: string): NormalizedEvent | IgnoredEvent {
+function toEvent(message: SegmentMessage, raw: JsonObject, where: string, options: SegmentMapping): NormalizedEvent | IgnoredEvent {
   const { type, properties } = typeAndProperties(message, where);
-  const time = occurredAt(message, where);
+  const time = (options.time ?? statedTime)(message, where);
   const leadKey = leadEmail(message);
   if (!leadKey) return { sourceEventId: message.messageId, reason: 'no_email' };
 
@@ -208,7 +240,7 @@ function toEvent(message: SegmentMessage, raw: JsonObject, where: string): Norma
     leadKey,
     type,
     occurredAt: time,
-    source: 'segment',
+    source: options.source,
     sourceEventId: message.messageId,
     properties,
     raw,
@@ -228,6 +260,86 @@ function messagesOf(body: unknown): { messages: unknown[]; batch: boolean } {
   return { messages: batch, batch: true };
 }
 
+/** How a route maps its Segment messages. */
+export interface SegmentMapping {
+  /** The events' `source`: part of their key, so one route's events never collide with another's. */
+  readonly source: string;
+  /**
+   * A malformed message of a batch: refuses the whole delivery (false: a signed backend fixes and resends
+   * it), or is dropped alone and counted under its reason (true: Segment's libraries and destinations drop
+   * a whole batch on a 4xx, so refusing it would lose its good messages).
+   */
+  readonly dropInvalid: boolean;
+  /** Checks and completes a raw message before it is mapped (the tracking API: the type its path names); throws {@link InvalidSegmentMessage}. */
+  prepare?(raw: JsonObject, where: string): JsonObject;
+  /** The event's time; by default the message's own `timestamp`, else `originalTimestamp`, else `sentAt`. */
+  time?(message: SegmentMessage, where: string): string;
+}
+
+/** One message of a delivery to its event, or to an ignored event (no e-mail, a type not scored); throws {@link InvalidSegmentMessage}. */
+function mapMessage(given: unknown, where: string, options: SegmentMapping): NormalizedEvent | IgnoredEvent {
+  if (!isObject(given)) throw new InvalidSegmentMessage('not_an_object', `${where}: must be a JSON object`);
+  const raw = options.prepare ? options.prepare(given, where) : given;
+  const rawType = own(raw, 'type');
+  if (typeof rawType === 'string' && unscoredTypes.has(rawType)) {
+    const id = own(raw, 'messageId');
+    return { ...(typeof id === 'string' ? { sourceEventId: id } : {}), reason: `unsupported_type:${rawType}` };
+  }
+  const parsed = messageSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path[0];
+    const path = issue?.path.length ? `.${issue.path.join('.')}` : '';
+    const reason = typeof field !== 'string' ? 'invalid_message' : own(raw, field) === undefined ? `no_${field}` : `invalid_${field}`;
+    throw new InvalidSegmentMessage(reason, `${where}${path}: ${issue?.message ?? 'is not a Segment message'}`);
+  }
+  return toEvent(parsed.data, raw, where, options);
+}
+
+/**
+ * Segment messages to normalized events: every message mapped once (a message repeated in the delivery
+ * counts once), an invalid one refusing the delivery or dropped and counted, as `options` says. At most
+ * {@link maxSegmentMessages} are taken; with `dropInvalid` the rest are dropped and counted, else refused.
+ */
+export function normalizeSegmentMessages(messages: readonly unknown[], batch: boolean, options: SegmentMapping): Normalized {
+  if (!options.dropInvalid && messages.length > maxSegmentMessages)
+    throw badRequest(`batch holds ${messages.length} messages; the limit is ${maxSegmentMessages} per delivery`);
+  const events: NormalizedEvent[] = [];
+  const ignored: IgnoredEvent[] = [];
+  const seen = new Set<string>();
+  messages.forEach((raw, index) => {
+    const where = batch ? `batch[${index}]` : 'message';
+    if (index >= maxSegmentMessages) {
+      ignored.push({ ...idOf(raw), reason: `over_${maxSegmentMessages}_messages` });
+      return;
+    }
+    let result: NormalizedEvent | IgnoredEvent;
+    try {
+      result = mapMessage(raw, where, options);
+    } catch (error) {
+      if (!(error instanceof InvalidSegmentMessage) || !options.dropInvalid || !batch) throw error;
+      ignored.push({ ...idOf(raw), reason: error.reason });
+      return;
+    }
+    // A batch may repeat a message (client retry merged into the next flush); it is one event.
+    const id = result.sourceEventId;
+    if (id !== undefined && seen.has(id)) {
+      ignored.push({ sourceEventId: id, reason: 'duplicate_in_delivery' });
+      return;
+    }
+    if (id !== undefined) seen.add(id);
+    if ('leadKey' in result) events.push(result);
+    else ignored.push(result);
+  });
+  return { events, ignored };
+}
+
+/** The message's id, when it has a usable one, for the count of what was dropped. */
+function idOf(raw: unknown): { sourceEventId?: string } {
+  const id = own(raw, 'messageId');
+  return typeof id === 'string' && id.length > 0 && id.length <= maxKeyLength ? { sourceEventId: id } : {};
+}
+
 /**
  * Turns a verified delivery into normalized events. All or nothing: one malformed message refuses
  * the whole delivery (400), so nothing is stored partially and the sender sees which one.
@@ -235,37 +347,7 @@ function messagesOf(body: unknown): { messages: unknown[]; batch: boolean } {
 export function normalizeSegment(request: WebhookRequest): Normalized {
   requireContentType(request.header('content-type'), 'application/json');
   const { messages, batch } = messagesOf(parseJson(request.body));
-
-  const events: NormalizedEvent[] = [];
-  const ignored: IgnoredEvent[] = [];
-  const seen = new Set<string>();
-  messages.forEach((raw, index) => {
-    const where = batch ? `batch[${index}]` : 'message';
-    if (!isObject(raw)) throw badRequest(`${where}: must be a JSON object`);
-    const rawType = own(raw, 'type');
-    if (typeof rawType === 'string' && unscoredTypes.has(rawType)) {
-      const id = own(raw, 'messageId');
-      ignored.push({ ...(typeof id === 'string' ? { sourceEventId: id } : {}), reason: `unsupported_type:${rawType}` });
-      return;
-    }
-    const parsed = messageSchema.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const path = issue?.path.length ? `.${issue.path.join('.')}` : '';
-      throw badRequest(`${where}${path}: ${issue?.message ?? 'is not a Segment message'}`);
-    }
-    const message = parsed.data;
-    const result = toEvent(message, raw, where);
-    // A batch may repeat a message (client retry merged into the next flush); it is one event.
-    if (seen.has(message.messageId)) {
-      ignored.push({ sourceEventId: message.messageId, reason: 'duplicate_in_delivery' });
-      return;
-    }
-    seen.add(message.messageId);
-    if ('leadKey' in result) events.push(result);
-    else ignored.push(result);
-  });
-  return { events, ignored };
+  return normalizeSegmentMessages(messages, batch, { source: 'segment', dropInvalid: false });
 }
 
 /** `POST /webhooks/events`: Segment-shaped events signed per Standard Webhooks. */

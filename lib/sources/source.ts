@@ -54,6 +54,8 @@ export interface WebhookSource<Pending = never> {
   readonly name: string;
   /** Secrets the route needs; while any is unset the route answers 404 (nothing accepted unauthenticated). */
   readonly requiredSecrets: readonly SecretKey[];
+  /** Fields the 200 answer carries besides the counts (Segment's libraries and tools look for `{"success": true}`). */
+  readonly acknowledgement?: Readonly<Record<string, unknown>>;
   /**
    * Checks settings read from the environment when the function starts, so a bad one stops it before it
    * takes traffic (throws with a message that names the setting).
