@@ -230,6 +230,57 @@ describe('the tracking API', () => {
     });
   });
 
+  it("a group call on /v1/group with the person's e-mail in context.traits moves the lead's fit", async () => {
+    const email = someone('group');
+    const userId = `user-${email}`;
+    const identify = { messageId: randomUUID(), userId, traits: { email, title: 'Operations analyst' }, timestamp: new Date().toISOString() };
+    expect(await sendJson('/v1/identify', identify)).toMatchObject({ status: 200, body: { stored: 1 } });
+    const before = await leadView(stack, email);
+    expect(before.score.fit).toBe(0);
+
+    const group = {
+      messageId: randomUUID(),
+      userId,
+      groupId: 'acct_0e8c78ea9d97',
+      traits: { name: 'Acme Logistics', industry: 'Software', employees: '1001-5000', plan: 'enterprise', website: 'https://acme-logistics.com' },
+      context: { traits: { email } },
+      timestamp: new Date().toISOString(),
+    };
+    expect(await sendJson('/v1/group', group)).toMatchObject({ status: 200, body: { success: true, stored: 1 } });
+    const after = await leadView(stack, email);
+    // The default model's target_industry (10) and company_over_500 (15), from the account's traits.
+    expect(after.score.fit).toBe(25);
+    expect(after.lead).toMatchObject({
+      groupId: 'acct_0e8c78ea9d97',
+      company: 'Acme Logistics',
+      industry: 'Software',
+      companySize: '1001-5000',
+      companyPlan: 'enterprise',
+      companyWebsite: 'https://acme-logistics.com',
+    });
+    expect(after.reasons.filter((reason: { kind: string }) => reason.kind === 'fit').map((reason: { rule: string }) => reason.rule)).toEqual([
+      'company_over_500',
+      'target_industry',
+    ]);
+  });
+
+  it('drops a group call without groupId from a batch under no_groupId, storing the rest', async () => {
+    const email = someone('group-batch');
+    const group = {
+      type: 'group',
+      messageId: randomUUID(),
+      userId: 'u_1',
+      traits: { industry: 'Software' },
+      context: { traits: { email } },
+      timestamp: new Date().toISOString(),
+    };
+    const answer = await sendJson('/v1/batch', { batch: [group, track(email, { event: 'Webinar Attended' })] });
+    expect(answer).toMatchObject({ status: 200, body: { success: true, received: 2, stored: 1, ignored: 1, ignoredReasons: { no_groupId: 1 } } });
+    const view = await leadView(stack, email);
+    expect(view.eventCount).toBe(1);
+    expect(view.lead.industry).toBeUndefined();
+  });
+
   describe('bad input stores nothing', () => {
     const email = someone('bad');
     const gzipBomb = gzipSync(Buffer.alloc(16 * 1024 * 1024, 0x20));
@@ -256,6 +307,19 @@ describe('the tracking API', () => {
       ['one message over 32 KB', () => sendJson('/v1/track', track(email, { properties: { p: 'x'.repeat(33_000) } })), 400, 'bad_request'],
       ['one message without messageId', () => sendJson('/v1/track', track(email, { messageId: undefined })), 400, 'bad_request'],
       ['one message without userId or anonymousId', () => sendJson('/v1/track', track(email, { userId: undefined })), 400, 'bad_request'],
+      [
+        'a group call without groupId',
+        () =>
+          sendJson('/v1/group', {
+            messageId: randomUUID(),
+            userId: 'u_1',
+            traits: { industry: 'Software' },
+            context: { traits: { email } },
+            timestamp: new Date().toISOString(),
+          }),
+        400,
+        'bad_request',
+      ],
       ['one message whose time is not ISO 8601', () => sendJson('/v1/t', track(email, { timestamp: 'Tue, 14 May 2024 09:31:42 +0000' })), 400, 'bad_request'],
       [
         'a gzip bomb (16 MiB inflated)',
