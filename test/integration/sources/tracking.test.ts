@@ -128,6 +128,34 @@ describe('the real libraries, pointed at the stack by their host', () => {
     expect((await leadView(stack, email)).eventCount).toBe(3);
   });
 
+  it("@segment/analytics-node's group(): the account's traits reach the person's lead", { timeout: 60_000 }, async () => {
+    const email = someone('segment-group');
+    const errors: unknown[] = [];
+    const analytics = new SegmentAnalytics({ writeKey, host: wire.url, flushAt: 10, flushInterval: 60_000, maxRetries: 0 });
+    analytics.on('error', (error) => errors.push(error));
+    const from = wire.seen.length;
+    analytics.group({
+      userId: `user-${email}`,
+      groupId: 'acct_initech',
+      traits: { name: 'Initech', industry: 'Financial Services', employees: 329, plan: 'enterprise' },
+      context: { traits: { email } },
+    });
+    await analytics.closeAndFlush();
+    expect(errors).toEqual([]);
+    const [request] = wire.seen.slice(from);
+    expect(JSON.parse(request!.body.toString('utf8')).batch[0]).toMatchObject({ type: 'group', groupId: 'acct_initech' });
+    expect(JSON.parse(request!.answer)).toMatchObject({ success: true, stored: 1 });
+    const view = await leadView(stack, email);
+    expect(view.lead).toMatchObject({
+      groupId: 'acct_initech',
+      company: 'Initech',
+      industry: 'Financial Services',
+      companySize: 329,
+      companyPlan: 'enterprise',
+    });
+    expect(view.score.fit).toBe(10);
+  });
+
   it('@rudderstack/rudder-sdk-node with gzip (its default): the worked example becomes an MQL', { timeout: 60_000 }, async () => {
     const email = someone('rudder');
     const calls = workedExampleCalls(email);
