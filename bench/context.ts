@@ -38,6 +38,11 @@ export function benchParams(env: NodeJS.ProcessEnv = process.env) {
     sendgridWarmupBatches: int('BENCH_SENDGRID_WARMUP_BATCHES', 1),
     sendgridBatchEvents: int('BENCH_SENDGRID_BATCH_EVENTS', 1000),
     sendgridBatchLeads: int('BENCH_SENDGRID_BATCH_LEADS', 300),
+    /** POST /v1/batch through @segment/analytics-node: batches of `trackingBatchEvents` (its flushAt) over `trackingBatchLeads` fresh leads, one at a time, after `trackingWarmupBatches`. */
+    trackingBatches: int('BENCH_TRACKING_BATCHES', 20),
+    trackingBatchEvents: int('BENCH_TRACKING_BATCH_EVENTS', 100),
+    trackingBatchLeads: int('BENCH_TRACKING_BATCH_LEADS', 30),
+    trackingWarmupBatches: int('BENCH_TRACKING_WARMUP_BATCHES', 1),
     seed: int('BENCH_SEED', 20240514),
     /** Phases stop taking work after this; the run is then reported as failed (about 2.5× a run on an idle 2-core machine). */
     timeBudgetSeconds: int('BENCH_TIME_BUDGET_SECONDS', 240),
@@ -51,6 +56,8 @@ export type BenchParams = ReturnType<typeof benchParams>;
 export const benchSecrets = {
   events: `whsec_${Buffer.from('mql-bench-events-webhook-secret-0001').toString('base64')}`,
   crm: `whsec_${Buffer.from('mql-bench-crm-webhook-secret-00000001').toString('base64')}`,
+  /** TRACKING_WRITE_KEY: the write key analytics-node sends (bench/phases/tracking.ts). */
+  trackingWriteKey: 'wk_bench_only_tracking_write_key_0001',
 };
 
 /** The local stack as the benchmarks run it: in memory, any free port, no schedule timers. */

@@ -10,6 +10,8 @@
  *   5. write capacity units and optimistic-lock conflicts per event of 4
  *   6. SendGrid Event Webhook batches (1,000 events over hundreds of fresh leads, one signed POST
  *      /webhooks/sendgrid): time to accept one, events/s, and a batch delivered again
+ *   6b. Segment's tracking API: POST /v1/batch as @segment/analytics-node sends it (flushAt 100, 30 fresh
+ *      leads a batch), one batch at a time: events/s and its ratio to 3 (issue 13's goal: at least 2)
  *   7. handoff latency: the qualifying request's start to the CRM's lead.mql
  *   8. verification: exactly one lead.mql per qualified lead
  *   8b. cost: dollars per million events, single and batched, from what the handlers used (phases/cost.ts)
@@ -28,7 +30,7 @@
 import './support/log-level.ts';
 import { performance } from 'node:perf_hooks';
 import { defaultJavaToolOptions } from '../lib/local/dynamodb.ts';
-import { beginRun, benchParams } from './context.ts';
+import { beginRun, benchParams, benchSecrets } from './context.ts';
 import { bundlesInRun } from './phases/bundles.ts';
 import { capacityLines, capacityPerEvent } from './phases/capacity.ts';
 import { ceilingCpuLine, ceilingLines, ceilingRows, rawCeiling } from './phases/ceiling.ts';
@@ -39,6 +41,7 @@ import { handoffLatency, handoffLines, handoffRows } from './phases/handoff-late
 import { jobsInRun } from './phases/jobs-scale.ts';
 import { sendgridBatches, sendgridLines, sendgridRows } from './phases/sendgrid.ts';
 import { stackLines, startStack, stopLines, stopStack } from './phases/stack.ts';
+import { trackingBatches, trackingLines, trackingRows } from './phases/tracking.ts';
 import { verificationLines, verifyExactlyOnce } from './phases/verification.ts';
 import { warmUp, warmupLines } from './phases/warmup.ts';
 import { javaVersion, machineFacts } from './support/processes.ts';
@@ -74,6 +77,9 @@ print(['', ...capacityLines(capacity, ingest, ceiling)]);
 
 const sendgrid = await sendgridBatches(ctx, ceiling);
 print(['', tableHead, ...sendgridLines(sendgrid, ceiling)]);
+
+const tracking = await trackingBatches(ctx, ceiling, benchSecrets.trackingWriteKey);
+print(['', tableHead, ...trackingLines(tracking, ceiling)]);
 
 const handoffMark = meterMark(ctx);
 const handoff = await handoffLatency(ctx);
@@ -111,6 +117,7 @@ const results = {
   ingest,
   capacity,
   sendgrid,
+  tracking,
   handoff,
   verification,
   cost,
@@ -132,12 +139,14 @@ print([
   ...ceilingRows(ceiling),
   ingestRow(ingest),
   ...sendgridRows(sendgrid),
+  ...trackingRows(tracking),
   ...handoffRows(handoff),
   '',
   'ratios',
   `  events/s ÷ raw TransactWriteItems/s            ${fmt(ingest.ratioToRawTransactions, 3)}`,
   `  events/s ÷ raw GetItem+TransactWriteItems/s    ${fmt(ingest.ratioToGetPlusTransact, 3)}`,
   `  SendGrid batch events/s ÷ raw TransactWriteItems/s  ${fmt(sendgrid.ratioToRawTransactions, 3)}`,
+  `  /v1/batch (analytics-node) events/s ÷ raw TransactWriteItems/s  ${fmt(tracking.ratioToRawTransactions, 3)} (goal 2)`,
   `  WCU per event ${fmt(capacity.wcuPerEvent, 2)} (${capacity.source}), ${fmt(capacity.estimatedWcuPerEvent, 2)} by the published rule`,
   `  $ per million single events ÷ goal ${fmt(cost.single.ratioToGoal, 2)} ($${fmt(cost.single.withHandoffs.perMillion, 2)} ÷ $${cost.single.goal}); batched ${fmt(cost.batched.ratioToGoal, 2)} ($${fmt(cost.batched.withHandoffs.perMillion, 2)} ÷ $${cost.batched.goal})`,
   '',
@@ -145,6 +154,7 @@ print([
   ceilingCpuLine(ceiling, params.concurrency),
   `  ingest    ${cores(ingest.cpu)}`,
   `  sendgrid  ${cores(sendgrid.cpu)}`,
+  `  tracking  ${cores(tracking.cpu)}`,
   '',
   ...verificationLines(verification),
   ...stopLines(shutdown, stack),

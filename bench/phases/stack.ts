@@ -50,6 +50,7 @@ export async function startStack(run: BenchRun): Promise<{ ctx: BenchContext; fi
     stack = await benchStack(
       {
         EVENTS_WEBHOOK_SECRET: benchSecrets.events,
+        TRACKING_WRITE_KEY: benchSecrets.trackingWriteKey,
         SENDGRID_WEBHOOK_PUBLIC_KEY: sendgridKeys.publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
         CRM_ADAPTER: 'webhook',
         CRM_WEBHOOK_URL: crm.url,

@@ -52,7 +52,7 @@ export function cutToBytes(text: string, maxBytes: number): string {
 
 const cutValue = <T>(value: T): T => (typeof value === 'string' ? (cutToBytes(value, eventBudget.textBytes) as T) : value);
 
-/** The event properties and profile fields a model's rules read (`property` and `field` of its conditions). */
+/** The event properties and profile fields a model's rules read (`property` and `field` of its conditions), kept first when an event is cut. */
 export function namesTheModelReads(model: ScoringModel): { properties: Set<string>; fields: Set<string> } {
   const properties = new Set<string>();
   const fields = new Set<string>();
@@ -70,6 +70,10 @@ export function namesTheModelReads(model: ScoringModel): { properties: Set<strin
   walk([model.fit, model.behavior, model.disqualify, model.fastTrack]);
   // A lead-form event is mapped by its form id (the model's `forms`).
   properties.add('formId');
+  // A group call's account id: kept before anything else is, so a roll-up of leads to accounts finds it
+  // on the lead and on the event (docs/providers/events.md, "Group calls").
+  properties.add('groupId');
+  fields.add('groupId');
   return { properties, fields };
 }
 

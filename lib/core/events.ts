@@ -42,6 +42,15 @@ export interface Profile {
   annualRevenue?: number | string;
   industry?: string;
   country?: string;
+  /**
+   * The account the person belongs to, as a Segment `group` call names it (its `groupId`, the id the sender's
+   * own database knows the account by): kept so that a roll-up of leads to accounts can find it.
+   */
+  groupId?: string;
+  /** The account's website (a `group` call's `website` trait). */
+  companyWebsite?: string;
+  /** The plan the account is on with the sender (a `group` call's `plan` trait), e.g. "enterprise" or "trial". */
+  companyPlan?: string;
   /** Anything else the source told us, kept as given. */
   custom?: Record<string, string | number | boolean | null>;
 }

@@ -10,7 +10,22 @@ import { operatorNames } from './conditions.ts';
  * and every lead records exactly which model scored it.
  */
 
-const profileField = z.enum(['email', 'firstName', 'lastName', 'phone', 'company', 'jobTitle', 'companySize', 'annualRevenue', 'industry', 'country']);
+const profileField = z.enum([
+  'email',
+  'firstName',
+  'lastName',
+  'phone',
+  'company',
+  'jobTitle',
+  'companySize',
+  'annualRevenue',
+  'industry',
+  'country',
+  // From a Segment `group` call (lib/sources/segment.ts; docs/providers/events.md, "Group calls").
+  'groupId',
+  'companyWebsite',
+  'companyPlan',
+]);
 export type ProfileField = z.infer<typeof profileField>;
 
 /**

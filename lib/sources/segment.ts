@@ -1,5 +1,5 @@
 /**
- * Website and product events in Segment's message shape (`track`, `identify`, `page`, `screen`),
+ * Website and product events in Segment's message shape (`track`, `identify`, `page`, `screen`, `group`),
  * one message or Segment's `{"batch": [...]}`, signed per Standard Webhooks with EVENTS_WEBHOOK_SECRET.
  *
  * The message mapping here is the one way in for every Segment-shaped sender: this route, Segment's
@@ -11,6 +11,10 @@
  * - `track` "Webinar Attended" -> type `webinar_attended`; properties flattened to scalars.
  * - `page` / `screen` -> `page_viewed` with `url` and `path`.
  * - `identify` -> `profile_updated`; traits become profile fields, the rest of the scalars `custom`.
+ * - `group` -> `profile_updated` with `groupId`; the group's reserved traits become the account's profile
+ *   fields (`name` -> `company`, `industry`, `employees` -> `companySize`, `website` -> `companyWebsite`,
+ *   `plan` -> `companyPlan`) and all its scalar traits the event's properties. Its `traits.email` is the
+ *   group's address (Segment's spec), never the person's: the person is `context.traits.email`.
  * - `context.traits` on any message carries profile fields too.
  */
 import * as z from 'zod/mini';
@@ -39,13 +43,13 @@ import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './
 /** Most messages one delivery may carry; Segment's own batch API stops at 500 KB, ours at 500 messages. */
 export const maxSegmentMessages = 500;
 
-/** Segment's calls (its spec); `group` and `alias` are valid but not scored. */
+/** Segment's calls (its spec); `alias` is valid but not stored. */
 export const segmentCalls = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
 export type SegmentCall = (typeof segmentCalls)[number];
 
-const scoredTypes = ['track', 'identify', 'page', 'screen'] as const;
-/** Valid Segment calls that say nothing about a person's intent: acknowledged, not stored. */
-const unscoredTypes = new Set(['group', 'alias']);
+const scoredTypes = ['track', 'identify', 'page', 'screen', 'group'] as const;
+/** Valid Segment calls that say nothing about a person or an account: acknowledged, not stored (alias: issue 13, part 4). */
+const unscoredTypes = new Set(['alias']);
 
 // z.custom keeps the parsed object itself (no copy through zod), so the mapping below reads the
 // sender's own keys and nothing else.
@@ -68,6 +72,8 @@ const messageSchema = z.object({
   properties: z.nullish(jsonObject),
   traits: z.nullish(jsonObject),
   context: z.nullish(jsonObject),
+  // Segment's spec: a string; checked by groupIdOf for a group call, ignored on the others.
+  groupId: z.optional(z.unknown()),
   timestamp: isoString,
   originalTimestamp: isoString,
   sentAt: isoString,
@@ -153,6 +159,40 @@ function profileFromTraits(traits: unknown): Profile {
 }
 
 /**
+ * The account's profile fields from a `group` call: its `groupId` and Segment's reserved group traits
+ * (its spec, "Group": `name`, `industry`, `employees`, `website`, `plan`), plus the revenue spellings the
+ * identify traits take. The group's `email`, `phone` and `address` are the account's, not the person's:
+ * they stay in the event's properties, never in the person's profile.
+ */
+function profileFromGroup(groupId: string, traits: unknown): Profile {
+  return definedOnly<Profile>({
+    groupId,
+    company: text(own(traits, 'name')),
+    industry: text(own(traits, 'industry')),
+    companySize: amount(own(traits, 'employees')),
+    annualRevenue: amount(own(traits, 'annualRevenue'), own(traits, 'annual_revenue')),
+    companyWebsite: text(own(traits, 'website')),
+    companyPlan: text(own(traits, 'plan')),
+  });
+}
+
+/**
+ * The `groupId` of a group call: Segment's spec makes it a string (its libraries type it so); a number is
+ * taken as its digits. At most {@link maxKeyLength} bytes, so the lead keeps it whole (lib/core/lead-summary.ts
+ * cuts a profile value at 500 bytes) and a later roll-up can key an account by it.
+ */
+function groupIdOf(value: unknown, where: string): string {
+  if (value === undefined || value === null)
+    throw new InvalidSegmentMessage('no_groupId', `${where}.groupId: a group call needs the id of its group (the account)`);
+  const id = typeof value === 'number' && Number.isFinite(value) ? String(value) : typeof value === 'string' ? value.trim() : undefined;
+  if (id === undefined) throw new InvalidSegmentMessage('invalid_groupId', `${where}.groupId: must be a string`);
+  if (id === '') throw new InvalidSegmentMessage('no_groupId', `${where}.groupId: must not be empty`);
+  if (Buffer.byteLength(id, 'utf8') > maxKeyLength)
+    throw new InvalidSegmentMessage('invalid_groupId', `${where}.groupId: must be at most ${maxKeyLength} bytes`);
+  return id;
+}
+
+/**
  * The provider's time of a message as ISO UTC. Strict ISO 8601 only, because `Date.parse` accepts
  * "1" (as the year 2001) and rolls "02-30" into March; a time without zone is read as UTC so the
  * same message maps to the same key on every machine.
@@ -176,13 +216,18 @@ export function messageTime(value: string, where: string): number {
   return ms;
 }
 
-/** The lead's e-mail: who the message is about. An identify names its subject in its own traits first. */
+/**
+ * The lead's e-mail: who the message is about. An identify names its subject in its own traits first; a
+ * group call only in `context.traits` (its own `traits.email` is the group's address, Segment's spec).
+ */
 function leadEmail(message: SegmentMessage): string | undefined {
   const fromContext = own(message.context, 'traits');
   const candidates =
     message.type === 'identify'
       ? [own(message.traits, 'email'), own(fromContext, 'email'), own(message.properties, 'email')]
-      : [own(fromContext, 'email'), own(message.properties, 'email'), own(message.traits, 'email')];
+      : message.type === 'group'
+        ? [own(fromContext, 'email')]
+        : [own(fromContext, 'email'), own(message.properties, 'email'), own(message.traits, 'email')];
   for (const candidate of candidates) {
     const email = normalizeEmail(candidate);
     if (email) return email;
@@ -223,6 +268,9 @@ function typeAndProperties(message: SegmentMessage, where: string): { type: stri
     }
     case 'identify':
       return { type: 'profile_updated', properties };
+    case 'group':
+      // The group's traits as given (scalars), then its id: what a roll-up of leads to accounts reads.
+      return { type: 'profile_updated', properties: { ...flattenProperties(message.traits), groupId: groupIdOf(message.groupId, where) } };
   }
 }
 
@@ -233,8 +281,14 @@ function toEvent(message: SegmentMessage, raw: JsonObject, where: string, option
   if (!leadKey) return { sourceEventId: message.messageId, reason: 'no_email' };
 
   const contextProfile = profileFromTraits(own(message.context, 'traits'));
-  // An identify call is about this person: the profile it yields always names them.
-  const profile = message.type === 'identify' ? { email: leadKey, ...mergeProfiles(contextProfile, profileFromTraits(message.traits)) } : contextProfile;
+  // An identify call is about this person: the profile it yields always names them. A group call is about
+  // their account: its fields overlay what the person's own traits say of the company.
+  const profile =
+    message.type === 'identify'
+      ? { email: leadKey, ...mergeProfiles(contextProfile, profileFromTraits(message.traits)) }
+      : message.type === 'group'
+        ? mergeProfiles(contextProfile, profileFromGroup(String(properties.groupId), message.traits))
+        : contextProfile;
 
   const event: NormalizedEvent = {
     leadKey,

@@ -137,6 +137,18 @@ describe('bad input on POST /webhooks/events stores nothing', () => {
     ['JSON that is not a Segment message', () => signedDelivery({ hello: 'world' }), 400, 'bad_request'],
     ['a message without messageId', () => signedDelivery({ ...track(), messageId: undefined }), 400, 'bad_request'],
     ['a message without any timestamp', () => signedDelivery({ ...track(), timestamp: undefined }), 400, 'bad_request'],
+    [
+      'a group call without groupId',
+      () => signedDelivery({ ...track(), type: 'group', event: undefined, traits: { industry: 'Software' } }),
+      400,
+      'bad_request',
+    ],
+    [
+      'a batch holding a group call without groupId (all or nothing)',
+      () => signedDelivery({ batch: [track(), { ...track(), type: 'group', event: undefined, traits: { industry: 'Software' } }] }),
+      400,
+      'bad_request',
+    ],
     ['the wrong content type', () => signedDelivery(track(), { contentType: 'text/plain' }), 400, 'unsupported_media_type'],
     ['a body over 1 MiB', () => signedDelivery({ ...track(), properties: { padding: 'x'.repeat(1024 * 1024) } }), 413, 'payload_too_large'],
   ];

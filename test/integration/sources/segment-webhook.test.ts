@@ -79,6 +79,17 @@ describe('Segment webhook deliveries to scored leads', () => {
     expect(answer).toMatchObject({ status: 200, body: { received: 3, stored: 1, ignored: 2, ignoredReasons: { no_messageId: 1, invalid_timestamp: 1 } } });
     expect((await leadView(stack, email)).eventCount).toBe(1);
   });
+
+  it("a group call carries the account onto the person's lead; one without groupId is dropped alone as no_groupId", async () => {
+    const email = someone('group');
+    const [, download] = workedExampleMessages(email).map(forwarded);
+    const group = { ...download, type: 'group', event: undefined, properties: undefined, groupId: 'acct_42', traits: { industry: 'Software', employees: 750 } };
+    const answer = await postCounting(stack, url(), delivery([group, { ...group, messageId: randomUUID(), groupId: undefined }]));
+    expect(answer).toMatchObject({ status: 200, body: { received: 2, stored: 1, ignored: 1, ignoredReasons: { no_groupId: 1 } } });
+    const view = await leadView(stack, email);
+    expect(view.lead).toMatchObject({ groupId: 'acct_42', industry: 'Software', companySize: 750 });
+    expect(view.score.fit).toBe(25);
+  });
 });
 
 describe('bad input stores nothing', () => {
@@ -98,6 +109,7 @@ describe('bad input stores nothing', () => {
     ],
     ['the wrong content type', () => delivery(message(), { contentType: 'text/plain' }), 400, 'unsupported_media_type'],
     ['malformed JSON', () => delivery(undefined, { body: '{"type": "track",', signature: sign('{"type": "track",') }), 400, 'bad_request'],
+    ['one group call without groupId', () => delivery({ ...message(), type: 'group', event: undefined, traits: { industry: 'Software' } }), 400, 'bad_request'],
     ['an empty batch', () => delivery(undefined, { body: '[]', signature: sign('[]') }), 400, 'bad_request'],
     ['one message without messageId', () => delivery({ ...message(), messageId: undefined }), 400, 'bad_request'],
     ['one message without a time', () => delivery({ ...message(), timestamp: undefined, originalTimestamp: undefined, sentAt: undefined }), 400, 'bad_request'],

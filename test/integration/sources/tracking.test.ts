@@ -128,6 +128,34 @@ describe('the real libraries, pointed at the stack by their host', () => {
     expect((await leadView(stack, email)).eventCount).toBe(3);
   });
 
+  it("@segment/analytics-node's group(): the account's traits reach the person's lead", { timeout: 60_000 }, async () => {
+    const email = someone('segment-group');
+    const errors: unknown[] = [];
+    const analytics = new SegmentAnalytics({ writeKey, host: wire.url, flushAt: 10, flushInterval: 60_000, maxRetries: 0 });
+    analytics.on('error', (error) => errors.push(error));
+    const from = wire.seen.length;
+    analytics.group({
+      userId: `user-${email}`,
+      groupId: 'acct_initech',
+      traits: { name: 'Initech', industry: 'Financial Services', employees: 329, plan: 'enterprise' },
+      context: { traits: { email } },
+    });
+    await analytics.closeAndFlush();
+    expect(errors).toEqual([]);
+    const [request] = wire.seen.slice(from);
+    expect(JSON.parse(request!.body.toString('utf8')).batch[0]).toMatchObject({ type: 'group', groupId: 'acct_initech' });
+    expect(JSON.parse(request!.answer)).toMatchObject({ success: true, stored: 1 });
+    const view = await leadView(stack, email);
+    expect(view.lead).toMatchObject({
+      groupId: 'acct_initech',
+      company: 'Initech',
+      industry: 'Financial Services',
+      companySize: 329,
+      companyPlan: 'enterprise',
+    });
+    expect(view.score.fit).toBe(10);
+  });
+
   it('@rudderstack/rudder-sdk-node with gzip (its default): the worked example becomes an MQL', { timeout: 60_000 }, async () => {
     const email = someone('rudder');
     const calls = workedExampleCalls(email);
@@ -230,6 +258,57 @@ describe('the tracking API', () => {
     });
   });
 
+  it("a group call on /v1/group with the person's e-mail in context.traits moves the lead's fit", async () => {
+    const email = someone('group');
+    const userId = `user-${email}`;
+    const identify = { messageId: randomUUID(), userId, traits: { email, title: 'Operations analyst' }, timestamp: new Date().toISOString() };
+    expect(await sendJson('/v1/identify', identify)).toMatchObject({ status: 200, body: { stored: 1 } });
+    const before = await leadView(stack, email);
+    expect(before.score.fit).toBe(0);
+
+    const group = {
+      messageId: randomUUID(),
+      userId,
+      groupId: 'acct_0e8c78ea9d97',
+      traits: { name: 'Acme Logistics', industry: 'Software', employees: '1001-5000', plan: 'enterprise', website: 'https://acme-logistics.com' },
+      context: { traits: { email } },
+      timestamp: new Date().toISOString(),
+    };
+    expect(await sendJson('/v1/group', group)).toMatchObject({ status: 200, body: { success: true, stored: 1 } });
+    const after = await leadView(stack, email);
+    // The default model's target_industry (10) and company_over_500 (15), from the account's traits.
+    expect(after.score.fit).toBe(25);
+    expect(after.lead).toMatchObject({
+      groupId: 'acct_0e8c78ea9d97',
+      company: 'Acme Logistics',
+      industry: 'Software',
+      companySize: '1001-5000',
+      companyPlan: 'enterprise',
+      companyWebsite: 'https://acme-logistics.com',
+    });
+    expect(after.reasons.filter((reason: { kind: string }) => reason.kind === 'fit').map((reason: { rule: string }) => reason.rule)).toEqual([
+      'company_over_500',
+      'target_industry',
+    ]);
+  });
+
+  it('drops a group call without groupId from a batch under no_groupId, storing the rest', async () => {
+    const email = someone('group-batch');
+    const group = {
+      type: 'group',
+      messageId: randomUUID(),
+      userId: 'u_1',
+      traits: { industry: 'Software' },
+      context: { traits: { email } },
+      timestamp: new Date().toISOString(),
+    };
+    const answer = await sendJson('/v1/batch', { batch: [group, track(email, { event: 'Webinar Attended' })] });
+    expect(answer).toMatchObject({ status: 200, body: { success: true, received: 2, stored: 1, ignored: 1, ignoredReasons: { no_groupId: 1 } } });
+    const view = await leadView(stack, email);
+    expect(view.eventCount).toBe(1);
+    expect(view.lead.industry).toBeUndefined();
+  });
+
   describe('bad input stores nothing', () => {
     const email = someone('bad');
     const gzipBomb = gzipSync(Buffer.alloc(16 * 1024 * 1024, 0x20));
@@ -256,6 +335,19 @@ describe('the tracking API', () => {
       ['one message over 32 KB', () => sendJson('/v1/track', track(email, { properties: { p: 'x'.repeat(33_000) } })), 400, 'bad_request'],
       ['one message without messageId', () => sendJson('/v1/track', track(email, { messageId: undefined })), 400, 'bad_request'],
       ['one message without userId or anonymousId', () => sendJson('/v1/track', track(email, { userId: undefined })), 400, 'bad_request'],
+      [
+        'a group call without groupId',
+        () =>
+          sendJson('/v1/group', {
+            messageId: randomUUID(),
+            userId: 'u_1',
+            traits: { industry: 'Software' },
+            context: { traits: { email } },
+            timestamp: new Date().toISOString(),
+          }),
+        400,
+        'bad_request',
+      ],
       ['one message whose time is not ISO 8601', () => sendJson('/v1/t', track(email, { timestamp: 'Tue, 14 May 2024 09:31:42 +0000' })), 400, 'bad_request'],
       [
         'a gzip bomb (16 MiB inflated)',

@@ -108,12 +108,14 @@ describe('segment webhook: bodies', () => {
     const batch = [
       forwarded('d1'),
       { ...forwarded('d2'), messageId: undefined },
-      { ...forwarded('d3'), type: 'group', groupId: 'acme' },
+      { ...forwarded('d3'), type: 'group', event: undefined, traits: { name: 'Acme' } },
       forwarded('d4', 'no-at-sign'),
+      { ...forwarded('d5'), type: 'group', event: undefined, groupId: 'acme', traits: { industry: 'Software' } },
     ];
     const body = JSON.stringify(batch);
     const { events, ignored } = accept(body, sign(JSON.stringify(batch[0])));
-    expect(events.map((event) => event.sourceEventId)).toEqual(['d1']);
-    expect(ignored.map((one) => one.reason)).toEqual(['no_messageId', 'unsupported_type:group', 'no_email']);
+    expect(events.map((event) => event.sourceEventId)).toEqual(['d1', 'd5']);
+    expect(events[1]?.profile).toMatchObject({ email: 'lee@example.com', groupId: 'acme', industry: 'Software' });
+    expect(ignored.map((one) => one.reason)).toEqual(['no_messageId', 'no_groupId', 'no_email']);
   });
 });

@@ -199,10 +199,11 @@ describe('segment source: mapping', () => {
     expect(ignored).toEqual([{ sourceEventId: 'msg-1', reason: 'duplicate_in_delivery' }]);
   });
 
-  it('acknowledges group and alias calls without storing them', () => {
+  it('acknowledges alias calls without storing them, and a group call without the e-mail of a person as no_email', () => {
     const body = JSON.stringify({
       batch: [
-        { type: 'group', messageId: 'grp-1', groupId: 'acme', traits: { name: 'Acme' }, timestamp: '2024-05-14T10:00:00Z' },
+        // The group's own e-mail (Segment's reserved group trait) is the account's address, not a person's.
+        { type: 'group', messageId: 'grp-1', groupId: 'acme', traits: { name: 'Acme', email: 'info@acme.com' }, timestamp: '2024-05-14T10:00:00Z' },
         { type: 'alias', messageId: 'als-1', previousId: 'anon', userId: 'usr', timestamp: '2024-05-14T10:00:00Z' },
         JSON.parse(message({})),
       ],
@@ -210,9 +211,85 @@ describe('segment source: mapping', () => {
     const { events, ignored } = segment.normalize(request(body));
     expect(events).toHaveLength(1);
     expect(ignored).toEqual([
-      { sourceEventId: 'grp-1', reason: 'unsupported_type:group' },
+      { sourceEventId: 'grp-1', reason: 'no_email' },
       { sourceEventId: 'als-1', reason: 'unsupported_type:alias' },
     ]);
+  });
+
+  describe('group calls carry the account', () => {
+    const group = (overrides: Record<string, unknown> = {}) =>
+      JSON.stringify({
+        type: 'group',
+        messageId: 'grp-2',
+        userId: 'u_97980cfea0067',
+        groupId: '0e8c78ea9d97a7b8185e8632',
+        context: { traits: { email: 'Lee@Example.com', title: 'VP Marketing' } },
+        // Segment's spec, "Group": its example, with every reserved trait.
+        traits: {
+          name: 'Initech',
+          industry: 'Technology',
+          employees: 329,
+          plan: 'enterprise',
+          website: 'https://initech.example',
+          email: 'hello@initech.example',
+          phone: '+1 415 555 0100',
+          address: { city: 'Austin', country: 'US' },
+          'total billed': 830,
+        },
+        timestamp: '2024-05-14T10:00:00Z',
+        ...overrides,
+      });
+
+    it("maps groupId and the group's reserved traits onto the person's lead as the account's profile fields", () => {
+      const event = onlyEvent(group());
+      expect(event).toMatchObject({ leadKey: 'lee@example.com', type: 'profile_updated', source: 'segment', sourceEventId: 'grp-2' });
+      expect(event.profile).toEqual({
+        email: 'lee@example.com',
+        jobTitle: 'VP Marketing',
+        groupId: '0e8c78ea9d97a7b8185e8632',
+        company: 'Initech',
+        industry: 'Technology',
+        companySize: 329,
+        companyWebsite: 'https://initech.example',
+        companyPlan: 'enterprise',
+      });
+      // The group's traits, its own e-mail, phone and address among them, stay on the event, not in the person's profile.
+      expect(event.properties).toEqual({
+        groupId: '0e8c78ea9d97a7b8185e8632',
+        name: 'Initech',
+        industry: 'Technology',
+        employees: 329,
+        plan: 'enterprise',
+        website: 'https://initech.example',
+        email: 'hello@initech.example',
+        phone: '+1 415 555 0100',
+        address: '{"city":"Austin","country":"US"}',
+        'total billed': 830,
+      });
+    });
+
+    it("overlays the person's own company traits and keeps a numeric groupId as its digits", () => {
+      const event = onlyEvent(
+        group({ groupId: 4500, traits: { employees: '501-1000' }, context: { traits: { email: 'lee@example.com', company: 'Old name', employees: 20 } } }),
+      );
+      expect(event.profile).toEqual({ email: 'lee@example.com', company: 'Old name', companySize: '501-1000', groupId: '4500' });
+    });
+
+    it.each([
+      ['without groupId', { groupId: undefined }, 'message.groupId: a group call needs the id of its group (the account)'],
+      ['with a null groupId', { groupId: null }, 'message.groupId: a group call needs the id of its group (the account)'],
+      ['with an empty groupId', { groupId: ' ' }, 'message.groupId: must not be empty'],
+      ['with an object as groupId', { groupId: { id: 'acme' } }, 'message.groupId: must be a string'],
+      ['with a groupId over 200 bytes', { groupId: 'é'.repeat(101) }, 'message.groupId: must be at most 200 bytes'],
+    ])('refuses a group call %s with 400 (a signed backend fixes and resends it)', (_, overrides, detail) => {
+      const error = refusal(() => segment.normalize(request(group(overrides))));
+      expect([error.status, error.detail]).toEqual([400, detail]);
+    });
+
+    it('refuses a whole batch holding a group call without groupId (all or nothing on this route)', () => {
+      const body = JSON.stringify({ batch: [JSON.parse(message({})), JSON.parse(group({ groupId: undefined }))] });
+      expect(refusal(() => segment.normalize(request(body))).detail).toBe('batch[1].groupId: a group call needs the id of its group (the account)');
+    });
   });
 
   it('keeps unicode names and companies as given', () => {
@@ -316,8 +393,8 @@ describe('segment source: refusals', () => {
   });
 
   it.each([
-    [{ type: undefined }, 'message.type: is required (one of track, identify, page, screen)'],
-    [{ type: 'purchase' }, 'message.type: must be one of track, identify, page, screen, got "purchase"'],
+    [{ type: undefined }, 'message.type: is required (one of track, identify, page, screen, group)'],
+    [{ type: 'purchase' }, 'message.type: must be one of track, identify, page, screen, group, got "purchase"'],
     [{ messageId: 42 }, 'message.messageId: must be a string'],
     [{ messageId: '' }, 'message.messageId: must not be empty'],
     [{ event: undefined }, 'message.event: a track call needs the event name'],

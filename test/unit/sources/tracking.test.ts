@@ -161,11 +161,38 @@ describe('tracking: messages', () => {
     expect(accept(request(call, message)).events[0]?.type).toBe(type);
   });
 
-  it('acknowledges group and alias calls without storing them, and refuses a type the path contradicts', () => {
-    expect(accept(request('g', { type: 'group', groupId: 'acme', messageId: 'g1', userId: 'u_1', timestamp: now.toISOString() }))).toEqual({
-      events: [],
-      ignored: [{ sourceEventId: 'g1', reason: 'unsupported_type:group' }],
+  it('maps a group call on /v1/g and /v1/group: the account onto the lead named by context.traits.email', () => {
+    const group = { groupId: 'acme', messageId: 'g1', userId: 'u_1', context: { traits: { email: 'lee@example.com' } }, timestamp: now.toISOString() };
+    for (const call of ['g', 'group']) {
+      const [event] = accept(request(call, { ...group, traits: { name: 'Acme Logistics', industry: 'Software', employees: '1000+' } })).events;
+      expect(event).toMatchObject({
+        leadKey: 'lee@example.com',
+        type: 'profile_updated',
+        source: 'tracking',
+        properties: { groupId: 'acme', name: 'Acme Logistics' },
+        profile: { email: 'lee@example.com', groupId: 'acme', company: 'Acme Logistics', industry: 'Software', companySize: '1000+' },
+      });
+    }
+    // Without an e-mail of the person, nobody to carry the account (anonymous visitors: issue 13, part 4).
+    expect(accept(request('g', { ...group, context: {} })).ignored).toEqual([{ sourceEventId: 'g1', reason: 'no_email' }]);
+  });
+
+  it('refuses a group call without groupId alone (400) and drops it from a batch under no_groupId', () => {
+    const group = { type: 'group', messageId: 'g2', userId: 'u_1', context: { traits: { email: 'lee@example.com' } }, timestamp: now.toISOString() };
+    const alone = refusal(() => accept(request('group', group)));
+    expect([alone.status, alone.detail]).toEqual([400, 'message.groupId: a group call needs the id of its group (the account)']);
+    expect(refusal(() => accept(request('g', { ...group, groupId: '' }))).status).toBe(400);
+    const good = track();
+    expect(accept(request('batch', { batch: [group, { ...group, messageId: 'g3', groupId: { id: 1 } }, good] }))).toMatchObject({
+      events: [{ sourceEventId: good.messageId }],
+      ignored: [
+        { sourceEventId: 'g2', reason: 'no_groupId' },
+        { sourceEventId: 'g3', reason: 'invalid_groupId' },
+      ],
     });
+  });
+
+  it('acknowledges alias calls without storing them, and refuses a type the path contradicts', () => {
     expect(accept(request('alias', { previousId: 'a', messageId: 'a1', userId: 'u_1', timestamp: now.toISOString() })).ignored[0]?.reason).toBe(
       'unsupported_type:alias',
     );
