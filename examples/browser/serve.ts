@@ -1,0 +1,75 @@
+/**
+ * Serves the browser example (examples/browser/index.html) and analytics.js from the npm package
+ * `@segment/analytics-next` (its UMD build, and the chunks it may load beside it): a website of its own,
+ * on another origin than the engine, as a real site would be. Nothing is fetched from a CDN.
+ *
+ *   node examples/browser/serve.ts            # http://127.0.0.1:8080, for the engine of `npm start`
+ *
+ * Settings: EXAMPLE_PORT (8080), ENGINE_URL (http://127.0.0.1:3000), TRACKING_WRITE_KEY (its first key goes
+ * in the printed URL; from the environment or .env). The engine must allow the page's origin:
+ * TRACKING_ALLOWED_ORIGINS=http://127.0.0.1:8080 (docs/providers/tracking.md#try-it-in-a-browser).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, normalize } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+/** The UMD build of the package installed as a dev dependency. */
+export const analyticsNextDir = fileURLToPath(new URL('../../node_modules/@segment/analytics-next/dist/umd/', import.meta.url));
+
+const types: Record<string, string> = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.map': 'application/json' };
+
+export interface ExampleServer {
+  readonly server: Server;
+  /** `http://host:port`: the page's origin, for TRACKING_ALLOWED_ORIGINS. */
+  readonly origin: string;
+  /** The page's URL for an engine and a write key. */
+  pageUrl(engine: string, writeKey: string, fill?: Record<string, string>): string;
+  stop(): Promise<void>;
+}
+
+/** Starts the example's web server: `/` the page, `/analytics-next/<file>` the package's UMD files; nothing else. */
+export async function startExampleServer(options: { port?: number; host?: string } = {}): Promise<ExampleServer> {
+  if (!existsSync(join(analyticsNextDir, 'index.js'))) throw new Error(`analytics.js is not installed (${analyticsNextDir}): run npm ci`);
+  const server = createServer((req, res) => {
+    const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
+    let file: string | undefined;
+    if (path === '/' || path === '/index.html') file = join(here, 'index.html');
+    else if (path.startsWith('/analytics-next/')) {
+      const name = normalize(path.slice('/analytics-next/'.length));
+      if (!name.startsWith('..') && !name.includes('/') && !name.includes('\\')) file = join(analyticsNextDir, name);
+    }
+    if (req.method !== 'GET' || file === undefined || !existsSync(file)) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': types[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' }).end(readFileSync(file));
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const origin = `http://${host}:${(server.address() as AddressInfo).port}`;
+  return {
+    server,
+    origin,
+    pageUrl: (engine, writeKey, fill = {}) => `${origin}/?${new URLSearchParams({ engine, writeKey, ...fill })}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  const example = await startExampleServer({ port: Number(process.env.EXAMPLE_PORT ?? 8080) });
+  const writeKey = (process.env.TRACKING_WRITE_KEY ?? '').split(',')[0]?.trim() ?? '';
+  const engine = process.env.ENGINE_URL ?? 'http://127.0.0.1:3000';
+  console.log(`The example page, for the engine at ${engine}: ${example.pageUrl(engine, writeKey || '<a key of TRACKING_WRITE_KEY>')}`);
+  console.log(`The engine must run with TRACKING_ALLOWED_ORIGINS=${example.origin}`);
+}
