@@ -219,6 +219,9 @@ function normalizeTracking(request: WebhookRequest, now = new Date()): Normalize
     throw badRequest(`the message is ${bytes} bytes; Segment's limit is 32 KB (${maxTrackingMessageBytes} bytes) a message`);
   }
 
+  // A browser (a request with an Origin, which lib/http/cors.ts allowed) holds a public key: page, track and
+  // identify only (docs/security.md#browser-write-keys).
+  const fromBrowser = request.header('origin') !== undefined;
   const envelopeContext = call === 'batch' ? own(body, 'context') : undefined;
   const envelopeSentAt = call === 'batch' ? own(body, 'sentAt') : undefined;
   const messages = call === 'batch' ? (own(body, 'batch') as unknown[]) : [body];
@@ -235,6 +238,11 @@ function normalizeTracking(request: WebhookRequest, now = new Date()): Normalize
         else if (message.type !== call)
           throw new InvalidSegmentMessage('type_mismatch', `${where}.type: ${JSON.stringify(message.type)} sent to the ${call} call`);
       }
+      if (fromBrowser && typeof message.type === 'string' && notFromBrowsers.includes(message.type))
+        throw new InvalidSegmentMessage(
+          `not_from_a_browser:${message.type}`,
+          `${where}: a browser's write key is public, so a browser may send page, track and identify only; send ${message.type} calls from your backend`,
+        );
       if (!hasIdentity(message)) throw new InvalidSegmentMessage('no_user_or_anonymous_id', `${where}: needs a userId or an anonymousId`);
       // Segment merges the envelope's context into each message's; the message's own keys win.
       if (isObject(envelopeContext)) message.context = { ...envelopeContext, ...(isObject(message.context) ? message.context : {}) };
@@ -255,6 +263,13 @@ export const trackingCors: CorsPolicy = {
   exposeHeaders: ['Retry-After'],
   maxAgeSeconds: 3600,
 };
+
+/**
+ * Calls a browser may not send: its key is public, so it may say what a visitor views and does and who they
+ * say they are, but not tie identities together (`alias`) or set an account's traits (`group`); `screen` is
+ * not a browser's call.
+ */
+export const notFromBrowsers: readonly string[] = ['alias', 'group', 'screen'];
 
 const settingsPath = /^(.*)\/v1\/projects\/[^/]+\/settings$/;
 

@@ -197,6 +197,19 @@ describe('CORS on /v1/*', () => {
     expect(answer.headers.get('access-control-allow-origin')).toBe(site.origin);
   });
 
+  it("a browser's batch keeps its page, track and identify and drops an alias, with the reason", async () => {
+    const email = someone('batch');
+    const answer = await counting(`${stack.baseUrl}/v1/b`, {
+      method: 'POST',
+      headers: { origin: site.origin, authorization: basic(writeKey), 'content-type': 'text/plain' },
+      body: JSON.stringify({
+        batch: [browserTrack(email), browserTrack(email, { type: 'alias', event: undefined, userId: 'u-1', previousId: 'anon-1' })],
+        writeKey,
+      }),
+    });
+    expect(answer).toMatchObject({ status: 200, body: { success: true, stored: 1, ignored: 1, ignoredReasons: { 'not_from_a_browser:alias': 1 } } });
+  });
+
   it('a server library (no Origin) is not a browser: stored, no CORS headers', async () => {
     const answer = await postTrack(undefined, browserTrack(someone('server')));
     expect(answer).toMatchObject({ status: 200, body: { stored: 1 } });
@@ -245,6 +258,17 @@ describe('CORS on /v1/*', () => {
       [
         'an allowed origin, malformed JSON',
         () => counting(`${stack.baseUrl}/v1/t`, { method: 'POST', headers: { origin: site.origin, authorization: basic(writeKey) }, body: '{"type":' }),
+        400,
+        'bad_request',
+      ],
+      [
+        'an allowed origin sending a group call (a public key may not set account traits)',
+        () =>
+          counting(`${stack.baseUrl}/v1/g`, {
+            method: 'POST',
+            headers: { origin: site.origin, authorization: basic(writeKey), 'content-type': 'text/plain' },
+            body: JSON.stringify(browserTrack(someone('group'), { type: 'group', event: undefined, groupId: 'acme', traits: { industry: 'Software' } })),
+          }),
         400,
         'bad_request',
       ],
