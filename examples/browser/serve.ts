@@ -5,8 +5,8 @@
  *
  *   node examples/browser/serve.ts            # http://127.0.0.1:8080, for the engine of `npm start`
  *
- * Settings: EXAMPLE_PORT (8080), ENGINE_URL (http://127.0.0.1:3000), TRACKING_WRITE_KEY (its first key goes
- * in the printed URL; from the environment or .env). The engine must allow the page's origin:
+ * Settings: EXAMPLE_PORT (8080), ENGINE_URL (http://127.0.0.1:3000), TRACKING_WRITE_KEY (the page loads
+ * analytics.js with its first key; from the environment or .env, as npm start reads them). The engine must allow the page's origin:
  * TRACKING_ALLOWED_ORIGINS=http://127.0.0.1:8080 (docs/providers/tracking.md#try-it-in-a-browser).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -25,17 +25,28 @@ export interface ExampleServer {
   readonly server: Server;
   /** `http://host:port`: the page's origin, for TRACKING_ALLOWED_ORIGINS. */
   readonly origin: string;
-  /** The page's URL for an engine and a write key. */
-  pageUrl(engine: string, writeKey: string, fill?: Record<string, string>): string;
+  /**
+   * The page's URL; `fill` (email, title, company, industry) goes in the fragment, which fills the form and
+   * sends it at once, and which analytics.js leaves out of the page's URL it sends.
+   */
+  pageUrl(fill?: Record<string, string>): string;
   stop(): Promise<void>;
 }
 
-/** Starts the example's web server: `/` the page, `/analytics-next/<file>` the package's UMD files; nothing else. */
-export async function startExampleServer(options: { port?: number; host?: string } = {}): Promise<ExampleServer> {
+/**
+ * Starts the example's web server: `/` the page, `/config.js` the engine's URL and the write key it loads
+ * analytics.js with, `/analytics-next/<file>` the package's UMD files; nothing else.
+ */
+export async function startExampleServer(options: { engine: string; writeKey: string; port?: number; host?: string }): Promise<ExampleServer> {
   if (!existsSync(join(analyticsNextDir, 'index.js'))) throw new Error(`analytics.js is not installed (${analyticsNextDir}): run npm ci`);
   const server = createServer((req, res) => {
     const path = decodeURIComponent((req.url ?? '/').split('?')[0] ?? '/');
     let file: string | undefined;
+    if (path === '/config.js' && req.method === 'GET') {
+      const config = { engine: options.engine, writeKey: options.writeKey };
+      res.writeHead(200, { 'content-type': types['.js'] ?? '', 'cache-control': 'no-store' }).end(`window.mqlExample = ${JSON.stringify(config)};\n`);
+      return;
+    }
     if (path === '/' || path === '/index.html') file = join(here, 'index.html');
     else if (path.startsWith('/analytics-next/')) {
       const name = normalize(path.slice('/analytics-next/'.length));
@@ -56,7 +67,7 @@ export async function startExampleServer(options: { port?: number; host?: string
   return {
     server,
     origin,
-    pageUrl: (engine, writeKey, fill = {}) => `${origin}/?${new URLSearchParams({ engine, writeKey, ...fill })}`,
+    pageUrl: (fill = {}) => `${origin}/${Object.keys(fill).length > 0 ? `#${new URLSearchParams(fill)}` : ''}`,
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -67,9 +78,13 @@ export async function startExampleServer(options: { port?: number; host?: string
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   if (existsSync('.env')) process.loadEnvFile('.env');
-  const example = await startExampleServer({ port: Number(process.env.EXAMPLE_PORT ?? 8080) });
   const writeKey = (process.env.TRACKING_WRITE_KEY ?? '').split(',')[0]?.trim() ?? '';
+  if (writeKey === '') {
+    console.error('examples/browser/serve.ts: set TRACKING_WRITE_KEY (in the environment or .env), as npm start has it');
+    process.exit(1);
+  }
   const engine = process.env.ENGINE_URL ?? 'http://127.0.0.1:3000';
-  console.log(`The example page, for the engine at ${engine}: ${example.pageUrl(engine, writeKey || '<a key of TRACKING_WRITE_KEY>')}`);
-  console.log(`The engine must run with TRACKING_ALLOWED_ORIGINS=${example.origin}`);
+  const example = await startExampleServer({ engine, writeKey, port: Number(process.env.EXAMPLE_PORT ?? 8080) });
+  console.log(`The example page, for the engine at ${engine}: ${example.pageUrl()}`);
+  console.log(`The engine must allow its origin: TRACKING_ALLOWED_ORIGINS=${example.origin}`);
 }
