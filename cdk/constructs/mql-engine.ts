@@ -1,4 +1,5 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
@@ -628,7 +629,13 @@ function handlerEntry(projectRoot: string, name: string, spec: FunctionSpec): st
     return join(projectRoot, 'lambdas', `${spec.entry}.ts`);
   }
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, generated);
+  // Several synths share the file (the test files synthesize in parallel): a plain write truncates it while
+  // another synth's esbuild may be reading it, which bundled an empty module. Written whole, then renamed.
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== generated) {
+    const temporary = `${file}.${process.pid}.${randomUUID()}.tmp`;
+    writeFileSync(temporary, generated);
+    renameSync(temporary, file);
+  }
   return file;
 }
 
