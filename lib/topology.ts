@@ -66,10 +66,10 @@ export interface RouteSpec {
    */
   readonly authentication: string;
   /**
-   * A throttle of this route alone in the AWS stack (the HTTP API stage's route settings), below the stage's
-   * default. HTTP APIs throttle per route, not per client: this caps what a public credential (a browser's
-   * write key) can send through its route, so a flood there leaves the other routes their share
-   * (docs/security.md, "Browser write keys").
+   * A throttle of this route in the AWS stack (the HTTP API stage's route settings) instead of the stage's
+   * default, which every other route gets for itself. HTTP APIs throttle per route, not per client: this caps
+   * what a public credential (a browser's write key) can make the stack spend in Lambda concurrency and
+   * table writes, which all functions share (docs/security.md, "Browser write keys").
    */
   readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
 }
