@@ -50,7 +50,7 @@ export interface FunctionSpec {
 
 import { ingestTable, type SecretKey, type TableAccess } from './grants.ts';
 
-export type HttpMethod = 'GET' | 'POST';
+export type HttpMethod = 'GET' | 'POST' | 'OPTIONS';
 
 export interface RouteSpec {
   readonly method: HttpMethod;
@@ -65,7 +65,17 @@ export interface RouteSpec {
    * are this text (test/unit/docs-security.test.ts keeps the page in step).
    */
   readonly authentication: string;
+  /**
+   * A throttle of this route in the AWS stack (the HTTP API stage's route settings) instead of the stage's
+   * default, which every other route gets for itself. HTTP APIs throttle per route, not per client: this caps
+   * what a public credential (a browser's write key) can make the stack spend in Lambda concurrency and
+   * table writes, which all functions share (docs/security.md, "Browser write keys").
+   */
+  readonly throttle?: { readonly rateLimit: number; readonly burstLimit: number };
 }
+
+/** The throttle of the tracking API's routes, which browsers reach with a public write key (docs/security.md). */
+export const trackingThrottle = { rateLimit: 50, burstLimit: 100 } as const;
 
 /** How a queue's consumer retries what it could not finish (lib/queue/settlement.ts decides with it). */
 export interface RetryPolicy {
@@ -149,7 +159,8 @@ export const functions = {
     description: "Segment's HTTP tracking API (/v1/batch, /v1/track, ... and analytics.js's /v1/t, ...): Segment's and RudderStack's libraries, a write key",
     timeoutSeconds: 20,
     memoryMb: 1024,
-    secrets: ['TRACKING_WRITE_KEY'],
+    // The allowed origins are read as the keys are (a secret in AWS): changed without a deploy (lib/http/cors.ts).
+    secrets: ['TRACKING_WRITE_KEY', 'TRACKING_ALLOWED_ORIGINS'],
     sendsTo: ['handoff'],
     table: ingestTable,
   },
@@ -421,7 +432,28 @@ export const routes = [
     handler: 'ingest-tracking',
     auth: 'none',
     authentication:
-      'A write key of TRACKING_WRITE_KEY (comma-separated), as the HTTP Basic user name or as `writeKey` in the body, compared in constant time; every key a request names must agree.',
+      'A write key of TRACKING_WRITE_KEY (comma-separated), as the HTTP Basic user name or as `writeKey` in the body, compared in constant time; every key a request names must agree; a browser whose `Origin` is not in TRACKING_ALLOWED_ORIGINS is refused (403).',
+    throttle: trackingThrottle,
+  },
+  {
+    method: 'OPTIONS',
+    // analytics.js 1.84+ sends Authorization, so every event of a browser is preceded by a CORS preflight.
+    path: '/v1/{call}',
+    handler: 'ingest-tracking',
+    auth: 'none',
+    authentication:
+      'None needed: the CORS preflight names the allowed methods and headers to an `Origin` of TRACKING_ALLOWED_ORIGINS (403 to any other); it reads no body and stores nothing.',
+    throttle: trackingThrottle,
+  },
+  {
+    method: 'GET',
+    // What analytics.js loads from its cdnURL (lib/sources/tracking.ts, trackingSettings).
+    path: '/v1/projects/{writeKey}/settings',
+    handler: 'ingest-tracking',
+    auth: 'none',
+    authentication:
+      "The write key in the path must be one of TRACKING_WRITE_KEY (constant-time), else 404; answers analytics.js's settings (this API's host and that key, which the browser already holds) and stores nothing.",
+    throttle: trackingThrottle,
   },
   {
     method: 'POST',

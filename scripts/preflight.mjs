@@ -2,7 +2,7 @@
 // Checks what `npm start` and `npm test` need before anything else runs: Node.js 24 (the TypeScript
 // runs directly through Node's type stripping; scripts/node-version.mjs, which `npx mql` checks too
 // through bin/mql.mjs) and Java 17+ (DynamoDB Local); with `--test`, also Debian's Chromium at
-// /usr/bin/chromium, which the report's integration test opens the HTML report in.
+// /usr/bin/chromium, which the integration tests open the HTML report and the browser example in.
 // Plain JavaScript, so it gives its one-line message even on an older Node.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -27,7 +27,9 @@ if (java.error || java.status !== 0) {
 }
 
 if (process.argv.includes('--test') && !existsSync('/usr/bin/chromium')) {
-  problems.push('Chromium is required by the tests (the HTML report is opened headless), and /usr/bin/chromium is missing: apt-get install -y chromium');
+  problems.push(
+    'Chromium is required by the tests (the HTML report and the browser example are opened headless), and /usr/bin/chromium is missing: apt-get install -y chromium',
+  );
 }
 
 if (problems.length > 0) {

@@ -1,9 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, type HttpStage, LogGroupLogDestination, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import { type CfnStage, HttpApi, HttpMethod, type HttpStage, LogGroupLogDestination, type ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import {
@@ -342,6 +343,7 @@ export class MqlEngine extends Construct {
     });
 
     const integrations = new Map<HandlerName, HttpLambdaIntegration>();
+    const throttled: Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }> = {};
     const iam = new HttpIamAuthorizer();
     for (const route of routeSpecs as readonly RouteSpec[]) {
       let integration = integrations.get(route.handler);
@@ -357,7 +359,14 @@ export class MqlEngine extends Construct {
       });
       const reason = route.auth === 'none' ? publicRouteReason(route) : undefined;
       if (created && reason) Validations.of(created).acknowledge({ id: 'AwsSolutions-APIG4', reason });
+      if (created && route.throttle) {
+        throttled[`${route.method} ${route.path}`] = { ThrottlingRateLimit: route.throttle.rateLimit, ThrottlingBurstLimit: route.throttle.burstLimit };
+        // A stage's route setting names a route that must exist first.
+        stage.node.addDependency(created);
+      }
     }
+    // Routes with a throttle of their own (lib/topology.ts: the tracking API, public in browsers): the L2 stage has no prop for it.
+    if (Object.keys(throttled).length > 0) (stage.node.defaultChild as CfnStage).routeSettings = throttled;
     return { api, stage };
   }
 
@@ -620,7 +629,13 @@ function handlerEntry(projectRoot: string, name: string, spec: FunctionSpec): st
     return join(projectRoot, 'lambdas', `${spec.entry}.ts`);
   }
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, generated);
+  // Several synths share the file (the test files synthesize in parallel): a plain write truncates it while
+  // another synth's esbuild may be reading it, which bundled an empty module. Written whole, then renamed.
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== generated) {
+    const temporary = `${file}.${process.pid}.${randomUUID()}.tmp`;
+    writeFileSync(temporary, generated);
+    renameSync(temporary, file);
+  }
   return file;
 }
 

@@ -8,8 +8,9 @@
  * retries. Every answer has one shape: `{received, stored, duplicates, ignored, ignoredReasons?, queued?, trimmed?}`
  * (`trimmed`: property and profile values cut to the store's byte budget, lib/core/budget.ts).
  */
-import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { NormalizedEvent } from '../core/events.ts';
+import { allowedOriginsOf, corsHeaders, preflight, refuseOtherOrigins } from '../http/cors.ts';
 import { notFound } from '../http/errors.ts';
 import { httpHandler } from '../http/handler.ts';
 import { header, json, rawBody } from '../http/request.ts';
@@ -71,7 +72,7 @@ interface Completed {
  */
 export function webhookHandler<Pending>(source: WebhookSource<Pending>, deps: () => IngestDeps, clock: () => Date = () => new Date(), env: Env = process.env) {
   checkSettings(source, env);
-  return httpHandler(async (event) => {
+  const handler = httpHandler(async (event) => {
     const now = clock();
     const secrets = await getSecrets(now.getTime());
     const missing = source.requiredSecrets.filter((key) => !secrets[key]);
@@ -79,11 +80,20 @@ export function webhookHandler<Pending>(source: WebhookSource<Pending>, deps: ()
     // Secrets read in AWS may change without a cold start: checked each time (a 503: nothing accepted with a weak key).
     source.checkSecrets?.(secrets);
     const request = webhookRequest(event);
+    if (source.cors) {
+      // A browser on another site: its preflight answered here, its request refused before anything is read (lib/http/cors.ts).
+      const { policy, originsKey } = source.cors;
+      const allowed = allowedOriginsOf(secrets[originsKey], originsKey);
+      const origin = request.header('origin');
+      if (request.method === 'OPTIONS') return { statusCode: 204, headers: preflight(policy, origin, allowed, originsKey) };
+      refuseOtherOrigins(origin, allowed, originsKey);
+    }
     if (request.method === 'GET') {
       if (!source.handshake) throw notFound(`the ${source.name} webhook has no GET`);
       const answer = source.handshake(request, secrets);
-      return { statusCode: answer.status, headers: { 'content-type': answer.contentType }, body: answer.body };
+      return { statusCode: answer.status, headers: { ...answer.headers, 'content-type': answer.contentType }, body: answer.body };
     }
+    if (request.method !== 'POST') throw notFound(`the ${source.name} webhook has no ${request.method.slice(0, 10)}`);
     source.verify(request, secrets, now, env);
     const normalized = source.normalize(request, now, env);
     const current = deps();
@@ -128,6 +138,20 @@ export function webhookHandler<Pending>(source: WebhookSource<Pending>, deps: ()
     }
     return json(200, { ...source.acknowledgement, ...counts });
   });
+  const cors = source.cors;
+  if (!cors) return handler;
+  // Every answer to an allowed origin carries the CORS headers, a refusal too: a browser hides an answer without
+  // them, and analytics.js would send the event again.
+  return async (event: APIGatewayProxyEventV2, context: Context): Promise<APIGatewayProxyStructuredResultV2> => {
+    const response = await handler(event, context);
+    let allowed: string[] = [];
+    try {
+      allowed = allowedOriginsOf((await getSecrets(Date.now(), [cors.originsKey]))[cors.originsKey], cors.originsKey);
+    } catch {
+      // The handler has answered for a secret that cannot be read or is malformed (503): no origin is named.
+    }
+    return { ...response, headers: { ...response.headers, ...corsHeaders(cors.policy, header(event, 'origin'), allowed) } };
+  };
 }
 
 /** The source's async step, if any: a lookup in the request, or the pending items queued for their fetch. */
@@ -201,7 +225,8 @@ async function queueForFetch<Pending>(
 function checkSettings<Pending>(source: WebhookSource<Pending>, env: Env): void {
   try {
     source.checkSettings?.(env);
-    source.checkSecrets?.(Object.fromEntries(source.requiredSecrets.flatMap((key) => (env[key] ? [[key, env[key]]] : []))) as Secrets);
+    const keys = [...source.requiredSecrets, ...(source.cors ? [source.cors.originsKey] : [])];
+    source.checkSecrets?.(Object.fromEntries(keys.flatMap((key) => (env[key] ? [[key, env[key]]] : []))) as Secrets);
   } catch (error) {
     console.error((error as Error).message);
     throw error;

@@ -38,6 +38,7 @@ export async function stackBanner(input: BannerInput): Promise<string> {
     '',
     'Routes:',
   ];
+  const methodWidth = Math.max(...routes.map((route) => route.method.length));
   for (const route of routes) {
     const { required, optional } = await secretsOf(route.handler);
     let note = '';
@@ -51,7 +52,7 @@ export async function stackBanner(input: BannerInput): Promise<string> {
       if (optional.length > 0) note += `; also reads ${optional.map((key) => `${key} (${configured(key) ? 'set' : 'not set'})`).join(', ')}`;
     }
     const url = `${input.baseUrl}${route.path}`;
-    lines.push(`  ${route.method.padEnd(4)} ${note ? `${url.padEnd(width)}   ${note}` : url}`);
+    lines.push(`  ${route.method.padEnd(methodWidth)} ${note ? `${url.padEnd(width)}   ${note}` : url}`);
   }
   lines.push('');
   for (const schedule of schedules) {

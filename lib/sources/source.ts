@@ -1,5 +1,6 @@
 import type { NormalizedEvent } from '../core/events.ts';
 import type { ScoringModel } from '../core/model.ts';
+import type { CorsPolicy } from '../http/cors.ts';
 import type { HttpError } from '../http/errors.ts';
 import type { Failure } from '../queue/settlement.ts';
 import type { Secrets } from '../runtime/config.ts';
@@ -54,6 +55,11 @@ export interface WebhookSource<Pending = never> {
   readonly name: string;
   /** Secrets the route needs; while any is unset the route answers 404 (nothing accepted unauthenticated). */
   readonly requiredSecrets: readonly SecretKey[];
+  /**
+   * Optional: the route is called by browsers from other origins (the tracking API from analytics.js). The
+   * allowed origins are the secret key `originsKey` (comma-separated); lib/http/cors.ts says what is answered.
+   */
+  readonly cors?: { readonly policy: CorsPolicy; readonly originsKey: SecretKey };
   /** Fields the 200 answer carries besides the counts (Segment's libraries and tools look for `{"success": true}`). */
   readonly acknowledgement?: Readonly<Record<string, unknown>>;
   /**
@@ -79,7 +85,7 @@ export interface WebhookSource<Pending = never> {
   normalize(request: WebhookRequest, now?: Date, env?: Env): Normalized<Pending>;
   /**
    * Answers a GET on the route: a subscription handshake (Meta's `hub.challenge`, Mailchimp's URL
-   * validation). Called after the 404-while-unconfigured check, before anything else. A source
+   * validation), or what a sender loads before it sends (the settings analytics.js loads). Called after the 404-while-unconfigured check, before anything else. A source
    * without it has no GET route.
    */
   handshake?(request: WebhookRequest, secrets: Secrets): HandshakeAnswer;
@@ -103,6 +109,8 @@ export interface HandshakeAnswer {
   readonly status: number;
   readonly contentType: string;
   readonly body: string;
+  /** Other response headers (`cache-control`). */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface ReplayGuard {

@@ -21,9 +21,13 @@
  *   to whole quarter hours so that a sender's retry maps to the same event key ({@link trackingTime}).
  * - Messages without an e-mail address (anonymous visitors) are acknowledged and counted, as on
  *   POST /webhooks/events (`no_email`).
+ * - Browsers (analytics.js, `@segment/analytics-next`): `GET /v1/projects/{writeKey}/settings` answers the
+ *   settings it loads from its `cdnURL` ({@link trackingSettings}), and CORS for the origins of
+ *   TRACKING_ALLOWED_ORIGINS ({@link trackingCors}; docs/providers/tracking.md#in-the-browser).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
+import { allowedOriginsOf, type CorsPolicy } from '../http/cors.ts';
 import { badRequest, notFound, payloadTooLarge, unauthorized, unsupportedMediaType } from '../http/errors.ts';
 import type { JsonObject } from '../http/json.ts';
 import { isObject, own } from '../http/json.ts';
@@ -31,7 +35,7 @@ import { maxBodyBytes, parseJson } from '../http/request.ts';
 import type { Secrets } from '../runtime/config.ts';
 import type { SegmentCall, SegmentMessage } from './segment.ts';
 import { InvalidSegmentMessage, messageTime, normalizeSegmentMessages } from './segment.ts';
-import type { Normalized, WebhookRequest, WebhookSource } from './source.ts';
+import type { HandshakeAnswer, Normalized, WebhookRequest, WebhookSource } from './source.ts';
 
 /** Segment's limit of one message (its tracking API documentation: "32KB per call"). */
 export const maxTrackingMessageBytes = 32 * 1024;
@@ -215,6 +219,9 @@ function normalizeTracking(request: WebhookRequest, now = new Date()): Normalize
     throw badRequest(`the message is ${bytes} bytes; Segment's limit is 32 KB (${maxTrackingMessageBytes} bytes) a message`);
   }
 
+  // A browser (a request with an Origin, which lib/http/cors.ts allowed) holds a public key: page, track and
+  // identify only (docs/security.md#browser-write-keys).
+  const fromBrowser = request.header('origin') !== undefined;
   const envelopeContext = call === 'batch' ? own(body, 'context') : undefined;
   const envelopeSentAt = call === 'batch' ? own(body, 'sentAt') : undefined;
   const messages = call === 'batch' ? (own(body, 'batch') as unknown[]) : [body];
@@ -231,6 +238,11 @@ function normalizeTracking(request: WebhookRequest, now = new Date()): Normalize
         else if (message.type !== call)
           throw new InvalidSegmentMessage('type_mismatch', `${where}.type: ${JSON.stringify(message.type)} sent to the ${call} call`);
       }
+      if (fromBrowser && typeof message.type === 'string' && notFromBrowsers.includes(message.type))
+        throw new InvalidSegmentMessage(
+          `not_from_a_browser:${message.type}`,
+          `${where}: a browser's write key is public, so a browser may send page, track and identify only; send ${message.type} calls from your backend`,
+        );
       if (!hasIdentity(message)) throw new InvalidSegmentMessage('no_user_or_anonymous_id', `${where}: needs a userId or an anonymousId`);
       // Segment merges the envelope's context into each message's; the message's own keys win.
       if (isObject(envelopeContext)) message.context = { ...envelopeContext, ...(isObject(message.context) ? message.context : {}) };
@@ -240,12 +252,79 @@ function normalizeTracking(request: WebhookRequest, now = new Date()): Normalize
   });
 }
 
+/**
+ * What browsers may do on the tracking API's routes. Headers: analytics.js 1.84+ sends `Authorization` (Basic,
+ * the write key) and, on a retry, `X-Retry-Count`, besides `Content-Type: text/plain`; it reads `Retry-After`
+ * of a 429 (docs/providers/tracking.md#in-the-browser). An hour's preflight cache: Chromium keeps at most 2.
+ */
+export const trackingCors: CorsPolicy = {
+  methods: ['POST', 'GET'],
+  headers: ['Authorization', 'Content-Type', 'X-Retry-Count'],
+  exposeHeaders: ['Retry-After'],
+  maxAgeSeconds: 3600,
+};
+
+/**
+ * Calls a browser may not send: its key is public, so it may say what a visitor views and does and who they
+ * say they are, but not tie identities together (`alias`) or set an account's traits (`group`); `screen` is
+ * not a browser's call.
+ */
+export const notFromBrowsers: readonly string[] = ['alias', 'group', 'screen'];
+
+const settingsPath = /^(.*)\/v1\/projects\/[^/]+\/settings$/;
+
+/**
+ * Where analytics.js is to send: `host[/prefix]/v1` (its `apiHost` has no scheme) and the protocol. The host
+ * is the request's `Host` where it names the API's own domain (locally, with its port), else API Gateway's
+ * `domainName`: the settings cannot be pointed at another host by a forged header. The protocol is the first
+ * `X-Forwarded-Proto` (API Gateway: https; the local stack: http). A prefix before `/v1` in the path (a
+ * stage, an API mapping, as API Gateway passes it) is kept.
+ */
+export function trackingApiHost(request: WebhookRequest): { apiHost: string; protocol: 'http' | 'https' } {
+  const given = request.header('host')?.trim().toLowerCase();
+  const domain = request.domainName?.toLowerCase();
+  const host = given && (domain === undefined || given.replace(/:\d+$/, '') === domain) ? given : (domain ?? given ?? 'localhost');
+  const proto = request.header('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
+  const prefix = settingsPath.exec(request.path ?? '')?.[1] ?? '';
+  return { apiHost: `${host}${prefix}/v1`, protocol: proto === 'http' ? 'http' : 'https' };
+}
+
+/**
+ * The settings analytics.js loads from `<cdnURL>/v1/projects/<writeKey>/settings`, so a site needs no Segment
+ * account: one integration, Segment.io, pointed back at this API with the key, and nothing that loads code
+ * from elsewhere. More integrations would load analytics.js's legacy destinations; `metrics.sampleRate: 0`
+ * keeps its telemetry (`/v1/m`) from being sent at all, here or to Segment. `apiKey` is what analytics.js
+ * puts in each message and its Basic header (not the key it was loaded with).
+ */
+export function trackingSettings(writeKey: string, api: { apiHost: string; protocol: 'http' | 'https' }) {
+  return {
+    integrations: { 'Segment.io': { apiKey: writeKey, apiHost: api.apiHost, protocol: api.protocol } },
+    metrics: { sampleRate: 0 },
+  };
+}
+
+/** `GET /v1/projects/{writeKey}/settings`: an unknown key is a 404, as for a project that does not exist. */
+function settingsAnswer(request: WebhookRequest, secrets: Secrets): HandshakeAnswer {
+  const key = request.pathParameters.writeKey ?? '';
+  if (key === '' || !isWriteKey(key, writeKeysOf(secrets.TRACKING_WRITE_KEY))) throw notFound('no project has this write key (TRACKING_WRITE_KEY)');
+  return {
+    status: 200,
+    contentType: 'application/json',
+    // Five minutes in the browser's cache, as a website's page views would otherwise load it on every page.
+    headers: { 'cache-control': 'private, max-age=300' },
+    body: JSON.stringify(trackingSettings(key, trackingApiHost(request))),
+  };
+}
+
 /** `POST /v1/{call}`: Segment's HTTP tracking API, authenticated by a write key of TRACKING_WRITE_KEY. */
 export const tracking: WebhookSource = {
   name: 'tracking',
   requiredSecrets: ['TRACKING_WRITE_KEY'],
   acknowledgement: { success: true },
+  cors: { policy: trackingCors, originsKey: 'TRACKING_ALLOWED_ORIGINS' },
+  handshake: settingsAnswer,
   checkSecrets(secrets) {
+    allowedOriginsOf(secrets.TRACKING_ALLOWED_ORIGINS, 'TRACKING_ALLOWED_ORIGINS');
     const value = secrets.TRACKING_WRITE_KEY;
     if (value === undefined) return;
     const keys = writeKeysOf(value);

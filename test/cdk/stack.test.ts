@@ -28,6 +28,7 @@ import {
   secretGroups,
   secretKeys,
   table,
+  trackingThrottle,
 } from '../../lib/topology.ts';
 import { buildStack, synth } from './synth.ts';
 
@@ -420,6 +421,32 @@ describe('HTTP API', () => {
         Format: Match.serializedJson(Match.objectLike({ requestId: '$context.requestId', status: '$context.status' })),
       },
     });
+  });
+
+  it('throttles each /v1/* route (the tracking API, public in browsers) on its own, below the stage, after the route exists', () => {
+    const tracking = (routes as readonly RouteSpec[]).filter((route) => route.path.startsWith('/v1/'));
+    expect(tracking.map((route) => `${route.method} ${route.path}`).sort()).toEqual([
+      'GET /v1/projects/{writeKey}/settings',
+      'OPTIONS /v1/{call}',
+      'POST /v1/{call}',
+    ]);
+    const [stage] = Object.entries(template.findResources('AWS::ApiGatewayV2::Stage')) as [string, Resource][];
+    const settings = (stage?.[1].Properties.RouteSettings ?? {}) as Record<string, { ThrottlingRateLimit: number; ThrottlingBurstLimit: number }>;
+    expect(Object.keys(settings).sort()).toEqual(tracking.map((route) => `${route.method} ${route.path}`).sort());
+    for (const route of tracking) {
+      expect(settings[`${route.method} ${route.path}`]).toEqual({
+        ThrottlingRateLimit: trackingThrottle.rateLimit,
+        ThrottlingBurstLimit: trackingThrottle.burstLimit,
+      });
+    }
+    expect(trackingThrottle.rateLimit).toBeLessThan(100);
+    expect(trackingThrottle.burstLimit).toBeLessThan(200);
+    // CloudFormation refuses a route setting whose route it has not created yet.
+    const routeIds = Object.entries(template.findResources('AWS::ApiGatewayV2::Route'))
+      .filter(([, resource]) => tracking.some((route) => resource.Properties.RouteKey === `${route.method} ${route.path}`))
+      .map(([id]) => id);
+    expect(routeIds).toHaveLength(3);
+    expect((stage?.[1] as { DependsOn?: string[] } | undefined)?.DependsOn).toEqual(expect.arrayContaining(routeIds));
   });
 });
 

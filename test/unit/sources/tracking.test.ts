@@ -7,7 +7,15 @@ import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
 import type { WebhookRequest } from '../../../lib/sources/source.ts';
-import { maxTrackingBatchBytes, maxTrackingMessageBytes, skewStepMs, tracking, writeKeysOf } from '../../../lib/sources/tracking.ts';
+import {
+  maxTrackingBatchBytes,
+  maxTrackingMessageBytes,
+  skewStepMs,
+  tracking,
+  trackingApiHost,
+  trackingCors,
+  writeKeysOf,
+} from '../../../lib/sources/tracking.ts';
 import { refusal, webhookRequest } from '../../setup/webhook-request.ts';
 
 const key = 'wk_test_tracking_key_0001';
@@ -294,5 +302,99 @@ describe('tracking: time (Segment: timestamp = receivedAt - (sentAt - originalTi
     expect(at(undefined as never, undefined, now, { sentAt: '2026-05-01T12:00:00.000Z' })).toBe('2026-05-01T12:00:00.000Z');
     const { ignored } = accept(request('batch', { batch: [track({ timestamp: undefined })] }));
     expect(ignored[0]?.reason).toBe('no_timestamp');
+  });
+});
+
+describe("analytics.js's settings (GET /v1/projects/{writeKey}/settings)", () => {
+  function settingsRequest(writeKey: string, headers: Record<string, string>, options: { path?: string; domainName?: string } = {}): WebhookRequest {
+    const base = webhookRequest('', headers);
+    return {
+      ...base,
+      method: 'GET',
+      path: options.path ?? `/v1/projects/${writeKey}/settings`,
+      pathParameters: { writeKey },
+      ...(options.domainName ? { domainName: options.domainName } : {}),
+    };
+  }
+  const settingsOf = (req: WebhookRequest) => JSON.parse(tracking.handshake?.(req, secrets).body ?? 'null');
+
+  it('behind API Gateway: its domain, https, and no other integration', () => {
+    const domain = 'abc123.execute-api.eu-west-1.amazonaws.com';
+    const answer = tracking.handshake?.(settingsRequest(key, { host: domain, 'x-forwarded-proto': 'https' }, { domainName: domain }), secrets);
+    expect(answer).toMatchObject({ status: 200, contentType: 'application/json', headers: { 'cache-control': 'private, max-age=300' } });
+    expect(JSON.parse(answer?.body ?? '')).toEqual({
+      integrations: { 'Segment.io': { apiKey: key, apiHost: `${domain}/v1`, protocol: 'https' } },
+      metrics: { sampleRate: 0 },
+    });
+  });
+
+  it('a custom domain, a stage or an API mapping before /v1 is kept; a forged Host is not believed', () => {
+    const domain = 'track.example.com';
+    expect(
+      trackingApiHost(settingsRequest(key, { host: domain, 'x-forwarded-proto': 'https' }, { domainName: domain, path: `/mql/v1/projects/${key}/settings` })),
+    ).toEqual({
+      apiHost: `${domain}/mql/v1`,
+      protocol: 'https',
+    });
+    expect(trackingApiHost(settingsRequest(key, { host: 'evil.test', 'x-forwarded-proto': 'https' }, { domainName: domain }))).toEqual({
+      apiHost: `${domain}/v1`,
+      protocol: 'https',
+    });
+  });
+
+  it('locally: the Host with its port, http; no X-Forwarded-Proto is https; a protocol other than http is https', () => {
+    expect(trackingApiHost(settingsRequest(key, { host: '127.0.0.1:3000', 'x-forwarded-proto': 'http' }, { domainName: '127.0.0.1' }))).toEqual({
+      apiHost: '127.0.0.1:3000/v1',
+      protocol: 'http',
+    });
+    expect(trackingApiHost(settingsRequest(key, { host: 'a.example' })).protocol).toBe('https');
+    expect(trackingApiHost(settingsRequest(key, { host: 'a.example', 'x-forwarded-proto': 'javascript' })).protocol).toBe('https');
+    expect(trackingApiHost(settingsRequest(key, { host: 'a.example', 'x-forwarded-proto': 'http, https' })).protocol).toBe('http');
+  });
+
+  it('each configured key gets its own settings; an unknown or empty key is a 404', () => {
+    expect(settingsOf(settingsRequest('other_key_00000000', { host: 'a.example' })).integrations['Segment.io'].apiKey).toBe('other_key_00000000');
+    for (const unknown of ['wk_unknown_key_0001', '', `${key}x`, key.slice(0, -1)])
+      expect(refusal(() => tracking.handshake?.(settingsRequest(unknown, { host: 'a.example' }), secrets))).toMatchObject({ status: 404, code: 'not_found' });
+  });
+});
+
+describe('CORS of the tracking API', () => {
+  it('allows the headers analytics.js 1.84 sends and exposes Retry-After', () => {
+    expect(tracking.cors).toEqual({ policy: trackingCors, originsKey: 'TRACKING_ALLOWED_ORIGINS' });
+    expect(trackingCors.headers).toEqual(['Authorization', 'Content-Type', 'X-Retry-Count']);
+    expect(trackingCors.exposeHeaders).toEqual(['Retry-After']);
+  });
+
+  it('refuses an allow-list that is not one (a path, a wildcard) as a malformed secret', () => {
+    expect(() => tracking.checkSecrets?.({ ...secrets, TRACKING_ALLOWED_ORIGINS: 'https://www.example.com/' })).toThrow(/TRACKING_ALLOWED_ORIGINS/);
+    expect(() => tracking.checkSecrets?.({ ...secrets, TRACKING_ALLOWED_ORIGINS: '*' })).toThrow(/TRACKING_ALLOWED_ORIGINS/);
+    expect(() => tracking.checkSecrets?.({ ...secrets, TRACKING_ALLOWED_ORIGINS: 'https://www.example.com,http://localhost:8080' })).not.toThrow();
+  });
+});
+
+describe('what a browser may send (a request with an Origin: its key is public)', () => {
+  const fromBrowser = (call: string, body: unknown) => request(call, body, { authorization: basic(`${key}:`), origin: 'https://www.example.com' });
+  const message = (type: string, extra: Record<string, unknown>) => track({ type, event: undefined, ...extra });
+
+  it('page, track and identify pass; alias, group and screen are dropped from a batch with their reason', () => {
+    const batch = [
+      track(),
+      message('identify', { traits: { email: 'dana@example.com' } }),
+      message('page', { name: 'Pricing' }),
+      message('alias', { previousId: 'anon-1' }),
+      message('group', { groupId: 'acme' }),
+      message('screen', { name: 'Home' }),
+    ];
+    const normalized = tracking.normalize(fromBrowser('batch', { batch }), now);
+    expect(normalized.events.map((event) => event.type).sort()).toEqual(['demo_requested', 'page_viewed', 'profile_updated']);
+    expect(normalized.ignored.map((one) => one.reason).sort()).toEqual(['not_from_a_browser:alias', 'not_from_a_browser:group', 'not_from_a_browser:screen']);
+  });
+
+  it('a one-message call of those is a 400 that says to send it from the backend; the same from a server passes', () => {
+    const refused = refusal(() => tracking.normalize(fromBrowser('g', message('group', { groupId: 'acme' })), now));
+    expect(refused).toMatchObject({ status: 400 });
+    expect(refused.detail).toMatch(/send group calls from your backend/);
+    expect(() => tracking.normalize(request('g', message('group', { groupId: 'acme' })), now)).not.toThrow();
   });
 });
