@@ -241,7 +241,7 @@ function normalizeTracking(request: WebhookRequest, now = new Date()): Normalize
       if (fromBrowser && typeof message.type === 'string' && notFromBrowsers.includes(message.type))
         throw new InvalidSegmentMessage(
           `not_from_a_browser:${message.type}`,
-          `${where}: a browser's write key is public, so a browser may send page, track and identify only; send ${message.type} calls from your backend`,
+          `${where}: a browser's write key is public, so a browser may send page, track, identify and group only; send ${message.type} calls from your backend`,
         );
       if (!hasIdentity(message)) throw new InvalidSegmentMessage('no_user_or_anonymous_id', `${where}: needs a userId or an anonymousId`);
       // Segment merges the envelope's context into each message's; the message's own keys win.
@@ -265,11 +265,12 @@ export const trackingCors: CorsPolicy = {
 };
 
 /**
- * Calls a browser may not send: its key is public, so it may say what a visitor views and does and who they
- * say they are, but not tie identities together (`alias`) or set an account's traits (`group`); `screen` is
- * not a browser's call.
+ * Calls a browser may not send: its key is public, so it may say what a visitor views and does, who they say
+ * they are and the account they say they belong to (`group`: an `identify` can say as much with its
+ * `company` trait, so refusing it would protect nothing and lose the call analytics.js sends for it), but
+ * not tie identities together (`alias`); `screen` is not a browser's call.
  */
-export const notFromBrowsers: readonly string[] = ['alias', 'group', 'screen'];
+export const notFromBrowsers: readonly string[] = ['alias', 'screen'];
 
 const settingsPath = /^(.*)\/v1\/projects\/[^/]+\/settings$/;
 

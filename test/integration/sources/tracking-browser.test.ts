@@ -267,12 +267,12 @@ describe('CORS on /v1/*', () => {
         'bad_request',
       ],
       [
-        'an allowed origin sending a group call (a public key may not set account traits)',
+        'an allowed origin sending an alias call (a public key may not tie identities together)',
         () =>
-          counting(`${stack.baseUrl}/v1/g`, {
+          counting(`${stack.baseUrl}/v1/a`, {
             method: 'POST',
             headers: { origin: site.origin, authorization: basic(writeKey), 'content-type': 'text/plain' },
-            body: JSON.stringify(browserTrack(someone('group'), { type: 'group', event: undefined, groupId: 'acme', traits: { industry: 'Software' } })),
+            body: JSON.stringify(browserTrack(someone('alias'), { type: 'alias', event: undefined, previousId: 'anon-1', userId: 'user-1' })),
           }),
         400,
         'bad_request',
