@@ -6,7 +6,7 @@ import type { NormalizedEvent, Profile, PropertyValue } from './events.ts';
 import { withReasonEvents } from './explain.ts';
 import { fitSubject, profileMatches } from './fit.ts';
 import type { HandoffRecord, HandoffType, Reason, RecentEvent } from './handoff.ts';
-import { isEmailLeadId } from './identity.ts';
+import { isEmailLeadId, isVisitorLeadId } from './identity.ts';
 import { mergeProfile, recentEvent } from './lead-summary.ts';
 import type { BehaviorRule, PropertyCondition, ScoringModel } from './model.ts';
 import type { Breakdown } from './score.ts';
@@ -260,7 +260,8 @@ function settle(lead: Lead, model: ScoringModel, now: Date, fastTracked: boolean
   }
   const score = scoreLead(lead, model, now);
   const from = lead.status;
-  const to = nextStatus(lead, score, model, fastTracked);
+  // A visitor is not scored as anyone (lib/core/identity.ts): its status stays as it was created.
+  const to = isVisitorLeadId(lead.leadId) ? from : nextStatus(lead, score, model, fastTracked);
   const handoffs: HandoffRecord[] = [];
   lead.modelVersion = model.version;
   if (to !== from) {
@@ -321,6 +322,8 @@ export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel,
  * Only the score moves with time, so this is `nextStatus` at the score of that instant.
  */
 export function statusAt(lead: Lead, model: ScoringModel, at: Date): LeadStatus {
+  // A visitor keeps its status (see settle): it is never due for a change either.
+  if (isVisitorLeadId(lead.leadId)) return lead.status;
   return nextStatus(lead, scoreLead(lead, model, at), model, false);
 }
 

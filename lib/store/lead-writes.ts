@@ -194,6 +194,9 @@ export class LeadWriter {
    * - Another e-mail lead holds it (a shared number): the first one keeps it, nothing is merged.
    * P's own EVT and RAW items stay where they were received (audit; raw payloads expire by TTL as every
    * raw does). P is never scored again, so they are never counted twice.
+   * The same for every provider key an event names (lib/core/identity.ts `linkedKeysOf`): a Segment visitor
+   * `anon:<anonymousId>` and `user:<userId>` (the event's `links`) are taken exactly as a phone is, so a
+   * visitor's events become E's once each, at their own times, and later events of the key go to E.
    *
    * Erased people: a write that would create the lead first reads its tombstone (`erasure` collects the
    * events it refuses) and conditions the creating transaction on it (./tombstones.ts).

@@ -1,0 +1,197 @@
+/**
+ * Anonymous visitors (issue 13, part 4): a visitor's events are stored under `anon:<anonymousId>`, scored
+ * as nobody, and become the e-mail lead's once an event names the visitor with the e-mail (its `links`),
+ * each once at its own time; the same path as a phone-only lead (lib/store/merge.ts). On DynamoDB Local,
+ * through LeadStore, whatever the order or the concurrency.
+ */
+import { randomUUID } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { NormalizedEvent } from '../../../lib/core/index.ts';
+import { applyEvents, defaultModel, scoreLead } from '../../../lib/core/index.ts';
+import type { LeadStore } from '../../../lib/store/lead-store.ts';
+import type { StoredLead } from '../../../lib/store/repository.ts';
+import { event } from '../../setup/events.ts';
+import { freshTable, type TestTable } from '../../setup/table.ts';
+
+const day = 24 * 60 * 60 * 1000;
+const t0 = new Date('2026-06-01T09:00:00.000Z');
+const at = (offsetMs: number) => new Date(t0.getTime() + offsetMs);
+const now = at(6 * day);
+
+let store: LeadStore;
+let countItems: TestTable['countItems'];
+
+beforeAll(async () => {
+  ({ store, countItems } = await freshTable('visitors'));
+});
+
+const newEmail = () => `${randomUUID().slice(0, 12)}@acme-logistics.com`;
+
+/** With the provider keys it names beside its lead. */
+const linked = (one: NormalizedEvent, links: string[]): NormalizedEvent => ({ ...one, links });
+
+/**
+ * A visitor who views the pricing page twice and asks for a demo without giving an address (scored as
+ * nobody), then identifies on the sign-up form (the e-mail with the visitor and user ids), then attends a webinar.
+ */
+function story(email: string, tag = randomUUID().slice(0, 8)) {
+  const visitor = `anon:${tag}-visitor`;
+  const user = `user:${tag}-user`;
+  return {
+    visitor,
+    user,
+    anonymous: [
+      event(visitor, 'page_viewed', t0, { id: `${tag}-page-1`, properties: { url: 'https://acme.com/pricing' } }),
+      event(visitor, 'page_viewed', at(day), { id: `${tag}-page-2`, properties: { url: 'https://acme.com/pricing' } }),
+      event(visitor, 'demo_requested', at(day + 60_000), { id: `${tag}-demo` }),
+    ],
+    identify: linked(event(email, 'profile_updated', at(2 * day), { id: `${tag}-identify`, profile: { email, jobTitle: 'CEO', industry: 'Software' } }), [
+      visitor,
+      user,
+    ]),
+    webinar: event(email, 'webinar_attended', at(3 * day), { id: `${tag}-webinar` }),
+    /** A later message naming only the user id (a backend's track call). */
+    byUserId: event(user, 'content_downloaded', at(4 * day), { id: `${tag}-download`, properties: { contentType: 'case_study' } }),
+    /** A later page view of the same browser, before or after the identify. */
+    laterVisit: event(visitor, 'page_viewed', at(5 * day), { id: `${tag}-page-3`, properties: { url: 'https://acme.com/customers' } }),
+  };
+}
+
+/** What applying every event to one fresh e-mail lead gives: the state stitching must reach. */
+function cleanRun(email: string, events: readonly NormalizedEvent[]) {
+  return applyEvents(
+    undefined,
+    events.map((one) => ({ ...one, leadKey: email })),
+    defaultModel,
+    now,
+  ).lead;
+}
+
+function expectSameState(stored: StoredLead, clean: ReturnType<typeof cleanRun>): void {
+  expect(stored.eventCount).toBe(clean.eventCount);
+  expect(stored.status).toBe(clean.status);
+  expect(stored.profile).toEqual(clean.profile);
+  expect(scoreLead(stored, defaultModel, now)).toEqual(scoreLead(clean, defaultModel, now));
+  expect(stored.recentEvents).toEqual(clean.recentEvents);
+}
+
+describe('an anonymous visitor', () => {
+  it('is stored under its visitor key and scored as nobody: a demo request does not make it an MQL, nor due', async () => {
+    const { visitor, anonymous } = story(newEmail());
+    expect(await store.apply(anonymous, defaultModel, now)).toMatchObject({ applied: 3, failed: [] });
+    const lead = (await store.getLead(visitor))!;
+    expect(lead).toMatchObject({ eventCount: 3, status: 'new', outbox: {} });
+    expect(lead.dueAt).toBeUndefined();
+    expect(await countItems(visitor, 'EVT#')).toBe(3);
+  });
+
+  it("identified later: its events become the lead's, once each at their own times, and the lead is scored with them", async () => {
+    const email = newEmail();
+    const { visitor, user, anonymous, identify, webinar, byUserId, laterVisit } = story(email);
+    await store.apply(anonymous, defaultModel, now);
+
+    const result = await store.apply([identify], defaultModel, now);
+
+    expect(result.leads).toEqual([expect.objectContaining({ leadId: email, applied: 1, merged: 3 })]);
+    const lead = (await store.getLead(email))!;
+    expect(lead.mergedFrom).toEqual([visitor]);
+    expect([...(lead.aliases ?? [])].sort()).toEqual([visitor, user].sort());
+    expectSameState(lead, cleanRun(email, [...anonymous, identify]));
+    // The demo request (fast track) qualifies the lead once it has a name.
+    expect(lead.status).toBe('mql');
+    expect(Object.values(lead.outbox)).toHaveLength(1);
+    const events = await store.listEvents(email);
+    expect(events.map((one) => [one.sourceEventId, one.occurredAt])).toEqual([...anonymous, identify].map((one) => [one.sourceEventId, one.occurredAt]));
+    expect(await store.getLead(visitor)).toMatchObject({ mergedInto: email });
+    expect(await store.getLead(user)).toMatchObject({ mergedInto: email });
+
+    // A webinar, a later message with only the user id, a later page view of the same browser: straight to the lead.
+    await store.apply([webinar], defaultModel, now);
+    const later = await store.apply([byUserId, laterVisit], defaultModel, now);
+    expect(later.leads).toEqual([expect.objectContaining({ leadId: email, applied: 2, merged: 0 })]);
+    expect([await countItems(user, 'EVT#'), await countItems(visitor, 'EVT#')]).toEqual([0, 3]);
+    expectSameState((await store.getLead(email))!, cleanRun(email, [...anonymous, identify, webinar, byUserId, laterVisit]));
+  });
+
+  it('identified first: its later anonymous events and user-id-only events go straight to the lead', async () => {
+    const email = newEmail();
+    const { visitor, user, anonymous, identify, byUserId } = story(email);
+    await store.apply([identify], defaultModel, now);
+    expect(await store.getLead(visitor)).toMatchObject({ mergedInto: email });
+
+    const result = await store.apply([...anonymous, byUserId], defaultModel, now);
+
+    expect(result.leads).toEqual([expect.objectContaining({ leadId: email, applied: 4 })]);
+    expect([await countItems(visitor, 'EVT#'), await countItems(user, 'EVT#')]).toEqual([0, 0]);
+    expectSameState((await store.getLead(email))!, cleanRun(email, [identify, ...anonymous, byUserId]));
+  });
+
+  it('reaches the same lead whatever order the anonymous events, the identify and the later events arrive in', async () => {
+    const orders = [
+      [0, 1, 2, 3, 4, 5],
+      [3, 0, 4, 1, 5, 2],
+      [5, 4, 3, 2, 1, 0],
+    ];
+    for (const order of orders) {
+      const email = newEmail();
+      const { anonymous, identify, byUserId, laterVisit } = story(email);
+      const all = [...anonymous, identify, byUserId, laterVisit];
+      for (const index of order) await store.apply([all[index]!], defaultModel, now);
+      const lead = (await store.getLead(email))!;
+      // A user-id-only event before the identify is a `user:` lead of its own until the identify absorbs it.
+      expectSameState(lead, cleanRun(email, all));
+    }
+  });
+});
+
+describe('one browser, two people; one person, two browsers', () => {
+  it('a visitor claimed by a second person stays with the first; the second counts only its own events', async () => {
+    const [first, second] = [newEmail(), newEmail()];
+    const one = story(first);
+    await store.apply(one.anonymous, defaultModel, now);
+    await store.apply([one.identify], defaultModel, now);
+
+    const secondIdentify = linked(event(second, 'profile_updated', at(2 * day + 1000), { profile: { email: second } }), [one.visitor]);
+    await store.apply([secondIdentify], defaultModel, now);
+
+    expect((await store.getLead(first))!.eventCount).toBe(4);
+    const other = (await store.getLead(second))!;
+    expect(other.eventCount).toBe(1);
+    expect(other.aliases ?? []).not.toContain(one.visitor);
+    expect(await store.getLead(one.visitor)).toMatchObject({ mergedInto: first });
+  });
+
+  it("two visitors of one person (two devices) both become the lead's", async () => {
+    const email = newEmail();
+    const laptop = story(email);
+    const phone = story(email);
+    await store.apply([...laptop.anonymous, ...phone.anonymous], defaultModel, now);
+    await store.apply([laptop.identify], defaultModel, now);
+    await store.apply([phone.identify], defaultModel, now);
+
+    const lead = (await store.getLead(email))!;
+    expect([...(lead.mergedFrom ?? [])].sort()).toEqual([laptop.visitor, phone.visitor].sort());
+    expectSameState(lead, cleanRun(email, [...laptop.anonymous, ...phone.anonymous, laptop.identify, phone.identify]));
+  });
+});
+
+describe('stitching under concurrency', () => {
+  it('50 anonymous events and the identify at once: the lead equals the once-in-order control', async () => {
+    const email = newEmail();
+    const tag = randomUUID().slice(0, 8);
+    const visitor = `anon:${tag}`;
+    const anonymous = Array.from({ length: 50 }, (_, index) =>
+      event(visitor, 'page_viewed', at(index * 60_000), { id: `${tag}-page-${index}`, properties: { url: `https://acme.com/p/${index}` } }),
+    );
+    const identify = linked(event(email, 'profile_updated', at(day), { id: `${tag}-identify`, profile: { email } }), [visitor]);
+    const all = [...anonymous, identify];
+
+    const results = await Promise.all(all.map((one) => store.apply([one], defaultModel, now)));
+
+    expect(results.flatMap((result) => result.failed)).toEqual([]);
+    const lead = (await store.getLead(email))!;
+    expectSameState(lead, cleanRun(email, all));
+    expect(await countItems(email, 'EVT#')).toBe(51);
+    expect(await store.getLead(visitor)).toMatchObject({ mergedInto: email });
+  });
+});
