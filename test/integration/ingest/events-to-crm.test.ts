@@ -159,13 +159,12 @@ describe('bad input on POST /webhooks/events stores nothing', () => {
     });
   }
 
-  it('an event without an e-mail is ignored and counted, and the rest of the delivery is stored', async () => {
+  it('an event without an e-mail, a user id or a visitor id is ignored and counted, and the rest of the delivery is stored', async () => {
     const before = await countItems(stack.dynamodb, stack.tableName);
     const anonymous = {
       type: 'page',
       messageId: randomUUID(),
       timestamp: new Date().toISOString(),
-      anonymousId: 'anon-1',
       properties: { url: 'https://example.com/pricing' },
     };
     const alone = await post(eventsUrl, signedDelivery(anonymous));
