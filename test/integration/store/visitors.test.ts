@@ -5,10 +5,11 @@
  * through LeadStore, whatever the order or the concurrency.
  */
 import { randomUUID } from 'node:crypto';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/index.ts';
 import { applyEvents, defaultModel, scoreLead } from '../../../lib/core/index.ts';
-import type { LeadStore } from '../../../lib/store/lead-store.ts';
+import { LeadStore } from '../../../lib/store/lead-store.ts';
 import type { StoredLead } from '../../../lib/store/repository.ts';
 import { event } from '../../setup/events.ts';
 import { freshTable, type TestTable } from '../../setup/table.ts';
@@ -20,10 +21,27 @@ const now = at(6 * day);
 
 let store: LeadStore;
 let countItems: TestTable['countItems'];
+let documents: TestTable['documents'];
+let tableName: string;
 
 beforeAll(async () => {
-  ({ store, countItems } = await freshTable('visitors'));
+  ({ store, countItems, documents, tableName } = await freshTable('visitors'));
 });
+
+/** The items of a lead's partition, read consistently. */
+async function itemsOf(leadId: string): Promise<Record<string, unknown>[]> {
+  const answer = await documents.send(
+    new QueryCommand({
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': `LEAD#${leadId}` },
+      ConsistentRead: true,
+    }),
+  );
+  return answer.Items ?? [];
+}
+
+const seconds = (iso: string) => Math.floor(Date.parse(iso) / 1000);
 
 const newEmail = () => `${randomUUID().slice(0, 12)}@acme-logistics.com`;
 
@@ -193,5 +211,44 @@ describe('stitching under concurrency', () => {
     expectSameState(lead, cleanRun(email, all));
     expect(await countItems(email, 'EVT#')).toBe(51);
     expect(await store.getLead(visitor)).toMatchObject({ mergedInto: email });
+  });
+});
+
+describe('retention of the anonymous history (ANONYMOUS_RETENTION_DAYS, default 90)', () => {
+  it("expires a visitor's events 90 days after each occurred and its lead 90 days after its last event; the lead taking it keeps the copies and the link", async () => {
+    const email = newEmail();
+    const { visitor, anonymous, identify } = story(email);
+    await store.apply(anonymous, defaultModel, now);
+    const ninety = 90 * 86_400;
+    const visitorItems = await itemsOf(visitor);
+    const events = visitorItems.filter((item) => item.kind === 'event');
+    expect(events.map((item) => item.expiresAt)).toEqual(anonymous.map((one) => seconds(one.occurredAt) + ninety));
+    expect(visitorItems.find((item) => item.kind === 'lead')?.expiresAt).toBe(seconds(anonymous[2]!.occurredAt) + ninety);
+
+    await store.apply([identify], defaultModel, now);
+
+    // The claimed visitor's lead item is the link to the lead: it no longer expires. Its own events still do.
+    const claimed = (await itemsOf(visitor)).find((item) => item.kind === 'lead')!;
+    expect(claimed).toMatchObject({ mergedInto: email });
+    expect(claimed.expiresAt).toBeUndefined();
+    // The copies under the e-mail lead take its retention (EVENT_RETENTION_DAYS unset: kept).
+    const copies = (await itemsOf(email)).filter((item) => item.kind === 'event');
+    expect(copies).toHaveLength(4);
+    expect(copies.map((item) => [item.sourceEventId, item.expiresAt])).toEqual(copies.map((item) => [item.sourceEventId, undefined]));
+  });
+
+  it("takes ANONYMOUS_RETENTION_DAYS, or EVENT_RETENTION_DAYS when that is shorter, for a visitor's events", async () => {
+    const short = new LeadStore({ client: documents, tableName, anonymousRetentionDays: 7, eventRetentionDays: 365 });
+    const { visitor, anonymous } = story(newEmail());
+    await short.apply(anonymous, defaultModel, now);
+    expect((await itemsOf(visitor)).filter((item) => item.kind === 'event').map((item) => item.expiresAt)).toEqual(
+      anonymous.map((one) => seconds(one.occurredAt) + 7 * 86_400),
+    );
+    const shorter = new LeadStore({ client: documents, tableName, anonymousRetentionDays: 90, eventRetentionDays: 30 });
+    const other = story(newEmail());
+    await shorter.apply(other.anonymous, defaultModel, now);
+    expect((await itemsOf(other.visitor)).filter((item) => item.kind === 'event').map((item) => item.expiresAt)).toEqual(
+      other.anonymous.map((one) => seconds(one.occurredAt) + 30 * 86_400),
+    );
   });
 });
