@@ -9,6 +9,7 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/index.ts';
 import { applyEvents, defaultModel, scoreLead } from '../../../lib/core/index.ts';
+import { usePseudonymKey } from '../../../lib/runtime/pseudonym.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import type { StoredLead } from '../../../lib/store/repository.ts';
 import { event } from '../../setup/events.ts';
@@ -250,5 +251,30 @@ describe('retention of the anonymous history (ANONYMOUS_RETENTION_DAYS, default 
     expect((await itemsOf(other.visitor)).filter((item) => item.kind === 'event').map((item) => item.expiresAt)).toEqual(
       other.anonymous.map((one) => seconds(one.occurredAt) + 30 * 86_400),
     );
+  });
+});
+
+describe('mql erase and mql export of a person with a stitched visitor', () => {
+  it("reach the visitor's own items and the user-id link, from the e-mail and from the visitor key", async () => {
+    usePseudonymKey('test-only-pseudonym-key-for-visitor-erasures');
+    const email = newEmail();
+    const { visitor, user, anonymous, identify, byUserId } = story(email);
+    await store.apply(anonymous, defaultModel, now);
+    await store.apply([identify], defaultModel, now);
+    await store.apply([byUserId], defaultModel, now);
+
+    for (const asked of [email, visitor, user]) {
+      const person = await store.findPerson(asked);
+      expect(person.root).toBe(email);
+      expect([...person.identities].sort()).toEqual([email, visitor, user].sort());
+    }
+    const found = await store.personalItems(await store.findPerson(visitor));
+    // Under the lead: the three copies, the identify and the download; under the visitor: its three own events.
+    expect(found.get('events')).toHaveLength(8);
+    expect(found.get('mergedLeads')).toHaveLength(2);
+
+    const result = await store.erasePerson(visitor, { now: new Date(), returns: 'later-events' });
+    expect(result.person.root).toBe(email);
+    for (const identity of [email, visitor, user]) expect(await itemsOf(identity)).toEqual([]);
   });
 });
