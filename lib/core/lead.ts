@@ -62,7 +62,7 @@ export interface Lead {
   /** Handoffs decided but not yet confirmed on the handoff queue, by id (the transactional outbox). */
   outbox: Record<string, HandoffRecord>;
   /**
-   * Provider-key leads (`phone:...`) whose events this lead absorbed once its e-mail was known.
+   * Provider-key leads (`phone:...`, a visitor's `anon:...`, `user:...`) whose events this lead absorbed once its e-mail was known.
    * Set by the store when it merges; the core only carries it into the handoff record.
    */
   mergedFrom?: string[];
@@ -302,6 +302,15 @@ export function explainedReasons(lead: Pick<Lead, 'recentEvents'>, score: Breakd
   );
 }
 
+/**
+ * The keys earlier records of the lead were sent under: a visitor or user key never had one (a visitor never
+ * hands off), and its anonymous id is nothing for a CRM to hold.
+ */
+function recordMergedFrom(lead: Pick<Lead, 'mergedFrom'>): { mergedFrom?: string[] } {
+  const keys = (lead.mergedFrom ?? []).filter((key) => !isVisitorLeadId(key));
+  return keys.length > 0 ? { mergedFrom: keys } : {};
+}
+
 /** The record sales receives (docs/operator-contract.md, "The outbound record"). */
 export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel, type: HandoffType, id: string, occurredAt: string): HandoffRecord {
   return {
@@ -309,7 +318,7 @@ export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel,
     id,
     occurredAt,
     leadId: lead.leadId,
-    ...(lead.mergedFrom?.length ? { mergedFrom: [...lead.mergedFrom] } : {}),
+    ...recordMergedFrom(lead),
     lead: recordProfile(lead),
     score: { total: score.total, fit: score.fit, behavior: score.behavior, threshold: model.thresholds.mql, modelVersion: model.version },
     reasons: explainedReasons(lead, score, model),

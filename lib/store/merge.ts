@@ -8,7 +8,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
-import { isEmailLeadId, linkedKeysOf } from '../core/identity.ts';
+import { isEmailLeadId, isVisitorLeadId, linkedKeysOf } from '../core/identity.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { leadPk, profileSk } from './keys.ts';
 import type { LeadOutcome, StoredLead } from './repository.ts';
@@ -65,14 +65,19 @@ export async function planMerge(
   heldElsewhere: Set<string>,
 ): Promise<MergePlan | undefined> {
   if (!isEmailLeadId(leadId)) return undefined;
-  const rekey = (event: NormalizedEvent) => ({ ...event, leadKey: leadId });
+  // A visitor's events are marked as its anonymous history (shown so by mql explain and GET /leads).
+  const rekeyFrom = (from: string) => (event: NormalizedEvent) => ({
+    ...event,
+    leadKey: leadId,
+    ...(isVisitorLeadId(from) ? { anonymous: true as const } : {}),
+  });
   if (current?.mergingFrom) {
     // Already claimed by this lead: copy again; what is stored already is skipped as a duplicate.
     return {
       from: current.mergingFrom,
       claim: undefined,
       absorbs: true,
-      copies: (await table.listEvents(current.mergingFrom, { consistent: true })).map(rekey),
+      copies: (await table.listEvents(current.mergingFrom, { consistent: true })).map(rekeyFrom(current.mergingFrom)),
     };
   }
   const held = new Set(current?.aliases ?? []);
@@ -88,7 +93,7 @@ export async function planMerge(
     // Read after the lead, consistently: every event of the version read is in the answer, those pending
     // on it included (more only if the lead moved on, and then the claim, conditioned on that version,
     // fails and this runs again).
-    const copies = (await table.listEvents(phoneLead, { consistent: true, lead: candidate })).map(rekey);
+    const copies = (await table.listEvents(phoneLead, { consistent: true, lead: candidate })).map(rekeyFrom(phoneLead));
     return {
       from: phoneLead,
       claim: { kind: 'absorb', version: candidate.version, idle: Object.keys(candidate.outbox ?? {}).length === 0 },

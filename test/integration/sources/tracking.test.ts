@@ -270,7 +270,8 @@ describe('the tracking API', () => {
     const identify = { messageId: randomUUID(), userId: `user-${email}`, anonymousId, traits: { email }, timestamp: new Date().toISOString() };
     expect(await sendJson('/v1/identify', identify)).toMatchObject({ status: 200, body: { stored: 1 } });
     const lead = await leadView(stack, email);
-    expect(lead).toMatchObject({ status: 'mql', eventCount: 4 });
+    expect(lead).toMatchObject({ status: 'mql', eventCount: 4, mergedFrom: [`anon:${anonymousId}`] });
+    expect(lead.recentEvents.filter((event: { anonymous?: true }) => event.anonymous)).toHaveLength(3);
     expect(lead.recentEvents.map((event: { occurredAt: string }) => event.occurredAt).sort()).toEqual(
       [...anonymous, identify].map((message) => message.timestamp).sort(),
     );
