@@ -13,7 +13,7 @@ import { usePseudonymKey } from '../../../lib/runtime/pseudonym.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import type { StoredLead } from '../../../lib/store/repository.ts';
 import { event } from '../../setup/events.ts';
-import { freshTable, type TestTable } from '../../setup/table.ts';
+import { documentClient, freshTable, type TestTable } from '../../setup/table.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-06-01T09:00:00.000Z');
@@ -286,5 +286,48 @@ describe('mql erase and mql export of a person with a stitched visitor', () => {
     const result = await store.erasePerson(visitor, { now: new Date(), returns: 'later-events' });
     expect(result.person.root).toBe(email);
     for (const identity of [email, visitor, user]) expect(await itemsOf(identity)).toEqual([]);
+  });
+});
+
+describe('what stitching costs', () => {
+  it('a visitor with 50 anonymous events: 2 reads, 1 query, 1 transaction of 54 items', async () => {
+    const client = documentClient();
+    const calls: Record<string, number> = {};
+    let itemsWritten = 0;
+    let itemsRead = 0;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const name = String(context.commandName).replace(/Command$/, '');
+        calls[name] = (calls[name] ?? 0) + 1;
+        const input = args.input as { TransactItems?: unknown[] };
+        itemsWritten += name === 'TransactWriteItems' ? (input.TransactItems?.length ?? 0) : name === 'PutItem' ? 1 : 0;
+        const output = await next(args);
+        const answer = output.output as { Item?: unknown; Items?: unknown[]; Responses?: Record<string, unknown[]> };
+        itemsRead += (answer.Item ? 1 : 0) + (answer.Items?.length ?? 0) + Object.values(answer.Responses ?? {}).reduce((sum, list) => sum + list.length, 0);
+        return output;
+      },
+      { step: 'initialize', name: 'count' },
+    );
+    const counting = new LeadStore({ client, tableName });
+    const tag = randomUUID().slice(0, 8);
+    const visitor = `anon:${tag}`;
+    const email = newEmail();
+    const anonymous = Array.from({ length: 50 }, (_, index) =>
+      event(visitor, 'page_viewed', at(index * 60_000), { id: `${tag}-page-${index}`, properties: { url: `https://acme.com/p/${index}` } }),
+    );
+    await store.apply(anonymous, defaultModel, now);
+    const identify = linked(event(email, 'profile_updated', at(day), { id: `${tag}-identify`, profile: { email } }), [visitor]);
+
+    const result = await counting.apply([identify], defaultModel, now);
+
+    expect(result.leads).toEqual([expect.objectContaining({ leadId: email, applied: 1, merged: 50 })]);
+    // Reads: the e-mail lead (none yet) and the visitor's lead item; one Query of its 50 events. Written: the 50
+    // copies, the identify and its raw payload, the lead and the claim on the visitor, in one transaction.
+    expect(calls).toEqual({ GetItem: 2, Query: 1, TransactWriteItems: 1 });
+    expect([itemsRead, itemsWritten]).toEqual([51, 54]);
+    // The figure for the report (issue 13, "the cost of stitching"): printed by `npx vitest run test/integration/store/visitors.test.ts -t 'what stitching costs'`.
+    console.info(
+      `stitching a visitor with 50 anonymous events: ${itemsRead} items read (${calls.GetItem} GetItem, ${calls.Query} Query), ${itemsWritten} items written in ${calls.TransactWriteItems} transaction`,
+    );
   });
 });
