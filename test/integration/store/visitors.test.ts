@@ -173,6 +173,28 @@ describe('an anonymous visitor', () => {
   });
 });
 
+describe('a visitor known by a user id before the e-mail', () => {
+  it('is taken along when the e-mail comes with the user id alone (a backend identify)', async () => {
+    const email = newEmail();
+    const { visitor, user, anonymous } = story(email);
+    // The browser: anonymous visits, then a call with the user id and the visitor id but no e-mail.
+    await store.apply(anonymous, defaultModel, now);
+    const signedIn = linked(event(user, 'page_viewed', at(day + 120_000), { properties: { url: 'https://acme.com/app' } }), [visitor]);
+    await store.apply([signedIn], defaultModel, now);
+    expect(await store.getLead(user)).toMatchObject({ eventCount: 1, status: 'new' });
+    // The backend: an identify with the e-mail and the user id only.
+    const identify = linked(event(email, 'profile_updated', at(2 * day), { profile: { email } }), [user]);
+
+    const result = await store.apply([identify], defaultModel, now);
+
+    expect(result.leads).toEqual([expect.objectContaining({ leadId: email, applied: 1, merged: 4 })]);
+    const lead = (await store.getLead(email))!;
+    expect([...(lead.mergedFrom ?? [])].sort()).toEqual([user, visitor].sort());
+    expectSameState(lead, cleanRun(email, [...anonymous, signedIn, identify]));
+    expect(await store.getLead(visitor)).toMatchObject({ mergedInto: email });
+  });
+});
+
 describe('one browser, two people; one person, two browsers', () => {
   it('a visitor claimed by a second person stays with the first; the second counts only its own events', async () => {
     const [first, second] = [newEmail(), newEmail()];
