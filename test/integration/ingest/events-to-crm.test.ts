@@ -170,6 +170,10 @@ describe('bad input on POST /webhooks/events stores nothing', () => {
     const alone = await post(eventsUrl, signedDelivery(anonymous));
     expect(alone).toMatchObject({ status: 200, body: { stored: 0, ignored: 1, ignoredReasons: { no_email: 1 } } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+    // Ids that are no ids (an object, an empty string) name nobody either: no visitor is made of them.
+    const noIds = { ...anonymous, messageId: randomUUID(), anonymousId: { id: 'anon-1' }, userId: '  ' };
+    expect(await post(eventsUrl, signedDelivery(noIds))).toMatchObject({ status: 200, body: { stored: 0, ignored: 1, ignoredReasons: { no_email: 1 } } });
+    expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
 
     const mixed = await post(eventsUrl, signedDelivery({ batch: [{ ...anonymous, messageId: randomUUID() }, track()] }));
     expect(mixed).toMatchObject({ status: 200, body: { received: 2, stored: 1, ignored: 1 } });
