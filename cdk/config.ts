@@ -49,6 +49,8 @@ export interface MqlEngineSettings {
   readonly eventRetentionDays?: number;
   /** Days handoff summaries and CRM links are kept after the last attempt (`HANDOFF_RETENTION_DAYS`, at least 30). @default - kept */
   readonly handoffRetentionDays?: number;
+  /** Days a visitor's history not yet tied to a person is kept (`ANONYMOUS_RETENTION_DAYS`; docs/providers/events.md). @default 90 */
+  readonly anonymousRetentionDays?: number;
   /** Function log level (`LOG_LEVEL`). @default 'INFO' */
   readonly logLevel?: LogLevel;
   /** If set, alarms notify this address through an SNS topic (`ALARM_EMAIL`). */
@@ -75,6 +77,8 @@ export interface ResolvedSettings {
   readonly rawRetentionDays: number;
   readonly eventRetentionDays: number | undefined;
   readonly handoffRetentionDays: number | undefined;
+  /** Undefined: the functions' default (90 days, lib/store/table.ts). */
+  readonly anonymousRetentionDays: number | undefined;
   readonly logLevel: LogLevel;
   readonly alarmEmail: string | undefined;
   readonly crmEnv: Readonly<Record<string, string>>;
@@ -98,6 +102,7 @@ export const settingSources = {
   rawRetentionDays: 'RAW_RETENTION_DAYS',
   eventRetentionDays: 'EVENT_RETENTION_DAYS',
   handoffRetentionDays: 'HANDOFF_RETENTION_DAYS',
+  anonymousRetentionDays: 'ANONYMOUS_RETENTION_DAYS',
   logLevel: 'LOG_LEVEL',
   alarmEmail: 'ALARM_EMAIL',
 } as const satisfies Record<Exclude<keyof MqlEngineSettings, 'crmEnv'>, string>;
@@ -136,6 +141,7 @@ export function settingsFromContext(node: ContextSource, env: NodeJS.ProcessEnv 
     ...(days === undefined ? {} : { rawRetentionDays: Number(days) }),
     ...(raw.eventRetentionDays === undefined ? {} : { eventRetentionDays: Number(raw.eventRetentionDays) }),
     ...(raw.handoffRetentionDays === undefined ? {} : { handoffRetentionDays: Number(raw.handoffRetentionDays) }),
+    ...(raw.anonymousRetentionDays === undefined ? {} : { anonymousRetentionDays: Number(raw.anonymousRetentionDays) }),
   } as MqlEngineSettings;
 }
 
@@ -176,6 +182,7 @@ export function resolveSettings(settings: MqlEngineSettings = {}, baseDir = proc
     retention = retentionFromEnv({
       EVENT_RETENTION_DAYS: settings.eventRetentionDays?.toString(),
       HANDOFF_RETENTION_DAYS: settings.handoffRetentionDays?.toString(),
+      ANONYMOUS_RETENTION_DAYS: settings.anonymousRetentionDays?.toString(),
     });
   } catch (error) {
     throw new SettingsError((error as Error).message);
@@ -195,6 +202,7 @@ export function resolveSettings(settings: MqlEngineSettings = {}, baseDir = proc
     rawRetentionDays,
     eventRetentionDays: retention.eventRetentionDays,
     handoffRetentionDays: retention.handoffRetentionDays,
+    anonymousRetentionDays: retention.anonymousRetentionDays,
     logLevel,
     alarmEmail: settings.alarmEmail || undefined,
     crmEnv: resolveCrmEnv(settings.crmEnv, crmAdapter),

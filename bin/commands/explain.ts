@@ -75,7 +75,10 @@ export function formatExplanation(view: LeadView): string {
         const properties = Object.entries(event.properties)
           .map(([key, value]) => `${key}=${String(value)}`)
           .join(' ');
-        lines.push(`  ${reason.rule.padEnd(widths[0]!)}  ${event.occurredAt}  ${event.type} via ${event.source}${properties ? `  ${properties}` : ''}`);
+        const anonymous = event.anonymous ? '  (anonymous visit, before they identified)' : '';
+        lines.push(
+          `  ${reason.rule.padEnd(widths[0]!)}  ${event.occurredAt}  ${event.type} via ${event.source}${properties ? `  ${properties}` : ''}${anonymous}`,
+        );
       }
     }
   }

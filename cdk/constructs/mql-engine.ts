@@ -242,6 +242,7 @@ export class MqlEngine extends Construct {
         RAW_RETENTION_DAYS: String(settings.rawRetentionDays),
         ...(settings.eventRetentionDays === undefined ? {} : { EVENT_RETENTION_DAYS: String(settings.eventRetentionDays) }),
         ...(settings.handoffRetentionDays === undefined ? {} : { HANDOFF_RETENTION_DAYS: String(settings.handoffRetentionDays) }),
+        ...(settings.anonymousRetentionDays === undefined ? {} : { ANONYMOUS_RETENTION_DAYS: String(settings.anonymousRetentionDays) }),
         LOG_LEVEL: settings.logLevel,
       };
       for (const queueName of spec.sendsTo) environment[queueUrlEnv(queueName)] = this.queues[queueName].queue.queueUrl;

@@ -74,6 +74,16 @@ export interface NormalizedEvent {
   properties: Record<string, PropertyValue>;
   /** Profile fields this event tells us (identify traits, form answers). */
   profile?: Profile;
+  /**
+   * Other provider keys this event ties to its lead (lib/core/identity.ts): a Segment message's visitor
+   * `anon:<anonymousId>` and `user:<userId>`. An e-mail lead takes them as it takes a phone (lib/store/merge.ts).
+   */
+  links?: string[];
+  /**
+   * Set on an event of a visitor's history (an `anon:` or `user:` lead) that an e-mail lead took over when
+   * the visitor was identified (lib/store/merge.ts): `mql explain` and GET /leads/{email} show it as such.
+   */
+  anonymous?: true;
   /** The provider's raw event, kept for audit and replay with a retention TTL. */
   raw?: unknown;
 }

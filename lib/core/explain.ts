@@ -43,7 +43,13 @@ export function withReasonEvents(
     const list = byRule.get(rule) ?? [];
     if (list.length >= eventsPerReason) continue;
     const reads = model.behavior.rules.find((candidate) => candidate.id === rule)?.where.map((condition) => condition.property) ?? [];
-    list.push({ type: event.type, occurredAt: event.occurredAt, source: event.source, properties: keyProperties(event.properties, reads) });
+    list.push({
+      type: event.type,
+      occurredAt: event.occurredAt,
+      source: event.source,
+      properties: keyProperties(event.properties, reads),
+      ...(event.anonymous ? { anonymous: true as const } : {}),
+    });
     byRule.set(rule, list);
   }
   return reasons.map((reason) => {

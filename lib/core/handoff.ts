@@ -51,6 +51,8 @@ export interface ReasonEvent {
   occurredAt: string;
   source: string;
   properties: Record<string, PropertyValue>;
+  /** From the person's anonymous history, before they identified (lib/core/events.ts `NormalizedEvent.anonymous`). */
+  anonymous?: true;
 }
 
 export interface RecentEvent {
@@ -58,6 +60,8 @@ export interface RecentEvent {
   occurredAt: string;
   source: string;
   properties: Record<string, PropertyValue>;
+  /** From the person's anonymous history, before they identified (lib/core/events.ts `NormalizedEvent.anonymous`). */
+  anonymous?: true;
 }
 
 /**

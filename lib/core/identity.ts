@@ -3,6 +3,8 @@
  * `phone:<digits>` (a leading `+` kept), so a phone-only lead from any source is one lead, and a later
  * event that brings an e-mail together with that phone can find it and merge it (lib/store/lead-store.ts).
  */
+import { createHash } from 'node:crypto';
+import type { NormalizedEvent } from './events.ts';
 import { normalizeEmail } from './events.ts';
 import type { ScoringModel } from './model.ts';
 
@@ -23,6 +25,45 @@ export function normalizePhone(value: string | undefined): string | undefined {
 export function phoneLeadId(phone: string | undefined): string | undefined {
   const normalized = normalizePhone(phone);
   return normalized === undefined ? undefined : `phone:${normalized}`;
+}
+
+/** What a provider key may hold as its id as given (lib/core/events.ts `leadIdOf`); anything else is keyed by its digest. */
+const plainKeyId = /^[A-Za-z0-9+._-]{1,128}$/;
+
+/** A sender's id as a key part: as given when it fits a key, else `sha256.<digest>` (the same id, the same key). */
+function keyId(value: unknown): string | undefined {
+  const id = typeof value === 'number' && Number.isFinite(value) ? String(value) : typeof value === 'string' ? value.trim() : undefined;
+  if (!id) return undefined;
+  return plainKeyId.test(id) ? id : `sha256.${createHash('sha256').update(id).digest('base64url')}`;
+}
+
+/** The lead id of an anonymous visitor (Segment's `anonymousId`): `anon:<id>`; undefined without an id. */
+export function visitorLeadId(anonymousId: unknown): string | undefined {
+  const id = keyId(anonymousId);
+  return id === undefined ? undefined : `anon:${id}`;
+}
+
+/** The key of a sender's own user id (Segment's `userId`): `user:<id>`; undefined without an id. */
+export function userLeadId(userId: unknown): string | undefined {
+  const id = keyId(userId);
+  return id === undefined ? undefined : `user:${id}`;
+}
+
+/**
+ * Whether a lead id names nobody yet: a visitor (`anon:`) or a user id never seen with an e-mail
+ * (`user:`). Such a lead collects events but is "not scored as anyone" (issue 13, part 4): it never
+ * changes status, so never reaches MQL nor hands off (lib/core/lead.ts); its events count once an
+ * e-mail lead takes its key (lib/store/merge.ts).
+ */
+export function isVisitorLeadId(leadId: string): boolean {
+  return leadId.startsWith('anon:') || leadId.startsWith('user:');
+}
+
+/** The provider keys an event names beside its own lead: its profile's phone, then its links (visitor, user id). */
+export function linkedKeysOf(event: Pick<NormalizedEvent, 'profile' | 'links' | 'leadKey'>): string[] {
+  const phone = phoneLeadId(event.profile?.phone);
+  const keys = [...(phone ? [phone] : []), ...(event.links ?? [])];
+  return keys.filter((key, index) => key !== event.leadKey && keys.indexOf(key) === index);
 }
 
 /** Whether a lead id is an e-mail (the lead's final name) rather than a provider key such as `phone:...`. */

@@ -60,5 +60,5 @@ export function recentEvent(event: NormalizedEvent): RecentEvent {
     properties[key] = kept;
     bytes += size;
   }
-  return { type: event.type, occurredAt: event.occurredAt, source: event.source, properties };
+  return { type: event.type, occurredAt: event.occurredAt, source: event.source, properties, ...(event.anonymous ? { anonymous: true as const } : {}) };
 }

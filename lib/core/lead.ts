@@ -6,7 +6,7 @@ import type { NormalizedEvent, Profile, PropertyValue } from './events.ts';
 import { withReasonEvents } from './explain.ts';
 import { fitSubject, profileMatches } from './fit.ts';
 import type { HandoffRecord, HandoffType, Reason, RecentEvent } from './handoff.ts';
-import { isEmailLeadId } from './identity.ts';
+import { isEmailLeadId, isVisitorLeadId } from './identity.ts';
 import { mergeProfile, recentEvent } from './lead-summary.ts';
 import type { BehaviorRule, PropertyCondition, ScoringModel } from './model.ts';
 import type { Breakdown } from './score.ts';
@@ -62,7 +62,7 @@ export interface Lead {
   /** Handoffs decided but not yet confirmed on the handoff queue, by id (the transactional outbox). */
   outbox: Record<string, HandoffRecord>;
   /**
-   * Provider-key leads (`phone:...`) whose events this lead absorbed once its e-mail was known.
+   * Provider-key leads (`phone:...`, a visitor's `anon:...`, `user:...`) whose events this lead absorbed once its e-mail was known.
    * Set by the store when it merges; the core only carries it into the handoff record.
    */
   mergedFrom?: string[];
@@ -260,7 +260,8 @@ function settle(lead: Lead, model: ScoringModel, now: Date, fastTracked: boolean
   }
   const score = scoreLead(lead, model, now);
   const from = lead.status;
-  const to = nextStatus(lead, score, model, fastTracked);
+  // A visitor is not scored as anyone (lib/core/identity.ts): its status stays as it was created.
+  const to = isVisitorLeadId(lead.leadId) ? from : nextStatus(lead, score, model, fastTracked);
   const handoffs: HandoffRecord[] = [];
   lead.modelVersion = model.version;
   if (to !== from) {
@@ -301,6 +302,15 @@ export function explainedReasons(lead: Pick<Lead, 'recentEvents'>, score: Breakd
   );
 }
 
+/**
+ * The keys earlier records of the lead were sent under: a visitor or user key never had one (a visitor never
+ * hands off), and its anonymous id is nothing for a CRM to hold.
+ */
+function recordMergedFrom(lead: Pick<Lead, 'mergedFrom'>): { mergedFrom?: string[] } {
+  const keys = (lead.mergedFrom ?? []).filter((key) => !isVisitorLeadId(key));
+  return keys.length > 0 ? { mergedFrom: keys } : {};
+}
+
 /** The record sales receives (docs/operator-contract.md, "The outbound record"). */
 export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel, type: HandoffType, id: string, occurredAt: string): HandoffRecord {
   return {
@@ -308,7 +318,7 @@ export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel,
     id,
     occurredAt,
     leadId: lead.leadId,
-    ...(lead.mergedFrom?.length ? { mergedFrom: [...lead.mergedFrom] } : {}),
+    ...recordMergedFrom(lead),
     lead: recordProfile(lead),
     score: { total: score.total, fit: score.fit, behavior: score.behavior, threshold: model.thresholds.mql, modelVersion: model.version },
     reasons: explainedReasons(lead, score, model),
@@ -321,6 +331,8 @@ export function handoffRecord(lead: Lead, score: Breakdown, model: ScoringModel,
  * Only the score moves with time, so this is `nextStatus` at the score of that instant.
  */
 export function statusAt(lead: Lead, model: ScoringModel, at: Date): LeadStatus {
+  // A visitor keeps its status (see settle): it is never due for a change either.
+  if (isVisitorLeadId(lead.leadId)) return lead.status;
   return nextStatus(lead, scoreLead(lead, model, at), model, false);
 }
 

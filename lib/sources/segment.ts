@@ -21,6 +21,7 @@ import * as z from 'zod/mini';
 import '../core/zod.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
 import { normalizeEmail, toSnakeCase } from '../core/events.ts';
+import { userLeadId, visitorLeadId } from '../core/identity.ts';
 import { badRequest, HttpError, notFound } from '../http/errors.ts';
 import type { JsonObject } from '../http/json.ts';
 import { isObject, own } from '../http/json.ts';
@@ -74,6 +75,9 @@ const messageSchema = z.object({
   context: z.nullish(jsonObject),
   // Segment's spec: a string; checked by groupIdOf for a group call, ignored on the others.
   groupId: z.optional(z.unknown()),
+  // Segment's spec: strings (rudder-sdk-node sends numbers as strings); lib/core/identity.ts keys them, anything else is no id.
+  userId: z.optional(z.unknown()),
+  anonymousId: z.optional(z.unknown()),
   timestamp: isoString,
   originalTimestamp: isoString,
   sentAt: isoString,
@@ -277,15 +281,22 @@ function typeAndProperties(message: SegmentMessage, where: string): { type: stri
 function toEvent(message: SegmentMessage, raw: JsonObject, where: string, options: SegmentMapping): NormalizedEvent | IgnoredEvent {
   const { type, properties } = typeAndProperties(message, where);
   const time = (options.time ?? statedTime)(message, where);
-  const leadKey = leadEmail(message);
+  // Who it is about: the person's e-mail; else the sender's user id, else the visitor (browser) id, each
+  // a lead of its own, scored as nobody until an e-mail lead takes its key (lib/store/merge.ts). The
+  // ids other than the lead's are the event's links: a message with the e-mail and the visitor id is
+  // what stitches the visitor's history to the person (issue 13, part 4).
+  const email = leadEmail(message);
+  const keys = [userLeadId(message.userId), visitorLeadId(message.anonymousId)].filter((key) => key !== undefined);
+  const leadKey = email ?? keys[0];
   if (!leadKey) return { sourceEventId: message.messageId, reason: 'no_email' };
+  const links = keys.filter((key) => key !== leadKey);
 
   const contextProfile = profileFromTraits(own(message.context, 'traits'));
   // An identify call is about this person: the profile it yields always names them. A group call is about
   // their account: its fields overlay what the person's own traits say of the company.
   const profile =
     message.type === 'identify'
-      ? { email: leadKey, ...mergeProfiles(contextProfile, profileFromTraits(message.traits)) }
+      ? { ...(email ? { email } : {}), ...mergeProfiles(contextProfile, profileFromTraits(message.traits)) }
       : message.type === 'group'
         ? mergeProfiles(contextProfile, profileFromGroup(String(properties.groupId), message.traits))
         : contextProfile;
@@ -300,6 +311,7 @@ function toEvent(message: SegmentMessage, raw: JsonObject, where: string, option
     raw,
   };
   if (Object.keys(profile).length > 0) event.profile = profile;
+  if (links.length > 0) event.links = links;
   return event;
 }
 

@@ -7,7 +7,7 @@
  */
 import { utf8Bytes } from '../core/budget.ts';
 import type { NormalizedEvent } from '../core/events.ts';
-import { isEmailLeadId, phoneLeadId } from '../core/identity.ts';
+import { isEmailLeadId, linkedKeysOf } from '../core/identity.ts';
 import { applyEvents, newLead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { eventSk } from './keys.ts';
@@ -26,10 +26,7 @@ function writesAlone(leadId: string, current: StoredLead | undefined, events: re
   const pending = new Set((current?.pendingEvents ?? []).map((event) => eventSk(event)));
   if (events.some((event) => pending.has(eventSk(event)))) return false;
   const held = new Set(current?.aliases ?? []);
-  return events.every((event) => {
-    const phone = phoneLeadId(event.profile?.phone);
-    return !phone || held.has(phone);
-  });
+  return events.every((event) => linkedKeysOf(event).every((key) => held.has(key)));
 }
 
 /**

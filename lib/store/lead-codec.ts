@@ -8,6 +8,7 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { NormalizedEvent } from '../core/events.ts';
+import { table as tableLayout } from '../topology.ts';
 import { eventSk } from './keys.ts';
 import type { StoredLead } from './repository.ts';
 
@@ -52,7 +53,17 @@ export function leadOfItem(item: Record<string, unknown>): StoredLead {
 
 /** The event an event item (or a lead's pending event) holds, without the store's own attributes. */
 export function eventOfItem(item: Record<string, unknown>): NormalizedEvent {
-  const { pk: _pk, sk: _sk, kind: _kind, appliedAt: _appliedAt, modelVersion: _modelVersion, mergedFrom: _mergedFrom, ...event } = item;
+  // The expiry is the item's, not the event's: a copy under another lead takes that lead's (./lead-transaction.ts eventItem).
+  const {
+    pk: _pk,
+    sk: _sk,
+    kind: _kind,
+    appliedAt: _appliedAt,
+    modelVersion: _modelVersion,
+    mergedFrom: _mergedFrom,
+    [tableLayout.ttlAttribute]: _expiresAt,
+    ...event
+  } = item;
   return event as unknown as NormalizedEvent;
 }
 

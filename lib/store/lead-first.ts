@@ -141,7 +141,7 @@ export async function writeLeadFirst(
       pendingEvents: chunk.map((event) => pendingEventOf(event, appliedAt, evaluation.lead.modelVersion)),
     };
     try {
-      await table.put(leadPut(next, lead?.version));
+      await table.put(leadPut(next, lead?.version, table));
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) {
         // Nothing counts these events: their raw payloads go too, so a 5xx leaves nothing stored.

@@ -5,6 +5,7 @@
  */
 import { cutToBytes, utf8Bytes } from '../core/budget.ts';
 import type { NormalizedEvent } from '../core/events.ts';
+import { isVisitorLeadId } from '../core/identity.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
 import { scoreLead, statusChangeAt } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
@@ -138,16 +139,31 @@ export function pendingEventOf(event: NormalizedEvent, appliedAt: string, modelV
   return { ...normalized, appliedAt, modelVersion };
 }
 
-/** An event's item (`EVT#...` in its lead's partition); a copy from an absorbed lead names that lead (`mergedFrom`). */
-export function eventItem(table: { eventRetentionDays?: number | undefined }, pk: string, event: PendingEvent, copiedFrom?: string): Record<string, unknown> {
+/** How long a store keeps what it writes, in days (./table.ts `LeadStoreOptions`). */
+export interface Retention {
+  eventRetentionDays?: number | undefined;
+  anonymousRetentionDays?: number | undefined;
+}
+
+/**
+ * An event's item (`EVT#...` in its lead's partition); a copy from an absorbed lead names that lead (`mergedFrom`).
+ * A visitor's event (its lead `anon:`/`user:`) expires after `ANONYMOUS_RETENTION_DAYS`, or sooner under
+ * `EVENT_RETENTION_DAYS`; a copy under an e-mail lead takes that lead's retention.
+ */
+export function eventItem(table: Retention, pk: string, event: PendingEvent, copiedFrom?: string): Record<string, unknown> {
+  const days = isVisitorLeadId(event.leadKey) ? shortest(table.eventRetentionDays, table.anonymousRetentionDays) : table.eventRetentionDays;
   return {
     pk,
     sk: eventSk(event),
     kind: 'event',
     ...event,
     ...(copiedFrom ? { mergedFrom: copiedFrom } : {}),
-    ...eventExpiry(event.occurredAt, table.eventRetentionDays),
+    ...eventExpiry(event.occurredAt, days),
   };
+}
+
+function shortest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
 
 /**
@@ -157,10 +173,21 @@ export function eventItem(table: { eventRetentionDays?: number | undefined }, pk
 export function leadPut(
   lead: StoredLead,
   expectedVersion: number | undefined,
+  retention: Retention = {},
 ): { Item: Record<string, unknown>; ConditionExpression: string; ExpressionAttributeValues?: Record<string, unknown> } {
   const { dueAt: due, ...rest } = lead;
+  // A visitor's lead item goes with its history: ANONYMOUS_RETENTION_DAYS after its last event. Taken by an
+  // e-mail lead, the claim removes the expiry (transactionItems): the link outlives the visitor's own items.
+  const expiry = isVisitorLeadId(lead.leadId) ? eventExpiry(lead.lastEventAt, retention.anonymousRetentionDays) : {};
   return {
-    Item: { pk: leadPk(lead.leadId), sk: profileSk, kind: 'lead', ...leadAttributes(rest), ...(due ? { dueAt: due, dueShard: dueShardOf(lead.leadId) } : {}) },
+    Item: {
+      pk: leadPk(lead.leadId),
+      sk: profileSk,
+      kind: 'lead',
+      ...leadAttributes(rest),
+      ...(due ? { dueAt: due, dueShard: dueShardOf(lead.leadId) } : {}),
+      ...expiry,
+    },
     ...(expectedVersion === undefined
       ? { ConditionExpression: 'attribute_not_exists(pk)' }
       : { ConditionExpression: 'version = :expected', ExpressionAttributeValues: { ':expected': expectedVersion } }),
@@ -174,7 +201,7 @@ export function leadPut(
  * to read DynamoDB's CancellationReasons.
  */
 export function transactionItems(
-  table: { tableName: string; rawRetentionDays: number; eventRetentionDays?: number | undefined },
+  table: { tableName: string; rawRetentionDays: number } & Retention,
   events: readonly NormalizedEvent[],
   copies: ReadonlySet<NormalizedEvent>,
   copiedFrom: string | undefined,
@@ -209,7 +236,7 @@ export function transactionItems(
     items.push({ Put: { TableName: table.tableName, Item } });
   }
   const leadIndex = items.length;
-  items.push({ Put: { TableName: table.tableName, ...leadPut(lead, expectedVersion) } });
+  items.push({ Put: { TableName: table.tableName, ...leadPut(lead, expectedVersion, table) } });
   const claim = taking?.claim;
   if (!taking || !claim) return { items, eventIndex, leadIndex };
   const claimIndex = items.length;
@@ -230,7 +257,9 @@ export function transactionItems(
       TableName: table.tableName,
       Key: key,
       // An absorbed lead with handoffs still in its outbox stays due, so the decay job sends them.
-      UpdateExpression: `SET mergedInto = :into, mergedAt = :at, version = version + :one${claim.idle ? ' REMOVE dueAt, dueShard' : ''}`,
+      // A visitor's lead item loses its expiry (ANONYMOUS_RETENTION_DAYS): as the link to E it stays.
+      UpdateExpression: `SET mergedInto = :into, mergedAt = :at, version = version + :one REMOVE ${claim.idle ? 'dueAt, dueShard, ' : ''}#expires`,
+      ExpressionAttributeNames: { '#expires': tableLayout.ttlAttribute },
       ConditionExpression: 'version = :version AND attribute_not_exists(mergedInto)',
       ExpressionAttributeValues: { ':into': lead.leadId, ':at': appliedAt, ':one': 1, ':version': claim.version },
     },

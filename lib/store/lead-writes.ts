@@ -194,6 +194,9 @@ export class LeadWriter {
    * - Another e-mail lead holds it (a shared number): the first one keeps it, nothing is merged.
    * P's own EVT and RAW items stay where they were received (audit; raw payloads expire by TTL as every
    * raw does). P is never scored again, so they are never counted twice.
+   * The same for every provider key an event names (lib/core/identity.ts `linkedKeysOf`): a Segment visitor
+   * `anon:<anonymousId>` and `user:<userId>` (the event's `links`) are taken exactly as a phone is, so a
+   * visitor's events become E's once each, at their own times, and later events of the key go to E.
    *
    * Erased people: a write that would create the lead first reads its tombstone (`erasure` collects the
    * events it refuses) and conditions the creating transaction on it (./tombstones.ts).
@@ -219,6 +222,11 @@ export class LeadWriter {
     let firstRead = prefetched;
     /** Phone keys this call found held by another e-mail lead: not read again on a retry. */
     const heldElsewhere = new Set<string>();
+    /**
+     * Copies this call took from absorbed leads: the keys they name are taken in turn, so a `user:` lead whose
+     * events named a visitor brings that visitor along (lib/core/identity.ts `linkedKeysOf`).
+     */
+    const absorbed: NormalizedEvent[] = [];
     /** Set once the lead-first way handed back (a merge under way, an erasure): the rest goes by transaction. */
     let transactional = false;
     for (;;) {
@@ -256,7 +264,7 @@ export class LeadWriter {
         return { ...outcome, applied: outcome.applied + applied, duplicates: outcome.duplicates + duplicates, merged: outcome.merged + merged };
       }
       if (!planned) {
-        merge = await planMerge(this.table, leadId, current, events, heldElsewhere);
+        merge = await planMerge(this.table, leadId, current, [...events, ...absorbed], heldElsewhere);
         planned = true;
         if (merge) {
           // A redelivery of the absorbed lead's event (resolved here) is the copy itself: stored once, as the
@@ -324,13 +332,15 @@ export class LeadWriter {
         const written = chunk.filter((event) => !copies.has(event));
         applied += written.length;
         merged += chunk.length - written.length;
+        absorbed.push(...chunk.filter((event) => copies.has(event)));
         pending = pending.filter((event) => !chunk.includes(event));
         if (merge) {
           merge = completesMerge ? undefined : { ...merge, claim: undefined, copies: merge.copies.filter((copy) => !chunk.includes(copy)) };
           // Another phone of the same delivery may name another lead to absorb.
           if (completesMerge) planned = false;
         }
-        if (pending.length === 0 && !merge && (planned || !mayAbsorbMore(next, events, heldElsewhere))) return outcomeOf(next, applied, duplicates, merged);
+        if (pending.length === 0 && !merge && (planned || !mayAbsorbMore(next, [...events, ...absorbed], heldElsewhere)))
+          return outcomeOf(next, applied, duplicates, merged);
       } catch (error) {
         if (!(error instanceof TransactionCanceledException)) throw error;
         const reasons = error.CancellationReasons ?? [];

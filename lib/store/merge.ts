@@ -1,5 +1,6 @@
 /**
- * Phone-only leads merged into e-mail leads: what a write of an e-mail lead takes over (a phone lead to
+ * Provider-key leads merged into e-mail leads (a phone-only lead; a visitor `anon:<anonymousId>` and a
+ * `user:<userId>`, lib/core/identity.ts `linkedKeysOf`): what a write of an e-mail lead takes over (a phone lead to
  * absorb, or the bare phone key as an alias), the redirection of events of a merged lead, and the
  * retirement of a merged lead met by the decay job. ./lead-writes.ts carries the plan out in its
  * transactions.
@@ -7,7 +8,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
-import { isEmailLeadId, phoneLeadId } from '../core/identity.ts';
+import { isEmailLeadId, isVisitorLeadId, linkedKeysOf } from '../core/identity.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { leadPk, profileSk } from './keys.ts';
 import type { LeadOutcome, StoredLead } from './repository.ts';
@@ -50,8 +51,8 @@ export async function resolveMerged(
 }
 
 /**
- * What, if anything, this write takes: a merge E left half-done (`mergingFrom`), else the first phone
- * of the call's events whose key E does not hold yet: the lead of that key if it exists and is free
+ * What, if anything, this write takes: a merge E left half-done (`mergingFrom`), else the first provider
+ * key the call's events name (phone, visitor, user id: `linkedKeysOf`) that E does not hold yet: the lead of that key if it exists and is free
  * (absorbed), the bare key if no lead has it (an alias: a phone-only lead of that number arriving later
  * goes straight to E). Costs nothing for events without a phone, or with a phone E already holds; one
  * consistent GetItem once per new phone; a Query of the phone lead's events only when there is one.
@@ -64,31 +65,35 @@ export async function planMerge(
   heldElsewhere: Set<string>,
 ): Promise<MergePlan | undefined> {
   if (!isEmailLeadId(leadId)) return undefined;
-  const rekey = (event: NormalizedEvent) => ({ ...event, leadKey: leadId });
+  // A visitor's events are marked as its anonymous history (shown so by mql explain and GET /leads).
+  const rekeyFrom = (from: string) => (event: NormalizedEvent) => ({
+    ...event,
+    leadKey: leadId,
+    ...(isVisitorLeadId(from) ? { anonymous: true as const } : {}),
+  });
   if (current?.mergingFrom) {
     // Already claimed by this lead: copy again; what is stored already is skipped as a duplicate.
     return {
       from: current.mergingFrom,
       claim: undefined,
       absorbs: true,
-      copies: (await table.listEvents(current.mergingFrom, { consistent: true })).map(rekey),
+      copies: (await table.listEvents(current.mergingFrom, { consistent: true })).map(rekeyFrom(current.mergingFrom)),
     };
   }
   const held = new Set(current?.aliases ?? []);
-  for (const event of events) {
-    const phoneLead = phoneLeadId(event.profile?.phone);
-    if (!phoneLead || held.has(phoneLead) || heldElsewhere.has(phoneLead)) continue;
+  for (const phoneLead of events.flatMap((event) => linkedKeysOf(event))) {
+    if (held.has(phoneLead) || heldElsewhere.has(phoneLead)) continue;
     const candidate = await table.getLead(phoneLead);
     if (!candidate) return { from: phoneLead, claim: { kind: 'alias' }, absorbs: false, copies: [] };
     if (candidate.mergedInto) {
-      // Another e-mail lead holds the number (a shared phone): the first one keeps it.
+      // Another e-mail lead holds the key (a shared phone, a visitor on a shared computer): the first one keeps it.
       heldElsewhere.add(phoneLead);
       continue;
     }
     // Read after the lead, consistently: every event of the version read is in the answer, those pending
     // on it included (more only if the lead moved on, and then the claim, conditioned on that version,
     // fails and this runs again).
-    const copies = (await table.listEvents(phoneLead, { consistent: true, lead: candidate })).map(rekey);
+    const copies = (await table.listEvents(phoneLead, { consistent: true, lead: candidate })).map(rekeyFrom(phoneLead));
     return {
       from: phoneLead,
       claim: { kind: 'absorb', version: candidate.version, idle: Object.keys(candidate.outbox ?? {}).length === 0 },
@@ -124,14 +129,11 @@ export async function retireMerged(table: StoreTable, lead: StoredLead, applied:
   return { leadId: lead.leadId, applied, duplicates, merged, status: lead.status, outbox };
 }
 
-/** Whether the call's events name a phone key the lead does not hold yet, nor another lead (several phones in one delivery). */
+/** Whether the call's events name a provider key (phone, visitor, user id) the lead does not hold yet, nor another lead (several in one delivery). */
 export function mayAbsorbMore(lead: StoredLead, events: readonly NormalizedEvent[], heldElsewhere: ReadonlySet<string>): boolean {
   if (!isEmailLeadId(lead.leadId)) return false;
   const held = new Set(lead.aliases ?? []);
-  return events.some((event) => {
-    const phoneLead = phoneLeadId(event.profile?.phone);
-    return phoneLead !== undefined && !held.has(phoneLead) && !heldElsewhere.has(phoneLead);
-  });
+  return events.some((event) => linkedKeysOf(event).some((key) => !held.has(key) && !heldElsewhere.has(key)));
 }
 
 /** A list of keys with one more, each once. */

@@ -21,6 +21,12 @@ export interface LeadStoreOptions {
   eventRetentionDays?: number;
   /** How long a handoff's summary item and its CRM link are kept after its last attempt; undefined: for good (`HANDOFF_RETENTION_DAYS`). */
   handoffRetentionDays?: number;
+  /**
+   * How long a visitor's history is kept (`ANONYMOUS_RETENTION_DAYS`, default 90): its event items after
+   * each event occurred, its lead item after its last event (DynamoDB TTL). Events an e-mail lead takes
+   * over are copies under that lead, with its retention (./lead-transaction.ts).
+   */
+  anonymousRetentionDays?: number;
   /** Leads written at once by `apply`. */
   concurrency?: number;
   /** Attempts per lead before giving up on contention (the caller answers 5xx; the sender retries). */
@@ -32,6 +38,9 @@ export interface LeadStoreOptions {
    */
   writeWindowMs?: number;
 }
+
+/** `ANONYMOUS_RETENTION_DAYS` unless set (the operator contract's default). */
+export const defaultAnonymousRetentionDays = 90;
 
 export type TransactItems = NonNullable<TransactWriteCommandInput['TransactItems']>;
 
@@ -49,6 +58,7 @@ export class StoreTable {
   readonly rawRetentionDays: number;
   readonly eventRetentionDays: number | undefined;
   readonly handoffRetentionDays: number | undefined;
+  readonly anonymousRetentionDays: number;
   readonly concurrency: number;
   readonly maxAttempts: number;
   readonly writeWindowMs: number;
@@ -59,6 +69,7 @@ export class StoreTable {
     this.rawRetentionDays = options.rawRetentionDays ?? 30;
     this.eventRetentionDays = options.eventRetentionDays;
     this.handoffRetentionDays = options.handoffRetentionDays;
+    this.anonymousRetentionDays = options.anonymousRetentionDays ?? defaultAnonymousRetentionDays;
     this.concurrency = options.concurrency ?? 16;
     this.maxAttempts = options.maxAttempts ?? 40;
     this.writeWindowMs = options.writeWindowMs ?? 2_000;

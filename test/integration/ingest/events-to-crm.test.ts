@@ -159,17 +159,20 @@ describe('bad input on POST /webhooks/events stores nothing', () => {
     });
   }
 
-  it('an event without an e-mail is ignored and counted, and the rest of the delivery is stored', async () => {
+  it('an event without an e-mail, a user id or a visitor id is ignored and counted, and the rest of the delivery is stored', async () => {
     const before = await countItems(stack.dynamodb, stack.tableName);
     const anonymous = {
       type: 'page',
       messageId: randomUUID(),
       timestamp: new Date().toISOString(),
-      anonymousId: 'anon-1',
       properties: { url: 'https://example.com/pricing' },
     };
     const alone = await post(eventsUrl, signedDelivery(anonymous));
     expect(alone).toMatchObject({ status: 200, body: { stored: 0, ignored: 1, ignoredReasons: { no_email: 1 } } });
+    expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
+    // Ids that are no ids (an object, an empty string) name nobody either: no visitor is made of them.
+    const noIds = { ...anonymous, messageId: randomUUID(), anonymousId: { id: 'anon-1' }, userId: '  ' };
+    expect(await post(eventsUrl, signedDelivery(noIds))).toMatchObject({ status: 200, body: { stored: 0, ignored: 1, ignoredReasons: { no_email: 1 } } });
     expect(await countItems(stack.dynamodb, stack.tableName)).toBe(before);
 
     const mixed = await post(eventsUrl, signedDelivery({ batch: [{ ...anonymous, messageId: randomUUID() }, track()] }));

@@ -15,6 +15,7 @@ import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GraphLead } from '../../../lib/apis/facebook-graph.ts';
+import { userLeadId } from '../../../lib/core/identity.ts';
 import { setupHubSpot } from '../../../lib/crm/hubspot-setup.ts';
 import type { GraphStandIn } from '../../../lib/local/stand-ins/graph.ts';
 import { startGraphStandIn } from '../../../lib/local/stand-ins/graph.ts';
@@ -82,6 +83,8 @@ interface Someone {
   /** The digits alone: how the phone is found in any attribute, whatever its formatting. */
   digits: string;
   phoneKey: string;
+  /** The key of the worked example's Segment userId, which the e-mail lead takes (lib/core/identity.ts). */
+  userKey: string;
   leadgenIds: string[];
   /** The worked example's Segment messages, as posted (for redeliveries). */
   messages: object[];
@@ -147,7 +150,7 @@ async function journey(label: string): Promise<Someone> {
   for (const message of messages) expect(await postEvents(message)).toMatchObject({ status: 200, body: { stored: 1 } });
   await stack.drain();
   const withEmail = await submitFacebookForm({ email, full_name: 'Dana Whitfield', phone_number: phone });
-  return { email, phone, digits, phoneKey: `phone:${phone}`, leadgenIds: [phoneOnly, withEmail], messages };
+  return { email, phone, digits, phoneKey: `phone:${phone}`, userKey: userLeadId(`user-${email}`)!, leadgenIds: [phoneOnly, withEmail], messages };
 }
 
 /** Every item of the table, as JSON text per item (keys included). */
@@ -203,7 +206,7 @@ describe('mql erase after a whole journey', () => {
     const found = await store.personalItems(await store.findPerson(dana.email));
     const { stdout } = await mqlOn(dataDir, ['export', dana.phoneKey]);
     const document = JSON.parse(stdout);
-    expect(document.person).toEqual({ asked: dana.phoneKey, root: dana.email, identities: [dana.phoneKey, dana.email] });
+    expect(document.person).toEqual({ asked: dana.phoneKey, root: dana.email, identities: [dana.phoneKey, dana.userKey, dana.email] });
     expect(document.storedItems).toEqual({ ...Object.fromEntries(personalItemKinds.map((kind) => [kind.name, found.get(kind.name)!.length])), other: 0 });
     expect(document.lead).toMatchObject({ leadId: dana.email, status: 'mql', lead: { email: dana.email } });
     expect(document.handoffs).toEqual([expect.objectContaining({ status: 'delivered', adapter: 'hubspot', attemptLog: [expect.any(Object)] })]);
@@ -225,22 +228,27 @@ describe('mql erase after a whole journey', () => {
     const found = await store.personalItems(await store.findPerson(dana.email));
     const { stdout } = await mqlOn(dataDir, ['erase', dana.email, '--yes']);
 
-    expect(stdout).toMatch(new RegExp(`^erased ${dana.email.replace(/[.+]/g, '\\$&')} \\(and phone:\\+${dana.digits}, merged into it\\):\n`));
+    expect(stdout).toMatch(new RegExp(`^erased ${dana.email.replace(/[.+]/g, '\\$&')} \\(and phone:\\+${dana.digits}, ${dana.userKey}, merged into it\\):\n`));
     const counts = countsOf(stdout);
     for (const kind of personalItemKinds) expect(counts[kind.label], kind.label).toBe(found.get(kind.name)!.length);
-    expect(counts).toMatchObject({ lead: 1, 'merged leads': 1, 'due entries': 1, 'tombstones written': 2 });
+    // Merged: the phone lead and the key of the Segment userId the identify carried (an alias item).
+    expect(counts).toMatchObject({ lead: 1, 'merged leads': 2, 'due entries': 1, 'tombstones written': 3 });
     expect(stdout).toContain(`the CRM's copy: HubSpot contact ${hubspot.contacts().get(dana.email)!.id}; erase it in the CRM`);
     expect(stdout).toContain('point-in-time recovery keeps 35 days');
 
     const after = await scanTable();
     expect(itemsOf(after, dana, true)).toEqual([]);
-    // Exactly what named the person is gone; everything else, the other person included, is as it was; two tombstones came.
+    // Exactly what named the person is gone; everything else, the other person included, is as it was; three tombstones came.
     const removed = itemsOf(before, dana, true);
     expect(removed.length).toBe([...found.values()].reduce((sum, items) => sum + items.length, 0));
     const kept = [...before.keys()].filter((key) => !removed.includes(key));
     const added = [...after.keys()].filter((key) => !before.has(key));
     expect([...after.keys()].filter((key) => !added.includes(key)).sort()).toEqual(kept.sort());
-    expect(added.map((key) => key.replace(/#[0-9a-f]{64}\|/, '#<digest>|'))).toEqual(['ERASED#<digest>|ERASED', 'ERASED#<digest>|ERASED']);
+    expect(added.map((key) => key.replace(/#[0-9a-f]{64}\|/, '#<digest>|'))).toEqual([
+      'ERASED#<digest>|ERASED',
+      'ERASED#<digest>|ERASED',
+      'ERASED#<digest>|ERASED',
+    ]);
     for (const key of kept) expect(after.get(key)).toBe(before.get(key));
     expect(itemsOf(after, other).length).toBe(itemsOf(before, other).length);
     // The CRM's copy is the CRM's: untouched.

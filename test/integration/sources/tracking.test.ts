@@ -249,13 +249,36 @@ describe('the tracking API', () => {
     expect((await leadView(stack, email)).eventCount).toBe(2);
   });
 
-  it('acknowledges an anonymous visitor and stores nothing for it (anonymous history is a later part)', async () => {
-    const anonymous = track('x', { userId: null, anonymousId: randomUUID(), context: { page: { url: 'https://acme.com/pricing' } }, type: 'page' });
-    expect(await sendJson('/v1/b', { batch: [anonymous] })).toMatchObject({
-      status: 200,
-      added: 0,
-      body: { stored: 0, ignored: 1, ignoredReasons: { no_email: 1 } },
-    });
+  it('an anonymous visitor: stored under its visitor id, scored as nobody, then stitched to the lead when it identifies', async () => {
+    const email = someone('visitor');
+    const anonymousId = randomUUID();
+    const hour = 3600_000;
+    const start = Date.now() - 3 * 24 * hour;
+    const visit = (offset: number, overrides: Record<string, unknown>) =>
+      track('x', {
+        userId: null,
+        anonymousId,
+        context: { page: { url: 'https://acme.com/pricing' } },
+        timestamp: new Date(start + offset).toISOString(),
+        ...overrides,
+      });
+    const anonymous = [visit(0, { type: 'page', event: undefined }), visit(hour, { type: 'page', event: undefined }), visit(2 * hour, {})];
+    expect(await sendJson('/v1/b', { batch: anonymous })).toMatchObject({ status: 200, body: { stored: 3, ignored: 0 } });
+    // The visitor asked for a demo, yet it is nobody: no MQL, nothing handed off.
+    expect(await leadView(stack, `anon:${anonymousId}`)).toMatchObject({ status: 'new', eventCount: 3 });
+
+    const identify = { messageId: randomUUID(), userId: `user-${email}`, anonymousId, traits: { email }, timestamp: new Date().toISOString() };
+    expect(await sendJson('/v1/identify', identify)).toMatchObject({ status: 200, body: { stored: 1 } });
+    const lead = await leadView(stack, email);
+    expect(lead).toMatchObject({ status: 'mql', eventCount: 4, mergedFrom: [`anon:${anonymousId}`] });
+    expect(lead.recentEvents.filter((event: { anonymous?: true }) => event.anonymous)).toHaveLength(3);
+    expect(lead.recentEvents.map((event: { occurredAt: string }) => event.occurredAt).sort()).toEqual(
+      [...anonymous, identify].map((message) => message.timestamp).sort(),
+    );
+    // A later message of the same browser, and one with the user id alone, land on the lead.
+    const later = [visit(3 * hour, { type: 'page', event: undefined }), track('x', { context: {}, userId: `user-${email}`, event: 'Webinar Attended' })];
+    expect(await sendJson('/v1/b', { batch: later })).toMatchObject({ status: 200, body: { stored: 2 } });
+    expect(await leadView(stack, email)).toMatchObject({ eventCount: 6 });
   });
 
   it("a group call on /v1/group with the person's e-mail in context.traits moves the lead's fit", async () => {

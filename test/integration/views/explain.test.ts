@@ -68,4 +68,33 @@ describe('mql explain', () => {
     expect(printed).toMatch(new RegExp(`^total\\s+${view.score.total}\\s+the points column adds up to the score$`, 'm'));
     expect(printed).toContain('webinar=Scoring that explains itself');
   });
+
+  it('marks the events from the anonymous history of a visitor who identified later', async () => {
+    const email = `ana.${randomUUID().slice(0, 8)}@northwind.io`;
+    const anonymousId = randomUUID();
+    const daysAgo = (days: number) => new Date(Date.now() - days * 24 * 60 * 60 * 1000).toISOString();
+    const visit = (days: number) => ({
+      type: 'page',
+      messageId: `page-${randomUUID()}`,
+      timestamp: daysAgo(days),
+      anonymousId,
+      properties: { url: 'https://northwind.io/pricing' },
+    });
+    const messages = [
+      visit(3),
+      visit(2),
+      { type: 'identify', messageId: `identify-${randomUUID()}`, timestamp: daysAgo(1), anonymousId, traits: { email } },
+      { ...visit(0), messageId: `page-${randomUUID()}` },
+    ];
+    for (const message of messages) expect(await post(stack.urls['POST /webhooks/events']!, signedDelivery(message))).toMatchObject({ status: 200 });
+    await stack.drain();
+
+    const view = (await (await fetch(`${stack.baseUrl}/leads/${encodeURIComponent(email)}`)).json()) as LeadView;
+    const pricing = view.reasons.find((reason) => reason.rule === 'pricing_page_viewed')!;
+    expect(pricing).toMatchObject({ count: 3 });
+    // Newest first: the visit after the identify is the lead's own; the two before it came from the visitor.
+    expect(pricing.events!.map((event) => event.anonymous ?? false)).toEqual([false, true, true]);
+    const printed = formatExplanation(view);
+    expect(printed.match(/\(anonymous visit, before they identified\)/g)).toHaveLength(2);
+  });
 });

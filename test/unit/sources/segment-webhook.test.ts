@@ -114,8 +114,13 @@ describe('segment webhook: bodies', () => {
     ];
     const body = JSON.stringify(batch);
     const { events, ignored } = accept(body, sign(JSON.stringify(batch[0])));
-    expect(events.map((event) => event.sourceEventId)).toEqual(['d1', 'd5']);
-    expect(events[1]?.profile).toMatchObject({ email: 'lee@example.com', groupId: 'acme', industry: 'Software' });
-    expect(ignored.map((one) => one.reason)).toEqual(['no_messageId', 'no_groupId', 'no_email']);
+    // d4 names no person's e-mail: it is the user id's (its lead until an e-mail lead takes the key).
+    expect(events.map((event) => [event.sourceEventId, event.leadKey])).toEqual([
+      ['d1', 'lee@example.com'],
+      ['d4', 'user:u_1'],
+      ['d5', 'lee@example.com'],
+    ]);
+    expect(events[2]?.profile).toMatchObject({ email: 'lee@example.com', groupId: 'acme', industry: 'Software' });
+    expect(ignored.map((one) => one.reason)).toEqual(['no_messageId', 'no_groupId']);
   });
 });

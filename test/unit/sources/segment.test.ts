@@ -160,10 +160,34 @@ describe('segment source: mapping', () => {
     expect(events[2]!.properties).toEqual({ plan: 'pro', name: 'Billing Settings' });
   });
 
-  it('ignores a message without a usable e-mail as no_email, without refusing the delivery', () => {
+  it('keys a message without a usable e-mail by its visitor id (anon:<anonymousId>), scored as nobody until identified', () => {
     const { events, ignored } = segment.normalize(request(fixture('track-anonymous')));
-    expect(events).toEqual([]);
-    expect(ignored).toEqual([{ sourceEventId: 'ajs-next-1715700000000-anon-0001', reason: 'no_email' }]);
+    expect(ignored).toEqual([]);
+    expect(events).toEqual([expect.objectContaining({ leadKey: expect.stringMatching(/^anon:/), sourceEventId: 'ajs-next-1715700000000-anon-0001' })]);
+    expect(events[0]!.profile?.email).toBeUndefined();
+  });
+
+  it('names the visitor and the user id beside the e-mail (links); a user id alone keys the lead; no id at all is no_email', () => {
+    const identify = {
+      type: 'identify',
+      messageId: 'i1',
+      userId: 'u_1',
+      anonymousId: 'a-1',
+      traits: { email: 'Lee@Example.com' },
+      timestamp: '2024-05-14T10:00:00Z',
+    };
+    const trackUser = { type: 'track', event: 'Demo Requested', messageId: 't1', userId: 'u_1', anonymousId: 'a-1', timestamp: '2024-05-14T10:00:00Z' };
+    const trackNobody = { type: 'track', event: 'Demo Requested', messageId: 't2', timestamp: '2024-05-14T10:00:00Z' };
+    // An id that does not fit a key (spaces, slashes) is keyed by its digest: the same id, the same key.
+    const oddId = { ...trackUser, messageId: 't3', userId: undefined, anonymousId: 'a b/c' };
+    const { events, ignored } = segment.normalize(request(JSON.stringify({ batch: [identify, trackUser, trackNobody, oddId] })));
+    expect(events.map((event) => [event.leadKey, event.links])).toEqual([
+      ['lee@example.com', ['user:u_1', 'anon:a-1']],
+      ['user:u_1', ['anon:a-1']],
+      [expect.stringMatching(/^anon:sha256\.[A-Za-z0-9_-]{43}$/), undefined],
+    ]);
+    expect(events[0]!.profile).toMatchObject({ email: 'lee@example.com' });
+    expect(ignored).toEqual([{ sourceEventId: 't2', reason: 'no_email' }]);
   });
 
   it('prefers context.traits.email, then properties.email, then traits.email; identify prefers traits.email', () => {

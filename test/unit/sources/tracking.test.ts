@@ -181,8 +181,8 @@ describe('tracking: messages', () => {
         profile: { email: 'lee@example.com', groupId: 'acme', company: 'Acme Logistics', industry: 'Software', companySize: '1000+' },
       });
     }
-    // Without an e-mail of the person, nobody to carry the account (anonymous visitors: issue 13, part 4).
-    expect(accept(request('g', { ...group, context: {} })).ignored).toEqual([{ sourceEventId: 'g1', reason: 'no_email' }]);
+    // Without an e-mail of the person, the user id's lead carries the account until an e-mail lead takes it (lib/store/merge.ts).
+    expect(accept(request('g', { ...group, context: {} })).events).toEqual([expect.objectContaining({ leadKey: 'user:u_1', sourceEventId: 'g1' })]);
   });
 
   it('refuses a group call without groupId alone (400) and drops it from a batch under no_groupId', () => {
@@ -207,9 +207,12 @@ describe('tracking: messages', () => {
     expect(refusal(() => accept(request('identify', track()))).status).toBe(400);
   });
 
-  it('counts an anonymous visitor (no e-mail) as ignored, as POST /webhooks/events does', () => {
+  it('keys an anonymous visitor (no e-mail) by its anonymousId, as POST /webhooks/events does', () => {
     const anonymous = track({ userId: null, anonymousId: 'anon-1', context: {} });
-    expect(accept(request('batch', { batch: [anonymous] })).ignored).toEqual([{ sourceEventId: anonymous.messageId, reason: 'no_email' }]);
+    expect(accept(request('batch', { batch: [anonymous] }))).toEqual({
+      events: [expect.objectContaining({ leadKey: 'anon:anon-1', sourceEventId: anonymous.messageId })],
+      ignored: [],
+    });
   });
 
   it('drops the bad messages of a batch alone, each counted under its reason, and keeps the good ones', () => {
