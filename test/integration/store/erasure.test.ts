@@ -97,7 +97,11 @@ describe('a lead created from old events while the erasure commits', () => {
     });
     const result = await racing.apply(workedExample(email, minutesAgo(5)), defaultModel, new Date());
     expect(erasure).toBeDefined();
-    expect(result).toMatchObject({ applied: 3, failed: [] });
+    expect(result.failed).toEqual([]);
+    // Within the window the write is stored and the erasure's last look removes it; on a loaded machine the
+    // write outlasts the window, reads the tombstone itself and refuses its events: either way nothing stays.
+    if (result.applied === 0) expect(result.erased).toHaveLength(3);
+    else expect(result).toMatchObject({ applied: 3, erased: [] });
     await erasure;
     expect(await itemsNaming(email)).toEqual([]);
   });
