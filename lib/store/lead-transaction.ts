@@ -5,7 +5,7 @@
  */
 import { cutToBytes, utf8Bytes } from '../core/budget.ts';
 import type { NormalizedEvent } from '../core/events.ts';
-import { isVisitorLeadId } from '../core/identity.ts';
+import { isEmailLeadId, isVisitorLeadId } from '../core/identity.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
 import { scoreLead, statusChangeAt } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
@@ -135,8 +135,11 @@ export function rawItems(table: { tableName: string }, events: readonly Normaliz
 }
 
 export function pendingEventOf(event: NormalizedEvent, appliedAt: string, modelVersion: string): PendingEvent {
-  const { raw: _raw, ...normalized } = event;
-  return { ...normalized, appliedAt, modelVersion };
+  const { raw: _raw, links, ...normalized } = event;
+  // An e-mail lead takes the keys an event links at the write (./merge.ts) and holds them (`aliases`): its
+  // stored events need not repeat them, and an item over 1 KB costs twice. A visitor's events keep theirs,
+  // for the lead that takes the visitor later to take them too.
+  return { ...normalized, ...(links?.length && !isEmailLeadId(event.leadKey) ? { links } : {}), appliedAt, modelVersion };
 }
 
 /** How long a store keeps what it writes, in days (./table.ts `LeadStoreOptions`). */
