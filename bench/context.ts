@@ -8,6 +8,7 @@ import { type KeyObject, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../lib/local/stack.ts';
 import type { CrmReceiver } from '../lib/local/stand-ins/crm-receiver.ts';
+import type { StoreStats } from '../lib/store/repository.ts';
 import type { CostMeter } from './support/cost-meter.ts';
 import { envInt } from './support/env.ts';
 import type { EventsSender } from './support/http.ts';
@@ -121,7 +122,7 @@ export interface BenchContext extends BenchRun {
   /** The CRM end of CRM_ADAPTER=webhook: verifies each signature, notes when each handoff arrived. */
   crm: CrmReceiver;
   /** The pipeline the handlers build from the environment, in this process: what the bench reads of it, its store's counters. */
-  pipeline: { store: { readonly stats: { transactions: number; commits: number; conflicts: number; writeCapacityUnits: number } } };
+  pipeline: { store: { readonly stats: StoreStats } };
   /** Signs SendGrid deliveries; the stack has its public key. */
   sendgridKey: KeyObject;
   /** Signed POST /webhooks/events. */

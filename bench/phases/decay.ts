@@ -16,7 +16,7 @@
  */
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { BatchWriteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
 import { applyEvents, defaultModel, dueAt } from '../../lib/core/index.ts';
 import type { HandoffQueue } from '../../lib/ingest/pipeline.ts';
@@ -27,6 +27,7 @@ import { dueShardOf, leadPk, profileSk } from '../../lib/store/keys.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 import { countReads } from '../../test/setup/read-counter.ts';
 import type { BenchContext } from '../context.ts';
+import { batchWrite } from '../support/batch-write.ts';
 import { envInt } from '../support/env.ts';
 import { fmt, loadAverage, readJson, resultsPath } from '../support/report.ts';
 import { pool, prng, round } from '../support/stats.ts';
@@ -135,18 +136,6 @@ export function leadItem(index: number, params: DecayBenchParams, now: Date): Re
     score: { fit: score.fit, behavior: score.behavior, total: score.total, at: writtenAt.toISOString() },
     ...(due ? { dueAt: due, dueShard: dueShardOf(leadId), recycleAt: due } : {}),
   };
-}
-
-async function batchWrite(documents: DynamoDBDocumentClient, tableName: string, items: Record<string, unknown>[]): Promise<number> {
-  let requests = items.map((Item) => ({ PutRequest: { Item } }));
-  let calls = 0;
-  for (let attempt = 0; requests.length > 0; attempt++) {
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 20 * 2 ** attempt)));
-    const answer = await documents.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
-    calls += 1;
-    requests = (answer.UnprocessedItems?.[tableName] ?? []) as typeof requests;
-  }
-  return calls;
 }
 
 /** Seeds a fresh table on `endpoint`, runs the decay job over it twice, then Scans it. */

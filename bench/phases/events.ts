@@ -4,12 +4,14 @@
  * raw ceiling of the same DynamoDB Local. The store's stats and the SDK instruments are read around it
  * for the capacity phase.
  */
+
+import type { StoreStats } from '../../lib/store/repository.ts';
 import type { BenchContext } from '../context.ts';
 import type { CommandFigures, TransactionSizes } from '../support/instrument.ts';
 import { pageViewTrack } from '../support/messages.ts';
 import type { CpuUse } from '../support/processes.ts';
 import { cores, fmt, tableRow } from '../support/report.ts';
-import { pool, prng, round, type Summary, summarize, tally } from '../support/stats.ts';
+import { pool, prng, round, type Summary, storeStatsSince, summarize, tally } from '../support/stats.ts';
 import type { CeilingFigures } from './ceiling.ts';
 
 export interface IngestFigures {
@@ -29,7 +31,7 @@ export interface IngestFigures {
 
 /** What the store and the SDK saw during the phase: the capacity phase's input. */
 export interface IngestTrace {
-  storeStats: { transactions: number; commits: number; conflicts: number; writeCapacityUnits: number };
+  storeStats: StoreStats;
   sizes: TransactionSizes;
 }
 
@@ -92,12 +94,7 @@ export async function eventsThroughHttp(ctx: BenchContext, ceiling: CeilingFigur
       sdkCalls: { store: probes.storeTimer.summary(Math.max(1, stored)), queue: probes.queueTimer.summary(Math.max(1, stored)) },
     },
     trace: {
-      storeStats: {
-        transactions: statsAfter.transactions - statsBefore.transactions,
-        commits: statsAfter.commits - statsBefore.commits,
-        conflicts: statsAfter.conflicts - statsBefore.conflicts,
-        writeCapacityUnits: statsAfter.writeCapacityUnits - statsBefore.writeCapacityUnits,
-      },
+      storeStats: storeStatsSince(statsBefore, statsAfter),
       sizes: structuredClone(probes.sizer.stats),
     },
   };

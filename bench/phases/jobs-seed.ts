@@ -21,7 +21,7 @@
  * back 90 days, so about a third of the raw items are still there.
  */
 import { performance } from 'node:perf_hooks';
-import { BatchWriteCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { HandoffRecord, NormalizedEvent, ScoringModel } from '../../lib/core/index.ts';
 import { applyEvents, newLead } from '../../lib/core/index.ts';
 import type { HandoffQueue } from '../../lib/ingest/pipeline.ts';
@@ -31,6 +31,7 @@ import { toStored, transactionItems } from '../../lib/store/lead-transaction.ts'
 import type { StoredLead } from '../../lib/store/repository.ts';
 import type { TransactItems } from '../../lib/store/table.ts';
 import { table as tableLayout } from '../../lib/topology.ts';
+import { batchWrite } from '../support/batch-write.ts';
 import { pool, prng } from '../support/stats.ts';
 
 const minute = 60_000;
@@ -170,18 +171,6 @@ export function leadItems(
     return typeof expiresAt !== 'number' || expiresAt > nowSeconds;
   });
   return { items, handoffs, lead: current! };
-}
-
-async function batchWrite(documents: DynamoDBDocumentClient, tableName: string, items: Record<string, unknown>[]): Promise<number> {
-  let requests = items.map((Item) => ({ PutRequest: { Item } }));
-  let calls = 0;
-  for (let attempt = 0; requests.length > 0; attempt++) {
-    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 20 * 2 ** attempt)));
-    const answer = await documents.send(new BatchWriteCommand({ RequestItems: { [tableName]: requests } }));
-    calls += 1;
-    requests = (answer.UnprocessedItems?.[tableName] ?? []) as typeof requests;
-  }
-  return calls;
 }
 
 export interface SeededTable {

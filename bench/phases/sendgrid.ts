@@ -5,13 +5,15 @@
  * first ones are then delivered again (what SendGrid does after any non-2xx), which costs the store a
  * read and a cancelled transaction per lead.
  */
+
+import type { StoreStats } from '../../lib/store/repository.ts';
 import type { BenchContext } from '../context.ts';
 import { httpPoster } from '../support/http.ts';
 import type { CommandFigures } from '../support/instrument.ts';
 import { sendgridBatch, sendgridSigned } from '../support/messages.ts';
 import type { CpuUse } from '../support/processes.ts';
 import { cores, fmt, tableRow } from '../support/report.ts';
-import { round, type Summary, sum, summarize, tally } from '../support/stats.ts';
+import { round, type Summary, storeStatsSince, sum, summarize, tally } from '../support/stats.ts';
 import type { CeilingFigures } from './ceiling.ts';
 
 interface BatchRun {
@@ -39,7 +41,7 @@ export interface SendgridFigures {
   eventsPerSecond: number;
   ratioToRawTransactions: number;
   transactionsPerSecond: number;
-  storeStats: { transactions: number; commits: number; conflicts: number; writeCapacityUnits: number };
+  storeStats: StoreStats;
   /** Write units per stored event as DynamoDB Local reports them (ReturnConsumedCapacity on each write). */
   reportedWcuPerEvent: number;
   cpu: CpuUse;
@@ -107,12 +109,7 @@ export async function sendgridBatches(ctx: BenchContext, ceiling: CeilingFigures
       await post(again, events, 0, `redelivery of batch ${index + 1}`);
     }
     const againCpu = ctx.cpu.since(mark);
-    const storeStats = {
-      transactions: pipeline.store.stats.transactions - statsBefore.transactions,
-      commits: pipeline.store.stats.commits - statsBefore.commits,
-      conflicts: pipeline.store.stats.conflicts - statsBefore.conflicts,
-      writeCapacityUnits: pipeline.store.stats.writeCapacityUnits - statsBefore.writeCapacityUnits,
-    };
+    const storeStats = storeStatsSince(statsBefore, pipeline.store.stats);
     const eventsPerSecond = batchRate(fresh);
     if (fresh.ms.length < params.sendgridBatches) ctx.errors.push(`sendgrid: ${fresh.ms.length} of ${params.sendgridBatches} batches accepted`);
     if (probes.enqueueClock.enqueuedAt.size !== enqueuedBefore) ctx.errors.push('sendgrid: SendGrid opens and clicks alone enqueued a handoff');

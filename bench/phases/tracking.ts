@@ -8,10 +8,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Analytics } from '@segment/analytics-node';
+import type { StoreStats } from '../../lib/store/repository.ts';
 import type { BenchContext } from '../context.ts';
 import type { CpuUse } from '../support/processes.ts';
 import { cores, fmt, tableRow } from '../support/report.ts';
-import { round, type Summary, sum, summarize, tally } from '../support/stats.ts';
+import { round, type Summary, storeStatsSince, sum, summarize, tally } from '../support/stats.ts';
 import type { CeilingFigures } from './ceiling.ts';
 
 /** What one run of batches sends: `batches` of `batchEvents` messages each over `batchLeads` fresh leads, after `warmupBatches`. */
@@ -163,7 +164,7 @@ export interface TrackingFigures extends TrackingRun {
   leadsPerBatch: number;
   /** Stored events/s through the library over the same run's raw TransactWriteItems/s (goal: at least 2, issue 13). */
   ratioToRawTransactions: number;
-  storeStats: { transactions: number; commits: number; conflicts: number; writeCapacityUnits: number };
+  storeStats: StoreStats;
   /** Write units per stored event as DynamoDB Local reports them. */
   reportedWcuPerEvent: number;
   cpu: CpuUse;
@@ -194,12 +195,7 @@ export async function trackingBatches(ctx: BenchContext, ceiling: CeilingFigures
     },
   });
   const cpu = ctx.cpu.since(mark);
-  const storeStats = {
-    transactions: pipeline.store.stats.transactions - statsBefore.transactions,
-    commits: pipeline.store.stats.commits - statsBefore.commits,
-    conflicts: pipeline.store.stats.conflicts - statsBefore.conflicts,
-    writeCapacityUnits: pipeline.store.stats.writeCapacityUnits - statsBefore.writeCapacityUnits,
-  };
+  const storeStats = storeStatsSince(statsBefore, pipeline.store.stats);
   if (run.batches < shape.batches) ctx.errors.push(`tracking: ${run.batches} of ${shape.batches} batches sent`);
   if (probes.enqueueClock.enqueuedAt.size !== enqueuedBefore) ctx.errors.push('tracking: page views and webinar sign-ups alone enqueued a handoff');
   return {

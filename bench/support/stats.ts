@@ -1,3 +1,4 @@
+import type { StoreStats } from '../../lib/store/repository.ts';
 /** Statistics of the benchmark, its seeded random numbers, and a bounded worker pool. */
 
 export interface Summary {
@@ -69,4 +70,14 @@ export async function waitUntil(done: () => boolean, timeoutMs: number, everyMs:
     await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
   return true;
+}
+
+/** What the store did between two copies of its counters (lib/store/repository.ts `StoreStats`). */
+export function storeStatsSince(before: StoreStats, after: StoreStats): StoreStats {
+  return {
+    transactions: after.transactions - before.transactions,
+    commits: after.commits - before.commits,
+    conflicts: after.conflicts - before.conflicts,
+    writeCapacityUnits: after.writeCapacityUnits - before.writeCapacityUnits,
+  };
 }

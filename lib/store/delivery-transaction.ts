@@ -11,6 +11,7 @@ import { isEmailLeadId, linkedKeysOf } from '../core/identity.ts';
 import { applyEvents, newLead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { eventSk } from './keys.ts';
+import { pendingEventsOf } from './lead-first.ts';
 import { maxItemsPerTransaction, nextChunk, outcomeOf, toStored, transactionItems } from './lead-transaction.ts';
 import type { LeadOutcome, StoredLead } from './repository.ts';
 import type { StoreTable, TransactItems } from './table.ts';
@@ -23,7 +24,7 @@ function writesAlone(leadId: string, current: StoredLead | undefined, events: re
   if (current?.mergedInto || current?.mergingFrom) return false;
   if (!isEmailLeadId(leadId)) return false;
   // An event pending on the lead is counted, its item perhaps not written (./lead-first.ts): the lead's own write sorts it out.
-  const pending = new Set((current?.pendingEvents ?? []).map((event) => eventSk(event)));
+  const pending = new Set(pendingEventsOf(current).map((event) => eventSk(event)));
   if (events.some((event) => pending.has(eventSk(event)))) return false;
   const held = new Set(current?.aliases ?? []);
   return events.every((event) => linkedKeysOf(event).every((key) => held.has(key)));
