@@ -1,5 +1,5 @@
 /**
- * `mql demo`: a Facebook lead and a SendGrid batch made into an MQL on the running local stack.
+ * `mql demo`: a website visitor who signs up, a Facebook lead form and a SendGrid batch made into one MQL on the running local stack.
  * `mql demo --with-outcomes`: a seeded population and its sales outcomes, for report and calibrate.
  */
 import { defineCommand, fail, pipeline } from '../cli.ts';
@@ -8,7 +8,7 @@ export const demo = defineCommand({
   name: 'demo',
   group: 'try it on this machine',
   usage: [
-    'demo                  against the running npm start: a Facebook lead (Graph API stand-in) and a SendGrid batch make an MQL',
+    'demo                  against the running npm start: a website visitor signs up, a Facebook lead form and a SendGrid batch: one MQL',
     'demo --with-outcomes [--leads N] [--seed N]',
     '                      a seeded population (default 500 leads over ~6 months) through POST /webhooks/events, then sales',
     '                      outcomes for its MQLs through POST /webhooks/crm; the same seed posts the same events again (idempotent):',
