@@ -5,7 +5,7 @@
  * MQL from each; a library's retry is counted once; a sender's slow clock is corrected; and every bad
  * input is answered with its status while the table keeps exactly the items it had.
  */
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
@@ -17,6 +17,8 @@ import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { leadView, restartedStack, startTestStack } from '../../setup/stack.ts';
 
+/** A fake, test-only secret of Segment's webhook destination (POST /webhooks/segment, X-Signature). */
+const webhookSecret = 'test-only-segment-webhook-shared-secret-02';
 /** Fake, test-only write keys: TRACKING_WRITE_KEY holds two (comma-separated). */
 const writeKey = 'wk_test_only_tracking_key_01';
 const secondKey = 'wk_test_only_tracking_key_02';
@@ -78,7 +80,9 @@ let wire: Awaited<ReturnType<typeof recorder>>;
 const batchUrl = () => `${stack.baseUrl}/v1/batch`;
 
 beforeAll(async () => {
-  stack = await startTestStack({ env: { TRACKING_WRITE_KEY: `${writeKey},${secondKey}`, CRM_ADAPTER: 'none', LOG_LEVEL: 'SILENT' } });
+  stack = await startTestStack({
+    env: { TRACKING_WRITE_KEY: `${writeKey},${secondKey}`, SEGMENT_WEBHOOK_SECRET: webhookSecret, CRM_ADAPTER: 'none', LOG_LEVEL: 'SILENT' },
+  });
   wire = await recorder(() => stack.baseUrl);
 });
 
@@ -194,6 +198,81 @@ describe('the real libraries, pointed at the stack by their host', () => {
     expect(view.status).toBe('mql');
     // The MQL's handoff writes its items: done before the next test counts the table.
     await stack.drain();
+  });
+});
+
+describe('one visitor through every sender, then identified (issue 13, "Done when")', () => {
+  it("analytics-node, rudder-sdk-node and Segment's webhook destination while anonymous, then an identify: every event on the lead once, redeliveries counted once", {
+    timeout: 60_000,
+  }, async () => {
+    const email = someone('every-sender');
+    const anonymousId = randomUUID();
+    const day = 24 * 3600_000;
+    const errors: unknown[] = [];
+    const from = wire.seen.length;
+
+    // analytics-node: the pricing page, three days ago.
+    const segment = new SegmentAnalytics({ writeKey, host: wire.url, flushAt: 10, flushInterval: 60_000, maxRetries: 0 });
+    segment.on('error', (error) => errors.push(error));
+    segment.page({ anonymousId, name: 'Pricing', properties: { url: 'https://acme.com/pricing' }, timestamp: new Date(Date.now() - 3 * day) });
+    await segment.flush();
+    // rudder-sdk-node (gzip): a case study, two days ago.
+    const rudder = new RudderAnalytics(secondKey, {
+      dataPlaneUrl: wire.url,
+      flushAt: 10,
+      flushInterval: 60_000,
+      retryCount: 0,
+      logLevel: 'error',
+      errorHandler: (error: unknown) => errors.push(error),
+    });
+    rudder.track({
+      anonymousId,
+      event: 'Content Downloaded',
+      properties: { contentType: 'case_study' },
+      originalTimestamp: new Date(Date.now() - 2 * day),
+    } as never);
+    await rudder.flush();
+    const deadline = Date.now() + 20_000;
+    while (wire.seen.length < from + 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    // Segment's webhook destination: the pricing page again, yesterday, signed with X-Signature.
+    const webhookBody = JSON.stringify({
+      type: 'page',
+      messageId: `wh-${randomUUID()}`,
+      anonymousId,
+      properties: { url: 'https://acme.com/pricing' },
+      timestamp: new Date(Date.now() - day).toISOString(),
+    });
+    const webhook = {
+      body: webhookBody,
+      headers: { 'content-type': 'application/json', 'x-signature': createHmac('sha1', webhookSecret).update(webhookBody).digest('hex') },
+    };
+    expect(await postCounting(stack, `${stack.baseUrl}/webhooks/segment`, webhook)).toMatchObject({ status: 200, body: { stored: 1 } });
+    expect(errors).toEqual([]);
+    expect(await leadView(stack, `anon:${anonymousId}`)).toMatchObject({ status: 'new', eventCount: 3 });
+
+    // The sign-up: analytics-node's identify with the visitor's id and the e-mail.
+    segment.identify({ anonymousId, userId: `user-${email}`, ...(workedExampleCalls(email).identify as { traits: object }) } as never);
+    await segment.closeAndFlush();
+    expect(errors).toEqual([]);
+    const lead = await leadView(stack, email);
+    expect(lead.eventCount).toBe(4);
+    expect(
+      lead.recentEvents
+        .filter((event: { anonymous?: true }) => event.anonymous)
+        .map((event: { type: string; source: string }) => `${event.source} ${event.type}`)
+        .sort(),
+    ).toEqual(['segment-webhook page_viewed', 'tracking content_downloaded', 'tracking page_viewed']);
+    expect(lead.reasons.map((reason: { rule: string }) => reason.rule)).toEqual(expect.arrayContaining(['pricing_page_viewed', 'case_study_downloaded']));
+
+    // Every request again, byte for byte, as each sender retries: nothing added, the lead unchanged.
+    await stack.drain();
+    for (const request of wire.seen.slice(from)) {
+      const headers: Record<string, string> = {};
+      for (const name of ['content-type', 'content-encoding', 'authorization']) if (request.headers[name]) headers[name] = String(request.headers[name]);
+      expect(await postCounting(stack, `${stack.baseUrl}${request.url}`, { body: request.body, headers })).toMatchObject({ status: 200, added: 0 });
+    }
+    expect(await postCounting(stack, `${stack.baseUrl}/webhooks/segment`, webhook)).toMatchObject({ status: 200, added: 0, body: { duplicates: 1 } });
+    expect((await leadView(stack, email)).eventCount).toBe(4);
   });
 });
 
