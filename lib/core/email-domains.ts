@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 
 /**
  * The maintained lists of e-mail domains that name no company (docs/accounts.md, "The lists"):
@@ -23,7 +23,7 @@ export const emailDomainListFiles = {
   disposablePackage: 'disposable-email-domains-js/package.json',
 } as const;
 
-/** The built-in lists, as sets of lower-case ASCII (punycode) domains. */
+/** The built-in lists, as sets of their entries: lower-case names, a few internationalized ones in Unicode. */
 export interface EmailDomainLists {
   personal: ReadonlySet<string>;
   disposable: ReadonlySet<string>;
@@ -32,18 +32,6 @@ export interface EmailDomainLists {
 const load = createRequire(import.meta.url);
 let lists: EmailDomainLists | undefined;
 let listsVersion: string | undefined;
-
-/**
- * Names reserved for documentation and testing (RFC 2606, RFC 6761): no provider hands out mailboxes there,
- * yet a list may carry one (`email-providers` lists example.com). Never personal nor disposable by the
- * built-in lists, so a documentation address stays a work address; a model's own list can still name them.
- */
-const reservedDomains = new Set(['example.com', 'example.net', 'example.org']);
-const reservedTopLevel = new Set(['example', 'test', 'invalid', 'localhost']);
-
-function isReserved(domain: string): boolean {
-  return reservedDomains.has(domain) || reservedTopLevel.has(domain.slice(domain.lastIndexOf('.') + 1));
-}
 
 /** Anything outside ASCII: an internationalized name, to be put in its punycode form. */
 const nonAscii = /[\u0080-\uffff]/;
@@ -58,16 +46,26 @@ export function comparableDomain(domain: string): string {
   return nonAscii.test(trimmed) ? domainToASCII(trimmed) : trimmed;
 }
 
-/** The list's entries as comparable domains; the lists hold lower-case names already, so only a few need work. */
+/**
+ * Names reserved for documentation and testing (RFC 2606, RFC 6761): no provider hands out mailboxes there,
+ * yet a list may carry one (`email-providers` lists example.com). Never personal nor disposable by the
+ * built-in lists, so a documentation address stays a work address; a model's own list can still name them.
+ */
+const reservedDomains = new Set(['example.com', 'example.net', 'example.org']);
+const reservedTopLevel = new Set(['example', 'test', 'invalid', 'localhost']);
+
+/** Whether the domain is a reserved name or under one. */
+function isReserved(domain: string): boolean {
+  if (reservedTopLevel.has(domain.slice(domain.lastIndexOf('.') + 1))) return true;
+  for (const name of reservedDomains) if (domain === name || domain.endsWith(`.${name}`)) return true;
+  return false;
+}
+
 function domainSet(entries: unknown, file: string): Set<string> {
   if (!Array.isArray(entries)) throw new Error(`${file} is not a list of domains`);
-  const set = new Set<string>();
-  for (const entry of entries) {
-    if (typeof entry !== 'string') continue;
-    const domain = nonAscii.test(entry) || entry.endsWith('.') || entry !== entry.trim() ? comparableDomain(entry) : entry.toLowerCase();
-    if (domain && !isReserved(domain)) set.add(domain);
-  }
-  return set;
+  // The entries as they are (test/unit/core/email-domains.test.ts checks their form): no work per entry,
+  // which would triple the cost of the first classification in a process.
+  return new Set(entries as string[]);
 }
 
 /** The built-in lists, read once per process on first use. */
@@ -91,13 +89,16 @@ export function emailDomainListsVersion(): string {
 }
 
 /**
- * Whether `domain` (comparable, see {@link comparableDomain}) or a domain it is under is in `set`:
- * `mail.yahoo.co.uk` is under `yahoo.co.uk`. A bare top-level name is never looked up.
+ * Whether a built-in list names `domain` (comparable, see {@link comparableDomain}) or a domain it is under:
+ * `mail.yahoo.co.uk` is under `yahoo.co.uk`. A bare top-level name is never looked up, nor a reserved name;
+ * a punycode name is also looked up in Unicode, the form a list may hold it in.
  */
-export function listedIn(domain: string, set: ReadonlySet<string>): boolean {
+export function onEmailDomainList(domain: string, list: keyof EmailDomainLists): boolean {
+  if (isReserved(domain)) return false;
+  const set = emailDomainLists()[list];
   let candidate = domain;
   while (candidate.includes('.')) {
-    if (set.has(candidate)) return true;
+    if (set.has(candidate) || (candidate.includes('xn--') && set.has(domainToUnicode(candidate)))) return true;
     candidate = candidate.slice(candidate.indexOf('.') + 1);
   }
   return false;

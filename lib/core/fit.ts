@@ -1,5 +1,5 @@
 import { parseBand, valueMatches } from './conditions.ts';
-import { comparableDomain, emailDomainLists, listedIn } from './email-domains.ts';
+import { comparableDomain, onEmailDomainList } from './email-domains.ts';
 import type { Profile } from './events.ts';
 import { emailDomain } from './events.ts';
 import type { DomainKind, FitCondition, ScoringModel } from './model.ts';
@@ -33,9 +33,8 @@ export function classifyEmailDomain(email: string | undefined, domains: ScoringM
   );
   if (isEducation) return 'education';
   if (domains.work?.some(isOrUnder)) return 'work';
-  const lists = emailDomainLists();
-  if (domains.disposable?.some(isOrUnder) || listedIn(domain, lists.disposable)) return 'disposable';
-  if (domains.personal.some(isOrUnder) || listedIn(domain, lists.personal)) return 'personal';
+  if (domains.disposable?.some(isOrUnder) || onEmailDomainList(domain, 'disposable')) return 'disposable';
+  if (domains.personal.some(isOrUnder) || onEmailDomainList(domain, 'personal')) return 'personal';
   return 'work';
 }
 
