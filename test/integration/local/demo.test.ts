@@ -31,16 +31,14 @@ describe('mql demo', () => {
     expect(result.lead.status).toBe('mql');
     expect(result.lead.score.total).toBeGreaterThanOrEqual(result.lead.score.threshold);
     const rules = result.lead.reasons.map((reason) => reason.rule);
-    expect(rules).toEqual(
-      expect.arrayContaining(['facebook_lead_form', 'email_clicked', 'email_opened', 'c_level_or_vp', 'company_over_500', 'target_industry']),
-    );
+    expect(rules).toEqual(expect.arrayContaining(['lead_form', 'email_clicked', 'email_opened', 'c_level_or_vp', 'company_over_500', 'target_industry']));
     // The fit came from the Facebook form's answers.
     expect(result.lead.lead).toMatchObject({ firstName: 'Avery', lastName: 'Chen', company: 'Northwind Analytics', jobTitle: 'VP of Revenue Operations' });
 
     expect(result.record?.type).toBe('lead.mql');
     expect(result.record?.lead.email).toBe(result.email);
     expect(result.record?.score.total).toBe(result.lead.score.total);
-    expect(result.record?.reasons.map((reason) => reason.rule)).toEqual(expect.arrayContaining(['facebook_lead_form', 'email_clicked']));
+    expect(result.record?.reasons.map((reason) => reason.rule)).toEqual(expect.arrayContaining(['lead_form', 'email_clicked']));
     expect(lines.join('\n')).toContain('POST /webhooks/facebook -> 200');
     expect(lines.join('\n')).toContain('POST /webhooks/sendgrid -> 200');
     expect(lines.join('\n')).toContain('received lead.mql');
