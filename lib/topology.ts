@@ -478,7 +478,7 @@ export const routes = [
     handler: 'ingest-google-ads',
     auth: 'none',
     authentication:
-      '`google_key` in the JSON body must equal GOOGLE_ADS_WEBHOOK_KEY (constant-time); the body (at most 1 MiB) is parsed to read it, and nothing is stored before it matches. No signature or timestamp, so a captured delivery can be replayed (deduplicated by `lead_id`).',
+      '`google_key` in the body must equal GOOGLE_ADS_WEBHOOK_KEY (constant-time), read from the body (at most 1 MiB) parsed once; nothing stored before it matches. No signature or timestamp: a captured delivery can be replayed (deduplicated by `lead_id`).',
   },
   {
     method: 'POST',
