@@ -12,6 +12,7 @@
  *      /webhooks/sendgrid): time to accept one, events/s, and a batch delivered again
  *   6b. Segment's tracking API: POST /v1/batch as @segment/analytics-node sends it (flushAt 100, 30 fresh
  *      leads a batch), one batch at a time: events/s and its ratio to 3 (issue 13's goal: at least 2)
+ *   6c. the cost of stitching: a visitor with 50 anonymous page views identifies; the items its request reads and writes
  *   7. handoff latency: the qualifying request's start to the CRM's lead.mql
  *   8. verification: exactly one lead.mql per qualified lead
  *   8b. cost: dollars per million events, single and batched, from what the handlers used (phases/cost.ts)
@@ -41,6 +42,7 @@ import { handoffLatency, handoffLines, handoffRows } from './phases/handoff-late
 import { jobsInRun } from './phases/jobs-scale.ts';
 import { sendgridBatches, sendgridLines, sendgridRows } from './phases/sendgrid.ts';
 import { stackLines, startStack, stopLines, stopStack } from './phases/stack.ts';
+import { stitchingCost, stitchingLines } from './phases/stitching.ts';
 import { trackingBatches, trackingLines, trackingRows } from './phases/tracking.ts';
 import { verificationLines, verifyExactlyOnce } from './phases/verification.ts';
 import { warmUp, warmupLines } from './phases/warmup.ts';
@@ -81,6 +83,9 @@ print(['', tableHead, ...sendgridLines(sendgrid, ceiling)]);
 const tracking = await trackingBatches(ctx, ceiling, benchSecrets.trackingWriteKey);
 print(['', tableHead, ...trackingLines(tracking, ceiling)]);
 
+const stitching = await stitchingCost(ctx, benchSecrets.trackingWriteKey);
+print(stitchingLines(stitching));
+
 const handoffMark = meterMark(ctx);
 const handoff = await handoffLatency(ctx);
 print(['', tableHead, ...handoffLines(handoff)]);
@@ -118,6 +123,7 @@ const results = {
   capacity,
   sendgrid,
   tracking,
+  stitching,
   handoff,
   verification,
   cost,
@@ -147,6 +153,7 @@ print([
   `  events/s ÷ raw GetItem+TransactWriteItems/s    ${fmt(ingest.ratioToGetPlusTransact, 3)}`,
   `  SendGrid batch events/s ÷ raw TransactWriteItems/s  ${fmt(sendgrid.ratioToRawTransactions, 3)}`,
   `  /v1/batch (analytics-node) events/s ÷ raw TransactWriteItems/s  ${fmt(tracking.ratioToRawTransactions, 3)} (goal 2)`,
+  `  stitching a visitor with ${stitching.anonymousEvents} anonymous events: ${stitching.itemsRead} items read, ${stitching.itemsWritten} written, ${fmt(stitching.estimatedWcu, 1)} WCU`,
   `  WCU per event ${fmt(capacity.wcuPerEvent, 2)} (${capacity.source}), ${fmt(capacity.estimatedWcuPerEvent, 2)} by the published rule`,
   `  $ per million single events ÷ goal ${fmt(cost.single.ratioToGoal, 2)} ($${fmt(cost.single.withHandoffs.perMillion, 2)} ÷ $${cost.single.goal}); batched ${fmt(cost.batched.ratioToGoal, 2)} ($${fmt(cost.batched.withHandoffs.perMillion, 2)} ÷ $${cost.batched.goal})`,
   '',

@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { Analytics } from '@segment/analytics-node';
 import type { StoreStats } from '../../lib/store/repository.ts';
 import type { BenchContext } from '../context.ts';
+import type { CommandFigures } from '../support/instrument.ts';
 import type { CpuUse } from '../support/processes.ts';
 import { cores, fmt, tableRow } from '../support/report.ts';
 import { round, type Summary, storeStatsSince, sum, summarize, tally } from '../support/stats.ts';
@@ -167,6 +168,8 @@ export interface TrackingFigures extends TrackingRun {
   storeStats: StoreStats;
   /** Write units per stored event as DynamoDB Local reports them. */
   reportedWcuPerEvent: number;
+  /** The store's calls during the measured batches, by command: calls per event, items read and written. */
+  sdkCalls: Record<string, CommandFigures>;
   cpu: CpuUse;
 }
 
@@ -192,9 +195,11 @@ export async function trackingBatches(ctx: BenchContext, ceiling: CeilingFigures
     onMeasureStart() {
       statsBefore = { ...pipeline.store.stats };
       mark = ctx.cpu.mark();
+      probes.storeTimer.reset();
     },
   });
   const cpu = ctx.cpu.since(mark);
+  const sdkCalls = probes.storeTimer.summary(Math.max(1, run.stored));
   const storeStats = storeStatsSince(statsBefore, pipeline.store.stats);
   if (run.batches < shape.batches) ctx.errors.push(`tracking: ${run.batches} of ${shape.batches} batches sent`);
   if (probes.enqueueClock.enqueuedAt.size !== enqueuedBefore) ctx.errors.push('tracking: page views and webinar sign-ups alone enqueued a handoff');
@@ -206,6 +211,7 @@ export async function trackingBatches(ctx: BenchContext, ceiling: CeilingFigures
     ratioToRawTransactions: round(run.eventsPerSecond / ceiling.transactWriteItems.perSecond, 3),
     storeStats,
     reportedWcuPerEvent: round(storeStats.writeCapacityUnits / Math.max(1, run.stored), 2),
+    sdkCalls,
     cpu,
   };
 }

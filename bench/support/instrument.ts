@@ -22,10 +22,27 @@ const stackOf = (client: WithMiddleware) => client.middlewareStack as LooseStack
 type Next = (args: { input: unknown }) => Promise<{ output: unknown }>;
 type Context = { commandName?: string };
 
-/** Durations (ms) of every command sent through the client, by command name. */
+/** Items a command's request writes: each of a transaction, a batch write's requests, or the one item. */
+function itemsWrittenBy(command: string, input: unknown): number {
+  const given = input as { TransactItems?: unknown[]; RequestItems?: Record<string, unknown[]> };
+  if (command === 'TransactWriteItems') return given.TransactItems?.length ?? 0;
+  if (command === 'BatchWriteItem') return Object.values(given.RequestItems ?? {}).reduce((sum, list) => sum + list.length, 0);
+  return ['PutItem', 'UpdateItem', 'DeleteItem'].includes(command) ? 1 : 0;
+}
+
+/** Items a command's answer returns: a GetItem's item, a Query's or Scan's items, a batch read's responses. */
+function itemsReadBy(output: unknown): number {
+  const answer = output as { Item?: unknown; Items?: unknown[]; Responses?: Record<string, unknown[]> | unknown[] };
+  const responses = answer.Responses && !Array.isArray(answer.Responses) ? Object.values(answer.Responses).reduce((sum, list) => sum + list.length, 0) : 0;
+  return (answer.Item ? 1 : 0) + (answer.Items?.length ?? 0) + responses;
+}
+
+/** Durations (ms) of every command sent through the client, by command name, and the items each read and wrote. */
 export class CommandTimer {
   readonly durations = new Map<string, number[]>();
   readonly failures = new Map<string, number>();
+  readonly itemsRead = new Map<string, number>();
+  readonly itemsWritten = new Map<string, number>();
 
   constructor(client: WithMiddleware, name: string) {
     stackOf(client).add(
@@ -33,7 +50,10 @@ export class CommandTimer {
         const started = performance.now();
         const command = (context.commandName ?? 'unknown').replace(/Command$/, '');
         try {
-          return await next(args);
+          const result = await next(args);
+          this.itemsRead.set(command, (this.itemsRead.get(command) ?? 0) + itemsReadBy(result.output));
+          this.itemsWritten.set(command, (this.itemsWritten.get(command) ?? 0) + itemsWrittenBy(command, args.input));
+          return result;
         } catch (error) {
           this.failures.set(command, (this.failures.get(command) ?? 0) + 1);
           throw error;
@@ -50,6 +70,8 @@ export class CommandTimer {
   reset(): void {
     this.durations.clear();
     this.failures.clear();
+    this.itemsRead.clear();
+    this.itemsWritten.clear();
   }
 
   /** Calls, calls per `per` (events, leads), mean and p95 ms and failures of each command since the last reset. */
@@ -63,6 +85,8 @@ export class CommandTimer {
         meanMs: summary.mean,
         p95Ms: summary.p95,
         failures: this.failures.get(command) ?? 0,
+        itemsRead: this.itemsRead.get(command) ?? 0,
+        itemsWritten: this.itemsWritten.get(command) ?? 0,
       };
     }
     return out;
@@ -75,6 +99,9 @@ export interface CommandFigures {
   meanMs: number;
   p95Ms: number;
   failures: number;
+  /** Items the successful calls' answers returned, and their requests wrote. */
+  itemsRead: number;
+  itemsWritten: number;
 }
 
 export interface TransactionSizes {

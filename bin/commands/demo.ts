@@ -1,5 +1,5 @@
 /**
- * `mql demo`: a Facebook lead and a SendGrid batch made into an MQL on the running local stack.
+ * `mql demo`: a website visitor who signs up, a Facebook lead form and a SendGrid batch made into one MQL on the running local stack.
  * `mql demo --source google`: a Google Ads lead form lead, its redelivery and Google's test data (lib/local/demo-google.ts).
  * `mql demo --with-outcomes`: a seeded population and its sales outcomes, for report and calibrate.
  */
@@ -9,7 +9,7 @@ export const demo = defineCommand({
   name: 'demo',
   group: 'try it on this machine',
   usage: [
-    'demo                  against the running npm start: a Facebook lead (Graph API stand-in) and a SendGrid batch make an MQL',
+    'demo                  against the running npm start: a website visitor signs up, a Facebook lead form and a SendGrid batch: one MQL',
     'demo --source google  a Google Ads lead form lead scored, its redelivery counted once, and "Send test data" kept apart',
     'demo --with-outcomes [--leads N] [--seed N]',
     '                      a seeded population (default 500 leads over ~6 months) through POST /webhooks/events, then sales',

@@ -1,8 +1,13 @@
 /**
- * `mql demo`: plays, against a running local stack, what Meta and SendGrid would send for one new
- * lead, and shows the lead becoming an MQL and the record the CRM received.
+ * `mql demo`: plays, against a running local stack, what a website, Meta and SendGrid would send for one
+ * new lead, and shows the lead becoming an MQL and the record the CRM received.
  *
- *   1. A Facebook Lead Ads form is submitted: the Graph API stand-in (lib/local/graph-stand-in.ts, on
+ *   0. The website (./demo-website.ts, what analytics.js sends to the tracking API with TRACKING_WRITE_KEY):
+ *      a visitor reads the pricing page and downloads a case study over three days without giving an
+ *      address (stored under the visitor, scored as nobody), then signs up: the identify ties the visitor
+ *      to the e-mail, the earlier visits become the lead's at their own times, and they are in the
+ *      reasons (marked anonymous) when the lead qualifies.
+ *   1. A Facebook Lead Ads form is submitted with the same e-mail: the same lead. the Graph API stand-in (lib/local/graph-stand-in.ts, on
  *      the port of FACEBOOK_GRAPH_URL) holds the lead, and a leadgen notification signed with
  *      FACEBOOK_APP_SECRET goes to POST /webhooks/facebook. The stack queues it, its fetch Lambda
  *      reads the lead from the stand-in, and the lead is scored (fit from the form, 10 for the form).
@@ -21,6 +26,7 @@ import type { HandoffRecord } from '../core/handoff.ts';
 import { facebookSignature } from '../sources/facebook.ts';
 import { sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } from '../sources/sendgrid.ts';
 import type { LeadView } from '../views/lead-view.ts';
+import { browse, signUp, type Visit } from './demo-website.ts';
 import { portIsFree } from './listen.ts';
 import type { CrmReceiver } from './stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from './stand-ins/crm-receiver.ts';
@@ -42,6 +48,8 @@ export interface DemoOptions {
 
 export interface DemoResult {
   readonly email: string;
+  /** The website visitor's anonymousId, who became the lead on signing up. */
+  readonly anonymousId: string;
   readonly leadgenId: string;
   readonly lead: LeadView;
   /** The lead.mql record, when the demo listened on CRM_WEBHOOK_URL itself. */
@@ -96,8 +104,25 @@ export function summary(lead: LeadView): string {
 }
 
 export function reasonLine(lead: LeadView): string {
-  return lead.reasons.map((reason) => `${reason.rule} ${reason.pointsNow}`).join(', ');
+  return lead.reasons
+    .map((reason) => {
+      // How many of a behavior rule's events came from the visits before the sign-up.
+      const anonymous = reason.events?.filter((event) => event.anonymous).length ?? 0;
+      return `${reason.rule} ${reason.pointsNow}${anonymous > 0 ? ` (${anonymous} anonymous)` : ''}`;
+    })
+    .join(', ');
 }
+
+/** The visitor's three days before signing up: the pricing page twice and a case study downloaded. */
+const visits: readonly Visit[] = [
+  { daysAgo: 3, page: { path: '/pricing', title: 'Pricing' } },
+  {
+    daysAgo: 2,
+    page: { path: '/customers/acme-logistics', title: 'How Acme Logistics cut churn' },
+    track: { event: 'Content Downloaded', properties: { contentType: 'case_study', title: 'How Acme Logistics cut churn' } },
+  },
+  { daysAgo: 1, page: { path: '/pricing', title: 'Pricing' } },
+];
 
 /** The record as JSON, one line per reason and per recent event, so it fits a terminal. */
 function compactRecord(record: HandoffRecord): string[] {
@@ -125,6 +150,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const accessToken = required(env, 'FACEBOOK_ACCESS_TOKEN', 'the fetch Lambda reads Graph with it');
   const graphUrl = required(env, 'FACEBOOK_GRAPH_URL', 'the demo serves the Graph API stand-in there');
   const sendgridPublicKey = required(env, 'SENDGRID_WEBHOOK_PUBLIC_KEY', 'the SendGrid webhook verifies with it');
+  const writeKey = required(env, 'TRACKING_WRITE_KEY', "the website's analytics.js calls carry it").split(',')[0]!.trim();
   const demoKey = JSON.parse(readFileSync(demoSendgridKeyFile, 'utf8')) as { publicKeyBase64Der: string; privateKeyPkcs8Pem: string };
   const samePublicKey = createPublicKey({ key: Buffer.from(sendgridPublicKey, 'base64'), format: 'der', type: 'spki' }).equals(
     createPublicKey({ key: Buffer.from(demoKey.publicKeyBase64Der, 'base64'), format: 'der', type: 'spki' }),
@@ -150,10 +176,32 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const email = `avery.chen.${run}@northwind-analytics.com`;
     const leadgenId = `${Date.now()}${String(Math.floor(Math.random() * 1000)).padStart(3, '0')}`;
     const now = new Date();
-    // The story took the last ten minutes: the form first, then the e-mail's events, all before now.
+    // The story took three days: the website visits, the sign-up ten minutes ago, then the form and the e-mail's events.
     const formAt = new Date(now.getTime() - 10 * 60_000);
+    const visitor = { anonymousId: randomUUID(), userId: `usr_${run}` };
 
-    // 1. The Facebook lead form.
+    // 0. The website, before and at the sign-up.
+    print(`0. Website: a visitor (anonymousId ${visitor.anonymousId}) reads the pricing page and a case study over three days`);
+    for (const line of await browse(baseUrl, writeKey, visitor, visits, new Date(formAt.getTime() - 60_000))) print(`   ${line}`);
+    const anonymous = await getLead(baseUrl, `anon:${visitor.anonymousId}`);
+    if (!anonymous) throw new DemoError('the visits were not stored under the visitor (GET /leads/anon:...)');
+    print(`   GET /leads/anon:${visitor.anonymousId}: ${anonymous.eventCount} events, ${summary(anonymous)} (nobody yet: never an MQL)`);
+    const traits = {
+      email,
+      firstName: 'Avery',
+      lastName: 'Chen',
+      title: 'VP of Revenue Operations',
+      company: { name: 'Northwind Analytics', employee_count: 2400 },
+      industry: 'Software',
+    };
+    print(`   the sign-up form: analytics.identify("${visitor.userId}", {email: "${email}", ...})`);
+    print(`   ${await signUp(baseUrl, writeKey, visitor, traits, new Date(formAt.getTime() - 60_000))}`);
+    const identified = await waitFor('the sign-up to reach the lead', stepTimeoutMs, () => getLead(baseUrl, email));
+    print(`   the visits are now the lead's, at their own times: ${identified.eventCount} events, ${summary(identified)}`);
+    print(`   reasons: ${reasonLine(identified)}`);
+    if (identified.status === 'mql') print('   an MQL at the sign-up: the visits from before it are in its reasons, marked anonymous');
+
+    // 1. The Facebook lead form, with the same e-mail.
     const lead: GraphLead = {
       id: leadgenId,
       created_time: metaTime(formAt),
@@ -198,7 +246,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         },
       ],
     });
-    print(`1. Facebook: ${email} submits the lead form "Q4 pipeline report" (leadgen ${leadgenId})`);
+    print(`1. Facebook: ${email} also submits the lead form "Q4 pipeline report" (leadgen ${leadgenId})`);
     const metaResponse = await fetch(`${baseUrl}/webhooks/facebook`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-hub-signature-256': `sha256=${facebookSignature(appSecret, notification)}` },
@@ -207,8 +255,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     const metaAnswer = `${metaResponse.status} ${await metaResponse.text()}`;
     print(`   POST /webhooks/facebook -> ${metaAnswer}`);
     if (!metaResponse.ok) throw new DemoError(`the Facebook webhook refused the notification: ${metaAnswer}`);
-    const fetched = await waitFor('the fetch Lambda to read the lead from the Graph stand-in', stepTimeoutMs, () => getLead(baseUrl, email));
-    print(`   the fetch Lambda read it from the Graph stand-in (${standIn.callsFor(leadgenId).length} call): ${summary(fetched)}`);
+    const fetched = await waitFor('the fetch Lambda to read the lead from the Graph stand-in', stepTimeoutMs, async () => {
+      const current = await getLead(baseUrl, email);
+      return current && current.eventCount > identified.eventCount ? current : undefined;
+    });
+    print(
+      `   the fetch Lambda read it from the Graph stand-in (${standIn.callsFor(leadgenId).length} call): the same lead, ${fetched.eventCount} events, ${summary(fetched)}`,
+    );
     print(`   reasons: ${reasonLine(fetched)}`);
 
     // 2. The nurture e-mail's events, as SendGrid batches them (other recipients included).
@@ -263,7 +316,11 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
         receiver.received.find((one) => one.record.type === 'lead.mql' && one.record.lead.email === email),
       );
       record = received.record;
-      print(`3. The CRM (${env.CRM_WEBHOOK_URL}) received ${record.type}, webhook-id ${received.webhookId}:`);
+      // By now the form's and the e-mail's events have come too: none of them handed the lead off again.
+      const times = receiver.received.filter((one) => one.record.type === 'lead.mql' && one.record.lead.email === email).length;
+      print(
+        `3. The CRM (${env.CRM_WEBHOOK_URL}) received ${record.type} ${times === 1 ? 'once' : `${times} times`}, as decided at score ${record.score.total}, webhook-id ${received.webhookId}:`,
+      );
       for (const line of compactRecord(record)) print(`   ${line}`);
     } else {
       const delivered = await waitFor('the handoff to be delivered', stepTimeoutMs, async () => {
@@ -279,7 +336,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     }
     const final = (await getLead(baseUrl, email)) ?? qualified;
     print(`Explain it any time: npx mql explain ${email}`);
-    return { email, leadgenId, lead: final, ...(record ? { record } : {}) };
+    return { email, anonymousId: visitor.anonymousId, leadgenId, lead: final, ...(record ? { record } : {}) };
   } finally {
     await standIn.stop();
     await receiver?.close();

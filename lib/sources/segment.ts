@@ -15,6 +15,9 @@
  *   fields (`name` -> `company`, `industry`, `employees` -> `companySize`, `website` -> `companyWebsite`,
  *   `plan` -> `companyPlan`) and all its scalar traits the event's properties. Its `traits.email` is the
  *   group's address (Segment's spec), never the person's: the person is `context.traits.email`.
+ * - `alias` -> `identity_linked`: ties the sender's `previousId` (Segment's spec: typically the visitor's
+ *   anonymousId, or an earlier userId) to its `userId`; the event links both readings of the previous id
+ *   (`anon:` and `user:` keys), so whichever the sender had used goes to the same lead.
  * - `context.traits` on any message carries profile fields too.
  */
 import * as z from 'zod/mini';
@@ -44,13 +47,11 @@ import type { IgnoredEvent, Normalized, WebhookRequest, WebhookSource } from './
 /** Most messages one delivery may carry; Segment's own batch API stops at 500 KB, ours at 500 messages. */
 export const maxSegmentMessages = 500;
 
-/** Segment's calls (its spec); `alias` is valid but not stored. */
+/** Segment's calls (its spec). */
 export const segmentCalls = ['track', 'identify', 'page', 'screen', 'group', 'alias'] as const;
 export type SegmentCall = (typeof segmentCalls)[number];
 
-const scoredTypes = ['track', 'identify', 'page', 'screen', 'group'] as const;
-/** Valid Segment calls that say nothing about a person or an account: acknowledged, not stored (alias: issue 13, part 4). */
-const unscoredTypes = new Set(['alias']);
+const scoredTypes = segmentCalls;
 
 // z.custom keeps the parsed object itself (no copy through zod), so the mapping below reads the
 // sender's own keys and nothing else.
@@ -78,6 +79,8 @@ const messageSchema = z.object({
   // Segment's spec: strings (rudder-sdk-node sends numbers as strings); lib/core/identity.ts keys them, anything else is no id.
   userId: z.optional(z.unknown()),
   anonymousId: z.optional(z.unknown()),
+  // An alias call's earlier id (Segment's spec: a string); checked by previousKeysOf.
+  previousId: z.optional(z.unknown()),
   timestamp: isoString,
   originalTimestamp: isoString,
   sentAt: isoString,
@@ -275,7 +278,23 @@ function typeAndProperties(message: SegmentMessage, where: string): { type: stri
     case 'group':
       // The group's traits as given (scalars), then its id: what a roll-up of leads to accounts reads.
       return { type: 'profile_updated', properties: { ...flattenProperties(message.traits), groupId: groupIdOf(message.groupId, where) } };
+    case 'alias':
+      // Who it ties is in the event's lead and links (toEvent); nothing else to keep but the properties, if any.
+      return { type: 'identity_linked', properties };
   }
+}
+
+/**
+ * The keys an alias call ties to its `userId`: Segment's `previousId` read as a visitor id and as a user
+ * id (its spec allows either: "typically an anonymousId", analytics.js sends the earlier userId when there
+ * is one). Both are required by Segment's spec.
+ */
+function aliasKeysOf(message: SegmentMessage, where: string): { user: string; previous: string[] } {
+  const user = userLeadId(message.userId);
+  if (!user) throw new InvalidSegmentMessage('no_userId', `${where}.userId: an alias call needs the id it ties the previous id to`);
+  const previous = [visitorLeadId(message.previousId), userLeadId(message.previousId)].filter((key) => key !== undefined);
+  if (previous.length === 0) throw new InvalidSegmentMessage('no_previousId', `${where}.previousId: an alias call needs the earlier id it ties`);
+  return { user, previous };
 }
 
 function toEvent(message: SegmentMessage, raw: JsonObject, where: string, options: SegmentMapping): NormalizedEvent | IgnoredEvent {
@@ -286,7 +305,9 @@ function toEvent(message: SegmentMessage, raw: JsonObject, where: string, option
   // ids other than the lead's are the event's links: a message with the e-mail and the visitor id is
   // what stitches the visitor's history to the person (issue 13, part 4).
   const email = leadEmail(message);
-  const keys = [userLeadId(message.userId), visitorLeadId(message.anonymousId)].filter((key) => key !== undefined);
+  // An alias ties its previous id to its user id: the event, on the user id's lead, links the earlier keys.
+  const alias = message.type === 'alias' ? aliasKeysOf(message, where) : undefined;
+  const keys = [...new Set([userLeadId(message.userId), visitorLeadId(message.anonymousId), ...(alias?.previous ?? [])])].filter((key) => key !== undefined);
   const leadKey = email ?? keys[0];
   if (!leadKey) return { sourceEventId: message.messageId, reason: 'no_email' };
   const links = keys.filter((key) => key !== leadKey);
@@ -346,11 +367,6 @@ export interface SegmentMapping {
 function mapMessage(given: unknown, where: string, options: SegmentMapping): NormalizedEvent | IgnoredEvent {
   if (!isObject(given)) throw new InvalidSegmentMessage('not_an_object', `${where}: must be a JSON object`);
   const raw = options.prepare ? options.prepare(given, where) : given;
-  const rawType = own(raw, 'type');
-  if (typeof rawType === 'string' && unscoredTypes.has(rawType)) {
-    const id = own(raw, 'messageId');
-    return { ...(typeof id === 'string' ? { sourceEventId: id } : {}), reason: `unsupported_type:${rawType}` };
-  }
   const parsed = messageSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];

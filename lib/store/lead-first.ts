@@ -27,16 +27,17 @@
  * (./lead-writes.ts): both are rare, and their conditions span several items.
  */
 import { performance } from 'node:perf_hooks';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { utf8Bytes } from '../core/budget.ts';
 import type { NormalizedEvent } from '../core/events.ts';
+import type { Lead } from '../core/lead.ts';
 import { applyEvents, newLead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { table as tableLayout } from '../topology.ts';
 import { eventSk, leadPk, profileSk } from './keys.ts';
-import { eventItem, leadPut, outcomeOf, pendingEventOf, rawItems, toStored } from './lead-transaction.ts';
+import { aliasPut, eventItem, leadPut, outcomeOf, pendingEventOf, rawItems, toStored } from './lead-transaction.ts';
 import type { LeadOutcome, PendingEvent, StoredLead } from './repository.ts';
 import type { StoreTable } from './table.ts';
 import { backoffMs, sleep } from './table.ts';
@@ -69,12 +70,18 @@ function nextWrite(events: readonly NormalizedEvent[]): NormalizedEvent[] {
 /** What a lead-first write did: the lead's outcome, or what is left for the transactional way and why. */
 export type LeadFirstResult =
   | { done: LeadOutcome }
-  | { fallback: 'merging' | 'erased'; applied: number; duplicates: number; rest: NormalizedEvent[]; lead: StoredLead | undefined };
+  | { fallback: 'merging' | 'erased' | 'claimed'; applied: number; duplicates: number; rest: NormalizedEvent[]; lead: StoredLead | undefined };
 
 /**
  * Writes `events` (none of them a copy from a merge) to lead `leadId` the lead-first way; `read` is the
  * lead as read (consistently, or by the version-conditioned write's retry). Hands back to the caller when the
  * lead turns out to be merging or merged, or its person was erased meanwhile.
+ *
+ * `claims`: keys the events link that no lead had when read (a new visitor's `user:` key, ./merge.ts), taken
+ * as aliases by the commit itself: the lead's put and the aliases' puts (`attribute_not_exists`) in one
+ * small transaction, so the lead holds a key exactly when the key leads to it. A key taken meanwhile (a
+ * visitor's own lead created, another person's claim) cancels it, and the caller plans the merge again
+ * (`fallback: 'claimed'`).
  */
 export async function writeLeadFirst(
   table: StoreTable,
@@ -85,6 +92,7 @@ export async function writeLeadFirst(
   read: StoredLead | undefined,
   /** When the lead (and, to create it, its tombstone) was read: performance.now(). */
   readAt: number,
+  claims: readonly string[] = [],
 ): Promise<LeadFirstResult> {
   const pk = leadPk(leadId);
   const creates = read === undefined;
@@ -98,6 +106,8 @@ export async function writeLeadFirst(
   /** What this call put, to take back if an erasure took the lead meanwhile. */
   const putKeys: { pk: string; sk: string }[] = [];
   const appliedEvents: NormalizedEvent[] = [];
+  /** Keys still to take with the next commit: those the lead does not hold yet. */
+  let taking = [...claims];
   /**
    * The lead was erased while this call wrote: what it put goes, and every event of the call is decided
    * again against the tombstone (refused when it occurred before the erasure).
@@ -135,21 +145,38 @@ export async function writeLeadFirst(
     const chunk = nextWrite(fresh);
     const raws = rawItems(table, chunk, pk, Math.floor(now.getTime() / 1000) + table.rawRetentionDays * 86_400);
     await Promise.all([putItems(table, raws, putKeys), putEventItems(table, now, pk, unstored, stored, putKeys)]);
-    const evaluation = applyEvents(lead ?? newLead(leadId, now, model), chunk, model, now);
+    // The keys taken are held from this commit on, so a handoff decided in it already names them.
+    const base: Lead & Partial<StoredLead> = lead ?? newLead(leadId, now, model);
+    taking = taking.filter((key) => !base.aliases?.includes(key));
+    const holding = taking.length > 0 ? { ...base, aliases: [...(base.aliases ?? []), ...taking] } : base;
+    const evaluation = applyEvents(holding, chunk, model, now);
     const next: StoredLead = {
       ...toStored(evaluation.lead, evaluation.score, lead?.version ?? 0, model, now),
       pendingEvents: chunk.map((event) => pendingEventOf(event, appliedAt, evaluation.lead.modelVersion)),
     };
     try {
-      await table.put(leadPut(next, lead?.version, table));
+      // A lone put is a conditional PutItem; with claims, one transaction (./table.ts send).
+      await table.send([
+        { Put: { TableName: table.tableName, ...leadPut(next, lead?.version, table) } },
+        ...taking.map((key) => aliasPut(table.tableName, key, leadId, appliedAt)),
+      ]);
     } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) {
+      if (!(error instanceof TransactionCanceledException)) {
         // Nothing counts these events: their raw payloads go too, so a 5xx leaves nothing stored.
         await deleteItems(
           table,
           raws.map((item) => ({ pk: item.pk as string, sk: item.sk as string })),
         ).catch(() => {});
         throw error;
+      }
+      const reasons = error.CancellationReasons ?? [];
+      if (reasons.slice(1).some((reason) => reason.Code === 'ConditionalCheckFailed')) {
+        // A key was taken meanwhile: the transactional way plans the merge again (its write puts the raw payloads again).
+        await deleteItems(
+          table,
+          raws.map((item) => ({ pk: item.pk as string, sk: item.sk as string })),
+        );
+        return { fallback: 'claimed', applied, duplicates, rest: todo, lead };
       }
       // Written meanwhile (or created, or erased): decide again on the lead as it now stands.
       table.stats.conflicts += 1;
@@ -162,7 +189,8 @@ export async function writeLeadFirst(
       lead = again;
       continue;
     }
-    table.stats.commits += 1;
+    putKeys.push(...taking.map((key) => ({ pk: leadPk(key), sk: profileSk })));
+    taking = [];
     await putEventItems(table, now, pk, next.pendingEvents!, stored, putKeys);
     appliedEvents.push(...chunk);
     // A write slower than the erasure's wait: it may have landed after the erasure's last look.

@@ -198,9 +198,24 @@ export function leadPut(
 }
 
 /**
+ * A key no lead has, taken by e-mail lead `into` as an alias (./merge.ts): conditioned on the key being free,
+ * so a lead of that key created meanwhile, or another lead's claim, makes the write fail and the merge is
+ * planned again.
+ */
+export function aliasPut(tableName: string, key: string, into: string, appliedAt: string): TransactItems[number] {
+  return {
+    Put: {
+      TableName: tableName,
+      Item: { pk: leadPk(key), sk: profileSk, kind: 'alias', leadId: key, mergedInto: into, mergedAt: appliedAt, version: 1 },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    },
+  };
+}
+
+/**
  * The items of one lead transaction: per new event its EVT put (conditional) and its RAW put; per copy
  * of an absorbed lead's event its EVT put only (its raw payload stays with the lead it came to); the
- * lead (guarded by its version); and the claim on the lead being absorbed. With each event's index,
+ * lead (guarded by its version); and the claims: on the lead being absorbed, on free keys as aliases. With each event's index,
  * to read DynamoDB's CancellationReasons.
  */
 export function transactionItems(
@@ -212,7 +227,7 @@ export function transactionItems(
   expectedVersion: number | undefined,
   now: Date,
   taking: MergePlan | undefined,
-): { items: TransactItems; eventIndex: number[]; leadIndex: number; claimIndex?: number } {
+): { items: TransactItems; eventIndex: number[]; leadIndex: number; claimIndexes: number[] } {
   const appliedAt = now.toISOString();
   const expiresAt = Math.floor(now.getTime() / 1000) + table.rawRetentionDays * 24 * 60 * 60;
   const pk = leadPk(lead.leadId);
@@ -241,33 +256,30 @@ export function transactionItems(
   const leadIndex = items.length;
   items.push({ Put: { TableName: table.tableName, ...leadPut(lead, expectedVersion, table) } });
   const claim = taking?.claim;
-  if (!taking || !claim) return { items, eventIndex, leadIndex };
-  const claimIndex = items.length;
-  const key = { pk: leadPk(taking.from), sk: profileSk };
+  if (!taking || !claim) return { items, eventIndex, leadIndex, claimIndexes: [] };
+  const claimIndexes: number[] = [];
+  claimIndexes.push(items.length);
   if (claim.kind === 'alias') {
-    // Taken before anyone: a lead of this key created meanwhile makes this fail, and the merge is planned again.
+    items.push(aliasPut(table.tableName, taking.from, lead.leadId, appliedAt));
+  } else {
     items.push({
-      Put: {
+      Update: {
         TableName: table.tableName,
-        Item: { ...key, kind: 'alias', leadId: taking.from, mergedInto: lead.leadId, mergedAt: appliedAt, version: 1 },
-        ConditionExpression: 'attribute_not_exists(pk)',
+        Key: { pk: leadPk(taking.from), sk: profileSk },
+        // An absorbed lead with handoffs still in its outbox stays due, so the decay job sends them.
+        // A visitor's lead item loses its expiry (ANONYMOUS_RETENTION_DAYS): as the link to E it stays.
+        UpdateExpression: `SET mergedInto = :into, mergedAt = :at, version = version + :one REMOVE ${claim.idle ? 'dueAt, dueShard, ' : ''}#expires`,
+        ExpressionAttributeNames: { '#expires': tableLayout.ttlAttribute },
+        ConditionExpression: 'version = :version AND attribute_not_exists(mergedInto)',
+        ExpressionAttributeValues: { ':into': lead.leadId, ':at': appliedAt, ':one': 1, ':version': claim.version },
       },
     });
-    return { items, eventIndex, leadIndex, claimIndex };
   }
-  items.push({
-    Update: {
-      TableName: table.tableName,
-      Key: key,
-      // An absorbed lead with handoffs still in its outbox stays due, so the decay job sends them.
-      // A visitor's lead item loses its expiry (ANONYMOUS_RETENTION_DAYS): as the link to E it stays.
-      UpdateExpression: `SET mergedInto = :into, mergedAt = :at, version = version + :one REMOVE ${claim.idle ? 'dueAt, dueShard, ' : ''}#expires`,
-      ExpressionAttributeNames: { '#expires': tableLayout.ttlAttribute },
-      ConditionExpression: 'version = :version AND attribute_not_exists(mergedInto)',
-      ExpressionAttributeValues: { ':into': lead.leadId, ':at': appliedAt, ':one': 1, ':version': claim.version },
-    },
-  });
-  return { items, eventIndex, leadIndex, claimIndex };
+  for (const from of taking.alsoAliases) {
+    claimIndexes.push(items.length);
+    items.push(aliasPut(table.tableName, from, lead.leadId, appliedAt));
+  }
+  return { items, eventIndex, leadIndex, claimIndexes };
 }
 
 /**

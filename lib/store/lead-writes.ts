@@ -19,8 +19,8 @@ import { eventSk, leadPk } from './keys.ts';
 import { pendingEventsOf, writeLeadFirst } from './lead-first.ts';
 import type { ScannedLead } from './lead-histories.ts';
 import { changed, minEventsToLookUp, nextChunk, outcomeOf, replacesState, storedEventKey, toStored, transactionItems } from './lead-transaction.ts';
-import type { MergePlan } from './merge.ts';
-import { mayAbsorbMore, planMerge, resolveMerged, retireMerged, union } from './merge.ts';
+import type { LinkedReads, MergePlan } from './merge.ts';
+import { mayAbsorbMore, planMerge, readLinkedKeys, resolveMerged, retireMerged, union } from './merge.ts';
 import type { ApplyResult, LeadOutcome, StoredLead } from './repository.ts';
 import type { StoreTable, TransactItems } from './table.ts';
 import { backoffMs, sleep } from './table.ts';
@@ -63,19 +63,21 @@ export class LeadWriter {
     const readAhead =
       byLead.size > 1 ? await this.table.readLeads([...byLead.keys()].filter((leadId) => !resolved.read.has(leadId))) : new Map<string, StoredLead>();
     const stored = events.length >= minEventsToLookUp ? await this.storedEventKeysOfRedelivery([...byLead.values()].flat()) : new Set<string>();
-    // [erasure] The leads of a delivery not stored yet have their tombstones read in batches too (see writeLead).
-    const erasure: ErasureContext = {
-      refused: [],
-      ...(byLead.size > 1
-        ? {
-            tombstones: await readTombstones(
-              this.table,
-              [...byLead.keys()].filter((leadId) => !(resolved.read.get(leadId) ?? readAhead.get(leadId))),
-            ),
-          }
-        : {}),
-    };
     const readOf = (leadId: string) => (resolved.read.has(leadId) ? resolved.read.get(leadId) : readAhead.get(leadId));
+    // [erasure] The leads of a delivery not stored yet have their tombstones read in batches too (see writeLead);
+    // beside them, the keys the events link that their leads do not hold yet (a fresh visitor's `user:` key),
+    // which each lead's write would otherwise read on its own (./merge.ts planMerge).
+    const [tombstones, linked] =
+      byLead.size > 1
+        ? await Promise.all([
+            readTombstones(
+              this.table,
+              [...byLead.keys()].filter((leadId) => !readOf(leadId)),
+            ),
+            readLinkedKeys(this.table, byLead, readOf),
+          ])
+        : [undefined, undefined];
+    const erasure: ErasureContext = { refused: [], ...(tombstones ? { tombstones } : {}) };
     // Several leads, none of it stored yet: all in one transaction when it fits, so a failure stores nothing.
     if (byLead.size > 1 && stored.size === 0) {
       const together = deliveryTransaction(this.table, [...byLead], readOf, model, now, (leadId) => creationGuard(this.table, leadId, erasure));
@@ -91,7 +93,7 @@ export class LeadWriter {
     }
     // One lead's failure must not cost the others: every lead is attempted, failures are reported.
     const settled = await mapWithConcurrency([...byLead], this.table.concurrency, ([leadId, leadEvents]) => {
-      const prefetched = resolved.read.has(leadId) ? { lead: resolved.read.get(leadId) } : byLead.size > 1 ? { lead: readAhead.get(leadId) } : undefined;
+      const prefetched = resolved.read.has(leadId) || byLead.size > 1 ? { lead: readOf(leadId), linked } : undefined;
       const fresh = leadEvents.filter((event) => !stored.has(storedEventKey(event)));
       const current = prefetched?.lead;
       let write: Promise<LeadOutcome>;
@@ -206,7 +208,8 @@ export class LeadWriter {
     events: NormalizedEvent[],
     model: ScoringModel,
     now: Date,
-    prefetched?: { lead: StoredLead | undefined },
+    /** What the delivery read already: the lead, and perhaps the keys its events link (./merge.ts readLinkedKeys). */
+    prefetched?: { lead: StoredLead | undefined; linked?: LinkedReads | undefined },
     depth = 0,
     erasure: ErasureContext = { refused: [] },
     /** When the call began reading the lead and its tombstone (performance.now()). */
@@ -220,6 +223,8 @@ export class LeadWriter {
     let merge: MergePlan | undefined;
     let planned = false;
     let firstRead = prefetched;
+    /** The linked keys as the delivery read them: for the first plan only; a plan made again reads afresh. */
+    let linkedRead = prefetched?.linked;
     /** Phone keys this call found held by another e-mail lead: not read again on a retry. */
     const heldElsewhere = new Set<string>();
     /**
@@ -264,7 +269,8 @@ export class LeadWriter {
         return { ...outcome, applied: outcome.applied + applied, duplicates: outcome.duplicates + duplicates, merged: outcome.merged + merged };
       }
       if (!planned) {
-        merge = await planMerge(this.table, leadId, current, [...events, ...absorbed], heldElsewhere);
+        merge = await planMerge(this.table, leadId, current, [...events, ...absorbed], heldElsewhere, linkedRead);
+        linkedRead = undefined;
         planned = true;
         if (merge) {
           // A redelivery of the absorbed lead's event (resolved here) is the copy itself: stored once, as the
@@ -275,9 +281,11 @@ export class LeadWriter {
           pending = pending.filter((event) => !same.includes(event));
         }
       }
-      // The common case, without a transaction: events only, no merge, the person not erased before (./lead-first.ts).
-      if (!transactional && !merge && pending.length > 0 && !current?.mergingFrom && !(current === undefined && erasedBefore)) {
-        const written = await writeLeadFirst(this.table, leadId, pending, model, now, current, startedAt);
+      // The common case, without a transaction: events only, no merge beyond keys no lead has, the person not
+      // erased before (./lead-first.ts; its commit takes such keys).
+      const claimsOnly = merge?.claim?.kind === 'alias' && !merge.absorbs ? [merge.from, ...merge.alsoAliases] : undefined;
+      if (!transactional && (!merge || claimsOnly) && pending.length > 0 && !current?.mergingFrom && !(current === undefined && erasedBefore)) {
+        const written = await writeLeadFirst(this.table, leadId, pending, model, now, current, startedAt, claimsOnly);
         if ('done' in written) {
           const outcome = written.done;
           return { ...outcome, applied: outcome.applied + applied, duplicates: outcome.duplicates + duplicates, merged: outcome.merged + merged };
@@ -302,8 +310,8 @@ export class LeadWriter {
       }
       const copies = new Set(merge?.copies ?? []);
       const taking = merge?.claim ? merge : undefined;
-      // Beside the lead: a merge's claim and the erasure check each take an item of the transaction.
-      const chunk = nextChunk([...copies, ...pending], copies, (taking ? 1 : 0) + (erasureGuard ? 1 : 0));
+      // Beside the lead: a merge's claims and the erasure check each take an item of the transaction.
+      const chunk = nextChunk([...copies, ...pending], copies, (taking ? 1 + taking.alsoAliases.length : 0) + (erasureGuard ? 1 : 0));
       if (!current && chunk.length === 0) return { leadId, applied, duplicates, merged, status: undefined, outbox: [] };
       if (current && chunk.length === 0 && events.length > 0 && !merge) {
         // Everything was a redelivery: nothing to write, but hand back what is still in the outbox.
@@ -312,7 +320,11 @@ export class LeadWriter {
       // The key is held from the transaction that takes it on, so a handoff decided there already names it.
       const base: Lead & Partial<StoredLead> = current ?? newLead(leadId, now, model);
       const holding = taking
-        ? { ...base, aliases: union(base.aliases, taking.from), ...(taking.absorbs ? { mergedFrom: union(base.mergedFrom, taking.from) } : {}) }
+        ? {
+            ...base,
+            aliases: [taking.from, ...taking.alsoAliases].reduce<string[] | undefined>(union, base.aliases),
+            ...(taking.absorbs ? { mergedFrom: union(base.mergedFrom, taking.from) } : {}),
+          }
         : base;
       const evaluation = chunk.length > 0 ? applyEvents(holding, chunk, model, now) : evaluateLead(holding, model, now);
       const completesMerge = merge !== undefined && [...copies].every((copy) => chunk.includes(copy));
@@ -335,7 +347,7 @@ export class LeadWriter {
         absorbed.push(...chunk.filter((event) => copies.has(event)));
         pending = pending.filter((event) => !chunk.includes(event));
         if (merge) {
-          merge = completesMerge ? undefined : { ...merge, claim: undefined, copies: merge.copies.filter((copy) => !chunk.includes(copy)) };
+          merge = completesMerge ? undefined : { ...merge, claim: undefined, alsoAliases: [], copies: merge.copies.filter((copy) => !chunk.includes(copy)) };
           // Another phone of the same delivery may name another lead to absorb.
           if (completesMerge) planned = false;
         }
@@ -352,7 +364,7 @@ export class LeadWriter {
         duplicates += [...stored].filter((event) => !copies.has(event)).length;
         pending = pending.filter((event) => !stored.has(event));
         if (merge) merge = { ...merge, copies: merge.copies.filter((copy) => !stored.has(copy)) };
-        const claimLost = transaction.claimIndex !== undefined && reasons[transaction.claimIndex]?.Code === 'ConditionalCheckFailed';
+        const claimLost = transaction.claimIndexes.some((index) => reasons[index]?.Code === 'ConditionalCheckFailed');
         const leadConflict =
           reasons[transaction.leadIndex]?.Code === 'ConditionalCheckFailed' || reasons.some((reason) => reason.Code === 'TransactionConflict');
         if (!leadConflict && !claimLost && stored.size > 0) continue;

@@ -24,6 +24,11 @@ export interface MergePlan {
    * `alias` a key no lead holds yet. Undefined once taken (a merge being completed).
    */
   claim: { kind: 'absorb'; version: number; idle: boolean } | { kind: 'alias' } | undefined;
+  /**
+   * Other keys the events name that no lead has yet, taken as aliases in the same transaction as the claim
+   * (a visitor's `anon:` and `user:` keys on the same identify): one write for all, not one each.
+   */
+  alsoAliases: string[];
   /** Whether the key had a lead with events of its own: it is then listed in `mergedFrom`. */
   absorbs: boolean;
   /** Its events, re-keyed to the absorbing lead, not yet written there. */
@@ -50,12 +55,37 @@ export async function resolveMerged(
   return { into, read };
 }
 
+/** What a delivery read of the keys its events link, in one batch: the item at each key, or undefined for a free key. */
+export type LinkedReads = ReadonlyMap<string, StoredLead | undefined>;
+
 /**
- * What, if anything, this write takes: a merge E left half-done (`mergingFrom`), else the first provider
- * key the call's events name (phone, visitor, user id: `linkedKeysOf`) that E does not hold yet: the lead of that key if it exists and is free
- * (absorbed), the bare key if no lead has it (an alias: a phone-only lead of that number arriving later
- * goes straight to E). Costs nothing for events without a phone, or with a phone E already holds; one
- * consistent GetItem once per new phone; a Query of the phone lead's events only when there is one.
+ * The keys the events link that an e-mail lead does not hold yet, read consistently in one BatchGetItem
+ * (100 keys a request) for every lead of a delivery at once, rather than a GetItem per key per lead.
+ */
+export async function readLinkedKeys(
+  table: StoreTable,
+  groups: Iterable<readonly [string, readonly NormalizedEvent[]]>,
+  readOf: (leadId: string) => StoredLead | undefined,
+): Promise<Map<string, StoredLead | undefined>> {
+  const wanted = new Set<string>();
+  for (const [leadId, events] of groups) {
+    if (!isEmailLeadId(leadId)) continue;
+    const held = new Set(readOf(leadId)?.aliases ?? []);
+    for (const key of events.flatMap((event) => linkedKeysOf(event))) if (!held.has(key)) wanted.add(key);
+  }
+  if (wanted.size === 0) return new Map();
+  const found = await table.readLeads([...wanted]);
+  return new Map([...wanted].map((key) => [key, found.get(key)]));
+}
+
+/**
+ * What, if anything, this write takes: a merge E left half-done (`mergingFrom`), else the provider keys the
+ * call's events name (phone, visitor, user id: `linkedKeysOf`) that E does not hold yet, read in one
+ * consistent BatchGetItem (or taken from `known`, what the delivery read ahead): the first key whose lead
+ * exists and is free is absorbed; every key no lead has is taken as an alias in the same transaction (a
+ * phone-only lead of that number, a visitor's later page view, arriving later goes straight to E). Costs
+ * nothing for events without such keys, or with keys E already holds; a Query of a lead's events only when
+ * one is absorbed. A key another e-mail lead holds is left to it (a shared phone, a shared computer).
  */
 export async function planMerge(
   table: StoreTable,
@@ -63,6 +93,7 @@ export async function planMerge(
   current: StoredLead | undefined,
   events: readonly NormalizedEvent[],
   heldElsewhere: Set<string>,
+  known?: LinkedReads,
 ): Promise<MergePlan | undefined> {
   if (!isEmailLeadId(leadId)) return undefined;
   // A visitor's events are marked as its anonymous history (shown so by mql explain and GET /leads).
@@ -76,32 +107,46 @@ export async function planMerge(
     return {
       from: current.mergingFrom,
       claim: undefined,
+      alsoAliases: [],
       absorbs: true,
       copies: (await table.listEvents(current.mergingFrom, { consistent: true })).map(rekeyFrom(current.mergingFrom)),
     };
   }
   const held = new Set(current?.aliases ?? []);
-  for (const phoneLead of events.flatMap((event) => linkedKeysOf(event))) {
-    if (held.has(phoneLead) || heldElsewhere.has(phoneLead)) continue;
-    const candidate = await table.getLead(phoneLead);
-    if (!candidate) return { from: phoneLead, claim: { kind: 'alias' }, absorbs: false, copies: [] };
+  const keys = [...new Set(events.flatMap((event) => linkedKeysOf(event)))].filter((key) => !held.has(key) && !heldElsewhere.has(key));
+  if (keys.length === 0) return undefined;
+  const unread = keys.filter((key) => !known?.has(key));
+  // One key (the common case: a phone, a user id) is a GetItem; several, one BatchGetItem.
+  const read =
+    unread.length === 1
+      ? new Map(await table.getLead(unread[0]!).then((lead) => (lead ? [[lead.leadId, lead] as const] : [])))
+      : unread.length > 1
+        ? await table.readLeads(unread)
+        : new Map<string, StoredLead>();
+  const itemAt = (key: string) => (known?.has(key) ? known.get(key) : read.get(key));
+  const free = keys.filter((key) => itemAt(key) === undefined);
+  for (const key of keys) {
+    const candidate = itemAt(key);
+    if (!candidate) continue;
     if (candidate.mergedInto) {
       // Another e-mail lead holds the key (a shared phone, a visitor on a shared computer): the first one keeps it.
-      heldElsewhere.add(phoneLead);
+      heldElsewhere.add(key);
       continue;
     }
     // Read after the lead, consistently: every event of the version read is in the answer, those pending
     // on it included (more only if the lead moved on, and then the claim, conditioned on that version,
     // fails and this runs again).
-    const copies = (await table.listEvents(phoneLead, { consistent: true, lead: candidate })).map(rekeyFrom(phoneLead));
+    const copies = (await table.listEvents(key, { consistent: true, lead: candidate })).map(rekeyFrom(key));
     return {
-      from: phoneLead,
+      from: key,
       claim: { kind: 'absorb', version: candidate.version, idle: Object.keys(candidate.outbox ?? {}).length === 0 },
+      alsoAliases: free,
       absorbs: true,
       copies,
     };
   }
-  return undefined;
+  const [first, ...rest] = free;
+  return first === undefined ? undefined : { from: first, claim: { kind: 'alias' }, alsoAliases: rest, absorbs: false, copies: [] };
 }
 
 /**

@@ -1,6 +1,7 @@
 /**
  * `mql demo` from a fresh clone: the .env.example settings, a local stack, and the demo's own Graph
- * stand-in and CRM receiver. The story must end with the lead an MQL and the CRM holding lead.mql.
+ * stand-in and CRM receiver. The story must end with the lead an MQL and the CRM holding lead.mql once,
+ * decided at the website sign-up with the anonymous visits from before it in its reasons.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoError, runDemo } from '../../../lib/local/demo.ts';
@@ -25,24 +26,46 @@ describe('mql demo', () => {
     await stack?.stop();
   });
 
-  it('plays a Facebook lead and a SendGrid batch into an MQL the CRM receives, with its reasons', async () => {
+  it('plays a website visitor who signs up, a Facebook lead form and a SendGrid batch into one MQL the CRM receives, with its reasons', async () => {
     const lines: string[] = [];
     const result = await runDemo({ baseUrl: stack.baseUrl, env, print: (line) => lines.push(line) });
+    const printed = lines.join('\n');
 
     expect(result.lead.status).toBe('mql');
-    expect(result.lead.score.total).toBeGreaterThanOrEqual(result.lead.score.threshold);
+    // One lead for the three senders: 4 visits, the sign-up, the Facebook form and the 7 e-mail events of the lead.
+    expect(result.lead.eventCount).toBe(13);
     const rules = result.lead.reasons.map((reason) => reason.rule);
-    expect(rules).toEqual(expect.arrayContaining(['lead_form', 'email_clicked', 'email_opened', 'c_level_or_vp', 'company_over_500', 'target_industry']));
-    // The fit came from the Facebook form's answers.
+    expect(rules).toEqual(
+      expect.arrayContaining([
+        'pricing_page_viewed',
+        'case_study_downloaded',
+        'lead_form',
+        'email_clicked',
+        'email_opened',
+        'c_level_or_vp',
+        'company_over_500',
+        'target_industry',
+      ]),
+    );
+    // The fit came from the sign-up's traits and the Facebook form's answers.
     expect(result.lead.lead).toMatchObject({ firstName: 'Avery', lastName: 'Chen', company: 'Northwind Analytics', jobTitle: 'VP of Revenue Operations' });
+    // The visitor's key answers with the person's lead.
+    const byVisitor = (await (await fetch(`${stack.baseUrl}/leads/anon:${result.anonymousId}`)).json()) as { lead: { email: string } };
+    expect(byVisitor.lead.email).toBe(result.email);
 
+    // The MQL was decided at the sign-up, with the visits from before it in its reasons, marked anonymous.
     expect(result.record?.type).toBe('lead.mql');
     expect(result.record?.lead.email).toBe(result.email);
-    expect(result.record?.score.total).toBe(result.lead.score.total);
-    expect(result.record?.reasons.map((reason) => reason.rule)).toEqual(expect.arrayContaining(['lead_form', 'email_clicked']));
-    expect(lines.join('\n')).toContain('POST /webhooks/facebook -> 200');
-    expect(lines.join('\n')).toContain('POST /webhooks/sendgrid -> 200');
-    expect(lines.join('\n')).toContain('received lead.mql');
+    expect(result.record?.score.total).toBeGreaterThanOrEqual(result.record!.score.threshold);
+    const pricing = result.record?.reasons.find((reason) => reason.rule === 'pricing_page_viewed');
+    expect(pricing?.events?.map((event) => event.anonymous)).toEqual([true, true]);
+    expect(result.record?.reasons.find((reason) => reason.rule === 'case_study_downloaded')?.events?.[0]?.anonymous).toBe(true);
+    expect(printed).toContain('POST /v1/i -> 200');
+    expect(printed).toContain('an MQL at the sign-up');
+    expect(printed).toContain('POST /webhooks/facebook -> 200');
+    expect(printed).toContain('the same lead, 6 events');
+    expect(printed).toContain('POST /webhooks/sendgrid -> 200');
+    expect(printed).toContain('received lead.mql once');
   });
 
   it('can run again on the same stack: a new lead each time', async () => {
@@ -72,6 +95,9 @@ describe('mql demo', () => {
   it('says what is missing rather than failing obscurely', async () => {
     await expect(runGoogleDemo({ baseUrl: stack.baseUrl, env: { ...env, GOOGLE_ADS_WEBHOOK_KEY: '' }, print: () => {} })).rejects.toThrow(DemoError);
     await expect(runDemo({ baseUrl: stack.baseUrl, env: { ...env, FACEBOOK_APP_SECRET: '' }, print: () => {} })).rejects.toThrow(DemoError);
+    await expect(runDemo({ baseUrl: stack.baseUrl, env: { ...env, TRACKING_WRITE_KEY: '' }, print: () => {} })).rejects.toThrow(
+      /TRACKING_WRITE_KEY is not set/,
+    );
     await expect(
       runDemo({ baseUrl: stack.baseUrl, env: { ...env, SENDGRID_WEBHOOK_PUBLIC_KEY: 'MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEfake' }, print: () => {} }),
     ).rejects.toThrow();

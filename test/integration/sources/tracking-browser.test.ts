@@ -289,7 +289,9 @@ describe('CORS on /v1/*', () => {
 });
 
 describe('the example page in headless Chromium (examples/browser/)', () => {
-  it('loads analytics.js from the package and its settings from the engine; identify, page and track reach the lead', { timeout: 120_000 }, async () => {
+  it('loads analytics.js from the package and its settings from the engine; the anonymous page view, the identify and the track reach the lead', {
+    timeout: 120_000,
+  }, async () => {
     expect(existsSync(chromium), `${chromium} is missing: apt-get install -y chromium`).toBe(true);
     const email = someone('browser');
     wire.seen.length = 0;
@@ -310,7 +312,7 @@ describe('the example page in headless Chromium (examples/browser/)', () => {
       const dom = (await run(chromium, [...flags, '--dump-dom', page], { timeout: 90_000, maxBuffer: 20_000_000 })).stdout;
       expect(dom).toContain('How Acme cut churn: the case study');
       expect(dom).toContain(`analytics.js loaded its settings from ${wire.url}`);
-      expect(dom).toContain('data-sent="identify page track"');
+      expect(dom).toContain('data-sent="page identify track"');
     } finally {
       rmSync(profile, { recursive: true, force: true });
     }
@@ -345,6 +347,9 @@ describe('the example page in headless Chromium (examples/browser/)', () => {
     // The form's fill came in the fragment, which analytics.js leaves out of the page's URL: no e-mail in it.
     expect(JSON.stringify(lead.recentEvents.find((event: { type: string }) => event.type === 'page_viewed'))).toContain(`"url":"${site.origin}/"`);
     expect(lead.recentEvents.every((event: { source: string }) => event.source === 'tracking')).toBe(true);
+    // The page view came before the form, with the visitor's anonymousId alone: taken from the visitor's history.
+    expect(lead.recentEvents.filter((event: { anonymous?: true }) => event.anonymous).map((event: { type: string }) => event.type)).toEqual(['page_viewed']);
+    expect(lead.eventCount).toBe(3);
   });
 });
 

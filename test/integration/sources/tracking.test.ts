@@ -281,6 +281,56 @@ describe('the tracking API', () => {
     expect(await leadView(stack, email)).toMatchObject({ eventCount: 6 });
   });
 
+  it("@segment/analytics-node's alias(): a backend ties the visitor to its user id; the identify with the e-mail then brings the visitor's history", async () => {
+    const email = someone('alias');
+    const anonymousId = randomUUID();
+    const userId = `user-${randomUUID().slice(0, 8)}`;
+    const hour = 3600_000;
+    const start = Date.now() - 2 * 24 * hour;
+    const pricing = (offset: number) =>
+      track('x', {
+        type: 'page',
+        event: undefined,
+        userId: null,
+        anonymousId,
+        context: { page: { url: 'https://acme.com/pricing' } },
+        timestamp: new Date(start + offset).toISOString(),
+      });
+    expect(await sendJson('/v1/b', { batch: [pricing(0), pricing(hour)] })).toMatchObject({ status: 200, body: { stored: 2 } });
+
+    // The sign-up's backend knows the visitor and the account's new user id, not yet the e-mail: alias(), as Segment documents it.
+    const errors: unknown[] = [];
+    const analytics = new SegmentAnalytics({ writeKey, host: wire.url, flushAt: 10, flushInterval: 60_000, maxRetries: 0 });
+    analytics.on('error', (error) => errors.push(error));
+    const from = wire.seen.length;
+    analytics.alias({ userId, previousId: anonymousId });
+    await analytics.closeAndFlush();
+    expect(errors).toEqual([]);
+    const [request] = wire.seen.slice(from);
+    expect(JSON.parse(request!.body.toString('utf8')).batch[0]).toMatchObject({ type: 'alias', userId, previousId: anonymousId });
+    expect(JSON.parse(request!.answer)).toMatchObject({ success: true, stored: 1, ignored: 0 });
+    // Still nobody: the user id's lead holds the link, the visitor its page views.
+    expect(await leadView(stack, `user:${userId}`)).toMatchObject({ status: 'new', eventCount: 1 });
+
+    // Later, an identify by user id alone with the e-mail (no anonymousId): the user id's lead comes, and with it the visitor.
+    const identify = { messageId: randomUUID(), userId, traits: { email, ...workedExampleProfile }, timestamp: new Date().toISOString() };
+    expect(await sendJson('/v1/identify', identify)).toMatchObject({ status: 200, body: { stored: 1 } });
+    const lead = await leadView(stack, email);
+    expect(lead.eventCount).toBe(4);
+    // Both histories from before the e-mail are marked: the visitor's page views and the alias the user id's lead held.
+    expect(
+      lead.recentEvents
+        .filter((event: { anonymous?: true }) => event.anonymous)
+        .map((event: { type: string }) => event.type)
+        .sort(),
+    ).toEqual(['identity_linked', 'page_viewed', 'page_viewed']);
+    // A later page view of that browser goes straight to the lead.
+    expect(await sendJson('/v1/b', { batch: [pricing(3 * hour)] })).toMatchObject({ status: 200, body: { stored: 1 } });
+    expect(await leadView(stack, email)).toMatchObject({ eventCount: 5 });
+    // The visitor's key now answers with the person's lead.
+    expect(await leadView(stack, `anon:${anonymousId}`)).toMatchObject({ eventCount: 5, lead: { email } });
+  });
+
   it("a group call on /v1/group with the person's e-mail in context.traits moves the lead's fit", async () => {
     const email = someone('group');
     const userId = `user-${email}`;

@@ -195,6 +195,41 @@ describe('a visitor known by a user id before the e-mail', () => {
   });
 });
 
+describe('a key taken between the plan and the commit', () => {
+  it("the visitor's own lead created meanwhile: the commit taking the key fails, and the lead absorbs the visitor instead", async () => {
+    const email = newEmail();
+    const { visitor, user, anonymous, identify } = story(email);
+    // The identify reads the visitor and user keys free; right before its commit (the lead's put with the
+    // aliases' puts, one transaction: lib/store/lead-first.ts) the visitor's page views land on a lead of their own.
+    let raced = false;
+    const client = {
+      async send(command: unknown) {
+        const items = (command as { input?: { TransactItems?: { Put?: { Item?: Record<string, unknown> } }[] } }).input?.TransactItems;
+        if (!raced && items?.some((item) => item.Put?.Item?.kind === 'alias')) {
+          raced = true;
+          await store.apply(anonymous, defaultModel, now);
+        }
+        return documents.send(command as never);
+      },
+    } as unknown as typeof documents;
+    const racing = new LeadStore({ client, tableName, writeWindowMs: 200 });
+
+    const result = await racing.apply([identify], defaultModel, now);
+
+    expect(raced).toBe(true);
+    expect(result).toMatchObject({ applied: 1, failed: [] });
+    const lead = (await store.getLead(email))!;
+    expect(lead.mergedFrom).toEqual([visitor]);
+    expect([...(lead.aliases ?? [])].sort()).toEqual([visitor, user].sort());
+    expect(await store.getLead(visitor)).toMatchObject({ mergedInto: email });
+    expect(await store.getLead(user)).toMatchObject({ mergedInto: email });
+    expectSameState(lead, cleanRun(email, [...anonymous, identify]));
+    // Nothing of the failed commit is left: the identify's raw payload is stored once, with the lead that counts it.
+    expect(await countItems(email, 'RAW#')).toBe(1);
+    expect(await countItems(email, 'EVT#')).toBe(4);
+  });
+});
+
 describe('one browser, two people; one person, two browsers', () => {
   it('a visitor claimed by a second person stays with the first; the second counts only its own events', async () => {
     const [first, second] = [newEmail(), newEmail()];

@@ -223,21 +223,59 @@ describe('segment source: mapping', () => {
     expect(ignored).toEqual([{ sourceEventId: 'msg-1', reason: 'duplicate_in_delivery' }]);
   });
 
-  it('acknowledges alias calls without storing them, and a group call without the e-mail of a person as no_email', () => {
+  it('a group call without the e-mail of a person is no_email', () => {
     const body = JSON.stringify({
       batch: [
         // The group's own e-mail (Segment's reserved group trait) is the account's address, not a person's.
         { type: 'group', messageId: 'grp-1', groupId: 'acme', traits: { name: 'Acme', email: 'info@acme.com' }, timestamp: '2024-05-14T10:00:00Z' },
-        { type: 'alias', messageId: 'als-1', previousId: 'anon', userId: 'usr', timestamp: '2024-05-14T10:00:00Z' },
         JSON.parse(message({})),
       ],
     });
     const { events, ignored } = segment.normalize(request(body));
     expect(events).toHaveLength(1);
-    expect(ignored).toEqual([
-      { sourceEventId: 'grp-1', reason: 'no_email' },
-      { sourceEventId: 'als-1', reason: 'unsupported_type:alias' },
-    ]);
+    expect(ignored).toEqual([{ sourceEventId: 'grp-1', reason: 'no_email' }]);
+  });
+
+  describe('alias calls tie the previous id to the user id', () => {
+    const alias = (overrides: Record<string, unknown> = {}) =>
+      JSON.stringify({
+        type: 'alias',
+        messageId: 'als-1',
+        previousId: 'a9f1-visitor',
+        userId: 'u_97980cfea0067',
+        timestamp: '2024-05-14T10:00:00Z',
+        ...overrides,
+      });
+
+    it("on the user id's lead, linking the previous id read as a visitor id and as a user id (Segment allows either)", () => {
+      const { events, ignored } = segment.normalize(request(alias()));
+      expect(ignored).toEqual([]);
+      expect(events).toEqual([
+        expect.objectContaining({
+          leadKey: 'user:u_97980cfea0067',
+          type: 'identity_linked',
+          sourceEventId: 'als-1',
+          occurredAt: '2024-05-14T10:00:00.000Z',
+          links: ['anon:a9f1-visitor', 'user:a9f1-visitor'],
+        }),
+      ]);
+    });
+
+    it("on the person's lead when the message names the e-mail, with its anonymousId too", () => {
+      const { events } = segment.normalize(request(alias({ anonymousId: 'b7-browser', context: { traits: { email: 'Lee@Example.com' } } })));
+      expect(events).toEqual([
+        expect.objectContaining({
+          leadKey: 'lee@example.com',
+          links: ['user:u_97980cfea0067', 'anon:b7-browser', 'anon:a9f1-visitor', 'user:a9f1-visitor'],
+        }),
+      ]);
+    });
+
+    it('refuses an alias without its userId or previousId, naming which', () => {
+      expect(() => segment.normalize(request(alias({ userId: undefined })))).toThrow(/userId: an alias call needs/);
+      expect(() => segment.normalize(request(alias({ previousId: '' })))).toThrow(/previousId: an alias call needs/);
+      expect(() => segment.normalize(request(alias({ previousId: { id: 1 } })))).toThrow(/previousId/);
+    });
   });
 
   describe('group calls carry the account', () => {
@@ -417,8 +455,8 @@ describe('segment source: refusals', () => {
   });
 
   it.each([
-    [{ type: undefined }, 'message.type: is required (one of track, identify, page, screen, group)'],
-    [{ type: 'purchase' }, 'message.type: must be one of track, identify, page, screen, group, got "purchase"'],
+    [{ type: undefined }, 'message.type: is required (one of track, identify, page, screen, group, alias)'],
+    [{ type: 'purchase' }, 'message.type: must be one of track, identify, page, screen, group, alias, got "purchase"'],
     [{ messageId: 42 }, 'message.messageId: must be a string'],
     [{ messageId: '' }, 'message.messageId: must not be empty'],
     [{ event: undefined }, 'message.event: a track call needs the event name'],

@@ -200,10 +200,10 @@ describe('tracking: messages', () => {
     });
   });
 
-  it('acknowledges alias calls without storing them, and refuses a type the path contradicts', () => {
-    expect(accept(request('alias', { previousId: 'a', messageId: 'a1', userId: 'u_1', timestamp: now.toISOString() })).ignored[0]?.reason).toBe(
-      'unsupported_type:alias',
-    );
+  it('takes alias calls from a backend (the previous id tied to the user id), and refuses a type the path contradicts', () => {
+    expect(accept(request('alias', { previousId: 'a', messageId: 'a1', userId: 'u_1', timestamp: now.toISOString() })).events).toEqual([
+      expect.objectContaining({ leadKey: 'user:u_1', type: 'identity_linked', links: ['anon:a', 'user:a'] }),
+    ]);
     expect(refusal(() => accept(request('identify', track()))).status).toBe(400);
   });
 
