@@ -173,6 +173,15 @@ export const functions = {
     sendsTo: ['handoff'],
     table: ingestTable,
   },
+  'ingest-google-ads': {
+    source: 'google-ads',
+    description: 'Google Ads lead form webhook (google_key in the body)',
+    timeoutSeconds: 20,
+    memoryMb: 1024,
+    secrets: ['GOOGLE_ADS_WEBHOOK_KEY'],
+    sendsTo: ['handoff'],
+    table: ingestTable,
+  },
   'ingest-sendgrid': {
     source: 'sendgrid',
     description: 'SendGrid Event Webhook (ECDSA signed batches)',
@@ -462,6 +471,14 @@ export const routes = [
     auth: 'none',
     authentication:
       "`X-Signature`: hex HMAC-SHA1 keyed with SEGMENT_WEBHOOK_SECRET of the raw body, or of a batch's first message only (as Segment signs it), compared in constant time; no timestamp, so replays are possible.",
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/google-ads',
+    handler: 'ingest-google-ads',
+    auth: 'none',
+    authentication:
+      '`google_key` in the body must equal GOOGLE_ADS_WEBHOOK_KEY (constant-time), read from the body (at most 1 MiB) parsed once; nothing stored before it matches. No signature or timestamp: a captured delivery can be replayed (deduplicated by `lead_id`).',
   },
   {
     method: 'POST',

@@ -59,6 +59,33 @@ export function isVisitorLeadId(leadId: string): boolean {
   return leadId.startsWith('anon:') || leadId.startsWith('user:');
 }
 
+/**
+ * The lead id of a lead a source knows by its own id only (a form with neither e-mail nor phone):
+ * `<source>:<id>`; undefined without an id.
+ */
+export function sourceLeadId(source: string, id: unknown): string | undefined {
+  const key = keyId(id);
+  return key === undefined ? undefined : `${source}:${key}`;
+}
+
+/**
+ * The lead id of a sender's test data (Google Ads' "Send test data" button): `<source>-test:<id>`, so a test
+ * lead is a lead of its own, visible like any other (GET /leads/{id}, `mql explain`), and never touches the real
+ * lead of the address the sample carries. Undefined without an id.
+ */
+export function testLeadId(source: string, id: unknown): string | undefined {
+  const key = keyId(id);
+  return key === undefined ? undefined : `${source}-test:${key}`;
+}
+
+/**
+ * Whether a lead id is a sender's test data ({@link testLeadId}). Such a lead is scored and may reach MQL,
+ * but no transition of it is ever handed off to the CRM (lib/core/lead.ts): sales never sees test data.
+ */
+export function isTestLeadId(leadId: string): boolean {
+  return /^[a-z][a-z0-9_-]*-test:/.test(leadId);
+}
+
 /** The provider keys an event names beside its own lead: its profile's phone, then its links (visitor, user id). */
 export function linkedKeysOf(event: Pick<NormalizedEvent, 'profile' | 'links' | 'leadKey'>): string[] {
   const phone = phoneLeadId(event.profile?.phone);

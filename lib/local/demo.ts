@@ -63,7 +63,7 @@ export class DemoError extends Error {
   }
 }
 
-function required(env: DemoOptions['env'], name: string, why: string): string {
+export function required(env: DemoOptions['env'], name: string, why: string): string {
   const value = env[name];
   if (!value) throw new DemoError(`${name} is not set: ${why} (copy .env.example to .env and restart npm start)`);
   return value;
@@ -79,7 +79,7 @@ function localPort(url: string, name: string): { port: number; path: string } {
   return { port: Number(parsed.port || 80), path: parsed.pathname };
 }
 
-async function getLead(baseUrl: string, key: string): Promise<LeadView | undefined> {
+export async function getLead(baseUrl: string, key: string): Promise<LeadView | undefined> {
   const response = await fetch(`${baseUrl}/leads/${encodeURIComponent(key)}`);
   if (response.status === 404) return undefined;
   if (!response.ok) throw new DemoError(`GET /leads/${key} answered ${response.status}: ${await response.text()}`);
@@ -99,11 +99,11 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 /** Meta's time format: 2026-11-29T01:20:00+0000 */
 const metaTime = (at: Date) => `${at.toISOString().slice(0, 19)}+0000`;
 
-function summary(lead: LeadView): string {
+export function summary(lead: LeadView): string {
   return `score ${lead.score.total} (fit ${lead.score.fit} + behavior ${lead.score.behavior}, threshold ${lead.score.threshold})  status ${lead.status}`;
 }
 
-function reasonLine(lead: LeadView): string {
+export function reasonLine(lead: LeadView): string {
   return lead.reasons
     .map((reason) => {
       // How many of a behavior rule's events came from the visits before the sign-up.
