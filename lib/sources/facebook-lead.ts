@@ -16,7 +16,7 @@ import { facebookSourceName } from './facebook.ts';
 import { amount, definedOnly, isKeptKey, maxFieldsPerEvent, parseIsoTime, text, truncate } from './fields.ts';
 
 /** Question keys compared case- and punctuation-insensitively: "Company Size" and "company_size" are one. */
-function questionKey(name: string): string {
+export function questionKey(name: string): string {
   return name
     .trim()
     .toLowerCase()
@@ -24,7 +24,7 @@ function questionKey(name: string): string {
     .replace(/^_+|_+$/g, '');
 }
 
-type ProfileSlot =
+export type ProfileSlot =
   | 'email'
   | 'work_email'
   | 'full_name'
@@ -60,8 +60,11 @@ const knownQuestions: Readonly<Record<string, ProfileSlot>> = {
   company_industry: 'industry',
 };
 
-/** A custom question derived from its text ("How many employees does your company have?") still fills the slot. */
-function slotOf(key: string): ProfileSlot | undefined {
+/**
+ * A custom question derived from its text ("How many employees does your company have?") still fills the slot;
+ * LinkedIn's custom questions are read the same way (lib/sources/linkedin-lead.ts).
+ */
+export function slotOf(key: string): ProfileSlot | undefined {
   const known = knownQuestions[key];
   if (known) return known;
   if (/(^|_)(company_size|employees|employee_count|headcount)(_|$)/.test(key)) return 'company_size';
