@@ -189,6 +189,27 @@ describe('the lead form response onto the profile', () => {
     });
   });
 
+  it.each<[string, string, Record<string, unknown>]>([
+    ['WORK_PHONE_NUMBER', '+1 415 555 0100', { phone: '+1 415 555 0100' }],
+    ['CITY', 'Berlin', { custom: { city: 'Berlin' } }],
+    ['STATE', 'BE', { custom: { state: 'BE' } }],
+    ['ZIP_CODE', '10115', { custom: { postalCode: '10115' } }],
+    ['LINKEDIN_PROFILE_LINK', 'https://www.linkedin.com/in/someone', { custom: { linkedinProfile: 'https://www.linkedin.com/in/someone' } }],
+    ['DEGREE', 'MSc', { custom: { degree: 'MSc' } }],
+    ['FIELD_OF_STUDY', 'Economics', { custom: { fieldOfStudy: 'Economics' } }],
+    ['SCHOOL', 'TU Berlin', { custom: { school: 'TU Berlin' } }],
+    ['START_DATE', '2019', { custom: { startDate: '2019' } }],
+    ['GRADUATION_DATE', '2018', { custom: { graduationDate: '2018' } }],
+    ['GENDER', 'Prefer not to say', { custom: { gender: 'Prefer not to say' } }],
+    ['SOME_FUTURE_FIELD', 'kept', { custom: { some_future_field: 'kept' } }],
+  ])('the predefined field %s maps to %s', (predefinedField, answer, expected) => {
+    const form: LinkedinForm = { content: { questions: [{ questionId: 1, predefinedField, name: 'localized name' }] } };
+    const profile = profileFromLinkedinAnswers(
+      lead({ formResponse: { answers: [{ questionId: 1, answerDetails: { textQuestionAnswer: { answer } } }] } }, form),
+    );
+    expect(profile).toEqual(expected);
+  });
+
   it('the work e-mail keys the lead when the form asks for no other', () => {
     const answers = fixture.response.formResponse.answers.filter((answer) => answer.questionId !== 307234246);
     const profile = profileFromLinkedinAnswers(lead({ formResponse: { answers } }));
