@@ -72,9 +72,13 @@ function answerText(answer: LinkedinLead['response']['formResponse']['answers'][
   return texts.length === 0 ? undefined : truncate(texts.join(', '));
 }
 
-/** The key a custom answer is kept under: the question as shown, else its author's name for it, else its id. */
+/**
+ * The key a custom answer is kept under: the question as shown, else (a question too long to be a key) its
+ * author's name for it, else its id.
+ */
 function customKey(question: LinkedinQuestion | undefined, questionId: number): string {
-  return text(localized(question?.question), question?.name) ?? `question_${questionId}`;
+  const candidates = [localized(question?.question), text(question?.name)];
+  return candidates.find((key): key is string => key !== undefined && isKeptKey(key)) ?? `question_${questionId}`;
 }
 
 /**

@@ -266,12 +266,27 @@ describe('the lead form response onto the profile', () => {
     expect(profile.custom).toMatchObject({ question_307234246: 'Priya.Raman@Fabrikam-Cloud.example.com', question_1407234246: '1' });
   });
 
-  it('prototype-named questions never reach a prototype', () => {
+  it('a question too long to be a key is kept under its name, else its id', () => {
+    const long = `${'Tell us about your project. '.repeat(10)}?`;
+    const form: LinkedinForm = {
+      content: {
+        questions: [
+          { questionId: 1, name: 'Custom question 0', question: { localized: { en_US: long } } },
+          { questionId: 2, question: { localized: { en_US: long } } },
+        ],
+      },
+    };
+    const answers = [1, 2].map((questionId) => ({ questionId, answerDetails: { textQuestionAnswer: { answer: `answer ${questionId}` } } }));
+    expect(profileFromLinkedinAnswers(lead({ formResponse: { answers } }, form)).custom).toEqual({ 'Custom question 0': 'answer 1', question_2: 'answer 2' });
+  });
+
+  it('prototype-named questions never reach a prototype: the answer is kept by question id', () => {
     const form: LinkedinForm = { content: { questions: [{ questionId: 1, question: { localized: { en_US: '__proto__' } } }] } };
     const profile = profileFromLinkedinAnswers(
       lead({ formResponse: { answers: [{ questionId: 1, answerDetails: { textQuestionAnswer: { answer: 'x' } } }] } }, form),
     );
-    expect(profile.custom).toBeUndefined();
+    expect(profile.custom).toEqual({ question_1: 'x' });
+    expect(Object.hasOwn(profile.custom!, '__proto__')).toBe(false);
     expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
 
