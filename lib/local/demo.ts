@@ -70,7 +70,7 @@ export function required(env: DemoOptions['env'], name: string, why: string): st
 }
 
 /** The local port a URL names; the demo serves the Graph stand-in and the CRM receiver there. */
-function localPort(url: string, name: string): { port: number; path: string } {
+export function localPort(url: string, name: string): { port: number; path: string } {
   if (!URL.canParse(url)) throw new DemoError(`${name}=${url} is not a URL`);
   const parsed = new URL(url);
   if (!['127.0.0.1', 'localhost'].includes(parsed.hostname) || parsed.protocol !== 'http:') {
@@ -86,7 +86,7 @@ export async function getLead(baseUrl: string, key: string): Promise<LeadView | 
   return (await response.json()) as LeadView;
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();

@@ -107,7 +107,7 @@ export function parseIsoTime(value: string): number | undefined {
   return Number.isNaN(ms) ? undefined : ms;
 }
 
-// --- lead forms (Facebook Lead Ads, Google Ads lead forms) -------------------------------------------
+// --- lead forms (Facebook Lead Ads, Google Ads lead forms, LinkedIn Lead Gen Forms) -------------------------------------------
 
 /** A question's key compared case- and punctuation-insensitively: "Company Size", "company_size" and `COMPANY_SIZE` are one. */
 export function questionKey(name: string): string {
@@ -118,7 +118,7 @@ export function questionKey(name: string): string {
     .replace(/^_+|_+$/g, '');
 }
 
-type ProfileSlot =
+export type ProfileSlot =
   | 'email'
   | 'work_email'
   | 'full_name'
@@ -159,8 +159,11 @@ const knownQuestions: Readonly<Record<string, ProfileSlot>> = {
   company_industry: 'industry',
 };
 
-/** A custom question derived from its text ("How many employees does your company have?") still fills the slot. */
-function slotOf(key: string): ProfileSlot | undefined {
+/**
+ * A custom question derived from its text ("How many employees does your company have?") still fills the slot;
+ * LinkedIn's custom questions are read the same way (lib/sources/linkedin-lead.ts).
+ */
+export function slotOf(key: string): ProfileSlot | undefined {
   const known = knownQuestions[key];
   if (known) return known;
   if (/(^|_)(company_size|employees|employee_count|headcount)(_|$)/.test(key)) return 'company_size';
