@@ -68,14 +68,25 @@ export function sourceLeadId(source: string, id: unknown): string | undefined {
   return key === undefined ? undefined : `${source}:${key}`;
 }
 
+/** Senders whose test data (a test button, a form's preview) is kept apart as test leads ({@link testLeadId}). */
+export const testDataSources = ['google-ads', 'linkedin'] as const;
+
 /**
- * The lead id of a sender's test data (Google Ads' "Send test data" button): `<source>-test:<id>`, so a test
- * lead is a lead of its own, visible like any other (GET /leads/{id}, `mql explain`), and never touches the real
- * lead of the address the sample carries. Undefined without an id.
+ * The lead id of a sender's test data (Google Ads' "Send test data" button, a LinkedIn form's preview):
+ * `<source>-test:<e-mail>` for the address the sample carries, else `<source>-test:<id>`. A test lead is a
+ * lead of its own, never the real lead of that address, and is visible like any other: GET /leads/{e-mail}
+ * answers with it while no real lead has the address (lib/views/lead-view.ts), `mql explain` too, and
+ * `mql erase` of the address reaches it (lib/store/personal-data.ts). Undefined without an id.
  */
 export function testLeadId(source: string, id: unknown): string | undefined {
+  if (typeof id === 'string' && id !== '' && isEmailLeadId(id)) return `${source}-test:${id}`;
   const key = keyId(id);
   return key === undefined ? undefined : `${source}-test:${key}`;
+}
+
+/** The test leads an e-mail address may have, one per sender with test data. */
+export function testLeadIdsOf(email: string): string[] {
+  return testDataSources.map((source) => `${source}-test:${email}`);
 }
 
 /**

@@ -22,7 +22,7 @@ export interface GoogleDemoResult {
   readonly lead: LeadView;
   /** The answer to the redelivery of the same lead. */
   readonly redelivery: { stored: number; duplicates: number };
-  /** The key of the test data's lead (`google-ads-test:<lead_id>`) and what GET /leads answered for it. */
+  /** The key of the test data's lead (`google-ads-test:<e-mail>`) and what GET /leads answered for it. */
   readonly testLeadKey: string;
   readonly testLead: LeadView;
 }
@@ -124,10 +124,11 @@ export async function runGoogleDemo(options: DemoOptions): Promise<GoogleDemoRes
   const test = await postLead(baseUrl, sample);
   print(`3. The form's "Send test data": POST /webhooks/google-ads -> ${test.status} ${test.text}`);
   if (test.status !== 200) throw new DemoError(`the test data was refused: ${test.status} ${test.text}`);
-  const testLeadKey = `google-ads-test:${testId}`;
-  const testLead = await getLead(baseUrl, testLeadKey);
-  if (!testLead) throw new DemoError(`the test data was acknowledged but GET /leads/${testLeadKey} does not find it`);
-  print(`   kept apart as ${testLeadKey}: ${summary(testLead)}; test data is never handed off to the CRM`);
+  // The sample's address has no real lead: GET /leads/test@example.com answers with the test lead kept apart.
+  const testLead = await getLead(baseUrl, 'test@example.com');
+  if (!testLead) throw new DemoError('the test data was acknowledged but GET /leads/test@example.com does not find it');
+  const testLeadKey = testLead.leadId;
+  print(`   GET /leads/test@example.com: the test lead ${testLeadKey}, kept apart: ${summary(testLead)}; test data is never handed off to the CRM`);
 
   print(`Explain it any time: npx mql explain ${email}`);
   return {

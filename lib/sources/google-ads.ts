@@ -16,7 +16,7 @@
  *   deliveries) is stored at its receipt time; a retry of such a lead after a failure of ours would get another
  *   time, so it could be counted twice (docs/providers/google-ads.md, "What is not verified").
  * - Test data (`is_test: true`, the "Send test data" button): acknowledged, stored and scored as its own
- *   lead `google-ads-test:<lead_id>` (lib/core/identity.ts `testLeadId`), never the real lead of the sample's
+ *   lead `google-ads-test:<e-mail>` (else `<lead_id>`; lib/core/identity.ts `testLeadId`), never the real lead of the sample's
  *   address, and never handed off to the CRM (lib/core/lead.ts).
  *
  * What refuses a delivery (400): not JSON, not an object, no `lead_id` (Google's deduplication id), no
@@ -143,9 +143,9 @@ function splitUnmatched(unmatched: readonly FormAnswer[]): { custom: Record<stri
   return { custom, questions };
 }
 
-/** The lead id: a test lead apart; else the e-mail, else the phone (`phone:...`), else `google-ads:<lead_id>`. */
+/** The lead id: a test lead apart (by its e-mail, else its lead_id); else the e-mail, else the phone (`phone:...`), else `google-ads:<lead_id>`. */
 function leadKeyOf(profile: Profile, leadId: string, isTest: boolean): string {
-  if (isTest) return testLeadId(googleAdsSourceName, leadId)!;
+  if (isTest) return testLeadId(googleAdsSourceName, profile.email ?? leadId)!;
   return profile.email ?? phoneLeadId(profile.phone) ?? sourceLeadId(googleAdsSourceName, leadId)!;
 }
 
@@ -202,8 +202,9 @@ export function normalizeGoogleAdsLead(body: JsonObject, now: Date): NormalizedE
 
 function normalizeGoogleAds(request: WebhookRequest, now: Date = new Date()): Normalized {
   const event = normalizeGoogleAdsLead(deliveryOf(request), now);
-  // The operator pressed "Send test data" and looks for the lead: its key names Google's id, nobody's address.
-  if (event.properties.isTest === true) logger.info('google-ads test data received', { testLead: event.leadKey });
+  // The operator pressed "Send test data" and looks for the lead: Google's id of the sample, never its address
+  // (the test lead's key holds the address: GET /leads/<the sample's e-mail> shows it).
+  if (event.properties.isTest === true) logger.info('google-ads test data received', { googleLeadId: event.sourceEventId });
   return { events: [event], ignored: [] };
 }
 

@@ -185,7 +185,7 @@ export function normalizeLinkedinLead(lead: LinkedinLead, notification: Linkedin
   Object.assign(properties, hiddenFields(form));
   const { form: _decoration, ...raw } = response;
   return {
-    leadKey: response.testLead === true ? testLeadId(linkedinSourceName, response.id)! : linkedinLeadKey(profile, response.id),
+    leadKey: response.testLead === true ? testLeadId(linkedinSourceName, profile.email ?? response.id)! : linkedinLeadKey(profile, response.id),
     type: 'form_submitted',
     occurredAt,
     source: linkedinSourceName,

@@ -215,9 +215,13 @@ describe("what is not Google's shape is refused with 400", () => {
 });
 
 describe('test data ("Send test data")', () => {
-  it('is kept apart from the real lead of its address: google-ads-test:<lead_id>, marked isTest', () => {
+  it('is kept apart from the real lead of its address: google-ads-test:<e-mail> (else <lead_id>), marked isTest', () => {
     const event = onlyEvent(testData);
-    expect(event.leadKey).toBe('google-ads-test:Cj0KCQjwit_8BRCoARIsAIx3Rj7g-AeL6z35IWb6VYiZUygtTfwD3hDlgSGmY-XTTlK3lfV1wcuIwIAaAmMxEALw_wcB');
+    expect(event.leadKey).toBe('google-ads-test:test@example.com');
+    const withoutEmail = onlyEvent(
+      edited(testData, { user_column_data: [{ column_name: 'Full Name', string_value: 'FirstName LastName', column_id: 'FULL_NAME' }] }),
+    );
+    expect(withoutEmail.leadKey).toBe('google-ads-test:Cj0KCQjwit_8BRCoARIsAIx3Rj7g-AeL6z35IWb6VYiZUygtTfwD3hDlgSGmY-XTTlK3lfV1wcuIwIAaAmMxEALw_wcB');
     expect(event.profile).toMatchObject({ email: 'test@example.com', firstName: 'FirstName', lastName: 'LastName', phone: '1-650-555-0123' });
     expect(event.properties).toMatchObject({ isTest: true, formId: '123456789', campaignId: '123456', submitTimeFromReceipt: true });
     // Ad group and creative 0: none.

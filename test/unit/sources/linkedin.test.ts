@@ -326,7 +326,7 @@ describe('one form_submitted event per response', () => {
     expect(normalizeLinkedinLead(lead(), notification)).toEqual(normalizeLinkedinLead(lead(), notification));
     const test = normalizeLinkedinLead(lead({ testLead: true }), notification);
     expect(test?.properties.testLead).toBe(true);
-    expect(test?.leadKey).toBe(`linkedin-test:${fixture.response.id}`);
+    expect(test?.leadKey).toBe(`linkedin-test:${test?.profile?.email}`);
     expect(isTestLeadId(test!.leadKey)).toBe(true);
   });
 
