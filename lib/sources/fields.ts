@@ -171,26 +171,12 @@ export function slotOf(key: string): ProfileSlot | undefined {
   return undefined;
 }
 
-/** One answer of a lead form: the question as the sender names it, and the answer as text. */
-export interface FormAnswer {
-  readonly name: string;
-  readonly answer: string;
-}
-
 /**
- * What a lead form's answers say about the person: the known questions on the profile fields fit rules read
- * (the first answer of a slot wins; a full name is split at its first space when no first or last name is
- * given), the e-mail from `email`, else `work_email`. `unmatched` is every other answer, in order, for the
- * source to keep as it documents; `otherWorkEmail` a work e-mail that is not the lead's address.
+ * The profile a form's filled slots make: the e-mail from `email`, else `work_email`; a full name split at
+ * its first space when no first or last name is given. `otherWorkEmail` is a work e-mail that is not the
+ * lead's address, for the source to keep. Every form source (Facebook, Google Ads, LinkedIn) ends here.
  */
-export function profileFromAnswers(answers: readonly FormAnswer[]): { profile: Profile; unmatched: FormAnswer[]; otherWorkEmail?: string } {
-  const slots: Partial<Record<ProfileSlot, string>> = {};
-  const unmatched: FormAnswer[] = [];
-  for (const one of answers) {
-    const slot = slotOf(questionKey(one.name));
-    if (slot && slots[slot] === undefined) slots[slot] = one.answer;
-    else unmatched.push(one);
-  }
+export function profileOfSlots(slots: Partial<Record<ProfileSlot, string>>): { profile: Profile; otherWorkEmail?: string } {
   const email = normalizeEmail(slots.email) ?? normalizeEmail(slots.work_email);
   let firstName = slots.first_name;
   let lastName = slots.last_name;
@@ -212,5 +198,29 @@ export function profileFromAnswers(answers: readonly FormAnswer[]): { profile: P
     industry: slots.industry,
   });
   const otherWorkEmail = slots.work_email !== undefined && normalizeEmail(slots.work_email) !== email ? slots.work_email : undefined;
+  return { profile, ...(otherWorkEmail !== undefined ? { otherWorkEmail } : {}) };
+}
+
+/** One answer of a lead form: the question as the sender names it, and the answer as text. */
+export interface FormAnswer {
+  readonly name: string;
+  readonly answer: string;
+}
+
+/**
+ * What a lead form's answers say about the person: the known questions on the profile fields fit rules read
+ * (the first answer of a slot wins; a full name is split at its first space when no first or last name is
+ * given), the e-mail from `email`, else `work_email`. `unmatched` is every other answer, in order, for the
+ * source to keep as it documents; `otherWorkEmail` a work e-mail that is not the lead's address.
+ */
+export function profileFromAnswers(answers: readonly FormAnswer[]): { profile: Profile; unmatched: FormAnswer[]; otherWorkEmail?: string } {
+  const slots: Partial<Record<ProfileSlot, string>> = {};
+  const unmatched: FormAnswer[] = [];
+  for (const one of answers) {
+    const slot = slotOf(questionKey(one.name));
+    if (slot && slots[slot] === undefined) slots[slot] = one.answer;
+    else unmatched.push(one);
+  }
+  const { profile, otherWorkEmail } = profileOfSlots(slots);
   return { profile, unmatched, ...(otherWorkEmail !== undefined ? { otherWorkEmail } : {}) };
 }

@@ -8,12 +8,11 @@
 import type { LinkedinForm, LinkedinLead, LinkedinQuestion } from '../apis/linkedin-leads.ts';
 import { versionedFormOf } from '../apis/linkedin-leads.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
-import { normalizeEmail } from '../core/events.ts';
 import { phoneLeadId, testLeadId } from '../core/identity.ts';
 import type { JsonObject } from '../http/json.ts';
 import { isObject, own } from '../http/json.ts';
 import type { ProfileSlot } from './fields.ts';
-import { amount, definedOnly, isKeptKey, maxFieldsPerEvent, questionKey, slotOf, text, truncate } from './fields.ts';
+import { definedOnly, isKeptKey, maxFieldsPerEvent, profileOfSlots, questionKey, slotOf, text, truncate } from './fields.ts';
 import type { LinkedinLeadNotification } from './linkedin.ts';
 import { linkedinSourceName } from './linkedin.ts';
 
@@ -114,19 +113,8 @@ export function profileFromLinkedinAnswers(lead: LinkedinLead): Profile {
     if (isObject(consent) && typeof consent.consentId === 'number') keep(`consent.${consent.consentId}`, consent.accepted === true);
   }
 
-  const email = normalizeEmail(slots.email) ?? normalizeEmail(slots.work_email);
-  if (slots.work_email !== undefined && normalizeEmail(slots.work_email) !== email) keep('work_email', slots.work_email);
-  const profile = definedOnly<Profile>({
-    email,
-    firstName: slots.first_name,
-    lastName: slots.last_name,
-    phone: slots.phone,
-    company: slots.company,
-    jobTitle: slots.job_title,
-    country: slots.country,
-    companySize: amount(slots.company_size),
-    industry: slots.industry,
-  });
+  const { profile, otherWorkEmail } = profileOfSlots(slots);
+  if (otherWorkEmail !== undefined) keep('work_email', otherWorkEmail);
   if (Object.keys(custom).length > 0) profile.custom = custom;
   return profile;
 }

@@ -19,12 +19,13 @@
  *   api.failNext('rate_limited', 2);
  *   // LINKEDIN_API_URL = api.url
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { LinkedinForm, LinkedinLeadResponse } from '../../apis/linkedin-leads.ts';
 import { leadFormIdPattern, leadResponseIdPattern, versionedFormOf } from '../../apis/linkedin-leads.ts';
 import { listenLocal } from '../listen.ts';
+import { sameText } from './credentials.ts';
 
 export const linkedinFailureKinds = [
   'rate_limited',
@@ -106,12 +107,6 @@ export interface LinkedinStandIn {
   /** The calls for one lead form response. */
   callsFor(responseId: string): LinkedinCall[];
   stop(): Promise<void>;
-}
-
-function sameText(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** The top-level names of a Rest.li projection (`id,formResponse,form:(name,content)` -> id, formResponse, form). */
