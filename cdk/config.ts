@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultFacebookGraphUrl } from '../lib/apis/facebook-graph.ts';
+import { defaultLinkedinApiUrl } from '../lib/apis/linkedin-leads.ts';
 import { defaultModel } from '../lib/core/default-model.ts';
 import { parseModel } from '../lib/core/model.ts';
 import { HubSpotOutcomeMapError, hubspotOutcomeMap } from '../lib/sources/hubspot.ts';
@@ -23,7 +24,7 @@ export type CrmAdapter = (typeof crmAdapters)[number];
 export const logLevels = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
 export type LogLevel = (typeof logLevels)[number];
 
-export { defaultFacebookGraphUrl };
+export { defaultFacebookGraphUrl, defaultLinkedinApiUrl };
 export const defaultHubspotBaseUrl = 'https://api.hubapi.com';
 export const defaultRawRetentionDays = 30;
 
@@ -35,6 +36,8 @@ export interface MqlEngineSettings {
   readonly crmWebhookUrl?: string;
   /** Graph API base for Facebook lead fetches (`FACEBOOK_GRAPH_URL`). @default https://graph.facebook.com/v26.0 */
   readonly facebookGraphUrl?: string;
+  /** LinkedIn's versioned API base for lead fetches (`LINKEDIN_API_URL`). @default https://api.linkedin.com/rest */
+  readonly linkedinApiUrl?: string;
   /** HubSpot API base (`HUBSPOT_BASE_URL`). @default https://api.hubapi.com */
   readonly hubspotBaseUrl?: string;
   /**
@@ -69,6 +72,7 @@ export interface ResolvedSettings {
   readonly crmAdapter: CrmAdapter;
   readonly crmWebhookUrl: string;
   readonly facebookGraphUrl: string;
+  readonly linkedinApiUrl: string;
   readonly hubspotBaseUrl: string;
   /** The model file's content, validated; undefined for the default model. */
   readonly modelJson: string | undefined;
@@ -97,6 +101,7 @@ export const settingSources = {
   crmAdapter: 'CRM_ADAPTER',
   crmWebhookUrl: 'CRM_WEBHOOK_URL',
   facebookGraphUrl: 'FACEBOOK_GRAPH_URL',
+  linkedinApiUrl: 'LINKEDIN_API_URL',
   hubspotBaseUrl: 'HUBSPOT_BASE_URL',
   modelPath: 'MQL_MODEL_PATH',
   rawRetentionDays: 'RAW_RETENTION_DAYS',
@@ -196,6 +201,7 @@ export function resolveSettings(settings: MqlEngineSettings = {}, baseDir = proc
     crmAdapter,
     crmWebhookUrl,
     facebookGraphUrl: httpsUrl('facebookGraphUrl', settings.facebookGraphUrl ?? defaultFacebookGraphUrl),
+    linkedinApiUrl: httpsUrl('linkedinApiUrl', settings.linkedinApiUrl ?? defaultLinkedinApiUrl),
     hubspotBaseUrl: httpsUrl('hubspotBaseUrl', settings.hubspotBaseUrl ?? defaultHubspotBaseUrl),
     modelJson: model?.json,
     modelVersion: model?.version ?? defaultModel.version,

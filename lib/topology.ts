@@ -173,6 +173,15 @@ export const functions = {
     sendsTo: ['handoff'],
     table: ingestTable,
   },
+  'ingest-google-ads': {
+    source: 'google-ads',
+    description: 'Google Ads lead form webhook (google_key in the body)',
+    timeoutSeconds: 20,
+    memoryMb: 1024,
+    secrets: ['GOOGLE_ADS_WEBHOOK_KEY'],
+    sendsTo: ['handoff'],
+    table: ingestTable,
+  },
   'ingest-sendgrid': {
     source: 'sendgrid',
     description: 'SendGrid Event Webhook (ECDSA signed batches)',
@@ -258,6 +267,27 @@ export const functions = {
     deadLettersTo: ['facebook-leads'],
     table: ingestTable,
   },
+  'ingest-linkedin': {
+    source: 'linkedin',
+    description: 'LinkedIn Lead Sync notifications: verified, deduplicated by lead form response id, queued for the API fetch',
+    timeoutSeconds: 10,
+    memoryMb: 512,
+    secrets: ['LINKEDIN_CLIENT_SECRET'],
+    sendsTo: ['linkedin-leads'],
+    table: ingestTable,
+  },
+  'fetch-linkedin-lead': {
+    fetchesFor: 'linkedin',
+    description: "Fetches a LinkedIn lead form response (and its form's questions) from LinkedIn's API and scores it",
+    timeoutSeconds: 30,
+    memoryMb: 512,
+    secrets: ['LINKEDIN_ACCESS_TOKEN'],
+    sendsTo: ['handoff'],
+    // A 429 or an outage backs off through the message's visibility; an invalid token (401) or a response
+    // that does not exist goes to the DLQ at once (its alarm fires) instead of burning the remaining receives.
+    deadLettersTo: ['linkedin-leads'],
+    table: ingestTable,
+  },
   'get-lead': {
     entry: 'get-lead',
     description: 'A lead as JSON: profile, score, reasons, status',
@@ -317,6 +347,19 @@ export const queues = [
     retryEnvPrefix: 'FACEBOOK',
   },
   {
+    name: 'linkedin-leads',
+    consumer: 'fetch-linkedin-lead',
+    batchSize: 10,
+    // LinkedIn's quotas are per day and reset at midnight UTC: the receives outlast a spent day's quota.
+    maxReceiveCount: 30,
+    visibilityTimeoutSeconds: 180,
+    dlqRetentionDays: 14,
+    // 1, 2, 4, 8, 16, 32 minutes, then hourly: about 25 hours in all before the DLQ, so a 429 for the rest
+    // of the day is ridden out; LinkedIn announces no wait (no Retry-After, docs/providers/linkedin.md).
+    retry: { baseSeconds: 60, maxSeconds: 3600, heldSeconds: 3600 },
+    retryEnvPrefix: 'LINKEDIN',
+  },
+  {
     name: 'handoff',
     consumer: 'handoff',
     // One HubSpot batch call takes 100 contacts; the window gathers a burst into few calls. One second:
@@ -337,7 +380,7 @@ export const queues = [
     retryEnvPrefix: 'HANDOFF',
   },
 ] as const satisfies readonly QueueSpec[];
-export type QueueName = 'handoff' | 'facebook-leads';
+export type QueueName = 'handoff' | 'facebook-leads' | 'linkedin-leads';
 
 /** A queue's description by name. */
 export function queueSpec(name: QueueName): QueueSpec {
@@ -368,6 +411,22 @@ export const routes = [
     handler: 'ingest-facebook',
     auth: 'none',
     authentication: '`X-Hub-Signature-256`: HMAC-SHA256 of the raw body keyed with FACEBOOK_APP_SECRET, compared in constant time before parsing.',
+  },
+  {
+    method: 'GET',
+    path: '/webhooks/linkedin',
+    handler: 'ingest-linkedin',
+    auth: 'none',
+    authentication:
+      "LinkedIn's endpoint validation: answers `challengeResponse`, the HMAC-SHA256 of `challengeCode` keyed with LINKEDIN_CLIENT_SECRET, which only the app's holder can compute; stores nothing.",
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/linkedin',
+    handler: 'ingest-linkedin',
+    auth: 'none',
+    authentication:
+      '`X-LI-Signature`: HMAC-SHA256 of `hmacsha256=` + the raw body keyed with LINKEDIN_CLIENT_SECRET, compared in constant time before parsing.',
   },
   {
     method: 'POST',
@@ -462,6 +521,14 @@ export const routes = [
     auth: 'none',
     authentication:
       "`X-Signature`: hex HMAC-SHA1 keyed with SEGMENT_WEBHOOK_SECRET of the raw body, or of a batch's first message only (as Segment signs it), compared in constant time; no timestamp, so replays are possible.",
+  },
+  {
+    method: 'POST',
+    path: '/webhooks/google-ads',
+    handler: 'ingest-google-ads',
+    auth: 'none',
+    authentication:
+      '`google_key` in the body must equal GOOGLE_ADS_WEBHOOK_KEY (constant-time), read from the body (at most 1 MiB) parsed once; nothing stored before it matches. No signature or timestamp: a captured delivery can be replayed (deduplicated by `lead_id`).',
   },
   {
     method: 'POST',

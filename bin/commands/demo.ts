@@ -1,5 +1,7 @@
 /**
  * `mql demo`: a website visitor who signs up, a Facebook lead form and a SendGrid batch made into one MQL on the running local stack.
+ * `mql demo --source google`: a Google Ads lead form lead, its redelivery and Google's test data (lib/local/demo-google.ts).
+ * `mql demo --source linkedin`: a LinkedIn Lead Gen Form lead scored from its answers (lib/local/demo-linkedin.ts).
  * `mql demo --with-outcomes`: a seeded population and its sales outcomes, for report and calibrate.
  */
 import { defineCommand, fail, pipeline } from '../cli.ts';
@@ -9,20 +11,32 @@ export const demo = defineCommand({
   group: 'try it on this machine',
   usage: [
     'demo                  against the running npm start: a website visitor signs up, a Facebook lead form and a SendGrid batch: one MQL',
+    'demo --source google  a Google Ads lead form lead scored, its redelivery counted once, and "Send test data" kept apart',
+    'demo --source linkedin',
+    '                      a LinkedIn Lead Gen Form lead: the webhook validation, then a signed lead notification; the',
+    '                      LinkedIn API stand-in (on LINKEDIN_API_URL) serves the lead, scored from its answers',
     'demo --with-outcomes [--leads N] [--seed N]',
     '                      a seeded population (default 500 leads over ~6 months) through POST /webhooks/events, then sales',
     '                      outcomes for its MQLs through POST /webhooks/crm; the same seed posts the same events again (idempotent):',
     '                      Ctrl-C stops after the request in hand, and a second run resumes and counts the handoffs left undelivered',
   ],
-  options: { 'with-outcomes': { type: 'boolean' }, leads: { type: 'string' }, seed: { type: 'string' } },
+  options: { 'with-outcomes': { type: 'boolean' }, leads: { type: 'string' }, seed: { type: 'string' }, source: { type: 'string' } },
   stack: 'local',
   async run({ values, stack }) {
     const { baseUrl } = stack ?? fail('demo works on the local stack only');
     if (values['with-outcomes']) return populationDemo(baseUrl, values.leads, values.seed);
     if (values.leads !== undefined || values.seed !== undefined) fail('--leads and --seed go with --with-outcomes: mql demo --with-outcomes --leads 200');
+    const source = values.source ?? 'facebook';
+    if (!['facebook', 'google', 'linkedin'].includes(source)) fail(`--source is facebook (the default), google or linkedin, not ${source}`);
     const { runDemo, DemoError } = await import('../../lib/local/demo.ts');
+    const story =
+      source === 'google'
+        ? (await import('../../lib/local/demo-google.ts')).runGoogleDemo
+        : source === 'linkedin'
+          ? (await import('../../lib/local/demo-linkedin.ts')).runLinkedinDemo
+          : runDemo;
     try {
-      await runDemo({ baseUrl, env: process.env, print: (line) => process.stdout.write(`${line}\n`) });
+      await story({ baseUrl, env: process.env, print: (line) => process.stdout.write(`${line}\n`) });
     } catch (error) {
       if (error instanceof DemoError) fail(error.message);
       throw error;

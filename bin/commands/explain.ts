@@ -1,5 +1,6 @@
 /** `mql explain <email>`: a lead's score and every reason behind it, as a table or as JSON. */
 import { leadIdOf } from '../../lib/core/events.ts';
+import { isTestLeadId } from '../../lib/core/identity.ts';
 import { textTable } from '../../lib/jobs/text-table.ts';
 import type { LeadView } from '../../lib/views/lead-view.ts';
 import { outcomeLine } from '../../lib/views/lead-view.ts';
@@ -35,6 +36,7 @@ export function formatExplanation(view: LeadView): string {
     `${view.leadId}  status ${view.status}${view.mqlAt ? ` (MQL since ${view.mqlAt})` : ''}`,
     `score ${score.total} = fit ${score.fit} + behavior ${score.behavior}   model ${score.modelVersion}   as of ${view.scoredAt}`,
   ];
+  if (isTestLeadId(view.leadId)) lines.push("test data (the provider's test button): scored like any lead, never handed off to the CRM");
   if (view.thresholds) {
     const { mql, minFit, minBehavior, recycleBelow } = view.thresholds;
     lines.push(`thresholds: mql ${mql}, minFit ${minFit}, minBehavior ${minBehavior}, recycleBelow ${recycleBelow}`);

@@ -238,6 +238,7 @@ export class MqlEngine extends Construct {
         CRM_ADAPTER: settings.crmAdapter,
         CRM_WEBHOOK_URL: settings.crmWebhookUrl,
         FACEBOOK_GRAPH_URL: settings.facebookGraphUrl,
+        LINKEDIN_API_URL: settings.linkedinApiUrl,
         HUBSPOT_BASE_URL: settings.hubspotBaseUrl,
         RAW_RETENTION_DAYS: String(settings.rawRetentionDays),
         ...(settings.eventRetentionDays === undefined ? {} : { EVENT_RETENTION_DAYS: String(settings.eventRetentionDays) }),

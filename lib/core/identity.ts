@@ -59,6 +59,44 @@ export function isVisitorLeadId(leadId: string): boolean {
   return leadId.startsWith('anon:') || leadId.startsWith('user:');
 }
 
+/**
+ * The lead id of a lead a source knows by its own id only (a form with neither e-mail nor phone):
+ * `<source>:<id>`; undefined without an id.
+ */
+export function sourceLeadId(source: string, id: unknown): string | undefined {
+  const key = keyId(id);
+  return key === undefined ? undefined : `${source}:${key}`;
+}
+
+/** Senders whose test data (a test button, a form's preview) is kept apart as test leads ({@link testLeadId}). */
+export const testDataSources = ['google-ads', 'linkedin'] as const;
+
+/**
+ * The lead id of a sender's test data (Google Ads' "Send test data" button, a LinkedIn form's preview):
+ * `<source>-test:<e-mail>` for the address the sample carries, else `<source>-test:<id>`. A test lead is a
+ * lead of its own, never the real lead of that address, and is visible like any other: GET /leads/{e-mail}
+ * answers with it while no real lead has the address (lib/views/lead-view.ts), `mql explain` too, and
+ * `mql erase` of the address reaches it (lib/store/personal-data.ts). Undefined without an id.
+ */
+export function testLeadId(source: string, id: unknown): string | undefined {
+  if (typeof id === 'string' && id !== '' && isEmailLeadId(id)) return `${source}-test:${id}`;
+  const key = keyId(id);
+  return key === undefined ? undefined : `${source}-test:${key}`;
+}
+
+/** The test leads an e-mail address may have, one per sender with test data. */
+export function testLeadIdsOf(email: string): string[] {
+  return testDataSources.map((source) => `${source}-test:${email}`);
+}
+
+/**
+ * Whether a lead id is a sender's test data ({@link testLeadId}). Such a lead is scored and may reach MQL,
+ * but no transition of it is ever handed off to the CRM (lib/core/lead.ts): sales never sees test data.
+ */
+export function isTestLeadId(leadId: string): boolean {
+  return /^[a-z][a-z0-9_-]*-test:/.test(leadId);
+}
+
 /** The provider keys an event names beside its own lead: its profile's phone, then its links (visitor, user id). */
 export function linkedKeysOf(event: Pick<NormalizedEvent, 'profile' | 'links' | 'leadKey'>): string[] {
   const phone = phoneLeadId(event.profile?.phone);

@@ -6,7 +6,7 @@ import type { NormalizedEvent, Profile, PropertyValue } from './events.ts';
 import { withReasonEvents } from './explain.ts';
 import { fitSubject, profileMatches } from './fit.ts';
 import type { HandoffRecord, HandoffType, Reason, RecentEvent } from './handoff.ts';
-import { isEmailLeadId, isVisitorLeadId } from './identity.ts';
+import { isEmailLeadId, isTestLeadId, isVisitorLeadId } from './identity.ts';
 import { mergeProfile, recentEvent } from './lead-summary.ts';
 import type { BehaviorRule, PropertyCondition, ScoringModel } from './model.ts';
 import type { Breakdown } from './score.ts';
@@ -266,7 +266,9 @@ function settle(lead: Lead, model: ScoringModel, now: Date, fastTracked: boolean
   lead.modelVersion = model.version;
   if (to !== from) {
     const at = now.toISOString();
-    const type = handoffTypeFor(from, to, lead);
+    // A sender's test data (lib/core/identity.ts `isTestLeadId`) changes status like any lead, so the operator
+    // sees what a real lead would do; it never puts a record in the outbox, so sales never receives it.
+    const type = isTestLeadId(lead.leadId) ? undefined : handoffTypeFor(from, to, lead);
     lead.status = to;
     lead.statusChangedAt = at;
     if (to === 'mql') {

@@ -36,12 +36,17 @@ export function requireContentType(contentType: string | undefined, mediaType: s
  */
 export const maxJsonDepth = 64;
 
-/** JSON.parse that turns a syntax error, or nesting deeper than {@link maxJsonDepth}, into a 400 the sender can read. */
-export function parseJson(body: Buffer): unknown {
+/**
+ * JSON.parse that turns a syntax error, or nesting deeper than {@link maxJsonDepth}, into a 400 the sender can read.
+ * `reviver` is JSON.parse's (with the source text of each primitive, for ids that overflow doubles); it walks the
+ * value recursively, so a body nested thousands deep overflows it: that too is the sender's 400.
+ */
+export function parseJson(body: Buffer, reviver?: (key: string, value: unknown, context?: { source?: string }) => unknown): unknown {
   let value: unknown;
   try {
-    value = JSON.parse(body.toString('utf8'));
+    value = JSON.parse(body.toString('utf8'), reviver);
   } catch (error) {
+    if (error instanceof RangeError) throw badRequest(`body nests deeper than ${maxJsonDepth} levels`, error);
     throw badRequest(`body is not valid JSON: ${(error as Error).message}`, error);
   }
   if (depthOf(value) > maxJsonDepth) throw badRequest(`body nests deeper than ${maxJsonDepth} levels`);

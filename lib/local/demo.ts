@@ -63,14 +63,14 @@ export class DemoError extends Error {
   }
 }
 
-function required(env: DemoOptions['env'], name: string, why: string): string {
+export function required(env: DemoOptions['env'], name: string, why: string): string {
   const value = env[name];
   if (!value) throw new DemoError(`${name} is not set: ${why} (copy .env.example to .env and restart npm start)`);
   return value;
 }
 
 /** The local port a URL names; the demo serves the Graph stand-in and the CRM receiver there. */
-function localPort(url: string, name: string): { port: number; path: string } {
+export function localPort(url: string, name: string): { port: number; path: string } {
   if (!URL.canParse(url)) throw new DemoError(`${name}=${url} is not a URL`);
   const parsed = new URL(url);
   if (!['127.0.0.1', 'localhost'].includes(parsed.hostname) || parsed.protocol !== 'http:') {
@@ -79,14 +79,14 @@ function localPort(url: string, name: string): { port: number; path: string } {
   return { port: Number(parsed.port || 80), path: parsed.pathname };
 }
 
-async function getLead(baseUrl: string, key: string): Promise<LeadView | undefined> {
+export async function getLead(baseUrl: string, key: string): Promise<LeadView | undefined> {
   const response = await fetch(`${baseUrl}/leads/${encodeURIComponent(key)}`);
   if (response.status === 404) return undefined;
   if (!response.ok) throw new DemoError(`GET /leads/${key} answered ${response.status}: ${await response.text()}`);
   return (await response.json()) as LeadView;
 }
 
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -99,11 +99,11 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 /** Meta's time format: 2026-11-29T01:20:00+0000 */
 const metaTime = (at: Date) => `${at.toISOString().slice(0, 19)}+0000`;
 
-function summary(lead: LeadView): string {
+export function summary(lead: LeadView): string {
   return `score ${lead.score.total} (fit ${lead.score.fit} + behavior ${lead.score.behavior}, threshold ${lead.score.threshold})  status ${lead.status}`;
 }
 
-function reasonLine(lead: LeadView): string {
+export function reasonLine(lead: LeadView): string {
   return lead.reasons
     .map((reason) => {
       // How many of a behavior rule's events came from the visits before the sign-up.

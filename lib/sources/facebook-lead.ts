@@ -7,67 +7,13 @@
 import type { GraphLead } from '../apis/facebook-graph.ts';
 import { metaIdPattern } from '../apis/facebook-graph.ts';
 import type { NormalizedEvent, Profile, PropertyValue } from '../core/events.ts';
-import { normalizeEmail } from '../core/events.ts';
 import { phoneLeadId } from '../core/identity.ts';
 import type { JsonObject } from '../http/json.ts';
 import { isObject, own } from '../http/json.ts';
 import type { LeadgenNotification } from './facebook.ts';
 import { facebookSourceName } from './facebook.ts';
-import { amount, definedOnly, isKeptKey, maxFieldsPerEvent, parseIsoTime, text, truncate } from './fields.ts';
-
-/** Question keys compared case- and punctuation-insensitively: "Company Size" and "company_size" are one. */
-function questionKey(name: string): string {
-  return name
-    .trim()
-    .toLowerCase()
-    .replace(/[^a-z0-9]+/g, '_')
-    .replace(/^_+|_+$/g, '');
-}
-
-type ProfileSlot =
-  | 'email'
-  | 'work_email'
-  | 'full_name'
-  | 'first_name'
-  | 'last_name'
-  | 'phone'
-  | 'company'
-  | 'job_title'
-  | 'country'
-  | 'company_size'
-  | 'industry';
-
-/** Meta's prefill question names (docs/providers/facebook.md, "Mapping") and the common custom-question spellings of company size and industry. */
-const knownQuestions: Readonly<Record<string, ProfileSlot>> = {
-  email: 'email',
-  email_address: 'email',
-  work_email: 'work_email',
-  full_name: 'full_name',
-  first_name: 'first_name',
-  last_name: 'last_name',
-  phone_number: 'phone',
-  phone: 'phone',
-  work_phone_number: 'phone',
-  company_name: 'company',
-  company: 'company',
-  job_title: 'job_title',
-  country: 'country',
-  company_size: 'company_size',
-  number_of_employees: 'company_size',
-  employees: 'company_size',
-  employee_count: 'company_size',
-  industry: 'industry',
-  company_industry: 'industry',
-};
-
-/** A custom question derived from its text ("How many employees does your company have?") still fills the slot. */
-function slotOf(key: string): ProfileSlot | undefined {
-  const known = knownQuestions[key];
-  if (known) return known;
-  if (/(^|_)(company_size|employees|employee_count|headcount)(_|$)/.test(key)) return 'company_size';
-  if (/(^|_)industry(_|$)/.test(key)) return 'industry';
-  return undefined;
-}
+import type { FormAnswer } from './fields.ts';
+import { definedOnly, isKeptKey, maxFieldsPerEvent, parseIsoTime, profileFromAnswers, text, truncate } from './fields.ts';
 
 /** A question's answer: one value as given, several (multiple choice) joined with ", ". */
 function answerOf(values: readonly unknown[]): string | undefined {
@@ -87,21 +33,18 @@ export function facebookLeadKey(profile: Pick<Profile, 'email' | 'phone'>, leadg
   return `facebook:${leadgenId}`;
 }
 
-/** The profile a lead form tells: known questions onto profile fields, every other answer under `custom`. */
+/** The profile a lead form tells: known questions onto profile fields (lib/sources/fields.ts), every other answer under `custom`. */
 export function profileFromFieldData(fields: GraphLead['field_data'], disclaimers: GraphLead['custom_disclaimer_responses'] = []): Profile {
-  const slots: Partial<Record<ProfileSlot, string>> = {};
-  const custom: Record<string, PropertyValue> = {};
-  let customCount = 0;
+  const answers: FormAnswer[] = [];
   for (const field of fields) {
     const name = text(field.name);
     const answer = answerOf(field.values);
-    if (name === undefined || answer === undefined) continue;
-    const key = questionKey(name);
-    const slot = slotOf(key);
-    if (slot && slots[slot] === undefined) {
-      slots[slot] = answer;
-      continue;
-    }
+    if (name !== undefined && answer !== undefined) answers.push({ name, answer });
+  }
+  const { profile, unmatched, otherWorkEmail } = profileFromAnswers(answers);
+  const custom: Record<string, PropertyValue> = {};
+  let customCount = 0;
+  for (const { name, answer } of unmatched) {
     // Unknown questions keep the advertiser's key as given, as custom attributes (docs/providers/facebook.md).
     if (customCount >= maxFieldsPerEvent || !isKeptKey(name) || Object.hasOwn(custom, name)) continue;
     custom[name] = answer;
@@ -116,28 +59,7 @@ export function profileFromFieldData(fields: GraphLead['field_data'], disclaimer
     custom[key] = own(response, 'is_checked') === '1';
     customCount += 1;
   }
-
-  const email = normalizeEmail(slots.email) ?? normalizeEmail(slots.work_email);
-  if (slots.work_email !== undefined && normalizeEmail(slots.work_email) !== email && customCount < maxFieldsPerEvent) custom.work_email = slots.work_email;
-  let firstName = slots.first_name;
-  let lastName = slots.last_name;
-  if (slots.full_name !== undefined && firstName === undefined && lastName === undefined) {
-    // Only a split at the first space: "Dana Whitfield" -> Dana / Whitfield; a single name stays the first name.
-    const space = slots.full_name.indexOf(' ');
-    firstName = space === -1 ? slots.full_name : slots.full_name.slice(0, space);
-    lastName = space === -1 ? undefined : slots.full_name.slice(space + 1).trim() || undefined;
-  }
-  const profile = definedOnly<Profile>({
-    email,
-    firstName,
-    lastName,
-    phone: slots.phone,
-    company: slots.company,
-    jobTitle: slots.job_title,
-    country: slots.country,
-    companySize: amount(slots.company_size),
-    industry: slots.industry,
-  });
+  if (otherWorkEmail !== undefined && customCount < maxFieldsPerEvent) custom.work_email = otherWorkEmail;
   if (Object.keys(custom).length > 0) profile.custom = custom;
   return profile;
 }

@@ -12,6 +12,7 @@
  * completeness test (test/integration/jobs/erase.test.ts) scans the whole table for the person afterwards.
  */
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { isEmailLeadId, testLeadIdsOf } from '../core/identity.ts';
 import { crmLinkPk, crmLinkSk, leadPk, profileSk, seenPk, seenSk } from './keys.ts';
 import type { StoreTable } from './table.ts';
 
@@ -95,7 +96,11 @@ export async function resolvePerson(table: StoreTable, asked: string): Promise<P
   const root = first?.mergedInto ?? asked;
   const rootLead = root === asked ? first : await table.getLead(root);
   const merged = [...(rootLead?.aliases ?? []), ...(rootLead?.mergedFrom ?? []), ...(rootLead?.mergingFrom ? [rootLead.mergingFrom] : [])];
-  const others = [...new Set([asked, ...merged])].filter((identity) => identity !== root);
+  // The senders' test data of the address (a LinkedIn preview filled with one's own e-mail): a lead of its own, the same person.
+  const tests = isEmailLeadId(root)
+    ? (await Promise.all(testLeadIdsOf(root).map(async (key) => ((await table.getLead(key)) ? key : undefined)))).filter((key) => key !== undefined)
+    : [];
+  const others = [...new Set([asked, ...merged, ...tests])].filter((identity) => identity !== root);
   return { asked, root, identities: [...others, root] };
 }
 

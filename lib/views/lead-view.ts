@@ -1,7 +1,7 @@
 import type { Thresholds } from '../core/explain.ts';
 import { verdict } from '../core/explain.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
-import { canonicalLeadId } from '../core/identity.ts';
+import { canonicalLeadId, isEmailLeadId, testLeadIdsOf } from '../core/identity.ts';
 import type { Lead, LeadOutcomeState } from '../core/lead.ts';
 import { explainedReasons, recordProfile, scoreLead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
@@ -68,8 +68,16 @@ export function leadView(lead: StoredLead, handoffs: HandoffAttempt[], model: Sc
  * Undefined when no lead has that key.
  */
 export async function findLeadView(store: LeadReads & HandoffLedger, model: ScoringModel, asked: string, now: Date): Promise<LeadView | undefined> {
-  let lead = await store.getLead(canonicalLeadId(asked, model));
+  const leadId = canonicalLeadId(asked, model);
+  let lead = await store.getLead(leadId);
   if (lead?.mergedInto) lead = await store.getLead(lead.mergedInto);
+  // No real lead of the address: a sender's test data for it, if any (lib/core/identity.ts testLeadId).
+  if (!lead && isEmailLeadId(leadId)) {
+    for (const testKey of testLeadIdsOf(leadId)) {
+      lead = await store.getLead(testKey);
+      if (lead) break;
+    }
+  }
   if (!lead) return undefined;
   const handoffs = (await Promise.all([lead.leadId, ...(lead.mergedFrom ?? [])].map((leadId) => store.listHandoffs(leadId)))).flat();
   handoffs.sort((a, b) => a.occurredAt.localeCompare(b.occurredAt) || a.id.localeCompare(b.id));

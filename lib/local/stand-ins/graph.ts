@@ -16,12 +16,13 @@
  *   graph.failNext('page_rate_limit', 2);
  *   // FACEBOOK_GRAPH_URL = graph.url
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { GraphLead } from '../../apis/facebook-graph.ts';
 import { defaultFacebookGraphUrl, graphLeadFields } from '../../apis/facebook-graph.ts';
 import { listenLocal } from '../listen.ts';
+import { sameText } from './credentials.ts';
 
 /** Failures Graph answers, named after the documented cases (test/fixtures/facebook/meta_graph_lead_responses.json). */
 export const graphFailureKinds = [
@@ -188,12 +189,6 @@ export interface GraphStandIn {
   /** The calls for one lead. */
   callsFor(leadgenId: string): GraphCall[];
   stop(): Promise<void>;
-}
-
-function sameText(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** Starts the stand-in on 127.0.0.1. */

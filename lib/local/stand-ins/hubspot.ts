@@ -31,10 +31,11 @@
  * as HubSpot does: the contact keeps the later stage, the call answers 200 and the result shows the stage
  * kept. Clearing with `""` is accepted, and then any stage can be set.
  */
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import { listenLocal } from '../listen.ts';
+import { sameText } from './credentials.ts';
 
 /** HubSpot's default lifecycle stages, in their order (internal names). */
 export const hubSpotLifecycleStages = [
@@ -267,12 +268,6 @@ function tenSecondly() {
 
 function unavailableBody() {
   return errorBody('The service is temporarily unavailable. Please try again later.', 'SERVICE_UNAVAILABLE');
-}
-
-function sameText(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /** HubSpot's e-mail check is looser than RFC 5322; one @, a dot in the domain, no spaces. */

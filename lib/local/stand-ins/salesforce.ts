@@ -26,10 +26,11 @@
  *   const sf = await startSalesforceStandIn({ clientId, clientSecret, externalIdField: 'MQL_External_Id__c' });
  *   // SALESFORCE_INSTANCE_URL = sf.url
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { sameText } from './credentials.ts';
 
 /** A Lead as the stand-in keeps it. */
 export interface StandInLead {
@@ -182,12 +183,6 @@ const sfError = (status: number, errorCode: string, message: string, fields?: st
 });
 
 const emailPattern = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
-function sameText(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 /** A plausible 18-character Lead id, unique within the stand-in. */
 function leadIdFor(sequence: number): string {

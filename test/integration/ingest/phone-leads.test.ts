@@ -141,7 +141,7 @@ describe('a phone-only Facebook lead meets its e-mail', () => {
 
     const { body } = await getLead(stack, email);
     expect(body).toMatchObject({ leadId: email, mergedFrom: [phone.key], eventCount: 2, lead: { email, jobTitle: 'VP Operations' } });
-    expect(body.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'facebook_lead_form', count: 2, rawPoints: 20 })]));
+    expect(body.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'lead_form', count: 2, rawPoints: 20 })]));
     expect((await getLead(stack, phone.key)).body.leadId).toBe(email);
   });
 

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DemoError, runDemo } from '../../../lib/local/demo.ts';
+import { runGoogleDemo } from '../../../lib/local/demo-google.ts';
 import { freePort } from '../../../lib/local/dynamodb.ts';
 import { exampleEnv, type LocalStack, startTestStack } from '../../setup/stack.ts';
 
@@ -38,7 +39,7 @@ describe('mql demo', () => {
       expect.arrayContaining([
         'pricing_page_viewed',
         'case_study_downloaded',
-        'facebook_lead_form',
+        'lead_form',
         'email_clicked',
         'email_opened',
         'c_level_or_vp',
@@ -74,7 +75,25 @@ describe('mql demo', () => {
     expect(second.lead.status).toBe('mql');
   });
 
+  it('--source google: a Google Ads lead scored from its columns, its redelivery counted once, the test data kept apart and not handed off', async () => {
+    const lines: string[] = [];
+    const result = await runGoogleDemo({ baseUrl: stack.baseUrl, env, print: (line) => lines.push(line) });
+
+    expect(result.lead.lead).toMatchObject({ firstName: 'Jordan', lastName: 'Reyes', company: 'Contoso Logistics', jobTitle: 'Chief Revenue Officer' });
+    expect(result.lead.reasons.map((reason) => reason.rule)).toEqual(
+      expect.arrayContaining(['lead_form', 'c_level_or_vp', 'company_over_500', 'target_industry']),
+    );
+    expect(result.lead.score).toMatchObject({ fit: 40, behavior: 10 });
+    expect(result.lead.eventCount).toBe(1);
+    expect(result.redelivery).toEqual({ stored: 0, duplicates: 1 });
+    expect(result.lead.recentEvents[0]?.properties).toMatchObject({ formId: '9007199254740993', what_is_your_budget: '$50k+' });
+    expect(result.testLeadKey).toMatch(/^google-ads-test:/);
+    expect(result.testLead.handoffs ?? []).toEqual([]);
+    expect(lines.join('\n')).toContain('POST /webhooks/google-ads -> 200');
+  });
+
   it('says what is missing rather than failing obscurely', async () => {
+    await expect(runGoogleDemo({ baseUrl: stack.baseUrl, env: { ...env, GOOGLE_ADS_WEBHOOK_KEY: '' }, print: () => {} })).rejects.toThrow(DemoError);
     await expect(runDemo({ baseUrl: stack.baseUrl, env: { ...env, FACEBOOK_APP_SECRET: '' }, print: () => {} })).rejects.toThrow(DemoError);
     await expect(runDemo({ baseUrl: stack.baseUrl, env: { ...env, TRACKING_WRITE_KEY: '' }, print: () => {} })).rejects.toThrow(
       /TRACKING_WRITE_KEY is not set/,

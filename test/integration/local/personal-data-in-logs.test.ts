@@ -1,6 +1,7 @@
 /**
  * No person in the logs (docs/data-protection.md): the local stack runs the worked example, a lead with
- * a phone number, a lookup of an unknown address, the demo (Facebook lead, SendGrid batch, CRM handoff),
+ * a phone number, a lookup of an unknown address, the demo (Facebook lead, SendGrid batch, CRM handoff), the
+ * LinkedIn demo (validation, notification, the API fetch),
  * an erase (`mql erase`, its own log lines included) and a redelivery after it, at DEBUG level, and not
  * one line any function, the local stack or the command writes holds an e-mail address or phone number
  * of those leads; they appear as lead references (lib/runtime/pseudonym.ts).
@@ -11,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemo } from '../../../lib/local/demo.ts';
+import { runLinkedinDemo } from '../../../lib/local/demo-linkedin.ts';
 import { freePort } from '../../../lib/local/dynamodb.ts';
 import { leadRef } from '../../../lib/runtime/pseudonym.ts';
 import { mqlOn } from '../../setup/cli.ts';
@@ -32,6 +34,7 @@ beforeAll(async () => {
     EVENTS_WEBHOOK_SECRET: eventsSecret,
     LOG_LEVEL: 'DEBUG',
     FACEBOOK_GRAPH_URL: `http://127.0.0.1:${await freePort()}/v26.0`,
+    LINKEDIN_API_URL: `http://127.0.0.1:${await freePort()}/rest`,
     CRM_WEBHOOK_URL: `http://127.0.0.1:${await freePort()}/crm/leads`,
   };
   stack = await startTestStack({ env, dataDir, log: (line) => stackLines.push(line) });
@@ -56,6 +59,7 @@ describe('the logs of a local stack', () => {
     // The worked example's MQL goes to CRM_WEBHOOK_URL, where only the demo listens: its failed attempts and
     // retries are logged too, and stay on the queue (no drain: their back-off outlasts the test).
     const demo = await runDemo({ baseUrl: stack.baseUrl, env, print: () => {} });
+    const linkedinDemo = await runLinkedinDemo({ baseUrl: stack.baseUrl, env, print: () => {} });
 
     // The person asks to be erased; the provider then redelivers one of their events.
     const erase = await mqlOn(dataDir, ['erase', email, '--yes'], { LOG_LEVEL: 'DEBUG' });
@@ -63,7 +67,7 @@ describe('the logs of a local stack', () => {
     const redelivery = await post(eventsUrl, signedDelivery(identify));
     expect(redelivery).toMatchObject({ status: 200, body: { stored: 0, ignoredReasons: { erased: 1 } } });
 
-    const people = [email, unknown, demo.email, phone, phone.slice(2), '415-555-0199'];
+    const people = [email, unknown, demo.email, linkedinDemo.email, phone, phone.slice(2), '415-555-0199'];
     const logged = lines.join('');
     require('node:fs').writeFileSync('/tmp/logged.txt', logged);
     // The 404 is logged (its detail names the address asked for): by reference.

@@ -193,7 +193,7 @@ describe('a lead from webhook to score', () => {
     expect(body.reasons).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ rule: 'director_or_head', kind: 'fit', pointsNow: 10 }),
-        expect.objectContaining({ rule: 'facebook_lead_form', kind: 'behavior', rawPoints: 10, count: 1, lastSeen: '2024-05-14T09:21:06.000Z' }),
+        expect.objectContaining({ rule: 'lead_form', kind: 'behavior', rawPoints: 10, count: 1, lastSeen: '2024-05-14T09:21:06.000Z' }),
       ]),
     );
     expect(body.recentEvents).toEqual([

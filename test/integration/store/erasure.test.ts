@@ -12,6 +12,7 @@ import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand } from '@aw
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultModel } from '../../../lib/core/default-model.ts';
+import { testLeadId } from '../../../lib/core/identity.ts';
 import { hasPseudonymKey, usePseudonymKey } from '../../../lib/runtime/pseudonym.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { event, handoffRecord, workedExample, workedExampleProfile } from '../../setup/events.ts';
@@ -201,6 +202,21 @@ describe('an erasure stopped half-way', () => {
     const again = await erase(table.store, email);
     expect(again.person.identities.sort()).toEqual([email, `phone:${phone}`].sort());
     expect(await itemsNaming(email, phone.slice(1))).toEqual([]);
+  });
+});
+
+describe("a sender's test data of the address", () => {
+  it('erased with the person: a LinkedIn preview filled with their own e-mail is a test lead of its own, reached from the address', async () => {
+    const email = newEmail();
+    const testKey = testLeadId('linkedin', email)!;
+    await table.store.apply([event(testKey, 'form_submitted', minutesAgo(30), { source: 'linkedin', profile: { email } })], defaultModel, new Date());
+    await table.store.apply(workedExample(email, minutesAgo(10)), defaultModel, new Date());
+
+    const result = await erase(table.store, email);
+
+    expect(result.person.identities.sort()).toEqual([email, testKey].sort());
+    expect(await table.store.getLead(testKey)).toBeUndefined();
+    expect(await itemsNaming(email)).toEqual([]);
   });
 });
 

@@ -220,7 +220,7 @@ describe('a lead as sales judged it', () => {
       [event('phone:+14155550123', 'form_submitted', days(0), { properties: { formId: 'f1' } }), profile, event(email, 'sql', days(0))],
       defaultModel,
     );
-    expect(judged?.contributions).toMatchObject({ facebook_lead_form: 10 });
+    expect(judged?.contributions).toMatchObject({ lead_form: 10 });
   });
 });
 

@@ -38,7 +38,7 @@ describe('form mappings in the scoring model', () => {
 
     const { lead, score } = applyEvents(undefined, [formSubmitted('lee@acme-logistics.com', '999', 'lead-2')], model, t0);
 
-    expect(score.reasons).toEqual([expect.objectContaining({ rule: 'facebook_lead_form', pointsNow: 10 })]);
+    expect(score.reasons).toEqual([expect.objectContaining({ rule: 'lead_form', pointsNow: 10 })]);
     expect(lead.status).toBe('engaged');
   });
 
@@ -49,7 +49,7 @@ describe('form mappings in the scoring model', () => {
 
     expect(mapped.score.behavior).toBe(40);
     expect(plain.score.behavior).toBe(10);
-    expect(scoreLead(plain.lead, defaultModel, t0).reasons.map((reason) => reason.rule)).toEqual(['facebook_lead_form']);
+    expect(scoreLead(plain.lead, defaultModel, t0).reasons.map((reason) => reason.rule)).toEqual(['lead_form']);
   });
 
   it('maps only form_submitted events, by their formId property, compared as text', () => {
@@ -85,7 +85,7 @@ describe('leads known by a provider key', () => {
 
     expect(lead.leadId).toBe('phone:+14155550123');
     expect(lead.profile).toEqual({ phone: '+14155550123', firstName: 'Dana' });
-    expect(score.reasons.map((reason) => reason.rule)).toEqual(['facebook_lead_form']);
+    expect(score.reasons.map((reason) => reason.rule)).toEqual(['lead_form']);
   });
 
   it('a lead id is a normalized e-mail or a provider key, never anything else', () => {

@@ -65,6 +65,7 @@ describe('retry policies', () => {
   it('come from the topology, one per queue, each with its environment prefix', () => {
     expect(queues.map((queue) => [queue.name, queue.retryEnvPrefix])).toEqual([
       ['facebook-leads', 'FACEBOOK'],
+      ['linkedin-leads', 'LINKEDIN'],
       ['handoff', 'HANDOFF'],
     ]);
     expect(queueSpec('handoff').retry).toEqual(policy);
