@@ -1,11 +1,12 @@
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { type Duration, Stack, Validations } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { emailDomainListFiles } from '../../lib/core/email-domains.ts';
 
 /** Properties of {@link MqlFunction}; everything not here is a house default. */
 export interface MqlFunctionProps {
@@ -110,6 +111,12 @@ export class MqlFunction extends Construct {
         logLevel: LogLevel.WARNING,
         // Packages a function never runs, replaced in its bundle only (lib/ and bin/ run unbundled keep them).
         esbuildArgs: { '--alias': lambdaAliases(props.projectRoot) },
+        // The e-mail domain lists are read on first use, not bundled (lib/core/email-domains.ts): beside the bundle.
+        commandHooks: {
+          beforeBundling: () => [],
+          beforeInstall: () => [],
+          afterBundling: (_inputDir, outputDir) => emailDomainListCopies(props.projectRoot, outputDir),
+        },
         ...(metafile ? { metafile: true } : {}),
       },
     });
@@ -139,6 +146,21 @@ export function lambdaAliases(projectRoot: string): string[] {
     `@aws-sdk/credential-provider-node=${join(runtime, 'lambda-credentials.ts')}`,
     `@smithy/core/event-streams=${join(runtime, 'lambda-event-streams.ts')}`,
   ];
+}
+
+/**
+ * Shell commands that copy the e-mail domain lists (lib/core/email-domains.ts `emailDomainListFiles`) from
+ * the project's node_modules into `node_modules/` beside a bundle, where the bundle's `require` finds them.
+ * Read on first use rather than inlined: some 250 KB of lists would take every scoring function past its
+ * bundle size goal (docs/benchmarks.md, "Cold start").
+ */
+export function emailDomainListCopies(projectRoot: string, outputDir: string): string[] {
+  const resolve = createRequire(`${projectRoot.replace(/\/?$/, '/')}package.json`).resolve;
+  const quoted = (path: string) => `'${path.replaceAll("'", "'\\''")}'`;
+  return Object.values(emailDomainListFiles).map((file) => {
+    const target = join(outputDir, 'node_modules', file);
+    return `mkdir -p ${quoted(dirname(target))} && cp ${quoted(resolve(file))} ${quoted(target)}`;
+  });
 }
 
 /** Throws unless esbuild can be resolved from the project root, where NodejsFunction looks for it. */

@@ -1,4 +1,5 @@
 import { parseBand, valueMatches } from './conditions.ts';
+import { comparableDomain, onEmailDomainList } from './email-domains.ts';
 import type { Profile } from './events.ts';
 import { emailDomain } from './events.ts';
 import type { DomainKind, FitCondition, ScoringModel } from './model.ts';
@@ -16,17 +17,24 @@ export interface FitMatch {
   groupLimit?: number;
 }
 
-/** Which kind of address an e-mail is: competitor, education, personal, or (the rest) work. */
+/**
+ * Which kind of address an e-mail is, first match wins: `competitor` and `education` by the model's lists;
+ * `work` when the model's `domains.work` names it; `disposable`, then `personal`, by the maintained lists
+ * (lib/core/email-domains.ts) and the model's own additions; every other address is `work`. A model's entry
+ * covers the domain and every domain under it (`yahoo.com` covers `mail.yahoo.com`), as a list's does.
+ */
 export function classifyEmailDomain(email: string | undefined, domains: ScoringModel['domains']): DomainKind | undefined {
   if (!email) return undefined;
-  const domain = emailDomain(email.toLowerCase());
+  const domain = comparableDomain(emailDomain(email.toLowerCase()));
   const isOrUnder = (listed: string) => domain === listed || domain.endsWith(`.${listed}`);
   if (domains.competitors.some(isOrUnder)) return 'competitor';
   const isEducation = domains.education.some((entry) =>
     entry.startsWith('.') ? domain.endsWith(entry) : entry.endsWith('.') ? domain.startsWith(entry) : isOrUnder(entry),
   );
   if (isEducation) return 'education';
-  if (domains.personal.some(isOrUnder)) return 'personal';
+  if (domains.work?.some(isOrUnder)) return 'work';
+  if (domains.disposable?.some(isOrUnder) || onEmailDomainList(domain, 'disposable')) return 'disposable';
+  if (domains.personal.some(isOrUnder) || onEmailDomainList(domain, 'personal')) return 'personal';
   return 'work';
 }
 

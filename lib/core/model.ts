@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import './zod.ts';
 import { operatorNames } from './conditions.ts';
+import { emailDomainListsVersion } from './email-domains.ts';
 
 /**
  * The scoring model: configuration as code, validated by zod (its tree-shakable `zod/mini` API: lib/core/zod.ts;
@@ -52,7 +53,8 @@ const validRegex = z.string().check(
   ),
 );
 
-export const domainKinds = ['work', 'personal', 'education', 'competitor'] as const;
+/** What an e-mail's domain says of its person: lib/core/fit.ts `classifyEmailDomain`. */
+export const domainKinds = ['work', 'personal', 'disposable', 'education', 'competitor'] as const;
 export type DomainKind = (typeof domainKinds)[number];
 
 const scalar = z.union([z.string(), z.number(), z.boolean()]);
@@ -222,8 +224,12 @@ export const scoringModelSchema = z
       }),
     ),
     domains: z.strictObject({
-      /** Free-mail providers. */
+      /** Free-mail providers, in addition to the maintained list (lib/core/email-domains.ts). */
       personal: z._default(z.array(z.string()), []),
+      /** Disposable address services, in addition to the maintained list (optional, like `work`). */
+      disposable: z.optional(z.array(z.string())),
+      /** Never personal nor disposable, whatever the lists say: an internet provider that is a customer (`bt.com`). */
+      work: z.optional(z.array(z.string())),
       /** Education domains or suffixes (`.edu`, `.ac.uk`). */
       education: z._default(z.array(z.string()), []),
       competitors: z._default(z.array(z.string()), []),
@@ -417,9 +423,14 @@ function jsonSyntaxProblem(text: string, message: string): string {
   return `line ${line} column ${column}: not valid JSON: ${located[1]}`;
 }
 
-/** First 12 hex digits of the SHA-256 of the model's canonical JSON (keys sorted). */
+/**
+ * First 12 hex digits of the SHA-256 of the model's canonical JSON (keys sorted) and of the versions of the
+ * maintained e-mail domain lists (lib/core/email-domains.ts): a model means what it says plus what those
+ * lists say, so an update of a list changes every model's version, as a change of the file would.
+ */
 export function modelVersion(model: unknown): string {
-  return createHash('sha256').update(canonicalJson(model)).digest('hex').slice(0, 12);
+  const content = `${canonicalJson(model)}\n${emailDomainListsVersion()}`;
+  return createHash('sha256').update(content).digest('hex').slice(0, 12);
 }
 
 function canonicalJson(value: unknown): string {

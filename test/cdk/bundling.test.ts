@@ -6,12 +6,14 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { CfnElement } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleMetafileContext } from '../../cdk/constructs/mql-function.ts';
+import { emailDomainListFiles } from '../../lib/core/email-domains.ts';
 import { functions, type HandlerName } from '../../lib/topology.ts';
 import { synth } from './synth.ts';
 
@@ -83,6 +85,19 @@ describe('bundling', () => {
     }
   });
 
+  it("puts the e-mail domain lists beside every bundle, where the bundle's own require finds them", () => {
+    for (const name of names) {
+      const asset = join(bundles[name], '..');
+      // The bundle reads them through createRequire(import.meta.url) (lib/core/email-domains.ts): the same resolution.
+      const fromBundle = createRequire(bundles[name]);
+      for (const file of Object.values(emailDomainListFiles)) {
+        expect(fromBundle.resolve(file).startsWith(`${asset}/node_modules/`), `${name}: ${file}`).toBe(true);
+      }
+      expect(fromBundle(emailDomainListFiles.personal), name).toContain('gmail.com');
+      expect(fromBundle(emailDomainListFiles.disposable), name).toContain('mailinator.com');
+    }
+  });
+
   it('keeps every bundle within 400 KB, with the environment as the only credential provider and no code its function never runs', () => {
     for (const name of names) {
       const bundle = bundles[name];
@@ -105,6 +120,16 @@ describe('bundling', () => {
       expect(
         inputs.filter((input) => input.includes('/submodules/event-streams/')),
         `${name}: the SDK's event-stream codec`,
+      ).toEqual([]);
+    }
+    // The e-mail domain lists and the Public Suffix List are never inlined (lib/core/email-domains.ts, lib/core/account.ts).
+    for (const name of names) {
+      const inputs = Object.keys(
+        (JSON.parse(readFileSync(join(bundles[name], '..', 'index.meta.json'), 'utf8')) as { inputs: Record<string, unknown> }).inputs,
+      );
+      expect(
+        inputs.filter((input) => /node_modules\/(email-providers|disposable-email-domains-js|tldts|tldts-core)\//.test(input)),
+        `${name}: lists inlined`,
       ).toEqual([]);
     }
     // The handoff never scores: no scoring model, no zod (lib/handoff/ledger-from-env.ts).
