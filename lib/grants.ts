@@ -93,6 +93,11 @@ export interface TableAccess {
 
 /**
  * What the ingest path calls: the lead's items, markers and erasure tombstones read, its transaction written
- * (with a ConditionCheck on the tombstone when it creates a lead, lib/store/tombstones.ts), a merge's items updated.
+ * (with a ConditionCheck on the tombstone when it creates a lead, lib/store/tombstones.ts), a merge's items updated,
+ * a delivery's new leads' raw payloads and events put 25 to a BatchWriteItem (lib/store/fresh-leads.ts), and what a
+ * lead-first write takes back when the person was erased meanwhile or the write failed (DeleteItem,
+ * lib/store/lead-first.ts).
  */
-export const ingestTable = { actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'ConditionCheckItem'] } as const satisfies TableAccess;
+export const ingestTable = {
+  actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'BatchWriteItem', 'UpdateItem', 'DeleteItem', 'ConditionCheckItem'],
+} as const satisfies TableAccess;

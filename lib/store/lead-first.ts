@@ -54,7 +54,7 @@ export function pendingEventsOf(lead: StoredLead | undefined): PendingEvent[] {
 }
 
 /** The next events one write applies: at most {@link maxEventsPerWrite}, and {@link maxPendingBytes} of them. */
-function nextWrite(events: readonly NormalizedEvent[]): NormalizedEvent[] {
+export function nextWrite(events: readonly NormalizedEvent[]): NormalizedEvent[] {
   const chunk: NormalizedEvent[] = [];
   let bytes = 0;
   for (const event of events) {
@@ -209,7 +209,7 @@ export async function writeLeadFirst(
  * lead (its creation read none), or the lead is gone, or it holds events from before the erasure (a lead
  * whose person came back holds only later ones: ./tombstones.ts).
  */
-async function erasedMeanwhile(table: StoreTable, leadId: string, created: boolean): Promise<boolean> {
+export async function erasedMeanwhile(table: StoreTable, leadId: string, created: boolean): Promise<boolean> {
   if (!tombstoneKey(leadId)) return false;
   const tombstone = await readTombstone(table, leadId);
   if (!tombstone) return false;
@@ -219,7 +219,7 @@ async function erasedMeanwhile(table: StoreTable, leadId: string, created: boole
 }
 
 /** Removes a lead this write created, unless written since (then the erasure's own look removes it). */
-async function deleteLead(table: StoreTable, lead: StoredLead): Promise<void> {
+export async function deleteLead(table: StoreTable, lead: StoredLead): Promise<void> {
   try {
     await table.client.send(
       new DeleteCommand({
@@ -268,6 +268,6 @@ async function putItems(table: StoreTable, items: readonly Record<string, unknow
   });
 }
 
-async function deleteItems(table: StoreTable, keys: readonly { pk: string; sk: string }[]): Promise<void> {
+export async function deleteItems(table: StoreTable, keys: readonly { pk: string; sk: string }[]): Promise<void> {
   await mapWithConcurrency(keys, table.concurrency, (Key) => table.client.send(new DeleteCommand({ TableName: table.tableName, Key })));
 }

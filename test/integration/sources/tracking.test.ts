@@ -291,6 +291,25 @@ describe('the tracking API', () => {
   const sendJson = (path: string, payload: unknown, headers: Record<string, string> = { authorization: basic(`${writeKey}:`) }) =>
     postCounting(stack, `${stack.baseUrl}${path}`, { body: JSON.stringify(payload), headers: { 'content-type': 'text/plain', ...headers } });
 
+  it("a batch of new users: each user's messages on their lead once, and their user ids lead to them (the commits together, lib/store/fresh-leads.ts)", async () => {
+    const people = Array.from({ length: 5 }, (_, index) => someone(`new-user-${index}`));
+    const batch = people.flatMap((email) => [
+      track(email, { event: 'Webinar Registered' }),
+      track(email, { type: 'page', event: undefined, properties: { url: 'https://acme.com/pricing' } }),
+    ]);
+    expect(await sendJson('/v1/batch', { batch })).toMatchObject({ status: 200, body: { success: true, stored: 10, duplicates: 0 } });
+    for (const email of people) {
+      expect(await leadView(stack, email)).toMatchObject({ eventCount: 2 });
+      // A later message with the user id alone lands on the lead.
+      expect(await sendJson('/v1/track', track('x', { userId: `user-${email}`, context: {}, event: 'Content Downloaded' }))).toMatchObject({
+        status: 200,
+        body: { stored: 1 },
+      });
+      expect(await leadView(stack, email)).toMatchObject({ eventCount: 3 });
+    }
+    expect(await sendJson('/v1/batch', { batch })).toMatchObject({ status: 200, added: 0, body: { stored: 0, duplicates: 10 } });
+  });
+
   it("corrects a sender's slow clock: its event is stored at the time it happened on ours", async () => {
     const email = someone('skew');
     const twoHours = 2 * 3600_000;
