@@ -21,15 +21,19 @@ import { performance } from 'node:perf_hooks';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { utf8Bytes } from '../core/budget.ts';
 import type { NormalizedEvent } from '../core/events.ts';
+import { isEmailLeadId, linkedKeysOf } from '../core/identity.ts';
 import type { Lead } from '../core/lead.ts';
 import { applyEvents, newLead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
+import { hasPseudonymKey } from '../runtime/pseudonym.ts';
 import { table as tableLayout } from '../topology.ts';
 import { leadPk, profileSk } from './keys.ts';
-import { deleteItems, deleteLead, erasedMeanwhile } from './lead-first.ts';
+import { deleteItems, deleteLead, erasedMeanwhile, nextWrite } from './lead-first.ts';
 import { aliasPut, eventItem, leadPut, maxItemsPerTransaction, outcomeOf, pendingEventOf, rawItems, toStored } from './lead-transaction.ts';
+import type { LinkedReads } from './merge.ts';
 import type { LeadOutcome, StoredLead } from './repository.ts';
 import type { StoreTable, TransactItems } from './table.ts';
+import type { ErasureContext } from './tombstones.ts';
 
 /** Bytes of one transaction's items as JSON, under DynamoDB's 4 MB with room for attribute overhead. */
 const maxCommitBytes = 3.5 * 1024 * 1024;
@@ -155,4 +159,34 @@ export async function writeFreshLeadsTogether(
     done.push(outcomeOf(lead.next, lead.events.length, 0, 0));
   }
   return { done, rest };
+}
+
+/**
+ * The leads of a delivery that ./fresh-leads.ts can write together: an e-mail lead not stored (as read ahead),
+ * whose person has no tombstone (read ahead too; each read is used once), whose events fit one lead-first write
+ * and link keys that no item had when read; without such a key a lead's commit is a lone PutItem, cheaper alone.
+ */
+export function freshLeadsWithClaims(
+  byLead: ReadonlyMap<string, NormalizedEvent[]>,
+  readOf: (leadId: string) => StoredLead | undefined,
+  linked: LinkedReads,
+  erasure: ErasureContext,
+): FreshLead[] {
+  const fresh: FreshLead[] = [];
+  for (const [leadId, events] of byLead) {
+    if (!isEmailLeadId(leadId) || readOf(leadId) !== undefined) continue;
+    const claims = [...new Set(events.flatMap((event) => linkedKeysOf(event)))];
+    if (claims.length === 0 || claims.some((key) => !linked.has(key) || linked.get(key) !== undefined)) continue;
+    if (nextWrite(events).length < events.length) continue;
+    // [erasure] Erasures on (a pseudonym key): the tombstone read ahead must say none, and is used up here.
+    if (hasPseudonymKey()) {
+      if (!erasure.tombstones?.has(leadId) || erasure.tombstones.get(leadId) !== undefined) continue;
+      erasure.tombstones.delete(leadId);
+    }
+    fresh.push({ leadId, events, claims });
+  }
+  // A key two new leads both name (a shared browser in one batch): neither goes together; one at a time decides.
+  const counts = new Map<string, number>();
+  for (const lead of fresh) for (const key of lead.claims) counts.set(key, (counts.get(key) ?? 0) + 1);
+  return fresh.filter((lead) => lead.claims.every((key) => counts.get(key) === 1));
 }

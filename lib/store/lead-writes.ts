@@ -8,18 +8,16 @@ import { performance } from 'node:perf_hooks';
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../core/events.ts';
-import { canonicalLeadId, isEmailLeadId, linkedKeysOf } from '../core/identity.ts';
+import { canonicalLeadId } from '../core/identity.ts';
 import type { Lead } from '../core/lead.ts';
 import { applyEvents, evaluateLead, newLead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { replayLead } from '../core/replay.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
-import { hasPseudonymKey } from '../runtime/pseudonym.ts';
 import { deliveryTransaction } from './delivery-transaction.ts';
-import type { FreshLead } from './fresh-leads.ts';
-import { writeFreshLeadsTogether } from './fresh-leads.ts';
+import { freshLeadsWithClaims, writeFreshLeadsTogether } from './fresh-leads.ts';
 import { eventSk, leadPk } from './keys.ts';
-import { nextWrite, pendingEventsOf, writeLeadFirst } from './lead-first.ts';
+import { pendingEventsOf, writeLeadFirst } from './lead-first.ts';
 import type { ScannedLead } from './lead-histories.ts';
 import { changed, minEventsToLookUp, nextChunk, outcomeOf, replacesState, storedEventKey, toStored, transactionItems } from './lead-transaction.ts';
 import type { LinkedReads, MergePlan } from './merge.ts';
@@ -94,9 +92,8 @@ export class LeadWriter {
         };
       }
     }
-    // New leads whose events take keys no lead has (a tracking batch's new users): their commits together,
-    // in as few transactions as fit, rather than one each (./fresh-leads.ts). The others, and any handed back,
-    // one at a time below.
+    // New leads taking keys no lead has (a tracking batch's new users): committed together (./fresh-leads.ts);
+    // the others, and any handed back, one at a time below.
     const fresh = stored.size === 0 && linked ? freshLeadsWithClaims(byLead, readOf, linked, erasure) : [];
     const together = fresh.length > 1 ? await writeFreshLeadsTogether(this.table, fresh, model, now, startedAt) : { done: [], rest: [] };
     const written = new Set(together.done.map((outcome) => outcome.leadId));
@@ -449,34 +446,4 @@ export class LeadWriter {
  */
 function trustsScan({ lead, events }: ScannedLead): boolean {
   return events.length === lead.eventCount && Object.keys(lead.outbox ?? {}).length === 0 && !lead.mergingFrom && !lead.mergedInto;
-}
-
-/**
- * The leads of a delivery that ./fresh-leads.ts can write together: an e-mail lead not stored (as read ahead),
- * whose person has no tombstone (read ahead too; each read is used once), whose events fit one lead-first write
- * and link keys that no item had when read; without such a key a lead's commit is a lone PutItem, cheaper alone.
- */
-function freshLeadsWithClaims(
-  byLead: ReadonlyMap<string, NormalizedEvent[]>,
-  readOf: (leadId: string) => StoredLead | undefined,
-  linked: LinkedReads,
-  erasure: ErasureContext,
-): FreshLead[] {
-  const fresh: FreshLead[] = [];
-  for (const [leadId, events] of byLead) {
-    if (!isEmailLeadId(leadId) || readOf(leadId) !== undefined) continue;
-    const claims = [...new Set(events.flatMap((event) => linkedKeysOf(event)))];
-    if (claims.length === 0 || claims.some((key) => !linked.has(key) || linked.get(key) !== undefined)) continue;
-    if (nextWrite(events).length < events.length) continue;
-    // [erasure] Erasures on (a pseudonym key): the tombstone read ahead must say none, and is used up here.
-    if (hasPseudonymKey()) {
-      if (!erasure.tombstones?.has(leadId) || erasure.tombstones.get(leadId) !== undefined) continue;
-      erasure.tombstones.delete(leadId);
-    }
-    fresh.push({ leadId, events, claims });
-  }
-  // A key two new leads both name (a shared browser in one batch): neither goes together; one at a time decides.
-  const counts = new Map<string, number>();
-  for (const lead of fresh) for (const key of lead.claims) counts.set(key, (counts.get(key) ?? 0) + 1);
-  return fresh.filter((lead) => lead.claims.every((key) => counts.get(key) === 1));
 }
