@@ -205,6 +205,57 @@ export const formMapping = z.strictObject({
 });
 export type FormMapping = z.infer<typeof formMapping>;
 
+/**
+ * What an account fit rule can read: the account's traits, from its group call or else from what its members'
+ * profiles say most often (lib/core/account-score.ts `accountTraits`).
+ */
+export const accountTraitFields = ['industry', 'companySize', 'annualRevenue', 'country', 'company', 'companyPlan'] as const;
+export type AccountTraitField = (typeof accountTraitFields)[number];
+
+export const accountFitRule = z.strictObject({
+  id: ruleId,
+  description: z.string(),
+  when: z.strictObject({ field: z.enum(accountTraitFields), ...operators }).check(z.superRefine((condition, ctx) => requireOperator(condition, ctx, 'field'))),
+  points: z.number(),
+});
+export type AccountFitRule = z.infer<typeof accountFitRule>;
+
+/** A role of the buying group (a seniority or a department): a condition on a member's profile, as a fit rule's. */
+export const accountRole = z.strictObject({ id: ruleId, description: z.string(), when: fitCondition });
+export type AccountRole = z.infer<typeof accountRole>;
+
+const wholeCount = (minimum: number) => z.number().check(z.int(), z.gte(minimum));
+
+/**
+ * The account score (docs/accounts.md, "The account score"; lib/core/account-score.ts): optional, so a model
+ * without it stays valid (and keeps its version) and scores no account.
+ */
+export const accountSection = z.strictObject({
+  /** Fit of the account itself, on its traits. Every rule that matches counts. */
+  fit: z.strictObject({ rules: z.array(accountFitRule) }),
+  /** The sum of the top `topMembers` members' behavior points, each member counted at most `memberCap`. */
+  engagement: z.strictObject({ topMembers: wholeCount(1), memberCap: z.number().check(z.positive()) }),
+  /**
+   * The buying group's breadth: `pointsPerRole` for each distinct role held by a member with at least
+   * `memberFloor` behavior points (a member's role is the first of `roles` its profile matches), at most `maxPoints`.
+   */
+  breadth: z.strictObject({
+    memberFloor: z.number().check(z.positive()),
+    roles: z.array(accountRole),
+    pointsPerRole: z.number().check(z.gte(0)),
+    maxPoints: z.optional(z.number().check(z.gte(0))),
+  }),
+  thresholds: z.strictObject({
+    /** Enter MQA at a total of at least this many points... */
+    mqa: z.number(),
+    /** ...with at least this many members at or above `breadth.memberFloor`. */
+    minMembers: wholeCount(0),
+    /** An MQA falls back only below this (hysteresis). */
+    recycleBelow: z.number(),
+  }),
+});
+export type AccountSection = z.infer<typeof accountSection>;
+
 export const scoringModelSchema = z
   .strictObject({
     name: z.string(),
@@ -258,6 +309,8 @@ export const scoringModelSchema = z
       /** An MQL falls back to nurture only below this (hysteresis). */
       recycleBelow: z.number(),
     }),
+    /** The account score: optional, so models without it keep their version. */
+    account: z.optional(accountSection),
   })
   .check(
     z.superRefine((model, ctx) => {
@@ -288,6 +341,7 @@ export const scoringModelSchema = z
           });
         }
       });
+      if (model.account) checkAccount(model.account, ctx);
       const behaviorGroups = model.behavior.groups ?? {};
       model.behavior.rules.forEach((rule, index) => {
         if (rule.group && !Object.hasOwn(behaviorGroups, rule.group)) {
@@ -300,6 +354,27 @@ export const scoringModelSchema = z
       });
     }),
   );
+
+/** The account section's checks across fields: as the lead's, named by path. */
+function checkAccount(account: AccountSection, ctx: z.core.$RefinementCtx): void {
+  if (account.thresholds.recycleBelow > account.thresholds.mqa) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['account', 'thresholds', 'recycleBelow'],
+      message: `expected at most account.thresholds.mqa (${account.thresholds.mqa}), got ${account.thresholds.recycleBelow}`,
+    });
+  }
+  const seen = new Set<string>();
+  for (const rule of [...account.fit.rules, ...account.breadth.roles]) {
+    if (seen.has(rule.id))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['account'],
+        message: `id "${rule.id}" is used twice (ids are unique across account.fit.rules and account.breadth.roles)`,
+      });
+    seen.add(rule.id);
+  }
+}
 
 export type ScoringModelInput = z.input<typeof scoringModelSchema>;
 export type ScoringModel = z.output<typeof scoringModelSchema> & { readonly version: string };
