@@ -160,7 +160,7 @@ export function scoreAccount(
   const engagementReasons: AccountReason[] = counted.map((entry) => ({
     kind: 'engagement',
     rule: 'member',
-    description: `Engagement of ${entry.member.leadId}`,
+    description: 'Behavior points of one of the most engaged members (at most engagement.memberCap)',
     member: entry.member.leadId,
     pointsNow: round2(entry.value),
     points: 0,

@@ -85,6 +85,8 @@ describe('a buying group qualifies together', () => {
       // The third role is reached, but breadth.maxPoints (20) is.
       ['breadth', 'manager', '', 0],
     ]);
+    // The member is named by its lead id in `member` only: a description is the same text for every member.
+    expect(account.reasons.filter((reason) => reason.description.includes('@'))).toEqual([]);
     expect(account.missing).toEqual(['an MQA (total 130): recycled when the total falls below recycleBelow 70, i.e. after losing 61 points']);
   });
 
