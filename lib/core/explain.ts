@@ -74,7 +74,8 @@ export interface Verdict {
   summary: string[];
 }
 
-const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
+/** "1 point", "3 points". */
+export const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? '' : 's'}`;
 
 /**
  * The score against the thresholds, in words: "needs 12 more behavior points", "fit 5 is below minFit 10",

@@ -3,6 +3,9 @@ import * as z from 'zod/mini';
 import './zod.ts';
 import { operatorNames } from './conditions.ts';
 import { emailDomainListsVersion } from './email-domains.ts';
+import { describeIssue, jsonSyntaxProblem, ModelError } from './model-errors.ts';
+
+export { ModelError } from './model-errors.ts';
 
 /**
  * The scoring model: configuration as code, validated by zod (its tree-shakable `zod/mini` API: lib/core/zod.ts;
@@ -205,6 +208,58 @@ export const formMapping = z.strictObject({
 });
 export type FormMapping = z.infer<typeof formMapping>;
 
+/**
+ * What an account fit rule can read: the account's traits, from its group call or else from what its members'
+ * profiles say most often (lib/core/account-score.ts `accountTraits`).
+ */
+export const accountTraitFields = ['industry', 'companySize', 'annualRevenue', 'country', 'company', 'companyPlan'] as const;
+export type AccountTraitField = (typeof accountTraitFields)[number];
+
+export const accountFitRule = z.strictObject({
+  id: ruleId,
+  description: z.string(),
+  when: z.strictObject({ field: z.enum(accountTraitFields), ...operators }).check(z.superRefine((condition, ctx) => requireOperator(condition, ctx, 'field'))),
+  points: z.number(),
+});
+export type AccountFitRule = z.infer<typeof accountFitRule>;
+
+/** A role of the buying group (a seniority or a department): a condition on a member's profile, as a fit rule's. */
+export const accountRole = z.strictObject({ id: ruleId, description: z.string(), when: fitCondition });
+export type AccountRole = z.infer<typeof accountRole>;
+
+/** A count: a refinement rather than `z.int()`, which would bring zod's number formats into every bundle (some 1.4 KB). */
+const wholeCount = (minimum: number) => z.number().check(z.refine(Number.isInteger, 'expected a whole number'), z.gte(minimum));
+
+/**
+ * The account score (docs/accounts.md, "The account score"; lib/core/account-score.ts): optional, so a model
+ * without it stays valid (and keeps its version) and scores no account.
+ */
+export const accountSection = z.strictObject({
+  /** Fit of the account itself, on its traits. Every rule that matches counts. */
+  fit: z.strictObject({ rules: z.array(accountFitRule) }),
+  /** The sum of the top `topMembers` members' behavior points, each member counted at most `memberCap`. */
+  engagement: z.strictObject({ topMembers: wholeCount(1), memberCap: z.number().check(z.positive()) }),
+  /**
+   * The buying group's breadth: `pointsPerRole` for each distinct role held by a member with at least
+   * `memberFloor` behavior points (a member's role is the first of `roles` its profile matches), at most `maxPoints`.
+   */
+  breadth: z.strictObject({
+    memberFloor: z.number().check(z.positive()),
+    roles: z.array(accountRole),
+    pointsPerRole: z.number().check(z.gte(0)),
+    maxPoints: z.optional(z.number().check(z.gte(0))),
+  }),
+  thresholds: z.strictObject({
+    /** Enter MQA at a total of at least this many points... */
+    mqa: z.number(),
+    /** ...with at least this many members at or above `breadth.memberFloor`. */
+    minMembers: wholeCount(0),
+    /** An MQA falls back only below this (hysteresis). */
+    recycleBelow: z.number(),
+  }),
+});
+export type AccountSection = z.infer<typeof accountSection>;
+
 export const scoringModelSchema = z
   .strictObject({
     name: z.string(),
@@ -258,6 +313,8 @@ export const scoringModelSchema = z
       /** An MQL falls back to nurture only below this (hysteresis). */
       recycleBelow: z.number(),
     }),
+    /** The account score: optional, so models without it keep their version. */
+    account: z.optional(accountSection),
   })
   .check(
     z.superRefine((model, ctx) => {
@@ -288,6 +345,7 @@ export const scoringModelSchema = z
           });
         }
       });
+      if (model.account) checkAccount(model.account, ctx);
       const behaviorGroups = model.behavior.groups ?? {};
       model.behavior.rules.forEach((rule, index) => {
         if (rule.group && !Object.hasOwn(behaviorGroups, rule.group)) {
@@ -301,81 +359,29 @@ export const scoringModelSchema = z
     }),
   );
 
+/** The account section's checks across fields: as the lead's, named by path. */
+function checkAccount(account: AccountSection, ctx: z.core.$RefinementCtx): void {
+  if (account.thresholds.recycleBelow > account.thresholds.mqa) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['account', 'thresholds', 'recycleBelow'],
+      message: `expected at most account.thresholds.mqa (${account.thresholds.mqa}), got ${account.thresholds.recycleBelow}`,
+    });
+  }
+  const seen = new Set<string>();
+  for (const rule of [...account.fit.rules, ...account.breadth.roles]) {
+    if (seen.has(rule.id))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['account'],
+        message: `id "${rule.id}" is used twice (ids are unique across account.fit.rules and account.breadth.roles)`,
+      });
+    seen.add(rule.id);
+  }
+}
+
 export type ScoringModelInput = z.input<typeof scoringModelSchema>;
 export type ScoringModel = z.output<typeof scoringModelSchema> & { readonly version: string };
-
-/**
- * A model that cannot be used, with every problem as `<source>: <path.to.field>: <what was expected>`.
- * It carries no stack frames: where in our code the check ran is no help to the operator reading it.
- */
-export class ModelError extends Error {
-  readonly source: string;
-  readonly problems: readonly string[];
-  constructor(source: string, problems: readonly string[]) {
-    super(
-      `invalid scoring model ${source} (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n${problems.map((problem) => `  ${problem}`).join('\n')}`,
-    );
-    this.name = 'ModelError';
-    this.source = source;
-    this.problems = problems;
-    this.stack = `${this.name}: ${this.message}`;
-  }
-}
-
-/** `behavior.rules[3].points`; the model itself is `(top level)`. */
-function pathText(path: readonly PropertyKey[]): string {
-  let text = '';
-  for (const key of path) text += typeof key === 'number' ? `[${key}]` : `${text ? '.' : ''}${String(key)}`;
-  return text || '(top level)';
-}
-
-const article = (type: string) => (/^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`);
-
-function shown(input: unknown): string {
-  if (input === undefined) return 'nothing (missing)';
-  if (input === null) return 'null';
-  if (Array.isArray(input)) return 'a list';
-  if (typeof input === 'object') return 'an object';
-  const text = JSON.stringify(input);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
-/** One zod issue as `path: expected ..., got ...`; a union's issues are those of the variant that came closest. */
-function describeIssue(issue: z.core.$ZodIssue, base: readonly PropertyKey[]): string[] {
-  const path = [...base, ...issue.path];
-  const input = (issue as { input?: unknown }).input;
-  switch (issue.code) {
-    case 'invalid_type': {
-      const expected = issue.expected === 'array' ? 'list' : issue.expected;
-      return [`${pathText(path)}: ${input === undefined ? `missing: expected ${article(expected)}` : `expected ${article(expected)}, got ${shown(input)}`}`];
-    }
-    case 'unrecognized_keys':
-      return issue.keys.map((key) => `${pathText([...path, key])}: unknown key (a typo? unknown keys are refused so they cannot be silently ignored)`);
-    case 'invalid_value':
-      return [`${pathText(path)}: expected one of ${issue.values.map((value) => JSON.stringify(value)).join(', ')}, got ${shown(input)}`];
-    case 'too_small':
-      return [
-        `${pathText(path)}: expected ${issue.origin === 'array' ? `at least ${issue.minimum} item(s)` : issue.origin === 'string' ? `at least ${issue.minimum} character(s)` : `a number ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`}, got ${shown(input)}`,
-      ];
-    case 'too_big':
-      return [
-        `${pathText(path)}: expected ${issue.origin === 'array' ? `at most ${issue.maximum} item(s)` : `a number ${issue.inclusive ? '<=' : '<'} ${issue.maximum}`}, got ${shown(input)}`,
-      ];
-    case 'invalid_union': {
-      const closest = [...issue.errors].sort((a, b) => a.length - b.length)[0] ?? [];
-      const problems = closest.flatMap((inner) => describeIssue(inner, path));
-      return problems.length > 0 ? problems : [`${pathText(path)}: expected ${issue.message}, got ${shown(input)}`];
-    }
-    case 'invalid_format':
-      return [
-        `${pathText(path)}: ${issue.message.startsWith('expected') ? issue.message : issue.message.startsWith('Invalid') ? `expected ${issue.format === 'regex' ? `text matching ${issue.pattern}` : issue.format}` : `expected ${issue.message}`}, got ${shown(input)}`,
-      ];
-    default:
-      return [
-        `${pathText(path)}: ${issue.message.startsWith('expected') || issue.message.startsWith('missing') ? issue.message : issue.message.replace(/^Invalid input: /, '')}${issue.code === 'custom' && input !== undefined && typeof input !== 'object' && !issue.message.includes(', got ') ? `, got ${shown(input)}` : ''}`,
-      ];
-  }
-}
 
 /**
  * Validates a model and stamps it with its version. Throws a {@link ModelError} listing every problem,
@@ -407,20 +413,6 @@ export function parseModelText(text: string, source: string): ScoringModel {
     throw new ModelError(source, [`${source}: ${jsonSyntaxProblem(text, (error as Error).message)}`]);
   }
   return parseModel(input, source);
-}
-
-/** "line 3 column 6: not valid JSON: Expected ':' after property name". */
-function jsonSyntaxProblem(text: string, message: string): string {
-  const located = /^(.*?)(?: in JSON)? at position (\d+)(?: \(line (\d+) column (\d+)\))?/s.exec(message);
-  if (!located) return `not valid JSON: ${message}`;
-  let line = Number(located[3]);
-  let column = Number(located[4]);
-  if (!located[3]) {
-    const before = text.slice(0, Number(located[2]));
-    line = before.split('\n').length;
-    column = before.length - before.lastIndexOf('\n');
-  }
-  return `line ${line} column ${column}: not valid JSON: ${located[1]}`;
 }
 
 /**

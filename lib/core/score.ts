@@ -19,7 +19,8 @@ export interface Breakdown {
   reasons: Reason[];
 }
 
-const round2 = (value: number) => Math.round(value * 100) / 100;
+/** A value at 2 decimals, as reasons show it. */
+export const round2 = (value: number) => Math.round(value * 100) / 100;
 
 export function halfLifeOf(rule: Pick<BehaviorRule, 'halfLifeDays'>, model: Pick<ScoringModel, 'behavior'>): number | null {
   return rule.halfLifeDays === undefined ? model.behavior.halfLifeDays : rule.halfLifeDays;
