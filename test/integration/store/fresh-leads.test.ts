@@ -46,7 +46,13 @@ function countingStore(before?: (command: unknown) => Promise<void>) {
     { step: 'initialize', name: 'count' },
   );
   const wrapped = before
-    ? ({ ...client, send: async (command: unknown) => (await before(command), client.send(command as never)) } as unknown as typeof client)
+    ? ({
+        ...client,
+        send: async (command: unknown) => {
+          await before(command);
+          return client.send(command as never);
+        },
+      } as unknown as typeof client)
     : client;
   return { calls, store: new LeadStore({ client: wrapped, tableName: table.tableName, writeWindowMs: 600_000 }) };
 }
