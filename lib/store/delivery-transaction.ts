@@ -12,12 +12,9 @@ import { applyEvents, newLead } from '../core/lead.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { eventSk } from './keys.ts';
 import { pendingEventsOf } from './lead-first.ts';
-import { maxItemsPerTransaction, nextChunk, outcomeOf, toStored, transactionItems } from './lead-transaction.ts';
+import { maxItemsPerTransaction, maxTransactionJsonBytes, nextChunk, outcomeOf, toStored, transactionItems } from './lead-transaction.ts';
 import type { LeadOutcome, StoredLead } from './repository.ts';
 import type { StoreTable, TransactItems } from './table.ts';
-
-/** Bytes of one transaction's items as JSON, under DynamoDB's 4 MB with room for attribute overhead. */
-const maxDeliveryBytes = 3.5 * 1024 * 1024;
 
 /** Whether a lead's events can go in a shared transaction: no merge to plan, no merge under way. */
 function writesAlone(leadId: string, current: StoredLead | undefined, events: readonly NormalizedEvent[]): boolean {
@@ -58,6 +55,6 @@ export function deliveryTransaction(
     if (items.length > maxItemsPerTransaction) return undefined;
     outcomes.push(outcomeOf(next, events.length, 0, 0));
   }
-  if (utf8Bytes(JSON.stringify(items)) > maxDeliveryBytes) return undefined;
+  if (utf8Bytes(JSON.stringify(items)) > maxTransactionJsonBytes) return undefined;
   return { items, outcomes };
 }

@@ -29,14 +29,21 @@ import { hasPseudonymKey } from '../runtime/pseudonym.ts';
 import { table as tableLayout } from '../topology.ts';
 import { leadPk, profileSk } from './keys.ts';
 import { deleteItems, deleteLead, erasedMeanwhile, nextWrite } from './lead-first.ts';
-import { aliasPut, eventItem, leadPut, maxItemsPerTransaction, outcomeOf, pendingEventOf, rawItems, toStored } from './lead-transaction.ts';
+import {
+  aliasPut,
+  eventItem,
+  leadPut,
+  maxItemsPerTransaction,
+  maxTransactionJsonBytes,
+  outcomeOf,
+  pendingEventOf,
+  rawItems,
+  toStored,
+} from './lead-transaction.ts';
 import type { LinkedReads } from './merge.ts';
 import type { LeadOutcome, StoredLead } from './repository.ts';
 import type { StoreTable, TransactItems } from './table.ts';
 import type { ErasureContext } from './tombstones.ts';
-
-/** Bytes of one transaction's items as JSON, under DynamoDB's 4 MB with room for attribute overhead. */
-const maxCommitBytes = 3.5 * 1024 * 1024;
 
 /** A lead not stored yet, its events (one lead-first write's worth) and the free keys it takes. */
 export interface FreshLead {
@@ -60,7 +67,7 @@ function commitGroups(prepared: readonly Prepared[]): Prepared[][] {
   let bytes = 0;
   for (const lead of prepared) {
     const size = utf8Bytes(JSON.stringify(lead.commit));
-    if (group.length > 0 && (items + lead.commit.length > maxItemsPerTransaction || bytes + size > maxCommitBytes)) {
+    if (group.length > 0 && (items + lead.commit.length > maxItemsPerTransaction || bytes + size > maxTransactionJsonBytes)) {
       groups.push(group);
       group = [];
       items = 0;

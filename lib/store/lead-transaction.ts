@@ -19,6 +19,8 @@ import type { TransactItems } from './table.ts';
 
 /** DynamoDB's limit of items per transaction: e.g. 49 events with their raw payloads, plus the lead. */
 export const maxItemsPerTransaction = 100;
+/** Bytes of a whole transaction's items as JSON (several leads' writes), under DynamoDB's 4 MB with room for attribute overhead. */
+export const maxTransactionJsonBytes = 3.5 * 1024 * 1024;
 
 /**
  * Raw payloads above this many UTF-8 bytes (before compression) are kept cut (and marked): one item may not exceed 400 KB,

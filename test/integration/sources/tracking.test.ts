@@ -61,6 +61,18 @@ async function recorder(target: () => string): Promise<{ url: string; seen: Reco
   };
 }
 
+/** rudder-sdk-node with the second key, pointed at the recorder, flushing by hand, its errors into `errors`. */
+function rudderClient(errors: unknown[]): RudderAnalytics {
+  return new RudderAnalytics(secondKey, {
+    dataPlaneUrl: wire.url,
+    flushAt: 10,
+    flushInterval: 60_000,
+    retryCount: 0,
+    logLevel: 'error',
+    errorHandler: (error: unknown) => errors.push(error),
+  });
+}
+
 /** The seeds' worked example as library calls: an identify with the profile, a case study and a webinar. */
 function workedExampleCalls(email: string): { identify: Record<string, unknown>; tracks: Record<string, unknown>[] } {
   const { firstName, lastName, jobTitle, industry, company } = workedExampleProfile;
@@ -164,14 +176,7 @@ describe('the real libraries, pointed at the stack by their host', () => {
     const email = someone('rudder');
     const calls = workedExampleCalls(email);
     const errors: unknown[] = [];
-    const client = new RudderAnalytics(secondKey, {
-      dataPlaneUrl: wire.url,
-      flushAt: 10,
-      flushInterval: 60_000,
-      retryCount: 0,
-      logLevel: 'error',
-      errorHandler: (error: unknown) => errors.push(error),
-    });
+    const client = rudderClient(errors);
     const from = wire.seen.length;
     client.identify(calls.identify as never);
     for (const call of calls.tracks) client.track(call as never);
@@ -217,14 +222,7 @@ describe('one visitor through every sender, then identified (issue 13, "Done whe
     segment.page({ anonymousId, name: 'Pricing', properties: { url: 'https://acme.com/pricing' }, timestamp: new Date(Date.now() - 3 * day) });
     await segment.flush();
     // rudder-sdk-node (gzip): a case study, two days ago.
-    const rudder = new RudderAnalytics(secondKey, {
-      dataPlaneUrl: wire.url,
-      flushAt: 10,
-      flushInterval: 60_000,
-      retryCount: 0,
-      logLevel: 'error',
-      errorHandler: (error: unknown) => errors.push(error),
-    });
+    const rudder = rudderClient(errors);
     rudder.track({
       anonymousId,
       event: 'Content Downloaded',
