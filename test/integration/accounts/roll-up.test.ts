@@ -31,7 +31,7 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mql-accounts-'));
   writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...content, ...section }));
   stack = await startTestStack({
-    env: { EVENTS_WEBHOOK_SECRET: eventsSecret, CRM_ADAPTER: 'none', MQL_MODEL_PATH: join(dir, 'model.json'), LOG_LEVEL: 'ERROR' },
+    env: { EVENTS_WEBHOOK_SECRET: eventsSecret, CRM_ADAPTER: 'none', MQL_MODEL_PATH: join(dir, 'model.json'), LOG_LEVEL: 'WARN' },
   });
   eventsUrl = stack.urls['POST /webhooks/events']!;
   const { DynamoDBDocumentClient } = await import('@aws-sdk/lib-dynamodb');
@@ -202,7 +202,10 @@ describe('concurrency, redelivery, decay, erasure', () => {
   it('an erased member leaves the account as if they had never been in it', async () => {
     const leads = leadStoreOf(stack);
     const gone = 'p0@' + concurrent;
-    await leads.erasePerson(gone, { now: new Date(), returns: 'later-events' });
+    const erased = await leads.erasePerson(gone, { now: new Date(), returns: 'later-events' });
+    // The membership is erased with the person, not later by the stream.
+    expect(erased.removed.accountMemberships).toBe(1);
+    expect(await accounts.memberIds(concurrent)).not.toContain(gone);
     await stack.drain();
     const after = await accountNow(concurrent);
     expect(after.memberIds).not.toContain(gone);
