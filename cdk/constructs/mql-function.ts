@@ -6,7 +6,7 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { emailDomainListFiles } from '../../lib/core/email-domains.ts';
+import { emailDomainListFiles } from '../../lib/runtime/email-domain-lists.ts';
 
 /** Properties of {@link MqlFunction}; everything not here is a house default. */
 export interface MqlFunctionProps {
@@ -111,7 +111,7 @@ export class MqlFunction extends Construct {
         logLevel: LogLevel.WARNING,
         // Packages a function never runs, replaced in its bundle only (lib/ and bin/ run unbundled keep them).
         esbuildArgs: { '--alias': lambdaAliases(props.projectRoot) },
-        // The e-mail domain lists are read on first use, not bundled (lib/core/email-domains.ts): beside the bundle.
+        // The e-mail domain lists are read on first use, not bundled (lib/runtime/email-domain-lists.ts): beside the bundle.
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
@@ -149,7 +149,7 @@ export function lambdaAliases(projectRoot: string): string[] {
 }
 
 /**
- * Shell commands that copy the e-mail domain lists (lib/core/email-domains.ts `emailDomainListFiles`) from
+ * Shell commands that copy the e-mail domain lists (lib/runtime/email-domain-lists.ts `emailDomainListFiles`) from
  * the project's node_modules into `node_modules/` beside a bundle, where the bundle's `require` finds them.
  * Read on first use rather than inlined: some 250 KB of lists would take every scoring function past its
  * bundle size goal (docs/benchmarks.md, "Cold start").

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { CfnElement } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleMetafileContext } from '../../cdk/constructs/mql-function.ts';
-import { emailDomainListFiles } from '../../lib/core/email-domains.ts';
+import { emailDomainListFiles } from '../../lib/runtime/email-domain-lists.ts';
 import { functions, type HandlerName } from '../../lib/topology.ts';
 import { synth } from './synth.ts';
 
@@ -88,7 +88,7 @@ describe('bundling', () => {
   it("puts the e-mail domain lists beside every bundle, where the bundle's own require finds them", () => {
     for (const name of names) {
       const asset = join(bundles[name], '..');
-      // The bundle reads them through createRequire(import.meta.url) (lib/core/email-domains.ts): the same resolution.
+      // The bundle reads them through createRequire(import.meta.url) (lib/runtime/email-domain-lists.ts): the same resolution.
       const fromBundle = createRequire(bundles[name]);
       for (const file of Object.values(emailDomainListFiles)) {
         expect(fromBundle.resolve(file).startsWith(`${asset}/node_modules/`), `${name}: ${file}`).toBe(true);
@@ -122,7 +122,7 @@ describe('bundling', () => {
         `${name}: the SDK's event-stream codec`,
       ).toEqual([]);
     }
-    // The e-mail domain lists and the Public Suffix List are never inlined (lib/core/email-domains.ts, lib/core/account.ts).
+    // The e-mail domain lists and the Public Suffix List are never inlined (lib/runtime/email-domain-lists.ts, lib/core/account.ts).
     for (const name of names) {
       const inputs = Object.keys(
         (JSON.parse(readFileSync(join(bundles[name], '..', 'index.meta.json'), 'utf8')) as { inputs: Record<string, unknown> }).inputs,

@@ -4,8 +4,10 @@ import type { AccountMember, AccountStatus, AccountTraits } from '../../../lib/c
 import { scoreAccount } from '../../../lib/core/account-score.ts';
 import defaultModelJson from '../../../lib/core/default-model.json' with { type: 'json' };
 import type { Lead, NormalizedEvent } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel, ModelError, parseModel } from '../../../lib/core/index.ts';
+import { applyEvents, ModelError } from '../../../lib/core/index.ts';
+
 import { event } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
 
 // A model file as an operator edits it: any shape, checked only by parseModel. The default model with the
 // account section of examples/account-section.json (the default model has none: docs/accounts.md).
