@@ -8,4 +8,5 @@ import { installedEmailDomainLists } from './email-domain-lists.ts';
  * (lib/runtime/model-config.ts). Parsing it reads the lists' versions, part of its version; the lists
  * themselves are read when it first classifies an address.
  */
-export const defaultModel: ScoringModel = defaultModelWith(installedEmailDomainLists);
+// Pure for the bundler: a bundle that never reaches the default model (lib/runtime/model-config.ts) drops it, JSON and all.
+export const defaultModel: ScoringModel = /* @__PURE__ */ defaultModelWith(installedEmailDomainLists);

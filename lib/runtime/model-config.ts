@@ -15,9 +15,14 @@ let cached: { key: string; model: ScoringModel } | undefined;
 export function loadModel(env: NodeJS.ProcessEnv = process.env): ScoringModel {
   const key = `${env.MQL_MODEL_JSON ? 'json' : ''}|${env.MQL_MODEL_PATH ?? ''}`;
   if (cached?.key === key) return cached.model;
-  let model = defaultModel;
+  let model: ScoringModel;
   if (env.MQL_MODEL_JSON) model = parseModelText(env.MQL_MODEL_JSON, installedEmailDomainLists, 'MQL_MODEL_JSON');
   else if (env.MQL_MODEL_PATH) model = readModelFile(env.MQL_MODEL_PATH);
+  // A bundle built with a model of its own (cdk/constructs/mql-function.ts `modelInBundleDefine`) has no
+  // default model: this constant is "true" there, and the branch below is dropped with the default model.
+  else if (process.env.MQL_MODEL_IN_BUNDLE === 'true')
+    throw new ModelError('MQL_MODEL_JSON', ['MQL_MODEL_JSON: not set, in a bundle built with a model of its own']);
+  else model = defaultModel;
   cached = { key, model };
   return model;
 }

@@ -132,6 +132,22 @@ describe('bundling', () => {
         `${name}: lists inlined`,
       ).toEqual([]);
     }
+    // A bundle built with the operator's model carries it once, in its banner, and no default model
+    // (cdk/constructs/mql-function.ts `modelInBundleDefine`): the default one would never run there.
+    // (esbuild reads the default model, then drops it: what counts is what it put into index.mjs.)
+    for (const name of names) {
+      const meta = JSON.parse(readFileSync(join(bundles[name], '..', 'index.meta.json'), 'utf8')) as {
+        outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }>;
+      };
+      const code = Object.entries(meta.outputs).find(([output]) => output.endsWith('.mjs'))![1];
+      expect(
+        Object.entries(code.inputs)
+          .filter(([input, { bytesInOutput }]) => bytesInOutput > 0 && /lib\/(core|runtime)\/default-model\.(json|ts)$/.test(input))
+          .map(([input]) => input),
+        `${name}: the default model`,
+      ).toEqual([]);
+      expect(readFileSync(bundles[name], 'utf8').split('bundling-test-model-7f3a').length - 1, `${name}: copies of the model`).toBe(1);
+    }
     // The handoff never scores: no scoring model, no zod (lib/handoff/ledger-from-env.ts).
     const handoff = Object.keys(
       (JSON.parse(readFileSync(join(bundles.handoff, '..', 'index.meta.json'), 'utf8')) as { inputs: Record<string, unknown> }).inputs,
