@@ -71,6 +71,6 @@ describe('the installed e-mail domain lists', () => {
       `email-providers@${installed('email-providers')} disposable-email-domains-js@${installed('disposable-email-domains-js')}`,
     );
     expect(installedEmailDomainLists.version).toBe(installedListsVersion);
-    expect(defaultModel.version).toBe('a71b7b283010');
+    expect(defaultModel.version).toBe('be5ac4fbb9e1');
   });
 });
