@@ -34,7 +34,7 @@
  * remaining member's CRM id is read from its own delivered handoffs (the receipts' `externalId`).
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { AccountHandoffRecord, CrmAdapter, DeliveryContext, DeliveryFailureKind, DeliveryReceipt, DeliveryResult } from '../crm/adapter.ts';
+import type { CrmAdapter, DeliveryContext, DeliveryFailureKind, DeliveryReceipt, DeliveryResult } from '../crm/adapter.ts';
 import { CrmDeliveryError } from '../crm/adapter.ts';
 import type { Batch, QueueConsumer, Received } from '../queue/consumer.ts';
 import { consumeQueue, notStarted } from '../queue/consumer.ts';
@@ -47,6 +47,7 @@ import { logger } from '../runtime/logger.ts';
 import { leadRef } from '../runtime/pseudonym.ts';
 import type { HandoffAttempt, HandoffLedger } from '../store/repository.ts';
 import { queueSpec } from '../topology.ts';
+import { erasedMembersOf, memberCrmIdsOf, withoutMembers } from './account-members.ts';
 import type { AccountHandoffMessage, HandoffMessage } from './records.ts';
 import { latestDelivered, ownerOf, readHandoffMessage, timeOf } from './records.ts';
 
@@ -289,35 +290,16 @@ class Delivery {
    */
   private async prepareAccount(item: Received<AccountHandoffMessage>): Promise<void> {
     const { record } = item.body;
-    const erased = new Set<string>();
-    await mapWithConcurrency(record.members, 8, async (member) => {
-      const at = await this.deps.store.erasedAt(member.leadId);
-      if (at !== undefined && timeOf(at) >= timeOf(record.occurredAt)) erased.add(member.leadId);
-    });
+    const erased = await erasedMembersOf(record, (leadId) => this.deps.store.erasedAt(leadId));
     const sendable = erased.size === 0 ? record : withoutMembers(record, erased);
     if (erased.size > 0) {
       logger.info('account handoff: members erased since it was decided are left out', { id: record.id, type: record.type, erased: erased.size });
       (item as { body: AccountHandoffMessage }).body = { record: sendable, accountKey: item.body.accountKey };
     }
-    if (!this.adapter.linksMembers) return;
-    const memberCrmIds = new Map<string, string>();
-    await mapWithConcurrency(
-      sendable.members.filter((member) => !erased.has(member.leadId) && member.leadId !== erasedMember),
-      8,
-      async (member) => {
-        const handoffs = await this.deps.store.listHandoffs(member.leadId).catch((error: unknown) => {
-          logger.warn("could not read a member's handoffs; the account is sent without linking it", { lead: leadRef(member.leadId), error: error as Error });
-          return [];
-        });
-        let newest: HandoffAttempt | undefined;
-        for (const handoff of handoffs) {
-          if (handoff.status !== 'delivered' || handoff.adapter !== this.adapter.name || !handoff.externalId) continue;
-          if (!newest || timeOf(handoff.occurredAt) > timeOf(newest.occurredAt)) newest = handoff;
-        }
-        if (newest?.externalId) memberCrmIds.set(member.leadId, newest.externalId);
-      },
-    );
-    this.contexts.set(record.id, { memberCrmIds });
+    if (this.adapter.linksMembers)
+      this.contexts.set(record.id, {
+        memberCrmIds: await memberCrmIdsOf(sendable.members, this.adapter.name, (leadId) => this.deps.store.listHandoffs(leadId)),
+      });
   }
 
   /** Rounds: the next record of every lead whose earlier records are settled, until none is left. */
@@ -454,26 +436,4 @@ class Delivery {
       });
     }
   }
-}
-
-/** What an erased member's lead id becomes in an account record sent after the erasure. */
-export const erasedMember = 'erased';
-
-/** The record with `erased` members blanked out: their lead id, job title and role gone, in the reasons too. */
-export function withoutMembers(record: AccountHandoffRecord, erased: ReadonlySet<string>): AccountHandoffRecord {
-  return {
-    ...record,
-    members: record.members.map((member) => {
-      if (!erased.has(member.leadId)) return member;
-      const { jobTitle: _title, role: _role, ...rest } = member;
-      return { ...rest, leadId: erasedMember };
-    }),
-    reasons: record.reasons.map((reason) => {
-      const member = reason.member !== undefined && erased.has(reason.member) ? erasedMember : reason.member;
-      const members = reason.members?.map((id) => (erased.has(id) ? erasedMember : id));
-      if (member === reason.member && (members === undefined || members.every((id, index) => id === reason.members?.[index]))) return reason;
-      const description = erased.has(reason.description) ? erasedMember : reason.description;
-      return { ...reason, description, ...(member === undefined ? {} : { member }), ...(members === undefined ? {} : { members }) };
-    }),
-  };
 }
