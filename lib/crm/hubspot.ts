@@ -234,10 +234,27 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
                   });
             return leads.map((): DeliveryResult => ({ ok: false, error: failure }));
           }),
-      deliverAccounts(accounts, (path, body, action, known) => call(path, body, action, now, known)),
+      deliverAccountWaves(accounts, now),
     ]);
     for (const [position, lead] of leads.entries()) results[lead.index] = leadResults[position]!;
     for (const [index, result] of accountResults) results[index] = result;
+    return results;
+  }
+
+  /**
+   * Account records in calls where each account appears once (HubSpot refuses a batch naming one id twice):
+   * the handoff never passes two of one account, a direct caller may; those go in later calls, in order.
+   */
+  async function deliverAccountWaves(accounts: readonly AccountEntry[], now: Date): Promise<Map<number, DeliveryResult>> {
+    const results = new Map<number, DeliveryResult>();
+    let left = [...accounts];
+    while (left.length > 0) {
+      const keys = new Set<string>();
+      const wave = left.filter((entry) => !keys.has(entry.record.accountKey) && keys.add(entry.record.accountKey));
+      left = left.filter((entry) => !wave.includes(entry));
+      for (const [index, result] of await deliverAccounts(wave, (path, body, action, known) => call(path, body, action, now, known)))
+        results.set(index, result);
+    }
     return results;
   }
 

@@ -99,6 +99,16 @@ describe('HubSpot companies for account handoffs', () => {
     expect(company!.properties.mql_account_reasons).toMatch(/^Recycled /);
   });
 
+  it('two records of one account in one batch go in two calls, in order: one company, the later status', async () => {
+    await setupHubSpot({ token, baseUrl: hubspot.url });
+    const mqa = accountRecord('twice.example');
+    const results = await adapter.deliverBatch!([mqa, laterAccountRecord(mqa, 'account.recycled', 60_000)], now);
+    expect(results.map((result) => result.ok)).toEqual([true, true]);
+    expect(companies()).toHaveLength(1);
+    expect(companies()[0]!.properties.mql_account_status).toBe('recycled');
+    expect(hubspot.calls.some((call) => call.status === 400)).toBe(false);
+  });
+
   it('an existing company with the domain (created by sales, no key) is taken over, the oldest of two, not duplicated', async () => {
     await setupHubSpot({ token, baseUrl: hubspot.url });
     const oldest = hubspot.companies.create({ name: 'Initech (sales)', domain: 'initech.example', createdate: '2020-01-01T00:00:00.000Z' });
