@@ -94,6 +94,12 @@ export interface RetryPolicy {
 
 export interface QueueSpec {
   readonly name: QueueName;
+  /**
+   * A FIFO queue (SQS's name gets `.fifo`, {@link sqsQueueName}): messages of one message group are handed to one
+   * consumer at a time, in order. The account roll-up keys its groups by account, so two roll-ups of one account
+   * never run at once (docs/accounts.md, "The roll-up").
+   */
+  readonly fifo?: true;
   /** Lambda that consumes the queue through an SQS event-source mapping. */
   readonly consumer: HandlerName;
   readonly batchSize: number;
@@ -320,14 +326,33 @@ export const functions = {
   },
   decay: {
     entry: 'decay',
-    description: 'Recomputes leads whose score changes by time alone (the sparse due index)',
+    description: 'Recomputes leads whose score changes by time alone (the sparse due index), and asks for the roll-up of accounts due',
     timeoutSeconds: 300,
     memoryMb: 1024,
     secrets: [],
-    sendsTo: ['handoff'],
+    sendsTo: ['handoff', 'account-rollup'],
     // The due index, then each due lead's transaction; after a conflict the lead is read again, and a merge left
     // half-done reads the absorbed lead's events (lib/store/lead-writes.ts).
     table: { actions: ['GetItem', 'Query', 'PutItem', 'UpdateItem'], queriesDueIndex: true },
+  },
+  'account-members': {
+    entry: 'account-members',
+    description: "Keeps accounts' member lists from the table's change stream and asks for the roll-up of accounts whose members changed",
+    timeoutSeconds: 60,
+    memoryMb: 512,
+    secrets: [],
+    sendsTo: ['account-rollup'],
+    table: { actions: ['PutItem', 'DeleteItem'], writesUnder: 'ACCOUNT#' },
+  },
+  'account-rollup': {
+    entry: 'account-rollup',
+    description: 'Recomputes an account from its members (one account at a time), stores its status and hands off account.mqa / account.recycled',
+    timeoutSeconds: 60,
+    memoryMb: 1024,
+    secrets: [],
+    sendsTo: ['handoff'],
+    deadLettersTo: ['account-rollup'],
+    table: { actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'], writesUnder: 'ACCOUNT#' },
   },
 } as const satisfies Record<string, FunctionSpec>;
 export type HandlerName = keyof typeof functions;
@@ -379,8 +404,54 @@ export const queues = [
     retry: { baseSeconds: 30, maxSeconds: 900, throttledSeconds: 10, heldSeconds: 3600 },
     retryEnvPrefix: 'HANDOFF',
   },
+  {
+    name: 'account-rollup',
+    fifo: true,
+    consumer: 'account-rollup',
+    // SQS's limit for a FIFO queue's event-source mapping.
+    batchSize: 10,
+    maxReceiveCount: 10,
+    visibilityTimeoutSeconds: 360,
+    dlqRetentionDays: 14,
+    retry: { baseSeconds: 5, maxSeconds: 300, heldSeconds: 300 },
+    retryEnvPrefix: 'ACCOUNT_ROLLUP',
+  },
 ] as const satisfies readonly QueueSpec[];
-export type QueueName = 'handoff' | 'facebook-leads' | 'linkedin-leads';
+export type QueueName = 'handoff' | 'facebook-leads' | 'linkedin-leads' | 'account-rollup';
+
+/** The queue's name on SQS: a FIFO queue's ends in `.fifo`, as SQS requires. */
+export function sqsQueueName(spec: Pick<QueueSpec, 'name' | 'fifo'>): string {
+  return spec.fifo ? `${spec.name}.fifo` : spec.name;
+}
+
+/** The name of the queue's dead-letter queue on SQS (a FIFO queue's is FIFO too, as SQS requires). */
+export function sqsDeadLetterQueueName(spec: Pick<QueueSpec, 'name' | 'fifo'>): string {
+  return spec.fifo ? `${spec.name}-dlq.fifo` : `${spec.name}-dlq`;
+}
+
+/**
+ * The table's change stream and the function that reads it, like an SQS queue's consumer: Lambda's DynamoDB
+ * event-source mapping in AWS, lib/local/streams.ts locally. Only records the filter keeps reach the function:
+ * lead items (`LEAD#...` / `PROFILE`), before and after each write.
+ */
+export interface TableStreamSpec {
+  readonly consumer: HandlerName;
+  readonly viewType: 'NEW_AND_OLD_IMAGES';
+  readonly batchSize: number;
+  readonly batchWindowSeconds: number;
+  /** A batch the function failed is retried this often, split in halves to isolate a bad record, then sent to the stream's dead-letter queue. */
+  readonly retryAttempts: number;
+  readonly filter: { readonly partitionKeyPrefix: string; readonly sortKey: string };
+}
+
+export const tableStream: TableStreamSpec = {
+  consumer: 'account-members',
+  viewType: 'NEW_AND_OLD_IMAGES',
+  batchSize: 100,
+  batchWindowSeconds: 1,
+  retryAttempts: 10,
+  filter: { partitionKeyPrefix: 'LEAD#', sortKey: 'PROFILE' },
+};
 
 /** A queue's description by name. */
 export function queueSpec(name: QueueName): QueueSpec {
@@ -583,7 +654,7 @@ export const table = {
   dueShards: 8,
 } as const;
 
-export const topology = { functions, queues, routes, schedules, table } as const;
+export const topology = { functions, queues, routes, schedules, table, tableStream } as const;
 
 /** The export of a source module a generated handler runs: the module's name in camelCase (`crm-feedback` -> `crmFeedback`). */
 export function sourceExportName(module: string): string {

@@ -22,7 +22,7 @@ import {
 import type { SQSEvent, SQSMessageAttributes, SQSRecord, SQSRecordAttributes } from 'aws-lambda';
 import { type FauxqsServer, startFauxqs } from 'fauxqs';
 import type { QueueName, QueueSpec } from '../topology.ts';
-import { queues as topologyQueues } from '../topology.ts';
+import { sqsDeadLetterQueueName, sqsQueueName, queues as topologyQueues } from '../topology.ts';
 import { localCredentials } from './dynamodb.ts';
 
 /** The parts of a queue's spec a test may shorten (a visibility timeout of 1 s instead of 180 s). */
@@ -30,6 +30,8 @@ export type QueueTuning = Partial<Pick<QueueSpec, 'batchSize' | 'batchWindowSeco
 
 export interface LocalQueue {
   readonly name: QueueName;
+  /** Its name on SQS (a FIFO queue's ends in `.fifo`). */
+  readonly sqsName: string;
   readonly spec: QueueSpec;
   readonly url: string;
   readonly arn: string;
@@ -76,15 +78,30 @@ export async function startQueues(options: LocalQueuesOptions): Promise<LocalQue
     const created: LocalQueue[] = [];
     for (const base of topologyQueues) {
       const spec: QueueSpec = { ...base, ...options.tuning?.[base.name] };
-      const dlqName = `${spec.name}-dlq`;
-      const dlq = await ensureQueue(sqs, endpoint, dlqName, {
-        MessageRetentionPeriod: String(Math.min(spec.dlqRetentionDays * 86_400, 1_209_600)),
-      });
-      const queue = await ensureQueue(sqs, endpoint, spec.name, {
-        VisibilityTimeout: String(spec.visibilityTimeoutSeconds),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: spec.maxReceiveCount }),
-      });
-      created.push({ name: spec.name, spec, url: queue.url, arn: queue.arn, dlqName, dlqUrl: dlq.url, dlqArn: dlq.arn });
+      const dlqName = sqsDeadLetterQueueName(spec);
+      const sqsName = sqsQueueName(spec);
+      // A FIFO queue is one from its creation on (and its dead-letter queue must be one too).
+      const fifo = spec.fifo ? { FifoQueue: 'true' } : undefined;
+      const dlq = await ensureQueue(
+        sqs,
+        endpoint,
+        dlqName,
+        {
+          MessageRetentionPeriod: String(Math.min(spec.dlqRetentionDays * 86_400, 1_209_600)),
+        },
+        fifo,
+      );
+      const queue = await ensureQueue(
+        sqs,
+        endpoint,
+        sqsName,
+        {
+          VisibilityTimeout: String(spec.visibilityTimeoutSeconds),
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: spec.maxReceiveCount }),
+        },
+        fifo,
+      );
+      created.push({ name: spec.name, sqsName, spec, url: queue.url, arn: queue.arn, dlqName, dlqUrl: dlq.url, dlqArn: dlq.arn });
     }
     return {
       endpoint,
@@ -113,8 +130,14 @@ export async function startQueues(options: LocalQueuesOptions): Promise<LocalQue
  * current settings. The URL is built on the current endpoint (fauxqs finds queues by name, and a
  * restored queue's stored URL names the previous run's port).
  */
-async function ensureQueue(sqs: SQSClient, endpoint: string, name: string, attributes: Record<string, string>): Promise<{ url: string; arn: string }> {
-  await sqs.send(new CreateQueueCommand({ QueueName: name }));
+async function ensureQueue(
+  sqs: SQSClient,
+  endpoint: string,
+  name: string,
+  attributes: Record<string, string>,
+  createAttributes?: Record<string, string>,
+): Promise<{ url: string; arn: string }> {
+  await sqs.send(new CreateQueueCommand({ QueueName: name, ...(createAttributes ? { Attributes: createAttributes } : {}) }));
   const url = `${endpoint}/${accountId}/${name}`;
   await sqs.send(new SetQueueAttributesCommand({ QueueUrl: url, Attributes: attributes }));
   const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }));

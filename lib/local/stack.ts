@@ -20,13 +20,14 @@ import type { APIGatewayProxyEventV2, SQSEvent } from 'aws-lambda';
 import { allowHttpUrlsEnv } from '../http/outbound.ts';
 import { pseudonymized, usePseudonymKey } from '../runtime/pseudonym.ts';
 import type { HandlerName, QueueName, RouteSpec } from '../topology.ts';
-import { dlqUrlEnv, queueUrlEnv, secretArnsEnv, tableNameEnv, routes as topologyRoutes, schedules as topologySchedules } from '../topology.ts';
+import { dlqUrlEnv, queueUrlEnv, secretArnsEnv, tableNameEnv, tableStream, routes as topologyRoutes, schedules as topologySchedules } from '../topology.ts';
 import { createTable, type DynamoDbLocal, dynamoClient, localCredentials, startDynamoDbLocal } from './dynamodb.ts';
 import { LocalStackError } from './errors.ts';
 import { type LocalHttpServer, startHttpServer } from './http.ts';
 import { localPseudonymKey } from './pseudonym-key.ts';
 import { type Poller, type QueueTuning, queueDataDir, sqsClient, startPoller, startQueues } from './queues.ts';
 import { createInvoker, type HandlerLoader } from './runtime.ts';
+import { enableStream, type StreamPoller, startStreamPoller } from './streams.ts';
 
 export type { QueueTuning } from './queues.ts';
 export type { HandlerLoader, LambdaHandler } from './runtime.ts';
@@ -170,6 +171,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const dynamodb = dynamoClient(dynamoEndpoint, region);
     cleanups.push(() => dynamodb.destroy());
     await createTable(dynamodb, tableName);
+    const streamArn = await enableStream(dynamodb, tableName, tableStream);
     const sqs = sqsClient(sqsServer.endpoint, region);
     cleanups.push(() => sqs.destroy());
 
@@ -254,6 +256,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     cleanups.push(async () => {
       await Promise.all(pollers.map((poller) => poller.stop()));
     });
+    // The table's change stream, as Lambda's DynamoDB event-source mapping reads it.
+    const streamPoller: StreamPoller = startStreamPoller({
+      endpoint: dynamoEndpoint,
+      region,
+      streamArn,
+      spec: tableStream,
+      log,
+      invoke: (event) => runtime.invoke(tableStream.consumer, event),
+    });
+    cleanups.push(() => streamPoller.stop());
 
     let schedulesRunning = 0;
     const runSchedule = async (name: string, input: Record<string, unknown> = {}): Promise<unknown> => {
@@ -310,9 +322,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       const timeoutMs = drainOptions.timeoutMs ?? 60_000;
       const deadline = Date.now() + timeoutMs;
       for (;;) {
-        const depths = sqsServer.queues.map((queue) => ({ name: queue.name, ...sqsServer.depth(queue.name) }));
+        // What the stream holds now reaches its function first (it may put roll-ups on a queue).
+        const streamed = await streamPoller.catchUp();
+        const depths = sqsServer.queues.map((queue) => ({ name: queue.name, ...sqsServer.depth(queue.sqsName) }));
         const idle =
-          schedulesRunning === 0 && pollers.every((poller) => !poller.busy) && depths.every((depth) => depth.ready + depth.delayed + depth.inflight === 0);
+          streamed === 0 &&
+          !streamPoller.busy &&
+          schedulesRunning === 0 &&
+          pollers.every((poller) => !poller.busy) &&
+          depths.every((depth) => depth.ready + depth.delayed + depth.inflight === 0);
         if (idle) return;
         if (Date.now() > deadline) {
           const state = depths.map((depth) => `${depth.name}: ${depth.ready} ready, ${depth.inflight} in flight, ${depth.delayed} delayed`).join('; ');

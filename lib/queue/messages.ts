@@ -26,6 +26,15 @@ function clampSeconds(seconds: number, max: number): number {
 }
 
 /**
+ * What a message of a FIFO queue must be sent with again (its group; a deduplication id of its own): SQS refuses a
+ * message to a FIFO queue without them. Nothing for a standard queue's message.
+ */
+function fifoOf(message: SQSRecord): { MessageGroupId?: string; MessageDeduplicationId?: string } {
+  const groupId = (message.attributes as unknown as Record<string, string | undefined>).MessageGroupId;
+  return groupId ? { MessageGroupId: groupId, MessageDeduplicationId: message.messageId } : {};
+}
+
+/**
  * A consumer's queue on SQS. A dead letter keeps the body as received (so `mql redrive` replays it
  * unchanged) with the reason (first 1,000 characters) and the original message id as attributes.
  */
@@ -45,7 +54,8 @@ export function sqsQueueMessages(client: SQSClient, queueUrl: string, dlqUrl: st
         new SendMessageCommand({
           QueueUrl: queueUrl,
           MessageBody: message.body,
-          DelaySeconds: clampSeconds(seconds, maxDelaySeconds),
+          // A FIFO queue takes no per-message delay: the message is sent again at once (settlement never re-queues on one).
+          ...(fifoOf(message).MessageGroupId ? fifoOf(message) : { DelaySeconds: clampSeconds(seconds, maxDelaySeconds) }),
           MessageAttributes: { requeuedFrom: { DataType: 'String', StringValue: message.messageId } },
         }),
       );
@@ -55,6 +65,7 @@ export function sqsQueueMessages(client: SQSClient, queueUrl: string, dlqUrl: st
         new SendMessageCommand({
           QueueUrl: dlqUrl,
           MessageBody: message.body,
+          ...fifoOf(message),
           MessageAttributes: {
             error: { DataType: 'String', StringValue: reason.slice(0, 1000) },
             sourceMessageId: { DataType: 'String', StringValue: message.messageId },
@@ -70,6 +81,8 @@ export interface OutgoingMessage {
   readonly id: string;
   readonly body: string;
   readonly attributes?: Readonly<Record<string, string>>;
+  /** A FIFO queue's message group (messages of one group are consumed one at a time, in order) and deduplication id. */
+  readonly fifo?: { readonly groupId: string; readonly deduplicationId: string };
 }
 
 /**
@@ -91,6 +104,7 @@ export async function sendMessages(
           Entries: chunk.map((message, index) => ({
             Id: String(index),
             MessageBody: message.body,
+            ...(message.fifo ? { MessageGroupId: message.fifo.groupId, MessageDeduplicationId: message.fifo.deduplicationId } : {}),
             ...(message.attributes
               ? {
                   MessageAttributes: Object.fromEntries(

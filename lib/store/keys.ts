@@ -42,3 +42,19 @@ export function dueShardOf(leadId: string): string {
 }
 
 export const allDueShards = () => Array.from({ length: table.dueShards }, (_, index) => `DUE#${index}`);
+
+/**
+ * An account's partition (docs/accounts.md, "The roll-up"): its state (`PROFILE`), its members (`MEMBER#<leadId>`),
+ * its handoffs. `accountKey` is a registrable domain or `group:<groupId>`.
+ */
+export const accountPk = (accountKey: string) => `ACCOUNT#${accountKey}`;
+export const memberSkPrefix = 'MEMBER#';
+export const memberSk = (leadId: string) => `MEMBER#${leadId}`;
+
+/** Accounts have due shards of their own (`ACCDUE#<n>`), so the decay job reads leads and accounts apart. */
+export function accountDueShardOf(accountKey: string): string {
+  const bucket = createHash('sha256').update(accountKey).digest().readUInt32BE(0) % table.dueShards;
+  return `ACCDUE#${bucket}`;
+}
+
+export const allAccountDueShards = () => Array.from({ length: table.dueShards }, (_, index) => `ACCDUE#${index}`);
