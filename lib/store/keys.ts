@@ -5,11 +5,6 @@ import { table } from '../topology.ts';
 /** Key layout of the single table (docs/architecture.md, "Data model"). Nothing outside lib/store builds a key. */
 
 export const leadPk = (leadId: string) => `LEAD#${leadId}`;
-/**
- * An account's partition (`ACCOUNT#<accountKey>`: its registrable domain or `group:<groupId>`): its state
- * (`PROFILE`), its members (`MEMBER#<leadId>`) and its handoff ledger (`HANDOFF#...`, `ATTEMPT#...`, as a lead's).
- */
-export const accountPk = (accountKey: string) => `ACCOUNT#${accountKey}`;
 export const profileSk = 'PROFILE';
 /** Every event item's sort key starts so. */
 export const eventSkPrefix = 'EVT#';

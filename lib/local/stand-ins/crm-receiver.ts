@@ -32,6 +32,8 @@ export interface ReceivedAccountHandoff {
   accountKey: string;
   record: AccountHandoffRecord;
   receivedAt: number;
+  /** performance.now() when the request's body had fully arrived, before it was verified: for latencies measured in this process. */
+  arrivedAt: number;
 }
 
 export interface CrmReceiver {
@@ -99,7 +101,7 @@ export async function startCrmReceiver(
         if (scripted) return answer(scripted.status, scripted.headers);
         const record = JSON.parse(body.toString('utf8')) as unknown;
         if (isAccountRecord(record)) {
-          const handoff = { webhookId: verified.id, timestamp: verified.timestamp, accountKey: record.accountKey, record, receivedAt: Date.now() };
+          const handoff = { webhookId: verified.id, timestamp: verified.timestamp, accountKey: record.accountKey, record, receivedAt: Date.now(), arrivedAt };
           receivedAccounts.push(handoff);
           options.onAccount?.(handoff);
           return answer(200);

@@ -66,7 +66,7 @@ describe('an erased member blanked out of an account record', () => {
 
 describe('account records as text', () => {
   it('mql receive shows the account, its score against its thresholds, each member and the reasons', () => {
-    const text = formatReceivedAccount({ webhookId: record.id, timestamp: 0, accountKey: record.accountKey, record, receivedAt: 0 });
+    const text = formatReceivedAccount({ webhookId: record.id, timestamp: 0, accountKey: record.accountKey, record, receivedAt: 0, arrivedAt: 0 });
     const lines = text.split('\n');
     expect(lines[0]).toContain(`account.mqa  account acme-robotics.com (Acme Robotics)  score ${record.score.total}`);
     expect(lines[0]).toContain(`MQA at ${record.score.threshold}`);
