@@ -1,22 +1,21 @@
 /**
  * Account handoff records for the handoff's tests, built as the roll-up builds them: members scored by the
- * lead's own scoring under the default model with examples/account-section.json, the account scored by
+ * lead's own scoring under the default model (which has an account section), the account scored by
  * lib/core/account-score.ts and the record made by lib/core/account-lifecycle.ts `accountHandoffRecord`.
  */
 import { randomUUID } from 'node:crypto';
-import accountSection from '../../examples/account-section.json' with { type: 'json' };
 import type { Account } from '../../lib/core/account.ts';
 import type { AccountHandoffRecord, AccountHandoffType } from '../../lib/core/account-lifecycle.ts';
 import { accountHandoffRecord } from '../../lib/core/account-lifecycle.ts';
 import type { AccountTraits } from '../../lib/core/account-score.ts';
 import { scoreAccount } from '../../lib/core/account-score.ts';
-import defaultModelJson from '../../lib/core/default-model.json' with { type: 'json' };
 import type { Lead, NormalizedEvent } from '../../lib/core/index.ts';
-import { applyEvents, parseModel } from '../../lib/core/index.ts';
+import { applyEvents } from '../../lib/core/index.ts';
 import { event } from './events.ts';
+import { defaultModel } from './installed-model.ts';
 
-/** The model the members and the account are scored by. */
-export const accountModel = parseModel(structuredClone({ ...defaultModelJson, ...accountSection }));
+/** The model the members and the account are scored by: the default model, which scores accounts. */
+export const accountModel = defaultModel;
 
 const pricing: [string, NormalizedEvent['properties']] = ['page_viewed', { url: 'https://example.com/pricing' }];
 const caseStudy: [string, NormalizedEvent['properties']] = ['content_downloaded', { contentType: 'case_study' }];
