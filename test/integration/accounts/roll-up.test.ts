@@ -7,10 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memberAccountOf } from '../../../lib/accounts/members.ts';
 import { evaluateAccount } from '../../../lib/core/account-lifecycle.ts';
+import type { CrmReceiver } from '../../../lib/local/stand-ins/crm-receiver.ts';
+import { startCrmReceiver } from '../../../lib/local/stand-ins/crm-receiver.ts';
 import { AccountStore } from '../../../lib/store/accounts.ts';
 import { StoreTable } from '../../../lib/store/table.ts';
 import { defaultModel } from '../../setup/installed-model.ts';
-import { eventsSecret, post, signedDelivery } from '../../setup/signed.ts';
+import { crmSecret, eventsSecret, post, signedDelivery } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { leadStoreOf, startTestStack } from '../../setup/stack.ts';
 
@@ -18,12 +20,14 @@ import { leadStoreOf, startTestStack } from '../../setup/stack.ts';
 const model = defaultModel;
 
 let stack: LocalStack;
+let crm: CrmReceiver;
 let accounts: AccountStore;
 let eventsUrl: string;
 
 beforeAll(async () => {
+  crm = await startCrmReceiver(crmSecret);
   stack = await startTestStack({
-    env: { EVENTS_WEBHOOK_SECRET: eventsSecret, CRM_ADAPTER: 'none', LOG_LEVEL: 'SILENT' },
+    env: { EVENTS_WEBHOOK_SECRET: eventsSecret, CRM_ADAPTER: 'webhook', CRM_WEBHOOK_URL: crm.url, CRM_WEBHOOK_SECRET: crmSecret, LOG_LEVEL: 'SILENT' },
   });
   eventsUrl = stack.urls['POST /webhooks/events']!;
   const { DynamoDBDocumentClient } = await import('@aws-sdk/lib-dynamodb');
@@ -32,6 +36,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
+  await crm?.close();
 });
 
 /** A person of the company: identified with a title, then the tracked events. */
@@ -102,6 +107,12 @@ describe('an account qualifies from its buying group', () => {
     expect(three.state).toMatchObject({ status: 'mqa', transitionCount: 1, outbox: {} });
     const control = evaluateAccount(memberAccountOf(three.leads[0], model)!, three.leads, undefined, model, new Date());
     expect(control.breakdown).toMatchObject({ total: 105, fit: 30, engagement: 55, breadth: 20, engagedMembers: 3, status: 'mqa' });
+    // Sales hears it once, signed, with the account's score and its three members.
+    const delivered = crm.receivedAccounts.filter((handoff) => handoff.accountKey === domain);
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]!.record).toMatchObject({ type: 'account.mqa', score: { total: 105, threshold: 100 } });
+    expect(delivered[0]!.record.members.map((member) => member.leadId).sort()).toEqual([director, manager, vp]);
+    expect(crm.received.filter((handoff) => [vp, director, manager].includes(handoff.leadId))).toEqual([]);
   });
 });
 
