@@ -153,12 +153,15 @@ export async function accountsBench(env: NodeJS.ProcessEnv = process.env): Promi
     let stored = 0;
     const identifies = deliveries.map((delivery, index) => ((delivery[0] as { type: string }).type === 'identify' ? index : -1)).filter((index) => index >= 0);
     await pool(identifies.length, concurrency, async (index) => {
-      stored += await post(deliveries[identifies[index]!]!);
+      // Awaited first: `stored += await ...` would read the sum before the other requests add to it.
+      const accepted = await post(deliveries[identifies[index]!]!);
+      stored += accepted;
       firsts.add(identifies[index]!);
     });
     const rest = order.filter((index) => !firsts.has(index));
     await pool(rest.length, concurrency, async (index) => {
-      stored += await post(deliveries[rest[index]!]!);
+      const accepted = await post(deliveries[rest[index]!]!);
+      stored += accepted;
     });
     await stack.drain({ timeoutMs: 300_000 });
 

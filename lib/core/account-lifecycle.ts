@@ -68,10 +68,17 @@ export interface AccountHandoffRecord {
     modelVersion: string;
   };
   reasons: AccountReason[];
-  /** Every member, most engagement first. */
+  /**
+   * The members, most engagement first: at most {@link maxRecordMembers} (a company of thousands must fit an SQS
+   * message and the account's item); `memberCount` says how many there are in all.
+   */
   members: AccountRecordMember[];
+  memberCount: number;
   missing: string[];
 }
+
+/** Members an account record names, the most engaged first; the rest are counted in `memberCount`. */
+export const maxRecordMembers = 50;
 
 /** What is stored of an account (lib/store/accounts.ts): its identity, status and timing, never a running score. */
 export interface AccountState {
@@ -161,7 +168,8 @@ export function accountHandoffRecord(
       modelVersion: model.version,
     },
     reasons: breakdown.reasons,
-    members: breakdown.members.map((contribution) => {
+    memberCount: breakdown.members.length,
+    members: breakdown.members.slice(0, maxRecordMembers).map((contribution) => {
       const member = byId.get(contribution.leadId);
       const title = member?.profile.jobTitle;
       const score = memberScore(member, model, now);
