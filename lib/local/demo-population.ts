@@ -24,6 +24,10 @@
  * how many arrived this time.
  */
 import { randomUUID } from 'node:crypto';
+import { memberAccountOf } from '../accounts/members.ts';
+import type { Account } from '../core/account.ts';
+import type { AccountQualification, MemberHistory } from '../core/account-replay.ts';
+import { accountQualificationOf } from '../core/account-replay.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { standardWebhookHeaders } from '../http/standard-webhooks.ts';
 import type { ReportLead } from '../jobs/report/lead-facts.ts';
@@ -31,6 +35,8 @@ import { reportLeadOf } from '../jobs/report/lead-facts.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import type { RejectionReason } from '../sources/crm-feedback.ts';
 import type { HandoffLedger, LeadReads } from '../store/repository.ts';
+import type { DemoOutcome } from './demo-buying-groups.ts';
+import { opportunityOutcomes, planBuyingGroups } from './demo-buying-groups.ts';
 import { portIsFree } from './listen.ts';
 import { seededRandom } from './seeded-random.ts';
 import type { CrmReceiver } from './stand-ins/crm-receiver.ts';
@@ -54,9 +60,28 @@ export interface PopulationOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The accounts of the population's leads, replayed from their events as the report replays leads. */
+export interface PopulationAccounts {
+  /** How many accounts the leads are in (a business e-mail domain or a group call). */
+  readonly total: number;
+  /** The accounts that became MQAs at some point, by key. */
+  readonly mqas: readonly string[];
+  /** Those MQAs of which no member ever was an MQL. */
+  readonly mqasWithoutMql: readonly string[];
+  /** How many accounts are MQAs at the run (an MQA stays one down to the section's `recycleBelow`). */
+  readonly mqasNow: number;
+  /** Opportunities sales opened on MQAs (an `sql` outcome) through a member who is no MQL: the buying groups'. */
+  readonly opportunities: number;
+}
+
 export interface PopulationResult {
   readonly anchor: string;
+  /** The population's leads (`leads`), without the buying groups' people. */
   readonly leads: number;
+  /** The people of the buying groups (lib/local/demo-buying-groups.ts), posted after the population. */
+  readonly buyingGroupPeople: number;
+  /** Undefined when the model has no `account` section (it scores no account). */
+  readonly accounts?: PopulationAccounts;
   readonly events: { sent: number; stored: number; duplicates: number };
   readonly outcomes: { sent: number; stored: number; duplicates: number; byType: Record<string, number> };
   readonly mqls: number;
@@ -87,6 +112,8 @@ export class PopulationDemoError extends Error {
 }
 
 const msPerDay = 86_400_000;
+/** The buying groups' people draw their sales decisions as population leads of these indices (apart from any `--leads`). */
+const buyingGroupIndexBase = 1_000_000;
 /** How far back the population starts. */
 export const populationDays = 180;
 
@@ -214,8 +241,9 @@ const channels: readonly (readonly [{ name: string; intent: number }, number])[]
   [{ name: 'events', intent: 1.2 }, 8],
 ];
 
-interface Message {
-  type: 'identify' | 'track' | 'page';
+/** A Segment call as the demo posts it to POST /webhooks/events. */
+export interface Message {
+  type: 'identify' | 'track' | 'page' | 'group';
   messageId: string;
   timestamp: string;
   [key: string]: unknown;
@@ -307,15 +335,8 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
   return { index, email, personal: kind !== 'work', employees: withCompany ? company.employees : 0, messages };
 }
 
-interface Outcome {
-  id: string;
-  email: string;
-  outcome: 'mql_accepted' | 'mql_rejected' | 'sql' | 'won' | 'lost';
-  occurredAt: string;
+interface Outcome extends DemoOutcome {
   reason?: RejectionReason;
-  amount?: number;
-  currency?: string;
-  note?: string;
 }
 
 /** What the lead did before it qualified that a salesperson reads as buying intent. */
@@ -435,16 +456,24 @@ interface PostAnswer {
   duplicates: number;
 }
 
+/** How long the demo waits before it sends a delivery again that the stack answered 5xx (as a sender retries). */
+const retryDelaysMs = [1_000, 2_000, 4_000];
+
 async function postSigned(url: string, secret: string, payload: unknown, now: () => Date): Promise<PostAnswer> {
   const body = JSON.stringify(payload);
+  // One delivery, one id: a retry is the same message (Standard Webhooks), with a fresh timestamp and signature.
   const id = `msg_${randomUUID()}`;
-  const timestamp = Math.floor(now().getTime() / 1000);
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: standardWebhookHeaders({ secret, id, timestamp, body }),
-    body,
-  });
-  const text = await response.text();
+  let response: Response;
+  let text: string;
+  for (let attempt = 0; ; attempt += 1) {
+    const timestamp = Math.floor(now().getTime() / 1000);
+    response = await fetch(url, { method: 'POST', headers: standardWebhookHeaders({ secret, id, timestamp, body }), body });
+    text = await response.text();
+    // A 5xx stored nothing and asks for a retry (a busy machine's DynamoDB Local); a 4xx is the demo's mistake.
+    const delay = retryDelaysMs[attempt];
+    if (response.status < 500 || delay === undefined) break;
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
   if (!response.ok) throw new PopulationDemoError(`POST ${new URL(url).pathname} answered ${response.status}: ${text.slice(0, 500)}`);
   const answer = JSON.parse(text) as PostAnswer;
   return { stored: answer.stored ?? 0, duplicates: answer.duplicates ?? 0 };
@@ -584,13 +613,17 @@ async function populate(
   const { print, baseUrl, store, model, signal } = options;
   const anchor = await anchorOf(store, (at) => planLead(seed, 0, at).email, clock());
   const planned = Array.from({ length: count }, (_, index) => planLead(seed, index, anchor));
+  const groups = planBuyingGroups(seed, anchor);
+  const people = groups.flatMap((group) => group.members);
+  // Every lead the demo posts: the population's, then the buying groups' people.
+  const everyone: readonly { email: string; messages: readonly Message[] }[] = [...planned, ...people];
   const wasMql = async () =>
-    new Set((await mapWithConcurrency(planned, 8, async (lead) => ((await store.getLead(lead.email))?.wasMql ? lead.email : undefined))).filter(Boolean));
+    new Set((await mapWithConcurrency(everyone, 8, async (lead) => ((await store.getLead(lead.email))?.wasMql ? lead.email : undefined))).filter(Boolean));
   const mqlBefore = await wasMql();
   const earlierMqls = [...mqlBefore].filter((email): email is string => email !== undefined);
-  const messages = planned.flatMap((lead) => lead.messages);
+  const messages = everyone.flatMap((lead) => lead.messages);
   print(
-    `1. ${count} leads (seed ${seed}) first seen from ${new Date(anchor - populationDays * msPerDay).toISOString().slice(0, 10)} to ${new Date(anchor).toISOString().slice(0, 10)}: ${messages.length} Segment messages to POST /webhooks/events`,
+    `1. ${count} leads (seed ${seed}) and the buying groups of ${groups.length} companies (${people.length} people) first seen from ${new Date(anchor - populationDays * msPerDay).toISOString().slice(0, 10)} to ${new Date(anchor).toISOString().slice(0, 10)}: ${messages.length} Segment messages to POST /webhooks/events`,
   );
   const earlier = await undeliveredHandoffs(store, earlierMqls);
   if (earlier.total > 0) {
@@ -600,13 +633,16 @@ async function populate(
   }
   const events = { sent: 0, stored: 0, duplicates: 0 };
   const outcomesPosted = { sent: 0, stored: 0, duplicates: 0, byType: {} as Record<string, number> };
+  let accounts: PopulationAccounts | undefined;
   const outcome = (mqls: number, newMqlsOnArrival: number, interrupted?: NonNullable<PopulationResult['interrupted']>) => ({
     result: {
       anchor: new Date(anchor).toISOString(),
       leads: count,
+      buyingGroupPeople: people.length,
       events,
       outcomes: outcomesPosted,
       mqls,
+      ...(accounts ? { accounts } : {}),
       newMqlsOnArrival,
       earlierUndelivered: { atStart: earlier.total, atEnd: earlier.total },
       ...(interrupted ? { interrupted } : {}),
@@ -617,7 +653,7 @@ async function populate(
   // Whole leads per delivery, at most ~400 messages (the route takes 500).
   const deliveries: Message[][] = [];
   let current: Message[] = [];
-  for (const lead of planned) {
+  for (const lead of everyone) {
     if (current.length + lead.messages.length > 400) {
       deliveries.push(current);
       current = [];
@@ -642,20 +678,57 @@ async function populate(
 
   // Which leads the model made an MQL, and when: the same replay as mql report.
   const now = clock();
-  const facts = await mapWithConcurrency(planned, 8, async (lead) => reportLeadOf(lead.email, await store.listEvents(lead.email), model, now));
+  const histories = await mapWithConcurrency(everyone, 8, async (lead) => {
+    const events = await store.listEvents(lead.email);
+    return { leadId: lead.email, events, fact: reportLeadOf(lead.email, events, model, now) };
+  });
+  const facts = histories.map((history) => history.fact);
   const mqls = facts.filter((lead) => lead.qualifiedAt !== undefined).length;
-  const outcomes = planned.flatMap((lead, index) => {
+  const outcomes: DemoOutcome[] = planned.flatMap((lead, index) => {
     const fact = facts[index]!;
     return salesOutcomes(seed, lead, fact, anchor, fact.qualifiedAt ? intentAtMql(lead.messages, fact.qualifiedAt) : noIntent);
   });
+  // A buying group's member that is an MQL alone is judged as a lead, like the population's.
+  people.forEach((person, position) => {
+    const fact = facts[planned.length + position]!;
+    const group = groups.find((one) => one.members.includes(person))!;
+    const lead = { index: buyingGroupIndexBase + position, email: person.email, personal: person.freeMail, employees: group.spec.employees };
+    outcomes.push(...salesOutcomes(seed, lead, fact, anchor, fact.qualifiedAt ? intentAtMql(person.messages, fact.qualifiedAt) : noIntent));
+  });
+  const replayed = model.account ? await accountsOf(store, histories, model, now) : undefined;
+  // Sales opens an opportunity on an account days after it qualified, through a member (the buying groups').
+  const opportunities = groups.flatMap((group, company) => {
+    const qualifiedAt = replayed?.get(group.accountKey)?.qualification.qualifiedAt;
+    return qualifiedAt ? opportunityOutcomes(seed, company, group, qualifiedAt, anchor) : [];
+  });
+  outcomes.push(...opportunities);
+  if (replayed) {
+    const mqas = [...replayed].filter(([, one]) => one.qualification.qualifiedAt !== undefined);
+    const mqlIds = new Set(histories.filter((history) => history.fact.qualifiedAt !== undefined).map((history) => history.leadId));
+    accounts = {
+      total: replayed.size,
+      mqas: mqas.map(([key]) => key).sort(),
+      mqasWithoutMql: mqas
+        .filter(([, one]) => one.memberIds.every((id) => !mqlIds.has(id)))
+        .map(([key]) => key)
+        .sort(),
+      mqasNow: [...replayed].filter(([, one]) => one.qualification.statusNow === 'mqa').length,
+      opportunities: new Set(opportunities.map((one) => one.email)).size,
+    };
+  }
   const byType: Record<string, number> = {};
   for (const outcome of outcomes) byType[outcome.outcome] = (byType[outcome.outcome] ?? 0) + 1;
   print(
-    `2. ${mqls} of them became MQLs; sales decided on ${new Set(outcomes.map((one) => one.email)).size}: ${
+    accounts
+      ? `2. ${mqls} of them became MQLs, and ${accounts.mqas.length} of their ${accounts.total} accounts MQAs (marketing-qualified accounts; ${accounts.mqasWithoutMql.length} of them with no member an MQL, ${accounts.mqasNow} MQAs today)`
+      : `2. ${mqls} of them became MQLs (the model has no account section: it scores no account)`,
+  );
+  print(
+    `   sales decided on ${new Set(outcomes.map((one) => one.email)).size} of them: ${
       Object.entries(byType)
         .map(([type, n]) => `${n} ${type}`)
         .join(', ') || 'none'
-    } -> POST /webhooks/crm`,
+    }${accounts?.opportunities ? ` (${accounts.opportunities} opportunities on MQAs through a member who is no MQL)` : ''} -> POST /webhooks/crm`,
   );
   const outcomeBatches = chunks(outcomes, 500);
   for (const [posted, batch] of outcomeBatches.entries()) {
@@ -673,4 +746,30 @@ async function populate(
   }
   print(`   stored ${outcomesPosted.stored} outcome(s), ${outcomesPosted.duplicates} already there`);
   return outcome(mqls, newMqlsOnArrival);
+}
+
+/**
+ * Each account of the leads (lib/accounts/members.ts `memberAccountOf` on the stored lead, as the roll-up places it)
+ * and when it became an MQA, replayed from its members' events (lib/core/account-replay.ts).
+ */
+async function accountsOf(
+  store: PopulationOptions['store'],
+  histories: readonly MemberHistory[],
+  model: ScoringModel,
+  now: Date,
+): Promise<Map<string, { memberIds: string[]; qualification: AccountQualification }>> {
+  const placed = await mapWithConcurrency(histories, 8, async (history) => ({ history, account: memberAccountOf(await store.getLead(history.leadId), model) }));
+  const byKey = new Map<string, { account: Account; members: MemberHistory[] }>();
+  for (const { history, account } of placed) {
+    if (!account) continue;
+    const entry = byKey.get(account.key) ?? { account, members: [] };
+    entry.members.push(history);
+    byKey.set(account.key, entry);
+  }
+  return new Map(
+    [...byKey].map(([key, { account, members }]) => [
+      key,
+      { memberIds: members.map((member) => member.leadId), qualification: accountQualificationOf(account, members, model, now)! },
+    ]),
+  );
 }
