@@ -86,8 +86,8 @@ export interface PopulationResult {
   readonly outcomes: { sent: number; stored: number; duplicates: number; byType: Record<string, number> };
   readonly mqls: number;
   /**
-   * Handoffs the demo's own CRM receiver took while it ran (CRM_ADAPTER=webhook with a free local
-   * CRM_WEBHOOK_URL port); undefined when it did not listen.
+   * Lead handoffs the demo's own CRM receiver took while it ran (CRM_ADAPTER=webhook with a free local
+   * CRM_WEBHOOK_URL port; an account's are printed apart); undefined when it did not listen.
    */
   readonly handoffsReceived?: number;
   /** Leads this run made an MQL on arrival (each is one lead.mql handoff). */
@@ -230,6 +230,19 @@ const personalDomains = ['gmail.com', 'yahoo.com', 'outlook.com', 'hotmail.com',
 const universities = ['stateu.edu', 'techinstitute.edu', 'cambridge.ac.uk'];
 const countries = ['US', 'US', 'US', 'GB', 'DE', 'CA', 'FR', 'AU', 'NL', 'IN'];
 
+/** Country code top-level domains of the companies' offices outside the US (`.co.uk`, `.com.au`: the Public Suffix List's). */
+const officeSuffixes: Readonly<Record<string, string>> = { GB: 'co.uk', DE: 'de', CA: 'ca', FR: 'fr', AU: 'com.au', NL: 'nl', IN: 'in' };
+
+/**
+ * A company's domain in a country: its own in the US, else its name under the country's domain (`northwind-analytics.de`).
+ * Subsidiaries on other domains are other accounts (docs/accounts.md), so a company's people in eight countries are not one
+ * buying group of thirty: the accounts of the population stay of a realistic size, and only some of them qualify.
+ */
+export function officeDomain(domain: string, country: string): string {
+  const suffix = officeSuffixes[country];
+  return suffix ? `${domain.slice(0, domain.indexOf('.'))}.${suffix}` : domain;
+}
+
 /** Acquisition channels with their share of leads and how engaged their leads tend to be. */
 const channels: readonly (readonly [{ name: string; intent: number }, number])[] = [
   [{ name: 'paid_search', intent: 1.0 }, 22],
@@ -267,12 +280,7 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
   const student = /student|intern/i.test(title);
   const kind = student && random() < 0.6 ? 'education' : random() < 0.18 ? 'personal' : 'work';
   const local = `${first}.${last}.${index}`.toLowerCase();
-  const email =
-    kind === 'work'
-      ? `${local}@${company.domain}`
-      : kind === 'personal'
-        ? `${local}@${pick(random, personalDomains)}`
-        : `${local}@${pick(random, universities)}`;
+  const mailbox = kind === 'personal' ? pick(random, personalDomains) : kind === 'education' ? pick(random, universities) : undefined;
   const channel = weighted(random, channels);
   // The first lead starts exactly populationDays before the anchor: a second run finds the anchor from it.
   const firstSeen =
@@ -289,9 +297,12 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
   const push = (message: Message) => {
     if (Date.parse(message.timestamp) < anchor) messages.push(message);
   };
-  const context = { traits: { email } };
   // A work address names its company; someone on a personal address tells it half the time.
   const withCompany = kind === 'work' || random() < 0.5;
+  const country = pick(random, countries);
+  // A work address is the company's office in the person's country: its own domain, so its own account.
+  const email = `${local}@${mailbox ?? officeDomain(company.domain, country)}`;
+  const context = { traits: { email } };
   messages.push({
     type: 'identify',
     messageId: id(),
@@ -302,7 +313,7 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
       lastName: last,
       title,
       ...(withCompany ? { company: company.name, employees: company.employees, industry: company.industry } : {}),
-      country: pick(random, countries),
+      country,
       leadSource: channel.name,
     },
   });
@@ -465,18 +476,32 @@ async function postSigned(url: string, secret: string, payload: unknown, now: ()
   const id = `msg_${randomUUID()}`;
   let response: Response;
   let text: string;
+  // What a 503 says it kept of a delivery too big for one transaction (docs/status.md, "Known limits"): the retry
+  // finds those events stored, so they are counted as stored here, not as duplicates.
+  let kept = 0;
   for (let attempt = 0; ; attempt += 1) {
     const timestamp = Math.floor(now().getTime() / 1000);
     response = await fetch(url, { method: 'POST', headers: standardWebhookHeaders({ secret, id, timestamp, body }), body });
     text = await response.text();
-    // A 5xx stored nothing and asks for a retry (a busy machine's DynamoDB Local); a 4xx is the demo's mistake.
+    // A 5xx asks for a retry (a busy machine's DynamoDB Local); a 4xx is the demo's mistake.
     const delay = retryDelaysMs[attempt];
     if (response.status < 500 || delay === undefined) break;
+    kept += keptOf(text);
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
   if (!response.ok) throw new PopulationDemoError(`POST ${new URL(url).pathname} answered ${response.status}: ${text.slice(0, 500)}`);
   const answer = JSON.parse(text) as PostAnswer;
-  return { stored: answer.stored ?? 0, duplicates: answer.duplicates ?? 0 };
+  return { stored: (answer.stored ?? 0) + kept, duplicates: Math.max(0, (answer.duplicates ?? 0) - kept) };
+}
+
+/** The `stored` count of a 503's body, 0 when it has none. */
+function keptOf(text: string): number {
+  try {
+    const stored = (JSON.parse(text) as { stored?: unknown }).stored;
+    return typeof stored === 'number' ? stored : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -520,15 +545,18 @@ export async function runPopulationDemo(options: PopulationOptions): Promise<Pop
       if (result.earlierUndelivered.atStart > 0)
         print(`   waiting up to a minute for the ${result.earlierUndelivered.atStart} handoff(s) left undelivered before (they retry with backoff)`);
       const complete = await handedOff(receiver, expected, options.signal);
-      const types = [...new Set(receiver.received.map((one) => one.record.type))].join(', ');
+      const leads = leadHandoffs(receiver);
+      const types = [...new Set(leads.map((one) => one.record.type))].join(', ');
+      const accounts = receiver.received.length - leads.length;
       const earlier = result.earlierUndelivered.atStart > 0 ? ', and handoffs an earlier run left undelivered' : '';
       print(
-        receiver.received.length > 0
-          ? `3. the CRM (${env.CRM_WEBHOOK_URL}) received ${receiver.received.length} handoff(s) (${types}): the leads that were MQLs when their events arrived${earlier}`
+        leads.length > 0
+          ? `3. the CRM (${env.CRM_WEBHOOK_URL}) received ${leads.length} handoff(s) (${types}): the leads that were MQLs when their events arrived${earlier}`
           : `3. the CRM (${env.CRM_WEBHOOK_URL}) received no handoff: no lead changed status`,
       );
       if (!complete) print('interrupted while waiting for the handoffs: every event and outcome was posted');
-      result = { ...result, handoffsReceived: receiver.received.length, ...(complete ? {} : { interrupted: 'handoffs' as const }) };
+      if (accounts > 0) print(`   and ${accounts} account handoff(s) (account.mqa): the accounts that were MQAs when their members' events arrived`);
+      result = { ...result, handoffsReceived: leads.length, ...(complete ? {} : { interrupted: 'handoffs' as const }) };
     }
     if (result.earlierUndelivered.atStart > 0 && !result.interrupted) {
       const atEnd = (await undeliveredHandoffs(options.store, earlierMqls)).total;
@@ -544,9 +572,9 @@ export async function runPopulationDemo(options: PopulationOptions): Promise<Pop
     if (result.interrupted) {
       await receiver?.close();
       if (receiver) {
-        result = { ...result, handoffsReceived: receiver.received.length };
+        result = { ...result, handoffsReceived: leadHandoffs(receiver).length };
         print(
-          `   the demo's CRM receiver (${env.CRM_WEBHOOK_URL}) is stopped, after ${receiver.received.length} handoff(s); the handoffs still queued for it retry with backoff until a receiver listens there again`,
+          `   the demo's CRM receiver (${env.CRM_WEBHOOK_URL}) is stopped, after ${leadHandoffs(receiver).length} handoff(s); the handoffs still queued for it retry with backoff until a receiver listens there again`,
         );
       }
       print(
@@ -570,14 +598,22 @@ function localPortOf(url: string): number | undefined {
 }
 
 /**
- * Until the receiver has the handoffs this run caused (the handoff consumer polls every second and
+ * The leads' handoffs the receiver took: an account's (`account.mqa`, `account.recycled`) are counted apart, since an
+ * MQA is decided when its members' events arrive whatever the leads' own statuses.
+ */
+function leadHandoffs(receiver: CrmReceiver): CrmReceiver['received'] {
+  return receiver.received.filter((one) => String(one.record.type).startsWith('lead.'));
+}
+
+/**
+ * Until the receiver has the lead handoffs this run caused (the handoff consumer polls every second and
  * batches for a few), then a second more for any other (a decay run's); at most a minute. False when the
  * signal stopped the wait.
  */
 async function handedOff(receiver: CrmReceiver, expected: number, signal: AbortSignal | undefined): Promise<boolean> {
   const deadline = Date.now() + 60_000;
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  while (receiver.received.length < expected && Date.now() < deadline && !signal?.aborted) await pause(250);
+  while (leadHandoffs(receiver).length < expected && Date.now() < deadline && !signal?.aborted) await pause(250);
   if (!signal?.aborted) await pause(1_000);
   return !signal?.aborted;
 }
