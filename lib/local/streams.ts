@@ -42,7 +42,10 @@ export interface StreamPollerOptions {
 export interface StreamPoller {
   /** A batch is being handed to the function. */
   readonly busy: boolean;
-  /** Reads and hands over everything the stream holds now; resolves with how many records reached the function. */
+  /**
+   * Reads and hands over everything the stream holds now; resolves with how many records reached the function, or
+   * NaN when the pass failed part-way (what it did not read is still there: never "nothing left").
+   */
   catchUp(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -179,7 +182,7 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
   function serially(): Promise<number> {
     running = running.then(pass, pass).catch((error: unknown) => {
       if (!stopping) log(`[local] reading the table's stream failed: ${(error as Error).message}`);
-      return 0;
+      return Number.NaN;
     });
     return running;
   }
@@ -187,7 +190,7 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
   const loop = (async () => {
     while (!stopping) {
       const delivered = await serially();
-      if (delivered === 0) await sleep(options.idleMs ?? 100);
+      if (!(delivered > 0)) await sleep(options.idleMs ?? 100);
     }
   })();
 
