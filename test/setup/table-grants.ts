@@ -65,7 +65,7 @@ export function granted(access: TableAccess, call: Pick<TableCall, 'action' | 'o
     if (!(access.actions as readonly string[]).includes(call.action)) return false;
     const confined = access.writesUnder;
     if (!confined || !(itemWriteActions as readonly string[]).includes(call.action)) return true;
-    return call.partition !== undefined && call.partition.startsWith(confined);
+    return call.partition?.startsWith(confined) === true;
   }
   return call.on === `index/${table.dueIndex.name}` && call.action === 'Query' && access.queriesDueIndex === true;
 }

@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memberAccountOf } from '../../../lib/accounts/members.ts';
-import { parseModel } from '../../../lib/core/model.ts';
 import type { PlannedBuyingGroup } from '../../../lib/local/demo-buying-groups.ts';
 import { planBuyingGroups } from '../../../lib/local/demo-buying-groups.ts';
 import type { PopulationResult } from '../../../lib/local/demo-population.ts';
@@ -107,7 +106,7 @@ describe('mql demo --with-outcomes seeds accounts with buying groups', () => {
     const freeMail = group('Contoso').members.find((member) => member.freeMail)!;
     const lead = await store.getLead(freeMail.email);
     expect(lead?.profile.company).toBe('Contoso');
-    expect(memberAccountOf(lead, parseModel({ ...defaultModelJson, ...section }))).toBeUndefined();
+    expect(memberAccountOf(lead, readModelFile(join(dir, 'model.json')))).toBeUndefined();
     expect((await accounts.read('contoso.com')).memberIds).not.toContain(freeMail.email);
     expect(await accounts.read('gmail.com')).toEqual({ state: undefined, memberIds: [], leads: [] });
     const byGroupCall = group('Adventure Works').members.find((member) => member.freeMail)!;

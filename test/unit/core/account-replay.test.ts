@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import accountSection from '../../../examples/account-section.json' with { type: 'json' };
 import { accountQualificationOf } from '../../../lib/core/account-replay.ts';
 import defaultModelJson from '../../../lib/core/default-model.json' with { type: 'json' };
-import { defaultModel, parseModel } from '../../../lib/core/index.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
 
-const model = parseModel(structuredClone({ ...defaultModelJson, ...accountSection }));
+/** The default model, whose account section is examples/account-section.json's. */
+const model = defaultModel;
+const { account: _account, ...withoutAccounts } = structuredClone(defaultModelJson);
 const day = 86_400_000;
 const t0 = Date.parse('2026-03-02T09:00:00.000Z');
 const at = (days: number) => new Date(t0 + days * day);
@@ -59,6 +60,6 @@ describe('when an account became an MQA, replayed from its members', () => {
 
   it('leaves out events after now, and scores nothing under a model without an account section', () => {
     expect(accountQualificationOf(domain, members, model, at(1.5))?.qualifiedAt).toBeUndefined();
-    expect(accountQualificationOf(domain, members, defaultModel, at(3))).toBeUndefined();
+    expect(accountQualificationOf(domain, members, parseModel(withoutAccounts), at(3))).toBeUndefined();
   });
 });

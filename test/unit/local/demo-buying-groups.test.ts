@@ -4,18 +4,18 @@
  * account section of examples/account-section.json.
  */
 import { describe, expect, it } from 'vitest';
-import accountSection from '../../../examples/account-section.json' with { type: 'json' };
 import { accountOf } from '../../../lib/core/account.ts';
 import { accountQualificationOf } from '../../../lib/core/account-replay.ts';
 import { scoreAccount } from '../../../lib/core/account-score.ts';
-import defaultModelJson from '../../../lib/core/default-model.json' with { type: 'json' };
 import type { NormalizedEvent } from '../../../lib/core/index.ts';
-import { applyEvents, parseModel } from '../../../lib/core/index.ts';
+import { applyEvents } from '../../../lib/core/index.ts';
 import { qualificationOf } from '../../../lib/core/replay.ts';
 import { buyingGroups, opportunityOutcomes, planBuyingGroups, stepsOf } from '../../../lib/local/demo-buying-groups.ts';
 import { normalizeSegmentMessages } from '../../../lib/sources/segment.ts';
+import { defaultModel } from '../../setup/model.ts';
 
-const model = parseModel(structuredClone({ ...defaultModelJson, ...accountSection }));
+/** The default model, whose account section is examples/account-section.json's. */
+const model = defaultModel;
 const anchor = Date.UTC(2026, 11, 7);
 /** The demo runs on the anchor's day (the anchor is that day's UTC midnight): the end of it, at the latest. */
 const now = new Date(anchor + 86_400_000 - 1);

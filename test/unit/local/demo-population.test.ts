@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { accountOf } from '../../../lib/core/account.ts';
-import { defaultModel } from '../../../lib/core/index.ts';
 import { officeDomain } from '../../../lib/local/demo-population.ts';
+import { defaultModel } from '../../setup/model.ts';
 
 describe("the population's offices", () => {
   it("puts a company's people outside the US on its country's domain, each office an account of its own", () => {
