@@ -72,6 +72,8 @@ export interface PopulationAccounts {
   readonly mqasNow: number;
   /** Opportunities sales opened on MQAs (an `sql` outcome) through a member who is no MQL: the buying groups'. */
   readonly opportunities: number;
+  /** Their outcomes by type (`sql`, `won`, `lost`), within the population's `outcomes.byType`: on leads no report counts as MQLs. */
+  readonly opportunityOutcomes: Readonly<Record<string, number>>;
 }
 
 export interface PopulationResult {
@@ -750,6 +752,7 @@ async function populate(
         .sort(),
       mqasNow: [...replayed].filter(([, one]) => one.qualification.statusNow === 'mqa').length,
       opportunities: new Set(opportunities.map((one) => one.email)).size,
+      opportunityOutcomes: Object.fromEntries(['sql', 'won', 'lost'].map((type) => [type, opportunities.filter((one) => one.outcome === type).length])),
     };
   }
   const byType: Record<string, number> = {};
