@@ -534,13 +534,16 @@ export async function runPopulationDemo(options: PopulationOptions): Promise<Pop
 
   // Leads whose latest events are recent enough are MQLs at receipt and are handed off: the demo takes
   // them itself on CRM_WEBHOOK_URL when nothing listens there (as `mql demo` does), so they are delivered.
+  // It listens once the handoffs an earlier run left undelivered are counted, before any event is posted: nothing
+  // takes them while they are counted, so the count is what was left (a busy machine counts slowly).
   let receiver: CrmReceiver | undefined;
-  if (env.CRM_ADAPTER === 'webhook' && env.CRM_WEBHOOK_URL && env.CRM_WEBHOOK_SECRET) {
+  const listen = async () => {
+    if (!(env.CRM_ADAPTER === 'webhook' && env.CRM_WEBHOOK_URL && env.CRM_WEBHOOK_SECRET)) return;
     const port = localPortOf(env.CRM_WEBHOOK_URL);
     if (port !== undefined && (await portIsFree(port))) receiver = await startCrmReceiver(env.CRM_WEBHOOK_SECRET, { port });
-  }
+  };
   try {
-    const { result: populated, earlierMqls } = await populate(options, seed, count, eventsSecret, feedbackSecret, clock);
+    const { result: populated, earlierMqls } = await populate(options, seed, count, eventsSecret, feedbackSecret, clock, listen);
     let result: PopulationResult = populated;
     if (!result.interrupted && receiver) {
       const expected = result.newMqlsOnArrival + result.earlierUndelivered.atStart;
@@ -647,6 +650,7 @@ async function populate(
   eventsSecret: string,
   feedbackSecret: string,
   clock: () => Date,
+  listen: () => Promise<void>,
 ): Promise<{ result: PopulationResult; earlierMqls: string[] }> {
   const { print, baseUrl, store, model, signal } = options;
   const anchor = await anchorOf(store, (at) => planLead(seed, 0, at).email, clock());
@@ -669,6 +673,7 @@ async function populate(
       `   ${earlier.total} handoff(s) of these leads were left undelivered by an earlier run (stopped while they were queued): ${earlier.failed} retrying after failed attempts, ${earlier.unattempted} not attempted yet`,
     );
   }
+  await listen();
   const events = { sent: 0, stored: 0, duplicates: 0 };
   const outcomesPosted = { sent: 0, stored: 0, duplicates: 0, byType: {} as Record<string, number> };
   let accounts: PopulationAccounts | undefined;
