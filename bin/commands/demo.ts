@@ -2,7 +2,8 @@
  * `mql demo`: a website visitor who signs up, a Facebook lead form and a SendGrid batch made into one MQL on the running local stack.
  * `mql demo --source google`: a Google Ads lead form lead, its redelivery and Google's test data (lib/local/demo-google.ts).
  * `mql demo --source linkedin`: a LinkedIn Lead Gen Form lead scored from its answers (lib/local/demo-linkedin.ts).
- * `mql demo --with-outcomes`: a seeded population and its sales outcomes, for report and calibrate.
+ * `mql demo --with-outcomes`: a seeded population with buying groups (lib/local/demo-buying-groups.ts) and its sales
+ * outcomes, for report and calibrate.
  */
 import { defineCommand, fail, pipeline } from '../cli.ts';
 
@@ -16,9 +17,10 @@ export const demo = defineCommand({
     '                      a LinkedIn Lead Gen Form lead: the webhook validation, then a signed lead notification; the',
     '                      LinkedIn API stand-in (on LINKEDIN_API_URL) serves the lead, scored from its answers',
     'demo --with-outcomes [--leads N] [--seed N]',
-    '                      a seeded population (default 500 leads over ~6 months) through POST /webhooks/events, then sales',
-    '                      outcomes for its MQLs through POST /webhooks/crm; the same seed posts the same events again (idempotent):',
-    '                      Ctrl-C stops after the request in hand, and a second run resumes and counts the handoffs left undelivered',
+    '                      a seeded population (default 500 leads over ~6 months) and the buying groups of 7 companies through',
+    '                      POST /webhooks/events, then sales outcomes for its MQLs, and for its MQAs when the model scores accounts,',
+    '                      through POST /webhooks/crm; the same seed posts the same events again (idempotent): Ctrl-C stops after',
+    '                      the request in hand, and a second run resumes and counts the handoffs left undelivered',
   ],
   options: { 'with-outcomes': { type: 'boolean' }, leads: { type: 'string' }, seed: { type: 'string' }, source: { type: 'string' } },
   stack: 'local',

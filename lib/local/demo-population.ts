@@ -24,6 +24,10 @@
  * how many arrived this time.
  */
 import { randomUUID } from 'node:crypto';
+import { memberAccountOf } from '../accounts/members.ts';
+import type { Account } from '../core/account.ts';
+import type { AccountQualification, MemberHistory } from '../core/account-replay.ts';
+import { accountQualificationOf } from '../core/account-replay.ts';
 import type { ScoringModel } from '../core/model.ts';
 import { standardWebhookHeaders } from '../http/standard-webhooks.ts';
 import type { ReportLead } from '../jobs/report/lead-facts.ts';
@@ -31,6 +35,8 @@ import { reportLeadOf } from '../jobs/report/lead-facts.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import type { RejectionReason } from '../sources/crm-feedback.ts';
 import type { HandoffLedger, LeadReads } from '../store/repository.ts';
+import type { DemoOutcome } from './demo-buying-groups.ts';
+import { opportunityOutcomes, planBuyingGroups } from './demo-buying-groups.ts';
 import { portIsFree } from './listen.ts';
 import { seededRandom } from './seeded-random.ts';
 import type { CrmReceiver } from './stand-ins/crm-receiver.ts';
@@ -54,15 +60,36 @@ export interface PopulationOptions {
   readonly signal?: AbortSignal;
 }
 
+/** The accounts of the population's leads, replayed from their events as the report replays leads. */
+export interface PopulationAccounts {
+  /** How many accounts the leads are in (a business e-mail domain or a group call). */
+  readonly total: number;
+  /** The accounts that became MQAs at some point, by key. */
+  readonly mqas: readonly string[];
+  /** Those MQAs of which no member ever was an MQL. */
+  readonly mqasWithoutMql: readonly string[];
+  /** How many accounts are MQAs at the run (an MQA stays one down to the section's `recycleBelow`). */
+  readonly mqasNow: number;
+  /** Opportunities sales opened on MQAs (an `sql` outcome) through a member who is no MQL: the buying groups'. */
+  readonly opportunities: number;
+  /** Their outcomes by type (`sql`, `won`, `lost`), within the population's `outcomes.byType`: on leads no report counts as MQLs. */
+  readonly opportunityOutcomes: Readonly<Record<string, number>>;
+}
+
 export interface PopulationResult {
   readonly anchor: string;
+  /** The population's leads (`leads`), without the buying groups' people. */
   readonly leads: number;
+  /** The people of the buying groups (lib/local/demo-buying-groups.ts), posted after the population. */
+  readonly buyingGroupPeople: number;
+  /** Undefined when the model has no `account` section (it scores no account). */
+  readonly accounts?: PopulationAccounts;
   readonly events: { sent: number; stored: number; duplicates: number };
   readonly outcomes: { sent: number; stored: number; duplicates: number; byType: Record<string, number> };
   readonly mqls: number;
   /**
-   * Handoffs the demo's own CRM receiver took while it ran (CRM_ADAPTER=webhook with a free local
-   * CRM_WEBHOOK_URL port); undefined when it did not listen.
+   * Lead handoffs the demo's own CRM receiver took while it ran (CRM_ADAPTER=webhook with a free local
+   * CRM_WEBHOOK_URL port; an account's are printed apart); undefined when it did not listen.
    */
   readonly handoffsReceived?: number;
   /** Leads this run made an MQL on arrival (each is one lead.mql handoff). */
@@ -87,6 +114,8 @@ export class PopulationDemoError extends Error {
 }
 
 const msPerDay = 86_400_000;
+/** The buying groups' people draw their sales decisions as population leads of these indices (apart from any `--leads`). */
+const buyingGroupIndexBase = 1_000_000;
 /** How far back the population starts. */
 export const populationDays = 180;
 
@@ -203,6 +232,19 @@ const personalDomains = ['gmail.com', 'yahoo.com', 'outlook.com', 'hotmail.com',
 const universities = ['stateu.edu', 'techinstitute.edu', 'cambridge.ac.uk'];
 const countries = ['US', 'US', 'US', 'GB', 'DE', 'CA', 'FR', 'AU', 'NL', 'IN'];
 
+/** Country code top-level domains of the companies' offices outside the US (`.co.uk`, `.com.au`: the Public Suffix List's). */
+const officeSuffixes: Readonly<Record<string, string>> = { GB: 'co.uk', DE: 'de', CA: 'ca', FR: 'fr', AU: 'com.au', NL: 'nl', IN: 'in' };
+
+/**
+ * A company's domain in a country: its own in the US, else its name under the country's domain (`northwind-analytics.de`).
+ * Subsidiaries on other domains are other accounts (docs/accounts.md), so a company's people in eight countries are not one
+ * buying group of thirty: the accounts of the population stay of a realistic size, and only some of them qualify.
+ */
+export function officeDomain(domain: string, country: string): string {
+  const suffix = officeSuffixes[country];
+  return suffix ? `${domain.slice(0, domain.indexOf('.'))}.${suffix}` : domain;
+}
+
 /** Acquisition channels with their share of leads and how engaged their leads tend to be. */
 const channels: readonly (readonly [{ name: string; intent: number }, number])[] = [
   [{ name: 'paid_search', intent: 1.0 }, 22],
@@ -214,8 +256,9 @@ const channels: readonly (readonly [{ name: string; intent: number }, number])[]
   [{ name: 'events', intent: 1.2 }, 8],
 ];
 
-interface Message {
-  type: 'identify' | 'track' | 'page';
+/** A Segment call as the demo posts it to POST /webhooks/events. */
+export interface Message {
+  type: 'identify' | 'track' | 'page' | 'group';
   messageId: string;
   timestamp: string;
   [key: string]: unknown;
@@ -239,12 +282,7 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
   const student = /student|intern/i.test(title);
   const kind = student && random() < 0.6 ? 'education' : random() < 0.18 ? 'personal' : 'work';
   const local = `${first}.${last}.${index}`.toLowerCase();
-  const email =
-    kind === 'work'
-      ? `${local}@${company.domain}`
-      : kind === 'personal'
-        ? `${local}@${pick(random, personalDomains)}`
-        : `${local}@${pick(random, universities)}`;
+  const mailbox = kind === 'personal' ? pick(random, personalDomains) : kind === 'education' ? pick(random, universities) : undefined;
   const channel = weighted(random, channels);
   // The first lead starts exactly populationDays before the anchor: a second run finds the anchor from it.
   const firstSeen =
@@ -261,9 +299,12 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
   const push = (message: Message) => {
     if (Date.parse(message.timestamp) < anchor) messages.push(message);
   };
-  const context = { traits: { email } };
   // A work address names its company; someone on a personal address tells it half the time.
   const withCompany = kind === 'work' || random() < 0.5;
+  const country = pick(random, countries);
+  // A work address is the company's office in the person's country: its own domain, so its own account.
+  const email = `${local}@${mailbox ?? officeDomain(company.domain, country)}`;
+  const context = { traits: { email } };
   messages.push({
     type: 'identify',
     messageId: id(),
@@ -274,7 +315,7 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
       lastName: last,
       title,
       ...(withCompany ? { company: company.name, employees: company.employees, industry: company.industry } : {}),
-      country: pick(random, countries),
+      country,
       leadSource: channel.name,
     },
   });
@@ -307,15 +348,8 @@ function planLead(seed: number, index: number, anchor: number): PlannedLead {
   return { index, email, personal: kind !== 'work', employees: withCompany ? company.employees : 0, messages };
 }
 
-interface Outcome {
-  id: string;
-  email: string;
-  outcome: 'mql_accepted' | 'mql_rejected' | 'sql' | 'won' | 'lost';
-  occurredAt: string;
+interface Outcome extends DemoOutcome {
   reason?: RejectionReason;
-  amount?: number;
-  currency?: string;
-  note?: string;
 }
 
 /** What the lead did before it qualified that a salesperson reads as buying intent. */
@@ -435,19 +469,41 @@ interface PostAnswer {
   duplicates: number;
 }
 
+/** How long the demo waits before it sends a delivery again that the stack answered 5xx (as a sender retries). */
+const retryDelaysMs = [1_000, 2_000, 4_000];
+
 async function postSigned(url: string, secret: string, payload: unknown, now: () => Date): Promise<PostAnswer> {
   const body = JSON.stringify(payload);
+  // One delivery, one id: a retry is the same message (Standard Webhooks), with a fresh timestamp and signature.
   const id = `msg_${randomUUID()}`;
-  const timestamp = Math.floor(now().getTime() / 1000);
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: standardWebhookHeaders({ secret, id, timestamp, body }),
-    body,
-  });
-  const text = await response.text();
+  let response: Response;
+  let text: string;
+  // What a 503 says it kept of a delivery too big for one transaction (docs/status.md, "Known limits"): the retry
+  // finds those events stored, so they are counted as stored here, not as duplicates.
+  let kept = 0;
+  for (let attempt = 0; ; attempt += 1) {
+    const timestamp = Math.floor(now().getTime() / 1000);
+    response = await fetch(url, { method: 'POST', headers: standardWebhookHeaders({ secret, id, timestamp, body }), body });
+    text = await response.text();
+    // A 5xx asks for a retry (a busy machine's DynamoDB Local); a 4xx is the demo's mistake.
+    const delay = retryDelaysMs[attempt];
+    if (response.status < 500 || delay === undefined) break;
+    kept += keptOf(text);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
   if (!response.ok) throw new PopulationDemoError(`POST ${new URL(url).pathname} answered ${response.status}: ${text.slice(0, 500)}`);
   const answer = JSON.parse(text) as PostAnswer;
-  return { stored: answer.stored ?? 0, duplicates: answer.duplicates ?? 0 };
+  return { stored: (answer.stored ?? 0) + kept, duplicates: Math.max(0, (answer.duplicates ?? 0) - kept) };
+}
+
+/** The `stored` count of a 503's body, 0 when it has none. */
+function keptOf(text: string): number {
+  try {
+    const stored = (JSON.parse(text) as { stored?: unknown }).stored;
+    return typeof stored === 'number' ? stored : 0;
+  } catch {
+    return 0;
+  }
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -478,28 +534,34 @@ export async function runPopulationDemo(options: PopulationOptions): Promise<Pop
 
   // Leads whose latest events are recent enough are MQLs at receipt and are handed off: the demo takes
   // them itself on CRM_WEBHOOK_URL when nothing listens there (as `mql demo` does), so they are delivered.
+  // It listens once the handoffs an earlier run left undelivered are counted, before any event is posted: nothing
+  // takes them while they are counted, so the count is what was left (a busy machine counts slowly).
   let receiver: CrmReceiver | undefined;
-  if (env.CRM_ADAPTER === 'webhook' && env.CRM_WEBHOOK_URL && env.CRM_WEBHOOK_SECRET) {
+  const listen = async () => {
+    if (!(env.CRM_ADAPTER === 'webhook' && env.CRM_WEBHOOK_URL && env.CRM_WEBHOOK_SECRET)) return;
     const port = localPortOf(env.CRM_WEBHOOK_URL);
     if (port !== undefined && (await portIsFree(port))) receiver = await startCrmReceiver(env.CRM_WEBHOOK_SECRET, { port });
-  }
+  };
   try {
-    const { result: populated, earlierMqls } = await populate(options, seed, count, eventsSecret, feedbackSecret, clock);
+    const { result: populated, earlierMqls } = await populate(options, seed, count, eventsSecret, feedbackSecret, clock, listen);
     let result: PopulationResult = populated;
     if (!result.interrupted && receiver) {
       const expected = result.newMqlsOnArrival + result.earlierUndelivered.atStart;
       if (result.earlierUndelivered.atStart > 0)
         print(`   waiting up to a minute for the ${result.earlierUndelivered.atStart} handoff(s) left undelivered before (they retry with backoff)`);
       const complete = await handedOff(receiver, expected, options.signal);
-      const types = [...new Set(receiver.received.map((one) => one.record.type))].join(', ');
+      const leads = leadHandoffs(receiver);
+      const types = [...new Set(leads.map((one) => one.record.type))].join(', ');
+      const accounts = receiver.received.length - leads.length;
       const earlier = result.earlierUndelivered.atStart > 0 ? ', and handoffs an earlier run left undelivered' : '';
       print(
-        receiver.received.length > 0
-          ? `3. the CRM (${env.CRM_WEBHOOK_URL}) received ${receiver.received.length} handoff(s) (${types}): the leads that were MQLs when their events arrived${earlier}`
+        leads.length > 0
+          ? `3. the CRM (${env.CRM_WEBHOOK_URL}) received ${leads.length} handoff(s) (${types}): the leads that were MQLs when their events arrived${earlier}`
           : `3. the CRM (${env.CRM_WEBHOOK_URL}) received no handoff: no lead changed status`,
       );
       if (!complete) print('interrupted while waiting for the handoffs: every event and outcome was posted');
-      result = { ...result, handoffsReceived: receiver.received.length, ...(complete ? {} : { interrupted: 'handoffs' as const }) };
+      if (accounts > 0) print(`   and ${accounts} account handoff(s) (account.mqa): the accounts that were MQAs when their members' events arrived`);
+      result = { ...result, handoffsReceived: leads.length, ...(complete ? {} : { interrupted: 'handoffs' as const }) };
     }
     if (result.earlierUndelivered.atStart > 0 && !result.interrupted) {
       const atEnd = (await undeliveredHandoffs(options.store, earlierMqls)).total;
@@ -515,9 +577,9 @@ export async function runPopulationDemo(options: PopulationOptions): Promise<Pop
     if (result.interrupted) {
       await receiver?.close();
       if (receiver) {
-        result = { ...result, handoffsReceived: receiver.received.length };
+        result = { ...result, handoffsReceived: leadHandoffs(receiver).length };
         print(
-          `   the demo's CRM receiver (${env.CRM_WEBHOOK_URL}) is stopped, after ${receiver.received.length} handoff(s); the handoffs still queued for it retry with backoff until a receiver listens there again`,
+          `   the demo's CRM receiver (${env.CRM_WEBHOOK_URL}) is stopped, after ${leadHandoffs(receiver).length} handoff(s); the handoffs still queued for it retry with backoff until a receiver listens there again`,
         );
       }
       print(
@@ -541,14 +603,22 @@ function localPortOf(url: string): number | undefined {
 }
 
 /**
- * Until the receiver has the handoffs this run caused (the handoff consumer polls every second and
+ * The leads' handoffs the receiver took: an account's (`account.mqa`, `account.recycled`) are counted apart, since an
+ * MQA is decided when its members' events arrive whatever the leads' own statuses.
+ */
+function leadHandoffs(receiver: CrmReceiver): CrmReceiver['received'] {
+  return receiver.received.filter((one) => String(one.record.type).startsWith('lead.'));
+}
+
+/**
+ * Until the receiver has the lead handoffs this run caused (the handoff consumer polls every second and
  * batches for a few), then a second more for any other (a decay run's); at most a minute. False when the
  * signal stopped the wait.
  */
 async function handedOff(receiver: CrmReceiver, expected: number, signal: AbortSignal | undefined): Promise<boolean> {
   const deadline = Date.now() + 60_000;
   const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-  while (receiver.received.length < expected && Date.now() < deadline && !signal?.aborted) await pause(250);
+  while (leadHandoffs(receiver).length < expected && Date.now() < deadline && !signal?.aborted) await pause(250);
   if (!signal?.aborted) await pause(1_000);
   return !signal?.aborted;
 }
@@ -580,17 +650,22 @@ async function populate(
   eventsSecret: string,
   feedbackSecret: string,
   clock: () => Date,
+  listen: () => Promise<void>,
 ): Promise<{ result: PopulationResult; earlierMqls: string[] }> {
   const { print, baseUrl, store, model, signal } = options;
   const anchor = await anchorOf(store, (at) => planLead(seed, 0, at).email, clock());
   const planned = Array.from({ length: count }, (_, index) => planLead(seed, index, anchor));
+  const groups = planBuyingGroups(seed, anchor);
+  const people = groups.flatMap((group) => group.members);
+  // Every lead the demo posts: the population's, then the buying groups' people.
+  const everyone: readonly { email: string; messages: readonly Message[] }[] = [...planned, ...people];
   const wasMql = async () =>
-    new Set((await mapWithConcurrency(planned, 8, async (lead) => ((await store.getLead(lead.email))?.wasMql ? lead.email : undefined))).filter(Boolean));
+    new Set((await mapWithConcurrency(everyone, 8, async (lead) => ((await store.getLead(lead.email))?.wasMql ? lead.email : undefined))).filter(Boolean));
   const mqlBefore = await wasMql();
   const earlierMqls = [...mqlBefore].filter((email): email is string => email !== undefined);
-  const messages = planned.flatMap((lead) => lead.messages);
+  const messages = everyone.flatMap((lead) => lead.messages);
   print(
-    `1. ${count} leads (seed ${seed}) first seen from ${new Date(anchor - populationDays * msPerDay).toISOString().slice(0, 10)} to ${new Date(anchor).toISOString().slice(0, 10)}: ${messages.length} Segment messages to POST /webhooks/events`,
+    `1. ${count} leads (seed ${seed}) and the buying groups of ${groups.length} companies (${people.length} people) first seen from ${new Date(anchor - populationDays * msPerDay).toISOString().slice(0, 10)} to ${new Date(anchor).toISOString().slice(0, 10)}: ${messages.length} Segment messages to POST /webhooks/events`,
   );
   const earlier = await undeliveredHandoffs(store, earlierMqls);
   if (earlier.total > 0) {
@@ -598,15 +673,19 @@ async function populate(
       `   ${earlier.total} handoff(s) of these leads were left undelivered by an earlier run (stopped while they were queued): ${earlier.failed} retrying after failed attempts, ${earlier.unattempted} not attempted yet`,
     );
   }
+  await listen();
   const events = { sent: 0, stored: 0, duplicates: 0 };
   const outcomesPosted = { sent: 0, stored: 0, duplicates: 0, byType: {} as Record<string, number> };
+  let accounts: PopulationAccounts | undefined;
   const outcome = (mqls: number, newMqlsOnArrival: number, interrupted?: NonNullable<PopulationResult['interrupted']>) => ({
     result: {
       anchor: new Date(anchor).toISOString(),
       leads: count,
+      buyingGroupPeople: people.length,
       events,
       outcomes: outcomesPosted,
       mqls,
+      ...(accounts ? { accounts } : {}),
       newMqlsOnArrival,
       earlierUndelivered: { atStart: earlier.total, atEnd: earlier.total },
       ...(interrupted ? { interrupted } : {}),
@@ -617,7 +696,7 @@ async function populate(
   // Whole leads per delivery, at most ~400 messages (the route takes 500).
   const deliveries: Message[][] = [];
   let current: Message[] = [];
-  for (const lead of planned) {
+  for (const lead of everyone) {
     if (current.length + lead.messages.length > 400) {
       deliveries.push(current);
       current = [];
@@ -642,20 +721,58 @@ async function populate(
 
   // Which leads the model made an MQL, and when: the same replay as mql report.
   const now = clock();
-  const facts = await mapWithConcurrency(planned, 8, async (lead) => reportLeadOf(lead.email, await store.listEvents(lead.email), model, now));
+  const histories = await mapWithConcurrency(everyone, 8, async (lead) => {
+    const events = await store.listEvents(lead.email);
+    return { leadId: lead.email, events, fact: reportLeadOf(lead.email, events, model, now) };
+  });
+  const facts = histories.map((history) => history.fact);
   const mqls = facts.filter((lead) => lead.qualifiedAt !== undefined).length;
-  const outcomes = planned.flatMap((lead, index) => {
+  const outcomes: DemoOutcome[] = planned.flatMap((lead, index) => {
     const fact = facts[index]!;
     return salesOutcomes(seed, lead, fact, anchor, fact.qualifiedAt ? intentAtMql(lead.messages, fact.qualifiedAt) : noIntent);
   });
+  // A buying group's member that is an MQL alone is judged as a lead, like the population's.
+  people.forEach((person, position) => {
+    const fact = facts[planned.length + position]!;
+    const group = groups.find((one) => one.members.includes(person))!;
+    const lead = { index: buyingGroupIndexBase + position, email: person.email, personal: person.freeMail, employees: group.spec.employees };
+    outcomes.push(...salesOutcomes(seed, lead, fact, anchor, fact.qualifiedAt ? intentAtMql(person.messages, fact.qualifiedAt) : noIntent));
+  });
+  const replayed = model.account ? await accountsOf(store, histories, model, now) : undefined;
+  // Sales opens an opportunity on an account days after it qualified, through a member (the buying groups').
+  const opportunities = groups.flatMap((group, company) => {
+    const qualifiedAt = replayed?.get(group.accountKey)?.qualification.qualifiedAt;
+    return qualifiedAt ? opportunityOutcomes(seed, company, group, qualifiedAt, anchor) : [];
+  });
+  outcomes.push(...opportunities);
+  if (replayed) {
+    const mqas = [...replayed].filter(([, one]) => one.qualification.qualifiedAt !== undefined);
+    const mqlIds = new Set(histories.filter((history) => history.fact.qualifiedAt !== undefined).map((history) => history.leadId));
+    accounts = {
+      total: replayed.size,
+      mqas: mqas.map(([key]) => key).sort(),
+      mqasWithoutMql: mqas
+        .filter(([, one]) => one.memberIds.every((id) => !mqlIds.has(id)))
+        .map(([key]) => key)
+        .sort(),
+      mqasNow: [...replayed].filter(([, one]) => one.qualification.statusNow === 'mqa').length,
+      opportunities: new Set(opportunities.map((one) => one.email)).size,
+      opportunityOutcomes: Object.fromEntries(['sql', 'won', 'lost'].map((type) => [type, opportunities.filter((one) => one.outcome === type).length])),
+    };
+  }
   const byType: Record<string, number> = {};
   for (const outcome of outcomes) byType[outcome.outcome] = (byType[outcome.outcome] ?? 0) + 1;
   print(
-    `2. ${mqls} of them became MQLs; sales decided on ${new Set(outcomes.map((one) => one.email)).size}: ${
+    accounts
+      ? `2. ${mqls} of them became MQLs, and ${accounts.mqas.length} of their ${accounts.total} accounts MQAs (marketing-qualified accounts; ${accounts.mqasWithoutMql.length} of them with no member an MQL, ${accounts.mqasNow} MQAs today)`
+      : `2. ${mqls} of them became MQLs (the model has no account section: it scores no account)`,
+  );
+  print(
+    `   sales decided on ${new Set(outcomes.map((one) => one.email)).size} of them: ${
       Object.entries(byType)
         .map(([type, n]) => `${n} ${type}`)
         .join(', ') || 'none'
-    } -> POST /webhooks/crm`,
+    }${accounts?.opportunities ? ` (${accounts.opportunities} opportunities on MQAs through a member who is no MQL)` : ''} -> POST /webhooks/crm`,
   );
   const outcomeBatches = chunks(outcomes, 500);
   for (const [posted, batch] of outcomeBatches.entries()) {
@@ -673,4 +790,30 @@ async function populate(
   }
   print(`   stored ${outcomesPosted.stored} outcome(s), ${outcomesPosted.duplicates} already there`);
   return outcome(mqls, newMqlsOnArrival);
+}
+
+/**
+ * Each account of the leads (lib/accounts/members.ts `memberAccountOf` on the stored lead, as the roll-up places it)
+ * and when it became an MQA, replayed from its members' events (lib/core/account-replay.ts).
+ */
+async function accountsOf(
+  store: PopulationOptions['store'],
+  histories: readonly MemberHistory[],
+  model: ScoringModel,
+  now: Date,
+): Promise<Map<string, { memberIds: string[]; qualification: AccountQualification }>> {
+  const placed = await mapWithConcurrency(histories, 8, async (history) => ({ history, account: memberAccountOf(await store.getLead(history.leadId), model) }));
+  const byKey = new Map<string, { account: Account; members: MemberHistory[] }>();
+  for (const { history, account } of placed) {
+    if (!account) continue;
+    const entry = byKey.get(account.key) ?? { account, members: [] };
+    entry.members.push(history);
+    byKey.set(account.key, entry);
+  }
+  return new Map(
+    [...byKey].map(([key, { account, members }]) => [
+      key,
+      { memberIds: members.map((member) => member.leadId), qualification: accountQualificationOf(account, members, model, now)! },
+    ]),
+  );
 }
