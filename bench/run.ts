@@ -24,6 +24,8 @@
  *  11. a clean stop (no Java left)
  *  12. cold start: each Lambda bundle as `npm run synth` builds it, size and module-init time over an empty
  *      handler (on its own: `npm run bench:bundles`); BENCH_BUNDLES=0 keeps the previous `bundles` figures
+ *  13. accounts: the roll-up's write units per event over companies of 1-50 people, and event -> account.mqa at
+ *      the CRM, on a stack of its own (on its own: `npm run bench:accounts`; phases/accounts.ts)
  *
  * Parameters can be changed through BENCH_* variables (context.ts, `benchParams`). Exit code 1 on any
  * error (a lost, duplicated or unexpected handoff, a failed delivery, Java left behind, the time budget).
@@ -32,6 +34,7 @@ import './support/log-level.ts';
 import { performance } from 'node:perf_hooks';
 import { defaultJavaToolOptions } from '../lib/local/dynamodb.ts';
 import { beginRun, benchParams, benchSecrets } from './context.ts';
+import { accountsBench } from './phases/accounts.ts';
 import { bundlesInRun } from './phases/bundles.ts';
 import { capacityLines, capacityPerEvent } from './phases/capacity.ts';
 import { ceilingCpuLine, ceilingLines, ceilingRows, rawCeiling } from './phases/ceiling.ts';
@@ -108,6 +111,11 @@ const shutdown = await stopStack(ctx, stack.machineLoad);
 const bundles = await bundlesInRun(ctx);
 if (bundles.lines.length > 0) print(['', ...bundles.lines]);
 
+// The account roll-up, on a stack of its own (phases/accounts.ts): write units per event, event -> account.mqa.
+const accounts = await accountsBench();
+if (accounts.lines.length > 0) print(['', ...accounts.lines]);
+ctx.errors.push(...accounts.errors);
+
 const results = {
   date: new Date().toISOString(),
   node: process.version,
@@ -129,6 +137,7 @@ const results = {
   cost,
   decay: decay.decay ?? null,
   bundles: bundles.bundles,
+  accounts: accounts.figures ?? null,
   jobs: jobs.jobs ?? null,
   shutdown,
   stackMessages: { count: stack.stackMessages.length, first: stack.stackMessages.slice(0, 5) },

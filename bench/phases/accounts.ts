@@ -39,8 +39,10 @@ export interface AccountsBenchFigures {
   rollUpRcuPerEvent: number;
   /** The ingest functions' own write units per event, for scale. */
   ingestWcuPerEvent: number;
-  /** Invocations of each account function, and roll-ups of an account per event. */
+  /** Invocations of each account function. */
   invocations: Record<string, number>;
+  /** The account functions' write units per event, by function and DynamoDB command. */
+  writeUnitsPerEventBy: Record<string, number>;
   accountsQualified: number;
   latency: { accounts: number; p50Ms: number; p95Ms: number; maxMs: number };
   goals: { wcuPerEvent: number; p95Ms: number };
@@ -171,6 +173,14 @@ export async function accountsBench(env: NodeJS.ProcessEnv = process.env): Promi
     const ingestNames = uses.filter((use) => use.fn.startsWith('ingest-')).map((use) => use.fn);
     const invocations: Record<string, number> = {};
     for (const use of uses) if (accountFunctions.includes(use.fn)) invocations[use.fn] = (invocations[use.fn] ?? 0) + 1;
+    const by: Record<string, number> = {};
+    for (const use of uses.filter((one) => accountFunctions.includes(one.fn)))
+      for (const [command, value] of Object.entries(use.writeUnits)) by[`${use.fn} ${command}`] = (by[`${use.fn} ${command}`] ?? 0) + value;
+    const writeUnitsPerEventBy = Object.fromEntries(Object.entries(by).map(([key, value]) => [key, round(value / Math.max(1, stored), 3)]));
+    // Before the latency phase, whose own events are not among `stored`.
+    const streamWcu = units(accountFunctions, 'writeUnits');
+    const streamRcu = units(accountFunctions, 'readUnits');
+    const ingestWcu = units(ingestNames, 'writeUnits');
     const qualified = crm.receivedAccounts.filter((handoff) => handoff.record.type === 'account.mqa').length;
 
     // 2. Latency: companies one event short of an MQA, then the qualifying event of each, one at a time.
@@ -208,10 +218,11 @@ export async function accountsBench(env: NodeJS.ProcessEnv = process.env): Promi
       sizes,
       people,
       events: stored,
-      rollUpWcuPerEvent: round(units(accountFunctions, 'writeUnits') / Math.max(1, stored), 3),
-      rollUpRcuPerEvent: round(units(accountFunctions, 'readUnits') / Math.max(1, stored), 3),
-      ingestWcuPerEvent: round(units(ingestNames, 'writeUnits') / Math.max(1, stored), 3),
+      rollUpWcuPerEvent: round(streamWcu / Math.max(1, stored), 3),
+      rollUpRcuPerEvent: round(streamRcu / Math.max(1, stored), 3),
+      ingestWcuPerEvent: round(ingestWcu / Math.max(1, stored), 3),
       invocations,
+      writeUnitsPerEventBy,
       accountsQualified: qualified,
       latency: { accounts: latencies.length, p50Ms: round(summary.p50, 0), p95Ms: round(summary.p95, 0), maxMs: round(summary.max, 0) },
       goals: { wcuPerEvent: 0.5, p95Ms: 5000 },
@@ -233,6 +244,8 @@ export function accountsLines(figures: AccountsBenchFigures): string[] {
     `accounts: ${figures.accounts} companies of ${figures.sizes[0]}-${figures.sizes.at(-1)} people (${figures.people} people, ${figures.events} events): the roll-up wrote ${fmt(figures.rollUpWcuPerEvent, 3)} WCU per event (goal <= ${figures.goals.wcuPerEvent}; ${fmt(figures.rollUpWcuPerEvent / figures.goals.wcuPerEvent, 2)}x of it), read ${fmt(figures.rollUpRcuPerEvent, 2)} RCU per event; the ingest itself ${fmt(figures.ingestWcuPerEvent, 2)} WCU per event; ${figures.accountsQualified} account(s) qualified`,
     `  ${Object.entries(figures.invocations)
       .map(([fn, count]) => `${count} ${fn} invocations`)
+      .join(', ')}; WCU per event by call: ${Object.entries(figures.writeUnitsPerEventBy)
+      .map(([call, units]) => `${call} ${fmt(units, 3)}`)
       .join(', ')}`,
     `event -> account.mqa at the CRM (${latency.accounts} accounts, one at a time): p50 ${latency.p50Ms} ms, p95 ${latency.p95Ms} ms, max ${latency.maxMs} ms (goal p95 < ${figures.goals.p95Ms} ms; ${fmt(latency.p95Ms / figures.goals.p95Ms, 2)}x of it)`,
   ];
