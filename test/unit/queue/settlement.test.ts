@@ -67,6 +67,7 @@ describe('retry policies', () => {
       ['facebook-leads', 'FACEBOOK'],
       ['linkedin-leads', 'LINKEDIN'],
       ['handoff', 'HANDOFF'],
+      ['account-rollup', 'ACCOUNT_ROLLUP'],
     ]);
     expect(queueSpec('handoff').retry).toEqual(policy);
   });
