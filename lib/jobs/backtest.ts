@@ -117,12 +117,12 @@ function formatAccountBacktest(accounts: AccountBacktestReport): string[] {
   const { current, candidate } = accounts;
   const cell = (side: AccountBacktestReport['current'], value: number) => (side.scoresAccounts ? String(value) : 'n/a (no account section)');
   const rows = [
-    ['accounts', cell(current, current.accounts), cell(candidate, candidate.accounts)],
+    ['accounts with members', cell(current, current.accounts), cell(candidate, candidate.accounts)],
     ['MQAs (ever, up to now)', cell(current, current.mqas), cell(candidate, candidate.mqas)],
     ['MQA now', cell(current, current.mqaNow), cell(candidate, candidate.mqaNow)],
   ];
-  const table = textTable(['accounts', 'current', 'candidate'], rows, new Set());
-  const lines = [...table.lines];
+  const table = textTable(['', 'current', 'candidate'], rows, new Set());
+  const lines = ['Accounts', ...table.lines];
   const list = (title: string, part: { count: number; sample: string[] }) => {
     lines.push(`${title}: ${part.count}${part.count > part.sample.length ? ` (first ${part.sample.length})` : ''}`);
     for (const key of part.sample) lines.push(`  ${key}`);

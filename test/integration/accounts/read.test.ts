@@ -255,7 +255,7 @@ describe('mql explain --account', () => {
     const ceo = view.members.find((member) => member.leadId === `ceo@${domain}`)!;
     expect(ceo).toMatchObject({ engaged: true, role: expect.any(String) });
     expect(stdout).toContain(ceo.role);
-  });
+  }, 60_000);
 
   it('--json prints the view GET /accounts/{domain} answers, at the --now given', async () => {
     const now = new Date().toISOString();
@@ -267,7 +267,7 @@ describe('mql explain --account', () => {
     // The route answers the same account (scored at its own instant).
     const { scoredAt: _answeredAt, ...answered } = (await getAccount(domain)).body;
     expect(answered).toMatchObject({ key: printed.key, status: printed.status, members: expect.any(Array) });
-  });
+  }, 60_000);
 
   it('stops with one line for a free-mail domain, an unknown account, a malformed one, and a lead and an account at once', async () => {
     expect(await explain('--account', 'gmail.com')).toMatchObject({ code: 1, stderr: expect.stringMatching(/^mql: gmail\.com is a personal e-mail domain/) });
@@ -277,5 +277,5 @@ describe('mql explain --account', () => {
     });
     expect(await explain('--account', 'acme.internal')).toMatchObject({ code: 1, stderr: expect.stringContaining('--account acme.internal: not a domain') });
     expect(await explain(`ceo@${domain}`, '--account', domain)).toMatchObject({ code: 1, stderr: expect.stringContaining('not both') });
-  });
+  }, 120_000);
 });

@@ -164,7 +164,7 @@ describe('accounts in mql report', () => {
     expect(page).toBe(renderReportHtml(await buildReport(store, { model, now })));
     expect(page).toContain('<b data-figure="account-opportunities">1</b>');
     expect(page).toContain('<span data-figure="mqa-opportunity-rate">50.0%</span>');
-  });
+  }, 120_000);
 });
 
 describe('accounts in mql backtest', () => {
@@ -199,5 +199,5 @@ describe('accounts in mql backtest', () => {
     expect(stdout).toContain('accounts no longer qualifying under the candidate: 2');
     expect(stdout).toMatch(new RegExp(`^ {2}${alpha.replace('.', '\\.')} {2}\\w+ \\d+ -> \\w+ \\d+$`, 'm'));
     expect(stdout).toContain('account MQAs: ');
-  });
+  }, 120_000);
 });
