@@ -1,3 +1,4 @@
+import { decayAccountsFromEnv } from '../lib/accounts/due.ts';
 import { pipelineFromEnv } from '../lib/ingest/from-env.ts';
 import { runDecay } from '../lib/jobs/decay.ts';
 import { logger } from '../lib/runtime/logger.ts';
@@ -27,7 +28,11 @@ export async function handler(input: DecayInput = {}, context?: DecayContext) {
   await pseudonymKeyReady();
   const now = input.now ? new Date(input.now) : new Date();
   if (Number.isNaN(now.getTime())) throw new Error(`not an ISO time: ${input.now}`);
-  const summary = await runDecay(pipelineFromEnv(), now, context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {});
+  const accounts = decayAccountsFromEnv();
+  const summary = await runDecay(pipelineFromEnv(), now, {
+    ...(accounts ? { accounts } : {}),
+    ...(context ? { remainingMs: () => context.getRemainingTimeInMillis() } : {}),
+  });
   logger.info('decay run', { now: now.toISOString(), ...summary });
   return { now: now.toISOString(), ...summary };
 }

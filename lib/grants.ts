@@ -89,7 +89,15 @@ export interface TableAccess {
   readonly actions: readonly TableAction[];
   /** `dynamodb:Query` on the `due` index ({@link table}), and on no other index. */
   readonly queriesDueIndex?: boolean;
+  /**
+   * The function writes (PutItem, UpdateItem, DeleteItem) only items whose partition key starts with this: its role's
+   * write actions carry the IAM condition `dynamodb:LeadingKeys` (the account functions write accounts, never a lead).
+   */
+  readonly writesUnder?: string;
 }
+
+/** The write actions {@link TableAccess.writesUnder} confines. */
+export const itemWriteActions: readonly TableAction[] = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'ConditionCheckItem'];
 
 /**
  * What the ingest path calls: the lead's items, markers and erasure tombstones read, its transaction written

@@ -352,7 +352,7 @@ export const functions = {
     memoryMb: 512,
     secrets: [],
     sendsTo: ['account-rollup'],
-    table: { actions: ['PutItem', 'DeleteItem'] },
+    table: { actions: ['PutItem', 'DeleteItem'], writesUnder: 'ACCOUNT#' },
   },
   'account-rollup': {
     entry: 'account-rollup',
@@ -362,7 +362,7 @@ export const functions = {
     secrets: [],
     sendsTo: ['handoff'],
     deadLettersTo: ['account-rollup'],
-    table: { actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'] },
+    table: { actions: ['GetItem', 'BatchGetItem', 'Query', 'PutItem', 'UpdateItem', 'DeleteItem'], writesUnder: 'ACCOUNT#' },
   },
 } as const satisfies Record<string, FunctionSpec>;
 export type HandlerName = keyof typeof functions;

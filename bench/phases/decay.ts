@@ -220,6 +220,7 @@ export async function decayBench(endpoint: string, params: DecayBenchParams): Pr
       itemsReadPerDueLead: round(run.itemsRead / Math.max(1, dueByNow), 3),
       due: summary.due,
       processed: summary.processed,
+      accountsDue: summary.accountsDue,
       changed: summary.changed,
       handoffs: summary.handoffs,
       failed: summary.failed,

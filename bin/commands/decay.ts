@@ -38,5 +38,6 @@ export function formatDecaySummary(summary: DecaySummary & { now: string }): str
       .join(', ') || 'none';
   const failed = summary.failed > 0 ? `; ${summary.failed} failed (still due)` : '';
   const end = summary.resumable ? `stopped early, ${summary.due - summary.processed} left due for the next run` : 'complete';
-  return `decay as of ${summary.now}: ${summary.due} lead(s) due, ${summary.processed} re-evaluated; now ${changed}; ${summary.handoffs} handoff(s) queued${failed}; ${end}`;
+  const accounts = summary.accountsDue > 0 ? `; ${summary.accountsDue} account(s) due, sent to the account roll-up` : '';
+  return `decay as of ${summary.now}: ${summary.due} lead(s) due, ${summary.processed} re-evaluated; now ${changed}; ${summary.handoffs} handoff(s) queued${failed}${accounts}; ${end}`;
 }

@@ -6,7 +6,7 @@ export const redrive = defineCommand({
   name: 'redrive',
   group: 'jobs',
   usage: [
-    'redrive [--queue handoff|facebook-leads|linkedin-leads] [--dry-run]',
+    'redrive [--queue handoff|facebook-leads|linkedin-leads|account-rollup] [--dry-run]',
     "                      move the dead-letter queue's messages back to their queue (default handoff) once the cause is",
     '                      fixed; prints the count first, then progress; --dry-run prints the count and the errors only',
   ],

@@ -19,11 +19,11 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, ProjectionType, StreamViewType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
-import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { type CfnFunction, FilterCriteria, FilterRule, StartingPosition } from 'aws-cdk-lib/aws-lambda';
+import { DynamoEventSource, SqsDlq, SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { FilterPattern, LogGroup, MetricFilter, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
@@ -32,6 +32,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { itemWriteActions } from '../../lib/grants.ts';
 import {
   dlqUrlEnv,
   type FunctionSpec,
@@ -54,6 +55,7 @@ import {
   sourceHandlerModule,
   tableNameEnv,
   table as tableSpec,
+  tableStream,
 } from '../../lib/topology.ts';
 import { type MqlEngineSettings, type ResolvedSettings, resolveSettings } from '../config.ts';
 import { MqlFunction } from './mql-function.ts';
@@ -108,6 +110,8 @@ export class MqlEngine extends Construct {
    */
   readonly legacySecret: Secret;
   readonly alarms: Alarm[] = [];
+  /** Where the table stream's consumer describes the records it gave up on (after its retries, bisected). */
+  tableStreamFailures!: Queue;
   /** Where every alarm notifies (KMS-encrypted); `alarmEmail` subscribes an address to it. */
   readonly alarmTopic: Topic;
   readonly dashboard: Dashboard;
@@ -126,6 +130,7 @@ export class MqlEngine extends Construct {
     this.legacySecret = this.createLegacySecret();
     this.functions = this.createFunctions(projectRoot, logRetention);
     for (const spec of queueSpecs) this.connectConsumer(spec);
+    this.connectTableStream();
     ({ api: this.api, stage: this.stage } = this.createApi(props.throttle, logRetention));
     for (const spec of scheduleSpecs) this.createSchedule(spec);
     this.alarmTopic = this.createAlarms();
@@ -145,6 +150,8 @@ export class MqlEngine extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       timeToLiveAttribute: tableSpec.ttlAttribute,
       encryption: TableEncryption.AWS_MANAGED,
+      // The account roll-up reads lead items as they change, off the ingest path (lib/topology.ts `tableStream`).
+      stream: StreamViewType.NEW_AND_OLD_IMAGES,
       // The leads, their events and the sales outcomes are the product's memory: a stack
       // deletion or a mistaken replacement must never take them along.
       deletionProtection: true,
@@ -162,14 +169,18 @@ export class MqlEngine extends Construct {
 
   private createQueues(): Record<QueueName, QueuePair> {
     const pairs: Partial<Record<QueueName, QueuePair>> = {};
-    for (const spec of queueSpecs) {
+    for (const spec of queueSpecs as readonly QueueSpec[]) {
       const name = pascal(spec.name);
+      // A FIFO queue (the account roll-up's: one message group per account) and its DLQ, which SQS requires to be FIFO too.
+      const fifo = spec.fifo ? { fifo: true, contentBasedDeduplication: false } : {};
       const deadLetterQueue = new Queue(this, `${name}Dlq`, {
+        ...fifo,
         encryption: QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
         retentionPeriod: Duration.days(spec.dlqRetentionDays),
       });
       const queue = new Queue(this, `${name}Queue`, {
+        ...fifo,
         encryption: QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
         visibilityTimeout: Duration.seconds(spec.visibilityTimeoutSeconds),
@@ -276,9 +287,21 @@ export class MqlEngine extends Construct {
       // Exactly the table actions the function's code calls (lib/topology.ts), on the table only; the due
       // index to the one function that queries it. Table.grant* would add more actions and every index.
       if (spec.table.actions.length > 0) {
-        fn.role.addToPrincipalPolicy(
-          new PolicyStatement({ actions: spec.table.actions.map((action) => `dynamodb:${action}`), resources: [this.table.tableArn] }),
-        );
+        const confined = spec.table.writesUnder;
+        const reads = confined ? spec.table.actions.filter((action) => !itemWriteActions.includes(action)) : spec.table.actions;
+        if (reads.length > 0)
+          fn.role.addToPrincipalPolicy(new PolicyStatement({ actions: reads.map((action) => `dynamodb:${action}`), resources: [this.table.tableArn] }));
+        const writes = confined ? spec.table.actions.filter((action) => itemWriteActions.includes(action)) : [];
+        if (confined && writes.length > 0) {
+          // Only items of these partitions: IAM checks every item's partition key against the pattern.
+          fn.role.addToPrincipalPolicy(
+            new PolicyStatement({
+              actions: writes.map((action) => `dynamodb:${action}`),
+              resources: [this.table.tableArn],
+              conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${confined}*`] } },
+            }),
+          );
+        }
       }
       if (spec.table.queriesDueIndex) {
         fn.role.addToPrincipalPolicy(
@@ -305,6 +328,42 @@ export class MqlEngine extends Construct {
         ...(consumer.reservedConcurrency === undefined ? {} : { maxConcurrency: Math.max(2, consumer.reservedConcurrency) }),
         // One failed record is retried alone; the rest of the batch is not redelivered.
         reportBatchItemFailures: true,
+      }),
+    );
+  }
+
+  /**
+   * The table's change stream (NEW_AND_OLD_IMAGES) to its consumer (lib/topology.ts `tableStream`): only lead items pass
+   * the mapping's filter, so the function is not invoked (nor billed) for events, raw payloads or accounts. A failed batch
+   * is split to isolate a bad record and retried; a record given up is described on the stream's dead-letter queue.
+   */
+  private connectTableStream(): void {
+    const spec = tableStream;
+    const failures = new Queue(this, 'TableStreamFailures', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.tableStreamFailures = failures;
+    Validations.of(failures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        "It is itself a dead-letter destination: the table stream mapping's on-failure destination, which receives a description of each stream record the account-members function gave up on.",
+    });
+    this.functions[spec.consumer].function.addEventSource(
+      new DynamoEventSource(this.table, {
+        startingPosition: StartingPosition.TRIM_HORIZON,
+        batchSize: spec.batchSize,
+        maxBatchingWindow: Duration.seconds(spec.batchWindowSeconds),
+        bisectBatchOnError: true,
+        retryAttempts: spec.retryAttempts,
+        reportBatchItemFailures: false,
+        onFailure: new SqsDlq(failures),
+        filters: [
+          FilterCriteria.filter({
+            dynamodb: { Keys: { pk: { S: FilterRule.beginsWith(spec.filter.partitionKeyPrefix) }, sk: { S: FilterRule.isEqual(spec.filter.sortKey) } } },
+          }),
+        ],
       }),
     );
   }

@@ -111,11 +111,17 @@ export class MqlFunction extends Construct {
         logLevel: LogLevel.WARNING,
         // Packages a function never runs, replaced in its bundle only (lib/ and bin/ run unbundled keep them).
         esbuildArgs: { '--alias': lambdaAliases(props.projectRoot) },
+        // The Public Suffix List (tldts, 138 KB minified) is loaded beside the bundle, not inlined: only the account
+        // functions use it (lib/core/account.ts), and inlined it would take them past the bundle size goal.
+        externalModules: ['tldts'],
         // The e-mail domain lists are read on first use, not bundled (lib/core/email-domains.ts): beside the bundle.
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
-          afterBundling: (_inputDir, outputDir) => emailDomainListCopies(props.projectRoot, outputDir),
+          afterBundling: (_inputDir, outputDir) => [
+            ...emailDomainListCopies(props.projectRoot, outputDir),
+            ...publicSuffixListCopy(props.projectRoot, outputDir),
+          ],
         },
         ...(metafile ? { metafile: true } : {}),
       },
@@ -126,7 +132,7 @@ export class MqlFunction extends Construct {
     Validations.of(this.role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
-        'Only xray:PutTraceSegments and xray:PutTelemetryRecords (added by Tracing.ACTIVE) use Resource "*": X-Ray does not support resource-level permissions for them.',
+        'Only xray:PutTraceSegments and xray:PutTelemetryRecords (added by Tracing.ACTIVE) and, for the table stream\'s consumer, dynamodb:ListStreams (added by its event source) use Resource "*": neither X-Ray nor ListStreams supports resource-level permissions.',
     });
   }
 }
@@ -161,6 +167,20 @@ export function emailDomainListCopies(projectRoot: string, outputDir: string): s
     const target = join(outputDir, 'node_modules', file);
     return `mkdir -p ${quoted(dirname(target))} && cp ${quoted(resolve(file))} ${quoted(target)}`;
   });
+}
+
+/**
+ * Shell commands that put tldts's self-contained minified build at `node_modules/tldts/index.js` beside a bundle that
+ * imports `tldts` (an external module, see the bundling options), where Node's resolution finds it; nothing for a
+ * bundle that does not.
+ */
+export function publicSuffixListCopy(projectRoot: string, outputDir: string): string[] {
+  const source = join(dirname(createRequire(`${projectRoot.replace(/\/?$/, '/')}package.json`).resolve('tldts/package.json')), 'dist', 'index.cjs.min.js');
+  const quoted = (path: string) => `'${path.replaceAll("'", "'\\''")}'`;
+  const target = join(outputDir, 'node_modules', 'tldts', 'index.js');
+  return [
+    `if grep -q 'from"tldts"' ${quoted(join(outputDir, 'index.mjs'))}; then mkdir -p ${quoted(dirname(target))} && cp ${quoted(source)} ${quoted(target)}; fi`,
+  ];
 }
 
 /** Throws unless esbuild can be resolved from the project root, where NodejsFunction looks for it. */

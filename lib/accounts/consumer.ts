@@ -11,8 +11,8 @@ import type { QueueMessages } from '../queue/messages.ts';
 import type { RetryPolicy } from '../queue/settlement.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { logger } from '../runtime/logger.ts';
-import type { RollUpRequest } from './members.ts';
-import { readRollUpRequest } from './members.ts';
+import type { RollUpRequest } from './requests.ts';
+import { readRollUpRequest } from './requests.ts';
 import type { RollUpDeps } from './roll-up.ts';
 import { accountRef, rollUpAccount } from './roll-up.ts';
 

@@ -14,32 +14,10 @@ import { AccountStore } from '../store/accounts.ts';
 import { StoreTable } from '../store/table.ts';
 import { dlqUrlEnv, queueSpec, queueUrlEnv, tableNameEnv } from '../topology.ts';
 import type { RollUpConsumerDeps } from './consumer.ts';
-import type { RollUpRequest } from './members.ts';
-import { accountWorkOf, rollUpDeduplicationId, rollUpGroupId } from './members.ts';
+import { accountWorkOf } from './members.ts';
+import type { RollUpQueue } from './requests.ts';
+import { sqsRollUpQueue } from './requests.ts';
 import { accountRef } from './roll-up.ts';
-
-/** Where roll-up requests go: the account-rollup FIFO queue. */
-export interface RollUpQueue {
-  /** Sends requests; `cause` makes the deduplication id (a stream record's id: its retry is not sent twice). */
-  send(requests: readonly { request: RollUpRequest; cause: string }[]): Promise<void>;
-}
-
-export function sqsRollUpQueue(queueUrl: string): RollUpQueue {
-  return {
-    async send(requests) {
-      const { failed } = await sendMessages(
-        sqs(),
-        queueUrl,
-        requests.map(({ request, cause }, index) => ({
-          id: String(index),
-          body: JSON.stringify(request),
-          fifo: { groupId: rollUpGroupId(request.accountKey), deduplicationId: rollUpDeduplicationId(request.accountKey, cause) },
-        })),
-      );
-      if (failed.length > 0) throw new Error(`account-rollup queue refused ${failed.length} message(s): ${failed[0]?.error ?? ''}`);
-    },
-  };
-}
 
 function accountStore(): AccountStore {
   return new AccountStore(new StoreTable({ client: dynamo(), tableName: requireEnv(tableNameEnv) }));

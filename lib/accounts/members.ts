@@ -7,7 +7,6 @@
  * Nothing of this is on the ingest path: a webhook's answer waits for none of it, and fifty people of one company
  * writing at once never meet on one item.
  */
-import { createHash } from 'node:crypto';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord, AttributeValue as LambdaAttributeValue } from 'aws-lambda';
 import type { Account } from '../core/account.ts';
@@ -96,40 +95,4 @@ export function accountWorkOf(records: readonly DynamoDBRecord[], model: Pick<Sc
     }
   }
   return work;
-}
-
-/** The roll-up message of an account: its body, and the FIFO group that keeps one account's roll-ups in order. */
-export interface RollUpRequest {
-  accountKey: string;
-  /** Evaluate as of this instant (the decay job's `now`); absent: the roll-up's clock. */
-  at?: string;
-  /** Asked by the decay job: the account was due, its due time is settled even when nothing else changed. */
-  due?: true;
-}
-
-/**
- * SQS's message group and deduplication ids are at most 128 characters of a restricted set: an account key
- * (up to a few hundred bytes of any text) is hashed into one. The group keeps roll-ups of one account one at a time.
- */
-export function rollUpGroupId(accountKey: string): string {
-  return createHash('sha256').update(accountKey).digest('base64url');
-}
-
-export function rollUpDeduplicationId(accountKey: string, cause: string): string {
-  return createHash('sha256').update(`${accountKey}\n${cause}`).digest('base64url');
-}
-
-/** A roll-up message as the queue carries it; undefined when the body is not one. */
-export function readRollUpRequest(body: string): RollUpRequest | undefined {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { accountKey, at, due } = parsed as Record<string, unknown>;
-  if (typeof accountKey !== 'string' || accountKey === '') return undefined;
-  if (at !== undefined && (typeof at !== 'string' || Number.isNaN(Date.parse(at)))) return undefined;
-  return { accountKey, ...(typeof at === 'string' ? { at } : {}), ...(due === true ? { due: true as const } : {}) };
 }

@@ -1,3 +1,4 @@
+import type { RollUpQueue } from '../accounts/requests.ts';
 import type { Pipeline } from '../ingest/pipeline.ts';
 import { flushOutboxes } from '../ingest/pipeline.ts';
 import { logger } from '../runtime/logger.ts';
@@ -17,6 +18,14 @@ export interface DecaySummary {
   failed: number;
   /** Whether the run stopped early for lack of time, leaving due leads to the next run. */
   resumable: boolean;
+  /** Accounts due (an MQA whose members' points decay, an outbox waiting), asked of the roll-up (docs/accounts.md). */
+  accountsDue: number;
+}
+
+/** The accounts' part of a decay run: their due index, and the roll-up queue that recomputes them. */
+export interface DecayAccounts {
+  dueAccounts(until: Date): AsyncGenerator<string[]>;
+  rollUps: RollUpQueue;
 }
 
 export interface DecayOptions {
@@ -28,6 +37,8 @@ export interface DecayOptions {
   concurrency?: number;
   /** Leads read from the due index at a time. */
   pageSize?: number;
+  /** Due accounts go to their roll-up (absent: leads only). */
+  accounts?: DecayAccounts;
 }
 
 /**
@@ -39,7 +50,7 @@ export interface DecayOptions {
  */
 export async function runDecay(pipeline: Pipeline, now: Date, options: DecayOptions = {}): Promise<DecaySummary> {
   const { remainingMs, marginMs = 30_000, concurrency = 16, pageSize = 100 } = options;
-  const summary: DecaySummary = { due: 0, processed: 0, changed: {}, handoffs: 0, failed: 0, resumable: false };
+  const summary: DecaySummary = { due: 0, processed: 0, changed: {}, handoffs: 0, failed: 0, resumable: false, accountsDue: 0 };
   let stopped = false;
   // Page by page, each finished (handoffs confirmed) before the next is read: a lead this run wrote with a
   // handoff waiting is due `now` until the handoff is confirmed, and a later page of its shard would list
@@ -70,6 +81,16 @@ export async function runDecay(pipeline: Pipeline, now: Date, options: DecayOpti
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, page.length) }, worker));
     if (stopped) break;
+  }
+  // After the leads: an account's roll-up reads its members as this run left them. The roll-up evaluates each at `now`
+  // (its `at`), one account at a time by its FIFO group; the request's deduplication id is the run's instant, so a
+  // run repeated within SQS's five-minute window asks once.
+  if (options.accounts && !stopped) {
+    for await (const keys of options.accounts.dueAccounts(now)) {
+      const at = now.toISOString();
+      await options.accounts.rollUps.send(keys.map((accountKey) => ({ request: { accountKey, at, due: true as const }, cause: `due#${at}` })));
+      summary.accountsDue += keys.length;
+    }
   }
   return summary;
 }

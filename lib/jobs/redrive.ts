@@ -83,6 +83,8 @@ export async function redrive(options: RedriveOptions): Promise<RedriveResult> {
         VisibilityTimeout: 60,
         WaitTimeSeconds: empty === 0 ? 0 : 1,
         MessageAttributeNames: ['All'],
+        // A FIFO queue's message goes back in its own group (the account roll-up's: its account).
+        MessageSystemAttributeNames: ['MessageGroupId'],
       }),
     );
     const messages = (answer.Messages ?? []).filter((message) => !failedIds.has(message.MessageId ?? ''));
@@ -97,7 +99,13 @@ export async function redrive(options: RedriveOptions): Promise<RedriveResult> {
         QueueUrl: to,
         Entries: messages.map((message, index) => {
           const attributes = carried(message);
-          return { Id: String(index), MessageBody: message.Body ?? '', ...(attributes ? { MessageAttributes: attributes } : {}) };
+          const group = message.Attributes?.MessageGroupId;
+          return {
+            Id: String(index),
+            MessageBody: message.Body ?? '',
+            ...(attributes ? { MessageAttributes: attributes } : {}),
+            ...(group ? { MessageGroupId: group, MessageDeduplicationId: message.MessageId ?? String(index) } : {}),
+          };
         }),
       }),
     );

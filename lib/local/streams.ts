@@ -42,7 +42,10 @@ export interface StreamPollerOptions {
 export interface StreamPoller {
   /** A batch is being handed to the function. */
   readonly busy: boolean;
-  /** Reads and hands over everything the stream holds now; resolves with how many records reached the function. */
+  /**
+   * Reads and hands over everything the stream holds now; resolves with how many records reached the function, or
+   * NaN when the pass failed part-way (what it did not read is still there: never "nothing left").
+   */
   catchUp(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -129,6 +132,24 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
 
   const getRecords = (iterator: string) => client.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
 
+  /** An iterator after the shard's last record read, else at its oldest record. */
+  async function freshIterator(shardId: string): Promise<string | null> {
+    const after = lastSequence.get(shardId);
+    if (after) {
+      try {
+        const fresh = await client.send(
+          new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after }),
+        );
+        return fresh.ShardIterator ?? null;
+      } catch (error) {
+        if ((error as Error).name !== 'TrimmedDataAccessException') throw error;
+        log(`[local] the table's stream no longer holds the records after ${after}: reading on from its oldest record`);
+      }
+    }
+    const oldest = await client.send(new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shardId, ShardIteratorType: 'TRIM_HORIZON' }));
+    return oldest.ShardIterator ?? null;
+  }
+
   /** One pass over every shard, to its current end. */
   async function pass(): Promise<number> {
     const described = await client.send(new DescribeStreamCommand({ StreamArn: streamArn }));
@@ -145,16 +166,11 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
         try {
           page = await getRecords(iterator);
         } catch (error) {
-          if ((error as Error).name !== 'ExpiredIteratorException') throw error;
-          const after = lastSequence.get(shardId);
-          const fresh = await client.send(
-            new GetShardIteratorCommand({
-              StreamArn: streamArn,
-              ShardId: shardId,
-              ...(after ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: after } : { ShardIteratorType: 'TRIM_HORIZON' }),
-            }),
-          );
-          iterator = fresh.ShardIterator ?? null;
+          // An iterator expired (15 minutes unused), or one DynamoDB Local no longer reads from: start again after
+          // the last record read (or from the shard's oldest one), as the event-source mapping resumes from its checkpoint.
+          const name = (error as Error).name;
+          if (name !== 'ExpiredIteratorException' && name !== 'TrimmedDataAccessException') throw error;
+          iterator = await freshIterator(shardId);
           iterators.set(shardId, iterator);
           continue;
         }
@@ -179,7 +195,7 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
   function serially(): Promise<number> {
     running = running.then(pass, pass).catch((error: unknown) => {
       if (!stopping) log(`[local] reading the table's stream failed: ${(error as Error).message}`);
-      return 0;
+      return Number.NaN;
     });
     return running;
   }
@@ -187,7 +203,7 @@ export function startStreamPoller(options: StreamPollerOptions): StreamPoller {
   const loop = (async () => {
     while (!stopping) {
       const delivered = await serially();
-      if (delivered === 0) await sleep(options.idleMs ?? 100);
+      if (!(delivered > 0)) await sleep(options.idleMs ?? 100);
     }
   })();
 

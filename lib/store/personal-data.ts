@@ -12,8 +12,10 @@
  * completeness test (test/integration/jobs/erase.test.ts) scans the whole table for the person afterwards.
  */
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { comparableDomain } from '../core/email-domains.ts';
 import { isEmailLeadId, testLeadIdsOf } from '../core/identity.ts';
-import { crmLinkPk, crmLinkSk, leadPk, profileSk, seenPk, seenSk } from './keys.ts';
+import { accountPk, crmLinkPk, crmLinkSk, leadPk, memberSk, profileSk, seenPk, seenSk } from './keys.ts';
+import { leadOfItem } from './lead-codec.ts';
 import type { StoreTable } from './table.ts';
 
 export type Item = Record<string, unknown>;
@@ -71,6 +73,29 @@ async function findSeenMarkers(table: StoreTable, person: Person, partitions: re
 }
 
 /**
+ * The person's account memberships (`ACCOUNT#<key>` / `MEMBER#<identity>`, docs/accounts.md). An e-mail's account is
+ * the registrable domain of its host, which is always one of the host's suffixes (`mail.acme.co.uk`: `acme.co.uk`),
+ * so every suffix is looked up rather than working it out with the Public Suffix List (which the ingest path that
+ * holds this module never loads); and the group the lead's profile names.
+ */
+async function findAccountMemberships(table: StoreTable, person: Person, partitions: readonly PartitionItem[]): Promise<Item[]> {
+  const keys: Record<string, string>[] = [];
+  for (const identity of person.identities) {
+    const accounts = new Set<string>();
+    const at = identity.lastIndexOf('@');
+    if (at > 0) {
+      const labels = comparableDomain(identity.slice(at + 1)).split('.');
+      for (let start = 0; start < labels.length - 1; start += 1) accounts.add(labels.slice(start).join('.'));
+    }
+    const profile = partitions.find((entry) => entry.identity === identity && skOf(entry.item) === profileSk);
+    const groupId = profile ? leadOfItem(profile.item).profile?.groupId : undefined;
+    if (groupId) accounts.add(`group:${groupId}`);
+    for (const account of accounts) keys.push({ pk: accountPk(account), sk: memberSk(identity) });
+  }
+  return keys.length > 0 ? table.batchGet(keys) : [];
+}
+
+/**
  * Every kind of item the table holds about a person. (Erase removes the kinds found elsewhere first,
  * through the partitions' items, and the lead items last: they lead to the rest, so an erasure stopped
  * half-way finds everything again when run once more.) Tombstones are not listed: they hold no personal
@@ -85,6 +110,7 @@ export const personalItemKinds: readonly PersonalItemKind[] = [
   { name: 'attempts', label: 'attempts', onPartition: prefixed('ATTEMPT#') },
   { name: 'crmLinks', label: 'CRM links', find: findCrmLinks },
   { name: 'markers', label: 'markers', find: findSeenMarkers },
+  { name: 'accountMemberships', label: 'account memberships', find: findAccountMemberships },
 ];
 
 /** Items of a person's partitions no kind claims: still erased and exported, and named so a missing kind is noticed. */

@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { SettingsError, settingsFromContext } from '../../cdk/config.ts';
 import { pascal } from '../../cdk/constructs/mql-engine.ts';
 import type { MqlEngineStack } from '../../cdk/stack.ts';
+import { itemWriteActions } from '../../lib/grants.ts';
 import {
   dlqUrlEnv,
   everyFunctionReads,
@@ -29,6 +30,7 @@ import {
   secretGroups,
   secretKeys,
   table,
+  tableStream,
   trackingThrottle,
 } from '../../lib/topology.ts';
 import { buildStack, synth } from './synth.ts';
@@ -126,6 +128,35 @@ describe('table', () => {
     expect(t.Properties.ProvisionedThroughput).toBeUndefined();
   });
 
+  it('streams lead items, before and after each write, to the account-members function only (filtered, bisected, with an on-failure queue)', () => {
+    const t = resource(logicalId(stack, stack.engine.table));
+    expect(t.Properties.StreamSpecification).toEqual({ StreamViewType: 'NEW_AND_OLD_IMAGES' });
+    const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping')).filter((mapping) =>
+      JSON.stringify(mapping.Properties.EventSourceArn).includes('StreamArn'),
+    );
+    expect(mappings).toHaveLength(1);
+    expect(mappings[0]!.Properties).toMatchObject({
+      FunctionName: { Ref: logicalId(stack, stack.engine.functions[tableStream.consumer].function) },
+      BatchSize: tableStream.batchSize,
+      MaximumBatchingWindowInSeconds: tableStream.batchWindowSeconds,
+      BisectBatchOnFunctionError: true,
+      MaximumRetryAttempts: tableStream.retryAttempts,
+      StartingPosition: 'TRIM_HORIZON',
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': [logicalId(stack, stack.engine.tableStreamFailures), 'Arn'] } } },
+      FilterCriteria: {
+        Filters: [{ Pattern: JSON.stringify({ dynamodb: { Keys: { pk: { S: [{ prefix: 'LEAD#' }] }, sk: { S: ['PROFILE'] } } } }) }],
+      },
+    });
+  });
+
+  it('makes the account roll-up queue and its dead-letter queue FIFO, without content-based deduplication', () => {
+    const pair = stack.engine.queues['account-rollup'];
+    for (const queue of [pair.queue, pair.deadLetterQueue]) {
+      expect(resource(logicalId(stack, queue)).Properties).toMatchObject({ FifoQueue: true, ContentBasedDeduplication: false });
+    }
+    expect(resource(logicalId(stack, stack.engine.queues.handoff.queue)).Properties.FifoQueue).toBeUndefined();
+  });
+
   it('has the sparse due index: dueShard/dueAt strings, all attributes projected', () => {
     const t = resource(logicalId(stack, stack.engine.table));
     expect(t.Properties.GlobalSecondaryIndexes).toEqual([
@@ -149,7 +180,8 @@ describe('table', () => {
 
 describe('queues', () => {
   it('has one queue and one DLQ per topology queue', () => {
-    template.resourceCountIs('AWS::SQS::Queue', queues.length * 2);
+    // And the table stream mapping's on-failure destination.
+    template.resourceCountIs('AWS::SQS::Queue', queues.length * 2 + 1);
   });
 
   for (const spec of queues) {
@@ -250,9 +282,29 @@ describe('functions', () => {
     it(`${name}: least privilege (table [${spec.table.actions.join(', ')}], sends to [${spec.sendsTo.join(', ')}], secrets of [${spec.secrets.join(', ')}])`, () => {
       const actions = actionsOf(name);
       // Exactly the table actions the topology declares, on the table; the due index only where it says so.
-      expect(tableGrantsOf(name).sort()).toEqual(
+      // The table stream's consumer also reads the stream (its event source's grant).
+      const streamReads = name === tableStream.consumer ? ['DescribeStream', 'GetRecords', 'GetShardIterator', 'ListStreams'] : [];
+      expect(
+        tableGrantsOf(name)
+          .filter((grant) => !streamReads.some((action) => grant.startsWith(`${action} `)))
+          .sort(),
+      ).toEqual(
         [...spec.table.actions.map((action) => `${action} on table`), ...(spec.table.queriesDueIndex ? [`Query on index/${table.dueIndex.name}`] : [])].sort(),
       );
+      // Writes confined to a partition prefix carry IAM's LeadingKeys condition, and only those actions.
+      const confined = (spec.table as { writesUnder?: string }).writesUnder;
+      const conditioned = statementsOf(name).filter((statement) => (statement as { Condition?: unknown }).Condition !== undefined);
+      const leadingKeys = conditioned.filter((statement) => JSON.stringify((statement as { Condition?: unknown }).Condition).includes('dynamodb:LeadingKeys'));
+      if (confined) {
+        expect(leadingKeys).toHaveLength(1);
+        expect((leadingKeys[0] as { Condition?: unknown }).Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${confined}*`] } });
+        expect([leadingKeys[0]!.Action].flat().sort()).toEqual(
+          spec.table.actions
+            .filter((action) => itemWriteActions.includes(action))
+            .map((action) => `dynamodb:${action}`)
+            .sort(),
+        );
+      } else expect(leadingKeys).toEqual([]);
       expect(actions.includes('sqs:SendMessage')).toBe(spec.sendsTo.length > 0);
       expect(actions.some((action) => action.endsWith(':*') || action === '*')).toBe(false);
       // The role carries no AWS managed policy (AWSLambdaBasicExecutionRole would allow every log group).
@@ -281,7 +333,10 @@ describe('functions', () => {
       // The ingest path puts a delivery's new leads' items 25 to a request and takes back what a lead-first
       // write stored for a person erased meanwhile (lib/grants.ts ingestTable). Its PutItem could overwrite any
       // item already, so deleting adds no reach; every other function keeps neither.
-      if (spec.table !== ingestTable) expect(grants.filter((grant) => /^(DeleteItem|BatchWriteItem) /.test(grant))).toEqual([]);
+      // The account functions delete member items and account states, and IAM keeps all their writes to accounts'
+      // partitions (lib/grants.ts `writesUnder`): `dynamodb:LeadingKeys` like ACCOUNT#*.
+      if (spec.table !== ingestTable && !('writesUnder' in spec.table))
+        expect(grants.filter((grant) => /^(DeleteItem|BatchWriteItem) /.test(grant))).toEqual([]);
       expect(grants.filter((grant) => grant.includes('index/*'))).toEqual([]);
       expect(grants.some((grant) => grant.includes(`on index/${table.dueIndex.name}`))).toBe(name === 'decay');
     }
@@ -320,7 +375,10 @@ describe('functions', () => {
       .filter((statement) => [statement.Resource].flat().includes('*'));
     expect(wildcard.length).toBeGreaterThan(0);
     for (const statement of wildcard) {
-      expect([statement.Action].flat().sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+      const actions = [statement.Action].flat().sort();
+      // The table stream's event source: ListStreams has no resource-level permission.
+      if (actions.includes('dynamodb:ListStreams')) expect(actions).toEqual(['dynamodb:ListStreams']);
+      else expect(actions).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
     }
   });
 

@@ -7,6 +7,7 @@
  */
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, expect } from 'vitest';
+import { itemWriteActions } from '../../lib/grants.ts';
 import { currentInvocation } from '../../lib/local/invocation.ts';
 import { type FunctionSpec, functions, type HandlerName, type TableAccess, table } from '../../lib/topology.ts';
 
@@ -15,6 +16,8 @@ export interface TableCall {
   readonly functionName: HandlerName;
   readonly action: string;
   readonly on: 'table' | `index/${string}`;
+  /** A single-item write's partition key (what IAM's `dynamodb:LeadingKeys` condition sees). */
+  readonly partition?: string;
 }
 
 /** What every test file's handlers called, by `function action on`. */
@@ -57,8 +60,13 @@ export function iamActionsOf(command: { constructor: { name: string }; input?: R
 }
 
 /** Whether a function's grant covers a call. */
-export function granted(access: TableAccess, call: Pick<TableCall, 'action' | 'on'>): boolean {
-  if (call.on === 'table') return (access.actions as readonly string[]).includes(call.action);
+export function granted(access: TableAccess, call: Pick<TableCall, 'action' | 'on' | 'partition'>): boolean {
+  if (call.on === 'table') {
+    if (!(access.actions as readonly string[]).includes(call.action)) return false;
+    const confined = access.writesUnder;
+    if (!confined || !(itemWriteActions as readonly string[]).includes(call.action)) return true;
+    return call.partition?.startsWith(confined) === true;
+  }
   return call.on === `index/${table.dueIndex.name}` && call.action === 'Query' && access.queriesDueIndex === true;
 }
 
@@ -67,8 +75,16 @@ const send = prototype.send;
 prototype.send = function recordingSend(this: unknown, command: never, ...rest: unknown[]) {
   const invocation = currentInvocation.getStore();
   if (invocation) {
+    const input = (command as { input?: { Item?: { pk?: unknown }; Key?: { pk?: unknown } } }).input;
+    const pk = input?.Item?.pk ?? input?.Key?.pk;
+    const partition = typeof pk === 'string' ? pk.replace(/#.*$/, '#') : undefined;
     for (const { action, on } of iamActionsOf(command)) {
-      recordedTableCalls.set(`${invocation.functionName} ${action} on ${on}`, { functionName: invocation.functionName, action, on });
+      recordedTableCalls.set(`${invocation.functionName} ${action} on ${on}${partition ? ` in ${partition}` : ''}`, {
+        functionName: invocation.functionName,
+        action,
+        on,
+        ...(partition ? { partition } : {}),
+      });
     }
   }
   return send.call(this, command, ...rest);
@@ -77,6 +93,9 @@ prototype.send = function recordingSend(this: unknown, command: never, ...rest: 
 afterAll(() => {
   const outside = [...recordedTableCalls.values()]
     .filter((call) => !granted((functions[call.functionName] as FunctionSpec).table, call))
-    .map((call) => `${call.functionName} called dynamodb:${call.action} on the ${call.on}, which its grant in lib/topology.ts does not allow`);
+    .map(
+      (call) =>
+        `${call.functionName} called dynamodb:${call.action} on the ${call.on}${call.partition ? ` (partition ${call.partition}...)` : ''}, which its grant in lib/topology.ts does not allow`,
+    );
   expect(outside).toEqual([]);
 });

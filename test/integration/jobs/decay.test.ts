@@ -92,7 +92,7 @@ describe('the decay run on DynamoDB Local', () => {
     // listed again by a later page of its shard.
     const summary = await runDecay(bench.pipeline, now, { pageSize: 2 });
 
-    expect(summary).toEqual({ due: 10, processed: 10, changed: { recycled: 10 }, handoffs: 10, failed: 0, resumable: false });
+    expect(summary).toEqual({ due: 10, processed: 10, changed: { recycled: 10 }, handoffs: 10, failed: 0, resumable: false, accountsDue: 0 });
     expect(bench.reads.items).toBe(10);
     expect(bench.queued.map((record) => [record.type, record.leadId]).sort()).toEqual(dueNow.map((email) => ['lead.recycled', email]).sort());
     for (const email of dueNow) {
@@ -106,7 +106,7 @@ describe('the decay run on DynamoDB Local', () => {
     bench.reads.reset();
     const again = await runDecay(bench.pipeline, now);
 
-    expect(again).toEqual({ due: 0, processed: 0, changed: {}, handoffs: 0, failed: 0, resumable: false });
+    expect(again).toEqual({ due: 0, processed: 0, changed: {}, handoffs: 0, failed: 0, resumable: false, accountsDue: 0 });
     expect(bench.reads.items).toBe(0);
   });
 
