@@ -10,8 +10,9 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defaultFacebookGraphUrl } from '../lib/apis/facebook-graph.ts';
 import { defaultLinkedinApiUrl } from '../lib/apis/linkedin-leads.ts';
-import { defaultModel } from '../lib/core/default-model.ts';
 import { parseModel } from '../lib/core/model.ts';
+import { defaultModel } from '../lib/runtime/default-model.ts';
+import { installedEmailDomainLists } from '../lib/runtime/email-domain-lists.ts';
 import { HubSpotOutcomeMapError, hubspotOutcomeMap } from '../lib/sources/hubspot.ts';
 import { retentionFromEnv } from '../lib/store/retention.ts';
 import { secretKeys } from '../lib/topology.ts';
@@ -273,7 +274,7 @@ function readModel(path: string): { json: string; version: string } {
   }
   let version: string;
   try {
-    version = parseModel(parsed, path).version;
+    version = parseModel(parsed, installedEmailDomainLists, path).version;
   } catch (error) {
     throw new SettingsError(`modelPath: ${path} is not a valid scoring model: ${(error as Error).message}`);
   }

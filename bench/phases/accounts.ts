@@ -1,6 +1,6 @@
 /**
- * The account roll-up, measured (issue 15, "Measured"), on a stack of its own whose model has the account section
- * of examples/account-section.json (unless the default model has one), with CRM_ADAPTER=webhook:
+ * The account roll-up, measured (issue 15, "Measured"), on a stack of its own with the default model (which scores
+ * accounts) and CRM_ADAPTER=webhook:
  *
  * 1. Write units per event: a stream of signed website events from `accounts` companies whose sizes run from 1 to
  *    50 people (3 to 6 events each, interleaved, `concurrency` at a time). The write and read request units of
@@ -13,11 +13,7 @@
  *    to the signed account.mqa's arrival at the CRM's webhook. Goal: p95 under 5 s.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { defaultModel } from '../../lib/core/default-model.ts';
 import type { LocalStack } from '../../lib/local/stack.ts';
 import type { CrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../lib/local/stand-ins/crm-receiver.ts';
@@ -61,15 +57,6 @@ const eventKinds = [
   { event: 'Webinar Attended', properties: {} },
 ];
 
-/** The model the phase runs: the default one, with examples/account-section.json when it has no account section. */
-function accountModelFile(dir: string): string {
-  const { version: _version, ...content } = defaultModel;
-  const section = content.account ? {} : (JSON.parse(readFileSync(new URL('../../examples/account-section.json', import.meta.url), 'utf8')) as object);
-  const path = join(dir, 'model.json');
-  writeFileSync(path, JSON.stringify({ ...content, ...section }));
-  return path;
-}
-
 /** Segment messages of one person: an identify with a title and the company, then `events`. */
 function personMessages(email: string, title: string, events: typeof eventKinds, start: number): object[] {
   const at = (seconds: number) => new Date(start + seconds * 1000).toISOString();
@@ -101,7 +88,6 @@ export async function accountsBench(env: NodeJS.ProcessEnv = process.env): Promi
   const random = prng(envInt('BENCH_SEED', 42, env));
   const started = performance.now();
   const loadAverageAtStart = loadAverage();
-  const dir = mkdtempSync(join(tmpdir(), 'mql-bench-accounts-'));
   const meter = new CostMeter();
   let crm: CrmReceiver | undefined;
   let stack: LocalStack | undefined;
@@ -114,7 +100,6 @@ export async function accountsBench(env: NodeJS.ProcessEnv = process.env): Promi
         CRM_ADAPTER: 'webhook',
         CRM_WEBHOOK_URL: crm.url,
         CRM_WEBHOOK_SECRET: benchSecrets.crm,
-        MQL_MODEL_PATH: accountModelFile(dir),
         LOG_LEVEL: 'ERROR',
       },
       (message) => errors.push(`accounts: stack: ${message}`.slice(0, 300)),
@@ -237,7 +222,6 @@ export async function accountsBench(env: NodeJS.ProcessEnv = process.env): Promi
   } finally {
     await stack?.stop();
     await crm?.close();
-    rmSync(dir, { recursive: true, force: true });
   }
 }
 

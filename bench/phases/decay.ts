@@ -18,11 +18,13 @@ import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent } from '../../lib/core/index.ts';
-import { applyEvents, defaultModel, dueAt } from '../../lib/core/index.ts';
+import { applyEvents, dueAt } from '../../lib/core/index.ts';
+
 import type { HandoffQueue } from '../../lib/ingest/pipeline.ts';
 import type { DecaySummary } from '../../lib/jobs/decay.ts';
 import { runDecay } from '../../lib/jobs/decay.ts';
 import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
+import { defaultModel } from '../../lib/runtime/default-model.ts';
 import { dueShardOf, leadPk, profileSk } from '../../lib/store/keys.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 import { countReads } from '../../test/setup/read-counter.ts';

@@ -19,12 +19,14 @@ import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ScoringModel } from '../../lib/core/index.ts';
-import { defaultModel, parseModel } from '../../lib/core/index.ts';
+import { modelContent, parseModel } from '../../lib/core/model.ts';
 import type { BacktestReport } from '../../lib/core/replay.ts';
 import type { HandoffQueue, Pipeline } from '../../lib/ingest/pipeline.ts';
 import { runBacktest } from '../../lib/jobs/backtest.ts';
 import { runRescore } from '../../lib/jobs/rescore.ts';
 import { createTable, dynamoClient } from '../../lib/local/dynamodb.ts';
+import { defaultModel } from '../../lib/runtime/default-model.ts';
+import { installedEmailDomainLists } from '../../lib/runtime/email-domain-lists.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 import type { BenchContext } from '../context.ts';
 import type { CommandMeter } from '../support/dynamo-meter.ts';
@@ -94,11 +96,11 @@ export interface JobsBenchResult {
   machine: { cpus: number; loadAverageAtStart: number[]; loadAverageAtEnd: number[] };
 }
 
-const { version: _version, ...defaultInput } = defaultModel;
+const defaultInput = modelContent(defaultModel);
 /** The backtest's candidate: MQL at 50. */
-const lowerThreshold = parseModel({ ...defaultInput, thresholds: { ...defaultModel.thresholds, mql: 50 } });
+const lowerThreshold = parseModel({ ...defaultInput, thresholds: { ...defaultModel.thresholds, mql: 50 } }, installedEmailDomainLists);
 /** MQLs recycled below 39 (the default: 40): an MQL's recycle time moves, never its status (no MQL is below 40 after the seeding's decay run). */
-const recycleBelow39 = parseModel({ ...defaultInput, thresholds: { ...defaultModel.thresholds, recycleBelow: 39 } });
+const recycleBelow39 = parseModel({ ...defaultInput, thresholds: { ...defaultModel.thresholds, recycleBelow: 39 } }, installedEmailDomainLists);
 
 function jobRun(way: JobRun['way'], segments: number, leads: number, seconds: number, meter: DynamoMeter, loadAtStart: number): JobRun {
   const reads = meter.reads();

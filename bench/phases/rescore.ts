@@ -7,11 +7,13 @@
 import { performance } from 'node:perf_hooks';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { NormalizedEvent, ScoringModel } from '../../lib/core/index.ts';
-import { defaultModel, parseModel } from '../../lib/core/index.ts';
+import { modelContent, parseModel } from '../../lib/core/model.ts';
 import { ingest, type Pipeline, sqsHandoffQueue } from '../../lib/ingest/pipeline.ts';
 import { runBacktest } from '../../lib/jobs/backtest.ts';
 import { formatRescoreSummary, runRescore } from '../../lib/jobs/rescore.ts';
 import type { LocalStack } from '../../lib/local/stack.ts';
+import { defaultModel } from '../../lib/runtime/default-model.ts';
+import { installedEmailDomainLists } from '../../lib/runtime/email-domain-lists.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
 
 const hour = 60 * 60 * 1000;
@@ -40,13 +42,16 @@ function leadEvents(index: number, now: number): NormalizedEvent[] {
   return events;
 }
 
-const { version: _version, ...defaultInput } = defaultModel;
-const lowerThreshold: ScoringModel = parseModel({ ...defaultInput, thresholds: { ...defaultModel.thresholds, mql: 50 } });
-const webinarWorth22: ScoringModel = parseModel({
-  ...defaultInput,
-  thresholds: lowerThreshold.thresholds,
-  behavior: { ...defaultInput.behavior, rules: defaultInput.behavior.rules.map((rule) => (rule.id === 'webinar_attended' ? { ...rule, points: 22 } : rule)) },
-});
+const defaultInput = modelContent(defaultModel);
+const lowerThreshold: ScoringModel = parseModel({ ...defaultInput, thresholds: { ...defaultModel.thresholds, mql: 50 } }, installedEmailDomainLists);
+const webinarWorth22: ScoringModel = parseModel(
+  {
+    ...defaultInput,
+    thresholds: lowerThreshold.thresholds,
+    behavior: { ...defaultInput.behavior, rules: defaultInput.behavior.rules.map((rule) => (rule.id === 'webinar_attended' ? { ...rule, points: 22 } : rule)) },
+  },
+  installedEmailDomainLists,
+);
 
 /** Seeds `leads` leads on `stack`, then rescores and backtests them; each figure goes to `print` as it is measured. */
 export async function rescoreBench(stack: LocalStack, leads: number, print: (line: string) => void): Promise<void> {

@@ -239,9 +239,6 @@ export class MqlEngine extends Construct {
 
   private createFunctions(projectRoot: string, logRetention: RetentionDays): Record<HandlerName, MqlFunction> {
     const { settings } = this;
-    // Banner rather than esbuild `define`: define rewrites only the literal expression
-    // `process.env.MQL_MODEL_JSON`, and lib/runtime/model-config.ts reads it through an `env` parameter.
-    const modelBanner = settings.modelJson === undefined ? undefined : `process.env.MQL_MODEL_JSON=${JSON.stringify(settings.modelJson)};`;
     const created: Partial<Record<HandlerName, MqlFunction>> = {};
     for (const [name, spec] of Object.entries(functionSpecs) as [HandlerName, FunctionSpec][]) {
       const environment: Record<string, string> = {
@@ -281,7 +278,7 @@ export class MqlEngine extends Construct {
         environment,
         logRetention,
         ...(spec.reservedConcurrency === undefined ? {} : { reservedConcurrentExecutions: spec.reservedConcurrency }),
-        ...(modelBanner === undefined ? {} : { extraBanner: modelBanner }),
+        ...(settings.modelJson === undefined ? {} : { modelJson: settings.modelJson }),
       });
 
       // Exactly the table actions the function's code calls (lib/topology.ts), on the table only; the due

@@ -6,7 +6,7 @@ import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { emailDomainListFiles } from '../../lib/core/email-domains.ts';
+import { emailDomainListFiles } from '../../lib/runtime/email-domain-lists.ts';
 
 /** Properties of {@link MqlFunction}; everything not here is a house default. */
 export interface MqlFunctionProps {
@@ -25,11 +25,21 @@ export interface MqlFunctionProps {
   /** @default RetentionDays.ONE_MONTH */
   readonly logRetention?: RetentionDays;
   /**
-   * JavaScript run first in the bundle, before any module of the function. The house banner
-   * (the `require` shim ESM bundles need) always comes first.
+   * The scoring model the function runs, as compact JSON (the operator's model file, cdk/config.ts), when it
+   * is not the default model. The bundle's first line, after the house banner (the `require` shim ESM bundles
+   * need), sets `process.env.MQL_MODEL_JSON` to it, and the default model is left out of the bundle
+   * ({@link modelInBundleDefine}): lib/runtime/model-config.ts would never use it.
    */
-  readonly extraBanner?: string;
+  readonly modelJson?: string;
 }
+
+/**
+ * esbuild `define` of a bundle that carries its model in its banner: `process.env.MQL_MODEL_IN_BUNDLE` is the
+ * constant `"true"`, so lib/runtime/model-config.ts's branch to the default model is dead code and esbuild
+ * drops it, with the default model's JSON. Banner rather than `define` for the model itself: define rewrites
+ * only the literal expression, and lib/runtime/model-config.ts reads `MQL_MODEL_JSON` through an `env` parameter.
+ */
+export const modelInBundleDefine = { 'process.env.MQL_MODEL_IN_BUNDLE': '"true"' } as const;
 
 /**
  * `require` for CommonJS dependencies bundled into an ESM file: some (the AWS SDK's transitive
@@ -99,7 +109,8 @@ export class MqlFunction extends Construct {
         target: 'node24',
         // Prefer packages' ESM builds: they tree-shake, CommonJS builds do not.
         mainFields: ['module', 'main'],
-        banner: requireShim + (props.extraBanner ?? ''),
+        banner: requireShim + (props.modelJson === undefined ? '' : `process.env.MQL_MODEL_JSON=${JSON.stringify(props.modelJson)};`),
+        ...(props.modelJson === undefined ? {} : { define: { ...modelInBundleDefine } }),
         minify: true,
         sourceMap: true,
         // The maps need names and lines, not a second copy of every source file.
@@ -114,7 +125,7 @@ export class MqlFunction extends Construct {
         // The Public Suffix List (tldts, 138 KB minified) is loaded beside the bundle, not inlined: only the account
         // functions use it (lib/core/account.ts), and inlined it would take them past the bundle size goal.
         externalModules: ['tldts'],
-        // The e-mail domain lists are read on first use, not bundled (lib/core/email-domains.ts): beside the bundle.
+        // The e-mail domain lists are read on first use, not bundled (lib/runtime/email-domain-lists.ts): beside the bundle.
         commandHooks: {
           beforeBundling: () => [],
           beforeInstall: () => [],
@@ -155,7 +166,7 @@ export function lambdaAliases(projectRoot: string): string[] {
 }
 
 /**
- * Shell commands that copy the e-mail domain lists (lib/core/email-domains.ts `emailDomainListFiles`) from
+ * Shell commands that copy the e-mail domain lists (lib/runtime/email-domain-lists.ts `emailDomainListFiles`) from
  * the project's node_modules into `node_modules/` beside a bundle, where the bundle's `require` finds them.
  * Read on first use rather than inlined: some 250 KB of lists would take every scoring function past its
  * bundle size goal (docs/benchmarks.md, "Cold start").

@@ -3,7 +3,7 @@ import { applyEvents } from './lead.ts';
 import type { LambdaScore, LogisticFit, ThresholdQuality } from './logistic.ts';
 import { chooseLambda, fitLogistic, precisionRecall } from './logistic.ts';
 import type { ScoringModel, ScoringModelInput } from './model.ts';
-import { parseModel } from './model.ts';
+import { modelContent, parseModel } from './model.ts';
 import { outcomeTypes } from './replay.ts';
 
 /**
@@ -233,7 +233,7 @@ export function calibrate(
   };
   if (refused) return { ...report, refused };
   const proposedModel = proposeModel(model, calibrations, `${model.name} (calibrated on ${judged.length} sales outcomes to ${report.judgedTo!.slice(0, 10)})`);
-  const proposed = parseModel(proposedModel, 'proposed model');
+  const proposed = parseModel(proposedModel, model.domains.maintained, 'proposed model');
   const heldOut = crossValidated(kept, rows, rules, model, lambda);
   return { ...report, ...(heldOut ? { proposed: precisionRecall(heldOut, thresholds) } : {}), proposedModel: { ...proposedModel, version: proposed.version } };
 }
@@ -322,7 +322,7 @@ function crossValidated(
     );
     const { calibrations, refused } = calibrateRules(rules, trainRows, trainJudged, fit);
     if (refused) return undefined;
-    const foldModel = parseModel(proposeModel(model, calibrations, model.name), `proposed model (fold ${fold + 1} of ${folds})`);
+    const foldModel = parseModel(proposeModel(model, calibrations, model.name), model.domains.maintained, `proposed model (fold ${fold + 1} of ${folds})`);
     kept.forEach(({ events, judged }, index) => {
       if (!inTraining(index)) scored.push({ score: judgeLead(judged.leadId, events, foldModel)?.total ?? 0, positive: judged.reachedSql });
     });
@@ -337,7 +337,7 @@ function crossValidated(
  * scale is the rules' mean, so the score keeps its size on average and 60 still means what it meant.
  */
 export function proposeModel(model: ScoringModel, calibrations: readonly RuleCalibration[], name: string): ScoringModelInput {
-  const { version: _version, ...content } = model;
+  const content = modelContent(model);
   const byRule = new Map(calibrations.map((calibration) => [calibration.rule, calibration]));
   const pointsOf = (rule: { id: string; points: number }) => byRule.get(rule.id)?.proposedPoints ?? rule.points;
   const groupFactor = (rules: readonly { id: string; points: number; group?: string | undefined }[], group: string) => {

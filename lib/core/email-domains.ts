@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import { domainToASCII, domainToUnicode } from 'node:url';
 
 /**
@@ -8,30 +7,34 @@ import { domainToASCII, domainToUnicode } from 'node:url';
  *   community `disposable-email-domains` blocklist.
  * A model's own `domains` lists add to them (lib/core/fit.ts `classifyEmailDomain`).
  *
- * The lists are package data, read the first time an address is classified, never at import: a bundle
- * that never classifies one does not parse them, and the Lambda bundles do not inline them (some 250 KB;
- * cdk/constructs/mql-function.ts copies {@link emailDomainListFiles} beside each bundle instead).
- * Same install, same lists: what they say is fixed by package-lock.json, and their versions are part of
- * every model's version (lib/core/model.ts `modelVersion`).
+ * The core reads no file: the lists come in as an {@link EmailDomainListSource}, given to `parseModel`
+ * (lib/core/model.ts) and carried by the parsed model as `domains.maintained`. lib/runtime/email-domain-lists.ts
+ * is the source of the installed packages, read the first time an address is classified; a unit test gives
+ * small lists of its own.
  */
 
-/** The files the lists are read from, relative to node_modules (the CDK construct copies exactly these). */
-export const emailDomainListFiles = {
-  personal: 'email-providers/all.json',
-  personalPackage: 'email-providers/package.json',
-  disposable: 'disposable-email-domains-js/dist/dict/disposable_email_blocklist.json',
-  disposablePackage: 'disposable-email-domains-js/package.json',
-} as const;
-
-/** The built-in lists, as sets of their entries: lower-case names, a few internationalized ones in Unicode. */
+/** The lists, as sets of their entries: lower-case names, a few internationalized ones in Unicode. */
 export interface EmailDomainLists {
   personal: ReadonlySet<string>;
   disposable: ReadonlySet<string>;
 }
 
-const load = createRequire(import.meta.url);
-let lists: EmailDomainLists | undefined;
-let listsVersion: string | undefined;
+/**
+ * Where the maintained lists come from. `version` (`email-providers@2.27.0 disposable-email-domains-js@1.26.0`)
+ * says which lists classify addresses and is part of every model's version (lib/core/model.ts `modelVersion`);
+ * `entries` gives the lists themselves, called only when an address is classified, so a source may read them
+ * then and not before.
+ */
+export interface EmailDomainListSource {
+  readonly version: string;
+  entries(): EmailDomainLists;
+}
+
+/** A source of lists already in hand (a unit test's small lists), under the version given. */
+export function emailDomainListSource(version: string, lists: { personal: Iterable<string>; disposable: Iterable<string> }): EmailDomainListSource {
+  const entries: EmailDomainLists = { personal: new Set(lists.personal), disposable: new Set(lists.disposable) };
+  return { version, entries: () => entries };
+}
 
 /** Anything outside ASCII: an internationalized name, to be put in its punycode form. */
 const nonAscii = /[\u0080-\uffff]/;
@@ -61,41 +64,14 @@ function isReserved(domain: string): boolean {
   return false;
 }
 
-function domainSet(entries: unknown, file: string): Set<string> {
-  if (!Array.isArray(entries)) throw new Error(`${file} is not a list of domains`);
-  // The entries as they are (test/unit/core/email-domains.test.ts checks their form): no work per entry,
-  // which would triple the cost of the first classification in a process.
-  return new Set(entries as string[]);
-}
-
-/** The built-in lists, read once per process on first use. */
-export function emailDomainLists(): EmailDomainLists {
-  lists ??= {
-    personal: domainSet(load(emailDomainListFiles.personal), emailDomainListFiles.personal),
-    disposable: domainSet(load(emailDomainListFiles.disposable), emailDomainListFiles.disposable),
-  };
-  return lists;
-}
-
-/** `email-providers@2.27.0 disposable-email-domains-js@1.26.0`: which lists classify addresses. */
-export function emailDomainListsVersion(): string {
-  listsVersion ??= [emailDomainListFiles.personalPackage, emailDomainListFiles.disposablePackage]
-    .map((file) => {
-      const { name, version } = load(file) as { name: string; version: string };
-      return `${name}@${version}`;
-    })
-    .join(' ');
-  return listsVersion;
-}
-
 /**
- * Whether a built-in list names `domain` (comparable, see {@link comparableDomain}) or a domain it is under:
- * `mail.yahoo.co.uk` is under `yahoo.co.uk`. A bare top-level name is never looked up, nor a reserved name;
- * a punycode name is also looked up in Unicode, the form a list may hold it in.
+ * Whether one of the maintained lists names `domain` (comparable, see {@link comparableDomain}) or a domain
+ * it is under: `mail.yahoo.co.uk` is under `yahoo.co.uk`. A bare top-level name is never looked up, nor a
+ * reserved name; a punycode name is also looked up in Unicode, the form a list may hold it in.
  */
-export function onEmailDomainList(domain: string, list: keyof EmailDomainLists): boolean {
+export function onEmailDomainList(domain: string, list: keyof EmailDomainLists, source: EmailDomainListSource): boolean {
   if (isReserved(domain)) return false;
-  const set = emailDomainLists()[list];
+  const set = source.entries()[list];
   let candidate = domain;
   while (candidate.includes('.')) {
     if (set.has(candidate) || (candidate.includes('xn--') && set.has(domainToUnicode(candidate)))) return true;

@@ -20,7 +20,7 @@ export interface FitMatch {
 /**
  * Which kind of address an e-mail is, first match wins: `competitor` and `education` by the model's lists;
  * `work` when the model's `domains.work` names it; `disposable`, then `personal`, by the maintained lists
- * (lib/core/email-domains.ts) and the model's own additions; every other address is `work`. A model's entry
+ * the model was parsed with (`domains.maintained`, lib/core/email-domains.ts) and the model's own additions; every other address is `work`. A model's entry
  * covers the domain and every domain under it (`yahoo.com` covers `mail.yahoo.com`), as a list's does.
  */
 export function classifyEmailDomain(email: string | undefined, domains: ScoringModel['domains']): DomainKind | undefined {
@@ -33,8 +33,8 @@ export function classifyEmailDomain(email: string | undefined, domains: ScoringM
   );
   if (isEducation) return 'education';
   if (domains.work?.some(isOrUnder)) return 'work';
-  if (domains.disposable?.some(isOrUnder) || onEmailDomainList(domain, 'disposable')) return 'disposable';
-  if (domains.personal.some(isOrUnder) || onEmailDomainList(domain, 'personal')) return 'personal';
+  if (domains.disposable?.some(isOrUnder) || onEmailDomainList(domain, 'disposable', domains.maintained)) return 'disposable';
+  if (domains.personal.some(isOrUnder) || onEmailDomainList(domain, 'personal', domains.maintained)) return 'personal';
   return 'work';
 }
 

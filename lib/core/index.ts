@@ -2,7 +2,8 @@
 
 export * from './conditions.ts';
 export * from './decay.ts';
-export { defaultModel } from './default-model.ts';
+export { defaultModelInput, defaultModelWith } from './default-model.ts';
+export * from './email-domains.ts';
 export * from './events.ts';
 export * from './explain.ts';
 export * from './fit.ts';

@@ -1,11 +1,12 @@
-import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import './zod.ts';
 import { operatorNames } from './conditions.ts';
-import { emailDomainListsVersion } from './email-domains.ts';
+import type { EmailDomainListSource } from './email-domains.ts';
 import { describeIssue, jsonSyntaxProblem, ModelError } from './model-errors.ts';
+import { modelVersion } from './model-version.ts';
 
 export { ModelError } from './model-errors.ts';
+export { modelContent, modelVersion } from './model-version.ts';
 
 /**
  * The scoring model: configuration as code, validated by zod (its tree-shakable `zod/mini` API: lib/core/zod.ts;
@@ -381,13 +382,25 @@ function checkAccount(account: AccountSection, ctx: z.core.$RefinementCtx): void
 }
 
 export type ScoringModelInput = z.input<typeof scoringModelSchema>;
-export type ScoringModel = z.output<typeof scoringModelSchema> & { readonly version: string };
+/** What a model file says, with defaults. */
+export type ModelContent = z.output<typeof scoringModelSchema>;
+/**
+ * A parsed model: what its file says, with defaults, stamped with its version; its `domains` carry the
+ * maintained e-mail domain lists it was parsed with (`maintained`, lib/core/email-domains.ts), which classify
+ * addresses with the model's own lists. A model means what it says plus what those lists say.
+ */
+export type ScoringModel = Omit<ModelContent, 'domains'> & {
+  readonly domains: ModelContent['domains'] & { readonly maintained: EmailDomainListSource };
+  readonly version: string;
+};
 
 /**
- * Validates a model and stamps it with its version. Throws a {@link ModelError} listing every problem,
- * each prefixed with `source` (the file name, or `MQL_MODEL_JSON`).
+ * Validates a model and stamps it with its version. `lists` are the maintained e-mail domain lists it
+ * classifies addresses with (lib/runtime/email-domain-lists.ts `installedEmailDomainLists`, or a unit test's
+ * own). Throws a {@link ModelError} listing every problem, each prefixed with `source` (the file name, or
+ * `MQL_MODEL_JSON`).
  */
-export function parseModel(input: unknown, source = 'model'): ScoringModel {
+export function parseModel(input: unknown, lists: EmailDomainListSource, source = 'model'): ScoringModel {
   // `version` is derived from the content, never declared: a stale one in a file is dropped, not trusted.
   const { version: _declared, ...content } = (input && typeof input === 'object' ? input : {}) as Record<string, unknown>;
   const parsed = scoringModelSchema.safeParse(input && typeof input === 'object' && !Array.isArray(input) ? content : input, { reportInput: true });
@@ -398,40 +411,19 @@ export function parseModel(input: unknown, source = 'model'): ScoringModel {
       problems.map((problem) => `${source}: ${problem}`),
     );
   }
-  return { ...parsed.data, version: modelVersion(parsed.data) };
+  return { ...parsed.data, domains: { ...parsed.data.domains, maintained: lists }, version: modelVersion(parsed.data, lists.version) };
 }
 
 /**
  * A model from the text of its file: JSON syntax errors are named with line and column, schema
  * problems with their path. Pure: the caller reads the file.
  */
-export function parseModelText(text: string, source: string): ScoringModel {
+export function parseModelText(text: string, lists: EmailDomainListSource, source: string): ScoringModel {
   let input: unknown;
   try {
     input = JSON.parse(text);
   } catch (error) {
     throw new ModelError(source, [`${source}: ${jsonSyntaxProblem(text, (error as Error).message)}`]);
   }
-  return parseModel(input, source);
-}
-
-/**
- * First 12 hex digits of the SHA-256 of the model's canonical JSON (keys sorted) and of the versions of the
- * maintained e-mail domain lists (lib/core/email-domains.ts): a model means what it says plus what those
- * lists say, so an update of a list changes every model's version, as a change of the file would.
- */
-export function modelVersion(model: unknown): string {
-  const content = `${canonicalJson(model)}\n${emailDomainListsVersion()}`;
-  return createHash('sha256').update(content).digest('hex').slice(0, 12);
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([key, entry]) => entry !== undefined && key !== 'version')
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
+  return parseModel(input, lists, source);
 }

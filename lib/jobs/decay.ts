@@ -1,4 +1,4 @@
-import type { RollUpQueue } from '../accounts/requests.ts';
+import type { DecayAccounts } from '../accounts/due.ts';
 import type { Pipeline } from '../ingest/pipeline.ts';
 import { flushOutboxes } from '../ingest/pipeline.ts';
 import { logger } from '../runtime/logger.ts';
@@ -20,12 +20,6 @@ export interface DecaySummary {
   resumable: boolean;
   /** Accounts due (an MQA whose members' points decay, an outbox waiting), asked of the roll-up (docs/accounts.md). */
   accountsDue: number;
-}
-
-/** The accounts' part of a decay run: their due index, and the roll-up queue that recomputes them. */
-export interface DecayAccounts {
-  dueAccounts(until: Date): AsyncGenerator<string[]>;
-  rollUps: RollUpQueue;
 }
 
 export interface DecayOptions {

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { CfnElement } from 'aws-cdk-lib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleMetafileContext } from '../../cdk/constructs/mql-function.ts';
-import { emailDomainListFiles } from '../../lib/core/email-domains.ts';
+import { emailDomainListFiles } from '../../lib/runtime/email-domain-lists.ts';
 import { functions, type HandlerName } from '../../lib/topology.ts';
 import { synth } from './synth.ts';
 
@@ -88,7 +88,7 @@ describe('bundling', () => {
   it("puts the e-mail domain lists beside every bundle, where the bundle's own require finds them", () => {
     for (const name of names) {
       const asset = join(bundles[name], '..');
-      // The bundle reads them through createRequire(import.meta.url) (lib/core/email-domains.ts): the same resolution.
+      // The bundle reads them through createRequire(import.meta.url) (lib/runtime/email-domain-lists.ts): the same resolution.
       const fromBundle = createRequire(bundles[name]);
       for (const file of Object.values(emailDomainListFiles)) {
         expect(fromBundle.resolve(file).startsWith(`${asset}/node_modules/`), `${name}: ${file}`).toBe(true);
@@ -122,7 +122,7 @@ describe('bundling', () => {
         `${name}: the SDK's event-stream codec`,
       ).toEqual([]);
     }
-    // The e-mail domain lists and the Public Suffix List are never inlined (lib/core/email-domains.ts, lib/core/account.ts).
+    // The e-mail domain lists and the Public Suffix List are never inlined (lib/runtime/email-domain-lists.ts, lib/core/account.ts).
     for (const name of names) {
       const inputs = Object.keys(
         (JSON.parse(readFileSync(join(bundles[name], '..', 'index.meta.json'), 'utf8')) as { inputs: Record<string, unknown> }).inputs,
@@ -131,6 +131,22 @@ describe('bundling', () => {
         inputs.filter((input) => /node_modules\/(email-providers|disposable-email-domains-js|tldts|tldts-core)\//.test(input)),
         `${name}: lists inlined`,
       ).toEqual([]);
+    }
+    // A bundle built with the operator's model carries it once, in its banner, and no default model
+    // (cdk/constructs/mql-function.ts `modelInBundleDefine`): the default one would never run there.
+    // (esbuild reads the default model, then drops it: what counts is what it put into index.mjs.)
+    for (const name of names) {
+      const meta = JSON.parse(readFileSync(join(bundles[name], '..', 'index.meta.json'), 'utf8')) as {
+        outputs: Record<string, { inputs: Record<string, { bytesInOutput: number }> }>;
+      };
+      const code = Object.entries(meta.outputs).find(([output]) => output.endsWith('.mjs'))![1];
+      expect(
+        Object.entries(code.inputs)
+          .filter(([input, { bytesInOutput }]) => bytesInOutput > 0 && /lib\/(core|runtime)\/default-model\.(json|ts)$/.test(input))
+          .map(([input]) => input),
+        `${name}: the default model`,
+      ).toEqual([]);
+      expect(readFileSync(bundles[name], 'utf8').split('bundling-test-model-7f3a').length - 1, `${name}: copies of the model`).toBe(1);
     }
     // The handoff never scores: no scoring model, no zod (lib/handoff/ledger-from-env.ts).
     const handoff = Object.keys(

@@ -15,10 +15,11 @@ import { parseEnv } from 'node:util';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, expect, inject } from 'vitest';
-import { defaultModel } from '../../lib/core/default-model.ts';
+import { modelContent } from '../../lib/core/model.ts';
 import { type LocalStack, type LocalStackOptions, startLocalStack } from '../../lib/local/stack.ts';
 import { resetClients } from '../../lib/runtime/aws.ts';
 import { LeadStore } from '../../lib/store/lead-store.ts';
+import { defaultModel } from './installed-model.ts';
 
 export type { LocalStack, LocalStackOptions } from '../../lib/local/stack.ts';
 
@@ -110,7 +111,7 @@ export const demoFormId = '5550001000000001';
  */
 export function demoFormModel(): { path: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'mql-demo-form-model-'));
-  const { version: _version, ...content } = defaultModel;
+  const content = modelContent(defaultModel);
   const path = join(dir, 'model.json');
   writeFileSync(path, JSON.stringify({ ...content, forms: { [demoFormId]: { type: 'demo_requested', description: 'Demo request form' } } }));
   return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };

@@ -49,7 +49,11 @@ const functionsTable = [
   '| function | table actions | sends to | secrets it reads |',
   '| --- | --- | --- | --- |',
   ...functionEntries.map(([name, spec]) => {
-    const actions = [...spec.table.actions, ...(spec.table.queriesDueIndex ? [`Query on the ${code(table.dueIndex.name)} index`] : [])];
+    const confined = 'writesUnder' in spec.table ? ` (writes only in ${code(`${spec.table.writesUnder}…`)} partitions)` : '';
+    const actions = [
+      `${spec.table.actions.join(', ')}${confined}`,
+      ...(spec.table.queriesDueIndex ? [`Query on the ${code(table.dueIndex.name)} index`] : []),
+    ].filter((text) => text !== '');
     const sends = [...spec.sendsTo.map(code), ...(spec.deadLettersTo ?? []).map((queue) => `${code(queue)} DLQ`)];
     const groups = [...new Set(secretKeysOf(spec).map(secretGroupOf))];
     return `| ${code(name)} | ${actions.join(', ') || 'none'} | ${sends.join(', ') || 'nothing'} | ${groups.map(code).join(', ')} |`;

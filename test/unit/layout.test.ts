@@ -1,7 +1,8 @@
 /**
  * The layout that shows the architecture (docs/architecture.md), checked so it cannot drift: lib/core
- * imports nothing outside itself, no folder of lib/ imports a folder that imports it back (directly or
- * through others), and a file of lib/ stays small enough to hold in the head.
+ * imports nothing outside itself and no module that does I/O (files, processes, the network, AWS), no folder
+ * of lib/ imports a folder that imports it back (directly or through others), and a file of lib/ stays small
+ * enough to hold in the head.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -30,6 +31,30 @@ function importsOf(file: string): string[] {
     .filter((target) => target.startsWith(lib));
 }
 
+const coreDir = `${join(lib, 'core')}/`;
+
+/** Every module a source text names: `import`/`export … from`, `import 'x'`, `import('x')` and `require('x')`. */
+function moduleSpecifiers(text: string): string[] {
+  const patterns = [/\bfrom\s*['"]([^'"]+)['"]/g, /\bimport\s*['"]([^'"]+)['"]/g, /\b(?:import|require)\s*\(\s*['"]([^'"]+)['"]/g];
+  return patterns.flatMap((pattern) => [...text.matchAll(pattern)].map((match) => match[1]!));
+}
+
+/** Node's modules that read or write files, start processes or talk to the network, with or without `node:`. */
+const ioModules = /^(?:node:)?(?:fs|fs\/promises|module|child_process|net|tls|dgram|http|https|http2)$/;
+
+/**
+ * What a lib/core file imports that the core may not (docs/architecture.md, "Layout": no AWS, no I/O): a module
+ * of {@link ioModules}, the AWS SDK, or a file of lib/ outside lib/core. `file` is the file's path, `text` its source.
+ */
+function coreImpurities(file: string, text: string): string[] {
+  return moduleSpecifiers(text).filter((specifier) => {
+    if (ioModules.test(specifier) || specifier.startsWith('@aws-sdk/')) return true;
+    if (!specifier.startsWith('.')) return false;
+    const target = resolve(dirname(file), specifier);
+    return !target.startsWith(coreDir);
+  });
+}
+
 const files = filesUnder(lib);
 const edges = new Map<string, Set<string>>();
 for (const file of files) {
@@ -56,6 +81,35 @@ const maxLines = 450;
 describe('the layout of lib/', () => {
   it('keeps lib/core pure: it imports nothing outside itself', () => {
     expect([...(edges.get('core') ?? [])]).toEqual([]);
+  });
+
+  it('keeps lib/core free of I/O: no file of it imports node:fs, node:module, child processes, the network, the AWS SDK or lib/ outside lib/core', () => {
+    const core = files.filter((file) => file.startsWith(coreDir));
+    expect(core.length).toBeGreaterThan(10);
+    const impure = core.flatMap((file) => coreImpurities(file, readFileSync(file, 'utf8')).map((specifier) => `${relative(root, file)}: ${specifier}`));
+    expect(impure).toEqual([]);
+  });
+
+  it('the I/O check catches each way of importing such a module, as lib/core/email-domains.ts once read its lists', () => {
+    const file = join(lib, 'core', 'example.ts');
+    // The imports lib/core/email-domains.ts had when it read the lists' JSON files itself.
+    expect(coreImpurities(file, "import { createRequire } from 'node:module';\nimport { domainToASCII } from 'node:url';")).toEqual(['node:module']);
+    const source = [
+      "import { readFileSync } from 'fs';",
+      "import type { Readable } from 'node:fs/promises';",
+      "import { spawn } from 'node:child_process';",
+      "export { request } from 'node:https';",
+      "import 'node:http';",
+      "const net = await import('node:net');",
+      "const sdk = require('@aws-sdk/client-dynamodb');",
+      "import { loadModel } from '../runtime/model-config.ts';",
+      "import { parse } from './model.ts';",
+      "import { createHash } from 'node:crypto';",
+      "import * as z from 'zod/mini';",
+    ].join('\n');
+    expect(coreImpurities(file, source).sort()).toEqual(
+      ['fs', 'node:fs/promises', 'node:child_process', 'node:https', 'node:http', 'node:net', '@aws-sdk/client-dynamodb', '../runtime/model-config.ts'].sort(),
+    );
   });
 
   it('has no folder cycle: no folder imports a folder that imports it back, directly or through others', () => {

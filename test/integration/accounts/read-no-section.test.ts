@@ -1,21 +1,29 @@
 /**
- * GET /accounts/{domain} when the model in force has no `account` section (the default model has none): every account
+ * GET /accounts/{domain} when the model in force has no `account` section (the default model without it): every account
  * asked is 404 with the error that says why, before the path is even read. A file of its own: one local stack per
  * process (the stacks share process.env, and the model is read from it).
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countItems, eventsSecret } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';
 
 let stack: LocalStack;
+let dir: string;
 
 beforeAll(async () => {
-  stack = await startTestStack({ env: { EVENTS_WEBHOOK_SECRET: eventsSecret, CRM_ADAPTER: 'none' } });
+  dir = mkdtempSync(join(tmpdir(), 'mql-no-accounts-'));
+  const { account: _account, ...withoutAccounts } = JSON.parse(readFileSync(new URL('../../../lib/core/default-model.json', import.meta.url), 'utf8'));
+  writeFileSync(join(dir, 'model.json'), JSON.stringify(withoutAccounts));
+  stack = await startTestStack({ env: { EVENTS_WEBHOOK_SECRET: eventsSecret, CRM_ADAPTER: 'none', MQL_MODEL_PATH: join(dir, 'model.json') } });
 });
 
 afterAll(async () => {
   await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('GET /accounts/{domain} with a model that scores no account', () => {

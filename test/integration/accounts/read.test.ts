@@ -11,19 +11,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memberAccountOf } from '../../../lib/accounts/members.ts';
 import { evaluateAccount } from '../../../lib/core/account-lifecycle.ts';
-import { defaultModel } from '../../../lib/core/default-model.ts';
-import { parseModel } from '../../../lib/core/model.ts';
 import { AccountStore } from '../../../lib/store/accounts.ts';
 import { StoreTable } from '../../../lib/store/table.ts';
 import { findAccountView } from '../../../lib/views/account-view.ts';
 import { runMql } from '../../setup/cli.ts';
 import { captureHandlerLogs } from '../../setup/handler-logs.ts';
+import { parseModel } from '../../setup/installed-model.ts';
 import { countItems, eventsSecret, post, signedDelivery } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';
 
 const section = JSON.parse(readFileSync(new URL('../../../examples/account-section.json', import.meta.url), 'utf8')) as object;
-const { version: _version, ...content } = defaultModel;
+const content = JSON.parse(readFileSync(new URL('../../../lib/core/default-model.json', import.meta.url), 'utf8')) as object;
 const model = parseModel({ ...content, ...section });
 const logLines = captureHandlerLogs('INFO');
 

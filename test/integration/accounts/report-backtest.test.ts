@@ -12,14 +12,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel } from '../../../lib/core/default-model.ts';
-import { parseModel } from '../../../lib/core/model.ts';
 import type { BacktestWithAccounts } from '../../../lib/jobs/backtest.ts';
 import { runBacktest } from '../../../lib/jobs/backtest.ts';
 import type { ReportFigures } from '../../../lib/jobs/report/figures.ts';
 import { renderReportHtml } from '../../../lib/jobs/report/html.ts';
 import { buildReport } from '../../../lib/jobs/report/load.ts';
 import type { LeadStore } from '../../../lib/store/lead-store.ts';
+import { parseModel } from '../../setup/installed-model.ts';
 import { crmSecret, eventsSecret, post, signedDelivery } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { leadStoreOf, startTestStack } from '../../setup/stack.ts';
@@ -27,7 +26,12 @@ import { leadStoreOf, startTestStack } from '../../setup/stack.ts';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../..', import.meta.url));
 const section = JSON.parse(readFileSync(new URL('../../../examples/account-section.json', import.meta.url), 'utf8')) as { account: Record<string, any> };
-const { version: _version, ...content } = defaultModel;
+const { account: _account, ...content } = JSON.parse(readFileSync(new URL('../../../lib/core/default-model.json', import.meta.url), 'utf8')) as Record<
+  string,
+  unknown
+>;
+/** A model that scores no account: the default model without its `account` section. */
+const noAccountModel = parseModel(content);
 const modelFile = { ...content, ...section };
 const model = parseModel(modelFile);
 /** The same model with an account bar no buying group here reaches: every MQA is lost. */
@@ -152,7 +156,7 @@ describe('accounts in mql report', () => {
   });
 
   it('leaves the accounts out for a model without an account section', async () => {
-    expect((await buildReport(store, { model: defaultModel, now })).accounts).toBeUndefined();
+    expect((await buildReport(store, { model: noAccountModel, now })).accounts).toBeUndefined();
   });
 
   it('mql report prints the accounts next to the leads and writes them into the HTML page', async () => {
@@ -187,10 +191,10 @@ describe('accounts in mql backtest', () => {
   });
 
   it('says a candidate without an account section scores no account', async () => {
-    const against = await runBacktest(store, { current: model, candidate: defaultModel, now });
+    const against = await runBacktest(store, { current: model, candidate: noAccountModel, now });
     expect(against.accounts).toMatchObject({ candidate: { scoresAccounts: false, accounts: 0, mqas: 0 }, noLongerQualifying: { count: 2 } });
     // Neither model scores accounts: no account part at all.
-    expect((await runBacktest(store, { current: defaultModel, candidate: defaultModel, now })).accounts).toBeUndefined();
+    expect((await runBacktest(store, { current: noAccountModel, candidate: noAccountModel, now })).accounts).toBeUndefined();
   });
 
   it('mql backtest --model prints MQA counts and the accounts that change', async () => {

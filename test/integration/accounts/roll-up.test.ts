@@ -4,34 +4,26 @@
  * account.mqa handoff on the handoff queue.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memberAccountOf } from '../../../lib/accounts/members.ts';
 import { evaluateAccount } from '../../../lib/core/account-lifecycle.ts';
-import { defaultModel } from '../../../lib/core/default-model.ts';
-import { parseModel } from '../../../lib/core/model.ts';
 import { AccountStore } from '../../../lib/store/accounts.ts';
 import { StoreTable } from '../../../lib/store/table.ts';
+import { defaultModel } from '../../setup/installed-model.ts';
 import { eventsSecret, post, signedDelivery } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { leadStoreOf, startTestStack } from '../../setup/stack.ts';
 
-const section = JSON.parse(readFileSync(new URL('../../../examples/account-section.json', import.meta.url), 'utf8')) as object;
-const { version: _version, ...content } = defaultModel;
-const model = parseModel({ ...content, ...section });
+/** The default model, which scores accounts (its `account` section: docs/accounts.md). */
+const model = defaultModel;
 
 let stack: LocalStack;
-let dir: string;
 let accounts: AccountStore;
 let eventsUrl: string;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'mql-accounts-'));
-  writeFileSync(join(dir, 'model.json'), JSON.stringify({ ...content, ...section }));
   stack = await startTestStack({
-    env: { EVENTS_WEBHOOK_SECRET: eventsSecret, CRM_ADAPTER: 'none', MQL_MODEL_PATH: join(dir, 'model.json'), LOG_LEVEL: 'WARN' },
+    env: { EVENTS_WEBHOOK_SECRET: eventsSecret, CRM_ADAPTER: 'none', LOG_LEVEL: 'SILENT' },
   });
   eventsUrl = stack.urls['POST /webhooks/events']!;
   const { DynamoDBDocumentClient } = await import('@aws-sdk/lib-dynamodb');
@@ -40,7 +32,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await stack?.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** A person of the company: identified with a title, then the tracked events. */

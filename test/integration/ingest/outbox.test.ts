@@ -5,12 +5,12 @@
 import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel } from '../../../lib/core/index.ts';
 import type { Pipeline } from '../../../lib/ingest/pipeline.ts';
 import { ingest, sqsHandoffQueue } from '../../../lib/ingest/pipeline.ts';
 import { runDecay } from '../../../lib/jobs/decay.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/installed-model.ts';
 import { eventsSecret, postCounting, signedDelivery, workedExampleMessages } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';

@@ -8,13 +8,15 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, inject, it } from 'vitest';
 import defaultModelJson from '../../../lib/core/default-model.json' with { type: 'json' };
 import type { HandoffRecord, NormalizedEvent, ScoringModel } from '../../../lib/core/index.ts';
-import { defaultModel, parseModel, scoreLead, statusChangeAt } from '../../../lib/core/index.ts';
+import { scoreLead, statusChangeAt } from '../../../lib/core/index.ts';
+
 import type { HandoffQueue, Pipeline } from '../../../lib/ingest/pipeline.ts';
 import { ingest } from '../../../lib/ingest/pipeline.ts';
 import { runDecay } from '../../../lib/jobs/decay.ts';
 import { createTable, dynamoClient } from '../../../lib/local/dynamodb.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { event, workedExample } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/installed-model.ts';
 import type { ReadCounter } from '../../setup/read-counter.ts';
 import { countReads } from '../../setup/read-counter.ts';
 

@@ -5,7 +5,6 @@
  * again from the document alone, they give the lead's score and reasons.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel } from '../../../lib/core/default-model.ts';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
 import { applyEvents, explainedReasons, scoreLead } from '../../../lib/core/lead.ts';
 import { exportPerson } from '../../../lib/jobs/export.ts';
@@ -13,6 +12,7 @@ import { SeenStore } from '../../../lib/store/markers.ts';
 import { personalItemKinds } from '../../../lib/store/personal-data.ts';
 import { findLeadView } from '../../../lib/views/lead-view.ts';
 import { event, handoffRecord, workedExample, workedExampleProfile } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/installed-model.ts';
 import type { TestTable } from '../../setup/table.ts';
 import { freshTable } from '../../setup/table.ts';
 

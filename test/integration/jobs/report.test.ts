@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel } from '../../../lib/core/index.ts';
 import type { ReportFigures } from '../../../lib/jobs/report/figures.ts';
 import { renderReportHtml, reportColors } from '../../../lib/jobs/report/html.ts';
 import { buildReport, loadReportLeads } from '../../../lib/jobs/report/load.ts';
@@ -20,6 +19,7 @@ import { PopulationDemoError, populationDays, runPopulationDemo } from '../../..
 import { freePort } from '../../../lib/local/dynamodb.ts';
 import type { LeadStore } from '../../../lib/store/lead-store.ts';
 import type { LeadView } from '../../../lib/views/lead-view.ts';
+import { defaultModel } from '../../setup/installed-model.ts';
 import { countColour, decodePng } from '../../setup/png.ts';
 import { exampleEnv, type LocalStack, leadStoreOf, startTestStack } from '../../setup/stack.ts';
 

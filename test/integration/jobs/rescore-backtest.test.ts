@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ScoringModel } from '../../../lib/core/index.ts';
-import { defaultModel, parseModel } from '../../../lib/core/index.ts';
+import { modelContent } from '../../../lib/core/model.ts';
 import type { Pipeline } from '../../../lib/ingest/pipeline.ts';
 import { ingest, sqsHandoffQueue } from '../../../lib/ingest/pipeline.ts';
 import { runBacktest } from '../../../lib/jobs/backtest.ts';
@@ -20,6 +20,7 @@ import type { CrmReceiver } from '../../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../../lib/local/stand-ins/crm-receiver.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { event, workedExampleProfile } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/installed-model.ts';
 import { countItems, crmSecret } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { startTestStack } from '../../setup/stack.ts';
@@ -37,7 +38,7 @@ let store: LeadStore;
 const later = (start: Date, seconds: number) => new Date(start.getTime() + seconds * 1000);
 const ceoInSoftware = (email: string, at: Date) => event(email, 'profile_updated', at, { profile: workedExampleProfile });
 
-const { version: _version, ...defaultInput } = defaultModel;
+const defaultInput = modelContent(defaultModel);
 /** The default model with MQL at 45 (recycleBelow stays 40): the engaged lead (fit 25 + webinar 20) qualifies. */
 const lowerThreshold = parseModel({ ...defaultInput, thresholds: { ...defaultModel.thresholds, mql: 45 } });
 /** The default model with e-mail opens worth 2: every lead that opened an e-mail scores differently, none changes status. */

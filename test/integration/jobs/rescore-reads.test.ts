@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import type { HandoffRecord, ScoringModel } from '../../../lib/core/index.ts';
-import { defaultModel, parseModel } from '../../../lib/core/index.ts';
+import { modelContent } from '../../../lib/core/model.ts';
 import type { Pipeline } from '../../../lib/ingest/pipeline.ts';
 import { ingest } from '../../../lib/ingest/pipeline.ts';
 import { runRescore } from '../../../lib/jobs/rescore.ts';
@@ -19,13 +19,14 @@ import { createTable, dynamoClient } from '../../../lib/local/dynamodb.ts';
 import { type ScannedLead, walkLeads } from '../../../lib/store/lead-histories.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/installed-model.ts';
 import { countReads, type ReadCounter } from '../../setup/read-counter.ts';
 
 const t0 = new Date('2026-09-01T09:00:00.000Z');
 const at = (minutes: number) => new Date(t0.getTime() + minutes * 60_000);
 const now = at(60 * 24);
 
-const { version: _version, ...defaultInput } = defaultModel;
+const defaultInput = modelContent(defaultModel);
 /** E-mail opens worth `points`: every lead below opened one, so each such model changes every lead's score. */
 const opensWorth = (points: number): ScoringModel =>
   parseModel({

@@ -8,7 +8,8 @@ import { createPrivateKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel, scoreLead } from '../../../lib/core/index.ts';
+import { scoreLead } from '../../../lib/core/index.ts';
+
 import { pipelineFromEnv } from '../../../lib/ingest/from-env.ts';
 import type { Pipeline } from '../../../lib/ingest/pipeline.ts';
 import { webhookHandler } from '../../../lib/ingest/webhook.ts';
@@ -16,6 +17,7 @@ import { dynamoClient } from '../../../lib/local/dynamodb.ts';
 import { sendgrid, sendgridBody, sendgridSignatureHeader, sendgridTimestampHeader, signSendgridDelivery } from '../../../lib/sources/sendgrid.ts';
 import { leadPk } from '../../../lib/store/keys.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
+import { defaultModel } from '../../setup/installed-model.ts';
 import { countItems, post, postCounting } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
 import { leadView, startTestStack } from '../../setup/stack.ts';

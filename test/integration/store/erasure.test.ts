@@ -11,11 +11,11 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel } from '../../../lib/core/default-model.ts';
 import { testLeadId } from '../../../lib/core/identity.ts';
 import { hasPseudonymKey, usePseudonymKey } from '../../../lib/runtime/pseudonym.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { event, handoffRecord, workedExample, workedExampleProfile } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/installed-model.ts';
 import type { TestTable } from '../../setup/table.ts';
 import { freshTable } from '../../setup/table.ts';
 

@@ -7,9 +7,11 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel, scoreLead } from '../../../lib/core/index.ts';
+import { applyEvents, scoreLead } from '../../../lib/core/index.ts';
+
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/installed-model.ts';
 import { documentClient, freshTable, type TestTable } from '../../setup/table.ts';
 
 const now = new Date('2026-06-10T09:00:00.000Z');

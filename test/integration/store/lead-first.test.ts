@@ -8,9 +8,9 @@ import { randomUUID } from 'node:crypto';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
-import { defaultModel } from '../../../lib/core/index.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { event, workedExample } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/installed-model.ts';
 import { documentClient, freshTable, type TestTable } from '../../setup/table.ts';
 
 const t0 = new Date('2026-06-01T09:00:00.000Z');

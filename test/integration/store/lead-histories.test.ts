@@ -5,9 +5,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel } from '../../../lib/core/index.ts';
 import { type LeadHistory, scanLeadHistories, type WalkProgress } from '../../../lib/store/lead-histories.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/installed-model.ts';
 import { freshTable, type TestTable } from '../../setup/table.ts';
 
 const t0 = new Date('2026-06-01T09:00:00.000Z');

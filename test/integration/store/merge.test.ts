@@ -7,10 +7,12 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel, scoreLead } from '../../../lib/core/index.ts';
+import { applyEvents, scoreLead } from '../../../lib/core/index.ts';
+
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import type { StoredLead } from '../../../lib/store/repository.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/installed-model.ts';
 import { documentClient, freshTable, type TestTable } from '../../setup/table.ts';
 
 const day = 24 * 60 * 60 * 1000;

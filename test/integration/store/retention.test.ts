@@ -8,10 +8,10 @@
  */
 import { DeleteCommand, GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel } from '../../../lib/core/default-model.ts';
 import { scoreLead } from '../../../lib/core/lead.ts';
 import { LeadStore } from '../../../lib/store/lead-store.ts';
 import { event, handoffRecord, workedExample, workedExampleProfile } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/installed-model.ts';
 import type { TestTable } from '../../setup/table.ts';
 import { freshTable } from '../../setup/table.ts';
 

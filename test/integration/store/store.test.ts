@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { defaultModel, scoreLead } from '../../../lib/core/index.ts';
-import { parseModel } from '../../../lib/core/model.ts';
+import { scoreLead } from '../../../lib/core/index.ts';
+import { modelContent } from '../../../lib/core/model.ts';
 import type { LeadStore } from '../../../lib/store/lead-store.ts';
 import { decodeRawPayloads } from '../../../lib/store/raw-payloads.ts';
 import { event, workedExample } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/installed-model.ts';
 import { freshTable, type TestTable } from '../../setup/table.ts';
 
 const day = 24 * 60 * 60 * 1000;
@@ -96,7 +97,7 @@ describe('LeadStore on DynamoDB Local', () => {
   });
 
   it('a model that folds addresses files plus-tagged and dotted Gmail addresses under one lead', async () => {
-    const { version: _version, ...content } = defaultModel;
+    const content = modelContent(defaultModel);
     const folding = parseModel({ ...content, identity: { stripPlusTags: true, gmailDots: true } });
     const local = `dana${randomUUID().slice(0, 8)}`;
     const events = [

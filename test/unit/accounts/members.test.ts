@@ -1,18 +1,20 @@
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
-import accountSection from '../../../examples/account-section.json' with { type: 'json' };
 import { accountWorkOf, leadOfImage } from '../../../lib/accounts/members.ts';
 import { readRollUpRequest, rollUpDeduplicationId, rollUpGroupId } from '../../../lib/accounts/requests.ts';
 import defaultModelJson from '../../../lib/core/default-model.json' with { type: 'json' };
 import type { Lead } from '../../../lib/core/index.ts';
-import { applyEvents, parseModel } from '../../../lib/core/index.ts';
+import { applyEvents } from '../../../lib/core/index.ts';
 import { toStreamRecord } from '../../../lib/local/streams.ts';
 import { leadAttributes } from '../../../lib/store/lead-codec.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
 
-const model = parseModel(structuredClone({ ...defaultModelJson, ...accountSection }));
-const bare = parseModel(structuredClone(defaultModelJson));
+/** The default model, which scores accounts; and the same without its account section. */
+const model = defaultModel;
+const { account: _account, ...withoutAccounts } = structuredClone(defaultModelJson);
+const bare = parseModel(withoutAccounts);
 const t0 = new Date('2026-03-02T09:00:00.000Z');
 
 function lead(email: string, ...types: string[]): Lead {

@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import accountSection from '../../../examples/account-section.json' with { type: 'json' };
 import type { Account } from '../../../lib/core/account.ts';
 import { accountDueAt, evaluateAccount, groupTraitsOf, settleDueAccount } from '../../../lib/core/account-lifecycle.ts';
 import defaultModelJson from '../../../lib/core/default-model.json' with { type: 'json' };
 import type { Lead, NormalizedEvent } from '../../../lib/core/index.ts';
-import { applyEvents, parseModel } from '../../../lib/core/index.ts';
+import { applyEvents } from '../../../lib/core/index.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
 
-const model = parseModel(structuredClone({ ...defaultModelJson, ...accountSection }));
-const bare = parseModel(structuredClone(defaultModelJson));
+/** The default model, which scores accounts; and the same without its account section. */
+const model = defaultModel;
+const { account: _account, ...withoutAccounts } = structuredClone(defaultModelJson);
+const bare = parseModel(withoutAccounts);
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-03-02T09:00:00.000Z');
 const at = (ms: number) => new Date(t0.getTime() + ms);

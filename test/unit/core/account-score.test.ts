@@ -4,15 +4,17 @@ import type { AccountMember, AccountStatus, AccountTraits } from '../../../lib/c
 import { scoreAccount } from '../../../lib/core/account-score.ts';
 import defaultModelJson from '../../../lib/core/default-model.json' with { type: 'json' };
 import type { Lead, NormalizedEvent } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel, ModelError, parseModel } from '../../../lib/core/index.ts';
-import { event } from '../../setup/events.ts';
+import { applyEvents, ModelError } from '../../../lib/core/index.ts';
 
-// A model file as an operator edits it: any shape, checked only by parseModel. The default model with the
-// account section of examples/account-section.json (the default model has none: docs/accounts.md).
+import { event } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
+
+// A model file as an operator edits it: any shape, checked only by parseModel. The default model, whose
+// account section is the one of examples/account-section.json (docs/accounts.md, "The account score").
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-const copy = (): any => structuredClone({ ...defaultModelJson, ...accountSection });
-/** The model the members are scored and the accounts qualified by. */
-const accountModel = parseModel(copy());
+const copy = (): any => structuredClone(defaultModelJson);
+/** The model the members are scored and the accounts qualified by: the default model. */
+const accountModel = defaultModel;
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-03-02T09:00:00.000Z');
 const sinceT0 = (ms: number) => new Date(t0.getTime() + ms);
@@ -257,12 +259,21 @@ describe('decay and recycling, with hysteresis', () => {
 });
 
 describe('the account section of the model', () => {
-  it('is optional: a model without it is valid, scores no account, and keeps its version (the default model has none)', () => {
-    expect(defaultModel.account).toBeUndefined();
-    expect(scoreAccount(buyingGroup(), acme, undefined, defaultModel, sinceT0(60_000))).toBeUndefined();
-    expect(defaultModel.version).toBe('a71b7b283010');
-    // The section is part of the version, as every part of a model is: the default model with it is another model.
-    expect(accountModel.version).toBe('be5ac4fbb9e1');
+  it('is optional: a model without it is valid, scores no account, and keeps its version', () => {
+    const { account: _account, ...withoutSection } = copy();
+    const model = parseModel(withoutSection);
+    expect(model.account).toBeUndefined();
+    expect(scoreAccount(buyingGroup(), acme, undefined, model, sinceT0(60_000))).toBeUndefined();
+    // The default model before it scored accounts (docs/scoring-model.md, "The default model").
+    expect(model.version).toBe('a71b7b283010');
+  });
+
+  it('the default model scores accounts with the section of examples/account-section.json, part of its version', () => {
+    expect(defaultModelJson.account).toEqual(accountSection.account);
+    expect(defaultModel.account).toBeDefined();
+    expect(scoreAccount(buyingGroup(), acme, undefined, defaultModel, sinceT0(60_000))).toBeDefined();
+    // The section is part of the version, as every part of a model is: a71b7b283010 without it.
+    expect(defaultModel.version).toBe('be5ac4fbb9e1');
   });
 
   it('names every problem by path, as the rest of the model language does', () => {

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { boundEvent, cutToBytes, eventBudget, namesTheModelReads, utf8Bytes } from '../../../lib/core/budget.ts';
-import { defaultModel } from '../../../lib/core/default-model.ts';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
 import { event as eventOf } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/model.ts';
 
 const at = '2026-12-01T10:00:00.000Z';
 /** An event of dana@acme.com with the given type and fields. */

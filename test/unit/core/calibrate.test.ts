@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { RuleCalibration } from '../../../lib/core/calibrate.ts';
 import { calibrate, calibrationMinimums, judgeLead, NotEnoughOutcomes, proposeModel, reportThresholds } from '../../../lib/core/calibrate.ts';
-import { defaultModel, parseModel } from '../../../lib/core/index.ts';
 import { chooseLambda, fitLogistic, lambdaGrid, precisionRecall, predictLogistic, solveLinear } from '../../../lib/core/logistic.ts';
 import { formatCalibration } from '../../../lib/jobs/calibrate.ts';
 import { seededRandom } from '../../../lib/local/seeded-random.ts';
 import { calibrationPopulation, withOutcomeEvents } from '../../setup/calibration-population.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const start = new Date('2026-05-01T09:00:00.000Z');

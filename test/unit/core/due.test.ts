@@ -5,8 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import defaultModelJson from '../../../lib/core/default-model.json' with { type: 'json' };
 import type { Lead } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel, dueAt, evaluateLead, parseModel, scoreLead, statusAt, statusChangeAt } from '../../../lib/core/index.ts';
+import { applyEvents, dueAt, evaluateLead, scoreLead, statusAt, statusChangeAt } from '../../../lib/core/index.ts';
+
 import { event, workedExample, workedExampleProfile } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
 
 const second = 1000;
 const day = 24 * 60 * 60 * second;

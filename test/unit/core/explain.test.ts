@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Lead } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel, explainedReasons, scoreLead, verdict, wholeShares } from '../../../lib/core/index.ts';
+import { applyEvents, explainedReasons, scoreLead, verdict, wholeShares } from '../../../lib/core/index.ts';
+
 import { event } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/model.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-03-02T10:00:00.000Z');

@@ -6,9 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { boundEvent, eventBudget, namesTheModelReads } from '../../../lib/core/budget.ts';
 import type { Lead, NormalizedEvent, ScoringModel } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel, ModelError, parseModel, scoreLead } from '../../../lib/core/index.ts';
+import { applyEvents, ModelError, scoreLead } from '../../../lib/core/index.ts';
+import { modelContent } from '../../../lib/core/model.ts';
 import { normalizeSegmentMessages } from '../../../lib/sources/segment.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
 
 const email = 'dana.whitfield@acme-logistics.com';
 const t0 = Date.parse('2026-03-02T10:00:00.000Z');
@@ -40,7 +42,7 @@ const fitRules = (lead: Lead, model: ScoringModel = defaultModel) =>
     .map((reason) => [reason.rule, reason.pointsNow]);
 
 function withFitRules(rules: unknown[]): ScoringModel {
-  const { version: _version, ...content } = structuredClone(defaultModel);
+  const content = structuredClone(modelContent(defaultModel));
   return parseModel({ ...content, fit: { ...content.fit, rules: [...content.fit.rules, ...rules] } });
 }
 

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { canonicalLeadId, isVisitorLeadId, linkedKeysOf, userLeadId, visitorLeadId } from '../../../lib/core/identity.ts';
-import { applyEvents, defaultModel, isEmailLeadId, leadIdOf, normalizePhone, phoneLeadId, statusChangeAt } from '../../../lib/core/index.ts';
-import { parseModel } from '../../../lib/core/model.ts';
+import { applyEvents, isEmailLeadId, leadIdOf, normalizePhone, phoneLeadId, statusChangeAt } from '../../../lib/core/index.ts';
+import { modelContent } from '../../../lib/core/model.ts';
 import { normalizePhone as facebookNormalizePhone } from '../../../lib/sources/facebook.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
 
 describe('naming a lead without an e-mail', () => {
   it('writes a phone number the same way whatever punctuation a source sends', () => {
@@ -33,7 +34,7 @@ describe('naming a lead without an e-mail', () => {
 });
 
 describe("e-mail folding is the model's choice", () => {
-  const { version: _version, ...content } = defaultModel;
+  const content = modelContent(defaultModel);
   const folding = parseModel({ ...content, identity: { stripPlusTags: true, gmailDots: true } });
 
   it('the default model folds nothing: plus tags and Gmail dots name other leads, and its version is unchanged', () => {

@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel, evaluateLead, parseModel } from '../../../lib/core/index.ts';
+import { applyEvents, evaluateLead } from '../../../lib/core/index.ts';
+import { modelContent } from '../../../lib/core/model.ts';
 import { BacktestTally, qualificationOf, replayLead } from '../../../lib/core/replay.ts';
 import { formatBacktest } from '../../../lib/jobs/backtest.ts';
 import { event, workedExample } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-06-01T09:00:00.000Z');
@@ -15,7 +17,7 @@ function engaged(email: string): NormalizedEvent[] {
   return [profile!, webinar!];
 }
 
-const { version: _version, ...defaultInput } = defaultModel;
+const defaultInput = modelContent(defaultModel);
 const lowerThreshold = parseModel({ ...defaultInput, thresholds: { ...defaultModel.thresholds, mql: 45, recycleBelow: 30 } });
 const higherThreshold = parseModel({ ...defaultInput, thresholds: { ...defaultModel.thresholds, mql: 70 } });
 

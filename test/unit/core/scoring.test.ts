@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Lead } from '../../../lib/core/index.ts';
-import {
-  applyEvents,
-  classifyEmailDomain,
-  defaultModel,
-  dueAt,
-  evaluateLead,
-  parseModel,
-  parseQuantity,
-  scoreLead,
-  statusChangeAt,
-} from '../../../lib/core/index.ts';
+import { applyEvents, classifyEmailDomain, dueAt, evaluateLead, parseQuantity, scoreLead, statusChangeAt } from '../../../lib/core/index.ts';
+import { modelContent } from '../../../lib/core/model.ts';
 import { event, workedExample } from '../../setup/events.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
 
 const day = 24 * 60 * 60 * 1000;
 const t0 = new Date('2026-03-02T10:00:00.000Z');
@@ -231,19 +223,19 @@ describe('order independence', () => {
 describe('the scoring model', () => {
   it('the default model validates and has a stable content version', () => {
     expect(defaultModel.version).toMatch(/^[0-9a-f]{12}$/);
-    const { version: _version, ...content } = defaultModel;
+    const content = modelContent(defaultModel);
     expect(parseModel(JSON.parse(JSON.stringify(content))).version).toBe(defaultModel.version);
   });
 
   it('a change of a single point changes the version', () => {
-    const { version: _version, ...content } = defaultModel;
+    const content = modelContent(defaultModel);
     const changed = structuredClone(content);
     changed.thresholds.mql = 61;
     expect(parseModel(changed).version).not.toBe(defaultModel.version);
   });
 
   it('an invalid model is refused with every problem named', () => {
-    const { version: _version, ...content } = defaultModel;
+    const content = modelContent(defaultModel);
     const broken = structuredClone(content) as Record<string, any>;
     broken.thresholds.recycleBelow = 70;
     broken.behavior.rules.push({ id: 'webinar_attended', description: 'dup', type: 'x', points: 1 });
@@ -271,7 +263,7 @@ describe('the scoring model', () => {
   });
 
   it('a competitor domain disqualifies on the profile alone', () => {
-    const model = parseModel({ ...structuredClone(defaultModel), domains: { ...defaultModel.domains, competitors: ['rival.io'] } });
+    const model = parseModel({ ...structuredClone(modelContent(defaultModel)), domains: { ...modelContent(defaultModel).domains, competitors: ['rival.io'] } });
     const { lead } = applyEvents(undefined, workedExample('spy@rival.io', t0), model, at(10_000));
     expect(lead.status).toBe('disqualified');
   });

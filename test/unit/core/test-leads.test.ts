@@ -6,7 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { isTestLeadId, testLeadId } from '../../../lib/core/identity.ts';
 import type { NormalizedEvent, ScoringModel } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel, evaluateLead, parseModel } from '../../../lib/core/index.ts';
+import { applyEvents, evaluateLead } from '../../../lib/core/index.ts';
+import { modelContent } from '../../../lib/core/model.ts';
+import { defaultModel, parseModel } from '../../setup/model.ts';
 
 const t0 = new Date('2026-05-14T09:21:06.000Z');
 
@@ -24,7 +26,7 @@ function googleForm(leadKey: string, properties: NormalizedEvent['properties'] =
 
 /** The default model with the example rule of docs/scoring-model.md: a budget answer worth 30, before `lead_form`. */
 function withBudgetRule(points = 30): ScoringModel {
-  const { version: _version, ...content } = structuredClone(defaultModel);
+  const content = structuredClone(modelContent(defaultModel));
   const rules = content.behavior.rules.filter((rule) => rule.id !== 'lead_form');
   return parseModel({
     ...content,

@@ -6,13 +6,16 @@ import type { AccountQualification, MemberHistory } from '../../../lib/core/acco
 import { accountBacktest, accountQualificationOf } from '../../../lib/core/account-replay.ts';
 import defaultModelJson from '../../../lib/core/default-model.json' with { type: 'json' };
 import type { Lead, NormalizedEvent, ScoringModel } from '../../../lib/core/index.ts';
-import { defaultModel, parseModel } from '../../../lib/core/index.ts';
 import { AccountHistories } from '../../../lib/jobs/account-histories.ts';
 import { computeAccountFigures } from '../../../lib/jobs/report/account-figures.ts';
 import { event } from '../../setup/events.ts';
+import { parseModel } from '../../setup/model.ts';
 
 // The default model with the account section of examples/account-section.json (the default model has none).
 const model = parseModel(structuredClone({ ...defaultModelJson, ...accountSection }));
+/** A model that scores no account: the default model without its `account` section. */
+const { account: _account, ...withoutAccounts } = structuredClone(defaultModelJson);
+const noAccountModel = parseModel(withoutAccounts);
 const day = 86_400_000;
 const t0 = new Date('2026-03-02T09:00:00.000Z');
 const at = (days: number) => new Date(t0.getTime() + days * day);
@@ -80,7 +83,7 @@ describe("an account's history replayed", () => {
   });
 
   it('scores nothing under a model without an account section', () => {
-    expect(accountQualificationOf(acmeAccount, acme(), defaultModel, at(3), () => true)).toBeUndefined();
+    expect(accountQualificationOf(acmeAccount, acme(), noAccountModel, at(3), () => true)).toBeUndefined();
   });
 });
 
@@ -95,7 +98,7 @@ describe('accounts of a walk (mql backtest, mql report)', () => {
       ['acme-robotics.com', 3, true],
       ['globex.com', 1, false],
     ]);
-    expect(new AccountHistories(defaultModel, at(3)).scoresAccounts).toBe(false);
+    expect(new AccountHistories(noAccountModel, at(3)).scoresAccounts).toBe(false);
   });
 
   it('makes an MQA an opportunity by a member outcome at or after it only', () => {

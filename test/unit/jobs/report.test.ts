@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { defaultModel } from '../../../lib/core/index.ts';
 import type { ReportFigures } from '../../../lib/jobs/report/figures.ts';
 import { computeFigures, percentile } from '../../../lib/jobs/report/figures.ts';
 import { renderReportHtml } from '../../../lib/jobs/report/html.ts';
@@ -10,6 +9,7 @@ import type { IntentSignals } from '../../../lib/local/demo-population.ts';
 import { intentAtMql, noIntent, salesOutcomes, takeChance } from '../../../lib/local/demo-population.ts';
 import { seededRandom } from '../../../lib/local/seeded-random.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/model.ts';
 
 const day = 86_400_000;
 const t0 = Date.parse('2026-05-10T09:00:00.000Z');

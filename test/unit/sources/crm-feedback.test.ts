@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { defaultModel } from '../../../lib/core/default-model.ts';
 import { applyEvents } from '../../../lib/core/lead.ts';
 import { signStandardWebhook } from '../../../lib/http/standard-webhooks.ts';
 import { crmFeedback, crmOutcomeTypes, maxCrmOutcomes, rejectionReasons } from '../../../lib/sources/crm-feedback.ts';
+import { defaultModel } from '../../setup/model.ts';
 import { refusal, webhookRequest as request } from '../../setup/webhook-request.ts';
 
 const secret = 'whsec_dGVzdC1vbmx5LWNybS1mZWVkYmFjay1zZWNyZXQtMDAwMDE=';

@@ -5,9 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { defaultModel } from '../../../lib/core/default-model.ts';
 import { applyEvents } from '../../../lib/core/lead.ts';
 import { googleAds } from '../../../lib/sources/google-ads.ts';
+import { defaultModel } from '../../setup/model.ts';
 import { refusal, webhookRequest } from '../../setup/webhook-request.ts';
 
 const key = 'test-only-google-ads-webhook-key';

@@ -5,13 +5,17 @@ import type { AccountState } from '../../../lib/core/account-lifecycle.ts';
 import { evaluateAccount } from '../../../lib/core/account-lifecycle.ts';
 import defaultModelJson from '../../../lib/core/default-model.json' with { type: 'json' };
 import type { Lead, NormalizedEvent } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel, parseModel } from '../../../lib/core/index.ts';
+import { applyEvents } from '../../../lib/core/index.ts';
 import type { AccountRead } from '../../../lib/store/accounts.ts';
 import type { StoredLead } from '../../../lib/store/repository.ts';
 import { accountAskOf, accountView, findAccountView, notFoundDetail } from '../../../lib/views/account-view.ts';
 import { event } from '../../setup/events.ts';
+import { parseModel } from '../../setup/model.ts';
 
 const model = parseModel(structuredClone({ ...defaultModelJson, ...accountSection }));
+/** A model that scores no account: the default model without its `account` section. */
+const { account: _account, ...withoutAccounts } = structuredClone(defaultModelJson);
+const noAccountModel = parseModel(withoutAccounts);
 const day = 86_400_000;
 const t0 = new Date('2026-03-02T09:00:00.000Z');
 const at = (days: number) => new Date(t0.getTime() + days * day);
@@ -143,7 +147,7 @@ describe("an account's view", () => {
         return read(leads);
       },
     };
-    expect(await findAccountView(reads, defaultModel, 'acme.com', at(3))).toBeUndefined();
+    expect(await findAccountView(reads, noAccountModel, 'acme.com', at(3))).toBeUndefined();
     expect(asked).toBe(0);
   });
 

@@ -2,10 +2,12 @@
 import { describe, expect, it } from 'vitest';
 import { formatExplanation } from '../../../bin/commands/explain.ts';
 import type { NormalizedEvent } from '../../../lib/core/index.ts';
-import { applyEvents, defaultModel } from '../../../lib/core/index.ts';
+import { applyEvents } from '../../../lib/core/index.ts';
+
 import type { StoredLead } from '../../../lib/store/repository.ts';
 import { leadView, outcomeLine } from '../../../lib/views/lead-view.ts';
 import { event } from '../../setup/events.ts';
+import { defaultModel } from '../../setup/model.ts';
 
 const email = 'dana.whitfield@acme-logistics.com';
 const t0 = Date.parse('2026-03-02T10:00:00.000Z');
