@@ -100,6 +100,12 @@ export interface QueueSpec {
    * never run at once (docs/accounts.md, "The roll-up").
    */
   readonly fifo?: true;
+  /**
+   * Every message waits this long on the queue before a consumer may receive it (the queue's DelaySeconds). The
+   * account roll-up's requests are deduplicated per account and second; the delay makes the one request of a second
+   * arrive after every change that second asked for (docs/accounts.md, "The roll-up").
+   */
+  readonly deliveryDelaySeconds?: number;
   /** Lambda that consumes the queue through an SQS event-source mapping. */
   readonly consumer: HandlerName;
   readonly batchSize: number;
@@ -417,6 +423,7 @@ export const queues = [
   {
     name: 'account-rollup',
     fifo: true,
+    deliveryDelaySeconds: 1,
     consumer: 'account-rollup',
     // SQS's limit for a FIFO queue's event-source mapping.
     batchSize: 10,

@@ -168,7 +168,7 @@ export async function accountsBench(env: NodeJS.ProcessEnv = process.env): Promi
     const ingestNames = uses.filter((use) => use.fn.startsWith('ingest-')).map((use) => use.fn);
     const invocations: Record<string, number> = {};
     for (const use of uses) if (accountFunctions.includes(use.fn)) invocations[use.fn] = (invocations[use.fn] ?? 0) + 1;
-    const qualified = crm.received.filter((handoff) => (handoff.record as { type: string }).type === 'account.mqa').length;
+    const qualified = crm.receivedAccounts.filter((handoff) => handoff.record.type === 'account.mqa').length;
 
     // 2. Latency: companies one event short of an MQA, then the qualifying event of each, one at a time.
     const latencies: number[] = [];
@@ -180,17 +180,16 @@ export async function accountsBench(env: NodeJS.ProcessEnv = process.env): Promi
     await stack.drain({ timeoutMs: 120_000 });
     for (let company = 0; company < latencyAccounts; company += 1) {
       const domain = `latency-${run}-${company}.com`;
-      const before = crm.received.length;
+      const before = crm.receivedAccounts.length;
       const sent = performance.now();
       await post(personMessages(`manager@${domain}`, 'IT Manager', [eventKinds[4]!], Date.now() - 5000));
       const deadline = sent + 30_000;
       let arrived: number | undefined;
       while (performance.now() < deadline) {
-        const found = crm.received
-          .slice(before)
-          .find((handoff) => (handoff.record as { type: string }).type === 'account.mqa' && (handoff.record as { accountKey?: string }).accountKey === domain);
+        const found = crm.receivedAccounts.slice(before).find((handoff) => handoff.record.type === 'account.mqa' && handoff.accountKey === domain);
         if (found) {
-          arrived = found.receivedAt;
+          // The receiver's performance.now() when the body arrived: the same clock as `sent`.
+          arrived = found.arrivedAt;
           break;
         }
         await new Promise((resolve) => setTimeout(resolve, 10));

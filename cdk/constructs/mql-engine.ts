@@ -181,6 +181,7 @@ export class MqlEngine extends Construct {
       });
       const queue = new Queue(this, `${name}Queue`, {
         ...fifo,
+        ...(spec.deliveryDelaySeconds ? { deliveryDelay: Duration.seconds(spec.deliveryDelaySeconds) } : {}),
         encryption: QueueEncryption.SQS_MANAGED,
         enforceSSL: true,
         visibilityTimeout: Duration.seconds(spec.visibilityTimeoutSeconds),

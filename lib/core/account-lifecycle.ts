@@ -268,7 +268,16 @@ export function evaluateAccount(
       state.outbox[handoff.id] = handoff;
     }
   }
-  const due = accountDueAt(state, members, traits, model, now);
+  // The stored due time still holds when the status it was stored for is unchanged, nothing waits in the outbox, and
+  // at that time the status has not changed yet: the true moment is then later, and the early one is kept (one
+  // evaluation instead of solving for the moment on every roll-up of a large account).
+  const stillEarly =
+    !changed &&
+    previous?.dueAt !== undefined &&
+    Object.keys(state.outbox).length === 0 &&
+    previous.dueAt > now.toISOString() &&
+    statusAt(members, traits, state.status, model, new Date(previous.dueAt)) === state.status;
+  const due = stillEarly ? previous.dueAt : accountDueAt(state, members, traits, model, now);
   const dueMovedEarlier = due !== undefined && (previous?.dueAt === undefined || due < previous.dueAt);
   const dueGone = due === undefined && previous?.dueAt !== undefined;
   // A state is stored once the account is more than `new`: a new account is its members alone.

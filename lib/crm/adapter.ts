@@ -1,11 +1,33 @@
+import type { AccountHandoffRecord } from '../core/account-lifecycle.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 
+export type { AccountHandoffRecord, AccountHandoffType, AccountRecordMember } from '../core/account-lifecycle.ts';
 export type { HandoffRecord, HandoffType, Reason, RecentEvent } from '../core/handoff.ts';
+
+/**
+ * What the handoff queue carries to a CRM: a lead's transition (`lead.*`) or an account's (`account.mqa`,
+ * `account.recycled`; docs/operator-contract.md, "The outbound record").
+ */
+export type OutboundRecord = HandoffRecord | AccountHandoffRecord;
+
+/** Whether a record is an account's transition. */
+export function isAccountRecord(record: { type: string }): record is AccountHandoffRecord {
+  return record.type === 'account.mqa' || record.type === 'account.recycled';
+}
+
+/**
+ * What the handoff knows beside an account record: the CRM ids of its members that were already delivered
+ * to this adapter (lead id -> the CRM's id from that delivery's receipt, lib/store/handoff-ledger.ts), so the
+ * adapter can link them to the account (HubSpot: company <-> contact associations).
+ */
+export interface DeliveryContext {
+  memberCrmIds?: ReadonlyMap<string, string>;
+}
 
 /** What the CRM answered, recorded on the lead's handoff item. */
 export interface DeliveryReceipt {
   status: number;
-  /** The CRM's id for the record (HubSpot contact id, Salesforce Lead id), when it returns one. */
+  /** The CRM's id for the record (HubSpot contact or company id, Salesforce Lead or Account id), when it returns one. */
   externalId?: string;
   /** Whether the CRM created the record (true) or updated one it had (false), when it says. */
   created?: boolean;
@@ -25,7 +47,12 @@ export type DeliveryResult = { ok: true; receipt: DeliveryReceipt } | { ok: fals
  */
 export interface CrmAdapter {
   readonly name: string;
-  deliver(record: HandoffRecord, now: Date): Promise<DeliveryReceipt>;
+  deliver(record: OutboundRecord, now: Date, context?: DeliveryContext): Promise<DeliveryReceipt>;
+  /**
+   * The adapter links an account's members (see {@link DeliveryContext}): the handoff looks up their CRM ids
+   * before it sends an account record.
+   */
+  readonly linksMembers?: boolean;
   /**
    * Most records one {@link deliverBatch} call takes (HubSpot: 100). Absent: records go one by one
    * through {@link deliver}.
@@ -38,7 +65,7 @@ export interface CrmAdapter {
    * {@link CrmDeliveryError} when the whole call failed (429, 5xx, network, 401): that applies to
    * every record.
    */
-  deliverBatch?(records: readonly HandoffRecord[], now: Date): Promise<DeliveryResult[]>;
+  deliverBatch?(records: readonly OutboundRecord[], now: Date, contexts?: readonly (DeliveryContext | undefined)[]): Promise<DeliveryResult[]>;
 }
 
 /**

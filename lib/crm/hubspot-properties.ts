@@ -18,9 +18,12 @@ export const hubSpotPropertyGroup = { name: 'mql_engine', label: 'MQL engine', d
 export interface HubSpotPropertyDefinition {
   name: string;
   label: string;
-  type: 'number' | 'string' | 'datetime';
-  fieldType: 'number' | 'text' | 'textarea' | 'date';
+  type: 'number' | 'string' | 'datetime' | 'enumeration';
+  fieldType: 'number' | 'text' | 'textarea' | 'date' | 'select';
   description: string;
+  /** A property whose values identify one record (HubSpot: `hasUniqueValue`, usable as an upsert's `idProperty`). */
+  hasUniqueValue?: boolean;
+  options?: { label: string; value: string; displayOrder: number }[];
 }
 
 /** The custom contact properties the adapter writes; `mql crm setup` creates the missing ones. */
@@ -66,6 +69,61 @@ export const hubSpotProperties: readonly HubSpotPropertyDefinition[] = [
     type: 'datetime',
     fieldType: 'date',
     description: 'When the lead last became a marketing-qualified lead',
+  },
+];
+
+/**
+ * The company property the account's key is kept in (`acme.co.uk`, or `group:<groupId>` for a group account
+ * without a known domain): unique, so companies are upserted by it. HubSpot's own `domain` cannot be: it is not a
+ * unique property (an upsert keyed by it is refused as "non-unique"), and companies created through the API are
+ * not deduplicated by it (docs/providers/hubspot.md, "Companies").
+ */
+export const hubSpotAccountKeyProperty = 'mql_account_key';
+
+/** The account's status on the company, as `mql_account_status` holds it. */
+export const hubSpotAccountStatuses = { 'account.mqa': 'mqa', 'account.recycled': 'recycled' } as const;
+
+/** The custom company properties the adapter writes for accounts; `mql crm setup` creates the missing ones. */
+export const hubSpotCompanyProperties: readonly HubSpotPropertyDefinition[] = [
+  {
+    name: hubSpotAccountKeyProperty,
+    label: 'MQL account key',
+    type: 'string',
+    fieldType: 'text',
+    hasUniqueValue: true,
+    description: "mql-engine's key for the account: its registrable domain, or group:<groupId> for an account known by its group only",
+  },
+  {
+    name: 'mql_account_score',
+    label: 'MQL account score',
+    type: 'number',
+    fieldType: 'number',
+    description: 'Account score (fit + engagement + breadth) at the last account handoff from mql-engine',
+  },
+  {
+    name: 'mql_account_status',
+    label: 'MQL account status',
+    type: 'enumeration',
+    fieldType: 'select',
+    description: 'MQA: a marketing-qualified account; Recycled: it fell back below the recycle threshold',
+    options: [
+      { label: 'MQA', value: hubSpotAccountStatuses['account.mqa'], displayOrder: 0 },
+      { label: 'Recycled', value: hubSpotAccountStatuses['account.recycled'], displayOrder: 1 },
+    ],
+  },
+  {
+    name: 'mql_account_reasons',
+    label: 'MQL account reasons',
+    type: 'string',
+    fieldType: 'textarea',
+    description: 'Why the account scored what it did: one line per rule and member, with its points',
+  },
+  {
+    name: 'mql_account_qualified_at',
+    label: 'MQL account qualified at',
+    type: 'datetime',
+    fieldType: 'date',
+    description: 'When the account last became a marketing-qualified account',
   },
 ];
 
@@ -157,4 +215,5 @@ export function hubSpotSettingsFromEnv(env: Readonly<Record<string, string | und
 }
 
 /** The fix for an authentication or scope failure, in the words an operator needs. */
-export const scopesNeeded = 'crm.objects.contacts.read and crm.objects.contacts.write (crm.schemas.contacts.write for `npx mql crm setup`)';
+export const scopesNeeded =
+  'crm.objects.contacts.read and crm.objects.contacts.write, crm.objects.companies.read and crm.objects.companies.write for accounts (crm.schemas.contacts.write and crm.schemas.companies.write for `npx mql crm setup`)';

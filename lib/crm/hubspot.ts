@@ -12,12 +12,18 @@
  * place we cannot know) keeps it; the receipt's note says so.
  *
  * No message names the contact: errors and notes are logged, and the record's own fields say which lead.
+ *
+ * Account records (`account.mqa`, `account.recycled`) become companies keyed by `mql_account_key`, associated
+ * with their members' contacts: ./hubspot-companies.ts. A batch may hold both; each kind goes its own way and
+ * a failure of one kind's calls never fails the other's records.
  */
 import { describeNetworkError, quotedRedacted } from '../http/outbound.ts';
-import type { CrmAdapter, DeliveryReceipt, DeliveryResult, HandoffRecord } from './adapter.ts';
-import { CrmDeliveryError } from './adapter.ts';
+import type { CrmAdapter, DeliveryContext, DeliveryReceipt, DeliveryResult, HandoffRecord, OutboundRecord } from './adapter.ts';
+import { CrmDeliveryError, isAccountRecord } from './adapter.ts';
 import type { HubSpotAnswer } from './hubspot-answers.ts';
 import { hubSpotFailure, readJson } from './hubspot-answers.ts';
+import type { AccountEntry } from './hubspot-companies.ts';
+import { deliverAccounts } from './hubspot-companies.ts';
 import type { HubSpotAdapterOptions, HubSpotLeadStatuses } from './hubspot-properties.ts';
 import { hubSpotDefaultBaseUrl, hubSpotDefaultLeadStatuses, hubSpotMaxBatch, hubSpotMaxText, mqlStage, stagesBeforeMql } from './hubspot-properties.ts';
 import type { UpsertRow } from './hubspot-upsert.ts';
@@ -197,7 +203,62 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
     return current;
   }
 
-  async function deliverBatch(records: readonly HandoffRecord[], now: Date): Promise<DeliveryResult[]> {
+  /** Leads' records and accounts' records, each their own way (see the file's comment); one result per record. */
+  async function deliverBatch(records: readonly OutboundRecord[], now: Date, contexts?: readonly (DeliveryContext | undefined)[]): Promise<DeliveryResult[]> {
+    const accounts: AccountEntry[] = [];
+    const leads: { index: number; record: HandoffRecord }[] = [];
+    for (const [index, record] of records.entries()) {
+      if (isAccountRecord(record)) {
+        const context = contexts?.[index];
+        accounts.push({ index, record, ...(context ? { context } : {}) });
+      } else leads.push({ index, record });
+    }
+    const results: DeliveryResult[] = records.map(() => ({
+      ok: false,
+      error: new CrmDeliveryError('HubSpot adapter produced no result for this record; will retry', { retryable: true, kind: 'unavailable' }),
+    }));
+    const [leadResults, accountResults] = await Promise.all([
+      leads.length === 0
+        ? []
+        : deliverLeadBatch(
+            leads.map((lead) => lead.record),
+            now,
+          ).catch((error: unknown) => {
+            const failure =
+              error instanceof CrmDeliveryError
+                ? error
+                : new CrmDeliveryError(`HubSpot delivery failed: ${(error as Error).message}; will retry`, {
+                    retryable: true,
+                    kind: 'unavailable',
+                    cause: error,
+                  });
+            return leads.map((): DeliveryResult => ({ ok: false, error: failure }));
+          }),
+      deliverAccountWaves(accounts, now),
+    ]);
+    for (const [position, lead] of leads.entries()) results[lead.index] = leadResults[position]!;
+    for (const [index, result] of accountResults) results[index] = result;
+    return results;
+  }
+
+  /**
+   * Account records in calls where each account appears once (HubSpot refuses a batch naming one id twice):
+   * the handoff never passes two of one account, a direct caller may; those go in later calls, in order.
+   */
+  async function deliverAccountWaves(accounts: readonly AccountEntry[], now: Date): Promise<Map<number, DeliveryResult>> {
+    const results = new Map<number, DeliveryResult>();
+    let left = [...accounts];
+    while (left.length > 0) {
+      const keys = new Set<string>();
+      const wave = left.filter((entry) => !keys.has(entry.record.accountKey) && keys.add(entry.record.accountKey));
+      left = left.filter((entry) => !wave.includes(entry));
+      for (const [index, result] of await deliverAccounts(wave, (path, body, action, known) => call(path, body, action, now, known)))
+        results.set(index, result);
+    }
+    return results;
+  }
+
+  async function deliverLeadBatch(records: readonly HandoffRecord[], now: Date): Promise<DeliveryResult[]> {
     const results: (DeliveryResult | undefined)[] = records.map(() => undefined);
     const sendable: { index: number; email: string }[] = [];
     for (const [index, record] of records.entries()) {
@@ -291,9 +352,10 @@ export function hubSpotAdapter(options: HubSpotAdapterOptions): CrmAdapter {
   return {
     name: 'hubspot',
     maxBatch: hubSpotMaxBatch,
+    linksMembers: true,
     deliverBatch,
-    async deliver(record: HandoffRecord, now: Date): Promise<DeliveryReceipt> {
-      const [result] = await deliverBatch([record], now);
+    async deliver(record: OutboundRecord, now: Date, context?: DeliveryContext): Promise<DeliveryReceipt> {
+      const [result] = await deliverBatch([record], now, [context]);
       if (!result) throw new CrmDeliveryError('HubSpot adapter produced no result; will retry', { retryable: true, kind: 'unavailable' });
       if (!result.ok) throw result.error;
       return result.receipt;

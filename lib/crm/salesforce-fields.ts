@@ -34,6 +34,47 @@ export interface SalesforceSettings {
    */
   replaceableStatuses: readonly string[] | 'any';
   fields: SalesforceScoreFields;
+  /** Where account handoffs go (lib/crm/salesforce-accounts.ts); the defaults when absent. */
+  account?: SalesforceAccountSettings;
+}
+
+/** The Account fields account handoffs write (`account.mqa`, `account.recycled`); an absent one is not sent. */
+export interface SalesforceAccountSettings {
+  /** The Account's External ID field holding the account's key (SALESFORCE_ACCOUNT_EXTERNAL_ID_FIELD). */
+  externalIdField: string;
+  fields: { score?: string; status?: string; reasons?: string };
+}
+
+/** Environment variable naming each Account field, and its default (docs/operator-contract.md, "Settings"). */
+export const salesforceAccountFieldSettings: Record<'externalIdField' | 'score' | 'status' | 'reasons', { env: string; default: string }> = {
+  externalIdField: { env: 'SALESFORCE_ACCOUNT_EXTERNAL_ID_FIELD', default: 'MQL_Account_Key__c' },
+  score: { env: 'SALESFORCE_ACCOUNT_SCORE_FIELD', default: 'MQL_Account_Score__c' },
+  status: { env: 'SALESFORCE_ACCOUNT_STATUS_FIELD', default: 'MQL_Account_Status__c' },
+  reasons: { env: 'SALESFORCE_ACCOUNT_REASONS_FIELD', default: 'MQL_Account_Reasons__c' },
+};
+
+/** The Account settings from the environment (unset: the default; a field set empty: not sent; the key field is required). */
+export function salesforceAccountSettingsFromEnv(env: Readonly<Record<string, string | undefined>>): SalesforceAccountSettings {
+  const read = (role: keyof typeof salesforceAccountFieldSettings): string | undefined => {
+    const setting = salesforceAccountFieldSettings[role];
+    const value = env[setting.env];
+    const name = value === undefined ? setting.default : value.trim();
+    if (name === '') {
+      if (role === 'externalIdField') throw new Error(`${setting.env} must name an Account External ID field (default ${setting.default}), not be empty`);
+      return undefined;
+    }
+    if (!fieldNamePattern.test(name))
+      throw new Error(
+        `${setting.env} must be a field's API name${role === 'externalIdField' ? '' : ' (or empty to send nothing)'}, got ${JSON.stringify(name)}`,
+      );
+    return name;
+  };
+  const fields: SalesforceAccountSettings['fields'] = {};
+  for (const role of ['score', 'status', 'reasons'] as const) {
+    const name = read(role);
+    if (name) fields[role] = name;
+  }
+  return { externalIdField: read('externalIdField')!, fields };
 }
 
 /** Environment variable naming each score field, and its default (docs/operator-contract.md, "Settings"). */
@@ -108,7 +149,17 @@ export function salesforceSettingsFromEnv(env: Readonly<Record<string, string | 
           ]
         : // Marketing's own statuses: new, and the three the adapter writes. Any other is sales's work.
           [...new Set(['Open - Not Contacted', ...Object.values(statuses)])];
-  return { instanceUrl, clientId, clientSecret, externalIdField, apiVersion, statuses, replaceableStatuses, fields };
+  return {
+    instanceUrl,
+    clientId,
+    clientSecret,
+    externalIdField,
+    apiVersion,
+    statuses,
+    replaceableStatuses,
+    fields,
+    account: salesforceAccountSettingsFromEnv(env),
+  };
 }
 
 /** Default size of a Long Text Area; longer reasons are cut so the write does not fail STRING_TOO_LONG. */

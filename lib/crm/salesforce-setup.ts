@@ -9,10 +9,11 @@
  * each missing or mistyped field with exactly what to create in Setup, and exits 1 until nothing is missing.
  */
 import { CrmDeliveryError } from './adapter.ts';
+import { accountSettingsOf } from './salesforce-accounts.ts';
 import type { Answer, SalesforceClientOptions, SalesforceField } from './salesforce-client.ts';
 import { salesforceClient } from './salesforce-client.ts';
 import type { SalesforceScoreFields, SalesforceSettings } from './salesforce-fields.ts';
-import { errorItems, salesforceFieldSettings, salesforceStatusSettings } from './salesforce-fields.ts';
+import { errorItems, salesforceAccountFieldSettings, salesforceFieldSettings, salesforceStatusSettings } from './salesforce-fields.ts';
 
 /** What one field must be, by the role the adapter gives it. */
 interface Expected {
@@ -77,22 +78,40 @@ export interface SalesforceStatusCheck {
 
 export interface SalesforceSetupResult {
   fields: SalesforceFieldCheck[];
+  /** The Account's fields account handoffs write (`account.mqa`, `account.recycled`). */
+  accountFields: SalesforceFieldCheck[];
   statuses: SalesforceStatusCheck[];
   /** Fields and statuses that stop deliveries (each a line with what to create or change). */
   problems: number;
 }
 
 const wizard = 'Setup > Object Manager > Lead > Fields & Relationships > New';
+const accountWizard = 'Setup > Object Manager > Account > Fields & Relationships > New';
+
+/** Each Account field's role (lib/crm/salesforce-accounts.ts): the values account handoffs write to it. */
+const accountExpected: Record<'score' | 'status' | 'reasons', Expected> = {
+  score: { types: ['double', 'int'], create: 'Number (Length 18, Decimal Places 0)' },
+  // "MQA" or "Recycled".
+  status: { types: ['string', 'textarea', 'picklist'], minLength: 8, create: 'Text (Length 20)' },
+  reasons: { types: ['textarea'], minLength: 32_768, create: 'Long Text Area (Length 32,768, 5 visible lines)' },
+};
 const security = "then give the app's Run As user Edit access to it (Field-Level Security, or a permission set)";
 
 /** The label Setup shows for an API name: `Lead_Score__c` is "Lead Score". */
 const labelOf = (name: string) => name.replace(/__c$/, '').replace(/_/g, ' ');
 
 /** Checks one field against what the adapter needs of it. */
-function checkField(setting: string, name: string, field: SalesforceField | undefined, want: Expected, externalId = false): SalesforceFieldCheck {
+function checkField(
+  setting: string,
+  name: string,
+  field: SalesforceField | undefined,
+  want: Expected,
+  externalId = false,
+  where = wizard,
+): SalesforceFieldCheck {
   const create = `${want.create}, Field Label "${labelOf(name)}", Field Name "${name.replace(/__c$/, '')}"${externalId ? ', tick Unique and External ID' : ''}`;
   const orEmpty = externalId ? '' : `; or set ${setting}= (empty) to send nothing`;
-  if (!field) return { setting, name, status: 'missing', detail: `missing. Create it: ${wizard} > ${create}; ${security}${orEmpty}` };
+  if (!field) return { setting, name, status: 'missing', detail: `missing. Create it: ${where} > ${create}; ${security}${orEmpty}` };
   const found = typeWords(field);
   if (!want.types.includes(field.type) || (want.minLength !== undefined && (field.length ?? 0) < want.minLength)) {
     return {
@@ -158,8 +177,43 @@ export async function checkSalesforce(settings: SalesforceSettings, options: Sal
     const value = settings.statuses[type as keyof typeof settings.statuses];
     return { setting: setting.env, value, active: active.has(value) };
   });
-  const problems = checks.filter((check) => check.status !== 'ok' && check.status !== 'not sent').length + statuses.filter((status) => !status.active).length;
-  return { fields: checks, statuses, problems };
+  const accountFields = await checkAccount(settings, client, refused);
+  const problems =
+    [...checks, ...accountFields].filter((check) => check.status !== 'ok' && check.status !== 'not sent').length +
+    statuses.filter((status) => !status.active).length;
+  return { fields: checks, accountFields, statuses, problems };
+}
+
+/** The Account's fields against what account handoffs write (its describe, one call). */
+async function checkAccount(
+  settings: SalesforceSettings,
+  client: ReturnType<typeof salesforceClient>,
+  refused: (answer: Answer) => CrmDeliveryError,
+): Promise<SalesforceFieldCheck[]> {
+  const account = accountSettingsOf(settings);
+  const answer = await client.call('GET', `/services/data/${settings.apiVersion}/sobjects/Account/describe`, undefined, { calls: 0 });
+  if (answer.response.status !== 200) throw refused(answer);
+  const listed = (answer.body as { fields?: unknown } | undefined)?.fields;
+  const fields = new Map(
+    (Array.isArray(listed) ? (listed as SalesforceField[]) : []).filter((field) => typeof field?.name === 'string').map((field) => [field.name, field]),
+  );
+  const checks = [
+    checkField(
+      salesforceAccountFieldSettings.externalIdField.env,
+      account.externalIdField,
+      fields.get(account.externalIdField),
+      { types: ['string'], create: 'Text (Length 255)' },
+      true,
+      accountWizard,
+    ),
+  ];
+  for (const role of ['score', 'status', 'reasons'] as const) {
+    const name = account.fields[role];
+    const setting = salesforceAccountFieldSettings[role].env;
+    if (!name) checks.push({ setting, name: '', status: 'not sent', detail: 'set empty: not sent' });
+    else checks.push(checkField(setting, name, fields.get(name), accountExpected[role], false, accountWizard));
+  }
+  return checks;
 }
 
 /** `mql crm setup salesforce`'s report, one line per field and status. */
@@ -175,6 +229,8 @@ export function formatSalesforceSetup(result: SalesforceSetupResult, settings: P
       }`,
     );
   }
+  lines.push(`Account (account handoffs, API ${settings.apiVersion}):`);
+  for (const check of result.accountFields) lines.push(`  ${check.name ? `${check.name} (${check.setting})` : check.setting}: ${check.detail}`);
   lines.push(
     result.problems === 0
       ? 'everything the adapter writes is there'

@@ -7,11 +7,15 @@
  * allOrNone=false, one result per row); the rows only the single-record resource handles well (several
  * matching Leads, which it answers 300 with their URLs; a create missing a required field) are sent
  * again through it.
+ *
+ * Account records (`account.mqa`, `account.recycled`) upsert an Account by its own External ID field, one
+ * call each (two when it is created): ./salesforce-accounts.ts.
  */
 
 import { handoffLeadId } from '../core/handoff.ts';
-import type { CrmAdapter, DeliveryReceipt, DeliveryResult, HandoffRecord } from './adapter.ts';
-import { CrmDeliveryError } from './adapter.ts';
+import type { CrmAdapter, DeliveryReceipt, DeliveryResult, HandoffRecord, OutboundRecord } from './adapter.ts';
+import { CrmDeliveryError, isAccountRecord } from './adapter.ts';
+import { deliverAccount } from './salesforce-accounts.ts';
 import type { Answer, SalesforceClientOptions } from './salesforce-client.ts';
 import { salesforceClient } from './salesforce-client.ts';
 import type { SalesforceSettings } from './salesforce-fields.ts';
@@ -142,7 +146,8 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
    * lead never gave) it retries once with "[not provided]" in those fields: only a create can miss
    * them, so a real value is never overwritten with the placeholder.
    */
-  async function deliver(record: HandoffRecord, now: Date): Promise<DeliveryReceipt> {
+  async function deliver(record: OutboundRecord, now: Date): Promise<DeliveryReceipt> {
+    if (isAccountRecord(record)) return deliverAccount(record, now, settings, client);
     const leadId = handoffLeadId(record);
     if (!leadId) throw new CrmDeliveryError('handoff record has no lead id to upsert by', { retryable: false, kind: 'rejected' });
     const path = `/services/data/${settings.apiVersion}/sobjects/Lead/${encodeURIComponent(settings.externalIdField)}/${encodeURIComponent(leadId)}`;
@@ -181,10 +186,47 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
    * through {@link deliver}: several Leads matching (DUPLICATE_EXTERNAL_ID; the single upsert answers
    * 300 with their URLs) and a create missing LastName or Company (the placeholder retry).
    */
-  async function deliverBatch(records: readonly HandoffRecord[], now: Date): Promise<DeliveryResult[]> {
+  async function deliverBatch(records: readonly OutboundRecord[], now: Date): Promise<DeliveryResult[]> {
     const results: (DeliveryResult | undefined)[] = records.map(() => undefined);
-    let sent: { index: number; record: HandoffRecord; leadId: string }[] = [];
+    const sent: { index: number; record: HandoffRecord; leadId: string }[] = [];
+    const accounts = records.flatMap((record, index) => (isAccountRecord(record) ? [{ index, record }] : []));
+    // Accounts one by one, beside the Leads' collection (rare: one per account transition).
+    const accountResults = Promise.all(
+      accounts.map(async ({ index, record }) => {
+        try {
+          results[index] = { ok: true, receipt: await deliverAccount(record, now, settings, client) };
+        } catch (error) {
+          results[index] = {
+            ok: false,
+            error:
+              error instanceof CrmDeliveryError
+                ? error
+                : new CrmDeliveryError(`Salesforce Account upsert failed: ${(error as Error).message}; will retry`, {
+                    retryable: true,
+                    kind: 'unavailable',
+                    cause: error,
+                  }),
+          };
+        }
+      }),
+    );
+    try {
+      await deliverLeads(records, now, results, sent);
+    } finally {
+      await accountResults;
+    }
+    return results.map((result) => result!);
+  }
+
+  /** The Leads' records of a batch through one sObject Collections call (see {@link deliverBatch}). */
+  async function deliverLeads(
+    records: readonly OutboundRecord[],
+    now: Date,
+    results: (DeliveryResult | undefined)[],
+    sent: { index: number; record: HandoffRecord; leadId: string }[],
+  ): Promise<void> {
     records.forEach((record, index) => {
+      if (isAccountRecord(record)) return;
       const leadId = handoffLeadId(record);
       if (leadId) sent.push({ index, record, leadId });
       else results[index] = { ok: false, error: new CrmDeliveryError('handoff record has no lead id to upsert by', { retryable: false, kind: 'rejected' }) };
@@ -199,7 +241,15 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
             now,
           )
         : new Map();
-    const dateType = sent.length > 0 ? await qualifiedAtType(records, sent[0]!.record, tally, now) : undefined;
+    const dateType =
+      sent.length > 0
+        ? await qualifiedAtType(
+            sent.map((one) => one.record),
+            sent[0]!.record,
+            tally,
+            now,
+          )
+        : undefined;
     const planned = new Map<number, { fields: Record<string, string | number>; note?: string }>();
     for (const { index, record, leadId } of sent) {
       const fields = plan(record, current.get(leadId), dateType);
@@ -269,7 +319,6 @@ export function salesforceAdapter(settings: SalesforceSettings, options: Salesfo
         }),
       );
     }
-    return results.map((result) => result!);
   }
 
   // sObject Collections upsert exists from v46.0 on; before, one record per call.

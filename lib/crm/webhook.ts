@@ -1,10 +1,11 @@
 /**
  * `CRM_ADAPTER=webhook`: every handoff is a Standard Webhooks signed POST of the record
- * (docs/providers/standard-webhooks.md), for any CRM, iPaaS or in-house endpoint.
+ * (docs/providers/standard-webhooks.md), for any CRM, iPaaS or in-house endpoint: a lead's (`lead.*`) or an
+ * account's (`account.mqa`, `account.recycled`), as it is, the `type` field saying which.
  */
 import { describeNetworkError, quotedRedacted, retryAfterSeconds } from '../http/outbound.ts';
 import { standardWebhookHeaders } from '../http/standard-webhooks.ts';
-import type { CrmAdapter, DeliveryReceipt, HandoffRecord } from './adapter.ts';
+import type { CrmAdapter, DeliveryReceipt, OutboundRecord } from './adapter.ts';
 import { CrmDeliveryError } from './adapter.ts';
 
 export interface WebhookAdapterOptions {
@@ -80,7 +81,8 @@ export function webhookAdapter(options: WebhookAdapterOptions): CrmAdapter {
   const timeoutMs = options.timeoutMs ?? 15_000;
   return {
     name: 'webhook',
-    async deliver(record: HandoffRecord, now: Date): Promise<DeliveryReceipt> {
+    // A lead's record and an account's alike: `type` says which (docs/operator-contract.md, "The outbound record").
+    async deliver(record: OutboundRecord, now: Date): Promise<DeliveryReceipt> {
       const body = JSON.stringify(record);
       const timestamp = Math.floor(now.getTime() / 1000);
       let response: Response;

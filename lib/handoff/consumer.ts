@@ -1,6 +1,6 @@
 /**
- * The consumer of the `handoff` queue: delivers lifecycle transitions (MQL, recycled, disqualified) to
- * the CRM within its rate limits, and never loses or doubles one. The queue skeleton (lib/queue/consumer.ts)
+ * The consumer of the `handoff` queue: delivers lifecycle transitions (MQL, recycled, disqualified; and an
+ * account's MQA and recycle, `account.*`) to the CRM within its rate limits, and never loses or doubles one. The queue skeleton (lib/queue/consumer.ts)
  * reads the batch and settles each message; this module decides what to send and how each ends.
  *
  * - A batch's records are grouped per lead, oldest first (by occurredAt: SQS keeps no order), and sent
@@ -26,9 +26,15 @@
  *   - `auth`, `rejected`: retrying cannot help: to the DLQ at once with the error as a message
  *     attribute, and an error log line names the fix; `mql redrive` replays it once fixed.
  * Every attempt is recorded on the lead (the handoff ledger, lib/store/handoff-ledger.ts).
+ *
+ * Account records (lib/core/account-lifecycle.ts) go the same way with the account in the lead's place: grouped,
+ * ordered, deduplicated and superseded per account, their attempts recorded on the account's partition. Before
+ * one is sent, its members erased since it was decided are blanked out of it (`leadId` "erased", no job title,
+ * in the reasons too: the points still add up), and, for an adapter that links members (HubSpot), each
+ * remaining member's CRM id is read from its own delivered handoffs (the receipts' `externalId`).
  */
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import type { CrmAdapter, DeliveryFailureKind, DeliveryReceipt, DeliveryResult } from '../crm/adapter.ts';
+import type { CrmAdapter, DeliveryContext, DeliveryFailureKind, DeliveryReceipt, DeliveryResult } from '../crm/adapter.ts';
 import { CrmDeliveryError } from '../crm/adapter.ts';
 import type { Batch, QueueConsumer, Received } from '../queue/consumer.ts';
 import { consumeQueue, notStarted } from '../queue/consumer.ts';
@@ -39,10 +45,11 @@ import { mapWithConcurrency } from '../runtime/concurrency.ts';
 import { nonNegativeNumberFromEnv } from '../runtime/config.ts';
 import { logger } from '../runtime/logger.ts';
 import { leadRef } from '../runtime/pseudonym.ts';
-import type { HandoffLedger } from '../store/repository.ts';
+import type { HandoffAttempt, HandoffLedger } from '../store/repository.ts';
 import { queueSpec } from '../topology.ts';
-import type { HandoffMessage } from './records.ts';
-import { latestDelivered, readHandoffMessage, timeOf } from './records.ts';
+import { erasedMembersOf, memberCrmIdsOf, withoutMembers } from './account-members.ts';
+import type { AccountHandoffMessage, HandoffMessage } from './records.ts';
+import { latestDelivered, ownerOf, readHandoffMessage, timeOf } from './records.ts';
 
 export interface HandoffPolicy {
   /** The handoff queue's retry policy. */
@@ -62,7 +69,7 @@ export function handoffPolicyFromEnv(env: Readonly<Record<string, string | undef
 }
 
 export interface HandoffDeps {
-  store: Pick<HandoffLedger, 'listHandoffs' | 'recordHandoffAttempt' | 'recordHandoffSuperseded' | 'erasedAt'>;
+  store: Pick<HandoffLedger, 'listHandoffs' | 'listAccountHandoffs' | 'recordHandoffAttempt' | 'recordHandoffSuperseded' | 'erasedAt'>;
   adapter: () => Promise<CrmAdapter>;
   /** The queue; without it a failure is only reported as a batch item failure (SQS retries it after its visibility timeout). */
   messages?: QueueMessages;
@@ -155,7 +162,7 @@ export async function deliverHandoffs(event: SQSEvent, deps: HandoffDeps): Promi
     ...(deps.remainingMs ? { remainingMs: deps.remainingMs } : {}),
   };
   return consumeQueue(event, handoffQueue, options, async (items, batch) => {
-    const byLead = groupByLead(items, batch);
+    const byLead = groupByOwner(items, batch);
     if (byLead.length === 0) return;
     let adapter: CrmAdapter;
     try {
@@ -173,8 +180,8 @@ export async function deliverHandoffs(event: SQSEvent, deps: HandoffDeps): Promi
   });
 }
 
-/** The batch's records per lead; a copy of a record already in the batch is acknowledged. */
-function groupByLead(items: readonly Item[], batch: Batch<HandoffMessage>): Item[][] {
+/** The batch's records per lead (or account); a copy of a record already in the batch is acknowledged. */
+function groupByOwner(items: readonly Item[], batch: Batch<HandoffMessage>): Item[][] {
   const byLead = new Map<string, Item[]>();
   const ids = new Set<string>();
   for (const item of items) {
@@ -183,7 +190,8 @@ function groupByLead(items: readonly Item[], batch: Batch<HandoffMessage>): Item
       continue;
     }
     ids.add(item.body.record.id);
-    byLead.set(item.body.leadId, [...(byLead.get(item.body.leadId) ?? []), item]);
+    const owner = ownerOf(item.body);
+    byLead.set(owner, [...(byLead.get(owner) ?? []), item]);
   }
   return [...byLead.values()];
 }
@@ -197,6 +205,8 @@ class Delivery {
   private readonly clock: () => Date;
   private readonly sleep: (ms: number) => Promise<void>;
   private waits = 0;
+  /** What each account record is sent with (its members' CRM ids), by record id. */
+  private readonly contexts = new Map<string, DeliveryContext>();
   /** Once set, no further record is sent in this invocation: each is settled with this failure. */
   private stopAll: Failure | undefined;
 
@@ -218,15 +228,8 @@ class Delivery {
   async setAsideDeliveredAndSuperseded(byLead: Item[][]): Promise<void> {
     await mapWithConcurrency(byLead, 16, async (items) => {
       items.sort((a, b) => timeOf(a.body.record.occurredAt) - timeOf(b.body.record.occurredAt));
-      const leadId = items[0]!.body.leadId;
-      const [known, erasedAt] = await Promise.all([
-        this.deps.store.listHandoffs(leadId).catch((error: unknown) => {
-          logger.warn("could not read the lead's handoffs; sending without the duplicate check", { lead: leadRef(leadId), error: error as Error });
-          return [];
-        }),
-        // [erasure] A record decided before its person was erased is not sent (docs/data-protection.md). Unreadable: retried.
-        this.deps.store.erasedAt(leadId),
-      ]);
+      const first = items[0]!.body;
+      const [known, erasedAt] = await (first.leadId !== undefined ? this.leadLedger(first.leadId) : this.accountLedger(first.accountKey));
       const delivered = new Set(known.filter((handoff) => handoff.status === 'delivered').map((handoff) => handoff.id));
       const newest = latestDelivered(known);
       const kept: Item[] = [];
@@ -249,6 +252,7 @@ class Delivery {
             .recordHandoffSuperseded(record, { at: this.clock(), supersededBy: newest.id, adapter: this.adapter.name })
             .catch((error: unknown) => logger.error('could not record the superseded handoff', { id: record.id, error: error as Error }));
         } else {
+          if (item.body.accountKey !== undefined) await this.prepareAccount(item as Received<AccountHandoffMessage>);
           kept.push(item);
           continue;
         }
@@ -256,6 +260,46 @@ class Delivery {
       }
       items.splice(0, items.length, ...kept);
     });
+  }
+
+  /** A lead's handoffs as recorded, and when its person was erased (if they were). */
+  private leadLedger(leadId: string): Promise<[HandoffAttempt[], string | undefined]> {
+    return Promise.all([
+      this.deps.store.listHandoffs(leadId).catch((error: unknown) => {
+        logger.warn("could not read the lead's handoffs; sending without the duplicate check", { lead: leadRef(leadId), error: error as Error });
+        return [];
+      }),
+      // [erasure] A record decided before its person was erased is not sent (docs/data-protection.md). Unreadable: retried.
+      this.deps.store.erasedAt(leadId),
+    ]);
+  }
+
+  /** An account's handoffs as recorded (an account is never erased: its members are, see {@link prepareAccount}). */
+  private async accountLedger(accountKey: string): Promise<[HandoffAttempt[], undefined]> {
+    const known = await this.deps.store.listAccountHandoffs(accountKey).catch((error: unknown) => {
+      logger.warn("could not read the account's handoffs; sending without the duplicate check", { account: accountKey, error: error as Error });
+      return [];
+    });
+    return [known, undefined];
+  }
+
+  /**
+   * An account record as it may be sent: [erasure] each member erased at or after the record was decided is
+   * blanked out (docs/data-protection.md, "Accounts"); with an adapter that links members, the CRM id of each
+   * remaining member delivered to it before. Tombstones unreadable: thrown, so the record is retried.
+   */
+  private async prepareAccount(item: Received<AccountHandoffMessage>): Promise<void> {
+    const { record } = item.body;
+    const erased = await erasedMembersOf(record, (leadId) => this.deps.store.erasedAt(leadId));
+    const sendable = erased.size === 0 ? record : withoutMembers(record, erased);
+    if (erased.size > 0) {
+      logger.info('account handoff: members erased since it was decided are left out', { id: record.id, type: record.type, erased: erased.size });
+      (item as { body: AccountHandoffMessage }).body = { record: sendable, accountKey: item.body.accountKey };
+    }
+    if (this.adapter.linksMembers)
+      this.contexts.set(record.id, {
+        memberCrmIds: await memberCrmIdsOf(sendable.members, this.adapter.name, (leadId) => this.deps.store.listHandoffs(leadId)),
+      });
   }
 
   /** Rounds: the next record of every lead whose earlier records are settled, until none is left. */
@@ -347,6 +391,7 @@ class Delivery {
           const answer = await deliverBatch(
             chunk.map((item) => item.body.record),
             now,
+            chunk.map((item) => this.contexts.get(item.body.record.id)),
           );
           if (answer.length !== chunk.length) throw new Error(`the ${adapter.name} adapter answered ${answer.length} results for ${chunk.length} records`);
           return answer;
@@ -359,7 +404,7 @@ class Delivery {
     }
     return mapWithConcurrency(items, deliverConcurrency, async (item): Promise<DeliveryResult> => {
       try {
-        return { ok: true, receipt: await adapter.deliver(item.body.record, now) };
+        return { ok: true, receipt: await adapter.deliver(item.body.record, now, this.contexts.get(item.body.record.id)) };
       } catch (error) {
         return { ok: false, error: asDeliveryError(error) };
       }

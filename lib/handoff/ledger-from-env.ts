@@ -19,6 +19,7 @@ export function handoffLedgerFromEnv(env: Readonly<Record<string, string | undef
   const table = new StoreTable({ client: dynamo(), tableName: requireEnv(tableNameEnv), ...retentionFromEnv(env) });
   return {
     listHandoffs: (leadId) => ledger.listHandoffs(table, leadId),
+    listAccountHandoffs: (accountKey) => ledger.listAccountHandoffs(table, accountKey),
     recordHandoffAttempt: (record, attempt) => ledger.recordHandoffAttempt(table, record, attempt),
     recordHandoffSuperseded: (record, superseded) => ledger.recordHandoffSuperseded(table, record, superseded),
     erasedAt: (leadId) => erasedAt(table, leadId),

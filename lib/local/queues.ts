@@ -97,6 +97,7 @@ export async function startQueues(options: LocalQueuesOptions): Promise<LocalQue
         sqsName,
         {
           VisibilityTimeout: String(spec.visibilityTimeoutSeconds),
+          ...(spec.deliveryDelaySeconds ? { DelaySeconds: String(spec.deliveryDelaySeconds) } : {}),
           RedrivePolicy: JSON.stringify({ deadLetterTargetArn: dlq.arn, maxReceiveCount: spec.maxReceiveCount }),
         },
         fifo,

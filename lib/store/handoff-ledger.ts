@@ -6,13 +6,21 @@
  *
  * Every write is one transaction checking that the lead was not erased since the handoff was decided
  * (./tombstones.ts): a handoff still on the queue when its person is erased does not write them back.
+ *
+ * An account's handoffs (`account.mqa`, `account.recycled`) have the same items on the account's partition
+ * (`ACCOUNT#<accountKey>`, ./keys.ts), without a CRM link (the link maps a CRM record to a lead) and without
+ * any member's personal data: the items name the record by id, type and time, and an error the CRM answered
+ * is stored with every member's lead id and any address or number in it redacted. So erasing a member
+ * (./erase.ts) has nothing to remove there (docs/data-protection.md, "Accounts").
  */
 import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import type { AccountHandoffRecord } from '../core/account-lifecycle.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import { handoffLeadId } from '../core/handoff.ts';
+import { redacted } from '../http/outbound.ts';
 import { table as tableLayout } from '../topology.ts';
-import { attemptSk, crmLinkPk, crmLinkSk, handoffSk, leadPk } from './keys.ts';
+import { accountPk, attemptSk, crmLinkPk, crmLinkSk, handoffSk, leadPk } from './keys.ts';
 import type { HandoffAttempt, HandoffAttemptInput, HandoffAttemptRecord } from './repository.ts';
 import type { StoreTable, TransactItems } from './table.ts';
 import { notErasedSince } from './tombstones.ts';
@@ -21,8 +29,9 @@ import { notErasedSince } from './tombstones.ts';
  * Writes `items` in one transaction with the check that the record's lead was not erased since the record
  * occurred. Answers `erased` (nothing written) when it was, `refused` when another item's condition failed.
  */
-async function guardedWrite(table: StoreTable, record: HandoffRecord, items: TransactItems): Promise<'written' | 'erased' | 'refused'> {
-  const guard = notErasedSince(table, recordLeadId(record), record.occurredAt);
+async function guardedWrite(table: StoreTable, record: LedgerRecord, items: TransactItems): Promise<'written' | 'erased' | 'refused'> {
+  // An account is no person: nothing to guard (its items hold no member's personal data).
+  const guard = isAccount(record) ? undefined : notErasedSince(table, recordLeadId(record), record.occurredAt);
   try {
     await table.client.send(new TransactWriteCommand({ TransactItems: guard ? [guard, ...items] : items }));
     return 'written';
@@ -48,15 +57,17 @@ export const attemptRetentionDays = 90;
  * (status, attempts, last error), a small item per attempt (TTL {@link attemptRetentionDays} days),
  * and, when the CRM named its record, the CRM link item `CRM#<adapter>#<externalId>` / `LINK` -> leadId.
  */
-export async function recordHandoffAttempt(table: StoreTable, record: HandoffRecord, attempt: HandoffAttemptInput): Promise<void> {
+export async function recordHandoffAttempt(table: StoreTable, record: LedgerRecord, attempt: HandoffAttemptInput): Promise<void> {
   const at = attempt.at.toISOString();
   const delivered = attempt.outcome === 'delivered';
-  const leadId = recordLeadId(record);
-  const error = attempt.error?.slice(0, 1000);
+  const account = isAccount(record);
+  const pk = partitionOf(record);
+  const error = (account ? accountSafe(record, attempt.error) : attempt.error)?.slice(0, 1000);
+  const note = account ? accountSafe(record, attempt.note) : attempt.note;
   const attemptItem: Record<string, unknown> = {
-    pk: leadPk(leadId),
+    pk,
     sk: attemptSk(record.occurredAt, record.id, at),
-    kind: 'handoff-attempt',
+    kind: account ? 'account-handoff-attempt' : 'handoff-attempt',
     handoffId: record.id,
     type: record.type,
     occurredAt: record.occurredAt,
@@ -65,13 +76,15 @@ export async function recordHandoffAttempt(table: StoreTable, record: HandoffRec
     outcome: attempt.outcome,
     expiresAt: Math.floor(attempt.at.getTime() / 1000) + attemptRetentionDays * 86_400,
   };
-  for (const key of ['crmStatus', 'kind', 'externalId', 'note', 'calls'] as const) {
+  for (const key of ['crmStatus', 'kind', 'externalId', 'calls'] as const) {
     if (attempt[key] !== undefined) attemptItem[key === 'kind' ? 'failureKind' : key] = attempt[key];
   }
+  if (note !== undefined) attemptItem.note = note;
   if (error !== undefined) attemptItem.error = error;
   const expiresAt = handoffExpiry(table, attempt.at);
   const items: TransactItems = [{ Put: { TableName: table.tableName, Item: attemptItem } }];
-  if (delivered && attempt.externalId) {
+  if (delivered && attempt.externalId && !account) {
+    const leadId = recordLeadId(record);
     items.push({
       Put: {
         TableName: table.tableName,
@@ -91,7 +104,7 @@ export async function recordHandoffAttempt(table: StoreTable, record: HandoffRec
   items.push({
     Update: {
       TableName: table.tableName,
-      Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) },
+      Key: { pk, sk: handoffSk(record.occurredAt, record.id) },
       UpdateExpression: [
         'SET kind = :kind, id = :id, #type = :type, occurredAt = :occurredAt, adapter = :adapter, lastAttemptAt = :at',
         // A late failure report of a duplicate delivery never overwrites "delivered".
@@ -105,7 +118,7 @@ export async function recordHandoffAttempt(table: StoreTable, record: HandoffRec
       ].join(''),
       ExpressionAttributeNames: { '#type': 'type', '#status': 'status', ...(expiresAt === undefined ? {} : { '#ttl': tableLayout.ttlAttribute }) },
       ExpressionAttributeValues: {
-        ':kind': 'handoff',
+        ':kind': account ? 'account-handoff' : 'handoff',
         ':id': record.id,
         ':type': record.type,
         ':occurredAt': record.occurredAt,
@@ -152,7 +165,7 @@ export async function listHandoffs(table: StoreTable, leadId: string): Promise<H
  */
 export async function recordHandoffSuperseded(
   table: StoreTable,
-  record: HandoffRecord,
+  record: LedgerRecord,
   superseded: { at: Date; supersededBy: string; adapter: string },
 ): Promise<boolean> {
   const expiresAt = handoffExpiry(table, superseded.at);
@@ -160,12 +173,12 @@ export async function recordHandoffSuperseded(
     {
       Update: {
         TableName: table.tableName,
-        Key: { pk: leadPk(recordLeadId(record)), sk: handoffSk(record.occurredAt, record.id) },
+        Key: { pk: partitionOf(record), sk: handoffSk(record.occurredAt, record.id) },
         UpdateExpression: `SET kind = :kind, id = :id, #type = :type, occurredAt = :occurredAt, adapter = :adapter, #status = :superseded, supersededBy = :by, supersededAt = :at, attempts = if_not_exists(attempts, :zero)${expiresAt === undefined ? '' : ', #ttl = :expiresAt'}`,
         ConditionExpression: 'attribute_not_exists(#status) OR #status <> :delivered',
         ExpressionAttributeNames: { '#type': 'type', '#status': 'status', ...(expiresAt === undefined ? {} : { '#ttl': tableLayout.ttlAttribute }) },
         ExpressionAttributeValues: {
-          ':kind': 'handoff',
+          ':kind': isAccount(record) ? 'account-handoff' : 'handoff',
           ':id': record.id,
           ':type': record.type,
           ':occurredAt': record.occurredAt,
@@ -197,6 +210,66 @@ export async function leadIdForCrmRecord(table: StoreTable, adapter: string, ext
   const answer = await table.client.send(new GetCommand({ TableName: table.tableName, Key: { pk: crmLinkPk(adapter, externalId), sk: crmLinkSk } }));
   const leadId = answer.Item?.leadId;
   return typeof leadId === 'string' ? leadId : undefined;
+}
+
+/** The account's handoffs, oldest first (one Query; strongly consistent, as the handoff decides on it). */
+export async function listAccountHandoffs(table: StoreTable, accountKey: string): Promise<HandoffAttempt[]> {
+  const items = await queryAccount(table, accountKey, 'HANDOFF#');
+  return items.map(({ pk: _pk, sk: _sk, kind: _kind, ...attempt }) => attempt as unknown as HandoffAttempt);
+}
+
+/** Every delivery attempt of the account's handoffs still kept, oldest handoff first. */
+export async function listAccountHandoffAttempts(table: StoreTable, accountKey: string): Promise<HandoffAttemptRecord[]> {
+  const items = await queryAccount(table, accountKey, 'ATTEMPT#');
+  return items.map(({ pk: _pk, sk: _sk, kind: _kind, expiresAt: _expiresAt, failureKind, ...attempt }) => ({
+    ...(attempt as Omit<HandoffAttemptRecord, 'kind'>),
+    ...(failureKind === undefined ? {} : { kind: failureKind as string }),
+  }));
+}
+
+/** Items of the account's partition whose sort key starts with `prefix` (all pages; strongly consistent). */
+async function queryAccount(table: StoreTable, accountKey: string, prefix: string): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let cursor: Record<string, unknown> | undefined;
+  do {
+    const page = await table.client.send(
+      new QueryCommand({
+        TableName: table.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': accountPk(accountKey), ':prefix': prefix },
+        ExclusiveStartKey: cursor,
+        ConsistentRead: true,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    cursor = page.LastEvaluatedKey;
+  } while (cursor);
+  return items;
+}
+
+/** A record the ledger keeps: a lead's handoff, or an account's. */
+type LedgerRecord = HandoffRecord | AccountHandoffRecord;
+
+function isAccount(record: LedgerRecord): record is AccountHandoffRecord {
+  return record.type === 'account.mqa' || record.type === 'account.recycled';
+}
+
+/** The partition a record's ledger items are kept in: the lead's, or the account's. */
+function partitionOf(record: LedgerRecord): string {
+  return isAccount(record) ? accountPk(record.accountKey) : leadPk(recordLeadId(record));
+}
+
+/**
+ * A text the CRM answered about an account record, as the ledger may keep it: every member's lead id (an
+ * address, or a provider key holding a number), any address or number, and the members' job titles redacted.
+ */
+function accountSafe(record: AccountHandoffRecord, text: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  const members = Array.isArray(record.members) ? record.members : [];
+  return redacted(
+    text,
+    members.flatMap((member) => [member.leadId, member.leadId.replace(/^[a-z]+:/, ''), member.jobTitle]),
+  );
 }
 
 /** The partition a handoff record's attempts are kept in. */

@@ -4,6 +4,7 @@
  * {@link StoreTable}. The key layout is in ./keys.ts; nothing outside lib/store builds a key.
  */
 
+import type { AccountHandoffRecord } from '../core/account-lifecycle.ts';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import type { Lead } from '../core/lead.ts';
@@ -98,11 +99,11 @@ export class LeadStore implements LeadRepository {
     return due.dueLeads(this.table, until);
   }
 
-  recordHandoffAttempt(record: HandoffRecord, attempt: HandoffAttemptInput): Promise<void> {
+  recordHandoffAttempt(record: HandoffRecord | AccountHandoffRecord, attempt: HandoffAttemptInput): Promise<void> {
     return ledger.recordHandoffAttempt(this.table, record, attempt);
   }
 
-  recordHandoffSuperseded(record: HandoffRecord, superseded: { at: Date; supersededBy: string; adapter: string }): Promise<boolean> {
+  recordHandoffSuperseded(record: HandoffRecord | AccountHandoffRecord, superseded: { at: Date; supersededBy: string; adapter: string }): Promise<boolean> {
     return ledger.recordHandoffSuperseded(this.table, record, superseded);
   }
 
@@ -116,6 +117,10 @@ export class LeadStore implements LeadRepository {
 
   listHandoffAttempts(leadId: string): Promise<HandoffAttemptRecord[]> {
     return ledger.listHandoffAttempts(this.table, leadId);
+  }
+
+  listAccountHandoffs(accountKey: string): Promise<HandoffAttempt[]> {
+    return ledger.listAccountHandoffs(this.table, accountKey);
   }
 
   leadIdForCrmRecord(adapter: string, externalId: string): Promise<string | undefined> {

@@ -5,6 +5,7 @@
  * expressions, with ./keys.ts).
  */
 
+import type { AccountHandoffRecord } from '../core/account-lifecycle.ts';
 import type { NormalizedEvent } from '../core/events.ts';
 import type { HandoffRecord } from '../core/handoff.ts';
 import type { Breakdown, Lead } from '../core/lead.ts';
@@ -185,12 +186,15 @@ export interface DueIndex {
 
 /** What the CRM side recorded: every handoff, every attempt, the CRM records' links to leads. */
 export interface HandoffLedger {
-  recordHandoffAttempt(record: HandoffRecord, attempt: HandoffAttemptInput): Promise<void>;
-  recordHandoffSuperseded(record: HandoffRecord, superseded: { at: Date; supersededBy: string; adapter: string }): Promise<boolean>;
+  /** Records an attempt on the lead's partition, or on the account's for an account record (lib/store/handoff-ledger.ts). */
+  recordHandoffAttempt(record: HandoffRecord | AccountHandoffRecord, attempt: HandoffAttemptInput): Promise<void>;
+  recordHandoffSuperseded(record: HandoffRecord | AccountHandoffRecord, superseded: { at: Date; supersededBy: string; adapter: string }): Promise<boolean>;
   getHandoff(record: Pick<HandoffRecord, 'id' | 'occurredAt' | 'lead'> & { leadId?: string }): Promise<HandoffAttempt | undefined>;
   /** The lead's handoffs, oldest first (strongly consistent). */
   listHandoffs(leadId: string): Promise<HandoffAttempt[]>;
   listHandoffAttempts(leadId: string): Promise<HandoffAttemptRecord[]>;
+  /** The account's handoffs (`account.mqa`, `account.recycled`), oldest first (strongly consistent). */
+  listAccountHandoffs(accountKey: string): Promise<HandoffAttempt[]>;
   leadIdForCrmRecord(adapter: string, externalId: string): Promise<string | undefined>;
   /** When the lead's person was erased, if they were (its tombstone; docs/data-protection.md). */
   erasedAt(leadId: string): Promise<string | undefined>;

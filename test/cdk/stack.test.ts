@@ -18,6 +18,7 @@ import {
   functions,
   type HandlerName,
   ingestTable,
+  queueSpec,
   queues,
   queueUrlEnv,
   type RouteSpec,
@@ -154,6 +155,7 @@ describe('table', () => {
     for (const queue of [pair.queue, pair.deadLetterQueue]) {
       expect(resource(logicalId(stack, queue)).Properties).toMatchObject({ FifoQueue: true, ContentBasedDeduplication: false });
     }
+    expect(resource(logicalId(stack, pair.queue)).Properties.DelaySeconds).toBe(queueSpec('account-rollup').deliveryDelaySeconds);
     expect(resource(logicalId(stack, stack.engine.queues.handoff.queue)).Properties.FifoQueue).toBeUndefined();
   });
 

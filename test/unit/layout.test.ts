@@ -69,6 +69,8 @@ for (const file of files) {
 const largeFiles: Record<string, string> = {
   'lib/local/stand-ins/hubspot.ts':
     "a stand-in of HubSpot's contacts, properties and webhook APIs, strict as their documentation: one server, test and demo code only",
+  'lib/local/stand-ins/hubspot-companies.ts':
+    'the companies half of the HubSpot stand-in: batch read, upsert and update, search, properties and the v4 associations, strict as their documentation: test and demo code only',
   'lib/local/stand-ins/salesforce.ts': "a stand-in of Salesforce's OAuth, sObject, Collections and SOQL resources with their errors and limits: one server",
   'lib/local/demo-population.ts': 'the seeded population of `mql demo --with-outcomes`: leads, their journeys and the sales outcomes drawn for them',
   'lib/sources/postmark.ts': "Postmark's six record types and its 22 documented bounce types: one provider's quirks, kept in its one file",

@@ -19,6 +19,8 @@
  * - `GET /crm/v3/objects/contacts/{id}` (`?properties=a,b`, `?idProperty=email`)
  * - `GET|POST /crm/v3/properties/contacts`, `GET /crm/v3/properties/contacts/{name}`
  * - `GET|POST /crm/v3/properties/contacts/groups`
+ * - companies (their batch read, upsert and update, search and properties) and the v4 default associations from
+ *   companies to contacts: ./hubspot-companies.ts
  *
  * The batch upsert keyed by e-mail behaves as HubSpot documents it (docs/providers/hubspot.md): partial
  * upserts are not supported with `email` as the `idProperty`, so one refused row fails the whole call
@@ -36,6 +38,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import { listenLocal } from '../listen.ts';
 import { sameText } from './credentials.ts';
+import type { HubSpotCompanies } from './hubspot-companies.ts';
+import { hubSpotCompanies } from './hubspot-companies.ts';
 
 /** HubSpot's default lifecycle stages, in their order (internal names). */
 export const hubSpotLifecycleStages = [
@@ -107,6 +111,8 @@ export interface HubSpotStandIn {
   contacts(): Map<string, StandInContact>;
   /** Every request, in arrival order, with the status answered. */
   readonly calls: StandInCall[];
+  /** The companies, their associations to contacts, and hooks for tests (./hubspot-companies.ts). */
+  readonly companies: Omit<HubSpotCompanies, 'route'>;
   /** Sales moved the contact to `stage` in HubSpot's UI (any direction; creates the contact when missing). */
   setStage(email: string, stage: string): void;
   /**
@@ -596,10 +602,22 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
     return { status: 201, body: group };
   }
 
+  const companies = hubSpotCompanies({
+    errorBody,
+    invalidValues,
+    batchTooLarge,
+    contactExists: (id) => findById(id) !== undefined,
+    nextId: () => String(nextId++),
+    propertyTypes,
+    fieldTypes,
+  });
+
   function route(method: string, path: string, query: URLSearchParams, body: Record<string, unknown> | undefined): Answer {
     const needsBody = method === 'POST';
     if (needsBody && body === undefined)
       return { status: 400, body: errorBody('Invalid input JSON on line 1: the body must be a JSON object', 'VALIDATION_ERROR') };
+    const company = companies.route(method, path, query, body);
+    if (company) return company;
     if (path === '/crm/v3/objects/contacts/batch/read' && method === 'POST') return batchRead(body!);
     if (path === '/crm/v3/objects/contacts/batch/upsert' && method === 'POST') return batchUpsert(body!);
     const contact = /^\/crm\/v3\/objects\/contacts\/([^/]+)$/.exec(path);
@@ -678,6 +696,7 @@ export async function startHubSpotStandIn(options: HubSpotStandInOptions): Promi
   return {
     url: listening.origin,
     calls,
+    companies: { companies: companies.companies, associations: companies.associations, create: companies.create, refuse: companies.refuse },
     contacts: () => contacts,
     setStage(email, stage) {
       const key = email.trim().toLowerCase();

@@ -8,6 +8,12 @@
  *   PATCH /services/data/v<N>/composite/sobjects/Lead/<ExternalIdField>          (sObject Collections, v46.0+, <= 200 records)
  *   GET   /services/data/v<N>/query?q=SELECT ... FROM Lead WHERE <field> IN ('...')  (the adapter's one SOQL shape)
  *   GET   /services/data/v<N>/sobjects/Lead/describe                    (the Lead's fields with their types)
+ *   PATCH /services/data/v<N>/sobjects/Account/<AccountExternalIdField>/<url-encoded value>   (an account's upsert)
+ *   GET   /services/data/v<N>/sobjects/Account/describe                 (the Account's fields with their types)
+ *
+ * An Account upsert is held to the same rules: the external id field (404 NOT_FOUND for another one), known
+ * fields only (400 INVALID_FIELD), Name on create (400 REQUIRED_FIELD_MISSING), values of their field's type
+ * (400 JSON_PARSER_ERROR), the session and the limits.
  *
  * What it enforces, as Salesforce does: the Bearer token (401 INVALID_SESSION_ID once expired), the
  * external id field (404 NOT_FOUND for another one), known fields only (400 INVALID_FIELD), LastName and
@@ -83,6 +89,32 @@ const standardLeadFields = [
 /** The custom fields the adapter writes by default (see lib/crm/salesforce.ts). */
 export const standInCustomFields = ['Lead_Score__c', 'Fit_Score__c', 'Behavior_Score__c', 'MQL_Reasons__c', 'MQL_Model_Version__c', 'MQL_Date__c'];
 
+/** The Account's External ID field and the custom Account fields the adapter writes by default (lib/crm/salesforce-accounts.ts). */
+export const standInAccountExternalIdField = 'MQL_Account_Key__c';
+export const standInAccountFields = ['MQL_Account_Score__c', 'MQL_Account_Status__c', 'MQL_Account_Reasons__c'];
+const accountCustomTypes: Record<string, StandInFieldType> = {
+  MQL_Account_Score__c: 'double',
+  MQL_Account_Status__c: 'string',
+  MQL_Account_Reasons__c: 'textarea',
+};
+
+/** Standard Account fields an API user can write (a subset), with their types and lengths as a fresh org describes them. */
+const standardAccountTypes: Record<string, { type: StandInFieldType; length?: number }> = {
+  Name: { type: 'string', length: 255 },
+  Website: { type: 'url', length: 255 },
+  Industry: { type: 'picklist', length: 255 },
+  NumberOfEmployees: { type: 'int' },
+  Description: { type: 'textarea', length: 32_000 },
+  BillingCountry: { type: 'string', length: 80 },
+};
+
+/** An Account as the stand-in keeps it. */
+export interface StandInAccount {
+  /** The 18-character Salesforce id (`001...`). */
+  Id: string;
+  fields: Record<string, unknown>;
+}
+
 /** The describe types the stand-in knows (Salesforce's names: Number is `double`, Date/Time `datetime`, Long Text Area `textarea`). */
 export type StandInFieldType = 'string' | 'textarea' | 'double' | 'int' | 'date' | 'datetime' | 'email' | 'phone' | 'picklist' | 'url' | 'boolean';
 
@@ -138,6 +170,10 @@ export interface SalesforceStandInOptions {
   fieldTypes?: Readonly<Record<string, StandInFieldType>>;
   /** The org's rolling 24-hour API request limit (default 15000), reported in `Sforce-Limit-Info`. */
   dailyLimit?: number;
+  /** The Account's External ID field (default {@link standInAccountExternalIdField}). */
+  accountExternalIdField?: string;
+  /** Custom Account fields the org has, besides its external id (default {@link standInAccountFields}). */
+  accountFields?: readonly string[];
 }
 
 export interface SalesforceStandIn {
@@ -145,6 +181,8 @@ export interface SalesforceStandIn {
   readonly url: string;
   /** Leads by external id value. */
   leads(): Map<string, StandInLead>;
+  /** Accounts by external id value. */
+  accounts(): Map<string, StandInAccount>;
   /** Every request, in arrival order. */
   readonly calls: SalesforceCall[];
   /** API requests counted against the daily limit (token requests are not, as in Salesforce). */
@@ -194,6 +232,15 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
   const statuses = new Set(options.statuses ?? standInLeadStatuses);
   const customFields = options.customFields ?? standInCustomFields;
   const writable = new Set([...standardLeadFields, ...customFields]);
+  const accountExternalIdField = options.accountExternalIdField ?? standInAccountExternalIdField;
+  const accountFields = options.accountFields ?? standInAccountFields;
+  const accountWritable = new Set([...Object.keys(standardAccountTypes), ...accountFields]);
+  const accountTypes = new Map<string, StandInFieldType>([
+    ...Object.entries(standardAccountTypes).map(([name, { type }]) => [name, type] as const),
+    ...accountFields.map((name) => [name, accountCustomTypes[name] ?? 'string'] as const),
+    [accountExternalIdField, 'string'],
+  ]);
+  const accounts = new Map<string, StandInAccount>();
   /** Every field's type: standard, custom (defaults, then `fieldTypes`), the external id Text. */
   const types = new Map<string, StandInFieldType>([
     ...Object.entries(standardTypes).map(([name, { type }]) => [name, type] as const),
@@ -312,11 +359,11 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
    * Salesforce deserialises the whole body into typed fields before it reads any row: one value its field's
    * type cannot take fails the request as a whole (400 JSON_PARSER_ERROR), however many records it holds.
    */
-  function unreadable(raw: string, records: readonly unknown[]): Answer | undefined {
+  function unreadable(raw: string, records: readonly unknown[], fieldTypes: ReadonlyMap<string, StandInFieldType> = types): Answer | undefined {
     for (const record of records) {
       if (record === null || typeof record !== 'object' || Array.isArray(record)) continue;
       for (const [name, value] of Object.entries(record as Record<string, unknown>)) {
-        const type = types.get(name);
+        const type = fieldTypes.get(name);
         if (value === null || type === undefined) continue;
         const text = typeof value === 'string' ? value : JSON.stringify(value);
         const fits =
@@ -369,6 +416,67 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
       ...[options.externalIdField, ...customFields].map((name) => field(name, types.get(name) ?? 'string', true)),
     ];
     return { status: 200, body: { name: 'Lead', label: 'Lead', custom: false, createable: true, updateable: true, queryable: true, fields } };
+  }
+
+  /** GET /sobjects/Account/describe: the Account's fields (the parts `mql crm setup salesforce` reads). */
+  function describeAccount(request: IncomingMessage): Answer {
+    const refused = gate(request);
+    if (refused) return refused;
+    const field = (name: string, type: StandInFieldType, custom: boolean, length?: number) => ({
+      name,
+      label: name.replace(/__c$/, '').replace(/_/g, ' '),
+      type,
+      length: length ?? (type === 'textarea' ? 32_768 : type === 'string' ? 255 : 0),
+      custom,
+      externalId: name === accountExternalIdField,
+      unique: name === accountExternalIdField,
+      idLookup: name === accountExternalIdField || name === 'Name',
+      createable: true,
+      updateable: true,
+      nillable: name !== 'Name',
+      picklistValues: [],
+    });
+    const fields = [
+      { ...field('Id', 'string', false, 18), type: 'id', createable: false, updateable: false, nillable: false },
+      ...Object.entries(standardAccountTypes).map(([name, { type, length }]) => field(name, type, false, length)),
+      ...[accountExternalIdField, ...accountFields].map((name) => field(name, accountTypes.get(name) ?? 'string', true)),
+    ];
+    return { status: 200, body: { name: 'Account', label: 'Account', custom: false, createable: true, updateable: true, queryable: true, fields } };
+  }
+
+  /** PATCH /sobjects/Account/<field>/<value>: an Account's upsert, answered as the single-record resource answers it. */
+  function upsertAccount(request: IncomingMessage, version: number, field: string, extId: string, raw: string): Answer {
+    const refused = gate(request);
+    if (refused) return refused;
+    if (field !== accountExternalIdField) return sfError(404, 'NOT_FOUND', 'The requested resource does not exist');
+    const parsed = parseObject(raw);
+    if (!('value' in parsed)) return parsed;
+    const body = parsed.value;
+    if (body === null || typeof body !== 'object' || Array.isArray(body))
+      return sfError(400, 'JSON_PARSER_ERROR', 'Can not deserialize SObject out of a non-object token');
+    const mistyped = unreadable(raw, [body], accountTypes);
+    if (mistyped) return mistyped;
+    const fields = body as Record<string, unknown>;
+    for (const name of Object.keys(fields)) {
+      if (name !== accountExternalIdField && !accountWritable.has(name))
+        return sfError(400, 'INVALID_FIELD', `No such column '${name}' on sobject of type Account`);
+    }
+    if (locksLeft > 0) {
+      locksLeft -= 1;
+      return sfError(400, 'UNABLE_TO_LOCK_ROW', `unable to obtain exclusive access to this record or 1 records: ${accounts.get(extId)?.Id ?? ''}`, []);
+    }
+    const existing = accounts.get(extId);
+    const merged = { ...existing?.fields, ...fields, [accountExternalIdField]: extId };
+    if (typeof merged.Name !== 'string' || merged.Name === '') return sfError(400, 'REQUIRED_FIELD_MISSING', 'Required fields are missing: [Name]', ['Name']);
+    if (existing) {
+      existing.fields = merged;
+      if (version < 46) return { status: 204 };
+      return { status: 200, body: { id: existing.Id, success: true, errors: [], created: false } };
+    }
+    sequence += 1;
+    const account: StandInAccount = { Id: `0015e0000${sequence.toString(36).toUpperCase().padStart(6, '0')}AAA`, fields: merged };
+    accounts.set(extId, account);
+    return { status: 201, body: { id: account.Id, success: true, errors: [], ...(version >= 46 ? { created: true } : {}) } };
   }
 
   function parseObject(raw: string): Answer | { value: unknown } {
@@ -510,6 +618,21 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
       if (request.method !== 'GET') return sfError(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${request.method}' not allowed. Allowed are GET,HEAD`);
       return describe(request);
     }
+    if (/^\/services\/data\/v\d+\.\d\/sobjects\/Account\/describe\/?$/.test(target.pathname)) {
+      if (request.method !== 'GET') return sfError(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${request.method}' not allowed. Allowed are GET,HEAD`);
+      return describeAccount(request);
+    }
+    const account = /^\/services\/data\/v(\d+\.\d)\/sobjects\/Account\/([^/]+)\/([^/]+)$/.exec(target.pathname);
+    if (account) {
+      if (request.method !== 'PATCH') return sfError(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${request.method}' not allowed. Allowed are PATCH`);
+      let extId: string;
+      try {
+        extId = decodeURIComponent(account[3] ?? '');
+      } catch {
+        return sfError(400, 'MALFORMED_ID', 'Malformed external id');
+      }
+      return upsertAccount(request, Number(account[1]), account[2] ?? '', extId, raw);
+    }
     const collection = /^\/services\/data\/v(\d+\.\d)\/composite\/sobjects\/Lead\/([^/]+)$/.exec(target.pathname);
     if (collection) {
       if (request.method !== 'PATCH') return sfError(405, 'METHOD_NOT_ALLOWED', `HTTP Method '${request.method}' not allowed. Allowed are PATCH`);
@@ -564,6 +687,7 @@ export async function startSalesforceStandIn(options: SalesforceStandInOptions):
   return {
     url,
     leads: () => leads,
+    accounts: () => accounts,
     calls,
     apiUsage: () => used,
     expireTokens: () => tokens.clear(),

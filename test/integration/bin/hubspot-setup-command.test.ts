@@ -28,7 +28,8 @@ describe('npx mql crm setup (the command)', () => {
     expect(first.code).toBe(0);
     expect(first.stdout).toContain('property group mql_engine: created');
     expect(first.stdout).toContain('property mql_reasons: created');
-    expect(first.stdout).toContain('7 created');
+    expect(first.stdout).toContain('company property mql_account_key: created');
+    expect(first.stdout).toContain('13 created');
     const second = await run(env);
     expect(second.code).toBe(0);
     expect(second.stdout).toContain('property mql_reasons: already there, left as it is');

@@ -50,8 +50,8 @@ describe('checkSalesforce (mql crm setup salesforce)', () => {
     expect(text).toContain('MQL_Date__c (SALESFORCE_QUALIFIED_AT_FIELD): ok, Date, the adapter writes the day it qualified (UTC), YYYY-MM-DD');
     expect(text).toContain('Lead Status "Marketing Qualified" (SALESFORCE_MQL_STATUS): ok, active');
     expect(text).toContain('everything the adapter writes is there');
-    // The login and the describe, nothing written.
-    expect(sf.calls.map((call) => `${call.method} ${call.status}`)).toEqual(['POST 200', 'GET 200']);
+    // The login and the describes (Lead, Account), nothing written.
+    expect(sf.calls.map((call) => `${call.method} ${call.status}`)).toEqual(['POST 200', 'GET 200', 'GET 200']);
   });
 
   it('reports a missing field with what to create, a mistyped one, and a status the picklist lacks', async () => {

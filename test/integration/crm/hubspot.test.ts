@@ -87,7 +87,7 @@ const stageHistory = (email: string) =>
     .map((change) => change.to);
 
 describe('npx mql crm setup (setupHubSpot)', () => {
-  it('creates the mql_engine group and the six properties, and a second run creates nothing', async () => {
+  it('creates the mql_engine group and the six contact properties, the group and the five company properties, and a second run creates nothing', async () => {
     const first = await setUp();
     expect(first.group).toBe('created');
     expect(first.properties.map((property) => [property.name, property.action])).toEqual([
@@ -98,11 +98,22 @@ describe('npx mql crm setup (setupHubSpot)', () => {
       ['mql_model_version', 'created'],
       ['mql_qualified_at', 'created'],
     ]);
-    expect(formatHubSpotSetup(first, hubspot.url)).toContain('7 created');
+    expect(first.companyGroup).toBe('created');
+    expect(first.companyProperties.map((property) => [property.name, property.action])).toEqual([
+      ['mql_account_key', 'created'],
+      ['mql_account_score', 'created'],
+      ['mql_account_status', 'created'],
+      ['mql_account_reasons', 'created'],
+      ['mql_account_qualified_at', 'created'],
+    ]);
+    expect(formatHubSpotSetup(first, hubspot.url)).toContain('company property mql_account_key: created (unique: companies are upserted by it)');
+    expect(formatHubSpotSetup(first, hubspot.url)).toContain('13 created');
     const postsBefore = hubspot.calls.filter((call) => call.method === 'POST').length;
     const second = await setUp();
     expect(second.group).toBe('exists');
     expect(second.properties.every((property) => property.action === 'exists')).toBe(true);
+    expect(second.companyGroup).toBe('exists');
+    expect(second.companyProperties.every((property) => property.action === 'exists' && property.warning === undefined)).toBe(true);
     expect(hubspot.calls.filter((call) => call.method === 'POST').length).toBe(postsBefore);
     expect(formatHubSpotSetup(second, hubspot.url)).toContain('nothing to do');
   });

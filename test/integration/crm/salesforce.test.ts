@@ -701,6 +701,10 @@ describe('Salesforce adapter: configuration', () => {
         modelVersion: 'MQL_Model_Version__c',
         qualifiedAt: 'MQL_Date__c',
       },
+      account: {
+        externalIdField: 'MQL_Account_Key__c',
+        fields: { score: 'MQL_Account_Score__c', status: 'MQL_Account_Status__c', reasons: 'MQL_Account_Reasons__c' },
+      },
     });
     expect(crmAdapterFromEnv(base, secrets).name).toBe('salesforce');
   });

@@ -128,7 +128,7 @@ describe('handoff retry policy', () => {
 
   it('refuses bad redrive and deliveries input', async () => {
     await expect(cli('redrive', '--queue', 'nope')).rejects.toMatchObject({
-      stderr: expect.stringContaining('--queue must be one of facebook-leads, linkedin-leads, handoff (got nope)'),
+      stderr: expect.stringContaining('--queue must be one of facebook-leads, linkedin-leads, handoff, account-rollup (got nope)'),
     });
     await expect(cli('deliveries')).rejects.toMatchObject({ stderr: expect.stringContaining('deliveries needs an e-mail address') });
     const none = await cli('deliveries', `never.${randomUUID().slice(0, 8)}@acme.com`);

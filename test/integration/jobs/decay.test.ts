@@ -128,7 +128,7 @@ describe('the decay run on DynamoDB Local', () => {
 
     const first = await runDecay(bench.pipeline, now, { remainingMs, marginMs: 5_000, concurrency: 1 });
 
-    expect(first).toEqual({ due: 4, processed: 3, changed: { recycled: 3 }, handoffs: 3, failed: 0, resumable: true });
+    expect(first).toEqual({ due: 4, processed: 3, changed: { recycled: 3 }, handoffs: 3, failed: 0, resumable: true, accountsDue: 0 });
 
     const second = await runDecay(bench.pipeline, now, { remainingMs: () => 60_000, marginMs: 5_000 });
 

@@ -8,8 +8,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { NormalizedEvent } from '../../../lib/core/events.ts';
 import { applyEvents, explainedReasons, scoreLead } from '../../../lib/core/lead.ts';
 import { exportPerson } from '../../../lib/jobs/export.ts';
+import { AccountStore } from '../../../lib/store/accounts.ts';
 import { SeenStore } from '../../../lib/store/markers.ts';
 import { personalItemKinds } from '../../../lib/store/personal-data.ts';
+import { StoreTable } from '../../../lib/store/table.ts';
 import { findLeadView } from '../../../lib/views/lead-view.ts';
 import { event, handoffRecord, workedExample, workedExampleProfile } from '../../setup/events.ts';
 import { defaultModel } from '../../setup/installed-model.ts';
@@ -38,6 +40,8 @@ beforeAll(async () => {
   await table.store.apply(workedExample(email, later, { profile: { ...workedExampleProfile, phone } }), defaultModel, later);
   const [mql] = Object.values((await table.store.getLead(email))!.outbox);
   await table.store.recordHandoffAttempt(mql ?? handoffRecord(email), { at: later, adapter: 'hubspot', outcome: 'delivered', externalId: '8801' });
+  // What the account-members function does for a lead from the table's stream (this test runs no stack).
+  await new AccountStore(new StoreTable({ client: table.documents, tableName: table.tableName })).join('acme-logistics.com', email, later.toISOString());
   await table.store.apply(
     [event(email, 'won', new Date(start.getTime() + 120_000), { source: 'crm', properties: { amount: 24_000, currency: 'USD' } })],
     defaultModel,
