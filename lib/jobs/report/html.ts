@@ -238,7 +238,6 @@ export function renderReportHtml(figures: ReportFigures): string {
 <h2>Funnel</h2>
 ${funnelChart}
 <p>MQLs judged by sales: <span data-figure="judged">${funnel.judged}</span>; rejected <span data-figure="rejected">${funnel.rejected}</span>; lost <span data-figure="lost">${funnel.lost}</span>; won amount <span data-figure="won-amount">${escapeHtml(amounts)}</span>.${funnel.outcomesWithoutMql > 0 ? ` ${funnel.outcomesWithoutMql} lead(s) have sales outcomes though the model never made them an MQL.` : ''}</p>
-${figures.accounts ? accountSection(figures.accounts) : ''}
 <h2>MQL → SQL by source</h2>
 ${rateSection(figures.bySource, 'source', true, 'by-source')}
 <h2>MQL → SQL by month of MQL</h2>
@@ -256,6 +255,7 @@ ${htmlTable(
   timeToMql.bins.map((bin) => [bin.label, String(bin.count)]),
   'time-to-mql',
 )}
+${figures.accounts ? accountSection(figures.accounts) : ''}
 <h2>Definitions</h2>
 <dl>${definitions}</dl>
 </body>
