@@ -310,6 +310,16 @@ export const functions = {
     // The lead (and the lead a merged key points to), its events and handoffs: reads only.
     table: { actions: ['GetItem', 'Query'] },
   },
+  'get-account': {
+    entry: 'get-account',
+    description: 'An account as JSON: scored now from its members, with reasons, members, status and timing',
+    timeoutSeconds: 10,
+    memoryMb: 512,
+    secrets: [],
+    sendsTo: [],
+    // The account's state (GetItem), its member items (Query) and their lead items (BatchGetItem): reads only.
+    table: { actions: ['GetItem', 'BatchGetItem', 'Query'] },
+  },
   handoff: {
     entry: 'handoff',
     description: 'Delivers lifecycle transitions (MQL, recycled, disqualified) to the CRM in batch calls, within its rate limits',
@@ -627,6 +637,15 @@ export const routes = [
     method: 'GET',
     path: '/leads/{email}',
     handler: 'get-lead',
+    auth: 'iam',
+    authentication:
+      'AWS IAM: a SigV4-signed request of a principal allowed `execute-api:Invoke` on the route; API Gateway refuses anything else before the function runs.',
+  },
+  {
+    method: 'GET',
+    // A domain (acme.com) or group:<groupId>, URL-encoded (docs/accounts.md, "Reading an account").
+    path: '/accounts/{domain}',
+    handler: 'get-account',
     auth: 'iam',
     authentication:
       'AWS IAM: a SigV4-signed request of a principal allowed `execute-api:Invoke` on the route; API Gateway refuses anything else before the function runs.',

@@ -7,7 +7,8 @@ export const backtest = defineCommand({
   usage: [
     'backtest --model FILE [--since DATE] [--json] [--now ISO] [--segments N] [--quiet]',
     '                      replay the stored events under FILE and the current model without writing anything: MQLs,',
-    '                      leads newly / no longer qualifying, MQL -> SQL and MQL -> won rates; --since: leads first seen since DATE',
+    '                      leads newly / no longer qualifying, MQL -> SQL and MQL -> won rates; with an account section, MQAs',
+    '                      and the accounts that change; --since: leads first seen since DATE',
     walkUsage,
   ],
   options: { model: { type: 'string' }, since: { type: 'string' }, json: { type: 'boolean' }, now: { type: 'string' }, ...walkOptions },

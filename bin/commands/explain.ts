@@ -1,4 +1,4 @@
-/** `mql explain <email>`: a lead's score and every reason behind it, as a table or as JSON. */
+/** `mql explain <email>`: a lead's score and every reason behind it, as a table or as JSON; `--account <domain>`: an account's (explain-account.ts). */
 import { leadIdOf } from '../../lib/core/events.ts';
 import { isTestLeadId } from '../../lib/core/identity.ts';
 import { textTable } from '../../lib/jobs/text-table.ts';
@@ -9,12 +9,25 @@ import { defineCommand, fail, parseNow, pipeline } from '../cli.ts';
 export const explain = defineCommand({
   name: 'explain',
   group: 'look at a lead',
-  usage: ["explain <email>       print a lead's score and every reason behind it  [--json] [--now ISO]"],
-  options: { json: { type: 'boolean' }, now: { type: 'string' } },
+  usage: [
+    "explain <email>       print a lead's score and every reason behind it  [--json] [--now ISO]",
+    'explain --account <domain|group:groupId> [--json] [--now ISO]',
+    "                      an account's score from its members: each one's contribution and role, what is missing",
+  ],
+  options: { json: { type: 'boolean' }, now: { type: 'string' }, account: { type: 'string' } },
   stack: 'any',
   async run({ values, args }) {
+    if (values.account !== undefined) {
+      if (args.length > 0) fail('explain takes an e-mail address or --account <domain>, not both');
+      const { explainAccount } = await import('./explain-account.ts');
+      await explainAccount(values.account, { json: values.json, now: parseNow(values.now) });
+      return;
+    }
     const asked = leadIdOf(args[0]);
-    if (!asked) fail('explain needs an e-mail address (or a lead key such as phone:+14155550123): mql explain dana@example.com');
+    if (!asked)
+      fail(
+        'explain needs an e-mail address (or a lead key such as phone:+14155550123): mql explain dana@example.com, or an account: mql explain --account acme.com',
+      );
     const { findLeadView } = await import('../../lib/views/lead-view.ts');
     const { store, model } = await pipeline();
     const view = await findLeadView(store, model, asked, parseNow(values.now));

@@ -11,6 +11,7 @@ export const report = defineCommand({
   usage: [
     'report [--out FILE] [--since DATE] [--json] [--now ISO] [--segments N] [--quiet]',
     '                      funnel, MQL -> SQL by source and month, score at MQL vs rejected, rejection reasons, time to MQL,',
+    '                      accounts (with an account section: MQAs, MQA -> opportunity),',
     `                      as text (--json: as JSON), and as a self-contained HTML page with charts written to FILE (default`,
     `                      <data dir>/${reportFile}; the path is printed); --since: leads first seen since DATE`,
     walkUsage,

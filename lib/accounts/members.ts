@@ -18,9 +18,13 @@ import type { StoredLead } from '../store/repository.ts';
 
 /**
  * The account a stored lead counts in, if any: a lead that can be handed off (not a visitor, nor a sender's test
- * data, nor a lead merged into another) and that {@link accountOf} places in one.
+ * data, nor a lead merged into another) and that {@link accountOf} places in one. A stored lead, or a lead replayed
+ * from its events (`mql backtest`, `mql report`: lib/jobs/account-histories.ts).
  */
-export function memberAccountOf(lead: StoredLead | undefined, model: Pick<ScoringModel, 'domains'>): Account | undefined {
+export function memberAccountOf(
+  lead: (Pick<StoredLead, 'leadId' | 'profile'> & { mergedInto?: string }) | undefined,
+  model: Pick<ScoringModel, 'domains'>,
+): Account | undefined {
   if (!lead || lead.mergedInto !== undefined) return undefined;
   if (isVisitorLeadId(lead.leadId) || isTestLeadId(lead.leadId)) return undefined;
   return accountOf(lead, model);

@@ -45,7 +45,7 @@ export interface RollUpResult {
 const maxAttempts = 10;
 
 /** The account as its members name it: the domain's, or the group's with the website a member's group call gave. */
-function accountFrom(accountKey: string, members: readonly StoredLead[], model: ScoringModel): Account {
+export function accountFrom(accountKey: string, members: readonly StoredLead[], model: ScoringModel): Account {
   for (const member of members) {
     const account = memberAccountOf(member, model);
     if (account?.key === accountKey && (account.kind === 'domain' || account.domain)) return account;
@@ -55,7 +55,7 @@ function accountFrom(accountKey: string, members: readonly StoredLead[], model: 
 }
 
 /** The members that belong to the account now, and the member items that no longer name one of them. */
-function currentMembers(accountKey: string, memberIds: readonly string[], leads: readonly StoredLead[], model: ScoringModel) {
+export function currentMembers(accountKey: string, memberIds: readonly string[], leads: readonly StoredLead[], model: ScoringModel) {
   const byId = new Map(leads.map((lead) => [lead.leadId, lead]));
   const members: StoredLead[] = [];
   const stale: string[] = [];

@@ -141,7 +141,6 @@ export function accountHandoffRecord(
   occurredAt: string,
   now: Date,
 ): AccountHandoffRecord {
-  const byId = new Map(members.map((member) => [member.leadId, member]));
   const traits: Record<string, string | number> = {};
   for (const [field, trait] of Object.entries(breakdown.traits)) if (trait) traits[field] = trait.value;
   const name = breakdown.traits.company?.value;
@@ -169,23 +168,37 @@ export function accountHandoffRecord(
     },
     reasons: breakdown.reasons,
     memberCount: breakdown.members.length,
-    members: breakdown.members.slice(0, maxRecordMembers).map((contribution) => {
-      const member = byId.get(contribution.leadId);
-      const title = member?.profile.jobTitle;
-      const score = memberScore(member, model, now);
-      return {
-        leadId: contribution.leadId,
-        status: contribution.status,
-        score,
-        engagement: contribution.engagement,
-        counted: contribution.counted,
-        engaged: contribution.engaged,
-        ...(contribution.role ? { role: contribution.role } : {}),
-        ...(typeof title === 'string' ? { jobTitle: title } : {}),
-      };
-    }),
+    members: accountRecordMembers({ members: breakdown.members.slice(0, maxRecordMembers) }, members, model, now),
     missing: breakdown.missing,
   };
+}
+
+/**
+ * Every member as sales and operators see it (the record's `members`, GET /accounts/{domain}'s): its own score
+ * now, what it gives the account and its role; most engagement first.
+ */
+export function accountRecordMembers(
+  breakdown: Pick<AccountBreakdown, 'members'>,
+  members: readonly AccountMember[],
+  model: ScoringModel,
+  now: Date,
+): AccountRecordMember[] {
+  const byId = new Map(members.map((member) => [member.leadId, member]));
+  return breakdown.members.map((contribution) => {
+    const member = byId.get(contribution.leadId);
+    const title = member?.profile.jobTitle;
+    const score = memberScore(member, model, now);
+    return {
+      leadId: contribution.leadId,
+      status: contribution.status,
+      score,
+      engagement: contribution.engagement,
+      counted: contribution.counted,
+      engaged: contribution.engaged,
+      ...(contribution.role ? { role: contribution.role } : {}),
+      ...(typeof title === 'string' ? { jobTitle: title } : {}),
+    };
+  });
 }
 
 /** A member's own score in whole points (its lead score). */

@@ -1,7 +1,16 @@
+import type { AccountBacktestReport, AccountChange, ReplayedAccounts } from '../core/account-replay.ts';
+import { accountBacktest } from '../core/account-replay.ts';
 import type { ScoringModel } from '../core/model.ts';
 import type { BacktestReport } from '../core/replay.ts';
 import { BacktestTally, outcomesOf, qualificationOf } from '../core/replay.ts';
 import { type HistoryScan, type HistoryWalkOptions, scanLeadHistories } from '../store/lead-histories.ts';
+import { AccountHistories } from './account-histories.ts';
+import { textTable } from './text-table.ts';
+
+/** A backtest's report: the leads, and the accounts when either model scores them (an `account` section). */
+export interface BacktestWithAccounts extends BacktestReport {
+  accounts?: AccountBacktestReport;
+}
 
 /**
  * `mql backtest`: every lead's stored events replayed under the current and a candidate model, side by
@@ -9,13 +18,18 @@ import { type HistoryScan, type HistoryWalkOptions, scanLeadHistories } from '..
  *
  * `since` selects LEADS, not events: the leads first seen at or after it, each with its whole history
  * (a lead's profile, and so its fit, comes from its events: replaying only recent events would score
- * an old lead as a stranger).
+ * an old lead as a stranger). With `since`, an account has the members first seen since then.
+ *
+ * When either model has an `account` section, the accounts are compared too (lib/jobs/account-histories.ts):
+ * their MQAs under each model and the accounts whose qualification or status changes.
  */
 export async function runBacktest(
   store: HistoryScan,
   options: { current: ScoringModel; candidate: ScoringModel; now: Date } & HistoryWalkOptions,
-): Promise<BacktestReport> {
+): Promise<BacktestWithAccounts> {
   const tally = new BacktestTally();
+  // Accounts: each model groups the leads into accounts by its own rules, and scores them with its own section.
+  const accounts = { current: new AccountHistories(options.current, options.now), candidate: new AccountHistories(options.candidate, options.now) };
   for await (const page of scanLeadHistories(store, options)) {
     for (const { leadId, events } of page) {
       tally.add({
@@ -24,15 +38,24 @@ export async function runBacktest(
         candidate: qualificationOf(leadId, events, options.candidate, options.now),
         outcomes: outcomesOf(events),
       });
+      accounts.current.add(leadId, events);
+      accounts.candidate.add(leadId, events);
     }
   }
-  return tally.report(options.current, options.candidate, options.now, options.since);
+  const report: BacktestWithAccounts = tally.report(options.current, options.candidate, options.now, options.since);
+  if (!accounts.current.scoresAccounts && !accounts.candidate.scoresAccounts) return report;
+  const side = (histories: AccountHistories, model: ScoringModel): ReplayedAccounts => ({
+    version: model.version,
+    scoresAccounts: histories.scoresAccounts,
+    accounts: new Map(histories.replayed().map((one) => [one.account.key, one.qualification])),
+  });
+  return { ...report, accounts: accountBacktest(side(accounts.current, options.current), side(accounts.candidate, options.candidate)) };
 }
 
 const percent = (rate: number | null) => (rate === null ? 'n/a' : `${(rate * 100).toFixed(1)}%`);
 
 /** The report as a table, with the definitions of its figures under it. */
-export function formatBacktest(report: BacktestReport): string {
+export function formatBacktest(report: BacktestWithAccounts): string {
   const { current, candidate } = report;
   const rows: [string, string, string][] = [
     ['model version', current.version, candidate.version],
@@ -81,6 +104,35 @@ export function formatBacktest(report: BacktestReport): string {
   list('newly qualifying under the candidate', report.newlyQualifying);
   list('no longer qualifying under the candidate', report.noLongerQualifying);
   if (report.leadsWithOutcomes === 0) lines.push('', 'no sales outcomes stored yet: MQL -> SQL and MQL -> won are n/a');
-  lines.push('', 'definitions:', ...Object.entries(report.definitions).map(([name, text]) => `  ${name}: ${text}`));
+  if (report.accounts) lines.push('', ...formatAccountBacktest(report.accounts));
+  const definitions = { ...report.definitions, ...(report.accounts ? prefixed(report.accounts.definitions) : {}) };
+  lines.push('', 'definitions:', ...Object.entries(definitions).map(([name, text]) => `  ${name}: ${text}`));
   return lines.join('\n');
+}
+
+const prefixed = (definitions: Record<string, string>) => Object.fromEntries(Object.entries(definitions).map(([name, text]) => [`account ${name}`, text]));
+
+/** The accounts' part of a backtest: MQA counts under each model, then the accounts that change. */
+function formatAccountBacktest(accounts: AccountBacktestReport): string[] {
+  const { current, candidate } = accounts;
+  const cell = (side: AccountBacktestReport['current'], value: number) => (side.scoresAccounts ? String(value) : 'n/a (no account section)');
+  const rows = [
+    ['accounts with members', cell(current, current.accounts), cell(candidate, candidate.accounts)],
+    ['MQAs (ever, up to now)', cell(current, current.mqas), cell(candidate, candidate.mqas)],
+    ['MQA now', cell(current, current.mqaNow), cell(candidate, candidate.mqaNow)],
+  ];
+  const table = textTable(['', 'current', 'candidate'], rows, new Set());
+  const lines = ['Accounts', ...table.lines];
+  const list = (title: string, part: { count: number; sample: string[] }) => {
+    lines.push(`${title}: ${part.count}${part.count > part.sample.length ? ` (first ${part.sample.length})` : ''}`);
+    for (const key of part.sample) lines.push(`  ${key}`);
+  };
+  lines.push('');
+  list('accounts newly qualifying under the candidate', accounts.newlyQualifying);
+  list('accounts no longer qualifying under the candidate', accounts.noLongerQualifying);
+  const { changed } = accounts;
+  lines.push(`accounts whose status or total now changes: ${changed.count}${changed.count > changed.sample.length ? ` (first ${changed.sample.length})` : ''}`);
+  const side = (seen: AccountChange['current']) => (seen ? `${seen.status} ${seen.total}` : 'not an account');
+  for (const change of changed.sample) lines.push(`  ${change.key}  ${side(change.current)} -> ${side(change.candidate)}`);
+  return lines;
 }

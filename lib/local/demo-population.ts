@@ -813,7 +813,10 @@ async function accountsOf(
   return new Map(
     [...byKey].map(([key, { account, members }]) => [
       key,
-      { memberIds: members.map((member) => member.leadId), qualification: accountQualificationOf(account, members, model, now)! },
+      {
+        memberIds: members.map((member) => member.leadId),
+        qualification: accountQualificationOf(account, members, model, now, (lead) => memberAccountOf(lead, model)?.key === key)!,
+      },
     ]),
   );
 }

@@ -3,7 +3,7 @@
  * v2 event the route's Lambda sees in AWS, and the Lambda's answer back into a response.
  *
  * Differences from AWS, on purpose:
- * - Routes with `auth: 'iam'` (GET /leads/{email}) are served without authentication: the server
+ * - Routes with `auth: 'iam'` (GET /leads/{email}, GET /accounts/{domain}) are served without authentication: the server
  *   listens on 127.0.0.1 by default and there is no IAM locally. `requestContext.authorizer` is
  *   absent.
  * - A path that exists with another method answers 405 (API Gateway answers 404), so a wrong

@@ -344,7 +344,9 @@ describe('functions', () => {
     }
     // The liveness probe touches nothing.
     expect(tableGrantsOf('health')).toEqual([]);
-    expect(actionsOf('get-lead').filter((action) => /PutItem|UpdateItem|DeleteItem/.test(action))).toEqual([]);
+    // The reads of operators write nothing.
+    for (const reader of ['get-lead', 'get-account'] as const)
+      expect(actionsOf(reader).filter((action) => /PutItem|UpdateItem|DeleteItem|BatchWriteItem/.test(action))).toEqual([]);
   });
 
   it("a compromised webhook function cannot read another provider's credentials", () => {
@@ -458,6 +460,9 @@ describe('HTTP API', () => {
         AuthorizationType: route.auth === 'iam' ? 'AWS_IAM' : 'NONE',
       });
     }
+    // The operators' reads of leads and accounts (docs/operator-contract.md): signed AWS requests only.
+    for (const path of ['/leads/{email}', '/accounts/{domain}'])
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: `GET ${path}`, AuthorizationType: 'AWS_IAM' });
   });
 
   it('integrates each route with its handler by Lambda proxy, payload format 2.0', () => {

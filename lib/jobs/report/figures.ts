@@ -1,3 +1,4 @@
+import type { AccountFigures } from './account-figures.ts';
 import type { ReportLead } from './lead-facts.ts';
 
 /**
@@ -55,6 +56,8 @@ export interface ReportFigures {
   scores: { bins: ScoreBin[]; median: { mqls: number | null; sqls: number | null; rejected: number | null } };
   rejectionReasons: { reason: string; count: number; share: number }[];
   timeToMql: { count: number; medianDays: number | null; p90Days: number | null; bins: { label: string; count: number }[] };
+  /** Accounts next to leads: present when the model has an `account` section (lib/jobs/report/account-figures.ts). */
+  accounts?: AccountFigures & { threshold: number };
   definitions: Record<string, string>;
 }
 

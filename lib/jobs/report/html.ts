@@ -255,9 +255,64 @@ ${htmlTable(
   timeToMql.bins.map((bin) => [bin.label, String(bin.count)]),
   'time-to-mql',
 )}
+${figures.accounts ? accountSection(figures.accounts) : ''}
 <h2>Definitions</h2>
 <dl>${definitions}</dl>
 </body>
 </html>
 `;
+}
+
+/** How many MQAs the page lists. */
+const mqaListed = 50;
+
+/** Accounts next to leads: the accounts' funnel (accounts, MQA, opportunity) and the latest MQAs. */
+function accountSection(accounts: NonNullable<ReportFigures['accounts']>): string {
+  const cards = [
+    ['accounts', accounts.accounts, 'accounts'],
+    ['MQAs', accounts.mqas, 'mqas'],
+    ['opportunities', accounts.opportunities, 'account-opportunities'],
+    ['MQA now', accounts.mqaNow, 'mqa-now'],
+  ]
+    .map(([label, value, key]) => `<div class="card"><b data-figure="${key}">${value}</b><span>${label}</span></div>`)
+    .join('');
+  const chart = hbars(
+    [
+      { label: 'accounts', value: accounts.accounts, text: String(accounts.accounts), color: reportColors.muted },
+      {
+        label: 'MQA',
+        value: accounts.mqas,
+        text: `${accounts.mqas} (${percentText(accounts.accounts ? accounts.mqas / accounts.accounts : null)} of accounts)`,
+        color: reportColors.mql,
+      },
+      {
+        label: 'opportunity',
+        value: accounts.opportunities,
+        text: `${accounts.opportunities} (${percentText(accounts.rate)} of MQAs)`,
+        color: reportColors.sql,
+      },
+    ],
+    Math.max(1, accounts.accounts),
+    'Accounts: accounts, MQA, opportunity',
+  );
+  const shown = accounts.list.slice(0, mqaListed);
+  const table =
+    shown.length === 0
+      ? '<p class="empty">No MQAs.</p>'
+      : htmlTable(
+          ['account', 'MQA at', 'total', 'members', 'opportunity'],
+          shown.map((mqa) => [
+            mqa.key,
+            mqa.qualifiedAt,
+            String(mqa.totalAtMqa),
+            String(mqa.members),
+            mqa.opportunity ? `${mqa.opportunity.type} at ${mqa.opportunity.at}` : '',
+          ]),
+          'mqas',
+        );
+  return `<h2>Accounts: MQA → opportunity</h2>
+<p>Marketing-qualified accounts (MQA at ${accounts.threshold} points): MQA → opportunity <span data-figure="mqa-opportunity-rate">${escapeHtml(percentText(accounts.rate))}</span>.</p>
+<div class="cards">${cards}</div>
+${chart}
+${shown.length < accounts.list.length ? `<p>The latest ${shown.length} of ${accounts.list.length} MQAs:</p>` : ''}${table}`;
 }

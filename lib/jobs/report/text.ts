@@ -57,6 +57,8 @@ export function formatReport(figures: ReportFigures): string {
   if (funnel.outcomesWithoutMql > 0)
     lines.push(`  ${funnel.outcomesWithoutMql} lead(s) have sales outcomes though the model never made them an MQL (not in the funnel)`);
 
+  if (figures.accounts) lines.push('', ...accountLines(figures.accounts));
+
   lines.push('', 'MQL -> SQL by source');
   lines.push(...rateTable('source', figures.bySource, true).map((line) => `  ${line}`));
   lines.push('', 'MQL -> SQL by month of MQL');
@@ -106,4 +108,43 @@ export function formatReport(figures: ReportFigures): string {
 
   lines.push('', 'definitions:', ...Object.entries(figures.definitions).map(([name, text]) => `  ${name}: ${text}`));
   return lines.join('\n');
+}
+
+/** How many MQAs the text lists (the HTML page lists more). */
+const mqaListed = 10;
+
+/** The accounts next to the leads: accounts, MQAs, MQA -> opportunity, and the latest MQAs. */
+function accountLines(accounts: NonNullable<ReportFigures['accounts']>): string[] {
+  const lines = [`Accounts (MQA at ${accounts.threshold})`];
+  const steps: [string, number, string][] = [
+    ['accounts', accounts.accounts, ''],
+    ['MQA', accounts.mqas, share(accounts.mqas, accounts.accounts)],
+    ['opportunity', accounts.opportunities, share(accounts.opportunities, accounts.mqas)],
+  ];
+  const biggest = Math.max(1, accounts.accounts);
+  lines.push(
+    ...textTable(
+      ['stage', 'count', 'of previous', ''],
+      steps.map(([stage, count, rate]) => [stage, String(count), rate, bar(count, biggest)]),
+      new Set([1, 2]),
+    ).lines.map((line) => `  ${line}`),
+  );
+  lines.push(`  MQA -> opportunity ${percentText(accounts.rate)} (${accounts.opportunities}/${accounts.mqas}); MQA now ${accounts.mqaNow}`);
+  if (accounts.list.length === 0) return [...lines, '  (no MQAs)'];
+  const shown = accounts.list.slice(0, mqaListed);
+  lines.push(`  latest MQAs${accounts.list.length > shown.length ? ` (${shown.length} of ${accounts.list.length})` : ''}:`);
+  lines.push(
+    ...textTable(
+      ['account', 'MQA at', 'total', 'members', 'opportunity'],
+      shown.map((mqa) => [
+        mqa.key,
+        mqa.qualifiedAt,
+        String(mqa.totalAtMqa),
+        String(mqa.members),
+        mqa.opportunity ? `${mqa.opportunity.type} at ${mqa.opportunity.at}` : '',
+      ]),
+      new Set([2, 3]),
+    ).lines.map((line) => `    ${line}`),
+  );
+  return lines;
 }

@@ -76,7 +76,12 @@ describe('a misspelled command or option', () => {
     expect(run.status).toBe(1);
     const lines = run.stderr.trimEnd().split('\n');
     expect(lines[0]).toBe('mql explain: unknown option --foo');
-    expect(lines.slice(1)).toEqual(['usage:', expect.stringMatching(/^ {2}explain <email> .*\[--json\] \[--now ISO\]$/)]);
+    expect(lines.slice(1)).toEqual([
+      'usage:',
+      expect.stringMatching(/^ {2}explain <email> .*\[--json\] \[--now ISO\]$/),
+      expect.stringMatching(/^ {2}explain --account <domain\|group:groupId> \[--json\] \[--now ISO\]$/),
+      expect.stringMatching(/^ {24}an account's score from its members/),
+    ]);
     expect(run.stderr).not.toContain('positional');
     // An option of another verb is unknown to this one.
     const other = mql(cwd, ['decay', '--json']);

@@ -10,7 +10,7 @@ const { account: _account, ...withoutAccounts } = structuredClone(defaultModelJs
 const day = 86_400_000;
 const t0 = Date.parse('2026-03-02T09:00:00.000Z');
 const at = (days: number) => new Date(t0 + days * day);
-const domain = { kind: 'domain' as const };
+const domain = { key: 'acme-robotics.com', kind: 'domain' as const, domain: 'acme-robotics.com' };
 const industry = { industry: 'Software', companySize: 1200 };
 
 /** Bigco's buying group: a VP (case study), a director (webinar) and a manager (webinar), a day apart; none an MQL. */
@@ -42,24 +42,24 @@ const members = [
 
 describe('when an account became an MQA, replayed from its members', () => {
   it('qualifies at the event of the member who completes the buying group', () => {
-    const replay = accountQualificationOf(domain, members, model, at(3));
+    const replay = accountQualificationOf(domain, members, model, at(3), () => true);
     expect(replay).toMatchObject({ qualifiedAt: at(2).toISOString(), statusNow: 'mqa' });
     // 30 fit + (15 + 20 + 20, a little decayed) + 20 breadth
-    expect(replay!.scoreAtMqa).toBe(105);
+    expect(replay!.totalAtMqa).toBe(105);
   });
 
   it('two of them never qualify it: 30 fit + 35 engagement + 20 breadth, below mqa 100', () => {
-    expect(accountQualificationOf(domain, members.slice(0, 2), model, at(3))).toEqual({ statusNow: 'engaged', totalNow: 85 });
+    expect(accountQualificationOf(domain, members.slice(0, 2), model, at(3), () => true)).toEqual({ qualified: false, statusNow: 'engaged', totalNow: 85 });
   });
 
   it('keeps an MQA one while its decayed total stays above recycleBelow, and recycles it below', () => {
     // 91 days later the members' points have halved (half-life 90 days): below mqa 100, above recycleBelow 70.
-    expect(accountQualificationOf(domain, members, model, at(94))).toMatchObject({ qualifiedAt: at(2).toISOString(), statusNow: 'mqa' });
-    expect(accountQualificationOf(domain, members, model, at(400))).toMatchObject({ qualifiedAt: at(2).toISOString(), statusNow: 'recycled' });
+    expect(accountQualificationOf(domain, members, model, at(94), () => true)).toMatchObject({ qualifiedAt: at(2).toISOString(), statusNow: 'mqa' });
+    expect(accountQualificationOf(domain, members, model, at(400), () => true)).toMatchObject({ qualifiedAt: at(2).toISOString(), statusNow: 'recycled' });
   });
 
   it('leaves out events after now, and scores nothing under a model without an account section', () => {
-    expect(accountQualificationOf(domain, members, model, at(1.5))?.qualifiedAt).toBeUndefined();
-    expect(accountQualificationOf(domain, members, parseModel(withoutAccounts), at(3))).toBeUndefined();
+    expect(accountQualificationOf(domain, members, model, at(1.5), () => true)?.qualifiedAt).toBeUndefined();
+    expect(accountQualificationOf(domain, members, parseModel(withoutAccounts), at(3), () => true)).toBeUndefined();
   });
 });

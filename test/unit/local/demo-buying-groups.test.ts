@@ -37,6 +37,7 @@ function story(seed: number) {
       inAccount.map((one) => ({ leadId: one.member.email, events: one.events })),
       model,
       now,
+      (lead) => accountOf(lead, model)?.key === group.accountKey,
     )!;
     // What the roll-up stores when it first sees the account, at the demo's run: evaluated from `new`, no history.
     const roll = scoreAccount(
