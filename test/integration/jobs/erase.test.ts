@@ -242,8 +242,10 @@ describe('mql erase after a whole journey', () => {
     const removed = itemsOf(before, dana, true);
     expect(removed.length).toBe([...found.values()].reduce((sum, items) => sum + items.length, 0));
     const kept = [...before.keys()].filter((key) => !removed.includes(key));
-    const added = [...after.keys()].filter((key) => !before.has(key));
-    expect([...after.keys()].filter((key) => !added.includes(key)).sort()).toEqual(kept.sort());
+    // The account the two were in reacts to the person leaving (its roll-up, docs/accounts.md): a state, an
+    // account.recycled handoff and its attempt may come; none of them names the person (checked above).
+    const added = [...after.keys()].filter((key) => !before.has(key) && !key.startsWith('ACCOUNT#'));
+    expect([...after.keys()].filter((key) => !added.includes(key) && (before.has(key) || !key.startsWith('ACCOUNT#'))).sort()).toEqual(kept.sort());
     expect(added.map((key) => key.replace(/#[0-9a-f]{64}\|/, '#<digest>|'))).toEqual([
       'ERASED#<digest>|ERASED',
       'ERASED#<digest>|ERASED',
