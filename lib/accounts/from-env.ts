@@ -4,7 +4,8 @@
  */
 import type { DynamoDBRecord } from 'aws-lambda';
 import type { ScoringModel } from '../core/model.ts';
-import { sendMessages, sqsQueueMessages } from '../queue/messages.ts';
+import { sqsHandoffQueue } from '../ingest/pipeline.ts';
+import { sqsQueueMessages } from '../queue/messages.ts';
 import { retryPolicyFromEnv } from '../queue/settlement.ts';
 import { dynamo, sqs } from '../runtime/aws.ts';
 import { mapWithConcurrency } from '../runtime/concurrency.ts';
@@ -66,20 +67,10 @@ export async function keepAccountMembers(records: readonly DynamoDBRecord[], dep
 export const rollUpWindowMs = queueSpec('account-rollup').deliveryDelaySeconds! * 1000 - 100;
 
 export function rollUpFromEnv(): RollUpConsumerDeps {
-  const handoffUrl = requireEnv(queueUrlEnv('handoff'));
   return {
     accounts: accountStore(),
     model: loadModel(),
-    handoffQueue: {
-      async send(records) {
-        const { failed } = await sendMessages(
-          sqs(),
-          handoffUrl,
-          records.map((record) => ({ id: record.id, body: JSON.stringify(record), attributes: { type: record.type } })),
-        );
-        if (failed.length > 0) throw new Error(`handoff queue refused ${failed.length} message(s): ${failed[0]?.error ?? ''}`);
-      },
-    },
+    handoffQueue: sqsHandoffQueue(sqs(), requireEnv(queueUrlEnv('handoff'))),
     policy: retryPolicyFromEnv(queueSpec('account-rollup').retryEnvPrefix, queueSpec('account-rollup').retry),
     messages: sqsQueueMessages(sqs(), requireEnv(queueUrlEnv('account-rollup')), requireEnv(dlqUrlEnv('account-rollup'))),
   };

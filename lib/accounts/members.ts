@@ -88,9 +88,8 @@ export function accountWorkOf(records: readonly DynamoDBRecord[], model: Pick<Sc
       if (from) work.changes.push({ op: 'leave', accountKey: from, leadId: lead.leadId });
       if (to) work.changes.push({ op: 'join', accountKey: to, leadId: lead.leadId });
       for (const key of [from, to]) if (key) work.rollUps.set(key, id);
-    } else if (to && (!before || !after || scoredPart(before) !== scoredPart(after))) {
-      // An INSERT of an already-known member (a stream record replayed) joins again: the join is idempotent.
-      if (!before) work.changes.push({ op: 'join', accountKey: to, leadId: lead.leadId });
+    } else if (to && scoredPart(before!) !== scoredPart(after!)) {
+      // Same account on both sides (so both images are there): a roll-up when what the score reads changed.
       work.rollUps.set(to, id);
     }
   }

@@ -75,10 +75,7 @@ export async function rollUpAccount(accountKey: string, deps: RollUpDeps, now: D
     const read = await accounts.read(accountKey);
     const { members, stale } = currentMembers(accountKey, read.memberIds, read.leads, model);
     // A member item whose lead is gone or elsewhere: the stream's leave may still be on its way; it changes nothing.
-    for (const leadId of stale) {
-      const lead = read.leads.find((one) => one.leadId === leadId);
-      if (!lead || memberAccountOf(lead, model)?.key !== accountKey) await accounts.leave(accountKey, leadId);
-    }
+    for (const leadId of stale) await accounts.leave(accountKey, leadId);
     const state = read.state;
     if (members.length === 0 && !state) return { accountKey, members: 0, status: undefined, wrote: false, handoffs: 0, conflicts };
     const account = accountFrom(accountKey, members, model);

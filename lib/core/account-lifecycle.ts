@@ -5,6 +5,7 @@ import { scoreAccount } from './account-score.ts';
 import type { LeadStatus } from './lead.ts';
 import { scoreLead as scoreLeadOf } from './lead.ts';
 import type { ScoringModel } from './model.ts';
+import { accountTraitFields } from './model.ts';
 
 /**
  * An account's lifecycle (docs/accounts.md, "The roll-up"): what is stored of an account, when it changes,
@@ -118,7 +119,7 @@ export function groupTraitsOf(members: readonly AccountMember[], account: Pick<A
   if (!newest) return undefined;
   const at = newest.profileAsOf.groupId;
   const traits: AccountTraits = {};
-  for (const field of ['industry', 'companySize', 'annualRevenue', 'country', 'company', 'companyPlan'] as const) {
+  for (const field of accountTraitFields) {
     const value = newest.profile[field];
     if (value !== undefined && newest.profileAsOf[field] === at) traits[field] = value as string | number;
   }

@@ -57,8 +57,14 @@ export function withinBudget(events: readonly NormalizedEvent[], model: ScoringM
   return { events: kept, ignored, trimmed };
 }
 
-/** The handoff queue on SQS: one message per transition, its body the record sales will receive. */
-export function sqsHandoffQueue(client: SQSClient, queueUrl: string): HandoffQueue {
+/**
+ * The handoff queue on SQS: one message per transition, its body the record sales will receive (a lead's, or an
+ * account's: lib/accounts/from-env.ts).
+ */
+export function sqsHandoffQueue<R extends Pick<HandoffRecord, 'id'> & { type: string } = HandoffRecord>(
+  client: SQSClient,
+  queueUrl: string,
+): { send(records: readonly R[]): Promise<void> } {
   return {
     async send(records) {
       const { failed } = await sendMessages(

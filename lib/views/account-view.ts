@@ -1,6 +1,6 @@
 import { accountFrom, currentMembers } from '../accounts/roll-up.ts';
 import { registrableDomain } from '../core/account.ts';
-import type { AccountRecordMember } from '../core/account-lifecycle.ts';
+import type { AccountHandoffRecord, AccountRecordMember } from '../core/account-lifecycle.ts';
 import { accountDueAt, accountRecordMembers, groupTraitsOf } from '../core/account-lifecycle.ts';
 import type { AccountBreakdown, AccountReason, AccountStatus, AccountTrait } from '../core/account-score.ts';
 import { scoreAccount } from '../core/account-score.ts';
@@ -26,19 +26,8 @@ export interface AccountView {
    * not stored the change yet; it will, with its handoff.
    */
   storedStatus?: AccountStatus;
-  score: {
-    total: number;
-    fit: number;
-    engagement: number;
-    breadth: number;
-    engagedMembers: number;
-    /** `account.thresholds.mqa`. */
-    threshold: number;
-    recycleBelow: number;
-    /** At least this many engaged members for an MQA. */
-    minMembers: number;
-    modelVersion: string;
-  };
+  /** The account record's score (lib/core/account-lifecycle.ts), and the engaged members an MQA needs. */
+  score: AccountHandoffRecord['score'] & { minMembers: number };
   /** Whether the score alone meets `mqa` and `minMembers`. */
   meetsThresholds: boolean;
   /** The traits the account's fit rules read, each with where it came from. */

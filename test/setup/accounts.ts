@@ -72,3 +72,42 @@ export function accountRecord(domain: string, options: AccountRecordOptions = {}
 export function laterAccountRecord(record: AccountHandoffRecord, type: AccountHandoffType, afterMs: number): AccountHandoffRecord {
   return { ...record, type, id: `acc_${randomUUID()}`, occurredAt: new Date(Date.parse(record.occurredAt) + afterMs).toISOString() };
 }
+
+/** A tracked event of {@link personMessages}: a Segment `track` name and its properties. */
+export interface TrackedEvent {
+  event: string;
+  properties?: object;
+}
+
+/**
+ * One person of a company as a website sends them (Segment messages): identified with a title at a software company
+ * of 1,200 people, then `events` a second apart from `start`; `extra` messages go between the two.
+ */
+export function personMessages(
+  email: string,
+  title: string,
+  events: readonly TrackedEvent[],
+  options: { start?: number; extra?: readonly object[] } = {},
+): object[] {
+  const start = options.start ?? Date.now();
+  const at = (seconds: number) => new Date(start + seconds * 1000).toISOString();
+  return [
+    {
+      type: 'identify',
+      messageId: `identify-${randomUUID()}`,
+      timestamp: at(0),
+      userId: `user-${email}`,
+      traits: { email, title, industry: 'Software', company: { name: 'Bigco', employee_count: 1200 } },
+    },
+    ...(options.extra ?? []),
+    ...events.map((one, index) => ({
+      type: 'track',
+      event: one.event,
+      messageId: `${one.event}-${randomUUID()}`,
+      timestamp: at(index + 1),
+      userId: `user-${email}`,
+      context: { traits: { email } },
+      properties: one.properties ?? {},
+    })),
+  ];
+}

@@ -14,6 +14,7 @@ import { evaluateAccount } from '../../../lib/core/account-lifecycle.ts';
 import { AccountStore } from '../../../lib/store/accounts.ts';
 import { StoreTable } from '../../../lib/store/table.ts';
 import { findAccountView } from '../../../lib/views/account-view.ts';
+import { personMessages, type TrackedEvent } from '../../setup/accounts.ts';
 import { runMql } from '../../setup/cli.ts';
 import { captureHandlerLogs } from '../../setup/handler-logs.ts';
 import { parseModel } from '../../setup/installed-model.ts';
@@ -47,30 +48,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A person of the company: identified with a title, then the tracked events. */
-function person(email: string, title: string, events: { event: string; properties?: object }[], extra: object[] = []): object[] {
-  const start = Date.now();
-  const at = (seconds: number) => new Date(start + seconds * 1000).toISOString();
-  return [
-    {
-      type: 'identify',
-      messageId: `identify-${randomUUID()}`,
-      timestamp: at(0),
-      userId: `user-${email}`,
-      traits: { email, title, industry: 'Software', company: { name: 'Bigco', employee_count: 1200 } },
-    },
-    ...extra,
-    ...events.map((one, index) => ({
-      type: 'track',
-      event: one.event,
-      messageId: `${one.event}-${randomUUID()}`,
-      timestamp: at(index + 1),
-      userId: `user-${email}`,
-      context: { traits: { email } },
-      properties: one.properties ?? {},
-    })),
-  ];
-}
+/** A person of the company (test/setup/accounts.ts), `extra` messages between the identify and the events. */
+const person = (email: string, title: string, events: readonly TrackedEvent[], extra: object[] = []) => personMessages(email, title, events, { extra });
 
 async function send(messages: object[]): Promise<void> {
   const answer = await post(eventsUrl, signedDelivery({ batch: messages }));

@@ -11,6 +11,7 @@ import type { CrmReceiver } from '../../../lib/local/stand-ins/crm-receiver.ts';
 import { startCrmReceiver } from '../../../lib/local/stand-ins/crm-receiver.ts';
 import { AccountStore } from '../../../lib/store/accounts.ts';
 import { StoreTable } from '../../../lib/store/table.ts';
+import { personMessages, type TrackedEvent } from '../../setup/accounts.ts';
 import { defaultModel } from '../../setup/installed-model.ts';
 import { crmSecret, eventsSecret, post, signedDelivery } from '../../setup/signed.ts';
 import type { LocalStack } from '../../setup/stack.ts';
@@ -39,28 +40,8 @@ afterAll(async () => {
   await crm?.close();
 });
 
-/** A person of the company: identified with a title, then the tracked events. */
-function person(email: string, title: string, events: { event: string; properties?: object }[], start = Date.now()): object[] {
-  const at = (seconds: number) => new Date(start + seconds * 1000).toISOString();
-  return [
-    {
-      type: 'identify',
-      messageId: `identify-${randomUUID()}`,
-      timestamp: at(0),
-      userId: `user-${email}`,
-      traits: { email, title, industry: 'Software', company: { name: 'Bigco', employee_count: 1200 } },
-    },
-    ...events.map((one, index) => ({
-      type: 'track',
-      event: one.event,
-      messageId: `${one.event}-${randomUUID()}`,
-      timestamp: at(index + 1),
-      userId: `user-${email}`,
-      context: { traits: { email } },
-      properties: one.properties ?? {},
-    })),
-  ];
-}
+/** A person of the company (test/setup/accounts.ts), their events from `start`. */
+const person = (email: string, title: string, events: readonly TrackedEvent[], start = Date.now()) => personMessages(email, title, events, { start });
 
 /** Posts a delivery as a sender does: a 5xx (a busy machine's timeout) is retried with the same webhook-id. */
 async function send(messages: object[]): Promise<void> {
@@ -203,7 +184,7 @@ describe('concurrency, redelivery, decay, erasure', () => {
 
   it('an erased member leaves the account as if they had never been in it', async () => {
     const leads = leadStoreOf(stack);
-    const gone = 'p0@' + concurrent;
+    const gone = `p0@${concurrent}`;
     const erased = await leads.erasePerson(gone, { now: new Date(), returns: 'later-events' });
     // The membership is erased with the person, not later by the stream.
     expect(erased.removed.accountMemberships).toBe(1);
